@@ -1,0 +1,41 @@
+# The two commands of the README are `make run` and `make test`; both set up what is
+# missing first (scripts/bootstrap.sh), so they work on a fresh machine.
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: run run-headless serve test lint typecheck bench bootstrap clean
+
+bootstrap:
+	bash scripts/bootstrap.sh
+
+run:
+	bash scripts/bootstrap.sh python
+	$(PY) -m workspace lab
+
+run-headless:
+	bash scripts/bootstrap.sh python
+	$(PY) -m workspace demo
+
+serve:
+	bash scripts/bootstrap.sh python
+	$(PY) -m workspace serve --feed sim --port 8000
+
+test:
+	bash scripts/bootstrap.sh
+	$(PY) -m ruff check workspace widgets tests benchmarks
+	$(PY) -m mypy workspace widgets
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint:
+	$(PY) -m ruff check workspace widgets tests benchmarks
+	$(PY) -m ruff format --check workspace widgets tests benchmarks
+
+typecheck:
+	$(PY) -m mypy workspace widgets
+
+bench:
+	bash scripts/bootstrap.sh python
+	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf .venv node_modules .pytest_cache .mypy_cache .ruff_cache artifacts

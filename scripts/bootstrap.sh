@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Creates or refreshes everything the workspace needs on a fresh machine of this kind:
+# the Python venv (.venv) with the project and its test extra, Debian's Chromium for the
+# browser tests, and wscat from npm for the third-party client tests.  Idempotent: each
+# step is skipped when its stamp says it is already done for the current inputs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+want_system=${1:-all}   # "python" = venv only (enough to run the workspace)
+
+stamp_of() { sha256sum "$@" | sha256sum | cut -c1-16; }
+
+py_stamp=".venv/.installed-$(stamp_of pyproject.toml)"
+if [ ! -x .venv/bin/python ]; then
+    echo "[bootstrap] creating .venv"
+    "$PY" -m venv .venv
+fi
+if [ ! -f "$py_stamp" ]; then
+    echo "[bootstrap] installing the project and its test extra into .venv"
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e '.[test]'
+    rm -f .venv/.installed-*
+    touch "$py_stamp"
+fi
+
+[ "$want_system" = "python" ] && exit 0
+
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "[bootstrap] installing Debian's chromium for the browser tests"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+node_stamp="node_modules/.installed-$(stamp_of package.json package-lock.json 2>/dev/null || stamp_of package.json)"
+if [ ! -f "$node_stamp" ]; then
+    echo "[bootstrap] installing npm test tools (wscat)"
+    if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; else npm install --silent --no-audit --no-fund; fi
+    rm -f node_modules/.installed-*
+    touch "$node_stamp"
+fi

@@ -1,0 +1,135 @@
+"""The market records every layer downstream of the feed sees.
+
+The structs carry Binance's own wire field names (``s``, ``E``, ``c`` ...) as their
+encoded names so that a frame's bytes decode straight into an immutable record with
+exact ``Decimal`` prices (Binance sends prices and quantities as strings), without
+building an intermediate dict.  Attribute names are the readable ones.
+
+Event times are integer milliseconds since the epoch, as Binance sends them.
+``BookTicker`` has no event time on the wire; none is invented.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TypeAlias
+
+import msgspec
+
+
+class Ticker(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``<symbol>@ticker`` (``24hrTicker``) or ``@ticker_<w>`` (``1hTicker``...) event.
+
+    Sample payload::
+
+        {"e":"24hrTicker","E":1737510248866,"s":"BTCUSDT","p":"4434.00000000",
+         "P":"4.376","w":"98412.56689980","x":"101372.11000000","c":"105766.00000000",
+         "Q":"0.00015000","b":"105498.24000000","B":"0.00172000","a":"105766.00000000",
+         "A":"0.00025000","o":"101332.00000000","h":"108228.00000000",
+         "l":"25262.00000000","v":"310.58183000","q":"30565155.12273710",
+         "O":1737423848866,"C":1737510248866,"F":1029731,"L":1174610,"n":144880}
+
+    Rolling-window tickers (``1hTicker``) carry no ``x``, ``Q``, ``b``, ``B``, ``a``, ``A``.
+    """
+
+    event_type: str = msgspec.field(name="e")
+    event_time: int = msgspec.field(name="E")
+    symbol: str = msgspec.field(name="s")
+    price_change: Decimal = msgspec.field(name="p")
+    price_change_percent: Decimal = msgspec.field(name="P")
+    weighted_avg_price: Decimal = msgspec.field(name="w")
+    last_price: Decimal = msgspec.field(name="c")
+    open_price: Decimal = msgspec.field(name="o")
+    high_price: Decimal = msgspec.field(name="h")
+    low_price: Decimal = msgspec.field(name="l")
+    volume: Decimal = msgspec.field(name="v")
+    quote_volume: Decimal = msgspec.field(name="q")
+    open_time: int = msgspec.field(name="O")
+    close_time: int = msgspec.field(name="C")
+    first_trade_id: int = msgspec.field(name="F")
+    last_trade_id: int = msgspec.field(name="L")
+    trade_count: int = msgspec.field(name="n")
+    prev_close_price: Decimal | None = msgspec.field(default=None, name="x")
+    last_quantity: Decimal | None = msgspec.field(default=None, name="Q")
+    bid_price: Decimal | None = msgspec.field(default=None, name="b")
+    bid_qty: Decimal | None = msgspec.field(default=None, name="B")
+    ask_price: Decimal | None = msgspec.field(default=None, name="a")
+    ask_qty: Decimal | None = msgspec.field(default=None, name="A")
+
+
+class MiniTicker(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``<symbol>@miniTicker`` (``24hrMiniTicker``) event.
+
+    Sample payload::
+
+        {"e":"24hrMiniTicker","E":1737450828073,"s":"BTCUSDT","c":"102681.77000000",
+         "o":"108240.00000000","h":"108751.78000000","l":"25368.00000000",
+         "v":"234.17280000","q":"22492957.53468620"}
+    """
+
+    event_type: str = msgspec.field(name="e")
+    event_time: int = msgspec.field(name="E")
+    symbol: str = msgspec.field(name="s")
+    last_price: Decimal = msgspec.field(name="c")
+    open_price: Decimal = msgspec.field(name="o")
+    high_price: Decimal = msgspec.field(name="h")
+    low_price: Decimal = msgspec.field(name="l")
+    volume: Decimal = msgspec.field(name="v")
+    quote_volume: Decimal = msgspec.field(name="q")
+
+
+class BookTicker(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``<symbol>@bookTicker`` event: best bid and ask.  No event time on the wire.
+
+    Sample payload::
+
+        {"u":5119060,"s":"BTCUSDT","b":"104965.00000000","B":"0.00358000",
+         "a":"104965.01000000","A":"0.00393000"}
+    """
+
+    update_id: int = msgspec.field(name="u")
+    symbol: str = msgspec.field(name="s")
+    bid_price: Decimal = msgspec.field(name="b")
+    bid_qty: Decimal = msgspec.field(name="B")
+    ask_price: Decimal = msgspec.field(name="a")
+    ask_qty: Decimal = msgspec.field(name="A")
+
+
+class Trade(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``<symbol>@trade`` or ``<symbol>@aggTrade`` event (``e`` tells which).
+
+    Sample payloads::
+
+        {"e":"trade","E":1737445349276,"s":"BTCUSDT","t":1075359,"p":"102315.35000000",
+         "q":"0.00009000","T":1737445349275,"m":false,"M":true}
+        {"e":"aggTrade","E":1628952396573,"s":"FTMUSDT","a":31718372,"p":"0.33993000",
+         "q":"99.90000000","f":38248910,"l":38248910,"T":1628952396572,"m":true,"M":true}
+
+    The trade stream's id is ``t``; the aggTrade's is ``a``.  The old trade shape
+    (before 2024-06-18) also carried buyer/seller order ids ``b``/``a``; they are kept
+    as optional fields and otherwise ignored.  For a ``trade`` event, ``a`` is the
+    seller order id, so ``agg_id`` is only meaningful when ``event_type == "aggTrade"``.
+    """
+
+    event_type: str = msgspec.field(name="e")
+    event_time: int = msgspec.field(name="E")
+    symbol: str = msgspec.field(name="s")
+    price: Decimal = msgspec.field(name="p")
+    quantity: Decimal = msgspec.field(name="q")
+    trade_time: int = msgspec.field(name="T")
+    buyer_is_maker: bool = msgspec.field(name="m")
+    trade_id: int | None = msgspec.field(default=None, name="t")
+    agg_id: int | None = msgspec.field(default=None, name="a")
+    first_trade_id: int | None = msgspec.field(default=None, name="f")
+    last_trade_id: int | None = msgspec.field(default=None, name="l")
+    buyer_order_id: int | None = msgspec.field(default=None, name="b")
+
+    @property
+    def id(self) -> int:
+        """The trade id (``t``) or aggregate trade id (``a``)."""
+        ident = self.agg_id if self.event_type == "aggTrade" else self.trade_id
+        return ident if ident is not None else -1
+
+
+MarketRecord: TypeAlias = Ticker | MiniTicker | BookTicker | Trade
+"""Everything the feed hands downstream."""

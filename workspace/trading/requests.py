@@ -1,0 +1,56 @@
+"""What a caller asks the account to do.  Pure data: validation happens in the account.
+
+Field names follow ``place_order`` in PROTOCOL.md so that the protocol layer maps a
+command onto a request one to one.  Numbers arrive as ``Decimal`` (the protocol layer
+converts JSON numbers/strings exactly, via ``Decimal(str(x))``); NaN and infinities may
+still arrive here and the account must reject them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    STOP_LOSS = "STOP_LOSS"
+    TAKE_PROFIT = "TAKE_PROFIT"
+    OCO = "OCO"
+    TRAILING_STOP = "TRAILING_STOP"
+    BRACKET = "BRACKET"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRequest:
+    """A ``place_order`` command.  Which prices are required depends on ``type``:
+
+    - MARKET: none.  LIMIT: ``price``.
+    - STOP_LOSS / TAKE_PROFIT: ``stop_price``; optional ``price`` makes it a stop-limit.
+    - OCO: ``take_profit`` and ``stop_price``.
+    - TRAILING_STOP: exactly one of ``trail_percent`` (1.0 = 1 %), ``trail_amount``
+      (price units), ``trailing_delta`` (BIPS, 100 = 1 %); optional ``activation_price``.
+    - BRACKET: ``take_profit`` and ``stop_loss``; optional ``price`` (limit entry);
+      the stop leg trails when one of the trailing fields is given.
+    """
+
+    symbol: str
+    side: Side
+    type: OrderType
+    quantity: Decimal
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+    trail_percent: Decimal | None = None
+    trail_amount: Decimal | None = None
+    trailing_delta: Decimal | None = None
+    activation_price: Decimal | None = None
+    client_order_id: str | None = None
