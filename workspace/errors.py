@@ -1,0 +1,45 @@
+"""The exceptions the workspace raises to its callers, with PROTOCOL.md's stable codes.
+
+::
+
+    WorkspaceError                 code INTERNAL
+    ├── InvalidParams              code INVALID_PARAMS   bad field, type, NaN, <= 0 ...
+    ├── InvalidSymbol              code INVALID_SYMBOL   malformed or not listed
+    ├── InsufficientBalance        code INSUFFICIENT_BALANCE
+    ├── NotFound                   code NOT_FOUND        unknown order/position/alert id
+    ├── RateLimited                code RATE_LIMITED
+    └── Unauthorized               code UNAUTHORIZED
+
+Each layer may subclass these (e.g. the feed's ``UnknownSymbolError(InvalidSymbol)``)
+so that the protocol layer maps any of them to an ``ERROR`` with the right code.
+"""
+
+from __future__ import annotations
+
+
+class WorkspaceError(Exception):
+    code: str = "INTERNAL"
+
+
+class InvalidParams(WorkspaceError, ValueError):
+    code = "INVALID_PARAMS"
+
+
+class InvalidSymbol(WorkspaceError, ValueError):
+    code = "INVALID_SYMBOL"
+
+
+class InsufficientBalance(WorkspaceError):
+    code = "INSUFFICIENT_BALANCE"
+
+
+class NotFound(WorkspaceError, LookupError):
+    code = "NOT_FOUND"
+
+
+class RateLimited(WorkspaceError):
+    code = "RATE_LIMITED"
+
+
+class Unauthorized(WorkspaceError):
+    code = "UNAUTHORIZED"
