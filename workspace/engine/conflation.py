@@ -1,0 +1,125 @@
+"""A bounded, conflating, single-consumer queue: the delivery primitive of the hub.
+
+Items put with a ``key`` replace a still-queued item with the same key in place (latest
+wins, the position in the queue is kept so relative order stays sensible); items put
+without a key are kept in order and never dropped.  Keyed items are bounded by the
+number of distinct keys; unkeyed items by ``max_pending``: a consumer that falls that
+far behind is closed with ``SubscriptionOverflow`` (loudly, so it can resume from its
+last ``seq``) instead of growing memory without bound or silently losing events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class SubscriptionClosed(Exception):
+    """``get()`` on a closed queue."""
+
+
+class SubscriptionOverflow(SubscriptionClosed):
+    """The consumer fell more than ``max_pending`` unconflatable items behind."""
+
+
+class ConflatingQueue(Generic[T]):
+    def __init__(self, max_pending: int = 10_000) -> None:
+        if max_pending < 1:
+            raise ValueError("max_pending must be >= 1")
+        self._max_pending = max_pending
+        self._items: OrderedDict[Hashable, T] = OrderedDict()
+        self._fifo_count = 0
+        # Slots are ("#", n) for unkeyed items and ("k", key) for keyed ones: no clash.
+        self._serial = itertools.count()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._closed = False
+        self._overflowed = False
+        self._conflated = 0
+
+    # -- producer side -------------------------------------------------------------
+    def put(self, item: T, key: Hashable | None = None) -> bool:
+        """Queue ``item``; returns False when the queue is (or just became) closed."""
+        if self._closed:
+            return False
+        if key is None:
+            if self._fifo_count >= self._max_pending:
+                self._overflowed = True
+                self.close()
+                return False
+            slot: Hashable = ("#", next(self._serial))
+            self._fifo_count += 1
+        else:
+            slot = ("k", key)
+            if slot in self._items:
+                self._items[slot] = item  # keeps its position: latest value, original slot
+                self._conflated += 1
+                return True
+        self._items[slot] = item
+        self._wake()
+        return True
+
+    def close(self) -> None:
+        """Drop what is queued and wake the consumer (it gets ``SubscriptionClosed``)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._items.clear()
+        self._fifo_count = 0
+        self._wake()
+
+    # -- consumer side -------------------------------------------------------------
+    def get_nowait(self) -> T:
+        if not self._items:
+            self._raise_if_closed()
+            raise asyncio.QueueEmpty
+        key, item = self._items.popitem(last=False)
+        if isinstance(key, tuple) and key[0] == "#":
+            self._fifo_count -= 1
+        return item
+
+    async def get(self) -> T:
+        while not self._items:
+            self._raise_if_closed()
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        return self.get_nowait()
+
+    # -- state ---------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def overflowed(self) -> bool:
+        return self._overflowed
+
+    @property
+    def conflated(self) -> int:
+        return self._conflated
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _raise_if_closed(self) -> None:
+        if self._overflowed:
+            raise SubscriptionOverflow(
+                f"consumer fell more than {self._max_pending} messages behind"
+            )
+        if self._closed:
+            raise SubscriptionClosed("subscription closed")
+
+    def _wake(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()

@@ -1,0 +1,67 @@
+"""Ticker (+ latest best bid/ask) -> PROTOCOL.md ``MARKET_UPDATE`` dict.
+
+Sample output::
+
+    {"type": "MARKET_UPDATE", "symbol": "BTCUSDT", "price": 43250.5, "priceChange": 125.3,
+     "priceChangePercent": 0.29, "high": 43500.0, "low": 42800.0, "volume": 12345.67,
+     "timestamp": 1702210800000, "bid": 43250.4, "ask": 43250.6, "quoteVolume": 5.3e8}
+
+``timestamp`` is the exchange's event time, not ours.  The best bid/ask comes from the
+latest ``bookTicker`` when one was seen (it is fresher than the ticker's own ``b``/``a``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from workspace.market.records import BookTicker, Ticker
+from workspace.session import Message
+
+
+class MarketMessages:
+    """Keeps the latest book and ``MARKET_UPDATE`` per symbol."""
+
+    def __init__(self) -> None:
+        self._book: dict[str, tuple[Decimal, Decimal]] = {}
+        self._latest: dict[str, Message] = {}
+
+    def on_book(self, book: BookTicker) -> None:
+        self._book[book.symbol] = (book.bid_price, book.ask_price)
+
+    def on_ticker(self, ticker: Ticker) -> Message:
+        message: Message = {
+            "type": "MARKET_UPDATE",
+            "symbol": ticker.symbol,
+            "price": float(ticker.last_price),
+            "priceChange": float(ticker.price_change),
+            "priceChangePercent": float(ticker.price_change_percent),
+            "high": float(ticker.high_price),
+            "low": float(ticker.low_price),
+            "volume": float(ticker.volume),
+            "timestamp": ticker.event_time,
+            "quoteVolume": float(ticker.quote_volume),
+        }
+        bid, ask = self.bid_ask(ticker.symbol, ticker)
+        if bid is not None:
+            message["bid"] = float(bid)
+        if ask is not None:
+            message["ask"] = float(ask)
+        self._latest[ticker.symbol] = message
+        return message
+
+    def bid_ask(
+        self, symbol: str, ticker: Ticker | None = None
+    ) -> tuple[Decimal | None, Decimal | None]:
+        book = self._book.get(symbol)
+        if book is not None:
+            return book
+        if ticker is not None:
+            return ticker.bid_price, ticker.ask_price
+        return None, None
+
+    def latest(self, symbol: str) -> Message | None:
+        return self._latest.get(symbol.upper())
+
+    def forget(self, symbol: str) -> None:
+        self._book.pop(symbol, None)
+        self._latest.pop(symbol, None)

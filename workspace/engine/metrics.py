@@ -1,0 +1,131 @@
+"""Engine health figures, as the status panel and ``ws.metrics`` show them.
+
+Samples live in bounded windows (the last ``window`` values), so percentiles describe
+recent behaviour and memory stays flat however long the kernel runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+
+from workspace.engine.clock import Clock
+
+
+class LatencyWindow:
+    """The last ``size`` samples in milliseconds, with percentiles on demand."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._samples: deque[float] = deque(maxlen=size)
+        self.count = 0
+
+    def add(self, ms: float) -> None:
+        self._samples.append(ms)
+        self.count += 1
+
+    def percentile(self, p: float) -> float | None:
+        if not self._samples:
+            return None
+        ordered = sorted(self._samples)
+        # Nearest-rank: the smallest sample with at least p % of samples at or below it.
+        rank = max(1, math.ceil(p / 100 * len(ordered)))
+        return ordered[rank - 1]
+
+    @property
+    def last(self) -> float | None:
+        return self._samples[-1] if self._samples else None
+
+    def clear(self) -> None:
+        self._samples.clear()
+
+
+class RateMeter:
+    """Events per second over the last ``window_s`` seconds (1 s buckets)."""
+
+    def __init__(self, clock: Clock, window_s: int = 5) -> None:
+        self._clock = clock
+        self._window_s = window_s
+        self._buckets: deque[list[int]] = deque()  # [second, count]
+        self.total = 0
+
+    def add(self, n: int = 1) -> None:
+        self.total += n
+        second = int(self._clock.monotonic())
+        if self._buckets and self._buckets[-1][0] == second:
+            self._buckets[-1][1] += n
+        else:
+            self._buckets.append([second, n])
+            self._trim(second)
+
+    def per_second(self) -> float:
+        now = int(self._clock.monotonic())
+        self._trim(now)
+        if not self._buckets:
+            return 0.0
+        # Only complete seconds count, so the current partial second does not skew it.
+        start = max(self._buckets[0][0], now - self._window_s)
+        span = now - start
+        if span <= 0:
+            return float(self._buckets[-1][1])
+        return sum(count for second, count in self._buckets if start <= second < now) / span
+
+    def _trim(self, now: int) -> None:
+        while self._buckets and self._buckets[0][0] <= now - self._window_s - 1:
+            self._buckets.popleft()
+
+
+class EngineMetrics:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.feed_latency_ms = LatencyWindow()
+        self.order_event_ms = LatencyWindow()
+        self.loop_lag_ms = LatencyWindow()
+        self.callback_ms = LatencyWindow()
+        self.messages = RateMeter(clock)
+        self.ticks = RateMeter(clock)
+        self.order_events = 0
+        self.callback_errors = 0
+        self.callback_overruns = 0
+        self.bad_records = 0
+
+    def record_feed_latency(self, event_ms: int) -> None:
+        self.feed_latency_ms.add(float(self._clock.time_ms() - event_ms))
+
+    def snapshot(self) -> dict[str, float | int | None]:
+        """A plain dict (JSON-ready): latencies in ms, rates per second."""
+        return {
+            "feed_latency_ms": _round(self.feed_latency_ms.last),
+            "feed_latency_p50_ms": _round(self.feed_latency_ms.percentile(50)),
+            "feed_latency_p99_ms": _round(self.feed_latency_ms.percentile(99)),
+            "order_event_p50_ms": _round(self.order_event_ms.percentile(50)),
+            "order_event_p99_ms": _round(self.order_event_ms.percentile(99)),
+            "loop_lag_ms": _round(self.loop_lag_ms.last),
+            "loop_lag_p99_ms": _round(self.loop_lag_ms.percentile(99)),
+            "callback_p99_ms": _round(self.callback_ms.percentile(99)),
+            "messages_per_s": round(self.messages.per_second(), 1),
+            "ticks_per_s": round(self.ticks.per_second(), 1),
+            "messages_total": self.messages.total,
+            "order_events": self.order_events,
+            "callback_errors": self.callback_errors,
+            "callback_overruns": self.callback_overruns,
+            "bad_records": self.bad_records,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+async def watch_loop_lag(
+    metrics: EngineMetrics, clock: Clock, interval_s: float, samples: int | None = None
+) -> None:
+    """Sleep ``interval_s`` repeatedly (forever, or ``samples`` times); the overshoot is
+    how long the loop was busy with something else."""
+    taken = 0
+    while samples is None or taken < samples:
+        taken += 1
+        started = clock.monotonic()
+        await asyncio.sleep(interval_s)
+        lag_ms = (clock.monotonic() - started - interval_s) * 1000.0
+        metrics.loop_lag_ms.add(max(0.0, lag_ms))

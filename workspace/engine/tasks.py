@@ -1,0 +1,53 @@
+"""The engine's background tasks: each one named, owned here, and cancelled with a
+timeout on stop, so ``stop()`` provably leaves nothing running."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class TaskSet:
+    def __init__(self, logger: logging.Logger) -> None:
+        self._log = logger
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            # A background task must never die silently.
+            self._log.error("task %s failed", task.get_name(), exc_info=error)
+
+    async def cancel_all(self, grace_s: float = 5.0) -> list[str]:
+        """Cancel every task and wait up to ``grace_s``; returns the names of the tasks
+        that did not finish in time (empty when all is clean)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if not tasks:
+            return []
+        _done, pending = await asyncio.wait(tasks, timeout=grace_s)
+        stuck = sorted(task.get_name() for task in pending)
+        if stuck:
+            self._log.error("tasks did not stop within %.1f s: %s", grace_s, ", ".join(stuck))
+        return stuck
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(task.get_name() for task in self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
