@@ -1,0 +1,244 @@
+"""parse_command: every failure is a ProtocolError with a stable code and the id echoed."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from workspace.protocol.commands import (
+    ACTIONS,
+    GetOrders,
+    PlaceOrder,
+    ProtocolError,
+    Replay,
+    Resume,
+    SetAlert,
+    SubscribeTicker,
+    parse_command,
+)
+from workspace.trading.requests import OrderType, Side
+
+STABLE_CODES = {None, "INVALID_JSON", "UNKNOWN_ACTION", "INVALID_PARAMS", "INVALID_SYMBOL"}
+
+
+def code_of(raw: Any) -> str | None:
+    """None when ``raw`` parses, else the error's code."""
+    try:
+        parse_command(raw)
+    except ProtocolError as error:
+        return error.code
+    return None
+
+
+def error_of(raw: Any) -> ProtocolError:
+    with pytest.raises(ProtocolError) as info:
+        parse_command(raw)
+    return info.value
+
+
+def test_guide_commands_parse_from_text_bytes_and_dicts() -> None:
+    assert parse_command('{"action": "subscribe_ticker", "symbol": "BTCUSDT"}') == SubscribeTicker(
+        symbol="BTCUSDT"
+    )
+    assert parse_command(b'{"action": "get_positions"}').id is None
+    assert parse_command({"action": "get_portfolio", "id": 7}).id == 7
+
+
+def test_symbols_are_case_insensitive_and_upper_cased() -> None:
+    command = parse_command({"action": "subscribe_ticker", "symbol": " btcUsdt "})
+    assert command == SubscribeTicker(symbol="BTCUSDT")
+
+
+@pytest.mark.parametrize("symbol", ["", "B", "BTC-USDT", "btc usdt", "X" * 21, "ÄBC"])
+def test_malformed_symbol_is_invalid_symbol_with_id_echoed(symbol: str) -> None:
+    error = error_of({"action": "subscribe_ticker", "symbol": symbol, "id": "s1"})
+    assert (error.code, error.id) == ("INVALID_SYMBOL", "s1")
+
+
+@pytest.mark.parametrize("symbol", [None, 5, ["BTCUSDT"], True])
+def test_missing_or_non_string_symbol_is_invalid_params(symbol: Any) -> None:
+    error = error_of({"action": "subscribe_ticker", "symbol": symbol, "id": 3})
+    assert (error.code, error.id) == ("INVALID_PARAMS", 3)
+
+
+@pytest.mark.parametrize("frame", ["", "{", "not json", b"\xff\xfe", "[1, 2]", "42", '"x"', "null"])
+def test_non_object_frames_are_invalid_json(frame: str | bytes) -> None:
+    assert error_of(frame).code == "INVALID_JSON"
+
+
+@pytest.mark.parametrize("action", [None, "", "SUBSCRIBE_TICKER", "drop_tables", 5, ["ping"]])
+def test_unknown_or_missing_action_is_unknown_action(action: Any) -> None:
+    error = error_of({"action": action, "id": "a"})
+    assert (error.code, error.id) == ("UNKNOWN_ACTION", "a")
+
+
+@pytest.mark.parametrize("bad_id", [True, 1.5, [1], {"a": 1}, "x" * 200])
+def test_malformed_id_is_invalid_params_and_not_echoed(bad_id: Any) -> None:
+    error = error_of({"action": "ping", "id": bad_id})
+    assert (error.code, error.id) == ("INVALID_PARAMS", None)
+
+
+def test_market_order_numbers_become_exact_decimals() -> None:
+    command = parse_command(
+        {"action": "place_order", "symbol": "ethusdt", "side": "buy", "quantity": 0.1, "id": 1}
+    )
+    assert isinstance(command, PlaceOrder)
+    request = command.request
+    assert (request.symbol, request.side, request.type) == ("ETHUSDT", Side.BUY, OrderType.MARKET)
+    assert request.quantity == Decimal("0.1")
+
+
+def test_numeric_strings_are_accepted_like_binance() -> None:
+    command = parse_command(
+        {
+            "action": "place_order",
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "type": "LIMIT",
+            "quantity": "0.001",
+            "price": "50000.10",
+        }
+    )
+    assert isinstance(command, PlaceOrder)
+    assert command.request.price == Decimal("50000.10")
+
+
+@pytest.mark.parametrize(
+    "quantity", [0, -1, "NaN", "Infinity", "-inf", True, None, "abc", [1], {}, "1e99", 10**30]
+)
+def test_quantity_must_be_a_positive_finite_number(quantity: Any) -> None:
+    error = error_of(
+        {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "quantity": quantity, "id": 9}
+    )
+    assert (error.code, error.id) == ("INVALID_PARAMS", 9)
+
+
+@pytest.mark.parametrize(
+    ("order_type", "fields"),
+    [
+        ("LIMIT", {}),
+        ("STOP_LOSS", {}),
+        ("TAKE_PROFIT", {"price": 1}),
+        ("OCO", {"take_profit": 2}),
+        ("BRACKET", {"take_profit": 2}),
+        ("TRAILING_STOP", {}),
+        ("TRAILING_STOP", {"trail_percent": 1, "trail_amount": 5}),
+    ],
+)
+def test_each_order_type_requires_its_prices(order_type: str, fields: dict[str, Any]) -> None:
+    command = {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "quantity": 1}
+    error = error_of({**command, "type": order_type, **fields})
+    assert error.code == "INVALID_PARAMS"
+
+
+@pytest.mark.parametrize(
+    ("order_type", "fields"),
+    [
+        ("LIMIT", {"price": 1}),
+        ("STOP_LOSS", {"stop_price": 1, "price": 0.9}),
+        ("TAKE_PROFIT", {"stop_price": 1}),
+        ("OCO", {"take_profit": 2, "stop_price": 1}),
+        ("TRAILING_STOP", {"trailing_delta": 100, "activation_price": 3}),
+        ("BRACKET", {"take_profit": 2, "stop_loss": 1, "price": 1.5}),
+    ],
+)
+def test_every_order_type_of_the_table_parses(order_type: str, fields: dict[str, Any]) -> None:
+    command = parse_command(
+        {
+            "action": "place_order",
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "quantity": 1,
+            "type": order_type.lower(),
+            **fields,
+        }
+    )
+    assert isinstance(command, PlaceOrder)
+    assert command.request.type == OrderType(order_type)
+
+
+def test_set_alert_needs_exactly_one_of_above_or_below() -> None:
+    assert parse_command({"action": "set_alert", "symbol": "btcusdt", "above": 5}) == SetAlert(
+        symbol="BTCUSDT", condition="above", price=Decimal(5)
+    )
+    assert error_of({"action": "set_alert", "symbol": "BTCUSDT"}).code == "INVALID_PARAMS"
+    both = {"action": "set_alert", "symbol": "BTCUSDT", "above": 5, "below": 4}
+    assert error_of(both).code == "INVALID_PARAMS"
+
+
+@pytest.mark.parametrize("since", [-1, "5", 1.5, True, None, 2**64])
+def test_resume_since_must_be_a_non_negative_integer(since: Any) -> None:
+    assert error_of({"action": "resume", "since": since}).code == "INVALID_PARAMS"
+
+
+def test_resume_and_replay_and_get_orders_parse() -> None:
+    assert parse_command({"action": "resume", "since": 0}) == Resume(since=0)
+    assert parse_command(
+        {"action": "replay", "symbol": "btcusdt", "start": 1, "end": 2, "speed": 0}
+    ) == Replay(symbol="BTCUSDT", start=1, end=2, speed=0.0)
+    assert parse_command({"action": "get_orders", "status": "filled"}) == GetOrders(status="FILLED")
+    assert error_of({"action": "replay", "symbol": "BTCUSDT", "start": 5, "end": 2}).code == (
+        "INVALID_PARAMS"
+    )
+    assert error_of({"action": "get_orders", "status": "bogus"}).code == "INVALID_PARAMS"
+
+
+@pytest.mark.parametrize("field", ["order_id", "alert_id"])
+@pytest.mark.parametrize("value", [None, "", True, 1.5, ["x"], "x" * 65])
+def test_references_must_be_short_non_empty_strings(field: str, value: Any) -> None:
+    action = "cancel_order" if field == "order_id" else "cancel_alert"
+    assert error_of({"action": action, field: value}).code == "INVALID_PARAMS"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    action=st.sampled_from(sorted(ACTIONS)) | st.text(max_size=20),
+    fields=st.dictionaries(
+        st.sampled_from(
+            [
+                "symbol",
+                "side",
+                "type",
+                "quantity",
+                "price",
+                "stop_price",
+                "since",
+                "start",
+                "end",
+                "speed",
+                "above",
+                "below",
+                "order_id",
+                "alert_id",
+                "position_id",
+                "id",
+                "status",
+                "take_profit",
+                "stop_loss",
+                "trail_percent",
+            ]
+        ),
+        json_values,
+    ),
+)
+def test_any_object_either_parses_or_fails_with_a_stable_code(
+    action: str, fields: dict[str, Any]
+) -> None:
+    assert code_of({**fields, "action": action}) in STABLE_CODES
+
+
+@given(st.binary(max_size=200) | st.text(max_size=200))
+def test_any_frame_either_parses_or_fails_with_a_stable_code(frame: bytes | str) -> None:
+    assert code_of(frame) in STABLE_CODES

@@ -1,0 +1,58 @@
+"""Frame encoding: JSON text frames by default, MessagePack binary frames for a client
+that negotiated the ``workspace.msgpack`` subprotocol.
+
+msgspec does both encodings; ``decimal_format="number"`` keeps a stray ``Decimal`` a
+JSON number rather than a string, so the wire never changes type by accident.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+MSGPACK_SUBPROTOCOL = "workspace.msgpack"
+
+_json_encoder = msgspec.json.Encoder(decimal_format="number")
+_msgpack_encoder = msgspec.msgpack.Encoder(decimal_format="number")
+_json_decoder = msgspec.json.Decoder()
+_msgpack_decoder = msgspec.msgpack.Decoder()
+
+
+class DecodeError(ValueError):
+    """The frame is not a JSON (or MessagePack) document."""
+
+
+def encode_json(message: dict[str, Any]) -> str:
+    return _json_encoder.encode(message).decode()
+
+
+def encode_msgpack(message: dict[str, Any]) -> bytes:
+    return _msgpack_encoder.encode(message)
+
+
+def decode_frame(frame: str | bytes, *, msgpack: bool = False) -> Any:
+    """One received frame to a Python value.  A text frame is always JSON; a binary
+    frame is MessagePack on a msgpack connection and UTF-8 JSON otherwise (websocat
+    can be told to send binary frames)."""
+    try:
+        if isinstance(frame, str):
+            return _json_decoder.decode(frame)
+        if msgpack:
+            return _msgpack_decoder.decode(frame)
+        return _json_decoder.decode(frame)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise DecodeError(str(exc)) from exc
+
+
+class Codec:
+    """The encoder chosen for one connection."""
+
+    def __init__(self, subprotocol: str | None) -> None:
+        self.msgpack = subprotocol == MSGPACK_SUBPROTOCOL
+
+    def encode(self, message: dict[str, Any]) -> str | bytes:
+        return encode_msgpack(message) if self.msgpack else encode_json(message)
+
+    def decode(self, frame: str | bytes) -> Any:
+        return decode_frame(frame, msgpack=self.msgpack)

@@ -1,0 +1,420 @@
+"""Parse and validate client commands: a frame (bytes, str or an already decoded dict)
+becomes one typed, immutable command, or a ``ProtocolError`` with a stable code.
+
+Pure: no I/O, no clock, no engine.  Every failure names the field at fault and keeps
+the command's ``id`` (when the ``id`` itself is well formed) so that the ERROR reply
+can echo it.  Unknown extra fields are ignored: a newer client stays compatible.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeAlias
+
+from workspace.errors import WorkspaceError
+from workspace.protocol.codec import DecodeError, decode_frame
+from workspace.trading.requests import OrderRequest, OrderType, Side
+
+CommandId: TypeAlias = str | int | None
+
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
+MAX_ID_LENGTH = 128
+MAX_REF_LENGTH = 64
+ORDER_STATUSES = frozenset(
+    {"NEW", "TRIGGERED", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED"}
+)
+ORDER_STATUS_FILTERS = ORDER_STATUSES | {"OPEN", "ALL"}
+# JSON has no integer bound; milliseconds and seq beyond 2**63 mean a broken client.
+MAX_INT = 2**63 - 1
+MAX_EXPONENT = 30
+
+
+class ProtocolError(WorkspaceError):
+    """A command that cannot be executed; becomes ``ERROR {code, message, id}``."""
+
+    def __init__(self, code: str, message: str, command_id: CommandId = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.id = command_id
+
+
+# -- the commands ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscribeTicker:
+    symbol: str
+    id: CommandId = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnsubscribeTicker:
+    symbol: str
+    id: CommandId = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetPositions:
+    id: CommandId = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetPortfolio:
+    id: CommandId = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetOrders:
+    status: str | None = None
+    id: CommandId = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaceOrder:
+    request: OrderRequest
+    id: CommandId = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelOrder:
+    order_id: str
+    id: CommandId = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClosePosition:
+    position_id: str
+    quantity: Decimal | None = None
+    id: CommandId = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetAlert:
+    symbol: str
+    condition: str  # "above" | "below"
+    price: Decimal
+    id: CommandId = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelAlert:
+    alert_id: str
+    id: CommandId = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resume:
+    since: int
+    id: CommandId = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Replay:
+    symbol: str
+    start: int
+    end: int
+    speed: float = 1.0
+    id: CommandId = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ping:
+    id: CommandId = None
+
+
+Command: TypeAlias = (
+    SubscribeTicker
+    | UnsubscribeTicker
+    | GetPositions
+    | GetPortfolio
+    | GetOrders
+    | PlaceOrder
+    | CancelOrder
+    | ClosePosition
+    | SetAlert
+    | CancelAlert
+    | Resume
+    | Replay
+    | Ping
+)
+
+COMMAND_TYPES = (
+    SubscribeTicker,
+    UnsubscribeTicker,
+    GetPositions,
+    GetPortfolio,
+    GetOrders,
+    PlaceOrder,
+    CancelOrder,
+    ClosePosition,
+    SetAlert,
+    CancelAlert,
+    Resume,
+    Replay,
+    Ping,
+)
+
+
+# -- field readers ----------------------------------------------------------------
+
+
+class _Fields:
+    """Typed access to one command's fields; every failure is a ProtocolError."""
+
+    def __init__(self, data: Mapping[str, Any], command_id: CommandId) -> None:
+        self.data = data
+        self.id = command_id
+
+    def fail(self, message: str, code: str = "INVALID_PARAMS") -> ProtocolError:
+        return ProtocolError(code, message, self.id)
+
+    def symbol(self, name: str = "symbol") -> str:
+        value = self.data.get(name)
+        if value is None:
+            raise self.fail(f"'{name}' is required")
+        if not isinstance(value, str):
+            raise self.fail(f"'{name}' must be a string")
+        return normalise_symbol(value, self.id)
+
+    def decimal(
+        self, name: str, *, required: bool = False, positive: bool = True
+    ) -> Decimal | None:
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                raise self.fail(f"'{name}' is required")
+            return None
+        number = to_decimal(value)
+        if number is None:
+            raise self.fail(f"'{name}' must be a finite number")
+        if number < 0 or (positive and number == 0):
+            raise self.fail(f"'{name}' must be {'positive' if positive else 'non-negative'}")
+        return number
+
+    def integer(self, name: str, *, required: bool = True, default: int = 0) -> int:
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                raise self.fail(f"'{name}' is required")
+            return default
+        if isinstance(value, bool):
+            raise self.fail(f"'{name}' must be an integer")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int):
+            raise self.fail(f"'{name}' must be an integer")
+        if value < 0 or value > MAX_INT:
+            raise self.fail(f"'{name}' must be between 0 and {MAX_INT}")
+        return value
+
+    def reference(self, name: str) -> str:
+        """An order, position or alert id: a non-empty string (an integer is accepted
+        and turned into its decimal string)."""
+        value = self.data.get(name)
+        if value is None:
+            raise self.fail(f"'{name}' is required")
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise self.fail(f"'{name}' must be a string")
+        text = str(value)
+        if not text or len(text) > MAX_REF_LENGTH:
+            raise self.fail(f"'{name}' must have 1 to {MAX_REF_LENGTH} characters")
+        return text
+
+    def choice(self, name: str, allowed: frozenset[str], *, required: bool = True) -> str | None:
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                raise self.fail(f"'{name}' is required")
+            return None
+        if not isinstance(value, str) or value.upper() not in allowed:
+            raise self.fail(f"'{name}' must be one of {', '.join(sorted(allowed))}")
+        return value.upper()
+
+
+def normalise_symbol(value: str, command_id: CommandId = None) -> str:
+    symbol = value.strip().upper()
+    if not SYMBOL_PATTERN.match(symbol):
+        raise ProtocolError("INVALID_SYMBOL", f"malformed symbol {value[:40]!r}", command_id)
+    return symbol
+
+
+def to_decimal(value: object) -> Decimal | None:
+    """A JSON number or numeric string as an exact Decimal; None for anything else
+    (bool, NaN, infinities, containers, garbage)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, int) and abs(value) > MAX_INT:
+        return None
+    if isinstance(value, int | float):
+        number = Decimal(str(value))
+    elif isinstance(value, str) and 0 < len(value) <= 40:
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    # Exponents far outside any price or quantity would only overflow the account.
+    if not number.is_finite():
+        return None
+    if number and not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+        return None
+    return number
+
+
+# -- per-action parsers -------------------------------------------------------------
+
+_TRAILING_FIELDS = ("trail_percent", "trail_amount", "trailing_delta")
+_PRICE_FIELDS = (
+    "price",
+    "stop_price",
+    "take_profit",
+    "stop_loss",
+    "trail_percent",
+    "trail_amount",
+    "trailing_delta",
+    "activation_price",
+)
+_REQUIRED_BY_TYPE: dict[OrderType, tuple[str, ...]] = {
+    OrderType.MARKET: (),
+    OrderType.LIMIT: ("price",),
+    OrderType.STOP_LOSS: ("stop_price",),
+    OrderType.TAKE_PROFIT: ("stop_price",),
+    OrderType.OCO: ("take_profit", "stop_price"),
+    OrderType.TRAILING_STOP: (),
+    OrderType.BRACKET: ("take_profit", "stop_loss"),
+}
+
+
+def _place_order(f: _Fields) -> PlaceOrder:
+    symbol = f.symbol()
+    side = Side(f.choice("side", frozenset(Side)) or "")
+    order_type = OrderType(
+        f.choice("type", frozenset(OrderType), required=False) or OrderType.MARKET
+    )
+    quantity = f.decimal("quantity", required=True)
+    assert quantity is not None
+    prices = {name: f.decimal(name) for name in _PRICE_FIELDS}
+    for name in _REQUIRED_BY_TYPE[order_type]:
+        if prices[name] is None:
+            raise f.fail(f"{order_type} order needs '{name}'")
+    trailing = [name for name in _TRAILING_FIELDS if prices[name] is not None]
+    if order_type is OrderType.TRAILING_STOP and len(trailing) != 1:
+        raise f.fail("TRAILING_STOP needs exactly one of " + ", ".join(_TRAILING_FIELDS))
+    if len(trailing) > 1:
+        raise f.fail("at most one of " + ", ".join(_TRAILING_FIELDS))
+    client_order_id = f.data.get("client_order_id")
+    if client_order_id is not None and (
+        not isinstance(client_order_id, str) or not 0 < len(client_order_id) <= MAX_REF_LENGTH
+    ):
+        raise f.fail(f"'client_order_id' must be a string of 1 to {MAX_REF_LENGTH} characters")
+    request = OrderRequest(
+        symbol=symbol,
+        side=side,
+        type=order_type,
+        quantity=quantity,
+        client_order_id=client_order_id,
+        **prices,
+    )
+    return PlaceOrder(request=request, id=f.id)
+
+
+def _set_alert(f: _Fields) -> SetAlert:
+    symbol = f.symbol()
+    above = f.decimal("above")
+    below = f.decimal("below")
+    if (above is None) == (below is None):
+        raise f.fail("set_alert needs exactly one of 'above' or 'below'")
+    if above is not None:
+        return SetAlert(symbol=symbol, condition="above", price=above, id=f.id)
+    assert below is not None
+    return SetAlert(symbol=symbol, condition="below", price=below, id=f.id)
+
+
+def _replay(f: _Fields) -> Replay:
+    symbol = f.symbol()
+    start = f.integer("start")
+    end = f.integer("end")
+    if end < start:
+        raise f.fail("'end' must not be before 'start'")
+    speed = f.decimal("speed", positive=False)
+    return Replay(
+        symbol=symbol, start=start, end=end, speed=1.0 if speed is None else float(speed), id=f.id
+    )
+
+
+def _close_position(f: _Fields) -> ClosePosition:
+    return ClosePosition(
+        position_id=f.reference("position_id"), quantity=f.decimal("quantity"), id=f.id
+    )
+
+
+_PARSERS: dict[str, Callable[[_Fields], Command]] = {
+    "subscribe_ticker": lambda f: SubscribeTicker(symbol=f.symbol(), id=f.id),
+    "unsubscribe_ticker": lambda f: UnsubscribeTicker(symbol=f.symbol(), id=f.id),
+    "get_positions": lambda f: GetPositions(id=f.id),
+    "get_portfolio": lambda f: GetPortfolio(id=f.id),
+    "get_orders": lambda f: GetOrders(
+        status=f.choice("status", ORDER_STATUS_FILTERS, required=False), id=f.id
+    ),
+    "place_order": _place_order,
+    "cancel_order": lambda f: CancelOrder(order_id=f.reference("order_id"), id=f.id),
+    "close_position": _close_position,
+    "set_alert": _set_alert,
+    "cancel_alert": lambda f: CancelAlert(alert_id=f.reference("alert_id"), id=f.id),
+    "resume": lambda f: Resume(since=f.integer("since"), id=f.id),
+    "replay": _replay,
+    "ping": lambda f: Ping(id=f.id),
+}
+
+ACTIONS = frozenset(_PARSERS)
+
+
+def _command_id(data: Mapping[str, Any]) -> CommandId:
+    raw = data.get("id")
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise ProtocolError("INVALID_PARAMS", "'id' must be a string or an integer")
+    if isinstance(raw, str) and len(raw) > MAX_ID_LENGTH:
+        raise ProtocolError("INVALID_PARAMS", f"'id' longer than {MAX_ID_LENGTH} characters")
+    if isinstance(raw, int) and abs(raw) > MAX_INT:
+        raise ProtocolError("INVALID_PARAMS", "'id' out of range")
+    return raw
+
+
+def parse_command(raw: bytes | str | Mapping[str, Any], *, msgpack: bool = False) -> Command:
+    """One frame or decoded object to a Command; raises ProtocolError."""
+    if isinstance(raw, bytes | bytearray | memoryview | str):
+        frame = bytes(raw) if not isinstance(raw, str) else raw
+        try:
+            data = decode_frame(frame, msgpack=msgpack)
+        except DecodeError as exc:
+            raise ProtocolError("INVALID_JSON", f"not a JSON document: {exc}") from None
+    else:
+        data = raw
+    if not isinstance(data, Mapping):
+        raise ProtocolError("INVALID_JSON", "a command must be a JSON object")
+    command_id = _command_id(data)
+    action = data.get("action")
+    if not isinstance(action, str) or action not in _PARSERS:
+        shown = repr(action)[:40] if action is not None else "missing"
+        raise ProtocolError("UNKNOWN_ACTION", f"unknown action {shown}", command_id)
+    return _PARSERS[action](_Fields(data, command_id))
+
+
+def command_id_of(raw: object) -> CommandId:
+    """The well-formed ``id`` of a decoded command, for replies built elsewhere."""
+    if isinstance(raw, Mapping):
+        try:
+            return _command_id(raw)
+        except ProtocolError:
+            return None
+    return None
