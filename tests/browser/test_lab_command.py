@@ -1,0 +1,89 @@
+"""``python -m workspace lab --no-browser`` starts a JupyterLab that answers on the
+printed URL and serves the quickstart notebook."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import free_port
+
+
+def get_json(url: str, token: str, method: str = "GET") -> Any:
+    request = urllib.request.Request(
+        url, method=method, headers={"Authorization": f"token {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        body = response.read()
+    return json.loads(body) if body else None
+
+
+def wait_for_status(base: str, token: str, proc: subprocess.Popen[str], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return get_json(f"{base}/api/status", token)
+        except (urllib.error.URLError, OSError):
+            if proc.poll() is not None:
+                raise AssertionError(f"lab exited early with {proc.returncode}") from None
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)  # polling a server that is still starting: no event to wait on
+
+
+@pytest.mark.timeout(120)
+def test_lab_no_browser_prints_a_working_url_and_serves_the_quickstart(tmp_path: Path) -> None:
+    port = free_port()
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    env.pop("JUPYTER_TOKEN", None)
+    log = (tmp_path / "lab.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workspace", "lab", "--no-browser", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        # keep the pipe drained so a chatty server never blocks on a full pipe
+        drain = threading.Thread(target=proc.stdout.read, daemon=True)
+        drain.start()
+        match = re.search(
+            r"(http://127\.0\.0\.1:(\d+))/lab/tree/quickstart\.ipynb\?token=(\w+)", lines[1]
+        )
+        assert match, lines
+        base, printed_port, token = match.group(1), int(match.group(2)), match.group(3)
+        assert printed_port == port
+
+        status = wait_for_status(base, token, proc, timeout=60)
+        assert "started" in status
+        contents = get_json(f"{base}/api/contents/quickstart.ipynb?content=0", token)
+        assert contents["type"] == "notebook"
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            get_json(f"{base}/api/contents", "wrong-token")
+        assert denied.value.code == 403
+        denied.value.close()  # an HTTPError holds the response's socket
+
+        get_json(f"{base}/api/shutdown", token, method="POST")
+        assert proc.wait(timeout=30) == 0
+        drain.join(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        log.close()
