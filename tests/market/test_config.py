@@ -1,0 +1,90 @@
+"""Feed configuration: defaults, environment variables, flags, validation."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from workspace.errors import InvalidParams
+from workspace.market.config import (
+    DEFAULT_REST_URL,
+    DEFAULT_STREAM_URL,
+    FeedConfig,
+    add_feed_arguments,
+)
+
+
+def test_defaults_are_binance_public_spot_endpoints() -> None:
+    config = FeedConfig.from_env({})
+    assert config.stream_url == DEFAULT_STREAM_URL == "wss://stream.binance.com:9443"
+    assert config.rest_url == DEFAULT_REST_URL == "https://api.binance.com"
+    assert config.combined_stream_url == "wss://stream.binance.com:9443/stream"
+
+
+def test_environment_variables_override_the_defaults() -> None:
+    config = FeedConfig.from_env(
+        {
+            "WORKSPACE_BINANCE_URL": "ws://127.0.0.1:9443",
+            "WORKSPACE_BINANCE_REST_URL": "http://127.0.0.1:9443",
+        }
+    )
+    assert config.combined_stream_url == "ws://127.0.0.1:9443/stream"
+    assert config.rest_url == "http://127.0.0.1:9443"
+
+
+def test_flags_override_environment_variables() -> None:
+    parser = argparse.ArgumentParser()
+    add_feed_arguments(parser)
+    args = parser.parse_args(
+        ["--binance-url", "ws://127.0.0.1:1", "--binance-rest-url", "http://127.0.0.1:2"]
+    )
+    config = FeedConfig.from_args(args, {"WORKSPACE_BINANCE_URL": "ws://elsewhere:9"})
+    assert (config.stream_url, config.rest_url) == ("ws://127.0.0.1:1", "http://127.0.0.1:2")
+
+
+def test_absent_flags_leave_environment_values() -> None:
+    parser = argparse.ArgumentParser()
+    add_feed_arguments(parser)
+    config = FeedConfig.from_args(parser.parse_args([]), {"WORKSPACE_BINANCE_URL": "ws://h:9"})
+    assert config.stream_url == "ws://h:9"
+    assert config.rest_url == DEFAULT_REST_URL
+
+
+@pytest.mark.parametrize(
+    ("base", "combined"),
+    [
+        ("ws://h:1/", "ws://h:1/stream"),
+        ("ws://h:1/ws", "ws://h:1/stream"),
+        ("ws://h:1/stream", "ws://h:1/stream"),
+    ],
+)
+def test_combined_stream_url_is_derived_from_the_base(base: str, combined: str) -> None:
+    assert FeedConfig(stream_url=base).combined_stream_url == combined
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"streams": ()}, "at least one"),
+        ({"streams": "ticker"}, "not a string"),
+        ({"streams": ("depth",)}, "not one the feed normalises"),
+        ({"silence_timeout_s": 0}, "silence_timeout_s"),
+        ({"max_params_per_request": 0}, "max_params_per_request"),
+        ({"control_messages_per_s": 6}, "control_messages_per_s"),
+    ],
+)
+def test_nonsense_configuration_is_refused_with_a_clear_error(
+    changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidParams, match=message):
+        FeedConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_rolling_window_tickers_are_accepted_stream_kinds() -> None:
+    assert FeedConfig(streams=("ticker_1h", "trade")).streams == ("ticker_1h", "trade")
+
+
+def test_with_refuses_unknown_fields() -> None:
+    with pytest.raises(InvalidParams, match="unknown"):
+        FeedConfig().with_(nonsense=1)

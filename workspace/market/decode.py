@@ -1,0 +1,241 @@
+"""Turn one Binance stream frame (bytes or text) into the workspace's market records.
+
+Pure functions, no I/O: the live feed, the replay and the engine all call
+:func:`decode_frame`.  Decoding goes straight from the frame's bytes into the frozen
+records of :mod:`workspace.market.records` with one pre-built ``msgspec`` decoder per
+record type; a combined-stream frame (``{"stream": ..., "data": ...}``) is first split
+with ``msgspec.Raw`` (the payload is not parsed twice) and dispatched on the stream
+name's suffix (``btcusdt@ticker`` -> ``ticker``).
+
+What a frame becomes:
+
+========================================  ==============================================
+frame                                     result
+========================================  ==============================================
+``@ticker`` / ``@ticker_<w>``             :class:`~workspace.market.records.Ticker`
+``@miniTicker``                           :class:`~workspace.market.records.MiniTicker`
+``@bookTicker``                           :class:`~workspace.market.records.BookTicker`
+``@trade`` / ``@aggTrade``                :class:`~workspace.market.records.Trade`
+``!ticker@arr`` style arrays              ``tuple`` of the above
+``{"result": ..., "id": N}`` / error      :class:`ControlReply`
+``{"e": "serverShutdown", ...}``          :class:`ServerShutdown`
+depth, kline, avgPrice, other streams     ``None`` (recognised, not normalised)
+anything else                             raises :class:`FrameError`
+========================================  ==============================================
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, TypeAlias
+
+import msgspec
+
+from workspace.market.records import BookTicker, MarketRecord, MiniTicker, Ticker, Trade
+
+
+class FrameError(ValueError):
+    """A frame that is not JSON, or does not have the shape its stream promises."""
+
+
+class ControlReply(msgspec.Struct, frozen=True):
+    """The answer to a SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS request.
+
+    ``{"result": null, "id": 3}`` is a success; ``{"error": {"code": 2, "msg": "..."},
+    "id": 3}`` a failure (``error_code``/``error_msg`` set).  ``id`` may be ``None`` when
+    the server could not read the request's id at all.
+    """
+
+    id: int | str | None
+    result: Any = None
+    error_code: int | None = None
+    error_msg: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error_code is None and self.error_msg is None
+
+
+class ServerShutdown(msgspec.Struct, frozen=True):
+    """``{"e": "serverShutdown", "E": ...}``: the server is about to close this connection."""
+
+    event_time: int | None
+
+
+Decoded: TypeAlias = MarketRecord | tuple[MarketRecord, ...] | ControlReply | ServerShutdown | None
+"""Everything :func:`decode_frame` can return."""
+
+RECORD_TYPES: Final = frozenset({Ticker, MiniTicker, BookTicker, Trade})
+"""The record classes; ``type(x) in RECORD_TYPES`` is the feed's hot-path test."""
+
+
+class _ErrorBody(msgspec.Struct):
+    code: int | None = None
+    msg: str | None = None
+
+
+class _Envelope(msgspec.Struct):
+    """Every top-level object frame: combined envelope, control reply or bare payload.
+
+    Unknown keys are skipped by msgspec, so a bare payload's other fields cost nothing.
+    """
+
+    stream: str | None = None
+    data: msgspec.Raw = msgspec.Raw()
+    id: int | str | None = None
+    result: Any = None
+    error: _ErrorBody | None = None
+    e: str | None = None
+    E: int | None = None
+    u: int | None = None
+    lastUpdateId: int | None = None
+
+
+class _EventOnly(msgspec.Struct):
+    """Just the event type and time, to route a payload whose stream name is unknown."""
+
+    e: str | None = None
+    E: int | None = None
+    u: int | None = None
+
+
+_ENVELOPE: Final = msgspec.json.Decoder(_Envelope)
+_EVENT_ONLY: Final = msgspec.json.Decoder(_EventOnly)
+_ARRAY: Final = msgspec.json.Decoder(list[msgspec.Raw])
+_TICKER: Final = msgspec.json.Decoder(Ticker)
+_MINI: Final = msgspec.json.Decoder(MiniTicker)
+_BOOK: Final = msgspec.json.Decoder(BookTicker)
+_TRADE: Final = msgspec.json.Decoder(Trade)
+
+_RecordDecoder: TypeAlias = msgspec.json.Decoder[Any]
+
+# Stream-name suffix (after the first "@") -> decoder.  ``None`` = recognised stream we
+# deliberately do not normalise.
+_BY_SUFFIX: Final[dict[str, _RecordDecoder | None]] = {
+    "ticker": _TICKER,
+    "miniTicker": _MINI,
+    "bookTicker": _BOOK,
+    "aggTrade": _TRADE,
+    "trade": _TRADE,
+    "avgPrice": None,
+}
+_SKIPPED_PREFIXES: Final = ("depth", "kline", "avgPrice")
+
+# Payload event type ("e") -> decoder, for raw (non-combined) frames and array items.
+_BY_EVENT: Final[dict[str, _RecordDecoder | None]] = {
+    "24hrTicker": _TICKER,
+    "24hrMiniTicker": _MINI,
+    "aggTrade": _TRADE,
+    "trade": _TRADE,
+    "depthUpdate": None,
+    "kline": None,
+    "avgPrice": None,
+}
+
+_SERVER_SHUTDOWN: Final = "serverShutdown"
+
+
+def _decoder_for_suffix(suffix: str) -> _RecordDecoder | bool | None:
+    """The decoder for a stream suffix, ``None`` to skip it, ``False`` if unknown."""
+    if suffix in _BY_SUFFIX:
+        return _BY_SUFFIX[suffix]
+    if suffix.startswith("ticker_"):  # rolling-window tickers: ticker_1h, ticker_4h ...
+        return _TICKER
+    if suffix.startswith(_SKIPPED_PREFIXES):  # depth5@100ms, kline_1m ...
+        return None
+    return False
+
+
+def _decoder_for_event(event_type: str) -> _RecordDecoder | bool | None:
+    if event_type in _BY_EVENT:
+        return _BY_EVENT[event_type]
+    if event_type.endswith("Ticker") and event_type[:1].isdigit():  # 1hTicker, 4hTicker
+        return _TICKER
+    return False
+
+
+def _decode_payload(payload: bytes | msgspec.Raw, stream: str | None) -> Decoded:
+    """Decode a bare payload (no envelope): an object or an array of objects."""
+    first = bytes(memoryview(payload)[:64]).lstrip()[:1]
+    if first == b"[":
+        items = _ARRAY.decode(payload)
+        records: list[MarketRecord] = []
+        for item in items:
+            one = _decode_payload(item, stream)
+            if type(one) in RECORD_TYPES:
+                records.append(one)  # type: ignore[arg-type]
+            elif one is not None:
+                raise FrameError(f"unexpected item in an array frame: {one!r}")
+        return tuple(records)
+    head = _EVENT_ONLY.decode(payload)
+    if head.e == _SERVER_SHUTDOWN:
+        return ServerShutdown(head.E)
+    if head.e is not None:
+        decoder = _decoder_for_event(head.e)
+        if decoder is False:
+            if stream is not None:
+                return None  # a stream we never normalise, with an event type we don't know
+            raise FrameError(f"unknown event type {head.e!r}")
+    elif head.u is not None:
+        decoder = _BOOK  # bookTicker is the only payload with an update id and no "e"
+    else:
+        return None  # depth snapshots ("lastUpdateId", no "e") and similar
+    return decoder.decode(payload) if decoder is not None else None  # type: ignore[union-attr]
+
+
+def decode_frame(data: bytes | bytearray | memoryview | str) -> Decoded:
+    """Decode one server frame.  Raises :class:`FrameError` for anything unreadable.
+
+    >>> decode_frame(b'{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT",'
+    ...              b'"b":"1.5","B":"2","a":"1.6","A":"3"}}').bid_price
+    Decimal('1.5')
+    """
+    try:
+        return _decode(data)
+    except FrameError:
+        raise
+    except (msgspec.DecodeError, UnicodeError) as exc:
+        raise FrameError(f"unreadable frame: {exc}") from exc
+
+
+def _decode(data: bytes | bytearray | memoryview | str) -> Decoded:
+    try:
+        envelope = _ENVELOPE.decode(data)
+    except msgspec.ValidationError:
+        # Not an object (an array frame, or a scalar): fall back to the payload path,
+        # which says precisely what is wrong.
+        if isinstance(data, str):
+            data = data.encode()
+        stripped = bytes(data[:64]).lstrip()
+        if stripped[:1] == b"[":
+            return _decode_payload(bytes(data), None)
+        raise FrameError(f"frame is not a JSON object or array: {bytes(data[:80])!r}") from None
+    stream = envelope.stream
+    if stream is not None:
+        # Hot path: a combined-stream frame.
+        payload = envelope.data
+        if not payload:
+            raise FrameError(f"combined frame for {stream!r} has no data")
+        _, at, suffix = stream.partition("@")
+        decoder = _BY_SUFFIX.get(suffix, False) if at else False
+        if decoder is False:
+            decoder = _decoder_for_suffix(suffix)
+        if decoder is False:
+            # A stream we do not know by name: route on its payload instead.
+            return _decode_payload(payload, stream)
+        if decoder is None:
+            return None
+        return decoder.decode(payload)  # type: ignore[union-attr, no-any-return]
+    if envelope.id is not None or envelope.error is not None or envelope.result is not None:
+        error = envelope.error
+        if error is not None:
+            return ControlReply(envelope.id, None, error.code, error.msg or "error")
+        return ControlReply(envelope.id, envelope.result)
+    if envelope.e == _SERVER_SHUTDOWN:
+        return ServerShutdown(envelope.E)
+    if envelope.e is None and envelope.u is None and envelope.lastUpdateId is None:
+        if envelope.data:
+            raise FrameError("frame has data but no stream name")
+        raise FrameError("frame is neither a stream event nor a control reply")
+    if isinstance(data, str):
+        data = data.encode()
+    return _decode_payload(bytes(data), None)

@@ -1,0 +1,96 @@
+"""Stream names, control messages and Binance's per-connection limits, without I/O.
+
+Binance allows at most 5 incoming messages per second on a stream connection (PING,
+PONG and JSON control messages all count) and at most 1024 streams per connection;
+breaking either gets the connection closed.  :class:`ControlRateLimiter` spaces the
+control messages, :func:`control_messages` batches many streams into few messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Final, Literal
+
+import msgspec
+
+from workspace.market.errors import MalformedSymbolError
+
+MAX_STREAMS_PER_CONNECTION: Final = 1024
+CONTROL_MESSAGES_PER_SECOND: Final = 5
+
+# Binance spot symbols are upper-case letters and digits (``BTCUSDT``, ``1000SATSUSDT``).
+_SYMBOL = re.compile(r"[A-Z0-9]{2,20}")
+
+Method = Literal["SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS"]
+
+
+def normalize_symbol(symbol: object) -> str:
+    """``"btcusdt"`` -> ``"BTCUSDT"``; raises :class:`MalformedSymbolError` otherwise."""
+    if not isinstance(symbol, str):
+        raise MalformedSymbolError(f"symbol must be a string, got {type(symbol).__name__}")
+    upper = symbol.strip().upper()
+    if not _SYMBOL.fullmatch(upper):
+        raise MalformedSymbolError(
+            f"malformed symbol {symbol!r}: expected 2-20 letters or digits, e.g. 'BTCUSDT'"
+        )
+    return upper
+
+
+def stream_names(symbol: str, kinds: Iterable[str]) -> list[str]:
+    """``("BTCUSDT", ["ticker", "aggTrade"])`` -> ``["btcusdt@ticker", "btcusdt@aggTrade"]``.
+
+    Binance's stream names use the lower-case symbol and the case-sensitive kind.
+    """
+    lower = symbol.lower()
+    return [f"{lower}@{kind}" for kind in kinds]
+
+
+class _Request(msgspec.Struct):
+    method: str
+    params: list[str]
+    id: int
+
+
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+def control_messages(
+    method: Method, streams: Sequence[str], first_id: int, max_params: int
+) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(id, json bytes)`` for ``streams`` in batches of at most ``max_params``."""
+    request_id = first_id
+    for start in range(0, len(streams), max_params):
+        batch = list(streams[start : start + max_params])
+        yield request_id, _ENCODER.encode(_Request(method, batch, request_id))
+        request_id += 1
+
+
+class ControlRateLimiter:
+    """At most ``limit`` sends in any ``window_s`` window (sans-I/O: times come in).
+
+    Call :meth:`delay` with the current time to learn how long to wait before the next
+    send, then :meth:`record` when the message goes out.
+    """
+
+    def __init__(self, limit: int = CONTROL_MESSAGES_PER_SECOND - 1, window_s: float = 1.0):
+        # One of Binance's 5 per second is left for the PONG frames the websockets
+        # library sends on its own when the server pings (they count too).
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self.window_s = window_s
+        self._sent: deque[float] = deque(maxlen=limit)
+
+    def delay(self, now: float) -> float:
+        if len(self._sent) < self.limit:
+            return 0.0
+        return max(0.0, self._sent[0] + self.window_s - now)
+
+    def record(self, now: float) -> None:
+        self._sent.append(now)
+
+    def reset(self) -> None:
+        """A new connection starts with a fresh budget."""
+        self._sent.clear()
