@@ -1,0 +1,57 @@
+"""The events the account emits: the only way its state ever changes.
+
+Live commands and ticks compute events and then ``Account.apply`` them; rebuilding
+from the journal applies the same events in the same order, so both paths share one
+transition.  Events are frozen msgspec structs, tagged by ``kind`` on the wire
+(``{"kind": "order", ...}``) so one decoder reads any of them back.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import ClassVar, TypeAlias
+
+import msgspec
+
+from workspace.trading.orders import Fill, Order
+from workspace.trading.positions import Position
+
+
+class OrderEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="order"):
+    """An order (or group) changed: ``order`` is its full state afterwards."""
+
+    kind: ClassVar[str] = "order"
+    ts_ms: int
+    order: Order
+
+
+class FillEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="fill"):
+    kind: ClassVar[str] = "fill"
+    ts_ms: int
+    fill: Fill
+
+
+class PositionEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="position"):
+    """A position opened, changed or closed: ``position`` is its state afterwards."""
+
+    kind: ClassVar[str] = "position"
+    ts_ms: int
+    position: Position
+
+
+class MarkEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="mark"):
+    """A sample of the market prices of open positions and the resulting equity.
+
+    The account only emits it when asked (``Account.mark``): ticks are too many to
+    journal, so the engine appends one now and then; the equity curve samples these
+    and every fill, and a rebuild takes its last prices from them.
+    """
+
+    kind: ClassVar[str] = "mark"
+    ts_ms: int
+    prices: dict[str, Decimal]
+    equity: Decimal
+    unrealized_pnl: Decimal
+
+
+AccountEvent: TypeAlias = OrderEvent | FillEvent | PositionEvent | MarkEvent

@@ -1,0 +1,115 @@
+"""Orders as immutable snapshots.
+
+An ``Order`` never changes in place: every change produces a new snapshot (carried by
+an ``OrderEvent``) that replaces the old one in the account.  OCO and BRACKET orders
+hold their legs inside them, so one event always shows the whole group consistently
+(a filled leg and its canceled sibling arrive together).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+
+import msgspec
+
+from workspace.trading.order_state import OrderStatus
+from workspace.trading.requests import OrderType, Side
+
+ZERO = Decimal(0)
+
+
+class LegRole(StrEnum):
+    """What a leg of an OCO or BRACKET order is for."""
+
+    ENTRY = "entry"
+    TAKE_PROFIT = "take_profit"
+    STOP_LOSS = "stop_loss"
+
+
+class Liquidity(StrEnum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One order (or one leg of a group) as it stands after an event.
+
+    ``seq_no`` is the account's placement counter: it orders simultaneous triggers
+    deterministically (first placed, first served).  ``reserved`` is the quote amount
+    the order holds back from the free balance while it rests (see docs/trading.md).
+    """
+
+    id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    quantity: Decimal
+    status: OrderStatus
+    created_at: int
+    updated_at: int
+    seq_no: int = 0
+    filled_quantity: Decimal = ZERO
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+    trail_percent: Decimal | None = None
+    trail_amount: Decimal | None = None
+    trailing_delta: Decimal | None = None
+    activation_price: Decimal | None = None
+    activated: bool = False
+    current_stop_price: Decimal | None = None
+    peak_price: Decimal | None = None
+    triggered: bool = False
+    fill_price: Decimal | None = None
+    fee: Decimal | None = None
+    reason: str | None = None
+    role: LegRole | None = None
+    parent_id: str | None = None
+    position_id: str | None = None
+    client_order_id: str | None = None
+    reserved: Decimal = ZERO
+    legs: tuple[Order, ...] = ()
+
+    @property
+    def is_trailing(self) -> bool:
+        return self.type is OrderType.TRAILING_STOP
+
+    def leg(self, leg_id: str) -> Order:
+        for leg in self.legs:
+            if leg.id == leg_id:
+                return leg
+        raise KeyError(leg_id)
+
+    def leg_by_role(self, role: LegRole) -> Order | None:
+        for leg in self.legs:
+            if leg.role is role:
+                return leg
+        return None
+
+    def with_leg(self, leg: Order) -> Order:
+        """This group with one leg replaced by its new snapshot."""
+        legs = tuple(leg if old.id == leg.id else old for old in self.legs)
+        return msgspec.structs.replace(self, legs=legs)
+
+
+class Fill(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One execution.  ``realized_pnl`` excludes the fee (fees are counted apart)."""
+
+    id: str
+    order_id: str
+    symbol: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    liquidity: Liquidity
+    ts_ms: int
+    position_id: str
+    realized_pnl: Decimal = ZERO
+    parent_id: str | None = None
+
+
+def opposite(side: Side) -> Side:
+    return Side.SELL if side is Side.BUY else Side.BUY

@@ -1,0 +1,171 @@
+"""Netted positions and the average-cost arithmetic of a fill.
+
+Exactness: a position keeps its exact ``cost`` (sum of quantity x price of the fills
+that built it) instead of an average price.  Reducing ``r`` out of ``q`` removes
+``cost * r / q``, rounded to ``COST_QUANTUM``; that rounding only moves a sub-atomic
+amount between realized and unrealized P&L, so their sum (and so the equity identity)
+stays exact.  ``entry_price`` is ``cost / quantity`` rounded, for display.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+
+import msgspec
+
+from workspace.trading.requests import Side
+
+ZERO = Decimal(0)
+COST_QUANTUM = Decimal("1e-18")
+PRICE_QUANTUM = Decimal("1e-12")
+
+
+class PositionType(StrEnum):
+    BUY = "buy"  # long
+    SELL = "sell"  # short
+
+
+class PositionStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Position(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A net position in one symbol.
+
+    Mutable on purpose, but only for ``current_price`` and ``unrealized_pnl``: the
+    account re-marks open positions in place on every price (cheap, no allocation);
+    everything else changes through a ``PositionEvent`` carrying a copy.
+    """
+
+    id: str
+    symbol: str
+    type: PositionType
+    quantity: Decimal
+    cost: Decimal
+    entry_price: Decimal
+    status: PositionStatus
+    opened_at: int
+    updated_at: int
+    current_price: Decimal
+    unrealized_pnl: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    closed_at: int | None = None
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.type is PositionType.BUY else -1
+
+    def mark(self, price: Decimal) -> Decimal:
+        """Re-mark at ``price``; returns the change of unrealized P&L."""
+        if self.sign > 0:
+            new = self.quantity * price - self.cost
+        else:
+            new = self.cost - self.quantity * price
+        delta = new - self.unrealized_pnl
+        self.current_price = price
+        self.unrealized_pnl = new
+        return delta
+
+    def copy(self) -> Position:
+        return msgspec.structs.replace(self)
+
+
+def unrealized(ptype: PositionType, quantity: Decimal, cost: Decimal, price: Decimal) -> Decimal:
+    return quantity * price - cost if ptype is PositionType.BUY else cost - quantity * price
+
+
+def entry_of(cost: Decimal, quantity: Decimal) -> Decimal:
+    return (cost / quantity).quantize(PRICE_QUANTUM, rounding=ROUND_HALF_EVEN).normalize()
+
+
+class FillOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What one fill does to the symbol's position: up to two new position states."""
+
+    closed_or_updated: Position | None  # the existing position after the fill
+    opened: Position | None  # a new position (fresh open, or the remainder past zero)
+    realized_pnl: Decimal
+
+
+def apply_fill(
+    position: Position | None,
+    *,
+    symbol: str,
+    side: Side,
+    quantity: Decimal,
+    price: Decimal,
+    mark: Decimal,
+    ts_ms: int,
+    new_id: str,
+) -> FillOutcome:
+    """The pure average-cost rule.  ``position`` is not modified; copies are returned.
+
+    ``new_id`` is used only when a position opens.  ``mark`` is the current market
+    price used for the unrealized P&L of the resulting positions.
+    """
+    fill_type = PositionType.BUY if side is Side.BUY else PositionType.SELL
+    if position is None:
+        opened: Position | None = _open(symbol, fill_type, quantity, price, mark, ts_ms, new_id)
+        return FillOutcome(closed_or_updated=None, opened=opened, realized_pnl=ZERO)
+    current = position.copy()
+    if current.type is fill_type:
+        current.quantity += quantity
+        current.cost += quantity * price
+        current.entry_price = entry_of(current.cost, current.quantity)
+        current.updated_at = ts_ms
+        current.mark(mark)
+        return FillOutcome(closed_or_updated=current, opened=None, realized_pnl=ZERO)
+    reduce = min(quantity, current.quantity)
+    if reduce == current.quantity:
+        cost_removed = current.cost
+    else:
+        cost_removed = (current.cost * reduce / current.quantity).quantize(
+            COST_QUANTUM, rounding=ROUND_HALF_EVEN
+        )
+    if current.type is PositionType.BUY:
+        realized = reduce * price - cost_removed
+    else:
+        realized = cost_removed - reduce * price
+    current.quantity -= reduce
+    current.cost -= cost_removed
+    current.realized_pnl += realized
+    current.updated_at = ts_ms
+    opened = None
+    if current.quantity == 0:
+        current.status = PositionStatus.CLOSED
+        current.closed_at = ts_ms
+        current.cost = ZERO
+        current.current_price = mark
+        current.unrealized_pnl = ZERO
+        rest = quantity - reduce
+        if rest > 0:
+            opened = _open(symbol, fill_type, rest, price, mark, ts_ms, new_id)
+    else:
+        current.mark(mark)
+    return FillOutcome(closed_or_updated=current, opened=opened, realized_pnl=realized)
+
+
+def _open(
+    symbol: str,
+    ptype: PositionType,
+    quantity: Decimal,
+    price: Decimal,
+    mark: Decimal,
+    ts_ms: int,
+    new_id: str,
+) -> Position:
+    cost = quantity * price
+    return Position(
+        id=new_id,
+        symbol=symbol,
+        type=ptype,
+        quantity=quantity,
+        cost=cost,
+        entry_price=price,
+        status=PositionStatus.OPEN,
+        opened_at=ts_ms,
+        updated_at=ts_ms,
+        current_price=mark,
+        unrealized_pnl=unrealized(ptype, quantity, cost, mark),
+    )
