@@ -1,0 +1,111 @@
+"""Orders panel state: open orders plus the most recent finished ones."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from widgets.state.numbers import as_float
+
+Row = dict[str, Any]
+
+FINAL_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED"})
+RECENT_LIMIT = 50
+"""Finished orders kept on screen; older ones live in the journal (orders_frame)."""
+
+PRICE_FIELDS = (
+    "price",
+    "stop_price",
+    "take_profit",
+    "stop_loss",
+    "trail_percent",
+    "trail_amount",
+    "trailing_delta",
+    "activation_price",
+    "current_stop_price",
+    "peak_price",
+    "fill_price",
+    "fee",
+)
+
+
+def order_row(order: dict[str, Any], order_type: str | None = None) -> Row:
+    """One order object (PROTOCOL.md) as a flat display row."""
+    row: Row = {
+        "id": str(order.get("id", "")),
+        "symbol": str(order.get("symbol", "")),
+        "side": str(order.get("side", "")),
+        "type": str(order.get("type") or order_type or ""),
+        "status": str(order.get("status", "")),
+        "quantity": as_float(order.get("quantity")),
+        "filled_quantity": as_float(order.get("filled_quantity")),
+        "reason": str(order.get("reason") or ""),
+        "timestamp": order.get("timestamp") or order.get("updated_at") or 0,
+    }
+    for name in PRICE_FIELDS:
+        row[name] = as_float(order.get(name))
+    legs = order.get("legs")
+    row["legs"] = (
+        [order_row(leg) for leg in legs if isinstance(leg, dict)] if isinstance(legs, list) else []
+    )
+    return row
+
+
+class OrdersState:
+    def __init__(self, recent_limit: int = RECENT_LIMIT) -> None:
+        # insertion order = first seen; an update keeps an order in place on screen
+        self._orders: OrderedDict[str, Row] = OrderedDict()
+        self._recent_limit = recent_limit
+        self.seq = 0
+
+    def apply(self, message: dict[str, Any]) -> bool:
+        kind = message.get("type")
+        if kind == "ORDER_UPDATE":
+            order = message.get("order")
+            if not isinstance(order, dict):
+                return False
+            seq = message.get("seq")
+            if isinstance(seq, int):
+                self.seq = max(self.seq, seq)
+            return self._upsert(order_row(order, message.get("orderType")))
+        if kind == "ORDERS":
+            orders = message.get("orders")
+            if not isinstance(orders, list):
+                return False
+            seq = message.get("seq")
+            if isinstance(seq, int):
+                self.seq = max(self.seq, seq)
+            changed = False
+            for order in orders:
+                if isinstance(order, dict):
+                    changed = self._upsert(order_row(order)) or changed
+            return changed
+        return False
+
+    def _upsert(self, row: Row) -> bool:
+        if not row["id"]:
+            return False
+        if self._orders.get(row["id"]) == row:
+            return False
+        self._orders[row["id"]] = row
+        self._trim()
+        return True
+
+    def _trim(self) -> None:
+        finished = [oid for oid, row in self._orders.items() if row["status"] in FINAL_STATUSES]
+        for oid in finished[: max(0, len(finished) - self._recent_limit)]:
+            del self._orders[oid]
+
+    def get(self, order_id: str) -> Row | None:
+        row = self._orders.get(order_id)
+        return dict(row) if row is not None else None
+
+    def open_rows(self) -> list[Row]:
+        return [dict(r) for r in self._orders.values() if r["status"] not in FINAL_STATUSES]
+
+    def recent_rows(self) -> list[Row]:
+        return [dict(r) for r in self._orders.values() if r["status"] in FINAL_STATUSES]
+
+    def rows(self) -> list[Row]:
+        """Open orders first (newest first), then finished ones (newest first)."""
+        return self.open_rows()[::-1] + self.recent_rows()[::-1]

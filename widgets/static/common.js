@@ -1,0 +1,126 @@
+// Helpers shared by every panel; widgets/assets.py prepends this file to each panel's
+// module (no build step, so no imports between files).
+
+// One registry per page: every panel records its render latencies here and the status
+// panel (and benchmarks/ui.py) read them.
+const TW_UI = (globalThis.__twUi ??= {
+  render: [], // ms from the kernel's flush (sent_ms) to the DOM being updated
+  age: [], // ms from the newest engine timestamp in the flush to the DOM update
+  updates: {}, // renders per panel class since page load
+  max: 4000,
+  record(panel, renderMs, ageMs) {
+    if (Number.isFinite(renderMs)) this.render.push(renderMs);
+    if (Number.isFinite(ageMs)) this.age.push(ageMs);
+    if (this.render.length > this.max) this.render.splice(0, this.render.length - this.max);
+    if (this.age.length > this.max) this.age.splice(0, this.age.length - this.max);
+    this.updates[panel] = (this.updates[panel] || 0) + 1;
+  },
+  percentile(values, p) {
+    if (!values.length) return null;
+    const sorted = [...values].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  },
+});
+
+function twEl(tag, className = "", text = null) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+function twMissing(value) {
+  return value === null || value === undefined || Number.isNaN(value);
+}
+
+function twFmt(value, digits = 2) {
+  if (twMissing(value)) return "–";
+  return Number(value).toLocaleString("en-US", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+// prices span 1e-6 (altcoins) to 1e5 (BTC): pick decimals from the magnitude
+function twPrice(value) {
+  if (twMissing(value)) return "–";
+  const abs = Math.abs(value);
+  const digits = abs >= 1000 ? 2 : abs >= 1 ? 4 : 6;
+  return twFmt(value, digits);
+}
+
+function twSigned(value, digits = 2, suffix = "") {
+  if (twMissing(value)) return "–";
+  return (value > 0 ? "+" : "") + twFmt(value, digits) + suffix;
+}
+
+function twSignClass(value) {
+  if (twMissing(value) || value === 0) return "tw-flat";
+  return value > 0 ? "tw-pos" : "tw-neg";
+}
+
+function twVolume(value) {
+  if (twMissing(value)) return "–";
+  const abs = Math.abs(value);
+  if (abs >= 1e9) return twFmt(value / 1e9, 2) + "B";
+  if (abs >= 1e6) return twFmt(value / 1e6, 2) + "M";
+  if (abs >= 1e3) return twFmt(value / 1e3, 2) + "K";
+  return twFmt(value, 2);
+}
+
+// Root element, title bar, error bar and notice line, identical in every panel.
+function twFrame(model, el, title) {
+  const root = twEl("div", `tw-panel ${model.get("root_class")}`);
+  const header = twEl("div", "tw-header");
+  header.append(twEl("span", "tw-title", title));
+  const tools = twEl("span", "tw-tools");
+  header.append(tools);
+  const error = twEl("div", "tw-error");
+  error.setAttribute("role", "alert");
+  const errorText = twEl("span", "tw-error-text");
+  const dismiss = twEl("button", "tw-dismiss", "×");
+  dismiss.title = "Dismiss";
+  dismiss.addEventListener("click", () => model.send({ action: "dismiss_error" }));
+  error.append(errorText, dismiss);
+  const body = twEl("div", "tw-body");
+  const notice = twEl("div", "tw-notice");
+  root.append(header, error, body, notice);
+  el.append(root);
+  const showError = () => {
+    const text = model.get("error");
+    errorText.textContent = text;
+    error.hidden = !text;
+  };
+  const showNotice = () => {
+    notice.textContent = model.get("notice");
+  };
+  showError();
+  showNotice();
+  model.on("change:error", showError);
+  model.on("change:notice", showNotice);
+  const cleanup = () => {
+    model.off("change:error", showError);
+    model.off("change:notice", showNotice);
+  };
+  return { root, header, tools, body, cleanup };
+}
+
+// Call fn once per kernel flush (sent_ms changes in every flush, after all the other
+// traits of that flush are set) and record how long the state took to reach the DOM.
+function twOnFlush(model, panel, fn) {
+  const handler = () => {
+    fn();
+    const now = Date.now();
+    const sent = model.get("sent_ms");
+    const event = model.get("event_ms");
+    TW_UI.record(panel, sent ? now - sent : NaN, event ? now - event : NaN);
+  };
+  model.on("change:sent_ms", handler);
+  return () => model.off("change:sent_ms", handler);
+}
+
+function twRestartAnimation(node, className) {
+  node.classList.remove("tw-flash-up", "tw-flash-down");
+  void node.offsetWidth; // reflow, so re-adding the class restarts the animation
+  node.classList.add(className);
+}

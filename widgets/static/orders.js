@@ -1,0 +1,107 @@
+// Orders panel: <tr class="tw-row" data-order-id="..." data-status="..."> per order,
+// open ones first; a cancel button on open orders, the reason on rejected ones.
+const FINAL = new Set(["FILLED", "CANCELED", "REJECTED", "EXPIRED"]);
+
+function orderPrices(row) {
+  const parts = [];
+  const add = (label, value) => !twMissing(value) && parts.push(`${label} ${twPrice(value)}`);
+  add("limit", row.price);
+  add("stop", row.stop_price);
+  add("tp", row.take_profit);
+  add("sl", row.stop_loss);
+  if (!twMissing(row.trail_percent)) parts.push(`trail ${twFmt(row.trail_percent, 2)}%`);
+  add("trail", row.trail_amount);
+  if (!twMissing(row.trailing_delta)) parts.push(`trail ${row.trailing_delta} bips`);
+  add("act", row.activation_price);
+  add("fill", row.fill_price);
+  return parts.join(" · ");
+}
+
+function render({ model, el }) {
+  const frame = twFrame(model, el, "Orders");
+  const table = twEl("table", "tw-table");
+  const head = twEl("tr");
+  for (const [label, cls] of [
+    ["Order", "tw-text"], ["Symbol", "tw-text"], ["Side", "tw-text"], ["Type", "tw-text"],
+    ["Qty", ""], ["Filled", ""], ["Status", "tw-text"], ["Prices", "tw-text"],
+    ["Trail stop", ""], ["Peak", ""], ["", ""],
+  ]) head.append(twEl("th", cls, label));
+  table.append(twEl("thead")).append(head);
+  const tbody = table.appendChild(twEl("tbody"));
+  const empty = twEl("div", "tw-empty", "No orders yet.");
+  frame.body.append(table, empty);
+  const rows = new Map();
+
+  const makeRow = (id) => {
+    const tr = twEl("tr", "tw-row");
+    tr.dataset.orderId = id;
+    const cell = (cls) => tr.appendChild(twEl("td", cls));
+    const cells = {
+      id: cell("tw-order-id tw-text"), symbol: cell("tw-symbol tw-text"), side: cell("tw-side tw-text"),
+      type: cell("tw-type tw-text"), quantity: cell("tw-num tw-quantity"), filled: cell("tw-num tw-filled"),
+      status: cell("tw-text"), prices: cell("tw-prices tw-text"), stop: cell("tw-num tw-trail-stop"),
+      peak: cell("tw-num tw-peak"),
+    };
+    const badge = cells.status.appendChild(twEl("span", "tw-status-badge"));
+    const reason = cells.status.appendChild(twEl("div", "tw-reason"));
+    const cancel = twEl("button", "tw-cancel", "Cancel");
+    cancel.addEventListener("click", () => {
+      cancel.disabled = true;
+      model.send({ action: "cancel", order_id: id });
+    });
+    tr.appendChild(twEl("td")).append(cancel);
+    return { tr, cells, badge, reason, cancel };
+  };
+
+  const draw = () => {
+    const data = model.get("rows") || [];
+    const canceling = new Set(model.get("canceling") || []);
+    const seen = new Set();
+    data.forEach((row, index) => {
+      seen.add(row.id);
+      let entry = rows.get(row.id);
+      if (!entry) {
+        entry = makeRow(row.id);
+        rows.set(row.id, entry);
+      }
+      if (tbody.children[index] !== entry.tr) tbody.insertBefore(entry.tr, tbody.children[index] || null);
+      const c = entry.cells;
+      entry.tr.dataset.status = row.status;
+      c.id.textContent = row.id;
+      c.symbol.textContent = row.symbol;
+      c.side.textContent = row.side;
+      c.side.className = `tw-side tw-text ${row.side === "SELL" ? "tw-neg" : "tw-pos"}`;
+      c.type.textContent = row.type;
+      c.quantity.textContent = twFmt(row.quantity, 4);
+      c.filled.textContent = twFmt(row.filled_quantity, 4);
+      entry.badge.textContent = row.status;
+      entry.badge.className = `tw-status-badge tw-status-${row.status.toLowerCase()}`;
+      entry.reason.textContent = row.reason || "";
+      entry.reason.hidden = !row.reason;
+      const legs = (row.legs || []).map((leg) => `${leg.type || "leg"} ${leg.status}`).join(", ");
+      c.prices.textContent = orderPrices(row) + (legs ? ` [${legs}]` : "");
+      c.stop.textContent = twMissing(row.current_stop_price) ? "" : twPrice(row.current_stop_price);
+      c.peak.textContent = twMissing(row.peak_price) ? "" : twPrice(row.peak_price);
+      const open = !FINAL.has(row.status);
+      entry.cancel.hidden = !open;
+      entry.cancel.disabled = canceling.has(row.id);
+    });
+    for (const [id, entry] of rows) {
+      if (!seen.has(id)) {
+        entry.tr.remove();
+        rows.delete(id);
+      }
+    }
+    empty.hidden = rows.size > 0;
+  };
+  draw();
+  const off = twOnFlush(model, "tw-orders", draw);
+  model.on("change:canceling", draw);
+  return () => {
+    off();
+    model.off("change:canceling", draw);
+    frame.cleanup();
+  };
+}
+
+export default { render };

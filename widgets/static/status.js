@@ -1,0 +1,73 @@
+// Status panel: feed state, source, age of the last message (counted here, between
+// kernel flushes), feed latency, server clients, and the UI latency measured in this
+// page for every panel (sent back to the kernel as the ui_latency trait).
+const STATUS_ITEMS = [
+  ["feed", "Feed"],
+  ["source", "Source"],
+  ["age", "Last message"],
+  ["feed-latency", "Feed latency"],
+  ["clients", "Server clients"],
+  ["ui-latency", "UI latency p50 / p99"],
+];
+const REPORT_EVERY_MS = 2000;
+
+function render({ model, el }) {
+  const frame = twFrame(model, el, "Status");
+  const grid = twEl("div", "tw-status-grid");
+  const values = {};
+  for (const [key, label] of STATUS_ITEMS) {
+    const item = twEl("div", `tw-item tw-${key}`);
+    item.append(twEl("div", "tw-label", label));
+    values[key] = item.appendChild(twEl("div", "tw-value tw-num", "–"));
+    grid.append(item);
+  }
+  frame.body.append(grid);
+
+  const draw = () => {
+    const s = model.get("status") || {};
+    const feed = values.feed;
+    feed.textContent = s.feed || "unknown";
+    feed.className = `tw-value tw-feed-state tw-feed-${s.feed || "unknown"}`;
+    feed.title = s.reason || "";
+    values.source.textContent = s.source || "–";
+    values["feed-latency"].textContent = twMissing(s.feed_latency_ms) ? "–" : `${twFmt(s.feed_latency_ms, 1)} ms`;
+    values.clients.textContent = twMissing(s.clients) ? "–" : String(s.clients);
+    tick();
+  };
+  const tick = () => {
+    const s = model.get("status") || {};
+    values.age.textContent = s.last_message_ms ? `${twFmt((Date.now() - s.last_message_ms) / 1000, 1)} s ago` : "–";
+    const p50 = TW_UI.percentile(TW_UI.render, 50);
+    const p99 = TW_UI.percentile(TW_UI.render, 99);
+    values["ui-latency"].textContent = p50 === null ? "–" : `${p50} / ${p99} ms`;
+  };
+  let reported = Date.now();
+  let updatesAtReport = 0;
+  const report = () => {
+    const now = Date.now();
+    const total = Object.values(TW_UI.updates).reduce((a, b) => a + b, 0);
+    model.set("ui_latency", {
+      render_p50_ms: TW_UI.percentile(TW_UI.render, 50),
+      render_p99_ms: TW_UI.percentile(TW_UI.render, 99),
+      age_p50_ms: TW_UI.percentile(TW_UI.age, 50),
+      age_p99_ms: TW_UI.percentile(TW_UI.age, 99),
+      samples: TW_UI.render.length,
+      dom_updates_per_s: (1000 * (total - updatesAtReport)) / Math.max(1, now - reported),
+    });
+    model.save_changes();
+    reported = now;
+    updatesAtReport = total;
+  };
+  draw();
+  const off = twOnFlush(model, "tw-status", draw);
+  const timer = setInterval(tick, 500);
+  const reporter = setInterval(report, REPORT_EVERY_MS);
+  return () => {
+    off();
+    clearInterval(timer);
+    clearInterval(reporter);
+    frame.cleanup();
+  };
+}
+
+export default { render };

@@ -1,0 +1,72 @@
+"""Tickers panel (``tw-tickers``): a row per subscribed symbol, price flashing on change."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Iterable
+from typing import Any
+
+import traitlets
+
+from widgets.assets import panel_css, panel_esm
+from widgets.panel import Panel
+from widgets.state.tickers import TickersState
+from workspace.session import Message, TradingSession
+
+
+class TickersPanel(Panel):
+    css_class = "tw-tickers"
+    _esm = panel_esm("tickers")
+    _css = panel_css("tickers")
+
+    rows = traitlets.List(traitlets.Dict()).tag(sync=True)
+
+    def __init__(self, session: TradingSession, symbols: Iterable[str] = (), **kwargs: Any) -> None:
+        self.state = TickersState()
+        self._initial = [s.upper() for s in symbols]
+        super().__init__(session, **kwargs)
+
+    def start(self) -> None:
+        for symbol in self._initial:
+            self.state.add(symbol)
+            self.spawn(self.add(symbol), f"add {symbol}")
+        if self._initial:
+            self.changed()
+
+    def apply(self, message: Message) -> bool:
+        return self.state.apply(message)
+
+    def push(self) -> None:
+        self.rows = self.state.rows()
+
+    async def add(self, symbol: str) -> Message:
+        """Subscribe the session to ``symbol`` and show its row."""
+        symbol = symbol.strip().upper()
+        if not symbol:
+            self.error = "add: enter a symbol, e.g. BTCUSDT"
+            return {"type": "ERROR", "code": "INVALID_PARAMS", "message": "empty symbol"}
+        reply = await self.command({"action": "subscribe_ticker", "symbol": symbol})
+        if reply.get("type") == "ERROR":
+            self.state.remove(symbol)
+        else:
+            self.state.add(str(reply.get("symbol") or symbol))
+            self.notice = f"subscribed {symbol}"
+        self.changed()
+        return reply
+
+    async def remove(self, symbol: str) -> Message:
+        """Unsubscribe the session from ``symbol`` and drop its row."""
+        symbol = symbol.strip().upper()
+        self.state.remove(symbol)
+        self.changed()
+        reply = await self.command({"action": "unsubscribe_ticker", "symbol": symbol})
+        if reply.get("type") != "ERROR":
+            self.notice = f"unsubscribed {symbol}"
+        return reply
+
+    def on_action(self, action: str, content: dict[str, Any]) -> Awaitable[object] | None:
+        symbol = str(content.get("symbol") or "")
+        if action == "add":
+            return self.add(symbol)
+        if action == "remove":
+            return self.remove(symbol)
+        return super().on_action(action, content)

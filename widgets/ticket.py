@@ -1,0 +1,108 @@
+"""Order ticket (``tw-ticket``): symbol, side, every order type with the prices it needs,
+quantity, submit; bad input and rejections shown inline beside the field."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Collection, Mapping
+from typing import Any
+
+import traitlets
+
+from widgets.assets import panel_css, panel_esm
+from widgets.panel import Panel
+from widgets.state.numbers import as_float
+from widgets.state.ticket import (
+    ERROR_FIELDS,
+    FIELD_LABELS,
+    ORDER_TYPES,
+    TRAIL_KINDS,
+    TYPE_FIELDS,
+    TicketError,
+    build_order,
+)
+from workspace.session import Message, TradingSession
+
+
+class TicketPanel(Panel):
+    css_class = "tw-ticket"
+    _esm = panel_esm("ticket")
+    _css = panel_css("ticket")
+
+    order_types = traitlets.List(traitlets.Unicode(), list(ORDER_TYPES)).tag(sync=True)
+    type_fields = traitlets.Dict(
+        {k: {"required": list(r), "optional": list(o)} for k, (r, o) in TYPE_FIELDS.items()}
+    ).tag(sync=True)
+    labels = traitlets.Dict(FIELD_LABELS).tag(sync=True)
+    trail_kinds = traitlets.List(traitlets.Unicode(), list(TRAIL_KINDS)).tag(sync=True)
+    symbols = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    """Symbols seen on the session: suggestions for the symbol input."""
+    prices = traitlets.Dict().tag(sync=True)
+    """Last price per symbol, shown beside the symbol input."""
+    form = traitlets.Dict().tag(sync=True)
+    """Initial values of the inputs (symbol, side, type, quantity, ...)."""
+    errors = traitlets.Dict().tag(sync=True)
+    """Field name -> message; ``"form"`` for errors that belong to no single field."""
+    last_order = traitlets.Dict().tag(sync=True)
+    busy = traitlets.Bool(False).tag(sync=True)
+
+    def __init__(
+        self,
+        session: TradingSession,
+        *,
+        symbol: str = "",
+        known_symbols: Collection[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._known = {s.upper() for s in known_symbols} if known_symbols else None
+        self._prices: dict[str, float] = {}
+        super().__init__(session, **kwargs)
+        self.form = {"symbol": symbol.upper(), "side": "BUY", "type": "MARKET", "quantity": ""}
+
+    def apply(self, message: Message) -> bool:
+        if message.get("type") != "MARKET_UPDATE" or not isinstance(message.get("symbol"), str):
+            return False
+        price = as_float(message.get("price"))
+        if price is None:
+            return False
+        self._prices[message["symbol"].upper()] = price
+        return True
+
+    def push(self) -> None:
+        self.symbols = sorted(self._prices)
+        self.prices = dict(self._prices)
+
+    async def submit(self, form: Mapping[str, Any]) -> Message:
+        """Validate ``form`` and place the order; errors land in ``errors`` by field."""
+        try:
+            command = build_order(form, self._known)
+        except TicketError as exc:
+            self.errors = exc.errors
+            return {"type": "ERROR", "code": "INVALID_PARAMS", "message": str(exc)}
+        self.errors = {}
+        self.busy = True
+        try:
+            reply = await self.session.request(command)
+        except Exception as exc:
+            self.errors = {"form": f"{type(exc).__name__}: {exc}"}
+            return {"type": "ERROR", "code": type(exc).__name__, "message": str(exc)}
+        finally:
+            self.busy = False
+        order = reply.get("order") if isinstance(reply.get("order"), dict) else None
+        if reply.get("type") == "ERROR":
+            field = ERROR_FIELDS.get(str(reply.get("code")), "form")
+            self.errors = {field: f"{reply.get('code')}: {reply.get('message')}"}
+        elif order is not None and order.get("status") == "REJECTED":
+            self.errors = {"form": f"Rejected: {order.get('reason') or 'no reason given'}"}
+            self.last_order = order
+        elif order is not None:
+            self.last_order = order
+            self.notice = (
+                f"{order.get('id')} {order.get('type') or command['type']} {order.get('status')}"
+            )
+        return reply
+
+    def on_action(self, action: str, content: dict[str, Any]) -> Awaitable[object] | None:
+        if action == "submit":
+            form = content.get("form")
+            return self.submit(form if isinstance(form, dict) else {})
+        return super().on_action(action, content)
