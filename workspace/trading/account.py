@@ -201,13 +201,12 @@ class Account:
             ts_ms=ts_ms, prices=prices, equity=p.equity, unrealized_pnl=p.unrealized_pnl
         )
 
-    def seed_prices(self, prices: Mapping[str, Decimal]) -> None:
-        """Set last prices for symbols without one (after a rebuild) and re-mark."""
+    def restore_prices(self, prices: Mapping[str, Decimal]) -> None:
+        """Set the last price of symbols (after a rebuild from the journal, where ticks
+        are not stored) and re-mark their positions."""
         with localcontext(self._ctx):
             for symbol, price in prices.items():
-                quote = self._quotes.setdefault(symbol, Quote())
-                if quote.last is None:
-                    self._set_last(symbol, quote, price)
+                self._set_last(symbol, self._quotes.setdefault(symbol, Quote()), price)
 
     def _set_last(self, symbol: str, quote: Quote, price: Decimal) -> None:
         quote.last = price

@@ -1,0 +1,211 @@
+"""pandas views of a journal, for analysis in a notebook.
+
+Numbers become ``float64`` columns (analysis, not accounting: the journal keeps the
+exact values); times become timezone-aware UTC datetimes.  Each view takes a
+``Journal`` or any iterable of events (e.g. the events a backtest collected).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from workspace.journal.store import Journal
+from workspace.trading.account import Account
+from workspace.trading.config import AccountConfig
+from workspace.trading.events import AccountEvent, FillEvent, MarkEvent, OrderEvent, PositionEvent
+from workspace.trading.orders import Order
+
+Source = Journal | Iterable[AccountEvent]
+
+_ORDER_NUMBERS = (
+    "quantity",
+    "filled_quantity",
+    "price",
+    "stop_price",
+    "take_profit",
+    "stop_loss",
+    "trail_percent",
+    "trail_amount",
+    "trailing_delta",
+    "activation_price",
+    "current_stop_price",
+    "peak_price",
+    "fill_price",
+    "fee",
+)
+
+
+def _events(source: Source) -> Iterator[AccountEvent]:
+    if isinstance(source, Journal):
+        for _, event in source.events():
+            yield event
+    else:
+        yield from source
+
+
+def _num(value: Decimal | None) -> float:
+    return float(value) if value is not None else float("nan")
+
+
+def _utc(column: pd.Series[Any]) -> pd.Series[Any]:
+    return pd.to_datetime(column, unit="ms", utc=True)
+
+
+def _order_row(order: Order) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": order.id,
+        "parent_id": order.parent_id,
+        "role": order.role.value if order.role is not None else None,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "type": order.type.value,
+        "status": order.status.value,
+        "reason": order.reason,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+    }
+    for name in _ORDER_NUMBERS:
+        row[name] = _num(getattr(order, name))
+    return row
+
+
+def orders_frame(source: Source) -> pd.DataFrame:
+    """One row per order and per leg (legs have ``parent_id`` and ``role``) in its
+    latest state, indexed by ``id``, in placement order."""
+    latest: dict[str, Order] = {}
+    for event in _events(source):
+        if isinstance(event, OrderEvent):
+            latest[event.order.id] = event.order
+    rows: list[dict[str, Any]] = []
+    for order in latest.values():
+        rows.append(_order_row(order))
+        rows.extend(_order_row(leg) for leg in order.legs)
+    columns = ["id", "parent_id", "role", "symbol", "side", "type", "status", "reason"]
+    columns += [*_ORDER_NUMBERS, "created_at", "updated_at"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["created_at"] = _utc(frame["created_at"])
+    frame["updated_at"] = _utc(frame["updated_at"])
+    return frame.set_index("id")
+
+
+def fills_frame(source: Source) -> pd.DataFrame:
+    """One row per fill, indexed by fill time (UTC), with ``notional`` = qty x price."""
+    rows = [
+        {
+            "time": f.ts_ms,
+            "fill_id": f.id,
+            "order_id": f.order_id,
+            "parent_id": f.parent_id,
+            "symbol": f.symbol,
+            "side": f.side.value,
+            "quantity": float(f.quantity),
+            "price": float(f.price),
+            "notional": float(f.quantity * f.price),
+            "fee": float(f.fee),
+            "liquidity": f.liquidity.value,
+            "realized_pnl": float(f.realized_pnl),
+            "position_id": f.position_id,
+        }
+        for event in _events(source)
+        if isinstance(event, FillEvent)
+        for f in (event.fill,)
+    ]
+    columns = [
+        "time",
+        "fill_id",
+        "order_id",
+        "parent_id",
+        "symbol",
+        "side",
+        "quantity",
+        "price",
+        "notional",
+        "fee",
+        "liquidity",
+        "realized_pnl",
+        "position_id",
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["time"] = _utc(frame["time"])
+    return frame.set_index("time")
+
+
+def positions_frame(source: Source) -> pd.DataFrame:
+    """One row per position (open and closed) in its latest journaled state, indexed
+    by ``id``.  ``current_price``/``unrealized_pnl`` are as of the position's last
+    event (a live account re-marks them on every tick)."""
+    latest: dict[str, Any] = {}
+    for event in _events(source):
+        if isinstance(event, PositionEvent):
+            latest[event.position.id] = event.position
+    rows = [
+        {
+            "id": p.id,
+            "symbol": p.symbol,
+            "type": p.type.value,
+            "status": p.status.value,
+            "quantity": float(p.quantity),
+            "entry_price": float(p.entry_price),
+            "current_price": float(p.current_price),
+            "unrealized_pnl": float(p.unrealized_pnl),
+            "realized_pnl": float(p.realized_pnl),
+            "opened_at": p.opened_at,
+            "updated_at": p.updated_at,
+            "closed_at": p.closed_at,
+        }
+        for p in latest.values()
+    ]
+    columns = [
+        "id",
+        "symbol",
+        "type",
+        "status",
+        "quantity",
+        "entry_price",
+        "current_price",
+        "unrealized_pnl",
+        "realized_pnl",
+        "opened_at",
+        "updated_at",
+        "closed_at",
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    for name in ("opened_at", "updated_at", "closed_at"):
+        frame[name] = _utc(frame[name].astype("float64"))
+    return frame.set_index("id")
+
+
+def equity_curve(source: Source, config: AccountConfig | None = None) -> pd.DataFrame:
+    """Equity over time, indexed by time (UTC).
+
+    Samples: the state after every position change (so every fill) and every
+    ``MarkEvent`` the engine journaled; when several events share a millisecond the
+    last state wins.  The events are replayed through a real ``Account`` so the
+    numbers are the account's own.  Prices between samples are not in the journal
+    (ticks are not stored), so the curve is exact at its samples only.
+    """
+    if config is None:
+        config = source.config if isinstance(source, Journal) else AccountConfig()
+    account = Account(config)
+    samples: dict[int, tuple[float, float, float, float, float]] = {}
+    for event in _events(source):
+        account.apply(event)
+        if isinstance(event, PositionEvent | MarkEvent):
+            p = account.portfolio()
+            samples[event.ts_ms] = (
+                float(p.equity),
+                float(p.balance),
+                float(p.realized_pnl),
+                float(p.unrealized_pnl),
+                float(p.fees_paid),
+            )
+    frame = pd.DataFrame(
+        [(ts, *values) for ts, values in samples.items()],
+        columns=["time", "equity", "balance", "realized_pnl", "unrealized_pnl", "fees_paid"],
+    )
+    frame["time"] = _utc(frame["time"])
+    return frame.set_index("time")

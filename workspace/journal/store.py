@@ -1,0 +1,218 @@
+"""The journal: every account event, appended to one SQLite file before anyone sees it.
+
+- WAL mode with ``synchronous=NORMAL``: a committed append survives a crash of the
+  process (not necessarily a power cut, which would need ``FULL``).
+- One transaction per ``append`` (the engine calls it once per step), one cached
+  prepared statement, ``executemany``.  Seqs are assigned here (``last_seq + 1 ...``)
+  so an append needs no read back; ``BEGIN IMMEDIATE`` makes a second writer fail
+  loudly instead of interleaving.
+- Opening checks the schema version, the file's integrity and the stored config; any
+  problem is a ``JournalError``, never a silent reset.
+- Config rule: a new journal stores the config it is opened with (or the default);
+  an existing one keeps its stored config.  Passing ``config=None`` means "use the
+  stored one"; passing a config that differs from the stored one is a ``JournalError``
+  (a reopen must not silently trade with different fees or balance).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+
+import msgspec
+
+from workspace.journal.codec import EventCodec
+from workspace.journal.errors import JournalError
+from workspace.journal.schema import CREATE, INSERT_EVENT, SCHEMA_VERSION
+from workspace.trading.account import Account
+from workspace.trading.config import AccountConfig
+from workspace.trading.events import (
+    AccountEvent,
+    FillEvent,
+    MarkEvent,
+    OrderEvent,
+    PositionEvent,
+)
+from workspace.trading.order_state import IllegalTransition
+
+
+def _order_id(event: AccountEvent) -> str | None:
+    if isinstance(event, OrderEvent):
+        return event.order.id
+    if isinstance(event, FillEvent):
+        return event.fill.order_id
+    return None
+
+
+class Journal:
+    def __init__(self, path: Path, con: sqlite3.Connection, config: AccountConfig) -> None:
+        self.path = path
+        self.config = config
+        self._con = con
+        self._codec = EventCodec()
+        row = con.execute("SELECT max(seq) FROM events").fetchone()
+        self._last_seq: int = row[0] or 0
+
+    # -- opening -----------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, config: AccountConfig | None = None) -> Journal:
+        """Open (or create) the journal at ``path``.  Raises ``JournalError``."""
+        path = Path(path)
+        try:
+            con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open journal {path}: {exc}") from exc
+        try:
+            stored = cls._prepare(con, path, config)
+        except sqlite3.DatabaseError as exc:
+            con.close()
+            raise JournalError(f"journal {path} is damaged or not a journal: {exc}") from exc
+        except JournalError:
+            con.close()
+            raise
+        return cls(path, con, stored)
+
+    @staticmethod
+    def _prepare(
+        con: sqlite3.Connection, path: Path, config: AccountConfig | None
+    ) -> AccountConfig:
+        codec = EventCodec()
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        tables = {
+            name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"journal {path} has schema version {version}; this code reads up to "
+                f"{SCHEMA_VERSION}: upgrade the workspace to open it"
+            )
+        if version == 0 and tables:
+            raise JournalError(f"{path} is an SQLite file but not a journal")
+        if version == 0:
+            chosen = config if config is not None else AccountConfig()
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("BEGIN IMMEDIATE")
+            for statement in CREATE:
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO meta (key, value) VALUES ('config', ?)",
+                (codec.encode_config(chosen),),
+            )
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            con.execute("COMMIT")
+        else:
+            if {"meta", "events"} - tables:
+                raise JournalError(f"journal {path} is missing tables: damaged")
+            check = con.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise JournalError(f"journal {path} failed its integrity check: {check}")
+            row = con.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+            if row is None:
+                raise JournalError(f"journal {path} has no stored config: damaged")
+            try:
+                chosen = codec.decode_config(row[0])
+            except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+                raise JournalError(f"journal {path} has a damaged config: {exc}") from exc
+            if config is not None and config != chosen:
+                raise JournalError(
+                    f"journal {path} was created with {chosen!r}; it cannot be reopened "
+                    f"with {config!r} (pass config=None to use the stored one)"
+                )
+            con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        return chosen
+
+    # -- writing -----------------------------------------------------------------------
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    def append(self, events: Sequence[AccountEvent]) -> list[int]:
+        """Append ``events`` in one transaction; returns their seqs (in order).  When
+        this returns, the events are durable against a crash of the process."""
+        if not events:
+            return []
+        start = self._last_seq + 1
+        encode = self._codec.encode
+        rows = [
+            (start + i, event.ts_ms, event.kind, _order_id(event), encode(event))
+            for i, event in enumerate(events)
+        ]
+        con = self._con
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.executemany(INSERT_EVENT, rows)
+            con.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise JournalError(f"cannot append to journal {self.path}: {exc}") from exc
+        self._last_seq = start + len(rows) - 1
+        return list(range(start, self._last_seq + 1))
+
+    # -- reading -----------------------------------------------------------------------
+    def events(self, since: int = 0) -> Iterator[tuple[int, AccountEvent]]:
+        """Every stored event with ``seq > since``, in order."""
+        cursor = self._con.execute(
+            "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq", (since,)
+        )
+        for seq, body in cursor:
+            yield seq, self._decode(seq, body)
+
+    def order_events_since(self, seq: int) -> list[tuple[int, OrderEvent]]:
+        """The order events with ``seq`` > ``seq`` (the protocol's ``resume``)."""
+        cursor = self._con.execute(
+            "SELECT seq, body FROM events WHERE kind = 'order' AND seq > ? ORDER BY seq",
+            (seq,),
+        )
+        found: list[tuple[int, OrderEvent]] = []
+        for row_seq, body in cursor:
+            event = self._decode(row_seq, body)
+            if not isinstance(event, OrderEvent):
+                raise JournalError(f"journal {self.path}: event {row_seq} is not an order event")
+            found.append((row_seq, event))
+        return found
+
+    def _decode(self, seq: int, body: bytes) -> AccountEvent:
+        try:
+            return self._codec.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise JournalError(f"journal {self.path}: event {seq} is damaged: {exc}") from exc
+
+    def rebuild(self, symbols: Iterable[str] | None = None) -> Account:
+        """A fresh account in exactly the state the stored events describe: balances,
+        positions, open orders (trailing peaks included), id counters, and the last
+        price seen per symbol (from marks and position updates)."""
+        account = Account(self.config, symbols=symbols)
+        prices: dict[str, Decimal] = {}
+        for seq, event in self.events():
+            try:
+                account.apply(event)
+            except (IllegalTransition, KeyError, ValueError, ArithmeticError) as exc:
+                raise JournalError(
+                    f"journal {self.path}: event {seq} does not apply: {exc}"
+                ) from exc
+            if isinstance(event, PositionEvent):
+                prices[event.position.symbol] = event.position.current_price
+            elif isinstance(event, MarkEvent):
+                prices.update(event.prices)
+        account.restore_prices(prices)
+        return account
+
+    # -- closing -----------------------------------------------------------------------
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
