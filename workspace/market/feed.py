@@ -429,8 +429,8 @@ class BinanceFeed:
 
     # -------------------------------------------------------------- supervision
 
-    def _set_state(self, state: FeedState, reason: str) -> None:
-        if state is self._state:
+    def _set_state(self, state: FeedState, reason: str, *, always: bool = False) -> None:
+        if state is self._state and not always:
             return
         self._state = state
         if state is FeedState.CONNECTED:
@@ -444,7 +444,8 @@ class BinanceFeed:
     def _go_down(self, exc: BaseException) -> None:
         self._error = exc
         log.error("feed down, not retrying: %s", _describe(exc))
-        self._set_state(FeedState.DOWN, f"fatal: {_describe(exc)}")
+        # Reported even when the feed was already "down" (a fatal first connect).
+        self._set_state(FeedState.DOWN, f"fatal: {_describe(exc)}", always=True)
 
     async def _supervise(self) -> None:
         delays = self._policy.delays()

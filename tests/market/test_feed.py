@@ -1,0 +1,540 @@
+"""BinanceFeed against a scripted exchange on 127.0.0.1 (exact control over every frame)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+
+from workspace.errors import InvalidSymbol
+from workspace.market.config import FeedConfig
+from workspace.market.errors import ExchangeInfoError, MalformedSymbolError
+from workspace.market.feed import (
+    BinanceFeed,
+    FeedFatalError,
+    FeedState,
+    Gap,
+    SubscriptionError,
+    TooManyStreamsError,
+    UnknownSymbolError,
+)
+from workspace.market.reconnect import ReconnectPolicy
+from workspace.market.records import BookTicker, Ticker
+
+from .collector import Collector
+from .fake_exchange import ControlMessage, FakeExchange, book_frame, ticker_frame
+
+
+class FakeClock:
+    """Monotonic seconds that only move when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def exchange() -> AsyncIterator[FakeExchange]:
+    async with FakeExchange() as fake:
+        yield fake
+
+
+def make_feed(exchange: FakeExchange, collector: Collector, **config: object) -> BinanceFeed:
+    settings: dict[str, object] = {
+        "stream_url": exchange.stream_url,
+        "rest_url": exchange.rest_url,
+        "streams": ("ticker", "bookTicker"),
+        "watchdog_interval_s": 0.02,
+        "start_timeout_s": 10.0,
+    }
+    settings.update(config)
+    clock = settings.pop("clock", None)
+    feed = BinanceFeed(
+        FeedConfig(**settings),  # type: ignore[arg-type]
+        on_record=collector.on_record,
+        on_status=collector.on_status,
+        policy=ReconnectPolicy(initial_s=0.05, cap_s=0.2, rng=random.Random(7)),
+        **({"clock": clock} if clock is not None else {}),  # type: ignore[arg-type]
+    )
+    return feed
+
+
+@pytest.fixture
+async def collector() -> Collector:
+    return Collector()
+
+
+async def test_start_connects_to_the_combined_stream_and_reports_connected(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        assert feed.state == "connected"
+        assert collector.states() == [FeedState.CONNECTED]
+        assert exchange.connection_attempts == 1
+    finally:
+        await feed.stop()
+    assert feed.state == "down"
+    assert collector.statuses[-1].reason == "stopped"
+
+
+async def test_subscribe_sends_one_batched_subscribe_and_records_flow(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        await feed.subscribe("btcusdt", "ETHUSDT")
+        assert exchange.methods() == [
+            (
+                "SUBSCRIBE",
+                ["btcusdt@ticker", "btcusdt@bookTicker", "ethusdt@ticker", "ethusdt@bookTicker"],
+            )
+        ]
+        assert feed.subscribed == {"BTCUSDT", "ETHUSDT"}
+        await exchange.push(ticker_frame("BTCUSDT", 1_700_000_000_000, last="97000.12"))
+        await exchange.push(book_frame("ETHUSDT", 5))
+        await collector.until(lambda: len(collector.records) == 2)
+        ticker, book = collector.records
+        assert isinstance(ticker, Ticker)
+        assert ticker.last_price == Decimal("97000.12")
+        assert isinstance(book, BookTicker)
+        assert feed.stats.records == 2
+    finally:
+        await feed.stop()
+
+
+async def test_subscribing_twice_sends_nothing_the_second_time(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT")
+        await feed.subscribe("btcusdt")
+        assert [m for m, _ in exchange.methods()] == ["SUBSCRIBE"]
+    finally:
+        await feed.stop()
+
+
+async def test_unsubscribe_sends_unsubscribe_for_the_symbols_streams(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT", "ETHUSDT")
+        await feed.unsubscribe("btcusdt")
+        assert exchange.methods()[-1] == ("UNSUBSCRIBE", ["btcusdt@ticker", "btcusdt@bookTicker"])
+        assert feed.subscribed == {"ETHUSDT"}
+        assert exchange.subscribed == {"ethusdt@ticker", "ethusdt@bookTicker"}
+        await feed.unsubscribe("XRPUSDT")  # not subscribed: nothing to do
+        assert len(exchange.controls) == 2
+    finally:
+        await feed.stop()
+
+
+async def test_request_ids_are_unique_and_replies_are_matched_by_id(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT")
+        await feed.unsubscribe("BTCUSDT")
+        await feed.subscribe("ETHUSDT")
+        ids = [c.id for c in exchange.controls]
+        assert len(set(ids)) == 3
+        assert all(isinstance(i, int) for i in ids)
+    finally:
+        await feed.stop()
+
+
+async def test_data_frames_arriving_before_the_reply_are_delivered(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    def data_first(control: ControlMessage) -> list[bytes]:
+        return [ticker_frame("BTCUSDT", 1_700_000_000_000)] if control.method == "SUBSCRIBE" else []
+
+    exchange.before_reply = data_first
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT")
+        await collector.until(lambda: len(collector.records) == 1)
+        assert feed.stats.parse_errors == 0
+    finally:
+        await feed.stop()
+
+
+async def test_unknown_symbol_is_an_error_and_nothing_is_subscribed(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        with pytest.raises(UnknownSymbolError, match="NOPEUSDT") as info:
+            await feed.subscribe("BTCUSDT", "nopeusdt")
+        assert isinstance(info.value, InvalidSymbol)
+        assert info.value.code == "INVALID_SYMBOL"
+        assert exchange.controls == []
+        assert feed.subscribed == frozenset()
+    finally:
+        await feed.stop()
+
+
+async def test_listed_but_halted_symbol_is_refused(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        with pytest.raises(UnknownSymbolError, match=r"OLDUSDT \(BREAK\)"):
+            await feed.subscribe("OLDUSDT")
+        assert exchange.controls == []
+    finally:
+        await feed.stop()
+
+
+@pytest.mark.parametrize("bad", ["btc usdt", "", "btcusdt@ticker", "B"])
+async def test_malformed_symbol_is_an_error_and_nothing_is_subscribed(
+    exchange: FakeExchange, collector: Collector, bad: str
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        with pytest.raises(MalformedSymbolError, match="symbol"):
+            await feed.subscribe("BTCUSDT", bad)
+        assert exchange.controls == []
+        assert feed.subscribed == frozenset()
+    finally:
+        await feed.stop()
+
+
+async def test_exchange_symbols_lists_filters_and_is_cached(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    first = await feed.exchange_symbols()
+    assert first["BTCUSDT"].tick_size == Decimal("0.01")
+    assert first["BTCUSDT"].min_notional == Decimal("5")
+    assert first["BTCUSDT"].trading
+    assert not first["OLDUSDT"].trading
+    exchange.symbols["NEWUSDT"] = "TRADING"
+    assert "NEWUSDT" not in await feed.exchange_symbols()  # served from the cache
+
+
+async def test_unreachable_rest_api_is_a_clear_error_and_nothing_is_subscribed(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector, rest_url="http://127.0.0.1:1")
+    await feed.start()
+    try:
+        with pytest.raises(ExchangeInfoError, match="exchangeInfo"):
+            await feed.subscribe("BTCUSDT")
+        assert exchange.controls == []
+        assert feed.subscribed == frozenset()
+    finally:
+        await feed.stop()
+
+
+async def test_error_reply_to_subscribe_is_raised_and_nothing_is_subscribed(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    exchange.refuse_streams = {"ethusdt@bookTicker"}
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        with pytest.raises(SubscriptionError, match="Invalid request") as info:
+            await feed.subscribe("ETHUSDT")
+        assert info.value.error_code == 2
+        assert feed.subscribed == frozenset()
+        assert feed.state == "connected"
+    finally:
+        await feed.stop()
+
+
+async def test_many_symbols_are_subscribed_in_batches_at_most_four_per_second(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    exchange.symbols.update({f"S{i:03d}USDT": "TRADING" for i in range(300)})
+    feed = make_feed(exchange, collector, max_params_per_request=100)
+    await feed.start()
+    try:
+        await feed.subscribe(*[f"S{i:03d}USDT" for i in range(300)])
+        sent = exchange.controls
+        assert len(sent) == 6  # 600 streams / 100 per message
+        assert len({p for c in sent for p in c.params}) == 600
+        times = [c.at for c in sent]
+        for i, start in enumerate(times):
+            # 4 per rolling second (Binance allows 5; one is left for PONGs); a little
+            # slack for the server's receive time being later than the send.
+            assert sum(1 for t in times[i:] if t < start + 0.95) <= 4
+    finally:
+        await feed.stop()
+
+
+async def test_more_than_1024_streams_is_refused_and_nothing_is_subscribed(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    exchange.symbols.update({f"S{i:03d}USDT": "TRADING" for i in range(513)})
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        with pytest.raises(TooManyStreamsError, match="1024"):
+            await feed.subscribe(*[f"S{i:03d}USDT" for i in range(513)])  # 1026 streams
+        assert exchange.controls == []
+        assert feed.subscribed == frozenset()
+    finally:
+        await feed.stop()
+
+
+async def test_subscribe_before_start_is_applied_on_connect(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.subscribe("BTCUSDT")
+    assert exchange.controls == []
+    await feed.start()
+    try:
+        assert exchange.methods() == [("SUBSCRIBE", ["btcusdt@ticker", "btcusdt@bookTicker"])]
+        assert feed.streams == {"btcusdt@ticker", "btcusdt@bookTicker"}
+    finally:
+        await feed.stop()
+
+
+async def test_garbage_frame_is_counted_and_the_feed_carries_on(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT")
+        await exchange.push(b"\x00not json{{")
+        await exchange.push(b'{"stream":"btcusdt@ticker","data":{"e":"24hrTicker"}}')
+        await exchange.push(ticker_frame("BTCUSDT", 1_700_000_000_000))
+        await collector.until(lambda: len(collector.records) == 1)
+        assert feed.stats.parse_errors == 2
+        assert feed.state == "connected"
+        assert feed.stats.reconnects == 0
+    finally:
+        await feed.stop()
+
+
+async def test_a_failing_record_callback_is_counted_and_does_not_stop_the_feed(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    seen: list[int] = []
+
+    def fragile(record: object) -> None:
+        seen.append(1)
+        collector.on_record(record)  # type: ignore[arg-type]
+        if len(seen) == 1:
+            raise RuntimeError("consumer bug")
+
+    feed = make_feed(exchange, collector)
+    feed._on_record = fragile
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT")
+        await exchange.push(ticker_frame("BTCUSDT", 1))
+        await exchange.push(ticker_frame("BTCUSDT", 2))
+        await collector.until(lambda: len(collector.records) == 2)
+        assert feed.stats.callback_errors == 1
+        assert feed.state == "connected"
+    finally:
+        await feed.stop()
+
+
+async def test_dropped_connection_reconnects_resubscribes_and_records_the_gap(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT", "ETHUSDT")
+        await exchange.push(ticker_frame("BTCUSDT", 1_000))
+        await exchange.push(book_frame("BTCUSDT", 1))  # no event time: not the gap's start
+        await collector.until(lambda: len(collector.records) == 2)
+        await exchange.drop()
+        reconnecting = await collector.until_state(FeedState.RECONNECTING)
+        assert "closed" in reconnecting.reason
+        await collector.until_state(FeedState.CONNECTED, count=2)
+        assert exchange.connection_attempts == 2
+        assert sorted(exchange.methods()[-1][1]) == sorted(
+            ["btcusdt@ticker", "btcusdt@bookTicker", "ethusdt@ticker", "ethusdt@bookTicker"]
+        )
+        assert feed.stats.reconnects == 1
+        assert feed.gaps == []  # open until data arrives again
+        await exchange.push(ticker_frame("ETHUSDT", 5_000))
+        await collector.until(lambda: len(collector.records) == 3)
+        [gap] = feed.gaps
+        assert (gap.last_event_ms_before, gap.first_event_ms_after) == (1_000, 5_000)
+    finally:
+        await feed.stop()
+
+
+async def test_server_shutdown_event_triggers_a_reconnect(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT")
+        await exchange.push('{"e":"serverShutdown","E":1700000000000}')
+        status = await collector.until_state(FeedState.RECONNECTING)
+        assert status.reason == "serverShutdown"
+        await collector.until_state(FeedState.CONNECTED, count=2)
+        assert exchange.methods()[-1] == ("SUBSCRIBE", ["btcusdt@ticker", "btcusdt@bookTicker"])
+    finally:
+        await feed.stop()
+
+
+async def test_watchdog_reconnects_when_subscribed_streams_go_silent(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    clock = FakeClock()
+    feed = make_feed(exchange, collector, silence_timeout_s=30.0, clock=clock)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT")
+        clock.now += 29.0
+        await exchange.push(ticker_frame("BTCUSDT", 1))  # data resets the watchdog
+        await collector.until(lambda: len(collector.records) == 1)
+        clock.now += 29.0
+        assert feed.state == "connected"
+        clock.now += 2.0
+        status = await collector.until_state(FeedState.RECONNECTING)
+        assert status.reason == "stalled"
+        await collector.until_state(FeedState.CONNECTED, count=2)
+    finally:
+        await feed.stop()
+
+
+async def test_watchdog_leaves_a_connection_without_subscriptions_alone(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    clock = FakeClock()
+    feed = make_feed(exchange, collector, silence_timeout_s=1.0, clock=clock)
+    await feed.start()
+    try:
+        clock.now += 3600.0
+        await feed.subscribe("BTCUSDT")  # the control round trip lets the watchdog run
+        await feed.unsubscribe("BTCUSDT")
+        assert collector.states() == [FeedState.CONNECTED]
+    finally:
+        await feed.stop()
+
+
+async def test_connection_is_renewed_before_binances_24_hour_cut(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    clock = FakeClock()
+    feed = make_feed(exchange, collector, silence_timeout_s=10 * 86400.0, clock=clock)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT")
+        clock.now += 23 * 3600.0
+        await exchange.push(ticker_frame("BTCUSDT", 1))
+        await collector.until(lambda: len(collector.records) == 1)
+        assert feed.state == "connected"
+        clock.now += 0.5 * 3600.0
+        status = await collector.until_state(FeedState.RECONNECTING)
+        assert status.reason == "max-age"
+        await collector.until_state(FeedState.CONNECTED, count=2)
+        assert exchange.connection_attempts == 2
+        assert exchange.methods()[-1] == ("SUBSCRIBE", ["btcusdt@ticker", "btcusdt@bookTicker"])
+    finally:
+        await feed.stop()
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 418])
+async def test_http_4xx_at_handshake_is_fatal_and_not_retried(
+    exchange: FakeExchange, collector: Collector, status: int
+) -> None:
+    exchange.handshake_status = status
+    feed = make_feed(exchange, collector)
+    with pytest.raises(FeedFatalError, match=f"HTTP {status}"):
+        await feed.start()
+    assert exchange.connection_attempts == 1
+    assert feed.state == "down"
+    assert collector.states() == [FeedState.DOWN]
+    assert "fatal" in collector.statuses[0].reason
+    await feed.stop()
+
+
+async def test_http_5xx_at_handshake_is_retried(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    exchange.handshake_status = 503
+    feed = make_feed(exchange, collector)
+    starting = asyncio.create_task(feed.start())
+    await collector.until_state(FeedState.RECONNECTING)
+    await exchange.until(lambda: exchange.connection_attempts >= 2)
+    exchange.handshake_status = None
+    await asyncio.wait_for(starting, 10)
+    assert feed.state == "connected"
+    await feed.stop()
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9443", "ws://", "not a url at all", "ftp://example.invalid"]
+)
+async def test_bad_url_is_fatal_and_reported(collector: Collector, url: str) -> None:
+    feed = BinanceFeed(
+        FeedConfig(stream_url=url), on_record=collector.on_record, on_status=collector.on_status
+    )
+    with pytest.raises(FeedFatalError, match="cannot connect"):
+        await feed.start()
+    assert feed.state == "down"
+    assert collector.states() == [FeedState.DOWN]
+    assert feed.error is not None
+
+
+async def test_fatal_error_on_reconnect_brings_the_feed_down_instead_of_looping(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    exchange.handshake_status = 403
+    await exchange.drop()
+    status = await collector.until_state(FeedState.DOWN)
+    assert "HTTP 403" in status.reason
+    assert exchange.connection_attempts == 2
+    assert feed.error is not None
+    await feed.stop()
+
+
+async def test_start_gives_up_after_its_timeout_when_nothing_listens(
+    collector: Collector,
+) -> None:
+    feed = BinanceFeed(
+        FeedConfig(stream_url="ws://127.0.0.1:1", start_timeout_s=0.3),
+        on_status=collector.on_status,
+        policy=ReconnectPolicy(initial_s=0.05, cap_s=0.1),
+    )
+    with pytest.raises(FeedFatalError, match=r"within 0\.3 s"):
+        await feed.start()
+    assert feed.state == "down"
+    assert collector.states() == [FeedState.RECONNECTING, FeedState.DOWN]
+
+
+async def test_stop_records_an_outage_still_open(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    await feed.subscribe("BTCUSDT")
+    await exchange.push(ticker_frame("BTCUSDT", 42))
+    await collector.until(lambda: len(collector.records) == 1)
+    exchange.handshake_status = 503
+    await exchange.drop()
+    await collector.until_state(FeedState.RECONNECTING)
+    await feed.stop()
+    assert feed.gaps == [Gap(42, None, feed.gaps[0].reason)]
