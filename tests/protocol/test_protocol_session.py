@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-
-from conftest import FakeEngine
+from typing import Any
 
 from workspace.protocol.session import ProtocolSession
 from workspace.session import Message
@@ -16,14 +15,14 @@ async def next_of(session: ProtocolSession) -> Message:
     return await asyncio.wait_for(session.next_message(), TIMEOUT)
 
 
-async def test_snapshot_is_status_portfolio_positions_orders_with_seq(engine: FakeEngine) -> None:
+async def test_snapshot_is_status_portfolio_positions_orders_with_seq(engine: Any) -> None:
     session = ProtocolSession(engine)
     kinds = [m["type"] for m in session.snapshot()]
     assert kinds == ["STATUS", "PORTFOLIO_UPDATE", "POSITION_UPDATE", "ORDERS"]
     await session.close()
 
 
-async def test_market_updates_only_for_subscribed_symbols(engine: FakeEngine) -> None:
+async def test_market_updates_only_for_subscribed_symbols(engine: Any) -> None:
     session = ProtocolSession(engine)
     await session.handle({"action": "subscribe_ticker", "symbol": "btcusdt", "id": "s"})
     reply = await next_of(session)
@@ -36,7 +35,7 @@ async def test_market_updates_only_for_subscribed_symbols(engine: FakeEngine) ->
     assert engine.refs == {}
 
 
-async def test_placed_order_event_arrives_once_carrying_the_commands_id(engine: FakeEngine) -> None:
+async def test_placed_order_event_arrives_once_carrying_the_commands_id(engine: Any) -> None:
     session = ProtocolSession(engine)
     session.snapshot()
     await session.handle(
@@ -50,7 +49,7 @@ async def test_placed_order_event_arrives_once_carrying_the_commands_id(engine: 
 
 
 async def test_resume_delivers_missed_events_once_then_resumed_then_fresh_state(
-    engine: FakeEngine,
+    engine: Any,
 ) -> None:
     for _ in range(3):
         engine.place_order(
@@ -71,7 +70,7 @@ async def test_resume_delivers_missed_events_once_then_resumed_then_fresh_state(
     await session.close()
 
 
-async def test_bad_input_gets_error_with_code_and_id(engine: FakeEngine) -> None:
+async def test_bad_input_gets_error_with_code_and_id(engine: Any) -> None:
     session = ProtocolSession(engine)
     reply = await session.request({"action": "cancel_order", "order_id": "nope", "id": 5})
     assert (reply["type"], reply["code"], reply["id"]) == ("ERROR", "NOT_FOUND", 5)
@@ -82,7 +81,7 @@ async def test_bad_input_gets_error_with_code_and_id(engine: FakeEngine) -> None
     await session.close()
 
 
-async def test_alert_fires_once_when_crossed_and_releases_its_symbol(engine: FakeEngine) -> None:
+async def test_alert_fires_once_when_crossed_and_releases_its_symbol(engine: Any) -> None:
     session = ProtocolSession(engine)
     reply = await session.request(
         {"action": "set_alert", "symbol": "ethusdt", "above": 100, "id": 1}
@@ -99,7 +98,7 @@ async def test_alert_fires_once_when_crossed_and_releases_its_symbol(engine: Fak
     await session.close()
 
 
-async def test_symbol_limit_per_connection(engine: FakeEngine) -> None:
+async def test_symbol_limit_per_connection(engine: Any) -> None:
     session = ProtocolSession(engine, max_symbols=1)
     assert (await session.request({"action": "subscribe_ticker", "symbol": "BTCUSDT"}))["type"] == (
         "SUBSCRIBED"

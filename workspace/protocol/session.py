@@ -81,7 +81,8 @@ class ProtocolSession:
         self._lock = asyncio.Lock()
         self._baseline = engine.seq
         self._sent = SeqSet()
-        self._reply_ids: dict[int, CommandId] = {}
+        # seq -> (id, reply) of replies that ride on the published copy of their event.
+        self._reply_ids: dict[int, tuple[CommandId, Message]] = {}
         self._replays: set[asyncio.Task[None]] = set()
         self._replay_credits = asyncio.Semaphore(REPLAY_CREDITS)
         self._pending: list[Message] = []
@@ -129,6 +130,11 @@ class ProtocolSession:
         for message in follow:
             self._subscription.put(_envelope("direct", message))
         return reply
+
+    def push(self, message: Message) -> None:
+        """Queue a message the connection itself originates (a RATE_LIMITED error)
+        behind what is already on the stream."""
+        self._subscription.put(_envelope("direct", message))
 
     async def handle(
         self, frame: Command | Mapping[str, Any] | str | bytes, *, msgpack: bool = False
@@ -210,7 +216,7 @@ class ProtocolSession:
         seq = reply.get("seq")
         if inline or not isinstance(seq, int) or seq <= self._baseline or seq in self._sent:
             return messages.with_id(reply, command_id)
-        self._reply_ids[seq] = command_id
+        self._reply_ids[seq] = (command_id, reply)
         return {}
 
     # -- symbols -----------------------------------------------------------------------
@@ -372,9 +378,14 @@ class ProtocolSession:
             if isinstance(seq, int):
                 if seq <= self._baseline or not self._sent.add(seq):
                     return
-                command_id = self._reply_ids.pop(seq, None)
-                if command_id is not None:
-                    raw = messages.with_id(raw, command_id)
+                waiting = self._reply_ids.pop(seq, None)
+                if waiting is not None:
+                    command_id, reply = waiting
+                    if _order_id(reply) == _order_id(raw):
+                        raw = messages.with_id(raw, command_id)
+                    else:  # not the reply's event after all: send both
+                        pending.append(raw)
+                        raw = messages.with_id(reply, command_id)
             pending.append(raw)
             return
         if kind == ENVELOPE:
@@ -468,3 +479,8 @@ class ProtocolSession:
         self._acquired.clear()
         self._symbols.clear()
         self._reply_ids.clear()
+
+
+def _order_id(message: Message) -> object:
+    order = message.get("order")
+    return order.get("id") if isinstance(order, dict) else None

@@ -1,0 +1,104 @@
+"""``python -m workspace serve``: the engine and the ``/api/ws/realtime`` server,
+headless.  Prints one line ``serving ws://HOST:PORT/api/ws/realtime`` when ready;
+SIGINT/SIGTERM close every connection, stop the engine and close the journal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+from workspace.errors import WorkspaceError
+from workspace.server import RealtimeServer, ServerLimits
+from workspace.server.auth import is_loopback, parse_origins
+from workspace.server.tls import server_context
+
+HELP = "run the engine and the WebSocket server (PROTOCOL.md) headless"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--feed", default="sim", help="sim (default), binance or replay:PATH")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port, 0 = any free port")
+    parser.add_argument("--db", default=None, help="journal file (SQLite); default: in memory")
+    parser.add_argument("--binance-url", default=None, help="Binance stream URL override")
+    parser.add_argument("--binance-rest-url", default=None, help="Binance REST URL override")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("WORKSPACE_TOKEN"),
+        help="clients must send it (?token= or Authorization: Bearer); env WORKSPACE_TOKEN",
+    )
+    parser.add_argument(
+        "--origins",
+        default=os.environ.get("CORS_ORIGINS"),
+        help="comma-separated allowed Origins (others get 403); env CORS_ORIGINS",
+    )
+    parser.add_argument("--tls-cert", default=None, help="certificate file: serve wss://")
+    parser.add_argument("--tls-key", default=None, help="private key file for --tls-cert")
+    parser.add_argument(
+        "--no-compression", action="store_true", help="do not negotiate permessage-deflate"
+    )
+    parser.add_argument("--log-level", default="WARNING", help="logging level")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if not is_loopback(args.host) and not args.token:
+        print(
+            f"refusing to bind {args.host} without a token: set --token or WORKSPACE_TOKEN",
+            file=sys.stderr,
+        )
+        return 2
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("--tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    # The feed reads its endpoints from the environment (docs/CONTRACTS.md, F).
+    if args.binance_url:
+        os.environ["WORKSPACE_BINANCE_URL"] = args.binance_url
+    if args.binance_rest_url:
+        os.environ["WORKSPACE_BINANCE_REST_URL"] = args.binance_rest_url
+    try:
+        return asyncio.run(_serve(args))
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        return 130
+    except (WorkspaceError, OSError) as error:
+        print(f"serve: {error}", file=sys.stderr)
+        return 1
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from workspace import Workspace  # the engine; imported late so --help stays fast
+
+    workspace = Workspace(feed=args.feed, db=args.db)
+    await workspace.start()
+    server = RealtimeServer(
+        workspace.engine,
+        args.host,
+        args.port,
+        token=args.token,
+        origins=parse_origins(args.origins),
+        ssl_context=server_context(args.tls_cert, args.tls_key) if args.tls_cert else None,
+        limits=ServerLimits(),
+        compression=not args.no_compression,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await server.start()
+        print(f"serving {server.url}", flush=True)
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await server.stop()
+        with contextlib.suppress(Exception):
+            await workspace.stop()  # flushes and closes the journal
+    print("stopped", flush=True)
+    return 0

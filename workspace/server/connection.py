@@ -1,0 +1,128 @@
+"""One client connection: a reader (commands in, rate limited) and a writer (the
+session's stream out, with a send timeout), both released when either ends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from typing import TYPE_CHECKING
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from workspace.protocol import messages
+from workspace.protocol.codec import EncodeCache, decode_frame
+from workspace.protocol.commands import CommandId, command_id_of
+from workspace.protocol.session import ProtocolSession, SessionClosed
+from workspace.server.limits import CommandGate, ServerLimits
+
+if TYPE_CHECKING:
+    from workspace.session import Message
+
+_log = logging.getLogger("workspace.server")
+
+CLOSE_POLICY = 1008
+CLOSE_GOING_AWAY = 1001
+
+
+class Connection:
+    def __init__(
+        self,
+        websocket: ServerConnection,
+        session: ProtocolSession,
+        limits: ServerLimits,
+        cache: EncodeCache,
+        msgpack: bool,
+    ) -> None:
+        self.websocket = websocket
+        self.session = session
+        self.limits = limits
+        self.msgpack = msgpack
+        self._cache = cache
+        self._loop = asyncio.get_running_loop()
+        self._gate = CommandGate(limits, self._loop.time())
+        self.sent = 0
+        self.close_reason: str | None = None
+
+    async def run(self) -> None:
+        if self.limits.socket_send_buffer is not None:
+            sock = self.websocket.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.socket_send_buffer)
+        writer = asyncio.create_task(self._write(), name="ws-writer")
+        reader = asyncio.create_task(self._read(), name="ws-reader")
+        try:
+            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, writer):
+                task.cancel()
+            for task in (reader, writer):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    # -- inbound -----------------------------------------------------------------
+    async def _read(self) -> None:
+        websocket = self.websocket
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in websocket:
+                if not self._gate.admit(self._loop.time()):
+                    if self._gate.flooding:
+                        self.close_reason = "flooding"
+                        await websocket.close(CLOSE_POLICY, "rate limit exceeded")
+                        return
+                    self._queue_direct(
+                        messages.error(
+                            "RATE_LIMITED",
+                            f"more than {self.limits.commands_per_s:g} commands/s",
+                            _peek_id(frame, self.msgpack),
+                        )
+                    )
+                    continue
+                await self.session.handle(frame, msgpack=self.msgpack)
+
+    def _queue_direct(self, message: Message) -> None:
+        # Through the session's stream, so the error keeps its place in the order.
+        self.session.push(message)
+
+    # -- outbound ----------------------------------------------------------------
+    async def _write(self) -> None:
+        websocket = self.websocket
+        session = self.session
+        encode = self._cache.encode
+        msgpack = self.msgpack
+        timeout = self.limits.send_timeout_s
+        try:
+            for message in session.snapshot():
+                await asyncio.wait_for(websocket.send(encode(message, msgpack)), timeout)
+            while True:
+                message = await session.next_message()
+                await asyncio.wait_for(websocket.send(encode(message, msgpack)), timeout)
+                self.sent += 1
+        except TimeoutError:
+            # The client has not read for ``timeout`` seconds: its buffers are full.
+            # Abort rather than close: a close frame would wait in the same full buffer.
+            self.close_reason = "slow consumer"
+            _log.warning("closing a client that stopped reading for %.1f s", timeout)
+            websocket.transport.abort()
+        except SessionClosed:
+            self.close_reason = "fell behind"
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(websocket.close(CLOSE_POLICY, "fell behind"), timeout)
+        except ConnectionClosed:
+            pass
+
+    async def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutdown") -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.websocket.close(code, reason), 2.0)
+
+
+def _peek_id(frame: str | bytes, msgpack: bool) -> CommandId:
+    """The id of a rate-limited command, if it is cheap to find (small frame)."""
+    if len(frame) > 4096:
+        return None
+    try:
+        return command_id_of(decode_frame(frame, msgpack=msgpack))
+    except ValueError:
+        return None
