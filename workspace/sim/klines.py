@@ -1,0 +1,244 @@
+"""Binance 1m klines -> plausible ticks, as a pure function.
+
+Input: the public data archive's kline CSVs (data.binance.vision, spot, 1m): no
+header, 12 columns: open time (ms), open, high, low, close, volume, close time
+(ms), quote volume, number of trades, taker buy base volume, taker buy quote
+volume, ignore.
+
+Output (:func:`kline_records`): per candle, one simulated second at a time, an
+``aggTrade`` (when trades happened in that second), a ``bookTicker`` around the
+price and a ``24hrTicker`` with rolling statistics computed from the klines so far.
+The price path inside a minute is deterministic: open -> first extreme -> second
+extreme -> close, visiting the low first on an up candle and the high first on a
+down candle (the usual reading of a candle), moving linearly with time spent in
+proportion to the distance travelled.  Every price is tick-rounded and stays within
+the candle's low..high; the candle's last tick is its close.  Event times are the
+candles' own times (open time + whole seconds), never the wall clock.
+
+The engine's fast deterministic replay and the simulator's ``--replay`` both use this.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from workspace.market.records import BookTicker, MarketRecord, Ticker, Trade
+from workspace.sim.fixedpoint import SCALE, decimal_e8, to_e8
+from workspace.sim.window import RollingWindow
+
+SECONDS_PER_CANDLE = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Kline:
+    """One row of a Binance kline CSV (prices and volumes exact)."""
+
+    open_time: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    close_time: int
+    quote_volume: Decimal
+    trades: int
+    taker_buy_base: Decimal
+    taker_buy_quote: Decimal
+
+
+def parse_kline_rows(rows: Iterable[Sequence[str]]) -> list[Kline]:
+    """Rows of the 12-column CSV -> klines (an optional header row is skipped)."""
+    klines: list[Kline] = []
+    for row in rows:
+        if not row or not row[0].strip().isdigit():
+            continue  # header or blank line
+        klines.append(
+            Kline(
+                open_time=int(row[0]),
+                open=Decimal(row[1]),
+                high=Decimal(row[2]),
+                low=Decimal(row[3]),
+                close=Decimal(row[4]),
+                volume=Decimal(row[5]),
+                close_time=int(row[6]),
+                quote_volume=Decimal(row[7]),
+                trades=int(row[8]),
+                taker_buy_base=Decimal(row[9]),
+                taker_buy_quote=Decimal(row[10]),
+            )
+        )
+    return klines
+
+
+def read_klines(path: Path) -> list[Kline]:
+    """A kline ``.csv`` or the archive's ``.zip`` holding one."""
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            name = next(n for n in archive.namelist() if n.endswith(".csv"))
+            text = archive.read(name).decode()
+    else:
+        text = path.read_text()
+    return parse_kline_rows(csv.reader(io.StringIO(text)))
+
+
+def symbol_from_filename(path: Path) -> str:
+    """``BTCUSDT-1m-2020-01-01.csv`` -> ``BTCUSDT``."""
+    return path.name.split("-", 1)[0].upper()
+
+
+def infer_step(values: Iterable[Decimal]) -> Decimal:
+    """The coarsest power of ten every value is a multiple of (a tick or step size)."""
+    step = Decimal(1)
+    for value in values:
+        while step > Decimal("1e-8") and value % step != 0:
+            step /= 10
+    return step.normalize() if step >= 1 else step
+
+
+def candle_path(kline: Kline, tick_e8: int, steps: int = SECONDS_PER_CANDLE) -> list[int]:
+    """The e8 prices of the ``steps`` seconds of a candle: open first, close last."""
+    o, h, low, c = (to_e8(kline.open), to_e8(kline.high), to_e8(kline.low), to_e8(kline.close))
+    first, second = (low, h) if c >= o else (h, low)
+    points = [o, first, second, c]
+    legs = [abs(b - a) for a, b in itertools.pairwise(points)]
+    total = sum(legs)
+    last = steps - 1
+    if total == 0:
+        return [o] * steps
+    # Seconds at which each waypoint is reached, in proportion to the distance travelled.
+    at = [0, round(last * legs[0] / total), round(last * (legs[0] + legs[1]) / total), last]
+    prices: list[int] = []
+    for second in range(steps):
+        leg = 0
+        while leg < 2 and second > at[leg + 1]:
+            leg += 1
+        start, end = at[leg], at[leg + 1]
+        frac = (second - start) / (end - start) if end > start else 1.0
+        raw = points[leg] + (points[leg + 1] - points[leg]) * frac
+        price = round(raw / tick_e8) * tick_e8
+        prices.append(min(max(price, low), h))
+    prices[0], prices[-1] = o, c  # exact, whatever the rounding
+    return prices
+
+
+def _split(total: int, parts: int, unit: int) -> list[int]:
+    """``total`` in ``parts`` multiples of ``unit`` that add up exactly (remainder last)."""
+    if parts <= 0:
+        return []
+    each = total // parts // unit * unit
+    shares = [each] * parts
+    shares[-1] += total - each * parts
+    return shares
+
+
+def kline_records(
+    klines: Iterable[Kline],
+    symbol: str,
+    *,
+    tick_size: Decimal | None = None,
+    step_size: Decimal | None = None,
+    first_trade_id: int = 1,
+) -> Iterator[MarketRecord]:
+    """Klines (in time order) -> aggTrade, bookTicker and 24hrTicker records per second.
+
+    Per candle the ``trades`` count is spread over its seconds (aggTrade ``f``..``l``),
+    and its volume over the seconds that have trades, so each candle's trades add up
+    to its volume and trade count exactly.  ``tick_size``/``step_size`` default to the
+    coarsest ones the data allows.
+    """
+    rows = list(klines)
+    tick = to_e8(tick_size or infer_step(v for k in rows for v in (k.open, k.high, k.low, k.close)))
+    step = to_e8(step_size or infer_step(k.volume for k in rows))
+    window = RollingWindow()
+    trade_id = first_trade_id - 1
+    agg_id = first_trade_id - 1
+    book_id = first_trade_id
+    prev_price: int | None = None
+    last_qty = 0
+    for kline in rows:
+        path = candle_path(kline, tick)
+        counts = _split(kline.trades, SECONDS_PER_CANDLE, 1)
+        trading = [i for i, n in enumerate(counts) if n > 0]
+        volumes = dict(zip(trading, _split(to_e8(kline.volume), len(trading), step), strict=True))
+        for second, price in enumerate(path):
+            now = kline.open_time + second * 1000
+            seller_hit = prev_price is not None and price < prev_price
+            prev_price = price
+            count = counts[second]
+            if count > 0:
+                agg_id += 1
+                first = trade_id + 1
+                trade_id += count
+                last_qty = volumes[second]
+                window.add_trade(now, price, last_qty, trade_id, first_id=first)
+                yield Trade(
+                    event_type="aggTrade",
+                    event_time=now,
+                    symbol=symbol,
+                    agg_id=agg_id,
+                    price=decimal_e8(price),
+                    quantity=decimal_e8(last_qty),
+                    first_trade_id=first,
+                    last_trade_id=trade_id,
+                    trade_time=now,
+                    buyer_is_maker=seller_hit,
+                )
+            # The trade hit the bid on a down move, lifted the ask otherwise.
+            bid, ask = (price, price + tick) if seller_hit else (price - tick, price)
+            book_qty = max(step, to_e8(kline.volume) // SECONDS_PER_CANDLE // step * step)
+            book_id += 1
+            yield BookTicker(
+                update_id=book_id,
+                symbol=symbol,
+                bid_price=decimal_e8(bid),
+                bid_qty=decimal_e8(book_qty),
+                ask_price=decimal_e8(ask),
+                ask_qty=decimal_e8(book_qty),
+            )
+            if window.last_price is None:
+                continue  # no trade yet: nothing to compute a 24 h ticker from
+            stats = window.stats(now)
+            yield Ticker(
+                event_type="24hrTicker",
+                event_time=now,
+                symbol=symbol,
+                price_change=stats.price_change,
+                price_change_percent=stats.price_change_percent,
+                weighted_avg_price=stats.weighted_avg,
+                prev_close_price=stats.prev_close,
+                last_price=stats.last,
+                last_quantity=decimal_e8(last_qty),
+                bid_price=decimal_e8(bid),
+                bid_qty=decimal_e8(book_qty),
+                ask_price=decimal_e8(ask),
+                ask_qty=decimal_e8(book_qty),
+                open_price=stats.open,
+                high_price=stats.high,
+                low_price=stats.low,
+                volume=stats.volume,
+                quote_volume=stats.quote_volume,
+                open_time=max(stats.open_time, rows[0].open_time),
+                close_time=stats.close_time,
+                first_trade_id=stats.first_id,
+                last_trade_id=stats.last_id,
+                trade_count=stats.count,
+            )
+
+
+__all__ = [
+    "SCALE",
+    "Kline",
+    "candle_path",
+    "infer_step",
+    "kline_records",
+    "parse_kline_rows",
+    "read_klines",
+    "symbol_from_filename",
+]

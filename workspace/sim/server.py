@@ -1,0 +1,406 @@
+"""The exchange simulator: Binance's spot stream protocol and REST basics on loopback.
+
+One ``websockets`` server, one port: WebSocket handshakes on ``/ws...`` and
+``/stream...`` get the stream protocol, plain HTTP ``GET /api/v3/...`` is answered
+from the ``process_request`` hook.  The data comes from a seeded random walk shared
+by every connection (:mod:`workspace.sim.market`) or, with ``SimConfig(replay=...)``,
+from a recording replayed to each connection from its first subscription on
+(:mod:`workspace.sim.replay`).
+
+The protocol logic lives in sans-I/O pieces (:mod:`~workspace.sim.control`,
+:mod:`~workspace.sim.rest`, :mod:`~workspace.sim.routes`); this module is the asyncio
+shell: connections, the market pump, fan-out and the fault hooks tests use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import logging
+import random
+from collections import deque
+from collections.abc import Callable, Sequence
+from types import TracebackType
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from workspace.market.records import Ticker
+from workspace.sim.clock import Clock, WallClock
+from workspace.sim.config import SimConfig, SymbolSpec
+from workspace.sim.control import ControlSession
+from workspace.sim.firehose import build_firehose
+from workspace.sim.market import RandomWalkMarket
+from workspace.sim.outbox import Outbox
+from workspace.sim.replay import Replay, load_replay
+from workspace.sim.rest import handle_rest
+from workspace.sim.routes import parse_route
+from workspace.sim.streams import StreamName
+from workspace.sim.wire import combine, encode_json, encode_record
+
+logger = logging.getLogger(__name__)
+
+# A text frame that is valid UTF-8 (so the client's websocket layer accepts it) but not
+# JSON: what a parser sees when an upstream proxy or exchange sends junk.
+GARBAGE_FRAME = b'<html>502 Bad Gateway</html> {"stream":'
+
+
+class _Client:
+    """One stream connection: its subscriptions, its outbox, its tasks."""
+
+    def __init__(self, ws: ServerConnection, control: ControlSession, limit: int) -> None:
+        self.ws = ws
+        self.control = control
+        self.outbox = Outbox(limit)
+        self.control_times: deque[float] = deque()
+        self.started = False  # firehose / replay begun (on the first subscription)
+        self.tasks: list[asyncio.Task[None]] = []
+        self.closed = asyncio.Event()
+
+    def frame(self, stream: str, payload: bytes) -> bytes:
+        return combine(stream, payload) if self.control.combined else payload
+
+
+class _MarketView:
+    """REST's view of the random walk (the shape :mod:`workspace.sim.rest` needs)."""
+
+    def __init__(self, market: RandomWalkMarket, specs: Sequence[SymbolSpec]) -> None:
+        self._market = market
+        self._specs = tuple(specs)
+
+    def specs(self) -> Sequence[SymbolSpec]:
+        return self._specs
+
+    def ticker(self, symbol: str, now_ms: int) -> Ticker | None:
+        # Never ask the window about a time before the market's last event.
+        return self._market.ticker(symbol, max(now_ms, self._market.now_ms))
+
+
+class ExchangeSimulator:
+    """Binance's stream protocol on 127.0.0.1, fed by a random walk or a replay.
+
+    >>> sim = ExchangeSimulator(SimConfig(seed=7))      # doctest: +SKIP
+    >>> await sim.start(port=0); sim.stream_url          # doctest: +SKIP
+    'ws://127.0.0.1:54321'
+    """
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = config or SimConfig()
+        self._clock: Clock = self.config.clock or WallClock()
+        self._server: Server | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._clients: set[_Client] = set()
+        self._refuse_until = 0.0
+        self._stall_until = 0.0
+        self._stall_over = asyncio.Event()
+        self._stall_over.set()
+        self._firehose_cache: dict[tuple[tuple[str, ...], bool], list[bytes]] = {}
+        self._market: RandomWalkMarket | None = None
+        self._replay: Replay | None = None
+        self._specs: tuple[SymbolSpec, ...] = ()
+        self._host = "127.0.0.1"
+        self._port = 0
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        if self._server is not None:
+            raise RuntimeError("simulator already started")
+        cfg = self.config
+        if cfg.replay is not None:
+            self._replay = load_replay(cfg.replay)
+            self._specs = tuple(self._replay.specs())
+        else:
+            self._specs = cfg.symbol_specs()
+            self._market = RandomWalkMarket(
+                self._specs,
+                random.Random(cfg.seed),
+                self._clock.time_ms(),
+                trade_interval_ms=max(1, round(cfg.trade_interval_s * 1000)),
+                book_interval_ms=max(1, round(cfg.book_interval_s * 1000)),
+                ticker_interval_ms=max(1, round(cfg.ticker_interval_s * 1000)),
+            )
+        self._server = await serve(
+            self._handle,
+            host,
+            port,
+            process_request=self._process_request,
+            ping_interval=cfg.ping_interval_s,
+            ping_timeout=cfg.ping_timeout_s,
+            max_size=cfg.max_frame_bytes,
+            compression=None,
+            reuse_address=True,  # a restart on the same port must not wait for TIME_WAIT
+        )
+        self._host = host
+        self._port = self._server.sockets[0].getsockname()[1] if self._server.sockets else port
+        if self._market is not None:
+            self._pump_task = asyncio.create_task(self._pump(), name="sim-market-pump")
+        logger.info("exchange simulator listening on %s", self.stream_url)
+
+    async def stop(self) -> None:
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump_task
+            self._pump_task = None
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for client in list(self._clients):
+            await client.closed.wait()
+
+    async def __aenter__(self) -> ExchangeSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def stream_url(self) -> str:
+        return f"ws://{self._host}:{self._port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(spec.symbol for spec in self._specs)
+
+    @property
+    def connections(self) -> int:
+        return len(self._clients)
+
+    # -- fault hooks --------------------------------------------------------------
+
+    async def drop_connections(self) -> None:
+        """Cut every stream connection without a close frame (a network drop)."""
+        clients = list(self._clients)
+        for client in clients:
+            client.ws.transport.abort()
+        for client in clients:
+            await client.closed.wait()
+
+    async def refuse_connections(self, seconds: float) -> None:
+        """Answer new handshakes with HTTP 503 for ``seconds`` (0 lifts it)."""
+        self._refuse_until = asyncio.get_running_loop().time() + seconds
+
+    async def send_server_shutdown(self) -> None:
+        """Send Binance's ``{"e":"serverShutdown","E":...}`` to every connection."""
+        event = encode_json({"e": "serverShutdown", "E": self._clock.time_ms()})
+        for client in self._clients:
+            client.outbox.put_control(event)
+
+    async def send_garbage(self) -> None:
+        """Send every connection a text frame that is not JSON."""
+        for client in self._clients:
+            client.outbox.put_control(GARBAGE_FRAME)
+
+    async def stall(self, seconds: float) -> None:
+        """Send no market data for ``seconds`` (0 lifts it); connections and pings stay."""
+        loop = asyncio.get_running_loop()
+        self._stall_until = loop.time() + seconds
+        if seconds <= 0:
+            self._stall_over.set()
+            return
+        self._stall_over.clear()
+        loop.call_later(seconds, self._end_stall)
+
+    def _end_stall(self) -> None:
+        if asyncio.get_running_loop().time() >= self._stall_until:
+            self._stall_over.set()
+
+    def _stalled(self) -> bool:
+        return not self._stall_over.is_set()
+
+    # -- HTTP -----------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        target = request.path
+        if target.startswith("/api/"):
+            view = self._replay if self._replay is not None else self._market_view()
+            status, body = handle_rest(target, view, self._clock.time_ms())
+            return _json_response(status, body)
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return _json_response(404, encode_json({"code": -1000, "msg": "Not found."}))
+        if asyncio.get_running_loop().time() < self._refuse_until:
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable\n")
+        route = parse_route(target)
+        if route is None:
+            body = encode_json({"code": -1, "msg": "Illegal format ws or stream"})
+            return _json_response(400, body)
+        if len(route.streams) > self.config.max_streams_per_connection:
+            body = encode_json({"code": -1, "msg": "Too many streams"})
+            return _json_response(400, body)
+        return None
+
+    def _market_view(self) -> _MarketView:
+        assert self._market is not None
+        return _MarketView(self._market, self._specs)
+
+    # -- connections -------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        route = parse_route(ws.request.path if ws.request is not None else "/ws")
+        if route is None:  # process_request refuses these; defensive only
+            await ws.close(1008, "Illegal format ws or stream")
+            return
+        cfg = self.config
+        control = ControlSession(
+            route.streams,
+            combined=route.combined,
+            max_streams=cfg.max_streams_per_connection,
+            max_message_bytes=cfg.max_control_bytes,
+        )
+        client = _Client(ws, control, cfg.send_queue_frames)
+        self._clients.add(client)
+        sender = asyncio.create_task(self._send_loop(client), name="sim-send")
+        try:
+            if route.streams:
+                self._on_subscribed(client, route.streams)
+            async for message in ws:
+                if self._over_rate(client):
+                    # Binance closes the connection of a client that floods it.
+                    await ws.close(1008, "Too many requests")
+                    break
+                result = control.handle(message)
+                client.outbox.put_control(result.reply)
+                if result.added:
+                    self._on_subscribed(client, result.added)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._clients.discard(client)
+            for task in (sender, *client.tasks):
+                task.cancel()
+            for task in (sender, *client.tasks):
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await task
+            client.closed.set()
+
+    def _over_rate(self, client: _Client) -> bool:
+        now = asyncio.get_running_loop().time()
+        times = client.control_times
+        while times and now - times[0] >= 1.0:
+            times.popleft()
+        times.append(now)
+        return len(times) > self.config.max_control_messages_per_s
+
+    async def _send_loop(self, client: _Client) -> None:
+        ws = client.ws
+        try:
+            while True:
+                item = await client.outbox.get()
+                if isinstance(item, bytes):
+                    await ws.send(item, text=True)
+                else:
+                    for frame in item:
+                        await ws.send(frame, text=True)
+        except ConnectionClosed:
+            pass
+
+    def _on_subscribed(self, client: _Client, added: Sequence[StreamName]) -> None:
+        if client.started:
+            return
+        client.started = True
+        if self._replay is not None:
+            task = asyncio.create_task(self._replay_to(client, self._replay), name="sim-replay")
+            client.tasks.append(task)
+        elif self.config.firehose > 0:
+            self._start_firehose(client)
+
+    # -- data ------------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        market = self._market
+        assert market is not None
+        while True:
+            await self._clock.sleep_until(market.next_due_ms())
+            clients = list(self._clients)
+            emissions = market.step(_anyone_subscribed(clients))
+            if emissions and not self._stalled():
+                for emission in emissions:
+                    raw = encode_record(emission.record)
+                    combined: bytes | None = None
+                    for client in clients:
+                        if not client.control.is_subscribed(emission.stream):
+                            continue
+                        if client.control.combined:
+                            if combined is None:
+                                combined = combine(emission.stream, raw)
+                            client.outbox.put_live(combined)
+                        else:
+                            client.outbox.put_live(raw)
+            # Yield even when catching up, so connections are served meanwhile.
+            await asyncio.sleep(0)
+
+    def _start_firehose(self, client: _Client) -> None:
+        streams = tuple(
+            s.name
+            for s in client.control.streams
+            if s.served and s.kind in ("ticker", "aggTrade") and s.symbol in self.symbols
+        )
+        if not streams:
+            return
+        key = (streams, client.control.combined)
+        frames = self._firehose_cache.get(key)
+        if frames is None:
+            frames = build_firehose(
+                {spec.symbol: spec for spec in self._specs},
+                streams,
+                self.config.firehose,
+                combined=client.control.combined,
+                seed=self.config.seed,
+                start_ms=self._clock.time_ms(),
+            )
+            self._firehose_cache[key] = frames
+        client.outbox.put_control(frames)
+
+    async def _replay_to(self, client: _Client, replay: Replay) -> None:
+        speed = self.config.speed
+        started_ms = self._clock.time_ms()
+        first_ms: int | None = None
+        count = 0
+        for event in replay.events():
+            if first_ms is None:
+                first_ms = event.at_ms
+            if speed > 0:
+                await self._clock.sleep_until(started_ms + round((event.at_ms - first_ms) / speed))
+            await self._stall_over.wait()
+            if client.control.is_subscribed(event.stream):
+                await client.outbox.put_paced(client.frame(event.stream, event.payload))
+            count += 1
+            if count % 64 == 0:
+                await asyncio.sleep(0)  # building events is CPU work: let others run
+        logger.info(
+            "replay of %s finished (%d events); the connection stays open", replay.name, count
+        )
+
+
+def _anyone_subscribed(clients: Sequence[_Client]) -> Callable[[str], bool]:
+    return lambda stream: any(c.control.is_subscribed(stream) for c in clients)
+
+
+def _json_response(status: int, body: bytes) -> Response:
+    headers = Headers(
+        [
+            ("Content-Type", "application/json;charset=UTF-8"),
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),
+        ]
+    )
+    return Response(status, http.HTTPStatus(status).phrase, headers, body)

@@ -1,0 +1,58 @@
+"""Binance stream names: which are well formed, and which the simulator fills.
+
+Binance accepts any well-formed stream name, even for a symbol it does not list
+(the subscription succeeds and stays silent), and rejects a malformed one with
+``{"error":{"code":2,"msg":"Invalid request: invalid stream"}}``.  Stream names are
+lower case on Binance ("All symbols for streams are lowercase").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# The per-symbol streams the simulator produces data for.
+SERVED_KINDS: frozenset[str] = frozenset(
+    {"aggTrade", "trade", "bookTicker", "ticker", "miniTicker"}
+)
+
+_KLINE_INTERVALS = "1s|1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w|1M"
+_SYMBOL_STREAM = re.compile(
+    r"(?P<symbol>[a-z0-9]{2,20})@(?P<kind>"
+    r"aggTrade|trade|bookTicker|ticker|miniTicker|avgPrice"
+    r"|ticker_(?:1h|4h|1d)"
+    rf"|kline_(?:{_KLINE_INTERVALS})(?:@\+08:00)?"
+    r"|depth(?:5|10|20)?(?:@100ms|@1000ms)?"
+    r")"
+)
+_MARKET_STREAM = re.compile(r"!(?:ticker@arr|miniTicker@arr|ticker_(?:1h|4h|1d)@arr|bookTicker)")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamName:
+    """A well-formed stream; ``symbol`` is upper case, ``None`` for ``!...@arr`` streams."""
+
+    name: str
+    symbol: str | None
+    kind: str
+
+    @property
+    def served(self) -> bool:
+        return self.symbol is not None and self.kind in SERVED_KINDS
+
+
+def parse_stream(name: object) -> StreamName | None:
+    """The parsed stream, or None if Binance would reject the name."""
+    if not isinstance(name, str):
+        return None
+    match = _SYMBOL_STREAM.fullmatch(name)
+    if match is not None:
+        return StreamName(name, match["symbol"].upper(), match["kind"])
+    if _MARKET_STREAM.fullmatch(name):
+        return StreamName(name, None, name)
+    return None
+
+
+def stream_name(symbol: str, kind: str) -> str:
+    """``("BTCUSDT", "ticker")`` -> ``"btcusdt@ticker"``."""
+    return f"{symbol.lower()}@{kind}"
