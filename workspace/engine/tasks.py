@@ -16,10 +16,14 @@ class TaskSet:
         self._log = logger
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+    def spawn(
+        self, coro: Coroutine[Any, Any, T], name: str, *, report_errors: bool = True
+    ) -> asyncio.Task[T]:
+        """Run ``coro`` as a named task owned here.  ``report_errors=False`` when the
+        caller hands the task to someone who will see its outcome."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._finished)
+        task.add_done_callback(self._finished if report_errors else self._tasks.discard)
         return task
 
     def _finished(self, task: asyncio.Task[Any]) -> None:

@@ -1,0 +1,35 @@
+"""The engine's tunables, with the cadences PROTOCOL.md promises as defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineConfig:
+    positions_interval_s: float = 1.0  # POSITION_UPDATE cadence
+    portfolio_interval_s: float = 2.0  # PORTFOLIO_UPDATE cadence
+    status_interval_s: float = 5.0  # STATUS (with metrics) besides every feed change
+    loop_lag_interval_s: float = 0.1  # how often the loop-lag probe wakes
+    callback_budget_s: float = 0.1  # a strategy call longer than this is reported
+    max_pending: int = 10_000  # unconflatable messages a subscriber may fall behind
+    stop_grace_s: float = 5.0  # how long stop() waits for each task to finish
+    mark_interval_s: float = 10.0  # journal a mark (prices, equity) at most this often
+    tick_flush_interval_s: float = 1.0  # tick store write batching
+    ticks_per_symbol: int = 100_000  # the tick store keeps this many recent rows
+
+    def __post_init__(self) -> None:
+        for name in (
+            "positions_interval_s",
+            "portfolio_interval_s",
+            "status_interval_s",
+            "loop_lag_interval_s",
+            "callback_budget_s",
+            "stop_grace_s",
+            "mark_interval_s",
+            "tick_flush_interval_s",
+        ):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"EngineConfig.{name} must be > 0")
+        if self.max_pending < 1 or self.ticks_per_symbol < 1:
+            raise ValueError("EngineConfig.max_pending and ticks_per_symbol must be >= 1")

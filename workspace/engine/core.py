@@ -1,0 +1,513 @@
+"""The engine: feed -> account -> journal -> hub, on whatever asyncio loop is running.
+
+Nothing here calls ``asyncio.run`` or starts a thread: ``start()`` schedules named
+tasks on the current loop (the Jupyter kernel's in a notebook) and returns, so cells
+stay usable.  Every account event is appended to the journal *before* anyone sees it;
+order events are then published at once as ``ORDER_UPDATE`` with their journal ``seq``.
+
+Two ways to drive it:
+
+- live: the feed calls ``on_record`` for each record; strategy callbacks run in tasks
+  of their own (``StrategyCallbacks.dispatch``), so they never hold up the feed;
+- replay: ``process_inline`` takes one record and awaits the callbacks it triggers
+  before returning, in a fixed order: the same input gives the same journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from workspace.engine import account_messages
+from workspace.engine.callbacks import TICK_ORIGIN, CallbackKind, StrategyCallbacks, drain_listener
+from workspace.engine.clock import Clock, SystemClock
+from workspace.engine.config import EngineConfig
+from workspace.engine.feed_port import FeedFactory, FeedPort, FeedStatusLike
+from workspace.engine.hub import Hub, MessageSubscription
+from workspace.engine.log_throttle import LogThrottle
+from workspace.engine.market_messages import MarketMessages
+from workspace.engine.metrics import EngineMetrics, watch_loop_lag
+from workspace.engine.tasks import TaskSet
+from workspace.engine.tick_store import TickStore
+from workspace.engine.ticks import Tick
+from workspace.errors import InvalidParams, InvalidSymbol
+from workspace.journal import Journal
+from workspace.market.records import BookTicker, MarketRecord, MiniTicker, Ticker, Trade
+from workspace.market.subscriptions import normalize_symbol
+from workspace.session import Listener, Message
+from workspace.trading.account import Account
+from workspace.trading.events import AccountEvent, FillEvent, OrderEvent
+from workspace.trading.order_state import is_final
+from workspace.trading.orders import Order
+from workspace.trading.requests import OrderRequest
+
+log = logging.getLogger("workspace.engine")
+
+Committed = list[tuple[int, AccountEvent]]
+T = TypeVar("T")
+
+
+class Engine:
+    """Implements ``workspace.protocol.engine_api.EngineApi``."""
+
+    def __init__(
+        self,
+        *,
+        account: Account,
+        journal: Journal,
+        source: str,
+        feed_factory: FeedFactory | None = None,
+        tick_store: TickStore | None = None,
+        clock: Clock | None = None,
+        config: EngineConfig | None = None,
+        inline: bool = False,
+        known_symbols: Collection[str] | None = None,
+    ) -> None:
+        self.account = account
+        self.journal = journal
+        self.source = source
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.config = config if config is not None else EngineConfig()
+        self.ticks = tick_store if tick_store is not None else TickStore()
+        self.inline = inline
+        self.hub = Hub(self.config.max_pending)
+        self.metrics = EngineMetrics(self.clock)
+        self.callbacks = StrategyCallbacks(
+            metrics=self.metrics,
+            clock=self.clock,
+            logger=logging.getLogger("workspace.engine.strategy"),
+            budget_s=self.config.callback_budget_s,
+            max_pending=self.config.max_pending,
+        )
+        self._throttle = LogThrottle(log, self.clock)
+        self._tasks = TaskSet(log)
+        self._market = MarketMessages()
+        self._feed: FeedPort | None = (
+            feed_factory(self.on_record, self.on_status) if feed_factory is not None else None
+        )
+        self._known = None if known_symbols is None else frozenset(known_symbols)
+        self._feed_state = "down" if self._feed is not None else "connected"
+        self._refs: Counter[str] = Counter()
+        self._symbol_lock = asyncio.Lock()
+        self._backlog: deque[tuple[CallbackKind, object, str | None, float | None]] = deque()
+        self._last_mark_ms: int | None = None
+        self._running = False
+        self._listeners = 0
+        self.server_clients = 0
+
+    # -- lifecycle -----------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def task_names(self) -> list[str]:
+        return self._tasks.names
+
+    async def start(self) -> None:
+        """Start publishing and connect the feed; returns once connected.  A second
+        call is a no-op."""
+        if self._running:
+            return
+        self._running = True
+        cfg = self.config
+        spawn = self._tasks.spawn
+        if not self.inline:
+            # Replay publishes on data time instead (see replay.py): no wall cadences.
+            spawn(self._every(cfg.positions_interval_s, self.publish_positions), "engine.positions")
+            spawn(self._every(cfg.portfolio_interval_s, self.publish_portfolio), "engine.portfolio")
+            spawn(self._every(cfg.status_interval_s, self.publish_status), "engine.status")
+            self.callbacks.start(self._tasks)
+        spawn(self._every(cfg.tick_flush_interval_s, self._flush_ticks), "engine.tick-flush")
+        spawn(watch_loop_lag(self.metrics, self.clock, cfg.loop_lag_interval_s), "engine.loop-lag")
+        if self._feed is not None:
+            try:
+                await self._feed.start()
+                await self._hold_account_symbols()
+            except BaseException:
+                await self.stop()
+                raise
+        log.info("engine started (source %s)", self.source)
+
+    async def stop(self) -> None:
+        """Stop the feed and every task; closes every subscription.  Leaves the
+        journal and tick store to their owner.  A second call is a no-op."""
+        if not self._running:
+            return
+        self._running = False
+        if self._feed is not None:
+            try:
+                await asyncio.wait_for(self._feed.stop(), self.config.stop_grace_s)
+            except Exception as error:  # stopping must go on whatever the feed does
+                log.error("feed did not stop cleanly: %s", error)
+        self.callbacks.stop()
+        await self._tasks.cancel_all(self.config.stop_grace_s)
+        self.hub.close()
+        self._flush_ticks()
+        log.info("engine stopped")
+
+    async def _every(self, interval_s: float, action: Callable[[], None]) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                action()
+            except Exception as error:  # a publisher glitch must not end the cadence
+                self._throttle.log(
+                    logging.ERROR, ("every", action), "periodic %s failed", action, exc_info=error
+                )
+
+    # -- market data in ------------------------------------------------------------
+    def on_record(self, record: MarketRecord | tuple[MarketRecord, ...]) -> None:
+        """The feed's callback (live).  Never raises: a bad record is counted and logged."""
+        origin = self.clock.monotonic()
+        try:
+            if isinstance(record, tuple):
+                for item in record:
+                    self._ingest_and_dispatch(item, origin)
+            else:
+                self._ingest_and_dispatch(record, origin)
+        except Exception as error:
+            self._bad_record(record, error)
+
+    def _ingest_and_dispatch(self, record: MarketRecord, origin: float) -> None:
+        tick = self._ingest(record, origin)
+        if tick is not None:
+            self.callbacks.dispatch("tick", tick, tick.symbol, origin)
+
+    async def process_inline(self, record: MarketRecord) -> None:
+        """Replay: take one record and await every callback it triggers, in order
+        (account events first, then ``on_tick``, then what the strategy caused)."""
+        origin = self.clock.monotonic()
+        try:
+            tick = self._ingest(record, origin)
+        except Exception as error:
+            self._bad_record(record, error)
+            return
+        await self._run_backlog()
+        if tick is not None:
+            await self.callbacks.run_inline("tick", tick, tick.symbol, origin)
+            await self._run_backlog()
+
+    async def _run_backlog(self) -> None:
+        while self._backlog:
+            kind, payload, symbol, origin = self._backlog.popleft()
+            await self.callbacks.run_inline(kind, payload, symbol, origin)
+
+    def _ingest(self, record: MarketRecord, origin: float) -> Tick | None:
+        self.metrics.messages.add()
+        tick: Tick | None = None
+        if isinstance(record, BookTicker):
+            self._market.on_book(record)
+            ts_ms = self.clock.time_ms()  # a book ticker carries no event time
+        elif isinstance(record, Ticker):
+            ts_ms = record.event_time
+            message = self._market.on_ticker(record)
+            self.hub.publish(message)
+            bid, ask = self._market.bid_ask(record.symbol, record)
+            tick = Tick.from_ticker(record, bid, ask)
+            self.ticks.add(tick, message)
+        elif isinstance(record, Trade):
+            ts_ms = record.event_time
+            bid, ask = self._market.bid_ask(record.symbol)
+            tick = Tick.from_trade(record, bid, ask)
+            self.ticks.add(tick)
+        elif isinstance(record, MiniTicker):
+            ts_ms = record.event_time
+        else:
+            raise TypeError(f"not a market record: {type(record).__name__}")
+        if tick is not None:
+            self.metrics.ticks.add()
+            if not self.inline:
+                self.metrics.record_feed_latency(tick.timestamp)
+        events = self.account.on_market(record, ts_ms)
+        if events:
+            self._commit(events, origin)
+        self._maybe_mark(ts_ms)
+        return tick
+
+    def _bad_record(self, record: object, error: Exception) -> None:
+        self.metrics.bad_records += 1
+        self._throttle.log(
+            logging.ERROR,
+            ("bad-record", type(error)),
+            "dropped a market record the engine could not take (%s): %r",
+            error,
+            record,
+            exc_info=error,
+        )
+
+    def _maybe_mark(self, ts_ms: int) -> None:
+        """Journal a mark (prices + equity) now and then, on data time, so the equity
+        curve has samples between fills and a replay marks at the same instants."""
+        if self._last_mark_ms is None:
+            self._last_mark_ms = ts_ms
+            return
+        if ts_ms - self._last_mark_ms < self.config.mark_interval_s * 1000:
+            return
+        self._last_mark_ms = ts_ms
+        if self.account.positions:
+            self.journal.append([self.account.mark(ts_ms)])
+
+    # -- events out ----------------------------------------------------------------
+    def _commit(self, events: list[AccountEvent], origin: float | None) -> Committed:
+        """Journal, then publish order events and hand fills/orders to callbacks."""
+        seqs = self.journal.append(events)
+        committed = list(zip(seqs, events, strict=True))
+        for seq, event in committed:
+            if isinstance(event, OrderEvent):
+                order = event.order
+                self.hub.publish(account_messages.order_update(order, seq, event.ts_ms))
+                self.metrics.order_events += 1
+                if origin is not None:
+                    self.metrics.order_event_ms.add((self.clock.monotonic() - origin) * 1000.0)
+                self._callback("order", order, order.symbol, origin)
+            elif isinstance(event, FillEvent):
+                self._callback("fill", event.fill, event.fill.symbol, origin)
+        return committed
+
+    def _callback(
+        self, kind: CallbackKind, payload: object, symbol: str, origin: float | None
+    ) -> None:
+        if self.inline:
+            self._backlog.append((kind, payload, symbol, origin))
+        else:
+            self.callbacks.dispatch(kind, payload, symbol, origin)
+
+    def publish_positions(self) -> None:
+        self.hub.publish(self.positions_message())
+
+    def publish_portfolio(self) -> None:
+        self.hub.publish(self.portfolio_message())
+
+    def publish_status(self) -> None:
+        self.hub.publish(self.status_message())
+
+    def _flush_ticks(self) -> None:
+        try:
+            self.ticks.flush()
+        except Exception as error:  # the tick store is a cache: log, keep trading
+            self._throttle.log(logging.ERROR, "tick-flush", "tick store flush failed: %s", error)
+
+    def on_status(self, status: FeedStatusLike) -> None:
+        """The feed's status callback: publish ``STATUS`` at once."""
+        state = str(status.state)
+        if state != self._feed_state:
+            reason = getattr(status, "reason", "")
+            quiet = state == "connected" or reason == "stopped" or not self._running
+            logging.getLogger("workspace.feed").log(
+                logging.INFO if quiet else logging.WARNING, "feed %s (%s)", state, reason
+            )
+        self._feed_state = state
+        self.publish_status()
+
+    # -- EngineApi: the message stream -----------------------------------------------
+    def subscribe_messages(
+        self, symbols: Collection[str] | None = None, listener: Listener | None = None
+    ) -> MessageSubscription:
+        subscription = self.hub.subscribe(symbols)
+        if listener is not None:
+            self._listeners += 1
+            self._tasks.spawn(
+                drain_listener(subscription, listener, self._throttle),
+                name=f"engine.listener.{self._listeners}",
+            )
+        return subscription
+
+    # -- EngineApi: market data --------------------------------------------------------
+    def normalize(self, symbol: str) -> str:
+        """Upper-case ``symbol``; raises ``InvalidSymbol`` if malformed (or, in replay,
+        not in the recorded data)."""
+        name = normalize_symbol(symbol)
+        if self._known is not None and name not in self._known:
+            raise InvalidSymbol(
+                f"{name} is not in the replayed data (it has {', '.join(sorted(self._known))})"
+            )
+        return name
+
+    async def acquire_symbol(self, symbol: str) -> str:
+        name = self.normalize(symbol)
+        async with self._symbol_lock:
+            if self._feed is not None and name not in self._feed.subscribed:
+                await self._feed.subscribe(name)
+            self._refs[name] += 1
+        return name
+
+    async def release_symbol(self, symbol: str) -> None:
+        name = symbol.upper()
+        async with self._symbol_lock:
+            if self._refs[name] <= 0:
+                return
+            self._refs[name] -= 1
+            if self._refs[name] > 0 or self._feed is None or self._needed_by_account(name):
+                return
+            del self._refs[name]
+            if name in self._feed.subscribed:
+                await self._feed.unsubscribe(name)
+
+    def _needed_by_account(self, symbol: str) -> bool:
+        return any(o.symbol == symbol for o in self.account.open_orders) or any(
+            p.symbol == symbol for p in self.account.positions
+        )
+
+    async def _hold_account_symbols(self) -> None:
+        """Open orders and positions (e.g. after a restart) need prices to trigger and
+        to be marked, whether or not anyone watches them."""
+        wanted = sorted(
+            {o.symbol for o in self.account.open_orders}
+            | {p.symbol for p in self.account.positions}
+        )
+        if wanted:
+            await self._feed_subscribe(wanted)
+
+    async def _feed_subscribe(self, symbols: Iterable[str]) -> None:
+        if self._feed is None:
+            return
+        missing = [s for s in symbols if s not in self._feed.subscribed]
+        if not missing:
+            return
+        try:
+            async with self._symbol_lock:
+                await self._feed.subscribe(*missing)
+        except Exception as error:
+            log.error("could not subscribe %s for open orders/positions: %s", missing, error)
+
+    def market_update(self, symbol: str) -> Message | None:
+        return self._market.latest(symbol)
+
+    # -- EngineApi: snapshots ------------------------------------------------------
+    def status_message(self) -> Message:
+        return {
+            "type": "STATUS",
+            "feed": self._feed_state,
+            "source": self.source,
+            "timestamp": self.clock.time_ms(),
+            "clients": self.server_clients,
+            "metrics": self.metrics.snapshot(),
+        }
+
+    @property
+    def feed_state(self) -> str:
+        return self._feed_state
+
+    @property
+    def feed(self) -> FeedPort | None:
+        return self._feed
+
+    def portfolio_message(self) -> Message:
+        return account_messages.portfolio_message(self.account, self.clock.time_ms())
+
+    def positions_message(self) -> Message:
+        return account_messages.positions_message(self.account, self.clock.time_ms())
+
+    def orders_message(self, status: str | None = None) -> Message:
+        if status is None:
+            orders: Iterable[Order] = self.account.open_orders
+        elif status.upper() == "ALL":
+            orders = self.account.orders.values()
+        else:
+            wanted = status.upper()
+            orders = [o for o in self.account.orders.values() if str(o.status) == wanted]
+        return account_messages.orders_message(orders, self.seq, self.clock.time_ms())
+
+    @property
+    def seq(self) -> int:
+        return self.journal.last_seq
+
+    def order_events_since(self, seq: int) -> list[Message]:
+        return [
+            account_messages.order_update(event.order, row, event.ts_ms)
+            for row, event in self.journal.order_events_since(seq)
+        ]
+
+    # -- EngineApi: commands ---------------------------------------------------------
+    def place(self, request: OrderRequest) -> tuple[Order, Message]:
+        """Place an order: the order's state after placing it (FILLED at once for a
+        marketable order, REJECTED with ``reason`` for bad input) and the
+        ``ORDER_UPDATE`` of its NEW/REJECTED event."""
+        order, events = self.account.place(request, self.clock.time_ms())
+        committed = self._commit(events, TICK_ORIGIN.get())
+        if not is_final(order.status):
+            self._keep_streaming(order.symbol)
+        return order, self._reply(order.id, committed, first=True)
+
+    def place_order(self, request: OrderRequest) -> Message:
+        return self.place(request)[1]
+
+    def cancel(self, order_id: str) -> tuple[Order, Message]:
+        order, events = self.account.cancel(order_id, self.clock.time_ms())
+        committed = self._commit(events, TICK_ORIGIN.get())
+        return order, self._reply(order.id, committed, first=False)
+
+    def cancel_order(self, order_id: str) -> Message:
+        return self.cancel(order_id)[1]
+
+    def close(self, position_id: str, quantity: Decimal | None = None) -> tuple[Order, Message]:
+        order, events = self.account.close_position(position_id, quantity, self.clock.time_ms())
+        committed = self._commit(events, TICK_ORIGIN.get())
+        return order, self._reply(order.id, committed, first=True)
+
+    def close_position(self, position_id: str, quantity: Decimal | None = None) -> Message:
+        return self.close(position_id, quantity)[1]
+
+    def _reply(self, order_id: str, committed: Committed, *, first: bool) -> Message:
+        matches = [
+            (seq, event)
+            for seq, event in committed
+            if isinstance(event, OrderEvent) and event.order.id == order_id
+        ]
+        if matches:
+            seq, event = matches[0] if first else matches[-1]
+            return account_messages.order_update(event.order, seq, event.ts_ms)
+        order = self.account.order(order_id)  # nothing journaled: report the state as is
+        return account_messages.order_update(order, self.seq, self.clock.time_ms())
+
+    def _keep_streaming(self, symbol: str) -> None:
+        """A live order needs its symbol's prices even if nobody subscribed to it."""
+        if self._feed is None or symbol in self._feed.subscribed or not self._running:
+            return
+        self._tasks.spawn(self._feed_subscribe([symbol]), name=f"engine.hold.{symbol}")
+
+    def replay_ticks(
+        self, symbol: str, start_ms: int, end_ms: int, speed: float
+    ) -> AsyncIterator[Message]:
+        if not isinstance(speed, int | float) or math.isnan(speed) or speed < 0:
+            raise InvalidParams(f"speed must be a number >= 0, got {speed!r}")
+        if start_ms > end_ms:
+            raise InvalidParams(f"start ({start_ms}) is after end ({end_ms})")
+        return self._replay_ticks(normalize_symbol(symbol), start_ms, end_ms, float(speed))
+
+    async def _replay_ticks(
+        self, symbol: str, start_ms: int, end_ms: int, speed: float
+    ) -> AsyncIterator[Message]:
+        self._flush_ticks()
+        after, previous_ms = 0, None
+        while True:
+            page = self.ticks.market_updates(symbol, start_ms, end_ms, after_id=after)
+            if not page:
+                return
+            for row_id, message in page:
+                after = row_id
+                ts = message["timestamp"]
+                if speed > 0 and previous_ms is not None and ts > previous_ms:
+                    # Pacing, as recorded, scaled by speed.
+                    await asyncio.sleep((ts - previous_ms) / 1000.0 / speed)
+                previous_ms = ts
+                message["replay"] = True
+                yield message
+            await asyncio.sleep(0)  # between pages, let the loop breathe
+
+    # -- notebook helpers ----------------------------------------------------------
+    def run_soon(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        """Run ``coro`` as an engine-owned task (cancelled on stop); its outcome is the
+        caller's to report."""
+        return self._tasks.spawn(coro, name=name, report_errors=False)
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        """Symbols someone holds (notebook, server clients)."""
+        return frozenset(s for s, n in self._refs.items() if n > 0)

@@ -1,0 +1,144 @@
+"""Recent ticks in SQLite, beside the journal (its own file, so the journal stays a pure
+record of account events): serves ``ws.ticks(symbol)`` and ``EngineApi.replay_ticks``.
+
+Writes are buffered and flushed in one ``executemany`` per interval, so the hot path
+only appends to a list; each symbol keeps its newest ``per_symbol`` rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workspace.engine.ticks import Tick
+from workspace.session import Message
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ticks (
+    id INTEGER PRIMARY KEY,
+    symbol TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    price REAL NOT NULL,
+    bid REAL,
+    ask REAL,
+    quantity REAL,
+    volume REAL,
+    message TEXT
+);
+CREATE INDEX IF NOT EXISTS ticks_symbol_ts ON ticks (symbol, ts);
+"""
+
+_Num = float | None
+_Row = tuple[str, int, str, float, _Num, _Num, _Num, _Num, str | None]
+COLUMNS = ("symbol", "timestamp", "source", "price", "bid", "ask", "quantity", "volume")
+
+
+def _f(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+class TickStore:
+    def __init__(self, path: Path | str = ":memory:", per_symbol: int = 100_000) -> None:
+        self.path = path
+        self._per_symbol = per_symbol
+        self._db = sqlite3.connect(str(path), isolation_level=None)
+        if str(path) != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # ticks are a cache, not a ledger
+        self._db.executescript(_SCHEMA)
+        self._pending: list[_Row] = []
+        self._counts: Counter[str] = Counter(
+            dict(self._db.execute("SELECT symbol, COUNT(*) FROM ticks GROUP BY symbol"))
+        )
+
+    def add(self, tick: Tick, message: Message | None = None) -> None:
+        """Buffer ``tick``; ``message`` is its MARKET_UPDATE (tickers only)."""
+        self._pending.append(
+            (
+                tick.symbol,
+                tick.timestamp,
+                tick.source,
+                float(tick.price),
+                _f(tick.bid),
+                _f(tick.ask),
+                _f(tick.quantity),
+                _f(tick.volume),
+                None if message is None else json.dumps(message, separators=(",", ":")),
+            )
+        )
+
+    def flush(self) -> int:
+        """Write the buffered ticks in one transaction; returns how many."""
+        rows, self._pending = self._pending, []
+        if not rows:
+            return 0
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO ticks (symbol, ts, source, price, bid, ask, quantity, volume,"
+                " message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            for row in rows:
+                self._counts[row[0]] += 1
+            # Trim with 10 % slack so the DELETE runs once in a while, not every flush.
+            for symbol, count in self._counts.items():
+                if count > self._per_symbol * 1.1:
+                    self._db.execute(
+                        "DELETE FROM ticks WHERE symbol = ? AND id <= (SELECT id FROM ticks"
+                        " WHERE symbol = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                        (symbol, symbol, self._per_symbol),
+                    )
+                    self._counts[symbol] = self._per_symbol
+        return len(rows)
+
+    def frame(self, symbol: str, limit: int | None = None) -> pd.DataFrame:
+        """The newest ``limit`` ticks of ``symbol`` (all kept ones by default), oldest
+        first, indexed by exchange time."""
+        import pandas as pd
+
+        self.flush()
+        rows = self._db.execute(
+            "SELECT symbol, ts, source, price, bid, ask, quantity, volume FROM ("
+            " SELECT * FROM ticks WHERE symbol = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+            (symbol.upper(), -1 if limit is None else limit),
+        ).fetchall()
+        frame = pd.DataFrame(rows, columns=list(COLUMNS))
+        frame["time"] = pd.to_datetime(frame["timestamp"], unit="ms", utc=True)
+        return frame.set_index("time")
+
+    def market_updates(
+        self, symbol: str, start_ms: int, end_ms: int, after_id: int = 0, limit: int = 500
+    ) -> list[tuple[int, Message]]:
+        """Stored MARKET_UPDATEs of ``symbol`` with ``start_ms <= timestamp <= end_ms``,
+        in time order, after row ``after_id`` (pagination)."""
+        rows = self._db.execute(
+            "SELECT id, message FROM ticks WHERE symbol = ? AND message IS NOT NULL"
+            " AND ts BETWEEN ? AND ? AND id > ? ORDER BY id LIMIT ?",
+            (symbol.upper(), start_ms, end_ms, after_id, limit),
+        ).fetchall()
+        return [(row_id, json.loads(text)) for row_id, text in rows]
+
+    def count(self, symbol: str) -> int:
+        self.flush()
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM ticks WHERE symbol = ?", (symbol.upper(),)
+        ).fetchone()
+        return int(row[0])
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._db.close()

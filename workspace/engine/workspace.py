@@ -1,0 +1,635 @@
+"""``Workspace``: the notebook API on top of the engine.
+
+::
+
+    from workspace import Workspace
+    ws = Workspace(feed="sim")          # "sim", "binance" or "replay:PATH"
+    await ws.start()                    # returns once connected; cells stay usable
+    ws.subscribe("BTCUSDT", "ETHUSDT")  # or: await ws.subscribe(...)
+    ws.buy("BTCUSDT", 0.1)
+    await ws.stop()
+
+Everything runs on the loop that is already running (the kernel's); nothing here calls
+``asyncio.run`` or starts a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from workspace.engine import replay
+from workspace.engine.callbacks import Callback, CallbackError, CallbackKind, StrategyFunction
+from workspace.engine.clock import Clock, DataClock
+from workspace.engine.config import EngineConfig
+from workspace.engine.core import Engine
+from workspace.engine.feed_port import FeedFactory, FeedPort, RecordCallback, StatusCallback
+from workspace.engine.pending import PendingCall
+from workspace.engine.tick_store import TickStore
+from workspace.errors import InvalidParams
+from workspace.journal import Journal, equity_curve, fills_frame, orders_frame, positions_frame
+from workspace.session import Command, Listener, Message
+from workspace.trading.account import Account
+from workspace.trading.config import AccountConfig
+from workspace.trading.orders import Order
+from workspace.trading.portfolio import Portfolio
+from workspace.trading.requests import OrderRequest, OrderType, Side
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from workspace.protocol.session import ProtocolSession
+    from workspace.server import RealtimeServer
+    from workspace.sim import ExchangeSimulator
+
+log = logging.getLogger("workspace.engine")
+
+Number = int | float | str | Decimal
+FeedKind = Literal["sim", "binance", "replay"]
+F = TypeVar("F", bound=StrategyFunction)
+
+
+def parse_feed(spec: str) -> tuple[FeedKind, Path | None]:
+    """``"sim"`` / ``"binance"`` / ``"replay:PATH"`` -> (kind, path)."""
+    if spec == "sim":
+        return "sim", None
+    if spec == "binance":
+        return "binance", None
+    if spec.startswith("replay:") and len(spec) > len("replay:"):
+        return "replay", Path(spec[len("replay:") :]).expanduser()
+    raise InvalidParams(f"feed must be 'sim', 'binance' or 'replay:PATH', got {spec!r}")
+
+
+def to_decimal(value: Number | None) -> Decimal | None:
+    """Exact conversion (``Decimal(str(x))``: 0.1 stays 0.1).  Anything unreadable
+    becomes NaN, which the account rejects with a reason instead of raising here."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return Decimal("NaN")
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        return Decimal("NaN")
+
+
+def to_side(side: str | Side) -> Side:
+    try:
+        return Side(str(side).upper())
+    except ValueError:
+        raise InvalidParams(f"side must be 'BUY' or 'SELL', got {side!r}") from None
+
+
+class Workspace:
+    """A paper-trading workspace on the running event loop."""
+
+    def __init__(
+        self,
+        feed: str = "sim",
+        *,
+        db: str | Path | None = None,
+        initial_balance: Number | None = None,
+        account: AccountConfig | None = None,
+        engine: EngineConfig | None = None,
+        sim: Any = None,  # workspace.sim.SimConfig; Any keeps the simulator import lazy
+        feed_config: Any = None,  # workspace.market.config.FeedConfig
+        clock: Clock | None = None,
+    ) -> None:
+        self.feed_kind, self._replay_path = parse_feed(feed)
+        self._db = None if db is None else Path(db).expanduser()
+        if initial_balance is not None and account is not None:
+            raise InvalidParams("give initial_balance or account=AccountConfig(...), not both")
+        balance = to_decimal(initial_balance)
+        if balance is not None and not (balance.is_finite() and balance > 0):
+            raise InvalidParams(f"initial_balance must be a number > 0, got {initial_balance!r}")
+        self._account_config = (
+            account if balance is None else AccountConfig(initial_balance=balance)
+        )
+        self._engine_config = engine if engine is not None else EngineConfig()
+        self._sim_config = sim
+        self._feed_config = feed_config
+        self._clock = clock
+        self._registrations: list[tuple[CallbackKind, StrategyFunction, tuple[str, ...]]] = []
+        self._callbacks: dict[StrategyFunction, list[Callback]] = {}
+        self._engine: Engine | None = None
+        self._journal: Journal | None = None
+        self._tick_store: TickStore | None = None
+        self._simulator: ExchangeSimulator | None = None
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        self._session: ProtocolSession | None = None
+        self._servers: list[RealtimeServer] = []
+        self._symbols: set[str] = set()
+        self._recorded: replay.RecordedData | None = None
+        self._replay_clock: DataClock | None = None
+        self._replayed = False
+        self._lock: asyncio.Lock | None = None
+        self._stopped: asyncio.Event | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def start(self) -> Workspace:
+        """Open the journal (restoring positions and open orders), start the feed and
+        the engine on the running loop; returns once connected.  A second call is a
+        no-op."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._engine is not None and self._engine.running:
+                return self
+            try:
+                await self._start()
+            except BaseException:
+                await self._teardown()
+                raise
+        return self
+
+    async def _start(self) -> None:
+        db = self._db
+        if db is None:
+            # No path: a private directory, removed on stop (nothing left behind).
+            self._tempdir = tempfile.TemporaryDirectory(prefix="workspace-")
+            db = Path(self._tempdir.name) / "journal.sqlite"
+        self._journal = journal = Journal.open(db, config=self._account_config)
+        account: Account = journal.rebuild()
+        self._tick_store = TickStore(
+            db.with_name(db.stem + ".ticks" + db.suffix),
+            per_symbol=self._engine_config.ticks_per_symbol,
+        )
+        feed_factory: FeedFactory | None = None
+        known: frozenset[str] | None = None
+        clock = self._clock
+        inline = self.feed_kind == "replay"
+        if self.feed_kind == "replay":
+            assert self._replay_path is not None
+            self._recorded = replay.load(self._replay_path)
+            known = self._recorded.symbols
+            first = next(
+                (r.event_time for r in self._recorded.records if hasattr(r, "event_time")), 0
+            )
+            self._replay_clock = DataClock(first)
+            clock = self._replay_clock
+        else:
+            feed_factory = await self._feed_factory()
+        self._engine = Engine(
+            account=account,
+            journal=journal,
+            source=self.feed_kind,
+            feed_factory=feed_factory,
+            tick_store=self._tick_store,
+            clock=clock,
+            config=self._engine_config,
+            inline=inline,
+            known_symbols=known,
+        )
+        self._stopped = asyncio.Event()
+        for kind, function, symbols in self._registrations:
+            self._register(kind, function, symbols)
+        await self._engine.start()
+
+    async def _feed_factory(self) -> FeedFactory:
+        from workspace.market.config import FeedConfig
+        from workspace.market.feed import BinanceFeed
+
+        if self.feed_kind == "sim":
+            from workspace.sim import ExchangeSimulator, SimConfig
+
+            self._simulator = ExchangeSimulator(self._sim_config or SimConfig())
+            await self._simulator.start(host="127.0.0.1", port=0)
+            base = self._feed_config or FeedConfig()
+            config = base.with_(
+                stream_url=self._simulator.stream_url, rest_url=self._simulator.rest_url
+            )
+        else:
+            config = self._feed_config or FeedConfig.from_env()
+
+        def build(on_record: RecordCallback, on_status: StatusCallback) -> FeedPort:
+            feed: FeedPort = BinanceFeed(config, on_record=on_record, on_status=on_status)
+            return feed
+
+        return build
+
+    async def stop(self) -> None:
+        """Stop servers, session, engine, feed and simulator; close the journal and the
+        tick store.  No task, socket or file is left behind.  Safe to call twice."""
+        if self._lock is None:
+            return
+        async with self._lock:
+            await self._teardown()
+
+    async def _teardown(self) -> None:
+        steps: list[tuple[str, Callable[[], Any]]] = [
+            *[(f"server {i}", server.stop) for i, server in enumerate(self._servers)],
+        ]
+        if self._session is not None:
+            steps.append(("session", self._session.close))
+        if self._engine is not None:
+            steps.append(("engine", self._engine.stop))
+        if self._simulator is not None:
+            steps.append(("simulator", self._simulator.stop))
+        for what, step in steps:
+            try:
+                result = step()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception as error:  # keep going: everything must be released
+                log.error("stopping the %s failed: %s", what, error)
+        self._servers.clear()
+        self._session = None
+        self._simulator = None
+        self._symbols.clear()
+        self._callbacks.clear()
+        for closable in (self._tick_store, self._journal):
+            if closable is not None:
+                try:
+                    closable.close()
+                except Exception as error:
+                    log.error("closing %s failed: %s", closable, error)
+        self._tick_store = None
+        self._journal = None
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+            self._tempdir = None
+        if self._stopped is not None:
+            self._stopped.set()
+
+    async def __aenter__(self) -> Workspace:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def run(self) -> replay.ReplayResult | None:
+        """Replay: process the whole recording (strategy callbacks awaited in order)
+        and return what happened.  Live: wait until ``stop()``."""
+        engine = self._require()
+        if self.feed_kind != "replay":
+            assert self._stopped is not None
+            await self._stopped.wait()
+            return None
+        if self._replayed:
+            raise RuntimeError("this replay already ran; create a new Workspace to run it again")
+        self._replayed = True
+        assert self._recorded is not None
+        assert self._replay_clock is not None
+        return await replay.run(
+            engine,
+            self._recorded.records,
+            self._replay_clock,
+            skipped_lines=self._recorded.skipped_lines,
+        )
+
+    # -- engine parts ----------------------------------------------------------------
+    def _require(self) -> Engine:
+        if self._engine is None or not self._engine.running:
+            raise RuntimeError("the workspace is not running: `await ws.start()` first")
+        return self._engine
+
+    @property
+    def engine(self) -> Engine:
+        """The engine (implements ``workspace.protocol.engine_api.EngineApi``)."""
+        return self._require()
+
+    @property
+    def running(self) -> bool:
+        return self._engine is not None and self._engine.running
+
+    @property
+    def session(self) -> ProtocolSession:
+        """A protocol session on this engine, for panels (a ``TradingSession``)."""
+        if self._session is None:
+            from workspace.protocol.session import ProtocolSession
+
+            self._session = ProtocolSession(self._require())
+        return self._session
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        return self.session.listen(listener)
+
+    def stream(self) -> AsyncIterator[Message]:
+        return self.session.stream()
+
+    async def request(self, command: Command) -> Message:
+        return await self.session.request(command)
+
+    async def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        token: str | None = None,
+        origins: Iterable[str] | str | None = None,
+    ) -> RealtimeServer:
+        """Serve ``/api/ws/realtime`` from this engine, on this loop; stopped by
+        ``stop()``.  ``port=0`` picks a free port (see ``server.port``)."""
+        from workspace.server import RealtimeServer
+
+        origin_list = origins if isinstance(origins, str) or origins is None else list(origins)
+        server = RealtimeServer(self._require(), host, port, token=token, origins=origin_list)
+        await server.start()
+        self._servers.append(server)
+        return server
+
+    def dashboard(self, **options: Any) -> Any:
+        """Every panel on this workspace (``widgets.dashboard``), with its metrics."""
+        import widgets
+
+        options.setdefault("metrics", lambda: self.metrics)
+        options.setdefault("symbols", sorted(self._symbols))
+        return widgets.dashboard(self.session, **options)
+
+    # -- market data -----------------------------------------------------------------
+    def subscribe(self, *symbols: str) -> PendingCall[list[str]]:
+        """Stream ``symbols``.  Works with or without ``await``; a malformed symbol
+        raises at once, an unlisted one when awaited (or is logged if not)."""
+        engine = self._require()
+        names = [engine.normalize(symbol) for symbol in symbols]
+        if not names:
+            raise InvalidParams("subscribe needs at least one symbol")
+        task = engine.run_soon(self._acquire(names), name=f"workspace.subscribe.{names[0]}")
+        return PendingCall(task, f"subscribe({', '.join(names)})", log)
+
+    async def _acquire(self, names: list[str]) -> list[str]:
+        engine = self._require()
+        for name in names:
+            if name not in self._symbols:
+                await engine.acquire_symbol(name)
+                self._symbols.add(name)
+        return names
+
+    def unsubscribe(self, *symbols: str) -> PendingCall[list[str]]:
+        engine = self._require()
+        names = [symbol.upper() for symbol in symbols]
+        task = engine.run_soon(self._release(names), name="workspace.unsubscribe")
+        return PendingCall(task, f"unsubscribe({', '.join(names)})", log)
+
+    async def _release(self, names: list[str]) -> list[str]:
+        engine = self._require()
+        for name in names:
+            if name in self._symbols:
+                self._symbols.discard(name)
+                await engine.release_symbol(name)
+        return names
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted(self._symbols)
+
+    def ticks(self, symbol: str, limit: int | None = None) -> pd.DataFrame:
+        """Recent ticks of ``symbol`` (tickers and trades), oldest first."""
+        self._require()
+        assert self._tick_store is not None
+        return self._tick_store.frame(symbol, limit)
+
+    def quote(self, symbol: str) -> Message | None:
+        """The latest ``MARKET_UPDATE`` of ``symbol``."""
+        return self._require().market_update(symbol)
+
+    # -- orders ----------------------------------------------------------------------
+    def place(self, request: OrderRequest) -> Order:
+        """Place any order; returns it at once (REJECTED with ``reason`` if invalid)."""
+        return self._require().place(request)[0]
+
+    def _order(
+        self, type_: OrderType, symbol: str, side: str | Side, quantity: Number, **prices: Any
+    ) -> Order:
+        request = OrderRequest(
+            symbol=symbol.upper() if isinstance(symbol, str) else symbol,
+            side=to_side(side),
+            type=type_,
+            quantity=to_decimal(quantity),  # type: ignore[arg-type]  # None -> rejected
+            **{name: to_decimal(value) for name, value in prices.items()},  # type: ignore[arg-type]
+        )
+        return self.place(request)
+
+    def buy(self, symbol: str, quantity: Number) -> Order:
+        """Market buy."""
+        return self._order(OrderType.MARKET, symbol, Side.BUY, quantity)
+
+    def sell(self, symbol: str, quantity: Number) -> Order:
+        """Market sell."""
+        return self._order(OrderType.MARKET, symbol, Side.SELL, quantity)
+
+    def limit(self, symbol: str, side: str | Side, quantity: Number, price: Number) -> Order:
+        return self._order(OrderType.LIMIT, symbol, side, quantity, price=price)
+
+    def stop_loss(
+        self,
+        symbol: str,
+        side: str | Side,
+        quantity: Number,
+        stop_price: Number,
+        price: Number | None = None,
+    ) -> Order:
+        """Stop (market, or stop-limit with ``price``)."""
+        return self._order(
+            OrderType.STOP_LOSS, symbol, side, quantity, stop_price=stop_price, price=price
+        )
+
+    def take_profit(
+        self,
+        symbol: str,
+        side: str | Side,
+        quantity: Number,
+        stop_price: Number,
+        price: Number | None = None,
+    ) -> Order:
+        return self._order(
+            OrderType.TAKE_PROFIT, symbol, side, quantity, stop_price=stop_price, price=price
+        )
+
+    def oco(
+        self,
+        symbol: str,
+        side: str | Side,
+        quantity: Number,
+        take_profit: Number,
+        stop_price: Number,
+    ) -> Order:
+        """One-cancels-the-other: a take-profit and a stop; the first to fill cancels
+        the other."""
+        return self._order(
+            OrderType.OCO, symbol, side, quantity, take_profit=take_profit, stop_price=stop_price
+        )
+
+    def trailing_stop(
+        self,
+        symbol: str,
+        side: str | Side,
+        quantity: Number,
+        *,
+        trail_percent: Number | None = None,
+        trail_amount: Number | None = None,
+        trailing_delta: Number | None = None,
+        activation_price: Number | None = None,
+    ) -> Order:
+        """Give exactly one of ``trail_percent`` (1 = 1 %), ``trail_amount`` (price
+        units) or ``trailing_delta`` (BIPS, 100 = 1 %)."""
+        return self._order(
+            OrderType.TRAILING_STOP,
+            symbol,
+            side,
+            quantity,
+            trail_percent=trail_percent,
+            trail_amount=trail_amount,
+            trailing_delta=trailing_delta,
+            activation_price=activation_price,
+        )
+
+    def bracket(
+        self,
+        symbol: str,
+        side: str | Side,
+        quantity: Number,
+        take_profit: Number,
+        stop_loss: Number,
+        price: Number | None = None,
+    ) -> Order:
+        """Entry (market, or limit at ``price``) with a take-profit and a stop-loss."""
+        return self._order(
+            OrderType.BRACKET,
+            symbol,
+            side,
+            quantity,
+            take_profit=take_profit,
+            stop_loss=stop_loss,
+            price=price,
+        )
+
+    def cancel(self, order_id: str) -> Order:
+        """Cancel an open order.  Raises ``NotFound`` / ``InvalidParams`` (final)."""
+        return self._require().cancel(order_id)[0]
+
+    def close_position(self, position_id: str, quantity: Number | None = None) -> Order:
+        """Close all or part of a position with a market order; returns that order."""
+        return self._require().close(position_id, to_decimal(quantity))[0]
+
+    # -- strategy callbacks ------------------------------------------------------------
+    def on_tick(self, *symbols: str | StrategyFunction) -> Any:
+        """``@ws.on_tick("BTCUSDT")`` or ``@ws.on_tick`` (every symbol): ``fn(tick)``
+        for each ticker/trade, sync or async."""
+        return self._decorator("tick", symbols)
+
+    def on_fill(self, *symbols: str | StrategyFunction) -> Any:
+        """``fn(fill)`` for each fill (a ``Fill``), sync or async."""
+        return self._decorator("fill", symbols)
+
+    def on_order(self, *symbols: str | StrategyFunction) -> Any:
+        """``fn(order)`` for each order state change (an ``Order``), sync or async."""
+        return self._decorator("order", symbols)
+
+    def _decorator(self, kind: CallbackKind, args: tuple[str | StrategyFunction, ...]) -> Any:
+        if len(args) == 1 and callable(args[0]):
+            return self._add(kind, args[0], ())
+        names = tuple(a.upper() for a in args if isinstance(a, str))
+        if len(names) != len(args):
+            raise InvalidParams("on_tick/on_fill/on_order take symbols, or decorate directly")
+
+        def decorate(function: F) -> F:
+            self._add(kind, function, names)
+            return function
+
+        return decorate
+
+    def _add(self, kind: CallbackKind, function: F, symbols: tuple[str, ...]) -> F:
+        if not callable(function):
+            raise TypeError(f"{function!r} is not callable")
+        self._registrations.append((kind, function, symbols))
+        if self.running:
+            self._register(kind, function, symbols)
+        return function
+
+    def _register(
+        self, kind: CallbackKind, function: StrategyFunction, symbols: tuple[str, ...]
+    ) -> None:
+        assert self._engine is not None
+        handle = self._engine.callbacks.register(kind, function, symbols or None)
+        self._callbacks.setdefault(function, []).append(handle)
+
+    def remove_callback(self, function: StrategyFunction) -> None:
+        """Stop calling ``function`` (every registration of it)."""
+        self._registrations = [r for r in self._registrations if r[1] is not function]
+        for handle in self._callbacks.pop(function, []):
+            if self._engine is not None:
+                self._engine.callbacks.unregister(handle)
+
+    @property
+    def errors(self) -> list[CallbackError]:
+        """Recent strategy callback errors, with tracebacks (newest last)."""
+        return [] if self._engine is None else list(self._engine.callbacks.errors)
+
+    # -- views -----------------------------------------------------------------------
+    def _journal_or_fail(self) -> Journal:
+        self._require()
+        assert self._journal is not None
+        return self._journal
+
+    @property
+    def positions(self) -> pd.DataFrame:
+        return positions_frame(self._journal_or_fail())
+
+    @property
+    def orders(self) -> pd.DataFrame:
+        return orders_frame(self._journal_or_fail())
+
+    @property
+    def fills(self) -> pd.DataFrame:
+        return fills_frame(self._journal_or_fail())
+
+    @property
+    def equity(self) -> pd.DataFrame:
+        return equity_curve(self._journal_or_fail())
+
+    @property
+    def portfolio(self) -> Portfolio:
+        return self._require().account.portfolio()
+
+    @property
+    def account(self) -> Account:
+        return self._require().account
+
+    @property
+    def open_orders(self) -> list[Order]:
+        return self._require().account.open_orders
+
+    @property
+    def metrics(self) -> dict[str, float | int | None]:
+        engine = self._require()
+        snapshot = engine.metrics.snapshot()
+        snapshot["subscribers"] = engine.hub.subscribers
+        snapshot["conflated"] = engine.hub.conflated
+        return snapshot
+
+    @property
+    def status(self) -> dict[str, Any]:
+        if self._engine is None:
+            return {"running": False, "feed": "down", "source": self.feed_kind}
+        engine = self._engine
+        return {
+            "running": engine.running,
+            "feed": engine.feed_state,
+            "source": engine.source,
+            "symbols": sorted(self._symbols),
+            "server_clients": engine.server_clients,
+            "servers": [server.port for server in self._servers],
+            "tasks": engine.task_names,
+            "seq": engine.seq if engine.running else None,
+        }
+
+    def __repr__(self) -> str:
+        if not self.running:
+            return f"<Workspace feed={self.feed_kind} stopped>"
+        portfolio = self.portfolio
+        return (
+            f"<Workspace feed={self.feed_kind} {self.status['feed']} "
+            f"symbols={len(self._symbols)} open_orders={len(self.open_orders)} "
+            f"equity={portfolio.equity:.2f}>"
+        )
