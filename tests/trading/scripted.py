@@ -1,0 +1,155 @@
+"""Scripted market data and requests for account tests: prices in, events out."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from workspace.market.records import BookTicker, MiniTicker, Ticker, Trade
+from workspace.trading import (
+    Account,
+    AccountConfig,
+    AccountEvent,
+    FillEvent,
+    Order,
+    OrderEvent,
+    OrderRequest,
+    OrderType,
+    Side,
+)
+
+SYMBOL = "BTCUSDT"
+
+
+def D(value: str | int) -> Decimal:
+    return Decimal(value)
+
+
+def trade(price: str | Decimal, t: int = 0, symbol: str = SYMBOL) -> Trade:
+    return Trade(
+        event_type="aggTrade",
+        event_time=t,
+        symbol=symbol,
+        price=Decimal(price),
+        quantity=Decimal("0.5"),
+        trade_time=t,
+        buyer_is_maker=False,
+        agg_id=t,
+    )
+
+
+def book(bid: str, ask: str, symbol: str = SYMBOL) -> BookTicker:
+    return BookTicker(
+        update_id=1,
+        symbol=symbol,
+        bid_price=Decimal(bid),
+        bid_qty=Decimal(1),
+        ask_price=Decimal(ask),
+        ask_qty=Decimal(1),
+    )
+
+
+def mini(price: str, t: int = 0, symbol: str = SYMBOL) -> MiniTicker:
+    p = Decimal(price)
+    return MiniTicker(
+        event_type="24hrMiniTicker",
+        event_time=t,
+        symbol=symbol,
+        last_price=p,
+        open_price=p,
+        high_price=p,
+        low_price=p,
+        volume=Decimal(1),
+        quote_volume=p,
+    )
+
+
+def ticker(price: str, bid: str | None, ask: str | None, symbol: str = SYMBOL) -> Ticker:
+    p = Decimal(price)
+    return Ticker(
+        event_type="24hrTicker",
+        event_time=1,
+        symbol=symbol,
+        price_change=Decimal(0),
+        price_change_percent=Decimal(0),
+        weighted_avg_price=p,
+        last_price=p,
+        open_price=p,
+        high_price=p,
+        low_price=p,
+        volume=Decimal(1),
+        quote_volume=p,
+        open_time=0,
+        close_time=1,
+        first_trade_id=1,
+        last_trade_id=2,
+        trade_count=1,
+        bid_price=Decimal(bid) if bid else None,
+        ask_price=Decimal(ask) if ask else None,
+    )
+
+
+def request(side: Side, kind: OrderType, quantity: str, **prices: Any) -> OrderRequest:
+    symbol = prices.pop("symbol", SYMBOL)
+    fields = {k: (Decimal(v) if isinstance(v, str | int) else v) for k, v in prices.items()}
+    return OrderRequest(
+        symbol=str(symbol), side=side, type=kind, quantity=Decimal(quantity), **fields
+    )
+
+
+def buy(kind: OrderType, quantity: str, **prices: Any) -> OrderRequest:
+    return request(Side.BUY, kind, quantity, **prices)
+
+
+def sell(kind: OrderType, quantity: str, **prices: Any) -> OrderRequest:
+    return request(Side.SELL, kind, quantity, **prices)
+
+
+def fills(events: list[AccountEvent]) -> list[tuple[str, Decimal, Decimal]]:
+    """(order id, quantity, price) of every fill in ``events``."""
+    return [
+        (e.fill.order_id, e.fill.quantity, e.fill.price) for e in events if isinstance(e, FillEvent)
+    ]
+
+
+def order_updates(events: list[AccountEvent]) -> list[Order]:
+    return [e.order for e in events if isinstance(e, OrderEvent)]
+
+
+class Script:
+    """An account plus a clock that advances by one ms per call."""
+
+    def __init__(self, config: AccountConfig | None = None, **kw: Any) -> None:
+        self.account = Account(config or AccountConfig(**kw))
+        self.t = 1_700_000_000_000
+        self.events: list[AccountEvent] = []
+
+    def tick(self) -> int:
+        self.t += 1
+        return self.t
+
+    def trades(self, *prices: str, symbol: str = SYMBOL) -> list[AccountEvent]:
+        out: list[AccountEvent] = []
+        for price in prices:
+            t = self.tick()
+            out += self.account.on_market(trade(price, t, symbol), t)
+        self.events += out
+        return out
+
+    def feed(self, record: Any) -> list[AccountEvent]:
+        out = self.account.on_market(record, self.tick())
+        self.events += out
+        return out
+
+    def place(self, req: OrderRequest) -> tuple[Order, list[AccountEvent]]:
+        order, out = self.account.place(req, self.tick())
+        self.events += out
+        return order, out
+
+    def cancel(self, order_id: str) -> tuple[Order, list[AccountEvent]]:
+        order, out = self.account.cancel(order_id, self.tick())
+        self.events += out
+        return order, out
+
+    def order(self, order_id: str) -> Order:
+        return self.account.order(order_id)

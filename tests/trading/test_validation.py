@@ -1,0 +1,122 @@
+"""Bad requests become REJECTED orders with a human-readable reason and change nothing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from workspace.errors import InvalidParams, NotFound
+from workspace.trading import Account, AccountConfig, OrderRequest, OrderStatus, OrderType, Side
+
+from .scripted import D, Script, buy, sell, trade
+
+
+@pytest.mark.parametrize(
+    ("req", "reason"),
+    [
+        (buy(OrderType.MARKET, "1", symbol="DOGE-USD"), "unknown symbol"),
+        (buy(OrderType.MARKET, "1", symbol="ETHBTC"), "USDT-quoted symbols only"),
+        (buy(OrderType.MARKET, "0"), "quantity must be > 0"),
+        (buy(OrderType.MARKET, "-1"), "quantity must be > 0"),
+        (buy(OrderType.MARKET, "NaN"), "quantity must be a finite number"),
+        (buy(OrderType.MARKET, "Infinity"), "quantity must be a finite number"),
+        (buy(OrderType.LIMIT, "1", price="0"), "price must be > 0"),
+        (buy(OrderType.LIMIT, "1", price="-5"), "price must be > 0"),
+        (buy(OrderType.LIMIT, "1", price="sNaN"), "price must be a finite number"),
+        (buy(OrderType.LIMIT, "1"), "a LIMIT order needs price"),
+        (sell(OrderType.STOP_LOSS, "1"), "needs stop_price"),
+        (sell(OrderType.OCO, "1", stop_price="90"), "needs take_profit"),
+        (buy(OrderType.BRACKET, "1", take_profit="110"), "needs stop_loss"),
+        (sell(OrderType.TRAILING_STOP, "1", trail_percent="100"), "trail_percent must be < 100"),
+        (buy(OrderType.MARKET, "1000"), "insufficient balance"),
+        (buy(OrderType.LIMIT, "200", price="99"), "insufficient balance"),
+    ],
+)
+def test_invalid_request_is_rejected_with_a_reason_and_leaves_state_unchanged(
+    req: OrderRequest, reason: str
+) -> None:
+    s = Script()
+    s.trades("100")
+    s.place(buy(OrderType.LIMIT, "1", price="90"))
+    before = (s.account.portfolio(), dict(s.account.orders), s.account.positions)
+    order, events = s.place(req)
+    assert order.status is OrderStatus.REJECTED
+    assert order.reason is not None
+    assert reason in order.reason
+    assert len(events) == 1
+    after = (s.account.portfolio(), dict(s.account.orders), s.account.positions)
+    assert after[0] == before[0]
+    assert after[2] == before[2]
+    assert {k: v for k, v in after[1].items() if k != order.id} == before[1]
+
+
+def test_symbols_outside_the_configured_set_are_unknown() -> None:
+    account = Account(AccountConfig(), symbols={"ETHUSDT"})
+    req = OrderRequest(symbol="btcusdt", side=Side.BUY, type=OrderType.MARKET, quantity=D(1))
+    order, _ = account.place(req, 1)
+    assert order.reason == "unknown symbol 'BTCUSDT': not one of the account's symbols"
+
+
+def test_lower_case_symbol_is_accepted_and_upper_cased() -> None:
+    s = Script()
+    s.trades("100")
+    order, _ = s.place(buy(OrderType.MARKET, "1", symbol="btcusdt"))
+    assert order.symbol == "BTCUSDT"
+    assert order.status is OrderStatus.FILLED
+
+
+def test_insufficient_balance_counts_the_fee_exactly() -> None:
+    s = Script()  # 10,000 USDT, 0.1 % taker fee
+    s.trades("1001")
+    fits = Decimal(10000) / (Decimal(1001) * Decimal("1.001"))
+    exact, _ = s.place(buy(OrderType.MARKET, str(fits.quantize(Decimal("1e-8"), "ROUND_DOWN"))))
+    assert exact.status is OrderStatus.FILLED
+    too_much, _ = s.place(buy(OrderType.MARKET, "0.0001"))
+    assert too_much.status is OrderStatus.REJECTED
+
+
+def test_resting_buy_orders_reserve_what_they_would_spend() -> None:
+    s = Script()
+    s.trades("100")
+    first, _ = s.place(buy(OrderType.LIMIT, "60", price="90"))
+    assert first.status is OrderStatus.NEW
+    second, _ = s.place(buy(OrderType.LIMIT, "60", price="90"))
+    assert second.status is OrderStatus.REJECTED
+    assert second.reason is not None
+    assert "insufficient balance" in second.reason
+
+
+def test_selling_what_you_hold_needs_no_margin() -> None:
+    s = Script()
+    s.trades("100")
+    s.place(buy(OrderType.MARKET, "99"))
+    order, _ = s.place(sell(OrderType.LIMIT, "99", price="150"))
+    assert order.status is OrderStatus.NEW
+    assert order.reserved == 0
+
+
+def test_cancelling_a_final_order_raises_invalid_params_and_unknown_raises_not_found() -> None:
+    s = Script()
+    s.trades("100")
+    order, _ = s.place(buy(OrderType.MARKET, "1"))
+    with pytest.raises(InvalidParams, match="already FILLED"):
+        s.cancel(order.id)
+    with pytest.raises(NotFound):
+        s.cancel("order-999")
+
+
+def test_a_resting_order_that_cannot_be_paid_at_fill_time_expires() -> None:
+    s = Script(config=AccountConfig(maker_fee=D(0), taker_fee=D(0)))
+    s.trades("100")
+    # a sell that reduces a long reserves nothing; the long is then closed by hand,
+    # so when the limit is reached it would open a short bigger than the cash
+    s.place(buy(OrderType.MARKET, "90"))
+    order, _ = s.place(sell(OrderType.LIMIT, "90", price="101"))
+    s.account.close_position(s.account.positions[0].id, None, s.tick())
+    s.place(buy(OrderType.LIMIT, "99", price="50"))  # ties up the cash
+    s.account.on_market(trade("101.5"), s.tick())
+    expired = s.order(order.id)
+    assert expired.status is OrderStatus.EXPIRED
+    assert expired.reason is not None
+    assert "insufficient balance" in expired.reason
