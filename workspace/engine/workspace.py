@@ -300,6 +300,11 @@ class Workspace:
         return self._require()
 
     @property
+    def simulator(self) -> ExchangeSimulator | None:
+        """The embedded simulator (``feed="sim"``), e.g. for its fault hooks."""
+        return self._simulator
+
+    @property
     def running(self) -> bool:
         return self._engine is not None and self._engine.running
 

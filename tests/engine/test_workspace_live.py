@@ -1,0 +1,340 @@
+"""The notebook API on a live engine: embedded simulator, real sockets, real SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+from pathlib import Path
+
+import psutil
+import pytest
+
+from workspace.engine.ticks import Tick
+from workspace.engine.workspace import Workspace
+from workspace.errors import InvalidParams, InvalidSymbol, NotFound
+from workspace.session import Message
+from workspace.trading.orders import Fill, Order
+
+from .conftest import make_workspace
+
+
+async def next_message(queue: asyncio.Queue[Message], kind: str, **match: object) -> Message:
+    while True:
+        message = await asyncio.wait_for(queue.get(), timeout=10)
+        if message["type"] == kind and all(message.get(k) == v for k, v in match.items()):
+            return message
+
+
+def collect(ws: Workspace, symbols: list[str] | None = None) -> asyncio.Queue[Message]:
+    queue: asyncio.Queue[Message] = asyncio.Queue()
+    ws.engine.subscribe_messages(symbols, listener=queue.put_nowait)
+    return queue
+
+
+async def test_start_returns_connected_and_a_second_start_is_a_no_op(ws: Workspace) -> None:
+    assert ws.status["feed"] == "connected"
+    engine = ws.engine
+    await ws.start()
+    assert ws.engine is engine
+
+
+async def test_ticks_reach_on_tick_callbacks_and_market_updates_reach_subscribers(
+    ws: Workspace,
+) -> None:
+    ticks: asyncio.Queue[Tick] = asyncio.Queue()
+
+    @ws.on_tick("BTCUSDT")
+    async def strategy(tick: Tick) -> None:
+        await ticks.put(tick)
+
+    messages = collect(ws, ["BTCUSDT"])
+    assert await ws.subscribe("btcusdt") == ["BTCUSDT"]
+    tick = await asyncio.wait_for(ticks.get(), timeout=10)
+    assert tick.symbol == "BTCUSDT"
+    assert isinstance(tick.price, Decimal)
+    update = await next_message(messages, "MARKET_UPDATE")
+    for field in ("price", "priceChange", "priceChangePercent", "high", "low", "volume"):
+        assert isinstance(update[field], float)
+    assert update["symbol"] == "BTCUSDT"
+    assert ws.quote("BTCUSDT") is not None
+
+
+async def test_market_order_fills_at_once_and_publishes_order_updates_with_seq(
+    ws: Workspace,
+) -> None:
+    messages = collect(ws)
+    await ws.subscribe("BTCUSDT")
+    await next_message(messages, "MARKET_UPDATE")
+    order = ws.buy("BTCUSDT", "0.01")
+    assert order.status == "FILLED"
+    first = await next_message(messages, "ORDER_UPDATE")
+    second = await next_message(messages, "ORDER_UPDATE")
+    assert first["orderType"] == "MARKET"
+    assert first["order"]["id"] == order.id
+    assert 0 < first["seq"] < second["seq"] <= ws.engine.seq
+    assert second["order"]["status"] == "FILLED"
+    assert list(ws.orders.index) == [order.id]
+    assert len(ws.fills) == 1
+    assert ws.portfolio.positions_count == 1
+
+
+@pytest.mark.parametrize("quantity", [0, -1, "abc", float("nan"), "1e999999"])
+async def test_invalid_order_comes_back_rejected_with_a_reason(
+    ws: Workspace, quantity: object
+) -> None:
+    order = ws.buy("BTCUSDT", quantity)  # type: ignore[arg-type]
+    assert order.status == "REJECTED"
+    assert order.reason
+    assert ws.engine.running
+
+
+async def test_numbers_convert_exactly_through_their_string_form(ws: Workspace) -> None:
+    await ws.subscribe("BTCUSDT")
+    order = ws.limit("BTCUSDT", "buy", 0.1, 1000.1)
+    assert order.quantity == Decimal("0.1")
+    assert order.price == Decimal("1000.1")
+
+
+async def test_bad_side_is_a_clear_error(ws: Workspace) -> None:
+    with pytest.raises(InvalidParams, match="side"):
+        ws.limit("BTCUSDT", "up", 1, 100)
+
+
+async def test_cancel_and_unknown_ids(ws: Workspace) -> None:
+    await ws.subscribe("BTCUSDT")
+    order = ws.limit("BTCUSDT", "BUY", "0.001", "1000")
+    assert order.status == "NEW"
+    canceled = ws.cancel(order.id)
+    assert canceled.status == "CANCELED"
+    with pytest.raises(InvalidParams):
+        ws.cancel(order.id)
+    with pytest.raises(NotFound):
+        ws.cancel("order-999")
+    with pytest.raises(NotFound):
+        ws.close_position("pos-999")
+
+
+async def test_close_position_sends_a_closing_market_order(ws: Workspace) -> None:
+    messages = collect(ws)
+    await ws.subscribe("ETHUSDT")
+    await next_message(messages, "MARKET_UPDATE")
+    ws.buy("ETHUSDT", "0.1")
+    position_id = str(ws.positions.index[0])
+    closing = ws.close_position(position_id)
+    assert closing.side == "SELL"
+    assert closing.status == "FILLED"
+    assert ws.portfolio.positions_count == 0
+
+
+async def test_unknown_symbol_raises_when_awaited(ws: Workspace) -> None:
+    with pytest.raises(InvalidSymbol, match="NOPEUSDT"):
+        await ws.subscribe("NOPEUSDT")
+    assert "NOPEUSDT" not in ws.symbols
+
+
+async def test_unknown_symbol_is_logged_when_not_awaited(
+    ws: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="workspace.engine"):
+        pending = ws.subscribe("NOPEUSDT")
+        await asyncio.wait({pending.task}, timeout=10)
+    assert any("NOPEUSDT" in record.getMessage() for record in caplog.records)
+
+
+async def test_malformed_symbol_raises_at_once(ws: Workspace) -> None:
+    with pytest.raises(InvalidSymbol):
+        ws.subscribe("btc/usdt")
+
+
+async def test_positions_and_portfolio_are_published_on_their_cadence(ws: Workspace) -> None:
+    messages = collect(ws)
+    positions = await next_message(messages, "POSITION_UPDATE")
+    portfolio = await next_message(messages, "PORTFOLIO_UPDATE")
+    assert positions["positions"] == []
+    assert portfolio["portfolio"]["balance"] == 10000.0
+
+
+async def test_feed_status_changes_are_published_at_once(ws: Workspace) -> None:
+    messages = collect(ws)
+    await ws.subscribe("BTCUSDT")
+    assert ws.simulator is not None
+    await ws.simulator.drop_connections()
+    assert (await next_message(messages, "STATUS", feed="reconnecting"))["source"] == "sim"
+    await next_message(messages, "STATUS", feed="connected")
+    # The subscription survives the reconnect.
+    await next_message(messages, "MARKET_UPDATE")
+
+
+async def test_garbage_from_the_exchange_does_not_stop_the_engine(ws: Workspace) -> None:
+    messages = collect(ws)
+    await ws.subscribe("BTCUSDT")
+    assert ws.simulator is not None
+    await ws.simulator.send_garbage()
+    await next_message(messages, "MARKET_UPDATE")
+    assert ws.engine.running
+
+
+async def test_a_record_the_engine_cannot_take_is_counted_not_fatal(
+    ws: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="workspace.engine"):
+        ws.engine.on_record("not a record")  # type: ignore[arg-type]
+    assert ws.metrics["bad_records"] == 1
+    assert ws.engine.running
+
+
+async def test_a_raising_strategy_is_reported_and_the_engine_keeps_streaming(
+    ws: Workspace,
+) -> None:
+    calls: asyncio.Queue[Tick] = asyncio.Queue()
+
+    @ws.on_tick("BTCUSDT")
+    def broken(tick: Tick) -> None:
+        calls.put_nowait(tick)
+        raise RuntimeError("strategy bug")
+
+    await ws.subscribe("BTCUSDT")
+    await asyncio.wait_for(calls.get(), timeout=10)
+    await asyncio.wait_for(calls.get(), timeout=10)  # called again: still alive
+    assert ws.errors
+    assert "strategy bug" in ws.errors[0].error
+    assert "Traceback" in ws.errors[0].traceback
+    assert ws.metrics["callback_errors"] >= 1
+
+
+async def test_a_strategy_can_trade_from_its_callback_and_gets_fills(ws: Workspace) -> None:
+    fills: asyncio.Queue[Fill] = asyncio.Queue()
+    orders: asyncio.Queue[Order] = asyncio.Queue()
+    placed: list[Order] = []
+
+    @ws.on_tick("BTCUSDT")
+    def strategy(tick: Tick) -> None:
+        if not placed:
+            placed.append(ws.buy(tick.symbol, "0.001"))
+
+    ws.on_fill(fills.put_nowait)
+    ws.on_order("BTCUSDT")(orders.put_nowait)
+    await ws.subscribe("BTCUSDT")
+    fill = await asyncio.wait_for(fills.get(), timeout=10)
+    assert fill.order_id == placed[0].id
+    assert (await asyncio.wait_for(orders.get(), timeout=10)).id == placed[0].id
+    assert ws.metrics["order_event_p99_ms"] is not None
+
+
+async def test_resting_orders_fill_from_ticks(ws: Workspace) -> None:
+    fills: asyncio.Queue[Fill] = asyncio.Queue()
+    ws.on_fill(fills.put_nowait)
+    messages = collect(ws)
+    await ws.subscribe("BTCUSDT")
+    quote = await next_message(messages, "MARKET_UPDATE")
+    order = ws.limit("BTCUSDT", "BUY", "0.001", str(quote["price"] * 1.05))
+    fill = await asyncio.wait_for(fills.get(), timeout=10)
+    assert fill.order_id == order.id
+
+
+async def test_recent_ticks_are_kept_as_a_frame(ws: Workspace) -> None:
+    ticks: asyncio.Queue[Tick] = asyncio.Queue()
+    ws.on_tick("SOLUSDT")(ticks.put_nowait)
+    await ws.subscribe("SOLUSDT")
+    for _ in range(3):
+        await asyncio.wait_for(ticks.get(), timeout=10)
+    frame = ws.ticks("SOLUSDT")
+    assert len(frame) >= 3
+    assert set(frame["source"]) <= {"ticker", "trade"}
+    assert (frame["symbol"] == "SOLUSDT").all()
+
+
+async def test_replay_ticks_serves_recorded_market_updates(ws: Workspace) -> None:
+    messages = collect(ws)
+    await ws.subscribe("BTCUSDT")
+    seen = [await next_message(messages, "MARKET_UPDATE") for _ in range(3)]
+    replayed = [
+        m async for m in ws.engine.replay_ticks("btcusdt", 0, seen[-1]["timestamp"], speed=0)
+    ]
+    assert [m["timestamp"] for m in replayed][-3:] == [m["timestamp"] for m in seen]
+    assert all(m["replay"] is True for m in replayed)
+    with pytest.raises(InvalidParams):
+        ws.engine.replay_ticks("BTCUSDT", 10, 0, speed=0)
+    with pytest.raises(InvalidParams):
+        ws.engine.replay_ticks("BTCUSDT", 0, 10, speed=-1)
+
+
+async def test_symbols_are_reference_counted(ws: Workspace) -> None:
+    engine = ws.engine
+    feed = engine.feed
+    assert feed is not None
+    await engine.acquire_symbol("ETHUSDT")
+    await engine.acquire_symbol("ethusdt")
+    await engine.release_symbol("ETHUSDT")
+    assert "ETHUSDT" in feed.subscribed
+    await engine.release_symbol("ETHUSDT")
+    assert "ETHUSDT" not in feed.subscribed
+
+
+async def test_the_session_speaks_the_protocol(ws: Workspace) -> None:
+    reply = await ws.request({"action": "get_portfolio", "id": 1})
+    assert reply["type"] == "PORTFOLIO_UPDATE"
+    error = await ws.request({"action": "place_order", "symbol": "BTCUSDT"})
+    assert error["type"] == "ERROR"
+
+
+async def test_stop_leaves_no_task_socket_or_file_behind(tmp_path: Path) -> None:
+    process = psutil.Process()
+    sockets_before = {c.laddr for c in process.net_connections("inet")}
+    ws = make_workspace(None)
+    await ws.start()
+    await ws.subscribe("BTCUSDT")
+    ws.buy("BTCUSDT", "0.001")
+    _ = ws.session
+    await ws.stop()
+    await ws.stop()  # idempotent
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert others == []
+    leftover_sockets = {c.laddr for c in process.net_connections("inet")} - sockets_before
+    assert leftover_sockets == set()
+    assert not any("workspace-" in f.path for f in process.open_files())
+    assert ws.status["running"] is False
+
+
+async def test_restart_on_an_existing_journal_keeps_positions_and_open_orders(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "journal.sqlite"
+    first = make_workspace(db)
+    await first.start()
+    await first.subscribe("BTCUSDT")
+    fills: asyncio.Queue[Fill] = asyncio.Queue()
+    first.on_fill(fills.put_nowait)
+    bought = first.buy("BTCUSDT", "0.002")
+    resting = first.limit("BTCUSDT", "BUY", "0.001", "1000")
+    seq = first.engine.seq
+    positions = first.account.positions
+    await first.stop()
+
+    second = make_workspace(db)
+    await second.start()
+    try:
+        assert second.engine.seq == seq
+        assert [p.id for p in second.account.positions] == [p.id for p in positions]
+        assert [o.id for o in second.open_orders] == [resting.id]
+        feed = second.engine.feed
+        assert feed is not None
+        assert "BTCUSDT" in feed.subscribed  # open orders keep their prices streaming
+        again = second.buy("BTCUSDT", "0.001")
+        assert again.id not in (bought.id, resting.id)
+        assert second.engine.seq > seq
+    finally:
+        await second.stop()
+
+
+async def test_using_a_workspace_before_start_says_what_to_do() -> None:
+    ws = make_workspace(None)
+    with pytest.raises(RuntimeError, match="start"):
+        ws.buy("BTCUSDT", 1)
+    assert "stopped" in repr(ws)
+
+
+def test_feed_spec_must_be_known() -> None:
+    with pytest.raises(InvalidParams, match="replay:PATH"):
+        Workspace(feed="kraken")
