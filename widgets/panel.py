@@ -133,11 +133,12 @@ class Panel(anywidget.AnyWidget):
         if self.coalescer is not None:
             self.coalescer.flush_now()
 
-    async def next_flush(self) -> None:
-        """Wait until the next flush has reached the traits (wrap in ``wait_for``)."""
+    def next_flush(self) -> asyncio.Future[None]:
+        """A future done at the next flush (registered at once, so taking it before
+        emitting cannot miss the flush); await it inside ``wait_for``."""
         waiter: asyncio.Future[None] = self._loop.create_future()
         self._flush_waiters.append(waiter)
-        await waiter
+        return waiter
 
     # -- commands and errors ----------------------------------------------------------
     async def command(self, command: Command) -> Message:

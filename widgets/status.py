@@ -68,6 +68,15 @@ class StatusPanel(Panel):
         super().__init__(session, interval=interval, **kwargs)
 
     def start(self) -> None:
+        # STATUS is pushed only on feed changes and every few seconds: an in-kernel
+        # ProtocolSession exposes its engine, whose current STATUS shows at once
+        engine = getattr(self.session, "engine", None)
+        status_message = getattr(engine, "status_message", None)
+        if callable(status_message):
+            try:
+                self.feed(status_message())
+            except Exception as exc:
+                self.show_error(exc, "status")
         self.poll_metrics()
         if self._metrics is not None:
             self.spawn(self._poll_forever(), "metrics")

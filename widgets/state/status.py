@@ -44,7 +44,12 @@ class StatusState:
         if isinstance(source, str):
             self.source = source
         self.reason = str(message.get("reason") or "")
-        self.apply_metrics(message)
+        # the engine's STATUS nests its metrics and puts the server client count on top
+        nested = message.get("metrics")
+        metrics = dict(nested) if isinstance(nested, Mapping) else {}
+        if "clients" in message:
+            metrics["clients"] = message["clients"]
+        self.apply_metrics(metrics)
         return True
 
     def apply_metrics(self, metrics: Mapping[str, Any]) -> bool:

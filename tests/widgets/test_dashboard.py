@@ -1,0 +1,64 @@
+"""dashboard(): every panel on one session, in one widget, closed together."""
+
+from __future__ import annotations
+
+import asyncio
+
+import ipywidgets
+from panel_session import ScriptedSession, market
+
+import widgets
+
+
+async def test_dashboard_holds_every_panel_with_its_css_class() -> None:
+    session = ScriptedSession()
+    board = widgets.dashboard(session, symbols=["btcusdt"])
+    classes = {panel.root_class for panel in board.panels}
+    assert classes == {
+        "tw-tickers",
+        "tw-positions",
+        "tw-portfolio",
+        "tw-orders",
+        "tw-ticket",
+        "tw-status",
+        "tw-chart",
+    }
+    assert isinstance(board, ipywidgets.Widget)
+    assert "tw-dashboard" in board._dom_classes
+    assert board.ticket.form["symbol"] == "BTCUSDT"
+    assert board.chart is not None
+    assert board.chart.symbol == "BTCUSDT"
+    board.close()
+
+
+async def test_one_market_update_reaches_every_interested_panel() -> None:
+    session = ScriptedSession()
+    board = widgets.dashboard(session, symbols=["BTCUSDT"])
+    for panel in board.panels:
+        await asyncio.wait_for(panel.settle(), 10)
+    flushed = [board.tickers.next_flush(), board.ticket.next_flush()]
+    session.emit(market("BTCUSDT", 123.0, 10))
+    await asyncio.wait_for(asyncio.gather(*flushed), 10)
+    assert board.tickers.rows[0]["price"] == 123.0
+    assert board.ticket.prices == {"BTCUSDT": 123.0}
+    assert all(panel.error == "" for panel in board.panels)
+    board.close()
+
+
+async def test_closing_the_dashboard_stops_every_listener() -> None:
+    session = ScriptedSession()
+    board = widgets.dashboard(session, chart=False)
+    assert len(session.listeners) == 6
+    board.close()
+    assert session.listeners == []
+
+
+async def test_panels_are_not_recreated_by_updates() -> None:
+    session = ScriptedSession()
+    board = widgets.dashboard(session, symbols=["BTCUSDT"])
+    ids = [panel.model_id for panel in board.panels]
+    for i in range(50):
+        session.emit(market("BTCUSDT", 100.0 + i, 10 + i))
+    await asyncio.wait_for(board.tickers.next_flush(), 10)
+    assert [panel.model_id for panel in board.panels] == ids
+    board.close()

@@ -1,0 +1,140 @@
+"""Orders panel: open and recent orders, trailing stop and peak, cancel, rejections."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from panel_session import ScriptedSession, order_update
+
+from widgets import OrdersPanel
+from widgets.state import OrdersState
+
+
+def order(oid: str, status: str = "NEW", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": oid,
+        "symbol": "ETHUSDT",
+        "side": "SELL",
+        "type": "LIMIT",
+        "quantity": 1.0,
+        "filled_quantity": 0.0,
+        "status": status,
+        "price": 2300.0,
+        **extra,
+    }
+
+
+def test_order_update_adds_an_open_order() -> None:
+    state = OrdersState()
+    assert state.apply(order_update(order("o-1"), seq=3))
+    [row] = state.open_rows()
+    assert (row["id"], row["status"], row["price"]) == ("o-1", "NEW", 2300.0)
+    assert state.seq == 3
+
+
+def test_filled_order_moves_from_open_to_recent() -> None:
+    state = OrdersState()
+    state.apply(order_update(order("o-1")))
+    state.apply(order_update(order("o-1", "FILLED", fill_price=2301.0, fee=0.9), seq=2))
+    assert state.open_rows() == []
+    [row] = state.recent_rows()
+    assert row["fill_price"] == 2301.0
+
+
+def test_rejected_order_carries_its_reason() -> None:
+    state = OrdersState()
+    state.apply(order_update(order("o-2", "REJECTED", reason="insufficient balance")))
+    assert state.get("o-2")["reason"] == "insufficient balance"  # type: ignore[index]
+
+
+def test_trailing_stop_shows_live_stop_and_peak() -> None:
+    state = OrdersState()
+    trailing = order("t-1", type="TRAILING_STOP", trail_percent=1.0, price=None)
+    state.apply(order_update({**trailing, "current_stop_price": 2227.5, "peak_price": 2250.0}))
+    state.apply(order_update({**trailing, "current_stop_price": 2237.4, "peak_price": 2260.0}))
+    row = state.get("t-1")
+    assert row is not None
+    assert (row["current_stop_price"], row["peak_price"]) == (2237.4, 2260.0)
+    assert row["trail_percent"] == 1.0
+
+
+def test_orders_snapshot_and_live_updates_merge_by_id() -> None:
+    state = OrdersState()
+    state.apply(
+        {"type": "ORDERS", "orders": [order("o-1"), order("o-2")], "seq": 7, "timestamp": 1}
+    )
+    state.apply(order_update(order("o-2", "CANCELED"), seq=8))
+    assert [r["id"] for r in state.open_rows()] == ["o-1"]
+    assert [r["id"] for r in state.rows()] == ["o-1", "o-2"]
+    assert state.seq == 8
+
+
+def test_bracket_legs_are_kept_with_their_status() -> None:
+    state = OrdersState()
+    legs = [
+        order("b-1-tp", type="TAKE_PROFIT", stop_price=2400.0),
+        order("b-1-sl", type="STOP_LOSS", stop_price=2200.0),
+    ]
+    state.apply(order_update(order("b-1", "FILLED", type="BRACKET", legs=legs)))
+    row = state.get("b-1")
+    assert row is not None
+    assert [(leg["id"], leg["status"]) for leg in row["legs"]] == [
+        ("b-1-tp", "NEW"),
+        ("b-1-sl", "NEW"),
+    ]
+
+
+def test_only_the_most_recent_finished_orders_are_kept() -> None:
+    state = OrdersState(recent_limit=3)
+    for i in range(10):
+        state.apply(order_update(order(f"o-{i}", "FILLED")))
+    state.apply(order_update(order("open-1")))
+    assert [r["id"] for r in state.recent_rows()] == ["o-7", "o-8", "o-9"]
+    assert [r["id"] for r in state.open_rows()] == ["open-1"]
+
+
+async def test_cancel_button_cancels_and_shows_the_canceled_order() -> None:
+    session = ScriptedSession(
+        {
+            "get_orders": lambda c: {
+                "type": "ORDERS",
+                "orders": [order("o-1")],
+                "seq": 1,
+                "timestamp": 1,
+            },
+            "cancel_order": lambda c: order_update(order(c["order_id"], "CANCELED"), seq=2),
+        }
+    )
+    panel = OrdersPanel(session)
+    await asyncio.wait_for(panel.settle(), 10)
+    panel._on_front_message(panel, {"action": "cancel", "order_id": "o-1"}, None)
+    await asyncio.wait_for(panel.settle(), 10)
+    panel.flush()
+    assert [(r["id"], r["status"]) for r in panel.rows] == [("o-1", "CANCELED")]
+    assert panel.canceling == []
+    assert panel.notice == "canceled o-1"
+    panel.close()
+
+
+async def test_cancelling_a_final_order_shows_the_engine_error() -> None:
+    session = ScriptedSession(
+        {
+            "cancel_order": lambda c: {
+                "type": "ERROR",
+                "code": "INVALID_PARAMS",
+                "message": "order o-1 is FILLED",
+            },
+        }
+    )
+    panel = OrdersPanel(session)
+    await asyncio.wait_for(panel.cancel("o-1"), 10)
+    assert panel.error == "cancel_order: INVALID_PARAMS: order o-1 is FILLED"
+    panel.close()
+
+
+async def test_unknown_browser_action_is_reported_in_the_panel() -> None:
+    panel = OrdersPanel(ScriptedSession())
+    panel._on_front_message(panel, {"action": "explode"}, None)
+    assert "unknown action 'explode'" in panel.error
+    panel.close()

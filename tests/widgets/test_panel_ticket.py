@@ -1,0 +1,232 @@
+"""Order ticket: every order type's required prices, inline errors for bad input,
+engine errors and rejections beside the right field."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from panel_session import ScriptedSession, market, order_update
+
+from widgets import TicketPanel
+from widgets.state import ORDER_TYPES, TicketError, build_order
+
+
+def form(**values: Any) -> dict[str, Any]:
+    return {"symbol": "btcusdt", "side": "BUY", "type": "MARKET", "quantity": "0.5", **values}
+
+
+def errors_of(values: dict[str, Any], known: set[str] | None = None) -> dict[str, str]:
+    with pytest.raises(TicketError) as caught:
+        build_order(values, known)
+    return caught.value.errors
+
+
+def test_market_order_needs_only_symbol_side_and_quantity() -> None:
+    assert build_order(form()) == {
+        "action": "place_order",
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "MARKET",
+        "quantity": 0.5,
+    }
+
+
+@pytest.mark.parametrize(
+    ("order_type", "prices", "expected"),
+    [
+        ("LIMIT", {"price": "42000"}, {"price": 42000.0}),
+        ("STOP_LOSS", {"stop_price": "41000"}, {"stop_price": 41000.0}),
+        (
+            "STOP_LOSS",
+            {"stop_price": "41000", "price": "40900"},
+            {"stop_price": 41000.0, "price": 40900.0},
+        ),
+        ("TAKE_PROFIT", {"stop_price": "45000"}, {"stop_price": 45000.0}),
+        (
+            "OCO",
+            {"take_profit": "45000", "stop_price": "41000"},
+            {"take_profit": 45000.0, "stop_price": 41000.0},
+        ),
+        ("TRAILING_STOP", {"trail": "1.5", "trail_kind": "trail_percent"}, {"trail_percent": 1.5}),
+        (
+            "TRAILING_STOP",
+            {"trail": "100", "trail_kind": "trailing_delta", "activation_price": "43000"},
+            {"trailing_delta": 100.0, "activation_price": 43000.0},
+        ),
+        ("TRAILING_STOP", {"trail": "250", "trail_kind": "trail_amount"}, {"trail_amount": 250.0}),
+        (
+            "BRACKET",
+            {"take_profit": "45000", "stop_loss": "41000"},
+            {"take_profit": 45000.0, "stop_loss": 41000.0},
+        ),
+        (
+            "BRACKET",
+            {"take_profit": "45000", "stop_loss": "41000", "price": "42000"},
+            {"take_profit": 45000.0, "stop_loss": 41000.0, "price": 42000.0},
+        ),
+    ],
+)
+def test_each_order_type_sends_the_prices_it_needs(
+    order_type: str, prices: dict[str, str], expected: dict[str, float]
+) -> None:
+    command = build_order(form(type=order_type, **prices))
+    assert command == {
+        "action": "place_order",
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": order_type,
+        "quantity": 0.5,
+        **expected,
+    }
+
+
+@pytest.mark.parametrize(
+    ("order_type", "missing"),
+    [
+        ("LIMIT", {"price"}),
+        ("STOP_LOSS", {"stop_price"}),
+        ("TAKE_PROFIT", {"stop_price"}),
+        ("OCO", {"take_profit", "stop_price"}),
+        ("TRAILING_STOP", {"trail"}),
+        ("BRACKET", {"take_profit", "stop_loss"}),
+    ],
+)
+def test_missing_required_price_is_an_inline_error_on_that_field(
+    order_type: str, missing: set[str]
+) -> None:
+    errors = errors_of(form(type=order_type))
+    assert set(errors) == missing
+    assert all(f"required for {order_type}" in text for text in errors.values())
+
+
+def test_every_order_type_is_offered() -> None:
+    assert set(ORDER_TYPES) == {
+        "MARKET",
+        "LIMIT",
+        "STOP_LOSS",
+        "TAKE_PROFIT",
+        "OCO",
+        "TRAILING_STOP",
+        "BRACKET",
+    }
+
+
+@pytest.mark.parametrize(
+    ("quantity", "message"),
+    [
+        ("-1", "greater than 0"),
+        ("0", "greater than 0"),
+        ("nan", "finite"),
+        (float("nan"), "finite"),
+        ("inf", "finite"),
+        ("abc", "must be a number"),
+        ("", "must be a number"),
+    ],
+)
+def test_bad_quantity_gets_a_clear_inline_error(quantity: object, message: str) -> None:
+    assert message in errors_of(form(quantity=quantity))["quantity"]
+
+
+def test_negative_price_is_refused() -> None:
+    assert "greater than 0" in errors_of(form(type="LIMIT", price="-5"))["price"]
+
+
+def test_malformed_and_unknown_symbols_are_refused() -> None:
+    assert "is not a symbol" in errors_of(form(symbol="btc/usdt"))["symbol"]
+    assert "required" in errors_of(form(symbol=" "))["symbol"]
+    assert errors_of(form(symbol="DOGEUSDT"), {"BTCUSDT"}) == {"symbol": "Unknown symbol DOGEUSDT"}
+
+
+def test_all_bad_fields_are_reported_at_once() -> None:
+    errors = errors_of({"symbol": "", "side": "HOLD", "type": "FOO", "quantity": "-1"})
+    assert set(errors) == {"symbol", "side", "type", "quantity"}
+
+
+async def test_submit_places_the_order_and_remembers_it() -> None:
+    session = ScriptedSession(
+        {
+            "place_order": lambda c: order_update(
+                {"id": "o-1", "type": c["type"], "status": "NEW", **c}
+            ),
+        }
+    )
+    panel = TicketPanel(session, symbol="BTCUSDT")
+    panel._on_front_message(
+        panel, {"action": "submit", "form": form(type="LIMIT", price="100")}, None
+    )
+    await asyncio.wait_for(panel.settle(), 10)
+    assert session.requests[-1]["type"] == "LIMIT"
+    assert panel.errors == {}
+    assert panel.last_order["id"] == "o-1"
+    assert panel.notice == "o-1 LIMIT NEW"
+    assert not panel.busy
+    panel.close()
+
+
+async def test_bad_input_is_shown_inline_and_nothing_is_sent() -> None:
+    session = ScriptedSession()
+    panel = TicketPanel(session)
+    await asyncio.wait_for(panel.submit(form(quantity="-3")), 10)
+    assert "quantity" in panel.errors
+    assert "place_order" not in session.actions()
+    panel.close()
+
+
+async def test_unknown_symbol_from_the_engine_is_shown_beside_the_symbol() -> None:
+    session = ScriptedSession(
+        {
+            "place_order": lambda c: {
+                "type": "ERROR",
+                "code": "INVALID_SYMBOL",
+                "message": "unknown symbol NOPEUSDT",
+            },
+        }
+    )
+    panel = TicketPanel(session)
+    await asyncio.wait_for(panel.submit(form(symbol="NOPEUSDT")), 10)
+    assert panel.errors == {"symbol": "INVALID_SYMBOL: unknown symbol NOPEUSDT"}
+    panel.close()
+
+
+async def test_rejected_order_shows_its_reason_on_the_form() -> None:
+    session = ScriptedSession(
+        {
+            "place_order": lambda c: order_update(
+                {"id": "o-2", "status": "REJECTED", "reason": "insufficient balance"}
+            ),
+        }
+    )
+    panel = TicketPanel(session)
+    await asyncio.wait_for(panel.submit(form(quantity="1000")), 10)
+    assert panel.errors == {"form": "Rejected: insufficient balance"}
+    panel.close()
+
+
+async def test_a_failing_request_is_shown_on_the_form() -> None:
+    def broken(_command: dict[str, Any]) -> dict[str, Any]:
+        raise ConnectionResetError("lost connection")
+
+    panel = TicketPanel(ScriptedSession({"place_order": broken}))
+    await asyncio.wait_for(panel.submit(form()), 10)
+    assert panel.errors == {"form": "ConnectionResetError: lost connection"}
+    assert not panel.busy
+    panel.close()
+
+
+async def test_ticket_learns_symbols_and_last_prices_from_the_market() -> None:
+    session = ScriptedSession()
+    panel = TicketPanel(session)
+    session.emit(market("ETHUSDT", 2250.0, 1), market("BTCUSDT", 43000.0, 1))
+    await asyncio.wait_for(panel.next_flush(), 10)
+    assert panel.symbols == ["BTCUSDT", "ETHUSDT"]
+    assert panel.prices == {"ETHUSDT": 2250.0, "BTCUSDT": 43000.0}
+    panel.close()
+
+
+async def test_type_fields_trait_matches_the_validation_table() -> None:
+    panel = TicketPanel(ScriptedSession())
+    assert panel.type_fields["OCO"] == {"required": ["take_profit", "stop_price"], "optional": []}
+    assert panel.type_fields["TRAILING_STOP"]["required"] == ["trail"]
+    panel.close()
