@@ -27,6 +27,7 @@ class FakeEngine:
         self.latest: dict[str, Message] = {}
         self.ticks: list[Message] = []
         self._ids = itertools.count(1)
+        self.server_clients = 0
 
     def subscribe_messages(
         self, symbols: Collection[str] | None = None, listener: Listener | None = None
@@ -144,9 +145,6 @@ class FakeEngine:
             if tick["symbol"] == symbol and start_ms <= tick["timestamp"] <= end_ms:
                 yield tick
 
-    @property
-    def server_clients(self) -> int:
-        return 0
 
 
 @pytest.fixture

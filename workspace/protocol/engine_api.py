@@ -112,7 +112,6 @@ class EngineApi(Protocol):
         by ``speed`` (0 = as fast as the consumer reads)."""
         ...
 
-    @property
-    def server_clients(self) -> int:
-        """Connected server clients (0 when not serving); the status panel shows it."""
-        ...
+    # Connected server clients (0 when not serving); the status panel shows it.  The
+    # server writes it on every connect and disconnect, so it is an attribute.
+    server_clients: int

@@ -179,10 +179,12 @@ class RealtimeServer:
             msgpack=websocket.subprotocol == MSGPACK_SUBPROTOCOL,
         )
         self._connections.add(connection)
+        self.engine.server_clients = len(self._connections)
         try:
             await connection.run()
         finally:
             self._connections.discard(connection)
+            self.engine.server_clients = len(self._connections)
             await session.close()
 
 
