@@ -234,6 +234,11 @@ class BinanceFeed:
         """The fatal error that brought the feed down, if any."""
         return self._error
 
+    @property
+    def last_error(self) -> BaseException | None:
+        """The most recent retryable connect failure (why it is reconnecting)."""
+        return self._last_error
+
     async def start(self) -> None:
         """Connect; return once connected.  Raises :class:`FeedFatalError` if the
         connection fails fatally, or does not come up within ``start_timeout_s``."""
@@ -449,6 +454,7 @@ class BinanceFeed:
 
     async def _supervise(self) -> None:
         delays = self._policy.delays()
+        attempts = 0
         while not self._stopping:
             try:
                 ws = await connect(
@@ -468,10 +474,19 @@ class BinanceFeed:
                     self._go_down(exc)
                     return
                 self._last_error = exc
+                attempts += 1
                 log.info("connect to %s failed: %s", self.config.combined_stream_url, exc)
-                self._set_state(FeedState.RECONNECTING, f"connect failed: {_describe(exc)}")
+                # Reported on every failed attempt, not only on the state change: the
+                # reason (HTTP 503, refused ...) and the attempt count are what a user
+                # watching a reconnecting feed wants to see.
+                self._set_state(
+                    FeedState.RECONNECTING,
+                    f"connect failed (attempt {attempts}): {_describe(exc)}",
+                    always=True,
+                )
                 await asyncio.sleep(next(delays))
                 continue
+            attempts = 0
             connected_at = self._clock()
             try:
                 await self._serve(ws)
