@@ -1,0 +1,101 @@
+"""Shared helpers for the simulator tests: a started simulator, JSON receive helpers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from workspace.sim import ExchangeSimulator, ManualClock, SimConfig
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "binance"
+START_MS = 1_700_000_000_000
+TIMEOUT = 10.0
+
+
+def manual_config(**overrides: Any) -> SimConfig:
+    """A simulator on a manual clock with two symbols; tests may send many control
+    messages, so Binance's 5/s limit is relaxed except where it is the subject."""
+    settings: dict[str, Any] = {
+        "symbols": ("BTCUSDT", "ETHUSDT"),
+        "seed": 7,
+        "clock": ManualClock(START_MS),
+        "max_control_messages_per_s": 1000,
+    }
+    settings.update(overrides)
+    return SimConfig(**settings)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[ExchangeSimulator]:
+    """A simulator on a manual clock: no data flows until the test advances it."""
+    simulator = ExchangeSimulator(manual_config())
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+async def live_sim() -> AsyncIterator[ExchangeSimulator]:
+    """A simulator on the wall clock with fast intervals, for tests that just need data."""
+    simulator = ExchangeSimulator(
+        SimConfig(
+            symbols=("BTCUSDT", "ETHUSDT", "XRPUSDT"),
+            seed=3,
+            ticker_interval_s=0.05,
+            trade_interval_s=0.01,
+            book_interval_s=0.01,
+            max_control_messages_per_s=1000,
+        )
+    )
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+def clock_of(sim: ExchangeSimulator) -> ManualClock:
+    clock = sim.config.clock
+    assert isinstance(clock, ManualClock)
+    return clock
+
+
+async def recv(ws: ClientConnection) -> Any:
+    return msgspec.json.decode(await asyncio.wait_for(ws.recv(), TIMEOUT))
+
+
+async def recv_until(ws: ClientConnection, predicate: Callable[[Any], bool]) -> Any:
+    """The first JSON message that satisfies ``predicate`` (others are skipped)."""
+    while True:
+        message = await recv(ws)
+        if predicate(message):
+            return message
+
+
+async def request(ws: ClientConnection, payload: dict[str, Any]) -> Any:
+    """Send a control message and return the reply with the same id."""
+    await ws.send(msgspec.json.encode(payload).decode())
+    return await recv_until(
+        ws, lambda m: isinstance(m, dict) and m.get("id") == payload.get("id") and "e" not in m
+    )
+
+
+async def http_get(sim: ExchangeSimulator, target: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=sim.rest_url, timeout=TIMEOUT) as client:
+        return await client.get(target)
+
+
+async def read_until_closed(ws: ClientConnection) -> list[Any]:
+    """Every message until the server closes the connection (ws.close_code tells how)."""
+    messages: list[Any] = []
+    try:
+        while True:
+            messages.append(await asyncio.wait_for(ws.recv(), TIMEOUT))
+    except ConnectionClosed:
+        return messages
