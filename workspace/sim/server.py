@@ -97,6 +97,7 @@ class ExchangeSimulator:
         self._stall_until = 0.0
         self._stall_over = asyncio.Event()
         self._stall_over.set()
+        self._stepped = asyncio.Condition()
         self._firehose_cache: dict[tuple[tuple[str, ...], bool], list[bytes]] = {}
         self._market: RandomWalkMarket | None = None
         self._replay: Replay | None = None
@@ -345,8 +346,23 @@ class ExchangeSimulator:
                             client.outbox.put_live(combined)
                         else:
                             client.outbox.put_live(raw)
+            async with self._stepped:
+                self._stepped.notify_all()
             # Yield even when catching up, so connections are served meanwhile.
             await asyncio.sleep(0)
+
+    async def caught_up(self) -> None:
+        """Return once every event due by the clock's current time has been queued.
+
+        With a :class:`~workspace.sim.clock.ManualClock`, ``await clock.advance(ms)``
+        then ``await sim.caught_up()`` means: the frames of that period are on their
+        way, and anything sent after this point comes after them.
+        """
+        market = self._market
+        if market is None or self._pump_task is None:
+            return
+        async with self._stepped:
+            await self._stepped.wait_for(lambda: market.next_due_ms() > self._clock.time_ms())
 
     def _start_firehose(self, client: _Client) -> None:
         streams = tuple(
