@@ -1,0 +1,146 @@
+"""The fault hooks tests of the feed rely on, and restarting on the same port."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Event
+
+from workspace.sim import ExchangeSimulator
+from workspace.sim.server import GARBAGE_FRAME
+
+from .conftest import TIMEOUT, clock_of, manual_config, read_until_closed, recv, request
+
+
+async def test_drop_connections_cuts_every_client_without_a_close_frame(
+    sim: ExchangeSimulator,
+) -> None:
+    async with (
+        connect(f"{sim.stream_url}/ws/btcusdt@ticker") as first,
+        connect(f"{sim.stream_url}/stream") as second,
+    ):
+        await request(first, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        await request(second, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        await sim.drop_connections()
+        await read_until_closed(first)
+        await read_until_closed(second)
+        assert first.close_code == 1006
+        assert second.close_code == 1006
+    assert sim.connections == 0
+
+
+async def test_refused_handshakes_get_http_503_until_lifted(sim: ExchangeSimulator) -> None:
+    await sim.refuse_connections(60)
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{sim.stream_url}/ws"):
+            pass
+    assert refused.value.response.status_code == 503
+    await sim.refuse_connections(0)
+    async with connect(f"{sim.stream_url}/ws") as ws:
+        assert await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1}) == {
+            "result": [],
+            "id": 1,
+        }
+
+
+async def test_refusing_connections_leaves_existing_ones_alone(sim: ExchangeSimulator) -> None:
+    async with connect(f"{sim.stream_url}/ws") as ws:
+        await sim.refuse_connections(60)
+        reply = await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+    assert reply == {"result": [], "id": 1}
+
+
+async def test_server_shutdown_event_reaches_every_connection(sim: ExchangeSimulator) -> None:
+    async with (
+        connect(f"{sim.stream_url}/ws") as raw,
+        connect(f"{sim.stream_url}/stream") as combined,
+    ):
+        await request(raw, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        await request(combined, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        await sim.send_server_shutdown()
+        events = [await recv(raw), await recv(combined)]
+    now = clock_of(sim).time_ms()
+    assert events == [{"e": "serverShutdown", "E": now}] * 2
+
+
+async def test_garbage_frame_is_not_json_and_data_continues(sim: ExchangeSimulator) -> None:
+    async with connect(f"{sim.stream_url}/ws/btcusdt@ticker") as ws:
+        await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        await sim.send_garbage()
+        garbage = await asyncio.wait_for(ws.recv(), TIMEOUT)
+        with pytest.raises(msgspec.DecodeError):
+            msgspec.json.decode(garbage)
+        await clock_of(sim).advance(1000)
+        after = await recv(ws)
+    assert garbage.encode() == GARBAGE_FRAME
+    assert after["e"] == "24hrTicker"
+
+
+async def test_stall_sends_no_data_but_keeps_the_connection(sim: ExchangeSimulator) -> None:
+    clock = clock_of(sim)
+    async with connect(f"{sim.stream_url}/ws/btcusdt@ticker") as ws:
+        await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        await sim.stall(600)
+        await clock.advance(5000)
+        await sim.caught_up()
+        await sim.stall(0)
+        await clock.advance(1000)
+        first_after = await recv(ws)
+        alive = await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 2})
+    # The five tickers of the stalled period were never sent: the first one is the sixth.
+    assert first_after["E"] == clock.time_ms()
+    assert alive == {"result": ["btcusdt@ticker"], "id": 2}
+
+
+async def test_stopping_and_restarting_on_the_same_port_works() -> None:
+    first = ExchangeSimulator(manual_config())
+    await first.start()
+    port = first.port
+    async with connect(f"{first.stream_url}/ws") as ws:
+        await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        await first.stop()
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+    second = ExchangeSimulator(manual_config())
+    await second.start(port=port)
+    try:
+        assert second.port == port
+        async with connect(f"{second.stream_url}/ws") as ws:
+            assert await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1}) == {
+                "result": [],
+                "id": 1,
+            }
+    finally:
+        await second.stop()
+
+
+class _PingSpy(ClientConnection):
+    """A client connection that notes the server's ping frames."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pinged = asyncio.Event()
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, Frame) and event.opcode is Opcode.PING:
+            self.pinged.set()
+        super().process_event(event)
+
+
+async def test_server_sends_ping_frames_periodically() -> None:
+    sim = ExchangeSimulator(manual_config(ping_interval_s=0.05))
+    await sim.start()
+    try:
+        async with connect(
+            f"{sim.stream_url}/ws", ping_interval=None, create_connection=_PingSpy
+        ) as ws:
+            assert isinstance(ws, _PingSpy)
+            await asyncio.wait_for(ws.pinged.wait(), TIMEOUT)
+    finally:
+        await sim.stop()
