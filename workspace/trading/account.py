@@ -193,12 +193,18 @@ class Account:
             return []
 
     def mark(self, ts_ms: int) -> MarkEvent:
-        """A ``MarkEvent`` with the prices of the open positions and the equity now.
-        Not applied to anything: hand it to the journal to sample the equity curve."""
+        """A ``MarkEvent`` with the known prices and the equity now.  Applying it
+        changes nothing on this account; hand it to the journal to sample the equity
+        curve and to let a rebuild start from these prices."""
         p = self.portfolio()
-        prices = {s: pos.current_price for s, pos in self._positions.items()}
+        quotes = sorted(self._quotes.items())
         return MarkEvent(
-            ts_ms=ts_ms, prices=prices, equity=p.equity, unrealized_pnl=p.unrealized_pnl
+            ts_ms=ts_ms,
+            prices={s: q.last for s, q in quotes if q.last is not None},
+            bids={s: q.bid for s, q in quotes if q.bid is not None},
+            asks={s: q.ask for s, q in quotes if q.ask is not None},
+            equity=p.equity,
+            unrealized_pnl=p.unrealized_pnl,
         )
 
     def restore_prices(self, prices: Mapping[str, Decimal]) -> None:
@@ -333,6 +339,10 @@ class Account:
     def _apply_mark(self, event: MarkEvent) -> None:
         for symbol, price in event.prices.items():
             self._set_last(symbol, self._quotes.setdefault(symbol, Quote()), price)
+        for symbol, bid in event.bids.items():
+            self._quotes.setdefault(symbol, Quote()).bid = bid
+        for symbol, ask in event.asks.items():
+            self._quotes.setdefault(symbol, Quote()).ask = ask
 
     # -- the trigger index is derived from order state ---------------------------------
     def _index_order(self, order: Order) -> None:

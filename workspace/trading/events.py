@@ -40,11 +40,12 @@ class PositionEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind",
 
 
 class MarkEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="mark"):
-    """A sample of the market prices of open positions and the resulting equity.
+    """A sample of the market as the account sees it (last price, best bid and ask per
+    symbol) and the resulting equity.
 
     The account only emits it when asked (``Account.mark``): ticks are too many to
-    journal, so the engine appends one now and then; the equity curve samples these
-    and every fill, and a rebuild takes its last prices from them.
+    journal, so the engine appends one now and then (and at shutdown); the equity
+    curve samples these and every fill, and a rebuild takes its prices from them.
     """
 
     kind: ClassVar[str] = "mark"
@@ -52,6 +53,8 @@ class MarkEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag
     prices: dict[str, Decimal]
     equity: Decimal
     unrealized_pnl: Decimal
+    bids: dict[str, Decimal] = {}
+    asks: dict[str, Decimal] = {}
 
 
 AccountEvent: TypeAlias = OrderEvent | FillEvent | PositionEvent | MarkEvent
