@@ -1,0 +1,141 @@
+"""The engine inside a real Jupyter kernel: it lives on the kernel's own loop (no
+``asyncio.run``, no thread, no nest_asyncio), cells keep running while it streams, and
+``stop()`` leaves no task behind."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from jupyter_client.manager import AsyncKernelManager
+
+CELL_TIMEOUT_S = 60
+
+
+class Kernel:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def run(self, code: str) -> str:
+        """Execute one cell; returns its stdout+stderr text; fails on an error."""
+        chunks: list[str] = []
+        errors: list[str] = []
+
+        def on_output(message: dict[str, Any]) -> None:
+            kind, content = message["header"]["msg_type"], message["content"]
+            if kind == "stream":
+                chunks.append(content["text"])
+            elif kind == "error":
+                errors.append(f"{content['ename']}: {content['evalue']}")
+            elif kind == "execute_result":
+                chunks.append(content["data"].get("text/plain", "") + "\n")
+
+        reply = await self.client.execute_interactive(
+            textwrap.dedent(code), timeout=CELL_TIMEOUT_S, output_hook=on_output
+        )
+        assert reply["content"]["status"] == "ok", errors
+        return "".join(chunks)
+
+
+@pytest.fixture
+async def kernel(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Kernel]:
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")  # silences jupyter_core's migration note
+    manager = AsyncKernelManager(kernel_name="python3")
+    await manager.start_kernel()
+    client = manager.client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        yield Kernel(client)
+    finally:
+        client.stop_channels()
+        await manager.shutdown_kernel(now=True)
+
+
+@pytest.mark.slow
+async def test_engine_streams_in_a_kernel_while_other_cells_run(kernel: Kernel) -> None:
+    out = await kernel.run(
+        """
+        import asyncio
+        from workspace import Workspace
+        from workspace.sim import SimConfig
+        from workspace.engine.config import EngineConfig
+        before = set(asyncio.all_tasks())
+        ws = Workspace(
+            feed="sim",
+            sim=SimConfig(symbols=("BTCUSDT",), ticker_interval_s=0.05,
+                          trade_interval_s=0.02, book_interval_s=0.02),
+            engine=EngineConfig(positions_interval_s=0.1, portfolio_interval_s=0.2),
+        )
+        await ws.start()
+        print("feed", ws.status["feed"])
+        """
+    )
+    assert "feed connected" in out
+
+    await kernel.run(
+        """
+        messages = []
+        got_tick = asyncio.Event()
+
+        @ws.on_tick("BTCUSDT")
+        def strategy(tick):
+            got_tick.set()
+
+        ws.engine.subscribe_messages(listener=messages.append)
+        ws.subscribe("BTCUSDT")  # not awaited, as typed in a notebook
+        """
+    )
+    assert "tick ok" in await kernel.run(
+        "await asyncio.wait_for(got_tick.wait(), 20); print('tick ok')"
+    )
+    assert "2" in await kernel.run("print(1 + 1)")  # the kernel is free while it streams
+    assert "FILLED" in await kernel.run("order = ws.buy('BTCUSDT', 0.001); print(order.status)")
+
+    out = await kernel.run(
+        """
+        got_update = asyncio.Event()
+        ws.engine.subscribe_messages(
+            listener=lambda m: m["type"] == "POSITION_UPDATE" and m["positions"]
+            and got_update.set()
+        )
+        await asyncio.wait_for(got_update.wait(), 20)
+        kinds = {m["type"] for m in messages}
+        print(sorted(kinds & {"ORDER_UPDATE", "MARKET_UPDATE", "POSITION_UPDATE"}))
+        """
+    )
+    assert "['MARKET_UPDATE', 'ORDER_UPDATE', 'POSITION_UPDATE']" in out
+
+    out = await kernel.run(
+        """
+        raised = asyncio.Event()
+
+        @ws.on_tick("BTCUSDT")
+        def broken(tick):
+            raised.set()
+            raise ValueError("boom in a strategy")
+
+        await asyncio.wait_for(raised.wait(), 20)
+        await asyncio.wait_for(got_tick.wait(), 20)
+        got_tick.clear()
+        await asyncio.wait_for(got_tick.wait(), 20)  # the other strategy still runs
+        print("errors", len(ws.errors) > 0, ws.errors[0].error)
+        """
+    )
+    assert "errors True ValueError: boom in a strategy" in out
+
+    out = await kernel.run(
+        """
+        await ws.stop()
+        def ours(task):  # the kernel runs each cell in tasks of its own: not ours
+            code = getattr(task.get_coro(), "cr_code", None)
+            where = code.co_filename if code else ""
+            return "ipykernel" not in where and "IPython" not in where
+
+        left = [t.get_name() for t in asyncio.all_tasks() - before if ours(t)]
+        print("left", left)
+        """
+    )
+    assert "left []" in out
