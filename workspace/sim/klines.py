@@ -30,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from workspace.market.records import BookTicker, MarketRecord, Ticker, Trade
-from workspace.sim.fixedpoint import SCALE, decimal_e8, to_e8
+from workspace.sim.fixedpoint import decimal_e8, to_e8
 from workspace.sim.window import RollingWindow
 
 SECONDS_PER_CANDLE = 60
@@ -102,30 +102,64 @@ def infer_step(values: Iterable[Decimal]) -> Decimal:
     return step.normalize() if step >= 1 else step
 
 
-def candle_path(kline: Kline, tick_e8: int, steps: int = SECONDS_PER_CANDLE) -> list[int]:
-    """The e8 prices of the ``steps`` seconds of a candle: open first, close last."""
+def _waypoints(kline: Kline) -> tuple[list[int], list[int]]:
+    """The e8 prices open, first extreme, second extreme, close and the seconds
+    (0, a, b, 59 with 0 < a < b < 59) at which the path reaches them."""
     o, h, low, c = (to_e8(kline.open), to_e8(kline.high), to_e8(kline.low), to_e8(kline.close))
     first, second = (low, h) if c >= o else (h, low)
     points = [o, first, second, c]
     legs = [abs(b - a) for a, b in itertools.pairwise(points)]
-    total = sum(legs)
-    last = steps - 1
-    if total == 0:
-        return [o] * steps
-    # Seconds at which each waypoint is reached, in proportion to the distance travelled.
-    at = [0, round(last * legs[0] / total), round(last * (legs[0] + legs[1]) / total), last]
+    total = sum(legs) or 1
+    last = SECONDS_PER_CANDLE - 1
+    # Time in proportion to the distance travelled, each waypoint on its own second.
+    a = min(max(1, round(last * legs[0] / total)), last - 2)
+    b = min(max(a + 1, round(last * (legs[0] + legs[1]) / total)), last - 1)
+    return points, [0, a, b, last]
+
+
+def candle_path(kline: Kline, tick_e8: int) -> list[int]:
+    """The e8 prices of the 60 seconds of a candle: open first, close last, the high
+    and the low each reached exactly, every price tick-rounded within low..high."""
+    points, at = _waypoints(kline)
+    low, high = to_e8(kline.low), to_e8(kline.high)
     prices: list[int] = []
-    for second in range(steps):
+    for second in range(SECONDS_PER_CANDLE):
         leg = 0
         while leg < 2 and second > at[leg + 1]:
             leg += 1
         start, end = at[leg], at[leg + 1]
-        frac = (second - start) / (end - start) if end > start else 1.0
+        frac = (second - start) / (end - start)
         raw = points[leg] + (points[leg + 1] - points[leg]) * frac
         price = round(raw / tick_e8) * tick_e8
-        prices.append(min(max(price, low), h))
-    prices[0], prices[-1] = o, c  # exact, whatever the rounding
+        prices.append(min(max(price, low), high))
+    for second, point in zip(at, points, strict=True):
+        prices[second] = point  # exact, whatever the rounding
     return prices
+
+
+def trade_counts(kline: Kline) -> list[int]:
+    """How many of the candle's trades fall in each of its 60 seconds.
+
+    With fewer than 60 trades some seconds are quiet; the close, the two extremes
+    and the open are traded first, so the trades alone reproduce the candle.
+    """
+    n = kline.trades
+    if n >= SECONDS_PER_CANDLE:
+        return _split(n, SECONDS_PER_CANDLE, 1)
+    _, at = _waypoints(kline)
+    chosen: list[int] = []
+    for second in [at[3], at[1], at[2], at[0]] + [
+        round(i * (SECONDS_PER_CANDLE - 1) / max(1, n - 1)) for i in range(n)
+    ]:
+        if len(chosen) < n and second not in chosen:
+            chosen.append(second)
+    for second in range(SECONDS_PER_CANDLE):  # rounding collisions: fill from the start
+        if len(chosen) < n and second not in chosen:
+            chosen.append(second)
+    counts = [0] * SECONDS_PER_CANDLE
+    for second in chosen:
+        counts[second] = 1
+    return counts
 
 
 def _split(total: int, parts: int, unit: int) -> list[int]:
@@ -164,7 +198,7 @@ def kline_records(
     last_qty = 0
     for kline in rows:
         path = candle_path(kline, tick)
-        counts = _split(kline.trades, SECONDS_PER_CANDLE, 1)
+        counts = trade_counts(kline)
         trading = [i for i, n in enumerate(counts) if n > 0]
         volumes = dict(zip(trading, _split(to_e8(kline.volume), len(trading), step), strict=True))
         for second, price in enumerate(path):
@@ -233,7 +267,6 @@ def kline_records(
 
 
 __all__ = [
-    "SCALE",
     "Kline",
     "candle_path",
     "infer_step",
@@ -241,4 +274,5 @@ __all__ = [
     "parse_kline_rows",
     "read_klines",
     "symbol_from_filename",
+    "trade_counts",
 ]
