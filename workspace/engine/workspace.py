@@ -364,10 +364,10 @@ class Workspace:
 
     async def _acquire(self, names: list[str]) -> list[str]:
         engine = self._require()
-        for name in names:
-            if name not in self._symbols:
-                await engine.acquire_symbol(name)
-                self._symbols.add(name)
+        new = [name for name in dict.fromkeys(names) if name not in self._symbols]
+        if new:
+            await engine.acquire_symbols(new)
+            self._symbols.update(new)
         return names
 
     def unsubscribe(self, *symbols: str) -> PendingCall[list[str]]:
