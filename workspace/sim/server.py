@@ -133,6 +133,8 @@ class ExchangeSimulator:
             ping_timeout=cfg.ping_timeout_s,
             max_size=cfg.max_frame_bytes,
             compression=None,
+            # Stop quickly even when a client has stopped reading.
+            close_timeout=2.0,
             reuse_address=True,  # a restart on the same port must not wait for TIME_WAIT
         )
         self._host = host

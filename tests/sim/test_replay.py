@@ -1,0 +1,157 @@
+"""Serving recordings: the JSONL session and real kline CSVs, through the socket."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from workspace.market.records import Trade
+from workspace.sim import ExchangeSimulator, SimConfig
+from workspace.sim.klines import read_klines
+
+from .conftest import FIXTURES, TIMEOUT, http_get, request
+
+SESSION = FIXTURES / "replay" / "session.combined.mainnet-2021-08-14.jsonl"
+BTC_DAY = FIXTURES / "replay" / "klines" / "BTCUSDT-1m-2020-01-01.csv"
+
+
+class _Line(msgspec.Struct):
+    recv_ts: float
+    frame: msgspec.Raw
+
+
+def recorded_frames(path: Path) -> list[bytes]:
+    decoder = msgspec.json.Decoder(_Line)
+    return [bytes(decoder.decode(line).frame) for line in path.read_bytes().splitlines() if line]
+
+
+async def replay_sim(path: Path, speed: float = 0) -> ExchangeSimulator:
+    sim = ExchangeSimulator(SimConfig(replay=path, speed=speed, max_control_messages_per_s=1000))
+    await sim.start()
+    return sim
+
+
+@pytest.fixture
+async def session_sim() -> AsyncIterator[ExchangeSimulator]:
+    sim = await replay_sim(SESSION)
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+def short_btc_csv(tmp_path: Path) -> Path:
+    """The first 20 minutes of the real BTC day (a whole day takes seconds to tick)."""
+    path = tmp_path / "BTCUSDT-1m-2020-01-01.csv"
+    path.write_text("".join(BTC_DAY.read_text().splitlines(keepends=True)[:20]))
+    return path
+
+
+async def receive(ws: ClientConnection, count: int) -> list[bytes]:
+    frames = []
+    for _ in range(count):
+        message = await asyncio.wait_for(ws.recv(), TIMEOUT)
+        frames.append(message.encode() if isinstance(message, str) else message)
+    return frames
+
+
+async def test_jsonl_replay_serves_the_recorded_frames_in_order(
+    session_sim: ExchangeSimulator,
+) -> None:
+    recorded = recorded_frames(SESSION)
+    streams = sorted({msgspec.json.decode(f)["stream"] for f in recorded})
+    async with connect(
+        f"{session_sim.stream_url}/stream?streams={'/'.join(streams)}", max_size=None
+    ) as ws:
+        served = await receive(ws, len(recorded))
+    assert served == recorded
+
+
+async def test_jsonl_replay_filters_by_subscription_and_raw_gets_bare_payloads(
+    session_sim: ExchangeSimulator,
+) -> None:
+    recorded = [msgspec.json.decode(f) for f in recorded_frames(SESSION)]
+    expected = [f["data"] for f in recorded if f["stream"] == "ftmusdt@aggTrade"]
+    async with connect(f"{session_sim.stream_url}/ws/ftmusdt@aggTrade") as ws:
+        served = [msgspec.json.decode(f) for f in await receive(ws, len(expected))]
+        still_open = await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+    assert served == expected
+    assert still_open == {"result": ["ftmusdt@aggTrade"], "id": 1}
+
+
+async def test_replay_exchange_info_lists_the_recorded_symbols(
+    session_sim: ExchangeSimulator,
+) -> None:
+    body = (await http_get(session_sim, "/api/v3/exchangeInfo")).json()
+    by_symbol = {s["symbol"]: s for s in body["symbols"]}
+    assert set(by_symbol) == {"FTMUSDT", "SXPBTC", "BADGERBTC", "XMRBTC"}
+    ftm = by_symbol["FTMUSDT"]
+    assert (ftm["baseAsset"], ftm["quoteAsset"], ftm["status"]) == ("FTM", "USDT", "TRADING")
+    unknown = await http_get(session_sim, "/api/v3/exchangeInfo?symbol=BTCUSDT")
+    assert unknown.status_code == 400
+
+
+async def test_kline_replay_trades_end_each_minute_on_its_close(short_btc_csv: Path) -> None:
+    candles = read_klines(short_btc_csv)
+    sim = await replay_sim(short_btc_csv)
+    try:
+        last_price: dict[int, Decimal] = {}
+        async with connect(f"{sim.stream_url}/ws/btcusdt@aggTrade", max_queue=None) as ws:
+            while len(last_price) < len(candles) or last_price.get(candles[-1].open_time) != (
+                candles[-1].close
+            ):
+                trade = msgspec.json.decode(await asyncio.wait_for(ws.recv(), TIMEOUT), type=Trade)
+                minute = next(k for k in candles if k.open_time <= trade.event_time <= k.close_time)
+                assert minute.low <= trade.price <= minute.high
+                last_price[minute.open_time] = trade.price
+    finally:
+        await sim.stop()
+    assert list(last_price.values()) == [k.close for k in candles]
+
+
+async def test_kline_replay_event_times_come_from_the_candles(short_btc_csv: Path) -> None:
+    candles = read_klines(short_btc_csv)
+    sim = await replay_sim(short_btc_csv)
+    try:
+        async with connect(f"{sim.stream_url}/stream?streams=btcusdt@ticker", max_queue=None) as ws:
+            frames = [msgspec.json.decode(f) for f in await receive(ws, 120)]
+    finally:
+        await sim.stop()
+    times = [f["data"]["E"] for f in frames]
+    assert times == [candles[0].open_time + 1000 * i for i in range(120)]
+    assert {f["stream"] for f in frames} == {"btcusdt@ticker"}
+
+
+async def test_two_kline_replays_serve_identical_frames(short_btc_csv: Path) -> None:
+    runs = []
+    for _ in range(2):
+        sim = await replay_sim(short_btc_csv)
+        try:
+            async with connect(
+                f"{sim.stream_url}/ws/btcusdt@bookTicker/btcusdt@trade", max_queue=None
+            ) as ws:
+                runs.append(await receive(ws, 200))
+        finally:
+            await sim.stop()
+    assert runs[0] == runs[1]
+
+
+async def test_replay_at_real_speed_paces_by_recorded_times(short_btc_csv: Path) -> None:
+    from workspace.sim import ManualClock
+
+    clock = ManualClock(1_000_000)
+    sim = ExchangeSimulator(SimConfig(replay=short_btc_csv, speed=1.0, clock=clock))
+    await sim.start()
+    try:
+        async with connect(f"{sim.stream_url}/ws/btcusdt@ticker") as ws:
+            first = msgspec.json.decode(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            await clock.advance(2000)
+            later = [msgspec.json.decode(f) for f in await receive(ws, 2)]
+    finally:
+        await sim.stop()
+    assert [t["E"] - first["E"] for t in later] == [1000, 2000]
