@@ -31,16 +31,19 @@ def test_empty_window_has_no_percentile() -> None:
     assert LatencyWindow().percentile(99) is None
 
 
-def test_rate_counts_complete_seconds_only() -> None:
+def test_rate_is_events_per_second_over_the_recent_window() -> None:
     clock = ManualClock(mono=100.0)
     meter = RateMeter(clock, window_s=5)
-    for _second in range(3):
+    for _second in range(4):
         meter.add(10)
         clock.advance(1.0)
-    meter.add(1000)  # the current, partial second
+        meter.per_second()  # reads take the samples
     assert meter.per_second() == 10.0
     clock.advance(30.0)
+    meter.per_second()
+    clock.advance(1.0)
     assert meter.per_second() == 0.0
+    assert meter.total == 40
 
 
 def test_feed_latency_is_now_minus_exchange_event_time() -> None:

@@ -140,12 +140,13 @@ class Engine:
         if not self._running:
             return
         self._running = False
+        # Callbacks first: a strategy must not trade on a half-stopped engine.
+        self.callbacks.stop()
         if self._feed is not None:
             try:
                 await asyncio.wait_for(self._feed.stop(), self.config.stop_grace_s)
             except Exception as error:  # stopping must go on whatever the feed does
                 log.error("feed did not stop cleanly: %s", error)
-        self.callbacks.stop()
         await self._tasks.cancel_all(self.config.stop_grace_s)
         self.hub.close()
         self._flush_ticks()

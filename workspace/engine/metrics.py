@@ -41,38 +41,31 @@ class LatencyWindow:
 
 
 class RateMeter:
-    """Events per second over the last ``window_s`` seconds (1 s buckets)."""
+    """Events per second over roughly the last ``window_s`` seconds.
 
-    def __init__(self, clock: Clock, window_s: int = 5) -> None:
+    ``add`` is one integer addition (it runs for every record on the hot path); the
+    rate is worked out when read, from (time, total) samples taken at reads."""
+
+    def __init__(self, clock: Clock, window_s: float = 5.0) -> None:
         self._clock = clock
         self._window_s = window_s
-        self._buckets: deque[list[int]] = deque()  # [second, count]
+        self._samples: deque[tuple[float, int]] = deque([(clock.monotonic(), 0)])
         self.total = 0
 
     def add(self, n: int = 1) -> None:
         self.total += n
-        second = int(self._clock.monotonic())
-        if self._buckets and self._buckets[-1][0] == second:
-            self._buckets[-1][1] += n
-        else:
-            self._buckets.append([second, n])
-            self._trim(second)
 
     def per_second(self) -> float:
-        now = int(self._clock.monotonic())
-        self._trim(now)
-        if not self._buckets:
-            return 0.0
-        # Only complete seconds count, so the current partial second does not skew it.
-        start = max(self._buckets[0][0], now - self._window_s)
-        span = now - start
-        if span <= 0:
-            return float(self._buckets[-1][1])
-        return sum(count for second, count in self._buckets if start <= second < now) / span
-
-    def _trim(self, now: int) -> None:
-        while self._buckets and self._buckets[0][0] <= now - self._window_s - 1:
-            self._buckets.popleft()
+        now = self._clock.monotonic()
+        samples = self._samples
+        # Keep one sample older than the window as the baseline of the rate.
+        while len(samples) > 1 and samples[1][0] <= now - self._window_s:
+            samples.popleft()
+        then, total_then = samples[0]
+        if now - samples[-1][0] >= 0.5 or len(samples) == 1:
+            samples.append((now, self.total))
+        span = now - then
+        return (self.total - total_then) / span if span > 0 else 0.0
 
 
 class EngineMetrics:

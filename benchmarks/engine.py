@@ -1,0 +1,209 @@
+"""Engine benchmark: 50 symbols from the simulator, 1,000 resting orders, one strategy.
+
+Two phases, each on a fresh engine with the simulator in a separate process (so the
+simulator's own work does not count as engine time):
+
+- ``binance``: Binance's real rates (24 h ticker every 1 s, trades and book every
+  100 ms per symbol): the latency targets apply here (order event p99 < 1 ms,
+  event-loop lag p99 < 10 ms);
+- ``max``: the simulator's highest rate (1 ms intervals): throughput (ticks/s).
+
+The strategy reacts to every tick; on every 20th it places a limit order far from the
+market and cancels it, so order events are caused by ticks.  "tick -> order event" is
+the time from the tick reaching the engine to its ORDER_UPDATE being published (queueing
+behind other callbacks included).
+
+    .venv/bin/python benchmarks/engine.py [--seconds 8] [--symbols 50] [--profile]
+
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import multiprocessing
+import pstats
+import sys
+import time
+from decimal import Decimal
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from workspace.engine.config import EngineConfig
+from workspace.engine.ticks import Tick
+from workspace.engine.workspace import Workspace
+
+RESTING_ORDERS = 1000
+
+
+def symbol_names(count: int) -> list[str]:
+    return [f"X{i:02d}USDT" for i in range(count)]
+
+
+def run_simulator(conn: Connection, count: int, intervals: tuple[float, float, float]) -> None:
+    """Child process: serve ``count`` symbols until the parent says stop."""
+    from workspace.sim import DEFAULT_SYMBOLS, ExchangeSimulator, SimConfig, SymbolSpec
+
+    specs = []
+    for i, name in enumerate(symbol_names(count)):
+        template = DEFAULT_SYMBOLS[i % len(DEFAULT_SYMBOLS)]
+        specs.append(
+            SymbolSpec(
+                symbol=name,
+                base_asset=name[:-4],
+                quote_asset="USDT",
+                price=template.price,
+                tick_size=template.tick_size,
+                step_size=template.step_size,
+                volatility=template.volatility,
+                daily_volume=template.daily_volume,
+            )
+        )
+    ticker, trade, book = intervals
+    config = SimConfig(
+        symbols=tuple(specs),
+        seed=11,
+        ticker_interval_s=ticker,
+        trade_interval_s=trade,
+        book_interval_s=book,
+    )
+
+    async def serve() -> None:
+        sim = ExchangeSimulator(config)
+        await sim.start(host="127.0.0.1", port=0)
+        conn.send((sim.stream_url, sim.rest_url))
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, conn.recv)  # wait for "stop"
+        await sim.stop()
+
+    asyncio.run(serve())
+
+
+async def phase(
+    name: str, intervals: tuple[float, float, float], seconds: float, count: int, profile: bool
+) -> dict[str, Any]:
+    from workspace.market.config import FeedConfig
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=run_simulator, args=(child, count, intervals), daemon=True)
+    process.start()
+    stream_url, rest_url = await asyncio.get_running_loop().run_in_executor(None, parent.recv)
+    ws = Workspace(
+        feed="binance",
+        feed_config=FeedConfig(stream_url=stream_url, rest_url=rest_url),
+        initial_balance=10**12,
+        engine=EngineConfig(ticks_per_symbol=20_000),
+    )
+    symbols = symbol_names(count)
+    seen: set[str] = set()
+    all_priced = asyncio.Event()
+    ticks = 0
+
+    @ws.on_tick
+    def strategy(tick: Tick) -> None:
+        nonlocal ticks
+        ticks += 1
+        if tick.symbol not in seen:
+            seen.add(tick.symbol)
+            if len(seen) == count:
+                all_priced.set()
+        if ticks % 20 == 0 and all_priced.is_set():
+            far = (tick.price / 2).quantize(Decimal("0.00000001"))
+            order = ws.limit(tick.symbol, "BUY", "1", far)
+            ws.cancel(order.id)
+
+    await ws.start()
+    try:
+        await ws.subscribe(*symbols)
+        await asyncio.wait_for(all_priced.wait(), timeout=60)
+        for i in range(RESTING_ORDERS):
+            symbol = symbols[i % count]
+            quote = ws.engine.account.quote(symbol)
+            assert quote.last is not None
+            far = (quote.last * Decimal("0.5")).quantize(Decimal("0.00000001"))
+            order = ws.limit(symbol, "BUY", "1", far)
+            assert order.status == "NEW", order.reason
+        metrics = ws.engine.metrics
+        for window in (metrics.order_event_ms, metrics.loop_lag_ms, metrics.feed_latency_ms):
+            window.clear()
+        ticks_before = metrics.ticks.total
+        profiler = cProfile.Profile() if profile else None
+        started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        await asyncio.sleep(seconds)  # the measurement window (not a synchronisation)
+        if profiler is not None:
+            profiler.disable()
+        elapsed = time.perf_counter() - started
+        result = {
+            "phase": name,
+            "ticks_per_s": (metrics.ticks.total - ticks_before) / elapsed,
+            "order_event_p50_ms": metrics.order_event_ms.percentile(50),
+            "order_event_p99_ms": metrics.order_event_ms.percentile(99),
+            "order_events": metrics.order_event_ms.count,
+            "loop_lag_p99_ms": metrics.loop_lag_ms.percentile(99),
+            "feed_latency_p99_ms": metrics.feed_latency_ms.percentile(99),
+            "resting_orders": len(ws.open_orders),
+            "callback_errors": metrics.callback_errors,
+        }
+        if profiler is not None:
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
+            print(f"--- profile of the {name} phase (by own time) ---")
+            print("\n".join(out.getvalue().splitlines()[:40]))
+        return result
+    finally:
+        await ws.stop()
+        parent.send("stop")
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+
+
+def show(result: dict[str, Any]) -> None:
+    def ms(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f} ms"
+
+    print(
+        f"{result['phase']:>8}: {result['ticks_per_s']:>9,.0f} ticks/s | "
+        f"tick->order event p50 {ms(result['order_event_p50_ms'])}, "
+        f"p99 {ms(result['order_event_p99_ms'])} ({result['order_events']} events) | "
+        f"loop lag p99 {ms(result['loop_lag_p99_ms'])} | "
+        f"feed latency p99 {ms(result['feed_latency_p99_ms'])} | "
+        f"resting {result['resting_orders']}"
+    )
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    binance = await phase("binance", (1.0, 0.1, 0.1), args.seconds, args.symbols, args.profile)
+    show(binance)
+    fastest = await phase("max", (0.01, 0.001, 0.001), args.seconds, args.symbols, args.profile)
+    show(fastest)
+    return {
+        "ticks_per_s": round(fastest["ticks_per_s"], 1),
+        "order_event_p50_ms": binance["order_event_p50_ms"],
+        "order_event_p99_ms": binance["order_event_p99_ms"],
+        "loop_lag_p99_ms": binance["loop_lag_p99_ms"],
+        "binance_rate_ticks_per_s": round(binance["ticks_per_s"], 1),
+        "max_rate_order_event_p99_ms": fastest["order_event_p99_ms"],
+        "max_rate_loop_lag_p99_ms": fastest["loop_lag_p99_ms"],
+        "symbols": args.symbols,
+        "resting_orders": RESTING_ORDERS,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="measurement per phase")
+    parser.add_argument("--symbols", type=int, default=50)
+    parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
+    summary = asyncio.run(main(parser.parse_args()))
+    print(json.dumps(summary))
