@@ -39,6 +39,7 @@ from workspace.errors import InvalidParams, InvalidSymbol
 from workspace.journal import Journal
 from workspace.market.records import BookTicker, MarketRecord, MiniTicker, Ticker, Trade
 from workspace.market.subscriptions import normalize_symbol
+from workspace.protocol.engine_api import EngineApi
 from workspace.session import Listener, Message
 from workspace.trading.account import Account
 from workspace.trading.events import AccountEvent, FillEvent, OrderEvent
@@ -521,3 +522,8 @@ class Engine:
     def symbols(self) -> frozenset[str]:
         """Symbols someone holds (notebook, server clients)."""
         return frozenset(s for s, n in self._refs.items() if n > 0)
+
+
+def as_engine_api(engine: Engine) -> EngineApi:
+    """The engine *is* an ``EngineApi`` (mypy checks this function)."""
+    return engine
