@@ -29,9 +29,11 @@ def round_to_step(value_e8: float, step_e8: int) -> int:
 
 def format_e8(value_e8: int) -> str:
     """``719524000000`` -> ``"7195.24000000"`` (a leading ``-`` for negatives)."""
-    sign = "-" if value_e8 < 0 else ""
-    whole, frac = divmod(abs(value_e8), SCALE)
-    return f"{sign}{whole}.{frac:08d}"
+    # One integer format plus slicing: this runs for every number of every frame.
+    if value_e8 < 0:
+        return "-" + format_e8(-value_e8)
+    digits = f"{value_e8:09d}"
+    return f"{digits[:-8]}.{digits[-8:]}"
 
 
 def decimal_e8(value_e8: int) -> Decimal:

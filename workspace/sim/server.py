@@ -57,6 +57,7 @@ class _Client:
         self.outbox = Outbox(limit)
         self.control_times: deque[float] = deque()
         self.started = False  # firehose / replay begun (on the first subscription)
+        self.paused = False  # no live frames while its firehose is being built
         self.tasks: list[asyncio.Task[None]] = []
         self.closed = asyncio.Event()
 
@@ -98,6 +99,7 @@ class ExchangeSimulator:
         self._stall_over = asyncio.Event()
         self._stall_over.set()
         self._stepped = asyncio.Condition()
+        self._membership = asyncio.Condition()
         self._firehose_cache: dict[tuple[tuple[str, ...], bool], list[bytes]] = {}
         self._market: RandomWalkMarket | None = None
         self._replay: Replay | None = None
@@ -188,6 +190,15 @@ class ExchangeSimulator:
     def connections(self) -> int:
         return len(self._clients)
 
+    async def wait_for_connections(self, count: int = 1) -> None:
+        """Return once at least ``count`` stream connections are open (for tests)."""
+        async with self._membership:
+            await self._membership.wait_for(lambda: len(self._clients) >= count)
+
+    async def _membership_changed(self) -> None:
+        async with self._membership:
+            self._membership.notify_all()
+
     # -- fault hooks --------------------------------------------------------------
 
     async def drop_connections(self) -> None:
@@ -273,6 +284,7 @@ class ExchangeSimulator:
         self._clients.add(client)
         sender = asyncio.create_task(self._send_loop(client), name="sim-send")
         try:
+            await self._membership_changed()
             if route.streams:
                 self._on_subscribed(client, route.streams)
             async for message in ws:
@@ -294,6 +306,7 @@ class ExchangeSimulator:
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await task
             client.closed.set()
+            await self._membership_changed()
 
     def _over_rate(self, client: _Client) -> bool:
         now = asyncio.get_running_loop().time()
@@ -340,7 +353,7 @@ class ExchangeSimulator:
                     raw = encode_record(emission.record)
                     combined: bytes | None = None
                     for client in clients:
-                        if not client.control.is_subscribed(emission.stream):
+                        if client.paused or not client.control.is_subscribed(emission.stream):
                             continue
                         if client.control.combined:
                             if combined is None:
@@ -372,21 +385,29 @@ class ExchangeSimulator:
             for s in client.control.streams
             if s.served and s.kind in ("ticker", "aggTrade") and s.symbol in self.symbols
         )
-        if not streams:
-            return
+        if streams:
+            client.paused = True
+            task = asyncio.create_task(self._firehose_to(client, streams), name="sim-firehose")
+            client.tasks.append(task)
+
+    async def _firehose_to(self, client: _Client, streams: tuple[str, ...]) -> None:
         key = (streams, client.control.combined)
         frames = self._firehose_cache.get(key)
         if frames is None:
-            frames = build_firehose(
+            # Built in a thread so that other connections are served meanwhile.
+            frames = await asyncio.to_thread(
+                build_firehose,
                 {spec.symbol: spec for spec in self._specs},
                 streams,
                 self.config.firehose,
                 combined=client.control.combined,
                 seed=self.config.seed,
-                start_ms=self._clock.time_ms(),
+                # Event times end just before now, so live data carries on forward.
+                start_ms=self._clock.time_ms() - self.config.firehose,
             )
             self._firehose_cache[key] = frames
         client.outbox.put_control(frames)
+        client.paused = False
 
     async def _replay_to(self, client: _Client, replay: Replay) -> None:
         speed = self.config.speed
