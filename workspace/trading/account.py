@@ -159,38 +159,53 @@ class Account:
         """Recompute the unrealized P&L of every open position from the latest prices
         (a full mark-to-market); returns the total.  The incremental total kept by
         ``on_market`` must always equal it."""
-        with localcontext(self._ctx):
-            total = ZERO
-            quotes = self._quotes
-            for symbol, position in self._positions.items():
-                quote = quotes.get(symbol)
-                if quote is not None and quote.last is not None:
-                    position.mark(quote.last)
-                total += position.unrealized_pnl
-            self._unrealized = total
-            return total
+        ctx = self._ctx
+        multiply, subtract, add = ctx.multiply, ctx.subtract, ctx.add
+        total = ZERO
+        quotes = self._quotes
+        buy = PositionType.BUY
+        for symbol, position in self._positions.items():
+            quote = quotes.get(symbol)
+            price = quote.last if quote is not None else None
+            if price is not None:
+                value = multiply(position.quantity, price)
+                if position.type is buy:
+                    position.unrealized_pnl = subtract(value, position.cost)
+                else:
+                    position.unrealized_pnl = subtract(position.cost, value)
+                position.current_price = price
+            total = add(total, position.unrealized_pnl)
+        self._unrealized = total
+        return total
 
     # -- market data -------------------------------------------------------------------
     def on_market(self, record: MarketRecord, ts_ms: int) -> list[AccountEvent]:
         """Take one market record.  Trades move marks and fire triggers; tickers move
-        marks (and the book when they carry bid/ask); book tickers move the book."""
-        with localcontext(self._ctx):
-            symbol = record.symbol
-            quote = self._quotes.get(symbol)
-            if quote is None:
-                quote = self._quotes[symbol] = Quote()
-            if isinstance(record, Trade):
-                self._set_last(symbol, quote, record.price)
-                return self._on_trade(symbol, record.price, ts_ms)
-            if isinstance(record, BookTicker):
-                quote.bid = record.bid_price
-                quote.ask = record.ask_price
+        marks (and the book when they carry bid/ask); book tickers move the book.
+
+        The hot path: a price that reaches no order costs a few dict lookups and, for
+        a symbol with a position, one exact re-mark (see ``Position.mark``)."""
+        symbol = record.symbol
+        quote = self._quotes.get(symbol)
+        if quote is None:
+            quote = self._quotes[symbol] = Quote()
+        if type(record) is Trade:
+            price = record.price
+            self._set_last(symbol, quote, price)
+            if not self._index.may_fire(symbol, price):
                 return []
-            if isinstance(record, Ticker) and record.bid_price and record.ask_price:
-                quote.bid = record.bid_price
-                quote.ask = record.ask_price
-            self._set_last(symbol, quote, record.last_price)
+            with localcontext(self._ctx):
+                return self._on_trade(symbol, price, ts_ms)
+        if type(record) is BookTicker:
+            quote.bid = record.bid_price
+            quote.ask = record.ask_price
             return []
+        if isinstance(record, Ticker) and record.bid_price and record.ask_price:
+            quote.bid = record.bid_price
+            quote.ask = record.ask_price
+        assert isinstance(record, Ticker | MiniTicker)
+        self._set_last(symbol, quote, record.last_price)
+        return []
 
     def mark(self, ts_ms: int) -> MarkEvent:
         """A ``MarkEvent`` with the known prices and the equity now.  Applying it
@@ -218,7 +233,8 @@ class Account:
         quote.last = price
         position = self._positions.get(symbol)
         if position is not None:
-            self._unrealized += position.mark(price)
+            ctx = self._ctx
+            self._unrealized = ctx.add(self._unrealized, position.mark(price, ctx))
 
     # -- commands ----------------------------------------------------------------------
     def place(self, request: OrderRequest, ts_ms: int) -> tuple[Order, list[AccountEvent]]:

@@ -9,7 +9,7 @@ stays exact.  ``entry_price`` is ``cost / quantity`` rounded, for display.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, getcontext
 from enum import StrEnum
 
 import msgspec
@@ -57,13 +57,18 @@ class Position(msgspec.Struct, kw_only=True, omit_defaults=True):
     def sign(self) -> int:
         return 1 if self.type is PositionType.BUY else -1
 
-    def mark(self, price: Decimal) -> Decimal:
-        """Re-mark at ``price``; returns the change of unrealized P&L."""
-        if self.sign > 0:
-            new = self.quantity * price - self.cost
+    def mark(self, price: Decimal, ctx: Context) -> Decimal:
+        """Re-mark at ``price``; returns the change of unrealized P&L.
+
+        Arithmetic goes through ``ctx`` explicitly (not the thread's context): this
+        runs on every price of a symbol with a position, and entering a
+        ``localcontext`` would cost more than the arithmetic itself."""
+        value = ctx.multiply(self.quantity, price)
+        if self.type is PositionType.BUY:
+            new = ctx.subtract(value, self.cost)
         else:
-            new = self.cost - self.quantity * price
-        delta = new - self.unrealized_pnl
+            new = ctx.subtract(self.cost, value)
+        delta = ctx.subtract(new, self.unrealized_pnl)
         self.current_price = price
         self.unrealized_pnl = new
         return delta
@@ -114,7 +119,7 @@ def apply_fill(
         current.cost += quantity * price
         current.entry_price = entry_of(current.cost, current.quantity)
         current.updated_at = ts_ms
-        current.mark(mark)
+        current.mark(mark, getcontext())
         return FillOutcome(closed_or_updated=current, opened=None, realized_pnl=ZERO)
     reduce = min(quantity, current.quantity)
     if reduce == current.quantity:
@@ -142,7 +147,7 @@ def apply_fill(
         if rest > 0:
             opened = _open(symbol, fill_type, rest, price, mark, ts_ms, new_id)
     else:
-        current.mark(mark)
+        current.mark(mark, getcontext())
     return FillOutcome(closed_or_updated=current, opened=opened, realized_pnl=realized)
 
 

@@ -114,6 +114,16 @@ class TriggerIndex:
             return []
         return sorted((seq_no, order_id) for order_id, seq_no in found.items())
 
+    def may_fire(self, symbol: str, price: Decimal) -> bool:
+        """Whether a trade at ``price`` has anything to do (a cheap pre-check)."""
+        if self._trailing.get(symbol):
+            return True
+        rising = self._rising.get(symbol)
+        if rising is not None and rising.levels and rising.levels[0] <= price:
+            return True
+        falling = self._falling.get(symbol)
+        return falling is not None and bool(falling.levels) and falling.levels[-1] >= price
+
     def fire(self, symbol: str, price: Decimal) -> list[tuple[int, str]]:
         """Remove and return every level entry a trade at ``price`` reaches, in
         placement order."""
