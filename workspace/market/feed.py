@@ -28,12 +28,13 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from workspace.market.config import FeedConfig, add_feed_arguments
+from workspace.market.connection import DirectConnection
 from workspace.market.decode import (
     RECORD_TYPES,
     ControlReply,
@@ -187,7 +188,7 @@ class BinanceFeed:
 
         self._symbols: dict[str, None] = {}  # wanted symbols, in subscription order
         self._live_streams: set[str] = set()  # subscribed on the current connection
-        self._ws: ClientConnection | None = None
+        self._ws: DirectConnection | None = None
         self._pending: dict[int, asyncio.Future[ControlReply]] = {}
         self._next_id = 1
         self._control_lock = asyncio.Lock()
@@ -457,7 +458,7 @@ class BinanceFeed:
         attempts = 0
         while not self._stopping:
             try:
-                ws = await connect(
+                connection = await connect(
                     self.config.combined_stream_url,
                     open_timeout=self.config.open_timeout_s,
                     # Binance pings us every 20 s and the library pongs on its own; our
@@ -467,8 +468,9 @@ class BinanceFeed:
                     close_timeout=1.0,
                     compression=None,
                     max_size=self.config.max_frame_bytes,
-                    max_queue=256,
+                    create_connection=DirectConnection,
                 )
+                ws = cast(DirectConnection, connection)  # create_connection above
             except Exception as exc:
                 if self._policy.classify(exc) is Verdict.FATAL:
                     self._go_down(exc)
@@ -508,7 +510,7 @@ class BinanceFeed:
                 delays = self._policy.delays()
             await asyncio.sleep(next(delays))
 
-    async def _forget_connection(self, ws: ClientConnection) -> None:
+    async def _forget_connection(self, ws: DirectConnection) -> None:
         # No lock needed: these are plain assignments on the loop's one thread.  Failing
         # the pending replies first releases a control request holding the lock.
         self._ws = None
@@ -517,15 +519,20 @@ class BinanceFeed:
             if not future.done():
                 future.set_exception(_ConnectionLost("connection closed"))
         self._pending.clear()
+        if ws.failure.done():
+            ws.failure.exception()  # already acted on; mark it retrieved
+        else:
+            ws.failure.cancel()
         with contextlib.suppress(Exception):
             await ws.close()
 
-    async def _serve(self, ws: ClientConnection) -> None:
+    async def _serve(self, ws: DirectConnection) -> None:
         """Run one connection until it ends; always ends by raising."""
         self._limiter.reset()
         self._live_streams = set()
         self._ws = ws
-        reader = asyncio.create_task(self._read(ws), name="binance-feed-reader")
+        reader = asyncio.create_task(self._until_ended(ws), name="binance-feed-connection")
+        ws.attach(self._on_message)
         try:
             streams = [n for s in self._symbols for n in stream_names(s, self.config.streams)]
             subscribe = asyncio.create_task(self._send_control("SUBSCRIBE", streams))
@@ -566,49 +573,54 @@ class BinanceFeed:
                 if now - quiet_since >= config.silence_timeout_s:
                     raise StaleConnection("stalled")
 
-    async def _read(self, ws: ClientConnection) -> None:
-        """The hot path: one frame in, records out, synchronously."""
-        recv = ws.recv
+    async def _until_ended(self, ws: DirectConnection) -> None:
+        """Return never; raise why the connection ended (closed, or the handler's error)."""
+        closed = asyncio.ensure_future(ws.wait_closed())
+        try:
+            await asyncio.wait({closed, ws.failure}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+        if ws.failure.done():
+            ws.failure.result()  # StaleConnection("serverShutdown"), or a bug: raise it
+        raise ws.protocol.close_exc
+
+    def _on_message(self, data: bytes) -> None:
+        """The hot path, called from the socket's ``data_received``: frame in, records out."""
         stats = self._stats
-        clock = self._clock
-        on_record = self._on_record
-        record_types = RECORD_TYPES
-        while True:
-            data = await recv(False)  # bytes, no UTF-8 decode: msgspec reads the bytes
-            stats.messages += 1
-            stats.last_message_monotonic = clock()
+        stats.messages += 1
+        stats.last_message_monotonic = self._clock()
+        try:
+            item = decode_frame(data)
+        except FrameError as exc:
+            self._bad_frame(data, exc)
+            return
+        kind = type(item)
+        if kind in RECORD_TYPES:
+            if kind is not BookTicker:  # the only record without an event time
+                event_ms: int = item.event_time  # type: ignore[union-attr, assignment]
+                self._last_event_ms = event_ms
+                if self._open_gap is not None:
+                    self._close_gap(event_ms)
+            stats.records += 1
             try:
-                item = decode_frame(data)
-            except FrameError as exc:
-                self._bad_frame(data, exc)
-                continue
-            kind = type(item)
-            if kind in record_types:
-                if kind is not BookTicker:  # the only record without an event time
-                    event_ms: int = item.event_time  # type: ignore[union-attr, assignment]
-                    self._last_event_ms = event_ms
-                    if self._open_gap is not None:
-                        self._close_gap(event_ms)
+                self._on_record(item)  # type: ignore[arg-type]
+            except Exception:
+                stats.callback_errors += 1
+                log.exception("on_record callback failed")
+        elif kind is tuple:
+            for record in item:  # type: ignore[union-attr]
                 stats.records += 1
                 try:
-                    on_record(item)  # type: ignore[arg-type]
+                    self._on_record(record)
                 except Exception:
                     stats.callback_errors += 1
                     log.exception("on_record callback failed")
-            elif kind is tuple:
-                for record in item:  # type: ignore[union-attr]
-                    stats.records += 1
-                    try:
-                        on_record(record)
-                    except Exception:
-                        stats.callback_errors += 1
-                        log.exception("on_record callback failed")
-            elif kind is ControlReply:
-                self._on_reply(item)  # type: ignore[arg-type]
-            elif kind is ServerShutdown:
-                raise StaleConnection("serverShutdown")
-            else:
-                stats.skipped += 1
+        elif kind is ControlReply:
+            self._on_reply(item)  # type: ignore[arg-type]
+        elif kind is ServerShutdown:
+            raise StaleConnection("serverShutdown")
+        else:
+            stats.skipped += 1
 
     def _close_gap(self, first_after_ms: int) -> None:
         if self._open_gap is None:
