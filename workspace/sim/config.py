@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -90,7 +90,6 @@ class SimConfig:
     # Live frames waiting for a slow client beyond this are dropped, so one slow
     # reader never stalls the others.
     send_queue_frames: int = 10_000
-    log_requests: bool = field(default=False)
 
     def symbol_specs(self) -> tuple[SymbolSpec, ...]:
         known = {spec.symbol: spec for spec in DEFAULT_SYMBOLS}
