@@ -82,7 +82,13 @@ def unrealized(ptype: PositionType, quantity: Decimal, cost: Decimal, price: Dec
 
 
 def entry_of(cost: Decimal, quantity: Decimal) -> Decimal:
-    return (cost / quantity).quantize(PRICE_QUANTUM, rounding=ROUND_HALF_EVEN).normalize()
+    """Display entry price: exact when the division terminates within 12 decimals
+    (107.5, not 107.500000000000), else rounded to 1e-12."""
+    price = cost / quantity
+    exponent = price.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -12:
+        price = price.quantize(PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
+    return price
 
 
 class FillOutcome(msgspec.Struct, frozen=True, kw_only=True):
