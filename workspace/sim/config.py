@@ -91,6 +91,17 @@ class SimConfig:
     # reader never stalls the others.
     send_queue_frames: int = 10_000
 
+    def __post_init__(self) -> None:
+        intervals = (self.ticker_interval_s, self.trade_interval_s, self.book_interval_s)
+        if min(intervals) <= 0:
+            raise ValueError("ticker/trade/book intervals must be positive")
+        if self.speed < 0:
+            raise ValueError("replay speed must be >= 0 (0 = as fast as the client reads)")
+        if self.firehose < 0:
+            raise ValueError("firehose must be >= 0")
+        if not self.symbols and self.replay is None:
+            raise ValueError("at least one symbol is needed")
+
     def symbol_specs(self) -> tuple[SymbolSpec, ...]:
         known = {spec.symbol: spec for spec in DEFAULT_SYMBOLS}
         specs: list[SymbolSpec] = []
