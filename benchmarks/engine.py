@@ -25,20 +25,23 @@ import asyncio
 import cProfile
 import io
 import json
+import logging
 import multiprocessing
 import pstats
-import sys
+import tempfile
 import time
 from decimal import Decimal
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from workspace.engine.config import EngineConfig
+from workspace.engine.core import Engine
 from workspace.engine.ticks import Tick
 from workspace.engine.workspace import Workspace
+from workspace.journal import Journal
+from workspace.market.records import BookTicker, MarketRecord, Ticker, Trade
+from workspace.trading.requests import OrderRequest, OrderType, Side
 
 RESTING_ORDERS = 1000
 
@@ -100,7 +103,7 @@ async def phase(
         feed="binance",
         feed_config=FeedConfig(stream_url=stream_url, rest_url=rest_url),
         initial_balance=10**12,
-        engine=EngineConfig(ticks_per_symbol=20_000),
+        engine=EngineConfig(ticks_per_symbol=20_000, loop_lag_interval_s=0.01),
     )
     symbols = symbol_names(count)
     seen: set[str] = set()
@@ -168,6 +171,106 @@ async def phase(
             process.kill()
 
 
+def synthetic_records(symbols: list[str], rounds: int) -> list[MarketRecord]:
+    """Per symbol and round: a trade and a book ticker; a 24 h ticker every 10th round."""
+    records: list[MarketRecord] = []
+    for k in range(rounds):
+        for symbol in symbols:
+            price = Decimal(100 + k % 7)
+            at = 1_700_000_000_000 + k
+            records.append(
+                Trade(
+                    event_type="aggTrade",
+                    event_time=at,
+                    symbol=symbol,
+                    price=price,
+                    quantity=Decimal(1),
+                    trade_time=at,
+                    buyer_is_maker=False,
+                    agg_id=k,
+                )
+            )
+            records.append(
+                BookTicker(
+                    update_id=k,
+                    symbol=symbol,
+                    bid_price=price - 1,
+                    bid_qty=Decimal(1),
+                    ask_price=price + 1,
+                    ask_qty=Decimal(1),
+                )
+            )
+            if k % 10 == 0:
+                records.append(
+                    Ticker(
+                        event_type="24hrTicker",
+                        event_time=at,
+                        symbol=symbol,
+                        price_change=Decimal(1),
+                        price_change_percent=Decimal(1),
+                        weighted_avg_price=price,
+                        last_price=price,
+                        open_price=price,
+                        high_price=price,
+                        low_price=price,
+                        volume=Decimal(1),
+                        quote_volume=Decimal(1),
+                        open_time=at,
+                        close_time=at,
+                        first_trade_id=0,
+                        last_trade_id=0,
+                        trade_count=0,
+                    )
+                )
+    return records
+
+
+async def engine_only(count: int, profile: bool) -> float:
+    """Records straight into ``Engine.on_record`` (no socket, no decoding): the engine's
+    own cost per record, with the 1,000 resting orders and one strategy."""
+    symbols = symbol_names(count)
+    with tempfile.TemporaryDirectory() as tmp:
+        journal = Journal.open(Path(tmp) / "journal.sqlite")
+        engine = Engine(account=journal.rebuild(), journal=journal, source="bench")
+        await engine.start()
+        engine.callbacks.register("tick", lambda tick: None)
+        records = synthetic_records(symbols, 400)
+        for record in records[: 3 * count]:
+            engine.on_record(record)
+        for i in range(RESTING_ORDERS):
+            engine.place_order(
+                OrderRequest(
+                    symbol=symbols[i % count],
+                    side=Side.BUY,
+                    type=OrderType.LIMIT,
+                    quantity=Decimal(1),
+                    price=Decimal(50),
+                )
+            )
+        profiler = cProfile.Profile() if profile else None
+        started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        for i, record in enumerate(records):
+            engine.on_record(record)
+            if i % 100 == 0:
+                await asyncio.sleep(0)  # let the callback task run, as the feed would
+        if profiler is not None:
+            profiler.disable()
+        elapsed = time.perf_counter() - started
+        await engine.stop()
+        engine.ticks.close()
+        journal.close()
+    if profiler is not None:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
+        print("--- profile of the engine-only phase (by own time) ---")
+        print("\n".join(out.getvalue().splitlines()[:34]))
+    rate = len(records) / elapsed
+    print(f"  engine: {rate:>9,.0f} records/s straight into on_record ({1e6 / rate:.1f} us each)")
+    return rate
+
+
 def show(result: dict[str, Any]) -> None:
     def ms(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.3f} ms"
@@ -183,6 +286,13 @@ def show(result: dict[str, Any]) -> None:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.slow_ms:
+        # asyncio's debug mode names every callback that holds the loop this long.
+        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+        loop = asyncio.get_running_loop()
+        loop.set_debug(True)
+        loop.slow_callback_duration = args.slow_ms / 1000
+    engine_rate = await engine_only(args.symbols, args.profile)
     binance = await phase("binance", (1.0, 0.1, 0.1), args.seconds, args.symbols, args.profile)
     show(binance)
     fastest = await phase("max", (0.01, 0.001, 0.001), args.seconds, args.symbols, args.profile)
@@ -195,6 +305,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "binance_rate_ticks_per_s": round(binance["ticks_per_s"], 1),
         "max_rate_order_event_p99_ms": fastest["order_event_p99_ms"],
         "max_rate_loop_lag_p99_ms": fastest["loop_lag_p99_ms"],
+        "engine_only_records_per_s": round(engine_rate, 1),
         "symbols": args.symbols,
         "resting_orders": RESTING_ORDERS,
     }
@@ -205,5 +316,8 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=8.0, help="measurement per phase")
     parser.add_argument("--symbols", type=int, default=50)
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
+    parser.add_argument(
+        "--slow-ms", type=float, default=0, help="log loop callbacks slower than this (debug)"
+    )
     summary = asyncio.run(main(parser.parse_args()))
     print(json.dumps(summary))

@@ -51,7 +51,9 @@ class TickStore:
         self._db = sqlite3.connect(str(path), isolation_level=None)
         if str(path) != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # ticks are a cache, not a ledger
+            # A cache, not a ledger: never wait on fsync (a checkpoint fsync on a busy disk
+            # would hold the event loop for tens of ms).
+            self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(_SCHEMA)
         self._pending: list[_Row] = []
         self._counts: Counter[str] = Counter(
