@@ -137,3 +137,22 @@ async def test_same_seed_and_same_clock_give_identical_frames() -> None:
 
 async def test_a_different_seed_gives_different_prices() -> None:
     assert await run_session(11) != await run_session(12)
+
+
+async def test_the_feeds_decoder_reads_every_combined_frame(sim: ExchangeSimulator) -> None:
+    from workspace.market.decode import decode_frame
+
+    streams = [f"ethusdt@{kind}" for kind in ALL_KINDS]
+    frames: list[bytes] = []
+    async with connect(f"{sim.stream_url}/stream?streams={'/'.join(streams)}") as ws:
+        await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        await clock_of(sim).advance(2000)
+        await sim.caught_up()
+        await ws.send('{"method":"LIST_SUBSCRIPTIONS","id":2}')
+        while not (frame := (await asyncio.wait_for(ws.recv(), TIMEOUT)).encode()).startswith(
+            b'{"result"'
+        ):
+            frames.append(frame)
+    records = [decode_frame(f) for f in frames]
+    assert {type(r) for r in records} == {Ticker, MiniTicker, BookTicker, Trade}
+    assert all(getattr(r, "symbol", None) == "ETHUSDT" for r in records)
