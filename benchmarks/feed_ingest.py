@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import websockets
 
@@ -63,16 +64,23 @@ def simulator(frames: int) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-async def run_feed(url: str, frames: int, profile: cProfile.Profile | None) -> float:
+class Rate(NamedTuple):
+    msgs_per_s: float
+    cpu_us_per_msg: float
+    """This process's CPU time per frame: the client's own cost, whatever else the
+    machine (or the simulator) is doing."""
+
+
+async def run_feed(url: str, frames: int, profile: cProfile.Profile | None) -> Rate:
     done = asyncio.Event()
     count = 0
-    first = 0.0
+    first = first_cpu = 0.0
 
     def consume(record: MarketRecord) -> None:
-        nonlocal count, first
+        nonlocal count, first, first_cpu
         count += 1
         if count == 1:
-            first = time.perf_counter()
+            first, first_cpu = time.perf_counter(), time.process_time()
         elif count == frames:
             done.set()
 
@@ -90,13 +98,14 @@ async def run_feed(url: str, frames: int, profile: cProfile.Profile | None) -> f
         await feed.subscribe(*SYMBOLS)
         await asyncio.wait_for(done.wait(), 300)
         elapsed = time.perf_counter() - first
+        cpu = time.process_time() - first_cpu
         if profile is not None:
             profile.disable()
     finally:
         await feed.stop()
     if feed.stats.parse_errors:
         raise RuntimeError(f"{feed.stats.parse_errors} parse errors")
-    return (frames - 1) / elapsed
+    return Rate((frames - 1) / elapsed, cpu / (frames - 1) * 1e6)
 
 
 async def warm_up(url: str) -> None:
@@ -109,34 +118,36 @@ async def warm_up(url: str) -> None:
                 return
 
 
-async def run_baseline(url: str, frames: int) -> float:
+async def run_baseline(url: str, frames: int) -> Rate:
     params = [f"{s.lower()}@{k}" for s in SYMBOLS for k in STREAMS]
     async with websockets.connect(f"{url}/stream") as ws:
         await ws.send(json.dumps({"method": "SUBSCRIBE", "params": params, "id": 1}))
         count = 0
-        first = 0.0
+        first = first_cpu = 0.0
         async for message in ws:
             payload = json.loads(message)
             if "stream" not in payload:
                 continue  # the subscribe reply
             count += 1
             if count == 1:
-                first = time.perf_counter()
+                first, first_cpu = time.perf_counter(), time.process_time()
             elif count == frames:
                 break
-        return (frames - 1) / (time.perf_counter() - first)
+        elapsed = time.perf_counter() - first
+        cpu = time.process_time() - first_cpu
+        return Rate((frames - 1) / elapsed, cpu / (frames - 1) * 1e6)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="cProfile the feed rounds")
     args = parser.parse_args()
 
     profile = cProfile.Profile() if args.profile else None
-    feed_rates: list[float] = []
-    base_rates: list[float] = []
+    feed_rates: list[Rate] = []
+    base_rates: list[Rate] = []
     with simulator(args.frames) as url:
         print(f"simulator {url}: firehose of {args.frames} ticker/aggTrade frames per connection")
         started = time.perf_counter()
@@ -150,13 +161,21 @@ def main() -> int:
                     feed_rates.append(asyncio.run(run_feed(url, args.frames, profile)))
                 else:
                     base_rates.append(asyncio.run(run_baseline(url, args.frames)))
+            feed, base = feed_rates[-1], base_rates[-1]
             print(
-                f"round {round_no}: feed {feed_rates[-1]:>10,.0f} msg/s   "
-                f"bare websockets+json.loads {base_rates[-1]:>10,.0f} msg/s"
+                f"round {round_no}: feed {feed.msgs_per_s:>9,.0f} msg/s "
+                f"({feed.cpu_us_per_msg:.1f} us CPU/msg)   bare websockets+json.loads "
+                f"{base.msgs_per_s:>9,.0f} msg/s ({base.cpu_us_per_msg:.1f} us CPU/msg)"
             )
-    best, base = max(feed_rates), max(base_rates)
+    best = max(r.msgs_per_s for r in feed_rates)
+    base = max(r.msgs_per_s for r in base_rates)
+    best_cpu = min(r.cpu_us_per_msg for r in feed_rates)
+    base_cpu = min(r.cpu_us_per_msg for r in base_rates)
     print(f"best: feed {best:,.0f} msg/s, baseline {base:,.0f} msg/s, ratio {best / base:.2f}")
-    print(f"per frame: feed {1e6 / best:.2f} us, baseline {1e6 / base:.2f} us")
+    print(
+        f"client CPU per frame: feed {best_cpu:.2f} us, baseline {base_cpu:.2f} us, "
+        f"ratio (baseline/feed) {base_cpu / best_cpu:.2f}"
+    )
     if profile is not None:
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(15)
@@ -168,6 +187,9 @@ def main() -> int:
                 "msgs_per_s": round(best),
                 "baseline_msgs_per_s": round(base),
                 "ratio": round(best / base, 3),
+                "cpu_us_per_msg": round(best_cpu, 2),
+                "baseline_cpu_us_per_msg": round(base_cpu, 2),
+                "cpu_ratio": round(base_cpu / best_cpu, 3),
             }
         )
     )
