@@ -338,3 +338,85 @@ async def test_using_a_workspace_before_start_says_what_to_do() -> None:
 def test_feed_spec_must_be_known() -> None:
     with pytest.raises(InvalidParams, match="replay:PATH"):
         Workspace(feed="kraken")
+
+
+async def test_a_failing_periodic_publisher_is_logged_and_the_cadence_goes_on(
+    ws: Workspace, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = ws.engine
+    real = engine.positions_message
+    failures = 0
+
+    def flaky() -> Message:
+        nonlocal failures
+        if failures == 0:
+            failures += 1
+            raise RuntimeError("transient")
+        return real()
+
+    monkeypatch.setattr(engine, "positions_message", flaky)
+    messages = collect(ws)
+    with caplog.at_level(logging.ERROR, logger="workspace.engine"):
+        await next_message(messages, "POSITION_UPDATE")
+    assert failures == 1
+    assert any("periodic" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_failing_tick_store_does_not_stop_trading(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> int:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ws.engine.ticks, "flush", broken)
+    messages = collect(ws)
+    await ws.subscribe("BTCUSDT")
+    await next_message(messages, "MARKET_UPDATE")
+    await next_message(messages, "POSITION_UPDATE")  # at least one flush has run and failed
+    assert ws.buy("BTCUSDT", "0.001").status == "FILLED"
+
+
+async def test_unsubscribe_releases_the_symbol(ws: Workspace) -> None:
+    await ws.subscribe("ETHUSDT")
+    assert ws.symbols == ["ETHUSDT"]
+    await ws.unsubscribe("ethusdt")
+    assert ws.symbols == []
+    feed = ws.engine.feed
+    assert feed is not None
+    assert "ETHUSDT" not in feed.subscribed
+
+
+async def test_a_damaged_journal_is_refused_and_nothing_is_left_running(tmp_path: Path) -> None:
+    from workspace.journal import JournalError
+
+    db = tmp_path / "journal.sqlite"
+    db.write_bytes(b"this is not an SQLite file at all" * 100)
+    ws = make_workspace(db)
+    with pytest.raises(JournalError):
+        await ws.start()
+    assert not ws.running
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_reopening_with_other_account_settings_is_refused(tmp_path: Path) -> None:
+    from workspace.journal import JournalError
+
+    db = tmp_path / "journal.sqlite"
+    first = make_workspace(db, initial_balance=5000)
+    await first.start()
+    await first.stop()
+    with pytest.raises(JournalError):
+        await make_workspace(db, initial_balance=7000).start()
+    again = make_workspace(db)  # no settings: the stored ones
+    await again.start()
+    try:
+        assert again.portfolio.initial_balance == Decimal(5000)
+    finally:
+        await again.stop()
+
+
+async def test_the_subscribe_handle_shows_its_state(ws: Workspace) -> None:
+    pending = ws.subscribe("BTCUSDT")
+    assert "pending" in repr(pending) or "done" in repr(pending)
+    await pending
+    assert repr(pending) == "<subscribe(BTCUSDT): done: ['BTCUSDT']>"
