@@ -112,3 +112,15 @@ def test_positions_returned_are_copies_that_cannot_corrupt_the_account() -> None
     s.place(buy(OrderType.MARKET, "1"))
     s.account.positions[0].quantity = D(1000)
     assert s.account.positions[0].quantity == D(1)
+
+
+def test_symbols_in_use_are_those_with_open_orders_or_positions() -> None:
+    s = _free()
+    s.trades("100")
+    s.trades("20", symbol="ETHUSDT")
+    assert s.account.symbols_in_use() == set()
+    assert not s.account.has_positions
+    s.place(buy(OrderType.MARKET, "1"))
+    s.place(buy(OrderType.LIMIT, "1", price="10", symbol="ETHUSDT"))
+    assert s.account.symbols_in_use() == {"BTCUSDT", "ETHUSDT"}
+    assert s.account.has_positions

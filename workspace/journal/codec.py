@@ -15,9 +15,7 @@ from workspace.trading.events import AccountEvent
 class EventCodec:
     def __init__(self) -> None:
         self._encoder = msgspec.msgpack.Encoder()
-        self._decoder: msgspec.msgpack.Decoder[AccountEvent] = msgspec.msgpack.Decoder(
-            AccountEvent
-        )
+        self._decoder: msgspec.msgpack.Decoder[AccountEvent] = msgspec.msgpack.Decoder(AccountEvent)
         self._config_decoder = msgspec.json.Decoder(AccountConfig)
 
     def encode(self, event: AccountEvent) -> bytes:

@@ -112,6 +112,15 @@ class Account:
     def closed_positions(self) -> list[Position]:
         return [p.copy() for p in self._closed]
 
+    def symbols_in_use(self) -> set[str]:
+        """Symbols with an open order or an open position (they need prices), without
+        copying any position."""
+        return {o.symbol for o in self._open.values()} | set(self._positions)
+
+    @property
+    def has_positions(self) -> bool:
+        return bool(self._positions)
+
     @property
     def fills(self) -> list[Fill]:
         return list(self._fills)
