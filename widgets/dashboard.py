@@ -40,33 +40,28 @@ class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
         self.chart = ChartPanel(session, symbols[0] if symbols else "", **timing) if chart else None
         self.positions = PositionsPanel(session, **timing)
         self.orders = OrdersPanel(session, **timing)
-        row = ipywidgets.Layout(width="100%", align_items="stretch", grid_gap="8px")
-        half = ipywidgets.Layout(flex="1 1 0", min_width="0")
         boxes: list[ipywidgets.Widget] = [
-            ipywidgets.HBox(
-                [self._cell(self.status, half), self._cell(self.portfolio, half)], layout=row
-            ),
-            ipywidgets.HBox(
-                [
-                    self._cell(self.tickers, ipywidgets.Layout(flex="3 1 0", min_width="0")),
-                    self._cell(self.ticket, ipywidgets.Layout(flex="2 1 0", min_width="0")),
-                ],
-                layout=row,
-            ),
+            self._row((self.status, 1), (self.portfolio, 1)),
+            self._row((self.tickers, 3), (self.ticket, 2)),
         ]
         if self.chart is not None:
+            self.chart.layout = ipywidgets.Layout(width="100%")
             boxes.append(self.chart)
-        boxes.append(
-            ipywidgets.HBox(
-                [self._cell(self.positions, half), self._cell(self.orders, half)], layout=row
-            )
-        )
+        boxes.append(self._row((self.positions, 1), (self.orders, 1)))
         super().__init__(boxes, layout=ipywidgets.Layout(width="100%", grid_gap="8px"))
         self.add_class("tw-dashboard")
 
     @staticmethod
-    def _cell(panel: Panel, layout: ipywidgets.Layout) -> ipywidgets.Box:
-        return ipywidgets.Box([panel], layout=layout)
+    def _row(*cells: tuple[Panel, int]) -> ipywidgets.HBox:
+        """Panels side by side sharing the width by weight (each its own Layout)."""
+        for panel, weight in cells:
+            # min_width 0 lets a wide table scroll inside its panel instead of
+            # pushing the row wider than the notebook
+            panel.layout = ipywidgets.Layout(flex=f"{weight} 1 0", min_width="0")
+        return ipywidgets.HBox(
+            [panel for panel, _ in cells],
+            layout=ipywidgets.Layout(width="100%", align_items="stretch", grid_gap="8px"),
+        )
 
     @property
     def panels(self) -> list[Panel]:

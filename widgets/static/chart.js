@@ -21,7 +21,9 @@ function render({ model, el }) {
   plot.style.height = `${model.get("height")}px`;
   frame.body.append(plot);
 
-  const css = (name, fallback) => getComputedStyle(el).getPropertyValue(name).trim() || fallback;
+  // JupyterLab defines its theme variables on :root; `el` may not be attached yet
+  const css = (name, fallback) =>
+    getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
   const theme = () => ({
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
@@ -29,6 +31,8 @@ function render({ model, el }) {
     xaxis: { type: "date", gridcolor: css("--jp-border-color2", "#e0e0e0"), rangeslider: { visible: false } },
     yaxis: { gridcolor: css("--jp-border-color2", "#e0e0e0"), side: "right", tickformat: ",.2f" },
     margin: { l: 10, r: 60, t: 10, b: 30 },
+    height: model.get("height"),
+    autosize: true,
     showlegend: false,
     uirevision: "keep", // user zoom survives updates
     shapes: [],
@@ -48,6 +52,38 @@ function render({ model, el }) {
   let ready = Plotly.newPlot(plot, emptyTraces(), theme(), { displaylogo: false, responsive: true });
   // plotly calls must not overlap: chain them
   const queue = (fn) => (ready = ready.then(fn).catch((err) => console.error("tw-chart", err)));
+  // the view is laid out after render() returns (and the notebook column can change
+  // width): follow the container's size instead of plotly's 700 px default
+  let lastWidth = 0;
+  const resizer = new ResizeObserver(() => {
+    const width = plot.clientWidth;
+    if (width > 0 && width !== lastWidth) {
+      lastWidth = width;
+      queue(() => Plotly.Plots.resize(plot));
+    }
+  });
+  resizer.observe(plot);
+  // JupyterLab switches themes by swapping CSS variables and the body's
+  // data-jp-theme-* attributes: re-read the colours then, without redrawing data
+  const retheme = () => {
+    queue(async () => {
+      const t = theme();
+      const traces = emptyTraces();
+      await Plotly.relayout(plot, {
+        font: t.font,
+        "xaxis.gridcolor": t.xaxis.gridcolor,
+        "yaxis.gridcolor": t.yaxis.gridcolor,
+      });
+      await Plotly.restyle(plot, { "line.color": traces[0].line.color }, [0]);
+      await Plotly.restyle(plot, { "marker.color": [traces[2].marker.color, traces[3].marker.color] }, [2, 3]);
+    });
+    drawLines(); // queued behind the restyle (never awaited inside the queue: no cycle)
+  };
+  const themeWatcher = new MutationObserver(retheme);
+  themeWatcher.observe(document.body, {
+    attributes: true,
+    attributeFilter: ["data-jp-theme-name", "data-jp-theme-light"],
+  });
 
   const candleArrays = (candles) => ({
     x: candles.map((c) => c[0]), open: candles.map((c) => c[1]), high: candles.map((c) => c[2]),
@@ -149,6 +185,8 @@ function render({ model, el }) {
     model.off("change:symbols", drawSymbols);
     model.off("change:symbol", drawSymbols);
     model.off("msg:custom", onCustom);
+    resizer.disconnect();
+    themeWatcher.disconnect();
     frame.cleanup();
     Plotly.purge(plot);
   };

@@ -6,14 +6,33 @@
 const TW_UI = (globalThis.__twUi ??= {
   render: [], // ms from the kernel's flush (sent_ms) to the DOM being updated
   age: [], // ms from the newest engine timestamp in the flush to the DOM update
+  at: [], // Date.now() of each render sample, to look at a recent window only
   updates: {}, // renders per panel class since page load
-  max: 4000,
+  max: 20000,
   record(panel, renderMs, ageMs) {
-    if (Number.isFinite(renderMs)) this.render.push(renderMs);
-    if (Number.isFinite(ageMs)) this.age.push(ageMs);
-    if (this.render.length > this.max) this.render.splice(0, this.render.length - this.max);
-    if (this.age.length > this.max) this.age.splice(0, this.age.length - this.max);
+    const now = Date.now();
+    if (Number.isFinite(renderMs)) {
+      this.render.push(renderMs);
+      this.at.push(now);
+      this.age.push(Number.isFinite(ageMs) ? ageMs : NaN);
+    }
+    if (this.render.length > this.max) {
+      const drop = this.render.length - this.max;
+      this.render.splice(0, drop);
+      this.age.splice(0, drop);
+      this.at.splice(0, drop);
+    }
     this.updates[panel] = (this.updates[panel] || 0) + 1;
+  },
+  // samples of the last `ms` milliseconds (startup, while plotly.js loads, fades out)
+  recent(ms) {
+    const since = Date.now() - ms;
+    let i = this.at.length;
+    while (i > 0 && this.at[i - 1] >= since) i--;
+    return {
+      render: this.render.slice(i),
+      age: this.age.slice(i).filter((v) => Number.isFinite(v)),
+    };
   },
   percentile(values, p) {
     if (!values.length) return null;
@@ -57,6 +76,12 @@ function twSigned(value, digits = 2, suffix = "") {
 function twSignClass(value) {
   if (twMissing(value) || value === 0) return "tw-flat";
   return value > 0 ? "tw-pos" : "tw-neg";
+}
+
+// quantities: up to 8 decimals, trailing zeros dropped (0.05, 1, 0.00012345)
+function twQty(value) {
+  if (twMissing(value)) return "–";
+  return Number(value).toLocaleString("en-US", { maximumFractionDigits: 8 });
 }
 
 function twVolume(value) {

@@ -21,12 +21,13 @@ function render({ model, el }) {
   const frame = twFrame(model, el, "Orders");
   const table = twEl("table", "tw-table");
   const head = twEl("tr");
+  // narrow first: the action and the status stay visible when the panel is narrow;
+  // the prices (with the live trailing stop and peak) come last and wrap
   for (const [label, cls] of [
-    ["Order", "tw-text"], ["Symbol", "tw-text"], ["Side", "tw-text"], ["Type", "tw-text"],
-    ["Qty", ""], ["Filled", ""], ["Status", "tw-text"], ["Prices", "tw-text"],
-    ["Trail stop", ""], ["Peak", ""], ["", ""],
+    ["", ""], ["Order", "tw-text"], ["Symbol", "tw-text"], ["Side", "tw-text"], ["Type", "tw-text"],
+    ["Filled / Qty", ""], ["Status", "tw-text"], ["Prices", "tw-text"],
   ]) head.append(twEl("th", cls, label));
-  table.append(twEl("thead")).append(head);
+  table.appendChild(twEl("thead")).append(head);
   const tbody = table.appendChild(twEl("tbody"));
   const empty = twEl("div", "tw-empty", "No orders yet.");
   frame.body.append(table, empty);
@@ -36,21 +37,24 @@ function render({ model, el }) {
     const tr = twEl("tr", "tw-row");
     tr.dataset.orderId = id;
     const cell = (cls) => tr.appendChild(twEl("td", cls));
-    const cells = {
-      id: cell("tw-order-id tw-text"), symbol: cell("tw-symbol tw-text"), side: cell("tw-side tw-text"),
-      type: cell("tw-type tw-text"), quantity: cell("tw-num tw-quantity"), filled: cell("tw-num tw-filled"),
-      status: cell("tw-text"), prices: cell("tw-prices tw-text"), stop: cell("tw-num tw-trail-stop"),
-      peak: cell("tw-num tw-peak"),
-    };
-    const badge = cells.status.appendChild(twEl("span", "tw-status-badge"));
-    const reason = cells.status.appendChild(twEl("div", "tw-reason"));
+    const action = cell("tw-action");
     const cancel = twEl("button", "tw-cancel", "Cancel");
     cancel.addEventListener("click", () => {
       cancel.disabled = true;
       model.send({ action: "cancel", order_id: id });
     });
-    tr.appendChild(twEl("td")).append(cancel);
-    return { tr, cells, badge, reason, cancel };
+    action.append(cancel);
+    const cells = {
+      id: cell("tw-order-id tw-text"), symbol: cell("tw-symbol tw-text"), side: cell("tw-side tw-text"),
+      type: cell("tw-type tw-text"), quantity: cell("tw-num tw-quantity"), status: cell("tw-text tw-status-cell"),
+      prices: cell("tw-text tw-prices-cell"),
+    };
+    const badge = cells.status.appendChild(twEl("span", "tw-status-badge"));
+    const reason = cells.status.appendChild(twEl("div", "tw-reason"));
+    const prices = cells.prices.appendChild(twEl("span", "tw-prices"));
+    const stop = cells.prices.appendChild(twEl("span", "tw-trail-stop tw-num"));
+    const peak = cells.prices.appendChild(twEl("span", "tw-peak tw-num"));
+    return { tr, cells, badge, reason, prices, stop, peak, cancel };
   };
 
   const draw = () => {
@@ -72,16 +76,15 @@ function render({ model, el }) {
       c.side.textContent = row.side;
       c.side.className = `tw-side tw-text ${row.side === "SELL" ? "tw-neg" : "tw-pos"}`;
       c.type.textContent = row.type;
-      c.quantity.textContent = twFmt(row.quantity, 4);
-      c.filled.textContent = twFmt(row.filled_quantity, 4);
+      c.quantity.textContent = `${twQty(row.filled_quantity)} / ${twQty(row.quantity)}`;
       entry.badge.textContent = row.status;
       entry.badge.className = `tw-status-badge tw-status-${row.status.toLowerCase()}`;
       entry.reason.textContent = row.reason || "";
       entry.reason.hidden = !row.reason;
       const legs = (row.legs || []).map((leg) => `${leg.type || "leg"} ${leg.status}`).join(", ");
-      c.prices.textContent = orderPrices(row) + (legs ? ` [${legs}]` : "");
-      c.stop.textContent = twMissing(row.current_stop_price) ? "" : twPrice(row.current_stop_price);
-      c.peak.textContent = twMissing(row.peak_price) ? "" : twPrice(row.peak_price);
+      entry.prices.textContent = orderPrices(row) + (legs ? ` [${legs}]` : "");
+      entry.stop.textContent = twMissing(row.current_stop_price) ? "" : `stop ${twPrice(row.current_stop_price)}`;
+      entry.peak.textContent = twMissing(row.peak_price) ? "" : `peak ${twPrice(row.peak_price)}`;
       const open = !FINAL.has(row.status);
       entry.cancel.hidden = !open;
       entry.cancel.disabled = canceling.has(row.id);

@@ -7,7 +7,7 @@ function render({ model, el }) {
     ["Symbol", "tw-text"], ["Side", "tw-text"], ["Qty", ""], ["Entry", ""],
     ["Price", ""], ["P&L", ""], ["P&L %", ""], ["", ""],
   ]) head.append(twEl("th", cls, label));
-  table.append(twEl("thead")).append(head);
+  table.appendChild(twEl("thead")).append(head);
   const tbody = table.appendChild(twEl("tbody"));
   const empty = twEl("div", "tw-empty", "No open positions.");
   frame.body.append(table, empty);
@@ -47,7 +47,7 @@ function render({ model, el }) {
       c.symbol.textContent = row.symbol;
       c.side.textContent = row.side;
       c.side.className = `tw-side tw-text ${row.side === "sell" ? "tw-neg" : "tw-pos"}`;
-      c.quantity.textContent = twFmt(row.quantity, 4);
+      c.quantity.textContent = twQty(row.quantity);
       c.entry.textContent = twPrice(row.entry_price);
       c.price.textContent = twPrice(row.current_price);
       c.pnl.textContent = twSigned(row.pnl, 2);

@@ -10,6 +10,7 @@ const STATUS_ITEMS = [
   ["ui-latency", "UI latency p50 / p99"],
 ];
 const REPORT_EVERY_MS = 2000;
+const WINDOW_MS = 10000; // latency over the last 10 s: startup (plotly loading) fades out
 
 function render({ model, el }) {
   const frame = twFrame(model, el, "Status");
@@ -37,8 +38,9 @@ function render({ model, el }) {
   const tick = () => {
     const s = model.get("status") || {};
     values.age.textContent = s.last_message_ms ? `${twFmt((Date.now() - s.last_message_ms) / 1000, 1)} s ago` : "–";
-    const p50 = TW_UI.percentile(TW_UI.render, 50);
-    const p99 = TW_UI.percentile(TW_UI.render, 99);
+    const recent = TW_UI.recent(WINDOW_MS).render;
+    const p50 = TW_UI.percentile(recent, 50);
+    const p99 = TW_UI.percentile(recent, 99);
     values["ui-latency"].textContent = p50 === null ? "–" : `${p50} / ${p99} ms`;
   };
   let reported = Date.now();
@@ -46,12 +48,13 @@ function render({ model, el }) {
   const report = () => {
     const now = Date.now();
     const total = Object.values(TW_UI.updates).reduce((a, b) => a + b, 0);
+    const { render, age } = TW_UI.recent(WINDOW_MS);
     model.set("ui_latency", {
-      render_p50_ms: TW_UI.percentile(TW_UI.render, 50),
-      render_p99_ms: TW_UI.percentile(TW_UI.render, 99),
-      age_p50_ms: TW_UI.percentile(TW_UI.age, 50),
-      age_p99_ms: TW_UI.percentile(TW_UI.age, 99),
-      samples: TW_UI.render.length,
+      render_p50_ms: TW_UI.percentile(render, 50),
+      render_p99_ms: TW_UI.percentile(render, 99),
+      age_p50_ms: TW_UI.percentile(age, 50),
+      age_p99_ms: TW_UI.percentile(age, 99),
+      samples: render.length,
       dom_updates_per_s: (1000 * (total - updatesAtReport)) / Math.max(1, now - reported),
     });
     model.save_changes();

@@ -28,7 +28,7 @@ function render({ model, el }) {
   head.append(twEl("th", "tw-text", "Symbol"));
   for (const [, label] of TICKER_COLUMNS) head.append(twEl("th", "", label));
   head.append(twEl("th"));
-  table.append(twEl("thead")).append(head);
+  table.appendChild(twEl("thead")).append(head);
   const tbody = table.appendChild(twEl("tbody"));
   const empty = twEl("div", "tw-empty", "No symbols: add one above.");
   frame.body.append(table, empty);

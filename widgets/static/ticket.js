@@ -37,7 +37,8 @@ function render({ model, el }) {
   datalist.id = listId;
   symbol.setAttribute("list", listId);
   const last = twEl("span", "tw-last-price");
-  fields.symbol.line.append(datalist, last);
+  fields.symbol.line.append(datalist);
+  fields.symbol.wrap.querySelector(".tw-label").append(" ", last);
   const type = addField("type", select(model.get("order_types") || []));
   const quantity = addField("quantity", number());
   for (const name of PRICE_FIELDS) addField(name, number());
