@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 
 from workspace.errors import InvalidParams, NotFound
-from workspace.trading import Account, AccountConfig, OrderRequest, OrderStatus, OrderType, Side
+from workspace.trading import (
+    Account,
+    AccountConfig,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    order_to_wire,
+)
 
 from .scripted import D, Script, buy, sell, trade
 
@@ -120,3 +129,22 @@ def test_a_resting_order_that_cannot_be_paid_at_fill_time_expires() -> None:
     assert expired.status is OrderStatus.EXPIRED
     assert expired.reason is not None
     assert "insufficient balance" in expired.reason
+
+
+def test_a_rejected_order_never_carries_nan_or_infinity_into_events_or_the_wire() -> None:
+    s = Script()
+    s.trades("100")
+    order, events = s.place(buy(OrderType.LIMIT, "NaN", price="Infinity", stop_price="-sNaN"))
+    assert order.status is OrderStatus.REJECTED
+    assert order.quantity == 0
+    assert order.price is None
+    json.dumps(order_to_wire(events[0].order), allow_nan=False)  # type: ignore[union-attr]
+
+
+def test_a_request_with_a_bogus_side_is_rejected_not_raised() -> None:
+    s = Script()
+    s.trades("100")
+    req = OrderRequest(symbol="BTCUSDT", side="SIDEWAYS", type=OrderType.MARKET, quantity=D(1))  # type: ignore[arg-type]
+    order, _ = s.place(req)
+    assert order.status is OrderStatus.REJECTED
+    assert order.reason == "unknown side 'SIDEWAYS': expected BUY or SELL"

@@ -25,6 +25,7 @@ from decimal import (
     localcontext,
 )
 from types import MappingProxyType
+from typing import TypeVar
 
 import msgspec
 
@@ -52,6 +53,20 @@ _LIVE = (S.NEW, S.TRIGGERED, S.PARTIALLY_FILLED)
 _replace = msgspec.structs.replace
 
 MarketRecord = Ticker | MiniTicker | BookTicker | Trade
+
+
+def _finite(value: object) -> Decimal | None:
+    return value if isinstance(value, Decimal) and value.is_finite() else None
+
+
+_E = TypeVar("_E", Side, OrderType)
+
+
+def _enum(kind: type[_E], value: object, fallback: _E) -> _E:
+    try:
+        return kind(str(value).upper())
+    except ValueError:
+        return fallback
 
 
 def _counter(ident: str) -> int:
@@ -431,26 +446,30 @@ class Account:
         symbol = request.symbol.upper() if isinstance(request.symbol, str) else request.symbol
         seq_no = self._next_seq_no
         self._next_seq_no += 1
+        # A rejected order is journaled and published too: it must never carry a NaN,
+        # an infinity or a non-enum, so its fields are cleaned before it is built.
         base = Order(
             id=self._new_id("order"),
             symbol=str(symbol),
-            side=request.side,
-            type=request.type,
-            quantity=request.quantity,
+            side=_enum(Side, request.side, Side.BUY),
+            type=_enum(OrderType, request.type, OrderType.MARKET),
+            quantity=_finite(request.quantity) or ZERO,
             status=S.NEW,
             created_at=ts_ms,
             updated_at=ts_ms,
             seq_no=seq_no,
-            price=request.price,
-            stop_price=request.stop_price,
-            take_profit=request.take_profit,
-            stop_loss=request.stop_loss,
-            trail_percent=request.trail_percent,
-            trail_amount=request.trail_amount,
-            trailing_delta=request.trailing_delta,
-            activation_price=request.activation_price,
+            price=_finite(request.price),
+            stop_price=_finite(request.stop_price),
+            take_profit=_finite(request.take_profit),
+            stop_loss=_finite(request.stop_loss),
+            trail_percent=_finite(request.trail_percent),
+            trail_amount=_finite(request.trail_amount),
+            trailing_delta=_finite(request.trailing_delta),
+            activation_price=_finite(request.activation_price),
             position_id=position_id,
-            client_order_id=request.client_order_id,
+            client_order_id=request.client_order_id
+            if isinstance(request.client_order_id, str)
+            else None,
         )
         reason = check_symbol(symbol, self._symbols, self.config.quote_currency)
         reason = reason or check_request(request) or self._check_market(base)
