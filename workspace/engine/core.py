@@ -93,6 +93,7 @@ class Engine:
         )
         self._known = None if known_symbols is None else frozenset(known_symbols)
         self._feed_state = "down" if self._feed is not None else "connected"
+        self._feed_reason = ""
         self._refs: Counter[str] = Counter()
         self._symbol_lock = asyncio.Lock()
         self._backlog: deque[tuple[CallbackKind, object, str | None, float | None]] = deque()
@@ -305,6 +306,7 @@ class Engine:
                 logging.INFO if quiet else logging.WARNING, "feed %s (%s)", state, reason
             )
         self._feed_state = state
+        self._feed_reason = str(getattr(status, "reason", ""))
         self.publish_status()
 
     # -- EngineApi: the message stream -----------------------------------------------
@@ -397,6 +399,7 @@ class Engine:
             "feed": self._feed_state,
             "source": self.source,
             "timestamp": self.clock.time_ms(),
+            "reason": self._feed_reason,
             "clients": self.server_clients,
             "metrics": self.metrics.snapshot(),
         }

@@ -606,11 +606,15 @@ class Workspace:
         return self._require().account.open_orders
 
     @property
-    def metrics(self) -> dict[str, float | int | None]:
+    def metrics(self) -> dict[str, Any]:
+        """Latencies (ms), rates (/s) and counters; see docs/engine.md."""
         engine = self._require()
-        snapshot = engine.metrics.snapshot()
+        snapshot: dict[str, Any] = dict(engine.metrics.snapshot())
         snapshot["subscribers"] = engine.hub.subscribers
         snapshot["conflated"] = engine.hub.conflated
+        snapshot["server_clients"] = engine.server_clients
+        snapshot["feed"] = engine.feed_state
+        snapshot["source"] = engine.source
         return snapshot
 
     @property
