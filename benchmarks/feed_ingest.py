@@ -161,11 +161,11 @@ def main() -> int:
                     feed_rates.append(asyncio.run(run_feed(url, args.frames, profile)))
                 else:
                     base_rates.append(asyncio.run(run_baseline(url, args.frames)))
-            feed, base = feed_rates[-1], base_rates[-1]
+            ours, bare = feed_rates[-1], base_rates[-1]
             print(
-                f"round {round_no}: feed {feed.msgs_per_s:>9,.0f} msg/s "
-                f"({feed.cpu_us_per_msg:.1f} us CPU/msg)   bare websockets+json.loads "
-                f"{base.msgs_per_s:>9,.0f} msg/s ({base.cpu_us_per_msg:.1f} us CPU/msg)"
+                f"round {round_no}: feed {ours.msgs_per_s:>9,.0f} msg/s "
+                f"({ours.cpu_us_per_msg:.1f} us CPU/msg)   bare websockets+json.loads "
+                f"{bare.msgs_per_s:>9,.0f} msg/s ({bare.cpu_us_per_msg:.1f} us CPU/msg)"
             )
     best = max(r.msgs_per_s for r in feed_rates)
     base = max(r.msgs_per_s for r in base_rates)

@@ -52,6 +52,7 @@ class FakeExchange:
     )
     handshake_status: int | None = None
     """Answer the WebSocket handshake with this HTTP status instead of upgrading."""
+    exchange_info_status: int = 200
     refuse_streams: set[str] = field(default_factory=set)
     """SUBSCRIBE naming one of these gets an error reply."""
     before_reply: Callable[[ControlMessage], list[bytes]] | None = None
@@ -94,6 +95,8 @@ class FakeExchange:
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.path.startswith("/api/v3/exchangeInfo"):
+            if self.exchange_info_status != 200:
+                return connection.respond(self.exchange_info_status, "nope")
             body = {
                 "symbols": [
                     {"symbol": s, "status": st, "baseAsset": s[:-4], "quoteAsset": "USDT",

@@ -181,3 +181,10 @@ def test_bad_frames_raise_a_frame_error_that_says_what_is_wrong(frame: bytes, me
 
 def test_frame_error_is_a_value_error() -> None:
     assert issubclass(FrameError, ValueError)
+
+
+@pytest.mark.parametrize("path", FRAMES[:6], ids=[p.name for p in FRAMES[:6]])
+def test_memoryview_and_bytearray_frames_decode_like_bytes(path: Path) -> None:
+    raw = path.read_bytes()
+    assert decode_frame(memoryview(raw)) == decode_frame(raw)
+    assert decode_frame(bytearray(raw)) == decode_frame(raw)

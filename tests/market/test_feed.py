@@ -11,9 +11,11 @@ import pytest
 
 from workspace.errors import InvalidSymbol
 from workspace.market.config import FeedConfig
+from workspace.market.decode import decode_frame
 from workspace.market.errors import ExchangeInfoError, MalformedSymbolError
 from workspace.market.feed import (
     BinanceFeed,
+    FeedError,
     FeedFatalError,
     FeedState,
     Gap,
@@ -26,6 +28,10 @@ from workspace.market.records import BookTicker, Ticker
 
 from .collector import Collector
 from .fake_exchange import ControlMessage, FakeExchange, book_frame, ticker_frame
+
+
+def decode_ticker(frame: str) -> object:
+    return decode_frame(frame)
 
 
 class FakeClock:
@@ -541,3 +547,87 @@ async def test_stop_records_an_outage_still_open(
     await collector.until_state(FeedState.RECONNECTING)
     await feed.stop()
     assert feed.gaps == [Gap(42, None, feed.gaps[0].reason)]
+
+
+async def test_a_bug_in_decoding_brings_the_feed_down_instead_of_a_reconnect_loop(
+    exchange: FakeExchange, collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+
+    def broken(data: object) -> None:
+        raise TypeError("a bug, not a bad frame")
+
+    monkeypatch.setattr("workspace.market.feed.decode_frame", broken)
+    await exchange.push(ticker_frame("BTCUSDT", 1))
+    status = await collector.until_state(FeedState.DOWN)
+    assert "TypeError" in status.reason
+    assert isinstance(feed.error, TypeError)
+    assert exchange.connection_attempts == 1
+    await feed.stop()
+
+
+async def test_fragmented_message_is_reassembled_and_decoded(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT")
+        frame = ticker_frame("BTCUSDT", 7).decode()
+        [ws] = exchange._live
+        await ws.send([frame[:50], frame[50:120], frame[120:]])
+        await collector.until(lambda: len(collector.records) == 1)
+        assert collector.records[0] == decode_ticker(frame)
+    finally:
+        await feed.stop()
+
+
+async def test_stray_control_reply_is_ignored(exchange: FakeExchange, collector: Collector) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT")
+        await exchange.push('{"result":null,"id":999}')
+        await exchange.push('{"error":{"code":1,"msg":"Invalid value type"},"id":null}')
+        await exchange.push(ticker_frame("BTCUSDT", 1))
+        await collector.until(lambda: len(collector.records) == 1)
+        assert feed.stats.parse_errors == 0
+        assert feed.state == "connected"
+    finally:
+        await feed.stop()
+
+
+async def test_starting_a_running_feed_is_an_error(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        with pytest.raises(FeedError, match="already started"):
+            await feed.start()
+        assert exchange.connection_attempts == 1
+    finally:
+        await feed.stop()
+
+
+async def test_feed_can_start_again_after_stop(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    await feed.subscribe("BTCUSDT")
+    await feed.stop()
+    await feed.start()
+    try:
+        assert exchange.methods()[-1] == ("SUBSCRIBE", ["btcusdt@ticker", "btcusdt@bookTicker"])
+        assert collector.states() == [FeedState.CONNECTED, FeedState.DOWN, FeedState.CONNECTED]
+    finally:
+        await feed.stop()
+
+
+async def test_exchange_info_http_error_is_a_clear_error(collector: Collector) -> None:
+    async with FakeExchange(exchange_info_status=500) as fake:
+        feed = make_feed(fake, collector)
+        with pytest.raises(ExchangeInfoError, match="HTTP 500"):
+            await feed.exchange_symbols()
