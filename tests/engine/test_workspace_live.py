@@ -420,3 +420,18 @@ async def test_the_subscribe_handle_shows_its_state(ws: Workspace) -> None:
     assert "pending" in repr(pending) or "done" in repr(pending)
     await pending
     assert repr(pending) == "<subscribe(BTCUSDT): done: ['BTCUSDT']>"
+
+
+async def test_a_strategy_may_stop_the_workspace_from_its_callback(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "journal.sqlite")
+    stopped = asyncio.Event()
+
+    @ws.on_tick("BTCUSDT")
+    async def enough(tick: Tick) -> None:
+        await ws.stop()
+        stopped.set()
+
+    await ws.start()
+    await ws.subscribe("BTCUSDT")
+    await asyncio.wait_for(stopped.wait(), timeout=10)
+    assert not ws.running

@@ -19,6 +19,10 @@ class LatencyWindow:
     def __init__(self, size: int = 10_000) -> None:
         self._samples: deque[float] = deque(maxlen=size)
         self.count = 0
+        # The sorted samples, reused until a new sample arrives: panels read the
+        # metrics several times a second and sorting 10,000 floats is not free.
+        self._sorted: list[float] = []
+        self._sorted_at = -1
 
     def add(self, ms: float) -> None:
         self._samples.append(ms)
@@ -27,7 +31,10 @@ class LatencyWindow:
     def percentile(self, p: float) -> float | None:
         if not self._samples:
             return None
-        ordered = sorted(self._samples)
+        if self._sorted_at != self.count:
+            self._sorted = sorted(self._samples)
+            self._sorted_at = self.count
+        ordered = self._sorted
         # Nearest-rank: the smallest sample with at least p % of samples at or below it.
         rank = max(1, math.ceil(p / 100 * len(ordered)))
         return ordered[rank - 1]
@@ -38,6 +45,7 @@ class LatencyWindow:
 
     def clear(self) -> None:
         self._samples.clear()
+        self._sorted_at = -1
 
 
 class RateMeter:

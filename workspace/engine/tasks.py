@@ -38,7 +38,8 @@ class TaskSet:
     async def cancel_all(self, grace_s: float = 5.0) -> list[str]:
         """Cancel every task and wait up to ``grace_s``; returns the names of the tasks
         that did not finish in time (empty when all is clean)."""
-        tasks = list(self._tasks)
+        # Not the caller itself (e.g. stop() awaited from a strategy callback's task).
+        tasks = [task for task in self._tasks if task is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
         if not tasks:
