@@ -631,3 +631,36 @@ async def test_exchange_info_http_error_is_a_clear_error(collector: Collector) -
         feed = make_feed(fake, collector)
         with pytest.raises(ExchangeInfoError, match="HTTP 500"):
             await feed.exchange_symbols()
+
+
+async def test_refused_resubscription_stays_connected_instead_of_looping(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT")
+        exchange.refuse_streams = {"btcusdt@ticker"}
+        await exchange.drop()
+        status = await collector.until_state(FeedState.CONNECTED, count=2)
+        assert "resubscribe refused" in status.reason
+        assert exchange.connection_attempts == 2
+        assert feed.subscribed == {"BTCUSDT"}
+    finally:
+        await feed.stop()
+
+
+async def test_stop_while_start_is_still_trying_ends_start_with_an_error(
+    collector: Collector,
+) -> None:
+    feed = BinanceFeed(
+        FeedConfig(stream_url="ws://127.0.0.1:1", start_timeout_s=None),
+        on_status=collector.on_status,
+        policy=ReconnectPolicy(initial_s=0.05, cap_s=0.1),
+    )
+    starting = asyncio.create_task(feed.start())
+    await collector.until_state(FeedState.RECONNECTING)
+    await feed.stop()
+    with pytest.raises(FeedError, match="stopped while starting"):
+        await asyncio.wait_for(starting, 10)
+    assert feed.state == "down"

@@ -248,11 +248,11 @@ class BinanceFeed:
         self._stopping = False
         self._error = None
         self._connected.clear()
-        self._task = asyncio.create_task(self._supervise(), name="binance-feed")
+        task = self._task = asyncio.create_task(self._supervise(), name="binance-feed")
         waiter = asyncio.create_task(self._connected.wait(), name="binance-feed-start")
         try:
             done, _ = await asyncio.wait(
-                {self._task, waiter},
+                {task, waiter},
                 timeout=self.config.start_timeout_s,
                 return_when=asyncio.FIRST_COMPLETED,
             )
@@ -260,8 +260,10 @@ class BinanceFeed:
             waiter.cancel()
         if self._connected.is_set():
             return
-        if self._task in done:
-            self._task.result()  # a bug in the supervisor surfaces here
+        if task in done:
+            if task.cancelled():
+                raise FeedError("feed stopped while starting")
+            task.result()  # a bug in the supervisor surfaces here
             raise FeedFatalError(
                 f"cannot connect to {self.config.combined_stream_url}: "
                 f"{_describe(self._error) if self._error else 'stopped'}"
@@ -543,14 +545,20 @@ class BinanceFeed:
                     await subscribe
                 reader.result()
                 raise ConnectionError("reader ended")
+            reason = f"{len(streams)} streams"
             try:
                 subscribe.result()
             except SubscriptionError as exc:
-                # A server that refuses our resubscription is sick; try a fresh one.
-                raise StaleConnection(f"resubscribe failed: {exc}") from exc
+                if exc.error_code is None:
+                    # No reply at all: this connection is not working; try a fresh one.
+                    raise StaleConnection(f"resubscribe failed: {exc}") from exc
+                # A refusal would repeat on every connection; reconnecting would loop.
+                # Stay connected with what the server accepted, and say so.
+                log.error("resubscription refused: %s", exc)
+                reason = f"resubscribe refused: {exc}"
             self._quiet_since = self._clock()
             connected_at = self._clock()
-            self._set_state(FeedState.CONNECTED, f"{len(self._live_streams)} streams")
+            self._set_state(FeedState.CONNECTED, reason)
             await self._watch(reader, connected_at)
         finally:
             reader.cancel()
