@@ -39,6 +39,9 @@ async def peer(server: RealtimeServer) -> AsyncIterator[PeerFactory]:
     opened: list[ClientConnection] = []
 
     async def open_peer(snapshot: bool = True, **kwargs: Any) -> Peer:
+        # A test stops reading when it has what it needs; a short close timeout keeps
+        # teardown from waiting for a closing frame queued behind unread messages.
+        kwargs.setdefault("close_timeout", 0.5)
         websocket = await connect(server.url, open_timeout=TIMEOUT, **kwargs)
         opened.append(websocket)
         client = Peer(websocket)

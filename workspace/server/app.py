@@ -65,6 +65,8 @@ class RealtimeServer:
         self._started_at = time.monotonic()
         self.accepted = 0
         self.refused = 0
+        self.close_reasons: dict[str, int] = {}  # why the server dropped clients
+        self._changed = asyncio.Condition()
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> RealtimeServer:
@@ -136,6 +138,16 @@ class RealtimeServer:
     def running(self) -> bool:
         return self._server is not None
 
+    async def wait_clients(self, count: int) -> None:
+        """Return once exactly ``count`` clients are connected (tests, shutdown)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.clients == count)
+
+    async def _notify(self) -> None:
+        self.engine.server_clients = len(self._connections)
+        async with self._changed:
+            self._changed.notify_all()
+
     def health(self) -> dict[str, object]:
         status = self.engine.status_message()
         return {
@@ -179,13 +191,16 @@ class RealtimeServer:
             msgpack=websocket.subprotocol == MSGPACK_SUBPROTOCOL,
         )
         self._connections.add(connection)
-        self.engine.server_clients = len(self._connections)
+        await self._notify()
         try:
             await connection.run()
         finally:
             self._connections.discard(connection)
-            self.engine.server_clients = len(self._connections)
             await session.close()
+            if connection.close_reason:
+                reason = connection.close_reason
+                self.close_reasons[reason] = self.close_reasons.get(reason, 0) + 1
+            await self._notify()
 
 
 def _select_subprotocol(

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -17,9 +16,6 @@ from workspace.protocol.codec import EncodeCache, decode_frame
 from workspace.protocol.commands import CommandId, command_id_of
 from workspace.protocol.session import ProtocolSession, SessionClosed
 from workspace.server.limits import CommandGate, ServerLimits
-
-if TYPE_CHECKING:
-    from workspace.session import Message
 
 _log = logging.getLogger("workspace.server")
 
@@ -72,19 +68,19 @@ class Connection:
                         self.close_reason = "flooding"
                         await websocket.close(CLOSE_POLICY, "rate limit exceeded")
                         return
-                    self._queue_direct(
-                        messages.error(
-                            "RATE_LIMITED",
-                            f"more than {self.limits.commands_per_s:g} commands/s",
-                            _peek_id(frame, self.msgpack),
-                        )
+                    # Sent at once rather than queued behind the stream: the client
+                    # should learn it is being limited before anything else.
+                    error = messages.error(
+                        "RATE_LIMITED",
+                        f"more than {self.limits.commands_per_s:g} commands/s",
+                        _peek_id(frame, self.msgpack),
+                    )
+                    await asyncio.wait_for(
+                        websocket.send(self._cache.encode(error, self.msgpack)),
+                        self.limits.send_timeout_s,
                     )
                     continue
                 await self.session.handle(frame, msgpack=self.msgpack)
-
-    def _queue_direct(self, message: Message) -> None:
-        # Through the session's stream, so the error keeps its place in the order.
-        self.session.push(message)
 
     # -- outbound ----------------------------------------------------------------
     async def _write(self) -> None:

@@ -1,0 +1,322 @@
+"""Bad and abusive input: each is answered or closed with the documented code, and
+neither the connection's neighbours nor the engine notice."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+from ws_peer import TIMEOUT, Peer, PeerFactory, start_workspace
+
+from workspace import Workspace
+from workspace.server import RealtimeServer, ServerLimits
+from workspace.sim import SimConfig
+
+STABLE_CODES = {
+    "INVALID_JSON",
+    "UNKNOWN_ACTION",
+    "INVALID_PARAMS",
+    "INVALID_SYMBOL",
+    "INSUFFICIENT_BALANCE",
+    "NOT_FOUND",
+    "RATE_LIMITED",
+    "UNAUTHORIZED",
+}
+
+
+async def closed_code(peer: Peer) -> int | None:
+    """Read until the server closes; the close code."""
+    try:
+        while True:
+            await asyncio.wait_for(peer.ws.recv(), TIMEOUT)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else None
+
+
+async def test_invalid_json_unknown_action_and_bad_params_keep_the_connection(
+    peer: PeerFactory,
+) -> None:
+    client = await peer()
+    cases: list[tuple[Any, str]] = [
+        ("{not json", "INVALID_JSON"),
+        ("[1, 2, 3]", "INVALID_JSON"),
+        (b"\xff\x00\x01", "INVALID_JSON"),
+        ({"action": "explode", "id": 1}, "UNKNOWN_ACTION"),
+        ({"id": 2}, "UNKNOWN_ACTION"),
+        ({"action": "subscribe_ticker", "id": 3}, "INVALID_PARAMS"),
+        ({"action": "subscribe_ticker", "symbol": "BTC/USDT", "id": 4}, "INVALID_SYMBOL"),
+        ({"action": "subscribe_ticker", "symbol": "NOPEUSDT", "id": 5}, "INVALID_SYMBOL"),
+        (
+            {
+                "action": "place_order",
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "quantity": "NaN",
+                "id": 6,
+            },
+            "INVALID_PARAMS",
+        ),
+        (
+            {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "quantity": -1, "id": 7},
+            "INVALID_PARAMS",
+        ),
+        ({"action": "resume", "since": -5, "id": 8}, "INVALID_PARAMS"),
+        ({"action": "cancel_alert", "alert_id": "alert-999", "id": 9}, "NOT_FOUND"),
+    ]
+    for frame, code in cases:
+        await client.send(frame)
+        error = await client.until(lambda m: m["type"] == "ERROR")
+        assert error["code"] == code, (frame, error)
+        if isinstance(frame, dict) and "id" in frame:
+            assert error["id"] == frame["id"]
+    assert (await client.reply({"action": "ping"}))["type"] == "PONG"
+
+
+async def test_a_flood_gets_rate_limited_then_closed_with_1008(
+    peer: PeerFactory, server: RealtimeServer
+) -> None:
+    flooder, bystander = await peer(), await peer()
+
+    async def flood() -> None:
+        try:
+            for n in range(2000):
+                await flooder.send({"action": "ping", "id": n})
+        except ConnectionClosed:
+            pass
+
+    sender = asyncio.create_task(flood())
+    limited = await flooder.until(lambda m: m.get("code") == "RATE_LIMITED")
+    assert limited["type"] == "ERROR"
+    assert await closed_code(flooder) == 1008
+    await sender
+    assert server.close_reasons.get("flooding") == 1
+    assert (await bystander.reply({"action": "ping"}))["type"] == "PONG"
+
+
+async def test_a_2_mib_frame_closes_with_1009_and_others_carry_on(
+    peer: PeerFactory, server: RealtimeServer
+) -> None:
+    big, bystander = await peer(), await peer()
+    await big.send(json.dumps({"action": "ping", "pad": "x" * (2 * 2**20)}))
+    assert await closed_code(big) == 1009
+    assert (await bystander.reply({"action": "ping"}))["type"] == "PONG"
+    again = await peer()
+    assert (await again.reply({"action": "get_portfolio"}))["type"] == "PORTFOLIO_UPDATE"
+
+
+async def test_a_frame_just_under_64_kib_is_answered(peer: PeerFactory) -> None:
+    client = await peer()
+    reply = await client.reply({"action": "ping", "pad": "x" * (60 * 1024)})
+    assert reply["type"] == "PONG"
+
+
+def test_default_limits_are_the_protocols() -> None:
+    limits = ServerLimits()
+    assert limits.max_frame_bytes == 64 * 1024
+    assert limits.commands_per_s == 20
+    assert limits.max_symbols == 200
+
+
+@pytest.mark.parametrize("limits", [ServerLimits(max_symbols=2)])
+async def test_symbols_per_connection_are_capped(peer: PeerFactory, limits: ServerLimits) -> None:
+    client = await peer()
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        assert (await client.reply({"action": "subscribe_ticker", "symbol": symbol}))[
+            "type"
+        ] == "SUBSCRIBED"
+    reply = await client.reply({"action": "subscribe_ticker", "symbol": "BNBUSDT", "id": "3rd"})
+    assert (reply["type"], reply["code"], reply["id"]) == ("ERROR", "INVALID_PARAMS", "3rd")
+    # Unsubscribing frees a slot.
+    await client.reply({"action": "unsubscribe_ticker", "symbol": "BTCUSDT"})
+    reply = await client.reply({"action": "subscribe_ticker", "symbol": "BNBUSDT"})
+    assert reply["type"] == "SUBSCRIBED"
+
+
+# -- fuzzing over the socket --------------------------------------------------------
+
+# NaN and infinities are not JSON: they belong to the garbage frames below.
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+fields = st.sampled_from(
+    [
+        "symbol",
+        "side",
+        "type",
+        "quantity",
+        "price",
+        "stop_price",
+        "since",
+        "start",
+        "end",
+        "speed",
+        "above",
+        "below",
+        "order_id",
+        "alert_id",
+        "position_id",
+        "status",
+        "take_profit",
+        "stop_loss",
+        "trail_percent",
+        "trailing_delta",
+    ]
+)
+actions = st.sampled_from(
+    [
+        "subscribe_ticker",
+        "unsubscribe_ticker",
+        "get_positions",
+        "get_portfolio",
+        "get_orders",
+        "place_order",
+        "cancel_order",
+        "close_position",
+        "set_alert",
+        "cancel_alert",
+        "resume",
+        "replay",
+        "ping",
+    ]
+) | st.text(max_size=10)
+symbols = st.sampled_from(["BTCUSDT", "btcusdt", "ETHUSDT", "XYZ", "", "BTC USDT"])
+commands = st.fixed_dictionaries(
+    {"action": actions}, optional={"symbol": symbols | json_values}
+).flatmap(
+    lambda base: st.dictionaries(fields, json_values, max_size=4).map(lambda d: {**d, **base})
+)
+garbage = st.binary(max_size=64) | st.text(max_size=64)
+
+
+async def messages_until_id(client: Peer, command_id: str) -> list[dict[str, Any]]:
+    received = [await client.recv()]
+    while received[-1].get("id") != command_id:
+        received.append(await client.recv())
+    return received
+
+
+def collect(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
+    found: list[Any] = []
+
+    @settings(max_examples=count, database=None, suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def keep(value: Any) -> None:
+        found.append(value)
+
+    keep()
+    return found
+
+
+@pytest.mark.parametrize("limits", [ServerLimits(commands_per_s=1e6, command_burst=1e6)])
+async def test_fuzzed_commands_are_each_answered_and_nothing_crashes(
+    peer: PeerFactory, server: RealtimeServer, limits: ServerLimits, workspace: Workspace
+) -> None:
+    client = await peer()
+    for n, command in enumerate(collect(commands, 300)):
+        command["id"] = f"f{n}"
+        await client.send(command)
+        reply = await client.until(lambda m, n=n: m.get("id") == f"f{n}")
+        if reply["type"] == "ERROR":
+            assert reply["code"] in STABLE_CODES, (command, reply)
+    for n, frame in enumerate(collect(garbage, 200)):
+        await client.send(frame)
+        await client.send({"action": "ping", "id": f"g{n}"})
+        before_pong = await messages_until_id(client, f"g{n}")
+        answers = [m for m in before_pong if m["type"] == "ERROR" or "id" in m]
+        assert len(answers) == 2, (frame, before_pong)  # the frame's reply and the PONG
+    assert server.clients == 1
+    assert workspace.running
+
+
+# -- a reader that stops reading ---------------------------------------------------------
+
+
+@pytest.fixture
+async def fast_workspace() -> AsyncIterator[Workspace]:
+    ws = await start_workspace(sim=SimConfig(ticker_interval_s=0.002, book_interval_s=0.002))
+    yield ws
+    await ws.stop()
+
+
+def masked_text_frame(text: str) -> bytes:
+    """One client-to-server text frame (RFC 6455 requires the mask)."""
+    payload = text.encode()
+    mask = os.urandom(4)
+    length = len(payload)
+    header = (
+        bytes([0x81, 0x80 | length])
+        if length < 126
+        else bytes([0x81, 0xFE]) + length.to_bytes(2, "big")
+    )
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def raw_stalled_client(port: int, commands: list[dict[str, Any]]) -> socket.socket:
+    """A WebSocket client on a bare socket with a tiny receive buffer that, after the
+    handshake, sends ``commands`` and never reads again."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET /api/ws/realtime HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await loop.sock_sendall(sock, request.encode())
+    response = b""
+    while not response.endswith(b"\r\n\r\n"):  # byte by byte: read nothing beyond it
+        response += await asyncio.wait_for(loop.sock_recv(sock, 1), TIMEOUT)
+    assert response.startswith(b"HTTP/1.1 101")
+    for command in commands:
+        await loop.sock_sendall(sock, masked_text_frame(json.dumps(command)))
+    return sock
+
+
+async def test_a_reader_that_stops_reading_is_dropped_without_slowing_others(
+    fast_workspace: Workspace,
+) -> None:
+    limits = ServerLimits(send_timeout_s=0.5, write_limit_bytes=8192, socket_send_buffer=8192)
+    symbols = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "LTCUSDT"]
+    server = await RealtimeServer(fast_workspace.engine, port=0, limits=limits).start()
+    try:
+        # close_timeout: the test stops reading at the end, so the client would not
+        # see the server's closing frame behind the buffered market data.
+        async with connect(server.url, close_timeout=0.5) as healthy_ws:
+            healthy = Peer(healthy_ws)
+            await healthy.snapshot()
+            for symbol in symbols:
+                await healthy.reply({"action": "subscribe_ticker", "symbol": symbol})
+            subscribe = [{"action": "subscribe_ticker", "symbol": s} for s in symbols]
+            stalled = await raw_stalled_client(server.port, subscribe)
+            # ``stalled`` never reads: once its buffers stay full the server drops it ...
+            await asyncio.wait_for(server.wait_clients(1), TIMEOUT)
+            assert server.close_reasons == {"slow consumer": 1}
+            # ... while the other client's stream kept flowing.
+            for _ in range(50):
+                await healthy.until(lambda m: m["type"] == "MARKET_UPDATE")
+            stalled.close()
+    finally:
+        await server.stop()
