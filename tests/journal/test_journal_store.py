@@ -157,3 +157,22 @@ def test_a_truncated_file_is_refused(tmp_path: Path) -> None:
 def _open_and_rebuild(path: Path) -> None:
     with Journal.open(path) as journal:
         journal.rebuild()
+
+
+def test_ids_continue_identically_after_a_rebuild_even_after_refused_groups(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    with Journal.open(path) as journal:
+        s = Script()
+        journal.append(s.trades("100"))
+        # an OCO too big for the balance: its legs are built, then the whole is refused
+        refused, events = s.place(sell(OrderType.OCO, "1000", take_profit="110", stop_price="90"))
+        assert refused.reason is not None
+        assert "insufficient balance" in refused.reason
+        journal.append(events)
+    with Journal.open(path) as journal:
+        rebuilt = journal.rebuild()
+    live_order, _ = s.account.place(buy(OrderType.MARKET, "1"), 5)
+    again_order, _ = rebuilt.place(buy(OrderType.MARKET, "1"), 5)
+    assert again_order.id == live_order.id

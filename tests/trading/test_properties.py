@@ -250,6 +250,22 @@ def test_random_sessions_keep_every_invariant_and_the_journal_reproduces_them(
             live = account.on_market(record, t)
             again = rebuilt.on_market(record, t)
             assert encoder.encode(live) == encoder.encode(again)
+    # new ids continue the same sequences (orders, legs, positions, fills)
+    t += 1
+    for req in (
+        OrderRequest(symbol="ETHUSDT", side=Side.SELL, type=OrderType.MARKET, quantity=Decimal(1)),
+        OrderRequest(
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            type=OrderType.BRACKET,
+            quantity=Decimal("0.01"),
+            take_profit=Decimal(10**6),
+            stop_loss=Decimal("0.01"),
+        ),
+    ):
+        _live_order, live = account.place(req, t)
+        _again_order, again = rebuilt.place(req, t)
+        assert encoder.encode(live) == encoder.encode(again)
     assert _state(rebuilt) == _state(account)
 
 

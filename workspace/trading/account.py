@@ -473,9 +473,13 @@ class Account:
         )
         reason = check_symbol(symbol, self._symbols, self.config.quote_currency)
         reason = reason or check_request(request) or self._check_market(base)
+        next_order = self._next_order
         if reason is None:
             order, reason = self._build(base, ts_ms)
         if reason is not None:
+            # give back the ids of legs that were built and then refused: the journal
+            # never sees them, and a rebuild must continue with the same next id
+            self._next_order = next_order
             rejected = _replace(base, status=S.REJECTED, reason=reason)
             self._emit_order(rejected, ts_ms, events)
             return rejected
