@@ -271,6 +271,42 @@ async def engine_only(count: int, profile: bool) -> float:
     return rate
 
 
+KLINES = (
+    Path(__file__).resolve().parents[1]
+    / "tests/fixtures/binance/replay/klines/BTCUSDT-1m-2020-01-01.csv"
+)
+
+
+async def replay_speed(candles: int) -> float:
+    """Replay mode: ``candles`` minutes of real BTCUSDT klines (~180 records each)
+    through the engine with a small strategy; records per second, loading excluded."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / KLINES.name
+        data.write_text("".join(KLINES.read_text().splitlines(keepends=True)[:candles]))
+        ws = Workspace(feed=f"replay:{data}", db=Path(tmp) / "journal.sqlite")
+        seen = 0
+
+        @ws.on_tick
+        def strategy(tick: Tick) -> None:
+            nonlocal seen
+            seen += 1
+            if seen % 500 == 0:
+                ws.buy(tick.symbol, "0.01")
+                ws.trailing_stop(tick.symbol, "SELL", "0.01", trail_percent="0.3")
+
+        await ws.start()
+        try:
+            result = await ws.run()
+        finally:
+            await ws.stop()
+    assert result is not None
+    print(
+        f"  replay: {result.records_per_s:>9,.0f} records/s ({result.records} records, "
+        f"{result.fills} fills, {result.order_events} order events)"
+    )
+    return result.records_per_s
+
+
 def show(result: dict[str, Any]) -> None:
     def ms(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.3f} ms"
@@ -293,6 +329,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         loop.set_debug(True)
         loop.slow_callback_duration = args.slow_ms / 1000
     engine_rate = await engine_only(args.symbols, args.profile)
+    replay_rate = await replay_speed(args.candles)
     binance = await phase("binance", (1.0, 0.1, 0.1), args.seconds, args.symbols, args.profile)
     show(binance)
     fastest = await phase("max", (0.01, 0.001, 0.001), args.seconds, args.symbols, args.profile)
@@ -306,6 +343,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "max_rate_order_event_p99_ms": fastest["order_event_p99_ms"],
         "max_rate_loop_lag_p99_ms": fastest["loop_lag_p99_ms"],
         "engine_only_records_per_s": round(engine_rate, 1),
+        "replay_records_per_s": round(replay_rate, 1),
         "symbols": args.symbols,
         "resting_orders": RESTING_ORDERS,
     }
@@ -315,6 +353,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="measurement per phase")
     parser.add_argument("--symbols", type=int, default=50)
+    parser.add_argument("--candles", type=int, default=120, help="kline minutes to replay")
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
     parser.add_argument(
         "--slow-ms", type=float, default=0, help="log loop callbacks slower than this (debug)"

@@ -264,7 +264,8 @@ class Engine:
         for seq, event in committed:
             if isinstance(event, OrderEvent):
                 order = event.order
-                self.hub.publish(account_messages.order_update(order, seq, event.ts_ms))
+                if self.hub.subscribers:  # nobody listening (a replay): skip the wire dict
+                    self.hub.publish(account_messages.order_update(order, seq, event.ts_ms))
                 self.metrics.order_events += 1
                 if origin is not None:
                     self.metrics.order_event_ms.add((self.clock.monotonic() - origin) * 1000.0)
@@ -282,13 +283,16 @@ class Engine:
             self.callbacks.dispatch(kind, payload, symbol, origin)
 
     def publish_positions(self) -> None:
-        self.hub.publish(self.positions_message())
+        if self.hub.subscribers:
+            self.hub.publish(self.positions_message())
 
     def publish_portfolio(self) -> None:
-        self.hub.publish(self.portfolio_message())
+        if self.hub.subscribers:
+            self.hub.publish(self.portfolio_message())
 
     def publish_status(self) -> None:
-        self.hub.publish(self.status_message())
+        if self.hub.subscribers:
+            self.hub.publish(self.status_message())
 
     def _flush_ticks(self) -> None:
         try:

@@ -7,11 +7,12 @@ only appends to a list; each symbol keeps its newest ``per_symbol`` rows.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from workspace.engine.ticks import Tick
 from workspace.session import Message
@@ -30,13 +31,13 @@ CREATE TABLE IF NOT EXISTS ticks (
     ask REAL,
     quantity REAL,
     volume REAL,
-    message TEXT
+    message BLOB
 );
 CREATE INDEX IF NOT EXISTS ticks_symbol_ts ON ticks (symbol, ts);
 """
 
 _Num = float | None
-_Row = tuple[str, int, str, float, _Num, _Num, _Num, _Num, str | None]
+_Row = tuple[str, int, str, float, _Num, _Num, _Num, _Num, bytes | None]
 COLUMNS = ("symbol", "timestamp", "source", "price", "bid", "ask", "quantity", "volume")
 
 
@@ -56,6 +57,8 @@ class TickStore:
             self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(_SCHEMA)
         self._pending: list[_Row] = []
+        self._encode = msgspec.json.Encoder().encode
+        self._decode = msgspec.json.Decoder(dict[str, Any]).decode
         self._counts: Counter[str] = Counter(
             dict(self._db.execute("SELECT symbol, COUNT(*) FROM ticks GROUP BY symbol"))
         )
@@ -72,7 +75,7 @@ class TickStore:
                 _f(tick.ask),
                 _f(tick.quantity),
                 _f(tick.volume),
-                None if message is None else json.dumps(message, separators=(",", ":")),
+                None if message is None else self._encode(message),
             )
         )
 
@@ -126,7 +129,7 @@ class TickStore:
             " AND ts BETWEEN ? AND ? AND id > ? ORDER BY id LIMIT ?",
             (symbol.upper(), start_ms, end_ms, after_id, limit),
         ).fetchall()
-        return [(row_id, json.loads(text)) for row_id, text in rows]
+        return [(row_id, self._decode(body)) for row_id, body in rows]
 
     def count(self, symbol: str) -> int:
         self.flush()
