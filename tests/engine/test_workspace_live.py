@@ -435,3 +435,30 @@ async def test_a_strategy_may_stop_the_workspace_from_its_callback(tmp_path: Pat
     await ws.subscribe("BTCUSDT")
     await asyncio.wait_for(stopped.wait(), timeout=10)
     assert not ws.running
+
+
+async def test_the_binance_feed_works_against_any_server_speaking_the_protocol(
+    tmp_path: Path,
+) -> None:
+    from workspace.market.config import FeedConfig
+    from workspace.sim import ExchangeSimulator
+
+    from .conftest import FAST_ENGINE, FAST_SIM
+
+    simulator = ExchangeSimulator(FAST_SIM)
+    await simulator.start(host="127.0.0.1", port=0)
+    ws = Workspace(
+        feed="binance",
+        feed_config=FeedConfig(stream_url=simulator.stream_url, rest_url=simulator.rest_url),
+        engine=FAST_ENGINE,
+    )
+    try:
+        await ws.start()
+        messages = collect(ws)
+        await ws.subscribe("ETHUSDT")
+        assert (await next_message(messages, "MARKET_UPDATE"))["symbol"] == "ETHUSDT"
+        assert ws.status["source"] == "binance"
+        assert ws.simulator is None
+    finally:
+        await ws.stop()
+        await simulator.stop()
