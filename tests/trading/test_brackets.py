@@ -106,3 +106,23 @@ def test_bracket_prices_on_the_wrong_side_of_the_entry_are_rejected() -> None:
     assert "between stop_loss" in order.reason
     order, _ = s.place(sell(OrderType.BRACKET, "1", take_profit="110", stop_loss="90"))
     assert order.status is OrderStatus.REJECTED
+
+
+def test_bracket_trailing_leg_waiting_for_activation_still_stops_at_stop_loss() -> None:
+    s = Script()
+    s.trades("100")
+    order, _ = s.place(
+        buy(
+            OrderType.BRACKET,
+            "1",
+            take_profit="120",
+            stop_loss="95",
+            trail_percent="1",
+            activation_price="110",
+        )
+    )
+    stop = s.order(order.id).legs[2]
+    assert (stop.activated, stop.current_stop_price) == (False, D(95))
+    assert s.trades("97", "105") == []
+    events = s.trades("94.5")
+    assert fills(events) == [(stop.id, D(1), D("94.5"))]

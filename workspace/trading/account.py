@@ -826,7 +826,7 @@ class Account:
                 leg = updated
             top = self._orders[top.id]
         stop = target.current_stop_price
-        if not target.activated or stop is None:
+        if stop is None:  # a dormant bracket leg still guards at its stop_loss
             return
         if (sell and price <= stop) or (not sell and price >= stop):
             self._trigger(top, leg, price, ts_ms, events)
