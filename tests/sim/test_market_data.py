@@ -156,3 +156,15 @@ async def test_the_feeds_decoder_reads_every_combined_frame(sim: ExchangeSimulat
     records = [decode_frame(f) for f in frames]
     assert {type(r) for r in records} == {Ticker, MiniTicker, BookTicker, Trade}
     assert all(getattr(r, "symbol", None) == "ETHUSDT" for r in records)
+
+
+async def test_a_long_gap_is_skipped_not_replayed_event_by_event(sim: ExchangeSimulator) -> None:
+    clock = clock_of(sim)
+    async with connect(f"{sim.stream_url}/ws/btcusdt@ticker") as ws:
+        await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        await clock.advance(3_600_000)  # an hour asleep: 36 000 trade steps not generated
+        await sim.caught_up()
+        await clock.advance(1000)
+        ticker = msgspec.json.decode(await asyncio.wait_for(ws.recv(), TIMEOUT), type=Ticker)
+    assert ticker.event_time == clock.time_ms()
+    assert ticker.price_change == ticker.last_price - ticker.open_price

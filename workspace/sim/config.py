@@ -87,6 +87,9 @@ class SimConfig:
     # max_frame_bytes close the connection with 1009 (websockets' max_size).
     max_control_bytes: int = 65_536
     max_frame_bytes: int = 1_048_576
+    # Beyond this much backlog (a suspended laptop, a blocked loop) the random walk
+    # jumps to now instead of generating every missed event.
+    max_catch_up_s: float = 60.0
     # Live frames waiting for a slow client beyond this are dropped, so one slow
     # reader never stalls the others.
     send_queue_frames: int = 10_000

@@ -134,6 +134,26 @@ class RandomWalkMarket:
                     self._tickers(state, due, wanted, out)
         return out
 
+    def skip_to(self, now_ms: int) -> None:
+        """Jump over a long gap (a laptop that slept) without generating its events.
+
+        Prices make one GBM move for the whole gap, so they have moved on as much as
+        they would have; the schedules stay on their grid.
+        """
+        if now_ms <= self._now_ms:
+            return
+        gap = now_ms - self._now_ms
+        for name, every in self._intervals.items():
+            behind = now_ms - self._next[name]
+            if behind >= 0:
+                self._next[name] += (behind // every + 1) * every
+        for state in self._states.values():
+            sigma = state.sigma_per_ms
+            shock = sigma * math.sqrt(gap) * self._rng.gauss(0, 1)
+            state.mid *= math.exp(-0.5 * sigma * sigma * gap + shock)
+            state.quote(self._rng, state.mean_qty(self._trades_per_day))
+        self._now_ms = now_ms
+
     def ticker(self, symbol: str, now_ms: int) -> Ticker | None:
         """The 24 h ticker of ``symbol`` at ``now_ms`` (REST ``/api/v3/ticker/24hr``)."""
         state = self._states.get(symbol)

@@ -33,7 +33,7 @@ from workspace.sim.clock import Clock, WallClock
 from workspace.sim.config import SimConfig, SymbolSpec
 from workspace.sim.control import ControlSession
 from workspace.sim.firehose import build_firehose
-from workspace.sim.market import RandomWalkMarket
+from workspace.sim.market import Emission, RandomWalkMarket
 from workspace.sim.outbox import Outbox
 from workspace.sim.replay import Replay, load_replay
 from workspace.sim.rest import handle_rest
@@ -344,27 +344,37 @@ class ExchangeSimulator:
     async def _pump(self) -> None:
         market = self._market
         assert market is not None
+        max_behind_ms = round(self.config.max_catch_up_s * 1000)
         while True:
             await self._clock.sleep_until(market.next_due_ms())
-            clients = list(self._clients)
-            emissions = market.step(_anyone_subscribed(clients))
-            if emissions and not self._stalled():
-                for emission in emissions:
-                    raw = encode_record(emission.record)
-                    combined: bytes | None = None
-                    for client in clients:
-                        if client.paused or not client.control.is_subscribed(emission.stream):
-                            continue
-                        if client.control.combined:
-                            if combined is None:
-                                combined = combine(emission.stream, raw)
-                            client.outbox.put_live(combined)
-                        else:
-                            client.outbox.put_live(raw)
+            now = self._clock.time_ms()
+            if now - market.next_due_ms() > max_behind_ms:
+                logger.warning(
+                    "market %.1f s behind the clock: skipping ahead", (now - market.now_ms) / 1000
+                )
+                market.skip_to(now)
+            else:
+                self._fan_out(market.step(_anyone_subscribed(list(self._clients))))
             async with self._stepped:
                 self._stepped.notify_all()
             # Yield even when catching up, so connections are served meanwhile.
             await asyncio.sleep(0)
+
+    def _fan_out(self, emissions: Sequence[Emission]) -> None:
+        if not emissions or self._stalled():
+            return
+        for emission in emissions:
+            raw = encode_record(emission.record)
+            combined: bytes | None = None
+            for client in self._clients:
+                if client.paused or not client.control.is_subscribed(emission.stream):
+                    continue
+                if client.control.combined:
+                    if combined is None:
+                        combined = combine(emission.stream, raw)
+                    client.outbox.put_live(combined)
+                else:
+                    client.outbox.put_live(raw)
 
     async def caught_up(self) -> None:
         """Return once every event due by the clock's current time has been queued.
