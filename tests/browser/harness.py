@@ -425,7 +425,9 @@ def screenshot(page: Page, name: str, *, selector: str | None = None) -> Path:
         page.screenshot(path=str(path))
     else:
         element = page.locator(selector).first
-        element.scroll_into_view_if_needed()
+        # centred, so the notebook's sticky toolbar does not cover the element's top
+        # (an element taller than the viewport is clipped: open the page taller)
+        element.evaluate("e => e.scrollIntoView({block: 'center'})")
         element.screenshot(path=str(path))
     return path
 

@@ -44,7 +44,8 @@ PRICE_CELL = ".tw-tickers tr.tw-row[data-symbol='BTCUSDT'] .tw-price"
 def quickstart(browser: Browser, lab: LabServer) -> Iterator[Page]:
     """The quickstart, run up to its teardown cell: the engine keeps streaming while
     the tests look at the dashboard."""
-    page = open_notebook(browser, lab, "quickstart.ipynb")
+    # tall enough for the whole dashboard in one screenshot
+    page = open_notebook(browser, lab, "quickstart.ipynb", width=1400, height=1900)
     run_all(page, until_tag="teardown")
     try:
         yield page
