@@ -1,19 +1,23 @@
 """Engine benchmark: 50 symbols from the simulator, 1,000 resting orders, one strategy.
 
-Two phases, each on a fresh engine with the simulator in a separate process (so the
-simulator's own work does not count as engine time):
+First the engine alone (records straight into ``Engine.on_record``) and a replay of
+real klines, then two live phases, each on a fresh engine with the simulator in a
+separate process (so the simulator's own work does not count as engine time):
 
 - ``binance``: Binance's real rates (24 h ticker every 1 s, trades and book every
   100 ms per symbol): the latency targets apply here (order event p99 < 1 ms,
   event-loop lag p99 < 10 ms);
 - ``max``: the simulator's highest rate (1 ms intervals): throughput (ticks/s).
 
-The strategy reacts to every tick; on every 20th it places a limit order far from the
-market and cancels it, so order events are caused by ticks.  "tick -> order event" is
-the time from the tick reaching the engine to its ORDER_UPDATE being published (queueing
-behind other callbacks included).
+The 1,000 resting orders are 950 far limit orders and one wide trailing stop per
+symbol (its stop follows every new peak, so ticks cause order events in the engine:
+"tick -> order event", from the tick reaching the engine to the ORDER_UPDATE being
+published).  The strategy reacts to every tick; on every 20th it places a limit order
+far from the market and cancels it: "tick -> strategy order" also includes the wait
+for the strategy's turn on the loop (callbacks run in their own task).
 
-    .venv/bin/python benchmarks/engine.py [--seconds 8] [--symbols 50] [--profile]
+    .venv/bin/python benchmarks/engine.py [--seconds 8] [--symbols 50] [--candles 120]
+        [--profile] [--slow-ms 50]
 
 The last line printed is one JSON object.
 """
@@ -129,13 +133,24 @@ async def phase(
         await asyncio.wait_for(all_priced.wait(), timeout=60)
         for i in range(RESTING_ORDERS):
             symbol = symbols[i % count]
-            quote = ws.engine.account.quote(symbol)
-            assert quote.last is not None
-            far = (quote.last * Decimal("0.5")).quantize(Decimal("0.00000001"))
-            order = ws.limit(symbol, "BUY", "1", far)
+            if i < count:
+                # One wide trailing stop per symbol: never triggers, but its stop follows
+                # every new peak, so ticks keep causing order events inside the engine.
+                order = ws.trailing_stop(symbol, "SELL", "1", trail_percent="50")
+            else:
+                quote = ws.engine.account.quote(symbol)
+                assert quote.last is not None
+                far = (quote.last * Decimal("0.5")).quantize(Decimal("0.00000001"))
+                order = ws.limit(symbol, "BUY", "1", far)
             assert order.status == "NEW", order.reason
         metrics = ws.engine.metrics
-        for window in (metrics.order_event_ms, metrics.loop_lag_ms, metrics.feed_latency_ms):
+        windows = (
+            metrics.order_event_ms,
+            metrics.strategy_order_ms,
+            metrics.loop_lag_ms,
+            metrics.feed_latency_ms,
+        )
+        for window in windows:
             window.clear()
         ticks_before = metrics.ticks.total
         profiler = cProfile.Profile() if profile else None
@@ -151,7 +166,10 @@ async def phase(
             "ticks_per_s": (metrics.ticks.total - ticks_before) / elapsed,
             "order_event_p50_ms": metrics.order_event_ms.percentile(50),
             "order_event_p99_ms": metrics.order_event_ms.percentile(99),
-            "order_events": metrics.order_event_ms.count,
+            "order_events": len(metrics.order_event_ms),
+            "strategy_orders": len(metrics.strategy_order_ms),
+            "strategy_order_p50_ms": metrics.strategy_order_ms.percentile(50),
+            "strategy_order_p99_ms": metrics.strategy_order_ms.percentile(99),
             "loop_lag_p99_ms": metrics.loop_lag_ms.percentile(99),
             "feed_latency_p99_ms": metrics.feed_latency_ms.percentile(99),
             "resting_orders": len(ws.open_orders),
@@ -315,6 +333,8 @@ def show(result: dict[str, Any]) -> None:
         f"{result['phase']:>8}: {result['ticks_per_s']:>9,.0f} ticks/s | "
         f"tick->order event p50 {ms(result['order_event_p50_ms'])}, "
         f"p99 {ms(result['order_event_p99_ms'])} ({result['order_events']} events) | "
+        f"tick->strategy order p50 {ms(result['strategy_order_p50_ms'])}, "
+        f"p99 {ms(result['strategy_order_p99_ms'])} ({result['strategy_orders']}) | "
         f"loop lag p99 {ms(result['loop_lag_p99_ms'])} | "
         f"feed latency p99 {ms(result['feed_latency_p99_ms'])} | "
         f"resting {result['resting_orders']}"
@@ -339,6 +359,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "order_event_p50_ms": binance["order_event_p50_ms"],
         "order_event_p99_ms": binance["order_event_p99_ms"],
         "loop_lag_p99_ms": binance["loop_lag_p99_ms"],
+        "strategy_order_p50_ms": binance["strategy_order_p50_ms"],
+        "strategy_order_p99_ms": binance["strategy_order_p99_ms"],
         "binance_rate_ticks_per_s": round(binance["ticks_per_s"], 1),
         "max_rate_order_event_p99_ms": fastest["order_event_p99_ms"],
         "max_rate_loop_lag_p99_ms": fastest["loop_lag_p99_ms"],

@@ -219,7 +219,7 @@ async def test_a_strategy_can_trade_from_its_callback_and_gets_fills(ws: Workspa
     fill = await asyncio.wait_for(fills.get(), timeout=10)
     assert fill.order_id == placed[0].id
     assert (await asyncio.wait_for(orders.get(), timeout=10)).id == placed[0].id
-    assert ws.metrics["order_event_p99_ms"] is not None
+    assert ws.metrics["strategy_order_p99_ms"] is not None
 
 
 async def test_resting_orders_fill_from_ticks(ws: Workspace) -> None:

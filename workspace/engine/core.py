@@ -257,8 +257,15 @@ class Engine:
             self.journal.append([self.account.mark(ts_ms)])
 
     # -- events out ----------------------------------------------------------------
-    def _commit(self, events: list[AccountEvent], origin: float | None) -> Committed:
-        """Journal, then publish order events and hand fills/orders to callbacks."""
+    def _commit(
+        self, events: list[AccountEvent], origin: float | None, *, by_strategy: bool = False
+    ) -> Committed:
+        """Journal, then publish order events and hand fills/orders to callbacks.
+
+        ``origin``: when the tick behind these events reached the engine, for the
+        tick -> order event latency (kept apart for orders a strategy placed, which
+        also wait for the strategy's turn on the loop)."""
+        latencies = self.metrics.strategy_order_ms if by_strategy else self.metrics.order_event_ms
         seqs = self.journal.append(events)
         committed = list(zip(seqs, events, strict=True))
         for seq, event in committed:
@@ -268,7 +275,7 @@ class Engine:
                     self.hub.publish(account_messages.order_update(order, seq, event.ts_ms))
                 self.metrics.order_events += 1
                 if origin is not None:
-                    self.metrics.order_event_ms.add((self.clock.monotonic() - origin) * 1000.0)
+                    latencies.add((self.clock.monotonic() - origin) * 1000.0)
                 self._callback("order", order, order.symbol, origin)
             elif isinstance(event, FillEvent):
                 self._callback("fill", event.fill, event.fill.symbol, origin)
@@ -448,7 +455,7 @@ class Engine:
         marketable order, REJECTED with ``reason`` for bad input) and the
         ``ORDER_UPDATE`` of its NEW/REJECTED event."""
         order, events = self.account.place(request, self.clock.time_ms())
-        committed = self._commit(events, TICK_ORIGIN.get())
+        committed = self._commit(events, TICK_ORIGIN.get(), by_strategy=True)
         if not is_final(order.status):
             self._keep_streaming(order.symbol)
         return order, self._reply(order.id, committed, first=True)
@@ -458,7 +465,7 @@ class Engine:
 
     def cancel(self, order_id: str) -> tuple[Order, Message]:
         order, events = self.account.cancel(order_id, self.clock.time_ms())
-        committed = self._commit(events, TICK_ORIGIN.get())
+        committed = self._commit(events, TICK_ORIGIN.get(), by_strategy=True)
         return order, self._reply(order.id, committed, first=False)
 
     def cancel_order(self, order_id: str) -> Message:
@@ -466,7 +473,7 @@ class Engine:
 
     def close(self, position_id: str, quantity: Decimal | None = None) -> tuple[Order, Message]:
         order, events = self.account.close_position(position_id, quantity, self.clock.time_ms())
-        committed = self._commit(events, TICK_ORIGIN.get())
+        committed = self._commit(events, TICK_ORIGIN.get(), by_strategy=True)
         return order, self._reply(order.id, committed, first=True)
 
     def close_position(self, position_id: str, quantity: Decimal | None = None) -> Message:

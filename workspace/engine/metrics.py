@@ -39,6 +39,9 @@ class LatencyWindow:
         rank = max(1, math.ceil(p / 100 * len(ordered)))
         return ordered[rank - 1]
 
+    def __len__(self) -> int:
+        return len(self._samples)
+
     @property
     def last(self) -> float | None:
         return self._samples[-1] if self._samples else None
@@ -80,7 +83,8 @@ class EngineMetrics:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self.feed_latency_ms = LatencyWindow()
-        self.order_event_ms = LatencyWindow()
+        self.order_event_ms = LatencyWindow()  # fills/triggers/trailing moves a tick caused
+        self.strategy_order_ms = LatencyWindow()  # orders strategies placed from on_tick
         self.loop_lag_ms = LatencyWindow()
         self.callback_ms = LatencyWindow()
         self.messages = RateMeter(clock)
@@ -101,6 +105,8 @@ class EngineMetrics:
             "feed_latency_p99_ms": _round(self.feed_latency_ms.percentile(99)),
             "order_event_p50_ms": _round(self.order_event_ms.percentile(50)),
             "order_event_p99_ms": _round(self.order_event_ms.percentile(99)),
+            "strategy_order_p50_ms": _round(self.strategy_order_ms.percentile(50)),
+            "strategy_order_p99_ms": _round(self.strategy_order_ms.percentile(99)),
             "loop_lag_ms": _round(self.loop_lag_ms.last),
             "loop_lag_p99_ms": _round(self.loop_lag_ms.percentile(99)),
             "callback_p99_ms": _round(self.callback_ms.percentile(99)),
