@@ -1,0 +1,156 @@
+"""RealtimeClient against a real server: TradingSession behaviour, reconnects,
+resubscription and exactly-once order events across restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FAST
+from websockets.exceptions import InvalidStatus
+
+from workspace import Workspace
+from workspace.client import RealtimeClient
+from workspace.server import RealtimeServer
+from workspace.session import Message, TradingSession
+
+TIMEOUT = 15.0
+
+
+async def first(stream: Any, predicate: Any) -> Message:
+    async def scan() -> Message:
+        async for message in stream:
+            if predicate(message):
+                return message
+        raise AssertionError("stream ended")
+
+    return await asyncio.wait_for(scan(), TIMEOUT)
+
+
+def order_events(received: list[Message]) -> list[int]:
+    return [m["seq"] for m in received if m["type"] == "ORDER_UPDATE"]
+
+
+async def test_client_is_a_trading_session_with_requests_matched_by_id(
+    server: RealtimeServer,
+) -> None:
+    async with RealtimeClient(server.url) as client:
+        assert isinstance(client, TradingSession)
+        assert client.state == "connected"
+        replies = await asyncio.gather(
+            client.request({"action": "get_portfolio"}),
+            client.request({"action": "get_positions", "id": "mine"}),
+            client.request({"action": "ping"}),
+        )
+        assert [r["type"] for r in replies] == ["PORTFOLIO_UPDATE", "POSITION_UPDATE", "PONG"]
+        assert replies[1]["id"] == "mine"
+        error = await client.request({"action": "subscribe_ticker", "symbol": "??"})
+        assert (error["type"], error["code"]) == ("ERROR", "INVALID_SYMBOL")
+
+
+async def test_listen_and_async_for_both_receive_market_updates(server: RealtimeServer) -> None:
+    async with RealtimeClient(server.url) as client:
+        heard: asyncio.Queue[Message] = asyncio.Queue()
+        stop = client.listen(heard.put_nowait)
+        stream = client.stream()
+        assert (await client.subscribe("btcusdt"))["type"] == "SUBSCRIBED"
+        assert client.symbols == {"BTCUSDT"}
+        streamed = await first(stream, lambda m: m["type"] == "MARKET_UPDATE")
+        assert streamed["symbol"] == "BTCUSDT"
+        while (await asyncio.wait_for(heard.get(), TIMEOUT))["type"] != "MARKET_UPDATE":
+            pass
+        stop()
+        await stream.aclose()
+
+
+async def test_latency_is_measured_by_ping_pong(server: RealtimeServer) -> None:
+    async with RealtimeClient(server.url, ping_interval=None) as client:
+        assert client.latency_ms is None
+        rtt = await client.ping()
+        assert rtt is not None
+        assert rtt > 0
+        assert client.latency_ms == rtt
+
+
+async def test_wrong_token_is_fatal_on_connect(workspace: Workspace) -> None:
+    async with RealtimeServer(workspace.engine, port=0, token="right") as server:
+        with pytest.raises(InvalidStatus):
+            await RealtimeClient(server.url, token="wrong").connect()
+        async with RealtimeClient(server.url, token="right") as client:
+            assert client.connected
+
+
+async def test_reconnects_resubscribes_and_resumes_after_server_restart(
+    workspace: Workspace, server: RealtimeServer, free_port: int
+) -> None:
+    states: list[str] = []
+    async with RealtimeClient(server.url, first_retry=0.2) as client:
+        client.on_state(states.append)
+        received: list[Message] = []
+        client.listen(received.append)
+        stream = client.stream()
+        await client.subscribe("ETHUSDT")
+        placed = await client.place_order(
+            symbol="ETHUSDT", side="BUY", type="LIMIT", quantity=0.01, price=100
+        )
+        await server.stop()
+        # While the server is away the engine keeps going: events the client misses.
+        missed = workspace.engine.cancel_order(placed["order"]["id"])
+        restarted = await RealtimeServer(workspace.engine, port=free_port).start()
+        try:
+            canceled = await first(
+                stream, lambda m: m["type"] == "ORDER_UPDATE" and m["order"]["status"] == "CANCELED"
+            )
+            assert canceled["seq"] == missed["seq"]
+            await first(stream, lambda m: m["type"] == "MARKET_UPDATE" and m["symbol"] == "ETHUSDT")
+            assert "reconnecting" in states
+            assert client.state == "connected"
+            assert client.connections == 2
+            seqs = order_events(received)
+            assert seqs == sorted(set(seqs))
+        finally:
+            await restarted.stop()
+
+
+async def fill_orders(workspace: Workspace, count: int) -> None:
+    for _ in range(count):
+        reply = await workspace.session.request(
+            {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "quantity": 0.0001}
+        )
+        assert reply["type"] == "ORDER_UPDATE", reply
+
+
+async def test_no_order_event_lost_or_duplicated_when_the_engine_restarts_mid_stream(
+    db: Path, free_port: int
+) -> None:
+    workspace = Workspace(feed="sim", db=db, engine=FAST)
+    await workspace.start()
+    server = await RealtimeServer(workspace.engine, port=free_port).start()
+    async with RealtimeClient(server.url, first_retry=0.2) as client:
+        received: list[Message] = []
+        client.listen(received.append)
+        stream = client.stream()
+        await client.subscribe("BTCUSDT")
+        await fill_orders(workspace, 3)
+        # Stop server and engine right after placing: these orders fill on later
+        # ticks, some before the stop and some after the restart.
+        await fill_orders(workspace, 2)
+        await server.stop()
+        await workspace.stop()
+        workspace = Workspace(feed="sim", db=db, engine=FAST)
+        await workspace.start()
+        await fill_orders(workspace, 2)  # journaled while no server runs
+        server = await RealtimeServer(workspace.engine, port=free_port).start()
+        try:
+            await fill_orders(workspace, 2)
+            last = workspace.engine.seq
+            await first(stream, lambda m: m["type"] == "ORDER_UPDATE" and m["seq"] >= last)
+            expected = [m["seq"] for m in workspace.engine.order_events_since(0)]
+            seqs = order_events(received)
+            assert len(seqs) == len(set(seqs)), "duplicated order events"
+            assert sorted(seqs) == expected, "lost order events"
+        finally:
+            await server.stop()
+            await workspace.stop()

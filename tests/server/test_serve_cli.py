@@ -1,0 +1,178 @@
+"""``python -m workspace serve`` as a real subprocess: the ready line, clean SIGTERM,
+SIGKILL mid-stream with exactly-once order events for a resuming client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+from ws_peer import TIMEOUT, Peer
+
+from workspace.client import RealtimeClient
+from workspace.session import Message
+
+STARTUP_TIMEOUT = 60.0
+
+
+class ServeProcess:
+    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
+        self.process = process
+        self.url = url
+
+
+async def start_serve(*args: str) -> ServeProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("WORKSPACE_TOKEN", None)
+    env.pop("CORS_ORIGINS", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "workspace",
+        "serve",
+        "--feed",
+        "sim",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), STARTUP_TIMEOUT)
+    assert line.startswith(b"serving ws://"), line
+    return ServeProcess(process, line.split()[1].decode())
+
+
+@pytest.fixture
+def port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free: int = probe.getsockname()[1]
+    return free
+
+
+@pytest.fixture
+async def processes() -> AsyncIterator[list[ServeProcess]]:
+    started: list[ServeProcess] = []
+    yield started
+    for serve in started:
+        if serve.process.returncode is None:
+            serve.process.kill()
+            await serve.process.wait()
+
+
+async def all_order_seqs(url: str) -> list[int]:
+    """Every order event in the journal, through the protocol (resume since 0)."""
+    async with connect(url) as websocket:
+        peer = Peer(websocket)
+        await peer.snapshot()
+        await peer.send({"action": "resume", "since": 0, "id": "all"})
+        seqs: list[int] = []
+        while (message := await peer.recv()).get("id") != "all":
+            if message["type"] == "ORDER_UPDATE":
+                seqs.append(message["seq"])
+        return seqs
+
+
+async def place(client: RealtimeClient, **fields: Any) -> Message:
+    reply = await client.request({"action": "place_order", "symbol": "BTCUSDT", **fields})
+    assert reply["type"] == "ORDER_UPDATE", reply
+    return reply
+
+
+async def test_serve_prints_its_url_and_sigterm_stops_it_with_the_journal_intact(
+    tmp_path: Path, port: int, processes: list[ServeProcess]
+) -> None:
+    db = str(tmp_path / "journal.db")
+    serve = await start_serve("--port", str(port), "--db", db)
+    processes.append(serve)
+    assert serve.url == f"ws://127.0.0.1:{port}/api/ws/realtime"
+    async with RealtimeClient(serve.url) as client:
+        await place(client, side="BUY", type="LIMIT", quantity=0.001, price=1000)
+    before = await all_order_seqs(serve.url)
+    serve.process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(serve.process.wait(), TIMEOUT) == 0
+    again = await start_serve("--port", str(port), "--db", db)
+    processes.append(again)
+    assert await all_order_seqs(again.url) == before
+    async with connect(again.url) as websocket:
+        orders = [json.loads(await asyncio.wait_for(websocket.recv(), TIMEOUT)) for _ in range(4)]
+        assert [o["id"] for o in orders[3]["orders"]] != []
+
+
+async def test_serve_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "WORKSPACE_TOKEN"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "workspace",
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), STARTUP_TIMEOUT)
+    assert process.returncode == 2
+    assert b"token" in stderr
+
+
+async def test_sigkill_mid_stream_then_restart_loses_and_duplicates_no_order_event(
+    tmp_path: Path, port: int, processes: list[ServeProcess]
+) -> None:
+    db = str(tmp_path / "journal.db")
+    serve = await start_serve("--port", str(port), "--db", db)
+    processes.append(serve)
+    watcher = RealtimeClient(serve.url, first_retry=0.2)
+    trader = RealtimeClient(serve.url, first_retry=0.2)
+    await watcher.connect()
+    await trader.connect()
+    received: list[Message] = []
+    watcher.listen(received.append)
+    stream = watcher.stream()
+    try:
+        await trader.subscribe("BTCUSDT")
+        for _ in range(3):
+            await place(trader, side="BUY", quantity=0.001)
+        # Resting orders on both sides of the market: some fill as prices move.
+        for n in range(6):
+            await place(
+                trader, side="SELL", type="TRAILING_STOP", quantity=0.0005, trail_amount=0.5 + n
+            )
+        serve.process.kill()  # SIGKILL: no shutdown path runs at all
+        await serve.process.wait()
+        serve = await start_serve("--port", str(port), "--db", db)
+        processes.append(serve)
+        for _ in range(3):
+            await place(trader, side="SELL", quantity=0.001)
+        expected = await all_order_seqs(serve.url)
+
+        async def caught_up() -> None:
+            async for message in stream:
+                if message["type"] == "ORDER_UPDATE" and message["seq"] >= expected[-1]:
+                    return
+
+        await asyncio.wait_for(caught_up(), TIMEOUT)
+        seqs = order_seqs(received)
+        assert len(seqs) == len(set(seqs)), "duplicated order events"
+        assert set(expected) <= set(seqs), "lost order events"
+        assert watcher.connections == 2
+    finally:
+        await stream.aclose()
+        await trader.close()
+        await watcher.close()
+
+
+def order_seqs(received: list[Message]) -> list[int]:
+    return [m["seq"] for m in received if m["type"] == "ORDER_UPDATE"]
