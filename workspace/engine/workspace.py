@@ -19,7 +19,6 @@ import asyncio
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -30,6 +29,7 @@ from workspace.engine.clock import Clock, DataClock
 from workspace.engine.config import EngineConfig
 from workspace.engine.core import Engine
 from workspace.engine.feed_port import FeedFactory, FeedPort, RecordCallback, StatusCallback
+from workspace.engine.order_methods import Number, OrderMethods, to_decimal
 from workspace.engine.pending import PendingCall
 from workspace.engine.tick_store import TickStore
 from workspace.errors import InvalidParams
@@ -39,7 +39,7 @@ from workspace.trading.account import Account
 from workspace.trading.config import AccountConfig
 from workspace.trading.orders import Order
 from workspace.trading.portfolio import Portfolio
-from workspace.trading.requests import OrderRequest, OrderType, Side
+from workspace.trading.requests import OrderRequest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("workspace.engine")
 
-Number = int | float | str | Decimal
 FeedKind = Literal["sim", "binance", "replay"]
 F = TypeVar("F", bound=StrategyFunction)
 
@@ -66,27 +65,7 @@ def parse_feed(spec: str) -> tuple[FeedKind, Path | None]:
     raise InvalidParams(f"feed must be 'sim', 'binance' or 'replay:PATH', got {spec!r}")
 
 
-def to_decimal(value: Number | None) -> Decimal | None:
-    """Exact conversion (``Decimal(str(x))``: 0.1 stays 0.1).  Anything unreadable
-    becomes NaN, which the account rejects with a reason instead of raising here."""
-    if value is None or isinstance(value, Decimal):
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return Decimal("NaN")
-    try:
-        return Decimal(str(value).strip())
-    except InvalidOperation:
-        return Decimal("NaN")
-
-
-def to_side(side: str | Side) -> Side:
-    try:
-        return Side(str(side).upper())
-    except ValueError:
-        raise InvalidParams(f"side must be 'BUY' or 'SELL', got {side!r}") from None
-
-
-class Workspace:
+class Workspace(OrderMethods):
     """A paper-trading workspace on the running event loop."""
 
     def __init__(
@@ -398,116 +377,10 @@ class Workspace:
         """The latest ``MARKET_UPDATE`` of ``symbol``."""
         return self._require().market_update(symbol)
 
-    # -- orders ----------------------------------------------------------------------
+    # -- orders (buy, sell, limit, ... come from OrderMethods) ------------------------
     def place(self, request: OrderRequest) -> Order:
         """Place any order; returns it at once (REJECTED with ``reason`` if invalid)."""
         return self._require().place(request)[0]
-
-    def _order(
-        self, type_: OrderType, symbol: str, side: str | Side, quantity: Number, **prices: Any
-    ) -> Order:
-        request = OrderRequest(
-            symbol=symbol.upper() if isinstance(symbol, str) else symbol,
-            side=to_side(side),
-            type=type_,
-            quantity=to_decimal(quantity),  # type: ignore[arg-type]  # None -> rejected
-            **{name: to_decimal(value) for name, value in prices.items()},  # type: ignore[arg-type]
-        )
-        return self.place(request)
-
-    def buy(self, symbol: str, quantity: Number) -> Order:
-        """Market buy."""
-        return self._order(OrderType.MARKET, symbol, Side.BUY, quantity)
-
-    def sell(self, symbol: str, quantity: Number) -> Order:
-        """Market sell."""
-        return self._order(OrderType.MARKET, symbol, Side.SELL, quantity)
-
-    def limit(self, symbol: str, side: str | Side, quantity: Number, price: Number) -> Order:
-        return self._order(OrderType.LIMIT, symbol, side, quantity, price=price)
-
-    def stop_loss(
-        self,
-        symbol: str,
-        side: str | Side,
-        quantity: Number,
-        stop_price: Number,
-        price: Number | None = None,
-    ) -> Order:
-        """Stop (market, or stop-limit with ``price``)."""
-        return self._order(
-            OrderType.STOP_LOSS, symbol, side, quantity, stop_price=stop_price, price=price
-        )
-
-    def take_profit(
-        self,
-        symbol: str,
-        side: str | Side,
-        quantity: Number,
-        stop_price: Number,
-        price: Number | None = None,
-    ) -> Order:
-        return self._order(
-            OrderType.TAKE_PROFIT, symbol, side, quantity, stop_price=stop_price, price=price
-        )
-
-    def oco(
-        self,
-        symbol: str,
-        side: str | Side,
-        quantity: Number,
-        take_profit: Number,
-        stop_price: Number,
-    ) -> Order:
-        """One-cancels-the-other: a take-profit and a stop; the first to fill cancels
-        the other."""
-        return self._order(
-            OrderType.OCO, symbol, side, quantity, take_profit=take_profit, stop_price=stop_price
-        )
-
-    def trailing_stop(
-        self,
-        symbol: str,
-        side: str | Side,
-        quantity: Number,
-        *,
-        trail_percent: Number | None = None,
-        trail_amount: Number | None = None,
-        trailing_delta: Number | None = None,
-        activation_price: Number | None = None,
-    ) -> Order:
-        """Give exactly one of ``trail_percent`` (1 = 1 %), ``trail_amount`` (price
-        units) or ``trailing_delta`` (BIPS, 100 = 1 %)."""
-        return self._order(
-            OrderType.TRAILING_STOP,
-            symbol,
-            side,
-            quantity,
-            trail_percent=trail_percent,
-            trail_amount=trail_amount,
-            trailing_delta=trailing_delta,
-            activation_price=activation_price,
-        )
-
-    def bracket(
-        self,
-        symbol: str,
-        side: str | Side,
-        quantity: Number,
-        take_profit: Number,
-        stop_loss: Number,
-        price: Number | None = None,
-    ) -> Order:
-        """Entry (market, or limit at ``price``) with a take-profit and a stop-loss."""
-        return self._order(
-            OrderType.BRACKET,
-            symbol,
-            side,
-            quantity,
-            take_profit=take_profit,
-            stop_loss=stop_loss,
-            price=price,
-        )
 
     def cancel(self, order_id: str) -> Order:
         """Cancel an open order.  Raises ``NotFound`` / ``InvalidParams`` (final)."""

@@ -1,0 +1,152 @@
+"""The order-entry methods of ``Workspace`` (``buy``, ``sell``, ``limit``, ``stop_loss``,
+``take_profit``, ``oco``, ``trailing_stop``, ``bracket``): each builds an
+``OrderRequest`` from notebook-friendly arguments and hands it to ``place``.
+
+Numbers may be int, float, str or Decimal and are converted exactly
+(``Decimal(str(x))``); anything unreadable becomes NaN so the account rejects the order
+with a reason instead of this layer raising.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from workspace.errors import InvalidParams
+from workspace.trading.orders import Order
+from workspace.trading.requests import OrderRequest, OrderType, Side
+
+Number = int | float | str | Decimal
+
+
+def to_decimal(value: Number | None) -> Decimal | None:
+    """Exact conversion (``Decimal(str(x))``: 0.1 stays 0.1).  Anything unreadable
+    becomes NaN, which the account rejects with a reason instead of raising here."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return Decimal("NaN")
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        return Decimal("NaN")
+
+
+def to_side(side: str | Side) -> Side:
+    try:
+        return Side(str(side).upper())
+    except ValueError:
+        raise InvalidParams(f"side must be 'BUY' or 'SELL', got {side!r}") from None
+
+
+class OrderMethods:
+    """Mixed into ``Workspace``, which provides ``place``."""
+
+    def place(self, request: OrderRequest) -> Order:
+        raise NotImplementedError
+
+    def _order(
+        self, type_: OrderType, symbol: str, side: str | Side, quantity: Number, **prices: Any
+    ) -> Order:
+        request = OrderRequest(
+            symbol=symbol.upper() if isinstance(symbol, str) else symbol,
+            side=to_side(side),
+            type=type_,
+            quantity=to_decimal(quantity),  # type: ignore[arg-type]  # None -> rejected
+            **{name: to_decimal(value) for name, value in prices.items()},  # type: ignore[arg-type]
+        )
+        return self.place(request)
+
+    def buy(self, symbol: str, quantity: Number) -> Order:
+        """Market buy."""
+        return self._order(OrderType.MARKET, symbol, Side.BUY, quantity)
+
+    def sell(self, symbol: str, quantity: Number) -> Order:
+        """Market sell."""
+        return self._order(OrderType.MARKET, symbol, Side.SELL, quantity)
+
+    def limit(self, symbol: str, side: str | Side, quantity: Number, price: Number) -> Order:
+        return self._order(OrderType.LIMIT, symbol, side, quantity, price=price)
+
+    def stop_loss(
+        self,
+        symbol: str,
+        side: str | Side,
+        quantity: Number,
+        stop_price: Number,
+        price: Number | None = None,
+    ) -> Order:
+        """Stop (market, or stop-limit with ``price``)."""
+        return self._order(
+            OrderType.STOP_LOSS, symbol, side, quantity, stop_price=stop_price, price=price
+        )
+
+    def take_profit(
+        self,
+        symbol: str,
+        side: str | Side,
+        quantity: Number,
+        stop_price: Number,
+        price: Number | None = None,
+    ) -> Order:
+        return self._order(
+            OrderType.TAKE_PROFIT, symbol, side, quantity, stop_price=stop_price, price=price
+        )
+
+    def oco(
+        self,
+        symbol: str,
+        side: str | Side,
+        quantity: Number,
+        take_profit: Number,
+        stop_price: Number,
+    ) -> Order:
+        """One-cancels-the-other: a take-profit and a stop; the first to fill cancels
+        the other."""
+        return self._order(
+            OrderType.OCO, symbol, side, quantity, take_profit=take_profit, stop_price=stop_price
+        )
+
+    def trailing_stop(
+        self,
+        symbol: str,
+        side: str | Side,
+        quantity: Number,
+        *,
+        trail_percent: Number | None = None,
+        trail_amount: Number | None = None,
+        trailing_delta: Number | None = None,
+        activation_price: Number | None = None,
+    ) -> Order:
+        """Give exactly one of ``trail_percent`` (1 = 1 %), ``trail_amount`` (price
+        units) or ``trailing_delta`` (BIPS, 100 = 1 %)."""
+        return self._order(
+            OrderType.TRAILING_STOP,
+            symbol,
+            side,
+            quantity,
+            trail_percent=trail_percent,
+            trail_amount=trail_amount,
+            trailing_delta=trailing_delta,
+            activation_price=activation_price,
+        )
+
+    def bracket(
+        self,
+        symbol: str,
+        side: str | Side,
+        quantity: Number,
+        take_profit: Number,
+        stop_loss: Number,
+        price: Number | None = None,
+    ) -> Order:
+        """Entry (market, or limit at ``price``) with a take-profit and a stop-loss."""
+        return self._order(
+            OrderType.BRACKET,
+            symbol,
+            side,
+            quantity,
+            take_profit=take_profit,
+            stop_loss=stop_loss,
+            price=price,
+        )
