@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
@@ -664,3 +665,57 @@ async def test_stop_while_start_is_still_trying_ends_start_with_an_error(
     with pytest.raises(FeedError, match="stopped while starting"):
         await asyncio.wait_for(starting, 10)
     assert feed.state == "down"
+
+
+async def test_server_pings_are_answered(exchange: FakeExchange, collector: Collector) -> None:
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        [ws] = exchange._live
+        for payload in (b"a", b"b", b"c"):
+            pong = await ws.ping(payload)
+            await asyncio.wait_for(pong, 5)
+        assert feed.state == "connected"
+    finally:
+        await feed.stop()
+
+
+@dataclass(frozen=True)
+class CountingPolicy(ReconnectPolicy):
+    """Counts how often the feed starts a fresh backoff sequence."""
+
+    fresh_sequences: list[int] = field(default_factory=list, compare=False)
+
+    def delays(self) -> Iterator[float]:
+        self.fresh_sequences.append(1)
+        return super().delays()
+
+
+async def test_backoff_restarts_only_after_a_healthy_connection(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    clock = FakeClock()
+    policy = CountingPolicy(initial_s=0.05, cap_s=0.1, healthy_after_s=60.0)
+    feed = BinanceFeed(
+        FeedConfig(
+            stream_url=exchange.stream_url,
+            rest_url=exchange.rest_url,
+            watchdog_interval_s=0.02,
+            silence_timeout_s=10 * 86400.0,
+        ),
+        on_status=collector.on_status,
+        policy=policy,
+        clock=clock,
+    )
+    await feed.start()
+    try:
+        assert len(policy.fresh_sequences) == 1
+        await exchange.drop()  # dropped after 0 s: not healthy, the backoff goes on
+        await collector.until_state(FeedState.CONNECTED, count=2)
+        assert len(policy.fresh_sequences) == 1
+        clock.now += 60.0
+        await exchange.drop()  # dropped after 60 s: healthy, start again at 0.5 s
+        await collector.until_state(FeedState.CONNECTED, count=3)
+        assert len(policy.fresh_sequences) == 2
+    finally:
+        await feed.stop()
