@@ -462,3 +462,27 @@ async def test_the_binance_feed_works_against_any_server_speaking_the_protocol(
     finally:
         await ws.stop()
         await simulator.stop()
+
+
+async def test_a_strategy_failing_on_every_tick_logs_one_traceback_not_a_flood(
+    ws: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = 0
+    enough = asyncio.Event()
+
+    @ws.on_tick
+    def always_broken(tick: Tick) -> None:
+        nonlocal calls
+        calls += 1
+        if calls >= 30:
+            enough.set()
+        raise KeyError("missing")
+
+    with caplog.at_level(logging.WARNING, logger="workspace.engine.strategy"):
+        await ws.subscribe("BTCUSDT", "ETHUSDT")
+        await asyncio.wait_for(enough.wait(), timeout=20)
+    logged = [r for r in caplog.records if r.name == "workspace.engine.strategy"]
+    assert len(logged) == 1
+    assert logged[0].exc_info is not None
+    assert ws.metrics["callback_errors"] >= 30
+    assert len(ws.errors) >= 30
