@@ -188,3 +188,30 @@ def test_memoryview_and_bytearray_frames_decode_like_bytes(path: Path) -> None:
     raw = path.read_bytes()
     assert decode_frame(memoryview(raw)) == decode_frame(raw)
     assert decode_frame(bytearray(raw)) == decode_frame(raw)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1,"s":"BTCUSDT","a":1,'
+        b'"p":"NaN","q":"1","f":1,"l":1,"T":1,"m":true,"M":true}}',
+        b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":1,'
+        b'"p":"1","q":"Infinity","T":1,"m":true,"M":true}}',
+        b'{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT","b":"1","B":"1",'
+        b'"a":"-inf","A":"1"}}',
+        b'{"stream":"btcusdt@miniTicker","data":{"e":"24hrMiniTicker","E":1,"s":"BTCUSDT",'
+        b'"c":"nan","o":"1","h":"1","l":"1","v":"1","q":"1"}}',
+        b'{"e":"24hrMiniTicker","E":1,"s":"BTCUSDT","c":"sNaN","o":"1","h":"1","l":"1",'
+        b'"v":"1","q":"1"}',
+    ],
+)
+def test_non_finite_prices_are_refused(frame: bytes) -> None:
+    with pytest.raises(FrameError, match="non-finite"):
+        decode_frame(frame)
+
+
+def test_ticker_with_a_nan_bid_is_refused() -> None:
+    path = FIXTURES / "ticker.raw.testnet-2025-01.json"
+    frame = path.read_bytes().replace(b'"b":"105498.24000000"', b'"b":"NaN"')
+    with pytest.raises(FrameError, match=r"non-finite .* Ticker for BTCUSDT"):
+        decode_frame(frame)

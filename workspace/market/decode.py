@@ -179,7 +179,39 @@ def _decode_payload(payload: bytes | msgspec.Raw, stream: str | None) -> Decoded
         decoder = _BOOK  # bookTicker is the only payload with an update id and no "e"
     else:
         return None  # depth snapshots ("lastUpdateId", no "e") and similar
-    return decoder.decode(payload) if decoder is not None else None  # type: ignore[union-attr]
+    return _checked(decoder.decode(payload)) if decoder is not None else None  # type: ignore[union-attr]
+
+
+def _checked(record: MarketRecord) -> MarketRecord:
+    """Refuse NaN / Infinity in the numbers downstream code computes with.
+
+    msgspec reads ``"NaN"`` as a valid ``Decimal``; one such price would poison every
+    P&L it touches.  Only the fields the engine and the account use are checked, to
+    keep the hot path short.
+    """
+    if isinstance(record, Trade):
+        ok = record.price.is_finite() and record.quantity.is_finite()
+    elif isinstance(record, BookTicker):
+        ok = (
+            record.bid_price.is_finite()
+            and record.ask_price.is_finite()
+            and record.bid_qty.is_finite()
+            and record.ask_qty.is_finite()
+        )
+    elif isinstance(record, Ticker):
+        bid, ask = record.bid_price, record.ask_price
+        ok = (
+            record.last_price.is_finite()
+            and (bid is None or bid.is_finite())
+            and (ask is None or ask.is_finite())
+        )
+    else:
+        ok = record.last_price.is_finite()
+    if not ok:
+        raise FrameError(
+            f"non-finite price or quantity in a {type(record).__name__} for {record.symbol}"
+        )
+    return record
 
 
 def decode_frame(data: bytes | bytearray | memoryview | str) -> Decoded:
@@ -224,7 +256,7 @@ def _decode(data: bytes | bytearray | memoryview | str) -> Decoded:
             return _decode_payload(payload, stream)
         if decoder is None:
             return None
-        return decoder.decode(payload)  # type: ignore[union-attr, no-any-return]
+        return _checked(decoder.decode(payload))  # type: ignore[union-attr]
     if envelope.id is not None or envelope.error is not None or envelope.result is not None:
         error = envelope.error
         if error is not None:
