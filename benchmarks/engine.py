@@ -7,6 +7,8 @@ separate process (so the simulator's own work does not count as engine time):
 - ``binance``: Binance's real rates (24 h ticker every 1 s, trades and book every
   100 ms per symbol): the latency targets apply here (order event p99 < 1 ms,
   event-loop lag p99 < 10 ms);
+- ``direct``: the same rates with ``direct_sync_callbacks=True`` (the strategy runs
+  straight from the feed callback instead of in its own task);
 - ``max``: the simulator's highest rate (1 ms intervals): throughput (ticks/s).
 
 The 1,000 resting orders are 950 far limit orders and one wide trailing stop per
@@ -94,7 +96,12 @@ def run_simulator(conn: Connection, count: int, intervals: tuple[float, float, f
 
 
 async def phase(
-    name: str, intervals: tuple[float, float, float], seconds: float, count: int, profile: bool
+    name: str,
+    intervals: tuple[float, float, float],
+    seconds: float,
+    count: int,
+    profile: bool,
+    direct: bool = False,
 ) -> dict[str, Any]:
     from workspace.market.config import FeedConfig
 
@@ -107,7 +114,9 @@ async def phase(
         feed="binance",
         feed_config=FeedConfig(stream_url=stream_url, rest_url=rest_url),
         initial_balance=10**12,
-        engine=EngineConfig(ticks_per_symbol=20_000, loop_lag_interval_s=0.01),
+        engine=EngineConfig(
+            ticks_per_symbol=20_000, loop_lag_interval_s=0.01, direct_sync_callbacks=direct
+        ),
     )
     symbols = symbol_names(count)
     seen: set[str] = set()
@@ -352,6 +361,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     replay_rate = await replay_speed(args.candles)
     binance = await phase("binance", (1.0, 0.1, 0.1), args.seconds, args.symbols, args.profile)
     show(binance)
+    direct = await phase(
+        "direct", (1.0, 0.1, 0.1), args.seconds, args.symbols, args.profile, direct=True
+    )
+    show(direct)
     fastest = await phase("max", (0.01, 0.001, 0.001), args.seconds, args.symbols, args.profile)
     show(fastest)
     return {
@@ -361,6 +374,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "loop_lag_p99_ms": binance["loop_lag_p99_ms"],
         "strategy_order_p50_ms": binance["strategy_order_p50_ms"],
         "strategy_order_p99_ms": binance["strategy_order_p99_ms"],
+        "direct_strategy_order_p50_ms": direct["strategy_order_p50_ms"],
+        "direct_strategy_order_p99_ms": direct["strategy_order_p99_ms"],
         "binance_rate_ticks_per_s": round(binance["ticks_per_s"], 1),
         "max_rate_order_event_p99_ms": fastest["order_event_p99_ms"],
         "max_rate_loop_lag_p99_ms": fastest["loop_lag_p99_ms"],

@@ -189,3 +189,29 @@ async def test_task_set_cancels_every_task_and_names_them() -> None:
     assert tasks.names == ["engine.test.one", "engine.test.two"]
     assert await tasks.cancel_all(grace_s=5) == []
     assert len(tasks) == 0
+
+
+async def test_direct_mode_calls_plain_functions_at_once_and_async_ones_in_tasks() -> None:
+    clk = SystemClock()
+    callbacks = StrategyCallbacks(
+        metrics=EngineMetrics(clk), clock=clk, logger=LOG, direct_sync=True
+    )
+    tasks = TaskSet(LOG)
+    direct: list[object] = []
+    queued: asyncio.Queue[object] = asyncio.Queue()
+
+    async def later(tick: object) -> None:
+        await queued.put(tick)
+
+    def broken(_: object) -> None:
+        raise ValueError("direct but contained")
+
+    callbacks.register("tick", direct.append)
+    callbacks.register("tick", broken)
+    callbacks.register("tick", later)
+    callbacks.start(tasks)
+    callbacks.dispatch("tick", "t1", symbol="BTCUSDT")
+    assert direct == ["t1"]  # before any task ran
+    assert len(callbacks.errors) == 1
+    assert await asyncio.wait_for(queued.get(), timeout=5) == "t1"
+    await tasks.cancel_all()

@@ -486,3 +486,31 @@ async def test_a_strategy_failing_on_every_tick_logs_one_traceback_not_a_flood(
     assert logged[0].exc_info is not None
     assert ws.metrics["callback_errors"] >= 30
     assert len(ws.errors) >= 30
+
+
+async def test_direct_sync_callbacks_trade_from_the_feed_callback(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from .conftest import FAST_ENGINE
+
+    ws = make_workspace(
+        tmp_path / "journal.sqlite", engine=replace(FAST_ENGINE, direct_sync_callbacks=True)
+    )
+    fills: asyncio.Queue[Fill] = asyncio.Queue()
+    placed: list[Order] = []
+
+    @ws.on_tick("BTCUSDT")
+    def strategy(tick: Tick) -> None:
+        if not placed:
+            placed.append(ws.buy(tick.symbol, "0.001"))
+
+    ws.on_fill(fills.put_nowait)
+    await ws.start()
+    try:
+        await ws.subscribe("BTCUSDT")
+        fill = await asyncio.wait_for(fills.get(), timeout=10)
+        assert fill.order_id == placed[0].id
+        assert ws.metrics["strategy_order_p99_ms"] is not None
+        assert not any(name.endswith("strategy") for name in ws.engine.task_names)
+    finally:
+        await ws.stop()

@@ -14,7 +14,7 @@ import inspect
 import logging
 import traceback
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -55,6 +55,7 @@ class Callback:
     symbols: frozenset[str] | None
     queue: ConflatingQueue[tuple[object, float | None]]
     name: str = field(default="")
+    direct: bool = False  # called right away from dispatch, no queue or task
 
     def wants(self, symbol: str | None) -> bool:
         return self.symbols is None or symbol is None or symbol in self.symbols
@@ -70,6 +71,7 @@ class StrategyCallbacks:
         budget_s: float = 0.1,
         max_pending: int = 10_000,
         keep_errors: int = 100,
+        direct_sync: bool = False,
     ) -> None:
         self._metrics = metrics
         self._clock = clock
@@ -77,6 +79,7 @@ class StrategyCallbacks:
         self._throttle = LogThrottle(logger, clock)
         self._budget_s = budget_s
         self._max_pending = max_pending
+        self._direct_sync = direct_sync
         self._callbacks: list[Callback] = []
         self._tasks: TaskSet | None = None
         self.errors: deque[CallbackError] = deque(maxlen=keep_errors)
@@ -96,6 +99,9 @@ class StrategyCallbacks:
             symbols=None if not symbols else frozenset(s.upper() for s in symbols),
             queue=ConflatingQueue(self._max_pending),
             name=getattr(function, "__qualname__", repr(function)),
+            # Opt-in: a plain function may run straight from the feed's callback (lowest
+            # latency); it then delays the feed while it runs, and is never conflated.
+            direct=self._direct_sync and not inspect.iscoroutinefunction(function),
         )
         self._callbacks.append(callback)
         if self._tasks is not None:
@@ -134,6 +140,9 @@ class StrategyCallbacks:
         """Queue ``payload`` for every matching callback (live mode, never blocks)."""
         for callback in self._callbacks:
             if callback.kind == kind and callback.wants(symbol):
+                if callback.direct:
+                    self._call_now(callback, payload, origin)
+                    continue
                 # Ticks conflate per symbol: a strategy that is behind wants the latest.
                 key = symbol if kind == "tick" else None
                 if not callback.queue.put((payload, origin), key) and callback.queue.overflowed:
@@ -143,6 +152,8 @@ class StrategyCallbacks:
 
     def _spawn(self, callback: Callback) -> None:
         assert self._tasks is not None
+        if callback.direct:
+            return  # no queue to drain
         self._tasks.spawn(self._drain(callback), name=f"engine.callback.{callback.name}")
 
     async def _drain(self, callback: Callback) -> None:
@@ -178,19 +189,44 @@ class StrategyCallbacks:
             self._report_error(callback, error)
         finally:
             TICK_ORIGIN.reset(token)
-            elapsed = self._clock.monotonic() - started
-            self._metrics.callback_ms.add(elapsed * 1000.0)
-            if elapsed > self._budget_s:
-                self._metrics.callback_overruns += 1
-                self._throttle.log(
-                    logging.WARNING,
-                    ("overrun", callback.name),
-                    "%s callback %s took %.1f ms (budget %.1f ms)",
-                    callback.kind,
-                    callback.name,
-                    elapsed * 1000.0,
-                    self._budget_s * 1000.0,
+            self._timed(callback, started)
+
+    def _call_now(self, callback: Callback, payload: object, origin: float | None) -> None:
+        token = TICK_ORIGIN.set(origin)
+        started = self._clock.monotonic()
+        try:
+            result = callback.function(payload)
+            if inspect.isawaitable(result) and self._tasks is not None:
+                # A plain function that returned an awaitable: finish it in a task.
+                self._tasks.spawn(
+                    self._finish(callback, result), name=f"engine.callback.{callback.name}"
                 )
+        except Exception as error:  # a strategy bug must not stop the engine
+            self._report_error(callback, error)
+        finally:
+            TICK_ORIGIN.reset(token)
+            self._timed(callback, started)
+
+    async def _finish(self, callback: Callback, awaitable: Awaitable[object]) -> None:
+        try:
+            await awaitable
+        except Exception as error:
+            self._report_error(callback, error)
+
+    def _timed(self, callback: Callback, started: float) -> None:
+        elapsed = self._clock.monotonic() - started
+        self._metrics.callback_ms.add(elapsed * 1000.0)
+        if elapsed > self._budget_s:
+            self._metrics.callback_overruns += 1
+            self._throttle.log(
+                logging.WARNING,
+                ("overrun", callback.name),
+                "%s callback %s took %.1f ms (budget %.1f ms)",
+                callback.kind,
+                callback.name,
+                elapsed * 1000.0,
+                self._budget_s * 1000.0,
+            )
 
     def _report_error(self, callback: Callback, error: Exception) -> None:
         self._metrics.callback_errors += 1

@@ -17,6 +17,10 @@ class EngineConfig:
     mark_interval_s: float = 10.0  # journal a mark (prices, equity) at most this often
     tick_flush_interval_s: float = 1.0  # tick store write batching
     ticks_per_symbol: int = 100_000  # the tick store keeps this many recent rows
+    # Opt-in: call plain (non-async) strategy callbacks straight from the feed callback
+    # instead of in a task of their own.  Tick -> strategy order drops to the engine's
+    # own cost, but a slow strategy then delays the feed and ticks are not conflated.
+    direct_sync_callbacks: bool = False
 
     def __post_init__(self) -> None:
         for name in (

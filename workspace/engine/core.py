@@ -84,6 +84,7 @@ class Engine:
             logger=logging.getLogger("workspace.engine.strategy"),
             budget_s=self.config.callback_budget_s,
             max_pending=self.config.max_pending,
+            direct_sync=self.config.direct_sync_callbacks and not inline,
         )
         self._throttle = LogThrottle(log, self.clock)
         self._tasks = TaskSet(log)
