@@ -67,3 +67,8 @@ async def test_notebook_runs_top_to_bottom(
         if cell.cell_type == "code" and cell.execution_count is None
     ]
     assert not unexecuted, f"cells never ran: {unexecuted}"
+    if path.name == "strategy_lab.ipynb":  # the backtest's equity/drawdown figure
+        mimes = {
+            m for cell in nb.cells for out in cell.get("outputs", []) for m in out.get("data", {})
+        }
+        assert "application/vnd.plotly.v1+json" in mimes, mimes
