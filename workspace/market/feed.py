@@ -80,8 +80,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _LOGGED_BAD_FRAMES: Final = 10
-"""Log the first bad frames in full; after that only every 1000th (a garbage flood must
-not become a log flood)."""
+"""Log the first bad frames (and consumer errors) in full; after that only every 1000th:
+a garbage flood, or a consumer failing on every record, must not become a log flood."""
 
 
 class FeedState(enum.StrEnum):
@@ -613,16 +613,14 @@ class BinanceFeed:
             try:
                 self._on_record(item)  # type: ignore[arg-type]
             except Exception:
-                stats.callback_errors += 1
-                log.exception("on_record callback failed")
+                self._callback_failed()
         elif kind is tuple:
             for record in item:  # type: ignore[union-attr]
                 stats.records += 1
                 try:
                     self._on_record(record)
                 except Exception:
-                    stats.callback_errors += 1
-                    log.exception("on_record callback failed")
+                    self._callback_failed()
         elif kind is ControlReply:
             self._on_reply(item)  # type: ignore[arg-type]
         elif kind is ServerShutdown:
@@ -636,6 +634,13 @@ class BinanceFeed:
         before, reason = self._open_gap
         self._gaps.append(Gap(before, first_after_ms, reason))
         self._open_gap = None
+
+    def _callback_failed(self) -> None:
+        """Count (and, within reason, log) an exception raised by ``on_record``."""
+        self._stats.callback_errors += 1
+        count = self._stats.callback_errors
+        if count <= _LOGGED_BAD_FRAMES or count % 1000 == 0:
+            log.exception("on_record callback failed (#%d)", count)
 
     def _bad_frame(self, data: bytes | str, exc: FrameError) -> None:
         self._stats.parse_errors += 1
