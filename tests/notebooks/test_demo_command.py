@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
 
@@ -114,3 +115,35 @@ def test_demo_runs_on_the_simulator_and_shows_prices_and_order_events() -> None:
     assert "portfolio balance" in out
     assert out.rstrip().splitlines()[-1].split(" ", 1)[1].startswith("stopped ("), out
     assert "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_demo_without_duration_runs_until_ctrl_c_then_stops_cleanly() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workspace", "demo", "--no-orders", "--symbols", "BTCUSDT"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:  # blocks until the demo prints its first price line
+            seen.append(line)
+            if " prices    BTCUSDT" in line:
+                break
+        else:
+            raise AssertionError("".join(seen))
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[-2].endswith("stopping"), out
+    assert lines[-1].endswith("stopped (0 order events)"), out
+    assert "Traceback" not in err, err

@@ -14,12 +14,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 from workspace.session import Command, Message
+
+if TYPE_CHECKING:
+    from workspace.engine.workspace import Workspace
 
 HELP = "run the engine headless on the simulator with a live text view"
 
@@ -242,14 +246,24 @@ async def wait_for_prices(view: TextView, symbols: Sequence[str]) -> None:
 
 
 async def run_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from workspace import Workspace  # heavy import, only for this command
+    import workspace  # the engine is a heavy import: only for this command
 
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     if not symbols:
         print("error: --symbols names no symbol", file=sys.stderr)
         return 2
     view = TextView(out)
-    ws = Workspace(feed=args.feed)
+    with stop_on_signals(stop := asyncio.Event()):
+        return await _run(args, view, symbols, stop, workspace.Workspace(feed=args.feed))
+
+
+async def _run(
+    args: argparse.Namespace,
+    view: TextView,
+    symbols: list[str],
+    stop: asyncio.Event,
+    ws: Workspace,
+) -> int:
     view.line(f"starting the engine on feed={args.feed}")
     await ws.start()
     try:
@@ -264,7 +278,7 @@ async def run_demo(args: argparse.Namespace, out: TextIO) -> int:
             view.summary()
             if not args.no_orders:
                 await place_demo_orders(ws.request, view, symbols)
-            await watch(view, args.duration, args.interval)
+            await watch(view, args.duration, args.interval, stop)
         finally:
             stop_listening()
     except DemoError as e:
@@ -280,20 +294,37 @@ async def run_demo(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-async def watch(view: TextView, duration: float | None, interval: float) -> None:
+async def watch(
+    view: TextView, duration: float | None, interval: float, stop: asyncio.Event
+) -> None:
+    """Summaries every ``interval`` s until ``duration`` is over or ``stop`` is set."""
     loop = asyncio.get_running_loop()
     end = None if duration is None else loop.time() + duration
-    while end is None or loop.time() < end:
+    while not stop.is_set() and (end is None or loop.time() < end):
         remaining = interval if end is None else min(interval, end - loop.time())
-        await asyncio.sleep(max(remaining, 0))  # the view's refresh cadence
+        with contextlib.suppress(TimeoutError):  # the view's refresh cadence
+            await asyncio.wait_for(stop.wait(), max(remaining, 0))
         view.summary()
 
 
-def run(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """Ctrl-C and SIGTERM set ``stop`` instead of interrupting whatever runs: the demo
+    then leaves its watch loop and stops the engine the normal way (exit status 0)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
+            pass
     try:
-        return asyncio.run(run_demo(args, sys.stdout))
-    except KeyboardInterrupt:
-        # asyncio.run cancelled run_demo, whose finally already stopped the engine
-        with contextlib.suppress(Exception):
-            print("interrupted", file=sys.stderr)
-        return 130
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(run_demo(args, sys.stdout))
