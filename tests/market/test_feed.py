@@ -719,3 +719,15 @@ async def test_backoff_restarts_only_after_a_healthy_connection(
         assert len(policy.fresh_sequences) == 2
     finally:
         await feed.stop()
+
+
+async def test_stop_leaves_no_task_behind(exchange: FakeExchange, collector: Collector) -> None:
+    before = asyncio.all_tasks()
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    await feed.subscribe("BTCUSDT")
+    await exchange.drop()
+    await collector.until_state(FeedState.CONNECTED, count=2)
+    await feed.stop()
+    leftover = {t for t in asyncio.all_tasks() - before if not t.done()}
+    assert not {t.get_name() for t in leftover if t.get_name().startswith("binance-feed")}

@@ -451,7 +451,7 @@ class BinanceFeed:
 
     def _go_down(self, exc: BaseException) -> None:
         self._error = exc
-        log.error("feed down, not retrying: %s", _describe(exc))
+        log.error("feed down, not retrying: %s", _describe(exc), exc_info=exc)
         # Reported even when the feed was already "down" (a fatal first connect).
         self._set_state(FeedState.DOWN, f"fatal: {_describe(exc)}", always=True)
 
@@ -496,8 +496,8 @@ class BinanceFeed:
                 await self._serve(ws)
             except Exception as exc:
                 if self._policy.classify(exc) is Verdict.FATAL:
-                    self._go_down(exc)
-                    raise
+                    self._go_down(exc)  # logged with its traceback; kept in self.error
+                    return
                 reason = _describe(exc)
             finally:
                 await self._forget_connection(ws)
@@ -535,14 +535,13 @@ class BinanceFeed:
         self._ws = ws
         reader = asyncio.create_task(self._until_ended(ws), name="binance-feed-connection")
         ws.attach(self._on_message)
+        streams = [n for s in self._symbols for n in stream_names(s, self.config.streams)]
+        subscribe = asyncio.create_task(
+            self._send_control("SUBSCRIBE", streams), name="binance-feed-resubscribe"
+        )
         try:
-            streams = [n for s in self._symbols for n in stream_names(s, self.config.streams)]
-            subscribe = asyncio.create_task(self._send_control("SUBSCRIBE", streams))
             done, _ = await asyncio.wait({reader, subscribe}, return_when=asyncio.FIRST_COMPLETED)
             if reader in done:
-                subscribe.cancel()
-                with contextlib.suppress(BaseException):
-                    await subscribe
                 reader.result()
                 raise ConnectionError("reader ended")
             reason = f"{len(streams)} streams"
@@ -561,9 +560,10 @@ class BinanceFeed:
             self._set_state(FeedState.CONNECTED, reason)
             await self._watch(reader, connected_at)
         finally:
-            reader.cancel()
-            with contextlib.suppress(BaseException):
-                await reader
+            for task in (subscribe, reader):
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
 
     async def _watch(self, reader: asyncio.Task[None], connected_at: float) -> None:
         config = self.config
