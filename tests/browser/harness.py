@@ -212,6 +212,15 @@ class LabServer:
             return False
         return True
 
+    def shutdown_kernels(self) -> int:
+        """Shut down every kernel of this server (and the engines running in them);
+        returns how many.  Tests call it when they are done with a notebook, so an
+        engine does not keep streaming while the rest of the suite runs."""
+        kernels = self.api("kernels")
+        for kernel in kernels:
+            self.api(f"kernels/{kernel['id']}", method="DELETE")
+        return len(kernels)
+
     def log(self, tail: int = 4000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-tail:]
@@ -367,6 +376,29 @@ def run_all(page: Page, *, until_tag: str | None = None) -> None:
               (e) => { window.__twRun = 'error: ' + e; });
         }""",
         until_tag,
+    )
+
+
+def run_tagged(page: Page, tag: str) -> None:
+    """Start running the cells carrying ``tag`` (e.g. ``teardown``), in order."""
+    page.evaluate(
+        """(tag) => {
+            const app = window.jupyterapp;
+            const panel = app.shell.currentWidget;
+            const model = panel.content.model;
+            const run = async () => {
+              for (let i = 0; i < model.cells.length; i++) {
+                const tags = model.cells.get(i).getMetadata('tags') || [];
+                if (!tags.includes(tag)) continue;
+                panel.content.activeCellIndex = i;
+                await app.commands.execute('notebook:run-cell');
+              }
+            };
+            window.__twRun = 'running';
+            run().then(() => { window.__twRun = 'done'; },
+                       (e) => { window.__twRun = 'error: ' + e; });
+        }""",
+        tag,
     )
 
 

@@ -20,6 +20,7 @@ from harness import (
     page_errors,
     publish_screenshot,
     run_all,
+    run_tagged,
     screenshot,
     wait_until_run_done,
 )
@@ -49,9 +50,16 @@ def quickstart(browser: Browser, lab: LabServer) -> Iterator[Page]:
     run_all(page, until_tag="teardown")
     try:
         yield page
+        # the notebook's own ending: `await ws.stop()` must work from the browser too
+        run_tagged(page, "teardown")
+        wait_until_run_done(page, timeout_s=60)
+        state = notebook_state(page)
+        assert state["execution_counts"][-1] is not None, state
+        assert not state["errors"], state["errors"]
     finally:
         screenshot(page, "quickstart_final")
         close_page(page)
+        lab.shutdown_kernels()
 
 
 @pytest.mark.browser
