@@ -514,3 +514,32 @@ async def test_direct_sync_callbacks_trade_from_the_feed_callback(tmp_path: Path
         assert not any(name.endswith("strategy") for name in ws.engine.task_names)
     finally:
         await ws.stop()
+
+
+async def test_concurrent_symbol_requests_share_one_subscribe(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = ws.engine.feed
+    assert feed is not None
+    calls: list[tuple[str, ...]] = []
+    real = feed.subscribe
+
+    async def counting(*names: str) -> None:
+        calls.append(names)
+        await real(*names)
+
+    monkeypatch.setattr(feed, "subscribe", counting)
+    engine = ws.engine
+    results = await asyncio.gather(
+        engine.acquire_symbol("btcusdt"),
+        engine.acquire_symbol("NOPEUSDT"),
+        engine.acquire_symbol("ETHUSDT"),
+        engine.acquire_symbol("SOLUSDT"),
+        return_exceptions=True,
+    )
+    assert results[0] == "BTCUSDT"
+    assert isinstance(results[1], InvalidSymbol)
+    assert results[2:] == ["ETHUSDT", "SOLUSDT"]
+    assert calls == [("BTCUSDT", "ETHUSDT", "SOLUSDT")]
+    assert {"BTCUSDT", "ETHUSDT", "SOLUSDT"} <= feed.subscribed
+    assert "NOPEUSDT" not in feed.subscribed

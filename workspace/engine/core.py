@@ -32,6 +32,7 @@ from workspace.engine.hub import Hub, MessageSubscription
 from workspace.engine.log_throttle import LogThrottle
 from workspace.engine.market_messages import MarketMessages
 from workspace.engine.metrics import EngineMetrics, watch_loop_lag
+from workspace.engine.subscribe_batch import SubscribeBatcher
 from workspace.engine.tasks import TaskSet
 from workspace.engine.tick_store import TickStore
 from workspace.engine.ticks import Tick
@@ -97,6 +98,11 @@ class Engine:
         self._feed_reason = ""
         self._refs: Counter[str] = Counter()
         self._symbol_lock = asyncio.Lock()
+        self._batcher = (
+            SubscribeBatcher(self._feed, self._symbol_lock, self._tasks)
+            if self._feed is not None
+            else None
+        )
         self._backlog: deque[tuple[CallbackKind, object, str | None, float | None]] = deque()
         self._last_mark_ms: int | None = None
         self._running = False
@@ -349,17 +355,17 @@ class Engine:
         return (await self.acquire_symbols([symbol]))[0]
 
     async def acquire_symbols(self, symbols: Iterable[str]) -> list[str]:
-        """Acquire several symbols with one SUBSCRIBE (Binance allows 5 control
-        messages per second: one per symbol would make 50 symbols take 10 s).  All or
-        nothing: an unknown symbol raises ``InvalidSymbol`` and none is acquired."""
+        """Acquire several symbols; concurrent requests share one SUBSCRIBE (Binance
+        allows 5 control messages per second).  An unlisted symbol raises
+        ``InvalidSymbol`` and none of ``symbols`` is acquired (listed ones may already
+        stream: harmless, and they stop on the next release of that symbol)."""
         names = [self.normalize(symbol) for symbol in symbols]
-        async with self._symbol_lock:
-            if self._feed is not None:
-                missing = [n for n in dict.fromkeys(names) if n not in self._feed.subscribed]
-                if missing:
-                    await self._feed.subscribe(*missing)
-            for name in names:
-                self._refs[name] += 1
+        if self._batcher is not None:
+            missing = [n for n in dict.fromkeys(names) if n not in self._batcher.streaming]
+            if missing:
+                await self._batcher.subscribe(missing)
+        for name in names:
+            self._refs[name] += 1
         return names
 
     async def release_symbol(self, symbol: str) -> None:
