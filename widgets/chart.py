@@ -26,6 +26,9 @@ from widgets.state.chart import ChartState, Point
 from workspace.session import Message, TradingSession
 
 MODES = ("line", "candles")
+CHART_INTERVAL_S = 0.25
+"""Each plotly update re-lays out the figure (tens of ms in a software-rendered page):
+4 per second keeps a live chart smooth without hogging the browser."""
 
 
 @cache
@@ -59,7 +62,13 @@ class ChartPanel(Panel):
     height = traitlets.Int(360).tag(sync=True)
 
     def __init__(
-        self, session: TradingSession, symbol: str = "", *, mode: str = "line", **kwargs: Any
+        self,
+        session: TradingSession,
+        symbol: str = "",
+        *,
+        mode: str = "line",
+        interval: float = CHART_INTERVAL_S,
+        **kwargs: Any,
     ) -> None:
         self.state = ChartState()
         self._sent_points = 0
@@ -67,7 +76,7 @@ class ChartPanel(Panel):
         self._sent_fills = 0
         self._dirty: set[str] = set()
         self.messages_sent = 0
-        super().__init__(session, **kwargs)
+        super().__init__(session, interval=interval, **kwargs)
         with self.hold_sync():
             self.symbol = symbol.upper()
             self.mode = mode

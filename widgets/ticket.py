@@ -22,6 +22,9 @@ from widgets.state.ticket import (
 )
 from workspace.session import Message, TradingSession
 
+TICKET_INTERVAL_S = 0.5
+"""The ticket only shows last prices beside the symbol: twice a second is enough."""
+
 
 class TicketPanel(Panel):
     css_class = "tw-ticket"
@@ -51,11 +54,12 @@ class TicketPanel(Panel):
         *,
         symbol: str = "",
         known_symbols: Collection[str] | None = None,
+        interval: float = TICKET_INTERVAL_S,
         **kwargs: Any,
     ) -> None:
         self._known = {s.upper() for s in known_symbols} if known_symbols else None
         self._prices: dict[str, float] = {}
-        super().__init__(session, **kwargs)
+        super().__init__(session, interval=interval, **kwargs)
         self.form = {"symbol": symbol.upper(), "side": "BUY", "type": "MARKET", "quantity": ""}
 
     def apply(self, message: Message) -> bool:

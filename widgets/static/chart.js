@@ -131,6 +131,7 @@ function render({ model, el }) {
       drawLines();
     } else if (msg.kind === "extend") {
       queue(async () => {
+        const started = performance.now();
         if (msg.points.t.length) {
           await Plotly.extendTraces(plot, { x: [msg.points.t], y: [msg.points.y] }, [0], MAX_POINTS);
         }
@@ -150,6 +151,7 @@ function render({ model, el }) {
           const sells = fillArrays(msg.fills, "SELL");
           await Plotly.extendTraces(plot, { x: [buys.x, sells.x], y: [buys.y, sells.y] }, [2, 3]);
         }
+        TW_UI.work.push(performance.now() - started);
         const now = Date.now();
         const sentAt = msg.sent_ms || model.get("sent_ms");
         TW_UI.record("tw-chart", sentAt ? now - sentAt : NaN, msg.points.t.length ? now - msg.points.t[msg.points.t.length - 1] : NaN);

@@ -7,6 +7,7 @@ const TW_UI = (globalThis.__twUi ??= {
   render: [], // ms from the kernel's flush (sent_ms) to the DOM being updated
   age: [], // ms from the newest engine timestamp in the flush to the DOM update
   at: [], // Date.now() of each render sample, to look at a recent window only
+  work: [], // ms of main-thread time spent in the panels' own render code
   updates: {}, // renders per panel class since page load
   max: 20000,
   record(panel, renderMs, ageMs) {
@@ -16,6 +17,7 @@ const TW_UI = (globalThis.__twUi ??= {
       this.at.push(now);
       this.age.push(Number.isFinite(ageMs) ? ageMs : NaN);
     }
+    if (this.work.length > this.max) this.work.splice(0, this.work.length - this.max);
     if (this.render.length > this.max) {
       const drop = this.render.length - this.max;
       this.render.splice(0, drop);
@@ -46,6 +48,15 @@ function twEl(tag, className = "", text = null) {
   if (className) node.className = className;
   if (text !== null) node.textContent = text;
   return node;
+}
+
+// write only what changed: an identical write still costs a mutation and a relayout
+function twText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function twClass(node, className) {
+  if (node.className !== className) node.className = className;
 }
 
 function twMissing(value) {
@@ -134,7 +145,9 @@ function twFrame(model, el, title) {
 // traits of that flush are set) and record how long the state took to reach the DOM.
 function twOnFlush(model, panel, fn) {
   const handler = () => {
+    const started = performance.now();
     fn();
+    TW_UI.work.push(performance.now() - started);
     const now = Date.now();
     const sent = model.get("sent_ms");
     const event = model.get("event_ms");
@@ -144,8 +157,11 @@ function twOnFlush(model, panel, fn) {
   return () => model.off("change:sent_ms", handler);
 }
 
-function twRestartAnimation(node, className) {
-  node.classList.remove("tw-flash-up", "tw-flash-down");
-  void node.offsetWidth; // reflow, so re-adding the class restarts the animation
-  node.classList.add(className);
+// Restart the flash animation on many cells with a single forced reflow (one per
+// cell would make a 20-row table lay out 20 times per update).
+function twFlash(flashes) {
+  if (!flashes.length) return;
+  for (const [node] of flashes) node.classList.remove("tw-flash-up", "tw-flash-down");
+  void flashes[0][0].offsetWidth; // reflow, so re-adding the class restarts the animation
+  for (const [node, className] of flashes) node.classList.add(className);
 }

@@ -44,16 +44,16 @@ function render({ model, el }) {
       }
       if (tbody.children[index] !== entry.tr) tbody.insertBefore(entry.tr, tbody.children[index] || null);
       const c = entry.cells;
-      c.symbol.textContent = row.symbol;
-      c.side.textContent = row.side;
-      c.side.className = `tw-side tw-text ${row.side === "sell" ? "tw-neg" : "tw-pos"}`;
-      c.quantity.textContent = twQty(row.quantity);
-      c.entry.textContent = twPrice(row.entry_price);
-      c.price.textContent = twPrice(row.current_price);
-      c.pnl.textContent = twSigned(row.pnl, 2);
-      c.pnl.className = `tw-num tw-pnl ${twSignClass(row.pnl)}`;
-      c.pnlPct.textContent = twSigned(row.pnl_pct, 2, "%");
-      c.pnlPct.className = `tw-num tw-pnl-pct ${twSignClass(row.pnl_pct)}`;
+      twText(c.symbol, row.symbol);
+      twText(c.side, row.side);
+      twClass(c.side, `tw-side tw-text ${row.side === "sell" ? "tw-neg" : "tw-pos"}`);
+      twText(c.quantity, twQty(row.quantity));
+      twText(c.entry, twPrice(row.entry_price));
+      twText(c.price, twPrice(row.current_price));
+      twText(c.pnl, twSigned(row.pnl, 2));
+      twClass(c.pnl, `tw-num tw-pnl ${twSignClass(row.pnl)}`);
+      twText(c.pnlPct, twSigned(row.pnl_pct, 2, "%"));
+      twClass(c.pnlPct, `tw-num tw-pnl-pct ${twSignClass(row.pnl_pct)}`);
       entry.close.disabled = closing.has(row.id);
     });
     for (const [id, entry] of rows) {

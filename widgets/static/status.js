@@ -27,21 +27,21 @@ function render({ model, el }) {
   const draw = () => {
     const s = model.get("status") || {};
     const feed = values.feed;
-    feed.textContent = s.feed || "unknown";
-    feed.className = `tw-value tw-feed-state tw-feed-${s.feed || "unknown"}`;
+    twText(feed, s.feed || "unknown");
+    twClass(feed, `tw-value tw-feed-state tw-feed-${s.feed || "unknown"}`);
     feed.title = s.reason || "";
-    values.source.textContent = s.source || "–";
-    values["feed-latency"].textContent = twMissing(s.feed_latency_ms) ? "–" : `${twFmt(s.feed_latency_ms, 1)} ms`;
-    values.clients.textContent = twMissing(s.clients) ? "–" : String(s.clients);
+    twText(values.source, s.source || "–");
+    twText(values["feed-latency"], twMissing(s.feed_latency_ms) ? "–" : `${twFmt(s.feed_latency_ms, 1)} ms`);
+    twText(values.clients, twMissing(s.clients) ? "–" : String(s.clients));
     tick();
   };
   const tick = () => {
     const s = model.get("status") || {};
-    values.age.textContent = s.last_message_ms ? `${twFmt((Date.now() - s.last_message_ms) / 1000, 1)} s ago` : "–";
+    twText(values.age, s.last_message_ms ? `${twFmt((Date.now() - s.last_message_ms) / 1000, 1)} s ago` : "–");
     const recent = TW_UI.recent(WINDOW_MS).render;
     const p50 = TW_UI.percentile(recent, 50);
     const p99 = TW_UI.percentile(recent, 99);
-    values["ui-latency"].textContent = p50 === null ? "–" : `${p50} / ${p99} ms`;
+    twText(values["ui-latency"], p50 === null ? "–" : `${p50} / ${p99} ms`);
   };
   let reported = Date.now();
   let updatesAtReport = 0;

@@ -52,6 +52,7 @@ function render({ model, el }) {
   const draw = () => {
     const data = model.get("rows") || [];
     const seen = new Set();
+    const flashes = [];
     for (const row of data) {
       seen.add(row.symbol);
       let entry = rows.get(row.symbol);
@@ -63,20 +64,21 @@ function render({ model, el }) {
       const { cells } = entry;
       const priceText = twPrice(row.price);
       if (cells.price.textContent !== priceText) {
-        cells.price.textContent = priceText;
+        twText(cells.price, priceText);
         if (entry.price !== null && row.price !== entry.price) {
-          twRestartAnimation(cells.price, row.price > entry.price ? "tw-flash-up" : "tw-flash-down");
+          flashes.push([cells.price, row.price > entry.price ? "tw-flash-up" : "tw-flash-down"]);
         }
       }
       entry.price = row.price;
-      cells.change.textContent = twSigned(row.change, 2);
-      cells.change.className = `tw-num tw-change ${twSignClass(row.change)}`;
-      cells.change_pct.textContent = twSigned(row.change_pct, 2, "%");
-      cells.change_pct.className = `tw-num tw-change-pct ${twSignClass(row.change_pct)}`;
-      cells.high.textContent = twPrice(row.high);
-      cells.low.textContent = twPrice(row.low);
-      cells.volume.textContent = twVolume(row.volume);
+      twText(cells.change, twSigned(row.change, 2));
+      twClass(cells.change, `tw-num tw-change ${twSignClass(row.change)}`);
+      twText(cells.change_pct, twSigned(row.change_pct, 2, "%"));
+      twClass(cells.change_pct, `tw-num tw-change-pct ${twSignClass(row.change_pct)}`);
+      twText(cells.high, twPrice(row.high));
+      twText(cells.low, twPrice(row.low));
+      twText(cells.volume, twVolume(row.volume));
     }
+    twFlash(flashes);
     for (const [symbol, entry] of rows) {
       if (!seen.has(symbol)) {
         entry.tr.remove();
