@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from workspace.engine.conflation import ConflatingQueue, SubscriptionClosed, SubscriptionOverflow
 from workspace.engine.hub import Hub
@@ -161,3 +163,49 @@ def test_conflating_queue_rejects_after_close() -> None:
     assert queue.put(1) is False
     with pytest.raises(SubscriptionClosed):
         queue.get_nowait()
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("m"), st.sampled_from(["A", "B", "C"]), st.integers(0, 1000)),
+            st.tuples(st.just("o"), st.none(), st.integers(0, 1000)),
+            st.tuples(st.just("p"), st.none(), st.integers(0, 1000)),
+            st.tuples(st.just("read"), st.none(), st.integers(0, 3)),
+        ),
+        max_size=200,
+    )
+)
+def test_any_interleaving_keeps_every_order_event_and_the_latest_market_value(
+    steps: list[tuple[str, str | None, int]],
+) -> None:
+    hub = Hub()
+    sub = hub.subscribe()
+    published_orders: list[int] = []
+    latest: dict[str, int] = {}
+    received: list[Message] = []
+    for n, (kind, symbol, value) in enumerate(steps):
+        if kind == "m":
+            assert symbol is not None
+            hub.publish(market(symbol, float(value)))
+            latest[symbol] = value
+        elif kind == "o":
+            hub.publish(order(n))
+            published_orders.append(n)
+        elif kind == "p":
+            hub.publish({"type": "POSITION_UPDATE", "positions": [], "n": n})
+        else:
+            for _ in range(value):
+                try:
+                    received.append(sub.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+    received.extend(drain(sub))
+    assert [m["seq"] for m in received if m["type"] == "ORDER_UPDATE"] == published_orders
+    last_seen: dict[str, float] = {}
+    for message in received:
+        if message["type"] == "MARKET_UPDATE":
+            last_seen[message["symbol"]] = message["price"]
+    assert last_seen == {symbol: float(value) for symbol, value in latest.items()}
+    # Bounded: never more than one pending market update per symbol.
+    assert sub.pending == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -163,3 +164,44 @@ async def test_missing_replay_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InvalidParams, match="not found"):
         await ws.start()
     assert not ws.running
+
+
+async def test_a_directory_of_kline_files_replays_in_time_order(tmp_path: Path) -> None:
+    folder = tmp_path / "klines"
+    folder.mkdir()
+    for name in ("ETHUSDT-1m-2022-08-14.csv", "BTCUSDT-1m-2020-01-01.csv"):
+        rows = (FIXTURES / "klines" / name).read_text().splitlines(keepends=True)[:2]
+        (folder / name).write_text("".join(rows))
+    ws = Workspace(feed=f"replay:{folder}")
+    seen: list[Tick] = []
+    ws.on_tick(seen.append)
+    await ws.start()
+    try:
+        result = await ws.run()
+        assert sorted(ws.engine.symbols | {t.symbol for t in seen}) == ["BTCUSDT", "ETHUSDT"]
+    finally:
+        await ws.stop()
+    assert result is not None
+    stamps = [t.timestamp for t in seen]
+    assert stamps == sorted(stamps)
+
+
+async def test_zipped_klines_replay_like_the_csv(tmp_path: Path) -> None:
+    source = FIXTURES / "klines" / "ETHUSDT-1m-2022-08-14.zip"
+    with zipfile.ZipFile(source) as archive:
+        name = archive.namelist()[0]
+        rows = archive.read(name).decode().splitlines(keepends=True)[:5]
+    short = tmp_path / source.name
+    with zipfile.ZipFile(short, "w") as archive:
+        archive.writestr(name, "".join(rows))  # the archive's layout, five minutes of it
+    ws = Workspace(feed=f"replay:{short}")
+    await ws.start()
+    try:
+        await ws.subscribe("ETHUSDT")
+        assert ws.quote("ETHUSDT") is None
+        result = await ws.run()
+        assert ws.quote("ETHUSDT") is not None
+    finally:
+        await ws.stop()
+    assert result is not None
+    assert result.ticks > 0
