@@ -29,6 +29,16 @@ def test_format_prices_lists_symbols_in_order_with_their_change() -> None:
     assert line == "prices    BTCUSDT 97,001.20 (+1.50%)  ETHUSDT 3,500.50 (-0.25%)"
 
 
+def test_prices_get_as_many_decimals_as_their_size_needs() -> None:
+    line = format_prices(
+        {
+            "XRPUSDT": {"price": 2.2044, "priceChangePercent": 0},
+            "DOGEUSDT": {"price": 0.35012, "priceChangePercent": 0},
+        }
+    )
+    assert line == "prices    DOGEUSDT 0.350120 (+0.00%)  XRPUSDT 2.2044 (+0.00%)"
+
+
 def test_format_order_shows_fill_stop_legs_and_reason() -> None:
     filled = {
         "type": "ORDER_UPDATE",

@@ -58,13 +58,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # -- the text view (pure: message in, line out) ------------------------------------
 
 
-def _num(value: Any, digits: int = 2) -> str:
+def _num(value: Any, digits: int | None = None) -> str:
+    """``digits`` decimals; by default as many as a price of that size needs
+    (97,005.46 but 2.2044 and 0.350120)."""
     if value is None or value == "":
         return "-"
     try:
-        return f"{float(value):,.{digits}f}"
+        number = float(value)
     except (TypeError, ValueError):
         return str(value)
+    if digits is None:
+        digits = 2 if abs(number) >= 100 else 4 if abs(number) >= 1 else 6
+    return f"{number:,.{digits}f}"
 
 
 def _signed(value: Any, digits: int = 2) -> str:
@@ -187,8 +192,15 @@ async def checked(request: Callable[[Command], Any], command: Command) -> Messag
 
 
 def sized(price: float) -> float:
-    """A quantity worth about NOTIONAL_USDT, rounded to 4 significant-ish places."""
+    """A quantity worth about NOTIONAL_USDT, to 2 significant digits (coarse enough
+    for any symbol's step size)."""
     return float(f"{NOTIONAL_USDT / price:.2g}")
+
+
+def level(price: float, factor: float) -> float:
+    """``price * factor`` to 6 significant digits: on the tick grid of BTC (0.01) as
+    of a 2-dollar coin (0.0001), where rounding to cents would not be."""
+    return float(f"{price * factor:.6g}")
 
 
 async def place_demo_orders(
@@ -202,30 +214,18 @@ async def place_demo_orders(
     await checked(request, _order(first, "BUY", "MARKET", qty))
     # exits around the market buy: whichever of take-profit / stop hits first
     p = price(first)
-    await checked(
-        request,
-        _order(
-            first,
-            "SELL",
-            "OCO",
-            qty,
-            take_profit=round(p * 1.002, 2),
-            stop_price=round(p * 0.998, 2),
-        ),
-    )
+    oco = _order(first, "SELL", "OCO", qty, take_profit=level(p, 1.002), stop_price=level(p, 0.998))
+    await checked(request, oco)
     second = symbols[1 % len(symbols)]
     qty2 = sized(price(second))
     await checked(request, _order(second, "BUY", "MARKET", qty2))
     await checked(request, _order(second, "SELL", "TRAILING_STOP", qty2, trail_percent=0.1))
     third = symbols[2 % len(symbols)]
     p3 = price(third)
-    await checked(
-        request,
-        _order(
-            third, "BUY", "BRACKET", sized(p3),
-            take_profit=round(p3 * 1.002, 2), stop_loss=round(p3 * 0.998, 2),
-        ),
-    )  # fmt: skip
+    bracket = _order(
+        third, "BUY", "BRACKET", sized(p3), take_profit=level(p3, 1.002), stop_loss=level(p3, 0.998)
+    )
+    await checked(request, bracket)
 
 
 def _order(symbol: str, side: str, kind: str, quantity: float, **prices: float) -> Command:
