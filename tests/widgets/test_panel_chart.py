@@ -131,6 +131,20 @@ def test_bracket_open_legs_draw_their_lines() -> None:
     ]
 
 
+def test_bracket_limit_leg_is_drawn_as_the_take_profit() -> None:
+    state = ChartState()
+    legs = [
+        order("b-tp", "LIMIT", price=130.0),
+        order("b-sl", "STOP_LOSS", stop_price=95.0),
+        order("b-entry", "MARKET", "FILLED"),
+    ]
+    state.apply(order_update(order("b", "NEW", type="BRACKET", legs=legs)))
+    assert state.lines("BTCUSDT") == [
+        {"kind": "take_profit", "price": 130.0, "label": "take profit b-tp"},
+        {"kind": "stop", "price": 95.0, "label": "stop b-sl"},
+    ]
+
+
 def test_fills_become_markers_once_each() -> None:
     state = ChartState()
     filled = order("o1", "MARKET", "FILLED", side="BUY", fill_price=101.0, filled_quantity=1.0)

@@ -43,7 +43,12 @@ class Line:
         return {"kind": self.kind, "price": self.price, "label": self.label}
 
 
-def _order_lines(order: Row) -> list[Line]:
+_OPEN = ("NEW", "TRIGGERED", "PARTIALLY_FILLED", "")
+
+
+def _order_lines(order: Row, parent: str = "") -> list[Line]:
+    """The lines an open order draws.  OCO and bracket orders draw their open legs when
+    the engine reports legs (their LIMIT leg is the take-profit), else their fields."""
     kind, oid = order["type"], order["id"]
     lines: list[Line] = []
 
@@ -51,7 +56,13 @@ def _order_lines(order: Row) -> list[Line]:
         if price is not None:
             lines.append(Line(line_kind, price, f"{what} {oid}"))
 
-    if kind == "LIMIT":
+    if kind in ("OCO", "BRACKET") and order["legs"]:
+        for leg in order["legs"]:
+            if leg["status"] in _OPEN:
+                lines.extend(_order_lines(leg, parent=kind))
+    elif kind == "LIMIT" and parent:
+        add("take_profit", order["price"], "take profit")
+    elif kind == "LIMIT":
         add("limit", order["price"], "limit")
     elif kind == "STOP_LOSS":
         add("stop", order["stop_price"], "stop")
@@ -62,15 +73,12 @@ def _order_lines(order: Row) -> list[Line]:
         add("stop", order["stop_price"], "stop")
     elif kind == "TRAILING_STOP":
         add("trailing_stop", order["current_stop_price"], "trailing stop")
-    elif kind == "BRACKET" and not order["legs"]:
+    elif kind == "BRACKET":
         add("take_profit", order["take_profit"], "take profit")
         if order["current_stop_price"] is not None:
             add("trailing_stop", order["current_stop_price"], "trailing stop")
         else:
             add("stop", order["stop_loss"], "stop")
-    for leg in order["legs"]:
-        if leg["status"] in ("NEW", "TRIGGERED", "PARTIALLY_FILLED", ""):
-            lines.extend(_order_lines(leg))
     return lines
 
 

@@ -43,7 +43,9 @@ function render({ model, el }) {
     const down = css("--jp-error-color1", "#c62828");
     return [
       { type: "scatter", mode: "lines", x: [], y: [], name: "price", line: { width: 1.5, color: css("--jp-brand-color1", "#1976d2") } },
+      // xperiod: a lone candle still gets a minute's width, centred on its minute
       { type: "candlestick", x: [], open: [], high: [], low: [], close: [], name: "1m",
+        xperiod: 60000, xperiodalignment: "middle",
         increasing: { line: { color: up } }, decreasing: { line: { color: down } } },
       { type: "scatter", mode: "markers", x: [], y: [], name: "buy fills", marker: { symbol: "triangle-up", size: 11, color: up } },
       { type: "scatter", mode: "markers", x: [], y: [], name: "sell fills", marker: { symbol: "triangle-down", size: 11, color: down } },
@@ -51,7 +53,17 @@ function render({ model, el }) {
   };
   let ready = Plotly.newPlot(plot, emptyTraces(), theme(), { displaylogo: false, responsive: true });
   // plotly calls must not overlap: chain them
-  const queue = (fn) => (ready = ready.then(fn).catch((err) => console.error("tw-chart", err)));
+  // x values are epoch ms; restyling a candlestick's x lets plotly re-guess the axis
+  // type ("linear"), so every update ends by making sure it is still a date axis
+  const keepDateAxis = () =>
+    plot._fullLayout && plot._fullLayout.xaxis && plot._fullLayout.xaxis.type !== "date"
+      ? Plotly.relayout(plot, { "xaxis.type": "date" })
+      : null;
+  const queue = (fn) =>
+    (ready = ready
+      .then(fn)
+      .then(keepDateAxis)
+      .catch((err) => console.error("tw-chart", err)));
   // the view is laid out after render() returns (and the notebook column can change
   // width): follow the container's size instead of plotly's 700 px default
   let lastWidth = 0;
@@ -124,7 +136,8 @@ function render({ model, el }) {
         Object.assign(traces[3], fillArrays(msg.fills, "SELL"));
         traces[0].visible = msg.mode === "line";
         traces[1].visible = msg.mode === "candles";
-        const layout = { ...plot.layout };
+        // x values are epoch ms: say "date" explicitly, or plotly may guess "linear"
+        const layout = { ...plot.layout, xaxis: { ...plot.layout.xaxis, type: "date" } };
         await Plotly.react(plot, traces, layout);
         modeSelect.value = msg.mode;
       });
