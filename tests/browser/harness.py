@@ -23,10 +23,12 @@ running asyncio loop.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -35,7 +37,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -90,6 +92,22 @@ def copy_notebooks(dest: Path, source: Path = NOTEBOOKS) -> Path:
         source, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.sqlite*", "*.db*")
     )
     return dest
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when the process that started
+    it dies, even by SIGKILL or a timeout: an interrupted test run or benchmark then
+    leaves no JupyterLab (and, through its SIGTERM handler, no kernel) behind.  Linux
+    only (``prctl(PR_SET_PDEATHSIG)``); elsewhere ``stop()`` is the only cleanup."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before the fork
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return preexec
 
 
 @dataclass
@@ -180,6 +198,7 @@ class LabServer:
             env=env,
             cwd=str(self.root),
             start_new_session=True,
+            preexec_fn=_die_with_parent(),
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -227,7 +246,7 @@ class LabServer:
         except OSError:
             return ""
 
-    def stop(self, timeout: float = 20.0) -> ShutdownReport:
+    def stop(self, timeout: float = 30.0) -> ShutdownReport:
         """Graceful shutdown (server and kernels); pids it started are killed only
         when that fails.  Idempotent."""
         proc, self.proc = self.proc, None
