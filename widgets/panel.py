@@ -27,6 +27,10 @@ from workspace.session import Command, Message, TradingSession
 
 log = logging.getLogger(__name__)
 
+COMMAND_TIMEOUT_S = 30.0
+"""A command with no reply by then (a remote server gone quiet) is shown as failed
+instead of leaving its button disabled forever."""
+
 
 def wall_ms() -> int:
     return int(time.time() * 1000)
@@ -145,8 +149,8 @@ class Panel(anywidget.AnyWidget):
         """``session.request`` that never raises: failures become an ERROR message,
         shown in the panel."""
         try:
-            reply = await self.session.request(command)
-        except Exception as exc:
+            reply = await asyncio.wait_for(self.session.request(command), COMMAND_TIMEOUT_S)
+        except Exception as exc:  # TimeoutError included
             self.show_error(exc, f"{command.get('action')} failed")
             return {"type": "ERROR", "code": type(exc).__name__, "message": str(exc)}
         if reply.get("type") == "ERROR":

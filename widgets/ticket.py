@@ -3,13 +3,14 @@ quantity, submit; bad input and rejections shown inline beside the field."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Collection, Mapping
 from typing import Any
 
 import traitlets
 
 from widgets.assets import panel_css, panel_esm
-from widgets.panel import Panel
+from widgets.panel import COMMAND_TIMEOUT_S, Panel
 from widgets.state.numbers import as_float
 from widgets.state.ticket import (
     ERROR_FIELDS,
@@ -85,7 +86,7 @@ class TicketPanel(Panel):
         self.errors = {}
         self.busy = True
         try:
-            reply = await self.session.request(command)
+            reply = await asyncio.wait_for(self.session.request(command), COMMAND_TIMEOUT_S)
         except Exception as exc:
             self.errors = {"form": f"{type(exc).__name__}: {exc}"}
             return {"type": "ERROR", "code": type(exc).__name__, "message": str(exc)}

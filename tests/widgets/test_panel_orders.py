@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from panel_session import ScriptedSession, order_update
 
 from widgets import OrdersPanel
@@ -137,4 +138,24 @@ async def test_unknown_browser_action_is_reported_in_the_panel() -> None:
     panel = OrdersPanel(ScriptedSession())
     panel._on_front_message(panel, {"action": "explode"}, None)
     assert "unknown action 'explode'" in panel.error
+    panel.close()
+
+
+async def test_a_command_without_reply_times_out_into_the_panel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    never: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+    class Silent(ScriptedSession):
+        async def request(self, command: dict[str, Any]) -> dict[str, Any]:
+            if command["action"] == "cancel_order":
+                return await never
+            return await super().request(command)
+
+    monkeypatch.setattr("widgets.panel.COMMAND_TIMEOUT_S", 0.01)
+    panel = OrdersPanel(Silent())
+    reply = await asyncio.wait_for(panel.cancel("o-1"), 10)
+    assert reply["type"] == "ERROR"
+    assert panel.error.startswith("cancel_order failed: TimeoutError")
+    assert panel.canceling == []
     panel.close()
