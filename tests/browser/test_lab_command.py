@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +18,8 @@ from typing import Any
 
 import pytest
 from harness import free_port
+
+from workspace.cli.lab import DEFAULT_PORT, lab_url, pick_port, port_is_free
 
 
 def get_json(url: str, token: str, method: str = "GET") -> Any:
@@ -87,3 +90,23 @@ def test_lab_no_browser_prints_a_working_url_and_serves_the_quickstart(tmp_path:
         if proc.stdout is not None:
             proc.stdout.close()
         log.close()
+
+
+def test_lab_url_points_at_the_notebook_with_its_token() -> None:
+    assert lab_url("127.0.0.1", 8888, "quickstart.ipynb", "t0k") == (
+        "http://127.0.0.1:8888/lab/tree/quickstart.ipynb?token=t0k"
+    )
+    # a wildcard bind is printed as loopback (reachable from this machine), IPv6 bracketed
+    assert lab_url("0.0.0.0", 9000, "a b.ipynb", "x").startswith(
+        "http://127.0.0.1:9000/lab/tree/a%20b"
+    )
+    assert lab_url("::1", 9000, "q.ipynb", "x").startswith("http://[::1]:9000/")
+
+
+def test_lab_takes_the_default_port_when_free_and_another_when_taken() -> None:
+    assert pick_port("127.0.0.1", 1234) == 1234  # an explicit port is used as given
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        if port_is_free("127.0.0.1", DEFAULT_PORT):
+            held.bind(("127.0.0.1", DEFAULT_PORT))
+            held.listen()
+        assert pick_port("127.0.0.1", None) != DEFAULT_PORT
