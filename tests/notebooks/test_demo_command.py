@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,8 @@ from workspace.cli.demo import (
     format_positions,
     format_prices,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_format_prices_lists_symbols_in_order_with_their_change() -> None:
@@ -157,3 +160,36 @@ def test_demo_without_duration_runs_until_ctrl_c_then_stops_cleanly() -> None:
     assert lines[-2].endswith("stopping"), out
     assert lines[-1].endswith("stopped (0 order events)"), out
     assert "Traceback" not in err, err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_demo_on_a_kline_replay_ends_when_the_recording_does(tmp_path: Path) -> None:
+    source = REPO / "tests/fixtures/binance/replay/klines/BTCUSDT-1m-2020-01-01.csv"
+    hour = tmp_path / "BTCUSDT-1m-2020-01-01.csv"
+    hour.write_text("".join(source.read_text().splitlines(keepends=True)[:60]))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workspace",
+            "demo",
+            "--feed",
+            f"replay:{hour}",
+            "--symbols",
+            "BTCUSDT",
+            "--interval",
+            "0.2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=80,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "feed      connected (replay)" in done.stdout
+    assert "prices    BTCUSDT 7," in done.stdout  # January 2020 prices
+    assert "replay    finished" in done.stdout
+    assert "order     MARKET        BTCUSDT  BUY" in done.stdout
+    assert done.stdout.rstrip().endswith("order events)"), done.stdout

@@ -47,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--feed",
         default="sim",
-        help="sim (default), binance, or replay:PATH (orders stay on the paper account)",
+        help="sim (default), binance, or replay:PATH (kline CSV/ZIP files or a recorded "
+        "session, played once at full speed); orders stay on the paper account",
     )
     parser.add_argument(
         "--interval", type=float, default=1.0, help="seconds between price/portfolio lines"
@@ -273,6 +274,10 @@ async def _run(
         try:
             for symbol in symbols:
                 await checked(ws.request, {"action": "subscribe_ticker", "symbol": symbol})
+            if ws.feed_kind == "replay":
+                # a recording plays once, as fast as the engine goes; the view ends with it
+                replay = asyncio.create_task(ws.run(), name="demo.replay")
+                replay.add_done_callback(lambda task: replay_done(task, view, stop))
             async with asyncio.timeout(30):
                 await wait_for_prices(view, symbols)
             view.summary()
@@ -292,6 +297,14 @@ async def _run(
         await ws.stop()
         view.line(f"stopped ({view.order_events} order events)")
     return 0
+
+
+def replay_done(task: asyncio.Task[Any], view: TextView, stop: asyncio.Event) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        view.line(f"error     the replay failed: {task.exception()!r}")
+    else:
+        view.line("replay    finished")
+    stop.set()
 
 
 async def watch(
