@@ -148,7 +148,9 @@ class LabServer:
         return f"{self.base_url}/{path.lstrip('/')}{sep}token={self.token}"
 
     def notebook_url(self, name: str) -> str:
-        return self.url(f"lab/tree/{urllib.parse.quote(name)}")
+        # ?reset: a fresh workspace, so tabs of earlier tests are not restored (each
+        # restored notebook would start a kernel of its own)
+        return self.url(f"lab/tree/{urllib.parse.quote(name)}?reset")
 
     def command(self) -> list[str]:
         settings = self._workdir / "lab-settings"
