@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import pytest
 from harness import (
+    REPO,
     LabServer,
     close_page,
     notebook_state,
     open_notebook,
     page_errors,
+    publish_screenshot,
     run_all,
     run_tagged,
     screenshot,
@@ -40,7 +42,8 @@ def test_backtest_figure_and_live_dashboard_render(browser: Browser, lab: LabSer
         assert state["run"] == "done", state
         assert not state["errors"], state["errors"]
         assert not state["widget_errors"], state["widget_errors"]
-        screenshot(page, "strategy_lab_backtest", selector=FIGURE)
+        shot = screenshot(page, "strategy_lab_backtest", selector=FIGURE)
+        publish_screenshot(shot, REPO / "docs" / "img" / "strategy_lab.png")
         run_tagged(page, "teardown")
         wait_until_run_done(page, timeout_s=60)
         assert not notebook_state(page)["errors"]
