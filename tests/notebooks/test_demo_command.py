@@ -193,3 +193,27 @@ def test_demo_on_a_kline_replay_ends_when_the_recording_does(tmp_path: Path) -> 
     assert "replay    finished" in done.stdout
     assert "order     MARKET        BTCUSDT  BUY" in done.stdout
     assert done.stdout.rstrip().endswith("order events)"), done.stdout
+
+
+def test_demo_reports_a_bad_feed_or_a_missing_recording_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    bad = subprocess.run(
+        [sys.executable, "-m", "workspace", "demo", "--feed", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "error: feed must be" in bad.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "workspace", "demo", "--feed", f"replay:{tmp_path / 'x.csv'}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert missing.returncode == 1
+    assert "error     the engine did not start: replay file not found" in missing.stdout
+    assert "Traceback" not in bad.stderr + missing.stderr

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from workspace.errors import WorkspaceError
 from workspace.session import Command, Message
 
 if TYPE_CHECKING:
@@ -254,8 +255,13 @@ async def run_demo(args: argparse.Namespace, out: TextIO) -> int:
         print("error: --symbols names no symbol", file=sys.stderr)
         return 2
     view = TextView(out)
+    try:
+        ws = workspace.Workspace(feed=args.feed)
+    except WorkspaceError as e:  # a malformed --feed
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     with stop_on_signals(stop := asyncio.Event()):
-        return await _run(args, view, symbols, stop, workspace.Workspace(feed=args.feed))
+        return await _run(args, view, symbols, stop, ws)
 
 
 async def _run(
@@ -266,7 +272,11 @@ async def _run(
     ws: Workspace,
 ) -> int:
     view.line(f"starting the engine on feed={args.feed}")
-    await ws.start()
+    try:
+        await ws.start()
+    except WorkspaceError as e:  # e.g. no connection to the exchange, missing replay file
+        view.line(f"error     the engine did not start: {e}")
+        return 1
     try:
         status = ws.status
         view.on_message({"type": "STATUS", "feed": status["feed"], "source": status["source"]})
