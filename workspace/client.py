@@ -171,7 +171,7 @@ class RealtimeClient:
                         raise  # connect() reports it
                     _log.error("giving up: %s", error)
                     return
-                _log.info("connection lost (%s); reconnecting", error)
+                _log.info("connection lost (%r); reconnecting", error)
             finally:
                 self._websocket = None
                 self._connected.clear()

@@ -6,7 +6,7 @@ import itertools
 import random
 
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidStatus, InvalidURI
 from websockets.http11 import Response
 
 from workspace.protocol.backoff import backoff_delays, is_retryable
@@ -39,4 +39,5 @@ def test_refused_handshakes_are_fatal_and_network_errors_retryable() -> None:
     assert is_retryable(status_error(503))
     assert is_retryable(ConnectionRefusedError())
     assert is_retryable(TimeoutError())
-    assert not is_retryable(ValueError("bug"))
+    assert is_retryable(EOFError())  # a server that is still starting
+    assert not is_retryable(InvalidURI("http://x", "not a ws URL"))

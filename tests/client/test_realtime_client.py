@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST
 from websockets.exceptions import InvalidStatus
 
 from workspace import Workspace
 from workspace.client import RealtimeClient
+from workspace.engine.config import EngineConfig
 from workspace.server import RealtimeServer
 from workspace.session import Message, TradingSession
 
 TIMEOUT = 15.0
+FAST = EngineConfig(positions_interval_s=0.1, portfolio_interval_s=0.2, tick_flush_interval_s=0.1)
 
 
 async def first(stream: Any, predicate: Any) -> Message:

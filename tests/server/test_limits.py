@@ -254,7 +254,7 @@ async def test_fuzzed_commands_are_each_answered_and_nothing_crashes(
 
 @pytest.fixture
 async def fast_workspace() -> AsyncIterator[Workspace]:
-    ws = await start_workspace(sim=SimConfig(ticker_interval_s=0.002, book_interval_s=0.002))
+    ws = await start_workspace(sim=SimConfig(ticker_interval_s=0.02, book_interval_s=0.05))
     yield ws
     await ws.stop()
 

@@ -134,8 +134,8 @@ async def test_sigkill_mid_stream_then_restart_loses_and_duplicates_no_order_eve
     db = str(tmp_path / "journal.db")
     serve = await start_serve("--port", str(port), "--db", db)
     processes.append(serve)
-    watcher = RealtimeClient(serve.url, first_retry=0.2)
-    trader = RealtimeClient(serve.url, first_retry=0.2)
+    watcher = RealtimeClient(serve.url, first_retry=0.2, request_timeout=STARTUP_TIMEOUT)
+    trader = RealtimeClient(serve.url, first_retry=0.2, request_timeout=STARTUP_TIMEOUT)
     await watcher.connect()
     await trader.connect()
     received: list[Message] = []
@@ -163,7 +163,15 @@ async def test_sigkill_mid_stream_then_restart_loses_and_duplicates_no_order_eve
                 if message["type"] == "ORDER_UPDATE" and message["seq"] >= expected[-1]:
                     return
 
-        await asyncio.wait_for(caught_up(), TIMEOUT)
+        try:
+            await asyncio.wait_for(caught_up(), TIMEOUT)
+        except TimeoutError:
+            got = sorted(set(order_seqs(received)))
+            missing = sorted(set(expected) - set(got))
+            raise AssertionError(
+                f"watcher has {len(got)} of {len(expected)} events, missing {missing[:20]}, "
+                f"last_seq {watcher.last_seq}, state {watcher.state}"
+            ) from None
         seqs = order_seqs(received)
         assert len(seqs) == len(set(seqs)), "duplicated order events"
         assert set(expected) <= set(seqs), "lost order events"

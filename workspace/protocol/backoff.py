@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidStatus, InvalidURI
 
 # A handshake refused for these reasons will be refused again: retrying only hammers
 # the server.
@@ -26,8 +26,11 @@ def backoff_delays(
 
 
 def is_retryable(error: BaseException) -> bool:
+    """Fatal: a handshake the server refused for good (401, 403, 404, 400) or a
+    malformed URL.  Anything else the network throws (refused, reset, EOF in the
+    handshake of a server still starting, timeouts) is worth another try."""
     if isinstance(error, InvalidStatus):
         return error.response.status_code not in FATAL_STATUSES
-    return isinstance(error, OSError | TimeoutError | ConnectionError) or (
-        type(error).__module__.startswith("websockets")
-    )
+    if isinstance(error, InvalidURI):
+        return False
+    return isinstance(error, Exception)

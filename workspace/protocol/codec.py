@@ -61,21 +61,23 @@ class Codec:
 class EncodeCache:
     """Encodes each broadcast message once for all connections: the hub hands the same
     dict object to every subscriber, so the object's identity is the key (the entry
-    keeps the object alive, so an id is never reused while cached)."""
+    keeps the object alive, so an id is never reused while cached).
+
+    Both encodings are bytes: JSON as UTF-8, sent as a text frame without being
+    decoded to ``str`` and re-encoded once per connection."""
 
     def __init__(self, size: int = 4096) -> None:
         self._size = size
-        self._json: dict[int, tuple[dict[str, Any], str]] = {}
+        self._json: dict[int, tuple[dict[str, Any], bytes]] = {}
         self._msgpack: dict[int, tuple[dict[str, Any], bytes]] = {}
 
-    def encode(self, message: dict[str, Any], msgpack: bool) -> str | bytes:
-        cache: dict[int, Any] = self._msgpack if msgpack else self._json
+    def encode(self, message: dict[str, Any], msgpack: bool) -> bytes:
+        cache = self._msgpack if msgpack else self._json
         key = id(message)
         hit = cache.get(key)
         if hit is not None and hit[0] is message:
-            encoded: str | bytes = hit[1]
-            return encoded
-        encoded = encode_msgpack(message) if msgpack else encode_json(message)
+            return hit[1]
+        encoded = _msgpack_encoder.encode(message) if msgpack else _json_encoder.encode(message)
         if len(cache) >= self._size:
             # dicts keep insertion order: drop the oldest quarter in one go.
             for old in list(cache)[: self._size // 4]:

@@ -291,8 +291,7 @@ class ProtocolSession:
     def _resume_now(self, since: int, command_id: CommandId) -> list[Message]:
         out: list[Message] = []
         for event in self._missed(since):
-            if self._sent.add(event["seq"]):
-                out.append(event)
+            out.extend(self._order_out(event, live=False))
         out.append(messages.resumed(since, len(out), self.engine.seq, command_id))
         out.append(self.engine.positions_message())
         out.append(self.engine.portfolio_message())
@@ -374,19 +373,7 @@ class ProtocolSession:
                 self._release_later(alert.symbol)
             return
         if kind == "ORDER_UPDATE":
-            seq = raw.get("seq")
-            if isinstance(seq, int):
-                if seq <= self._baseline or not self._sent.add(seq):
-                    return
-                waiting = self._reply_ids.pop(seq, None)
-                if waiting is not None:
-                    command_id, reply = waiting
-                    if _order_id(reply) == _order_id(raw):
-                        raw = messages.with_id(raw, command_id)
-                    else:  # not the reply's event after all: send both
-                        pending.append(raw)
-                        raw = messages.with_id(reply, command_id)
-            pending.append(raw)
+            pending.extend(self._order_out(raw, live=True))
             return
         if kind == ENVELOPE:
             envelope_kind = raw.get("kind")
@@ -397,12 +384,30 @@ class ProtocolSession:
             if envelope_kind == "replay":
                 self._replay_credits.release()
             elif envelope_kind == "order":
-                seq = inner.get("seq")
-                if isinstance(seq, int) and not self._sent.add(seq):
-                    return
+                pending.extend(self._order_out(inner, live=False))
+                return
             pending.append(inner)
             return
         pending.append(raw)
+
+    def _order_out(self, event: Message, *, live: bool) -> list[Message]:
+        """An order event on its way out: each ``seq`` once per connection, and the
+        event a command is waiting for carries that command's ``id`` (whichever path,
+        live or resumed, delivers it first)."""
+        seq = event.get("seq")
+        if not isinstance(seq, int):
+            return [event]
+        if live and seq <= self._baseline and seq not in self._reply_ids:
+            return []  # reflected in the snapshot
+        if not self._sent.add(seq):
+            return []
+        waiting = self._reply_ids.pop(seq, None)
+        if waiting is None:
+            return [event]
+        command_id, reply = waiting
+        if _order_id(reply) == _order_id(event):
+            return [messages.with_id(event, command_id)]
+        return [event, messages.with_id(reply, command_id)]  # the reply was not this event
 
     def _release_later(self, symbol: str) -> None:
         if symbol in self._symbols or self._alerts.symbol_in_use(symbol):

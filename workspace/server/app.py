@@ -28,6 +28,7 @@ from workspace.protocol.engine_api import EngineApi
 from workspace.protocol.session import ProtocolSession
 from workspace.server import auth
 from workspace.server.connection import Connection
+from workspace.server.fanout import EngineView, SymbolRouter
 from workspace.server.http import HEALTH_PATHS, WS_PATH, error_response, json_response
 from workspace.server.limits import ServerLimits
 
@@ -67,6 +68,9 @@ class RealtimeServer:
         self.refused = 0
         self.close_reasons: dict[str, int] = {}  # why the server dropped clients
         self._changed = asyncio.Condition()
+        self._router: SymbolRouter | None = None
+        self._view: EngineView | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> RealtimeServer:
@@ -76,6 +80,12 @@ class RealtimeServer:
                 "needs a token (--token or WORKSPACE_TOKEN)"
             )
         self._started_at = time.monotonic()
+        self._router = SymbolRouter(self.engine)
+        self._router.start()
+        self._view = EngineView(self.engine, self._router)
+        self._sweeper = asyncio.get_running_loop().create_task(
+            self._sweep_slow_consumers(), name="server.sweeper"
+        )
         self._server = await serve(
             self._handle,
             self.host,
@@ -102,6 +112,14 @@ class RealtimeServer:
         await asyncio.gather(*(conn.close() for conn in tuple(self._connections)))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 5)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        if self._router is not None:
+            await self._router.stop()
+            self._router = None
 
     async def __aenter__(self) -> RealtimeServer:
         return await self.start()
@@ -148,6 +166,19 @@ class RealtimeServer:
         async with self._changed:
             self._changed.notify_all()
 
+    async def _sweep_slow_consumers(self) -> None:
+        """Drop clients whose pending send has not completed within the send timeout.
+        One sweep for all connections instead of a timer around every send."""
+        timeout = self.limits.send_timeout_s
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            now = loop.time()
+            for connection in tuple(self._connections):
+                since = connection.sending_since
+                if since is not None and now - since > timeout:
+                    connection.abort_slow_consumer()
+
     def health(self) -> dict[str, object]:
         status = self.engine.status_message()
         return {
@@ -180,8 +211,9 @@ class RealtimeServer:
 
     async def _handle(self, websocket: ServerConnection) -> None:
         self.accepted += 1
+        assert self._view is not None
         session = ProtocolSession(
-            self.engine, max_symbols=self.limits.max_symbols, max_alerts=self.limits.max_alerts
+            self._view, max_symbols=self.limits.max_symbols, max_alerts=self.limits.max_alerts
         )
         connection = Connection(
             websocket,

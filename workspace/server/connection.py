@@ -16,6 +16,7 @@ from workspace.protocol.codec import EncodeCache, decode_frame
 from workspace.protocol.commands import CommandId, command_id_of
 from workspace.protocol.session import ProtocolSession, SessionClosed
 from workspace.server.limits import CommandGate, ServerLimits
+from workspace.session import Message
 
 _log = logging.getLogger("workspace.server")
 
@@ -41,13 +42,19 @@ class Connection:
         self._gate = CommandGate(limits, self._loop.time())
         self.sent = 0
         self.close_reason: str | None = None
+        # When the send in progress started (None: not sending); the server's sweeper
+        # drops the client when one send takes longer than the send timeout.
+        self.sending_since: float | None = None
 
     async def run(self) -> None:
         if self.limits.socket_send_buffer is not None:
             sock = self.websocket.transport.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.socket_send_buffer)
-        writer = asyncio.create_task(self._write(), name="ws-writer")
+        # The snapshot is taken before the first command is read, so that its ``seq``
+        # is the baseline every command of this connection builds on.
+        snapshot = self.session.snapshot()
+        writer = asyncio.create_task(self._write(snapshot), name="ws-writer")
         reader = asyncio.create_task(self._read(), name="ws-reader")
         try:
             await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
@@ -76,38 +83,53 @@ class Connection:
                         _peek_id(frame, self.msgpack),
                     )
                     await asyncio.wait_for(
-                        websocket.send(self._cache.encode(error, self.msgpack)),
+                        websocket.send(
+                            self._cache.encode(error, self.msgpack), text=not self.msgpack
+                        ),
                         self.limits.send_timeout_s,
                     )
                     continue
                 await self.session.handle(frame, msgpack=self.msgpack)
 
     # -- outbound ----------------------------------------------------------------
-    async def _write(self) -> None:
+    async def _write(self, snapshot: list[Message]) -> None:
         websocket = self.websocket
         session = self.session
         encode = self._cache.encode
         msgpack = self.msgpack
-        timeout = self.limits.send_timeout_s
+        text = not msgpack  # JSON bytes go out as text frames
+        time = self._loop.time
         try:
-            for message in session.snapshot():
-                await asyncio.wait_for(websocket.send(encode(message, msgpack)), timeout)
+            for message in snapshot:
+                self.sending_since = time()
+                await websocket.send(encode(message, msgpack), text=text)
+                self.sending_since = None
             while True:
                 message = await session.next_message()
-                await asyncio.wait_for(websocket.send(encode(message, msgpack)), timeout)
+                # send() only waits when the write buffer is above its high-water
+                # mark, i.e. when the client is not reading.
+                self.sending_since = time()
+                await websocket.send(encode(message, msgpack), text=text)
+                self.sending_since = None
                 self.sent += 1
-        except TimeoutError:
-            # The client has not read for ``timeout`` seconds: its buffers are full.
-            # Abort rather than close: a close frame would wait in the same full buffer.
-            self.close_reason = "slow consumer"
-            _log.warning("closing a client that stopped reading for %.1f s", timeout)
-            websocket.transport.abort()
         except SessionClosed:
             self.close_reason = "fell behind"
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(websocket.close(CLOSE_POLICY, "fell behind"), timeout)
+                await asyncio.wait_for(
+                    websocket.close(CLOSE_POLICY, "fell behind"), self.limits.send_timeout_s
+                )
         except ConnectionClosed:
             pass
+
+    def abort_slow_consumer(self) -> None:
+        """The client has not read for the send timeout: its buffers are full.  Abort
+        rather than close: a close frame would wait in the same full buffer."""
+        if self.close_reason is None:
+            self.close_reason = "slow consumer"
+            _log.warning(
+                "dropping a client that stopped reading for %.1f s", self.limits.send_timeout_s
+            )
+        self.websocket.transport.abort()
 
     async def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutdown") -> None:
         with contextlib.suppress(Exception):

@@ -1,0 +1,301 @@
+"""Fan-out benchmark of the ``/api/ws/realtime`` server.
+
+100, 500 and 1,000 clients, each subscribed to 10 of 50 symbols, the simulator at a
+high rate.  Each phase runs a fresh server process (engine + simulator + server on
+one event loop) and one client process holding every connection on a single event
+loop, so the two cores of a small machine are split between them.
+
+Reported per phase: delivered MARKET_UPDATEs/s, p50/p99 latency from the engine
+receiving the tick to the client receiving the message, and server memory per
+client (RSS growth while the clients connected, divided by their number).  Latency
+is measured with a benchmark-only field: the server process stamps each
+MARKET_UPDATE with ``engine_ms`` (wall clock) as the hub publishes it, which is the
+moment the engine has the tick; clients compare it to their wall clock (same
+machine, same clock).
+
+    .venv/bin/python benchmarks/fanout.py [--clients 100,500,1000] [--seconds 8]
+        [--ticker-interval 0.25] [--profile]
+
+``--profile`` runs cProfile in the server process of the last phase and prints its
+top functions.  The last line printed is one JSON object (the largest phase).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import os
+import pstats
+import random
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import msgspec
+import psutil
+
+SYMBOLS_TOTAL = 50
+SYMBOLS_PER_CLIENT = 10
+
+
+def symbol_names() -> list[str]:
+    from workspace.sim import DEFAULT_SYMBOLS
+
+    return [spec.symbol for spec in DEFAULT_SYMBOLS]
+
+
+def sim_symbols() -> tuple[Any, ...]:
+    """50 listed symbols: the simulator's 10 and 40 more modelled on them."""
+    from dataclasses import replace
+
+    from workspace.sim import DEFAULT_SYMBOLS
+
+    specs = list(DEFAULT_SYMBOLS)
+    n = 0
+    while len(specs) < SYMBOLS_TOTAL:
+        base = DEFAULT_SYMBOLS[n % len(DEFAULT_SYMBOLS)]
+        name = f"X{n:02d}{base.base_asset}"[:10]
+        specs.append(replace(base, symbol=f"{name}USDT", base_asset=name))
+        n += 1
+    return tuple(specs)
+
+
+# -- server role -----------------------------------------------------------------
+
+
+async def serve(ticker_interval: float, profile: bool) -> None:
+    from workspace import Workspace
+    from workspace.engine.config import EngineConfig
+    from workspace.server import RealtimeServer, ServerLimits
+    from workspace.sim import SimConfig
+
+    specs = sim_symbols()
+    sim = SimConfig(
+        symbols=specs,
+        ticker_interval_s=ticker_interval,
+        # Only the 24 h ticker makes MARKET_UPDATEs; keep the other streams slow.
+        trade_interval_s=5.0,
+        book_interval_s=5.0,
+    )
+    workspace = Workspace(feed="sim", engine=EngineConfig(), sim=sim)
+    await workspace.start()
+    await workspace.subscribe(*(spec.symbol for spec in specs))
+    hub = workspace.engine.hub
+    publish = hub.publish
+
+    def stamped(message: dict[str, Any]) -> None:
+        if message.get("type") == "MARKET_UPDATE":
+            message["engine_ms"] = time.time() * 1000
+        publish(message)
+
+    hub.publish = stamped  # type: ignore[method-assign]  # benchmark-only probe
+    limits = ServerLimits(commands_per_s=1000, command_burst=1000)
+    server = await RealtimeServer(
+        workspace.engine, port=0, limits=limits, compression=False
+    ).start()
+    profiler = cProfile.Profile() if profile else None
+    print(f"serving {server.url}", flush=True)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        command = line.decode().strip()
+        if command == "profile-start" and profiler:
+            profiler.enable()
+        elif command == "profile-stop" and profiler:
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
+            print(out.getvalue(), file=sys.stderr, flush=True)
+        elif command == "stats":
+            print(json.dumps({"clients": server.clients, "sent": 0}), flush=True)
+    await server.stop()
+    await workspace.stop()
+
+
+# -- client role -----------------------------------------------------------------
+
+
+class Stamp(msgspec.Struct):
+    type: str = ""
+    engine_ms: float | None = None
+
+
+async def run_clients(url: str, count: int, seconds: float, warmup: float) -> None:
+    from websockets.asyncio.client import connect
+
+    names = [spec.symbol for spec in sim_symbols()]
+    decoder = msgspec.json.Decoder(Stamp)
+    latencies: list[float] = []
+    delivered = 0
+    measuring = False
+    ready = 0
+    all_ready = asyncio.Event()
+    stop = asyncio.Event()
+
+    async def client(n: int) -> None:
+        nonlocal delivered, ready
+        rng = random.Random(n)
+        async with connect(
+            url, compression=None, proxy=None, max_queue=None, open_timeout=60
+        ) as ws:
+            for symbol in rng.sample(names, SYMBOLS_PER_CLIENT):
+                await ws.send(json.dumps({"action": "subscribe_ticker", "symbol": symbol}))
+            ready += 1
+            if ready == count:
+                all_ready.set()
+            recv = ws.recv
+            while not stop.is_set():
+                frame = await recv(decode=False)
+                stamp = decoder.decode(frame)
+                if stamp.engine_ms is not None and measuring:
+                    delivered += 1
+                    latencies.append(time.time() * 1000 - stamp.engine_ms)
+
+    # Connect in waves so the server's accept queue is not the thing measured.
+    tasks = []
+    for start in range(0, count, 100):
+        wave = [asyncio.create_task(client(n)) for n in range(start, min(count, start + 100))]
+        tasks += wave
+        while ready < len(tasks) and not any(t.done() for t in wave):
+            await asyncio.wait(wave, timeout=0.05)
+    await asyncio.wait_for(all_ready.wait(), 120)
+    print("connected", flush=True)
+    await asyncio.sleep(warmup)  # benchmark pacing, not test synchronisation
+    measuring = True
+    started = time.perf_counter()
+    await asyncio.sleep(seconds)
+    measuring = False
+    elapsed = time.perf_counter() - started
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    latencies.sort()
+    result = {
+        "delivered": delivered,
+        "msgs_per_s": delivered / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] if latencies else None,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] if latencies else None,
+        "max_ms": latencies[-1] if latencies else None,
+        "mean_ms": statistics.fmean(latencies) if latencies else None,
+    }
+    print(json.dumps(result), flush=True)
+
+
+# -- orchestration -----------------------------------------------------------------
+
+
+def spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, __file__, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def phase(clients: int, args: argparse.Namespace, profile: bool) -> dict[str, Any]:
+    server = spawn(
+        "--role",
+        "server",
+        "--ticker-interval",
+        str(args.ticker_interval),
+        *(["--profile"] if profile else []),
+    )
+    assert server.stdout is not None and server.stdin is not None
+    url = server.stdout.readline().split()[1]
+    server_process = psutil.Process(server.pid)
+    rss_before = server_process.memory_info().rss
+    client_proc = spawn(
+        "--role",
+        "clients",
+        "--url",
+        url,
+        "--count",
+        str(clients),
+        "--seconds",
+        str(args.seconds),
+        "--warmup",
+        str(args.warmup),
+    )
+    assert client_proc.stdout is not None
+    assert client_proc.stdout.readline().strip() == "connected"
+    rss_connected = server_process.memory_info().rss
+    if profile:
+        server.stdin.write("profile-start\n")
+        server.stdin.flush()
+    result: dict[str, Any] = json.loads(client_proc.stdout.readline())
+    if profile:
+        server.stdin.write("profile-stop\n")
+        server.stdin.flush()
+    client_proc.wait(timeout=60)
+    server.stdin.close()
+    server.wait(timeout=60)
+    result.update(
+        clients=clients,
+        rss_per_client_kb=round((rss_connected - rss_before) / clients / 1024, 1),
+        server_rss_mb=round(rss_connected / 2**20, 1),
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--role", choices=["main", "server", "clients"], default="main")
+    parser.add_argument("--clients", default="100,500,1000")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--ticker-interval", type=float, default=0.25)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--url", default="")
+    parser.add_argument("--count", type=int, default=0)
+    args = parser.parse_args()
+    if args.role == "server":
+        asyncio.run(serve(args.ticker_interval, args.profile))
+        return
+    if args.role == "clients":
+        asyncio.run(run_clients(args.url, args.count, args.seconds, args.warmup))
+        return
+    counts = [int(c) for c in args.clients.split(",")]
+    print(
+        f"fan-out: {SYMBOLS_TOTAL} symbols, ticker every {args.ticker_interval:g} s each, "
+        f"{SYMBOLS_PER_CLIENT} symbols per client, {args.seconds:g} s per phase"
+    )
+    results = []
+    for n, count in enumerate(counts):
+        started = time.perf_counter()
+        result = phase(count, args, profile=args.profile and n == len(counts) - 1)
+        results.append(result)
+        print(
+            f"{count:5d} clients: {result['msgs_per_s']:9.0f} msgs/s delivered, "
+            f"latency p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms "
+            f"(max {result['max_ms']:.1f}), server {result['server_rss_mb']} MB RSS, "
+            f"{result['rss_per_client_kb']} KB/client  [{time.perf_counter() - started:.0f} s]"
+        )
+    last = results[-1]
+    print(
+        json.dumps(
+            {
+                "clients": last["clients"],
+                "p50_ms": round(last["p50_ms"], 2),
+                "p99_ms": round(last["p99_ms"], 2),
+                "msgs_per_s": round(last["msgs_per_s"]),
+                "rss_per_client_kb": last["rss_per_client_kb"],
+                "phases": [
+                    {k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}
+                    for r in results
+                ],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
