@@ -37,6 +37,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -335,7 +336,7 @@ def open_notebook(
     errors = PageErrors()
     page.on("pageerror", lambda e: errors.page.append(str(e)[:500]))
     page.on("console", lambda m: errors.console.append(m.text[:500]) if m.type == "error" else None)
-    _ERRORS[id(page)] = errors
+    _ERRORS[page] = errors
     page.goto(lab.notebook_url(name), wait_until="load", timeout=timeout_s * 1000)
     page.wait_for_function(
         "() => window.jupyterapp && window.jupyterapp.shell", timeout=timeout_s * 1000
@@ -358,15 +359,17 @@ def open_notebook(
     return page
 
 
-_ERRORS: dict[int, PageErrors] = {}
+# Errors per open page (weak: a page that is gone takes its entry with it); keeps
+# open_notebook's return value a plain playwright Page.
+_ERRORS: weakref.WeakKeyDictionary[Page, PageErrors] = weakref.WeakKeyDictionary()
 
 
 def page_errors(page: Page) -> PageErrors:
-    return _ERRORS.get(id(page), PageErrors())
+    return _ERRORS.get(page, PageErrors())
 
 
 def close_page(page: Page) -> None:
-    _ERRORS.pop(id(page), None)
+    _ERRORS.pop(page, None)
     page.context.close()
 
 
