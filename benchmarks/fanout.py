@@ -228,10 +228,22 @@ def phase(clients: int, args: argparse.Namespace, profile: bool) -> dict[str, An
     assert client_proc.stdout is not None
     assert client_proc.stdout.readline().strip() == "connected"
     rss_connected = server_process.memory_info().rss
+    clients_process = psutil.Process(client_proc.pid)
+    cpu_server, cpu_clients = server_process.cpu_times(), clients_process.cpu_times()
+    started = time.perf_counter()
     if profile:
         server.stdin.write("profile-start\n")
         server.stdin.flush()
     result: dict[str, Any] = json.loads(client_proc.stdout.readline())
+    wall = time.perf_counter() - started
+    server_now = server_process.cpu_times()
+    result["server_cpu"] = round(
+        (server_now.user + server_now.system - cpu_server.user - cpu_server.system) / wall, 2
+    )
+    clients_now = clients_process.cpu_times()
+    result["clients_cpu"] = round(
+        (clients_now.user + clients_now.system - cpu_clients.user - cpu_clients.system) / wall, 2
+    )
     if profile:
         server.stdin.write("profile-stop\n")
         server.stdin.flush()
@@ -277,7 +289,8 @@ def main() -> None:
             f"{count:5d} clients: {result['msgs_per_s']:9.0f} msgs/s delivered, "
             f"latency p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms "
             f"(max {result['max_ms']:.1f}), server {result['server_rss_mb']} MB RSS, "
-            f"{result['rss_per_client_kb']} KB/client  [{time.perf_counter() - started:.0f} s]"
+            f"{result['rss_per_client_kb']} KB/client; CPU server {result['server_cpu']:.0%}, "
+            f"clients {result['clients_cpu']:.0%}  [{time.perf_counter() - started:.0f} s]"
         )
     last = results[-1]
     print(
