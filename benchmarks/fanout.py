@@ -43,12 +43,6 @@ SYMBOLS_TOTAL = 50
 SYMBOLS_PER_CLIENT = 10
 
 
-def symbol_names() -> list[str]:
-    from workspace.sim import DEFAULT_SYMBOLS
-
-    return [spec.symbol for spec in DEFAULT_SYMBOLS]
-
-
 def sim_symbols() -> tuple[Any, ...]:
     """50 listed symbols: the simulator's 10 and 40 more modelled on them."""
     from dataclasses import replace
@@ -112,8 +106,6 @@ async def serve(ticker_interval: float, profile: bool) -> None:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
             print(out.getvalue(), file=sys.stderr, flush=True)
-        elif command == "stats":
-            print(json.dumps({"clients": server.clients, "sent": 0}), flush=True)
     await server.stop()
     await workspace.stop()
 
@@ -209,7 +201,8 @@ def phase(clients: int, args: argparse.Namespace, profile: bool) -> dict[str, An
         str(args.ticker_interval),
         *(["--profile"] if profile else []),
     )
-    assert server.stdout is not None and server.stdin is not None
+    assert server.stdout is not None
+    assert server.stdin is not None
     url = server.stdout.readline().split()[1]
     server_process = psutil.Process(server.pid)
     rss_before = server_process.memory_info().rss

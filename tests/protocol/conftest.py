@@ -146,7 +146,6 @@ class FakeEngine:
                 yield tick
 
 
-
 @pytest.fixture
 def engine() -> FakeEngine:
     return FakeEngine()
