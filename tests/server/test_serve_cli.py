@@ -184,3 +184,37 @@ async def test_sigkill_mid_stream_then_restart_loses_and_duplicates_no_order_eve
 
 def order_seqs(received: list[Message]) -> list[int]:
     return [m["seq"] for m in received if m["type"] == "ORDER_UPDATE"]
+
+
+async def test_serve_on_a_binance_url_streams_and_pushes_status_when_the_feed_drops(
+    port: int, processes: list[ServeProcess]
+) -> None:
+    from workspace.sim import ExchangeSimulator, SimConfig
+
+    exchange = ExchangeSimulator(SimConfig(ticker_interval_s=0.2))
+    await exchange.start(host="127.0.0.1", port=0)
+    try:
+        serve = await start_serve(
+            "--port",
+            str(port),
+            "--feed",
+            "binance",
+            "--binance-url",
+            exchange.stream_url,
+            "--binance-rest-url",
+            exchange.rest_url,
+        )
+        processes.append(serve)
+        async with connect(serve.url) as websocket:
+            peer = Peer(websocket)
+            status, *_ = await peer.snapshot()
+            assert (status["source"], status["feed"]) == ("binance", "connected")
+            await peer.reply({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+            await peer.until(lambda m: m["type"] == "MARKET_UPDATE")
+            await exchange.drop_connections()
+            down = await peer.until(lambda m: m["type"] == "STATUS" and m["feed"] != "connected")
+            assert down["feed"] in {"reconnecting", "down"}
+            await peer.until(lambda m: m["type"] == "STATUS" and m["feed"] == "connected")
+            await peer.until(lambda m: m["type"] == "MARKET_UPDATE")
+    finally:
+        await exchange.stop()

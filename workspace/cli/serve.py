@@ -57,11 +57,6 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         print("--tls-cert and --tls-key go together", file=sys.stderr)
         return 2
-    # The feed reads its endpoints from the environment (docs/CONTRACTS.md, F).
-    if args.binance_url:
-        os.environ["WORKSPACE_BINANCE_URL"] = args.binance_url
-    if args.binance_rest_url:
-        os.environ["WORKSPACE_BINANCE_REST_URL"] = args.binance_rest_url
     try:
         return asyncio.run(_serve(args))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
@@ -73,8 +68,16 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace) -> int:
     from workspace import Workspace  # the engine; imported late so --help stays fast
+    from workspace.market.config import FeedConfig
 
-    workspace = Workspace(feed=args.feed, db=args.db)
+    # Flags win over WORKSPACE_BINANCE_URL / WORKSPACE_BINANCE_REST_URL.
+    overrides = {
+        name: value
+        for name, value in (("stream_url", args.binance_url), ("rest_url", args.binance_rest_url))
+        if value
+    }
+    feed_config = FeedConfig.from_env(**overrides) if overrides else None
+    workspace = Workspace(feed=args.feed, db=args.db, feed_config=feed_config)
     await workspace.start()
     server = RealtimeServer(
         workspace.engine,
