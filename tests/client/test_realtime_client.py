@@ -155,3 +155,12 @@ async def test_no_order_event_lost_or_duplicated_when_the_engine_restarts_mid_st
         finally:
             await server.stop()
             await workspace.stop()
+
+
+async def test_msgpack_client_speaks_the_binary_subprotocol(server: RealtimeServer) -> None:
+    async with RealtimeClient(server.url, msgpack=True, ping_interval=None) as client:
+        assert (await client.ping()) is not None  # the snapshot came before the PONG
+        assert client.status is not None
+        assert client.status["type"] == "STATUS"
+        reply = await client.subscribe("BNBUSDT")
+        assert (reply["type"], reply["symbol"]) == ("SUBSCRIBED", "BNBUSDT")
