@@ -153,6 +153,12 @@ class RealtimeServer:
         return len(self._connections)
 
     @property
+    def routed_connections(self) -> int:
+        """Connections the fan-out still routes to (equals ``clients`` unless a
+        connection leaked)."""
+        return self._router.subscribers if self._router is not None else 0
+
+    @property
     def running(self) -> bool:
         return self._server is not None
 

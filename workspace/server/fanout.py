@@ -115,6 +115,15 @@ class SymbolRouter:
         for feed in tuple(self._feeds):
             feed.close()
 
+    @property
+    def subscribers(self) -> int:
+        """Connection feeds currently routed to (one per open connection)."""
+        return len(self._feeds)
+
+    @property
+    def indexed_symbols(self) -> int:
+        return len(self._by_symbol)
+
     def subscribe(self) -> ConnectionFeed:
         feed = ConnectionFeed(self, self.max_pending)
         self._feeds.add(feed)
