@@ -2,6 +2,7 @@
 # missing first (scripts/bootstrap.sh), so they work on a fresh machine.
 PY := .venv/bin/python
 PYTEST_ARGS ?=
+LAB_ARGS ?=
 
 .PHONY: run run-headless serve test lint typecheck bench bootstrap clean
 
@@ -10,7 +11,7 @@ bootstrap:
 
 run:
 	bash scripts/bootstrap.sh python
-	$(PY) -m workspace lab
+	$(PY) -m workspace lab $(LAB_ARGS)
 
 run-headless:
 	bash scripts/bootstrap.sh python
