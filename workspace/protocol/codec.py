@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from websockets.frames import Frame, Opcode
 
 MSGPACK_SUBPROTOCOL = "workspace.msgpack"
 
@@ -70,6 +71,24 @@ class EncodeCache:
         self._size = size
         self._json: dict[int, tuple[dict[str, Any], bytes]] = {}
         self._msgpack: dict[int, tuple[dict[str, Any], bytes]] = {}
+        self._frames: dict[tuple[int, bool], tuple[dict[str, Any], bytes]] = {}
+
+    def frame(self, message: dict[str, Any], msgpack: bool) -> bytes:
+        """The complete server-to-client WebSocket frame of ``message`` (text for JSON,
+        binary for MessagePack).  Server frames are not masked, so without a
+        compression extension the bytes are the same for every connection."""
+        key = (id(message), msgpack)
+        hit = self._frames.get(key)
+        if hit is not None and hit[0] is message:
+            return hit[1]
+        payload = self.encode(message, msgpack)
+        opcode = Opcode.BINARY if msgpack else Opcode.TEXT
+        frame = Frame(opcode, payload).serialize(mask=False)
+        if len(self._frames) >= self._size:
+            for old in list(self._frames)[: self._size // 4]:
+                del self._frames[old]
+        self._frames[key] = (message, frame)
+        return frame
 
     def encode(self, message: dict[str, Any], msgpack: bool) -> bytes:
         cache = self._msgpack if msgpack else self._json

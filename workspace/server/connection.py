@@ -100,6 +100,10 @@ class Connection:
         msgpack = self.msgpack
         text = not msgpack  # JSON bytes go out as text frames
         time = self._loop.time
+        frame = self._cache.frame
+        # Without permessage-deflate a frame's bytes do not depend on the connection:
+        # they are built once per message for every client.
+        raw_frames = not websocket.protocol.extensions
         try:
             for message in snapshot:
                 self.sending_since = time()
@@ -110,7 +114,9 @@ class Connection:
                 # Sending only waits when the write buffer is above its high-water
                 # mark, i.e. when the client is not reading.
                 self.sending_since = time()
-                if len(batch) == 1:
+                if raw_frames:
+                    await self._write_frames([frame(m, msgpack) for m in batch])
+                elif len(batch) == 1:
                     await websocket.send(encode(batch[0], msgpack), text=text)
                 else:
                     await self._send_batch([encode(m, msgpack) for m in batch], text)
@@ -124,6 +130,13 @@ class Connection:
                 )
         except ConnectionClosed:
             pass
+
+    async def _write_frames(self, frames: list[bytes]) -> None:
+        """Pre-built frames, written at once.  ``send_context`` keeps websockets in
+        charge of the connection state, closing and write-buffer backpressure."""
+        websocket = self.websocket
+        async with websocket.send_context():
+            websocket.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     async def _send_batch(self, frames: list[bytes], text: bool) -> None:
         """Several ready messages, one frame each, written to the socket at once: one
