@@ -8,6 +8,7 @@ inside pytest-asyncio's loop.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -80,9 +81,7 @@ def test_every_panel_renders(quickstart: Page) -> None:
         assert box is not None, f"{panel} is not displayed"
         assert box["width"] > 100, f"{panel} is too narrow: {box}"
         assert box["height"] > 20, f"{panel} is too flat: {box}"
-    # the dashboard as a user sees it, for the report and the README
-    shot = screenshot(page, "quickstart_dashboard", selector=".tw-dashboard")
-    publish_screenshot(shot, REPO / "docs" / "img" / "dashboard.png")
+    screenshot(page, "quickstart_dashboard", selector=".tw-dashboard")
     screenshot(page, "quickstart_viewport")
     errors = page_errors(page)
     assert not errors.page, errors.page
@@ -124,3 +123,20 @@ def test_ticket_buy_opens_a_position_in_the_positions_panel(quickstart: Page) ->
     row.first.wait_for(timeout=20_000)
     assert row.first.locator(".tw-side").text_content().strip().lower() in ("buy", "long")
     screenshot(page, "quickstart_after_buy", selector=".tw-positions")
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(180)
+def test_dashboard_screenshot_for_the_readme(quickstart: Page) -> None:
+    """The README's picture (``UPDATE_SCREENSHOTS=1``): taken once the chart has some
+    history, so it shows a line rather than a few seconds of start-up."""
+    page = quickstart
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        page.wait_for_function(
+            """() => { const p = document.querySelector('.tw-chart .js-line');
+                       return !!p && (p.getAttribute('d') || '').split('L').length >= 60; }""",
+            timeout=120_000,
+            polling=500,
+        )
+    shot = screenshot(page, "quickstart_dashboard_readme", selector=".tw-dashboard")
+    publish_screenshot(shot, REPO / "docs" / "img" / "dashboard.png")
