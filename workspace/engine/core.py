@@ -43,9 +43,10 @@ from workspace.market.subscriptions import normalize_symbol
 from workspace.protocol.engine_api import EngineApi
 from workspace.session import Listener, Message
 from workspace.trading.account import Account
-from workspace.trading.events import AccountEvent, FillEvent, OrderEvent
+from workspace.trading.events import AccountEvent, FillEvent, OrderEvent, PositionEvent
 from workspace.trading.order_state import is_final
 from workspace.trading.orders import Order
+from workspace.trading.positions import PositionStatus
 from workspace.trading.requests import OrderRequest
 
 log = logging.getLogger("workspace.engine")
@@ -107,7 +108,8 @@ class Engine:
         self._last_mark_ms: int | None = None
         self._running = False
         self._listeners = 0
-        self.server_clients = 0
+        self._server_clients = 0
+        self._symbol_tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -----------------------------------------------------------------
     @property
@@ -275,6 +277,7 @@ class Engine:
         latencies = self.metrics.strategy_order_ms if by_strategy else self.metrics.order_event_ms
         seqs = self.journal.append(events)
         committed = list(zip(seqs, events, strict=True))
+        freed: list[str] = []  # symbols an order or a position stopped needing
         for seq, event in committed:
             if isinstance(event, OrderEvent):
                 order = event.order
@@ -284,8 +287,16 @@ class Engine:
                 if origin is not None:
                     latencies.add((self.clock.monotonic() - origin) * 1000.0)
                 self._callback("order", order, order.symbol, origin)
+                if is_final(order.status):
+                    freed.append(order.symbol)
             elif isinstance(event, FillEvent):
                 self._callback("fill", event.fill, event.fill.symbol, origin)
+            elif (
+                isinstance(event, PositionEvent) and event.position.status == PositionStatus.CLOSED
+            ):
+                freed.append(event.position.symbol)
+        if freed:
+            self._release_if_unneeded(freed)
         return committed
 
     def _callback(
@@ -360,12 +371,20 @@ class Engine:
         ``InvalidSymbol`` and none of ``symbols`` is acquired (listed ones may already
         stream: harmless, and they stop on the next release of that symbol)."""
         names = [self.normalize(symbol) for symbol in symbols]
-        if self._batcher is not None:
-            missing = [n for n in dict.fromkeys(names) if n not in self._batcher.streaming]
-            if missing:
-                await self._batcher.subscribe(missing)
+        # Counted before the SUBSCRIBE is awaited, so a release racing with it (the
+        # last position of the symbol closing) sees the symbol as wanted.
         for name in names:
             self._refs[name] += 1
+        try:
+            if self._batcher is not None:
+                missing = [n for n in dict.fromkeys(names) if n not in self._batcher.streaming]
+                if missing:
+                    await self._batcher.subscribe(missing)
+        except BaseException:
+            for name in names:
+                self._refs[name] -= 1
+            self._release_if_unneeded(names)
+            raise
         return names
 
     async def release_symbol(self, symbol: str) -> None:
@@ -384,6 +403,45 @@ class Engine:
         return any(o.symbol == symbol for o in self.account.open_orders) or any(
             p.symbol == symbol for p in self.account.positions
         )
+
+    def _release_if_unneeded(self, symbols: Iterable[str]) -> None:
+        """Stop streaming symbols nobody holds once no open order or position needs
+        them (an order filled or cancelled, a position closed)."""
+        feed = self._feed
+        if feed is None or not self._running:
+            return
+        names = [s for s in dict.fromkeys(symbols) if self._refs[s] <= 0 and s in feed.subscribed]
+        if names:
+            self._symbol_task(self._unsubscribe_unneeded(names), f"engine.release.{names[0]}")
+
+    async def _unsubscribe_unneeded(self, names: list[str]) -> None:
+        feed = self._feed
+        assert feed is not None
+        async with self._symbol_lock:
+            # Checked again under the lock: someone may have acquired it meanwhile.
+            gone = [
+                n
+                for n in names
+                if self._refs[n] <= 0 and not self._needed_by_account(n) and n in feed.subscribed
+            ]
+            for name in gone:
+                self._refs.pop(name, None)
+            if gone:
+                try:
+                    await feed.unsubscribe(*gone)
+                except Exception as error:
+                    log.error("could not unsubscribe %s: %s", gone, error)
+
+    def _symbol_task(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = self._tasks.spawn(coro, name=name)
+        self._symbol_tasks.add(task)
+        task.add_done_callback(self._symbol_tasks.discard)
+
+    async def symbols_settled(self) -> None:
+        """Return once the feed (un)subscriptions the engine started on its own (for
+        open orders and positions, or because they closed) are done."""
+        while self._symbol_tasks:
+            await asyncio.wait(set(self._symbol_tasks))
 
     async def _hold_account_symbols(self) -> None:
         """Open orders and positions (e.g. after a restart) need prices to trigger and
@@ -406,11 +464,27 @@ class Engine:
                 await self._feed.subscribe(*missing)
         except Exception as error:
             log.error("could not subscribe %s for open orders/positions: %s", missing, error)
+            return
+        # The order that wanted it may have ended while the SUBSCRIBE was on its way.
+        self._release_if_unneeded(missing)
 
     def market_update(self, symbol: str) -> Message | None:
         return self._market.latest(symbol)
 
     # -- EngineApi: snapshots ------------------------------------------------------
+    @property
+    def server_clients(self) -> int:
+        """Connections to the realtime server(s); set by the server."""
+        return self._server_clients
+
+    @server_clients.setter
+    def server_clients(self, count: int) -> None:
+        changed = count != self._server_clients
+        self._server_clients = count
+        if changed and self._running:
+            # Panels learn the count from STATUS: tell them now, not at the next 5 s.
+            self.publish_status()
+
     def status_message(self) -> Message:
         return {
             "type": "STATUS",
@@ -502,7 +576,7 @@ class Engine:
         """A live order needs its symbol's prices even if nobody subscribed to it."""
         if self._feed is None or symbol in self._feed.subscribed or not self._running:
             return
-        self._tasks.spawn(self._feed_subscribe([symbol]), name=f"engine.hold.{symbol}")
+        self._symbol_task(self._feed_subscribe([symbol]), f"engine.hold.{symbol}")
 
     def replay_ticks(
         self, symbol: str, start_ms: int, end_ms: int, speed: float

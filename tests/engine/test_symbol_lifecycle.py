@@ -1,0 +1,152 @@
+"""What the engine holds for whom: feed symbols, the notebook session, server clients.
+
+Embedded simulator, real sockets.  Each wait is for an event, with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from workspace.engine.workspace import Workspace
+from workspace.session import Message
+
+from .conftest import make_workspace
+
+
+async def next_message(queue: asyncio.Queue[Message], kind: str) -> Message:
+    while True:
+        message = await asyncio.wait_for(queue.get(), timeout=10)
+        if message["type"] == kind:
+            return message
+
+
+async def priced(ws: Workspace, symbol: str) -> None:
+    queue: asyncio.Queue[Message] = asyncio.Queue()
+    subscription = ws.engine.subscribe_messages([symbol], listener=queue.put_nowait)
+    await ws.subscribe(symbol)
+    await next_message(queue, "MARKET_UPDATE")
+    subscription.close()
+
+
+def streaming(ws: Workspace) -> frozenset[str]:
+    feed = ws.engine.feed
+    assert feed is not None
+    return feed.subscribed
+
+
+async def test_a_closed_position_releases_its_symbol_when_nobody_else_needs_it(
+    ws: Workspace,
+) -> None:
+    await priced(ws, "ETHUSDT")
+    assert ws.buy("ETHUSDT", "0.01").status == "FILLED"
+    await ws.unsubscribe("ETHUSDT")
+    assert "ETHUSDT" in streaming(ws)  # the open position still needs prices
+    (position,) = ws.engine.account.positions
+    ws.close_position(position.id)
+    await ws.engine.symbols_settled()
+    assert "ETHUSDT" not in streaming(ws)
+
+
+async def test_a_closed_position_keeps_its_symbol_while_someone_subscribes_it(
+    ws: Workspace,
+) -> None:
+    await priced(ws, "ETHUSDT")
+    ws.buy("ETHUSDT", "0.01")
+    (position,) = ws.engine.account.positions
+    ws.close_position(position.id)
+    await ws.engine.symbols_settled()
+    assert "ETHUSDT" in streaming(ws)
+    await ws.unsubscribe("ETHUSDT")
+    assert "ETHUSDT" not in streaming(ws)
+
+
+async def test_a_cancelled_order_releases_its_symbol_but_another_open_order_keeps_it(
+    ws: Workspace,
+) -> None:
+    await priced(ws, "SOLUSDT")
+    price = ws.engine.account.quote("SOLUSDT").last
+    assert price is not None
+    first = ws.limit("SOLUSDT", "BUY", "1", price / 2)
+    second = ws.limit("SOLUSDT", "BUY", "1", price / 3)
+    await ws.unsubscribe("SOLUSDT")
+    ws.cancel(first.id)
+    await ws.engine.symbols_settled()
+    assert "SOLUSDT" in streaming(ws)
+    ws.cancel(second.id)
+    await ws.engine.symbols_settled()
+    assert "SOLUSDT" not in streaming(ws)
+
+
+async def test_an_order_placed_without_a_subscription_streams_its_symbol_until_it_ends(
+    ws: Workspace,
+) -> None:
+    await priced(ws, "BTCUSDT")
+    price = ws.engine.account.quote("BTCUSDT").last
+    assert price is not None
+    await ws.unsubscribe("BTCUSDT")
+    order = ws.limit("BTCUSDT", "BUY", "0.001", price / 2)
+    await ws.engine.symbols_settled()
+    assert "BTCUSDT" in streaming(ws)
+    ws.cancel(order.id)
+    await ws.engine.symbols_settled()
+    assert "BTCUSDT" not in streaming(ws)
+
+
+async def test_stop_closes_the_session_and_releases_what_it_held(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "journal.sqlite")
+    await ws.start()
+    session = ws.session
+    heard: list[Message] = []
+    ws.listen(heard.append)
+    stream = session.stream()
+    first = asyncio.ensure_future(anext(stream))
+    reply = await ws.request({"action": "subscribe_ticker", "symbol": "ETHUSDT", "id": 1})
+    assert reply["type"] != "ERROR"
+    await asyncio.wait_for(first, 10)
+    assert session.symbols == {"ETHUSDT"}
+    engine = ws.engine
+    feed = engine.feed
+    assert feed is not None
+
+    await ws.stop()
+
+    assert session.closed
+    assert session.symbols == frozenset()
+    assert "ETHUSDT" not in engine.symbols
+    assert "ETHUSDT" not in feed.subscribed
+
+    async def rest() -> list[Message]:
+        return [message async for message in stream]
+
+    await asyncio.wait_for(rest(), 10)  # the stream ends (what was queued, then the end)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_server_clients_are_live_in_metrics_and_status_goes_out_at_once(
+    tmp_path: Path,
+) -> None:
+    from websockets.asyncio.client import connect
+
+    from workspace.engine.config import EngineConfig
+
+    # A STATUS cadence far longer than the test: only the prompt one can arrive.
+    ws = make_workspace(tmp_path / "journal.sqlite", engine=EngineConfig(status_interval_s=3600))
+    await ws.start()
+    try:
+        statuses: asyncio.Queue[Message] = asyncio.Queue()
+        ws.engine.subscribe_messages(
+            listener=lambda m: statuses.put_nowait(m) if m["type"] == "STATUS" else None
+        )
+        server = await ws.serve(port=0)
+        assert ws.metrics["server_clients"] == 0
+        client = await connect(f"ws://127.0.0.1:{server.port}/api/ws/realtime")
+        status = await next_message(statuses, "STATUS")
+        assert status["clients"] == 1
+        assert ws.metrics["server_clients"] == 1
+        await client.close()
+        status = await next_message(statuses, "STATUS")
+        assert status["clients"] == 0
+        assert ws.metrics["server_clients"] == 0
+    finally:
+        await ws.stop()
