@@ -34,6 +34,7 @@ from workspace.market.records import BookTicker, MiniTicker, Ticker, Trade
 from workspace.trading.config import AccountConfig
 from workspace.trading.events import AccountEvent, FillEvent, MarkEvent, OrderEvent, PositionEvent
 from workspace.trading.market_state import Quote
+from workspace.trading.marks import MarkBook
 from workspace.trading.order_state import OrderStatus, check_transition, is_final
 from workspace.trading.orders import Fill, LegRole, Liquidity, Order, opposite
 from workspace.trading.portfolio import Portfolio
@@ -88,7 +89,9 @@ class Account:
         self._orders: dict[str, Order] = {}  # top-level orders, final ones included
         self._open: dict[str, Order] = {}  # top-level orders that are not final
         self._parent_of: dict[str, str] = {}  # leg id -> group id
-        self._positions: dict[str, Position] = {}  # open, by symbol
+        # open, by symbol; their live mark (current_price, unrealized_pnl) is in _marks
+        self._positions: dict[str, Position] = {}
+        self._marks = MarkBook()
         self._position_by_id: dict[str, Position] = {}  # open and closed
         self._closed: list[Position] = []
         self._fills: list[Fill] = []
@@ -121,7 +124,16 @@ class Account:
     @property
     def positions(self) -> list[Position]:
         """Open positions (copies: the account's own objects cannot be touched)."""
-        return [p.copy() for p in self._positions.values()]
+        return [self._marked(p) for p in self._positions.values()]
+
+    def _marked(self, position: Position) -> Position:
+        """A copy of an open position with its live mark from the mark book."""
+        symbol = position.symbol
+        return _replace(
+            position,
+            current_price=self._marks.price(symbol),
+            unrealized_pnl=self._marks.pnl(symbol),
+        )
 
     @property
     def closed_positions(self) -> list[Position]:
@@ -154,6 +166,8 @@ class Account:
         found = self._position_by_id.get(position_id)
         if found is None:
             raise NotFound(f"no position {position_id!r}")
+        if self._positions.get(found.symbol) is found:
+            return self._marked(found)
         return found.copy()
 
     def quote(self, symbol: str) -> Quote:
@@ -181,26 +195,11 @@ class Account:
 
     def revalue(self) -> Decimal:
         """Recompute the unrealized P&L of every open position from the latest prices
-        (a full mark-to-market); returns the total.  The incremental total kept by
-        ``on_market`` must always equal it."""
-        ctx = self._ctx
-        multiply, subtract, add = ctx.multiply, ctx.subtract, ctx.add
-        total = ZERO
-        quotes = self._quotes
-        buy = PositionType.BUY
-        for symbol, position in self._positions.items():
-            quote = quotes.get(symbol)
-            price = quote.last if quote is not None else None
-            if price is not None:
-                value = multiply(position.quantity, price)
-                if position.type is buy:
-                    position.unrealized_pnl = subtract(value, position.cost)
-                else:
-                    position.unrealized_pnl = subtract(position.cost, value)
-                position.current_price = price
-            total = add(total, position.unrealized_pnl)
-        self._unrealized = total
-        return total
+        (a full mark-to-market, vectorised in ``MarkBook.revalue``); returns the
+        total.  The incremental total kept by ``on_market`` must always equal it."""
+        with localcontext(self._ctx):
+            self._unrealized = self._marks.revalue()
+        return self._unrealized
 
     # -- market data -------------------------------------------------------------------
     def on_market(self, record: MarketRecord, ts_ms: int) -> list[AccountEvent]:
@@ -255,10 +254,10 @@ class Account:
 
     def _set_last(self, symbol: str, quote: Quote, price: Decimal) -> None:
         quote.last = price
-        position = self._positions.get(symbol)
-        if position is not None:
-            ctx = self._ctx
-            self._unrealized = ctx.add(self._unrealized, position.mark(price, ctx))
+        ctx = self._ctx
+        delta = self._marks.mark(symbol, price, ctx)
+        if delta is not None:
+            self._unrealized = ctx.add(self._unrealized, delta)
 
     # -- commands ----------------------------------------------------------------------
     def place(self, request: OrderRequest, ts_ms: int) -> tuple[Order, list[AccountEvent]]:
@@ -362,7 +361,8 @@ class Account:
             self._realized -= old.realized_pnl
             if old.status is PositionStatus.OPEN:
                 self._locked -= old.cost
-                self._unrealized -= old.unrealized_pnl
+                # its live mark is the book's, not the (unmarked) object's
+                self._unrealized -= self._marks.pnl(old.symbol)
         self._realized += mine.realized_pnl
         self._position_by_id[mine.id] = mine
         self._next_position = max(self._next_position, _counter(mine.id) + 1)
@@ -370,10 +370,12 @@ class Account:
             self._locked += mine.cost
             self._unrealized += mine.unrealized_pnl
             self._positions[mine.symbol] = mine
+            self._marks.put(mine, self._quotes.setdefault(mine.symbol, Quote()))
         else:
             current = self._positions.get(mine.symbol)
             if current is not None and current.id == mine.id:
                 del self._positions[mine.symbol]
+                self._marks.remove(mine.symbol)
             self._closed.append(mine)
 
     def _apply_mark(self, event: MarkEvent) -> None:

@@ -34,9 +34,11 @@ class PositionStatus(StrEnum):
 class Position(msgspec.Struct, kw_only=True, omit_defaults=True):
     """A net position in one symbol.
 
-    Mutable on purpose, but only for ``current_price`` and ``unrealized_pnl``: the
-    account re-marks open positions in place on every price (cheap, no allocation);
-    everything else changes through a ``PositionEvent`` carrying a copy.
+    Inside the account, an open position's live mark (``current_price``,
+    ``unrealized_pnl``) is kept in its ``MarkBook`` (``marks.py``), not on this
+    object: the account's own objects carry the mark of their last event, and the
+    copies it hands out are completed from the book.  Everything else changes only
+    through a ``PositionEvent`` carrying a copy.  ``mark`` re-marks a copy (a fill).
     """
 
     id: str
