@@ -13,9 +13,10 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import Event
 
 from workspace.sim import ExchangeSimulator
+from workspace.sim.market import ticker_phase_ms
 from workspace.sim.server import GARBAGE_FRAME
 
-from .conftest import TIMEOUT, clock_of, manual_config, read_until_closed, recv, request
+from .conftest import START_MS, TIMEOUT, clock_of, manual_config, read_until_closed, recv, request
 
 
 async def test_drop_connections_cuts_every_client_without_a_close_frame(
@@ -94,7 +95,7 @@ async def test_stall_sends_no_data_but_keeps_the_connection(sim: ExchangeSimulat
         first_after = await recv(ws)
         alive = await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 2})
     # The five tickers of the stalled period were never sent: the first one is the sixth.
-    assert first_after["E"] == clock.time_ms()
+    assert first_after["E"] == START_MS + ticker_phase_ms(7, "BTCUSDT", 1000) + 5 * 1000
     assert alive == {"result": ["btcusdt@ticker"], "id": 2}
 
 

@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect
 
 from workspace.market.records import BookTicker, MiniTicker, Ticker, Trade
 from workspace.sim import DEFAULT_SYMBOLS, ExchangeSimulator, ManualClock
-from workspace.sim.market import RandomWalkMarket
+from workspace.sim.market import RandomWalkMarket, ticker_phase_ms
 
 from .conftest import START_MS, TIMEOUT, clock_of, manual_config, request
 
@@ -93,7 +93,56 @@ async def test_24h_ticker_statistics_are_consistent(sim: ExchangeSimulator) -> N
 async def test_ticker_comes_every_second_of_simulated_time(sim: ExchangeSimulator) -> None:
     frames = await collect(sim, ["btcusdt@ticker"], 4000)
     times = [msgspec.json.decode(f, type=Ticker).event_time for f in frames]
-    assert times == [START_MS + 1000 * k for k in range(1, 5)]
+    phase = ticker_phase_ms(7, "BTCUSDT", 1000)
+    assert times == [START_MS + phase + 1000 * k for k in range(4)]
+
+
+def test_each_symbols_ticker_has_its_own_phase_within_one_interval() -> None:
+    phases = {spec.symbol: ticker_phase_ms(7, spec.symbol, 1000) for spec in DEFAULT_SYMBOLS}
+    assert all(1 <= phase <= 1000 for phase in phases.values())
+    assert len(set(phases.values())) > len(phases) // 2  # not one burst of every symbol
+
+
+def test_ticker_phases_depend_on_the_seed_and_symbol_only() -> None:
+    first = RandomWalkMarket(DEFAULT_SYMBOLS, random.Random(1), START_MS, seed=5)
+    again = RandomWalkMarket(DEFAULT_SYMBOLS[:3], random.Random(2), START_MS, seed=5)
+    other = RandomWalkMarket(DEFAULT_SYMBOLS, random.Random(1), START_MS, seed=6)
+    names = [spec.symbol for spec in DEFAULT_SYMBOLS]
+    three = names[:3]
+    assert [first.next_ticker_ms(s) for s in three] == [again.next_ticker_ms(s) for s in three]
+    assert [first.next_ticker_ms(s) for s in names] != [other.next_ticker_ms(s) for s in names]
+
+
+def test_unstaggered_tickers_all_come_at_the_same_instant() -> None:
+    market = RandomWalkMarket(DEFAULT_SYMBOLS, random.Random(1), START_MS, stagger=False)
+    assert {market.next_ticker_ms(spec.symbol) for spec in DEFAULT_SYMBOLS} == {START_MS + 1000}
+    while market.next_due_ms() < START_MS + 1000:
+        market.step()
+    tickers = [e.record for e in market.step() if e.stream.endswith("@ticker")]
+    assert [t.symbol for t in tickers] == [spec.symbol for spec in DEFAULT_SYMBOLS]
+
+
+def test_staggering_never_changes_a_price() -> None:
+    def prices(stagger: bool) -> list[str]:
+        market = RandomWalkMarket(
+            DEFAULT_SYMBOLS, random.Random(4), START_MS, stagger=stagger, seed=4
+        )
+        out = []
+        while market.next_due_ms() <= START_MS + 5000:
+            out += [str(e.record.price) for e in market.step() if isinstance(e.record, Trade)]
+        return out
+
+    assert prices(True) == prices(False)
+
+
+def test_a_market_that_skips_a_gap_keeps_each_tickers_phase() -> None:
+    market = RandomWalkMarket(DEFAULT_SYMBOLS, random.Random(1), START_MS, seed=3)
+    before = {spec.symbol: market.next_ticker_ms(spec.symbol) for spec in DEFAULT_SYMBOLS}
+    market.skip_to(START_MS + 3_600_000 + 1)
+    for symbol, due in before.items():
+        after = market.next_ticker_ms(symbol)
+        assert (after - due) % 1000 == 0
+        assert START_MS + 3_600_000 + 1 < after <= START_MS + 3_601_001
 
 
 async def test_trades_are_faster_than_tickers_and_ids_increase(sim: ExchangeSimulator) -> None:
@@ -166,5 +215,6 @@ async def test_a_long_gap_is_skipped_not_replayed_event_by_event(sim: ExchangeSi
         await sim.caught_up()
         await clock.advance(1000)
         ticker = msgspec.json.decode(await asyncio.wait_for(ws.recv(), TIMEOUT), type=Ticker)
-    assert ticker.event_time == clock.time_ms()
+    # The first ticker after the gap is on BTCUSDT's own phase, right after the gap.
+    assert ticker.event_time == START_MS + 3_600_000 + ticker_phase_ms(7, "BTCUSDT", 1000)
     assert ticker.price_change == ticker.last_price - ticker.open_price

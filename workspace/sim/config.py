@@ -72,6 +72,9 @@ class SimConfig:
     symbols: tuple[str | SymbolSpec, ...] = DEFAULT_SYMBOLS
     seed: int = 0
     ticker_interval_s: float = 1.0
+    # Each symbol's ticker on its own phase (from the seed), as Binance's per-symbol
+    # streams are; False = every symbol's ticker at the same instant (one burst).
+    stagger_tickers: bool = True
     trade_interval_s: float = 0.1
     book_interval_s: float = 0.1
     replay: Path | None = None

@@ -6,6 +6,12 @@ Events happen on a fixed grid of simulated times (``start + k * interval``), so 
 frames depend only on the seed and the start time, never on when the caller gets
 round to asking: that is what makes a run reproducible with an injected clock.
 
+Each symbol's 24 h ticker has its own phase on that grid (``start + phase + k *
+interval``, ``0 < phase <= interval``), drawn from the seed: Binance's per-symbol
+``@ticker`` streams are not aligned with each other either, and aligned tickers
+would hit every consumer with one burst of every symbol at once.  ``stagger=False``
+aligns them all on ``phase = interval``.
+
 No I/O and no clock reads: the server asks :meth:`RandomWalkMarket.next_due_ms`,
 sleeps until then on its clock, and calls :meth:`RandomWalkMarket.step`.
 """
@@ -81,6 +87,8 @@ class RandomWalkMarket:
         trade_interval_ms: int = 100,
         book_interval_ms: int = 100,
         ticker_interval_ms: int = 1000,
+        stagger: bool = True,
+        seed: int = 0,
     ) -> None:
         if min(trade_interval_ms, book_interval_ms, ticker_interval_ms) <= 0:
             raise ValueError("intervals must be positive")
@@ -93,6 +101,12 @@ class RandomWalkMarket:
         }
         self._next = {name: start_ms + every for name, every in self._intervals.items()}
         self._states = {spec.symbol: _SymbolState(spec) for spec in specs}
+        # Per-symbol ticker schedule; ``_next["ticker"]`` caches its earliest entry.
+        self._ticker_next = {
+            symbol: start_ms + ticker_phase_ms(seed, symbol, ticker_interval_ms, stagger)
+            for symbol in self._states
+        }
+        self._next["ticker"] = min(self._ticker_next.values(), default=start_ms)
         self._trades_per_day = 86_400_000 / trade_interval_ms * TRADE_PROBABILITY
         for state in self._states.values():
             self._seed_history(state, start_ms)
@@ -112,6 +126,10 @@ class RandomWalkMarket:
     def next_due_ms(self) -> int:
         return min(self._next.values())
 
+    def next_ticker_ms(self, symbol: str) -> int:
+        """When ``symbol``'s next 24 h ticker is due (ms since the epoch)."""
+        return self._ticker_next[symbol]
+
     def step(self, wanted: Callable[[str], bool] = lambda _stream: True) -> list[Emission]:
         """Advance to the next due time and return the events happening then.
 
@@ -121,17 +139,23 @@ class RandomWalkMarket:
         due = self.next_due_ms()
         self._now_ms = due
         out: list[Emission] = []
-        for schedule in ("trade", "book", "ticker"):  # fixed order for equal times
+        for schedule in ("trade", "book"):  # fixed order for equal times
             if self._next[schedule] != due:
                 continue
             self._next[schedule] += self._intervals[schedule]
             for state in self._states.values():
                 if schedule == "trade":
                     self._trade(state, due, wanted, out)
-                elif schedule == "book":
-                    self._book(state, wanted, out)
                 else:
+                    self._book(state, wanted, out)
+        if self._next["ticker"] == due:  # tickers last, symbols in listing order
+            every = self._intervals["ticker"]
+            ticker_next = self._ticker_next
+            for symbol, state in self._states.items():
+                if ticker_next[symbol] == due:
+                    ticker_next[symbol] = due + every
                     self._tickers(state, due, wanted, out)
+            self._next["ticker"] = min(ticker_next.values())
         return out
 
     def skip_to(self, now_ms: int) -> None:
@@ -143,10 +167,12 @@ class RandomWalkMarket:
         if now_ms <= self._now_ms:
             return
         gap = now_ms - self._now_ms
-        for name, every in self._intervals.items():
-            behind = now_ms - self._next[name]
-            if behind >= 0:
-                self._next[name] += (behind // every + 1) * every
+        for name in ("trade", "book"):
+            self._next[name] = _after(self._next[name], now_ms, self._intervals[name])
+        every = self._intervals["ticker"]
+        for symbol, due in self._ticker_next.items():
+            self._ticker_next[symbol] = _after(due, now_ms, every)
+        self._next["ticker"] = min(self._ticker_next.values(), default=now_ms)
         for state in self._states.values():
             sigma = state.sigma_per_ms
             shock = sigma * math.sqrt(gap) * self._rng.gauss(0, 1)
@@ -320,3 +346,20 @@ class RandomWalkMarket:
             last_trade_id=stats.last_id,
             trade_count=stats.count,
         )
+
+
+def ticker_phase_ms(seed: int, symbol: str, interval_ms: int, stagger: bool = True) -> int:
+    """The offset of ``symbol``'s first ticker from the start, in ``1..interval_ms``.
+
+    Drawn from its own generator (seeded by seed and symbol, not by the walk's
+    generator), so staggering never changes a price, and a symbol keeps its phase
+    whatever the other symbols are."""
+    if not stagger:
+        return interval_ms
+    return random.Random(f"{seed}:{symbol}:ticker").randint(1, interval_ms)
+
+
+def _after(due: int, now_ms: int, every: int) -> int:
+    """The first time of ``due``'s grid that is after ``now_ms`` (``due`` if it is)."""
+    behind = now_ms - due
+    return due + (behind // every + 1) * every if behind >= 0 else due

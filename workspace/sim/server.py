@@ -125,6 +125,8 @@ class ExchangeSimulator:
                 trade_interval_ms=max(1, round(cfg.trade_interval_s * 1000)),
                 book_interval_ms=max(1, round(cfg.book_interval_s * 1000)),
                 ticker_interval_ms=max(1, round(cfg.ticker_interval_s * 1000)),
+                stagger=cfg.stagger_tickers,
+                seed=cfg.seed,
             )
         self._server = await serve(
             self._handle,
