@@ -4,6 +4,12 @@ Live commands and ticks compute events and then ``Account.apply`` them; rebuildi
 from the journal applies the same events in the same order, so both paths share one
 transition.  Events are frozen msgspec structs, tagged by ``kind`` on the wire
 (``{"kind": "order", ...}``) so one decoder reads any of them back.
+
+Every account struct (events, orders, fills, positions, quotes) is declared
+``gc=False``: they hold only numbers, strings, enums and other such structs, so they
+can never be part of a reference cycle, and leaving them out of the cycle collector
+means a fill (a dozen new structs) no longer brings the next collection closer and a
+full collection no longer walks every resting order.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from workspace.trading.orders import Fill, Order
 from workspace.trading.positions import Position
 
 
-class OrderEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="order"):
+class OrderEvent(
+    msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", tag="order"
+):
     """An order (or group) changed: ``order`` is its full state afterwards."""
 
     kind: ClassVar[str] = "order"
@@ -25,13 +33,15 @@ class OrderEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", ta
     order: Order
 
 
-class FillEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="fill"):
+class FillEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", tag="fill"):
     kind: ClassVar[str] = "fill"
     ts_ms: int
     fill: Fill
 
 
-class PositionEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="position"):
+class PositionEvent(
+    msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", tag="position"
+):
     """A position opened, changed or closed: ``position`` is its state afterwards."""
 
     kind: ClassVar[str] = "position"
@@ -39,7 +49,7 @@ class PositionEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind",
     position: Position
 
 
-class MarkEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="mark"):
+class MarkEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", tag="mark"):
     """A sample of the market as the account sees it (last price, best bid and ask per
     symbol) and the resulting equity.
 

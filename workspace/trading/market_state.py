@@ -7,7 +7,7 @@ from decimal import Decimal
 import msgspec
 
 
-class Quote(msgspec.Struct, kw_only=True):
+class Quote(msgspec.Struct, kw_only=True, gc=False):
     """Last trade (or ticker) price and best bid/ask of one symbol, when known."""
 
     last: Decimal | None = None

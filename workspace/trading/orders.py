@@ -32,7 +32,7 @@ class Liquidity(StrEnum):
     TAKER = "taker"
 
 
-class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One order (or one leg of a group) as it stands after an event.
 
     ``seq_no`` is the account's placement counter: it orders simultaneous triggers
@@ -94,7 +94,7 @@ class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
         return msgspec.structs.replace(self, legs=legs)
 
 
-class Fill(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Fill(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One execution.  ``realized_pnl`` excludes the fee (fees are counted apart)."""
 
     id: str

@@ -7,7 +7,7 @@ from decimal import Decimal
 import msgspec
 
 
-class Portfolio(msgspec.Struct, frozen=True, kw_only=True):
+class Portfolio(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Balances and P&L.  Definitions (docs/trading.md):
 
     - ``balance``  = initial_balance + realized_pnl - fees_paid  (cash of a margin account)

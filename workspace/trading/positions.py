@@ -31,7 +31,7 @@ class PositionStatus(StrEnum):
     CLOSED = "closed"
 
 
-class Position(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Position(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """A net position in one symbol.
 
     Inside the account, an open position's live mark (``current_price``,
@@ -93,7 +93,7 @@ def entry_of(cost: Decimal, quantity: Decimal) -> Decimal:
     return price
 
 
-class FillOutcome(msgspec.Struct, frozen=True, kw_only=True):
+class FillOutcome(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What one fill does to the symbol's position: up to two new position states."""
 
     closed_or_updated: Position | None  # the existing position after the fill
