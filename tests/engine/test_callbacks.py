@@ -215,3 +215,71 @@ async def test_direct_mode_calls_plain_functions_at_once_and_async_ones_in_tasks
     assert len(callbacks.errors) == 1
     assert await asyncio.wait_for(queued.get(), timeout=5) == "t1"
     await tasks.cancel_all()
+
+
+class LoopTurns:
+    """Counts event-loop turns with a callback that reschedules itself."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._handle = asyncio.get_running_loop().call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self.count += 1
+        self._handle = asyncio.get_running_loop().call_soon(self._tick)
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+
+async def test_a_callback_backlog_is_drained_over_several_loop_turns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import workspace.engine.callbacks as module
+
+    monkeypatch.setattr(module, "TURN_BUDGET_S", 0.0)  # yield after every call
+    callbacks, tasks = make(), TaskSet(LOG)
+    turns = LoopTurns()
+    seen: list[tuple[str, int]] = []
+    done = asyncio.Event()
+
+    def on_tick(tick: object) -> None:
+        seen.append((str(tick), turns.count))
+        if len(seen) == 20:
+            done.set()
+
+    callbacks.register("tick", on_tick)
+    callbacks.start(tasks)
+    for n in range(20):  # distinct symbols: nothing conflates
+        callbacks.dispatch("tick", f"t{n}", symbol=f"S{n}")
+    await asyncio.wait_for(done.wait(), timeout=5)
+    turns.stop()
+    assert [tick for tick, _ in seen] == [f"t{n}" for n in range(20)]
+    assert len({turn for _, turn in seen}) == 20
+    assert await tasks.cancel_all() == []
+
+
+async def test_a_listener_backlog_is_drained_over_several_loop_turns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import workspace.engine.callbacks as module
+
+    monkeypatch.setattr(module, "TURN_BUDGET_S", 0.0)
+    hub = Hub()
+    subscription = hub.subscribe()
+    for n in range(10):
+        hub.publish({"type": "ORDER_UPDATE", "n": n})
+    turns = LoopTurns()
+    seen: list[tuple[object, int]] = []
+
+    def listener(message: dict[str, object]) -> None:
+        seen.append((message["n"], turns.count))
+        if len(seen) == 10:
+            subscription.close()
+
+    await asyncio.wait_for(
+        drain_listener(subscription, listener, LogThrottle(LOG, SystemClock())), timeout=5
+    )
+    turns.stop()
+    assert [n for n, _ in seen] == list(range(10))
+    assert len({turn for _, turn in seen}) == 10

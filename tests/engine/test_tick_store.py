@@ -74,3 +74,40 @@ def test_ticks_survive_a_reopen(tmp_path: Path) -> None:
     again = TickStore(path)
     assert again.count("BTCUSDT") == 1
     again.close()
+
+
+def test_flush_some_writes_at_most_max_rows_per_step_until_nothing_is_left(
+    tmp_path: Path,
+) -> None:
+    store = TickStore(tmp_path / "ticks.sqlite")
+    for n in range(250):
+        store.add(tick(n))
+    assert store.flush_some(max_rows=100) is True
+    assert store.pending == 150
+    assert store.flush_some(max_rows=100) is True
+    assert store.flush_some(max_rows=100) is False
+    assert store.pending == 0
+    assert store.count("BTCUSDT") == 250
+    store.close()
+
+
+def test_flush_some_trims_an_over_full_symbol_in_steps_keeping_its_newest_rows(
+    tmp_path: Path,
+) -> None:
+    store = TickStore(tmp_path / "ticks.sqlite", per_symbol=100)
+    for n in range(100):
+        store.add(tick(n))
+        store.add(tick(n, "ETHUSDT"))
+    store.flush()
+    for n in range(100, 150):  # 150 BTCUSDT rows: over the bound of 110
+        store.add(tick(n))
+    steps = 0
+    while store.flush_some(max_rows=20):
+        steps += 1
+    assert steps >= 1 + 50 // 20  # the write, then the trim in 20-row steps
+    assert store.count("BTCUSDT") == 100
+    assert store.count("ETHUSDT") == 100
+    frame = store.frame("BTCUSDT")
+    assert frame["price"].iloc[0] == 150.0  # the 50 oldest went
+    assert frame["price"].iloc[-1] == 249.0
+    store.close()

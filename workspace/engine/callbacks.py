@@ -10,8 +10,10 @@ in ``errors``; a call over its time budget is counted and reported.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+import time
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection
@@ -32,6 +34,11 @@ StrategyFunction = Callable[[Any], object]
 # context variable, not an attribute, because concurrent async callbacks interleave;
 # the engine reads it to measure tick-to-order-event latency of orders a strategy places.
 TICK_ORIGIN: ContextVar[float | None] = ContextVar("workspace_tick_origin", default=None)
+
+TURN_BUDGET_S = 0.002
+"""A queue drain yields to the loop after this much work: getting an item that is
+already there does not suspend, so a backlog would otherwise run in one loop turn (and
+hold the feed, the timers and everyone else)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +165,16 @@ class StrategyCallbacks:
 
     async def _drain(self, callback: Callback) -> None:
         queue = callback.queue
+        turn = Turn()
         while True:
+            if not len(queue):
+                turn.restart()  # get() suspends: a fresh loop turn starts after it
             try:
                 payload, origin = await queue.get()
             except SubscriptionClosed:
                 return
             await self._invoke(callback, payload, origin)
+            await turn.maybe_yield()  # meanwhile, ticks conflate in the queue
 
     # -- replay mode ---------------------------------------------------------------
     async def run_inline(
@@ -252,6 +263,24 @@ class StrategyCallbacks:
         return len(self._callbacks)
 
 
+class Turn:
+    """Time spent in the current loop turn by one consumer; ``maybe_yield`` gives
+    the loop back once it exceeds ``TURN_BUDGET_S``."""
+
+    __slots__ = ("_started",)
+
+    def __init__(self) -> None:
+        self._started = time.perf_counter()
+
+    def restart(self) -> None:
+        self._started = time.perf_counter()
+
+    async def maybe_yield(self) -> None:
+        if time.perf_counter() - self._started >= TURN_BUDGET_S:
+            await asyncio.sleep(0)  # one loop turn: the feed and the timers run
+            self._started = time.perf_counter()
+
+
 async def drain_listener(
     subscription: Any,  # engine_api.Subscription; Any avoids an import cycle with hub
     listener: Callable[[Any], object],
@@ -259,7 +288,14 @@ async def drain_listener(
 ) -> None:
     """Feed a subscription into a plain or async listener until it is closed."""
     name = getattr(listener, "__qualname__", repr(listener))
-    async for message in subscription:
+    turn = Turn()
+    while True:
+        if not getattr(subscription, "pending", 1):
+            turn.restart()  # the next get() suspends: a fresh loop turn starts after it
+        try:
+            message = await anext(subscription)
+        except StopAsyncIteration:
+            return
         try:
             result = listener(message)
             if inspect.isawaitable(result):
@@ -268,3 +304,4 @@ async def drain_listener(
             throttle.log(
                 logging.ERROR, ("listener", name), "listener %s raised", name, exc_info=error
             )
+        await turn.maybe_yield()

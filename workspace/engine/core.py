@@ -134,7 +134,7 @@ class Engine:
             spawn(self._every(cfg.portfolio_interval_s, self.publish_portfolio), "engine.portfolio")
             spawn(self._every(cfg.status_interval_s, self.publish_status), "engine.status")
             self.callbacks.start(self._tasks)
-        spawn(self._every(cfg.tick_flush_interval_s, self._flush_ticks), "engine.tick-flush")
+        spawn(self._flush_ticks_every(cfg.tick_flush_interval_s), "engine.tick-flush")
         spawn(watch_loop_lag(self.metrics, self.clock, cfg.loop_lag_interval_s), "engine.loop-lag")
         if self._feed is not None:
             try:
@@ -318,6 +318,20 @@ class Engine:
     def publish_status(self) -> None:
         if self.hub.subscribers:
             self.hub.publish(self.status_message())
+
+    async def _flush_ticks_every(self, interval_s: float) -> None:
+        """Flush the tick store in bounded steps, one per loop turn: a second of ticks
+        at a high rate (or a trim) written at once held the loop for tens of ms."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                # A yield between bounded steps, not a poll.
+                while self.ticks.flush_some():  # noqa: ASYNC110
+                    await asyncio.sleep(0)
+            except Exception as error:  # the tick store is a cache: log, keep trading
+                self._throttle.log(
+                    logging.ERROR, "tick-flush", "tick store flush failed: %s", error
+                )
 
     def _flush_ticks(self) -> None:
         try:

@@ -2,7 +2,9 @@
 record of account events): serves ``ws.ticks(symbol)`` and ``EngineApi.replay_ticks``.
 
 Writes are buffered and flushed in one ``executemany`` per interval, so the hot path
-only appends to a list; each symbol keeps its newest ``per_symbol`` rows.
+only appends to a list; each symbol keeps its newest ``per_symbol`` rows.  The engine's
+periodic flush uses ``flush_some``: a bounded step (a few thousand rows written, or
+trimmed) per loop turn, so a burst of ticks or a trim never holds the loop for long.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class TickStore:
         self._counts: Counter[str] = Counter(
             dict(self._db.execute("SELECT symbol, COUNT(*) FROM ticks GROUP BY symbol"))
         )
+        self._trimming: set[str] = set()  # over the bound, being trimmed step by step
 
     def add(self, tick: Tick, message: Message | None = None) -> None:
         """Buffer ``tick``; ``message`` is its MARKET_UPDATE (tickers only)."""
@@ -80,29 +83,66 @@ class TickStore:
         )
 
     def flush(self) -> int:
-        """Write the buffered ticks in one transaction; returns how many."""
+        """Write the buffered ticks in one transaction (and trim); returns how many."""
         rows, self._pending = self._pending, []
         if not rows:
             return 0
         with self._db:
             self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT INTO ticks (symbol, ts, source, price, bid, ask, quantity, volume,"
-                " message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            for row in rows:
-                self._counts[row[0]] += 1
-            # Trim with 10 % slack so the DELETE runs once in a while, not every flush.
-            for symbol, count in self._counts.items():
-                if count > self._per_symbol * 1.1:
-                    self._db.execute(
-                        "DELETE FROM ticks WHERE symbol = ? AND id <= (SELECT id FROM ticks"
-                        " WHERE symbol = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                        (symbol, symbol, self._per_symbol),
-                    )
-                    self._counts[symbol] = self._per_symbol
+            self._insert(rows)
+            for symbol in [s for s, n in self._counts.items() if n > self._bound]:
+                self._trim(symbol, None)
         return len(rows)
+
+    def flush_some(self, max_rows: int = 500) -> bool:
+        """One bounded step: write up to ``max_rows`` buffered ticks, or else trim up to
+        ``max_rows`` old rows of one symbol.  True while work is left."""
+        if self._pending:
+            rows = self._pending[:max_rows]
+            del self._pending[:max_rows]
+            with self._db:
+                self._db.execute("BEGIN")
+                self._insert(rows)
+        elif self._trimming:
+            symbol = next(iter(self._trimming))
+            with self._db:
+                self._db.execute("BEGIN")
+                self._trim(symbol, max_rows)
+        return bool(self._pending or self._trimming)
+
+    @property
+    def _bound(self) -> float:
+        # 10 % slack, so trimming happens once in a while, not on every flush.
+        return self._per_symbol * 1.1
+
+    def _insert(self, rows: list[_Row]) -> None:
+        self._db.executemany(
+            "INSERT INTO ticks (symbol, ts, source, price, bid, ask, quantity, volume,"
+            " message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        counts, bound = self._counts, self._bound
+        for row in rows:
+            counts[row[0]] += 1
+        self._trimming.update(s for s, n in counts.items() if n > bound)
+
+    def _trim(self, symbol: str, max_rows: int | None) -> None:
+        """Delete the oldest rows of ``symbol`` down to ``per_symbol`` (at most
+        ``max_rows`` of them)."""
+        excess = self._counts[symbol] - self._per_symbol
+        if max_rows is not None:
+            excess = min(excess, max_rows)
+        if excess > 0:
+            # Oldest by exchange time: walks the (symbol, ts) index; ORDER BY id would
+            # sort all the symbol's rows first (hundreds of ms at 100,000 rows).
+            self._db.execute(
+                "DELETE FROM ticks WHERE id IN (SELECT id FROM ticks WHERE symbol = ?"
+                " ORDER BY ts, id LIMIT ?)",
+                (symbol, excess),
+            )
+            self._counts[symbol] -= excess
+        if self._counts[symbol] <= self._per_symbol:
+            self._trimming.discard(symbol)
 
     def frame(self, symbol: str, limit: int | None = None) -> pd.DataFrame:
         """The newest ``limit`` ticks of ``symbol`` (all kept ones by default), oldest
