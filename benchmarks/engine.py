@@ -52,6 +52,39 @@ from workspace.trading.requests import OrderRequest, OrderType, Side
 RESTING_ORDERS = 1000
 
 
+class CallbackCpu:
+    """CPU time (``thread_time``) of every event-loop callback while active.
+
+    Loop lag is wall time: on a shared machine it mostly measures how long the process
+    sat descheduled.  The CPU time each callback held the loop is what the code
+    controls, so the longest ones say whether work per loop turn is bounded.
+    """
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._original = asyncio.events.Handle._run
+
+    def __enter__(self) -> CallbackCpu:
+        original, samples, clock = self._original, self.samples, time.thread_time
+
+        def timed_run(handle: asyncio.Handle) -> None:
+            started = clock()
+            original(handle)
+            samples.append(clock() - started)
+
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign, assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
+
+    def percentile_ms(self, p: float) -> float | None:
+        if not self.samples:
+            return None
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000.0
+
+
 def symbol_names(count: int) -> list[str]:
     return [f"X{i:02d}USDT" for i in range(count)]
 
@@ -162,17 +195,33 @@ async def phase(
         for window in windows:
             window.clear()
         ticks_before = metrics.ticks.total
+        messages_before = metrics.messages.total
         profiler = cProfile.Profile() if profile else None
         started = time.perf_counter()
+        cpu_started = time.process_time()
         if profiler is not None:
             profiler.enable()
-        await asyncio.sleep(seconds)  # the measurement window (not a synchronisation)
+        with CallbackCpu() as callbacks:
+            await asyncio.sleep(seconds)  # the measurement window (not a synchronisation)
         if profiler is not None:
             profiler.disable()
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+        records = max(1, metrics.messages.total - messages_before)
+        lags = metrics.loop_lag_ms
         result = {
             "phase": name,
             "ticks_per_s": (metrics.ticks.total - ticks_before) / elapsed,
+            "records_per_s": records / elapsed,
+            # CPU time, not wall time, is the stable figure on a shared machine.
+            "cpu_us_per_record": cpu / records * 1e6,
+            "cpu_share": cpu / elapsed,
+            "loop_lag_p50_ms": lags.percentile(50),
+            "loop_lag_max_ms": lags.percentile(100),
+            "callback_cpu_p99_ms": callbacks.percentile_ms(99),
+            "callback_cpu_p9999_ms": callbacks.percentile_ms(99.99),
+            "callback_cpu_max_ms": callbacks.percentile_ms(100),
+            "callbacks_over_10ms_cpu": sum(1 for c in callbacks.samples if c > 0.010),
             "order_event_p50_ms": metrics.order_event_ms.percentile(50),
             "order_event_p99_ms": metrics.order_event_ms.percentile(99),
             "order_events": len(metrics.order_event_ms),
@@ -344,9 +393,16 @@ def show(result: dict[str, Any]) -> None:
         f"p99 {ms(result['order_event_p99_ms'])} ({result['order_events']} events) | "
         f"tick->strategy order p50 {ms(result['strategy_order_p50_ms'])}, "
         f"p99 {ms(result['strategy_order_p99_ms'])} ({result['strategy_orders']}) | "
-        f"loop lag p99 {ms(result['loop_lag_p99_ms'])} | "
+        f"loop lag p50 {ms(result['loop_lag_p50_ms'])}, p99 {ms(result['loop_lag_p99_ms'])}, "
+        f"max {ms(result['loop_lag_max_ms'])} | "
         f"feed latency p99 {ms(result['feed_latency_p99_ms'])} | "
-        f"resting {result['resting_orders']}"
+        f"resting {result['resting_orders']} | "
+        f"loop callback CPU p99 {ms(result['callback_cpu_p99_ms'])}, "
+        f"p99.99 {ms(result['callback_cpu_p9999_ms'])}, max {ms(result['callback_cpu_max_ms'])}, "
+        f"{result['callbacks_over_10ms_cpu']} over 10 ms | "
+        f"{result['records_per_s']:,.0f} records/s, "
+        f"CPU {result['cpu_us_per_record']:.1f} us/record "
+        f"({result['cpu_share']:.0%} of a core)"
     )
 
 
@@ -381,6 +437,16 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "max_rate_loop_lag_p99_ms": fastest["loop_lag_p99_ms"],
         "engine_only_records_per_s": round(engine_rate, 1),
         "replay_records_per_s": round(replay_rate, 1),
+        "binance_loop_lag_max_ms": binance["loop_lag_max_ms"],
+        "max_rate_loop_lag_max_ms": fastest["loop_lag_max_ms"],
+        "binance_cpu_us_per_record": round(binance["cpu_us_per_record"], 1),
+        "binance_callback_cpu_max_ms": binance["callback_cpu_max_ms"],
+        "binance_callback_cpu_p9999_ms": binance["callback_cpu_p9999_ms"],
+        "max_rate_callback_cpu_max_ms": fastest["callback_cpu_max_ms"],
+        "max_rate_callback_cpu_p9999_ms": fastest["callback_cpu_p9999_ms"],
+        "max_rate_callbacks_over_10ms_cpu": fastest["callbacks_over_10ms_cpu"],
+        "max_rate_cpu_us_per_record": round(fastest["cpu_us_per_record"], 1),
+        "max_rate_records_per_s": round(fastest["records_per_s"], 1),
         "symbols": args.symbols,
         "resting_orders": RESTING_ORDERS,
     }
