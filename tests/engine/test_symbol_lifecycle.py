@@ -150,3 +150,24 @@ async def test_server_clients_are_live_in_metrics_and_status_goes_out_at_once(
         assert ws.metrics["server_clients"] == 0
     finally:
         await ws.stop()
+
+
+async def test_client_count_changes_within_one_loop_turn_give_one_status_with_the_final_count(
+    tmp_path: Path,
+) -> None:
+    from workspace.engine.config import EngineConfig
+
+    ws = make_workspace(tmp_path / "journal.sqlite", engine=EngineConfig(status_interval_s=3600))
+    await ws.start()
+    try:
+        statuses: asyncio.Queue[Message] = asyncio.Queue()
+        ws.engine.subscribe_messages(
+            listener=lambda m: statuses.put_nowait(m) if m["type"] == "STATUS" else None
+        )
+        for count in (1, 2, 3):  # as a server does when three clients connect at once
+            ws.engine.server_clients = count
+        status = await next_message(statuses, "STATUS")
+        assert status["clients"] == 3
+        assert statuses.empty()
+    finally:
+        await ws.stop()

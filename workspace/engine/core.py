@@ -109,6 +109,7 @@ class Engine:
         self._running = False
         self._listeners = 0
         self._server_clients = 0
+        self._status_soon = False
         self._symbol_tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -----------------------------------------------------------------
@@ -495,8 +496,15 @@ class Engine:
     def server_clients(self, count: int) -> None:
         changed = count != self._server_clients
         self._server_clients = count
-        if changed and self._running:
-            # Panels learn the count from STATUS: tell them now, not at the next 5 s.
+        if changed and self._running and not self._status_soon:
+            # Panels learn the count from STATUS: tell them now, not at the next 5 s
+            # cadence.  One STATUS per loop turn however many clients came or went.
+            self._status_soon = True
+            asyncio.get_running_loop().call_soon(self._publish_status_soon)
+
+    def _publish_status_soon(self) -> None:
+        self._status_soon = False
+        if self._running:
             self.publish_status()
 
     def status_message(self) -> Message:
