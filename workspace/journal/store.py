@@ -3,9 +3,11 @@
 - WAL mode with ``synchronous=NORMAL``: a committed append survives a crash of the
   process (not necessarily a power cut, which would need ``FULL``).
 - One transaction per ``append`` (the engine calls it once per step), one cached
-  prepared statement, ``executemany``.  Seqs are assigned here (``last_seq + 1 ...``)
-  so an append needs no read back; ``BEGIN IMMEDIATE`` makes a second writer fail
-  loudly instead of interleaving.
+  prepared statement, ``executemany``.  Inside ``with journal.batch():`` (a replay)
+  appends share transactions instead: written at once (readers on this connection
+  see them), durable when the batch commits (every ``max_appends`` and at its end).
+  Seqs are assigned here (``last_seq + 1 ...``) so an append needs no read back;
+  ``BEGIN IMMEDIATE`` makes a second writer fail loudly instead of interleaving.
 - Opening checks the schema version, the file's integrity and the stored config; any
   problem is a ``JournalError``, never a silent reset.
 - Config rule: a new journal stores the config it is opened with (or the default);
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -55,6 +58,11 @@ class Journal:
         self._codec = EventCodec()
         row = con.execute("SELECT max(seq) FROM events").fetchone()
         self._last_seq: int = row[0] or 0
+        self._committed_seq = self._last_seq
+        self._batch_depth = 0  # > 0 inside ``batch()``
+        self._batch_limit = 0  # appends per transaction in the current batch
+        self._batch_pending = 0  # appends in the open batch transaction
+        self._closed = False
 
     # -- opening -----------------------------------------------------------------------
     @classmethod
@@ -130,9 +138,15 @@ class Journal:
     def last_seq(self) -> int:
         return self._last_seq
 
+    @property
+    def committed_seq(self) -> int:
+        """The last seq that is durable (``last_seq`` minus an open batch's appends)."""
+        return self._committed_seq
+
     def append(self, events: Sequence[AccountEvent]) -> list[int]:
         """Append ``events`` in one transaction; returns their seqs (in order).  When
-        this returns, the events are durable against a crash of the process."""
+        this returns, the events are durable against a crash of the process; inside
+        ``batch()``, when the batch commits."""
         if not events:
             return []
         start = self._last_seq + 1
@@ -143,15 +157,77 @@ class Journal:
         ]
         con = self._con
         try:
-            con.execute("BEGIN IMMEDIATE")
-            con.executemany(INSERT_EVENT, rows)
-            con.execute("COMMIT")
+            if self._batch_depth:
+                self._append_batched(rows)
+            else:
+                con.execute("BEGIN IMMEDIATE")
+                con.executemany(INSERT_EVENT, rows)
+                con.execute("COMMIT")
+                self._committed_seq = start + len(rows) - 1
         except sqlite3.Error as exc:
             if con.in_transaction:
                 con.execute("ROLLBACK")
+            # an open batch's earlier appends went with the rollback
+            self._last_seq = self._committed_seq
+            self._batch_pending = 0
             raise JournalError(f"cannot append to journal {self.path}: {exc}") from exc
         self._last_seq = start + len(rows) - 1
         return list(range(start, self._last_seq + 1))
+
+    def append_steps(self, steps: Sequence[Sequence[AccountEvent]]) -> list[list[int]]:
+        """Append several steps (each a list of events, as ``append`` takes) in one
+        transaction; returns each step's seqs.  Durable when this returns."""
+        with self.batch(max_appends=max(1, len(steps))):
+            return [self.append(step) for step in steps]
+
+    @contextmanager
+    def batch(self, max_appends: int = 1000) -> Iterator[Journal]:
+        """Let the appends made inside share transactions: one per ``max_appends``
+        appends, and the last one committed when the block ends (also when it ends
+        with an exception: those steps are whole and already applied to the
+        account, so keeping them keeps the journal and the account in step).
+
+        For a replay, where one transaction per step (one per trailing-stop move)
+        is what bounds the speed.  A crash inside a batch loses its uncommitted
+        steps, never part of a step.  The live path does not use it: there each
+        step is durable before it is published.  Nested batches join the outer one.
+        """
+        if max_appends < 1:
+            raise ValueError("max_appends must be >= 1")
+        outer = self._batch_depth == 0
+        if outer:
+            self._batch_limit = max_appends
+        self._batch_depth += 1
+        try:
+            yield self
+        finally:
+            self._batch_depth -= 1
+            if outer and not self._closed:  # close() commits on its own
+                self._commit_batch()
+
+    def _append_batched(self, rows: list[tuple[int, int, str, str | None, bytes]]) -> None:
+        con = self._con
+        if not con.in_transaction:
+            con.execute("BEGIN IMMEDIATE")
+        con.executemany(INSERT_EVENT, rows)
+        self._batch_pending += 1
+        if self._batch_pending >= self._batch_limit:
+            con.execute("COMMIT")
+            self._batch_pending = 0
+            self._committed_seq = rows[-1][0]
+
+    def _commit_batch(self) -> None:
+        con = self._con
+        self._batch_pending = 0
+        if not con.in_transaction:
+            return
+        try:
+            con.execute("COMMIT")
+        except sqlite3.Error as exc:
+            con.execute("ROLLBACK")
+            self._last_seq = self._committed_seq
+            raise JournalError(f"cannot commit to journal {self.path}: {exc}") from exc
+        self._committed_seq = self._last_seq
 
     # -- reading -----------------------------------------------------------------------
     def events(self, since: int = 0) -> Iterator[tuple[int, AccountEvent]]:
@@ -204,6 +280,12 @@ class Journal:
 
     # -- closing -----------------------------------------------------------------------
     def close(self) -> None:
+        """Close the file; an open batch's appends are committed first."""
+        if self._closed:
+            return
+        if self._con.in_transaction:
+            self._commit_batch()
+        self._closed = True
         self._con.close()
 
     def __enter__(self) -> Journal:
