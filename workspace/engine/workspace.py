@@ -260,12 +260,15 @@ class Workspace(OrderMethods):
         self._replayed = True
         assert self._recorded is not None
         assert self._replay_clock is not None
-        return await replay.run(
-            engine,
-            self._recorded.records,
-            self._replay_clock,
-            skipped_lines=self._recorded.skipped_lines,
-        )
+        # many steps per SQLite transaction (a replay can simply be run again), not one
+        # per step: with trailing stops every moving tick is a step
+        with engine.journal.batch():
+            return await replay.run(
+                engine,
+                self._recorded.records,
+                self._replay_clock,
+                skipped_lines=self._recorded.skipped_lines,
+            )
 
     # -- engine parts ----------------------------------------------------------------
     def _require(self) -> Engine:
