@@ -26,7 +26,7 @@ BOOK = (
 
 def test_market_update_has_the_protocol_fields_and_exchange_event_time() -> None:
     ticker = msgspec.json.decode(TICKER, type=Ticker)
-    message = MarketMessages().on_ticker(ticker)
+    message = MarketMessages(wall_ms=lambda: 1737510248901.25).on_ticker(ticker)
     assert message == {
         "type": "MARKET_UPDATE",
         "symbol": "BTCUSDT",
@@ -40,6 +40,7 @@ def test_market_update_has_the_protocol_fields_and_exchange_event_time() -> None
         "quoteVolume": 30565155.1227371,
         "bid": 105498.24,
         "ask": 105766.0,
+        "received_ms": 1737510248901.25,
     }
 
 
