@@ -6,6 +6,10 @@ without a key are kept in order and never dropped.  Keyed items are bounded by t
 number of distinct keys; unkeyed items by ``max_pending``: a consumer that falls that
 far behind is closed with ``SubscriptionOverflow`` (loudly, so it can resume from its
 last ``seq``) instead of growing memory without bound or silently losing events.
+
+A producer that puts many items in one go (the server's fan-out routing a burst)
+may put them with ``wake=False`` and call :meth:`ConflatingQueue.wake` once at the
+end: one wake-up of the consumer per burst instead of one per item.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+# Marks the slots of unkeyed items; private, so no caller's key can be mistaken for one.
+_FIFO = object()
 
 
 class SubscriptionClosed(Exception):
@@ -34,7 +41,7 @@ class ConflatingQueue(Generic[T]):
         self._max_pending = max_pending
         self._items: OrderedDict[Hashable, T] = OrderedDict()
         self._fifo_count = 0
-        # Slots are ("#", n) for unkeyed items and ("k", key) for keyed ones: no clash.
+        # Slots are (_FIFO, n) for unkeyed items and ("k", key) for keyed ones: no clash.
         self._serial = itertools.count()
         self._waiters: list[asyncio.Future[None]] = []
         self._closed = False
@@ -42,26 +49,35 @@ class ConflatingQueue(Generic[T]):
         self._conflated = 0
 
     # -- producer side -------------------------------------------------------------
-    def put(self, item: T, key: Hashable | None = None) -> bool:
-        """Queue ``item``; returns False when the queue is (or just became) closed."""
+    def put(self, item: T, key: Hashable | None = None, *, wake: bool = True) -> bool:
+        """Queue ``item``; returns False when the queue is (or just became) closed.
+        ``wake=False`` leaves the consumer asleep: the producer calls :meth:`wake`
+        once it has put the whole burst."""
         if self._closed:
             return False
+        items = self._items
         if key is None:
             if self._fifo_count >= self._max_pending:
                 self._overflowed = True
                 self.close()
                 return False
-            slot: Hashable = ("#", next(self._serial))
+            slot: Hashable = (_FIFO, next(self._serial))
             self._fifo_count += 1
         else:
             slot = ("k", key)
-            if slot in self._items:
-                self._items[slot] = item  # keeps its position: latest value, original slot
+            if slot in items:
+                items[slot] = item  # keeps its position: latest value, original slot
                 self._conflated += 1
                 return True
-        self._items[slot] = item
-        self._wake()
+        items[slot] = item
+        if wake and self._waiters:
+            self._wake()
         return True
+
+    def wake(self) -> None:
+        """Wake the consumer if it waits and something is queued (after quiet puts)."""
+        if self._waiters and self._items:
+            self._wake()
 
     def close(self) -> None:
         """Drop what is queued and wake the consumer (it gets ``SubscriptionClosed``)."""
@@ -77,8 +93,8 @@ class ConflatingQueue(Generic[T]):
         if not self._items:
             self._raise_if_closed()
             raise asyncio.QueueEmpty
-        key, item = self._items.popitem(last=False)
-        if isinstance(key, tuple) and key[0] == "#":
+        slot, item = self._items.popitem(last=False)
+        if slot[0] is _FIFO:  # type: ignore[index]  # every slot is a 2-tuple
             self._fifo_count -= 1
         return item
 
@@ -119,6 +135,8 @@ class ConflatingQueue(Generic[T]):
             raise SubscriptionClosed("subscription closed")
 
     def _wake(self) -> None:
+        if not self._waiters:  # the common case when the consumer is busy: nothing to do
+            return
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(None)

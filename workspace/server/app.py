@@ -69,7 +69,6 @@ class RealtimeServer:
         self.close_reasons: dict[str, int] = {}  # why the server dropped clients
         self._changed = asyncio.Condition()
         self._router: SymbolRouter | None = None
-        self._view: EngineView | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -82,7 +81,6 @@ class RealtimeServer:
         self._started_at = time.monotonic()
         self._router = SymbolRouter(self.engine)
         self._router.start()
-        self._view = EngineView(self.engine, self._router)
         self._sweeper = asyncio.get_running_loop().create_task(
             self._sweep_slow_consumers(), name="server.sweeper"
         )
@@ -217,9 +215,10 @@ class RealtimeServer:
 
     async def _handle(self, websocket: ServerConnection) -> None:
         self.accepted += 1
-        assert self._view is not None
+        assert self._router is not None
+        view = EngineView(self.engine, self._router)
         session = ProtocolSession(
-            self._view, max_symbols=self.limits.max_symbols, max_alerts=self.limits.max_alerts
+            view, max_symbols=self.limits.max_symbols, max_alerts=self.limits.max_alerts
         )
         connection = Connection(
             websocket,
@@ -228,6 +227,9 @@ class RealtimeServer:
             self._cache,
             msgpack=websocket.subprotocol == MSGPACK_SUBPROTOCOL,
         )
+        if view.feed is not None:
+            # The fan-out hands bursts straight to this connection's writer.
+            view.feed.on_ready = connection.flush_ready
         self._connections.add(connection)
         await self._notify()
         try:

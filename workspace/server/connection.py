@@ -1,5 +1,11 @@
 """One client connection: a reader (commands in, rate limited) and a writer (the
-session's stream out, with a send timeout), both released when either ends."""
+session's stream out, with a send timeout), both released when either ends.
+
+Market data mostly bypasses the writer task: after routing a burst the fan-out calls
+``flush_ready``, which writes every ready message in one ``transport.write`` when the
+writer is idle and the socket is not backed up.  The writer task handles the
+snapshot, and everything while the client is slow to read (it waits for the socket
+to drain, which the slow-consumer sweeper watches)."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import socket
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from workspace.protocol import messages
 from workspace.protocol.codec import EncodeCache, decode_frame
@@ -22,6 +29,8 @@ _log = logging.getLogger("workspace.server")
 
 CLOSE_POLICY = 1008
 BATCH = 64  # messages written together when a client's queue has several ready
+# At most this many messages per direct write; beyond, the writer task takes over.
+DIRECT_BATCH = 256
 CLOSE_GOING_AWAY = 1001
 
 
@@ -46,6 +55,12 @@ class Connection:
         # When the send in progress started (None: not sending); the server's sweeper
         # drops the client when one send takes longer than the send timeout.
         self.sending_since: float | None = None
+        # True while the writer waits for messages (the snapshot is out): then a
+        # direct write cannot overtake anything the writer holds.
+        self._parked = False
+        # Without permessage-deflate a frame's bytes do not depend on the connection:
+        # they are built once per message for every client.
+        self._raw_frames = not websocket.protocol.extensions
 
     async def run(self) -> None:
         if self.limits.socket_send_buffer is not None:
@@ -101,16 +116,19 @@ class Connection:
         text = not msgpack  # JSON bytes go out as text frames
         time = self._loop.time
         frame = self._cache.frame
-        # Without permessage-deflate a frame's bytes do not depend on the connection:
-        # they are built once per message for every client.
-        raw_frames = not websocket.protocol.extensions
+        raw_frames = self._raw_frames
         try:
             for message in snapshot:
                 self.sending_since = time()
                 await websocket.send(encode(message, msgpack), text=text)
                 self.sending_since = None
             while True:
-                batch = [await session.next_message(), *session.drain_ready(BATCH - 1)]
+                self._parked = True
+                try:
+                    first = await session.next_message()
+                finally:
+                    self._parked = False
+                batch = [first, *session.drain_ready(BATCH - 1)]
                 # Sending only waits when the write buffer is above its high-water
                 # mark, i.e. when the client is not reading.
                 self.sending_since = time()
@@ -131,6 +149,45 @@ class Connection:
         except ConnectionClosed:
             pass
 
+    def flush_ready(self) -> bool:
+        """Write what the session has ready, now, without waking the writer task (the
+        fan-out calls this once per burst).  Only while the writer is parked, so the
+        order of the stream is kept, and while the socket takes data without waiting.
+        Returns False when the writer should do it instead (with backpressure)."""
+        websocket = self.websocket
+        if not self._parked or websocket.paused or websocket.protocol.state is not State.OPEN:
+            return False
+        try:
+            batch = self.session.drain_ready(DIRECT_BATCH)
+            if batch:
+                self._write_now(batch)
+                self.sent += len(batch)
+        except Exception:  # never into the fan-out, which serves every other client
+            _log.exception("writing to a client failed; dropping it")
+            websocket.transport.abort()
+            return True
+        return len(batch) < DIRECT_BATCH
+
+    def _write_now(self, batch: list[Message]) -> None:
+        websocket = self.websocket
+        msgpack = self.msgpack
+        if self._raw_frames:
+            frame = self._cache.frame
+            data = (
+                frame(batch[0], msgpack)
+                if len(batch) == 1
+                else b"".join([frame(message, msgpack) for message in batch])
+            )
+            websocket.transport.write(data)
+            return
+        # Compressed: frames depend on this connection's deflate context.
+        encode = self._cache.encode
+        protocol = websocket.protocol
+        send = protocol.send_binary if msgpack else protocol.send_text
+        for message in batch:
+            send(encode(message, msgpack))
+        self._write_chunks(protocol.data_to_send())
+
     async def _write_frames(self, frames: list[bytes]) -> None:
         """Pre-built frames, written at once.  ``send_context`` keeps websockets in
         charge of the connection state, closing and write-buffer backpressure."""
@@ -147,15 +204,18 @@ class Connection:
             send = protocol.send_text if text else protocol.send_binary
             for frame in frames:
                 send(frame)
-            chunks = protocol.data_to_send()
-            if all(chunks):  # b"" would mean end of stream: leave that to websockets
-                websocket.transport.write(b"".join(chunks))
-            else:
-                for chunk in chunks:
-                    if chunk:
-                        websocket.transport.write(chunk)
-                    elif websocket.transport.can_write_eof():
-                        websocket.transport.write_eof()
+            self._write_chunks(protocol.data_to_send())
+
+    def _write_chunks(self, chunks: list[bytes]) -> None:
+        transport = self.websocket.transport
+        if all(chunks):  # b"" would mean end of stream: leave that to websockets
+            transport.write(b"".join(chunks))
+            return
+        for chunk in chunks:
+            if chunk:
+                transport.write(chunk)
+            elif transport.can_write_eof():
+                transport.write_eof()
 
     def abort_slow_consumer(self) -> None:
         """The client has not read for the send timeout: its buffers are full.  Abort

@@ -7,6 +7,14 @@ Each connection gets a ``ConnectionFeed``: the engine's ``Subscription`` contrac
 (bounded, conflating per symbol, never dropping order events) on the engine's own
 conflating queue, so a ``ProtocolSession`` cannot tell it from an engine
 subscription.  ``EngineView`` hands these out in place of the engine's.
+
+Delivery of a burst: the router puts every message of the burst into the queues of
+its connections *quietly* (no wake-up per message), then tells each connection that
+got something once (``ConnectionFeed.ready``).  A connection whose writer is idle and
+whose socket takes data writes everything ready at once, right there, in one system
+call (``Connection.flush_ready``); otherwise its writer task is woken and does it,
+with backpressure.  Either way every message still goes through the connection's
+conflating queue and its ``ProtocolSession``, in order.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Hashable
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +42,8 @@ class ConnectionFeed:
         self._router = router
         self._queue: ConflatingQueue[Message] = ConflatingQueue(max_pending)
         self._symbols: set[str] = set()
+        # Set by the connection: writes what is ready now; False = wake the writer.
+        self.on_ready: Callable[[], bool] | None = None
 
     @property
     def symbols(self) -> set[str] | None:
@@ -48,6 +58,17 @@ class ConnectionFeed:
     def put(self, message: Message) -> None:
         if not self._queue.put(message, conflation_key(message)) and self._queue.overflowed:
             self._router.discard(self)
+
+    def put_quiet(self, message: Message, key: Hashable | None) -> None:
+        """Queue a routed message without waking the consumer (see ``ready``)."""
+        if not self._queue.put(message, key, wake=False) and self._queue.overflowed:
+            self._router.discard(self)
+
+    def ready(self) -> None:
+        """The router is done with a burst: deliver what it queued."""
+        on_ready = self.on_ready
+        if on_ready is None or not on_ready():
+            self._queue.wake()
 
     async def get(self) -> Message:
         return await self._queue.get()
@@ -161,36 +182,55 @@ class SymbolRouter:
                     if not more:
                         break
                     batch += more
-                for message in batch:
-                    self._route(message)
+                self._route_batch(batch)
         except SubscriptionClosed:
             _log.warning("the engine closed the server's subscription")
 
     def _route(self, message: Message) -> None:
-        self.routed += 1
-        if message.get("type") == "MARKET_UPDATE":
-            holders = self._by_symbol.get(message.get("symbol"))  # type: ignore[arg-type]
-            if holders:
-                for feed in tuple(holders):
-                    feed.put(message)
-            return
-        for feed in tuple(self._feeds):
-            feed.put(message)
+        self._route_batch([message])
+
+    def _route_batch(self, batch: list[Message]) -> None:
+        """Queue each message for its connections, then deliver to each once."""
+        touched: set[ConnectionFeed] = set()
+        by_symbol = self._by_symbol
+        for message in batch:
+            self.routed += 1
+            if message.get("type") == "MARKET_UPDATE":
+                symbol = message.get("symbol")
+                holders = by_symbol.get(symbol)  # type: ignore[arg-type]
+                if holders:
+                    # One key for every connection; a keyed put never closes a queue,
+                    # so ``holders`` cannot change while it is iterated.
+                    key = conflation_key(message)
+                    for feed in holders:
+                        feed.put_quiet(message, key)
+                    touched.update(holders)
+                continue
+            key = conflation_key(message)  # None for order events: never conflated
+            feeds = tuple(self._feeds)  # an overflowing feed removes itself
+            for feed in feeds:
+                feed.put_quiet(message, key)
+            touched.update(feeds)
+        for feed in touched:
+            feed.ready()
 
 
 class EngineView:
-    """The engine as a connection's ``ProtocolSession`` sees it: every call goes to the
-    engine except ``subscribe_messages``, which the router answers."""
+    """The engine as one connection's ``ProtocolSession`` sees it: every call goes to
+    the engine except ``subscribe_messages``, which the router answers (the feed it
+    hands out is kept as ``feed``, for the connection to attach its writer to)."""
 
     def __init__(self, engine: EngineApi, router: SymbolRouter) -> None:
         self._engine = engine
         self._router = router
+        self.feed: ConnectionFeed | None = None
 
     def subscribe_messages(
         self, symbols: Collection[str] | None = None, listener: Listener | None = None
     ) -> ConnectionFeed:
         feed = self._router.subscribe()
         feed.symbols = set(symbols) if symbols is not None else set()
+        self.feed = feed
         return feed
 
     async def acquire_symbol(self, symbol: str) -> str:
