@@ -6,15 +6,20 @@ one event loop) and one client process holding every connection on a single even
 loop, so the two cores of a small machine are split between them.
 
 Reported per phase: delivered MARKET_UPDATEs/s, p50/p99 latency from the engine
-receiving the tick to the client receiving the message, and server memory per
-client (RSS growth while the clients connected, divided by their number).  Latency
-is measured with a benchmark-only field: the server process stamps each
-MARKET_UPDATE with ``engine_ms`` (wall clock) as the hub publishes it, which is the
-moment the engine has the tick; clients compare it to their wall clock (same
+receiving the tick to the client receiving the message, server memory per client
+(RSS growth while the clients connected, divided by their number), and CPU: each
+process's share of a core over the measured seconds, and the server's CPU time per
+delivered message (the figure that does not depend on how busy the machine is).
+Latency uses the ``received_ms`` field of every MARKET_UPDATE (the engine's wall
+clock when the ticker reached it); clients compare it to their wall clock (same
 machine, same clock).
 
+The simulator staggers its symbols' tickers like Binance (each symbol on its own
+phase); ``--aligned`` puts every symbol's ticker on the same instant instead, the
+worst case: one burst of every symbol to every client at once.
+
     .venv/bin/python benchmarks/fanout.py [--clients 100,500,1000] [--seconds 8]
-        [--ticker-interval 0.25] [--profile]
+        [--ticker-interval 0.25] [--aligned] [--profile]
 
 ``--profile`` runs cProfile in the server process of the last phase and prints its
 top functions.  The last line printed is one JSON object (the largest phase).
@@ -63,7 +68,7 @@ def sim_symbols() -> tuple[Any, ...]:
 # -- server role -----------------------------------------------------------------
 
 
-async def serve(ticker_interval: float, profile: bool) -> None:
+async def serve(ticker_interval: float, aligned: bool, profile: bool) -> None:
     from workspace import Workspace
     from workspace.engine.config import EngineConfig
     from workspace.server import RealtimeServer, ServerLimits
@@ -73,6 +78,7 @@ async def serve(ticker_interval: float, profile: bool) -> None:
     sim = SimConfig(
         symbols=specs,
         ticker_interval_s=ticker_interval,
+        stagger_tickers=not aligned,
         # Only the 24 h ticker makes MARKET_UPDATEs; keep the other streams slow.
         trade_interval_s=5.0,
         book_interval_s=5.0,
@@ -80,15 +86,6 @@ async def serve(ticker_interval: float, profile: bool) -> None:
     workspace = Workspace(feed="sim", engine=EngineConfig(), sim=sim)
     await workspace.start()
     await workspace.subscribe(*(spec.symbol for spec in specs))
-    hub = workspace.engine.hub
-    publish = hub.publish
-
-    def stamped(message: dict[str, Any]) -> None:
-        if message.get("type") == "MARKET_UPDATE":
-            message["engine_ms"] = time.time() * 1000
-        publish(message)
-
-    hub.publish = stamped  # type: ignore[method-assign]  # benchmark-only probe
     limits = ServerLimits(commands_per_s=1000, command_burst=1000)
     server = await RealtimeServer(
         workspace.engine, port=0, limits=limits, compression=False
@@ -116,7 +113,7 @@ async def serve(ticker_interval: float, profile: bool) -> None:
 
 class Stamp(msgspec.Struct):
     type: str = ""
-    engine_ms: float | None = None
+    received_ms: float | None = None
 
 
 class LightClient(asyncio.Protocol):
@@ -193,9 +190,9 @@ async def run_clients(url: str, count: int, seconds: float, warmup: float) -> No
 
     def on_message(frame: bytes) -> None:
         stamp = decoder.decode(frame)
-        if stamp.engine_ms is not None and measuring[0]:
+        if stamp.received_ms is not None and measuring[0]:
             counted[0] += 1
-            latencies.append(now() * 1000 - stamp.engine_ms)
+            latencies.append(now() * 1000 - stamp.received_ms)
 
     parts = urlsplit(url)
     loop = asyncio.get_running_loop()
@@ -217,6 +214,7 @@ async def run_clients(url: str, count: int, seconds: float, warmup: float) -> No
     await asyncio.gather(*(c.ready for c in clients))
     print("connected", flush=True)
     await asyncio.sleep(warmup)  # benchmark pacing, not test synchronisation
+    print("measuring", flush=True)
     measuring[0] = True
     started = time.perf_counter()
     await asyncio.sleep(seconds)
@@ -256,6 +254,7 @@ def phase(clients: int, args: argparse.Namespace, profile: bool) -> dict[str, An
         "server",
         "--ticker-interval",
         str(args.ticker_interval),
+        *(["--aligned"] if args.aligned else []),
         *(["--profile"] if profile else []),
     )
     assert server.stdout is not None
@@ -278,6 +277,7 @@ def phase(clients: int, args: argparse.Namespace, profile: bool) -> dict[str, An
     assert client_proc.stdout is not None
     assert client_proc.stdout.readline().strip() == "connected"
     rss_connected = server_process.memory_info().rss
+    assert client_proc.stdout.readline().strip() == "measuring"
     clients_process = psutil.Process(client_proc.pid)
     cpu_server, cpu_clients = server_process.cpu_times(), clients_process.cpu_times()
     started = time.perf_counter()
@@ -287,9 +287,9 @@ def phase(clients: int, args: argparse.Namespace, profile: bool) -> dict[str, An
     result: dict[str, Any] = json.loads(client_proc.stdout.readline())
     wall = time.perf_counter() - started
     server_now = server_process.cpu_times()
-    result["server_cpu"] = round(
-        (server_now.user + server_now.system - cpu_server.user - cpu_server.system) / wall, 2
-    )
+    server_cpu_s = server_now.user + server_now.system - cpu_server.user - cpu_server.system
+    result["server_cpu"] = round(server_cpu_s / wall, 2)
+    result["server_cpu_us_per_msg"] = round(server_cpu_s * 1e6 / max(1, result["delivered"]), 2)
     clients_now = clients_process.cpu_times()
     result["clients_cpu"] = round(
         (clients_now.user + clients_now.system - cpu_clients.user - cpu_clients.system) / wall, 2
@@ -315,19 +315,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--ticker-interval", type=float, default=0.25)
+    parser.add_argument("--aligned", action="store_true", help="every ticker at one instant")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--url", default="")
     parser.add_argument("--count", type=int, default=0)
     args = parser.parse_args()
     if args.role == "server":
-        asyncio.run(serve(args.ticker_interval, args.profile))
+        asyncio.run(serve(args.ticker_interval, args.aligned, args.profile))
         return
     if args.role == "clients":
         asyncio.run(run_clients(args.url, args.count, args.seconds, args.warmup))
         return
     counts = [int(c) for c in args.clients.split(",")]
     print(
-        f"fan-out: {SYMBOLS_TOTAL} symbols, ticker every {args.ticker_interval:g} s each, "
+        f"fan-out: {SYMBOLS_TOTAL} symbols, ticker every {args.ticker_interval:g} s each "
+        f"({'aligned' if args.aligned else 'staggered'}), "
         f"{SYMBOLS_PER_CLIENT} symbols per client, {args.seconds:g} s per phase"
     )
     results = []
@@ -339,8 +341,9 @@ def main() -> None:
             f"{count:5d} clients: {result['msgs_per_s']:9.0f} msgs/s delivered, "
             f"latency p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms "
             f"(max {result['max_ms']:.1f}), server {result['server_rss_mb']} MB RSS, "
-            f"{result['rss_per_client_kb']} KB/client; CPU server {result['server_cpu']:.0%}, "
-            f"clients {result['clients_cpu']:.0%}  [{time.perf_counter() - started:.0f} s]"
+            f"{result['rss_per_client_kb']} KB/client; CPU server {result['server_cpu']:.0%} "
+            f"({result['server_cpu_us_per_msg']:.1f} us/msg), clients "
+            f"{result['clients_cpu']:.0%}  [{time.perf_counter() - started:.0f} s]"
         )
     last = results[-1]
     print(
@@ -351,6 +354,10 @@ def main() -> None:
                 "p99_ms": round(last["p99_ms"], 2),
                 "msgs_per_s": round(last["msgs_per_s"]),
                 "rss_per_client_kb": last["rss_per_client_kb"],
+                "server_cpu": last["server_cpu"],
+                "server_cpu_us_per_msg": last["server_cpu_us_per_msg"],
+                "aligned": args.aligned,
+                "ticker_interval_s": args.ticker_interval,
                 "phases": [
                     {k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}
                     for r in results
