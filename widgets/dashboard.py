@@ -41,26 +41,30 @@ class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
         self.positions = PositionsPanel(session, **timing)
         self.orders = OrdersPanel(session, **timing)
         boxes: list[ipywidgets.Widget] = [
-            self._row((self.status, 1), (self.portfolio, 1)),
-            self._row((self.tickers, 3), (self.ticket, 2)),
+            self._row((self.status, 1, "320px"), (self.portfolio, 1, "320px")),
+            self._row((self.tickers, 3, "480px"), (self.ticket, 2, "320px")),
         ]
         if self.chart is not None:
             self.chart.layout = ipywidgets.Layout(width="100%")
             boxes.append(self.chart)
-        boxes.append(self._row((self.positions, 1), (self.orders, 1)))
+        # the orders table (type, status with a bracket's phase, prices with the live
+        # trailing stop and the legs) needs more room than the positions table
+        boxes.append(self._row((self.positions, 5, "440px"), (self.orders, 7, "560px")))
         super().__init__(boxes, layout=ipywidgets.Layout(width="100%", grid_gap="8px"))
         self.add_class("tw-dashboard")
 
     @staticmethod
-    def _row(*cells: tuple[Panel, int]) -> ipywidgets.HBox:
-        """Panels side by side sharing the width by weight (each its own Layout)."""
-        for panel, weight in cells:
-            # min_width 0 lets a wide table scroll inside its panel instead of
-            # pushing the row wider than the notebook
-            panel.layout = ipywidgets.Layout(flex=f"{weight} 1 0", min_width="0")
+    def _row(*cells: tuple[Panel, int, str]) -> ipywidgets.HBox:
+        """Panels side by side sharing the width by weight; a row narrower than the
+        panels' minimum widths (a narrow notebook) wraps them onto lines of their own
+        instead of squeezing tables into horizontal scrolling."""
+        for panel, weight, min_width in cells:
+            panel.layout = ipywidgets.Layout(flex=f"{weight} 1 0", min_width=min_width)
         return ipywidgets.HBox(
-            [panel for panel, _ in cells],
-            layout=ipywidgets.Layout(width="100%", align_items="stretch", grid_gap="8px"),
+            [panel for panel, _, _ in cells],
+            layout=ipywidgets.Layout(
+                width="100%", align_items="stretch", flex_flow="row wrap", grid_gap="8px"
+            ),
         )
 
     @property

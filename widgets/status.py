@@ -53,7 +53,9 @@ class StatusPanel(Panel):
     metrics = traitlets.Dict().tag(sync=True)
     ui_latency = traitlets.Dict().tag(sync=True)
     """Set by the browser: {"render_p50_ms", "render_p99_ms", "age_p50_ms", "age_p99_ms",
-    "samples", "dom_updates_per_s"} over its recent renders."""
+    "samples", "startup_backlog", "dom_updates_per_s"} over the renders of the last 10 s.
+    Flushes sent before the last panel view came up (start-up backlog: they waited while
+    the widget modules loaded) are counted in ``startup_backlog``, not in the figures."""
 
     def __init__(
         self,

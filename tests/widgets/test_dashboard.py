@@ -62,3 +62,19 @@ async def test_panels_are_not_recreated_by_updates() -> None:
     await asyncio.wait_for(board.tickers.next_flush(), 10)
     assert [panel.model_id for panel in board.panels] == ids
     board.close()
+
+
+async def test_rows_wrap_in_a_narrow_notebook_and_orders_get_the_wider_share() -> None:
+    board = widgets.dashboard(ScriptedSession(), symbols=["BTCUSDT"])
+    rows = [child for child in board.children if isinstance(child, ipywidgets.HBox)]
+    assert len(rows) == 3
+    assert all(row.layout.flex_flow == "row wrap" for row in rows)
+    # every panel in a row has a minimum width: below it the row wraps, no squeezing
+    assert all(panel.layout.min_width.endswith("px") for row in rows for panel in row.children)
+    grow = {
+        panel.root_class: int(panel.layout.flex.split()[0])
+        for row in rows
+        for panel in row.children
+    }
+    assert grow["tw-orders"] > grow["tw-positions"]
+    board.close()

@@ -159,3 +159,21 @@ async def test_a_command_without_reply_times_out_into_the_panel(
     assert panel.error.startswith("cancel_order failed: TimeoutError")
     assert panel.canceling == []
     panel.close()
+
+
+def test_legs_carry_their_role_so_the_panel_can_name_them() -> None:
+    state = OrdersState()
+    legs = [
+        order("b-2-entry", "FILLED", type="MARKET", role="entry", fill_price=2300.5),
+        order("b-2-tp", type="LIMIT", role="take_profit", price=2400.0),
+        order("b-2-sl", type="STOP_LOSS", role="stop_loss", stop_price=2200.0),
+    ]
+    state.apply(order_update(order("b-2", "NEW", type="BRACKET", legs=legs)))
+    row = state.get("b-2")
+    assert row is not None
+    assert [(leg["role"], leg["status"]) for leg in row["legs"]] == [
+        ("entry", "FILLED"),
+        ("take_profit", "NEW"),
+        ("stop_loss", "NEW"),
+    ]
+    assert row["role"] == ""  # a top-level order has no role

@@ -40,6 +40,8 @@ def order_row(order: dict[str, Any], order_type: str | None = None) -> Row:
         "quantity": as_float(order.get("quantity")),
         "filled_quantity": as_float(order.get("filled_quantity")),
         "reason": str(order.get("reason") or ""),
+        # a leg's part in its group (entry / take_profit / stop_loss), PROTOCOL's legs
+        "role": str(order.get("role") or ""),
         "timestamp": order.get("timestamp") or order.get("updated_at") or 0,
     }
     for name in PRICE_FIELDS:

@@ -1,15 +1,37 @@
 // Chart panel (plotly.js is prepended by widgets/chart.py as `Plotly`).
 // Traces: 0 price line, 1 candlesticks, 2 buy fills, 3 sell fills.  The kernel sends
 // {"kind": "reset"} once per view / symbol / mode and {"kind": "extend"} with only the
-// new points afterwards; lines (entry, stop, ...) are layout shapes moved by relayout.
+// new points afterwards, merged into one Plotly.redraw per frame of work; lines (entry,
+// stop, ...) are HTML rules and tags over the plot, placed after every plotly draw.
 const MAX_POINTS = 3000;
-const LINE_STYLE = {
-  entry: { color: "--jp-brand-color1", fallback: "#1976d2", dash: "solid" },
-  stop: { color: "--jp-error-color1", fallback: "#c62828", dash: "dash" },
-  take_profit: { color: "--jp-success-color1", fallback: "#2e7d32", dash: "dash" },
-  trailing_stop: { color: "--jp-warn-color1", fallback: "#ef6c00", dash: "dot" },
-  limit: { color: "--jp-ui-font-color2", fallback: "#757575", dash: "dashdot" },
-};
+// the tag each kind of line shows (colours and dashes are in chart.css, .tw-line-<kind>)
+const LINE_TAG = { entry: "ENTRY", stop: "SL", take_profit: "TP", trailing_stop: "TRAIL", limit: "LIMIT" };
+const LABEL_GAP_PX = 15; // a 12 px tag line with its border, plus air
+
+// A line's tag: "TP 97,053.96"; the long label ("take profit order-4") is its hover text
+function twLineTag(line) {
+  return `${LINE_TAG[line.kind] || LINE_TAG.limit} ${twPrice(line.price)}`;
+}
+
+// Labels sit on their lines (pixel `pixels[i]` from the plot's top, `height` the plot
+// area); lines closer than `gap` would print their labels over each other, so push
+// them apart (in price order, kept inside the plot) and return each label's shift in
+// px as plotly's `yshift` (up is positive).
+function twLabelShifts(pixels, height, gap = LABEL_GAP_PX) {
+  const order = pixels.map((px, i) => [px, i]).sort((a, b) => a[0] - b[0]);
+  const pos = order.map(([px]) => Math.min(Math.max(px, gap / 2), height - gap / 2));
+  for (let k = 1; k < pos.length; k++) pos[k] = Math.max(pos[k], pos[k - 1] + gap);
+  const last = pos.length - 1;
+  if (last >= 0 && pos[last] > height - gap / 2) {
+    pos[last] = height - gap / 2;
+    for (let k = last - 1; k >= 0; k--) pos[k] = Math.min(pos[k], pos[k + 1] - gap);
+  }
+  const shifts = new Array(pixels.length).fill(0);
+  order.forEach(([px, i], k) => {
+    shifts[i] = Math.round(px - pos[k]);
+  });
+  return shifts;
+}
 
 function render({ model, el }) {
   const frame = twFrame(model, el, "Chart");
@@ -19,7 +41,12 @@ function render({ model, el }) {
   frame.tools.append(symbolSelect, modeSelect);
   const plot = twEl("div", "tw-plot");
   plot.style.height = `${model.get("height")}px`;
-  frame.body.append(plot);
+  // order / position lines and their tags: HTML over the plot, not plotly shapes and
+  // annotations (those made every redraw twice as slow, and a label move cost a relayout)
+  const overlay = twEl("div", "tw-lines");
+  const wrap = twEl("div", "tw-plot-wrap");
+  wrap.append(plot, overlay);
+  frame.body.append(wrap);
 
   // JupyterLab defines its theme variables on :root; `el` may not be attached yet
   const css = (name, fallback) =>
@@ -47,8 +74,10 @@ function render({ model, el }) {
       { type: "candlestick", x: [], open: [], high: [], low: [], close: [], name: "1m",
         xperiod: 60000, xperiodalignment: "middle",
         increasing: { line: { color: up } }, decreasing: { line: { color: down } } },
-      { type: "scatter", mode: "markers", x: [], y: [], name: "buy fills", marker: { symbol: "triangle-up", size: 11, color: up } },
-      { type: "scatter", mode: "markers", x: [], y: [], name: "sell fills", marker: { symbol: "triangle-down", size: 11, color: down } },
+      { type: "scatter", mode: "markers", x: [], y: [], name: "buy fills", text: [], marker: { symbol: "triangle-up", size: 11, color: up } },
+      { type: "scatter", mode: "markers", x: [], y: [], name: "sell fills", text: [], marker: { symbol: "triangle-down", size: 11, color: down } },
+      // the order / position line prices, invisible: plotly's autorange keeps them in view
+      { type: "scatter", mode: "markers", x: [], y: [], name: "lines", hoverinfo: "skip", marker: { opacity: 0, size: 1 } },
     ];
   };
   let ready = Plotly.newPlot(plot, emptyTraces(), theme(), { displaylogo: false, responsive: true });
@@ -71,7 +100,10 @@ function render({ model, el }) {
     const width = plot.clientWidth;
     if (width > 0 && width !== lastWidth) {
       lastWidth = width;
-      queue(() => Plotly.Plots.resize(plot));
+      queue(async () => {
+        await Plotly.Plots.resize(plot);
+        placeLines(); // the same prices are more or fewer pixels apart now
+      });
     }
   });
   resizer.observe(plot);
@@ -105,28 +137,116 @@ function render({ model, el }) {
     const mine = fills.filter((f) => f.side === side);
     return { x: mine.map((f) => f.t), y: mine.map((f) => f.price), text: mine.map((f) => f.id) };
   };
-  const drawLines = () =>
-    queue(() => {
-      const lines = model.get("lines") || [];
-      const shapes = lines.map((line) => {
-        const style = LINE_STYLE[line.kind] || LINE_STYLE.limit;
-        return {
-          type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: line.price, y1: line.price,
-          line: { color: css(style.color, style.fallback), width: 1, dash: style.dash },
-          name: line.kind,
-        };
-      });
-      const annotations = lines.map((line) => ({
-        xref: "paper", x: 0, xanchor: "left", yref: "y", y: line.price, yanchor: "bottom",
-        text: `${line.label} ${twPrice(line.price)}`, showarrow: false, font: { size: 10 },
-      }));
-      return Plotly.relayout(plot, { shapes, annotations });
+  // Everything that arrives while plotly is busy (new points, candles, fills, moved
+  // lines) is merged and drawn by ONE redraw: extendTraces and relayout would each
+  // re-lay out the whole figure, and a backlog of them made the chart fall behind.
+  let pending = null;
+  const newPending = () => ({ t: [], y: [], candles: [], fills: [], lines: false, sent: [] });
+  const schedule = () => {
+    if (pending) return pending;
+    pending = newPending();
+    queue(applyPending);
+    return pending;
+  };
+  const drawLines = () => {
+    schedule().lines = true;
+  };
+  // the overlay's elements, rebuilt only when the set of lines changes
+  let lineKey = "";
+  let lineEls = [];
+  const buildLines = (lines) => {
+    const key = lines.map((l) => `${l.kind}|${l.price}|${l.label}`).join(";");
+    if (key === lineKey) return;
+    lineKey = key;
+    lineEls = lines.map((line) => {
+      const kind = LINE_TAG[line.kind] ? line.kind : "limit";
+      const rule = twEl("div", `tw-line tw-line-${kind}`);
+      const tag = twEl("div", `tw-line-tag tw-line-${kind}`, twLineTag(line));
+      rule.dataset.kind = tag.dataset.kind = line.kind;
+      tag.title = `${line.label} ${twPrice(line.price)}`;
+      return { line, rule, tag };
     });
+    overlay.replaceChildren(...lineEls.flatMap((e) => [e.rule, e.tag]));
+  };
+  // after every plotly draw (data, zoom, resize): put each line at its price and push
+  // tags that would overlap apart; a few style writes, no plotly call
+  const placeLines = () => {
+    const full = plot._fullLayout;
+    const ya = full && full.yaxis;
+    if (!ya || typeof ya.l2p !== "function" || !full._size) return;
+    const size = full._size;
+    const pixels = lineEls.map((e) => ya.l2p(e.line.price));
+    const shifts = twLabelShifts(pixels, ya._length);
+    lineEls.forEach((e, i) => {
+      const inside = pixels[i] >= 0 && pixels[i] <= ya._length;
+      e.rule.hidden = e.tag.hidden = !inside;
+      e.rule.style.cssText = `top:${size.t + pixels[i]}px;left:${size.l}px;width:${size.w}px`;
+      e.tag.style.cssText = `top:${size.t + pixels[i] - shifts[i]}px;left:${size.l + 2}px`;
+    });
+  };
+  queue(() => plot.on("plotly_afterplot", placeLines)); // plot.on exists once plotted
+  // trace 4's invisible markers at the newest x: autorange spans the line prices too
+  const lineMarkers = () => {
+    const data = plot.data;
+    const x = data[0].x.length ? data[0].x[data[0].x.length - 1] : data[1].x[data[1].x.length - 1];
+    const prices = lineEls.map((e) => e.line.price);
+    data[4].x = x === undefined ? [] : prices.map(() => x);
+    data[4].y = x === undefined ? [] : prices;
+  };
+  const applyPending = async () => {
+    const p = pending;
+    pending = null;
+    const started = performance.now();
+    const data = plot.data;
+    if (p.t.length) {
+      data[0].x.push(...p.t);
+      data[0].y.push(...p.y);
+      const extra = data[0].x.length - MAX_POINTS;
+      if (extra > 0) {
+        data[0].x.splice(0, extra);
+        data[0].y.splice(0, extra);
+      }
+    }
+    if (p.candles.length) {
+      // the first candle sent may be the one still forming: replace it, append the rest
+      const trace = data[1];
+      for (const c of p.candles) {
+        const last = trace.x.length - 1;
+        const i = last >= 0 && trace.x[last] === c[0] ? last : trace.x.length;
+        trace.x[i] = c[0]; trace.open[i] = c[1]; trace.high[i] = c[2]; trace.low[i] = c[3]; trace.close[i] = c[4];
+      }
+    }
+    for (const [index, side] of [[2, "BUY"], [3, "SELL"]]) {
+      const mine = fillArrays(p.fills, side);
+      data[index].x.push(...mine.x);
+      data[index].y.push(...mine.y);
+      data[index].text.push(...mine.text);
+    }
+    if (p.lines) buildLines(model.get("lines") || []);
+    // main-thread time only: what other panels' updates wait for, not the awaits
+    let work = 0;
+    if (p.t.length || p.candles.length || p.fills.length || p.lines) {
+      lineMarkers();
+      const drawn = Plotly.redraw(plot); // the figure is laid out synchronously
+      work += performance.now() - started;
+      await drawn;
+    }
+    const after = performance.now();
+    await keepDateAxis();
+    placeLines();
+    TW_UI.addWork("tw-chart", work + performance.now() - after);
+    const now = Date.now();
+    const newest = p.t.length ? p.t[p.t.length - 1] : NaN;
+    for (const sent of p.sent) TW_UI.record("tw-chart", now - sent, now - newest, sent);
+  };
 
   const applyMode = (mode) => Plotly.restyle(plot, { visible: [mode === "line", mode === "candles"] }, [0, 1]);
 
+  let drawn = false;
   const onCustom = (msg) => {
     if (msg.kind === "reset") {
+      // updates merged so far belong to the old history; later ones follow the reset
+      pending = null;
       queue(async () => {
         const traces = emptyTraces();
         traces[0].x = msg.points.t;
@@ -140,35 +260,20 @@ function render({ model, el }) {
         const layout = { ...plot.layout, xaxis: { ...plot.layout.xaxis, type: "date" } };
         await Plotly.react(plot, traces, layout);
         modeSelect.value = msg.mode;
+        if (!drawn) {
+          drawn = true;
+          TW_UI.viewReady(); // the chart shows its history: its start-up is over
+        }
       });
       drawLines();
     } else if (msg.kind === "extend") {
-      queue(async () => {
-        const started = performance.now();
-        if (msg.points.t.length) {
-          await Plotly.extendTraces(plot, { x: [msg.points.t], y: [msg.points.y] }, [0], MAX_POINTS);
-        }
-        if (msg.candles.length) {
-          // the first candle sent may be the one still forming: replace it, append the rest
-          const trace = plot.data[1];
-          const arrays = { x: [...trace.x], open: [...trace.open], high: [...trace.high], low: [...trace.low], close: [...trace.close] };
-          for (const c of msg.candles) {
-            const last = arrays.x.length - 1;
-            const i = last >= 0 && arrays.x[last] === c[0] ? last : arrays.x.length;
-            arrays.x[i] = c[0]; arrays.open[i] = c[1]; arrays.high[i] = c[2]; arrays.low[i] = c[3]; arrays.close[i] = c[4];
-          }
-          await Plotly.restyle(plot, { x: [arrays.x], open: [arrays.open], high: [arrays.high], low: [arrays.low], close: [arrays.close] }, [1]);
-        }
-        if (msg.fills.length) {
-          const buys = fillArrays(msg.fills, "BUY");
-          const sells = fillArrays(msg.fills, "SELL");
-          await Plotly.extendTraces(plot, { x: [buys.x, sells.x], y: [buys.y, sells.y] }, [2, 3]);
-        }
-        TW_UI.work.push(performance.now() - started);
-        const now = Date.now();
-        const sentAt = msg.sent_ms || model.get("sent_ms");
-        TW_UI.record("tw-chart", sentAt ? now - sentAt : NaN, msg.points.t.length ? now - msg.points.t[msg.points.t.length - 1] : NaN);
-      });
+      const p = schedule();
+      p.t.push(...msg.points.t);
+      p.y.push(...msg.points.y);
+      p.candles.push(...msg.candles);
+      p.fills.push(...msg.fills);
+      const sentAt = msg.sent_ms || model.get("sent_ms");
+      if (sentAt) p.sent.push(sentAt);
     }
   };
   model.on("msg:custom", onCustom);

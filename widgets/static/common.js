@@ -7,15 +7,23 @@ const TW_UI = (globalThis.__twUi ??= {
   render: [], // ms from the kernel's flush (sent_ms) to the DOM being updated
   age: [], // ms from the newest engine timestamp in the flush to the DOM update
   at: [], // Date.now() of each render sample, to look at a recent window only
+  sent: [], // the flush's sent_ms of each sample (start-up backlog is told apart by it)
   work: [], // ms of main-thread time spent in the panels' own render code
+  workBy: {}, // the same per panel class (benchmarks/ui.py shows where it goes)
   updates: {}, // renders per panel class since page load
+  // Date.now() when the newest panel view finished its first draw.  Flushes the kernel
+  // sent before that waited in the page while the widget modules loaded (plotly.js is
+  // 4.8 MB) and the views were built: seconds of start-up backlog, not the steady
+  // kernel-to-screen latency the status panel reports.
+  liveSince: 0,
   max: 20000,
-  record(panel, renderMs, ageMs) {
+  record(panel, renderMs, ageMs, sentMs = NaN) {
     const now = Date.now();
     if (Number.isFinite(renderMs)) {
       this.render.push(renderMs);
       this.at.push(now);
       this.age.push(Number.isFinite(ageMs) ? ageMs : NaN);
+      this.sent.push(Number.isFinite(sentMs) ? sentMs : now - renderMs);
     }
     if (this.work.length > this.max) this.work.splice(0, this.work.length - this.max);
     if (this.render.length > this.max) {
@@ -23,18 +31,37 @@ const TW_UI = (globalThis.__twUi ??= {
       this.render.splice(0, drop);
       this.age.splice(0, drop);
       this.at.splice(0, drop);
+      this.sent.splice(0, drop);
     }
     this.updates[panel] = (this.updates[panel] || 0) + 1;
   },
-  // samples of the last `ms` milliseconds (startup, while plotly.js loads, fades out)
+  addWork(panel, ms) {
+    this.work.push(ms);
+    const mine = (this.workBy[panel] ??= []);
+    mine.push(ms);
+    if (mine.length > this.max) mine.splice(0, mine.length - this.max);
+  },
+  viewReady() {
+    this.liveSince = Date.now();
+  },
+  // samples of the last `ms` milliseconds whose flush was sent once every panel was
+  // up (`live`); `backlog` counts the start-up ones left out
   recent(ms) {
     const since = Date.now() - ms;
     let i = this.at.length;
     while (i > 0 && this.at[i - 1] >= since) i--;
-    return {
-      render: this.render.slice(i),
-      age: this.age.slice(i).filter((v) => Number.isFinite(v)),
-    };
+    const render = [];
+    const age = [];
+    let backlog = 0;
+    for (let j = i; j < this.at.length; j++) {
+      if (this.sent[j] < this.liveSince) {
+        backlog++;
+        continue;
+      }
+      render.push(this.render[j]);
+      if (Number.isFinite(this.age[j])) age.push(this.age[j]);
+    }
+    return { render, age, backlog };
   },
   percentile(values, p) {
     if (!values.length) return null;
@@ -42,6 +69,16 @@ const TW_UI = (globalThis.__twUi ??= {
     return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
   },
 });
+// a page with panels of an older version of this file: give it what is new
+TW_UI.sent ??= TW_UI.render.map(() => 0);
+TW_UI.workBy ??= {};
+TW_UI.liveSince ??= 0;
+TW_UI.addWork ??= function (panel, ms) {
+  this.work.push(ms);
+};
+TW_UI.viewReady ??= function () {
+  this.liveSince = Date.now();
+};
 
 function twEl(tag, className = "", text = null) {
   const node = document.createElement(tag);
@@ -147,13 +184,15 @@ function twOnFlush(model, panel, fn) {
   const handler = () => {
     const started = performance.now();
     fn();
-    TW_UI.work.push(performance.now() - started);
+    TW_UI.addWork(panel, performance.now() - started);
     const now = Date.now();
     const sent = model.get("sent_ms");
     const event = model.get("event_ms");
-    TW_UI.record(panel, sent ? now - sent : NaN, event ? now - event : NaN);
+    TW_UI.record(panel, sent ? now - sent : NaN, event ? now - event : NaN, sent || NaN);
   };
   model.on("change:sent_ms", handler);
+  // this view has drawn its first state: later flushes measure the steady path
+  TW_UI.viewReady();
   return () => model.off("change:sent_ms", handler);
 }
 

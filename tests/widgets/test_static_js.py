@@ -1,0 +1,176 @@
+"""The panels' pure browser helpers, run in Node: order legs and a bracket's phase,
+chart line tags and how they are pushed apart, and the start-up backlog the status
+panel leaves out of its latency figure.
+
+Each panel's module is ``common.js`` + ``<panel>.js`` (``widgets.assets.panel_esm``);
+the helpers are top-level functions, so the test appends an ``export`` line and
+imports the module (rendering needs a browser; these functions do not).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from widgets.assets import panel_esm
+
+NODE = shutil.which("node")
+pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
+
+
+def run_js(tmp_path: Path, panel: str, names: list[str], body: str) -> Any:
+    """Import ``names`` from the panel's module and print ``body``'s value as JSON."""
+    module = tmp_path / f"{panel}.mjs"
+    module.write_text(f"{panel_esm(panel)}\nexport {{ {', '.join(names)} }};\n", encoding="utf-8")
+    script = tmp_path / "main.mjs"
+    script.write_text(
+        f"import {{ {', '.join(names)} }} from './{module.name}';\n"
+        f"console.log(JSON.stringify((() => {{ {body} }})()));\n",
+        encoding="utf-8",
+    )
+    assert NODE is not None
+    done = subprocess.run(
+        [NODE, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def leg(oid: str, role: str, status: str, **prices: float) -> dict[str, Any]:
+    kind = {"entry": "MARKET", "take_profit": "LIMIT", "stop_loss": "STOP_LOSS"}[role]
+    return {"id": oid, "type": kind, "role": role, "status": status, **prices}
+
+
+def test_a_bracket_in_trade_says_so_and_lists_its_legs(tmp_path: Path) -> None:
+    row = {
+        "status": "NEW",
+        "take_profit": 650.26,
+        "stop_loss": 649.62,
+        "legs": [
+            leg("o-7-entry", "entry", "FILLED", fill_price=649.96),
+            leg("o-7-tp", "take_profit", "NEW", price=650.26),
+            leg("o-7-sl", "stop_loss", "NEW", stop_price=649.62),
+        ],
+    }
+    out = run_js(
+        tmp_path,
+        "orders",
+        ["orderPhase", "legText", "orderPrices"],
+        f"const row = {json.dumps(row)};"
+        " return [orderPhase(row), row.legs.map(legText), orderPrices(row)];",
+    )
+    assert out == [
+        "in trade, TP + SL live",
+        ["entry @ 649.9600", "TP 650.2600", "SL 649.6200"],
+        "",  # the legs show the prices, with their status
+    ]
+
+
+def test_bracket_phases_from_waiting_to_closed(tmp_path: Path) -> None:
+    waiting = {
+        "status": "NEW",
+        "legs": [
+            leg("e", "entry", "NEW", price=640.0),
+            leg("t", "take_profit", "NEW", price=660.0),
+            leg("s", "stop_loss", "NEW", stop_price=630.0),
+        ],
+    }
+    stopped = {
+        "status": "FILLED",
+        "legs": [
+            leg("e", "entry", "FILLED", fill_price=640.0),
+            leg("t", "take_profit", "CANCELED", price=660.0),
+            leg("s", "stop_loss", "FILLED", fill_price=629.9),
+        ],
+    }
+    oco = {"status": "NEW", "legs": [leg("t", "take_profit", "NEW"), leg("s", "stop_loss", "NEW")]}
+    plain = {"status": "NEW", "legs": []}
+    out = run_js(
+        tmp_path,
+        "orders",
+        ["orderPhase"],
+        f"return {json.dumps([waiting, stopped, oco, plain])}.map(orderPhase);",
+    )
+    assert out == ["awaiting entry", "closed by SL", "TP + SL live", ""]
+
+
+def test_order_prices_are_short(tmp_path: Path) -> None:
+    rows = [
+        {"price": 3000.0, "fill_price": 2999.1},
+        {"trail_percent": 0.05, "activation_price": 3600.0},
+        {"take_profit": 97053.96, "stop_price": 96956.96},
+    ]
+    out = run_js(
+        tmp_path, "orders", ["orderPrices"], f"return {json.dumps(rows)}.map(orderPrices);"
+    )
+    assert out == [
+        "limit 3,000.00 · @ 2,999.10",
+        "trail 0.05% · act 3,600.00",
+        "stop 96,956.96 · TP 97,053.96",
+    ]
+
+
+def test_chart_line_tags_are_short(tmp_path: Path) -> None:
+    lines = [
+        {"kind": "take_profit", "price": 97053.96, "label": "take profit order-4"},
+        {"kind": "stop", "price": 96956.96, "label": "stop order-5"},
+        {"kind": "trailing_stop", "price": 3497.44, "label": "trailing stop order-6"},
+        {"kind": "entry", "price": 97005.46, "label": "entry BUY 0.01"},
+        {"kind": "whatever", "price": 1.5, "label": "x"},
+    ]
+    out = run_js(tmp_path, "chart", ["twLineTag"], f"return {json.dumps(lines)}.map(twLineTag);")
+    assert out == [
+        "TP 97,053.96",
+        "SL 96,956.96",
+        "TRAIL 3,497.44",
+        "ENTRY 97,005.46",
+        "LIMIT 1.5000",
+    ]
+
+
+def test_close_line_labels_are_pushed_apart_inside_the_plot(tmp_path: Path) -> None:
+    # pixels from the plot's top: two lines 3 px apart, one alone, one at the bottom edge
+    pixels = [100, 103, 200, 299, 300]
+    out = run_js(
+        tmp_path,
+        "chart",
+        ["twLabelShifts"],
+        f"const px = {pixels}; const s = twLabelShifts(px, 300, 15);"
+        " return px.map((p, i) => p - s[i]);",
+    )
+    placed = sorted(out)
+    assert all(b - a >= 15 for a, b in itertools.pairwise(placed)), out
+    assert all(7.5 <= p <= 292.5 for p in placed), out
+    assert out[2] == 200  # a label with room stays on its line
+
+
+def test_labels_far_apart_do_not_move(tmp_path: Path) -> None:
+    out = run_js(tmp_path, "chart", ["twLabelShifts"], "return twLabelShifts([20, 80, 150], 300);")
+    assert out == [0, 0, 0]
+
+
+def test_status_latency_leaves_out_the_start_up_backlog(tmp_path: Path) -> None:
+    # flushes sent before the last view came up waited for the page to load: reported
+    # apart; the ones sent afterwards are the kernel-to-screen figure
+    out = run_js(
+        tmp_path,
+        "status",
+        ["TW_UI"],
+        """
+        const now = Date.now();
+        TW_UI.record("tw-tickers", 5000, NaN, now - 5000);
+        TW_UI.record("tw-orders", 4000, NaN, now - 4000);
+        TW_UI.liveSince = now - 100;
+        TW_UI.record("tw-tickers", 20, NaN, now - 20);
+        TW_UI.record("tw-chart", 60, NaN, now - 60);
+        const r = TW_UI.recent(10000);
+        return [r.render, r.backlog, TW_UI.percentile(r.render, 99)];
+        """,
+    )
+    assert out == [[20, 60], 2, 60]
