@@ -62,15 +62,22 @@ class CallbackCpu:
 
     def __init__(self) -> None:
         self.samples: list[float] = []
+        self.slow: list[tuple[float, float, str]] = []  # (wall, cpu, what), over 10 ms wall
         self._original = asyncio.events.Handle._run
 
     def __enter__(self) -> CallbackCpu:
-        original, samples, clock = self._original, self.samples, time.thread_time
+        original, samples, slow = self._original, self.samples, self.slow
+        cpu_clock, wall_clock = time.thread_time, time.perf_counter
 
         def timed_run(handle: asyncio.Handle) -> None:
-            started = clock()
+            callback = handle._callback  # type: ignore[attr-defined]  # cleared if cancelled
+            started, wall_started = cpu_clock(), wall_clock()
             original(handle)
-            samples.append(clock() - started)
+            cpu = cpu_clock() - started
+            samples.append(cpu)
+            wall = wall_clock() - wall_started
+            if wall > 0.010:
+                slow.append((wall, cpu, _describe(callback)))
 
         asyncio.events.Handle._run = timed_run  # type: ignore[method-assign, assignment]
         return self
@@ -83,6 +90,13 @@ class CallbackCpu:
             return None
         ordered = sorted(self.samples)
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000.0
+
+
+def _describe(callback: object) -> str:
+    task = getattr(callback, "__self__", None)
+    if isinstance(task, asyncio.Task):
+        return f"task {task.get_name()}"
+    return getattr(callback, "__qualname__", repr(callback))
 
 
 def symbol_names(count: int) -> list[str]:
@@ -233,6 +247,15 @@ async def phase(
             "resting_orders": len(ws.open_orders),
             "callback_errors": metrics.callback_errors,
         }
+        if callbacks.slow:
+            # Wall >> CPU: the loop was descheduled or blocked in a system call (I/O).
+            worst = sorted(callbacks.slow, reverse=True)[:5]
+            print(
+                f"  {name}: {len(callbacks.slow)} loop callbacks over 10 ms wall; longest: "
+                + "; ".join(
+                    f"{what} {w * 1e3:.0f} ms wall/{c * 1e3:.1f} ms CPU" for w, c, what in worst
+                )
+            )
         if profiler is not None:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
