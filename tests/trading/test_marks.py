@@ -13,6 +13,7 @@ from .scripted import trade
 
 D = Decimal
 CONFIG = AccountConfig(initial_balance=D(10) ** 9)
+CTX = Context(prec=60)
 
 
 def _position(symbol: str, ptype: PositionType, quantity: str, cost: str, mark: str) -> Position:
@@ -34,7 +35,7 @@ def _position(symbol: str, ptype: PositionType, quantity: str, cost: str, mark: 
 
 
 def test_revalue_marks_longs_and_shorts_at_their_quotes_last_price() -> None:
-    book = MarkBook()
+    book = MarkBook(CTX)
     btc, eth = Quote(last=D(100)), Quote(last=D(20))
     book.put(_position("BTCUSDT", PositionType.BUY, "2", "200", "100"), btc)
     book.put(_position("ETHUSDT", PositionType.SELL, "3", "60", "20"), eth)
@@ -46,7 +47,7 @@ def test_revalue_marks_longs_and_shorts_at_their_quotes_last_price() -> None:
 
 
 def test_a_symbol_without_a_last_price_keeps_its_mark_in_a_revaluation() -> None:
-    book = MarkBook()
+    book = MarkBook(CTX)
     book.put(_position("BTCUSDT", PositionType.BUY, "1", "100", "105"), Quote())
     book.put(_position("ETHUSDT", PositionType.BUY, "1", "20", "20"), Quote(last=D(22)))
     assert book.revalue() == D(5) + D(2)
@@ -54,17 +55,16 @@ def test_a_symbol_without_a_last_price_keeps_its_mark_in_a_revaluation() -> None
 
 
 def test_mark_returns_the_change_of_unrealized_pnl_or_none_without_a_position() -> None:
-    book = MarkBook()
-    ctx = Context(prec=60)
+    book = MarkBook(CTX)
     book.put(_position("BTCUSDT", PositionType.SELL, "2", "200", "100"), Quote(last=D(100)))
-    assert book.mark("BTCUSDT", D(99), ctx) == D(2)
-    assert book.mark("BTCUSDT", D("99.5"), ctx) == D(-1)
+    assert book.mark("BTCUSDT", D(99)) == D(2)
+    assert book.mark("BTCUSDT", D("99.5")) == D(-1)
     assert book.pnl("BTCUSDT") == D(1)
-    assert book.mark("ETHUSDT", D(20), ctx) is None
+    assert book.mark("ETHUSDT", D(20)) is None
 
 
 def test_removing_a_slot_moves_the_last_one_into_it_and_keeps_every_mark() -> None:
-    book = MarkBook()
+    book = MarkBook(CTX)
     quotes = {s: Quote(last=D(10)) for s in ("A", "B", "C")}
     for s in quotes:
         book.put(_position(s, PositionType.BUY, "1", "10", "10"), quotes[s])

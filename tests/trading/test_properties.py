@@ -9,7 +9,7 @@ which then behaves identically on further ticks.
 from __future__ import annotations
 
 import tempfile
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +205,11 @@ def _run(steps: list[Any]) -> tuple[Account, list[AccountEvent], int]:
                 sp.equity == sp.initial_balance + sp.realized_pnl + sp.unrealized_pnl - sp.fees_paid
             )
         _check_identity(account, ledger)
+        # the running total (kept tick by tick) equals a full revaluation
+        incremental = account.portfolio().unrealized_pnl
+        with localcontext(Context(prec=60)):
+            assert sum((p.unrealized_pnl for p in account.positions), Decimal(0)) == incremental
+        assert account.revalue() == incremental
         assert account.revalue() == account.portfolio().unrealized_pnl
         all_events += events
     return account, all_events, t

@@ -91,7 +91,7 @@ class Account:
         self._parent_of: dict[str, str] = {}  # leg id -> group id
         # open, by symbol; their live mark (current_price, unrealized_pnl) is in _marks
         self._positions: dict[str, Position] = {}
-        self._marks = MarkBook()
+        self._marks = MarkBook(self._ctx)
         self._position_by_id: dict[str, Position] = {}  # open and closed
         self._closed: list[Position] = []
         self._fills: list[Fill] = []
@@ -197,8 +197,7 @@ class Account:
         """Recompute the unrealized P&L of every open position from the latest prices
         (a full mark-to-market, vectorised in ``MarkBook.revalue``); returns the
         total.  The incremental total kept by ``on_market`` must always equal it."""
-        with localcontext(self._ctx):
-            self._unrealized = self._marks.revalue()
+        self._unrealized = self._marks.revalue()
         return self._unrealized
 
     # -- market data -------------------------------------------------------------------
@@ -254,10 +253,9 @@ class Account:
 
     def _set_last(self, symbol: str, quote: Quote, price: Decimal) -> None:
         quote.last = price
-        ctx = self._ctx
-        delta = self._marks.mark(symbol, price, ctx)
+        delta = self._marks.mark(symbol, price)
         if delta is not None:
-            self._unrealized = ctx.add(self._unrealized, delta)
+            self._unrealized = self._ctx.add(self._unrealized, delta)
 
     # -- commands ----------------------------------------------------------------------
     def place(self, request: OrderRequest, ts_ms: int) -> tuple[Order, list[AccountEvent]]:

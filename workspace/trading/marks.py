@@ -1,27 +1,31 @@
 """The live marks of open positions, kept in parallel lists for a vectorised revaluation.
 
 Every open position has one slot: its signed quantity and signed cost (negative for a
-short), the ``Quote`` of its symbol, its current mark price and its unrealized P&L.
-With signs folded in, long and short share one formula, ``pnl = qty * price - cost``
-(a short's ``cost - q * price`` is ``(-q) * price - (-cost)``), so a full
-mark-to-market is three C-level passes (``map(mul)``, ``map(sub)``, ``sum``) over
-lists instead of a Python loop over position objects: the per-element price of an
-exact Decimal revaluation drops from ~1 us to ~0.25 us.
+short), the ``Quote`` of its symbol and the price it is marked at.  With signs folded
+in, long and short share one formula, ``pnl = qty * price - cost`` (a short's
+``cost - q * price`` is ``(-q) * price - (-cost)``), so the total is
 
-The marks live here and not on the account's ``Position`` objects: a revaluation then
-replaces two lists instead of writing 20,000 attributes, and a tick re-marks one
-slot.  The account's own ``Position`` objects keep what only fills change (quantity,
-cost, ids, times); the copies it hands out are completed from this book.
+    unrealized = sum(qty_i * price_i) - sum(cost_i)
 
-Exactness: all arithmetic runs in the account's context (60 digits, traps on), the
-caller's job (``ctx`` argument, or ``localcontext`` around ``revalue``): sums and
-products of the account's numbers never round there.
+where the cost sum changes only with fills and is kept as a running total.  A full
+mark-to-market is then one C-level pass, ``sum(map(mul, qty, prices))``, instead of a
+Python loop over position objects: ~0.15 us per position instead of ~1 us.  A
+position's own unrealized P&L is derived from its slot when it is read (``pnl``), so
+nothing is written per position; a tick re-marks its slot with one subtraction and
+one multiplication (``qty * (new - old)``).
+
+The marks live here, not on the account's ``Position`` objects: those keep what only
+fills change (quantity, cost, ids, times), and the copies the account hands out are
+completed from this book.
+
+Exactness: every operation runs in the account's context (60 digits, traps on), given
+to the book: sums and products of the account's numbers never round there.
 """
 
 from __future__ import annotations
 
-from decimal import Context, Decimal
-from operator import attrgetter, mul, sub
+from decimal import Context, Decimal, localcontext
+from operator import attrgetter, mul
 from typing import Any
 
 from workspace.trading.market_state import Quote
@@ -32,16 +36,17 @@ _last = attrgetter("last")
 
 
 class MarkBook:
-    __slots__ = ("_cost", "_pnl", "_price", "_qty", "_quotes", "_slot", "_symbols")
+    __slots__ = ("_cost", "_ctx", "_net_cost", "_price", "_qty", "_quotes", "_slot", "_symbols")
 
-    def __init__(self) -> None:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
         self._slot: dict[str, int] = {}  # symbol -> index in every list below
         self._symbols: list[str] = []
         self._qty: list[Decimal] = []  # signed: < 0 for a short
         self._cost: list[Decimal] = []  # signed like the quantity
         self._quotes: list[Quote] = []  # the account's own quote objects (live)
         self._price: list[Decimal] = []  # the price each position is marked at
-        self._pnl: list[Decimal] = []  # unrealized P&L at that price
+        self._net_cost = ZERO  # sum of _cost
 
     def __len__(self) -> int:
         return len(self._symbols)
@@ -50,11 +55,12 @@ class MarkBook:
         return symbol in self._slot
 
     def put(self, position: Position, quote: Quote) -> None:
-        """Open or update the slot of ``position`` (an open position, as a fill left
-        it: its ``current_price`` and ``unrealized_pnl`` are the mark of that fill)."""
+        """Open or update the slot of ``position`` (an open position as a fill left
+        it: marked at its ``current_price``)."""
+        ctx = self._ctx
         long = position.type is PositionType.BUY
-        qty = position.quantity if long else -position.quantity
-        cost = position.cost if long else -position.cost
+        qty = position.quantity if long else ctx.minus(position.quantity)
+        cost = position.cost if long else ctx.minus(position.cost)
         i = self._slot.get(position.symbol)
         if i is None:
             self._slot[position.symbol] = len(self._symbols)
@@ -63,19 +69,20 @@ class MarkBook:
             self._cost.append(cost)
             self._quotes.append(quote)
             self._price.append(position.current_price)
-            self._pnl.append(position.unrealized_pnl)
+            self._net_cost = ctx.add(self._net_cost, cost)
             return
+        self._net_cost = ctx.add(ctx.subtract(self._net_cost, self._cost[i]), cost)
         self._qty[i] = qty
         self._cost[i] = cost
         self._quotes[i] = quote
         self._price[i] = position.current_price
-        self._pnl[i] = position.unrealized_pnl
 
     def remove(self, symbol: str) -> None:
         """Drop a symbol's slot (its position closed): the last slot moves into it."""
         i = self._slot.pop(symbol, None)
         if i is None:
             return
+        self._net_cost = self._ctx.subtract(self._net_cost, self._cost[i])
         last = len(self._symbols) - 1
         if i != last:
             self._slot[self._symbols[last]] = i
@@ -84,39 +91,40 @@ class MarkBook:
             column.pop()
 
     def _columns(self) -> tuple[list[Any], ...]:
-        return (self._symbols, self._qty, self._cost, self._quotes, self._price, self._pnl)
-
-    def pnl(self, symbol: str) -> Decimal:
-        return self._pnl[self._slot[symbol]]
+        return (self._symbols, self._qty, self._cost, self._quotes, self._price)
 
     def price(self, symbol: str) -> Decimal:
         return self._price[self._slot[symbol]]
 
-    def mark(self, symbol: str, price: Decimal, ctx: Context) -> Decimal | None:
+    def pnl(self, symbol: str) -> Decimal:
+        """The unrealized P&L of the symbol's position at its mark."""
+        i = self._slot[symbol]
+        ctx = self._ctx
+        return ctx.subtract(ctx.multiply(self._qty[i], self._price[i]), self._cost[i])
+
+    def mark(self, symbol: str, price: Decimal) -> Decimal | None:
         """Re-mark one symbol's position at ``price``; returns the change of its
         unrealized P&L, or None when the symbol has no position.  The per-tick path:
-        arithmetic goes through ``ctx`` explicitly, as entering a ``localcontext``
-        would cost more than the arithmetic itself."""
+        arithmetic goes through the context explicitly, as entering a
+        ``localcontext`` would cost more than the arithmetic itself."""
         i = self._slot.get(symbol)
         if i is None:
             return None
-        new = ctx.subtract(ctx.multiply(self._qty[i], price), self._cost[i])
-        delta = ctx.subtract(new, self._pnl[i])
+        ctx = self._ctx
+        delta = ctx.multiply(self._qty[i], ctx.subtract(price, self._price[i]))
         self._price[i] = price
-        self._pnl[i] = new
         return delta
 
     def revalue(self) -> Decimal:
         """Re-mark every slot at its quote's last price (a slot whose symbol has no
-        last price keeps its mark) and return the total unrealized P&L.  Runs in the
-        thread's decimal context: the caller enters the account's."""
+        last price keeps its mark) and return the total unrealized P&L."""
         prices = list(map(_last, self._quotes))
-        try:
-            pnl = list(map(sub, map(mul, self._qty, prices), self._cost))
-        except TypeError:  # a None among the prices: rare, so checked only on failure
-            marked = zip(prices, self._price, strict=True)
-            prices = [p if p is not None else old for p, old in marked]
-            pnl = list(map(sub, map(mul, self._qty, prices), self._cost))
-        self._price = prices
-        self._pnl = pnl
-        return sum(pnl, ZERO)
+        with localcontext(self._ctx):
+            try:
+                gross = sum(map(mul, self._qty, prices), ZERO)
+            except TypeError:  # a None among the prices: rare, so checked only on failure
+                marked = zip(prices, self._price, strict=True)
+                prices = [p if p is not None else old for p, old in marked]
+                gross = sum(map(mul, self._qty, prices), ZERO)
+            self._price = prices
+            return gross - self._net_cost
