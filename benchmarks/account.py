@@ -8,7 +8,10 @@ Figures (the last line is one JSON object):
   symbols (limits and stops at 1..50 % from the market), prices wandering +-0.3 %
   so that most ticks trigger nothing: the cost of a tick that has to *not* scan.
 - tick_to_event p50/p99: time of the ``on_market`` call whose trade fills a resting
-  limit (trade in -> fill, position and order events out), with the 10,000 orders.
+  limit (trade in -> fill, position and order events out), with the 10,000 orders;
+  wall and CPU (thread time), the cycle collections that ran during the samples, and
+  the wall p99 again with the collector off (``_nogc``): if GC pauses drove the p99,
+  the two would differ.
 - mtm_10k_ms: full mark-to-market of 10,000 positions (one per symbol over 10,000
   symbols): ``Account.revalue()`` re-marks every position from its latest price and
   re-sums the unrealized P&L.  In normal running this never happens: each price
@@ -17,12 +20,15 @@ Figures (the last line is one JSON object):
   ``portfolio_us``.
 - journal_appends_per_s: ``Journal.append`` transactions of 4 events (one market
   order: NEW, fill, position, FILLED) to a WAL file with synchronous=NORMAL; and
-  journal_events_per_s for batches of 100.
+  journal_events_per_s for batches of 100; journal_batched_appends_per_s: the same
+  4-event steps appended inside ``Journal.batch()`` (a replay: one transaction per
+  1,000 steps).
 """
 
 from __future__ import annotations
 
 import cProfile
+import gc
 import json
 import pstats
 import statistics
@@ -106,35 +112,47 @@ def bench_ticks(account: Account, n: int) -> float:
     return n / elapsed
 
 
-def bench_tick_to_event(account: Account, n: int) -> tuple[float, float, float]:
-    """p50 and p99 wall time, and p99 CPU time of this thread: on a shared machine the
-    wall p99 measures the scheduler (a preempted sample), the CPU p99 the code."""
+def bench_tick_to_event(account: Account, n: int) -> tuple[float, float, float, float, int]:
+    """p50 and p99 wall time, p99 and p99.9 CPU time of this thread, and the number of
+    cycle collections during the samples: on a shared machine the wall p99 measures
+    the scheduler (a preempted sample), the CPU p99 the code."""
     samples: list[float] = []
     cpu: list[float] = []
-    t = 10_000_000
-    for i in range(n):
-        symbol = SYMBOLS[i % 100]
-        t += 1
-        request = OrderRequest(
-            symbol=symbol,
-            side=Side.BUY,
-            type=OrderType.LIMIT,
-            quantity=Decimal("0.01"),
-            price=Decimal("99.5"),
-        )
-        account.place(request, t)
-        record = _trade(symbol, Decimal("99.4"), t)
-        start = time.perf_counter_ns()
-        cpu_start = time.thread_time_ns()
-        events = account.on_market(record, t)
-        cpu.append((time.thread_time_ns() - cpu_start) / 1e6)
-        samples.append((time.perf_counter_ns() - start) / 1e6)
-        assert any(e.kind == "fill" for e in events)
-        account.on_market(_trade(symbol, Decimal(100), t), t)
+    collections = 0
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        nonlocal collections
+        collections += phase == "start"
+
+    gc.callbacks.append(count)
+    t = 10_000_000 + (0 if gc.isenabled() else n)
+    try:
+        for i in range(n):
+            symbol = SYMBOLS[i % 100]
+            t += 1
+            request = OrderRequest(
+                symbol=symbol,
+                side=Side.BUY,
+                type=OrderType.LIMIT,
+                quantity=Decimal("0.01"),
+                price=Decimal("99.5"),
+            )
+            account.place(request, t)
+            record = _trade(symbol, Decimal("99.4"), t)
+            start = time.perf_counter_ns()
+            cpu_start = time.thread_time_ns()
+            events = account.on_market(record, t)
+            cpu.append((time.thread_time_ns() - cpu_start) / 1e6)
+            samples.append((time.perf_counter_ns() - start) / 1e6)
+            assert any(e.kind == "fill" for e in events)
+            account.on_market(_trade(symbol, Decimal(100), t), t)
+    finally:
+        gc.callbacks.remove(count)
     samples.sort()
     cpu.sort()
     p99 = int(len(samples) * 0.99) - 1
-    return statistics.median(samples), samples[p99], cpu[p99]
+    p999 = int(len(samples) * 0.999) - 1
+    return statistics.median(samples), samples[p99], cpu[p99], cpu[p999], collections
 
 
 def bench_mtm(rounds: int) -> tuple[float, float, float, float]:
@@ -158,12 +176,13 @@ def bench_mtm(rounds: int) -> tuple[float, float, float, float]:
         for record in records:
             account.on_market(record, 2 + r)
         ticks.append((time.perf_counter() - start) * 1000)
+        incremental = account.portfolio().unrealized_pnl
         start = time.perf_counter()
         cpu_start = time.thread_time()
         total = account.revalue()
         full_cpu.append((time.thread_time() - cpu_start) * 1000)
         full.append((time.perf_counter() - start) * 1000)
-        assert total == account.portfolio().unrealized_pnl
+        assert total == incremental
     start = time.perf_counter()
     for _ in range(1000):
         account.portfolio()
@@ -176,7 +195,7 @@ def bench_mtm(rounds: int) -> tuple[float, float, float, float]:
     )
 
 
-def bench_journal(n: int) -> tuple[float, float]:
+def bench_journal(n: int) -> tuple[float, float, float]:
     account = Account(CONFIG)
     account.on_market(_trade("BTCUSDT", Decimal(100), 1), 1)
     batches = []
@@ -201,7 +220,12 @@ def bench_journal(n: int) -> tuple[float, float]:
         for chunk in big:
             journal.append(chunk)
         events_per_s = len(flat) / (time.perf_counter() - start)
-    return appends, events_per_s
+        start = time.perf_counter()
+        with journal.batch():
+            for events in batches:
+                journal.append(events)
+        batched = n / (time.perf_counter() - start)
+    return appends, events_per_s, batched
 
 
 def main() -> None:
@@ -212,16 +236,24 @@ def main() -> None:
         profiler = cProfile.Profile()
         profiler.enable()
     ticks_per_s = bench_ticks(account, 20_000 if quick else 200_000)
-    p50, p99, p99_cpu = bench_tick_to_event(account, 1_000 if quick else 5_000)
+    samples = 1_000 if quick else 5_000
+    p50, p99, p99_cpu, p999_cpu, collections = bench_tick_to_event(account, samples)
     if profile:
         profiler.disable()
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(15)
+    gc.disable()
+    try:
+        _, p99_nogc, _, _, _ = bench_tick_to_event(account, samples)
+    finally:
+        gc.enable()
     mtm_full, mtm_cpu, mtm_ticks, portfolio_us = bench_mtm(3 if quick else 10)
-    appends, events_per_s = bench_journal(2_000 if quick else 20_000)
+    appends, events_per_s, batched = bench_journal(2_000 if quick else 20_000)
     print(f"ticks through 10,000 resting orders / 100 symbols: {ticks_per_s:,.0f} ticks/s")
     print(
         f"tick -> order event (fill of a resting limit): p50 {p50:.3f} ms, "
-        f"p99 {p99:.3f} ms wall, p99 {p99_cpu:.3f} ms CPU"
+        f"p99 {p99:.3f} ms wall, p99 {p99_cpu:.3f} ms CPU, p99.9 {p999_cpu:.3f} ms CPU; "
+        f"{collections} GC collections in {samples} samples; "
+        f"p99 with GC off {p99_nogc:.3f} ms wall"
     )
     print(
         f"full mark-to-market of 10,000 positions (revalue): {mtm_full:.2f} ms wall, "
@@ -229,7 +261,10 @@ def main() -> None:
     )
     print(f"10,000 price ticks re-marking one position each: {mtm_ticks:.2f} ms")
     print(f"portfolio() with 10,000 positions: {portfolio_us:.2f} us")
-    print(f"journal: {appends:,.0f} appends/s (4 events each), {events_per_s:,.0f} events/s")
+    print(
+        f"journal: {appends:,.0f} appends/s (4 events each), {events_per_s:,.0f} events/s "
+        f"in batches of 100, {batched:,.0f} appends/s inside Journal.batch()"
+    )
     print(
         json.dumps(
             {
@@ -237,12 +272,16 @@ def main() -> None:
                 "tick_to_event_p50_ms": round(p50, 4),
                 "tick_to_event_p99_ms": round(p99, 4),
                 "tick_to_event_p99_cpu_ms": round(p99_cpu, 4),
+                "tick_to_event_p999_cpu_ms": round(p999_cpu, 4),
+                "tick_to_event_gc_collections": collections,
+                "tick_to_event_p99_nogc_ms": round(p99_nogc, 4),
                 "mtm_10k_ms": round(mtm_full, 3),
                 "mtm_10k_cpu_ms": round(mtm_cpu, 3),
                 "mtm_ticks_10k_ms": round(mtm_ticks, 3),
                 "portfolio_us": round(portfolio_us, 3),
                 "journal_appends_per_s": round(appends),
                 "journal_events_per_s": round(events_per_s),
+                "journal_batched_appends_per_s": round(batched),
             }
         )
     )
