@@ -331,15 +331,17 @@ class Account:
             prior = old_legs.get(leg.id)
             if prior is None or prior.status != leg.status:
                 check_transition(leg.id, prior.status if prior is not None else None, leg.status)
-            self._parent_of[leg.id] = order.id
-            self._next_order = max(self._next_order, _counter(leg.id) + 1)
+            if prior is None:  # ids and counters only move for a new leg
+                self._parent_of[leg.id] = order.id
+                self._next_order = max(self._next_order, _counter(leg.id) + 1)
         if old is not None:
             if not is_final(old.status):
                 self._reserved -= old.reserved
             self._unindex(old)
+        else:  # a known order's id and seq_no were counted when it was new
+            self._next_order = max(self._next_order, _counter(order.id) + 1)
+            self._next_seq_no = max(self._next_seq_no, order.seq_no + 1)
         self._orders[order.id] = order
-        self._next_order = max(self._next_order, _counter(order.id) + 1)
-        self._next_seq_no = max(self._next_seq_no, order.seq_no + 1)
         if is_final(order.status):
             self._open.pop(order.id, None)
         else:
@@ -363,7 +365,8 @@ class Account:
                 self._unrealized -= self._marks.pnl(old.symbol)
         self._realized += mine.realized_pnl
         self._position_by_id[mine.id] = mine
-        self._next_position = max(self._next_position, _counter(mine.id) + 1)
+        if old is None:
+            self._next_position = max(self._next_position, _counter(mine.id) + 1)
         if mine.status is PositionStatus.OPEN:
             self._locked += mine.cost
             self._unrealized += mine.unrealized_pnl
