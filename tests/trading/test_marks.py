@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Context, Decimal
 
+import pytest
+
 from workspace.trading import Account, AccountConfig, OrderRequest, OrderType, Side
 from workspace.trading.market_state import Quote
 from workspace.trading.marks import MarkBook
@@ -54,13 +56,14 @@ def test_a_symbol_without_a_last_price_keeps_its_mark_in_a_revaluation() -> None
     assert book.price("BTCUSDT") == D(105)
 
 
-def test_mark_returns_the_change_of_unrealized_pnl_or_none_without_a_position() -> None:
+def test_mark_returns_the_change_of_unrealized_pnl_and_needs_a_position() -> None:
     book = MarkBook(CTX)
     book.put(_position("BTCUSDT", PositionType.SELL, "2", "200", "100"), Quote(last=D(100)))
     assert book.mark("BTCUSDT", D(99)) == D(2)
     assert book.mark("BTCUSDT", D("99.5")) == D(-1)
     assert book.pnl("BTCUSDT") == D(1)
-    assert book.mark("ETHUSDT", D(20)) is None
+    with pytest.raises(KeyError):
+        book.mark("ETHUSDT", D(20))
 
 
 def test_removing_a_slot_moves_the_last_one_into_it_and_keeps_every_mark() -> None:

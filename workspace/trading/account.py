@@ -253,9 +253,8 @@ class Account:
 
     def _set_last(self, symbol: str, quote: Quote, price: Decimal) -> None:
         quote.last = price
-        delta = self._marks.mark(symbol, price)
-        if delta is not None:
-            self._unrealized = self._ctx.add(self._unrealized, delta)
+        if symbol in self._positions:  # most prices are of symbols without a position
+            self._unrealized = self._ctx.add(self._unrealized, self._marks.mark(symbol, price))
 
     # -- commands ----------------------------------------------------------------------
     def place(self, request: OrderRequest, ts_ms: int) -> tuple[Order, list[AccountEvent]]:

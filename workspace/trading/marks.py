@@ -102,14 +102,12 @@ class MarkBook:
         ctx = self._ctx
         return ctx.subtract(ctx.multiply(self._qty[i], self._price[i]), self._cost[i])
 
-    def mark(self, symbol: str, price: Decimal) -> Decimal | None:
-        """Re-mark one symbol's position at ``price``; returns the change of its
-        unrealized P&L, or None when the symbol has no position.  The per-tick path:
-        arithmetic goes through the context explicitly, as entering a
-        ``localcontext`` would cost more than the arithmetic itself."""
-        i = self._slot.get(symbol)
-        if i is None:
-            return None
+    def mark(self, symbol: str, price: Decimal) -> Decimal:
+        """Re-mark the symbol's position (``KeyError`` without one) at ``price``;
+        returns the change of its unrealized P&L.  The per-tick path: arithmetic goes
+        through the context explicitly, as entering a ``localcontext`` would cost
+        more than the arithmetic itself."""
+        i = self._slot[symbol]
         ctx = self._ctx
         delta = ctx.multiply(self._qty[i], ctx.subtract(price, self._price[i]))
         self._price[i] = price
