@@ -137,11 +137,12 @@ print("orders placed")
 COUNT_IOPUB = """() => {
   const w = window.jupyterapp.shell.currentWidget;
   const kernel = w.sessionContext.session.kernel;
-  window.__twIo = { iopub: 0, comm: 0, transport: [] };
+  window.__twIo = { iopub: 0, comm: 0, transport: [], bytes: [] };
   kernel.iopubMessage.connect((_, msg) => {
     window.__twIo.iopub++;
     if (msg.header.msg_type !== 'comm_msg') return;
     window.__twIo.comm++;
+    window.__twIo.bytes.push(JSON.stringify(msg.content).length);
     // the kernel stamps every message (header.date): kernel send -> front end receives
     const sent = Date.parse(msg.header.date);
     if (Number.isFinite(sent)) window.__twIo.transport.push(Date.now() - sent);
@@ -151,6 +152,8 @@ COUNT_IOPUB = """() => {
 START_SAMPLING = """() => {
   const ui = globalThis.__twUi;
   ui.render.length = 0; ui.age.length = 0; ui.at.length = 0; ui.work.length = 0;
+  if (ui.sent) ui.sent.length = 0;  // parallel to render: the status panel indexes both
+  for (const k of Object.keys(ui.workBy || {})) ui.workBy[k].length = 0;
   const mutations = {};
   window.__twObservers = [];
   for (const root of document.querySelectorAll('.tw-panel')) {
@@ -163,6 +166,7 @@ START_SAMPLING = """() => {
     window.__twObservers.push(observer);
   }
   window.__twIo.transport.length = 0;
+  window.__twIo.bytes.length = 0;
   window.__twSample = {
     t0: performance.now(), io: { ...window.__twIo }, updates: { ...ui.updates }, mutations,
   };
@@ -182,6 +186,8 @@ STOP_SAMPLING = """() => {
     render: [...ui.render],
     age: ui.age.filter((v) => Number.isFinite(v)),
     work: [...ui.work],
+    workBy: Object.fromEntries(Object.entries(ui.workBy || {}).map(([k, v]) => [k, [...v]])),
+    comm_bytes: [...window.__twIo.bytes],
     updates,
     mutations: s.mutations,
     rows: document.querySelectorAll('.tw-tickers tr.tw-row').length,
@@ -357,6 +363,13 @@ def main() -> None:
         "transport_p99_ms": percentile(sample["transport"], 99),
         "panel_js_p50_ms": round(percentile(sample["work"], 50) or 0.0, 2),
         "panel_js_p99_ms": round(percentile(sample["work"], 99) or 0.0, 2),
+        # main-thread ms per render, per panel (the chart's is plotly's redraw)
+        "panel_js_p99_ms_by_panel": {
+            panel: round(percentile(times, 99) or 0.0, 2)
+            for panel, times in sorted(sample["workBy"].items())
+        },
+        "comm_msg_bytes_p50": percentile(sample["comm_bytes"], 50),
+        "comm_msg_bytes_max": max(sample["comm_bytes"], default=None),
         "age_p50_ms": percentile(age, 50),
         "age_p99_ms": percentile(age, 99),
         "dom_updates_per_s": round(sum(result["updates"].values()), 1),
@@ -386,6 +399,8 @@ def main() -> None:
         f"    panels' own JS per render (incl. plotly updates): p50 "
         f"{figures['panel_js_p50_ms']} ms, p99 {figures['panel_js_p99_ms']} ms"
     )
+    by_panel = ", ".join(f"{k} {v}" for k, v in figures["panel_js_p99_ms_by_panel"].items())
+    print(f"      p99 per panel (ms): {by_panel}")
     print(
         f"  event age (engine timestamp -> DOM):  p50 {figures['age_p50_ms']} ms, "
         f"p99 {figures['age_p99_ms']} ms (includes feed and <= 100 ms coalescing)"

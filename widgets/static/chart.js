@@ -144,9 +144,10 @@ function render({ model, el }) {
   const newPending = () => ({ t: [], y: [], candles: [], fills: [], lines: false, sent: [] });
   const schedule = () => {
     if (pending) return pending;
-    pending = newPending();
-    queue(applyPending);
-    return pending;
+    const p = newPending();
+    pending = p;
+    queue(() => applyPending(p)); // its own batch: a reset may have moved `pending` on
+    return p;
   };
   const drawLines = () => {
     schedule().lines = true;
@@ -193,9 +194,8 @@ function render({ model, el }) {
     data[4].x = x === undefined ? [] : prices.map(() => x);
     data[4].y = x === undefined ? [] : prices;
   };
-  const applyPending = async () => {
-    const p = pending;
-    pending = null;
+  const applyPending = async (p) => {
+    if (pending === p) pending = null; // later updates start the next batch
     const started = performance.now();
     const data = plot.data;
     if (p.t.length) {

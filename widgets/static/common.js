@@ -196,11 +196,16 @@ function twOnFlush(model, panel, fn) {
   return () => model.off("change:sent_ms", handler);
 }
 
-// Restart the flash animation on many cells with a single forced reflow (one per
-// cell would make a 20-row table lay out 20 times per update).
+// Restart the flash animation of many cells without forcing a layout: each flash
+// flips the cell's data-flash between "0" and "1", and the CSS gives the two values
+// differently named (identical) keyframes; a new animation-name restarts the
+// animation at the next style pass.  (Removing and re-adding the class needed a forced
+// reflow, a synchronous layout of the whole JupyterLab page on every ticker update.)
 function twFlash(flashes) {
-  if (!flashes.length) return;
-  for (const [node] of flashes) node.classList.remove("tw-flash-up", "tw-flash-down");
-  void flashes[0][0].offsetWidth; // reflow, so re-adding the class restarts the animation
-  for (const [node, className] of flashes) node.classList.add(className);
+  for (const [node, className] of flashes) {
+    const other = className === "tw-flash-up" ? "tw-flash-down" : "tw-flash-up";
+    if (node.classList.contains(other)) node.classList.remove(other);
+    if (!node.classList.contains(className)) node.classList.add(className);
+    node.dataset.flash = node.dataset.flash === "1" ? "0" : "1";
+  }
 }
