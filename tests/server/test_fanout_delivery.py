@@ -8,20 +8,23 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
-from ws_peer import TIMEOUT
+from ws_peer import TIMEOUT, PeerFactory
 
 from workspace import Workspace
 from workspace.engine.conflation import ConflatingQueue
 from workspace.protocol.codec import MSGPACK_SUBPROTOCOL
 from workspace.server import RealtimeServer
+from workspace.server.connection import DIRECT_BATCH
 from workspace.server.fanout import ConnectionFeed, SymbolRouter
 from workspace.session import Message
+from workspace.trading.requests import OrderRequest, OrderType, Side
 
 
 def market(symbol: str, price: float) -> Message:
@@ -167,3 +170,26 @@ async def test_subscribed_comes_first_then_updates_stamped_with_the_engines_rece
         assert started_ms <= update.received_ms <= arrived_ms
     stamps = [update.received_ms for update in updates[1:]]
     assert stamps == sorted(stamps)
+
+
+async def test_a_resume_of_more_events_than_a_direct_write_takes_arrives_whole(
+    workspace: Workspace, peer: PeerFactory
+) -> None:
+    resting = OrderRequest(
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        quantity=Decimal("0.001"),
+        price=Decimal("1000"),
+    )
+    await workspace.engine.acquire_symbol("BTCUSDT")
+    placed = [workspace.engine.place_order(resting) for _ in range(DIRECT_BATCH + 44)]
+    seqs = [message["seq"] for message in placed]
+    client = await peer()
+    # Market bursts keep coming to this connection while its resume is delivered.
+    await client.reply({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+    await client.send({"action": "resume", "since": seqs[0] - 1, "id": "r"})
+    resumed = await client.until(lambda m: m["type"] == "RESUMED")
+    assert resumed["count"] == len(seqs)
+    assert [m["seq"] for m in client.seen if m["type"] == "ORDER_UPDATE"] == seqs
+    await client.until(lambda m: m["type"] == "MARKET_UPDATE")  # the stream goes on

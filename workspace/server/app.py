@@ -229,7 +229,7 @@ class RealtimeServer:
         )
         if view.feed is not None:
             # The fan-out hands bursts straight to this connection's writer.
-            view.feed.on_ready = connection.flush_ready
+            connection.attach(view.feed)
         self._connections.add(connection)
         await self._notify()
         try:

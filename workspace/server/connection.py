@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import sys
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -22,6 +23,7 @@ from workspace.protocol import messages
 from workspace.protocol.codec import EncodeCache, decode_frame
 from workspace.protocol.commands import CommandId, command_id_of
 from workspace.protocol.session import ProtocolSession, SessionClosed
+from workspace.server.fanout import ConnectionFeed
 from workspace.server.limits import CommandGate, ServerLimits
 from workspace.session import Message
 
@@ -29,8 +31,10 @@ _log = logging.getLogger("workspace.server")
 
 CLOSE_POLICY = 1008
 BATCH = 64  # messages written together when a client's queue has several ready
-# At most this many messages per direct write; beyond, the writer task takes over.
+# A backlog larger than this is left to the writer task, which writes it in steps
+# with backpressure; smaller ones are written directly, all at once.
 DIRECT_BATCH = 256
+EVERYTHING = sys.maxsize
 CLOSE_GOING_AWAY = 1001
 
 
@@ -61,6 +65,7 @@ class Connection:
         # Without permessage-deflate a frame's bytes do not depend on the connection:
         # they are built once per message for every client.
         self._raw_frames = not websocket.protocol.extensions
+        self._feed: ConnectionFeed | None = None
 
     async def run(self) -> None:
         if self.limits.socket_send_buffer is not None:
@@ -149,24 +154,38 @@ class Connection:
         except ConnectionClosed:
             pass
 
+    def attach(self, feed: ConnectionFeed) -> None:
+        """Let the fan-out hand this connection its bursts (``flush_ready``)."""
+        self._feed = feed
+        feed.on_ready = self.flush_ready
+
     def flush_ready(self) -> bool:
         """Write what the session has ready, now, without waking the writer task (the
         fan-out calls this once per burst).  Only while the writer is parked, so the
-        order of the stream is kept, and while the socket takes data without waiting.
-        Returns False when the writer should do it instead (with backpressure)."""
+        order of the stream is kept, while the socket takes data without waiting, and
+        for a small backlog.  Returns False when the writer should do it instead (with
+        backpressure)."""
         websocket = self.websocket
-        if not self._parked or websocket.paused or websocket.protocol.state is not State.OPEN:
+        feed = self._feed
+        if (
+            not self._parked
+            or feed is None
+            or len(feed) > DIRECT_BATCH
+            or websocket.paused
+            or websocket.protocol.state is not State.OPEN
+        ):
             return False
         try:
-            batch = self.session.drain_ready(DIRECT_BATCH)
+            # Everything: a parked writer does not look at what the session holds, so
+            # nothing may be left behind in it (a resume can expand to many events).
+            batch = self.session.drain_ready(EVERYTHING)
             if batch:
                 self._write_now(batch)
                 self.sent += len(batch)
         except Exception:  # never into the fan-out, which serves every other client
             _log.exception("writing to a client failed; dropping it")
             websocket.transport.abort()
-            return True
-        return len(batch) < DIRECT_BATCH
+        return True
 
     def _write_now(self, batch: list[Message]) -> None:
         websocket = self.websocket

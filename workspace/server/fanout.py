@@ -44,6 +44,8 @@ class ConnectionFeed:
         self._symbols: set[str] = set()
         # Set by the connection: writes what is ready now; False = wake the writer.
         self.on_ready: Callable[[], bool] | None = None
+        # The queue's own method, not a wrapper: called for every delivered message.
+        self.get_nowait: Callable[[], Message] = self._queue.get_nowait
 
     @property
     def symbols(self) -> set[str] | None:
@@ -73,8 +75,8 @@ class ConnectionFeed:
     async def get(self) -> Message:
         return await self._queue.get()
 
-    def get_nowait(self) -> Message:
-        return self._queue.get_nowait()
+    def __len__(self) -> int:
+        return len(self._queue)
 
     def __aiter__(self) -> AsyncIterator[Message]:
         return self
@@ -199,11 +201,11 @@ class SymbolRouter:
                 symbol = message.get("symbol")
                 holders = by_symbol.get(symbol)  # type: ignore[arg-type]
                 if holders:
-                    # One key for every connection; a keyed put never closes a queue,
-                    # so ``holders`` cannot change while it is iterated.
+                    # One key for every connection.  A keyed put never overflows (so
+                    # straight to the queue, and ``holders`` cannot change meanwhile).
                     key = conflation_key(message)
                     for feed in holders:
-                        feed.put_quiet(message, key)
+                        feed._queue.put(message, key, wake=False)
                     touched.update(holders)
                 continue
             key = conflation_key(message)  # None for order events: never conflated
