@@ -4,6 +4,7 @@ SIGKILL mid-stream with exactly-once order events for a resuming client."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -140,7 +141,17 @@ async def test_sigkill_mid_stream_then_restart_loses_and_duplicates_no_order_eve
     await trader.connect()
     received: list[Message] = []
     watcher.listen(received.append)
-    stream = watcher.stream()
+    # The stream's queue exists once the generator runs: iterate it from the start, or
+    # events that arrive before the wait below would never reach it.
+    streamed: list[Message] = []
+    more = asyncio.Event()
+
+    async def follow_stream() -> None:
+        async for message in watcher.stream():
+            streamed.append(message)
+            more.set()
+
+    follower = asyncio.create_task(follow_stream())
     try:
         await trader.subscribe("BTCUSDT")
         for _ in range(3):
@@ -159,9 +170,11 @@ async def test_sigkill_mid_stream_then_restart_loses_and_duplicates_no_order_eve
         expected = await all_order_seqs(serve.url)
 
         async def caught_up() -> None:
-            async for message in stream:
-                if message["type"] == "ORDER_UPDATE" and message["seq"] >= expected[-1]:
-                    return
+            while not any(
+                m["type"] == "ORDER_UPDATE" and m["seq"] >= expected[-1] for m in streamed
+            ):
+                more.clear()
+                await more.wait()
 
         try:
             await asyncio.wait_for(caught_up(), TIMEOUT)
@@ -177,7 +190,9 @@ async def test_sigkill_mid_stream_then_restart_loses_and_duplicates_no_order_eve
         assert set(expected) <= set(seqs), "lost order events"
         assert watcher.connections == 2
     finally:
-        await stream.aclose()
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
         await trader.close()
         await watcher.close()
 
