@@ -94,7 +94,7 @@ class TickStore:
                 self._trim(symbol, None)
         return len(rows)
 
-    def flush_some(self, max_rows: int = 500) -> bool:
+    def flush_some(self, max_rows: int = 200) -> bool:
         """One bounded step: write up to ``max_rows`` buffered ticks, or else trim up to
         ``max_rows`` old rows of one symbol.  True while work is left."""
         if self._pending:
