@@ -206,7 +206,7 @@ class Account:
         marks (and the book when they carry bid/ask); book tickers move the book.
 
         The hot path: a price that reaches no order costs a few dict lookups and, for
-        a symbol with a position, one exact re-mark (see ``Position.mark``)."""
+        a symbol with a position, one exact re-mark (see ``MarkBook.mark``)."""
         symbol = record.symbol
         quote = self._quotes.get(symbol)
         if quote is None:
