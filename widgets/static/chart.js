@@ -227,9 +227,9 @@ function render({ model, el }) {
     let work = 0;
     if (p.t.length || p.candles.length || p.fills.length || p.lines) {
       lineMarkers();
-      const drawn = Plotly.redraw(plot); // the figure is laid out synchronously
+      const redrawn = Plotly.redraw(plot); // the figure is laid out synchronously
       work += performance.now() - started;
-      await drawn;
+      await redrawn;
     }
     const after = performance.now();
     await keepDateAxis();
