@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import json
 import logging
@@ -63,7 +64,16 @@ class CallbackCpu:
     def __init__(self) -> None:
         self.samples: list[float] = []
         self.slow: list[tuple[float, float, str]] = []  # (wall, cpu, what), over 10 ms wall
+        self.gc_pauses: list[float] = []  # seconds per garbage collection
+        self._gc_started = 0.0
         self._original = asyncio.events.Handle._run
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        # A full collection lands inside whichever callback allocated last: count it apart.
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_pauses.append(time.perf_counter() - self._gc_started)
 
     def __enter__(self) -> CallbackCpu:
         original, samples, slow = self._original, self.samples, self.slow
@@ -80,10 +90,12 @@ class CallbackCpu:
                 slow.append((wall, cpu, _describe(callback)))
 
         asyncio.events.Handle._run = timed_run  # type: ignore[method-assign, assignment]
+        gc.callbacks.append(self._on_gc)
         return self
 
     def __exit__(self, *exc: object) -> None:
         asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
+        gc.callbacks.remove(self._on_gc)
 
     def percentile_ms(self, p: float) -> float | None:
         if not self.samples:
@@ -236,6 +248,8 @@ async def phase(
             "callback_cpu_p9999_ms": callbacks.percentile_ms(99.99),
             "callback_cpu_max_ms": callbacks.percentile_ms(100),
             "callbacks_over_10ms_cpu": sum(1 for c in callbacks.samples if c > 0.010),
+            "gc_pause_max_ms": max(callbacks.gc_pauses, default=0.0) * 1000.0,
+            "gc_pauses_over_10ms": sum(1 for g in callbacks.gc_pauses if g > 0.010),
             "order_event_p50_ms": metrics.order_event_ms.percentile(50),
             "order_event_p99_ms": metrics.order_event_ms.percentile(99),
             "order_events": len(metrics.order_event_ms),
@@ -423,6 +437,8 @@ def show(result: dict[str, Any]) -> None:
         f"loop callback CPU p99 {ms(result['callback_cpu_p99_ms'])}, "
         f"p99.99 {ms(result['callback_cpu_p9999_ms'])}, max {ms(result['callback_cpu_max_ms'])}, "
         f"{result['callbacks_over_10ms_cpu']} over 10 ms | "
+        f"GC pauses max {result['gc_pause_max_ms']:.1f} ms, "
+        f"{result['gc_pauses_over_10ms']} over 10 ms | "
         f"{result['records_per_s']:,.0f} records/s, "
         f"CPU {result['cpu_us_per_record']:.1f} us/record "
         f"({result['cpu_share']:.0%} of a core)"
@@ -468,6 +484,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "max_rate_callback_cpu_max_ms": fastest["callback_cpu_max_ms"],
         "max_rate_callback_cpu_p9999_ms": fastest["callback_cpu_p9999_ms"],
         "max_rate_callbacks_over_10ms_cpu": fastest["callbacks_over_10ms_cpu"],
+        "max_rate_gc_pause_max_ms": round(fastest["gc_pause_max_ms"], 2),
+        "binance_gc_pause_max_ms": round(binance["gc_pause_max_ms"], 2),
         "max_rate_cpu_us_per_record": round(fastest["cpu_us_per_record"], 1),
         "max_rate_records_per_s": round(fastest["records_per_s"], 1),
         "symbols": args.symbols,

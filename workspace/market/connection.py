@@ -89,7 +89,8 @@ class DirectConnection(ClientConnection):
                 head = head[:size]
             else:
                 backlog.popleft()
-            super().data_received(bytes(head))
+            # No copy: the parser appends the view to its own buffer (bytearray +=).
+            super().data_received(head)  # type: ignore[arg-type]
             if time.perf_counter() >= deadline:
                 break
         if backlog:
@@ -107,7 +108,7 @@ class DirectConnection(ClientConnection):
             self._next_turn.cancel()
             self._next_turn = None
         while self._backlog:
-            super().data_received(bytes(self._backlog.popleft()))
+            super().data_received(self._backlog.popleft())  # type: ignore[arg-type]
 
     def eof_received(self) -> None:
         self._drain_all()
