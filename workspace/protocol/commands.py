@@ -17,7 +17,14 @@ from typing import Any, TypeAlias
 
 from workspace.errors import WorkspaceError
 from workspace.protocol.codec import DecodeError, decode_frame
-from workspace.trading.requests import OrderRequest, OrderType, Side
+from workspace.trading.requests import (
+    PRICE_FIELDS,
+    REQUIRED_PRICES,
+    TRAIL_FIELDS,
+    OrderRequest,
+    OrderType,
+    Side,
+)
 
 CommandId: TypeAlias = str | int | None
 
@@ -271,26 +278,9 @@ def to_decimal(value: object) -> Decimal | None:
 
 # -- per-action parsers -------------------------------------------------------------
 
-_TRAILING_FIELDS = ("trail_percent", "trail_amount", "trailing_delta")
-_PRICE_FIELDS = (
-    "price",
-    "stop_price",
-    "take_profit",
-    "stop_loss",
-    "trail_percent",
-    "trail_amount",
-    "trailing_delta",
-    "activation_price",
-)
-_REQUIRED_BY_TYPE: dict[OrderType, tuple[str, ...]] = {
-    OrderType.MARKET: (),
-    OrderType.LIMIT: ("price",),
-    OrderType.STOP_LOSS: ("stop_price",),
-    OrderType.TAKE_PROFIT: ("stop_price",),
-    OrderType.OCO: ("take_profit", "stop_price"),
-    OrderType.TRAILING_STOP: (),
-    OrderType.BRACKET: ("take_profit", "stop_loss"),
-}
+_TRAILING_FIELDS = TRAIL_FIELDS
+_PRICE_FIELDS = PRICE_FIELDS
+_REQUIRED_BY_TYPE = REQUIRED_PRICES
 
 
 def _place_order(f: _Fields) -> PlaceOrder:

@@ -54,3 +54,29 @@ class OrderRequest:
     trailing_delta: Decimal | None = None
     activation_price: Decimal | None = None
     client_order_id: str | None = None
+
+
+TRAIL_FIELDS: tuple[str, ...] = ("trail_percent", "trail_amount", "trailing_delta")
+"""A trailing stop takes exactly one of these."""
+
+PRICE_FIELDS: tuple[str, ...] = (
+    "price",
+    "stop_price",
+    "take_profit",
+    "stop_loss",
+    *TRAIL_FIELDS,
+    "activation_price",
+)
+"""Every numeric field of a request besides ``quantity``."""
+
+REQUIRED_PRICES: dict[OrderType, tuple[str, ...]] = {
+    OrderType.MARKET: (),
+    OrderType.LIMIT: ("price",),
+    OrderType.STOP_LOSS: ("stop_price",),
+    OrderType.TAKE_PROFIT: ("stop_price",),
+    OrderType.OCO: ("take_profit", "stop_price"),
+    OrderType.TRAILING_STOP: (),
+    OrderType.BRACKET: ("take_profit", "stop_loss"),
+}
+"""The prices each order type must carry; the protocol layer and the account's
+validation both check against this one table."""

@@ -11,33 +11,19 @@ import re
 from collections.abc import Collection
 from decimal import Decimal
 
-from workspace.trading.requests import OrderRequest, OrderType, Side
+from workspace.trading.requests import (
+    PRICE_FIELDS,
+    REQUIRED_PRICES,
+    TRAIL_FIELDS,
+    OrderRequest,
+    OrderType,
+    Side,
+)
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 
-_NUMBER_FIELDS = (
-    "quantity",
-    "price",
-    "stop_price",
-    "take_profit",
-    "stop_loss",
-    "trail_percent",
-    "trail_amount",
-    "trailing_delta",
-    "activation_price",
-)
-
-_REQUIRED: dict[OrderType, tuple[str, ...]] = {
-    OrderType.MARKET: (),
-    OrderType.LIMIT: ("price",),
-    OrderType.STOP_LOSS: ("stop_price",),
-    OrderType.TAKE_PROFIT: ("stop_price",),
-    OrderType.OCO: ("take_profit", "stop_price"),
-    OrderType.TRAILING_STOP: (),
-    OrderType.BRACKET: ("take_profit", "stop_loss"),
-}
-
-TRAIL_FIELDS = ("trail_percent", "trail_amount", "trailing_delta")
+_NUMBER_FIELDS = ("quantity", *PRICE_FIELDS)
+_REQUIRED = REQUIRED_PRICES
 
 
 def check_symbol(symbol: object, allowed: Collection[str] | None, quote: str) -> str | None:
