@@ -22,10 +22,14 @@ from typing import Any, ClassVar
 import anywidget
 import traitlets
 
-from widgets.throttle import DEFAULT_INTERVAL_S, Coalescer
+from widgets.throttle import DEFAULT_INTERVAL_S, Coalescer, Scheduler
 from workspace.session import Command, Message, TradingSession
 
 log = logging.getLogger(__name__)
+
+NOTICE_TTL_S = 4.0
+"""A notice ("subscribed SOLUSDT", "order-7 FILLED") clears this long after it was set,
+at a flush of the panel (timed by the coalescer's clock); errors stay until dismissed."""
 
 COMMAND_TIMEOUT_S = 30.0
 """A command with no reply by then (a remote server gone quiet) is shown as failed
@@ -44,6 +48,8 @@ class Panel(anywidget.AnyWidget):
     _closed = False
     _unlisten: Callable[[], None] | None = None
     coalescer: Coalescer | None = None
+    _notice_at = 0.0
+    _notice_timer: Any = None
 
     error = traitlets.Unicode("").tag(sync=True)
     """The last error, shown in the panel until the user dismisses it."""
@@ -60,6 +66,8 @@ class Panel(anywidget.AnyWidget):
         session: TradingSession,
         *,
         interval: float = DEFAULT_INTERVAL_S,
+        clock: Callable[[], float] | None = None,
+        scheduler: Scheduler | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(root_class=self.css_class, **kwargs)
@@ -77,7 +85,8 @@ class Panel(anywidget.AnyWidget):
         self.coalescer = Coalescer(
             self._flush,
             interval,
-            scheduler=self._loop.call_later,
+            scheduler=scheduler or self._loop.call_later,
+            clock=clock or time.monotonic,
             on_error=self.show_error,
         )
         self.on_msg(self._on_front_message)
@@ -117,8 +126,37 @@ class Panel(anywidget.AnyWidget):
         """Apply a message as if it came from the session (direct replies, tests)."""
         self._on_message(message)
 
+    @traitlets.observe("notice")
+    def _notice_set(self, change: dict[str, Any]) -> None:
+        """Time a new notice; a flush after NOTICE_TTL_S clears it."""
+        if self.coalescer is None or not change["new"]:
+            return
+        self._notice_at = self.coalescer.now()
+        self._expire_notice_in(NOTICE_TTL_S)
+
+    def _expire_notice_in(self, delay: float) -> None:
+        if self._notice_timer is not None:
+            self._notice_timer.cancel()
+        if self.coalescer is not None and not self._closed:
+            self._notice_timer = self.coalescer.later(delay, self._notice_due)
+
+    def _notice_due(self) -> None:
+        self._notice_timer = None
+        self.changed()  # the flush clears the notice (or re-arms if the clock says early)
+
+    def _expire_notice(self) -> None:
+        if not self.notice or self.coalescer is None:
+            return
+        left = self._notice_at + NOTICE_TTL_S - self.coalescer.now()
+        if left <= 0:
+            self._notice_timer = None
+            self.notice = ""
+        elif self._notice_timer is None:
+            self._expire_notice_in(left)
+
     def _flush(self) -> None:
         with self.hold_sync():
+            self._expire_notice()
             self.push()
             self.event_ms = self._newest_event_ms
             self.sent_ms = wall_ms()
@@ -208,6 +246,9 @@ class Panel(anywidget.AnyWidget):
                 self._unlisten = None
             if self.coalescer is not None:
                 self.coalescer.close()
+            if self._notice_timer is not None:
+                self._notice_timer.cancel()
+                self._notice_timer = None
             for task in list(getattr(self, "_tasks", ())):
                 task.cancel()
         super().close()

@@ -72,6 +72,14 @@ class Coalescer:
         delay = max(0.0, self._last_flush + self._interval - self._clock())
         self._handle = self._schedule(delay, self._run)
 
+    def now(self) -> float:
+        """The coalescer's clock (injectable): panels time their notices with it."""
+        return self._clock()
+
+    def later(self, delay: float, callback: Callable[[], None]) -> _Handle:
+        """Run ``callback`` after ``delay`` seconds on the coalescer's scheduler."""
+        return self._schedule(delay, callback)
+
     def flush_now(self) -> None:
         """Flush at once (e.g. on close, or a user action whose result must show now)."""
         if self._handle is not None:

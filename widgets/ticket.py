@@ -11,7 +11,7 @@ import traitlets
 
 from widgets.assets import panel_css, panel_esm
 from widgets.panel import COMMAND_TIMEOUT_S, Panel
-from widgets.state.numbers import as_float
+from widgets.state.numbers import as_float, price_text
 from widgets.state.ticket import (
     ERROR_FIELDS,
     FIELD_LABELS,
@@ -22,6 +22,8 @@ from widgets.state.ticket import (
     build_order,
 )
 from workspace.session import Message, TradingSession
+
+FINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED"})
 
 TICKET_INTERVAL_S = 0.5
 """The ticket only shows last prices beside the symbol: twice a second is enough."""
@@ -60,10 +62,15 @@ class TicketPanel(Panel):
     ) -> None:
         self._known = {s.upper() for s in known_symbols} if known_symbols else None
         self._prices: dict[str, float] = {}
+        # the latest ORDER_UPDATE per order id (bounded): a MARKET order's FILLED may
+        # arrive before the place_order reply that makes it the ticket's last order
+        self._latest: dict[str, dict[str, Any]] = {}
         super().__init__(session, interval=interval, **kwargs)
         self.form = {"symbol": symbol.upper(), "side": "BUY", "type": "MARKET", "quantity": ""}
 
     def apply(self, message: Message) -> bool:
+        if message.get("type") == "ORDER_UPDATE":
+            return self._follow(message.get("order"))
         if message.get("type") != "MARKET_UPDATE" or not isinstance(message.get("symbol"), str):
             return False
         price = as_float(message.get("price"))
@@ -71,6 +78,31 @@ class TicketPanel(Panel):
             return False
         self._prices[message["symbol"].upper()] = price
         return True
+
+    def _follow(self, order: Any) -> bool:
+        """Remember the order's latest state; when it is the last order placed here,
+        show its new status ("order-11 MARKET FILLED @ 649.93", REJECTED with reason)."""
+        if not isinstance(order, dict) or not isinstance(order.get("id"), str):
+            return False
+        self._latest[order["id"]] = order
+        if len(self._latest) > 100:
+            del self._latest[next(iter(self._latest))]
+        if order["id"] != self.last_order.get("id"):
+            return False
+        self._show_order(order)
+        return True
+
+    def _show_order(self, order: dict[str, Any], order_type: str = "") -> None:
+        self.last_order = order
+        status = order.get("status")
+        if status == "REJECTED":
+            self.errors = {"form": f"Rejected: {order.get('reason') or 'no reason given'}"}
+            return
+        text = f"{order.get('id')} {order.get('type') or order_type} {status}"
+        fill = as_float(order.get("fill_price"))
+        if status in ("FILLED", "PARTIALLY_FILLED") and fill is not None:
+            text += f" @ {price_text(fill)}"
+        self.notice = text
 
     def push(self) -> None:
         self.symbols = sorted(self._prices)
@@ -96,14 +128,13 @@ class TicketPanel(Panel):
         if reply.get("type") == "ERROR":
             field = ERROR_FIELDS.get(str(reply.get("code")), "form")
             self.errors = {field: f"{reply.get('code')}: {reply.get('message')}"}
-        elif order is not None and order.get("status") == "REJECTED":
-            self.errors = {"form": f"Rejected: {order.get('reason') or 'no reason given'}"}
-            self.last_order = order
         elif order is not None:
-            self.last_order = order
-            self.notice = (
-                f"{order.get('id')} {order.get('type') or command['type']} {order.get('status')}"
-            )
+            # an update already seen for this order (its fill) is newer than the reply
+            seen = self._latest.get(str(order.get("id")))
+            if seen is None or (order.get("status") in FINAL and seen.get("status") not in FINAL):
+                seen = order
+            self._show_order(seen, command["type"])
+            self.changed()
         return reply
 
     def on_action(self, action: str, content: dict[str, Any]) -> Awaitable[object] | None:

@@ -230,3 +230,50 @@ async def test_type_fields_trait_matches_the_validation_table() -> None:
     assert panel.type_fields["OCO"] == {"required": ["take_profit", "stop_price"], "optional": []}
     assert panel.type_fields["TRAILING_STOP"]["required"] == ["trail"]
     panel.close()
+
+
+def placed_new(command: dict[str, Any]) -> dict[str, Any]:
+    return order_update({"id": "order-11", "type": command["type"], "status": "NEW"})
+
+
+async def test_the_last_order_line_follows_the_order_to_filled() -> None:
+    session = ScriptedSession({"place_order": placed_new})
+    panel = TicketPanel(session, symbol="BNBUSDT")
+    await asyncio.wait_for(panel.submit(form(symbol="BNBUSDT")), 10)
+    assert panel.notice == "order-11 MARKET NEW"
+    session.emit(order_update({"id": "order-99", "type": "LIMIT", "status": "FILLED"}))
+    assert panel.notice == "order-11 MARKET NEW"  # another order: not this line
+    session.emit(
+        order_update(
+            {"id": "order-11", "type": "MARKET", "status": "FILLED", "fill_price": 649.93}, 2
+        )
+    )
+    assert panel.notice == "order-11 MARKET FILLED @ 649.93"
+    assert panel.last_order["status"] == "FILLED"
+    panel.close()
+
+
+async def test_the_last_order_line_shows_a_later_rejection_with_its_reason() -> None:
+    session = ScriptedSession({"place_order": placed_new})
+    panel = TicketPanel(session)
+    await asyncio.wait_for(panel.submit(form(type="LIMIT", price="600")), 10)
+    session.emit(
+        order_update({"id": "order-11", "type": "LIMIT", "status": "REJECTED", "reason": "no"}, 2)
+    )
+    assert panel.errors == {"form": "Rejected: no"}
+    assert panel.last_order["status"] == "REJECTED"
+    panel.close()
+
+
+async def test_a_fill_seen_before_the_reply_is_not_hidden_by_the_reply() -> None:
+    # the engine may publish the fill to listeners before place_order returns
+    def fill_first(command: dict[str, Any]) -> dict[str, Any]:
+        filled = {"id": "order-11", "type": "MARKET", "status": "FILLED", "fill_price": 97000.0}
+        panel.feed(order_update(filled, 2))
+        return placed_new(command)
+
+    session = ScriptedSession({"place_order": fill_first})
+    panel = TicketPanel(session)
+    await asyncio.wait_for(panel.submit(form()), 10)
+    assert panel.notice == "order-11 MARKET FILLED @ 97,000.00"
+    panel.close()

@@ -66,7 +66,7 @@ def test_a_bracket_in_trade_says_so_and_lists_its_legs(tmp_path: Path) -> None:
     )
     assert out == [
         "in trade, TP + SL live",
-        ["entry @ 649.9600", "TP 650.2600", "SL 649.6200"],
+        ["entry @ 649.96", "TP 650.26", "SL 649.62"],
         "",  # the legs show the prices, with their status
     ]
 
@@ -129,7 +129,7 @@ def test_chart_line_tags_are_short(tmp_path: Path) -> None:
         "SL 96,956.96",
         "TRAIL 3,497.44",
         "ENTRY 97,005.46",
-        "LIMIT 1.5000",
+        "LIMIT 1.50",  # a price with no known precision: its own decimals, at least 2
     ]
 
 
@@ -173,3 +173,57 @@ def test_status_latency_leaves_out_the_start_up_backlog(tmp_path: Path) -> None:
         """,
     )
     assert out == [[20, 60], 2, 60]
+
+
+def test_prices_use_the_symbol_precision_learned_from_market_prices(tmp_path: Path) -> None:
+    out = run_js(
+        tmp_path,
+        "positions",
+        ["twLearnPrice", "twPrice", "twDecimalsOf"],
+        """
+        twLearnPrice("BNBUSDT", 649.93);
+        twLearnPrice("BNBUSDT", 650.1);
+        twLearnPrice("SOLUSDT", 0.1 + 0.2);  // float noise is not a decimal
+        twLearnPrice("PEPEUSDT", 0.00001234);
+        return [
+            twPrice(649.93, "BNBUSDT"),
+            twPrice(649.9312345, "BNBUSDT"),  // an averaged entry price: the tick's decimals
+            twPrice(0.3, "SOLUSDT"),
+            twPrice(0.00001234, "PEPEUSDT"),
+            twPrice(649.93),  // no symbol: its own decimals
+            twPrice(1.23456789),  // no symbol: at most the magnitude rule (4 below 1000)
+            twPrice(97053.9),
+            twDecimalsOf(0.1 + 0.2),
+        ];
+        """,
+    )
+    assert out == [
+        "649.93",
+        "649.93",
+        "0.30",
+        "0.00001234",
+        "649.93",
+        "1.2346",
+        "97,053.90",
+        1,
+    ]
+
+
+def test_values_that_round_to_zero_have_no_sign(tmp_path: Path) -> None:
+    out = run_js(
+        tmp_path,
+        "positions",
+        ["twSigned", "twSignClass", "twFmt"],
+        """
+        return [
+            twSigned(-0.001, 2, "%"), twSigned(0.004, 2, "%"), twSigned(-0.004, 2),
+            twSigned(-0.006, 2, "%"), twSigned(0.006, 2), twFmt(-0.0001, 2),
+            twSignClass(-0.001, 2), twSignClass(-0.006, 2), twSignClass(-0.001),
+        ];
+        """,
+    )
+    assert out == [
+        "0.00%", "0.00%", "0.00",
+        "-0.01%", "+0.01", "0.00",
+        "tw-flat", "tw-neg", "tw-neg",
+    ]  # fmt: skip

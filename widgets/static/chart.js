@@ -9,8 +9,8 @@ const LINE_TAG = { entry: "ENTRY", stop: "SL", take_profit: "TP", trailing_stop:
 const LABEL_GAP_PX = 15; // a 12 px tag line with its border, plus air
 
 // A line's tag: "TP 97,053.96"; the long label ("take profit order-4") is its hover text
-function twLineTag(line) {
-  return `${LINE_TAG[line.kind] || LINE_TAG.limit} ${twPrice(line.price)}`;
+function twLineTag(line, symbol = "") {
+  return `${LINE_TAG[line.kind] || LINE_TAG.limit} ${twPrice(line.price, symbol)}`;
 }
 
 // Labels sit on their lines (pixel `pixels[i]` from the plot's top, `height` the plot
@@ -162,9 +162,10 @@ function render({ model, el }) {
     lineEls = lines.map((line) => {
       const kind = LINE_TAG[line.kind] ? line.kind : "limit";
       const rule = twEl("div", `tw-line tw-line-${kind}`);
-      const tag = twEl("div", `tw-line-tag tw-line-${kind}`, twLineTag(line));
+      const symbol = model.get("symbol");
+      const tag = twEl("div", `tw-line-tag tw-line-${kind}`, twLineTag(line, symbol));
       rule.dataset.kind = tag.dataset.kind = line.kind;
-      tag.title = `${line.label} ${twPrice(line.price)}`;
+      tag.title = `${line.label} ${twPrice(line.price, symbol)}`;
       return { line, rule, tag };
     });
     overlay.replaceChildren(...lineEls.flatMap((e) => [e.rule, e.tag]));
@@ -244,6 +245,9 @@ function render({ model, el }) {
 
   let drawn = false;
   const onCustom = (msg) => {
+    // the market prices teach the symbol's precision (the line tags use it)
+    const ys = (msg.points && msg.points.y) || [];
+    for (let i = Math.max(0, ys.length - 50); i < ys.length; i++) twLearnPrice(model.get("symbol"), ys[i]);
     if (msg.kind === "reset") {
       // updates merged so far belong to the old history; later ones follow the reset
       pending = null;

@@ -102,27 +102,60 @@ function twMissing(value) {
 
 function twFmt(value, digits = 2) {
   if (twMissing(value)) return "–";
-  return Number(value).toLocaleString("en-US", {
+  const text = Number(value).toLocaleString("en-US", {
     minimumFractionDigits: digits,
     maximumFractionDigits: digits,
   });
+  // -0.004 rounds to "-0.00": a value that shows as zero has no sign
+  return /^-[0.,]+$/.test(text) ? text.slice(1) : text;
 }
 
-// prices span 1e-6 (altcoins) to 1e5 (BTC): pick decimals from the magnitude
-function twPrice(value) {
+// does the value show as zero with that many decimals ("0.00", never "-0.00")
+function twRoundsToZero(value, digits = 2) {
+  return twMissing(value) || Math.abs(Number(value)) < 0.5 * 10 ** -digits;
+}
+
+// the fewest decimals (0..8) that write `value` exactly (649.93 -> 2, float noise ignored)
+function twDecimalsOf(value) {
+  const v = Number(value);
+  if (!Number.isFinite(v)) return 0;
+  const tolerance = 1e-9 * Math.max(1, Math.abs(v));
+  for (let d = 0; d < 8; d++) if (Math.abs(Number(v.toFixed(d)) - v) <= tolerance) return d;
+  return 8;
+}
+
+// Per-symbol price precision, learned from market prices seen in this page (tickers,
+// ticket, positions' current price): a symbol with a 0.01 tick shows 2 decimals
+// everywhere (tickers, positions, orders, chart tags), not 4 from the magnitude rule.
+TW_UI.decimals ??= {};
+function twLearnPrice(symbol, value) {
+  if (!symbol || twMissing(value)) return;
+  const seen = TW_UI.decimals[symbol];
+  const d = twDecimalsOf(value);
+  if (seen === undefined || d > seen) TW_UI.decimals[symbol] = d;
+}
+
+// Prices: with the symbol's learned precision (2 to 8 decimals); for a symbol not
+// seen yet, the value's own decimals, at least 2 and at most the magnitude rule
+// (prices span 1e-6 for altcoins to 1e5 for BTC)
+function twPrice(value, symbol = "") {
   if (twMissing(value)) return "–";
+  const known = symbol ? TW_UI.decimals[symbol] : undefined;
+  if (known !== undefined) return twFmt(value, Math.min(8, Math.max(2, known)));
   const abs = Math.abs(value);
-  const digits = abs >= 1000 ? 2 : abs >= 1 ? 4 : 6;
-  return twFmt(value, digits);
+  const magnitude = abs >= 1000 ? 2 : abs >= 1 ? 4 : 6;
+  return twFmt(value, Math.min(magnitude, Math.max(2, twDecimalsOf(value))));
 }
 
 function twSigned(value, digits = 2, suffix = "") {
   if (twMissing(value)) return "–";
-  return (value > 0 ? "+" : "") + twFmt(value, digits) + suffix;
+  return (value > 0 && !twRoundsToZero(value, digits) ? "+" : "") + twFmt(value, digits) + suffix;
 }
 
-function twSignClass(value) {
+// colour by sign; with `digits`, a value that shows as zero is flat
+function twSignClass(value, digits = null) {
   if (twMissing(value) || value === 0) return "tw-flat";
+  if (digits !== null && twRoundsToZero(value, digits)) return "tw-flat";
   return value > 0 ? "tw-pos" : "tw-neg";
 }
 

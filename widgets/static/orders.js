@@ -8,10 +8,11 @@ const ROLE_LABEL = { entry: "entry", take_profit: "TP", stop_loss: "SL" };
 
 // The order's own prices, short: "TP 97,053.96 · SL 96,956.96", "limit 3,000.00 · @ 2,999.10"
 function orderPrices(row) {
+  const sym = row.symbol || "";
   const parts = [];
   // a group's legs show its take profit, stop and entry themselves, with their status
   const legs = (row.legs || []).length > 0;
-  const add = (label, value) => !legs && !twMissing(value) && parts.push(`${label} ${twPrice(value)}`);
+  const add = (label, value) => !legs && !twMissing(value) && parts.push(`${label} ${twPrice(value, sym)}`);
   add("limit", row.price);
   add("stop", row.stop_price);
   add("TP", row.take_profit);
@@ -19,7 +20,7 @@ function orderPrices(row) {
   if (!twMissing(row.trail_percent)) parts.push(`trail ${twFmt(row.trail_percent, 2)}%`);
   add("trail", row.trail_amount);
   if (!twMissing(row.trailing_delta)) parts.push(`trail ${row.trailing_delta} bips`);
-  if (!twMissing(row.activation_price)) parts.push(`act ${twPrice(row.activation_price)}`);
+  if (!twMissing(row.activation_price)) parts.push(`act ${twPrice(row.activation_price, sym)}`);
   add("@", row.fill_price);
   return parts.join(" · ");
 }
@@ -33,12 +34,12 @@ function legRole(leg) {
 }
 
 // one leg, short: "TP 650.26", "entry @ 649.96"; the status is its badge
-function legText(leg) {
+function legText(leg, symbol = "") {
   const role = legRole(leg);
   const label = ROLE_LABEL[role] || leg.type || "leg";
-  if (!twMissing(leg.fill_price) && leg.status === "FILLED") return `${label} @ ${twPrice(leg.fill_price)}`;
+  if (!twMissing(leg.fill_price) && leg.status === "FILLED") return `${label} @ ${twPrice(leg.fill_price, symbol)}`;
   const price = [leg.current_stop_price, leg.stop_price, leg.price].find((v) => !twMissing(v));
-  return price === undefined ? label : `${label} ${twPrice(price)}`;
+  return price === undefined ? label : `${label} ${twPrice(price, symbol)}`;
 }
 
 // A group's phase, from its legs: "" when there is nothing to add to the status
@@ -102,7 +103,7 @@ function render({ model, el }) {
   // the legs change only on order events: rebuild them only when their text changes
   const drawLegs = (entry, row) => {
     const legs = row.legs || [];
-    const key = legs.map((l) => `${l.id}|${l.status}|${legText(l)}`).join(";");
+    const key = legs.map((l) => `${l.id}|${l.status}|${legText(l, row.symbol)}`).join(";");
     if (key === entry.legKey) return;
     entry.legKey = key;
     entry.legs.replaceChildren(
@@ -113,7 +114,7 @@ function render({ model, el }) {
         item.dataset.status = leg.status;
         item.title = `${leg.id} ${leg.type} ${leg.status}`;
         item.append(
-          twEl("span", "tw-leg-text", legText(leg)),
+          twEl("span", "tw-leg-text", legText(leg, row.symbol)),
           twEl("span", `tw-leg-status tw-leg-${leg.status.toLowerCase()}`, leg.status),
         );
         return item;
@@ -150,8 +151,8 @@ function render({ model, el }) {
       twText(entry.reason, row.reason || "");
       entry.reason.hidden = !row.reason;
       twText(entry.prices, orderPrices(row));
-      twText(entry.stop, twMissing(row.current_stop_price) ? "" : `stop ${twPrice(row.current_stop_price)}`);
-      twText(entry.peak, twMissing(row.peak_price) ? "" : `peak ${twPrice(row.peak_price)}`);
+      twText(entry.stop, twMissing(row.current_stop_price) ? "" : `stop ${twPrice(row.current_stop_price, row.symbol)}`);
+      twText(entry.peak, twMissing(row.peak_price) ? "" : `peak ${twPrice(row.peak_price, row.symbol)}`);
       entry.trail.hidden = twMissing(row.current_stop_price) && twMissing(row.peak_price);
       drawLegs(entry, row);
       const open = !FINAL.has(row.status);

@@ -48,12 +48,13 @@ function render({ model, el }) {
       twText(c.side, row.side);
       twClass(c.side, `tw-side tw-text ${row.side === "sell" ? "tw-neg" : "tw-pos"}`);
       twText(c.quantity, twQty(row.quantity));
-      twText(c.entry, twPrice(row.entry_price));
-      twText(c.price, twPrice(row.current_price));
+      twLearnPrice(row.symbol, row.current_price);
+      twText(c.entry, twPrice(row.entry_price, row.symbol));
+      twText(c.price, twPrice(row.current_price, row.symbol));
       twText(c.pnl, twSigned(row.pnl, 2));
-      twClass(c.pnl, `tw-num tw-pnl ${twSignClass(row.pnl)}`);
+      twClass(c.pnl, `tw-num tw-pnl ${twSignClass(row.pnl, 2)}`);
       twText(c.pnlPct, twSigned(row.pnl_pct, 2, "%"));
-      twClass(c.pnlPct, `tw-num tw-pnl-pct ${twSignClass(row.pnl_pct)}`);
+      twClass(c.pnlPct, `tw-num tw-pnl-pct ${twSignClass(row.pnl_pct, 2)}`);
       entry.close.disabled = closing.has(row.id);
     });
     for (const [id, entry] of rows) {

@@ -62,7 +62,8 @@ function render({ model, el }) {
         tbody.append(entry.tr);
       }
       const { cells } = entry;
-      const priceText = twPrice(row.price);
+      for (const key of ["price", "high", "low"]) twLearnPrice(row.symbol, row[key]);
+      const priceText = twPrice(row.price, row.symbol);
       if (cells.price.textContent !== priceText) {
         twText(cells.price, priceText);
         if (entry.price !== null && row.price !== entry.price) {
@@ -71,11 +72,11 @@ function render({ model, el }) {
       }
       entry.price = row.price;
       twText(cells.change, twSigned(row.change, 2));
-      twClass(cells.change, `tw-num tw-change ${twSignClass(row.change)}`);
+      twClass(cells.change, `tw-num tw-change ${twSignClass(row.change, 2)}`);
       twText(cells.change_pct, twSigned(row.change_pct, 2, "%"));
-      twClass(cells.change_pct, `tw-num tw-change-pct ${twSignClass(row.change_pct)}`);
-      twText(cells.high, twPrice(row.high));
-      twText(cells.low, twPrice(row.low));
+      twClass(cells.change_pct, `tw-num tw-change-pct ${twSignClass(row.change_pct, 2)}`);
+      twText(cells.high, twPrice(row.high, row.symbol));
+      twText(cells.low, twPrice(row.low, row.symbol));
       twText(cells.volume, twVolume(row.volume));
     }
     twFlash(flashes);

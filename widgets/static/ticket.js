@@ -99,8 +99,10 @@ function render({ model, el }) {
     if (datalist.children.length !== symbols.length) {
       datalist.replaceChildren(...symbols.map((s) => Object.assign(twEl("option"), { value: s })));
     }
-    const p = prices[symbol.value.trim().toUpperCase()];
-    last.textContent = p === undefined ? "" : `last ${twPrice(p)}`;
+    for (const [s, price] of Object.entries(prices)) twLearnPrice(s, price);
+    const current = symbol.value.trim().toUpperCase();
+    const p = prices[current];
+    last.textContent = p === undefined ? "" : `last ${twPrice(p, current)}`;
   };
   symbol.addEventListener("input", showPrices);
   showErrors();
