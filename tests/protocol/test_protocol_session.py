@@ -106,3 +106,55 @@ async def test_symbol_limit_per_connection(engine: Any) -> None:
     reply = await session.request({"action": "subscribe_ticker", "symbol": "ETHUSDT", "id": 2})
     assert (reply["code"], reply["id"]) == ("INVALID_PARAMS", 2)
     await session.close()
+
+
+def _shape(message: Message) -> tuple[Any, ...]:
+    return (message["type"], message.get("symbol"), message.get("seq"), message.get("id"))
+
+
+async def test_drain_ready_fast_path_keeps_the_order_of_next_message(engine: Any) -> None:
+    """Market updates take drain_ready's fast path; order events and alerts still go
+    through the session's routing, in the same position, each seq once."""
+    from workspace.protocol.commands import parse_command
+
+    sessions = [ProtocolSession(engine) for _ in range(4)]
+    for session in sessions:
+        session.snapshot()
+        await session.request({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+        await session.request({"action": "subscribe_ticker", "symbol": "BNBUSDT"})
+    await sessions[3].request({"action": "set_alert", "symbol": "ETHUSDT", "above": 50})
+    place = parse_command(
+        {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "quantity": 1}
+    )
+    engine.tick("BTCUSDT", 20.0)
+    engine.place_order(place.request)  # type: ignore[union-attr]
+    engine.tick("ETHUSDT", 60.0)  # not subscribed: only sessions[3]'s alert sees it
+    engine.fill("order-1")
+    engine.tick("BNBUSDT", 5.0)
+    engine.tick("BTCUSDT", 21.0)  # conflated into the first one's place (the hub's queue)
+
+    one_by_one: list[Message] = []
+    while True:
+        try:
+            one_by_one.append(await asyncio.wait_for(sessions[0].next_message(), 0.2))
+        except TimeoutError:
+            break
+    in_pairs: list[Message] = []
+    while batch := sessions[1].drain_ready(2):
+        assert len(batch) <= 2
+        in_pairs += batch
+    everything = sessions[2].drain_ready(1 << 20)
+    expected = [
+        ("MARKET_UPDATE", "BTCUSDT", None),
+        ("ORDER_UPDATE", None, 1),
+        ("ORDER_UPDATE", None, 2),
+        ("MARKET_UPDATE", "BNBUSDT", None),
+    ]
+    assert [_shape(m)[:3] for m in one_by_one] == expected
+    assert [_shape(m)[:3] for m in in_pairs] == expected
+    assert [_shape(m)[:3] for m in everything] == expected
+    assert [m["price"] for m in everything if m["type"] == "MARKET_UPDATE"] == [21.0, 5.0]
+    with_alert = [_shape(m)[:3] for m in sessions[3].drain_ready(1 << 20)]
+    assert with_alert == [*expected[:2], ("ALERT", "ETHUSDT", None), *expected[2:]]
+    for session in sessions:
+        await session.close()

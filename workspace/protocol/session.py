@@ -59,6 +59,7 @@ ENVELOPE = "_SESSION"
 # How many replayed ticks may wait in the outbound stream: a replay at speed 0 is
 # paced by the client's reading, not by memory.
 REPLAY_CREDITS = 256
+_UNBOUNDED = 1 << 62  # drain_ready without ``available``: until the queue is empty
 
 
 class SessionClosed(Exception):
@@ -75,6 +76,10 @@ class ProtocolSession:
         self.engine = engine
         self.max_symbols = max_symbols
         self._subscription = engine.subscribe_messages(symbols=())
+        # Looked up once: ``drain_ready`` calls it for every delivered message.
+        self._get_nowait: Callable[[], Message] | None = getattr(
+            self._subscription, "get_nowait", None
+        )
         self._symbols: set[str] = set()  # what the client subscribed to
         self._acquired: set[str] = set()  # what this session holds on the engine
         self._alerts = AlertBook(max_alerts)
@@ -343,21 +348,44 @@ class ProtocolSession:
             self._route(raw)
         return self._pending.pop(0)
 
-    def drain_ready(self, limit: int = 64) -> list[Message]:
-        """Messages that are ready without waiting (lets a writer batch its sends)."""
-        out: list[Message] = []
-        get_nowait = getattr(self._subscription, "get_nowait", None)
-        while len(out) < limit:
-            if self._pending:
-                out.append(self._pending.pop(0))
-                continue
-            if get_nowait is None:
-                break
+    def drain_ready(self, limit: int = 64, available: int | None = None) -> list[Message]:
+        """Messages that are ready without waiting (lets a writer batch its sends).
+
+        ``available``: how many items the subscription holds, when the caller knows
+        (the server's direct write does): the drain stops there instead of asking the
+        queue once more.  Same order as ``next_message``: what the session already
+        holds first, then the subscription's items as routed by ``_route``.
+
+        Fast path: a ``MARKET_UPDATE`` carries no ``seq`` and, while the connection
+        has no alert, needs nothing from ``_route`` but the symbol check, so it goes
+        straight out.  Everything else (order events, envelopes, replies, and market
+        data while alerts are set) takes ``_route``, in the same position."""
+        pending = self._pending
+        if pending:
+            out = pending[:limit]
+            del pending[:limit]
+        else:
+            out = []
+        get_nowait = self._get_nowait
+        if get_nowait is None:
+            return out
+        remaining = _UNBOUNDED if available is None else available
+        symbols = self._symbols
+        alerts = self._alerts
+        while remaining > 0 and not pending and len(out) < limit:
+            remaining -= 1
             try:
                 raw = get_nowait()
             except Exception:
                 break
+            if raw.get("type") == "MARKET_UPDATE" and not len(alerts):
+                if raw.get("symbol") in symbols:
+                    out.append(raw)
+                continue
             self._route(raw)
+            room = limit - len(out)
+            out += pending[:room]
+            del pending[:room]
         return out
 
     def _route(self, raw: Message) -> None:

@@ -167,18 +167,16 @@ class Connection:
         backpressure)."""
         websocket = self.websocket
         feed = self._feed
-        if (
-            not self._parked
-            or feed is None
-            or len(feed) > DIRECT_BATCH
-            or websocket.paused
-            or websocket.protocol.state is not State.OPEN
-        ):
+        if not self._parked or feed is None:
+            return False
+        queued = len(feed)
+        if queued > DIRECT_BATCH or websocket.paused or websocket.protocol.state is not State.OPEN:
             return False
         try:
             # Everything: a parked writer does not look at what the session holds, so
             # nothing may be left behind in it (a resume can expand to many events).
-            batch = self.session.drain_ready(EVERYTHING)
+            # ``queued`` is exact (nothing runs in between), so the drain stops there.
+            batch = self.session.drain_ready(EVERYTHING, queued)
             if batch:
                 self._write_now(batch)
                 self.sent += len(batch)
