@@ -96,6 +96,18 @@ function twClass(node, className) {
   if (node.className !== className) node.className = className;
 }
 
+// rows: Map key -> {tr, ...}; drop the rows this draw did not see, and show the
+// "empty" line when none are left (tickers, positions and orders tables)
+function twPruneRows(rows, seen, empty) {
+  for (const [key, entry] of rows) {
+    if (!seen.has(key)) {
+      entry.tr.remove();
+      rows.delete(key);
+    }
+  }
+  empty.hidden = rows.size > 0;
+}
+
 function twMissing(value) {
   return value === null || value === undefined || Number.isNaN(value);
 }

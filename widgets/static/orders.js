@@ -159,13 +159,7 @@ function render({ model, el }) {
       entry.cancel.hidden = !open;
       entry.cancel.disabled = canceling.has(row.id);
     });
-    for (const [id, entry] of rows) {
-      if (!seen.has(id)) {
-        entry.tr.remove();
-        rows.delete(id);
-      }
-    }
-    empty.hidden = rows.size > 0;
+    twPruneRows(rows, seen, empty);
   };
   draw();
   const off = twOnFlush(model, "tw-orders", draw);

@@ -57,13 +57,7 @@ function render({ model, el }) {
       twClass(c.pnlPct, `tw-num tw-pnl-pct ${twSignClass(row.pnl_pct, 2)}`);
       entry.close.disabled = closing.has(row.id);
     });
-    for (const [id, entry] of rows) {
-      if (!seen.has(id)) {
-        entry.tr.remove();
-        rows.delete(id);
-      }
-    }
-    empty.hidden = rows.size > 0;
+    twPruneRows(rows, seen, empty);
   };
   draw();
   const off = twOnFlush(model, "tw-positions", draw);

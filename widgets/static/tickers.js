@@ -80,13 +80,7 @@ function render({ model, el }) {
       twText(cells.volume, twVolume(row.volume));
     }
     twFlash(flashes);
-    for (const [symbol, entry] of rows) {
-      if (!seen.has(symbol)) {
-        entry.tr.remove();
-        rows.delete(symbol);
-      }
-    }
-    empty.hidden = rows.size > 0;
+    twPruneRows(rows, seen, empty);
   };
   draw();
   const off = twOnFlush(model, "tw-tickers", draw);
