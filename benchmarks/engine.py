@@ -45,9 +45,9 @@ from typing import Any
 from workspace.engine.config import EngineConfig
 from workspace.engine.core import Engine
 from workspace.engine.ticks import Tick
-from workspace.engine.workspace import Workspace
 from workspace.journal import Journal
 from workspace.market.records import BookTicker, MarketRecord, Ticker, Trade
+from workspace.notebook.workspace import Workspace
 from workspace.trading.requests import OrderRequest, OrderType, Side
 
 RESTING_ORDERS = 1000

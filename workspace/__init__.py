@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from workspace.engine.workspace import Workspace
+    from workspace.notebook.workspace import Workspace
 
 __all__ = ["Workspace"]
 
@@ -17,7 +17,7 @@ def __getattr__(name: str) -> Any:
     # Lazy: `python -m workspace sim` and the feed tests should not import pandas,
     # the journal and the engine just because the package was imported.
     if name == "Workspace":
-        from workspace.engine.workspace import Workspace
+        from workspace.notebook.workspace import Workspace
 
         return Workspace
     raise AttributeError(f"module 'workspace' has no attribute {name!r}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from workspace.engine.config import EngineConfig
-from workspace.engine.workspace import Workspace
+from workspace.notebook.workspace import Workspace
 from workspace.sim import SimConfig
 
 FAST_SIM = SimConfig(

@@ -7,7 +7,7 @@ import json
 
 import websockets
 
-from workspace.engine.workspace import Workspace
+from workspace.notebook.workspace import Workspace
 from workspace.session import Message
 from workspace.trading.requests import OrderRequest, OrderType, Side
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from workspace.engine.workspace import Workspace
+from workspace.notebook.workspace import Workspace
 from workspace.session import Message
 
 from .conftest import make_workspace

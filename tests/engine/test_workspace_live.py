@@ -11,8 +11,8 @@ import psutil
 import pytest
 
 from workspace.engine.ticks import Tick
-from workspace.engine.workspace import Workspace
 from workspace.errors import InvalidParams, InvalidSymbol, NotFound
+from workspace.notebook.workspace import Workspace
 from workspace.session import Message
 from workspace.trading.orders import Fill, Order
 

@@ -13,7 +13,7 @@ import widgets
 from widgets.panel import Panel
 from workspace.client import RealtimeClient
 from workspace.engine.config import EngineConfig
-from workspace.engine.workspace import Workspace
+from workspace.notebook.workspace import Workspace
 from workspace.sim import SimConfig
 
 SIM = SimConfig(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import widgets
 from widgets.panel import Panel
-from workspace.engine.workspace import Workspace
+from workspace.notebook.workspace import Workspace
 
 KLINES = (
     Path(__file__).parents[1]

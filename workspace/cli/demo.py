@@ -24,7 +24,7 @@ from workspace.errors import WorkspaceError
 from workspace.session import Command, Message
 
 if TYPE_CHECKING:
-    from workspace.engine.workspace import Workspace
+    from workspace.notebook.workspace import Workspace
 
 HELP = "run the engine headless on the simulator with a live text view"
 

@@ -8,14 +8,15 @@ can echo it.  Unknown extra fields are ignored: a newer client stays compatible.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeAlias
 
+from workspace.decimals import MAX_INT, to_decimal
 from workspace.errors import WorkspaceError
+from workspace.market.errors import MalformedSymbolError
+from workspace.market.subscriptions import normalize_symbol
 from workspace.protocol.codec import DecodeError, decode_frame
 from workspace.trading.requests import (
     PRICE_FIELDS,
@@ -28,16 +29,12 @@ from workspace.trading.requests import (
 
 CommandId: TypeAlias = str | int | None
 
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
 MAX_ID_LENGTH = 128
 MAX_REF_LENGTH = 64
 ORDER_STATUSES = frozenset(
     {"NEW", "TRIGGERED", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED"}
 )
 ORDER_STATUS_FILTERS = ORDER_STATUSES | {"OPEN", "ALL"}
-# JSON has no integer bound; milliseconds and seq beyond 2**63 mean a broken client.
-MAX_INT = 2**63 - 1
-MAX_EXPONENT = 30
 
 
 class ProtocolError(WorkspaceError):
@@ -186,7 +183,10 @@ class _Fields:
             raise self.fail(f"'{name}' is required")
         if not isinstance(value, str):
             raise self.fail(f"'{name}' must be a string")
-        return normalise_symbol(value, self.id)
+        try:
+            return normalize_symbol(value)
+        except MalformedSymbolError:
+            raise self.fail(f"malformed symbol {value[:40]!r}", "INVALID_SYMBOL") from None
 
     def decimal(
         self, name: str, *, required: bool = False, positive: bool = True
@@ -241,39 +241,6 @@ class _Fields:
         if not isinstance(value, str) or value.upper() not in allowed:
             raise self.fail(f"'{name}' must be one of {', '.join(sorted(allowed))}")
         return value.upper()
-
-
-def normalise_symbol(value: str, command_id: CommandId = None) -> str:
-    symbol = value.strip().upper()
-    if not SYMBOL_PATTERN.match(symbol):
-        raise ProtocolError("INVALID_SYMBOL", f"malformed symbol {value[:40]!r}", command_id)
-    return symbol
-
-
-def to_decimal(value: object) -> Decimal | None:
-    """A JSON number or numeric string as an exact Decimal; None for anything else
-    (bool, NaN, infinities, containers, garbage)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, int) and abs(value) > MAX_INT:
-        return None
-    if isinstance(value, int | float):
-        number = Decimal(str(value))
-    elif isinstance(value, str) and 0 < len(value) <= 40:
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            return None
-    else:
-        return None
-    # Exponents far outside any price or quantity would only overflow the account.
-    if not number.is_finite():
-        return None
-    if number and not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
-        return None
-    return number
 
 
 # -- per-action parsers -------------------------------------------------------------

@@ -9,9 +9,10 @@ with a reason instead of this layer raising.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from workspace.decimals import to_decimal
 from workspace.errors import InvalidParams
 from workspace.trading.orders import Order
 from workspace.trading.requests import OrderRequest, OrderType, Side
@@ -19,17 +20,14 @@ from workspace.trading.requests import OrderRequest, OrderType, Side
 Number = int | float | str | Decimal
 
 
-def to_decimal(value: Number | None) -> Decimal | None:
-    """Exact conversion (``Decimal(str(x))``: 0.1 stays 0.1).  Anything unreadable
-    becomes NaN, which the account rejects with a reason instead of raising here."""
-    if value is None or isinstance(value, Decimal):
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return Decimal("NaN")
-    try:
-        return Decimal(str(value).strip())
-    except InvalidOperation:
-        return Decimal("NaN")
+def exact(value: Number | None) -> Decimal | None:
+    """``to_decimal`` for notebook arguments: ``None`` stays "not given", and anything
+    unreadable becomes NaN, which the account rejects with a reason instead of this
+    layer raising."""
+    if value is None:
+        return None
+    number = to_decimal(value)
+    return Decimal("NaN") if number is None else number
 
 
 def to_side(side: str | Side) -> Side:
@@ -52,8 +50,8 @@ class OrderMethods:
             symbol=symbol.upper() if isinstance(symbol, str) else symbol,
             side=to_side(side),
             type=type_,
-            quantity=to_decimal(quantity),  # type: ignore[arg-type]  # None -> rejected
-            **{name: to_decimal(value) for name, value in prices.items()},  # type: ignore[arg-type]
+            quantity=exact(quantity),  # type: ignore[arg-type]  # None -> rejected
+            **{name: exact(value) for name, value in prices.items()},  # type: ignore[arg-type]
         )
         return self.place(request)
 

@@ -29,11 +29,11 @@ from workspace.engine.clock import Clock, DataClock
 from workspace.engine.config import EngineConfig
 from workspace.engine.core import Engine
 from workspace.engine.feed_port import FeedFactory, FeedPort, RecordCallback, StatusCallback
-from workspace.engine.order_methods import Number, OrderMethods, to_decimal
-from workspace.engine.pending import PendingCall
 from workspace.engine.tick_store import TickStore
 from workspace.errors import InvalidParams
 from workspace.journal import Journal, equity_curve, fills_frame, orders_frame, positions_frame
+from workspace.notebook.order_methods import Number, OrderMethods, exact
+from workspace.notebook.pending import PendingCall
 from workspace.session import Command, Listener, Message
 from workspace.trading.account import Account
 from workspace.trading.config import AccountConfig
@@ -84,7 +84,7 @@ class Workspace(OrderMethods):
         self._db = None if db is None else Path(db).expanduser()
         if initial_balance is not None and account is not None:
             raise InvalidParams("give initial_balance or account=AccountConfig(...), not both")
-        balance = to_decimal(initial_balance)
+        balance = exact(initial_balance)
         if balance is not None and not (balance.is_finite() and balance > 0):
             raise InvalidParams(f"initial_balance must be a number > 0, got {initial_balance!r}")
         self._account_config = (
@@ -391,7 +391,7 @@ class Workspace(OrderMethods):
 
     def close_position(self, position_id: str, quantity: Number | None = None) -> Order:
         """Close all or part of a position with a market order; returns that order."""
-        return self._require().close(position_id, to_decimal(quantity))[0]
+        return self._require().close(position_id, exact(quantity))[0]
 
     # -- strategy callbacks ------------------------------------------------------------
     def on_tick(self, *symbols: str | StrategyFunction) -> Any:
