@@ -23,17 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Final, cast
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from workspace.errors import InvalidParams
+from workspace.market.book import OrderBook
 from workspace.market.config import FeedConfig, add_feed_arguments
 from workspace.market.connection import DirectConnection, StaleConnection
 from workspace.market.decode import (
@@ -42,20 +42,37 @@ from workspace.market.decode import (
     FrameError,
     ServerShutdown,
     decode_frame,
+    parse_depth_snapshot,
+    parse_klines,
 )
 from workspace.market.errors import (
     FeedError,
     FeedFatalError,
+    RestError,
     SubscriptionError,
     TooManyStreamsError,
     UnknownSymbolError,
 )
 from workspace.market.exchange_info import ExchangeInfoCache, SymbolInfo
-from workspace.market.records import BookTicker, MarketRecord
+from workspace.market.local_books import LocalBooks
+from workspace.market.records import (
+    DepthSnapshot,
+    DepthUpdate,
+    FeedRecord,
+    Kline,
+    MarketRecord,
+    MiniTicker,
+    Ticker,
+    Trade,
+)
+from workspace.market.rest import DEPTH_PATH, KLINES_PATH, MAX_KLINES, RestClient
+from workspace.market.status import FeedState, FeedStats, FeedStatus, Gap
 from workspace.market.subscriptions import (
+    DIFF_DEPTH_STREAMS,
     MAX_STREAMS_PER_CONNECTION,
     ControlRateLimiter,
     Method,
+    check_kline_interval,
     control_messages,
     normalize_symbol,
     stream_names,
@@ -71,6 +88,7 @@ __all__ = [
     "FeedStats",
     "FeedStatus",
     "Gap",
+    "RestError",
     "SubscriptionError",
     "SymbolInfo",
     "TooManyStreamsError",
@@ -80,63 +98,24 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_INVALID_SYMBOL: Final = -1121  # Binance's error code for an unknown symbol
+
 _LOGGED_BAD_FRAMES: Final = 10
 """Log the first bad frames (and consumer errors) in full; after that only every 1000th:
 a garbage flood, or a consumer failing on every record, must not become a log flood."""
-
-
-class FeedState(enum.StrEnum):
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    DOWN = "down"
-
-
-@dataclass(frozen=True, slots=True)
-class FeedStatus:
-    """One state change: ``on_status(FeedStatus("reconnecting", "stalled", 1700000000000))``."""
-
-    state: FeedState
-    reason: str
-    at_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class Gap:
-    """One outage: the last exchange event time seen before it, the first one after.
-
-    Either is ``None`` when unknown (no event before the first outage; the feed stopped
-    before data came back).
-    """
-
-    last_event_ms_before: int | None
-    first_event_ms_after: int | None
-    reason: str
-
-
-@dataclass(slots=True)
-class FeedStats:
-    """Live counters (the same object is updated in place)."""
-
-    messages: int = 0
-    """Frames received, of any kind."""
-    records: int = 0
-    """Records handed to ``on_record``."""
-    parse_errors: int = 0
-    """Frames that could not be decoded (logged, skipped)."""
-    callback_errors: int = 0
-    """Exceptions raised by ``on_record`` (logged, the feed carries on)."""
-    skipped: int = 0
-    """Frames recognised but not normalised (depth, kline ...)."""
-    reconnects: int = 0
-    last_message_monotonic: float | None = None
 
 
 class _ConnectionLost(FeedError):
     """A control request's connection ended before its reply came."""
 
 
-RecordCallback = Callable[[MarketRecord], object]
+RecordCallback = Callable[[FeedRecord], object]
+"""``on_record``: every record, the book and kline records included."""
+TickCallback = Callable[[MarketRecord], object]
+"""A callback that takes only tickers and trades: enough while no book or kline stream
+is subscribed (it gets nothing else then)."""
 StatusCallback = Callable[[FeedStatus], object]
+GapCallback = Callable[[Gap], object]
 
 
 def _wall_ms() -> int:
@@ -154,8 +133,13 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _ignore(_: MarketRecord) -> None:
+def _ignore(_: FeedRecord) -> None:
     return None
+
+
+_TIMED: Final = frozenset({Ticker, MiniTicker, Trade, Kline})
+"""Records whose event time marks the end of an outage (a kline's is never None on a
+stream; BookTicker and PartialDepth carry none; DepthUpdate goes through its book)."""
 
 
 class BinanceFeed:
@@ -170,17 +154,21 @@ class BinanceFeed:
     def __init__(
         self,
         config: FeedConfig | None = None,
-        on_record: RecordCallback = _ignore,
+        on_record: RecordCallback | TickCallback = _ignore,
         on_status: StatusCallback | None = None,
         *,
+        on_gap: GapCallback | None = None,
         policy: ReconnectPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_ms: Callable[[], int] = _wall_ms,
         exchange_info: ExchangeInfoCache | None = None,
     ) -> None:
         self.config = config if config is not None else FeedConfig.from_env()
-        self._on_record = on_record
+        # A TickCallback is only ever called with what it takes: book and kline records
+        # come only for the streams its owner subscribes (subscribe_book, kline kinds).
+        self._on_record = cast(RecordCallback, on_record)
         self._on_status = on_status
+        self._on_gap = on_gap
         self._policy = policy if policy is not None else ReconnectPolicy(rng=random.Random())
         self._clock = clock
         self._wall_ms = wall_ms
@@ -188,6 +176,10 @@ class BinanceFeed:
         self._limiter = ControlRateLimiter(self.config.control_messages_per_s)
 
         self._symbols: dict[str, None] = {}  # wanted symbols, in subscription order
+        self._book_symbols: dict[str, None] = {}  # symbols with a book asked for
+        self._kline_intervals: dict[str, dict[str, None]] = {}  # symbol -> intervals
+        diff_kinds = [k for k in self.config.streams if k in DIFF_DEPTH_STREAMS]
+        self._diff_kind = diff_kinds[0] if diff_kinds else self.config.book_stream
         self._live_streams: set[str] = set()  # subscribed on the current connection
         self._ws: DirectConnection | None = None
         self._pending: dict[int, asyncio.Future[ControlReply]] = {}
@@ -205,6 +197,15 @@ class BinanceFeed:
         self._open_gap: tuple[int | None, str] | None = None
         self._last_event_ms: int | None = None
         self._quiet_since = 0.0
+        self._rest: RestClient | None = None
+        self._books = LocalBooks(
+            fetch_snapshot=self._snapshot_for_book,
+            deliver=self._deliver,
+            record_gap=self._add_gap,
+            stats=self._stats,
+            buffer_limit=self.config.book_buffer_limit,
+            retry_s=self.config.book_snapshot_retry_s,
+        )
 
     # ----------------------------------------------------------------- public API
 
@@ -287,9 +288,11 @@ class BinanceFeed:
                 await task
         elif task is not None and not task.cancelled():
             task.exception()  # retrieved, so asyncio does not warn
+        await self._books.close()
+        self._books.reset_all()
         if self._open_gap is not None:
             before, reason = self._open_gap
-            self._gaps.append(Gap(before, None, reason))
+            self._add_gap(Gap(before, None, reason))
             self._open_gap = None
         if self._state is not FeedState.DOWN:
             self._set_state(FeedState.DOWN, "stopped")
@@ -319,21 +322,16 @@ class BinanceFeed:
         new = [s for s in dict.fromkeys(wanted) if s not in self._symbols]
         if not new:
             return
-        total = (len(self._symbols) + len(new)) * len(self.config.streams)
-        if total > MAX_STREAMS_PER_CONNECTION:
-            raise TooManyStreamsError(
-                f"{total} streams would exceed Binance's {MAX_STREAMS_PER_CONNECTION} "
-                "per connection; nothing subscribed"
-            )
-        for symbol in new:
-            self._symbols[symbol] = None
-        streams = [n for s in new for n in stream_names(s, self.config.streams)]
-        try:
-            await self._send_control("SUBSCRIBE", streams)
-        except SubscriptionError:
+
+        def add() -> None:
+            for symbol in new:
+                self._symbols[symbol] = None
+
+        def undo() -> None:
             for symbol in new:
                 self._symbols.pop(symbol, None)
-            raise
+
+        await self._change_streams(new, add, undo)
 
     async def unsubscribe(self, *symbols: str) -> None:
         """Stop the streams of each symbol; symbols not subscribed are ignored."""
@@ -342,10 +340,254 @@ class BinanceFeed:
         ]
         if not gone:
             return
-        for symbol in gone:
-            del self._symbols[symbol]
-        streams = [n for s in gone for n in stream_names(s, self.config.streams)]
-        await self._send_control("UNSUBSCRIBE", streams)
+
+        def remove() -> None:
+            for symbol in gone:
+                del self._symbols[symbol]
+
+        await self._change_streams(gone, remove)
+
+    # ------------------------------------------------------------ books and klines
+
+    @property
+    def books(self) -> frozenset[str]:
+        """Symbols whose local order book the feed keeps (``subscribe_book`` or a diff
+        depth kind in ``config.streams``)."""
+        return self._books.symbols
+
+    def book(self, symbol: str) -> OrderBook | None:
+        """The synchronised local book of ``symbol``; ``None`` if its book is not kept
+        or is being (re)built from a snapshot.
+
+        The object is updated in place as events arrive; ``on_record`` sees each
+        :class:`DepthUpdate` right after it was applied.  Use :meth:`OrderBook.copy`
+        to keep a view that does not change.
+        """
+        book = self._books.book(symbol)  # the fast path: already an exchange name
+        if book is None and not symbol.isupper():
+            book = self._books.book(normalize_symbol(symbol))
+        return book
+
+    async def wait_for_book(self, symbol: str, timeout_s: float | None = 10.0) -> OrderBook:
+        """Wait until the book of ``symbol`` is synchronised; raises ``TimeoutError``,
+        or :class:`FeedError` if its book is not kept."""
+        name = normalize_symbol(symbol)
+        if name not in self._books.symbols:
+            raise FeedError(f"no order book is kept for {name}: call subscribe_book first")
+        return await asyncio.wait_for(self._books.wait_synced(name), timeout_s)
+
+    async def subscribe_book(self, *symbols: str) -> None:
+        """Keep a local order book for each symbol: subscribe its diff depth stream
+        (``config.book_stream``, ``depth@100ms`` by default) and synchronise it with a
+        REST snapshot.  Validated like :meth:`subscribe`; returns once the stream is
+        subscribed (the book follows: :meth:`wait_for_book`)."""
+        wanted = [normalize_symbol(s) for s in symbols]
+        if self.config.validate_symbols and wanted:
+            await self._check_listed(wanted)
+        new = [s for s in dict.fromkeys(wanted) if s not in self._book_symbols]
+        if not new:
+            return
+
+        def add() -> None:
+            for symbol in new:
+                self._book_symbols[symbol] = None
+
+        def undo() -> None:
+            for symbol in new:
+                self._book_symbols.pop(symbol, None)
+
+        await self._change_streams(new, add, undo)
+
+    async def unsubscribe_book(self, *symbols: str) -> None:
+        """Stop keeping the books of these symbols (others are ignored)."""
+        gone = [
+            s
+            for s in dict.fromkeys(normalize_symbol(s) for s in symbols)
+            if s in self._book_symbols
+        ]
+        if not gone:
+            return
+
+        def remove() -> None:
+            for symbol in gone:
+                del self._book_symbols[symbol]
+
+        await self._change_streams(gone, remove)
+
+    async def subscribe_klines(self, symbol: str, *intervals: str) -> None:
+        """Subscribe ``<symbol>@kline_<interval>`` for each interval (``"1m"``, ``"1h"``
+        ...; all of Binance's); the feed delivers them as :class:`Kline` records."""
+        name = normalize_symbol(symbol)
+        chosen = [check_kline_interval(i) for i in intervals]
+        if self.config.validate_symbols:
+            await self._check_listed([name])
+        current = self._kline_intervals.get(name, {})
+        new = [i for i in dict.fromkeys(chosen) if i not in current]
+        if not new:
+            return
+
+        def add() -> None:
+            bucket = self._kline_intervals.setdefault(name, {})
+            for interval in new:
+                bucket[interval] = None
+
+        def undo() -> None:
+            bucket = self._kline_intervals.get(name, {})
+            for interval in new:
+                bucket.pop(interval, None)
+            if not bucket:
+                self._kline_intervals.pop(name, None)
+
+        await self._change_streams([name], add, undo)
+
+    async def unsubscribe_klines(self, symbol: str, *intervals: str) -> None:
+        """Stop these kline streams of ``symbol`` (all of them if no interval is named)."""
+        name = normalize_symbol(symbol)
+        current = self._kline_intervals.get(name)
+        if not current:
+            return
+        gone = [i for i in (intervals or tuple(current)) if i in current]
+        if not gone:
+            return
+
+        def remove() -> None:
+            for interval in gone:
+                current.pop(interval, None)
+            if not current:
+                self._kline_intervals.pop(name, None)
+
+        await self._change_streams([name], remove)
+
+    def _rest_client(self) -> RestClient:
+        if self._rest is None:
+            self._rest = RestClient(self.config.rest_url, timeout_s=self.config.rest_timeout_s)
+        return self._rest
+
+    async def depth_snapshot(self, symbol: str, limit: int | None = None) -> DepthSnapshot:
+        """``GET /api/v3/depth``: the book of ``symbol`` (``limit`` levels a side, by
+        default ``config.book_snapshot_limit``).  Raises :class:`RestError`
+        (:class:`UnknownSymbolError` for a symbol the exchange does not know)."""
+        name = normalize_symbol(symbol)
+        levels = self.config.book_snapshot_limit if limit is None else limit
+        if not isinstance(levels, int) or not 1 <= levels <= 5000:
+            raise InvalidParams(f"depth limit must be an integer from 1 to 5000, got {limit!r}")
+        body = await self._rest_get(DEPTH_PATH, {"symbol": name, "limit": levels})
+        try:
+            return parse_depth_snapshot(name, body, self._wall_ms())
+        except FrameError as exc:
+            raise RestError(str(exc)) from exc
+
+    async def klines(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        limit: int = 500,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> list[Kline]:
+        """``GET /api/v3/klines``: up to ``limit`` (1-1000) candles, oldest first; the
+        most recent ones unless ``start_ms`` / ``end_ms`` (UTC milliseconds, inclusive
+        open times) say otherwise.  The last one may still be forming
+        (``closed=False``).  Raises :class:`InvalidParams`, :class:`RestError`
+        (:class:`UnknownSymbolError` for a symbol the exchange does not know)."""
+        name = normalize_symbol(symbol)
+        check_kline_interval(interval)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_KLINES:
+            raise InvalidParams(f"klines limit must be an integer from 1 to {MAX_KLINES}")
+        for value in (start_ms, end_ms):
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise InvalidParams("start_ms and end_ms must be non-negative integers (ms)")
+        if start_ms is not None and end_ms is not None and start_ms > end_ms:
+            raise InvalidParams("start_ms must not be after end_ms")
+        params = {
+            "symbol": name,
+            "interval": interval,
+            "limit": limit,
+            "startTime": start_ms,
+            "endTime": end_ms,
+        }
+        body = await self._rest_get(KLINES_PATH, params)
+        try:
+            return parse_klines(name, interval, body, self._wall_ms())
+        except FrameError as exc:
+            raise RestError(str(exc)) from exc
+
+    async def _rest_get(self, path: str, params: Mapping[str, object]) -> bytes:
+        try:
+            return await self._rest_client().get(path, params)
+        except RestError as exc:
+            if exc.error_code == _INVALID_SYMBOL:
+                raise UnknownSymbolError(f"unknown symbol {params.get('symbol')}: {exc}") from exc
+            raise
+
+    async def _snapshot_for_book(self, symbol: str) -> DepthSnapshot:
+        body = await self._rest_get(
+            DEPTH_PATH, {"symbol": symbol, "limit": self.config.book_snapshot_limit}
+        )
+        return parse_depth_snapshot(symbol, body, self._wall_ms())
+
+    # ------------------------------------------------------------ stream bookkeeping
+
+    def _kinds_for(self, symbol: str) -> list[str]:
+        kinds = list(self.config.streams) if symbol in self._symbols else []
+        if symbol in self._book_symbols and self._diff_kind not in kinds:
+            kinds.append(self._diff_kind)
+        for interval in self._kline_intervals.get(symbol, ()):
+            kind = f"kline_{interval}"
+            if kind not in kinds:
+                kinds.append(kind)
+        return kinds
+
+    def _wanted_streams(self, symbols: Iterable[str] | None = None) -> list[str]:
+        if symbols is None:
+            symbols = {**self._symbols, **self._book_symbols, **self._kline_intervals}
+        return [n for s in symbols for n in stream_names(s, self._kinds_for(s))]
+
+    def _sync_books(self) -> None:
+        """Keep a book for exactly the symbols whose diff depth stream is wanted."""
+        wanted = {s for s in self._wanted_symbols() if self._diff_kind in self._kinds_for(s)}
+        for symbol in self._books.symbols - wanted:
+            self._books.drop(symbol)
+        for symbol in wanted:
+            self._books.want(symbol)
+
+    def _wanted_symbols(self) -> dict[str, None]:
+        return {**self._symbols, **self._book_symbols, **dict.fromkeys(self._kline_intervals)}
+
+    async def _change_streams(
+        self,
+        symbols: list[str],
+        change: Callable[[], None],
+        undo: Callable[[], None] | None = None,
+    ) -> None:
+        """Apply ``change`` to the wanted sets, then (UN)SUBSCRIBE the streams of
+        ``symbols`` that it added or removed.  A refused SUBSCRIBE is undone."""
+        before = self._wanted_streams(symbols)
+        change()
+        after = self._wanted_streams(symbols)
+        added = [n for n in after if n not in before]
+        removed = [n for n in before if n not in after]
+        if added:
+            total = len(self._wanted_streams())
+            if total > MAX_STREAMS_PER_CONNECTION:
+                if undo is not None:
+                    undo()
+                raise TooManyStreamsError(
+                    f"{total} streams would exceed Binance's {MAX_STREAMS_PER_CONNECTION} "
+                    "per connection; nothing subscribed"
+                )
+        self._sync_books()
+        if removed:
+            await self._send_control("UNSUBSCRIBE", removed)
+        if added:
+            try:
+                await self._send_control("SUBSCRIBE", added)
+            except SubscriptionError:
+                if undo is not None:
+                    undo()
+                    self._sync_books()
+                raise
 
     # ------------------------------------------------------------ subscriptions
 
@@ -521,6 +763,7 @@ class BinanceFeed:
         # the pending replies first releases a control request holding the lock.
         self._ws = None
         self._live_streams = set()
+        self._books.reset_all()  # events were missed: every book starts over
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(_ConnectionLost("connection closed"))
@@ -539,7 +782,7 @@ class BinanceFeed:
         self._ws = ws
         reader = asyncio.create_task(self._until_ended(ws), name="binance-feed-connection")
         ws.attach(self._on_message)
-        streams = [n for s in self._symbols for n in stream_names(s, self.config.streams)]
+        streams = self._wanted_streams()
         subscribe = asyncio.create_task(
             self._send_control("SUBSCRIBE", streams), name="binance-feed-resubscribe"
         )
@@ -602,29 +845,26 @@ class BinanceFeed:
         stats.messages += 1
         stats.last_message_monotonic = self._clock()
         try:
-            item = decode_frame(data)
+            item = decode_frame(data, all_records=True)
         except FrameError as exc:
             self._bad_frame(data, exc)
             return
         kind = type(item)
         if kind in RECORD_TYPES:
-            if kind is not BookTicker:  # the only record without an event time
-                event_ms: int = item.event_time  # type: ignore[union-attr, assignment]
-                self._last_event_ms = event_ms
-                if self._open_gap is not None:
-                    self._close_gap(event_ms)
-            stats.records += 1
-            try:
-                self._on_record(item)  # type: ignore[arg-type]
-            except Exception:
-                self._callback_failed()
+            if kind is DepthUpdate:
+                if not self._books.on_update(item):  # type: ignore[arg-type]
+                    stats.skipped += 1  # its book is no longer wanted
+                return
+            if kind in _TIMED:
+                event_ms = item.event_time  # type: ignore[union-attr]
+                if event_ms is not None:
+                    self._last_event_ms = event_ms
+                    if self._open_gap is not None:
+                        self._close_gap(event_ms)
+            self._deliver(item)  # type: ignore[arg-type]
         elif kind is tuple:
             for record in item:  # type: ignore[union-attr]
-                stats.records += 1
-                try:
-                    self._on_record(record)
-                except Exception:
-                    self._callback_failed()
+                self._deliver(record)
         elif kind is ControlReply:
             self._on_reply(item)  # type: ignore[arg-type]
         elif kind is ServerShutdown:
@@ -632,12 +872,27 @@ class BinanceFeed:
         else:
             stats.skipped += 1
 
+    def _deliver(self, record: FeedRecord) -> None:
+        self._stats.records += 1
+        try:
+            self._on_record(record)
+        except Exception:
+            self._callback_failed()
+
+    def _add_gap(self, gap: Gap) -> None:
+        self._gaps.append(gap)
+        if self._on_gap is not None:
+            try:
+                self._on_gap(gap)
+            except Exception:
+                log.exception("on_gap callback failed")
+
     def _close_gap(self, first_after_ms: int) -> None:
         if self._open_gap is None:
             return
         before, reason = self._open_gap
-        self._gaps.append(Gap(before, first_after_ms, reason))
         self._open_gap = None
+        self._add_gap(Gap(before, first_after_ms, reason))
 
     def _callback_failed(self) -> None:
         """Count (and, within reason, log) an exception raised by ``on_record``."""
