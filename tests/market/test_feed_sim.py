@@ -180,6 +180,33 @@ async def test_watchdog_reconnects_when_the_simulator_stalls(
         await feed.stop()
 
 
+async def test_a_simulator_stall_is_reported_as_stalled_then_connected_with_a_gap(
+    sim: ExchangeSimulator, collector: Collector
+) -> None:
+    feed = feed_for(sim, collector, stall_after_s=0.3)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT")
+        # Paces learned (tickers every 0.2 s here): silent after max(0.3 s, 3 x 0.2 s).
+        await collector.until(lambda: sum(isinstance(r, Ticker) for r in collector.records) > 3)
+        await sim.stall(2.0)
+        stalled = await collector.until_state(FeedState.STALLED)
+        assert stalled.reason.startswith("no data for")
+        await collector.until_state(FeedState.CONNECTED, count=2)
+        # The gap closes with the first record that carries an event time (a book
+        # ticker, which has none, may come first).
+        await collector.until(lambda: len(feed.gaps) == 1)
+        [gap] = feed.gaps
+        assert gap.reason == "stalled"
+        assert gap.symbol is None
+        assert gap.last_event_ms_before is not None
+        assert gap.first_event_ms_after is not None
+        assert gap.first_event_ms_after > gap.last_event_ms_before
+        assert feed.stats.reconnects == 0
+    finally:
+        await feed.stop()
+
+
 async def test_refused_reconnects_are_retried_until_the_server_accepts_again(
     sim: ExchangeSimulator, collector: Collector
 ) -> None:

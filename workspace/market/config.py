@@ -58,6 +58,16 @@ class FeedConfig:
     unknown one and then send nothing)."""
     silence_timeout_s: float = 60.0
     """Watchdog: reconnect when subscribed streams send nothing for this long."""
+    stall_after_s: float | None = 3.0
+    """Stall detection: a stream is silent after ``max(stall_after_s, stall_factor x
+    its usual interval)`` without data; the feed is ``stalled`` when every stream it
+    can judge is silent.  ``None`` turns stall detection off."""
+    stall_factor: float = 3.0
+    max_future_skew_s: float | None = 300.0
+    """Records with an event time further ahead of the local clock are dropped as bad."""
+    max_event_age_s: float | None = None
+    """Records with an older event time are dropped as bad (``None``: no limit; a
+    replaying simulator serves recorded times)."""
     watchdog_interval_s: float = 1.0
     """How often the watchdog and the connection-age check look."""
     max_connection_age_s: float = 23.5 * 3600
@@ -96,6 +106,12 @@ class FeedConfig:
         for name in ("silence_timeout_s", "watchdog_interval_s", "max_connection_age_s"):
             if getattr(self, name) <= 0:
                 raise InvalidParams(f"{name} must be > 0")
+        for name in ("stall_after_s", "max_future_skew_s", "max_event_age_s"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise InvalidParams(f"{name} must be > 0 or None")
+        if self.stall_factor < 1:
+            raise InvalidParams("stall_factor must be >= 1")
         if not 1 <= self.max_params_per_request <= 1024:
             raise InvalidParams("max_params_per_request must be between 1 and 1024")
         if not 1 <= self.control_messages_per_s <= CONTROL_MESSAGES_PER_SECOND:

@@ -59,6 +59,11 @@ class FrameError(ValueError):
     """A frame that is not JSON, or does not have the shape its stream promises."""
 
 
+class BadRecordError(FrameError):
+    """A frame that reads as a record, but with a value no record may hold (NaN,
+    Infinity); the feed counts it as a bad record, not an unreadable frame."""
+
+
 class ControlReply(msgspec.Struct, frozen=True):
     """The answer to a SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS request.
 
@@ -297,7 +302,7 @@ def _checked(record: FeedRecord) -> FeedRecord:
                           record.close_price, record.volume)
         )  # fmt: skip
     if not ok:
-        raise FrameError(
+        raise BadRecordError(
             f"non-finite price or quantity in a {type(record).__name__} for {record.symbol}"
         )
     return record

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, cast
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -38,6 +38,7 @@ from workspace.market.config import FeedConfig, add_feed_arguments
 from workspace.market.connection import DirectConnection, StaleConnection
 from workspace.market.decode import (
     RECORD_TYPES,
+    BadRecordError,
     ControlReply,
     FrameError,
     ServerShutdown,
@@ -56,16 +57,20 @@ from workspace.market.errors import (
 from workspace.market.exchange_info import ExchangeInfoCache, SymbolInfo
 from workspace.market.local_books import LocalBooks
 from workspace.market.records import (
+    BookTicker,
     DepthSnapshot,
     DepthUpdate,
     FeedRecord,
     Kline,
     MarketRecord,
     MiniTicker,
+    PartialDepth,
     Ticker,
     Trade,
 )
 from workspace.market.rest import DEPTH_PATH, KLINES_PATH, MAX_KLINES, RestClient
+from workspace.market.sanity import SanityLimits, problem
+from workspace.market.stall import CadenceWatch
 from workspace.market.status import FeedState, FeedStats, FeedStatus, Gap
 from workspace.market.subscriptions import (
     DIFF_DEPTH_STREAMS,
@@ -122,6 +127,10 @@ def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, StaleConnection):
         return exc.reason
@@ -137,9 +146,28 @@ def _ignore(_: FeedRecord) -> None:
     return None
 
 
-_TIMED: Final = frozenset({Ticker, MiniTicker, Trade, Kline})
+_TIMED: Final = frozenset({Ticker, MiniTicker, Trade, Kline, DepthUpdate})
 """Records whose event time marks the end of an outage (a kline's is never None on a
-stream; BookTicker and PartialDepth carry none; DepthUpdate goes through its book)."""
+stream; BookTicker and PartialDepth carry none)."""
+
+_NOMINAL_INTERVAL_S: Final[dict[object, float]] = {Ticker: 1.0, MiniTicker: 1.0, PartialDepth: 1.0}
+"""Streams Binance pushes on a fixed beat (the others come as the market moves); the
+stall detector starts from these and then learns each stream's own pace."""
+
+_RECORD_OF_KIND: Final[dict[str, type]] = {
+    "ticker": Ticker, "miniTicker": MiniTicker, "bookTicker": BookTicker, "aggTrade": Trade,
+    "trade": Trade, "depth": DepthUpdate, "depth@100ms": DepthUpdate,
+}  # fmt: skip
+
+
+def _record_type(stream_kind: str) -> type:
+    if stream_kind in _RECORD_OF_KIND:
+        return _RECORD_OF_KIND[stream_kind]
+    if stream_kind.startswith("ticker_"):
+        return Ticker
+    if stream_kind.startswith("kline_"):
+        return Kline
+    return PartialDepth  # depth5, depth10@100ms ...
 
 
 class BinanceFeed:
@@ -197,6 +225,21 @@ class BinanceFeed:
         self._open_gap: tuple[int | None, str] | None = None
         self._last_event_ms: int | None = None
         self._quiet_since = 0.0
+        self._limits = SanityLimits(
+            max_future_skew_ms=_ms(self.config.max_future_skew_s),
+            max_event_age_ms=_ms(self.config.max_event_age_s),
+        )
+        self._counts: dict[tuple[type, str], int] = {}
+        self._cadence: CadenceWatch[tuple[type, str]] | None = (
+            CadenceWatch(
+                stall_after_s=self.config.stall_after_s,
+                factor=self.config.stall_factor,
+                nominal_interval_s=_NOMINAL_INTERVAL_S,
+            )
+            if self.config.stall_after_s is not None
+            else None
+        )
+        self._silent: frozenset[str] = frozenset()
         self._rest: RestClient | None = None
         self._books = LocalBooks(
             fetch_snapshot=self._snapshot_for_book,
@@ -222,6 +265,12 @@ class BinanceFeed:
     def streams(self) -> frozenset[str]:
         """The stream names confirmed on the current connection."""
         return frozenset(self._live_streams)
+
+    @property
+    def silent_streams(self) -> frozenset[str]:
+        """Streams quiet for longer than their pace allows (``"BTCUSDT Ticker"``), as of
+        the last watchdog look; the feed is ``stalled`` when every stream it can judge is."""
+        return self._silent
 
     @property
     def gaps(self) -> list[Gap]:
@@ -473,9 +522,11 @@ class BinanceFeed:
             raise InvalidParams(f"depth limit must be an integer from 1 to 5000, got {limit!r}")
         body = await self._rest_get(DEPTH_PATH, {"symbol": name, "limit": levels})
         try:
-            return parse_depth_snapshot(name, body, self._wall_ms())
+            snapshot = parse_depth_snapshot(name, body, self._wall_ms())
         except FrameError as exc:
             raise RestError(str(exc)) from exc
+        self._refuse_bad([snapshot], "depth snapshot")
+        return snapshot
 
     async def klines(
         self,
@@ -509,9 +560,21 @@ class BinanceFeed:
         }
         body = await self._rest_get(KLINES_PATH, params)
         try:
-            return parse_klines(name, interval, body, self._wall_ms())
+            klines = parse_klines(name, interval, body, self._wall_ms())
         except FrameError as exc:
             raise RestError(str(exc)) from exc
+        self._refuse_bad(klines, "klines")
+        return klines
+
+    def _refuse_bad(self, records: Sequence[FeedRecord], what: str) -> None:
+        """A REST answer with a record too wrong to use is refused whole (a history
+        with a hole in it would look complete)."""
+        now_ms = self._wall_ms()
+        for record in records:
+            wrong = problem(record, now_ms, self._limits)
+            if wrong is not None:
+                self._bad_record(wrong, record)
+                raise RestError(f"bad {what} for {record.symbol} from the exchange: {wrong}")
 
     async def _rest_get(self, path: str, params: Mapping[str, object]) -> bytes:
         try:
@@ -525,7 +588,9 @@ class BinanceFeed:
         body = await self._rest_get(
             DEPTH_PATH, {"symbol": symbol, "limit": self.config.book_snapshot_limit}
         )
-        return parse_depth_snapshot(symbol, body, self._wall_ms())
+        snapshot = parse_depth_snapshot(symbol, body, self._wall_ms())
+        self._refuse_bad([snapshot], "depth snapshot")
+        return snapshot
 
     # ------------------------------------------------------------ stream bookkeeping
 
@@ -578,6 +643,7 @@ class BinanceFeed:
                     "per connection; nothing subscribed"
                 )
         self._sync_books()
+        self._forget_paces()
         if removed:
             await self._send_control("UNSUBSCRIBE", removed)
         if added:
@@ -804,6 +870,8 @@ class BinanceFeed:
                 reason = f"resubscribe refused: {exc}"
             self._quiet_since = self._clock()
             connected_at = self._clock()
+            if self._cadence is not None:
+                self._cadence.restart(connected_at)
             self._set_state(FeedState.CONNECTED, reason)
             await self._watch(reader, connected_at)
         finally:
@@ -822,6 +890,7 @@ class BinanceFeed:
             now = self._clock()
             if now - connected_at >= config.max_connection_age_s:
                 raise StaleConnection("max-age")
+            self._look_for_stall(now)
             if self._live_streams:
                 last = self._stats.last_message_monotonic
                 quiet_since = self._quiet_since if last is None else max(last, self._quiet_since)
@@ -846,31 +915,87 @@ class BinanceFeed:
         stats.last_message_monotonic = self._clock()
         try:
             item = decode_frame(data, all_records=True)
+        except BadRecordError as exc:
+            self._bad_record(str(exc), data)
+            return
         except FrameError as exc:
             self._bad_frame(data, exc)
             return
         kind = type(item)
         if kind in RECORD_TYPES:
-            if kind is DepthUpdate:
-                if not self._books.on_update(item):  # type: ignore[arg-type]
-                    stats.skipped += 1  # its book is no longer wanted
-                return
-            if kind in _TIMED:
-                event_ms = item.event_time  # type: ignore[union-attr]
-                if event_ms is not None:
-                    self._last_event_ms = event_ms
-                    if self._open_gap is not None:
-                        self._close_gap(event_ms)
-            self._deliver(item)  # type: ignore[arg-type]
+            self._take(item, kind)  # type: ignore[arg-type]
         elif kind is tuple:
             for record in item:  # type: ignore[union-attr]
-                self._deliver(record)
+                self._take(record, type(record))
         elif kind is ControlReply:
             self._on_reply(item)  # type: ignore[arg-type]
         elif kind is ServerShutdown:
             raise StaleConnection("serverShutdown")
         else:
             stats.skipped += 1
+
+    def _take(self, record: FeedRecord, kind: type) -> None:
+        """One decoded record: checked, counted for its stream's pace, then handed on
+        (a diff depth event through its book)."""
+        wrong = problem(record, self._wall_ms(), self._limits)
+        if wrong is not None:
+            self._bad_record(wrong, record)
+            return
+        key = (kind, record.symbol)
+        counts = self._counts
+        counts[key] = counts.get(key, 0) + 1
+        if self._state is FeedState.STALLED:
+            self._set_state(FeedState.CONNECTED, "data again")
+        if kind in _TIMED:
+            event_ms = record.event_time  # type: ignore[union-attr]
+            if event_ms is not None:
+                self._last_event_ms = event_ms
+                if self._open_gap is not None:
+                    self._close_gap(event_ms)
+        if kind is DepthUpdate:
+            if not self._books.on_update(record):  # type: ignore[arg-type]
+                self._stats.skipped += 1  # its book is no longer wanted
+            return
+        self._deliver(record)
+
+    def _look_for_stall(self, now: float) -> None:
+        cadence = self._cadence
+        if cadence is None:
+            return
+        cadence.tick(now, self._counts)
+        silent = cadence.silent(now)
+        self._silent = frozenset(f"{symbol} {kind.__name__}" for kind, symbol in silent)
+        if self._state is not FeedState.CONNECTED or not silent or not cadence.stalled(now):
+            return
+        last = self._stats.last_message_monotonic
+        quiet_s = now - (last if last is not None else self._quiet_since)
+        reason = f"no data for {quiet_s:.1f} s on {len(silent)} stream(s)"
+        self._stats.stalls += 1
+        if self._open_gap is None:
+            self._open_gap = (self._last_event_ms, "stalled")
+        log.warning("feed stalled: %s", reason)
+        self._set_state(FeedState.STALLED, reason)
+
+    def _forget_paces(self) -> None:
+        """Stop judging the pace of streams no longer subscribed."""
+        wanted = {
+            (_record_type(kind), symbol)
+            for symbol in self._wanted_symbols()
+            for kind in self._kinds_for(symbol)
+        }
+        for key in [k for k in self._counts if k not in wanted]:
+            del self._counts[key]
+        if self._cadence is not None:
+            self._cadence.forget(wanted)
+
+    def _bad_record(self, reason: str, record: object) -> None:
+        """Count (and, within reason, log) a record too wrong to hand on."""
+        stats = self._stats
+        stats.bad_records += 1
+        stats.last_bad_record = reason
+        count = stats.bad_records
+        if count <= _LOGGED_BAD_FRAMES or count % 1000 == 0:
+            log.warning("dropped bad record #%d (%s): %.200r", count, reason, record)
 
     def _deliver(self, record: FeedRecord) -> None:
         self._stats.records += 1

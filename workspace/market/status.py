@@ -10,6 +10,8 @@ __all__ = ["FeedState", "FeedStats", "FeedStatus", "Gap"]
 
 class FeedState(enum.StrEnum):
     CONNECTED = "connected"
+    STALLED = "stalled"
+    """Connected, but nothing the feed expects has arrived for a few seconds."""
     RECONNECTING = "reconnecting"
     DOWN = "down"
 
@@ -62,3 +64,10 @@ class FeedStats:
     """Sequence gaps in diff depth streams (each one discarded and rebuilt a book)."""
     snapshot_errors: int = 0
     """Depth snapshots that could not be fetched or read (retried)."""
+    bad_records: int = 0
+    """Records too wrong to hand on (a price <= 0 or not a number, a negative quantity,
+    a bid above the ask, an event time from the future ...): logged, dropped."""
+    last_bad_record: str | None = None
+    """Why the latest bad record was dropped."""
+    stalls: int = 0
+    """Times the feed went ``stalled`` (every stream it can judge silent)."""
