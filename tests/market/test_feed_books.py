@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -405,3 +406,25 @@ async def test_without_books_or_klines_only_tick_records_reach_on_record(
     assert isinstance(collector.records[0], Ticker)
     assert feed.stats.skipped == 1
     assert not of_type(collector, DepthUpdate)
+
+
+async def test_a_book_stays_synchronised_across_a_make_before_break_handover(
+    exchange: FakeExchange, collector: Collector, feed: BinanceFeed
+) -> None:
+    await sync_book(exchange, collector, feed)
+    old = await exchange.connections.get()
+    await exchange.push('{"e":"serverShutdown","E":1700000000000}')
+    await asyncio.wait_for(exchange.connections.get(), 5)
+    await exchange.until(lambda: len(exchange.methods()) == 2)
+    for n in range(104, 110):  # both connections deliver these
+        await exchange.push(depth_frame("BTCUSDT", n, n, bids=[(f"{n}", "1")]))
+    await asyncio.wait_for(old.wait_closed(), 10)
+    await exchange.push(depth_frame("BTCUSDT", 110, 110))
+    await collector.until(
+        lambda: feed.book("BTCUSDT") is not None and feed.book("BTCUSDT").last_update_id == 110  # type: ignore[union-attr]
+    )
+    applied = [r.final_update_id for r in collector.records if isinstance(r, DepthUpdate)]
+    assert applied == [101, 103, 104, 105, 106, 107, 108, 109, 110]  # each once, in order
+    assert feed.stats.book_snapshots == 1  # never rebuilt
+    assert feed.gaps == []
+    assert len(depth_requests(exchange)) == 1

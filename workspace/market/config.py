@@ -72,6 +72,9 @@ class FeedConfig:
     """How often the watchdog and the connection-age check look."""
     max_connection_age_s: float = 23.5 * 3600
     """Reconnect proactively before Binance's 24 h disconnect."""
+    handover_grace_s: float = 5.0
+    """A planned replacement keeps the old connection at most this long after the new
+    one is subscribed (less once the new one has caught up with it)."""
     open_timeout_s: float = 10.0
     reply_timeout_s: float = 10.0
     """How long a SUBSCRIBE/UNSUBSCRIBE waits for its reply."""
@@ -103,7 +106,12 @@ class FeedConfig:
             raise InvalidParams("book_snapshot_limit must be between 1 and 5000")
         if self.book_buffer_limit < 1 or self.book_snapshot_retry_s <= 0:
             raise InvalidParams("book_buffer_limit and book_snapshot_retry_s must be > 0")
-        for name in ("silence_timeout_s", "watchdog_interval_s", "max_connection_age_s"):
+        for name in (
+            "silence_timeout_s",
+            "watchdog_interval_s",
+            "max_connection_age_s",
+            "handover_grace_s",
+        ):
             if getattr(self, name) <= 0:
                 raise InvalidParams(f"{name} must be > 0")
         for name in ("stall_after_s", "max_future_skew_s", "max_event_age_s"):

@@ -170,6 +170,59 @@ def _record_type(stream_kind: str) -> type:
     return PartialDepth  # depth5, depth10@100ms ...
 
 
+def _drop(_: bytes) -> None:
+    """The handler of a connection being retired: what it still delivers is moot."""
+
+
+def _position(record: FeedRecord) -> tuple[tuple[object, ...], int]:
+    """A record's stream and its place in it, to skip what two connections both deliver:
+    trade ids, book ticker and partial depth update ids, event times otherwise."""
+    if isinstance(record, Trade):
+        return (Trade, record.symbol, record.event_type), record.id
+    if isinstance(record, BookTicker):
+        return (BookTicker, record.symbol), record.update_id
+    if isinstance(record, PartialDepth):
+        return (PartialDepth, record.symbol), record.last_update_id
+    if isinstance(record, Ticker):
+        return (Ticker, record.symbol, record.event_type), record.event_time
+    if isinstance(record, Kline):
+        return (Kline, record.symbol, record.interval), record.event_time or 0
+    if isinstance(record, MiniTicker):
+        return (MiniTicker, record.symbol), record.event_time
+    return (type(record), record.symbol), 0
+
+
+class _Handover:
+    """How far each connection of a make-before-break handover has got."""
+
+    def __init__(self) -> None:
+        self.old_last_ms: int | None = None
+        self.new_last_ms: int | None = None
+        self.caught_up = asyncio.Event()
+
+    def handler(
+        self, on_message: Callable[[bytes], None], *, old: bool, feed: BinanceFeed
+    ) -> Callable[[bytes], None]:
+        def handle(data: bytes) -> None:
+            feed._frame_event_ms = None
+            on_message(data)
+            event_ms = feed._frame_event_ms
+            if event_ms is None:
+                return
+            if old:
+                self.old_last_ms = max(self.old_last_ms or 0, event_ms)
+            else:
+                self.new_last_ms = max(self.new_last_ms or 0, event_ms)
+            if (
+                self.new_last_ms is not None
+                and self.old_last_ms is not None
+                and self.new_last_ms >= self.old_last_ms
+            ):
+                self.caught_up.set()
+
+        return handle
+
+
 class BinanceFeed:
     """A self-healing client of Binance's combined stream (or anything speaking it).
 
@@ -240,6 +293,11 @@ class BinanceFeed:
             else None
         )
         self._silent: frozenset[str] = frozenset()
+        self._conn: DirectConnection | None = None  # the connection being served
+        self._frame_event_ms: int | None = None  # of the last record taken (handovers)
+        self._handover_reason: str | None = None
+        self._handover_wanted = asyncio.Event()
+        self._dedup: dict[tuple[object, ...], int] | None = None  # during a handover
         self._rest: RestClient | None = None
         self._books = LocalBooks(
             fetch_snapshot=self._snapshot_for_book,
@@ -698,8 +756,15 @@ class BinanceFeed:
             else:
                 self._live_streams.difference_update(todo)
 
-    async def _request(self, ws: ClientConnection, method: Method, streams: list[str]) -> None:
+    async def _request(
+        self,
+        ws: ClientConnection,
+        method: Method,
+        streams: list[str],
+        limiter: ControlRateLimiter | None = None,
+    ) -> None:
         """Send batched control messages at Binance's pace and wait for every reply."""
+        limiter = self._limiter if limiter is None else limiter
         loop = asyncio.get_running_loop()
         futures: list[tuple[int, asyncio.Future[ControlReply]]] = []
         messages = list(
@@ -708,7 +773,7 @@ class BinanceFeed:
         self._next_id += len(messages)
         try:
             for request_id, payload in messages:
-                delay = self._limiter.delay(loop.time())
+                delay = limiter.delay(loop.time())
                 if delay > 0:
                     await asyncio.sleep(delay)  # pacing, required by the server's limit
                 future: asyncio.Future[ControlReply] = loop.create_future()
@@ -718,7 +783,7 @@ class BinanceFeed:
                     await ws.send(payload.decode())
                 except ConnectionClosed as exc:
                     raise _ConnectionLost(str(exc)) from exc
-                self._limiter.record(loop.time())
+                limiter.record(loop.time())
             for request_id, future in futures:
                 try:
                     reply = await asyncio.wait_for(future, self.config.reply_timeout_s)
@@ -769,19 +834,7 @@ class BinanceFeed:
         attempts = 0
         while not self._stopping:
             try:
-                connection = await connect(
-                    self.config.combined_stream_url,
-                    open_timeout=self.config.open_timeout_s,
-                    # Binance pings us every 20 s and the library pongs on its own; our
-                    # own pings would spend the 5 msg/s budget.  The watchdog covers a
-                    # dead connection instead.
-                    ping_interval=None,
-                    close_timeout=1.0,
-                    compression=None,
-                    max_size=self.config.max_frame_bytes,
-                    create_connection=DirectConnection,
-                )
-                ws = cast(DirectConnection, connection)  # create_connection above
+                ws = await self._open()
             except Exception as exc:
                 if classify(exc) is Verdict.FATAL:
                     self._go_down(exc)
@@ -811,7 +864,8 @@ class BinanceFeed:
                 reason = _describe(exc)
                 planned = isinstance(exc, StaleConnection) and exc.planned
             finally:
-                await self._forget_connection(ws)
+                current, self._conn = self._conn or ws, None
+                await self._forget_connection(current)
             if self._stopping:
                 return
             self._stats.reconnects += 1
@@ -823,6 +877,20 @@ class BinanceFeed:
             delay = backoff.planned(now) if planned else backoff.lost(now)
             if delay > 0:
                 await asyncio.sleep(delay)
+
+    async def _open(self) -> DirectConnection:
+        connection = await connect(
+            self.config.combined_stream_url,
+            open_timeout=self.config.open_timeout_s,
+            # Binance pings us every 20 s and the library pongs on its own; our own pings
+            # would spend the 5 msg/s budget.  The watchdog covers a dead connection.
+            ping_interval=None,
+            close_timeout=1.0,
+            compression=None,
+            max_size=self.config.max_frame_bytes,
+            create_connection=DirectConnection,
+        )
+        return cast(DirectConnection, connection)  # create_connection above
 
     async def _forget_connection(self, ws: DirectConnection) -> None:
         # No lock needed: these are plain assignments on the loop's one thread.  Failing
@@ -842,16 +910,22 @@ class BinanceFeed:
             await ws.close()
 
     async def _serve(self, ws: DirectConnection) -> None:
-        """Run one connection until it ends; always ends by raising."""
+        """Run the connection until it ends; always ends by raising.
+
+        A planned replacement (``serverShutdown``, the maximum age) is made before the
+        old connection is broken (:meth:`_hand_over`), so this goes on with the new one.
+        """
         self._limiter.reset()
         self._live_streams = set()
-        self._ws = ws
+        self._ws = self._conn = ws
+        self._handover_reason = None
         reader = asyncio.create_task(self._until_ended(ws), name="binance-feed-connection")
         ws.attach(self._on_message)
         streams = self._wanted_streams()
         subscribe = asyncio.create_task(
             self._send_control("SUBSCRIBE", streams), name="binance-feed-resubscribe"
         )
+        tasks = [subscribe, reader]
         try:
             done, _ = await asyncio.wait({reader, subscribe}, return_when=asyncio.FIRST_COMPLETED)
             if reader in done:
@@ -873,29 +947,131 @@ class BinanceFeed:
             if self._cadence is not None:
                 self._cadence.restart(connected_at)
             self._set_state(FeedState.CONNECTED, reason)
-            await self._watch(reader, connected_at)
+            while True:
+                planned = await self._watch(reader, connected_at)
+                ws, reader = await self._hand_over(ws, reader, planned)
+                tasks.append(reader)
+                connected_at = self._clock()
         finally:
-            for task in (subscribe, reader):
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
 
-    async def _watch(self, reader: asyncio.Task[None], connected_at: float) -> None:
+    def _plan_handover(self, reason: str) -> None:
+        """Ask the watchdog to replace the connection, make-before-break."""
+        if self._handover_reason is None:
+            self._handover_reason = reason
+            self._handover_wanted.set()
+
+    async def _watch(self, reader: asyncio.Task[None], connected_at: float) -> str:
+        """Watch the connection; return the reason of a planned replacement, or raise
+        why the connection ended (or went silent)."""
         config = self.config
+        wanted = self._handover_wanted
         while True:
-            done, _ = await asyncio.wait({reader}, timeout=config.watchdog_interval_s)
-            if done:
+            if self._handover_reason is not None:
+                return self._handover_reason
+            waiter = asyncio.ensure_future(wanted.wait())
+            try:
+                done, _ = await asyncio.wait(
+                    {reader, waiter},
+                    timeout=config.watchdog_interval_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                waiter.cancel()
+            if reader in done:
                 reader.result()
                 raise ConnectionError("reader ended")
             now = self._clock()
             if now - connected_at >= config.max_connection_age_s:
-                raise StaleConnection("max-age")
+                self._plan_handover("max-age")
+                continue
             self._look_for_stall(now)
             if self._live_streams:
                 last = self._stats.last_message_monotonic
                 quiet_since = self._quiet_since if last is None else max(last, self._quiet_since)
                 if now - quiet_since >= config.silence_timeout_s:
                     raise StaleConnection("stalled")
+
+    async def _hand_over(
+        self, old: DirectConnection, old_reader: asyncio.Task[None], reason: str
+    ) -> tuple[DirectConnection, asyncio.Task[None]]:
+        """Make-before-break: open and subscribe a new connection while the old one keeps
+        delivering, skip what both deliver, then close the old one.
+
+        If the new connection cannot be made, raise ``StaleConnection(reason)``: the
+        supervisor then reconnects the ordinary way (with no delay: it was planned).
+        """
+        log.info("replacing the feed connection (%s), make-before-break", reason)
+        progress = _Handover()
+        self._dedup = {}
+        self._books.handing_over = True
+        old.attach(progress.handler(self._on_message, old=True, feed=self))
+        new: DirectConnection | None = None
+        new_reader: asyncio.Task[None] | None = None
+        try:
+            try:
+                new = await self._open()
+            except Exception as exc:
+                raise StaleConnection(reason) from exc
+            new_reader = asyncio.create_task(self._until_ended(new), name="binance-feed-connection")
+            new.attach(progress.handler(self._on_message, old=False, feed=self))
+            async with self._control_lock:
+                streams = self._wanted_streams()
+                limiter = ControlRateLimiter(self.config.control_messages_per_s)
+                try:
+                    await self._request(new, "SUBSCRIBE", streams, limiter)
+                except (SubscriptionError, _ConnectionLost) as exc:
+                    raise StaleConnection(reason) from exc
+                self._ws = self._conn = new
+                self._live_streams = set(streams)
+                self._limiter = limiter
+            # Both deliver now; the old one goes once the new one has caught up with it
+            # (or has died, or after a grace period).
+            waiter = asyncio.ensure_future(progress.caught_up.wait())
+            try:
+                await asyncio.wait(
+                    {waiter, old_reader, new_reader},
+                    timeout=self.config.handover_grace_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                waiter.cancel()
+            if new_reader.done():
+                new_reader.result()
+                raise ConnectionError("new connection ended during the handover")
+            if old_reader.done() and not progress.caught_up.is_set() and self._open_gap is None:
+                # The old connection ended before the new one caught up: events between
+                # its last and the new one's first were missed.
+                self._open_gap = (progress.old_last_ms, reason)
+            new.attach(self._on_message)
+            self._stats.handovers += 1
+            return new, new_reader
+        except BaseException:
+            if new_reader is not None:
+                new_reader.cancel()
+            if new is not None and self._conn is not new:
+                with contextlib.suppress(Exception):
+                    await new.close()
+            raise
+        finally:
+            self._dedup = None
+            self._books.handing_over = False
+            self._handover_reason = None
+            self._handover_wanted.clear()
+            if self._conn is not old:
+                old.attach(_drop)
+                if old_reader.done() and not old_reader.cancelled():
+                    old_reader.exception()  # it ended on its own: retrieved, not raised
+                old_reader.cancel()
+                if old.failure.done():
+                    old.failure.exception()
+                else:
+                    old.failure.cancel()
+                with contextlib.suppress(Exception):
+                    await old.close()
 
     async def _until_ended(self, ws: DirectConnection) -> None:
         """Return never; raise why the connection ended (closed, or the handler's error)."""
@@ -930,7 +1106,7 @@ class BinanceFeed:
         elif kind is ControlReply:
             self._on_reply(item)  # type: ignore[arg-type]
         elif kind is ServerShutdown:
-            raise StaleConnection("serverShutdown")
+            self._plan_handover("serverShutdown")
         else:
             stats.skipped += 1
 
@@ -941,9 +1117,13 @@ class BinanceFeed:
         if wrong is not None:
             self._bad_record(wrong, record)
             return
+        if kind in _TIMED:
+            self._frame_event_ms = record.event_time  # type: ignore[union-attr]
         key = (kind, record.symbol)
         counts = self._counts
         counts[key] = counts.get(key, 0) + 1
+        if self._dedup is not None and kind is not DepthUpdate and self._repeated(record):
+            return  # both connections of a handover delivered it
         if self._state is FeedState.STALLED:
             self._set_state(FeedState.CONNECTED, "data again")
         if kind in _TIMED:
@@ -957,6 +1137,17 @@ class BinanceFeed:
                 self._stats.skipped += 1  # its book is no longer wanted
             return
         self._deliver(record)
+
+    def _repeated(self, record: FeedRecord) -> bool:
+        """During a handover: was this record (or a later one of its stream) delivered?"""
+        dedup = self._dedup
+        assert dedup is not None
+        key, position = _position(record)
+        last = dedup.get(key)
+        if last is not None and position <= last:
+            return True
+        dedup[key] = position
+        return False
 
     def _look_for_stall(self, now: float) -> None:
         cadence = self._cadence

@@ -55,6 +55,10 @@ class LocalBooks:
         self._ready: dict[str, asyncio.Event] = {}
         self._last_ms: dict[str, int] = {}
         self._open_gaps: dict[str, tuple[int | None, str]] = {}
+        self.handing_over = False
+        """Two connections deliver (a make-before-break handover): an event that starts
+        after the book's next id is the newer connection running ahead, not a gap; the
+        older connection brings the ids in between."""
 
     # -- which books ---------------------------------------------------------------------
     @property
@@ -118,6 +122,10 @@ class LocalBooks:
         sync = self._syncs.get(update.symbol)
         if sync is None:
             return False
+        if self.handing_over:
+            book = sync.book
+            if book is not None and update.first_update_id > book.last_update_id + 1:
+                return True
         self._act(sync, sync.on_update(update))
         return True
 

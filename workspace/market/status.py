@@ -71,3 +71,5 @@ class FeedStats:
     """Why the latest bad record was dropped."""
     stalls: int = 0
     """Times the feed went ``stalled`` (every stream it can judge silent)."""
+    handovers: int = 0
+    """Planned replacements made before the old connection was closed."""
