@@ -4,13 +4,16 @@ The same seeded stream of diff events (10 level changes each, most near the top 
 book, 30 % removals) is applied to:
 
 - ``OrderBook`` (workspace/market/book.py): dict of quantities + sorted list of prices
-  (``bisect``), the design the feed uses;
+  (``bisect``) keyed by integers of 1e-8, levels kept as the wire strings: the design
+  the feed uses;
+- the same with ``Decimal`` keys and values (the first design the feed had);
 - a ``sortedcontainers.SortedDict`` per side;
 - a dict of quantities + a ``sortedcontainers.SortedList`` of prices;
 
 at two depths: ~1,000 levels a side with changes near the top (a liquid pair), and
 ~7,000 levels with changes spread wide (a deep book).  Each design must end with the
-same book as the others (checked).  Prices and quantities are ``Decimal``, as in the feed.
+same book as the others (checked).  Each design starts from the records as the feed
+decodes them (wire strings); the Decimal designs convert them (``record.bids``).
 
     .venv/bin/python benchmarks/order_book.py [--events 20000]
 
@@ -24,6 +27,7 @@ import json
 import random
 import sys
 import time
+from bisect import bisect_left, insort
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Protocol
@@ -50,6 +54,35 @@ class Ours:
 
     def top(self, n: int) -> tuple[list[Level], list[Level]]:
         return self.book.bids(n), self.book.asks(n)
+
+
+class DecimalBisectBook:
+    def __init__(self, snapshot: DepthSnapshot) -> None:
+        self.bids = {p: q for p, q in snapshot.bids if q}
+        self.asks = {p: q for p, q in snapshot.asks if q}
+        self.bid_prices = sorted(self.bids)
+        self.ask_prices = sorted(self.asks)
+
+    @staticmethod
+    def _side(
+        levels: tuple[Level, ...], side: dict[Decimal, Decimal], prices: list[Decimal]
+    ) -> None:
+        for price, qty in levels:
+            if qty:
+                if price not in side:
+                    insort(prices, price)
+                side[price] = qty
+            elif price in side:
+                del side[price]
+                del prices[bisect_left(prices, price)]
+
+    def apply(self, update: DepthUpdate) -> None:
+        self._side(update.bids, self.bids, self.bid_prices)
+        self._side(update.asks, self.asks, self.ask_prices)
+
+    def top(self, n: int) -> tuple[list[Level], list[Level]]:
+        bids = [(p, self.bids[p]) for p in self.bid_prices[: -n - 1 : -1]]
+        return bids, [(p, self.asks[p]) for p in self.ask_prices[:n]]
 
 
 class SortedDictBook:
@@ -101,7 +134,8 @@ class DictSortedListBook:
 
 
 DESIGNS: dict[str, Callable[[DepthSnapshot], Design]] = {
-    "dict+bisect (OrderBook)": Ours,
+    "int keys+bisect (OrderBook)": Ours,
+    "Decimal keys+bisect": DecimalBisectBook,
     "SortedDict": SortedDictBook,
     "dict+SortedList": DictSortedListBook,
 }
@@ -113,25 +147,28 @@ def workload(
     rng = random.Random(seed)
     mid = 10_000_000
 
-    def qty() -> Decimal:
-        return Decimal(rng.randint(1, 10**6)) / 10**5
+    def qty() -> str:
+        return f"{Decimal(rng.randint(1, 10**6)) / 10**5:.8f}"
 
-    bids = tuple((Decimal(mid - 1 - i) * TICK, qty()) for i in range(levels))
-    asks = tuple((Decimal(mid + 1 + i) * TICK, qty()) for i in range(levels))
+    def price(units: int) -> str:
+        return f"{Decimal(units) * TICK:.8f}"
+
+    bids = tuple((price(mid - 1 - i), qty()) for i in range(levels))
+    asks = tuple((price(mid + 1 + i), qty()) for i in range(levels))
     live = {True: {p for p, _ in bids}, False: {p for p, _ in asks}}
     updates = []
     for number in range(events):
-        changes: dict[bool, list[Level]] = {True: [], False: []}
+        changes: dict[bool, list[tuple[str, str]]] = {True: [], False: []}
         for _ in range(10):
             is_bid = rng.random() < 0.5
             offset = int(rng.expovariate(1 / spread_levels))
-            price = Decimal(mid - 1 - offset if is_bid else mid + 1 + offset) * TICK
-            if price in live[is_bid] and rng.random() < 0.3:
-                changes[is_bid].append((price, Decimal(0)))
-                live[is_bid].discard(price)
+            at = price(mid - 1 - offset if is_bid else mid + 1 + offset)
+            if at in live[is_bid] and rng.random() < 0.3:
+                changes[is_bid].append((at, "0.00000000"))
+                live[is_bid].discard(at)
             else:
-                changes[is_bid].append((price, qty()))
-                live[is_bid].add(price)
+                changes[is_bid].append((at, qty()))
+                live[is_bid].add(at)
         updates.append(
             DepthUpdate(
                 event_type="depthUpdate",
@@ -139,11 +176,12 @@ def workload(
                 symbol="BTCUSDT",
                 first_update_id=number + 1,
                 final_update_id=number + 1,
-                bids=tuple(changes[True]),
-                asks=tuple(changes[False]),
+                bid_levels=tuple(changes[True]),
+                ask_levels=tuple(changes[False]),
             )
         )
-    return DepthSnapshot(symbol="BTCUSDT", last_update_id=0, bids=bids, asks=asks), updates
+    snapshot = DepthSnapshot(symbol="BTCUSDT", last_update_id=0, bid_levels=bids, ask_levels=asks)
+    return snapshot, updates
 
 
 def measure(

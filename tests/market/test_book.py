@@ -10,9 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workspace.market.book import BookGapError, BookSync, OrderBook, Step, SyncState
+from workspace.market.book import (
+    BadLevelError,
+    BookGapError,
+    BookSync,
+    OrderBook,
+    Step,
+    SyncState,
+    units,
+)
 from workspace.market.decode import decode_frame
-from workspace.market.records import DepthSnapshot, DepthUpdate, Level
+from workspace.market.records import DepthSnapshot, DepthUpdate, WireLevel
 
 D = Decimal
 SESSION = (
@@ -24,21 +32,21 @@ SESSION = (
 )
 
 
-def levels(*pairs: tuple[str, str]) -> tuple[Level, ...]:
-    return tuple((D(p), D(q)) for p, q in pairs)
+def levels(*pairs: tuple[str, str]) -> tuple[WireLevel, ...]:
+    return pairs
 
 
 def snapshot(
-    last_id: int, bids: tuple[Level, ...] = (), asks: tuple[Level, ...] = ()
+    last_id: int, bids: tuple[WireLevel, ...] = (), asks: tuple[WireLevel, ...] = ()
 ) -> DepthSnapshot:
-    return DepthSnapshot(symbol="BTCUSDT", last_update_id=last_id, bids=bids, asks=asks)
+    return DepthSnapshot(symbol="BTCUSDT", last_update_id=last_id, bid_levels=bids, ask_levels=asks)
 
 
 def update(
     first: int,
     last: int,
-    bids: tuple[Level, ...] = (),
-    asks: tuple[Level, ...] = (),
+    bids: tuple[WireLevel, ...] = (),
+    asks: tuple[WireLevel, ...] = (),
     event_ms: int | None = None,
 ) -> DepthUpdate:
     return DepthUpdate(
@@ -47,8 +55,8 @@ def update(
         symbol="BTCUSDT",
         first_update_id=first,
         final_update_id=last,
-        bids=bids,
-        asks=asks,
+        bid_levels=bids,
+        ask_levels=asks,
     )
 
 
@@ -128,6 +136,32 @@ def test_an_event_that_skips_ids_raises_and_changes_nothing() -> None:
     assert book.last_update_id == 100
 
 
+@pytest.mark.parametrize(
+    ("price", "qty"),
+    [("-1.00000000", "1"), ("abc", "1"), ("1e5", "1"), ("1.000000001", "1"), ("1", "-2"),
+     ("0", "1"), ("0.00000000", "1"), ("92233720368.54775808", "1"), ("1_0.5", "1"),
+     ("１.00000000", "1"), (" 1.00000000", "1")],
+)  # fmt: skip
+def test_a_level_that_is_not_a_number_the_exchange_can_send_changes_nothing(
+    price: str, qty: str
+) -> None:
+    book = OrderBook.from_snapshot(BOOK)
+    with pytest.raises(BadLevelError):
+        book.apply(update(101, 101, bids=levels(("99.8", "1"), (price, qty))))
+    assert book.last_update_id == 100
+    assert book.bid_quantity(D("99.8")) == 0  # the good level before it was not applied
+
+
+def test_levels_are_keyed_exactly_whatever_the_number_of_decimals() -> None:
+    book = OrderBook("BTCUSDT")
+    book.apply(update(1, 1, bids=levels(("97000.5", "1"), ("97000.10000000", "2"))))
+    book.apply(update(2, 2, bids=levels(("97000.50000000", "3"), ("97000.1", "0"))))
+    assert book.bids() == [(D("97000.5"), D("3"))]
+    assert str(book.bids()[0][0]) == "97000.5"  # as the exchange first wrote it
+    assert units("0.00000001") == 1
+    assert units("104920.01000000") == 10492001000000
+
+
 def test_crossed_and_empty_books_say_so() -> None:
     empty = OrderBook("BTCUSDT")
     assert (empty.best_bid(), empty.best_ask(), empty.spread(), empty.mid()) == (
@@ -148,9 +182,13 @@ def test_a_copy_does_not_follow_later_updates() -> None:
     assert book.best_bid() == (D("99.5"), D("1"))
 
 
-prices = st.integers(min_value=1, max_value=400).map(lambda n: D(n) / 4)
+# Wire strings as exchanges write them: 8 decimals, fewer, or none.
+prices = st.integers(min_value=1, max_value=400).map(
+    lambda n: str(D(n) / 4) if n % 3 else f"{D(n) / 4:.8f}"
+)
 quantities = st.one_of(
-    st.just(D(0)), st.integers(min_value=1, max_value=10**6).map(lambda n: D(n) / 1000)
+    st.sampled_from(["0", "0.00000000"]),
+    st.integers(min_value=1, max_value=10**6).map(lambda n: f"{D(n) / 1000:.8f}"),
 )
 side_changes = st.lists(st.tuples(prices, quantities), max_size=12)
 
@@ -158,7 +196,7 @@ side_changes = st.lists(st.tuples(prices, quantities), max_size=12)
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(side_changes, side_changes), max_size=40))
 def test_the_book_matches_a_plain_dict_model_after_any_updates(
-    events: list[tuple[list[Level], list[Level]]],
+    events: list[tuple[list[WireLevel], list[WireLevel]]],
 ) -> None:
     book = OrderBook.from_snapshot(BOOK)
     bids = {p: q for p, q in BOOK.bids if q}
@@ -167,10 +205,10 @@ def test_the_book_matches_a_plain_dict_model_after_any_updates(
         book.apply(update(number, number, tuple(bid_changes), tuple(ask_changes)))
         for model, changes in ((bids, bid_changes), (asks, ask_changes)):
             for price, qty in changes:
-                if qty:
-                    model[price] = qty
+                if D(qty):
+                    model[D(price)] = D(qty)
                 else:
-                    model.pop(price, None)
+                    model.pop(D(price), None)
     assert book.bids() == sorted(bids.items(), reverse=True)
     assert book.asks() == sorted(asks.items())
     assert book.bids(5) == sorted(bids.items(), reverse=True)[:5]

@@ -67,8 +67,8 @@ def test_every_real_recorded_record_is_sane(name: str) -> None:
         ("ticker.raw.testnet-2025-01.json", {"o": "NaN"}, "not a number"),
         ("ticker.raw.testnet-2025-01.json", {"E": 2**63 - 1}, "ahead of the clock"),
         ("miniTicker.raw.testnet-2025-01.json", {"c": "0"}, "last price"),
-        ("depthUpdate.raw.testnet-2025-01.json", {"b": [["-1", "1"]]}, "bid level price"),
-        ("depthUpdate.raw.testnet-2025-01.json", {"a": [["1", "-1"]]}, "ask level quantity"),
+        # A diff event's levels are checked by the book as it applies them (test_book).
+        ("depthUpdate.raw.testnet-2025-01.json", {"E": 1_737_600_400_000}, "ahead"),
         ("depth5.raw.testnet-2025-01.json", {"bids": [["200000", "1"]]}, "best bid"),
         ("kline_1m.raw.testnet-2025-01.json", {"k": {"l": "200000"}}, "do not contain"),
         ("kline_1m.raw.testnet-2025-01.json", {"k": {"o": "0"}}, "not all positive"),
@@ -101,6 +101,20 @@ def test_event_time_limits_are_configurable() -> None:
     assert problem(future, NOW_MS, SanityLimits(max_future_skew_ms=5_000)) is not None
     assert problem(future, NOW_MS, SanityLimits(max_future_skew_ms=None)) is None
     assert problem(future, NOW_MS, LIMITS) is None  # 10 s: within the default 5 minutes
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"lastUpdateId":1,"bids":[["NaN","1"]],"asks":[]}',
+        b'{"lastUpdateId":1,"bids":[["abc","1"]],"asks":[]}',
+        b'{"lastUpdateId":1,"bids":[],"asks":[["1","-1"]]}',
+        b'{"lastUpdateId":1,"bids":[["1e999999","1"]],"asks":[]}',
+    ],
+)
+def test_snapshots_and_partial_depth_with_bad_levels_are_refused(body: bytes) -> None:
+    wrong = problem(parse_depth_snapshot("BTCUSDT", body), NOW_MS, LIMITS)
+    assert wrong is not None
 
 
 def test_a_crossed_snapshot_is_refused() -> None:

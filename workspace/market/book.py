@@ -7,8 +7,10 @@ Two parts, both pure (no I/O, no clock):
   the quantity of an existing level (most updates) is O(1), inserting or removing one
   moves part of a list of pointers (a ``memmove``; measured faster than a
   ``sortedcontainers.SortedDict`` up to thousands of levels, see docs/feed.md), and
-  the best levels are the ends of the lists.  Prices and quantities are the exchange's
-  exact ``Decimal`` values.
+  the best levels are the ends of the lists.  Prices are keyed as integers of 1e-8
+  (Binance's own fixed point: hashing and comparing them is far cheaper than
+  ``Decimal``) and the exchange's strings are kept, so every level reads back as the
+  exact ``Decimal`` the exchange sent.
 - :class:`BookSync`: Binance's procedure "How to manage a local order book correctly"
   for one symbol: buffer the stream's events, ask for a REST snapshot, drop the
   buffered events with ``u <= lastUpdateId``, start from the first event that spans
@@ -32,14 +34,13 @@ from __future__ import annotations
 import enum
 from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
-from workspace.market.records import DepthSnapshot, DepthUpdate, Level
+from workspace.market.records import DepthSnapshot, DepthUpdate, Level, WireLevel
 
-__all__ = ["BookGapError", "BookSync", "OrderBook", "Step", "SyncState"]
+__all__ = ["BadLevelError", "BookGapError", "BookSync", "OrderBook", "Step", "SyncState", "units"]
 
 _ZERO: Final = Decimal(0)
 
@@ -48,16 +49,120 @@ class BookGapError(ValueError):
     """A diff depth event does not continue the book (update ids were skipped)."""
 
 
+class BadLevelError(ValueError):
+    """A level whose price or quantity is not a number the exchange can send."""
+
+
+SCALE: Final = 100_000_000
+"""Levels are keyed by price in units of 1e-8: Binance's own fixed point."""
+MAX_UNITS: Final = 2**63 - 1
+"""Binance keeps prices and quantities as 64-bit integers of 1e-8 units."""
+
+
+def units(text: str) -> int:
+    """``"104920.01000000"`` -> ``10492001000000``: an exact decimal string in 1e-8 units.
+
+    Raises :class:`BadLevelError` for anything else (not a number, a sign, an exponent,
+    more than 8 decimals, beyond 64 bits).
+    """
+    digits = text.replace(".", "", 1)
+    if len(text) > 9 and text[-9] == "." and digits.isascii() and digits.isdigit():
+        value = int(digits)  # the exchange's usual 8 decimals: the fast path
+    else:
+        whole, _, fraction = text.partition(".")
+        if (
+            not whole.isascii()
+            or not whole.isdigit()
+            or len(fraction) > 8
+            or (fraction and not (fraction.isascii() and fraction.isdigit()))
+        ):
+            raise BadLevelError(f"{text!r} is not a decimal number with up to 8 decimals")
+        value = int(whole) * SCALE + (int(fraction.ljust(8, "0")) if fraction else 0)
+    if value > MAX_UNITS:
+        raise BadLevelError(f"{text} is beyond what the exchange can represent")
+    return value
+
+
+_Change = tuple[int, str, str, int]  # key, price text, quantity text, quantity units
+
+
+def _parse(levels: tuple[WireLevel, ...], side: str) -> list[_Change]:
+    """Every level in 1e-8 units, checked; the usual 8-decimal strings take an inline
+    fast path (this runs for every level of every diff event)."""
+    changes = []
+    for price, qty in levels:
+        digits = price.replace(".", "", 1)
+        if len(price) > 9 and price[-9] == "." and digits.isascii() and digits.isdigit():
+            key = int(digits)
+            if key > MAX_UNITS:
+                raise BadLevelError(f"{price} is beyond what the exchange can represent")
+        else:
+            key = units(price)
+        if key == 0:
+            raise BadLevelError(f"{side} level price {price} is not positive")
+        digits = qty.replace(".", "", 1)
+        if len(qty) > 9 and qty[-9] == "." and digits.isascii() and digits.isdigit():
+            amount = int(digits)
+            if amount > MAX_UNITS:
+                raise BadLevelError(f"{qty} is beyond what the exchange can represent")
+        else:
+            amount = units(qty)
+        changes.append((key, price, qty, amount))
+    return changes
+
+
+class _Side:
+    """One side of a book: quantity and price texts by price key, the sorted keys, and
+    the levels already read as Decimals (dropped when a level changes)."""
+
+    __slots__ = ("keys", "levels", "qty", "text")
+
+    def __init__(self) -> None:
+        self.qty: dict[int, str] = {}
+        self.text: dict[int, str] = {}
+        self.keys: list[int] = []  # ascending
+        self.levels: dict[int, Level] = {}
+
+    def apply(self, changes: list[_Change]) -> None:
+        qty, text, keys, levels = self.qty, self.text, self.keys, self.levels
+        for key, price, quantity, amount in changes:
+            if amount:
+                if key not in qty:
+                    insort(keys, key)
+                    text[key] = price
+                qty[key] = quantity
+                levels.pop(key, None)
+            elif key in qty:
+                del qty[key]
+                del text[key]
+                levels.pop(key, None)
+                del keys[bisect_left(keys, key)]
+
+    def level(self, key: int) -> Level:
+        level = self.levels.get(key)
+        if level is None:
+            level = self.levels[key] = (Decimal(self.text[key]), Decimal(self.qty[key]))
+        return level
+
+    def copy(self) -> _Side:
+        other = _Side()
+        other.qty = dict(self.qty)
+        other.text = dict(self.text)
+        other.keys = list(self.keys)
+        other.levels = dict(self.levels)
+        return other
+
+
 class OrderBook:
     """Price levels of one symbol, best first on each side.
 
     Build one from a snapshot (:meth:`from_snapshot`) and :meth:`apply` the diff events
     that follow it; :meth:`apply` checks Binance's sequencing rule itself, so a book can
-    never silently skip an event.
+    never silently skip an event.  Levels are kept as the exchange wrote them and read
+    as exact ``Decimal`` values.
     """
 
-    __slots__ = ("_ask_prices", "_asks", "_bid_prices", "_bids", "event_ms", "last_update_id",
-                 "symbol")  # fmt: skip
+    __slots__ = ("_asks", "_bids", "event_ms", "last_update_id", "symbol")
 
     def __init__(self, symbol: str, last_update_id: int = 0) -> None:
         self.symbol = symbol
@@ -65,29 +170,24 @@ class OrderBook:
         """Update id of the last snapshot or event applied."""
         self.event_ms: int | None = None
         """Exchange event time of the last event applied (``None``: only a snapshot)."""
-        self._bids: dict[Decimal, Decimal] = {}
-        self._asks: dict[Decimal, Decimal] = {}
-        self._bid_prices: list[Decimal] = []  # ascending: the best bid is the last
-        self._ask_prices: list[Decimal] = []  # ascending: the best ask is the first
+        self._bids = _Side()
+        self._asks = _Side()
 
     @classmethod
     def from_snapshot(cls, snapshot: DepthSnapshot) -> OrderBook:
+        """Raises :class:`BadLevelError` for a level that is not a number."""
         book = cls(snapshot.symbol, snapshot.last_update_id)
-        book._load(snapshot.bids, snapshot.asks)
+        book._bids.apply(_parse(snapshot.bid_levels, "bid"))
+        book._asks.apply(_parse(snapshot.ask_levels, "ask"))
         return book
-
-    def _load(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
-        self._bids = {price: qty for price, qty in bids if qty}
-        self._asks = {price: qty for price, qty in asks if qty}
-        self._bid_prices = sorted(self._bids)
-        self._ask_prices = sorted(self._asks)
 
     # -- changes -----------------------------------------------------------------------
     def apply(self, update: DepthUpdate) -> bool:
         """Apply one diff event; ``False`` if it is older than the book (ignored).
 
         Raises :class:`BookGapError` (and changes nothing) if the event starts after
-        ``last_update_id + 1``: events were missed, the book must be rebuilt.
+        ``last_update_id + 1``: events were missed, the book must be rebuilt; and
+        :class:`BadLevelError` (changing nothing) if a level is not a number.
         """
         if update.final_update_id <= self.last_update_id:
             return False
@@ -97,94 +197,82 @@ class OrderBook:
                 f"starts at {update.first_update_id} (ids {self.last_update_id + 1}.."
                 f"{update.first_update_id - 1} missed)"
             )
+        bids = _parse(update.bid_levels, "bid")  # every level checked before any change
+        asks = _parse(update.ask_levels, "ask")
         # An event that overlaps ids already applied (U <= last < u) is applied whole:
         # its quantities are absolute as of u, so setting them again is harmless.
-        self._set_levels(update.bids, self._bids, self._bid_prices)
-        self._set_levels(update.asks, self._asks, self._ask_prices)
+        self._bids.apply(bids)
+        self._asks.apply(asks)
         self.last_update_id = update.final_update_id
         self.event_ms = update.event_time
         return True
 
-    @staticmethod
-    def _set_levels(
-        levels: tuple[Level, ...], quantities: dict[Decimal, Decimal], prices: list[Decimal]
-    ) -> None:
-        for price, qty in levels:
-            if qty:
-                if price not in quantities:
-                    insort(prices, price)
-                quantities[price] = qty
-            elif price in quantities:
-                del quantities[price]
-                del prices[bisect_left(prices, price)]
-
     # -- reading -----------------------------------------------------------------------
     def bids(self, n: int | None = None) -> list[Level]:
         """The best ``n`` bids (all if ``None``), highest price first."""
-        prices = self._bid_prices
-        chosen = prices[::-1] if n is None else prices[: -n - 1 : -1] if n > 0 else []
-        quantities = self._bids
-        return [(price, quantities[price]) for price in chosen]
+        keys = self._bids.keys
+        chosen = keys[::-1] if n is None else keys[: -n - 1 : -1] if n > 0 else []
+        level = self._bids.level
+        return [level(key) for key in chosen]
 
     def asks(self, n: int | None = None) -> list[Level]:
         """The best ``n`` asks (all if ``None``), lowest price first."""
-        prices = self._ask_prices
-        chosen = prices if n is None else prices[:n] if n > 0 else []
-        quantities = self._asks
-        return [(price, quantities[price]) for price in chosen]
+        keys = self._asks.keys
+        chosen = keys if n is None else keys[:n] if n > 0 else []
+        level = self._asks.level
+        return [level(key) for key in chosen]
 
     def best_bid(self) -> Level | None:
-        if not self._bid_prices:
-            return None
-        price = self._bid_prices[-1]
-        return price, self._bids[price]
+        keys = self._bids.keys
+        return self._bids.level(keys[-1]) if keys else None
 
     def best_ask(self) -> Level | None:
-        if not self._ask_prices:
-            return None
-        price = self._ask_prices[0]
-        return price, self._asks[price]
+        keys = self._asks.keys
+        return self._asks.level(keys[0]) if keys else None
 
     def spread(self) -> Decimal | None:
-        if not self._bid_prices or not self._ask_prices:
-            return None
-        return self._ask_prices[0] - self._bid_prices[-1]
+        bid, ask = self.best_bid(), self.best_ask()
+        return None if bid is None or ask is None else ask[0] - bid[0]
 
     def mid(self) -> Decimal | None:
-        if not self._bid_prices or not self._ask_prices:
-            return None
-        return (self._ask_prices[0] + self._bid_prices[-1]) / 2
+        bid, ask = self.best_bid(), self.best_ask()
+        return None if bid is None or ask is None else (ask[0] + bid[0]) / 2
 
     def bid_quantity(self, price: Decimal) -> Decimal:
         """The quantity bid at exactly ``price`` (zero if no such level)."""
-        return self._bids.get(price, _ZERO)
+        return self._quantity(self._bids, price)
 
     def ask_quantity(self, price: Decimal) -> Decimal:
-        return self._asks.get(price, _ZERO)
+        return self._quantity(self._asks, price)
+
+    @staticmethod
+    def _quantity(side: _Side, price: Decimal) -> Decimal:
+        scaled = price * SCALE
+        if scaled != scaled.to_integral_value():
+            return _ZERO  # finer than 1e-8: no such level
+        text = side.qty.get(int(scaled))
+        return Decimal(text) if text is not None else _ZERO
 
     @property
     def bid_depth(self) -> int:
         """Number of bid levels."""
-        return len(self._bid_prices)
+        return len(self._bids.keys)
 
     @property
     def ask_depth(self) -> int:
-        return len(self._ask_prices)
+        return len(self._asks.keys)
 
     @property
     def crossed(self) -> bool:
         """Best bid at or above best ask: a book that cannot be right."""
-        return bool(self._bid_prices and self._ask_prices) and (
-            self._bid_prices[-1] >= self._ask_prices[0]
-        )
+        bids, asks = self._bids.keys, self._asks.keys
+        return bool(bids and asks) and bids[-1] >= asks[0]
 
     def copy(self) -> OrderBook:
         other = OrderBook(self.symbol, self.last_update_id)
         other.event_ms = self.event_ms
-        other._bids = dict(self._bids)
-        other._asks = dict(self._asks)
-        other._bid_prices = list(self._bid_prices)
-        other._ask_prices = list(self._ask_prices)
+        other._bids = self._bids.copy()
+        other._asks = self._asks.copy()
         return other
 
     def __repr__(self) -> str:
@@ -219,6 +307,9 @@ class Step:
     """Fetch a (new) snapshot and pass it to :meth:`BookSync.on_snapshot`."""
     gap: str | None = None
     """The synchronised book was discarded because events were missed (the reason)."""
+    bad: str | None = None
+    """The event had a level that is not a number: it was dropped (the next event then
+    finds ids missing, and the book is rebuilt)."""
 
 
 class BookSync:
@@ -254,6 +345,8 @@ class BookSync:
             assert book is not None
             try:
                 applied = book.apply(update)
+            except BadLevelError as bad:
+                return Step(bad=str(bad))
             except BookGapError as gap:
                 self.gaps += 1
                 self._book = None
@@ -289,7 +382,10 @@ class BookSync:
             buffer.popleft()
         if buffer and buffer[0].first_update_id > last_id + 1:
             return Step(need_snapshot=True)  # the snapshot is too old: ask again
-        self._book = OrderBook.from_snapshot(snapshot)
+        try:
+            self._book = OrderBook.from_snapshot(snapshot)
+        except BadLevelError as bad:
+            return Step(need_snapshot=True, bad=str(bad))
         self.state = SyncState.SYNCED
         self.snapshots_applied += 1
         replay = list(buffer)

@@ -45,12 +45,12 @@ from workspace.market.records import (
     DepthUpdate,
     FeedRecord,
     Kline,
-    Level,
     MarketRecord,
     MiniTicker,
     PartialDepth,
     Ticker,
     Trade,
+    WireLevel,
 )
 from workspace.market.subscriptions import KLINE_INTERVALS, PARTIAL_DEPTH_LEVELS
 
@@ -264,10 +264,6 @@ def _decode_payload(payload: bytes | msgspec.Raw, stream: str | None) -> Decoded
     return _checked(decoder.decode(payload)) if decoder is not None else None  # type: ignore[union-attr]
 
 
-def _levels_finite(levels: tuple[Level, ...]) -> bool:
-    return all(price.is_finite() and qty.is_finite() for price, qty in levels)
-
-
 def _checked(record: FeedRecord) -> FeedRecord:
     """Refuse NaN / Infinity in the numbers downstream code computes with.
 
@@ -294,7 +290,7 @@ def _checked(record: FeedRecord) -> FeedRecord:
     elif isinstance(record, MiniTicker):
         ok = record.last_price.is_finite()
     elif isinstance(record, DepthUpdate | PartialDepth | DepthSnapshot):
-        ok = _levels_finite(record.bids) and _levels_finite(record.asks)
+        return record  # wire strings: the book and the sanity checks read them
     else:
         ok = all(
             price.is_finite()
@@ -404,8 +400,8 @@ def _decode(data: Frame) -> Decoded:
 
 class _DepthBody(msgspec.Struct):
     lastUpdateId: int
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
+    bids: tuple[WireLevel, ...]
+    asks: tuple[WireLevel, ...]
 
 
 _DEPTH_BODY: Final = msgspec.json.Decoder(_DepthBody)
@@ -425,8 +421,8 @@ def parse_depth_snapshot(symbol: str, body: bytes, received_ms: int | None = Non
     snapshot = DepthSnapshot(
         symbol=symbol,
         last_update_id=depth.lastUpdateId,
-        bids=depth.bids,
-        asks=depth.asks,
+        bid_levels=depth.bids,
+        ask_levels=depth.asks,
         received_ms=received_ms,
     )
     _checked(snapshot)

@@ -304,6 +304,7 @@ class BinanceFeed:
             deliver=self._deliver,
             record_gap=self._add_gap,
             stats=self._stats,
+            on_bad=self._bad_record,
             buffer_limit=self.config.book_buffer_limit,
             retry_s=self.config.book_snapshot_retry_s,
         )

@@ -41,6 +41,7 @@ class LocalBooks:
         deliver: Callable[[FeedRecord], None],
         record_gap: Callable[[Gap], None],
         stats: FeedStats,
+        on_bad: Callable[[str, object], None] | None = None,
         buffer_limit: int = 10_000,
         retry_s: float = 0.5,
     ) -> None:
@@ -48,6 +49,7 @@ class LocalBooks:
         self._deliver = deliver
         self._record_gap = record_gap
         self._stats = stats
+        self._on_bad = on_bad
         self._buffer_limit = buffer_limit
         self._retry_s = retry_s
         self._syncs: dict[str, BookSync] = {}
@@ -131,6 +133,8 @@ class LocalBooks:
 
     def _act(self, sync: BookSync, step: Step) -> None:
         symbol = sync.symbol
+        if step.bad is not None and self._on_bad is not None:
+            self._on_bad(f"{symbol} book level: {step.bad}", symbol)
         if step.gap is not None:
             self._stats.book_gaps += 1
             self._ready[symbol].clear()

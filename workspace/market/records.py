@@ -9,7 +9,11 @@ Event times are integer milliseconds since the epoch, as Binance sends them.
 ``BookTicker`` and the depth snapshots have no event time on the wire; none is invented.
 
 Order book levels are ``(price, quantity)`` tuples of ``Decimal`` (:data:`Level`); a
-quantity of zero in a :class:`DepthUpdate` removes the level.
+quantity of zero in a :class:`DepthUpdate` removes the level.  The book records keep the
+exchange's own strings (:data:`WireLevel`, in ``bid_levels`` / ``ask_levels``): a diff
+event carries 10-40 numbers, most of which go straight into the local book, which keys
+its levels by scaled integers; ``bids`` / ``asks`` turn them into exact ``Decimal``
+levels when read.
 """
 
 from __future__ import annotations
@@ -137,8 +141,34 @@ class Trade(msgspec.Struct, frozen=True, kw_only=True):
 Level: TypeAlias = tuple[Decimal, Decimal]
 """One price level of a book: ``(price, quantity)``, both exact."""
 
+WireLevel: TypeAlias = tuple[str, str]
+"""One price level as the exchange wrote it: ``("104920.01000000", "0.00263000")``."""
 
-class DepthUpdate(msgspec.Struct, frozen=True, kw_only=True):
+
+def to_levels(levels: tuple[WireLevel, ...]) -> tuple[Level, ...]:
+    """Wire levels as exact ``Decimal`` pairs (raises ``decimal.InvalidOperation`` for a
+    string that is not a number)."""
+    return tuple((Decimal(price), Decimal(qty)) for price, qty in levels)
+
+
+class _Levels:
+    """``bids`` / ``asks`` as exact Decimals, for the records that carry wire levels."""
+
+    bid_levels: tuple[WireLevel, ...]
+    ask_levels: tuple[WireLevel, ...]
+
+    @property
+    def bids(self) -> tuple[Level, ...]:
+        """Bid levels as ``(Decimal price, Decimal quantity)``, in wire order (computed on
+        each access: keep the result if you read it often)."""
+        return to_levels(self.bid_levels)
+
+    @property
+    def asks(self) -> tuple[Level, ...]:
+        return to_levels(self.ask_levels)
+
+
+class DepthUpdate(_Levels, msgspec.Struct, frozen=True, kw_only=True):
     """A ``<symbol>@depth`` / ``@depth@100ms`` (``depthUpdate``) event: diff depth.
 
     Sample payload::
@@ -159,11 +189,11 @@ class DepthUpdate(msgspec.Struct, frozen=True, kw_only=True):
     symbol: str = msgspec.field(name="s")
     first_update_id: int = msgspec.field(name="U")
     final_update_id: int = msgspec.field(name="u")
-    bids: tuple[Level, ...] = msgspec.field(name="b")
-    asks: tuple[Level, ...] = msgspec.field(name="a")
+    bid_levels: tuple[WireLevel, ...] = msgspec.field(name="b")
+    ask_levels: tuple[WireLevel, ...] = msgspec.field(name="a")
 
 
-class PartialDepth(msgspec.Struct, frozen=True, kw_only=True):
+class PartialDepth(_Levels, msgspec.Struct, frozen=True, kw_only=True):
     """A ``<symbol>@depth<5|10|20>[@100ms]`` event: the top levels, complete.
 
     Sample payload (no event type, time or symbol on the wire)::
@@ -179,12 +209,12 @@ class PartialDepth(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     last_update_id: int = msgspec.field(name="lastUpdateId")
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
+    bid_levels: tuple[WireLevel, ...] = msgspec.field(name="bids")
+    ask_levels: tuple[WireLevel, ...] = msgspec.field(name="asks")
     symbol: str = ""
 
 
-class DepthSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+class DepthSnapshot(_Levels, msgspec.Struct, frozen=True, kw_only=True):
     """A ``GET /api/v3/depth`` answer: the book (up to ``limit`` levels a side) as of
     update id ``last_update_id``, from which a local book is (re)built.
 
@@ -197,8 +227,8 @@ class DepthSnapshot(msgspec.Struct, frozen=True, kw_only=True):
 
     symbol: str
     last_update_id: int = msgspec.field(name="lastUpdateId")
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
+    bid_levels: tuple[WireLevel, ...] = msgspec.field(name="bids")
+    ask_levels: tuple[WireLevel, ...] = msgspec.field(name="asks")
     received_ms: int | None = None
 
 
