@@ -75,6 +75,9 @@ class FeedConfig:
     handover_grace_s: float = 5.0
     """A planned replacement keeps the old connection at most this long after the new
     one is subscribed (less once the new one has caught up with it)."""
+    transport: str = "picows"
+    """The WebSocket client: ``"picows"`` (C frame parsing, the fast one) or
+    ``"websockets"`` (pure Python; parses in bounded slices per loop turn)."""
     open_timeout_s: float = 10.0
     reply_timeout_s: float = 10.0
     """How long a SUBSCRIBE/UNSUBSCRIBE waits for its reply."""
@@ -98,6 +101,10 @@ class FeedConfig:
             raise InvalidParams(f"streams names a kind twice: {self.streams}")
         if sum(kind in DIFF_DEPTH_STREAMS for kind in self.streams) > 1:
             raise InvalidParams("streams may name one diff depth stream (depth or depth@100ms)")
+        if self.transport not in ("picows", "websockets"):
+            raise InvalidParams(
+                f"transport must be 'picows' or 'websockets', got {self.transport!r}"
+            )
         if self.book_stream not in DIFF_DEPTH_STREAMS:
             raise InvalidParams(
                 f"book_stream must be one of {DIFF_DEPTH_STREAMS}, got {self.book_stream!r}"

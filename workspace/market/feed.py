@@ -29,13 +29,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, cast
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from workspace.errors import InvalidParams
 from workspace.market.book import OrderBook
 from workspace.market.config import FeedConfig, add_feed_arguments
-from workspace.market.connection import DirectConnection, StaleConnection
+from workspace.market.connection import DirectConnection, FeedConnection, StaleConnection
 from workspace.market.decode import (
     RECORD_TYPES,
     BadRecordError,
@@ -56,6 +56,7 @@ from workspace.market.errors import (
 )
 from workspace.market.exchange_info import ExchangeInfoCache, SymbolInfo
 from workspace.market.local_books import LocalBooks
+from workspace.market.picows_connection import open_picows
 from workspace.market.records import (
     BookTicker,
     DepthSnapshot,
@@ -262,7 +263,7 @@ class BinanceFeed:
         diff_kinds = [k for k in self.config.streams if k in DIFF_DEPTH_STREAMS]
         self._diff_kind = diff_kinds[0] if diff_kinds else self.config.book_stream
         self._live_streams: set[str] = set()  # subscribed on the current connection
-        self._ws: DirectConnection | None = None
+        self._ws: FeedConnection | None = None
         self._pending: dict[int, asyncio.Future[ControlReply]] = {}
         self._next_id = 1
         self._control_lock = asyncio.Lock()
@@ -293,7 +294,7 @@ class BinanceFeed:
             else None
         )
         self._silent: frozenset[str] = frozenset()
-        self._conn: DirectConnection | None = None  # the connection being served
+        self._conn: FeedConnection | None = None  # the connection being served
         self._frame_event_ms: int | None = None  # of the last record taken (handovers)
         self._handover_reason: str | None = None
         self._handover_wanted = asyncio.Event()
@@ -390,12 +391,15 @@ class BinanceFeed:
         """Close the connection and end the supervisor; leaves no task behind."""
         self._stopping = True
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        elif task is not None and not task.cancelled():
-            task.exception()  # retrieved, so asyncio does not warn
+        if task is not None:
+            # Cancel until it is done: on Python 3.11 an asyncio.wait_for whose inner
+            # future completes at the moment of the cancellation swallows it (CPython
+            # gh-86296), and the supervisor would carry on.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
+            if not task.cancelled():
+                task.exception()  # retrieved, so asyncio does not warn
         await self._books.close()
         self._books.reset_all()
         if self._open_gap is not None:
@@ -759,7 +763,7 @@ class BinanceFeed:
 
     async def _request(
         self,
-        ws: ClientConnection,
+        ws: FeedConnection,
         method: Method,
         streams: list[str],
         limiter: ControlRateLimiter | None = None,
@@ -879,7 +883,13 @@ class BinanceFeed:
             if delay > 0:
                 await asyncio.sleep(delay)
 
-    async def _open(self) -> DirectConnection:
+    async def _open(self) -> FeedConnection:
+        if self.config.transport == "picows":
+            return await open_picows(
+                self.config.combined_stream_url,
+                open_timeout=self.config.open_timeout_s,
+                max_size=self.config.max_frame_bytes,
+            )
         connection = await connect(
             self.config.combined_stream_url,
             open_timeout=self.config.open_timeout_s,
@@ -893,7 +903,7 @@ class BinanceFeed:
         )
         return cast(DirectConnection, connection)  # create_connection above
 
-    async def _forget_connection(self, ws: DirectConnection) -> None:
+    async def _forget_connection(self, ws: FeedConnection) -> None:
         # No lock needed: these are plain assignments on the loop's one thread.  Failing
         # the pending replies first releases a control request holding the lock.
         self._ws = None
@@ -910,7 +920,7 @@ class BinanceFeed:
         with contextlib.suppress(Exception):
             await ws.close()
 
-    async def _serve(self, ws: DirectConnection) -> None:
+    async def _serve(self, ws: FeedConnection) -> None:
         """Run the connection until it ends; always ends by raising.
 
         A planned replacement (``serverShutdown``, the maximum age) is made before the
@@ -997,8 +1007,8 @@ class BinanceFeed:
                     raise StaleConnection("stalled")
 
     async def _hand_over(
-        self, old: DirectConnection, old_reader: asyncio.Task[None], reason: str
-    ) -> tuple[DirectConnection, asyncio.Task[None]]:
+        self, old: FeedConnection, old_reader: asyncio.Task[None], reason: str
+    ) -> tuple[FeedConnection, asyncio.Task[None]]:
         """Make-before-break: open and subscribe a new connection while the old one keeps
         delivering, skip what both deliver, then close the old one.
 
@@ -1010,7 +1020,7 @@ class BinanceFeed:
         self._dedup = {}
         self._books.handing_over = True
         old.attach(progress.handler(self._on_message, old=True, feed=self))
-        new: DirectConnection | None = None
+        new: FeedConnection | None = None
         new_reader: asyncio.Task[None] | None = None
         try:
             try:
@@ -1074,7 +1084,7 @@ class BinanceFeed:
                 with contextlib.suppress(Exception):
                     await old.close()
 
-    async def _until_ended(self, ws: DirectConnection) -> None:
+    async def _until_ended(self, ws: FeedConnection) -> None:
         """Return never; raise why the connection ended (closed, or the handler's error)."""
         closed = asyncio.ensure_future(ws.wait_closed())
         try:
@@ -1083,7 +1093,7 @@ class BinanceFeed:
             closed.cancel()
         if ws.failure.done():
             ws.failure.result()  # StaleConnection("serverShutdown"), or a bug: raise it
-        raise ws.protocol.close_exc
+        raise ws.close_exc
 
     def _on_message(self, data: bytes) -> None:
         """The hot path, called from the socket's ``data_received``: frame in, records out."""
