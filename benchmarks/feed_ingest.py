@@ -352,8 +352,8 @@ def top_entries(lines: list[str], count: int = 15) -> list[tuple[str, float]]:
         stack, _, samples = line.rpartition(" ")
         if not samples.isdigit():
             continue
-        leaf = stack.split(";")[-1]
-        own[re.sub(r" \((.*/)?([^/]+)\)", r" (\2)", leaf)] += int(samples)
+        leaf = stack.split(";")[-1]  # "function (path/file.py:line)": per function
+        own[re.sub(r" \((.*/)?([^/:]+)(:\d+)?\)", r" (\2)", leaf)] += int(samples)
         total += int(samples)
     return [(name, n / total * 100) for name, n in own.most_common(count)] if total else []
 

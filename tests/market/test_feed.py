@@ -638,7 +638,7 @@ async def test_a_bug_in_decoding_brings_the_feed_down_instead_of_a_reconnect_loo
     def broken(data: object) -> None:
         raise TypeError("a bug, not a bad frame")
 
-    monkeypatch.setattr("workspace.market.feed.decode_frame", broken)
+    monkeypatch.setattr("workspace.market.feed.decode_feed_frame", broken)
     await exchange.push(ticker_frame("BTCUSDT", 1))
     status = await collector.until_state(FeedState.DOWN)
     assert "TypeError" in status.reason

@@ -460,3 +460,25 @@ def parse_klines(symbol: str, interval: str, body: bytes, now_ms: int) -> list[K
         _checked(kline)
         klines.append(kline)
     return klines
+
+
+def decode_feed_frame(data: Frame) -> Decoded:
+    """The feed's hot path: :func:`decode_frame` with ``all_records=True``, except that
+    the finiteness checks are left to :func:`workspace.market.sanity.problem`, which
+    the feed applies to every record (and which checks more)."""
+    try:
+        envelope = _ENVELOPE.decode(data)
+    except msgspec.ValidationError:
+        return decode_frame(data, all_records=True)
+    except (msgspec.DecodeError, UnicodeError) as exc:
+        raise FrameError(f"unreadable frame: {exc}") from exc
+    stream = envelope.stream
+    if stream is not None and envelope.data:
+        _, at, suffix = stream.partition("@")
+        decoder = _BY_SUFFIX.get(suffix) if at else None
+        if decoder is not None:
+            try:
+                return decoder.decode(envelope.data)  # type: ignore[no-any-return]
+            except msgspec.DecodeError as exc:
+                raise FrameError(f"unreadable frame: {exc}") from exc
+    return decode_frame(data, all_records=True)

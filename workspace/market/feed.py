@@ -42,7 +42,7 @@ from workspace.market.decode import (
     ControlReply,
     FrameError,
     ServerShutdown,
-    decode_frame,
+    decode_feed_frame,
     parse_depth_snapshot,
     parse_klines,
 )
@@ -1101,7 +1101,7 @@ class BinanceFeed:
         stats.messages += 1
         stats.last_message_monotonic = self._clock()
         try:
-            item = decode_frame(data, all_records=True)
+            item = decode_feed_frame(data)
         except BadRecordError as exc:
             self._bad_record(str(exc), data)
             return

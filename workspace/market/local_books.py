@@ -19,7 +19,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from workspace.market.book import BookSync, OrderBook, Step, SyncState
+from workspace.market.book import (
+    BadLevelError,
+    BookGapError,
+    BookSync,
+    OrderBook,
+    Step,
+    SyncState,
+)
 from workspace.market.decode import FrameError
 from workspace.market.errors import RestError
 from workspace.market.records import DepthSnapshot, DepthUpdate, FeedRecord
@@ -124,10 +131,24 @@ class LocalBooks:
         sync = self._syncs.get(update.symbol)
         if sync is None:
             return False
-        if self.handing_over:
-            book = sync.book
-            if book is not None and update.first_update_id > book.last_update_id + 1:
+        book = sync.book
+        if book is not None:
+            if self.handing_over and update.first_update_id > book.last_update_id + 1:
                 return True
+            # The common case, without a Step: a synchronised book takes the next event.
+            if update.first_update_id <= book.last_update_id + 1 < update.final_update_id + 1:
+                try:
+                    book.apply(update)
+                except (BadLevelError, BookGapError):
+                    pass  # the full path below says what happened
+                else:
+                    symbol = update.symbol
+                    self._last_ms[symbol] = update.event_time
+                    if symbol in self._open_gaps:
+                        before, reason = self._open_gaps.pop(symbol)
+                        self._record_gap(Gap(before, update.event_time, reason, symbol))
+                    self._deliver(update)
+                    return True
         self._act(sync, sync.on_update(update))
         return True
 
