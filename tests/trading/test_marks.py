@@ -14,7 +14,7 @@ from workspace.trading.positions import Position, PositionStatus, PositionType
 from .scripted import trade
 
 D = Decimal
-CONFIG = AccountConfig(initial_balance=D(10) ** 9)
+CONFIG = AccountConfig(initial_balance=D(10) ** 9, allow_short=True)  # longs and shorts
 CTX = Context(prec=60)
 
 

@@ -7,7 +7,12 @@ the encoded ``body`` so that ``resume`` and the pandas views can filter in SQL.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first version.  2: the spot account (issue 10): events gained fields (orders'
+``reason_code``, reservations by asset, executions; fills' ``fee_asset``; the
+``valuation`` event), which version 1 code would misread, and order events are indexed
+by order id (an idempotent repeat answers with the order's latest ``seq``).  A version 1
+file is upgraded in place when opened (its events read as they are)."""
 
 CREATE = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
@@ -18,6 +23,12 @@ CREATE = (
     " order_id TEXT,"
     " body BLOB NOT NULL)",
     "CREATE INDEX events_kind_seq ON events (kind, seq)",
+    "CREATE INDEX events_order_seq ON events (order_id, seq)",
 )
+
+UPGRADES: dict[int, tuple[str, ...]] = {
+    1: ("CREATE INDEX IF NOT EXISTS events_order_seq ON events (order_id, seq)",),
+}
+"""Statements that take a journal from version N to N + 1."""
 
 INSERT_EVENT = "INSERT INTO events (seq, ts_ms, kind, order_id, body) VALUES (?, ?, ?, ?, ?)"

@@ -51,6 +51,11 @@ class MarkBook:
     def __len__(self) -> int:
         return len(self._symbols)
 
+    @property
+    def net_cost(self) -> Decimal:
+        """The signed cost basis of every open position (shorts negative)."""
+        return self._net_cost
+
     def __contains__(self, symbol: object) -> bool:
         return symbol in self._slot
 
