@@ -106,7 +106,10 @@ def ticker(price: str, bid: str | None, ask: str | None, symbol: str = SYMBOL) -
 
 def request(side: Side, kind: OrderType, quantity: str, **prices: Any) -> OrderRequest:
     symbol = prices.pop("symbol", SYMBOL)
-    fields = {k: (Decimal(v) if isinstance(v, str | int) else v) for k, v in prices.items()}
+    fields = {
+        k: (Decimal(v) if isinstance(v, str | int) and k != "client_order_id" else v)
+        for k, v in prices.items()
+    }
     return OrderRequest(
         symbol=str(symbol), side=side, type=kind, quantity=Decimal(quantity), **fields
     )
