@@ -497,7 +497,7 @@ class Workspace(OrderMethods):
         return round_price(self.symbol_info(symbol), _number(price, "price"))
 
     @property
-    def balances(self) -> dict[str, Balance]:
+    def balances(self) -> Mapping[str, Balance]:
         """``{asset: Balance(free, locked)}`` of the spot wallet."""
         return self._require().account.balances()
 

@@ -31,6 +31,7 @@ from decimal import (
     localcontext,
 )
 from types import MappingProxyType
+from typing import cast
 
 import msgspec
 
@@ -112,7 +113,6 @@ class Account:
         # symbol -> {open order id holding exits: seq_no} (orders that belong to a holding)
         self._exits: dict[str, dict[str, int]] = {}
         self._realized = ZERO
-        self._unrealized = ZERO
         self._fees = ZERO
         self._initial_value = self.config.initial_balance
         # assets the account started with that have no price yet: symbol -> asset
@@ -225,7 +225,7 @@ class Account:
     def quote(self, symbol: str) -> Quote:
         return _replace(self._quotes.get(symbol.upper(), Quote()))
 
-    def balances(self) -> dict[str, Balance]:
+    def balances(self) -> Mapping[str, Balance]:
         """``{asset: Balance(free, locked)}`` for every asset held (and the quote)."""
         with localcontext(self.ctx):
             return self.wallet.balances(self.quote_asset)
@@ -236,14 +236,15 @@ class Account:
             quote = self.quote_asset
             wallet = self.wallet
             cash = wallet.total(quote)
-            equity = cash + self._marks.net_cost + self._unrealized
+            unrealized = self._marks.unrealized
+            equity = cash + self._marks.net_cost + unrealized
             initial = self._initial_value
             return Portfolio(
                 initial_balance=initial,
                 balance=cash,
                 equity=equity,
                 realized_pnl=self._realized,
-                unrealized_pnl=self._unrealized,
+                unrealized_pnl=unrealized,
                 total_pnl=equity - initial,
                 fees_paid=self._fees,
                 positions_count=len(self._positions),
@@ -256,8 +257,7 @@ class Account:
         """Recompute the unrealized P&L of every open position from the latest prices
         (a full mark-to-market, vectorised in ``MarkBook.revalue``); returns the
         total.  The incremental total kept by ``on_market`` must always equal it."""
-        self._unrealized = self._marks.revalue()
-        return self._unrealized
+        return self._marks.revalue()
 
     # -- what the decision modules read ------------------------------------------------
     def quote_for(self, symbol: str) -> Quote | None:
@@ -363,32 +363,33 @@ class Account:
             quote = self._quotes[symbol] = Quote()
         kind = type(record)
         if kind is Trade:
-            assert isinstance(record, Trade)
-            price = record.price
+            price = cast(Trade, record).price
             quote.trade_ms = ts_ms
             trigger = True
         elif kind is BookTicker:
-            assert isinstance(record, BookTicker)
-            quote.bid = record.bid_price
-            quote.ask = record.ask_price
+            book = cast(BookTicker, record)
+            quote.bid = book.bid_price
+            quote.ask = book.ask_price
             quote.book_ms = ts_ms
             if self._waiting:
                 with localcontext(self.ctx):
                     return execution.after_price(self, symbol, None, ts_ms, trigger=False)
             return []
         else:
-            assert isinstance(record, Ticker | MiniTicker)
-            if kind is Ticker and record.bid_price and record.ask_price:  # type: ignore[union-attr]
-                quote.bid = record.bid_price  # type: ignore[union-attr]
-                quote.ask = record.ask_price  # type: ignore[union-attr]
-                quote.book_ms = ts_ms
-            price = record.last_price
+            ticker = cast(Ticker | MiniTicker, record)
+            if kind is Ticker:
+                full = cast(Ticker, record)
+                if full.bid_price and full.ask_price:
+                    quote.bid = full.bid_price
+                    quote.ask = full.ask_price
+                    quote.book_ms = ts_ms
+            price = ticker.last_price
             traded = quote.trade_ms
             trigger = traded is None or ts_ms - traded > self.max_age_ms
         quote.last = price
         quote.last_ms = ts_ms
         if symbol in self._positions:  # most prices are of symbols without a position
-            self._unrealized = self.ctx.add(self._unrealized, self._marks.mark(symbol, price))
+            self._marks.mark(symbol, price)
         if self._unvalued or self._waiting or (trigger and self._index.may_fire(symbol, price)):
             with localcontext(self.ctx):
                 return execution.after_price(self, symbol, price, ts_ms, trigger=trigger)
@@ -434,7 +435,7 @@ class Account:
         quote.last = price
         quote.last_ms = None
         if symbol in self._positions:
-            self._unrealized = self.ctx.add(self._unrealized, self._marks.mark(symbol, price))
+            self._marks.mark(symbol, price)
 
     # -- commands ----------------------------------------------------------------------
     def place(self, request: OrderRequest, ts_ms: int) -> tuple[Order, list[AccountEvent]]:
@@ -628,15 +629,12 @@ class Account:
             self._realized -= old.realized_pnl
             if old.status is PositionStatus.OPEN:
                 self._collateral(old, -1)
-                # its live mark is the book's, not the (unmarked) object's
-                self._unrealized -= self._marks.pnl(old.symbol)
         self._realized += mine.realized_pnl
         self._position_by_id[mine.id] = mine
         if old is None:
             self._next_position = max(self._next_position, _counter(mine.id) + 1)
         if mine.status is PositionStatus.OPEN:
             self._collateral(mine, 1)
-            self._unrealized += mine.unrealized_pnl
             self._positions[mine.symbol] = mine
             self._marks.put(mine, self._quotes.setdefault(mine.symbol, Quote()))
         else:

@@ -396,10 +396,11 @@ def execute(
         acct.emit_order(filled, ts_ms, events)
     else:
         _leg_filled(acct, top.id, filled, touched.id, price, ts_ms, events)
-    # the other exits of this holding fit what is left; a bracket's new exits too (an
-    # entry that first closed the other way leaves less to protect than it bought)
-    entry = filled.role is LegRole.ENTRY
-    exits.fit(acct, symbol, filled.id if entry else top.id, ts_ms, events)
+    if position is not None and (position.type is PositionType.BUY) != (target.side is Side.BUY):
+        # the holding shrank (or closed, or turned): the other exits fit what is left; a
+        # bracket's new exits too (its entry first closed the other way)
+        entry = filled.role is LegRole.ENTRY
+        exits.fit(acct, symbol, filled.id if entry else top.id, ts_ms, events)
 
 
 def _with_execution(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 import msgspec
@@ -32,4 +33,4 @@ class Portfolio(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     positions_count: int
     locked: Decimal
     available: Decimal
-    balances: dict[str, Balance]
+    balances: Mapping[str, Balance]
