@@ -128,6 +128,7 @@ class Engine:
             self._feed, "exchange_symbols", None
         )
         self._rules_loaded: asyncio.Event | None = None
+        self._order_seqs: dict[str, int] = {}  # open order id -> seq of its latest event
 
     # -- lifecycle -----------------------------------------------------------------
     @property
@@ -397,6 +398,10 @@ class Engine:
         for seq, event in committed:
             if isinstance(event, OrderEvent):
                 order = event.order
+                if is_final(order.status):
+                    self._order_seqs.pop(order.id, None)
+                else:
+                    self._order_seqs[order.id] = seq
                 if self.hub.subscribers:  # nobody listening (a replay): skip the wire dict
                     self.hub.publish(account_messages.order_update(order, seq, event.ts_ms))
                 self.metrics.order_events += 1
@@ -772,7 +777,9 @@ class Engine:
         # nothing journaled (an idempotent repeat): the order as it stands, under the seq
         # of its latest event, which every subscriber has already seen
         order = self.account.order(order_id)
-        latest = self.journal.last_order_seq(order_id)
+        latest = self._order_seqs.get(order_id)
+        if latest is None:  # an order from before a restart
+            latest = self.journal.last_order_seq(order_id)
         return account_messages.order_update(
             order, latest if latest is not None else self.seq, order.updated_at
         )

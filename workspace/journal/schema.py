@@ -10,9 +10,8 @@ from __future__ import annotations
 SCHEMA_VERSION = 2
 """1: the first version.  2: the spot account (issue 10): events gained fields (orders'
 ``reason_code``, reservations by asset, executions; fills' ``fee_asset``; the
-``valuation`` event), which version 1 code would misread, and order events are indexed
-by order id (an idempotent repeat answers with the order's latest ``seq``).  A version 1
-file is upgraded in place when opened (its events read as they are)."""
+``valuation`` event), which version 1 code would misread.  A version 1 file is upgraded
+in place when opened: its events read as they are, only the version changes."""
 
 CREATE = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
@@ -23,11 +22,10 @@ CREATE = (
     " order_id TEXT,"
     " body BLOB NOT NULL)",
     "CREATE INDEX events_kind_seq ON events (kind, seq)",
-    "CREATE INDEX events_order_seq ON events (order_id, seq)",
 )
 
 UPGRADES: dict[int, tuple[str, ...]] = {
-    1: ("CREATE INDEX IF NOT EXISTS events_order_seq ON events (order_id, seq)",),
+    1: (),  # the new event fields have defaults: version 1 bodies decode unchanged
 }
 """Statements that take a journal from version N to N + 1."""
 
