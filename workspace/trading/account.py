@@ -19,8 +19,7 @@ products never round; the only rounding is the documented cost split in
 
 from __future__ import annotations
 
-import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from decimal import (
     ROUND_HALF_EVEN,
     Context,
@@ -49,32 +48,26 @@ from workspace.trading.events import (
     ValuationEvent,
 )
 from workspace.trading.groups import finish
+from workspace.trading.ids import IdCounters
 from workspace.trading.market_state import Quote
 from workspace.trading.marks import MarkBook
-from workspace.trading.order_state import OrderStatus, check_transition, is_final
+from workspace.trading.order_state import OrderStatus, is_final
+from workspace.trading.order_store import OrderStore
 from workspace.trading.orders import Fill, Order
 from workspace.trading.portfolio import Portfolio
 from workspace.trading.positions import Position, PositionStatus, PositionType, apply_fill
 from workspace.trading.reasons import ReasonCode
 from workspace.trading.requests import OrderRequest, OrderType, Side
 from workspace.trading.rules import SymbolRules, split_symbol
-from workspace.trading.trigger_index import Direction, TriggerIndex
 from workspace.trading.wallet import Balance, Wallet
 
 ZERO = Decimal(0)
 TWO = Decimal(2)
-_ID_RE = re.compile(r"^[a-z]+-(\d+)$")
 
 S = OrderStatus
-LIVE = (S.NEW, S.TRIGGERED, S.PARTIALLY_FILLED)
 _replace = msgspec.structs.replace
 
 MarketRecord = Ticker | MiniTicker | BookTicker | Trade
-
-
-def _counter(ident: str) -> int:
-    match = _ID_RE.match(ident)
-    return int(match.group(1)) if match else 0
 
 
 class Account:
@@ -97,10 +90,8 @@ class Account:
         self.wallet = Wallet(self.ctx, self.config.initial_assets())
         self.max_age_ms = self.config.max_price_age_ms
         self.now_ms = 0  # the latest time the account was told about
-        self._orders: dict[str, Order] = {}  # top-level orders, final ones included
-        self._open: dict[str, Order] = {}  # top-level orders that are not final
-        self._parent_of: dict[str, str] = {}  # leg id -> group id
-        self._client_ids: dict[str, str] = {}  # client_order_id -> open top-level order id
+        self.store = OrderStore()  # every order, and the indexes derived from them
+        self.ids = IdCounters()
         # open, by symbol; their live mark (current_price, unrealized_pnl) is in _marks
         self._positions: dict[str, Position] = {}
         self._marks = MarkBook(self.ctx)
@@ -108,10 +99,6 @@ class Account:
         self._closed: list[Position] = []
         self._fills: list[Fill] = []
         self._quotes: dict[str, Quote] = {}
-        self._index = TriggerIndex()
-        self._waiting: dict[str, dict[str, int]] = {}  # symbol -> {market order id: expiry}
-        # symbol -> {open order id holding exits: seq_no} (orders that belong to a holding)
-        self._exits: dict[str, dict[str, int]] = {}
         self._realized = ZERO
         self._fees = ZERO
         self._initial_value = self.config.initial_balance
@@ -121,10 +108,6 @@ class Account:
             for asset, amount in self.config.balances.items()
             if amount
         }
-        self._next_order = 1
-        self._next_position = 1
-        self._next_fill = 1
-        self._next_seq_no = 1
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -149,15 +132,15 @@ class Account:
     @property
     def orders(self) -> Mapping[str, Order]:
         """Every top-level order by id (legs are inside their group)."""
-        return MappingProxyType(self._orders)
+        return self.store.orders
 
     @property
     def open_orders(self) -> list[Order]:
-        return list(self._open.values())
+        return self.store.open_orders
 
     def open_orders_on(self, symbol: str) -> list[Order]:
         """The open top-level orders of ``symbol``, in placement order."""
-        return sorted((o for o in self._open.values() if o.symbol == symbol), key=_seq_no)
+        return self.store.open_on(symbol)
 
     @property
     def positions(self) -> list[Position]:
@@ -189,7 +172,7 @@ class Account:
     def symbols_in_use(self) -> set[str]:
         """Symbols with an open order or an open position (they need prices), without
         copying any position."""
-        return {o.symbol for o in self._open.values()} | set(self._positions)
+        return self.store.symbols() | set(self._positions)
 
     @property
     def has_positions(self) -> bool:
@@ -201,18 +184,11 @@ class Account:
 
     def order(self, order_id: str) -> Order:
         """An order or a leg by id.  Raises ``NotFound``."""
-        top = self._orders.get(order_id)
-        if top is not None:
-            return top
-        parent = self._parent_of.get(order_id)
-        if parent is None:
-            raise NotFound(f"no order {order_id!r}")
-        return self._orders[parent].leg(order_id)
+        return self.store.order(order_id)
 
     def order_by_client_id(self, client_order_id: str) -> Order | None:
         """The open order placed with ``client_order_id``, if any."""
-        order_id = self._client_ids.get(client_order_id)
-        return None if order_id is None else self._orders[order_id]
+        return self.store.by_client_id(client_order_id)
 
     def position(self, position_id: str) -> Position:
         found = self._position_by_id.get(position_id)
@@ -271,70 +247,13 @@ class Account:
     def base_of(self, symbol: str) -> str:
         return split_symbol(symbol, self.quote_asset)
 
-    def top(self, order_id: str) -> Order:
-        return self._orders[order_id]
-
-    def locate(self, order_id: str) -> tuple[Order, Order | None]:
-        """(group, leg) for a leg id, (order, None) for a top-level id."""
-        top = self._orders.get(order_id)
-        if top is not None:
-            return top, None
-        parent = self._orders[self._parent_of[order_id]]
-        return parent, parent.leg(order_id)
-
-    def waiting(self, symbol: str) -> list[str]:
-        """Market orders of ``symbol`` waiting for a fresh price, in placement order."""
-        found = self._waiting.get(symbol)
-        if not found:
-            return []
-        return sorted(found, key=lambda order_id: self._orders[order_id].seq_no)
-
     @property
     def has_waiting(self) -> bool:
-        return bool(self._waiting)
+        """Market orders wait for a fresh price (``expire`` has work to do)."""
+        return self.store.has_waiting
 
     def is_unvalued(self, symbol: str) -> bool:
         return symbol in self._unvalued
-
-    def exits_on(self, symbol: str) -> list[str]:
-        """Open orders of ``symbol`` that hold exits of its holding, in placement order."""
-        found = self._exits.get(symbol)
-        if not found:
-            return []
-        return sorted(found, key=found.__getitem__)
-
-    def deadlines(self) -> list[tuple[int, str]]:
-        """(expiry, order id) of every waiting market order."""
-        return sorted(
-            (expires, order_id)
-            for found in self._waiting.values()
-            for order_id, expires in found.items()
-        )
-
-    def new_order_id(self) -> str:
-        n = self._next_order
-        self._next_order += 1
-        return f"order-{n}"
-
-    def new_fill_id(self) -> str:
-        n = self._next_fill
-        self._next_fill += 1
-        return f"fill-{n}"
-
-    def next_position_id(self) -> str:
-        return f"pos-{self._next_position}"
-
-    def next_seq_no(self) -> int:
-        n = self._next_seq_no
-        self._next_seq_no += 1
-        return n
-
-    def mark_ids(self) -> tuple[int, int, int]:
-        """The id counters, to give back ids a refused step drew."""
-        return self._next_order, self._next_fill, self._next_position
-
-    def reset_ids(self, marks: tuple[int, int, int]) -> None:
-        self._next_order, self._next_fill, self._next_position = marks
 
     def emit(self, event: AccountEvent, events: list[AccountEvent]) -> None:
         self.apply(event)
@@ -371,7 +290,7 @@ class Account:
             quote.bid = book.bid_price
             quote.ask = book.ask_price
             quote.book_ms = ts_ms
-            if self._waiting:
+            if self.store.has_waiting:
                 with localcontext(self.ctx):
                     return execution.after_price(self, symbol, None, ts_ms, trigger=False)
             return []
@@ -390,7 +309,8 @@ class Account:
         quote.last_ms = ts_ms
         if symbol in self._positions:  # most prices are of symbols without a position
             self._marks.mark(symbol, price)
-        if self._unvalued or self._waiting or (trigger and self._index.may_fire(symbol, price)):
+        store = self.store
+        if self._unvalued or store.has_waiting or (trigger and store.may_fire(symbol, price)):
             with localcontext(self.ctx):
                 return execution.after_price(self, symbol, price, ts_ms, trigger=trigger)
         return []
@@ -400,7 +320,7 @@ class Account:
         calls this on its clock; a replay's records do it on data time)."""
         if now_ms > self.now_ms:
             self.now_ms = now_ms
-        if not self._waiting:
+        if not self.store.has_waiting:
             return []
         with localcontext(self.ctx):
             events: list[AccountEvent] = []
@@ -446,12 +366,13 @@ class Account:
         if ts_ms > self.now_ms:
             self.now_ms = ts_ms
         cid = request.client_order_id
-        if isinstance(cid, str) and cid in self._client_ids:
-            return self._orders[self._client_ids[cid]], []
+        repeated = self.store.by_client_id(cid) if isinstance(cid, str) else None
+        if repeated is not None:
+            return repeated, []
         with localcontext(self.ctx):
             events: list[AccountEvent] = []
             order = self._place(request, ts_ms, events, closing=None)
-            return self._orders[order.id], events
+            return self.store.top(order.id), events
 
     def _place(
         self,
@@ -460,14 +381,14 @@ class Account:
         events: list[AccountEvent],
         closing: Position | None,
     ) -> Order:
-        marks = self.mark_ids()
-        seq_no = self.next_seq_no()
+        next_order = self.ids.order
+        seq_no = self.ids.new_seq_no()
         order, refusal = placement.prepare(self, request, ts_ms, seq_no=seq_no, closing=closing)
         if refusal is not None:
             # give back the ids of legs that were built and then refused: the journal
             # never sees them, and a rebuild must continue with the same next id
-            self.reset_ids((marks[0], marks[1], marks[2]))
-            self._next_order = max(self._next_order, _counter(order.id) + 1)
+            self.ids.order = next_order
+            self.ids.saw_order(order.id)
             rejected = _replace(
                 order, status=S.REJECTED, reason=refusal.reason, reason_code=refusal.code.value
             )
@@ -476,7 +397,7 @@ class Account:
         if closing is not None and not self.config.allow_short:
             exits.free_for_close(self, closing, order, ts_ms, events)
         self.emit_order(order, ts_ms, events)
-        execution.after_placed(self, self._orders[order.id], ts_ms, events)
+        execution.after_placed(self, self.store.top(order.id), ts_ms, events)
         return order
 
     def cancel(self, order_id: str, ts_ms: int) -> tuple[Order, list[AccountEvent]]:
@@ -485,10 +406,10 @@ class Account:
         if ts_ms > self.now_ms:
             self.now_ms = ts_ms
         with localcontext(self.ctx):
-            top_id = order_id if order_id in self._orders else self._parent_of.get(order_id)
+            top_id = self.store.top_id(order_id)
             if top_id is None:
                 raise NotFound(f"no order {order_id!r}")
-            order = self._orders[top_id]
+            order = self.store.top(top_id)
             if is_final(order.status):
                 raise InvalidParams(f"order {order_id} is already {order.status}")
             events: list[AccountEvent] = []
@@ -496,7 +417,7 @@ class Account:
                 order, S.CANCELED, ts_ms, "canceled by user", ReasonCode.CANCELED_BY_USER.value
             )
             self.emit_order(done, ts_ms, events)
-            return self._orders[top_id], events
+            return self.store.top(top_id), events
 
     def close_position(
         self, position_id: str, quantity: Decimal | None, ts_ms: int
@@ -530,7 +451,7 @@ class Account:
             )
             events: list[AccountEvent] = []
             order = self._place(request, ts_ms, events, closing=position)
-            return self._orders[order.id], events
+            return self.store.top(order.id), events
 
     # -- the one transition ------------------------------------------------------------
     def apply(self, event: AccountEvent) -> None:
@@ -548,61 +469,21 @@ class Account:
                 self._apply_mark(event)
 
     def _apply_order(self, order: Order) -> None:
-        old = self._orders.get(order.id)
-        check_transition(order.id, old.status if old is not None else None, order.status)
-        old_legs = {leg.id: leg for leg in old.legs} if old is not None else {}
-        for leg in order.legs:
-            prior = old_legs.get(leg.id)
-            if prior is None or prior.status != leg.status:
-                check_transition(leg.id, prior.status if prior is not None else None, leg.status)
-            if prior is None:  # ids and counters only move for a new leg
-                self._parent_of[leg.id] = order.id
-                self._next_order = max(self._next_order, _counter(leg.id) + 1)
-        if old is not None:
-            if not is_final(old.status):
-                self._hold(old, -1)
-            self._unindex(old)
-        else:  # a known order's id and seq_no were counted when it was new
-            self._next_order = max(self._next_order, _counter(order.id) + 1)
-            self._next_seq_no = max(self._next_seq_no, order.seq_no + 1)
-        self._orders[order.id] = order
-        if is_final(order.status):
-            self._open.pop(order.id, None)
-        else:
-            self._open[order.id] = order
+        old, new_legs = self.store.put(order)
+        for leg in new_legs:  # ids and counters only move for a new leg
+            self.ids.saw_order(leg.id)
+        if old is None:  # a known order's id and seq_no were counted when it was new
+            self.ids.saw_order(order.id)
+            self.ids.saw_seq_no(order.seq_no)
+        elif not is_final(old.status):
+            self._hold(old, -1)
+        if not is_final(order.status):
             self._hold(order, 1)
-            self._index_order(order)
 
     def _hold(self, order: Order, sign: int) -> None:
-        """Lock (``sign`` 1) or release (-1) what an open order holds back, and keep the
-        client-id and waiting-market indexes of open orders."""
+        """Lock (``sign`` 1) or release (-1) what an open order holds back."""
         if order.reserved and order.reserved_asset is not None:
             self.wallet.lock(order.reserved_asset, order.reserved if sign > 0 else -order.reserved)
-        cid = order.client_order_id
-        if cid is not None:
-            if sign > 0:
-                self._client_ids[cid] = order.id
-            elif self._client_ids.get(cid) == order.id:
-                del self._client_ids[cid]
-        if order.reduce_only or any(leg.reduce_only for leg in order.legs):
-            if sign > 0:
-                self._exits.setdefault(order.symbol, {})[order.id] = order.seq_no
-            else:
-                held = self._exits.get(order.symbol)
-                if held is not None:
-                    held.pop(order.id, None)
-                    if not held:
-                        del self._exits[order.symbol]
-        expires = order.expires_at
-        if expires is not None:
-            if sign > 0:
-                self._waiting.setdefault(order.symbol, {})[order.id] = expires
-            else:
-                found = self._waiting.get(order.symbol)
-                if found is not None:
-                    found.pop(order.id, None)
-                    if not found:
-                        del self._waiting[order.symbol]
 
     def _apply_fill(self, fill: Fill) -> None:
         quote = self.quote_asset
@@ -620,7 +501,7 @@ class Account:
             wallet.move(quote, notional)
         wallet.move(fee_asset, -fill.fee)
         self._fills.append(fill)
-        self._next_fill = max(self._next_fill, _counter(fill.id) + 1)
+        self.ids.saw_fill(fill.id)
 
     def _apply_position(self, position: Position) -> None:
         mine = position.copy()
@@ -632,7 +513,7 @@ class Account:
         self._realized += mine.realized_pnl
         self._position_by_id[mine.id] = mine
         if old is None:
-            self._next_position = max(self._next_position, _counter(mine.id) + 1)
+            self.ids.saw_position(mine.id)
         if mine.status is PositionStatus.OPEN:
             self._collateral(mine, 1)
             self._positions[mine.symbol] = mine
@@ -688,55 +569,9 @@ class Account:
                 price=price,
                 mark=price,
                 ts_ms=ts_ms,
-                new_id=self.next_position_id(),
+                new_id=self.ids.next_position(),
             )
             for changed in (outcome.closed_or_updated, outcome.opened):
                 if changed is not None:
                     self.emit(PositionEvent(ts_ms=ts_ms, position=changed), events)
         return events
-
-    # -- the trigger index is derived from order state ---------------------------------
-    def _index_order(self, order: Order) -> None:
-        if order.legs:
-            for leg in order.legs:
-                self._index_one(leg)
-        else:
-            self._index_one(order)
-
-    def _unindex(self, order: Order) -> None:
-        self._index.discard(order.id)
-        for leg in order.legs:
-            self._index.discard(leg.id)
-
-    def _index_one(self, order: Order) -> None:
-        if order.status not in LIVE or order.expires_at is not None:
-            return
-        kind = order.type
-        buy = order.side is Side.BUY
-        if kind is OrderType.TRAILING_STOP:
-            if not order.triggered:
-                self._index.add_trailing(order.symbol, order.seq_no, order.id)
-            return
-        if kind is OrderType.LIMIT or (order.triggered and order.price is not None):
-            assert order.price is not None
-            direction = Direction.FALLING if buy else Direction.RISING
-            self._index.add(order.symbol, direction, order.price, order.seq_no, order.id)
-        elif kind in (OrderType.STOP_LOSS, OrderType.TAKE_PROFIT) and not order.triggered:
-            assert order.stop_price is not None
-            rising = buy if kind is OrderType.STOP_LOSS else not buy
-            direction = Direction.RISING if rising else Direction.FALLING
-            self._index.add(order.symbol, direction, order.stop_price, order.seq_no, order.id)
-
-    def fire(self, symbol: str, price: Decimal) -> list[tuple[int, str]]:
-        """Take out of the index every level order a price at ``price`` reaches."""
-        return self._index.fire(symbol, price)
-
-    def trailing(self, symbol: str) -> list[tuple[int, str]]:
-        return self._index.trailing(symbol)
-
-    def iter_open(self) -> Iterator[Order]:
-        return iter(list(self._open.values()))
-
-
-def _seq_no(order: Order) -> int:
-    return order.seq_no

@@ -93,9 +93,9 @@ def after_price(
     events: list[AccountEvent] = []
     if price is not None and acct.is_unvalued(symbol):
         events += acct.value_holding(symbol, price, ts_ms)
-    if acct.has_waiting:
+    if acct.store.has_waiting:
         expire_waiting(acct, ts_ms, events)
-        if acct.waiting(symbol):
+        if acct.store.waiting(symbol):
             fill_waiting(acct, symbol, ts_ms, events)
     if trigger and price is not None:
         on_price(acct, symbol, price, ts_ms, events)
@@ -103,10 +103,10 @@ def after_price(
 
 
 def expire_waiting(acct: Account, now_ms: int, events: list[AccountEvent]) -> None:
-    for expires, order_id in acct.deadlines():
+    for expires, order_id in acct.store.deadlines():
         if expires >= now_ms:
             break
-        order = acct.top(order_id)
+        order = acct.store.top(order_id)
         wait = acct.config.market_wait_ms / 1000
         done = finish(
             order,
@@ -119,8 +119,8 @@ def expire_waiting(acct: Account, now_ms: int, events: list[AccountEvent]) -> No
 
 
 def fill_waiting(acct: Account, symbol: str, ts_ms: int, events: list[AccountEvent]) -> None:
-    for order_id in acct.waiting(symbol):
-        order = acct.top(order_id)
+    for order_id in acct.store.waiting(symbol):
+        order = acct.store.top(order_id)
         if is_final(order.status):
             continue
         price = market_price(acct, symbol, order.side, ts_ms)
@@ -135,20 +135,20 @@ def on_price(
 ) -> None:
     """Trailing stops follow the price, then every level it reaches fires, in placement
     order."""
-    for _, order_id in acct.trailing(symbol):
-        top, leg = acct.locate(order_id)
+    for _, order_id in acct.store.trailing(symbol):
+        top, leg = acct.store.locate(order_id)
         target = leg if leg is not None else top
         if target.status not in LIVE or target.triggered:
             continue
         updated = follow(target, price, ts_ms)
         if updated is not target:
             acct.emit_order(top.with_leg(updated) if leg is not None else updated, ts_ms, events)
-            top, leg = acct.locate(order_id)
+            top, leg = acct.store.locate(order_id)
             target = leg if leg is not None else top
         if reached(target, price):
             trigger(acct, top, leg, price, ts_ms, events)
-    for _, order_id in acct.fire(symbol, price):
-        top, leg = acct.locate(order_id)
+    for _, order_id in acct.store.fire(symbol, price):
+        top, leg = acct.store.locate(order_id)
         target = leg if leg is not None else top
         if target.status not in LIVE:
             continue  # a sibling canceled it earlier in this step
@@ -177,7 +177,7 @@ def trigger(
     else:
         group = triggered
     acct.emit_order(group, ts_ms, events)
-    group = acct.top(group.id)
+    group = acct.store.top(group.id)
     current = group.leg(triggered.id) if leg is not None else None
     fill_at = triggered_price(acct, target.symbol, target.side, price, ts_ms)
     if target.type is OrderType.TRAILING_STOP or target.price is None:
@@ -324,7 +324,7 @@ def execute(
         held = held_against(acct, target)
         if held <= 0:
             done = finish(
-                acct.top(top.id),
+                acct.store.top(top.id),
                 S.EXPIRED,
                 ts_ms,
                 f"the {symbol} holding it would reduce is already closed",
@@ -336,10 +336,10 @@ def execute(
             quantity, clipped = held, True
     config = acct.config
     rate = config.maker_fee if liquidity is Liquidity.MAKER else config.taker_fee
-    refusal = fill_refusal(acct, target, quantity, price, rate, acct.top(top.id))
+    refusal = fill_refusal(acct, target, quantity, price, rate, acct.store.top(top.id))
     if refusal is not None:
         done = finish(
-            acct.top(top.id),
+            acct.store.top(top.id),
             S.EXPIRED,
             ts_ms,
             f"{refusal.reason} (when it was to fill)",
@@ -359,12 +359,12 @@ def execute(
         price=price,
         mark=mark,
         ts_ms=ts_ms,
-        new_id=acct.next_position_id(),
+        new_id=acct.ids.next_position(),
     )
     touched = outcome.closed_or_updated or outcome.opened
     assert touched is not None
     fill = Fill(
-        id=acct.new_fill_id(),
+        id=acct.ids.new_fill(),
         order_id=target.id,
         parent_id=target.parent_id,
         symbol=symbol,
@@ -447,7 +447,7 @@ def _leg_filled(
     ts_ms: int,
     events: list[AccountEvent],
 ) -> None:
-    group = acct.top(group_id).with_leg(filled)
+    group = acct.store.top(group_id).with_leg(filled)
     if filled.role is LegRole.ENTRY:
         # the bracket's exits go live on the holding the entry made; on a spot account
         # they hold back the asset they will sell
@@ -466,11 +466,11 @@ def _leg_filled(
             updated_at=ts_ms,
         )
         acct.emit_order(group, ts_ms, events)
-        tp = acct.top(group_id).leg_by_role(LegRole.TAKE_PROFIT)
+        tp = acct.store.top(group_id).leg_by_role(LegRole.TAKE_PROFIT)
         if tp is not None and tp.status is S.NEW:
             # an exit the market already crosses executes at once
             market = market_price(acct, group.symbol, tp.side, ts_ms)
-            fill_if_marketable(acct, acct.top(group_id), tp, market, ts_ms, events)
+            fill_if_marketable(acct, acct.store.top(group_id), tp, market, ts_ms, events)
         return
     group = cancel_siblings(group, filled.id, ts_ms)
     total_fee = sum((x.fee or ZERO for x in group.legs), ZERO)

@@ -62,10 +62,10 @@ def fit(acct: Account, symbol: str, cause_id: str, ts_ms: int, events: list[Acco
     """After a fill of ``cause_id`` changed the holding of ``symbol``: every other exit
     of that holding shrinks to it, or ends with it."""
     position = acct.position_on(symbol)
-    for order_id in acct.exits_on(symbol):
+    for order_id in acct.store.exits_on(symbol):
         if order_id == cause_id:
             continue
-        order = acct.top(order_id)
+        order = acct.store.top(order_id)
         parts = exit_parts(order)
         if not parts:
             continue
@@ -89,10 +89,10 @@ def free_for_close(
     symbol = position.symbol
     base = acct.base_of(symbol)
     need = close.quantity - acct.wallet.free(base)
-    for order_id in reversed(acct.exits_on(symbol)):
+    for order_id in reversed(acct.store.exits_on(symbol)):
         if need <= 0:
             return
-        order = acct.top(order_id)
+        order = acct.store.top(order_id)
         if order.reserved_asset != base or not order.reserved:
             continue
         take = min(order.reserved, need)

@@ -73,7 +73,7 @@ def prepare(
     # A rejected order is journaled and published too: it must never carry a NaN, an
     # infinity or a non-enum, so its fields are cleaned before it is built.
     base = Order(
-        id=acct.new_order_id(),
+        id=acct.ids.new_order(),
         symbol=str(symbol)[:40],
         side=_enum(Side, request.side, Side.BUY),
         type=_enum(OrderType, request.type, OrderType.MARKET),
@@ -155,9 +155,9 @@ def _with_legs(acct: Account, order: Order, ts_ms: int) -> Order:
         fresh = quote.fresh_last(ts_ms, acct.max_age_ms) if quote is not None else None
         return arm(order, fresh, ts_ms)
     if kind is OrderType.OCO:
-        return _replace(order, legs=oco_legs(order, acct.new_order_id))
+        return _replace(order, legs=oco_legs(order, acct.ids.new_order))
     if kind is OrderType.BRACKET:
-        return _replace(order, legs=bracket_legs(order, acct.new_order_id))
+        return _replace(order, legs=bracket_legs(order, acct.ids.new_order))
     return order
 
 
@@ -419,7 +419,7 @@ def _sell_holding(acct: Account, order: Order, closing: Position | None) -> Refu
     free = wallet.free(base)
     if quantity > free:
         holders = ", ".join(
-            o.id for o in acct.open_orders_on(order.symbol) if o.reserved_asset == base
+            o.id for o in acct.store.open_on(order.symbol) if o.reserved_asset == base
         )
         return Refusal(
             ReasonCode.INSUFFICIENT_BALANCE,
