@@ -54,7 +54,7 @@ async def test_orders_message_lists_open_orders_with_seq_and_filters_by_status(
     ws: Workspace,
 ) -> None:
     await priced(ws)
-    resting = ws.limit("BTCUSDT", "BUY", "0.001", "1000")
+    resting = ws.limit("BTCUSDT", "BUY", "0.001", "50000")
     filled = ws.buy("BTCUSDT", "0.001")
     engine = ws.engine
     open_orders = engine.orders_message()
@@ -70,7 +70,7 @@ async def test_order_events_since_replays_the_journal_in_order(ws: Workspace) ->
     messages = collect(ws)
     start = ws.engine.seq
     ws.buy("BTCUSDT", "0.001")
-    order = ws.limit("BTCUSDT", "BUY", "0.001", "1000")
+    order = ws.limit("BTCUSDT", "BUY", "0.001", "50000")
     ws.cancel(order.id)
     live = [await next_message(messages, "ORDER_UPDATE") for _ in range(4)]
     resumed = ws.engine.order_events_since(start)

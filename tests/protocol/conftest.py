@@ -49,6 +49,9 @@ class FakeEngine:
     def market_update(self, symbol: str) -> Message | None:
         return self.latest.get(symbol)
 
+    def symbol_info(self, symbol: str) -> Message | None:
+        return None  # no exchange listing behind this fake
+
     def tick(self, symbol: str, price: float) -> Message:
         message: Message = {
             "type": "MARKET_UPDATE",

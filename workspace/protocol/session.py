@@ -188,7 +188,9 @@ class ProtocolSession:
             case SubscribeTicker(symbol=symbol, id=cid):
                 symbol = await self._subscribe(symbol)
                 latest = engine.market_update(symbol)
-                return messages.subscribed(symbol, cid), [latest] if latest else []
+                reply = messages.subscribed(symbol, cid)
+                reply["symbol_info"] = engine.symbol_info(symbol)
+                return reply, [latest] if latest else []
             case UnsubscribeTicker(symbol=symbol, id=cid):
                 await self._unsubscribe(symbol)
                 return messages.unsubscribed(symbol, cid), []
