@@ -69,8 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fresh",
         action="store_true",
-        help="replace the copies in --dir with the tracked notebooks (your changes there "
-        "are lost)",
+        help="replace the copies in --dir with the tracked notebooks (your changes there are lost)",
     )
     parser.add_argument(
         "--token", default=None, help="server token (default: $JUPYTER_TOKEN or random)"
