@@ -170,3 +170,27 @@ async def test_tickers_panel_works_on_a_remote_realtime_client(ws: Workspace) ->
         tickers.close()
         status.close()
         await client.close()
+
+
+async def test_stopping_the_workspace_says_stopped_and_disables_the_ticket(
+    tmp_path: Path,
+) -> None:
+    workspace = Workspace(feed="sim", db=tmp_path / "journal.sqlite", sim=SIM, engine=ENGINE)
+    await workspace.start()
+    board = workspace.dashboard(symbols=["BTCUSDT"])
+    try:
+        await until(board.status, lambda: board.status.status.get("feed") == "connected")
+        await workspace.stop()  # the notebook's last cell
+        # the engine's last STATUS reached the panels before the session closed
+        board.status.flush()
+        board.ticket.flush()
+        assert board.status.status["feed"] == "stopped"
+        assert board.ticket.disabled.startswith("Workspace stopped")
+        # the metrics poll of a stopped workspace is no error (the old red banner)
+        board.status.poll_metrics()
+        assert all(panel.error == "" for panel in board.panels), [p.error for p in board.panels]
+        assert workspace.status["feed"] == "stopped"
+        assert workspace.metrics == {"feed": "stopped", "source": "sim"}
+    finally:
+        board.close()
+        await workspace.stop()
