@@ -233,8 +233,11 @@ class Panel(anywidget.AnyWidget):
 
     async def settle(self) -> None:
         """Wait for every command this panel started (tests, notebooks); wrap in
-        ``wait_for``.  Long-running tasks (the status panel's metrics poll) are skipped."""
-        while pending := [t for t in self._tasks if not t.get_name().endswith(":metrics")]:
+        ``wait_for``.  Long-running tasks (the status panel's metrics poll, the chart's
+        candle poll) are skipped."""
+        while pending := [
+            t for t in self._tasks if not t.get_name().endswith((":metrics", ":poll"))
+        ]:
             await asyncio.gather(*pending, return_exceptions=True)
 
     def _on_front_message(self, _widget: object, content: Any, _buffers: object) -> None:

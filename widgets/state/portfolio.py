@@ -83,12 +83,10 @@ class PortfolioState:
         """Whether total == realized + unrealized - fees; None when a figure is missing
         (a version-1 engine reports no fees)."""
         v = self.values
-        parts = (v["total_pnl"], v["realized_pnl"], v["unrealized_pnl"], v["fees_paid"])
-        if any(part is None for part in parts):
+        total, realized = v["total_pnl"], v["realized_pnl"]
+        unrealized, fees = v["unrealized_pnl"], v["fees_paid"]
+        if total is None or realized is None or unrealized is None or fees is None:
             return None
-        total, realized, unrealized, fees = parts
-        assert total is not None and realized is not None
-        assert unrealized is not None and fees is not None
         return abs(total - (realized + unrealized - fees)) <= ADDS_UP_TOLERANCE
 
     def snapshot(self) -> dict[str, Any]:
