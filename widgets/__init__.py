@@ -10,6 +10,7 @@ uses only ``listen`` and ``request``::
 See docs/widgets.md for the CSS classes, theming and throttling.
 """
 
+from widgets.book import BookPanel
 from widgets.chart import ChartPanel
 from widgets.dashboard import Dashboard, dashboard
 from widgets.orders import OrdersPanel
@@ -21,6 +22,7 @@ from widgets.tickers import TickersPanel
 from widgets.ticket import TicketPanel
 
 __all__ = [
+    "BookPanel",
     "ChartPanel",
     "Dashboard",
     "OrdersPanel",

@@ -266,6 +266,12 @@ class TicketPanel(Panel):
         self._nonce += 1
         self.form = {**self.form, **values, "nonce": self._nonce}
 
+    def select_symbol(self, symbol: str) -> None:
+        """Show ``symbol`` in the ticket (the dashboard's chart switched to it)."""
+        symbol = symbol.strip().upper()
+        self._set_form(symbol=symbol)
+        self.spawn(self.learn_symbol(symbol), "symbol")
+
     def set_price(self, price: float, symbol: str | None = None) -> None:
         """Put ``price`` into the ticket (a price clicked in the order book): a market
         ticket becomes a limit ticket at that price."""
