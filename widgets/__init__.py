@@ -13,6 +13,7 @@ See docs/widgets.md for the CSS classes, theming and throttling.
 from widgets.book import BookPanel
 from widgets.chart import ChartPanel
 from widgets.dashboard import Dashboard, dashboard
+from widgets.figure import ThemedFigure
 from widgets.orders import OrdersPanel
 from widgets.panel import Panel
 from widgets.portfolio import PortfolioPanel
@@ -30,6 +31,7 @@ __all__ = [
     "PortfolioPanel",
     "PositionsPanel",
     "StatusPanel",
+    "ThemedFigure",
     "TickersPanel",
     "TicketPanel",
     "dashboard",

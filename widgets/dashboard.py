@@ -57,7 +57,8 @@ class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
         self.status.layout = ipywidgets.Layout(width="100%")
         boxes: list[ipywidgets.Widget] = [
             self.status,
-            self._row((self.tickers, 3, "480px"), (self.portfolio, 2, "330px")),
+            # the tickers' seven columns need 560 px: narrower, the row wraps
+            self._row((self.tickers, 3, "560px"), (self.portfolio, 2, "330px")),
         ]
         trading: list[tuple[Panel, int, str]] = []
         if self.chart is not None:

@@ -188,6 +188,7 @@ function render({ model, el }) {
   let intervalMs = 60000;
   let fills = [];
   let resets = 0;
+  let ticksOnly = false;
 
   const volumeBar = (c) => {
     const col = colors();
@@ -201,7 +202,8 @@ function render({ model, el }) {
     if (digits === undefined) return;
     if (Number.isInteger(p.price_precision)) twSetPrecision(symbol, p.price_precision);
     const minMove = p.tick_size > 0 ? p.tick_size : 10 ** -digits;
-    const format = { type: "price", precision: digits, minMove };
+    // the panels' own number format on the axis: 97,010.00, not 97010.00
+    const format = { type: "custom", minMove, formatter: (price) => twFmt(price, digits) };
     candleSeries.applyOptions({ priceFormat: format });
     lineSeries.applyOptions({ priceFormat: format });
   };
@@ -332,14 +334,17 @@ function render({ model, el }) {
     for (const c of candles.slice(-50)) twLearnPrice(msg.symbol, c[4]);
     candleSeries.setData(candles.map(twBar));
     lineSeries.setData(candles.map((c) => ({ time: c[0] / 1000, value: c[4] })));
-    volumeSeries.setData(candles.map(volumeBar));
+    // candles built from last prices have no volume: an empty pane, not bars of zero
+    volumeSeries.setData(msg.source === "ticks" ? [] : candles.map(volumeBar));
+    ticksOnly = msg.source === "ticks";
     fills = msg.fills || [];
     setPrecision();
     drawMarkers();
     showMode();
+    // the newest bars at a readable width; a short history sits at the right edge
     const n = candles.length;
-    if (n > VISIBLE_BARS) chart.timeScale().setVisibleLogicalRange({ from: n - VISIBLE_BARS, to: n + 3 });
-    else chart.timeScale().fitContent();
+    const shown = Math.min(VISIBLE_BARS, Math.max(60, n));
+    if (n > 0) chart.timeScale().setVisibleLogicalRange({ from: n - shown, to: n + 3 });
     drawLegend(lastBar);
     drawNote(msg.source);
     resets += 1;
@@ -362,7 +367,7 @@ function render({ model, el }) {
       if (c[0] < last) continue; // an older bar: the history has it (a reset brings changes)
       candleSeries.update(twBar(c));
       lineSeries.update({ time: c[0] / 1000, value: c[4] });
-      volumeSeries.update(volumeBar(c));
+      if (!ticksOnly) volumeSeries.update(volumeBar(c));
       if (c[0] > last) {
         times.push(c[0]);
         appended = true;
@@ -396,7 +401,7 @@ function render({ model, el }) {
     const sc = seriesColors();
     candleSeries.applyOptions(sc.candles);
     lineSeries.applyOptions(sc.line);
-    volumeSeries.setData(times.map((t) => volumeBar(byTime.get(t))));
+    if (!ticksOnly) volumeSeries.setData(times.map((t) => volumeBar(byTime.get(t))));
     for (const known of priceLines.values()) candleSeries.removePriceLine(known.line);
     priceLines.clear();
     drawLines();
