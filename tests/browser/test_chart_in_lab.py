@@ -2,7 +2,8 @@
 notebook that answers ``get_candles`` with generated klines, as the engine does): the
 chart shows its history (>= 100 candles) within seconds of being displayed, a
 timeframe button redraws it with that timeframe's history, live bars update it in
-place, and no candle, button or label is clipped in the light or the dark theme."""
+place, and no candle, button or label is clipped in the light or the dark theme; and
+when the kernel dies, the status panel says stopped although no message can say so."""
 
 from __future__ import annotations
 
@@ -72,9 +73,12 @@ class CraftedSession:
         for listener in list(self.listeners):
             listener(message)
 
+import ipywidgets
+from widgets import StatusPanel
 session = CraftedSession()
 chart = ChartPanel(session, "BTCUSDT", poll=None)
-chart
+status = StatusPanel(session)
+ipywidgets.VBox([status, chart])
 '''.strip()
 
 
@@ -153,6 +157,17 @@ def test_history_timeframes_and_live_bars_on_crafted_candles(
             screenshot(page, f"chart_crafted_{theme}", selector=chart)
         assert root.locator(".tw-error").is_hidden()  # no error banner
         assert not page_errors(page).page, page_errors(page).page
+        # a dead kernel sends no last STATUS: the page asks JupyterLab's kernel connection
+        feed = ".tw-status .tw-feed-state"
+        assert page.locator(feed).text_content() != "stopped"
+        page.evaluate(
+            "() => window.jupyterapp.shell.currentWidget.sessionContext.session.shutdown()"
+        )
+        page.wait_for_function(
+            "(sel) => document.querySelector(sel)?.textContent === 'stopped'",
+            arg=feed,
+            timeout=15_000,
+        )
         print(
             f"chart showed {root.get_attribute('data-candles')} candles {shown_after_s:.1f} s "
             "after Run All"

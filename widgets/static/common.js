@@ -212,11 +212,17 @@ function twVolume(value) {
 // Why this panel's kernel can no longer answer ("kernel dead", "kernel restarting"),
 // or "" while it can (or when the page does not say).  A dead kernel sends no last
 // message: the panels ask JupyterLab's kernel connection instead.
+const twKernelsSeen = (TW_UI.kernelsSeen ??= new WeakSet());
 function twKernelGone(model) {
   const manager = model.widget_manager;
-  const kernel = manager && manager.kernel;
-  if (!kernel) return "";
+  if (!manager) return "";
+  if (manager.isDisposed) return "kernel shut down";
+  const kernel = manager.kernel;
+  // a shut-down kernel leaves the manager with none: it had one when the view came up
+  if (!kernel) return twKernelsSeen.has(manager) ? "kernel shut down" : "";
+  twKernelsSeen.add(manager);
   if (kernel.isDisposed) return "kernel shut down";
+  if (kernel.connectionStatus === "disconnected") return "kernel disconnected";
   const status = kernel.status;
   if (status === "dead" || status === "terminating" || status === "restarting" || status === "autorestarting") {
     return `kernel ${status}`;
