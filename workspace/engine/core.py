@@ -118,6 +118,7 @@ class Engine:
         self._backlog: deque[tuple[CallbackKind, object, str | None, float | None]] = deque()
         self._last_mark_ms: int | None = None
         self._running = False
+        self._stopping = False
         self._listeners = 0
         self._server_clients = 0
         self._status_soon = False
@@ -149,6 +150,7 @@ class Engine:
         if self._running:
             return
         self._running = True
+        self._stopping = False
         cfg = self.config
         spawn = self._tasks.spawn
         if not self.inline:
@@ -266,6 +268,7 @@ class Engine:
         journal and tick store to their owner.  A second call is a no-op."""
         if not self._running:
             return
+        self.announce_stop()
         self._running = False
         # Callbacks first: a strategy must not trade on a half-stopped engine.
         self.callbacks.stop()
@@ -278,6 +281,19 @@ class Engine:
         self.hub.close()
         self._flush_ticks()
         log.info("engine stopped")
+
+    def announce_stop(self, reason: str = "engine stopped") -> None:
+        """Publish the last ``STATUS``, ``feed: "stopped"``, so panels and clients say
+        stopped instead of showing the last state they saw.  ``stop()`` calls it first;
+        an owner that closes its sessions before the engine (the Workspace) calls it
+        earlier, while they still deliver.  Once only; the feed's own status changes
+        while it shuts down no longer count."""
+        if self._stopping or not self._running:
+            return
+        self._stopping = True
+        self._feed_state = "stopped"
+        self._feed_reason = reason
+        self.publish_status()
 
     async def _every(self, interval_s: float, action: Callable[[], None]) -> None:
         while True:
@@ -462,6 +478,8 @@ class Engine:
 
     def on_status(self, status: FeedStatusLike) -> None:
         """The feed's status callback: publish ``STATUS`` at once."""
+        if self._stopping:  # the last STATUS said stopped: nothing follows it
+            return
         state = str(status.state)
         if state != self._feed_state:
             reason = getattr(status, "reason", "")

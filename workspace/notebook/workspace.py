@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("workspace.engine")
 
+STOP_ANNOUNCE_TIMEOUT_S = 2.0
+"""How long ``stop()`` waits for the panels to receive the stopped STATUS."""
+
 FeedKind = Literal["sim", "binance", "replay"]
 F = TypeVar("F", bound=StrategyFunction)
 
@@ -285,7 +288,37 @@ class Workspace(OrderMethods):
         async with self._lock:
             await self._teardown()
 
+    async def _announce_stop(self) -> None:
+        """The engine's last STATUS (``feed: "stopped"``) while the session and the
+        servers still deliver: the dashboard then says stopped, not connected.  Waits
+        (bounded) until the session's listeners (the panels) have had it."""
+        engine = self._engine
+        if engine is None or not engine.running:
+            return
+        session = self._session
+        delivered = asyncio.Event()
+
+        def seen(message: Message) -> None:
+            if message.get("type") == "STATUS" and message.get("feed") == "stopped":
+                delivered.set()
+
+        # listeners are called in order: once this last one has it, the panels have it
+        unlisten = session.listen(seen) if session is not None and not session.closed else None
+        engine.announce_stop("workspace stopped")
+        if unlisten is None:
+            return
+        try:
+            await asyncio.wait_for(delivered.wait(), STOP_ANNOUNCE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("the stopped STATUS did not reach the panels in time")
+        finally:
+            unlisten()
+
     async def _teardown(self) -> None:
+        try:
+            await self._announce_stop()
+        except Exception as error:  # stopping must go on
+            log.error("announcing the stop failed: %s", error)
         steps: list[tuple[str, Callable[[], Any]]] = [
             *[(f"server {i}", server.stop) for i, server in enumerate(self._servers)],
         ]
@@ -596,7 +629,10 @@ class Workspace(OrderMethods):
 
     @property
     def metrics(self) -> dict[str, Any]:
-        """Latencies (ms), rates (/s) and counters; see docs/engine.md."""
+        """Latencies (ms), rates (/s) and counters; see docs/engine.md.  A stopped
+        workspace has none: ``{"feed": "stopped", "source": ...}``."""
+        if not self.running:
+            return {"feed": "stopped", "source": self.feed_kind}
         engine = self._require()
         snapshot: dict[str, Any] = dict(engine.metrics.snapshot())
         snapshot["subscribers"] = engine.hub.subscribers
@@ -609,11 +645,11 @@ class Workspace(OrderMethods):
     @property
     def status(self) -> dict[str, Any]:
         if self._engine is None:
-            return {"running": False, "feed": "down", "source": self.feed_kind}
+            return {"running": False, "feed": "stopped", "source": self.feed_kind}
         engine = self._engine
         return {
             "running": engine.running,
-            "feed": engine.feed_state,
+            "feed": engine.feed_state if engine.running else "stopped",
             "source": engine.source,
             "symbols": sorted(self._symbols),
             "server_clients": engine.server_clients,
