@@ -70,11 +70,21 @@ class Candle:
     def empty(self) -> bool:
         return self.count == 0
 
-    def add(self, price: int, qty: int, quote: int, trade_id: int, taker_buy: bool) -> None:
-        """One trade into this (open) candle."""
+    def add(
+        self,
+        price: int,
+        qty: int,
+        quote: int,
+        trade_id: int,
+        taker_buy: bool,
+        first_id: int | None = None,
+    ) -> None:
+        """One trade into this (open) candle, or an aggregate of the trades
+        ``first_id..trade_id`` at one price."""
+        first = trade_id if first_id is None else first_id
         if self.count == 0:
             self.open = self.high = self.low = price
-            self.first_id = trade_id
+            self.first_id = first
         elif price > self.high:
             self.high = price
         elif price < self.low:
@@ -82,7 +92,7 @@ class Candle:
         self.close = price
         self.volume += qty
         self.quote_volume += quote
-        self.count += 1
+        self.count += trade_id - first + 1
         self.last_id = trade_id
         if taker_buy:
             self.taker_volume += qty

@@ -87,12 +87,19 @@ class CandleStore:
         return self._open_second
 
     def add_trade(
-        self, ts_ms: int, price: int, qty: int, trade_id: int, taker_buy: bool
+        self,
+        ts_ms: int,
+        price: int,
+        qty: int,
+        trade_id: int,
+        taker_buy: bool,
+        first_id: int | None = None,
     ) -> None:
+        """A trade (or an aggregate of ``first_id..trade_id`` at one price)."""
         self.roll(ts_ms)
         quote = price * qty // SCALE
-        self._open_second.add(price, qty, quote, trade_id, taker_buy)
-        self._open_minute.add(price, qty, quote, trade_id, taker_buy)
+        self._open_second.add(price, qty, quote, trade_id, taker_buy, first_id)
+        self._open_minute.add(price, qty, quote, trade_id, taker_buy, first_id)
         self.last_trade_ms = ts_ms
 
     def roll(self, now_ms: int) -> None:

@@ -178,9 +178,7 @@ class KlineHistory:
             a.volumes.tolist(), a.quotes.tolist(), a.counts.tolist(), a.first_ids.tolist(),
             a.last_ids.tolist(), a.takers.tolist(), a.taker_quotes.tolist(), strict=True,
         )  # fmt: skip
-        return [
-            Candle(start + i * MINUTE_MS, *row) for i, row in enumerate(columns)
-        ]
+        return [Candle(start + i * MINUTE_MS, *row) for i, row in enumerate(columns)]
 
     def _generate(self, day_index: int, close: int, last_id: int, count: int) -> _Minutes:
         """The ``count`` minutes of a day that ends at ``close`` with trade ``last_id``."""
@@ -331,8 +329,9 @@ def _split_quotes(children: list[Candle], parent: Candle) -> None:
     quotes = _proportional(parent.quote_volume, weights, None)
     for child, quote in zip(children, quotes, strict=True):
         child.quote_volume = quote
-    takers = _proportional(parent.taker_volume, [c.volume for c in children],
-                           [c.volume for c in children])
+    takers = _proportional(
+        parent.taker_volume, [c.volume for c in children], [c.volume for c in children]
+    )
     for child, taker in zip(children, takers, strict=True):
         child.taker_volume = taker
     taker_quotes = _proportional(parent.taker_quote, takers, [c.quote_volume for c in children])

@@ -240,6 +240,7 @@ class RandomWalkMarket:
             rng=random.Random(f"{seed}:{spec.symbol}:book"),
             first_update_id=first_update_id,
         )
+        store.roll(self.start_ms)
         state = _SymbolState(spec, book, store, memory)
         state.trade_id = first_trade_id - 1
         state.agg_id = first_trade_id // 2 - 1  # aggregate ids run behind trade ids

@@ -206,7 +206,9 @@ def _trades_and_candles(
             price=first.price,
         )
         for row in rows:
-            store.add_trade(row.time_ms, row.price, row.qty, row.trade_id, not row.buyer_is_maker)
+            store.add_trade(
+                row.time_ms, row.price, row.qty, row.trade_id, not row.buyer_is_maker, row.first_id
+            )
         stores[symbol] = store
     return trades, stores
 

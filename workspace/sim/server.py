@@ -538,9 +538,7 @@ class ExchangeSimulator:
         )
 
 
-def _json_response(
-    status: int, body: bytes, extra: Sequence[tuple[str, str]] = ()
-) -> Response:
+def _json_response(status: int, body: bytes, extra: Sequence[tuple[str, str]] = ()) -> Response:
     headers = Headers(
         [
             ("Content-Type", "application/json;charset=UTF-8"),
