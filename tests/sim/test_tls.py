@@ -75,9 +75,10 @@ async def test_cli_self_signed_prints_how_to_trust_it_and_cleans_up() -> None:
             lines.append((await asyncio.wait_for(process.stdout.readline(), 60)).decode())
         url = re.search(r"wss://127\.0\.0\.1:\d+", lines[0])
         trust = re.search(r"SSL_CERT_FILE=(\S+)", lines[-1])
-        assert url and trust, lines
+        assert url, lines
+        assert trust, lines
         cert = Path(trust.group(1))
-        assert cert.is_file()
+        assert await asyncio.to_thread(cert.is_file)
         assert ROOT not in cert.parents  # never in the repository
         async with connect(f"{url.group(0)}/ws", ssl=trusting(cert)) as ws:
             reply = await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
@@ -85,4 +86,4 @@ async def test_cli_self_signed_prints_how_to_trust_it_and_cleans_up() -> None:
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 60)
-    assert not cert.exists()
+    assert not await asyncio.to_thread(cert.exists)
