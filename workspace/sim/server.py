@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 # A text frame that is valid UTF-8 (so the client's websocket layer accepts it) but not
 # JSON: what a parser sees when an upstream proxy or exchange sends junk.
+_STOP_GRACE_S = 3.0
 GARBAGE_FRAME = b'<html>502 Bad Gateway</html> {"stream":'
 
 
@@ -186,9 +187,16 @@ class ExchangeSimulator:
                 await self._pump_task
             self._pump_task = None
         if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+            server, self._server = self._server, None
+            server.close()
+            try:
+                await asyncio.wait_for(server.wait_closed(), _STOP_GRACE_S)
+            except TimeoutError:
+                # A client that neither reads nor closes (its socket leaked) would hold
+                # the closing handshake until the keepalive gives up: cut it.
+                for client in list(self._clients):
+                    client.ws.transport.abort()
+                await server.wait_closed()
         for client in list(self._clients):
             await client.closed.wait()
 
@@ -228,6 +236,16 @@ class ExchangeSimulator:
     @property
     def connections(self) -> int:
         return len(self._clients)
+
+    def subscribers(self, stream: str) -> int:
+        """How many open connections are subscribed to ``stream`` now."""
+        return self._listeners.get(stream, 0)
+
+    async def wait_for_subscribers(self, stream: str, count: int) -> None:
+        """Return once exactly ``count`` connections are subscribed to ``stream`` (tests
+        of clients that subscribe and unsubscribe on their own)."""
+        async with self._membership:
+            await self._membership.wait_for(lambda: self.subscribers(stream) == count)
 
     async def wait_for_connections(self, count: int = 1) -> None:
         """Return once at least ``count`` stream connections are open (for tests)."""
@@ -371,10 +389,10 @@ class ExchangeSimulator:
         self._clients.add(client)
         sender = asyncio.create_task(self._send_loop(client), name="sim-send")
         try:
-            await self._membership_changed()
             if route.streams:
                 self._listeners.update(s.name for s in route.streams)
                 self._on_subscribed(client, route.streams)
+            await self._membership_changed()
             async for message in ws:
                 if self._over_rate(client):
                     # Binance closes the connection of a client that floods it.
@@ -388,6 +406,8 @@ class ExchangeSimulator:
                 if result.removed:
                     self._listeners.subtract(result.removed)
                     self._forget_silent()
+                if result.added or result.removed:
+                    await self._membership_changed()
         except ConnectionClosed:
             pass
         finally:
