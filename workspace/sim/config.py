@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -105,7 +105,6 @@ class SymbolFilters:
     max_trailing_delta: int = 2000
     max_num_orders: int = 200
     max_num_algo_orders: int = 5
-    extra: tuple[tuple[str, str], ...] = field(default=())
 
 
 def _max_price(price: Decimal) -> Decimal:

@@ -132,9 +132,7 @@ class _SymbolState:
         }  # fmt: skip
         self.partial_fast = [(n, f"{base}@depth{n}@100ms") for n in _PARTIAL_LEVELS]
         self.partial_slow = [
-            (n, names)
-            for n in _PARTIAL_LEVELS
-            for names in ((f"{base}@depth{n}", f"{base}@depth{n}@1000ms"),)
+            (n, (f"{base}@depth{n}", f"{base}@depth{n}@1000ms")) for n in _PARTIAL_LEVELS
         ]
         self.klines = [
             (interval, offset, f"{base}@kline_{interval}{suffix}")
