@@ -35,10 +35,12 @@ from typing import cast
 import msgspec
 
 from workspace.errors import InvalidParams, NotFound
+from workspace.market.book import OrderBook
 from workspace.market.exchange_info import SymbolInfo
 from workspace.market.records import BookTicker, MiniTicker, Ticker, Trade
 from workspace.trading import execution, exits, placement
 from workspace.trading.config import AccountConfig
+from workspace.trading.depth import Depth
 from workspace.trading.events import (
     AccountEvent,
     FillEvent,
@@ -99,6 +101,7 @@ class Account:
         self._closed: list[Position] = []
         self._fills: list[Fill] = []
         self._quotes: dict[str, Quote] = {}
+        self._depths: dict[str, Depth] = {}  # the engine's books, for the book fill model
         self._realized = ZERO
         self._fees = ZERO
         self._initial_value = self.config.initial_balance
@@ -235,10 +238,37 @@ class Account:
         total.  The incremental total kept by ``on_market`` must always equal it."""
         return self._marks.revalue()
 
+    def fill_model(self, symbol: str | None = None, now_ms: int | None = None) -> str:
+        """``"book"`` when orders of ``symbol`` fill against its local order book now
+        (a book is attached and fresh), else ``"top_of_book"`` (docs/trading.md).
+        Without a symbol: ``"book"`` when at least one book is fresh and every symbol
+        with open orders has a fresh book."""
+        now = self.now_ms if now_ms is None else now_ms
+        if symbol is not None:
+            return "book" if self.depth_for(symbol.upper(), now) is not None else "top_of_book"
+        fresh = {s for s in self._depths if self.depth_for(s, now) is not None}
+        if not fresh or not self.store.symbols() <= fresh:
+            return "top_of_book"
+        return "book"
+
+    def fill_models(self, now_ms: int | None = None) -> dict[str, str]:
+        """The fill model of every symbol with a book or an open order."""
+        now = self.now_ms if now_ms is None else now_ms
+        symbols = sorted(set(self._depths) | self.store.symbols())
+        return {s: self.fill_model(s, now) for s in symbols}
+
     # -- what the decision modules read ------------------------------------------------
     def quote_for(self, symbol: str) -> Quote | None:
         """The account's own quote object (read it, do not change it)."""
         return self._quotes.get(symbol)
+
+    def depth_for(self, symbol: str, now_ms: int) -> Depth | None:
+        """The book of ``symbol`` if it is fresh at ``now_ms`` (its last change within
+        the freshness limit): the book fill model applies."""
+        depth = self._depths.get(symbol)
+        if depth is None or not depth.fresh(now_ms, self.max_age_ms):
+            return None
+        return depth
 
     def position_on(self, symbol: str) -> Position | None:
         """The open position of ``symbol`` (the account's own object: read only)."""
@@ -281,10 +311,19 @@ class Account:
         if quote is None:
             quote = self._quotes[symbol] = Quote()
         kind = type(record)
+        quantity: Decimal | None = None
+        event_ms: int | None = None
         if kind is Trade:
-            price = cast(Trade, record).price
+            trade = cast(Trade, record)
+            price = trade.price
             quote.trade_ms = ts_ms
             trigger = True
+            quantity = trade.quantity
+            event_ms = trade.trade_time
+            depth = self._depths.get(symbol)
+            if depth is not None and not depth.newer_than(event_ms):
+                # the book does not show this trade yet: what it took is gone
+                depth.trade_printed(price, quantity, not trade.buyer_is_maker)
         elif kind is BookTicker:
             book = cast(BookTicker, record)
             quote.bid = book.bid_price
@@ -302,6 +341,8 @@ class Account:
                     quote.bid = full.bid_price
                     quote.ask = full.ask_price
                     quote.book_ms = ts_ms
+                quantity = full.last_quantity
+                event_ms = full.event_time
             price = ticker.last_price
             traded = quote.trade_ms
             trigger = traded is None or ts_ms - traded > self.max_age_ms
@@ -312,8 +353,55 @@ class Account:
         store = self.store
         if self._unvalued or store.has_waiting or (trigger and store.may_fire(symbol, price)):
             with localcontext(self.ctx):
-                return execution.after_price(self, symbol, price, ts_ms, trigger=trigger)
+                return execution.after_price(
+                    self,
+                    symbol,
+                    price,
+                    ts_ms,
+                    trigger=trigger,
+                    quantity=quantity,
+                    trade_ms=event_ms,
+                )
         return []
+
+    def on_book(self, symbol: str, book: OrderBook, ts_ms: int) -> list[AccountEvent]:
+        """The engine's local order book of ``symbol`` changed (a diff applied, or a
+        book built from a snapshot), at ``ts_ms`` on the engine's clock.
+
+        The account keeps the reference and reads the book only inside its own calls
+        (here, and when an order executes): from now on, while the book keeps changing
+        within the freshness limit, orders of ``symbol`` fill against it (the book fill
+        model).  A different object is a rebuilt book: what the account's orders took
+        from the old one is forgotten.  Orders that wait for liquidity take what the
+        book now offers; market orders that waited for a fresh price execute."""
+        if ts_ms > self.now_ms:
+            self.now_ms = ts_ms
+        depth = self._depths.get(symbol)
+        if depth is None or depth.book is not book:
+            depth = self._depths[symbol] = Depth(book, ts_ms)
+        else:
+            depth.changed(ts_ms)
+        quote = self._quotes.get(symbol)
+        if quote is None:
+            quote = self._quotes[symbol] = Quote()
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is not None and ask is not None:
+            # the top of the book is the book ticker's too (marks, the fallback model)
+            quote.bid = bid[0]
+            quote.ask = ask[0]
+            quote.book_ms = ts_ms
+        store = self.store
+        if not (store.has_waiting or store.wants_liquidity(symbol)):
+            return []
+        with localcontext(self.ctx):
+            events: list[AccountEvent] = []
+            if store.has_waiting:
+                execution.expire_waiting(self, ts_ms, events)
+                if store.waiting(symbol):
+                    execution.fill_waiting(self, symbol, ts_ms, events)
+            if store.wants_liquidity(symbol):
+                execution.fill_from_book(self, symbol, ts_ms, events)
+            return events
 
     def expire(self, now_ms: int) -> list[AccountEvent]:
         """Expire the market orders whose wait for a fresh price is over (the engine
@@ -484,6 +572,10 @@ class Account:
         """Lock (``sign`` 1) or release (-1) what an open order holds back."""
         if order.reserved and order.reserved_asset is not None:
             self.wallet.lock(order.reserved_asset, order.reserved if sign > 0 else -order.reserved)
+        if order.exit_reserved:
+            # a bracket's live exits while its entry still works (the base asset)
+            amount = order.exit_reserved
+            self.wallet.lock(self.base_of(order.symbol), amount if sign > 0 else -amount)
 
     def _apply_fill(self, fill: Fill) -> None:
         quote = self.quote_asset
