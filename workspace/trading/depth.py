@@ -64,10 +64,12 @@ class Depth:
         """What a taker on ``side`` would get for ``want``, best level first, up to
         ``limit`` (inclusive; ``None``: any price): fewer than ``want`` when the
         visible book runs out."""
+        slices: list[Slice] = []
+        if want <= 0:
+            return slices
         buy = side is Side.BUY
         book = self.book
         took = self._took_asks if buy else self._took_bids
-        slices: list[Slice] = []
         levels = book.asks(FIRST_LEVELS) if buy else book.bids(FIRST_LEVELS)
         seen = 0
         while True:

@@ -116,9 +116,15 @@ def take(
     depth = acct.depth_for(target.symbol, ts_ms)
     if depth is not None:
         want = target.remaining
-        if target.reduce_only:
-            want = min(want, max(held_against(acct, target), ZERO))
         slices = depth.walk(side, want, limit)
+        if slices and acct.is_unvalued(target.symbol):
+            # an asset held from the start, traded before any last price
+            events += acct.value_holding(target.symbol, slices[0][0], ts_ms)
+        if target.reduce_only:
+            held = max(held_against(acct, target), ZERO)
+            if held < want:
+                want = held
+                slices = depth.walk(side, want, limit)
         if tif == TimeInForce.FOK:
             got = sum((q for _, q in slices), ZERO)
             if got < want:

@@ -84,11 +84,17 @@ def fill_refusal(
     quote = acct.quote_asset
     base = acct.base_of(order.symbol)
     wallet = acct.wallet
-    reserved_asset = own.reserved_asset if own is not None and not is_final(own.status) else None
+    live = own is not None and not is_final(own.status)
+    reserved_asset = own.reserved_asset if own is not None and live else None
     reserved = own.reserved if reserved_asset is not None and own is not None else ZERO
+    # a bracket's exits hold the base apart while its entry works
+    exit_reserved = own.exit_reserved if own is not None and live else ZERO
 
     def free(asset: str) -> Decimal:
-        return wallet.free(asset) + (reserved if asset == reserved_asset else ZERO)
+        own_share = reserved if asset == reserved_asset else ZERO
+        if asset == base:
+            own_share += exit_reserved
+        return wallet.free(asset) + own_share
 
     price = notional / quantity
     fee = notional * fee_rate
@@ -295,22 +301,45 @@ def execute(
             filled = _ended(filled, ReasonCode.TIME_IN_FORCE.value, rest_words, ts_ms)
     touched = outcome.closed_or_updated or outcome.opened
     assert touched is not None
-    average = sum((p * q for p, q in chosen), ZERO) / filled_now
+    spent = sum((e.price * e.quantity + e.fee for e in executions), ZERO)
     if leg is None:
-        before = target.remaining
-        if filled.status is S.FILLED or is_final(filled.status):
+        if is_final(filled.status):
             filled = _replace(filled, reserved=ZERO)
         else:
-            filled = _replace(filled, reserved=shrunk(target.reserved, before, filled.remaining))
+            held = _held_for_rest(acct, target, filled, target.reserved, spent)
+            filled = _replace(filled, reserved=held)
         acct.emit_order(filled, ts_ms, events)
     else:
-        _leg_filled(acct, top.id, target, filled, touched.id, average, ts_ms, events)
+        _leg_filled(acct, top.id, target, filled, touched.id, spent, ts_ms, events)
     if position is not None and (position.type is PositionType.BUY) != (target.side is Side.BUY):
         # the holding shrank (or closed, or turned): the other exits fit what is left; a
         # bracket's new exits too (its entry first closed the other way)
         entry = filled.role is LegRole.ENTRY
         exits.fit(acct, symbol, filled.id if entry else top.id, ts_ms, events)
     return filled_now
+
+
+def _held_for_rest(
+    acct: Account, before: Order, after: Order, reserved: Decimal, spent: Decimal
+) -> Decimal:
+    """What an order (or group) still holds back once ``before`` became ``after`` by
+    fills that cost ``spent`` (fees included).
+
+    The base asset a sell holds back is exactly what it still sells.  The quote a
+    limit buy holds back is its share for what is left (its price is its cap); a
+    market-style buy (a market order, a triggered stop) keeps what its fills did not
+    spend: what it reserved was valued at the book it walked, the rest of it at the
+    last level it reached, so the rest keeps that value."""
+    if not reserved:
+        return ZERO
+    if before.side is Side.SELL and not acct.config.allow_short:
+        return shrunk(reserved, before.remaining, after.remaining)
+    market_style = before.type is OrderType.MARKET or (
+        before.triggered and (before.price is None or before.is_trailing)
+    )
+    if market_style:
+        return max(reserved - spent, ZERO)
+    return shrunk(reserved, before.remaining, after.remaining)
 
 
 def _cut(slices: Sequence[Slice], want: Decimal) -> list[Slice]:
@@ -345,7 +374,7 @@ def _expire(
     group = acct.store.top(top.id)
     if leg is not None and leg.role is LegRole.ENTRY and leg.filled_quantity > 0:
         ended = _ended(group.leg(leg.id), code, reason, ts_ms)
-        _leg_filled(acct, top.id, leg, ended, group.position_id or "", None, ts_ms, events)
+        _leg_filled(acct, top.id, leg, ended, group.position_id or "", ZERO, ts_ms, events)
         return
     acct.emit_order(finish(group, S.EXPIRED, ts_ms, reason, code), ts_ms, events)
 
@@ -374,7 +403,7 @@ def _leg_filled(
     before: Order,
     filled: Order,
     position_id: str,
-    price: Decimal | None,
+    spent: Decimal,
     ts_ms: int,
     events: list[AccountEvent],
 ) -> None:
@@ -384,7 +413,7 @@ def _leg_filled(
     base = acct.base_of(group.symbol)
     spot = not acct.config.allow_short
     if filled.role is LegRole.ENTRY:
-        _entry_filled(acct, group_id, group, before, filled, position_id, ts_ms, events)
+        _entry_filled(acct, group_id, group, before, filled, position_id, spent, ts_ms, events)
         return
     # an exit (or an OCO leg) executed: the other exit is canceled (Binance: the first
     # execution of one OCO order cancels the other), and so is the rest of an entry
@@ -407,7 +436,7 @@ def _leg_filled(
     elif group.exit_reserved or group.reserved_asset == base:
         reserved, asset = (filled.remaining, base) if spot else (ZERO, None)
     else:
-        reserved = shrunk(group.reserved, before.remaining, filled.remaining)
+        reserved = _held_for_rest(acct, before, filled, group.reserved, spent)
         asset = group.reserved_asset
     total_fee = sum((x.fee or ZERO for x in group.legs), ZERO)
     oco = group.type is OrderType.OCO
@@ -456,6 +485,7 @@ def _entry_filled(
     before: Order,
     filled: Order,
     position_id: str,
+    spent: Decimal,
     ts_ms: int,
     events: list[AccountEvent],
 ) -> None:
@@ -485,7 +515,7 @@ def _entry_filled(
         asset: str | None = base if spot else None
         exit_reserved = ZERO
     else:
-        reserved = shrunk(group.reserved, before.remaining, filled.remaining)
+        reserved = _held_for_rest(acct, before, filled, group.reserved, spent)
         asset = group.reserved_asset
         exit_reserved = _exits_hold(group) if spot else ZERO
     group = _replace(
