@@ -262,6 +262,12 @@ class Account:
         """The account's own quote object (read it, do not change it)."""
         return self._quotes.get(symbol)
 
+    def book(self, symbol: str) -> OrderBook | None:
+        """The local order book of ``symbol`` the engine handed in, if any (fresh or
+        not)."""
+        depth = self._depths.get(symbol)
+        return depth.book if depth is not None else None
+
     def depth_for(self, symbol: str, now_ms: int) -> Depth | None:
         """The book of ``symbol`` if it is fresh at ``now_ms`` (its last change within
         the freshness limit): the book fill model applies."""
@@ -364,18 +370,23 @@ class Account:
                 )
         return []
 
-    def on_book(self, symbol: str, book: OrderBook, ts_ms: int) -> list[AccountEvent]:
+    def on_book(self, symbol: str, book: OrderBook | None, ts_ms: int) -> list[AccountEvent]:
         """The engine's local order book of ``symbol`` changed (a diff applied, or a
-        book built from a snapshot), at ``ts_ms`` on the engine's clock.
+        book built from a snapshot), at ``ts_ms`` on the engine's clock; ``None``: the
+        book was lost (a sequence gap; it is being rebuilt).
 
         The account keeps the reference and reads the book only inside its own calls
         (here, and when an order executes): from now on, while the book keeps changing
         within the freshness limit, orders of ``symbol`` fill against it (the book fill
-        model).  A different object is a rebuilt book: what the account's orders took
-        from the old one is forgotten.  Orders that wait for liquidity take what the
-        book now offers; market orders that waited for a fresh price execute."""
+        model); without it they fill at the top of the book.  A different object is a
+        rebuilt book: what the account's orders took from the old one is forgotten.
+        Orders that wait for liquidity take what the book now offers; market orders
+        that waited for a fresh price execute."""
         if ts_ms > self.now_ms:
             self.now_ms = ts_ms
+        if book is None:
+            self._depths.pop(symbol, None)
+            return []
         depth = self._depths.get(symbol)
         if depth is None or depth.book is not book:
             depth = self._depths[symbol] = Depth(book, ts_ms)
