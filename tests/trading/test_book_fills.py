@@ -446,3 +446,18 @@ def test_a_rebuilt_account_continues_a_partly_filled_order_from_the_book() -> No
     assert msgspec.msgpack.encode(live) == msgspec.msgpack.encode(again)
     assert [(p, q) for p, q, _, _ in fills_of(live)] == [(D(102), D(1)), (D(103), D(1))]
     assert rebuilt.order(order.id).status is S.FILLED
+
+
+def test_an_order_lists_its_executions_per_price_and_each_fill_stays_an_event() -> None:
+    desk = Desk(BIDS, ASKS)
+    order, _ = desk.place(buy(OrderType.LIMIT, "1", price="98.50"))
+    events: list[AccountEvent] = []
+    for _ in range(3):
+        events += desk.trade("98.00", "0.1", buyer_took=False)
+    assert len(fills_of(events)) == 3
+    current = desk.account.order(order.id)
+    assert [(e.price, e.quantity, e.fee, e.maker) for e in current.executions] == [
+        (D("98.50"), D("0.3"), D("0.3") * D("98.50") * FEE, True)
+    ]
+    assert current.executions[0].ts_ms == desk.t  # the latest of them
+    assert current.avg_price == D("98.50")

@@ -27,6 +27,7 @@ from decimal import (
     DivisionByZero,
     InvalidOperation,
     Overflow,
+    getcontext,
     localcontext,
 )
 from types import MappingProxyType
@@ -65,6 +66,7 @@ from workspace.trading.wallet import Balance, Wallet
 
 ZERO = Decimal(0)
 TWO = Decimal(2)
+EXACT_DIGITS = 60  # the account's arithmetic: wide enough that sums and products never round
 
 S = OrderStatus
 _replace = msgspec.structs.replace
@@ -86,7 +88,9 @@ class Account:
         self.config = config if config is not None else AccountConfig()
         self.quote_asset = self.config.quote_currency
         self.ctx = Context(
-            prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
+            prec=EXACT_DIGITS,
+            rounding=ROUND_HALF_EVEN,
+            traps=[InvalidOperation, DivisionByZero, Overflow],
         )
         self.rules = SymbolRules(self.quote_asset, listing=rules, allowed=symbols)
         self.wallet = Wallet(self.ctx, self.config.initial_assets())
@@ -102,6 +106,7 @@ class Account:
         self._fills: list[Fill] = []
         self._quotes: dict[str, Quote] = {}
         self._depths: dict[str, Depth] = {}  # the engine's books, for the book fill model
+        self._bases: dict[str, str] = {}  # symbol -> base asset (split once)
         self._realized = ZERO
         self._fees = ZERO
         self._initial_value = self.config.initial_balance
@@ -281,7 +286,10 @@ class Account:
         return self._positions.get(symbol)
 
     def base_of(self, symbol: str) -> str:
-        return split_symbol(symbol, self.quote_asset)
+        base = self._bases.get(symbol)
+        if base is None:
+            base = self._bases[symbol] = split_symbol(symbol, self.quote_asset)
+        return base
 
     @property
     def has_waiting(self) -> bool:
@@ -297,6 +305,12 @@ class Account:
 
     def emit_order(self, order: Order, ts_ms: int, events: list[AccountEvent]) -> None:
         self.emit(OrderEvent(ts_ms=ts_ms, order=order), events)
+
+    def emit_fill(self, fill: Fill, events: list[AccountEvent]) -> None:
+        """``emit(FillEvent(...))`` without the dispatch: a walk of the book emits one
+        per level (inside a step: the account's exact arithmetic is on)."""
+        self._apply_fill(fill)
+        events.append(FillEvent(ts_ms=fill.ts_ms, fill=fill))
 
     # -- market data -------------------------------------------------------------------
     def on_market(self, record: MarketRecord, ts_ms: int) -> list[AccountEvent]:
@@ -555,17 +569,25 @@ class Account:
     # -- the one transition ------------------------------------------------------------
     def apply(self, event: AccountEvent) -> None:
         """Apply one event.  Live steps and journal rebuilds both come through here."""
+        if getcontext().prec >= EXACT_DIGITS:
+            # already inside the account's exact arithmetic (a live step): entering it
+            # again for each event of a 20-level walk costs more than applying the event
+            self._apply(event)
+            return
         with localcontext(self.ctx):
-            if isinstance(event, OrderEvent):
-                self._apply_order(event.order)
-            elif isinstance(event, FillEvent):
-                self._apply_fill(event.fill)
-            elif isinstance(event, PositionEvent):
-                self._apply_position(event.position)
-            elif isinstance(event, ValuationEvent):
-                self._apply_valuation(event)
-            else:
-                self._apply_mark(event)
+            self._apply(event)
+
+    def _apply(self, event: AccountEvent) -> None:
+        if isinstance(event, OrderEvent):
+            self._apply_order(event.order)
+        elif isinstance(event, FillEvent):
+            self._apply_fill(event.fill)
+        elif isinstance(event, PositionEvent):
+            self._apply_position(event.position)
+        elif isinstance(event, ValuationEvent):
+            self._apply_valuation(event)
+        else:
+            self._apply_mark(event)
 
     def _apply_order(self, order: Order) -> None:
         old, new_legs = self.store.put(order)
@@ -591,18 +613,20 @@ class Account:
     def _apply_fill(self, fill: Fill) -> None:
         quote = self.quote_asset
         fee_asset = fill.fee_asset or quote
-        # fees are counted in the quote currency: one paid in another asset at the fill
-        self._fees += fill.fee if fee_asset == quote else fill.fee * fill.price
+        fee = fill.fee
         wallet = self.wallet
-        base = split_symbol(fill.symbol, quote)
         notional = fill.quantity * fill.price
-        if fill.side is Side.BUY:
-            wallet.move(base, fill.quantity)
-            wallet.move(quote, -notional)
+        buy = fill.side is Side.BUY
+        wallet.move(self.base_of(fill.symbol), fill.quantity if buy else -fill.quantity)
+        cash = -notional if buy else notional
+        if fee_asset == quote:
+            self._fees += fee
+            wallet.move(quote, cash - fee)  # exact: one move instead of two
         else:
-            wallet.move(base, -fill.quantity)
-            wallet.move(quote, notional)
-        wallet.move(fee_asset, -fill.fee)
+            # fees are counted in the quote currency: one paid in another asset at the fill
+            self._fees += fee * fill.price
+            wallet.move(quote, cash)
+            wallet.move(fee_asset, -fee)
         self._fills.append(fill)
         self.ids.saw_fill(fill.id)
 

@@ -30,7 +30,7 @@ from workspace.market.book import OrderBook
 from workspace.trading.requests import Side
 
 ZERO = Decimal(0)
-FIRST_LEVELS = 32  # levels read for a walk before reading the whole side
+FIRST_LEVELS = 4  # levels read first by a walk (then 16, 64, ...)
 
 Slice = tuple[Decimal, Decimal]
 """One fill of a walk: (price, quantity)."""
@@ -39,7 +39,7 @@ Slice = tuple[Decimal, Decimal]
 class Depth:
     """The book of one symbol and the liquidity the account took from it."""
 
-    __slots__ = ("_took_asks", "_took_bids", "book", "book_ms")
+    __slots__ = ("_shown", "_took_asks", "_took_bids", "book", "book_ms")
 
     def __init__(self, book: OrderBook, ts_ms: int) -> None:
         self.book = book
@@ -47,6 +47,9 @@ class Depth:
         # price -> [the level's quantity when first taken from, quantity taken since]
         self._took_asks: dict[Decimal, list[Decimal]] = {}
         self._took_bids: dict[Decimal, list[Decimal]] = {}
+        # the quantities the last walk saw (price -> level quantity): what ``take``
+        # records, without reading the book again
+        self._shown: dict[Decimal, Decimal] = {}
 
     def changed(self, ts_ms: int) -> None:
         """The book changed: forget what was taken from levels it has updated."""
@@ -70,7 +73,11 @@ class Depth:
         buy = side is Side.BUY
         book = self.book
         took = self._took_asks if buy else self._took_bids
-        levels = book.asks(FIRST_LEVELS) if buy else book.bids(FIRST_LEVELS)
+        shown = self._shown = {}
+        # read the levels in growing batches: most orders need one or two levels, a
+        # walk of twenty reads 4 + 16 + ... instead of the whole side
+        read = FIRST_LEVELS
+        levels = book.asks(read) if buy else book.bids(read)
         seen = 0
         while True:
             for price, quantity in levels:
@@ -80,16 +87,17 @@ class Depth:
                 available = quantity - taken[1] if taken and taken[0] == quantity else quantity
                 if available <= 0:
                     continue
+                shown[price] = quantity
                 if available >= want:
                     slices.append((price, want))
                     return slices
                 slices.append((price, available))
                 want -= available
             seen += len(levels)
-            depth = book.ask_depth if buy else book.bid_depth
-            if seen >= depth or seen < FIRST_LEVELS:
-                return slices
-            levels = (book.asks() if buy else book.bids())[seen:]
+            if seen < read:
+                return slices  # the side has no more levels
+            read *= 8
+            levels = (book.asks(read) if buy else book.bids(read))[seen:]
 
     def available(self, side: Side, limit: Decimal | None) -> Decimal:
         """All a taker on ``side`` could get now up to ``limit``."""
@@ -113,8 +121,10 @@ class Depth:
         buy = side is Side.BUY
         took = self._took_asks if buy else self._took_bids
         quantity_at = self.book.ask_quantity if buy else self.book.bid_quantity
+        shown = self._shown
         for price, quantity in slices:
-            _take(took, price, quantity, quantity_at(price))
+            level = shown.get(price)
+            _take(took, price, quantity, level if level is not None else quantity_at(price))
 
     def trade_printed(self, price: Decimal, quantity: Decimal, buyer_took: bool) -> None:
         """A trade the book does not show yet: its quantity left the level it hit (the

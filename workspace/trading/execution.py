@@ -144,7 +144,7 @@ def take(
             rest=Rest.EXPIRES if ioc else Rest.STAYS,
             all_or_none=tif == TimeInForce.FOK,
             taken_from=depth,
-            rest_words=_ioc_words(acct, target, slices, limit),
+            rest_words=_ioc_words(acct, target, slices, limit) if ioc else "",
         )
         return
     price = fallback

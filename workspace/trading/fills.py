@@ -25,7 +25,7 @@ import msgspec
 
 from workspace.trading import exits
 from workspace.trading.depth import Depth, Slice
-from workspace.trading.events import AccountEvent, FillEvent, PositionEvent
+from workspace.trading.events import AccountEvent, PositionEvent
 from workspace.trading.groups import activate_exits, cancel_siblings, finish, grow_exits
 from workspace.trading.order_state import OrderStatus, is_final
 from workspace.trading.orders import Execution, Fill, LegRole, Liquidity, Order
@@ -211,8 +211,10 @@ def execute(
     own = acct.store.top(top.id)
     refusal: Refusal | None = None
     if chosen:
-        quantity = sum((q for _, q in chosen), ZERO)
-        notional = sum((p * q for p, q in chosen), ZERO)
+        quantity = notional = ZERO
+        for price, amount in chosen:
+            quantity += amount
+            notional += price * amount
         refusal = fill_refusal(acct, target, quantity, notional, rate, own)
         if refusal is not None:
             chosen = [] if all_or_none else _affordable(acct, target, chosen, rate, own)
@@ -245,9 +247,11 @@ def execute(
     fee_asset = acct.quote_asset
     maker = liquidity is Liquidity.MAKER
     executions: list[Execution] = []
-    filled_now = ZERO
+    filled_now = spent = ZERO
     for (price, quantity), (position_id, realized) in zip(chosen, outcome.per_fill, strict=True):
-        fee = quantity * price * rate
+        value = quantity * price
+        fee = value * rate
+        spent += value + fee
         fill = Fill(
             id=acct.ids.new_fill(),
             order_id=target.id,
@@ -263,7 +267,7 @@ def execute(
             position_id=position_id,
             realized_pnl=realized,
         )
-        acct.emit(FillEvent(ts_ms=ts_ms, fill=fill), events)
+        acct.emit_fill(fill, events)
         executions.append(
             Execution(
                 price=price,
@@ -301,7 +305,6 @@ def execute(
             filled = _ended(filled, ReasonCode.TIME_IN_FORCE.value, rest_words, ts_ms)
     touched = outcome.closed_or_updated or outcome.opened
     assert touched is not None
-    spent = sum((e.price * e.quantity + e.fee for e in executions), ZERO)
     if leg is None:
         if is_final(filled.status):
             filled = _replace(filled, reserved=ZERO)
@@ -380,7 +383,7 @@ def _expire(
 
 
 def _with_executions(order: Order, new: list[Execution], quantity: Decimal, ts_ms: int) -> Order:
-    executions = (*order.executions, *new)
+    executions = merged(order.executions, new)
     filled = order.filled_quantity + quantity
     average = sum((e.price * e.quantity for e in executions), ZERO) / filled
     fee = sum((e.fee for e in new), order.fee or ZERO)
@@ -395,6 +398,35 @@ def _with_executions(order: Order, new: list[Execution], quantity: Decimal, ts_m
         expires_at=None,
         updated_at=ts_ms,
     )
+
+
+def merged(executions: tuple[Execution, ...], new: list[Execution]) -> tuple[Execution, ...]:
+    """An order's executions with ``new`` added, one entry per price (and maker /
+    taker, fee asset): a limit filled by five hundred trades at its price shows one
+    line of five hundred trades' quantity and fees (timed by the latest), not five
+    hundred lines that every later event of the order would carry again.  Each single
+    fill stays a ``fill`` event of its own (the journal, ``fills_frame``)."""
+    if not executions and len(new) == 1:
+        return (new[0],)
+    out = list(executions)
+    where = {(e.price, e.maker, e.fee_asset): i for i, e in enumerate(out)}
+    for e in new:
+        key = (e.price, e.maker, e.fee_asset)
+        i = where.get(key)
+        if i is None:
+            where[key] = len(out)
+            out.append(e)
+        else:
+            was = out[i]
+            out[i] = Execution(
+                price=e.price,
+                quantity=was.quantity + e.quantity,
+                fee=was.fee + e.fee,
+                fee_asset=e.fee_asset,
+                maker=e.maker,
+                ts_ms=e.ts_ms,
+            )
+    return tuple(out)
 
 
 def _leg_filled(
