@@ -461,3 +461,25 @@ def test_an_order_lists_its_executions_per_price_and_each_fill_stays_an_event() 
     ]
     assert current.executions[0].ts_ms == desk.t  # the latest of them
     assert current.avg_price == D("98.50")
+
+
+def test_closing_a_holding_while_its_bracket_entry_still_works() -> None:
+    desk = Desk(BIDS, [("100.00", "1")])
+    desk.trade("99.50", "0.1", buyer_took=False)
+    group, _ = desk.place(buy(OrderType.BRACKET, "3", take_profit="120", stop_loss="90"))
+    assert desk.balance("BTC") == (D(0), D(1))  # the exits hold the 1 bought
+    position = desk.account.positions[0]
+    # half of it: the exits shrink to what is left, and hold back only that
+    desk.account.close_position(position.id, D("0.5"), desk.tick())
+    assert desk.balance("BTC") == (D(0), D("0.5"))
+    group = desk.account.order(group.id)
+    exits = [leg for leg in group.legs if leg.role is not LegRole.ENTRY]
+    assert [leg.remaining for leg in exits] == [D("0.5"), D("0.5")]
+    assert group.leg_by_role(LegRole.ENTRY).status is S.PARTIALLY_FILLED  # type: ignore[union-attr]
+    # all of it: the bracket gives way, its working entry with it
+    desk.account.close_position(position.id, None, desk.tick())
+    group = desk.account.order(group.id)
+    assert group.status is S.CANCELED
+    assert group.reason_code == ReasonCode.HOLDING_CLOSED.value
+    assert desk.balance("BTC") == (D(0), D(0))
+    assert desk.balance("USDT")[1] == 0

@@ -361,6 +361,20 @@ def _run(steps: list[Any], mode: str) -> tuple[Account, list[AccountEvent], int]
             _, symbol, side, kind, quantity, offs, trail, tif = s
             req = _request(symbol, side, kind, quantity, offs, trail, prices[symbol], tif)
             _, events = account.place(req, t)
+        elif s[0] == "bracket":
+            _, symbol, quantity, tif, trail = s
+            price = prices[symbol]
+            req = OrderRequest(
+                symbol=symbol,
+                side=Side.BUY,
+                type=OrderType.BRACKET,
+                quantity=quantity,
+                take_profit=_at(price, 500),
+                stop_loss=_at(price, -500),
+                trail_percent=Decimal(1) if trail else None,
+                time_in_force=tif,
+            )
+            _, events = account.place(req, t)
         elif s[0] == "cancel":
             live = account.open_orders
             if live:
@@ -444,11 +458,20 @@ book_trade = st.tuples(
     st.integers(1, 300),
     st.booleans(),
 )
+# a bracket with a market entry, often larger than the book: its entry fills in parts
+book_bracket = st.tuples(
+    st.just("bracket"),
+    st.sampled_from(SYMBOLS),
+    st.integers(min_value=1, max_value=600).map(lambda n: Decimal(n) / 100),
+    times_in_force,
+    st.booleans(),
+)
 book_step = st.one_of(
     book_place,
     book_trade,
     book_place,
     book_trade,
+    book_bracket,
     st.tuples(st.just("depth"), st.sampled_from(SYMBOLS), deep, deep, st.integers(0, 2)),
     st.tuples(
         st.just("depth_change"),

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, TypeVar
 import msgspec
 
 from workspace.market.exchange_info import SymbolInfo
-from workspace.trading import execution, fills, rules
+from workspace.trading import execution, exits, fills, rules
 from workspace.trading.depth import Depth
 from workspace.trading.groups import bracket_legs, oco_legs
 from workspace.trading.order_state import OrderStatus
@@ -499,7 +499,7 @@ def _sell_holding(acct: Account, order: Order, closing: Position | None) -> Refu
     free = wallet.free(base)
     if quantity > free:
         holders = ", ".join(
-            o.id for o in acct.store.open_on(order.symbol) if o.reserved_asset == base
+            o.id for o in acct.store.open_on(order.symbol) if exits.base_held(o, base)
         )
         return Refusal(
             ReasonCode.INSUFFICIENT_BALANCE,
