@@ -65,29 +65,12 @@ price_step = st.integers(min_value=-300, max_value=300)  # in 0.01 % of price
 offset = st.integers(min_value=-800, max_value=800)  # in 0.01 % of price
 kinds = st.sampled_from(list(OrderType))
 qty = st.integers(min_value=1, max_value=400).map(lambda n: Decimal(n) / 100)
-sizes = st.lists(st.integers(min_value=1, max_value=300), max_size=6)  # 0.01 units
 times_in_force = st.sampled_from([None, "GTC", "IOC", "FOK"])
 
 step = st.one_of(
     st.tuples(st.just("trade"), st.sampled_from(SYMBOLS), price_step),
     st.tuples(st.just("trade"), st.sampled_from(SYMBOLS), price_step),
     st.tuples(st.just("book"), st.sampled_from(SYMBOLS), st.integers(1, 20)),
-    # a local order book: built from a snapshot around the price, then changed
-    st.tuples(st.just("depth"), st.sampled_from(SYMBOLS), sizes, sizes, st.integers(0, 5)),
-    st.tuples(
-        st.just("depth_change"),
-        st.sampled_from(SYMBOLS),
-        st.booleans(),
-        st.integers(0, 8),
-        st.integers(0, 300),
-    ),
-    st.tuples(
-        st.just("trade_size"),
-        st.sampled_from(SYMBOLS),
-        price_step,
-        st.integers(1, 300),
-        st.booleans(),
-    ),
     st.tuples(st.just("ticker"), st.sampled_from(SYMBOLS), price_step),
     st.tuples(st.just("wait"), st.integers(1, 20)),
     st.tuples(
@@ -98,7 +81,6 @@ step = st.one_of(
         qty,
         st.tuples(offset, offset, offset),
         st.sampled_from(["trail_percent", "trail_amount", "trailing_delta", None]),
-        times_in_force,
     ),
     st.tuples(st.just("cancel"), st.integers(0, 50)),
     st.tuples(st.just("close"), st.integers(0, 50), st.booleans()),
@@ -358,7 +340,8 @@ def _run(steps: list[Any], mode: str) -> tuple[Account, list[AccountEvent], int]
             t += s[1] * 1000  # seconds without data: prices go stale, market orders expire
             events = account.expire(t)
         elif s[0] == "place":
-            _, symbol, side, kind, quantity, offs, trail, tif = s
+            _, symbol, side, kind, quantity, offs, trail, *rest = s
+            tif = rest[0] if rest else None  # book sessions give a time in force
             req = _request(symbol, side, kind, quantity, offs, trail, prices[symbol], tif)
             _, events = account.place(req, t)
         elif s[0] == "bracket":
@@ -472,6 +455,7 @@ book_step = st.one_of(
     book_place,
     book_trade,
     book_bracket,
+    # a local order book: built from a snapshot around the price, then changed
     st.tuples(st.just("depth"), st.sampled_from(SYMBOLS), deep, deep, st.integers(0, 2)),
     st.tuples(
         st.just("depth_change"),
