@@ -39,7 +39,7 @@ Slice = tuple[Decimal, Decimal]
 class Depth:
     """The book of one symbol and the liquidity the account took from it."""
 
-    __slots__ = ("_shown", "_took_asks", "_took_bids", "book", "book_ms")
+    __slots__ = ("_last", "_shown", "_took_asks", "_took_bids", "book", "book_ms")
 
     def __init__(self, book: OrderBook, ts_ms: int) -> None:
         self.book = book
@@ -50,10 +50,15 @@ class Depth:
         # the quantities the last walk saw (price -> level quantity): what ``take``
         # records, without reading the book again
         self._shown: dict[Decimal, Decimal] = {}
+        # the last walk and what it asked, while neither the book nor what was taken
+        # from it has changed (placing a market order checks the wallet against the
+        # very walk it then executes)
+        self._last: tuple[Side, Decimal, Decimal | None, list[Slice]] | None = None
 
     def changed(self, ts_ms: int) -> None:
         """The book changed: forget what was taken from levels it has updated."""
         self.book_ms = ts_ms
+        self._last = None
         if self._took_asks:
             _forget_changed(self._took_asks, self.book.ask_quantity)
         if self._took_bids:
@@ -67,6 +72,14 @@ class Depth:
         """What a taker on ``side`` would get for ``want``, best level first, up to
         ``limit`` (inclusive; ``None``: any price): fewer than ``want`` when the
         visible book runs out."""
+        last = self._last
+        if last is not None and last[0] is side and last[1] == want and last[2] == limit:
+            return list(last[3])
+        slices = self._walk(side, want, limit)
+        self._last = (side, want, limit, slices)
+        return list(slices)
+
+    def _walk(self, side: Side, want: Decimal, limit: Decimal | None) -> list[Slice]:
         slices: list[Slice] = []
         if want <= 0:
             return slices
@@ -118,6 +131,7 @@ class Depth:
     def take(self, side: Side, slices: list[Slice]) -> None:
         """A taker on ``side`` executed ``slices``: that liquidity is gone until the
         book updates those levels."""
+        self._last = None
         buy = side is Side.BUY
         took = self._took_asks if buy else self._took_bids
         quantity_at = self.book.ask_quantity if buy else self.book.bid_quantity
@@ -129,6 +143,7 @@ class Depth:
     def trade_printed(self, price: Decimal, quantity: Decimal, buyer_took: bool) -> None:
         """A trade the book does not show yet: its quantity left the level it hit (the
         asks when the buyer was the taker)."""
+        self._last = None
         if buyer_took:
             _take(self._took_asks, price, quantity, self.book.ask_quantity(price))
         else:

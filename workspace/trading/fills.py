@@ -406,8 +406,8 @@ def merged(executions: tuple[Execution, ...], new: list[Execution]) -> tuple[Exe
     line of five hundred trades' quantity and fees (timed by the latest), not five
     hundred lines that every later event of the order would carry again.  Each single
     fill stays a ``fill`` event of its own (the journal, ``fills_frame``)."""
-    if not executions and len(new) == 1:
-        return (new[0],)
+    if not executions:
+        return tuple(new)  # one walk never meets the same price twice
     out = list(executions)
     where = {(e.price, e.maker, e.fee_asset): i for i, e in enumerate(out)}
     for e in new:
