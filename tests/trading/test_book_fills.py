@@ -215,6 +215,16 @@ def test_a_trade_the_book_does_not_show_yet_has_taken_its_liquidity() -> None:
     assert [(p, q) for p, q, _, _ in fills_of(events)] == [(D(100), D(2)), (D(101), D(3))]
 
 
+def test_a_trade_counts_as_taken_only_until_the_book_shows_it() -> None:
+    desk = Desk(BIDS, [("100.00", "10"), ("101.00", "10")])
+    desk.trade("100.00", "8", buyer_took=True)  # the book does not show it yet
+    # the next change of the book shows the market after the trade (its own quantity
+    # at 100 is the exchange's word now: 2 left, and a new seller added 5)
+    desk.change(asks=[("100.00", "7")])
+    _, events = desk.place(buy(OrderType.MARKET, "9"))
+    assert [(p, q) for p, q, _, _ in fills_of(events)] == [(D(100), D(7)), (D(101), D(2))]
+
+
 def test_a_trade_the_book_already_shows_takes_nothing_more() -> None:
     desk = Desk(BIDS, [("100.00", "10"), ("101.00", "10")])
     t = desk.tick()

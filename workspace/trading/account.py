@@ -343,7 +343,7 @@ class Account:
             depth = self._depths.get(symbol)
             if depth is not None and not depth.newer_than(event_ms):
                 # the book does not show this trade yet: what it took is gone
-                depth.trade_printed(price, quantity, not trade.buyer_is_maker)
+                depth.trade_printed(price, quantity, not trade.buyer_is_maker, event_ms)
         elif kind is BookTicker:
             book = cast(BookTicker, record)
             quote.bid = book.bid_price

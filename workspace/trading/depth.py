@@ -13,9 +13,11 @@ exchange has spoken again and its new quantity is available in full.  This is
 Nautilus Trader's ``liquidity_consumption`` rule (docs/trading.md compares them).
 
 A trade that printed before the book shows its effect (the book's last event is older
-than the trade) has also taken liquidity: the trade's quantity is marked as consumed
-at its price on the side it took from, so a stop it triggers does not fill against
-what the trade itself just took (Nautilus calls this "trade consumption seeding").
+than the trade) has also taken liquidity: until the book shows the market as of the
+trade, the trade's quantity counts as taken at its price on the side it hit, so a stop
+it triggers does not fill against what the trade itself just took (Nautilus calls
+this "trade consumption seeding").  Trades are noted as they come (a list append: the
+trade path stays cheap) and counted when a walk needs them.
 
 Everything is exact ``Decimal``; nothing here is journaled (it is market data, like
 prices): a replay rebuilds it from the same records in the same order.
@@ -30,7 +32,8 @@ from workspace.market.book import OrderBook
 from workspace.trading.requests import Side
 
 ZERO = Decimal(0)
-FIRST_LEVELS = 4  # levels read first by a walk (then 16, 64, ...)
+FIRST_LEVELS = 4  # levels read first by a walk (then 32, 256, ...)
+MAX_PRINTS = 256  # trades noted before they are counted anyway
 
 Slice = tuple[Decimal, Decimal]
 """One fill of a walk: (price, quantity)."""
@@ -39,7 +42,7 @@ Slice = tuple[Decimal, Decimal]
 class Depth:
     """The book of one symbol and the liquidity the account took from it."""
 
-    __slots__ = ("_last", "_shown", "_took_asks", "_took_bids", "book", "book_ms")
+    __slots__ = ("_last", "_prints", "_shown", "_took_asks", "_took_bids", "book", "book_ms")
 
     def __init__(self, book: OrderBook, ts_ms: int) -> None:
         self.book = book
@@ -54,11 +57,18 @@ class Depth:
         # from it has changed (placing a market order checks the wallet against the
         # very walk it then executes)
         self._last: tuple[Side, Decimal, Decimal | None, list[Slice]] | None = None
+        # trades the book does not show yet: (price, quantity, the buyer took, trade time)
+        self._prints: list[tuple[Decimal, Decimal, bool, int]] = []
 
     def changed(self, ts_ms: int) -> None:
         """The book changed: forget what was taken from levels it has updated."""
         self.book_ms = ts_ms
         self._last = None
+        if self._prints:
+            # the trades this book now shows took their liquidity in the book itself
+            event_ms = self.book.event_ms
+            if event_ms is not None:
+                self._prints = [p for p in self._prints if p[3] > event_ms]
         if self._took_asks:
             _forget_changed(self._took_asks, self.book.ask_quantity)
         if self._took_bids:
@@ -75,6 +85,8 @@ class Depth:
         last = self._last
         if last is not None and last[0] is side and last[1] == want and last[2] == limit:
             return list(last[3])
+        if self._prints:
+            self._count_prints()
         slices = self._walk(side, want, limit)
         self._last = (side, want, limit, slices)
         return list(slices)
@@ -140,14 +152,25 @@ class Depth:
             level = shown.get(price)
             _take(took, price, quantity, level if level is not None else quantity_at(price))
 
-    def trade_printed(self, price: Decimal, quantity: Decimal, buyer_took: bool) -> None:
+    def trade_printed(
+        self, price: Decimal, quantity: Decimal, buyer_took: bool, trade_ms: int
+    ) -> None:
         """A trade the book does not show yet: its quantity left the level it hit (the
         asks when the buyer was the taker)."""
         self._last = None
-        if buyer_took:
-            _take(self._took_asks, price, quantity, self.book.ask_quantity(price))
-        else:
-            _take(self._took_bids, price, quantity, self.book.bid_quantity(price))
+        prints = self._prints
+        prints.append((price, quantity, buyer_took, trade_ms))
+        if len(prints) > MAX_PRINTS:  # a book that stopped changing: count them now
+            self._count_prints()
+
+    def _count_prints(self) -> None:
+        book = self.book
+        for price, quantity, buyer_took, _ in self._prints:
+            if buyer_took:
+                _take(self._took_asks, price, quantity, book.ask_quantity(price))
+            else:
+                _take(self._took_bids, price, quantity, book.bid_quantity(price))
+        self._prints = []
 
 
 def _take(
