@@ -493,3 +493,38 @@ def test_closing_a_holding_while_its_bracket_entry_still_works() -> None:
     assert group.reason_code == ReasonCode.HOLDING_CLOSED.value
     assert desk.balance("BTC") == (D(0), D(0))
     assert desk.balance("USDT")[1] == 0
+
+
+def test_the_account_says_book_only_when_every_symbol_it_trades_has_a_fresh_book() -> None:
+    desk = Desk(BIDS, ASKS)
+    account = desk.account
+    assert (account.fill_model(), account.fill_models()) == ("book", {SYMBOL: "book"})
+    # an open order on a symbol without a book: that symbol fills at the top of the book
+    t = desk.tick()
+    account.on_market(printed("20.00", "1", t, symbol="ETHUSDT"), t)
+    order, _ = account.place(buy(OrderType.LIMIT, "1", price="19", symbol="ETHUSDT"), t)
+    assert order.status is S.NEW
+    assert account.fill_models() == {"BTCUSDT": "book", "ETHUSDT": "top_of_book"}
+    assert account.fill_model() == "top_of_book"
+    account.cancel(order.id, desk.tick())
+    assert account.fill_model() == "book"
+    account.on_book(SYMBOL, None, desk.tick())  # the engine lost the book (a gap)
+    assert (account.fill_model(), account.book(SYMBOL)) == ("top_of_book", None)
+
+
+def test_a_margin_style_short_walks_the_bids() -> None:
+    desk = Desk(BIDS, ASKS, allow_short=True)
+    order, events = desk.place(sell(OrderType.MARKET, "4"))
+    assert [(p, q) for p, q, _, _ in fills_of(events)] == [(D(99), D(2)), (D(98), D(2))]
+    position = desk.account.positions[0]
+    assert (position.type.value, position.quantity) == ("sell", D(4))
+    assert position.entry_price == D("98.5")
+    # buying back walks the asks and closes it
+    _, events = desk.account.close_position(position.id, None, desk.tick())
+    assert [(p, q) for p, q, _, _ in fills_of(events)] == [
+        (D(100), D(1)),
+        (D(101), D(2)),
+        (D(102), D(1)),
+    ]
+    assert desk.account.positions == []
+    assert order.status is S.FILLED
