@@ -32,11 +32,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from workspace.engine.conflation import ConflatingQueue, SubscriptionClosed
-from workspace.engine.hub import conflation_key
 from workspace.protocol import messages
 from workspace.protocol.backoff import backoff_delays, is_retryable
 from workspace.protocol.codec import MSGPACK_SUBPROTOCOL, Codec
+from workspace.protocol.conflation import ConflatingQueue, SubscriptionClosed, conflation_key
 from workspace.protocol.seqset import SeqSet
 from workspace.session import Command, Listener, Message
 

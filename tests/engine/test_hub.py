@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workspace.engine.conflation import ConflatingQueue, SubscriptionClosed, SubscriptionOverflow
+from workspace.protocol.conflation import ConflatingQueue, SubscriptionClosed, SubscriptionOverflow
 from workspace.engine.hub import Hub
 from workspace.session import Message
 

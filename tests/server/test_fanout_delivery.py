@@ -18,7 +18,7 @@ from websockets.typing import Subprotocol
 from ws_peer import TIMEOUT, PeerFactory
 
 from workspace import Workspace
-from workspace.engine.conflation import ConflatingQueue
+from workspace.protocol.conflation import ConflatingQueue
 from workspace.protocol.codec import MSGPACK_SUBPROTOCOL
 from workspace.server import RealtimeServer
 from workspace.server.connection import DIRECT_BATCH

@@ -28,7 +28,7 @@ from workspace.engine.callbacks import TICK_ORIGIN, CallbackKind, StrategyCallba
 from workspace.engine.clock import Clock, SystemClock
 from workspace.engine.config import EngineConfig
 from workspace.engine.feed_port import FeedFactory, FeedPort, FeedStatusLike
-from workspace.engine.hub import Hub, MessageSubscription
+from workspace.engine.hub import Hub
 from workspace.engine.log_throttle import LogThrottle
 from workspace.engine.market_messages import MarketMessages
 from workspace.engine.metrics import EngineMetrics, watch_loop_lag
@@ -41,6 +41,7 @@ from workspace.journal import Journal
 from workspace.market.records import BookTicker, MarketRecord, MiniTicker, Ticker, Trade
 from workspace.market.subscriptions import normalize_symbol
 from workspace.protocol.engine_api import EngineApi
+from workspace.protocol.outbox import Outbox
 from workspace.session import Listener, Message
 from workspace.trading.account import Account
 from workspace.trading.events import AccountEvent, FillEvent, OrderEvent, PositionEvent
@@ -111,6 +112,8 @@ class Engine:
         self._server_clients = 0
         self._status_soon = False
         self._symbol_tasks: set[asyncio.Task[None]] = set()
+        self._book_refs: Counter[str] = Counter()
+        self._book_messages: dict[str, Message] = {}
 
     # -- lifecycle -----------------------------------------------------------------
     @property
@@ -356,7 +359,7 @@ class Engine:
     # -- EngineApi: the message stream -----------------------------------------------
     def subscribe_messages(
         self, symbols: Collection[str] | None = None, listener: Listener | None = None
-    ) -> MessageSubscription:
+    ) -> Outbox:
         subscription = self.hub.subscribe(symbols)
         if listener is not None:
             self._listeners += 1
@@ -486,6 +489,44 @@ class Engine:
     def market_update(self, symbol: str) -> Message | None:
         return self._market.latest(symbol)
 
+    async def acquire_book(self, symbol: str) -> str:
+        """Hold ``symbol``'s book.  The feed streams the symbol; ``BOOK_UPDATE``s are
+        published by ``publish_book`` once the engine keeps a local order book."""
+        name = await self.acquire_symbol(symbol)
+        self._book_refs[name] += 1
+        return name
+
+    async def release_book(self, symbol: str) -> None:
+        name = symbol.upper()
+        if self._book_refs[name] <= 0:
+            return
+        self._book_refs[name] -= 1
+        if self._book_refs[name] <= 0:
+            del self._book_refs[name]
+        await self.release_symbol(name)
+
+    def book_update(self, symbol: str) -> Message | None:
+        return self._book_messages.get(symbol.upper())
+
+    def publish_book(self, message: Message) -> None:
+        """Publish a ``BOOK_UPDATE`` (20 levels a side) of a symbol's local book; the
+        hub paces it to 10 per second per symbol and slices it per subscriber depth."""
+        symbol = message.get("symbol")
+        if isinstance(symbol, str):
+            self._book_messages[symbol] = message
+        self.hub.publish(message)
+
+    async def candles_message(self, symbol: str, interval: str, limit: int) -> Message:
+        """``CANDLES``: none yet; this engine keeps no klines (REST backfill and the
+        kline stream come with the chart's candles)."""
+        return {
+            "type": "CANDLES",
+            "symbol": self.normalize(symbol),
+            "interval": interval,
+            "candles": [],
+            "timestamp": self.clock.time_ms(),
+        }
+
     # -- EngineApi: snapshots ------------------------------------------------------
     @property
     def server_clients(self) -> int:
@@ -512,6 +553,7 @@ class Engine:
             "type": "STATUS",
             "feed": self._feed_state,
             "source": self.source,
+            "journal_id": self.journal_id,
             "timestamp": self.clock.time_ms(),
             "reason": self._feed_reason,
             "clients": self.server_clients,
@@ -540,11 +582,17 @@ class Engine:
         else:
             wanted = status.upper()
             orders = [o for o in self.account.orders.values() if str(o.status) == wanted]
-        return account_messages.orders_message(orders, self.seq, self.clock.time_ms())
+        message = account_messages.orders_message(orders, self.seq, self.clock.time_ms())
+        message["journal_id"] = self.journal_id
+        return message
 
     @property
     def seq(self) -> int:
         return self.journal.last_seq
+
+    @property
+    def journal_id(self) -> str:
+        return self.journal.journal_id
 
     def order_events_since(self, seq: int) -> list[Message]:
         return [

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -42,6 +43,18 @@ from workspace.trading.events import (
 from workspace.trading.order_state import IllegalTransition
 
 
+def _journal_id(con: sqlite3.Connection) -> str:
+    """The journal's identity, made once per file: a client resuming by ``seq`` learns
+    from it that it talks to another journal (another file, a wiped one, a new
+    in-memory one) and must start over instead of skipping events."""
+    row = con.execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()
+    if row is not None:
+        return str(row[0])
+    journal_id = uuid.uuid4().hex
+    con.execute("INSERT INTO meta (key, value) VALUES ('journal_id', ?)", (journal_id,))
+    return journal_id
+
+
 def _order_id(event: AccountEvent) -> str | None:
     if isinstance(event, OrderEvent):
         return event.order.id
@@ -58,6 +71,7 @@ class Journal:
         self._codec = EventCodec()
         row = con.execute("SELECT max(seq) FROM events").fetchone()
         self._last_seq: int = row[0] or 0
+        self.journal_id = _journal_id(con)
         self._committed_seq = self._last_seq
         self._batch_depth = 0  # > 0 inside ``batch()``
         self._batch_limit = 0  # appends per transaction in the current batch

@@ -18,13 +18,18 @@ class ServerLimits:
     rejection_burst: float = 100.0
     max_symbols: int = 200
     max_alerts: int = 200
-    # A client whose send buffer stays full this long is disconnected.
-    send_timeout_s: float = 5.0
-    # websockets' write buffer high-water mark; small, so a slow client is noticed
-    # early and its unsent data never costs much memory.
-    write_limit_bytes: int = 64 * 1024
-    # Kernel send buffer per socket (None = OS default); tests shrink it.
-    socket_send_buffer: int | None = None
+    # A client whose socket takes no byte for this long (it stopped reading) is closed
+    # with 1008; one that reads again in time gets its events, then fresh prices.
+    stall_timeout_s: float = 10.0
+    # How long a closing client may take to read the closing frame before it is cut.
+    close_grace_s: float = 2.0
+    # The buffers between the outbox and the client: websockets' write buffer
+    # (high-water mark) and the kernel's send buffer.  Small, so that "the socket
+    # takes data" means "the client is reading": what the client has not read yet is
+    # never more than these few tens of KB, and everything newer waits in the outbox,
+    # conflated.  None = the OS default (autotuned up to several MB).
+    write_limit_bytes: int = 32 * 1024
+    socket_send_buffer: int | None = 32 * 1024
     ping_interval_s: float | None = 20.0
     ping_timeout_s: float | None = 20.0
 
