@@ -24,8 +24,8 @@ from workspace.market.feed import (
     TooManyStreamsError,
     UnknownSymbolError,
 )
-from workspace.market.reconnect import ReconnectPolicy
 from workspace.market.records import BookTicker, Ticker
+from workspace.reconnect import ReconnectPolicy
 
 from .collector import Collector
 from .fake_exchange import ControlMessage, FakeExchange, book_frame, ticker_frame
@@ -65,7 +65,7 @@ def make_feed(exchange: FakeExchange, collector: Collector, **config: object) ->
         FeedConfig(**settings),  # type: ignore[arg-type]
         on_record=collector.on_record,
         on_status=collector.on_status,
-        policy=ReconnectPolicy(initial_s=0.05, cap_s=0.2, rng=random.Random(7)),
+        policy=ReconnectPolicy(first_s=0.05, cap_s=0.2, rng=random.Random(7)),
         **({"clock": clock} if clock is not None else {}),  # type: ignore[arg-type]
     )
     return feed
@@ -403,6 +403,44 @@ async def test_server_shutdown_event_triggers_a_reconnect(
         await feed.stop()
 
 
+class TopOfRange(random.Random):
+    """A jitter source that always picks (just below) the top of the range."""
+
+    def random(self) -> float:
+        return 0.999
+
+
+async def test_a_planned_reconnect_never_inherits_a_grown_backoff(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    clock = FakeClock()
+    feed = BinanceFeed(
+        FeedConfig(
+            stream_url=exchange.stream_url,
+            rest_url=exchange.rest_url,
+            watchdog_interval_s=0.02,
+            silence_timeout_s=10 * 86400.0,
+        ),
+        on_record=collector.on_record,
+        on_status=collector.on_status,
+        # The first delay is 10 ms, every later one 100 s: one failure grows it for good.
+        policy=ReconnectPolicy(
+            first_s=0.01, factor=10_000.0, cap_s=100.0, healthy_after_s=3600.0, rng=TopOfRange()
+        ),
+        clock=clock,
+    )
+    await feed.start()
+    try:
+        await exchange.drop()  # a failure: the next failure would wait 100 s
+        await collector.until_state(FeedState.CONNECTED, count=2)
+        clock.now += 5.0  # the server announces its shutdown 5 s into the connection
+        await exchange.push('{"e":"serverShutdown","E":1700000000000}')
+        await collector.until_state(FeedState.CONNECTED, count=3, within=5.0)
+        assert exchange.connection_attempts == 3
+    finally:
+        await feed.stop()
+
+
 async def test_watchdog_reconnects_when_subscribed_streams_go_silent(
     exchange: FakeExchange, collector: Collector
 ) -> None:
@@ -524,7 +562,7 @@ async def test_start_gives_up_after_its_timeout_when_nothing_listens(
     feed = BinanceFeed(
         FeedConfig(stream_url="ws://127.0.0.1:1", start_timeout_s=0.3),
         on_status=collector.on_status,
-        policy=ReconnectPolicy(initial_s=0.05, cap_s=0.1),
+        policy=ReconnectPolicy(first_s=0.05, cap_s=0.1),
     )
     with pytest.raises(FeedFatalError, match=r"within 0\.3 s"):
         await feed.start()
@@ -657,7 +695,7 @@ async def test_stop_while_start_is_still_trying_ends_start_with_an_error(
     feed = BinanceFeed(
         FeedConfig(stream_url="ws://127.0.0.1:1", start_timeout_s=None),
         on_status=collector.on_status,
-        policy=ReconnectPolicy(initial_s=0.05, cap_s=0.1),
+        policy=ReconnectPolicy(first_s=0.05, cap_s=0.1),
     )
     starting = asyncio.create_task(feed.start())
     await collector.until_state(FeedState.RECONNECTING)
@@ -695,7 +733,7 @@ async def test_backoff_restarts_only_after_a_healthy_connection(
     exchange: FakeExchange, collector: Collector
 ) -> None:
     clock = FakeClock()
-    policy = CountingPolicy(initial_s=0.05, cap_s=0.1, healthy_after_s=60.0)
+    policy = CountingPolicy(first_s=0.05, cap_s=0.1, healthy_after_s=60.0)
     feed = BinanceFeed(
         FeedConfig(
             stream_url=exchange.stream_url,

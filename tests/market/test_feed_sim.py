@@ -9,8 +9,8 @@ import pytest
 
 from workspace.market.config import FeedConfig
 from workspace.market.feed import BinanceFeed, FeedState, UnknownSymbolError
-from workspace.market.reconnect import ReconnectPolicy
 from workspace.market.records import Ticker, Trade
+from workspace.reconnect import ReconnectPolicy
 from workspace.sim import ExchangeSimulator, SimConfig
 
 from .collector import Collector
@@ -51,7 +51,7 @@ def feed_for(sim: ExchangeSimulator, collector: Collector, **config: object) -> 
         FeedConfig(**settings),  # type: ignore[arg-type]
         on_record=collector.on_record,
         on_status=collector.on_status,
-        policy=ReconnectPolicy(initial_s=0.1, cap_s=0.5, rng=random.Random(3)),
+        policy=ReconnectPolicy(first_s=0.1, cap_s=0.5, rng=random.Random(3)),
     )
 
 

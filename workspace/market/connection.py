@@ -30,7 +30,25 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.frames import Frame, Opcode
 
+from workspace.reconnect import ReconnectRequested
+
 MessageHandler = Callable[[bytes], None]
+
+
+class StaleConnection(ReconnectRequested):
+    """Raised inside the feed when it decides to replace a live connection itself.
+
+    ``reason`` is one of ``"stalled"`` (watchdog), ``"max-age"`` (the proactive
+    reconnect before Binance's 24 h cut) and ``"serverShutdown"``.
+    """
+
+    PLANNED = frozenset({"max-age", "serverShutdown"})
+    """Reasons that are the feed's (or the server's) plan, not a failure."""
+
+    @property
+    def planned(self) -> bool:
+        return self.reason in self.PLANNED
+
 
 _DATA = (Opcode.TEXT, Opcode.BINARY)
 

@@ -11,10 +11,11 @@
 One supervisor task owns the connection.  It connects to ``<stream_url>/stream``,
 (re)subscribes every wanted stream in batched SUBSCRIBE messages (rate limited), then
 reads frames and hands each decoded record to ``on_record`` synchronously.  When the
-connection ends it asks the :class:`~workspace.market.reconnect.ReconnectPolicy`
+connection ends it asks the :class:`~workspace.reconnect.ReconnectPolicy`
 whether to retry and how long to wait; it never retries what the policy calls fatal.
 A watchdog drops the connection when subscribed streams go silent and before the
-connection reaches Binance's 24 h limit.  Every state change goes to ``on_status``;
+connection reaches Binance's 24 h limit.  The policy is :mod:`workspace.reconnect`'s,
+shared with ``RealtimeClient``.  Every state change goes to ``on_status``;
 every outage is recorded in :attr:`BinanceFeed.gaps`.
 """
 
@@ -34,7 +35,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from workspace.market.config import FeedConfig, add_feed_arguments
-from workspace.market.connection import DirectConnection
+from workspace.market.connection import DirectConnection, StaleConnection
 from workspace.market.decode import (
     RECORD_TYPES,
     ControlReply,
@@ -50,7 +51,6 @@ from workspace.market.errors import (
     UnknownSymbolError,
 )
 from workspace.market.exchange_info import ExchangeInfoCache, SymbolInfo
-from workspace.market.reconnect import ReconnectPolicy, StaleConnection, Verdict
 from workspace.market.records import BookTicker, MarketRecord
 from workspace.market.subscriptions import (
     MAX_STREAMS_PER_CONNECTION,
@@ -60,6 +60,7 @@ from workspace.market.subscriptions import (
     normalize_symbol,
     stream_names,
 )
+from workspace.reconnect import ReconnectPolicy, Verdict, classify
 
 __all__ = [
     "BinanceFeed",
@@ -456,7 +457,7 @@ class BinanceFeed:
         self._set_state(FeedState.DOWN, f"fatal: {_describe(exc)}", always=True)
 
     async def _supervise(self) -> None:
-        delays = self._policy.delays()
+        backoff = self._policy.backoff()
         attempts = 0
         while not self._stopping:
             try:
@@ -474,7 +475,7 @@ class BinanceFeed:
                 )
                 ws = cast(DirectConnection, connection)  # create_connection above
             except Exception as exc:
-                if self._policy.classify(exc) is Verdict.FATAL:
+                if classify(exc) is Verdict.FATAL:
                     self._go_down(exc)
                     return
                 self._last_error = exc
@@ -488,17 +489,19 @@ class BinanceFeed:
                     f"connect failed (attempt {attempts}): {_describe(exc)}",
                     always=True,
                 )
-                await asyncio.sleep(next(delays))
+                await asyncio.sleep(backoff.failed())
                 continue
             attempts = 0
-            connected_at = self._clock()
+            backoff.connected(self._clock())
+            planned = False
             try:
                 await self._serve(ws)
             except Exception as exc:
-                if self._policy.classify(exc) is Verdict.FATAL:
+                if classify(exc) is Verdict.FATAL:
                     self._go_down(exc)  # logged with its traceback; kept in self.error
                     return
                 reason = _describe(exc)
+                planned = isinstance(exc, StaleConnection) and exc.planned
             finally:
                 await self._forget_connection(ws)
             if self._stopping:
@@ -508,9 +511,10 @@ class BinanceFeed:
                 self._open_gap = (self._last_event_ms, reason)
             log.warning("feed connection lost (%s); reconnecting", reason)
             self._set_state(FeedState.RECONNECTING, reason)
-            if self._policy.is_healthy(self._clock() - connected_at):
-                delays = self._policy.delays()
-            await asyncio.sleep(next(delays))
+            now = self._clock()
+            delay = backoff.planned(now) if planned else backoff.lost(now)
+            if delay > 0:
+                await asyncio.sleep(delay)
 
     async def _forget_connection(self, ws: DirectConnection) -> None:
         # No lock needed: these are plain assignments on the loop's one thread.  Failing
