@@ -127,7 +127,7 @@ async def test_a_client_that_never_reads_again_is_closed_with_1008_and_a_reason(
             lambda: any(c.close_reason == "stalled" for c in server.connections)
         )
         # It reads now, within the grace period: what was in flight, then the close.
-        with pytest.raises(Closed) as closed:
+        with pytest.raises(Closed) as closed:  # noqa: PT012  (reads until the close)
             while True:
                 await stalled.recv()
         assert closed.value.code == 1008

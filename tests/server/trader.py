@@ -16,8 +16,10 @@ from workspace.trading.requests import OrderRequest, OrderType, Side
 
 async def _trade(engine: EngineApi, pause_s: float) -> None:
     await engine.acquire_symbol("BTCUSDT")
+    prices = engine.subscribe_messages(["BTCUSDT"])
     while (latest := engine.market_update("BTCUSDT")) is None:
-        await asyncio.sleep(0.01)  # until the first price: polling the engine, not a sync
+        await prices.get()  # until the first price
+    prices.close()
     price = (Decimal(str(latest["price"])) * Decimal("0.9")).quantize(Decimal("0.01"))
     request = OrderRequest(
         symbol="BTCUSDT",

@@ -521,15 +521,12 @@ class ProtocolSession:
         if self._closed:
             return
         self._closed = True
-        tasks = [*self._releases]
-        if self._replay is not None:
-            tasks.append(self._replay)
-        if self._pump is not None:
-            tasks.append(self._pump)
+        tasks = [task for task in (self._replay, self._pump) if task is not None]
         for task in tasks:
             task.cancel()
         self.outbox.close()
-        for task in tasks:
+        # Releases in flight finish (cancelled, one would leave its symbol held).
+        for task in [*tasks, *self._releases]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         for symbol in tuple(self._acquired):
