@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates or refreshes everything the workspace needs on a fresh machine of this kind:
-# the Python venv (.venv) with the project and its test extra, Debian's Chromium for the
-# browser tests, and wscat from npm for the third-party client tests.  Idempotent: each
+# the Python venv (.venv) with the project and its server and test extras, Debian's
+# Chromium for the browser tests, and wscat from npm for the third-party client tests.  Idempotent: each
 # step is skipped when its stamp says it is already done for the current inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,9 +17,9 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 if [ ! -f "$py_stamp" ]; then
-    echo "[bootstrap] installing the project and its test extra into .venv"
+    echo "[bootstrap] installing the project and its server and test extras into .venv"
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e '.[test]'
+    .venv/bin/python -m pip install --quiet -e '.[server,test]'
     rm -f .venv/.installed-*
     touch "$py_stamp"
 fi

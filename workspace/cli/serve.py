@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 from workspace.errors import WorkspaceError
 from workspace.server import RealtimeServer, ServerLimits
@@ -58,12 +59,24 @@ def run(args: argparse.Namespace) -> int:
         print("--tls-cert and --tls-key go together", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(args))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            return runner.run(_serve(args))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         return 130
     except (WorkspaceError, OSError) as error:
         print(f"serve: {error}", file=sys.stderr)
         return 1
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (the ``server`` extra): its transports
+    write in C, which roughly halves the server's CPU per delivered message; the
+    standard loop otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _serve(args: argparse.Namespace) -> int:

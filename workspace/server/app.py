@@ -198,6 +198,7 @@ class RealtimeServer:
             "seq": self.engine.seq,
             "journal_id": self.engine.journal_id,
             "blocked": self.blocked,
+            "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
         }
 
     # -- handshake -----------------------------------------------------------------------
