@@ -142,8 +142,13 @@ class LightClient(asyncio.Protocol):
         ).encode()
         self.commands = commands
         self.buffer = bytearray()
+        self.received = 0  # MARKET_UPDATEs while measuring
+        self.closed = False
         self.open = False
         self.ready = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -174,18 +179,23 @@ class LightClient(asyncio.Protocol):
                 length, start = int.from_bytes(buffer[2:10], "big"), 10
             if len(buffer) < start + length:
                 return
-            if buffer[0] & 0x0F == 0x1:
-                self.on_message(bytes(buffer[start : start + length]))
+            opcode = buffer[0] & 0x0F
+            if opcode == 0x1:
+                if self.on_message(bytes(buffer[start : start + length])):
+                    self.received += 1
+            elif opcode == 0x9:  # the server's keepalive: unanswered, it closes us
+                self.transport.write(masked(bytes(buffer[start : start + length]), 0x8A))
             del buffer[: start + length]
 
 
-def masked(payload: bytes) -> bytes:
+def masked(payload: bytes, first_byte: int = 0x81) -> bytes:
+    """A client frame (masked, as RFC 6455 requires): a text frame by default."""
     mask = os.urandom(4)
     length = len(payload)
     header = (
-        bytes([0x81, 0x80 | length])
+        bytes([first_byte, 0x80 | length])
         if length < 126
-        else (bytes([0x81, 0xFE]) + length.to_bytes(2, "big"))
+        else (bytes([first_byte, 0xFE]) + length.to_bytes(2, "big"))
     )
     return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
@@ -200,11 +210,13 @@ async def run_clients(url: str, count: int, seconds: float, warmup: float) -> No
     measuring = [False]
     now = time.time
 
-    def on_message(frame: bytes) -> None:
+    def on_message(frame: bytes) -> bool:
         stamp = decoder.decode(frame)
         if stamp.received_ms is not None and measuring[0]:
             counted[0] += 1
             latencies.append(now() * 1000 - stamp.received_ms)
+            return True
+        return False
 
     parts = urlsplit(url)
     loop = asyncio.get_running_loop()
@@ -232,6 +244,8 @@ async def run_clients(url: str, count: int, seconds: float, warmup: float) -> No
     await asyncio.sleep(seconds)
     measuring[0] = False
     elapsed = time.perf_counter() - started
+    silent = sum(1 for client in clients if client.received == 0)
+    closed = sum(1 for client in clients if client.closed)
     for client in clients:
         client.transport.abort()
     delivered = counted[0]
@@ -243,6 +257,10 @@ async def run_clients(url: str, count: int, seconds: float, warmup: float) -> No
         "p99_ms": latencies[int(len(latencies) * 0.99)] if latencies else None,
         "max_ms": latencies[-1] if latencies else None,
         "mean_ms": statistics.fmean(latencies) if latencies else None,
+        # Clients that got nothing while measuring (dropped, or never subscribed): the
+        # delivered rate is only comparable when this is 0.
+        "silent_clients": silent,
+        "closed_clients": closed,
     }
     print(json.dumps(result), flush=True)
 
@@ -412,7 +430,8 @@ def main() -> None:
                     f"CPU server {result['server_cpu']:.0%} "
                     f"({result['server_cpu_us_per_msg']:.1f} us/msg, "
                     f"{result['server_sys_share']:.0%} in the kernel), clients "
-                    f"{result['clients_cpu']:.0%}  [{time.perf_counter() - started:.0f} s]",
+                    f"{result['clients_cpu']:.0%}; {result['silent_clients']} silent, "
+                    f"{result['closed_clients']} closed  [{time.perf_counter() - started:.0f} s]",
                     flush=True,
                 )
             if "before" in results and "after" in results:

@@ -78,6 +78,8 @@ class Connection:
         # Without permessage-deflate a frame's bytes do not depend on the connection:
         # they are built once per message for every client.
         self._raw_frames = not websocket.protocol.extensions
+        self._frame = cache.msgpack_frame if msgpack else cache.json_frame
+        self._transport = websocket.transport
         self._socket: socket.socket | None = websocket.transport.get_extra_info("socket")
 
     async def run(self) -> None:
@@ -142,6 +144,8 @@ class Connection:
                     return
                 self._write(batch)
                 self.sent += len(batch)
+                if len(batch) < BATCH:
+                    return  # that was everything
         except Exception:  # never into the doorbell, which serves every other client
             _log.exception("writing to a client failed; dropping it")
             websocket.transport.abort()
@@ -150,16 +154,14 @@ class Connection:
             self._block()
 
     def _write(self, batch: list[Message]) -> None:
-        websocket = self.websocket
-        msgpack = self.msgpack
         if self._raw_frames:
-            frame = self._cache.frame
-            websocket.transport.write(
-                frame(batch[0], msgpack)
-                if len(batch) == 1
-                else b"".join([frame(message, msgpack) for message in batch])
+            frame = self._frame
+            self._transport.write(
+                frame(batch[0]) if len(batch) == 1 else b"".join([frame(m) for m in batch])
             )
             return
+        websocket = self.websocket
+        msgpack = self.msgpack
         # Compressed: frames depend on this connection's deflate context.
         encode = self._cache.encode
         protocol = websocket.protocol
