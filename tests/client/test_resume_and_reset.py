@@ -166,3 +166,24 @@ async def test_reset_listeners_and_the_resume_url(server: RealtimeServer) -> Non
         assert f"since={client.last_seq}" in url
         assert f"journal_id={client.journal_id}" in url
         assert "token=abc" in url
+
+
+async def test_a_bug_in_the_clients_handling_stops_it_instead_of_reconnecting_forever(
+    server: RealtimeServer,
+) -> None:
+    client = RealtimeClient(server.url, ping_interval=None)
+    states: list[str] = []
+    client.on_state(states.append)
+    await client.connect()
+
+    def broken(message: Message) -> None:
+        raise TypeError("a bug")
+
+    client._dispatch = broken  # type: ignore[method-assign]
+    await client.request({"action": "ping"})  # its reply reaches the broken handler
+    await asyncio.wait_for(client._runner, TIMEOUT)  # type: ignore[arg-type]
+    assert client.state == "closed"
+    assert isinstance(client.last_error, TypeError)
+    assert client.connections == 1
+    assert "reconnecting" not in states
+    await client.close()
