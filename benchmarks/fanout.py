@@ -80,7 +80,9 @@ def sim_symbols() -> tuple[Any, ...]:
 # -- server role -----------------------------------------------------------------
 
 
-async def serve(ticker_interval: float, aligned: bool, profile: bool) -> None:
+async def serve(
+    ticker_interval: float, aligned: bool, profile: bool, send_buffer: int | None
+) -> None:
     from workspace import Workspace
     from workspace.engine.config import EngineConfig
     from workspace.server import RealtimeServer, ServerLimits
@@ -98,7 +100,8 @@ async def serve(ticker_interval: float, aligned: bool, profile: bool) -> None:
     workspace = Workspace(feed="sim", engine=EngineConfig(), sim=sim)
     await workspace.start()
     await workspace.subscribe(*(spec.symbol for spec in specs))
-    limits = ServerLimits(commands_per_s=1000, command_burst=1000)
+    extra = {} if send_buffer is None else {"socket_send_buffer": send_buffer or None}
+    limits = ServerLimits(commands_per_s=1000, command_burst=1000, **extra)
     server = await RealtimeServer(
         workspace.engine, port=0, limits=limits, compression=False
     ).start()
@@ -310,6 +313,11 @@ def phase(
         loop,
         "--ticker-interval",
         str(args.ticker_interval),
+        *(
+            ["--socket-send-buffer", str(args.socket_send_buffer)]
+            if args.socket_send_buffer is not None
+            else []
+        ),
         *(["--aligned"] if args.aligned else []),
         *(["--profile"] if profile else []),
         code=code,
@@ -379,6 +387,12 @@ def main() -> None:
     parser.add_argument("--ticker-interval", type=float, default=0.25)
     parser.add_argument("--aligned", action="store_true", help="every ticker at one instant")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--socket-send-buffer",
+        type=int,
+        default=None,
+        help="the server's SO_SNDBUF per client (0 = the OS default); default: the server's",
+    )
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--url", default="")
     parser.add_argument("--count", type=int, default=0)
@@ -390,7 +404,9 @@ def main() -> None:
 
             factory = uvloop.new_event_loop
         with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(serve(args.ticker_interval, args.aligned, args.profile))
+            runner.run(
+                serve(args.ticker_interval, args.aligned, args.profile, args.socket_send_buffer)
+            )
         return
     if args.role == "clients":
         asyncio.run(run_clients(args.url, args.count, args.seconds, args.warmup))

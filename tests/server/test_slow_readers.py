@@ -67,7 +67,7 @@ def resting_buy(workspace: Workspace) -> OrderRequest:
 async def test_a_reader_back_from_a_pause_gets_its_events_then_fresh_prices_not_a_backlog(
     fast_workspace: Workspace,
 ) -> None:
-    limits = ServerLimits(stall_timeout_s=60, write_limit_bytes=8192, socket_send_buffer=8192)
+    limits = ServerLimits(stall_timeout_s=60, write_limit_bytes=8192, unsent_limit_bytes=8192)
     engine = fast_workspace.engine
     async with RealtimeServer(engine, port=0, limits=limits) as server:
         healthy = await subscribed_peer(server)
@@ -89,12 +89,13 @@ async def test_a_reader_back_from_a_pause_gets_its_events_then_fresh_prices_not_
 
         latest = {s: engine.market_update(s)["timestamp"] for s in SYMBOLS}  # type: ignore[index]
         # What it can have to read before anything fresh: the buffers between it and
-        # the outbox (its receive buffer, the server's send buffer and write buffer,
-        # one batch written past the high-water mark), at the smallest frame size.
-        assert connection._socket is not None
+        # the outbox (its receive buffer, which bounds what is in flight; what the
+        # server's kernel holds unsent; the server's write buffer; one batch written
+        # past its high-water mark), at the smallest frame size.
+        assert limits.unsent_limit_bytes is not None
         in_flight = (
-            slow.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-            + connection._socket.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+            2 * slow.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+            + limits.unsent_limit_bytes
             + limits.write_limit_bytes
             + BATCH * 400
         )
@@ -119,7 +120,7 @@ async def test_a_reader_back_from_a_pause_gets_its_events_then_fresh_prices_not_
 async def test_a_client_that_never_reads_again_is_closed_with_1008_and_a_reason(
     fast_workspace: Workspace,
 ) -> None:
-    limits = ServerLimits(stall_timeout_s=0.5, write_limit_bytes=8192, socket_send_buffer=8192)
+    limits = ServerLimits(stall_timeout_s=0.5, write_limit_bytes=8192, unsent_limit_bytes=8192)
     async with RealtimeServer(fast_workspace.engine, port=0, limits=limits) as server:
         healthy = await subscribed_peer(server)
         stalled = await subscribed_raw(server, receive_buffer=4096)
@@ -142,7 +143,7 @@ async def test_a_client_that_never_reads_again_is_closed_with_1008_and_a_reason(
 async def test_a_client_that_stops_reading_is_closed_without_slowing_others(
     fast_workspace: Workspace,
 ) -> None:
-    limits = ServerLimits(stall_timeout_s=0.3, close_grace_s=0.2, socket_send_buffer=4096)
+    limits = ServerLimits(stall_timeout_s=0.3, close_grace_s=0.2, unsent_limit_bytes=4096)
     async with RealtimeServer(fast_workspace.engine, port=0, limits=limits) as server:
         healthy = await subscribed_peer(server)
         stalled = [await subscribed_raw(server, receive_buffer=4096) for _ in range(3)]

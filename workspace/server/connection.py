@@ -2,12 +2,12 @@
 the session's outbox.
 
 Writing takes from the outbox only while the socket takes data: the transport's
-write buffer (``write_limit_bytes``) and the kernel's send buffer
-(``socket_send_buffer``) are small, so once the client stops reading, the transport
-pauses within a few tens of KB and everything newer waits in the outbox, where market
-data is conflated and order events keep their place at the front.  When the client
-reads again, the transport resumes and the outbox is written from its front: order
-events, then the latest prices.
+write buffer (``write_limit_bytes``) and what the kernel may hold unsent
+(``unsent_limit_bytes``, TCP_NOTSENT_LOWAT) are small, so once the client stops
+reading, the transport pauses within a few tens of KB and everything newer waits in
+the outbox, where market data is conflated and order events keep their place at the
+front.  When the client reads again, the transport resumes and the outbox is written
+from its front: order events, then the latest prices.
 
 No task per message: the outbox's doorbell calls :meth:`Connection.flush` once per
 loop turn in which something was queued; a flush writes every ready message in
@@ -85,11 +85,14 @@ class Connection:
     async def run(self) -> None:
         """Write what the session queued (its snapshot), then serve until the
         connection ends."""
-        if self._socket is not None and self.limits.socket_send_buffer is not None:
-            with contextlib.suppress(OSError):
-                self._socket.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.socket_send_buffer
-                )
+        sock, limits = self._socket, self.limits
+        if sock is not None:
+            with contextlib.suppress(OSError, AttributeError):
+                if limits.unsent_limit_bytes is not None:
+                    lowat = socket.TCP_NOTSENT_LOWAT  # Linux, macOS
+                    sock.setsockopt(socket.IPPROTO_TCP, lowat, limits.unsent_limit_bytes)
+                if limits.socket_send_buffer is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limits.socket_send_buffer)
         outbox = self.outbox
         outbox.on_ready = self.flush
         outbox.on_close = self._outbox_closed

@@ -24,12 +24,17 @@ class ServerLimits:
     # How long a closing client may take to read the closing frame before it is cut.
     close_grace_s: float = 2.0
     # The buffers between the outbox and the client: websockets' write buffer
-    # (high-water mark) and the kernel's send buffer.  Small, so that "the socket
-    # takes data" means "the client is reading": what the client has not read yet is
-    # never more than these few tens of KB, and everything newer waits in the outbox,
-    # conflated.  None = the OS default (autotuned up to several MB).
+    # (high-water mark) and the data the kernel holds unsent (TCP_NOTSENT_LOWAT, so a
+    # socket whose client stops reading stops taking data once this much is waiting;
+    # the kernel's send buffer still autotunes for clients that read fast).  Small, so
+    # that "the socket takes data" means "the client is reading": what the client has
+    # not read is never more than these few tens of KB beyond its own receive buffer,
+    # and everything newer waits in the outbox, conflated.  None = no limit.
     write_limit_bytes: int = 32 * 1024
-    socket_send_buffer: int | None = 32 * 1024
+    unsent_limit_bytes: int | None = 16 * 1024
+    # A fixed kernel send buffer (SO_SNDBUF) instead of autotuning; None = the OS's.
+    # Small fixed buffers hold back healthy clients when thousands share a machine.
+    socket_send_buffer: int | None = None
     ping_interval_s: float | None = 20.0
     ping_timeout_s: float | None = 20.0
 
