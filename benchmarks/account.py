@@ -1,12 +1,19 @@
-"""Account and journal throughput.
+"""Account and journal throughput, on the spot account with the exchange's filters and
+the wallet in place.
 
-    .venv/bin/python benchmarks/account.py [--quick] [--profile]
+    .venv/bin/python benchmarks/account.py [--quick] [--profile] [--compare REF]
+
+``--compare REF`` (e.g. ``main``) first runs the benchmark of ``REF``'s code (extracted
+with ``git archive`` into a temporary directory, run in a subprocess), then this one
+the same way, and prints both side by side with their ratios: "before" and "after" in
+the same run conditions.  The repository is left untouched.
 
 Figures (the last line is one JSON object):
 
 - ticks_per_s: trades through an account holding 10,000 resting orders over 100
-  symbols (limits and stops at 1..50 % from the market), prices wandering +-0.3 %
-  so that most ticks trigger nothing: the cost of a tick that has to *not* scan.
+  symbols (limits and stops at 1..50 % from the market; the sells lock base assets
+  the account holds), prices wandering +-0.3 % so that most ticks trigger nothing:
+  the cost of a tick that has to *not* scan.
 - tick_to_event p50/p99: time of the ``on_market`` call whose trade fills a resting
   limit (trade in -> fill, position and order events out), with the 10,000 orders;
   wall and CPU (thread time), the cycle collections that ran during the samples, and
@@ -16,8 +23,8 @@ Figures (the last line is one JSON object):
   symbols): ``Account.revalue()`` re-marks every position from its latest price and
   re-sums the unrealized P&L.  In normal running this never happens: each price
   re-marks its own position incrementally (O(1)) and ``portfolio()`` is O(1); that
-  path is ``mtm_ticks_10k_ms`` (10,000 MiniTickers, one per symbol) and
-  ``portfolio_us``.
+  path is ``mtm_ticks_10k_ms`` (10,000 MiniTickers, one per symbol, then the
+  ``portfolio()`` read that settles their marks) and ``portfolio_us``.
 - journal_appends_per_s: ``Journal.append`` transactions of 4 events (one market
   order: NEW, fill, position, FILLED) to a WAL file with synchronous=NORMAL; and
   journal_events_per_s for batches of 100; journal_batched_appends_per_s: the same
@@ -30,20 +37,57 @@ from __future__ import annotations
 import cProfile
 import gc
 import json
+import os
 import pstats
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from workspace.journal import Journal
+from workspace.market.exchange_info import SymbolInfo
 from workspace.market.records import MiniTicker, Trade
 from workspace.trading import Account, AccountConfig, OrderRequest, OrderType, Side
 
 SYMBOLS = [f"S{i:03d}USDT" for i in range(100)]
-CONFIG = AccountConfig(initial_balance=Decimal(10) ** 12)
+# a spot account holding every base asset it sells, plenty of USDT for what it buys
+CONFIG = AccountConfig(
+    initial_balance=Decimal(10) ** 12,
+    balances={s.removesuffix("USDT"): Decimal(10) ** 6 for s in SYMBOLS},
+)
+QUANTITY = Decimal("0.1")  # 0.1 x 51..149 USDT: above the 5 USDT minimum order value
+
+
+def rules(symbols: list[str]) -> dict[str, SymbolInfo]:
+    """Binance-like filters for every symbol: tick 0.01, step 0.001, min value 5 USDT,
+    percent-price bounds 0.2 .. 5 x the market."""
+    d = Decimal
+    return {
+        s: SymbolInfo(
+            symbol=s,
+            status="TRADING",
+            base_asset=s.removesuffix("USDT"),
+            quote_asset="USDT",
+            tick_size=d("0.01"),
+            min_price=d("0.01"),
+            max_price=d(1000000),
+            step_size=d("0.001"),
+            min_qty=d("0.001"),
+            max_qty=d(9000000),
+            min_notional=d(5),
+            max_notional=d(9000000),
+            bid_multiplier_up=d(5),
+            bid_multiplier_down=d("0.2"),
+            ask_multiplier_up=d(5),
+            ask_multiplier_down=d("0.2"),
+        )
+        for s in symbols
+    }
 
 
 def _trade(symbol: str, price: Decimal, t: int) -> Trade:
@@ -75,7 +119,7 @@ def _mini(symbol: str, price: Decimal, t: int) -> MiniTicker:
 def loaded_account() -> Account:
     """10,000 resting orders: per symbol 25 buy limits, 25 sell limits, 25 buy stops,
     25 sell stops, at 1..50 % from a market of 100."""
-    account = Account(CONFIG)
+    account = Account(CONFIG, rules=rules(SYMBOLS))
     t = 1
     for symbol in SYMBOLS:
         account.on_market(_trade(symbol, Decimal(100), t), t)
@@ -92,7 +136,7 @@ def loaded_account() -> Account:
                     symbol=symbol,
                     side=side,
                     type=kind,
-                    quantity=Decimal("0.01"),
+                    quantity=QUANTITY,
                     **{field: price},  # type: ignore[arg-type]
                 )
                 order, _ = account.place(request, t)
@@ -134,7 +178,7 @@ def bench_tick_to_event(account: Account, n: int) -> tuple[float, float, float, 
                 symbol=symbol,
                 side=Side.BUY,
                 type=OrderType.LIMIT,
-                quantity=Decimal("0.01"),
+                quantity=QUANTITY,
                 price=Decimal("99.5"),
             )
             account.place(request, t)
@@ -156,15 +200,15 @@ def bench_tick_to_event(account: Account, n: int) -> tuple[float, float, float, 
 
 
 def bench_mtm(rounds: int) -> tuple[float, float, float, float]:
-    account = Account(CONFIG)
     symbols = [f"M{i:05d}USDT" for i in range(10_000)]
-    for i, symbol in enumerate(symbols):
+    account = Account(AccountConfig(initial_balance=Decimal(10) ** 12), rules=rules(symbols))
+    for symbol in symbols:
         account.on_market(_trade(symbol, Decimal(100), 1), 1)
-        side = Side.BUY if i % 2 else Side.SELL
         request = OrderRequest(
-            symbol=symbol, side=side, type=OrderType.MARKET, quantity=Decimal("0.5")
+            symbol=symbol, side=Side.BUY, type=OrderType.MARKET, quantity=Decimal("0.5")
         )
-        account.place(request, 1)
+        order, _ = account.place(request, 1)
+        assert order.status.value == "FILLED", order.reason
     assert account.portfolio().positions_count == 10_000
     full: list[float] = []
     full_cpu: list[float] = []
@@ -175,8 +219,9 @@ def bench_mtm(rounds: int) -> tuple[float, float, float, float]:
         start = time.perf_counter()
         for record in records:
             account.on_market(record, 2 + r)
-        ticks.append((time.perf_counter() - start) * 1000)
+        # the ticks only note prices; reading the total settles them: timed together
         incremental = account.portfolio().unrealized_pnl
+        ticks.append((time.perf_counter() - start) * 1000)
         start = time.perf_counter()
         cpu_start = time.thread_time()
         total = account.revalue()
@@ -199,15 +244,18 @@ def bench_journal(n: int) -> tuple[float, float, float, float, float]:
     """Appends/s (wall) of one 4-event step per transaction, events/s in appends of
     100, appends/s inside ``Journal.batch()``; and the CPU time per append (us) of
     the first and the last (SQLite's work in this process; the WAL write is I/O)."""
-    account = Account(CONFIG)
+    account = Account(CONFIG, rules=rules(["BTCUSDT"]))
     account.on_market(_trade("BTCUSDT", Decimal(100), 1), 1)
     batches = []
     for i in range(n):
-        side = Side.BUY if i % 2 else Side.SELL
+        side = Side.SELL if i % 2 else Side.BUY
         request = OrderRequest(
-            symbol="BTCUSDT", side=side, type=OrderType.MARKET, quantity=Decimal("0.01")
+            symbol="BTCUSDT", side=side, type=OrderType.MARKET, quantity=QUANTITY
         )
-        _, events = account.place(request, 2 + i)
+        # each step at the time of its price: fills need a fresh one
+        account.on_market(_trade("BTCUSDT", Decimal(100), 2 + i), 2 + i)
+        order, events = account.place(request, 2 + i)
+        assert order.status.value == "FILLED", order.reason
         batches.append(events)
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -233,7 +281,67 @@ def bench_journal(n: int) -> tuple[float, float, float, float, float]:
     return appends, events_per_s, batched, append_cpu_us, batched_cpu_us
 
 
+COMPARED = (
+    "ticks_per_s",
+    "tick_to_event_p50_ms",
+    "tick_to_event_p99_ms",
+    "tick_to_event_p99_cpu_ms",
+    "mtm_10k_ms",
+    "mtm_ticks_10k_ms",
+    "portfolio_us",
+    "journal_appends_per_s",
+)
+
+
+def _run_script(root: Path, flags: list[str]) -> dict[str, Any]:
+    """Run ``root``'s benchmarks/account.py in a subprocess; its last line, parsed."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "account.py"), *flags],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def compare(ref: str, flags: list[str]) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory(prefix="bench-before-") as tmp:
+        archive = Path(tmp) / "ref.tar"
+        with archive.open("wb") as out:
+            subprocess.run(
+                ["git", "archive", ref, "workspace", "benchmarks"],
+                cwd=repo,
+                stdout=out,
+                check=True,
+            )
+        before_root = Path(tmp) / "ref"
+        with tarfile.open(archive) as tar:
+            tar.extractall(before_root, filter="data")
+        before = _run_script(before_root, flags)  # first: main's code
+    after = _run_script(repo, flags)
+    print(f"{'figure':<28} {'before (' + ref + ')':>18} {'after':>14} {'after/before':>13}")
+    ratios: dict[str, float | None] = {}
+    for key in COMPARED:
+        b, a = before.get(key), after.get(key)
+        ratio = a / b if isinstance(a, int | float) and isinstance(b, int | float) and b else None
+        ratios[key] = None if ratio is None else round(ratio, 3)
+        shown = "-" if ratio is None else f"{ratio:.2f}x"
+        print(f"{key:<28} {b!s:>18} {a!s:>14} {shown:>13}")
+    print(json.dumps({"ref": ref, "before": before, "after": after, "ratios": ratios}))
+
+
 def main() -> None:
+    if "--compare" in sys.argv:
+        at = sys.argv.index("--compare")
+        ref = sys.argv[at + 1] if at + 1 < len(sys.argv) else "main"
+        flags = [f for f in sys.argv[1:] if f in ("--quick",)]
+        compare(ref, flags)
+        return
     quick = "--quick" in sys.argv
     profile = "--profile" in sys.argv
     account = loaded_account()

@@ -1,56 +1,240 @@
-"""Feed ingest throughput: frames/s through BinanceFeed vs a bare websockets+json loop.
+"""Feed ingest throughput: the feed's typed records vs bare WebSocket + JSON loops.
 
-The exchange simulator runs in a subprocess (its own core) in firehose mode: on the
-first SUBSCRIBE it sends N pre-encoded ``@ticker`` / ``@aggTrade`` frames as fast as
-the socket takes them.  Each round connects once with the feed client (decode into
-frozen msgspec records with Decimal prices, a no-op consumer) and once with a bare
-``websockets`` + ``json.loads`` loop, on the same stream, and times first frame to
-N-th frame.  The best round of each is reported.
+A frame server runs in a subprocess (its own core): on the first SUBSCRIBE of a
+connection it writes N pre-framed combined-stream frames of one kind as fast as the
+socket takes them (the bytes are built before the first one is sent, so the client is
+what is measured).  Kinds:
 
-    .venv/bin/python benchmarks/feed_ingest.py [--frames 200000] [--rounds 3] [--profile]
+- ``ticker``: ``@ticker`` frames of BTCUSDT and ETHUSDT (the simulator's firehose
+  generator: consistent 24hrTicker payloads with 15 prices);
+- ``bookTicker``: ``@bookTicker`` frames from a seeded random walk;
+- ``depth``: ``@depth@100ms`` diff events (10 level changes each, update ids
+  contiguous) with a matching ``/api/v3/depth`` snapshot, so the feed keeps a real
+  local order book; its figure is updates applied to the book per second.
 
-Last line: ``{"msgs_per_s": ..., "baseline_msgs_per_s": ..., "ratio": ...}``.
+Each round connects once per client, on the same frames, and times first frame to
+N-th frame (wall clock and this process's CPU time):
+
+- ``feed``: ``BinanceFeed`` into typed records with exact Decimal prices (and, for
+  depth, a synchronised ``OrderBook``), a no-op consumer;
+- ``bare``: ``websockets`` + ``json.loads`` into dicts (the baseline of the ratios);
+- ``orjson``: ``websockets`` + ``orjson.loads`` into dicts (for comparison).
+
+    .venv/bin/python benchmarks/feed_ingest.py [--frames 100000] [--rounds 2]
+        [--kinds ticker,bookTicker,depth] [--profile]
+
+``--profile`` samples the feed rounds with py-spy and prints the functions with the
+most samples (own time).  Figures go last, as one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
-import cProfile
-import io
+import hashlib
 import json
-import pstats
+import os
+import random
 import re
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import orjson
 import websockets
 
 from workspace.market.config import FeedConfig
 from workspace.market.feed import BinanceFeed
-from workspace.market.records import MarketRecord
+from workspace.market.records import DepthUpdate, FeedRecord
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
-STREAMS = ("ticker", "aggTrade")
-ROOT = Path(__file__).resolve().parent.parent
+KINDS = ("ticker", "bookTicker", "depth")
+STREAM_KIND = {"ticker": "ticker", "bookTicker": "bookTicker", "depth": "depth@100ms"}
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+# -- the frame server (subprocess) ------------------------------------------------------
+
+
+def ws_frame(payload: bytes, opcode: int = 1) -> bytes:
+    size = len(payload)
+    if size < 126:
+        head = bytes((0x80 | opcode, size))
+    elif size < 65536:
+        head = bytes((0x80 | opcode, 126)) + size.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 127)) + size.to_bytes(8, "big")
+    return head + payload
+
+
+def _e8(value: int) -> str:
+    return f"{value // 100_000_000}.{value % 100_000_000:08d}"
+
+
+def ticker_frames(count: int) -> list[bytes]:
+    from workspace.sim.config import SimConfig
+    from workspace.sim.firehose import build_firehose
+
+    specs = {spec.symbol: spec for spec in SimConfig(symbols=SYMBOLS).symbol_specs()}
+    streams = [f"{s.lower()}@ticker" for s in SYMBOLS]
+    return build_firehose(specs, streams, count, combined=True, seed=7, start_ms=1_700_000_000_000)
+
+
+def book_ticker_frames(count: int) -> list[bytes]:
+    rng = random.Random(7)
+    prices = {"BTCUSDT": 97_000_00_000_000, "ETHUSDT": 3_400_00_000_000}
+    frames = []
+    for n in range(count):
+        symbol = SYMBOLS[n % 2]
+        prices[symbol] += rng.choice((-1, 0, 1)) * 1_000_000
+        bid = prices[symbol]
+        data = (
+            f'{{"u":{1_000_000 + n},"s":"{symbol}","b":"{_e8(bid)}",'
+            f'"B":"{_e8(rng.randint(1, 10**9))}","a":"{_e8(bid + 1_000_000)}",'
+            f'"A":"{_e8(rng.randint(1, 10**9))}"}}'
+        )
+        frames.append(f'{{"stream":"{symbol.lower()}@bookTicker","data":{data}}}'.encode())
+    return frames
+
+
+def depth_frames(count: int) -> tuple[list[bytes], dict[str, bytes]]:
+    """Diff events and, per symbol, the snapshot they continue (lastUpdateId = U - 1)."""
+    rng = random.Random(7)
+    tick = 1_000_000  # 0.01
+    mids = {"BTCUSDT": 97_000_00_000_000, "ETHUSDT": 3_400_00_000_000}
+    next_id = {"BTCUSDT": 5_000_000, "ETHUSDT": 7_000_000}
+    snapshots = {}
+    for symbol, mid in mids.items():
+        bids = [[_e8(mid - tick * (i + 1)), _e8(rng.randint(1, 10**9))] for i in range(1000)]
+        asks = [[_e8(mid + tick * (i + 1)), _e8(rng.randint(1, 10**9))] for i in range(1000)]
+        body = {"lastUpdateId": next_id[symbol] - 1, "bids": bids, "asks": asks}
+        snapshots[symbol] = json.dumps(body).encode()
+    frames = []
+    for n in range(count):
+        symbol = SYMBOLS[n % 2]
+        mid = mids[symbol]
+        levels: dict[str, list[list[str]]] = {"b": [], "a": []}
+        for side, sign in (("b", -1), ("a", 1)):
+            for _ in range(5):
+                price = mid + sign * tick * (1 + int(rng.expovariate(1 / 20)))
+                qty = 0 if rng.random() < 0.3 else rng.randint(1, 10**9)
+                levels[side].append([_e8(price), _e8(qty)])
+        first = next_id[symbol]
+        last = first + rng.randint(0, 3)
+        next_id[symbol] = last + 1
+        data = {
+            "e": "depthUpdate", "E": 1_700_000_000_000 + n, "s": symbol, "U": first,
+            "u": last, "b": levels["b"], "a": levels["a"],
+        }  # fmt: skip
+        frames.append(
+            json.dumps({"stream": f"{symbol.lower()}@depth@100ms", "data": data}).encode()
+        )
+    return frames, snapshots
+
+
+class FrameServer(asyncio.Protocol):
+    def __init__(self, stream: bytes, snapshots: dict[str, bytes]) -> None:
+        self.stream = stream
+        self.snapshots = snapshots
+        self.buffer = b""
+        self.upgraded = False
+        self.sent = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.upgraded:
+            if b"\r\n\r\n" not in self.buffer:
+                return
+            head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            path = lines[0].split()[1].decode()
+            headers = {}
+            for line in lines[1:]:
+                key, _, value = line.partition(b":")
+                headers[key.strip().lower()] = value.strip()
+            if path.startswith("/api/v3/depth"):
+                symbol = re.search(r"symbol=([A-Z]+)", path)
+                body = self.snapshots.get(symbol.group(1) if symbol else "", b"{}")
+                self.transport.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                    + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+                )  # fmt: skip
+                self.transport.close()
+                return
+            accept = base64.b64encode(hashlib.sha1(headers[b"sec-websocket-key"] + GUID).digest())
+            self.transport.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
+            self.upgraded = True
+        self._read_frames()
+
+    def _read_frames(self) -> None:
+        buffer = self.buffer
+        while len(buffer) >= 6:
+            opcode, size = buffer[0] & 0x0F, buffer[1] & 0x7F
+            offset = 2
+            if size == 126:
+                size, offset = int.from_bytes(buffer[2:4], "big"), 4
+            elif size == 127:
+                size, offset = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < offset + 4 + size:
+                break
+            mask = buffer[offset : offset + 4]
+            payload = bytes(
+                b ^ mask[i % 4] for i, b in enumerate(buffer[offset + 4 : offset + 4 + size])
+            )
+            buffer = buffer[offset + 4 + size :]
+            if opcode == 1:
+                request = json.loads(payload)
+                reply = json.dumps({"result": None, "id": request.get("id")}).encode()
+                self.transport.write(ws_frame(reply))
+                if not self.sent:
+                    self.sent = True
+                    self.transport.write(self.stream)
+            elif opcode == 9:
+                self.transport.write(ws_frame(payload, 10))
+            elif opcode == 8:
+                self.transport.write(ws_frame(payload[:2], 8))
+                self.transport.close()
+        self.buffer = buffer
+
+
+def serve(kind: str, count: int) -> None:
+    snapshots: dict[str, bytes] = {}
+    if kind == "ticker":
+        frames = ticker_frames(count)
+    elif kind == "bookTicker":
+        frames = book_ticker_frames(count)
+    else:
+        frames, snapshots = depth_frames(count)
+    stream = b"".join(ws_frame(frame) for frame in frames)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: FrameServer(stream, snapshots), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        print(f"serving {count} {kind} frames on ws://127.0.0.1:{port}", flush=True)
+        await server.serve_forever()
+
+    asyncio.run(main())
 
 
 @contextlib.contextmanager
-def simulator(frames: int) -> Iterator[str]:
-    """Start ``python -m workspace sim --firehose N`` and yield its stream URL."""
-    command = [
-        sys.executable, "-m", "workspace", "sim", "--port", "0", "--firehose", str(frames),
-        "--symbols", ",".join(SYMBOLS), "--ticker-interval", "3600", "--trade-interval",
-        "3600", "--book-interval", "3600",
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
+def frame_server(kind: str, count: int) -> Iterator[str]:
+    command = [sys.executable, __file__, "--serve", kind, "--frames", str(count)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         for line in process.stdout:
@@ -58,141 +242,190 @@ def simulator(frames: int) -> Iterator[str]:
             if found:
                 yield found.group(1)
                 return
-        raise RuntimeError("simulator exited before announcing its port")
+        raise RuntimeError("frame server exited before announcing its port")
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
+# -- the clients ---------------------------------------------------------------------------
+
+
 class Rate(NamedTuple):
     msgs_per_s: float
     cpu_us_per_msg: float
-    """This process's CPU time per frame: the client's own cost, whatever else the
-    machine (or the simulator) is doing."""
 
 
-async def run_feed(url: str, frames: int, profile: cProfile.Profile | None) -> Rate:
-    done = asyncio.Event()
-    count = 0
-    first = first_cpu = 0.0
+class Timer:
+    def __init__(self, frames: int) -> None:
+        self.frames = frames
+        self.count = 0
+        self.first = self.first_cpu = 0.0
+        self.done = asyncio.Event()
 
-    def consume(record: MarketRecord) -> None:
-        nonlocal count, first, first_cpu
-        count += 1
-        if count == 1:
-            first, first_cpu = time.perf_counter(), time.process_time()
-        elif count == frames:
-            done.set()
+    def tick(self) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.first, self.first_cpu = time.perf_counter(), time.process_time()
+        elif self.count == self.frames:
+            self.rate = Rate(
+                (self.frames - 1) / (time.perf_counter() - self.first),
+                (time.process_time() - self.first_cpu) / (self.frames - 1) * 1e6,
+            )
+            self.done.set()
+
+
+async def run_feed(url: str, kind: str, frames: int) -> Rate:
+    timer = Timer(frames)
+    counted: Callable[[FeedRecord], bool] = (
+        (lambda r: type(r) is DepthUpdate) if kind == "depth" else (lambda r: True)
+    )
+
+    def consume(record: FeedRecord) -> None:
+        if counted(record):
+            timer.tick()
 
     config = FeedConfig(
         stream_url=url,
         rest_url=url.replace("ws://", "http://"),
-        streams=STREAMS,
-        reply_timeout_s=120.0,  # the reply queues behind a firehose being built
+        streams=(STREAM_KIND[kind],) if kind != "depth" else ("bookTicker",),
+        validate_symbols=False,
+        stall_after_s=None,
+        book_buffer_limit=1_000_000,
+        reply_timeout_s=120.0,
     )
     feed = BinanceFeed(config, on_record=consume)
     await feed.start()
     try:
-        if profile is not None:
-            profile.enable()
-        await feed.subscribe(*SYMBOLS)
-        await asyncio.wait_for(done.wait(), 300)
-        elapsed = time.perf_counter() - first
-        cpu = time.process_time() - first_cpu
-        if profile is not None:
-            profile.disable()
+        if kind == "depth":
+            await feed.subscribe_book(*SYMBOLS)
+        else:
+            await feed.subscribe(*SYMBOLS)
+        await asyncio.wait_for(timer.done.wait(), 300)
     finally:
         await feed.stop()
-    if feed.stats.parse_errors:
-        raise RuntimeError(f"{feed.stats.parse_errors} parse errors")
-    return Rate((frames - 1) / elapsed, cpu / (frames - 1) * 1e6)
+    if feed.stats.parse_errors or feed.stats.bad_records or feed.stats.book_gaps:
+        raise RuntimeError(f"feed errors: {feed.stats}")
+    return timer.rate
 
 
-async def warm_up(url: str) -> None:
-    """Have the simulator build (and cache) its firehose before anything is timed."""
-    params = [f"{s.lower()}@{k}" for s in SYMBOLS for k in STREAMS]
-    async with websockets.connect(f"{url}/stream", open_timeout=60) as ws:
+async def run_bare(url: str, kind: str, frames: int, loads: Callable[[Any], Any]) -> Rate:
+    params = [f"{s.lower()}@{STREAM_KIND[kind]}" for s in SYMBOLS]
+    timer = Timer(frames)
+    async with websockets.connect(f"{url}/stream", max_size=2**24, compression=None) as ws:
         await ws.send(json.dumps({"method": "SUBSCRIBE", "params": params, "id": 1}))
         async for message in ws:
-            if "stream" in json.loads(message):
-                return
-
-
-async def run_baseline(url: str, frames: int) -> Rate:
-    params = [f"{s.lower()}@{k}" for s in SYMBOLS for k in STREAMS]
-    async with websockets.connect(f"{url}/stream") as ws:
-        await ws.send(json.dumps({"method": "SUBSCRIBE", "params": params, "id": 1}))
-        count = 0
-        first = first_cpu = 0.0
-        async for message in ws:
-            payload = json.loads(message)
+            payload = loads(message)
             if "stream" not in payload:
                 continue  # the subscribe reply
-            count += 1
-            if count == 1:
-                first, first_cpu = time.perf_counter(), time.process_time()
-            elif count == frames:
+            timer.tick()
+            if timer.done.is_set():
                 break
-        elapsed = time.perf_counter() - first
-        cpu = time.process_time() - first_cpu
-        return Rate((frames - 1) / elapsed, cpu / (frames - 1) * 1e6)
+    return timer.rate
+
+
+# -- profile -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def py_spy(out: list[str]) -> Iterator[None]:
+    """Sample this process with py-spy (raw collapsed stacks) while the block runs."""
+    path = Path(tempfile.mkstemp(suffix=".txt")[1])
+    command = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
+               str(os.getpid()), "--format", "raw", "--rate", "250", "--output", str(path),
+               "--nonblocking"]  # fmt: skip
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # let py-spy attach before the measured work starts
+    try:
+        yield
+    finally:
+        spy.send_signal(2)
+        spy.wait(timeout=30)
+        out.extend(path.read_text().splitlines())
+        path.unlink(missing_ok=True)
+
+
+def top_entries(lines: list[str], count: int = 15) -> list[tuple[str, float]]:
+    own: Counter[str] = Counter()
+    total = 0
+    for line in lines:
+        stack, _, samples = line.rpartition(" ")
+        if not samples.isdigit():
+            continue
+        leaf = stack.split(";")[-1]  # "function (path/file.py:line)": per function
+        own[re.sub(r" \((.*/)?([^/:]+)(:\d+)?\)", r" (\2)", leaf)] += int(samples)
+        total += int(samples)
+    return [(name, n / total * 100) for name, n in own.most_common(count)] if total else []
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def measure(kind: str, frames: int, rounds: int, profile: list[str] | None) -> dict[str, Any]:
+    rates: dict[str, list[Rate]] = {"feed": [], "bare": [], "orjson": []}
+    with frame_server(kind, frames) as url:
+        print(f"{kind}: {frames} frames per connection from {url}")
+        for round_no in range(1, rounds + 1):
+            order = ["feed", "bare", "orjson"]
+            if round_no % 2 == 0:
+                order.reverse()  # neither side always gets the warmer machine
+            for side in order:
+                if side == "feed":
+                    spy = py_spy(profile) if profile is not None and round_no == 1 else None
+                    with spy or contextlib.nullcontext():
+                        rate = asyncio.run(run_feed(url, kind, frames))
+                else:
+                    loads = json.loads if side == "bare" else orjson.loads
+                    rate = asyncio.run(run_bare(url, kind, frames, loads))
+                rates[side].append(rate)
+            line = "   ".join(
+                f"{side} {rates[side][-1].msgs_per_s:>9,.0f}/s "
+                f"({rates[side][-1].cpu_us_per_msg:.1f} us CPU)"
+                for side in ("feed", "bare", "orjson")
+            )
+            print(f"  round {round_no}: {line}")
+    best = {side: max(r.msgs_per_s for r in rs) for side, rs in rates.items()}
+    cpu = {side: min(r.cpu_us_per_msg for r in rs) for side, rs in rates.items()}
+    result = {
+        "feed_per_s": round(best["feed"]),
+        "bare_per_s": round(best["bare"]),
+        "orjson_per_s": round(best["orjson"]),
+        "ratio": round(best["feed"] / best["bare"], 3),
+        "orjson_ratio": round(best["orjson"] / best["bare"], 3),
+        "feed_cpu_us": round(cpu["feed"], 2),
+        "bare_cpu_us": round(cpu["bare"], 2),
+        "cpu_ratio": round(cpu["bare"] / cpu["feed"], 3),
+    }
+    unit = "book updates applied" if kind == "depth" else "typed records"
+    print(
+        f"  best: feed {best['feed']:,.0f} {unit}/s, bare websockets+json.loads "
+        f"{best['bare']:,.0f}/s (ratio {result['ratio']:.2f}), websockets+orjson "
+        f"{best['orjson']:,.0f}/s ({result['orjson_ratio']:.2f}); CPU per frame "
+        f"{cpu['feed']:.2f} vs {cpu['bare']:.2f} us (ratio {result['cpu_ratio']:.2f})"
+    )
+    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--frames", type=int, default=200_000)
+    parser.add_argument("--frames", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--profile", action="store_true", help="cProfile the feed rounds")
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--profile", action="store_true", help="py-spy the feed rounds")
+    parser.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
-
-    profile = cProfile.Profile() if args.profile else None
-    feed_rates: list[Rate] = []
-    base_rates: list[Rate] = []
-    with simulator(args.frames) as url:
-        print(f"simulator {url}: firehose of {args.frames} ticker/aggTrade frames per connection")
-        started = time.perf_counter()
-        asyncio.run(warm_up(url))
-        print(f"simulator built its firehose in {time.perf_counter() - started:.1f} s")
-        for round_no in range(1, args.rounds + 1):
-            # Alternate the order so neither side always gets the warmer machine.
-            order = ("feed", "base") if round_no % 2 else ("base", "feed")
-            for side in order:
-                if side == "feed":
-                    feed_rates.append(asyncio.run(run_feed(url, args.frames, profile)))
-                else:
-                    base_rates.append(asyncio.run(run_baseline(url, args.frames)))
-            ours, bare = feed_rates[-1], base_rates[-1]
-            print(
-                f"round {round_no}: feed {ours.msgs_per_s:>9,.0f} msg/s "
-                f"({ours.cpu_us_per_msg:.1f} us CPU/msg)   bare websockets+json.loads "
-                f"{bare.msgs_per_s:>9,.0f} msg/s ({bare.cpu_us_per_msg:.1f} us CPU/msg)"
-            )
-    best = max(r.msgs_per_s for r in feed_rates)
-    base = max(r.msgs_per_s for r in base_rates)
-    best_cpu = min(r.cpu_us_per_msg for r in feed_rates)
-    base_cpu = min(r.cpu_us_per_msg for r in base_rates)
-    print(f"best: feed {best:,.0f} msg/s, baseline {base:,.0f} msg/s, ratio {best / base:.2f}")
-    print(
-        f"client CPU per frame: feed {best_cpu:.2f} us, baseline {base_cpu:.2f} us, "
-        f"ratio (baseline/feed) {base_cpu / best_cpu:.2f}"
-    )
-    if profile is not None:
-        out = io.StringIO()
-        pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(15)
-        print(out.getvalue())
-    print(
-        json.dumps(
-            {
-                "frames": args.frames,
-                "msgs_per_s": round(best),
-                "baseline_msgs_per_s": round(base),
-                "ratio": round(best / base, 3),
-                "cpu_us_per_msg": round(best_cpu, 2),
-                "baseline_cpu_us_per_msg": round(base_cpu, 2),
-                "cpu_ratio": round(base_cpu / best_cpu, 3),
-            }
-        )
-    )
+    if args.serve:
+        serve(args.serve, args.frames)
+        return 0
+    figures: dict[str, Any] = {"frames": args.frames}
+    for kind in args.kinds.split(","):
+        profile: list[str] | None = [] if args.profile else None
+        figures[kind] = measure(kind, args.frames, args.rounds, profile)
+        if profile:
+            print(f"  py-spy, feed rounds of {kind}: functions with the most own samples")
+            for name, share in top_entries(profile):
+                print(f"    {share:5.1f} %  {name}")
+    print(json.dumps(figures))
     return 0
 
 

@@ -1,6 +1,10 @@
 """UI benchmark: the dashboard in real JupyterLab (headless Chromium) with 20 symbols
 streaming from the simulator (in its own process by default, like a remote exchange;
-``--sim-in-kernel`` embeds it in the kernel as ``Workspace(feed="sim")`` does).
+``--sim-in-kernel`` embeds it in the kernel as ``Workspace(feed="sim")`` does), the
+chart in candles mode with 1,000 candles of history and the order book panel live.
+The chart's history is the engine's klines (``get_candles``, limit 1000); an engine
+without them gets 1,000 generated 1 m candles around the live price, so the chart
+always carries the same load (the output says which).
 
 Measures, after a warm-up, over a sampling window:
 - render latency: kernel flush (``sent_ms``) to DOM updated, p50 / p99 (every panel
@@ -133,6 +137,28 @@ await ws.request({"action": "place_order", "symbol": "ETHUSDT", "side": "BUY",
 print("orders placed")
 """
 
+# the chart at 1,000 candles: the engine's own, or generated ones if it has none
+CHART_HISTORY = """\
+if board.chart is not None:
+    async def loaded():
+        while not board.chart.source:
+            await board.chart.next_flush()
+    await asyncio.wait_for(loaded(), 60)
+    CHART_SOURCE = board.chart.source
+    if board.chart.source != "exchange" or len(board.chart.state.candles("BTCUSDT", "1m")) < 1000:
+        import time as _time
+        last = float(board.tickers.state.row("BTCUSDT")["price"])
+        now = int(_time.time() * 1000)
+        start = now - now % 60_000 - 999 * 60_000
+        rows = [[start + i * 60_000, last, last * 1.0004, last * 0.9996, last, 1.0 + i % 7]
+                for i in range(1000)]
+        board.chart.state.set_candles("BTCUSDT", "1m", rows)
+        board.chart.source = "exchange"
+        board.chart._send_reset()
+        CHART_SOURCE = "generated (the engine serves fewer than 1,000 klines)"
+    print("chart history:", CHART_SOURCE, len(board.chart.state.candles("BTCUSDT", "1m")))
+"""
+
 # JupyterLab's kernel connection: count IOPub messages as the front end receives them
 COUNT_IOPUB = """() => {
   const w = window.jupyterapp.shell.currentWidget;
@@ -255,7 +281,11 @@ def build_notebook(folder: Path, args: argparse.Namespace, urls: tuple[str, str]
         setup = prelude(args) + SETUP_EMBEDDED
     else:
         setup = f"{prelude(args)}STREAM_URL = {urls[0]!r}\nREST_URL = {urls[1]!r}\n{SETUP_REMOTE}"
-    nb.cells = [nbformat.v4.new_code_cell(setup), nbformat.v4.new_code_cell(ORDERS)]
+    nb.cells = [
+        nbformat.v4.new_code_cell(setup),
+        nbformat.v4.new_code_cell(ORDERS),
+        nbformat.v4.new_code_cell(CHART_HISTORY),
+    ]
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
@@ -296,6 +326,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     arg=args.symbols,
                     timeout=60_000,
                 )
+                if args.chart:
+                    page.wait_for_function(
+                        "() => +(document.querySelector('.tw-chart')?.dataset.candles || 0)"
+                        " >= 1000",
+                        timeout=60_000,
+                    )
+                chart_candles = page.evaluate(
+                    "() => +(document.querySelector('.tw-chart')?.dataset.candles || 0)"
+                )
+                chart_history = page.evaluate(
+                    "() => [...document.querySelectorAll('.jp-OutputArea-output')]"
+                    ".map(e => e.textContent).find(t => t.startsWith('chart history:')) || ''"
+                )
                 step(started, "every ticker row rendered; warming up")
                 page.wait_for_timeout(args.warmup * 1000)  # let startup (plotly.js load) pass
                 page.evaluate(START_SAMPLING)
@@ -324,6 +367,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "errors": errors.console + errors.page,
         "screenshot": str(shot),
         "total_s": time.monotonic() - started,
+        "chart_candles": chart_candles,
+        "chart_history": chart_history.strip(),
     }
 
 
@@ -337,7 +382,7 @@ def main() -> None:
         help="simulator 24h-ticker interval per symbol, s (0.1 = 10/s each)",
     )
     parser.add_argument(
-        "--no-chart", dest="chart", action="store_false", help="dashboard without the plotly chart"
+        "--no-chart", dest="chart", action="store_false", help="dashboard without the chart"
     )
     parser.add_argument(
         "--sim-in-kernel",
@@ -363,11 +408,16 @@ def main() -> None:
         "transport_p99_ms": percentile(sample["transport"], 99),
         "panel_js_p50_ms": round(percentile(sample["work"], 50) or 0.0, 2),
         "panel_js_p99_ms": round(percentile(sample["work"], 99) or 0.0, 2),
-        # main-thread ms per render, per panel (the chart's is plotly's redraw)
+        # main-thread ms per render, per panel
         "panel_js_p99_ms_by_panel": {
             panel: round(percentile(times, 99) or 0.0, 2)
             for panel, times in sorted(sample["workBy"].items())
         },
+        "panel_js_p50_ms_by_panel": {
+            panel: round(percentile(times, 50) or 0.0, 3)
+            for panel, times in sorted(sample["workBy"].items())
+        },
+        "chart_candles": result["chart_candles"],
         "comm_msg_bytes_p50": percentile(sample["comm_bytes"], 50),
         "comm_msg_bytes_max": max(sample["comm_bytes"], default=None),
         "age_p50_ms": percentile(age, 50),
@@ -396,11 +446,16 @@ def main() -> None:
         f"{figures['transport_p50_ms']} ms, p99 {figures['transport_p99_ms']} ms"
     )
     print(
-        f"    panels' own JS per render (incl. plotly updates): p50 "
+        f"    panels' own JS per render: p50 "
         f"{figures['panel_js_p50_ms']} ms, p99 {figures['panel_js_p99_ms']} ms"
     )
-    by_panel = ", ".join(f"{k} {v}" for k, v in figures["panel_js_p99_ms_by_panel"].items())
-    print(f"      p99 per panel (ms): {by_panel}")
+    print("      JS time per update, per panel (ms):   p50      p99   updates")
+    for panel, times in sorted(sample["workBy"].items()):
+        print(
+            f"        {panel:14s} {percentile(times, 50) or 0.0:8.3f} "
+            f"{percentile(times, 99) or 0.0:8.3f} {len(times):8d}"
+        )
+    print(f"  chart: {figures['chart_candles']} candles; {result['chart_history']}")
     print(
         f"  event age (engine timestamp -> DOM):  p50 {figures['age_p50_ms']} ms, "
         f"p99 {figures['age_p99_ms']} ms (includes feed and <= 100 ms coalescing)"

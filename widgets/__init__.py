@@ -10,8 +10,10 @@ uses only ``listen`` and ``request``::
 See docs/widgets.md for the CSS classes, theming and throttling.
 """
 
+from widgets.book import BookPanel
 from widgets.chart import ChartPanel
 from widgets.dashboard import Dashboard, dashboard
+from widgets.figure import ThemedFigure
 from widgets.orders import OrdersPanel
 from widgets.panel import Panel
 from widgets.portfolio import PortfolioPanel
@@ -21,6 +23,7 @@ from widgets.tickers import TickersPanel
 from widgets.ticket import TicketPanel
 
 __all__ = [
+    "BookPanel",
     "ChartPanel",
     "Dashboard",
     "OrdersPanel",
@@ -28,6 +31,7 @@ __all__ = [
     "PortfolioPanel",
     "PositionsPanel",
     "StatusPanel",
+    "ThemedFigure",
     "TickersPanel",
     "TicketPanel",
     "dashboard",

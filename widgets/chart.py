@@ -1,53 +1,50 @@
-"""Chart panel (``tw-chart``): live plotly price chart of one symbol at a time (line or
-1 m candles), with entry / stop / take-profit / trailing-stop lines that move live and
-fills as markers.
+"""Chart panel (``tw-chart``): candles of one symbol with a volume pane, timeframe
+buttons (1m 5m 15m 1h 4h 1d), a crosshair with price and time, order and position
+lines (entry, take profit, stop, trailing stop, limit) that move live, fills as
+markers (real fills only) and bands where the feed was down.
 
-plotly.js comes from the plotly package's bundled ``plotly.min.js`` (the machine may be
-offline: no CDN) and is prepended to ``chart.js``; the browser then updates the figure
-incrementally: ``Plotly.extendTraces`` for new points and fills, ``Plotly.relayout``
-of the shapes when a line moves.  The kernel sends only what is new since its last
-flush as a custom message; the full history goes once per view, on request
-(``{"action": "snapshot"}``), and when the symbol or the mode changes.
+Drawn by TradingView's Lightweight Charts (``static/vendor``, Apache 2.0; canvas,
+built for exactly this: a 1,000-candle chart updates one bar in well under a
+millisecond).  History comes from the engine on open and on every timeframe switch
+(``get_candles``, up to 1,000 klines); the forming bar follows the last prices at once
+and is replaced by the exchange's exact bar (OHLCV from trades) from a poll of the
+newest klines every second.  The kernel sends the browser only what changed, as custom
+messages: ``reset`` (the whole history, once per view, symbol or timeframe) and
+``bars`` (the bars to update or append), so nothing is redrawn whole per tick.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-import plotly
 import traitlets
 
-from widgets.assets import panel_css, panel_esm
+from widgets.assets import STATIC, panel_css, panel_esm
 from widgets.panel import Panel, wall_ms
-from widgets.state.chart import ChartState, Point
+from widgets.state.chart import INTERVALS, ChartState
+from widgets.state.numbers import as_float
 from workspace.session import Message, TradingSession
 
-MODES = ("line", "candles")
+MODES = ("candles", "line")
 CHART_INTERVAL_S = 0.25
-"""Each plotly update re-lays out the figure (tens of ms in a software-rendered page):
-4 per second keeps a live chart smooth without hogging the browser."""
+"""At most 4 bar updates a second reach the browser: a live chart, not a firehose."""
+CANDLE_POLL_S = 1.0
+"""The forming bar's exact OHLCV: the newest klines are asked for this often."""
+HISTORY_LIMIT = 1000
+VENDOR = STATIC / "vendor" / "lightweight-charts.standalone.production.js"
 
 
 @cache
 def chart_esm() -> str:
-    plotly_js = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(
-        encoding="utf-8"
-    )
-    # plotly.min.js is UMD: given a CommonJS-looking `module` it returns Plotly through
-    # it instead of only setting a global, so the ESM gets its own reference
+    # the standalone build sets window.LightweightCharts; the module keeps a reference
     return (
-        "const module = { exports: {} };\n"
-        f"{plotly_js}\n"
-        "const Plotly = module.exports;\n"
+        f"{VENDOR.read_text(encoding='utf-8')}\n"
+        "const LWC = globalThis.LightweightCharts;\n"
         f"{panel_esm('chart')}"
     )
-
-
-def _xy(points: list[Point]) -> dict[str, list[float]]:
-    return {"t": [p[0] for p in points], "y": [p[1] for p in points]}
 
 
 class ChartPanel(Panel):
@@ -57,30 +54,49 @@ class ChartPanel(Panel):
 
     symbol = traitlets.Unicode("").tag(sync=True)
     symbols = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    mode = traitlets.Enum(MODES, default_value="line").tag(sync=True)
+    timeframe = traitlets.Enum(tuple(INTERVALS), default_value="1m").tag(sync=True)
+    """The candles' interval (Binance's names: 1m 5m 15m 1h 4h 1d)."""
+    timeframes = traitlets.List(traitlets.Unicode(), list(INTERVALS)).tag(sync=True)
+    mode = traitlets.Enum(MODES, default_value="candles").tag(sync=True)
     lines = traitlets.List(traitlets.Dict()).tag(sync=True)
-    height = traitlets.Int(360).tag(sync=True)
+    gaps = traitlets.List(traitlets.Dict()).tag(sync=True)
+    """The feed's gaps seen (``STATUS.last_gap``): drawn as bands."""
+    source = traitlets.Unicode("").tag(sync=True)
+    """Where the candles come from: "exchange" (klines), "ticks" (built from last
+    prices: an engine without ``get_candles``), "" while loading."""
+    precision = traitlets.Dict().tag(sync=True)
+    """``{"price_precision", "tick_size"}`` of the symbol (its ``symbol_info``)."""
+    height = traitlets.Int(380).tag(sync=True)
 
     def __init__(
         self,
         session: TradingSession,
         symbol: str = "",
         *,
-        mode: str = "line",
+        mode: str = "candles",
+        timeframe: str = "1m",
         interval: float = CHART_INTERVAL_S,
+        poll: float | None = CANDLE_POLL_S,
         **kwargs: Any,
     ) -> None:
+        """``interval``: seconds between flushes to the browser (like every panel);
+        ``timeframe``: the candles' interval; ``poll``: seconds between polls of the
+        forming bar (None: never, tests drive ``CANDLES`` themselves)."""
         self.state = ChartState()
-        self._sent_points = 0
-        self._sent_candles = 0
+        self._pending: dict[float, list[float]] = {}  # bars to send, by open time
         self._sent_fills = 0
-        self._dirty: set[str] = set()
+        self._load_serial = 0
+        self._poll_s = poll
+        self._poller: asyncio.Task[Any] | None = None
         self.messages_sent = 0
         super().__init__(session, interval=interval, **kwargs)
         with self.hold_sync():
-            self.symbol = symbol.upper()
             self.mode = mode
-        self.observe(self._on_view_change, names=["symbol", "mode"])
+            self.timeframe = timeframe
+            self.symbol = symbol.upper()
+        self.observe(self._on_view_change, names=["symbol", "timeframe", "mode"])
+        if self.symbol:
+            self.spawn(self.load(), "load")
 
     def start(self) -> None:
         self.spawn(self._snapshots(), "snapshots")
@@ -90,47 +106,117 @@ class ChartPanel(Panel):
         for action in ("get_orders", "get_positions"):
             self.feed(await self.command({"action": action}))
 
+    # -- history -----------------------------------------------------------------------
+    async def load(self) -> None:
+        """The displayed symbol's history at the displayed timeframe (``get_candles``),
+        then a reset of the browser's chart; an engine without candles falls back to
+        candles built from the last prices."""
+        symbol, interval = self.symbol, self.timeframe
+        if not symbol:
+            return
+        self._load_serial += 1
+        serial = self._load_serial
+        self.source = ""
+        await self._learn_precision(symbol)
+        reply = await self._candles(symbol, interval, HISTORY_LIMIT)
+        if serial != self._load_serial:
+            return  # the user switched again meanwhile: that load wins
+        if reply is None:
+            self.state.use_ticks(symbol, interval)
+        else:
+            self.state.set_candles(symbol, interval, reply.get("candles"))
+        self.source = self.state.source(symbol, interval)
+        self._send_reset()
+        self._ensure_poller()
+
+    async def _candles(self, symbol: str, interval: str, limit: int) -> Message | None:
+        command = {"action": "get_candles", "symbol": symbol, "interval": interval}
+        try:
+            reply = await asyncio.wait_for(self.session.request({**command, "limit": limit}), 30)
+        except Exception as exc:
+            self.show_error(exc, "get_candles failed")
+            return None
+        if reply.get("type") == "CANDLES":
+            return reply
+        if reply.get("code") not in ("UNKNOWN_ACTION", "INVALID_PARAMS"):
+            self.error = f"get_candles: {reply.get('code')}: {reply.get('message')}"
+        return None  # a version-1 engine: no candles over the protocol
+
+    async def _learn_precision(self, symbol: str) -> None:
+        """The symbol's tick (``SUBSCRIBED.symbol_info``) for the price axis; the
+        subscription also brings its last prices."""
+        try:
+            reply = await asyncio.wait_for(
+                self.session.request({"action": "subscribe_ticker", "symbol": symbol}), 30
+            )
+        except Exception as exc:
+            self.show_error(exc, f"subscribe {symbol}")
+            return
+        info = reply.get("symbol_info")
+        if isinstance(info, dict):
+            self.precision = {
+                "price_precision": info.get("price_precision"),
+                "tick_size": as_float(info.get("tick_size")),
+            }
+
+    def _ensure_poller(self) -> None:
+        if self._poll_s is None or (self._poller is not None and not self._poller.done()):
+            return
+        self._poller = self.spawn(self._poll_forever(), "poll")
+
+    async def _poll_forever(self) -> None:
+        # the exact forming bar has no push message in the protocol: ask for it
+        assert self._poll_s is not None
+        while True:
+            await asyncio.sleep(self._poll_s)
+            symbol, interval = self.symbol, self.timeframe
+            if self.state.source(symbol, interval) != "exchange":
+                continue
+            reply = await self._candles(symbol, interval, 2)
+            if reply is None or (symbol, interval) != (self.symbol, self.timeframe):
+                continue
+            changed = self.state.merge_candles(symbol, interval, reply.get("candles"))
+            if changed:
+                self._queue(changed)
+                self.changed()
+
+    # -- live updates --------------------------------------------------------------------
     def apply(self, message: Message) -> bool:
+        if message.get("type") == "STATUS" and message.get("feed") == "stopped":
+            if self._poller is not None:
+                self._poller.cancel()  # a stopped workspace has no new bars
+            self._poll_s = None
         changed = self.state.apply(message)
         if not changed:
             return False
-        if not self.symbol and message.get("type") == "MARKET_UPDATE":
+        kind = message.get("type")
+        if not self.symbol and kind == "MARKET_UPDATE":
             # first symbol seen becomes the displayed one
             self.symbol = str(message.get("symbol") or "").upper()
-        self._dirty |= changed
+        if kind == "MARKET_UPDATE" and self.symbol in changed:
+            candles = self.state.series(self.symbol, self.timeframe).candles
+            if candles:
+                self._queue([candles[-1]])
         return self.symbol in changed or set(self.state.symbols) != set(self.symbols)
+
+    def _queue(self, bars: list[list[float]]) -> None:
+        for bar in bars:
+            self._pending[bar[0]] = list(bar)
 
     def push(self) -> None:
         self.symbols = self.state.symbols
         if not self.symbol:
             return
         self.lines = self.state.lines(self.symbol)
-        points, next_index, reset = self.state.points_since(self.symbol, self._sent_points)
-        if reset:
-            self._send_reset()
-            return
-        candles_all = self.state.series(self.symbol).candle_count
-        candles = self.state.candles(self.symbol)
-        # re-send the last candle already drawn: it may still be forming
-        first_candle = max(0, self._sent_candles - 1)
-        candle_tail = candles[len(candles) - (candles_all - first_candle) :] if candles else []
-        fills = self.state.fills(self.symbol)[self._sent_fills :]
-        if not points and not fills and (self.mode == "line" or not candle_tail):
-            return
-        self._send_custom(
-            {
-                "kind": "extend",
-                "symbol": self.symbol,
-                "points": _xy(points),
-                "candles": candle_tail if self.mode == "candles" else [],
-                "replace_last": self._sent_candles > 0,
-                "fills": fills,
-                "sent_ms": wall_ms(),
-            }
-        )
-        self._sent_points = next_index
-        self._sent_candles = candles_all
-        self._sent_fills += len(fills)
+        self.gaps = list(self.state.gaps)
+        if self._pending and self.source:
+            bars = [self._pending[t] for t in sorted(self._pending)]
+            self._send_custom({"kind": "bars", "bars": bars, "sent_ms": wall_ms()})
+        self._pending.clear()
+        fills = self.state.fills(self.symbol)
+        if len(fills) != self._sent_fills:
+            self._send_custom({"kind": "fills", "fills": fills})
+            self._sent_fills = len(fills)
 
     def _send_custom(self, content: dict[str, Any]) -> None:
         self.messages_sent += 1
@@ -138,26 +224,32 @@ class ChartPanel(Panel):
 
     def _send_reset(self) -> None:
         symbol = self.symbol
-        points, next_index, _ = self.state.points_since(symbol, 0)
         fills = self.state.fills(symbol) if symbol else []
+        self._pending.clear()
         self._send_custom(
             {
                 "kind": "reset",
                 "symbol": symbol,
+                "interval": self.timeframe,
                 "mode": self.mode,
-                "points": _xy(points),
-                "candles": self.state.candles(symbol) if symbol else [],
+                "source": self.state.source(symbol, self.timeframe) if symbol else "",
+                "candles": self.state.candles(symbol, self.timeframe) if symbol else [],
                 "fills": fills,
+                "sent_ms": wall_ms(),
             }
         )
         self.lines = self.state.lines(symbol) if symbol else []
-        self._sent_points = next_index
-        self._sent_candles = self.state.series(symbol).candle_count if symbol else 0
+        self.gaps = list(self.state.gaps)
         self._sent_fills = len(fills)
 
-    def _on_view_change(self, _change: Any) -> None:
-        self.symbol = self.symbol.upper()
-        self._send_reset()
+    def _on_view_change(self, change: Any) -> None:
+        if change["name"] == "symbol" and self.symbol != self.symbol.upper():
+            self.symbol = self.symbol.upper()  # observed again with the upper-case name
+            return
+        if change["name"] == "mode":
+            self._send_reset()
+            return
+        self.spawn(self.load(), "load")
 
     def on_action(self, action: str, content: dict[str, Any]) -> Awaitable[object] | None:
         if action == "snapshot":

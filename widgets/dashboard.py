@@ -1,12 +1,18 @@
-"""Every panel in one widget: ``widgets.dashboard(session)`` (``ws.dashboard()`` calls it)."""
+"""Every panel in one widget: ``widgets.dashboard(session)`` (``ws.dashboard()`` calls it).
+
+The panels work together: the chart's symbol is the order book's and the ticket's
+(pick another symbol in the chart and the book and the ticket follow), and a price
+clicked in the book goes into the ticket.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import ipywidgets
 
+from widgets.book import BookPanel
 from widgets.chart import ChartPanel
 from widgets.orders import OrdersPanel
 from widgets.panel import Panel
@@ -19,8 +25,9 @@ from workspace.session import TradingSession
 
 
 class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
-    """Layout (``tw-dashboard``): status and portfolio on top; tickers and the ticket;
-    the chart; positions and orders.  ``close()`` closes every panel."""
+    """Layout (``tw-dashboard``): the status strip; tickers and the portfolio; the chart,
+    the order book and the ticket; positions and orders.  Rows wrap in a narrow
+    notebook (each panel has a minimum width).  ``close()`` closes every panel."""
 
     def __init__(
         self,
@@ -29,29 +36,64 @@ class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
         symbols: Iterable[str] = (),
         metrics: MetricsSource | None = None,
         chart: bool = True,
+        book: bool = True,
         interval: float | None = None,
+        timeframe: str = "1m",
+        depth: int = 10,
     ) -> None:
         symbols = [s.upper() for s in symbols]
+        first = symbols[0] if symbols else ""
         timing: dict[str, Any] = {} if interval is None else {"interval": interval}
         self.status = StatusPanel(session, metrics=metrics)
         self.portfolio = PortfolioPanel(session, **timing)
         self.tickers = TickersPanel(session, symbols, **timing)
-        self.ticket = TicketPanel(session, symbol=symbols[0] if symbols else "", **timing)
-        self.chart = ChartPanel(session, symbols[0] if symbols else "", **timing) if chart else None
+        self.ticket = TicketPanel(session, symbol=first, **timing)
+        self.chart = ChartPanel(session, first, timeframe=timeframe, **timing) if chart else None
+        self.book = BookPanel(session, first, depth=depth, **timing) if book else None
         self.positions = PositionsPanel(session, **timing)
         self.orders = OrdersPanel(session, **timing)
+        self._unlinks: list[Callable[[], None]] = []
+        self._link()
+        self.status.layout = ipywidgets.Layout(width="100%")
         boxes: list[ipywidgets.Widget] = [
-            self._row((self.status, 1, "320px"), (self.portfolio, 1, "320px")),
-            self._row((self.tickers, 3, "480px"), (self.ticket, 2, "320px")),
+            self.status,
+            # the tickers' seven columns need 560 px: narrower, the row wraps
+            self._row((self.tickers, 3, "560px"), (self.portfolio, 2, "330px")),
         ]
+        trading: list[tuple[Panel, int, str]] = []
         if self.chart is not None:
-            self.chart.layout = ipywidgets.Layout(width="100%")
-            boxes.append(self.chart)
+            trading.append((self.chart, 6, "560px"))
+        if self.book is not None:
+            trading.append((self.book, 2, "250px"))
+        trading.append((self.ticket, 3, "320px"))
+        boxes.append(self._row(*trading))
         # the orders table (type, status with a bracket's phase, prices with the live
         # trailing stop and the legs) needs more room than the positions table
         boxes.append(self._row((self.positions, 5, "440px"), (self.orders, 7, "560px")))
         super().__init__(boxes, layout=ipywidgets.Layout(width="100%", grid_gap="8px"))
         self.add_class("tw-dashboard")
+
+    def _link(self) -> None:
+        """The chart leads the symbol; the book feeds prices to the ticket."""
+        if self.book is not None:
+            book = self.book
+            self._unlinks.append(
+                book.on_pick(lambda price, symbol: self.ticket.set_price(price, symbol))
+            )
+        if self.chart is not None:
+            chart = self.chart
+
+            def follow(change: dict[str, Any]) -> None:
+                symbol = str(change["new"]).upper()
+                if not symbol:
+                    return
+                if self.book is not None and self.book.symbol != symbol:
+                    self.book.symbol = symbol
+                if self.ticket.form.get("symbol") != symbol:
+                    self.ticket.select_symbol(symbol)
+
+            chart.observe(follow, names=["symbol"])
+            self._unlinks.append(lambda: chart.unobserve(follow, names=["symbol"]))
 
     @staticmethod
     def _row(*cells: tuple[Panel, int, str]) -> ipywidgets.HBox:
@@ -75,12 +117,16 @@ class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
             self.tickers,
             self.ticket,
             self.chart,
+            self.book,
             self.positions,
             self.orders,
         ]
         return [p for p in found if p is not None]
 
     def close(self) -> None:
+        for unlink in self._unlinks:
+            unlink()
+        self._unlinks.clear()
         for panel in self.panels:
             panel.close()
         super().close()
@@ -92,9 +138,23 @@ def dashboard(
     symbols: Iterable[str] = (),
     metrics: MetricsSource | None = None,
     chart: bool = True,
+    book: bool = True,
     interval: float | None = None,
+    timeframe: str = "1m",
+    depth: int = 10,
 ) -> Dashboard:
     """Every panel on ``session``; ``symbols`` are subscribed and shown in the tickers,
-    the first one in the chart and the ticket.  ``metrics``: a zero-argument callable
-    returning a dict (e.g. ``lambda: ws.metrics``) for the status panel."""
-    return Dashboard(session, symbols=symbols, metrics=metrics, chart=chart, interval=interval)
+    the first one in the chart, the order book and the ticket.  ``metrics``: a
+    zero-argument callable returning a dict (e.g. ``lambda: ws.metrics``) for the status
+    panel.  ``timeframe``: the chart's first timeframe; ``depth``: the book's levels a
+    side (5, 10 or 20)."""
+    return Dashboard(
+        session,
+        symbols=symbols,
+        metrics=metrics,
+        chart=chart,
+        book=book,
+        interval=interval,
+        timeframe=timeframe,
+        depth=depth,
+    )

@@ -40,6 +40,21 @@ def wall_ms() -> int:
     return int(time.time() * 1000)
 
 
+def listen_link(session: TradingSession, callback: Callable[[str], None]) -> Callable[[], None]:
+    """Follow a remote session's connection state (``RealtimeClient.on_state``:
+    ``connected``, ``reconnecting``, ``closed``...); ``callback`` gets the current one
+    at once.  An in-kernel session has no link: nothing is called.  Returns the
+    function that stops following."""
+    on_state = getattr(session, "on_state", None)
+    if not callable(on_state):
+        return lambda: None
+    current = getattr(session, "state", None)
+    if isinstance(current, str):
+        callback(current)
+    stop = on_state(callback)
+    return stop if callable(stop) else (lambda: None)
+
+
 class Panel(anywidget.AnyWidget):
     """Subclasses define ``css_class``, ``apply(message) -> bool`` and ``push()``."""
 
@@ -218,8 +233,11 @@ class Panel(anywidget.AnyWidget):
 
     async def settle(self) -> None:
         """Wait for every command this panel started (tests, notebooks); wrap in
-        ``wait_for``.  Long-running tasks (the status panel's metrics poll) are skipped."""
-        while pending := [t for t in self._tasks if not t.get_name().endswith(":metrics")]:
+        ``wait_for``.  Long-running tasks (the status panel's metrics poll, the chart's
+        candle poll) are skipped."""
+        while pending := [
+            t for t in self._tasks if not t.get_name().endswith((":metrics", ":poll"))
+        ]:
             await asyncio.gather(*pending, return_exceptions=True)
 
     def _on_front_message(self, _widget: object, content: Any, _buffers: object) -> None:

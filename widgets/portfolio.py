@@ -1,4 +1,6 @@
-"""Portfolio panel (``tw-portfolio``): balance, equity, P&L, positions count, sparkline."""
+"""Portfolio panel (``tw-portfolio``): equity, what is available and what is locked,
+realized and unrealized P&L, the fees paid and the total they add up to (shown as the
+sum it is), positions count, the wallet's assets, and an equity sparkline."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ class PortfolioPanel(Panel):
 
     values = traitlets.Dict().tag(sync=True)
     equity = traitlets.List(traitlets.Float()).tag(sync=True)
+    balances = traitlets.Dict().tag(sync=True)
+    """{ASSET: {"free", "locked"}} (PROTOCOL v2); empty from a version-1 engine."""
 
     def __init__(self, session: TradingSession, **kwargs: Any) -> None:
         self.state = PortfolioState()
@@ -36,3 +40,4 @@ class PortfolioPanel(Panel):
     def push(self) -> None:
         self.values = self.state.snapshot()
         self.equity = self.state.equity_history()
+        self.balances = {asset: dict(v) for asset, v in self.state.balances.items()}

@@ -1,4 +1,6 @@
-"""Positions panel (``tw-positions``): open positions, P&L coloured, a close button each."""
+"""Positions panel (``tw-positions``): tabs Open and Closed (this session), newest
+first, in a box of fixed height that scrolls; P&L coloured, a stale mark flagged (its
+P&L is not live), a Close button per open position."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import traitlets
 
 from widgets.assets import panel_css, panel_esm
 from widgets.panel import Panel
-from widgets.state.positions import PositionsState
+from widgets.state.positions import TABS, PositionsState
 from workspace.session import Message, TradingSession
 
 
@@ -20,12 +22,16 @@ class PositionsPanel(Panel):
     _css = panel_css("positions")
 
     rows = traitlets.List(traitlets.Dict()).tag(sync=True)
+    """The rows of the current tab, newest first."""
+    counts = traitlets.Dict().tag(sync=True)
+    tab = traitlets.Enum(TABS, default_value="open").tag(sync=True)
     closing = traitlets.List(traitlets.Unicode()).tag(sync=True)
     """Position ids with a close request in flight (their button is disabled)."""
 
     def __init__(self, session: TradingSession, **kwargs: Any) -> None:
         self.state = PositionsState()
         super().__init__(session, **kwargs)
+        self.observe(lambda _change: self.changed(), names=["tab"])
 
     def start(self) -> None:
         self.spawn(self.refresh(), "get_positions")
@@ -38,7 +44,8 @@ class PositionsPanel(Panel):
         return self.state.apply(message)
 
     def push(self) -> None:
-        self.rows = self.state.rows()
+        self.rows = self.state.tab_rows(self.tab)
+        self.counts = self.state.counts()
 
     async def close_position(self, position_id: str, quantity: float | None = None) -> Message:
         """Close a position (all of it unless ``quantity``) with a market order."""

@@ -1,10 +1,12 @@
-"""Status panel (``tw-status``): feed state and source, age of the last message, feed
-latency, server clients, and the UI latency the browser measures.
+"""Status panel (``tw-status``): what a trader needs to trust the screen (feed state,
+including stalled and stopped; the age of the last price; the last gap in the data;
+the journal when it is degraded), and, folded away, the developer's figures (feed
+latency, kernel-to-screen latency, server clients, last message).
 
-The browser computes "age of last message" itself from ``status.last_message_ms`` (a
-timer in the page, no kernel traffic) and reports the render latencies it measured
-for every panel back in the ``ui_latency`` trait (p50/p99, for notebooks and
-benchmarks).
+The browser computes the ages itself from ``status.last_price_ms`` and
+``status.last_message_ms`` (a timer in the page, no kernel traffic), notices a dead
+kernel by itself, and reports the render latencies it measured for every panel back in
+the ``ui_latency`` trait (p50/p99, for notebooks and benchmarks).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import traitlets
 
 from widgets.assets import panel_css, panel_esm
-from widgets.panel import Panel, wall_ms
+from widgets.panel import Panel, listen_link, wall_ms
 from widgets.state.status import StatusState
 from workspace.session import Message, TradingSession
 
@@ -67,9 +69,12 @@ class StatusPanel(Panel):
     ) -> None:
         self.state = StatusState()
         self._metrics = metrics if metrics is not None else _metrics_source(session)
+        self._poller: asyncio.Task[Any] | None = None
+        self._unlink: Callable[[], None] | None = None
         super().__init__(session, interval=interval, **kwargs)
 
     def start(self) -> None:
+        self._unlink = listen_link(self.session, self._on_link)
         # STATUS is pushed only on feed changes and every few seconds: an in-kernel
         # ProtocolSession exposes its engine, whose current STATUS shows at once
         engine = getattr(self.session, "engine", None)
@@ -80,11 +85,15 @@ class StatusPanel(Panel):
             except Exception as exc:
                 self.show_error(exc, "status")
         self.poll_metrics()
-        if self._metrics is not None:
-            self.spawn(self._poll_forever(), "metrics")
+        if self._metrics is not None and not self.state.stopped:
+            self._poller = self.spawn(self._poll_forever(), "metrics")
+
+    def _on_link(self, state: str) -> None:
+        if self.state.apply_link(state):
+            self.changed()
 
     def poll_metrics(self) -> None:
-        if self._metrics is None:
+        if self._metrics is None or self.state.stopped:
             return
         try:
             values = dict(self._metrics())
@@ -93,6 +102,8 @@ class StatusPanel(Panel):
             return
         self.state.apply_metrics(values)
         self.changed()
+        if self.state.stopped and self._poller is not None:
+            self._poller.cancel()  # a stopped workspace has nothing more to say
 
     async def _poll_forever(self) -> None:
         # a periodic refresh, not a synchronisation: metrics have no change events
@@ -102,9 +113,17 @@ class StatusPanel(Panel):
 
     def apply(self, message: Message) -> bool:
         self.state.apply(message, wall_ms())
+        if self.state.stopped and self._poller is not None:
+            self._poller.cancel()
         # every message moves "last message" forward; the coalescer keeps it to 2 Hz
         return True
 
     def push(self) -> None:
         self.status = self.state.snapshot()
         self.metrics = dict(self.state.extra)
+
+    def close(self) -> None:
+        if self._unlink is not None:
+            self._unlink()
+            self._unlink = None
+        super().close()

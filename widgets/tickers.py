@@ -10,6 +10,7 @@ import traitlets
 from widgets.assets import panel_css, panel_esm
 from widgets.panel import Panel
 from widgets.state.tickers import TickersState
+from widgets.state.wording import humanize
 from workspace.session import Message, TradingSession
 
 
@@ -19,6 +20,9 @@ class TickersPanel(Panel):
     _css = panel_css("tickers")
 
     rows = traitlets.List(traitlets.Dict()).tag(sync=True)
+    add_error = traitlets.Unicode("").tag(sync=True)
+    """Why the last symbol could not be added, shown under the input until the next
+    add or until the user types again."""
 
     def __init__(self, session: TradingSession, symbols: Iterable[str] = (), **kwargs: Any) -> None:
         self.state = TickersState()
@@ -42,13 +46,19 @@ class TickersPanel(Panel):
         """Subscribe the session to ``symbol`` and show its row."""
         symbol = symbol.strip().upper()
         if not symbol:
-            self.error = "add: enter a symbol, e.g. BTCUSDT"
+            self.add_error = "Enter a symbol, e.g. BTCUSDT"
             return {"type": "ERROR", "code": "INVALID_PARAMS", "message": "empty symbol"}
-        reply = await self.command({"action": "subscribe_ticker", "symbol": symbol})
+        self.add_error = ""
+        try:
+            reply = await self.session.request({"action": "subscribe_ticker", "symbol": symbol})
+        except Exception as exc:
+            self.show_error(exc, f"add {symbol}")
+            return {"type": "ERROR", "code": type(exc).__name__, "message": str(exc)}
         if reply.get("type") == "ERROR":
             self.state.remove(symbol)
+            self.add_error = f"{symbol}: {humanize(str(reply.get('message') or reply.get('code')))}"
         else:
-            self.state.add(str(reply.get("symbol") or symbol))
+            self.state.add(str(reply.get("symbol") or symbol), reply.get("symbol_info"))
             self.notice = f"subscribed {symbol}"
         self.changed()
         return reply
@@ -69,4 +79,7 @@ class TickersPanel(Panel):
             return self.add(symbol)
         if action == "remove":
             return self.remove(symbol)
+        if action == "clear_add_error":
+            self.add_error = ""
+            return None
         return super().on_action(action, content)

@@ -496,3 +496,81 @@ def publish_screenshot(path: Path, dest: Path) -> bool:
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, dest)
     return True
+
+
+THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
+
+
+def set_theme(page: Page, theme: str, timeout_s: float = 30.0) -> None:
+    """Switch JupyterLab's theme (``light`` or ``dark``) the way the Settings menu does,
+    and wait until the page says it is on."""
+    page.evaluate(
+        "(name) => window.jupyterapp.commands.execute('apputils:change-theme', {theme: name})",
+        THEMES[theme],
+    )
+    page.wait_for_function(
+        "(light) => document.body.dataset.jpThemeLight === light"
+        " && !document.querySelector('#jupyterlab-splash')",  # the switch shows a splash
+        arg="true" if theme == "light" else "false",
+        timeout=timeout_s * 1000,
+    )
+
+
+def set_width(page: Page, width: int, height: int = 1000) -> None:
+    """Resize the viewport (the notebook column follows; the panels re-lay out)."""
+    page.set_viewport_size({"width": width, "height": height})
+    # two frames: JupyterLab's own layout, then the widgets' (ResizeObserver callbacks)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+CLIPPED_JS = """(root) => {
+    const scope = document.querySelector(root);
+    if (!scope) return ['no ' + root];
+    const out = [];
+    const describe = (e) => {
+        const panel = e.closest('.tw-panel');
+        const name = panel ? [...panel.classList].find(c => c !== 'tw-panel') : '?';
+        const text = e.textContent.trim().slice(0, 40);
+        return `${name} ${e.tagName.toLowerCase()}.${e.className} "${text}"`
+            + ` ${e.scrollWidth}x${e.scrollHeight} in ${e.clientWidth}x${e.clientHeight}`;
+    };
+    // the chart library draws its own canvases in a table of its own: not ours to check
+    const mine = (e) => !e.closest('.tw-plot') && e.offsetParent !== null;
+    for (const e of scope.querySelectorAll('td, th, button, .tw-value, .tw-label, select')) {
+        if (!mine(e)) continue;
+        const over = e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1;
+        if (over) out.push(describe(e));
+    }
+    // a table wider than its panel scrolls sideways: its right columns are cut off
+    for (const e of scope.querySelectorAll('.tw-body, .tw-scroll, .tw-panel')) {
+        if (!mine(e)) continue;
+        if (e.scrollWidth > e.clientWidth + 1) out.push(describe(e));
+    }
+    return out;
+}"""
+
+
+def clipped(page: Page, root: str = ".tw-dashboard") -> list[str]:
+    """Every panel cell, button or figure whose content overflows it, and every panel
+    body that scrolls sideways (its right columns cut off), as descriptions."""
+    found: list[str] = page.evaluate(CLIPPED_JS, root)
+    return found
+
+
+def run_code(page: Page, code: str, timeout_s: float = 60.0) -> None:
+    """Append a code cell with ``code`` to the open notebook (in the page only: autosave
+    is off, the file never changes) and run it; waits until the kernel is idle."""
+    page.evaluate(
+        """(code) => {
+            const panel = window.jupyterapp.shell.currentWidget;
+            const notebook = panel.content;
+            const shared = notebook.model.sharedModel;
+            shared.insertCell(shared.cells.length, {cell_type: 'code', source: code});
+            notebook.activeCellIndex = shared.cells.length - 1;
+            window.__twRun = 'running';
+            window.jupyterapp.commands.execute('notebook:run-cell').then(
+              () => { window.__twRun = 'done'; }, (e) => { window.__twRun = 'error: ' + e; });
+        }""",
+        code,
+    )
+    wait_until_run_done(page, timeout_s=timeout_s)

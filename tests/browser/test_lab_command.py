@@ -1,11 +1,14 @@
 """``python -m workspace lab --no-browser`` starts a JupyterLab that answers on the
-printed URL and serves the quickstart notebook."""
+printed URL and serves a working copy of the quickstart notebook: saving it there (what
+JupyterLab's autosave does after a run) never changes a tracked file."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,12 +22,25 @@ from typing import Any
 import pytest
 from harness import free_port
 
-from workspace.cli.lab import DEFAULT_PORT, lab_url, pick_port, port_is_free
+from workspace.cli.lab import (
+    DEFAULT_PORT,
+    NOTEBOOKS,
+    REPO,
+    WORKDIR,
+    lab_url,
+    pick_port,
+    port_is_free,
+    prepare_workdir,
+)
 
 
-def get_json(url: str, token: str, method: str = "GET") -> Any:
+def get_json(url: str, token: str, method: str = "GET", body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
-        url, method=method, headers={"Authorization": f"token {token}"}
+        url,
+        method=method,
+        data=data,
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         body = response.read()
@@ -44,14 +60,62 @@ def wait_for_status(base: str, token: str, proc: subprocess.Popen[str], timeout:
         time.sleep(0.2)  # polling a server that is still starting: no event to wait on
 
 
+def git_status() -> str:
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_the_working_folder_is_ignored_by_git() -> None:
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(WORKDIR / "quickstart.ipynb")], cwd=REPO, check=False
+    )
+    assert ignored.returncode == 0, "lab/ must be in .gitignore"
+
+
+def test_prepare_workdir_copies_once_and_keeps_the_users_changes(tmp_path: Path) -> None:
+    source = tmp_path / "notebooks"
+    (source / "data").mkdir(parents=True)
+    (tmp_path / "docs").mkdir()
+    (source / "a.ipynb").write_text("v1")
+    work = tmp_path / "lab"
+    assert prepare_workdir(work, source) == []
+    assert (work / "a.ipynb").read_text() == "v1"
+    assert (work / "data").resolve() == (source / "data").resolve()  # linked, not copied
+    assert (work / "docs").resolve() == (tmp_path / "docs").resolve()
+    (work / "a.ipynb").write_text("v1 with outputs")  # the user ran and saved it
+    assert prepare_workdir(work, source) == []
+    assert (work / "a.ipynb").read_text() == "v1 with outputs"
+    (source / "a.ipynb").write_text("v2")  # a new version of the tracked notebook
+    notes = prepare_workdir(work, source)
+    assert len(notes) == 1
+    assert "changed" in notes[0]
+    assert (work / "a.ipynb").read_text() == "v1 with outputs"
+    prepare_workdir(work, source, fresh=True)
+    assert (work / "a.ipynb").read_text() == "v2"
+    assert (source / "a.ipynb").read_text() == "v2"  # the source is only read
+
+
 @pytest.mark.timeout(120)
 def test_lab_no_browser_prints_a_working_url_and_serves_the_quickstart(tmp_path: Path) -> None:
     port = free_port()
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
     env.pop("JUPYTER_TOKEN", None)
     log = (tmp_path / "lab.log").open("w")
+    # a folder inside the (ignored) working folder: the user's own copies stay untouched
+    made_workdir = not WORKDIR.exists()
+    workdir = WORKDIR / f".test-{secrets.token_hex(4)}"
+    tracked = (NOTEBOOKS / "quickstart.ipynb").read_bytes()
+    status_before = git_status()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workspace", "lab", "--no-browser", "--port", str(port)],
+        [
+            *(sys.executable, "-m", "workspace", "lab", "--no-browser"),
+            *("--port", str(port), "--dir", str(workdir)),
+        ],
         stdout=subprocess.PIPE,
         stderr=log,
         stdin=subprocess.DEVNULL,
@@ -73,8 +137,22 @@ def test_lab_no_browser_prints_a_working_url_and_serves_the_quickstart(tmp_path:
 
         status = wait_for_status(base, token, proc, timeout=60)
         assert "started" in status
-        contents = get_json(f"{base}/api/contents/quickstart.ipynb?content=0", token)
+        contents = get_json(f"{base}/api/contents/quickstart.ipynb", token)
         assert contents["type"] == "notebook"
+        # what autosave writes after Run All: the notebook with outputs
+        notebook = contents["content"]
+        cell = next(c for c in notebook["cells"] if c["cell_type"] == "code")
+        cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "ran\n"}]
+        cell["execution_count"] = 1
+        saved = {"type": "notebook", "format": "json", "content": notebook}
+        get_json(f"{base}/api/contents/quickstart.ipynb", token, method="PUT", body=saved)
+        assert "ran" in (workdir / "quickstart.ipynb").read_text()
+        assert (NOTEBOOKS / "quickstart.ipynb").read_bytes() == tracked
+        assert git_status() == status_before
+        # external_access.ipynb links ../docs/protocol.md: JupyterLab resolves it to
+        # docs/protocol.md under its root, which the working folder links
+        doc = get_json(f"{base}/api/contents/docs/protocol.md?content=0", token)
+        assert doc["type"] == "file"
         with pytest.raises(urllib.error.HTTPError) as denied:
             get_json(f"{base}/api/contents", "wrong-token")
         assert denied.value.code == 403
@@ -90,6 +168,9 @@ def test_lab_no_browser_prints_a_working_url_and_serves_the_quickstart(tmp_path:
         if proc.stdout is not None:
             proc.stdout.close()
         log.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        if made_workdir:
+            shutil.rmtree(WORKDIR, ignore_errors=True)
 
 
 def test_lab_url_points_at_the_notebook_with_its_token() -> None:

@@ -1,6 +1,6 @@
-"""The strategy lab in real JupyterLab: the backtest's plotly figure renders (the
-plotly extension is installed in the server's environment) with all five traces, and
-the live section's dashboard comes up, without a cell or JavaScript error."""
+"""The strategy lab in real JupyterLab: the backtest's plotly figure (a ThemedFigure)
+renders with all five traces, in the theme's colours, and the live section's dashboard
+comes up, without a cell or JavaScript error."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from harness import (
     run_all,
     run_tagged,
     screenshot,
+    set_theme,
     wait_until_run_done,
 )
 from playwright.sync_api import Browser
 
-FIGURE = ".jp-RenderedPlotly"
+FIGURE = ".tw-figure"
 
 
 @pytest.mark.browser
@@ -44,6 +45,30 @@ def test_backtest_figure_and_live_dashboard_render(browser: Browser, lab: LabSer
         assert not state["widget_errors"], state["widget_errors"]
         shot = screenshot(page, "strategy_lab_backtest", selector=FIGURE)
         publish_screenshot(shot, REPO / "docs" / "img" / "strategy_lab.png")
+        # the dark theme: the figure follows (transparent paper, the theme's text colour)
+        set_theme(page, "dark")
+        page.wait_for_function(
+            "(sel) => document.querySelector(sel)?.dataset.theme === 'dark'", arg=FIGURE
+        )
+        colours = page.evaluate(
+            """(sel) => {
+                const svg = document.querySelector(sel + ' .main-svg');
+                const paper = svg.querySelector('rect.bg') || svg.querySelector('rect');
+                const tick = document.querySelector(sel + ' .ytick text');
+                // plotly writes a transparent colour as its rgb with fill-opacity 0
+                return {paper: paper && getComputedStyle(paper).fillOpacity,
+                        text: getComputedStyle(tick).fill,
+                        theme: getComputedStyle(document.documentElement)
+                          .getPropertyValue('--jp-ui-font-color1').trim()};
+            }""",
+            FIGURE,
+        )
+        assert colours["paper"] == "0", colours  # the page's dark shows through
+        # light text on the dark page (the theme's font colour), not plotly's dark grey
+        r, g, b = (int(v) for v in colours["text"].strip("rgba() ").split(",")[:3])
+        assert r + g + b > 3 * 128, colours
+        screenshot(page, "strategy_lab_backtest_dark", selector=FIGURE)
+        set_theme(page, "light")
         run_tagged(page, "teardown")
         wait_until_run_done(page, timeout_s=60)
         assert not notebook_state(page)["errors"]

@@ -94,7 +94,7 @@ async def test_reconnects_resubscribes_and_resumes_after_server_restart(
         stream = client.stream()
         await client.subscribe("ETHUSDT")
         placed = await client.place_order(
-            symbol="ETHUSDT", side="BUY", type="LIMIT", quantity=0.01, price=100
+            symbol="ETHUSDT", side="BUY", type="LIMIT", quantity=0.01, price=1000
         )
         await server.stop()
         # While the server is away the engine keeps going: events the client misses.

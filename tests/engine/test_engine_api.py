@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import websockets
 
@@ -11,6 +12,7 @@ from workspace.notebook.workspace import Workspace
 from workspace.session import Message
 from workspace.trading.requests import OrderRequest, OrderType, Side
 
+from .conftest import make_workspace
 from .test_workspace_live import collect, next_message
 
 
@@ -54,7 +56,7 @@ async def test_orders_message_lists_open_orders_with_seq_and_filters_by_status(
     ws: Workspace,
 ) -> None:
     await priced(ws)
-    resting = ws.limit("BTCUSDT", "BUY", "0.001", "1000")
+    resting = ws.limit("BTCUSDT", "BUY", "0.001", "50000")
     filled = ws.buy("BTCUSDT", "0.001")
     engine = ws.engine
     open_orders = engine.orders_message()
@@ -70,7 +72,7 @@ async def test_order_events_since_replays_the_journal_in_order(ws: Workspace) ->
     messages = collect(ws)
     start = ws.engine.seq
     ws.buy("BTCUSDT", "0.001")
-    order = ws.limit("BTCUSDT", "BUY", "0.001", "1000")
+    order = ws.limit("BTCUSDT", "BUY", "0.001", "50000")
     ws.cancel(order.id)
     live = [await next_message(messages, "ORDER_UPDATE") for _ in range(4)]
     resumed = ws.engine.order_events_since(start)
@@ -127,3 +129,19 @@ async def test_serve_streams_the_same_engine_to_a_websocket_client(ws: Workspace
 async def test_dashboard_is_built_on_the_workspace_session(ws: Workspace) -> None:
     board = ws.dashboard()
     assert board is not None
+
+
+async def test_stop_publishes_one_last_status_that_says_stopped(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "journal.sqlite")
+    await ws.start()
+    statuses: list[Message] = []
+    ws.engine.subscribe_messages(
+        listener=lambda m: statuses.append(m) if m["type"] == "STATUS" else None
+    )
+    engine = ws.engine
+    await engine.stop()  # the feed reports its own shutdown meanwhile: it must not follow
+    assert statuses, "no STATUS at all"
+    assert statuses[-1]["feed"] == "stopped"
+    assert [s["feed"] for s in statuses].count("stopped") == 1
+    assert engine.feed_state == "stopped"
+    await ws.stop()

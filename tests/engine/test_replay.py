@@ -45,7 +45,8 @@ def attach_strategy(ws: Workspace, fills: list[Fill]) -> None:
             ws.buy(tick.symbol, "0.01")
             ws.trailing_stop(tick.symbol, "SELL", "0.01", trail_percent="0.5")
         else:
-            ws.limit(tick.symbol, "BUY", "0.01", str(tick.price * Decimal("0.999")))
+            price = ws.round_price(tick.symbol, tick.price * Decimal("0.999"))  # on the tick
+            ws.limit(tick.symbol, "BUY", "0.01", price)
 
     ws.on_fill(fills.append)
 

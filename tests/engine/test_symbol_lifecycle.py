@@ -67,8 +67,9 @@ async def test_a_cancelled_order_releases_its_symbol_but_another_open_order_keep
     await priced(ws, "SOLUSDT")
     price = ws.engine.account.quote("SOLUSDT").last
     assert price is not None
-    first = ws.limit("SOLUSDT", "BUY", "1", price / 2)
-    second = ws.limit("SOLUSDT", "BUY", "1", price / 3)
+    # prices on the symbol's tick (the exchange's PRICE_FILTER)
+    first = ws.limit("SOLUSDT", "BUY", "1", ws.round_price("SOLUSDT", price / 2))
+    second = ws.limit("SOLUSDT", "BUY", "1", ws.round_price("SOLUSDT", price / 3))
     await ws.unsubscribe("SOLUSDT")
     ws.cancel(first.id)
     await ws.engine.symbols_settled()
@@ -85,7 +86,7 @@ async def test_an_order_placed_without_a_subscription_streams_its_symbol_until_i
     price = ws.engine.account.quote("BTCUSDT").last
     assert price is not None
     await ws.unsubscribe("BTCUSDT")
-    order = ws.limit("BTCUSDT", "BUY", "0.001", price / 2)
+    order = ws.limit("BTCUSDT", "BUY", "0.001", ws.round_price("BTCUSDT", price / 2))
     await ws.engine.symbols_settled()
     assert "BTCUSDT" in streaming(ws)
     ws.cancel(order.id)

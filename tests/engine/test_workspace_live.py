@@ -103,7 +103,7 @@ async def test_bad_side_is_a_clear_error(ws: Workspace) -> None:
 
 async def test_cancel_and_unknown_ids(ws: Workspace) -> None:
     await ws.subscribe("BTCUSDT")
-    order = ws.limit("BTCUSDT", "BUY", "0.001", "1000")
+    order = ws.limit("BTCUSDT", "BUY", "0.001", "50000")
     assert order.status == "NEW"
     canceled = ws.cancel(order.id)
     assert canceled.status == "CANCELED"
@@ -228,7 +228,7 @@ async def test_resting_orders_fill_from_ticks(ws: Workspace) -> None:
     messages = collect(ws)
     await ws.subscribe("BTCUSDT")
     quote = await next_message(messages, "MARKET_UPDATE")
-    order = ws.limit("BTCUSDT", "BUY", "0.001", str(quote["price"] * 1.05))
+    order = ws.limit("BTCUSDT", "BUY", "0.001", ws.round_price("BTCUSDT", quote["price"] * 1.05))
     fill = await asyncio.wait_for(fills.get(), timeout=10)
     assert fill.order_id == order.id
 
@@ -303,11 +303,14 @@ async def test_restart_on_an_existing_journal_keeps_positions_and_open_orders(
     db = tmp_path / "journal.sqlite"
     first = make_workspace(db)
     await first.start()
+    messages = collect(first)
     await first.subscribe("BTCUSDT")
+    await next_message(messages, "MARKET_UPDATE")  # a fresh price: the buy fills at once
     fills: asyncio.Queue[Fill] = asyncio.Queue()
     first.on_fill(fills.put_nowait)
     bought = first.buy("BTCUSDT", "0.002")
-    resting = first.limit("BTCUSDT", "BUY", "0.001", "1000")
+    assert bought.status == "FILLED"
+    resting = first.limit("BTCUSDT", "BUY", "0.001", "50000")
     seq = first.engine.seq
     positions = first.account.positions
     await first.stop()

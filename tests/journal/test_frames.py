@@ -62,4 +62,5 @@ def test_equity_curve_samples_fills_and_marks_and_ends_at_the_account_equity(
     assert curve.index.is_monotonic_increasing
     assert len(curve) == 5  # 4 fill times + 1 mark
     assert curve["equity"].iloc[-1] == float(final.equity)
-    assert (curve["equity"] - curve["balance"] - curve["unrealized_pnl"]).abs().max() < 1e-9
+    pnl = curve["realized_pnl"] + curve["unrealized_pnl"] - curve["fees_paid"]
+    assert (curve["equity"] - float(final.initial_balance) - pnl).abs().max() < 1e-9

@@ -7,16 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from workspace.market.feed import FeedState, FeedStatus
-from workspace.market.records import MarketRecord
+from workspace.market.records import FeedRecord
 
 
 @dataclass
 class Collector:
-    records: list[MarketRecord] = field(default_factory=list)
+    records: list[FeedRecord] = field(default_factory=list)
     statuses: list[FeedStatus] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def on_record(self, record: MarketRecord) -> None:
+    def on_record(self, record: FeedRecord) -> None:
         self.records.append(record)
         self._changed.set()
 

@@ -1,17 +1,20 @@
 """A tiny stand-in for Binance on 127.0.0.1, for feed tests that need exact control.
 
 It speaks the combined-stream endpoint (``/stream``) with SUBSCRIBE / UNSUBSCRIBE and
-serves ``/api/v3/exchangeInfo`` on the same port.  It sends data only when a test
-pushes it, and records every control message, so a test can check precisely what the
-feed sent and when.  Reconnect / serverShutdown / garbage behaviour is also tested
-against the real simulator (tests/market/test_feed_sim.py).
+serves ``/api/v3/exchangeInfo``, ``/api/v3/depth`` (each answer is one the test queued,
+so a test decides what the snapshot holds and when it comes) and ``/api/v3/klines``
+(filtered by ``startTime`` / ``endTime`` / ``limit`` as Binance does) on the same port.
+It sends data only when a test pushes it, and records every control message, so a
+test can check precisely what the feed sent and when.  Reconnect / serverShutdown /
+garbage behaviour is also tested against the real simulator (test_feed_sim.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -30,6 +33,41 @@ def ticker_frame(symbol: str, event_ms: int, last: str = "100.5") -> bytes:
         "O": event_ms - 86_400_000, "C": event_ms, "F": 1, "L": 2, "n": 2,
     }  # fmt: skip
     return json.dumps({"stream": f"{symbol.lower()}@ticker", "data": data}).encode()
+
+
+def depth_frame(
+    symbol: str,
+    first: int,
+    last: int,
+    bids: list[tuple[str, str]] | None = None,
+    asks: list[tuple[str, str]] | None = None,
+    event_ms: int | None = None,
+    stream_kind: str = "depth@100ms",
+) -> bytes:
+    """A diff depth event (``depthUpdate``) covering update ids ``first..last``."""
+    data = {
+        "e": "depthUpdate", "E": event_ms if event_ms is not None else 1_700_000_000_000 + last,
+        "s": symbol, "U": first, "u": last, "b": [list(b) for b in bids or []],
+        "a": [list(a) for a in asks or []],
+    }  # fmt: skip
+    return json.dumps({"stream": f"{symbol.lower()}@{stream_kind}", "data": data}).encode()
+
+
+def depth_body(
+    last_update_id: int,
+    bids: list[tuple[str, str]] | None = None,
+    asks: list[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    return {
+        "lastUpdateId": last_update_id,
+        "bids": [list(b) for b in bids or []],
+        "asks": [list(a) for a in asks or []],
+    }
+
+
+def kline_row(open_ms: int, close: str, interval_ms: int = 60_000) -> list[Any]:
+    return [open_ms, "1.00", close, "0.50", close, "10.5", open_ms + interval_ms - 1,
+            "10.50", 3, "5.25", "5.25", "0"]  # fmt: skip
 
 
 def book_frame(symbol: str, update_id: int) -> bytes:
@@ -61,6 +99,12 @@ class FakeExchange:
     subscribed: set[str] = field(default_factory=set)
     connection_attempts: int = 0
     connections: asyncio.Queue[ServerConnection] = field(default_factory=asyncio.Queue)
+    depth_answers: asyncio.Queue[tuple[int, Any]] = field(default_factory=asyncio.Queue)
+    """Answers to ``/api/v3/depth``, one per request, in order: ``(status, json body)``.
+    A request waits until the test queues its answer."""
+    klines: dict[tuple[str, str], list[list[Any]]] = field(default_factory=dict)
+    """``/api/v3/klines`` rows per ``(symbol, interval)``."""
+    rest_requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     control_received: asyncio.Event = field(default_factory=asyncio.Event)
     _server: Server | None = None
     _live: set[ServerConnection] = field(default_factory=set)
@@ -93,7 +137,40 @@ class FakeExchange:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+    @staticmethod
+    def _json(status: int, body: Any) -> Response:
+        text = json.dumps(body).encode()
+        reason = HTTPStatus(status).phrase
+        headers = Headers({"Content-Type": "application/json", "Content-Length": str(len(text)),
+                           "X-MBX-USED-WEIGHT-1M": "7"})  # fmt: skip
+        return Response(status, reason, headers, text)
+
+    async def _depth(self, params: dict[str, str]) -> Response:
+        status, body = await self.depth_answers.get()
+        return self._json(status, body)
+
+    def _klines(self, params: dict[str, str]) -> Response:
+        rows = self.klines.get((params.get("symbol", ""), params.get("interval", "")))
+        if rows is None:
+            return self._json(400, {"code": -1121, "msg": "Invalid symbol."})
+        start = int(params.get("startTime", 0))
+        end = int(params.get("endTime", 2**62))
+        chosen = [row for row in rows if start <= row[0] <= end]
+        limit = int(params.get("limit", 500))
+        chosen = chosen[:limit] if "startTime" in params else chosen[-limit:]
+        return self._json(200, chosen)
+
+    def _http(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response] | None:
+        url = urllib.parse.urlsplit(request.path)
+        params = dict(urllib.parse.parse_qsl(url.query))
+        if url.path in ("/api/v3/depth", "/api/v3/klines"):
+            self.rest_requests.append((url.path, params))
+            self.control_received.set()
+            if url.path == "/api/v3/depth":
+                return self._depth(params)
+            return self._klines(params)
         if request.path.startswith("/api/v3/exchangeInfo"):
             if self.exchange_info_status != 200:
                 return connection.respond(self.exchange_info_status, "nope")

@@ -68,7 +68,14 @@ def test_combined_stream_url_is_derived_from_the_base(base: str, combined: str) 
     [
         ({"streams": ()}, "at least one"),
         ({"streams": "ticker"}, "not a string"),
-        ({"streams": ("depth",)}, "not one the feed normalises"),
+        ({"streams": ("depth15",)}, "not one the feed normalises"),
+        ({"streams": ("kline_2m",)}, "not one the feed normalises"),
+        ({"streams": ("ticker_2h",)}, "not one the feed normalises"),
+        ({"streams": ("ticker", "ticker")}, "twice"),
+        ({"streams": ("depth", "depth@100ms")}, "one diff depth"),
+        ({"book_stream": "depth5"}, "book_stream"),
+        ({"book_snapshot_limit": 5001}, "book_snapshot_limit"),
+        ({"book_snapshot_limit": 0}, "book_snapshot_limit"),
         ({"silence_timeout_s": 0}, "silence_timeout_s"),
         ({"max_params_per_request": 0}, "max_params_per_request"),
         ({"control_messages_per_s": 6}, "control_messages_per_s"),
@@ -83,6 +90,15 @@ def test_nonsense_configuration_is_refused_with_a_clear_error(
 
 def test_rolling_window_tickers_are_accepted_stream_kinds() -> None:
     assert FeedConfig(streams=("ticker_1h", "trade")).streams == ("ticker_1h", "trade")
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["depth", "depth@100ms", "depth5", "depth10@100ms", "depth20", "kline_1s", "kline_1M",
+     "kline_15m", "ticker_4h", "ticker_1d", "miniTicker"],
+)  # fmt: skip
+def test_depth_and_kline_stream_kinds_are_accepted(kind: str) -> None:
+    assert FeedConfig(streams=(kind,)).streams == (kind,)
 
 
 def test_with_refuses_unknown_fields() -> None:

@@ -9,14 +9,30 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from workspace.market.decode import ControlReply, FrameError, ServerShutdown, decode_frame
-from workspace.market.records import BookTicker, MiniTicker, Ticker, Trade
+from workspace.market.decode import (
+    ControlReply,
+    FrameError,
+    ServerShutdown,
+    decode_frame,
+    parse_depth_snapshot,
+    parse_klines,
+)
+from workspace.market.records import (
+    BookTicker,
+    DepthSnapshot,
+    DepthUpdate,
+    Kline,
+    MiniTicker,
+    PartialDepth,
+    Ticker,
+    Trade,
+)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "binance"
 FRAMES = sorted(FIXTURES.glob("*.json"))
 
 # Stream kind -> the record type the feed normalises it into (None = recognised, skipped).
-EXPECTED = {
+EXPECTED: dict[str, type] = {
     "aggTrade": Trade,
     "trade": Trade,
     "ticker": Ticker,
@@ -27,12 +43,13 @@ EXPECTED = {
     "allTickers-arr": tuple,
     "allTickers_1h-arr": tuple,
     "avgPrice": type(None),
-    "depth5": type(None),
-    "depth5_100ms": type(None),
-    "depthUpdate": type(None),
-    "depthUpdate_100ms": type(None),
-    "kline_1m": type(None),
+    "depth5": PartialDepth,
+    "depth5_100ms": PartialDepth,
+    "depthUpdate": DepthUpdate,
+    "depthUpdate_100ms": DepthUpdate,
+    "kline_1m": Kline,
 }
+BOOK_AND_KLINE = (DepthUpdate, PartialDepth, Kline)
 
 
 def _payload(path: Path) -> dict[str, object]:
@@ -50,13 +67,225 @@ def test_fixture_folder_holds_every_stream_kind_we_expect() -> None:
 
 @pytest.mark.parametrize("path", FRAMES, ids=[p.name for p in FRAMES])
 def test_every_fixture_frame_decodes_to_its_record_type_or_is_skipped(path: Path) -> None:
-    decoded = decode_frame(path.read_bytes())
+    decoded = decode_frame(path.read_bytes(), all_records=True)
     assert type(decoded) is EXPECTED[path.name.split(".")[0]]
 
 
 @pytest.mark.parametrize("path", FRAMES, ids=[p.name for p in FRAMES])
+def test_without_all_records_book_and_kline_frames_stay_skipped(path: Path) -> None:
+    """The replay's view (tickers and trades only) is what it was before books existed."""
+    expected = EXPECTED[path.name.split(".")[0]]
+    decoded = decode_frame(path.read_bytes())
+    if expected in BOOK_AND_KLINE:
+        assert decoded is None
+    else:
+        assert type(decoded) is expected
+
+
+@pytest.mark.parametrize("path", FRAMES, ids=[p.name for p in FRAMES])
 def test_text_and_bytes_frames_decode_identically(path: Path) -> None:
-    assert decode_frame(path.read_text()) == decode_frame(path.read_bytes())
+    assert decode_frame(path.read_text(), all_records=True) == decode_frame(
+        path.read_bytes(), all_records=True
+    )
+
+
+def _levels(wire: object) -> tuple[tuple[Decimal, Decimal], ...]:
+    assert isinstance(wire, list)
+    return tuple((Decimal(price), Decimal(qty)) for price, qty in wire)
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in FRAMES if p.name.startswith("depthUpdate")], ids=lambda p: p.name
+)
+def test_diff_depth_levels_are_exact_decimals_in_wire_order(path: Path) -> None:
+    record = decode_frame(path.read_bytes(), all_records=True)
+    wire = _payload(path)
+    assert isinstance(record, DepthUpdate)
+    assert record.event_type == "depthUpdate"
+    assert (record.event_time, record.symbol) == (wire["E"], wire["s"])
+    assert (record.first_update_id, record.final_update_id) == (wire["U"], wire["u"])
+    assert record.bids == _levels(wire["b"])
+    assert record.asks == _levels(wire["a"])
+    assert all(type(p) is Decimal and type(q) is Decimal for p, q in record.bids + record.asks)
+    # The wire strings themselves are kept: the exact digits the exchange sent.
+    assert record.bid_levels == tuple(tuple(level) for level in wire["b"])  # type: ignore[attr-defined]
+
+
+def test_a_zero_quantity_level_keeps_its_exact_zero() -> None:
+    record = decode_frame(
+        (FIXTURES / "depthUpdate.raw.testnet-2025-01.json").read_bytes(), all_records=True
+    )
+    assert isinstance(record, DepthUpdate)
+    assert record.bids[1] == (Decimal("104774.76000000"), Decimal("0E-8"))
+    assert str(record.bids[1][0]) == "104774.76000000"  # the exchange's own digits
+
+
+def test_diff_depth_with_an_empty_side_decodes() -> None:
+    record = decode_frame(
+        (FIXTURES / "depthUpdate_100ms.combined.mainnet-2021-08.json").read_bytes(),
+        all_records=True,
+    )
+    assert isinstance(record, DepthUpdate)
+    assert (record.symbol, record.bids) == ("XMRBTC", ())
+    assert record.asks[0] == (Decimal("0.00578700"), Decimal("31.23100000"))
+
+
+def test_partial_depth_takes_its_symbol_from_the_stream_name() -> None:
+    path = FIXTURES / "depth5_100ms.combined.testnet-2025-01.json"
+    record = decode_frame(path.read_bytes(), all_records=True)
+    wire = _payload(path)
+    assert isinstance(record, PartialDepth)
+    assert (record.symbol, record.last_update_id) == ("BTCUSDT", 5137787)
+    assert record.bids == _levels(wire["bids"])
+    assert record.asks == _levels(wire["asks"])
+    assert len(record.bids) == len(record.asks) == 5
+
+
+def test_raw_partial_depth_has_no_symbol_on_the_wire() -> None:
+    record = decode_frame(
+        (FIXTURES / "depth5.raw.testnet-2025-01.json").read_bytes(), all_records=True
+    )
+    assert isinstance(record, PartialDepth)
+    assert (record.symbol, record.last_update_id) == ("", 5129092)
+    assert record.bids[0] == (Decimal("104920.00000000"), Decimal("0.00263000"))
+
+
+@pytest.mark.parametrize("levels", [10, 20])
+@pytest.mark.parametrize("speed", ["", "@100ms"])
+def test_every_partial_depth_stream_name_decodes(levels: int, speed: str) -> None:
+    data = (FIXTURES / "depth5.raw.testnet-2025-01.json").read_bytes()
+    frame = b'{"stream":"ethusdt@depth%d%s","data":%s}' % (levels, speed.encode(), data)
+    record = decode_frame(frame, all_records=True)
+    assert isinstance(record, PartialDepth)
+    assert record.symbol == "ETHUSDT"
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in FRAMES if p.name.startswith("kline")], ids=lambda p: p.name
+)
+def test_kline_is_flat_with_exact_prices_and_the_event_time(path: Path) -> None:
+    record = decode_frame(path.read_bytes(), all_records=True)
+    wire = _payload(path)
+    k = wire["k"]
+    assert isinstance(record, Kline)
+    assert isinstance(k, dict)
+    assert record.event_time == wire["E"]
+    assert (record.symbol, record.interval) == (k["s"], "1m")
+    assert (record.open_time, record.close_time) == (k["t"], k["T"])
+    assert (record.open_price, record.high_price) == (Decimal(k["o"]), Decimal(k["h"]))
+    assert (record.low_price, record.close_price) == (Decimal(k["l"]), Decimal(k["c"]))
+    assert (record.volume, record.quote_volume) == (Decimal(k["v"]), Decimal(k["q"]))
+    assert (record.taker_buy_volume, record.taker_buy_quote_volume) == (
+        Decimal(k["V"]),
+        Decimal(k["Q"]),
+    )
+    assert (record.first_trade_id, record.last_trade_id) == (k["f"], k["L"])
+    assert (record.trade_count, record.closed) == (k["n"], k["x"])
+
+
+def test_open_and_closed_candles_are_told_apart() -> None:
+    opened = decode_frame(
+        (FIXTURES / "kline_1m.combined.mainnet-2021-08-open.json").read_bytes(), all_records=True
+    )
+    closed = decode_frame(
+        (FIXTURES / "kline_1m.combined.mainnet-2021-08-closed.json").read_bytes(),
+        all_records=True,
+    )
+    assert isinstance(opened, Kline)
+    assert isinstance(closed, Kline)
+    assert (opened.closed, closed.closed) == (False, True)
+    assert opened.open_time == closed.open_time
+
+
+@pytest.mark.parametrize(
+    "interval",
+    ["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d",
+     "1w", "1M"],
+)  # fmt: skip
+def test_every_binance_kline_interval_decodes(interval: str) -> None:
+    data = json.loads((FIXTURES / "kline_1m.raw.testnet-2025-01.json").read_bytes())
+    data["k"]["i"] = interval
+    for frame in (
+        json.dumps({"stream": f"btcusdt@kline_{interval}", "data": data}),
+        json.dumps({"stream": f"btcusdt@kline_{interval}@+08:00", "data": data}),
+        json.dumps(data),
+    ):
+        record = decode_frame(frame, all_records=True)
+        assert isinstance(record, Kline)
+        assert record.interval == interval
+
+
+def _csv_rows_as_rest_klines(path: Path) -> list[list[object]]:
+    """The archive's CSV rows are the REST answer's rows: numbers as Binance sends them."""
+    rows = []
+    for line in path.read_text().splitlines():
+        cells = line.split(",")
+        rows.append(
+            [int(cells[0]), *cells[1:6], int(cells[6]), cells[7], int(cells[8]), *cells[9:12]]
+        )
+    return rows
+
+
+def test_rest_klines_parse_into_the_same_records_with_exact_values() -> None:
+    path = FIXTURES / "replay" / "klines" / "BTCUSDT-1m-2020-01-01.csv"
+    rows = _csv_rows_as_rest_klines(path)
+    body = json.dumps(rows).encode()
+    now_ms = rows[-1][6] - 1  # type: ignore[operator]  # the last candle is still forming
+    klines = parse_klines("BTCUSDT", "1m", body, now_ms)
+    assert len(klines) == 1440
+    first, last = klines[0], klines[-1]
+    assert first.open_time == 1577836800000 == rows[0][0]
+    assert str(first.open_price) == rows[0][1]
+    assert (first.high_price, first.close_price) == (Decimal(rows[0][2]), Decimal(rows[0][4]))  # type: ignore[arg-type]
+    assert first.trade_count == rows[0][8]
+    assert (first.first_trade_id, first.event_time) == (None, None)
+    assert first.closed
+    assert not last.closed
+    assert all(k.symbol == "BTCUSDT" and k.interval == "1m" for k in klines)
+
+
+def test_rest_depth_snapshot_parses_with_the_symbol_and_receive_time() -> None:
+    body = (FIXTURES / "depth5.raw.testnet-2025-01.json").read_bytes()  # same shape as REST
+    snapshot = parse_depth_snapshot("BTCUSDT", body, received_ms=1737541559100)
+    assert isinstance(snapshot, DepthSnapshot)
+    assert (snapshot.symbol, snapshot.last_update_id) == ("BTCUSDT", 5129092)
+    assert snapshot.received_ms == 1737541559100
+    assert snapshot.asks[-1] == (Decimal("104921.64000000"), Decimal("0.00372000"))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"code":-1121,"msg":"Invalid symbol."}', "unreadable depth snapshot"),
+        (b'{"lastUpdateId":1,"bids":[["1"]],"asks":[]}', "unreadable depth snapshot"),
+        (b"<html>", "unreadable depth snapshot"),
+    ],
+)
+def test_bad_depth_snapshots_are_frame_errors(body: bytes, message: str) -> None:
+    with pytest.raises(FrameError, match=message):
+        parse_depth_snapshot("BTCUSDT", body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{}", b"[[1,2,3]]", b'[[1,"1","1","1","x","1",2,"1",3,"1","1","0"]]'],
+)
+def test_bad_kline_answers_are_frame_errors(body: bytes) -> None:
+    with pytest.raises(FrameError, match="unreadable klines"):
+        parse_klines("BTCUSDT", "1m", body, 0)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'{"stream":"btcusdt@kline_1m","data":{"e":"kline","E":1,"s":"BTCUSDT","k":{"t":0,'
+        b'"T":59999,"s":"BTCUSDT","i":"1m","f":1,"L":2,"o":"1","c":"nan","h":"1","l":"1",'
+        b'"v":"1","n":2,"x":false,"q":"1","V":"1","Q":"1","B":"0"}}}',
+    ],
+)
+def test_non_finite_candles_are_refused(frame: bytes) -> None:
+    with pytest.raises(FrameError, match="non-finite"):
+        decode_frame(frame, all_records=True)
 
 
 @pytest.mark.parametrize(
@@ -222,12 +451,33 @@ class SessionLine(msgspec.Struct):
     frame: msgspec.Raw
 
 
-def test_every_frame_of_the_recorded_mainnet_session_decodes() -> None:
-    path = FIXTURES / "replay" / "session.combined.mainnet-2021-08-14.jsonl"
-    kinds: dict[str, int] = {}
+SESSION = FIXTURES / "replay" / "session.combined.mainnet-2021-08-14.jsonl"
+
+
+def _session_frames() -> list[memoryview]:
     lines = msgspec.json.Decoder(SessionLine)
-    for line in path.read_bytes().splitlines():
-        decoded = decode_frame(memoryview(lines.decode(line).frame))  # the frame's own bytes
+    return [memoryview(lines.decode(line).frame) for line in SESSION.read_bytes().splitlines()]
+
+
+def test_every_frame_of_the_recorded_mainnet_session_decodes() -> None:
+    kinds: dict[str, int] = {}
+    for frame in _session_frames():
+        decoded = decode_frame(frame, all_records=True)  # the frame's own bytes
         kinds[type(decoded).__name__] = kinds.get(type(decoded).__name__, 0) + 1
-    # 412 bookTicker + 28 aggTrade become records; 546 depth + 17 kline are skipped.
-    assert kinds == {"BookTicker": 412, "Trade": 28, "NoneType": 563}
+    assert kinds == {"BookTicker": 412, "Trade": 28, "DepthUpdate": 546, "Kline": 17}
+    # The replay's tick-only view: depth and klines are recognised and skipped.
+    legacy = [type(decode_frame(frame)).__name__ for frame in _session_frames()]
+    assert legacy.count("NoneType") == 546 + 17
+
+
+def test_recorded_diff_depth_events_chain_by_update_id_per_symbol() -> None:
+    """The real session's 546 diff events: per symbol, every U is the previous u + 1."""
+    last: dict[str, int] = {}
+    for frame in _session_frames():
+        record = decode_frame(frame, all_records=True)
+        if isinstance(record, DepthUpdate):
+            if record.symbol in last:
+                assert record.first_update_id == last[record.symbol] + 1
+            assert record.first_update_id <= record.final_update_id
+            last[record.symbol] = record.final_update_id
+    assert set(last) == {"FTMUSDT", "SXPBTC", "BADGERBTC", "XMRBTC"}

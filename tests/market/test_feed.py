@@ -387,16 +387,75 @@ async def test_dropped_connection_reconnects_resubscribes_and_records_the_gap(
         await feed.stop()
 
 
-async def test_server_shutdown_event_triggers_a_reconnect(
+async def test_server_shutdown_is_a_make_before_break_handover_with_zero_gap(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    """The new connection is opened and subscribed while the old one still delivers;
+    ticks both deliver are handed on once; then the old one is closed."""
+    feed = make_feed(exchange, collector)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT")
+        old = await exchange.connections.get()
+        await exchange.push(ticker_frame("BTCUSDT", 1))
+        await exchange.push('{"e":"serverShutdown","E":1700000000000}')
+        new = await asyncio.wait_for(exchange.connections.get(), 5)
+        await exchange.until(lambda: len(exchange.methods()) == 2)  # the new SUBSCRIBE
+        assert exchange.methods()[-1] == ("SUBSCRIBE", ["btcusdt@ticker", "btcusdt@bookTicker"])
+        # From here both connections carry every tick (push sends to every open one),
+        # and the old one keeps sending until the feed closes it.
+        for event_ms in range(2, 40):
+            await exchange.push(ticker_frame("BTCUSDT", event_ms))
+        await asyncio.wait_for(old.wait_closed(), 10)
+        for event_ms in range(40, 50):
+            await exchange.push(ticker_frame("BTCUSDT", event_ms))
+        await collector.until(lambda: len(collector.records) == 49)
+        times = [r.event_time for r in collector.records]  # type: ignore[union-attr]
+        assert times == list(range(1, 50))  # every tick once, in order: no gap, no repeat
+        assert new.state.name == "OPEN"
+        assert feed.gaps == []
+        assert collector.states() == [FeedState.CONNECTED]  # never "reconnecting"
+        assert (feed.stats.handovers, feed.stats.reconnects) == (1, 0)
+    finally:
+        await feed.stop()
+
+
+async def test_the_24_hour_renewal_is_a_make_before_break_handover(
+    exchange: FakeExchange, collector: Collector
+) -> None:
+    clock = FakeClock()
+    feed = make_feed(exchange, collector, silence_timeout_s=10 * 86400.0, clock=clock)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT")
+        old = await exchange.connections.get()
+        clock.now += 23.5 * 3600.0
+        new = await asyncio.wait_for(exchange.connections.get(), 5)
+        await exchange.until(lambda: len(exchange.methods()) == 2)
+        await exchange.push(ticker_frame("BTCUSDT", 7))  # both deliver it: handed on once
+        await asyncio.wait_for(old.wait_closed(), 10)
+        await exchange.push(ticker_frame("BTCUSDT", 8))
+        await collector.until(lambda: len(collector.records) == 2)
+        assert [r.event_time for r in collector.records] == [7, 8]  # type: ignore[union-attr]
+        assert new.state.name == "OPEN"
+        assert collector.states() == [FeedState.CONNECTED]
+        assert exchange.connection_attempts == 2
+    finally:
+        await feed.stop()
+
+
+async def test_when_the_new_connection_cannot_be_made_the_feed_reconnects_as_usual(
     exchange: FakeExchange, collector: Collector
 ) -> None:
     feed = make_feed(exchange, collector)
     await feed.start()
     try:
         await feed.subscribe("BTCUSDT")
+        exchange.handshake_status = 503
         await exchange.push('{"e":"serverShutdown","E":1700000000000}')
         status = await collector.until_state(FeedState.RECONNECTING)
         assert status.reason == "serverShutdown"
+        exchange.handshake_status = None
         await collector.until_state(FeedState.CONNECTED, count=2)
         assert exchange.methods()[-1] == ("SUBSCRIBE", ["btcusdt@ticker", "btcusdt@bookTicker"])
     finally:
@@ -434,9 +493,13 @@ async def test_a_planned_reconnect_never_inherits_a_grown_backoff(
         await exchange.drop()  # a failure: the next failure would wait 100 s
         await collector.until_state(FeedState.CONNECTED, count=2)
         clock.now += 5.0  # the server announces its shutdown 5 s into the connection
+        exchange.handshake_status = 503  # ... and the new connection fails: plain reconnect
         await exchange.push('{"e":"serverShutdown","E":1700000000000}')
-        await collector.until_state(FeedState.CONNECTED, count=3, within=5.0)
-        assert exchange.connection_attempts == 3
+        await collector.until_state(FeedState.RECONNECTING, count=2)
+        exchange.handshake_status = None
+        # Not 100 s: the planned reconnect starts the backoff afresh (10 ms, then 100 s
+        # for the second failure: the first attempt, refused, was within 10 ms).
+        await exchange.until(lambda: exchange.connection_attempts >= 4, within=5.0)
     finally:
         await feed.stop()
 
@@ -473,28 +536,6 @@ async def test_watchdog_leaves_a_connection_without_subscriptions_alone(
         await feed.subscribe("BTCUSDT")  # the control round trip lets the watchdog run
         await feed.unsubscribe("BTCUSDT")
         assert collector.states() == [FeedState.CONNECTED]
-    finally:
-        await feed.stop()
-
-
-async def test_connection_is_renewed_before_binances_24_hour_cut(
-    exchange: FakeExchange, collector: Collector
-) -> None:
-    clock = FakeClock()
-    feed = make_feed(exchange, collector, silence_timeout_s=10 * 86400.0, clock=clock)
-    await feed.start()
-    try:
-        await feed.subscribe("BTCUSDT")
-        clock.now += 23 * 3600.0
-        await exchange.push(ticker_frame("BTCUSDT", 1))
-        await collector.until(lambda: len(collector.records) == 1)
-        assert feed.state == "connected"
-        clock.now += 0.5 * 3600.0
-        status = await collector.until_state(FeedState.RECONNECTING)
-        assert status.reason == "max-age"
-        await collector.until_state(FeedState.CONNECTED, count=2)
-        assert exchange.connection_attempts == 2
-        assert exchange.methods()[-1] == ("SUBSCRIBE", ["btcusdt@ticker", "btcusdt@bookTicker"])
     finally:
         await feed.stop()
 
@@ -597,7 +638,7 @@ async def test_a_bug_in_decoding_brings_the_feed_down_instead_of_a_reconnect_loo
     def broken(data: object) -> None:
         raise TypeError("a bug, not a bad frame")
 
-    monkeypatch.setattr("workspace.market.feed.decode_frame", broken)
+    monkeypatch.setattr("workspace.market.feed.decode_feed_frame", broken)
     await exchange.push(ticker_frame("BTCUSDT", 1))
     status = await collector.until_state(FeedState.DOWN)
     assert "TypeError" in status.reason

@@ -129,19 +129,28 @@ async def test_feed_reconnects_and_resubscribes_when_the_simulator_restarts_on_t
         await feed.stop()
 
 
-async def test_server_shutdown_event_makes_the_feed_reconnect(
+async def test_a_server_shutdown_handover_loses_and_repeats_no_trade(
     sim: ExchangeSimulator, collector: Collector
 ) -> None:
+    """Make-before-break against the simulator: aggregate trade ids stay consecutive
+    per symbol across the handover (zero gap, nothing twice)."""
     feed = feed_for(sim, collector)
     await feed.start()
     try:
-        await feed.subscribe("ETHUSDT")
+        await feed.subscribe("BTCUSDT", "ETHUSDT")
+        await collector.until(lambda: sum(isinstance(r, Trade) for r in collector.records) > 10)
         await sim.send_server_shutdown()
-        status = await collector.until_state(FeedState.RECONNECTING)
-        assert status.reason == "serverShutdown"
-        await collector.until_state(FeedState.CONNECTED, count=2)
+        await collector.until(lambda: feed.stats.handovers == 1)
         mark = len(collector.records)
-        await collector.until(lambda: "ETHUSDT" in symbols_seen(collector, mark))
+        await collector.until(
+            lambda: sum(isinstance(r, Trade) for r in collector.records[mark:]) > 20
+        )
+        for symbol in ("BTCUSDT", "ETHUSDT"):
+            ids = [r.id for r in collector.records if isinstance(r, Trade) and r.symbol == symbol]
+            assert ids == list(range(ids[0], ids[0] + len(ids))), symbol
+        assert collector.states() == [FeedState.CONNECTED]
+        assert feed.gaps == []
+        assert feed.stats.reconnects == 0
     finally:
         await feed.stop()
 
@@ -176,6 +185,33 @@ async def test_watchdog_reconnects_when_the_simulator_stalls(
         assert status.reason == "stalled"
         await sim.stall(0)
         await collector.until_state(FeedState.CONNECTED, count=2)
+    finally:
+        await feed.stop()
+
+
+async def test_a_simulator_stall_is_reported_as_stalled_then_connected_with_a_gap(
+    sim: ExchangeSimulator, collector: Collector
+) -> None:
+    feed = feed_for(sim, collector, stall_after_s=0.3)
+    await feed.start()
+    try:
+        await feed.subscribe("BTCUSDT")
+        # Paces learned (tickers every 0.2 s here): silent after max(0.3 s, 3 x 0.2 s).
+        await collector.until(lambda: sum(isinstance(r, Ticker) for r in collector.records) > 3)
+        await sim.stall(2.0)
+        stalled = await collector.until_state(FeedState.STALLED)
+        assert stalled.reason.startswith("no data for")
+        await collector.until_state(FeedState.CONNECTED, count=2)
+        # The gap closes with the first record that carries an event time (a book
+        # ticker, which has none, may come first).
+        await collector.until(lambda: len(feed.gaps) == 1)
+        [gap] = feed.gaps
+        assert gap.reason == "stalled"
+        assert gap.symbol is None
+        assert gap.last_event_ms_before is not None
+        assert gap.first_event_ms_after is not None
+        assert gap.first_event_ms_after > gap.last_event_ms_before
+        assert feed.stats.reconnects == 0
     finally:
         await feed.stop()
 

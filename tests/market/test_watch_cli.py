@@ -56,6 +56,6 @@ async def test_watch_refuses_an_unknown_symbol_with_exit_code_2(sim: ExchangeSim
 
 
 async def test_watch_refuses_an_unknown_stream_kind_with_exit_code_2() -> None:
-    code, _, err = await run("--symbols", "btcusdt", "--streams", "depth")
+    code, _, err = await run("--symbols", "btcusdt", "--streams", "depth3")
     assert code == 2
     assert "not one the feed normalises" in err

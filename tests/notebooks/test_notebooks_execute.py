@@ -71,4 +71,5 @@ async def test_notebook_runs_top_to_bottom(
         mimes = {
             m for cell in nb.cells for out in cell.get("outputs", []) for m in out.get("data", {})
         }
-        assert "application/vnd.plotly.v1+json" in mimes, mimes
+        # ThemedFigure: a widget view (drawn in the theme's colours by the browser)
+        assert "application/vnd.jupyter.widget-view+json" in mimes, mimes

@@ -98,6 +98,9 @@ class FakeEngine:
             "timestamp": now_ms(),
         }
 
+    def symbol_info(self, symbol: str) -> Message | None:
+        return None  # no exchange listing behind this fake
+
     def tick(self, symbol: str, price: float) -> Message:
         message: Message = {
             "type": "MARKET_UPDATE",

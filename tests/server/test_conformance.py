@@ -142,14 +142,14 @@ async def test_limit_order_then_cancel_gives_order_updates_with_seq_and_ids(
             "side": "BUY",
             "type": "LIMIT",
             "quantity": 0.001,
-            "price": 1000,
+            "price": 50000,  # 50 USDT: above the exchange's minimum order value
             "id": "o1",
         }
     )
     assert (placed["type"], placed["orderType"], placed["id"]) == ("ORDER_UPDATE", "LIMIT", "o1")
     assert_order(placed["order"])
     assert placed["order"]["status"] == "NEW"
-    assert placed["order"]["price"] == 1000
+    assert placed["order"]["price"] == 50000
     orders = await client.reply({"action": "get_orders", "id": "g"})
     assert orders["type"] == "ORDERS"
     assert [o["id"] for o in orders["orders"]] == [placed["order"]["id"]]
@@ -214,6 +214,8 @@ async def test_market_order_fills_and_close_position_closes_it(peer: PeerFactory
 
 async def test_rejected_order_carries_a_reason(peer: PeerFactory) -> None:
     client = await peer()
+    await client.reply({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+    await client.until(lambda m: m["type"] == "MARKET_UPDATE")  # judged against a fresh price
     reply = await client.reply(
         {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "quantity": 1000}
     )
@@ -298,7 +300,7 @@ async def test_resume_replays_missed_order_events_then_resumed_then_fresh_state(
             "side": "BUY",
             "type": "LIMIT",
             "quantity": 0.001,
-            "price": 1000,
+            "price": 50000,  # 50 USDT: above the exchange's minimum order value
         }
     )
     since = first["seq"] - 1

@@ -83,6 +83,16 @@ async def all_order_seqs(url: str) -> list[int]:
         return seqs
 
 
+async def rules_loaded(url: str) -> None:
+    """Wait until the server has the exchange's rules (it binds before it has them: a
+    STATUS says ``exchange_info: loaded``)."""
+    async with connect(url) as websocket:
+        peer = Peer(websocket)
+        status, *_ = await peer.snapshot()
+        if status.get("exchange_info") != "loaded":
+            await peer.until(lambda m: m["type"] == "STATUS" and m["exchange_info"] == "loaded")
+
+
 async def place(client: RealtimeClient, **fields: Any) -> Message:
     reply = await client.request({"action": "place_order", "symbol": "BTCUSDT", **fields})
     assert reply["type"] == "ORDER_UPDATE", reply
@@ -96,8 +106,10 @@ async def test_serve_prints_its_url_and_sigterm_stops_it_with_the_journal_intact
     serve = await start_serve("--port", str(port), "--db", db)
     processes.append(serve)
     assert serve.url == f"ws://127.0.0.1:{port}/api/ws/realtime"
+    await rules_loaded(serve.url)
     async with RealtimeClient(serve.url) as client:
-        await place(client, side="BUY", type="LIMIT", quantity=0.001, price=1000)
+        placed = await place(client, side="BUY", type="LIMIT", quantity=0.001, price=50000)
+        assert placed["order"]["status"] == "NEW", placed
     before = await all_order_seqs(serve.url)
     serve.process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(serve.process.wait(), TIMEOUT) == 0
@@ -107,6 +119,65 @@ async def test_serve_prints_its_url_and_sigterm_stops_it_with_the_journal_intact
     async with connect(again.url) as websocket:
         orders = [json.loads(await asyncio.wait_for(websocket.recv(), TIMEOUT)) for _ in range(4)]
         assert [o["id"] for o in orders[3]["orders"]] != []
+
+
+async def test_serve_binds_at_once_with_the_exchange_down_and_says_so(
+    port: int, processes: list[ServeProcess]
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on: the exchange is down
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    serve = await start_serve(
+        "--port",
+        str(port),
+        "--feed",
+        "binance",
+        "--binance-url",
+        f"ws://127.0.0.1:{dead}",
+        "--binance-rest-url",
+        f"http://127.0.0.1:{dead}",
+        "--balance",
+        "USDT=5000,BTC=0.5",
+    )
+    processes.append(serve)
+    async with connect(serve.url) as websocket:
+        peer = Peer(websocket)
+        status, portfolio, *_ = await peer.snapshot()
+        assert status["source"] == "binance"
+        assert status["feed"] in {"down", "reconnecting"}
+        assert status["exchange_info"] == "pending"
+        assert portfolio["portfolio"]["balances"] == {
+            "BTC": {"free": 0.5, "locked": 0.0},
+            "USDT": {"free": 5000.0, "locked": 0.0},
+        }
+        refused = await peer.reply(
+            {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "quantity": 0.001}
+        )
+        order = refused["order"]
+        assert (order["status"], order["reason_code"]) == ("REJECTED", "NO_MARKET_DATA")
+        assert "not loaded yet" in order["reason"]
+        pong = await peer.reply({"action": "ping"})
+        assert pong["type"] == "PONG"
+    serve.process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(serve.process.wait(), TIMEOUT) == 0
+
+
+async def test_serve_refuses_a_balance_it_cannot_read(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "workspace",
+        "serve",
+        "--port",
+        "0",
+        "--balance",
+        "USDT10000",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), STARTUP_TIMEOUT)
+    assert process.returncode == 2
+    assert b"--balance: expected ASSET=AMOUNT" in stderr
 
 
 async def test_serve_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
@@ -223,7 +294,9 @@ async def test_serve_on_a_binance_url_streams_and_pushes_status_when_the_feed_dr
         async with connect(serve.url) as websocket:
             peer = Peer(websocket)
             status, *_ = await peer.snapshot()
-            assert (status["source"], status["feed"]) == ("binance", "connected")
+            assert status["source"] == "binance"
+            if status["feed"] != "connected":  # the port is bound before the feed connects
+                await peer.until(lambda m: m["type"] == "STATUS" and m["feed"] == "connected")
             await peer.reply({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
             await peer.until(lambda m: m["type"] == "MARKET_UPDATE")
             await exchange.drop_connections()

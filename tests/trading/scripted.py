@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from workspace.market.exchange_info import SymbolInfo, parse_exchange_info
 from workspace.market.records import BookTicker, MiniTicker, Ticker, Trade
 from workspace.trading import (
     Account,
@@ -15,10 +20,20 @@ from workspace.trading import (
     OrderEvent,
     OrderRequest,
     OrderType,
+    Position,
     Side,
 )
 
 SYMBOL = "BTCUSDT"
+REST = Path(__file__).parents[1] / "fixtures" / "binance" / "rest"
+SPOT_2021 = "exchangeInfo.spot.mainnet-2021-10.json"  # BTCUSDT, ETHUSDT (legacy filters)
+ETHBTC_2025 = "exchangeInfo.ETHBTC.mainnet-2025-06.json"  # today's filter set
+
+
+@cache
+def listing(name: str = SPOT_2021) -> dict[str, SymbolInfo]:
+    """A real exchangeInfo answer (tests/fixtures/binance/rest), parsed."""
+    return parse_exchange_info((REST / name).read_bytes())
 
 
 def D(value: str | int) -> Decimal:
@@ -91,7 +106,10 @@ def ticker(price: str, bid: str | None, ask: str | None, symbol: str = SYMBOL) -
 
 def request(side: Side, kind: OrderType, quantity: str, **prices: Any) -> OrderRequest:
     symbol = prices.pop("symbol", SYMBOL)
-    fields = {k: (Decimal(v) if isinstance(v, str | int) else v) for k, v in prices.items()}
+    fields = {
+        k: (Decimal(v) if isinstance(v, str | int) and k != "client_order_id" else v)
+        for k, v in prices.items()
+    }
     return OrderRequest(
         symbol=str(symbol), side=side, type=kind, quantity=Decimal(quantity), **fields
     )
@@ -119,8 +137,12 @@ def order_updates(events: list[AccountEvent]) -> list[Order]:
 class Script:
     """An account plus a clock that advances by one ms per call."""
 
-    def __init__(self, config: AccountConfig | None = None, **kw: Any) -> None:
-        self.account = Account(config or AccountConfig(**kw))
+    def __init__(
+        self, config: AccountConfig | None = None, *, binance: bool = False, **kw: Any
+    ) -> None:
+        """``binance=True``: BTCUSDT / ETHUSDT with their real 2021 filters."""
+        rules = listing() if binance else None
+        self.account = Account(config or AccountConfig(**kw), rules=rules)
         self.t = 1_700_000_000_000
         self.events: list[AccountEvent] = []
 
@@ -151,5 +173,23 @@ class Script:
         self.events += out
         return order, out
 
+    def close(
+        self, position_id: str, quantity: str | None = None
+    ) -> tuple[Order, list[AccountEvent]]:
+        q = Decimal(quantity) if quantity is not None else None
+        order, out = self.account.close_position(position_id, q, self.tick())
+        self.events += out
+        return order, out
+
     def order(self, order_id: str) -> Order:
         return self.account.order(order_id)
+
+
+def same_positions(a: list[Position], b: list[Position]) -> bool:
+    """Equal positions, whatever the freshness of their marks (a rebuilt account's
+    prices come from the journal: stale until a live price arrives)."""
+
+    def key(p: Position) -> Position:
+        return msgspec.structs.replace(p, price_ms=None, stale=False)
+
+    return [key(p) for p in a] == [key(p) for p in b]

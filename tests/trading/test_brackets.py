@@ -58,7 +58,7 @@ def test_bracket_take_profit_fill_cancels_the_stop_and_completes_the_bracket() -
 
 
 def test_bracket_stop_loss_trigger_cancels_the_take_profit() -> None:
-    s = Script()
+    s = Script(allow_short=True)  # a SELL bracket is a short: margin-style only
     s.trades("100")
     order, _ = s.place(sell(OrderType.BRACKET, "1", take_profit="90", stop_loss="105"))
     events = s.trades("106")
@@ -94,7 +94,7 @@ def test_cancelling_the_bracket_before_its_entry_fills_cancels_all_legs() -> Non
     assert cancelled.status is OrderStatus.CANCELED
     assert {leg.status for leg in cancelled.legs} == {OrderStatus.CANCELED}
     assert s.trades("90", "120") == []
-    assert s.account.portfolio().reserved == 0
+    assert s.account.portfolio().locked == 0
 
 
 def test_bracket_prices_on_the_wrong_side_of_the_entry_are_rejected() -> None:
@@ -103,9 +103,17 @@ def test_bracket_prices_on_the_wrong_side_of_the_entry_are_rejected() -> None:
     order, _ = s.place(buy(OrderType.BRACKET, "1", take_profit="95", stop_loss="90"))
     assert order.status is OrderStatus.REJECTED
     assert order.reason is not None
-    assert "between stop_loss" in order.reason
+    assert "between its stop-loss price (90 USDT)" in order.reason
     order, _ = s.place(sell(OrderType.BRACKET, "1", take_profit="110", stop_loss="90"))
     assert order.status is OrderStatus.REJECTED
+
+
+def test_a_sell_bracket_is_refused_on_a_spot_account() -> None:
+    s = Script()
+    s.trades("100")
+    s.place(buy(OrderType.MARKET, "1"))
+    order, _ = s.place(sell(OrderType.BRACKET, "1", take_profit="90", stop_loss="105"))
+    assert (order.status, order.reason_code) == (OrderStatus.REJECTED, "WOULD_SHORT")
 
 
 def test_bracket_trailing_leg_waiting_for_activation_still_stops_at_stop_loss() -> None:

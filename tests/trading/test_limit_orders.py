@@ -67,7 +67,10 @@ def test_resting_buy_limit_reserves_balance_and_cancel_releases_it() -> None:
     s = Script()
     s.trades("100")
     order, _ = s.place(buy(OrderType.LIMIT, "10", price="90"))
-    assert s.account.portfolio().reserved == D("10") * D("90") * D("1.001")
+    held = D("10") * D("90") * D("1.001")
+    assert s.account.portfolio().locked == held
+    assert s.account.balances()["USDT"].free == D(10000) - held
     s.cancel(order.id)
-    assert s.account.portfolio().reserved == 0
+    assert s.account.portfolio().locked == 0
+    assert s.account.balances()["USDT"].free == D(10000)
     assert s.order(order.id).status is OrderStatus.CANCELED

@@ -20,10 +20,22 @@ def test_market_buy_fills_at_best_ask_from_the_latest_book_ticker() -> None:
 
 
 def test_market_sell_fills_at_best_bid() -> None:
-    s = Script()
+    s = Script(balances={"BTC": D(1)})
     s.feed(book("99.5", "100.5"))
     order, events = s.place(sell(OrderType.MARKET, "1"))
     assert fills(events) == [(order.id, D(1), D("99.5"))]
+
+
+def test_market_sell_of_more_than_is_held_is_refused_would_short() -> None:
+    s = Script(balances={"BTC": D("0.5")})
+    s.trades("100")
+    order, events = s.place(sell(OrderType.MARKET, "1"))
+    assert (order.status, order.reason_code) == (OrderStatus.REJECTED, "WOULD_SHORT")
+    assert order.reason == (
+        "Selling 1 BTC needs 1 BTC but the account holds 0.5 BTC: a spot account cannot "
+        "sell what it does not hold"
+    )
+    assert len(events) == 1
 
 
 def test_market_order_without_a_book_fills_at_the_last_trade_price() -> None:
@@ -33,11 +45,11 @@ def test_market_order_without_a_book_fills_at_the_last_trade_price() -> None:
     assert fills(events) == [(order.id, D(1), D("101.25"))]
 
 
-def test_market_order_with_no_known_price_is_rejected_with_a_clear_reason() -> None:
-    s = Script()
+def test_market_order_with_no_known_price_and_no_wait_is_rejected_no_market_data() -> None:
+    s = Script(market_wait_ms=0)
     order, events = s.place(buy(OrderType.MARKET, "1"))
-    assert order.status is OrderStatus.REJECTED
-    assert order.reason == "no market price known for BTCUSDT yet"
+    assert (order.status, order.reason_code) == (OrderStatus.REJECTED, "NO_MARKET_DATA")
+    assert order.reason == "no BTCUSDT price has arrived yet: a market order needs a fresh one"
     assert len(events) == 1
     assert s.account.portfolio().fees_paid == 0
 
@@ -58,7 +70,9 @@ def test_taker_fee_is_charged_in_quote_currency_and_lowers_equity_by_exactly_the
     p = s.account.portfolio()
     assert p.fees_paid == D("0.2")  # 0.4 * 250 * 0.002
     assert p.equity == D("10000") - D("0.2")
-    assert p.balance == D("9999.8")
+    assert p.balance == D("9899.8")  # the cash: 100 USDT went into 0.4 BTC, 0.2 in fees
+    assert p.total_pnl == p.realized_pnl + p.unrealized_pnl - p.fees_paid == D("-0.2")
+    assert s.account.balances()["BTC"].free == D("0.4")
 
 
 def test_mini_ticker_last_price_is_the_fallback_price_for_market_orders() -> None:

@@ -14,7 +14,7 @@ from workspace.trading.positions import Position, PositionStatus, PositionType
 from .scripted import trade
 
 D = Decimal
-CONFIG = AccountConfig(initial_balance=D(10) ** 9)
+CONFIG = AccountConfig(initial_balance=D(10) ** 9, allow_short=True)  # longs and shorts
 CTX = Context(prec=60)
 
 
@@ -56,14 +56,23 @@ def test_a_symbol_without_a_last_price_keeps_its_mark_in_a_revaluation() -> None
     assert book.price("BTCUSDT") == D(105)
 
 
-def test_mark_returns_the_change_of_unrealized_pnl_and_needs_a_position() -> None:
+def test_marks_settle_on_the_next_read_exactly_and_need_a_position() -> None:
     book = MarkBook(CTX)
     book.put(_position("BTCUSDT", PositionType.SELL, "2", "200", "100"), Quote(last=D(100)))
-    assert book.mark("BTCUSDT", D(99)) == D(2)
-    assert book.mark("BTCUSDT", D("99.5")) == D(-1)
-    assert book.pnl("BTCUSDT") == D(1)
+    book.put(_position("ETHUSDT", PositionType.BUY, "3", "30", "10"), Quote(last=D(10)))
+    assert book.unrealized == 0
+    book.mark("BTCUSDT", D(99))
+    assert book.unrealized == D(2)
+    book.mark("BTCUSDT", D("99.5"))  # noted twice before a read: settled once
+    book.mark("ETHUSDT", D("10.5"))
+    book.mark("BTCUSDT", D("99.25"))
+    assert book.pnl("BTCUSDT") == D("1.5")
+    assert (book.price("BTCUSDT"), book.price("ETHUSDT")) == (D("99.25"), D("10.5"))
+    assert book.unrealized == D("1.5") + D("1.5")
+    book.remove("BTCUSDT")
+    assert book.unrealized == D("1.5")
     with pytest.raises(KeyError):
-        book.mark("ETHUSDT", D(20))
+        book.mark("BTCUSDT", D(20))
 
 
 def test_removing_a_slot_moves_the_last_one_into_it_and_keeps_every_mark() -> None:

@@ -56,9 +56,9 @@ def test_oco_buy_is_the_mirror_take_profit_below_stop_above() -> None:
 @pytest.mark.parametrize(
     ("side", "tp", "stop", "words"),
     [
-        ("SELL", "95", "110", "take_profit (95) above stop_price (110)"),
-        ("BUY", "110", "95", "take_profit (110) below stop_price (95)"),
-        ("SELL", "120", "105", "between take_profit"),
+        ("SELL", "95", "110", "take-profit price (95 USDT) above its stop price (110 USDT)"),
+        ("BUY", "110", "95", "take-profit price (110 USDT) below its stop price (95 USDT)"),
+        ("SELL", "120", "105", "the market (100 USDT) between its take-profit price"),
     ],
 )
 def test_oco_legs_in_the_wrong_order_are_rejected(

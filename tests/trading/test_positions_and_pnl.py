@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from workspace.errors import InvalidParams, NotFound
-from workspace.trading import AccountConfig, OrderStatus, OrderType, PositionStatus, PositionType
+from workspace.trading import (
+    AccountConfig,
+    Balance,
+    OrderStatus,
+    OrderType,
+    PositionStatus,
+    PositionType,
+)
 
 from .scripted import D, Script, buy, sell
 
@@ -41,7 +48,7 @@ def test_reducing_fill_realizes_pnl_at_average_cost() -> None:
 
 
 def test_fill_through_zero_closes_the_position_and_opens_the_reverse() -> None:
-    s = _free()
+    s = _free(allow_short=True)
     s.trades("100")
     s.place(buy(OrderType.MARKET, "1"))
     s.trades("90")
@@ -54,7 +61,7 @@ def test_fill_through_zero_closes_the_position_and_opens_the_reverse() -> None:
 
 
 def test_short_position_is_marked_to_market_and_gains_when_price_falls() -> None:
-    s = _free()
+    s = _free(allow_short=True)
     s.trades("100")
     s.place(sell(OrderType.MARKET, "2"))
     s.trades("95")
@@ -62,16 +69,16 @@ def test_short_position_is_marked_to_market_and_gains_when_price_falls() -> None
     assert (pos.current_price, pos.unrealized_pnl) == (D(95), D(10))
     p = s.account.portfolio()
     assert p.equity == D(10010)
-    assert p.locked == D(200)
+    # the proceeds (200) and as much again as margin are held back: 10,000 stays free
+    assert (p.balance, p.locked, p.available) == (D(10200), D(400), D(9800))
+    assert s.account.balances()["BTC"] == Balance(free=D(-2), locked=D(0))
 
 
-def test_short_selling_can_be_switched_off() -> None:
-    s = _free(allow_short=False)
+def test_short_selling_is_off_on_a_spot_account() -> None:
+    s = _free()
     s.trades("100")
     order, _ = s.place(sell(OrderType.MARKET, "1"))
-    assert order.status is OrderStatus.REJECTED
-    assert order.reason is not None
-    assert "short selling is disabled" in order.reason
+    assert (order.status, order.reason_code) == (OrderStatus.REJECTED, "WOULD_SHORT")
     s.place(buy(OrderType.MARKET, "1"))
     order, _ = s.place(sell(OrderType.MARKET, "1"))
     assert order.status is OrderStatus.FILLED

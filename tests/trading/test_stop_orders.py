@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from workspace.trading import OrderStatus, OrderType
 
-from .scripted import D, Script, book, buy, fills, order_updates, sell
+from .scripted import D, Script, book, buy, fills, order_updates, sell, trade
 
 
 def test_sell_stop_loss_triggers_on_a_trade_at_or_below_its_stop_then_fills_at_market() -> None:
@@ -20,13 +20,24 @@ def test_sell_stop_loss_triggers_on_a_trade_at_or_below_its_stop_then_fills_at_m
     assert fills(events) == [(stop.id, D(1), D("94.5"))]  # gapped through: fills at the trade
 
 
-def test_triggered_stop_fills_at_the_best_bid_when_a_book_is_known() -> None:
+def test_triggered_stop_fills_at_the_best_bid_when_the_book_is_as_new_as_the_trade() -> None:
     s = Script()
     s.trades("100")
     s.place(buy(OrderType.MARKET, "1"))
     stop, _ = s.place(sell(OrderType.STOP_LOSS, "1", stop_price="95"))
-    s.feed(book("94.8", "95.2"))
-    assert fills(s.trades("95")) == [(stop.id, D(1), D("94.8"))]
+    t = s.tick()
+    s.account.on_market(book("94.8", "95.2"), t)
+    events = s.account.on_market(trade("95", t), t)
+    assert fills(events) == [(stop.id, D(1), D("94.8"))]
+
+
+def test_triggered_stop_fills_at_the_trade_price_when_the_book_is_older() -> None:
+    s = Script()
+    s.trades("100")
+    s.place(buy(OrderType.MARKET, "1"))
+    stop, _ = s.place(sell(OrderType.STOP_LOSS, "1", stop_price="95"))
+    s.feed(book("94.8", "95.2"))  # one ms before the trade
+    assert fills(s.trades("95")) == [(stop.id, D(1), D(95))]
 
 
 def test_buy_stop_loss_triggers_when_price_rises_to_the_stop() -> None:

@@ -11,6 +11,7 @@ from workspace.errors import InvalidParams, NotFound
 from workspace.trading import (
     Account,
     AccountConfig,
+    Balance,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -24,22 +25,25 @@ from .scripted import D, Script, buy, sell, trade
 @pytest.mark.parametrize(
     ("req", "reason"),
     [
-        (buy(OrderType.MARKET, "1", symbol="DOGE-USD"), "unknown symbol"),
+        (buy(OrderType.MARKET, "1", symbol="DOGE-USD"), "unknown symbol 'DOGE-USD'"),
         (buy(OrderType.MARKET, "1", symbol="ETHBTC"), "USDT-quoted symbols only"),
-        (buy(OrderType.MARKET, "0"), "quantity must be > 0"),
-        (buy(OrderType.MARKET, "-1"), "quantity must be > 0"),
-        (buy(OrderType.MARKET, "NaN"), "quantity must be a finite number"),
-        (buy(OrderType.MARKET, "Infinity"), "quantity must be a finite number"),
-        (buy(OrderType.LIMIT, "1", price="0"), "price must be > 0"),
-        (buy(OrderType.LIMIT, "1", price="-5"), "price must be > 0"),
-        (buy(OrderType.LIMIT, "1", price="sNaN"), "price must be a finite number"),
-        (buy(OrderType.LIMIT, "1"), "a LIMIT order needs price"),
-        (sell(OrderType.STOP_LOSS, "1"), "needs stop_price"),
-        (sell(OrderType.OCO, "1", stop_price="90"), "needs take_profit"),
-        (buy(OrderType.BRACKET, "1", take_profit="110"), "needs stop_loss"),
-        (sell(OrderType.TRAILING_STOP, "1", trail_percent="100"), "trail_percent must be < 100"),
-        (buy(OrderType.MARKET, "1000"), "insufficient balance"),
-        (buy(OrderType.LIMIT, "200", price="99"), "insufficient balance"),
+        (buy(OrderType.MARKET, "0"), "Quantity must be greater than 0, got 0"),
+        (buy(OrderType.MARKET, "-1"), "Quantity must be greater than 0, got -1"),
+        (buy(OrderType.MARKET, "NaN"), "Quantity must be a finite number"),
+        (buy(OrderType.MARKET, "Infinity"), "Quantity must be a finite number"),
+        (buy(OrderType.LIMIT, "1", price="0"), "Limit price must be greater than 0"),
+        (buy(OrderType.LIMIT, "1", price="-5"), "Limit price must be greater than 0, got -5"),
+        (buy(OrderType.LIMIT, "1", price="sNaN"), "Limit price must be a finite number"),
+        (buy(OrderType.LIMIT, "1"), "A LIMIT order needs a limit price"),
+        (sell(OrderType.STOP_LOSS, "1"), "needs a stop price"),
+        (sell(OrderType.OCO, "1", stop_price="90"), "needs a take-profit price"),
+        (buy(OrderType.BRACKET, "1", take_profit="110"), "needs a stop-loss price"),
+        (
+            sell(OrderType.TRAILING_STOP, "1", trail_percent="100"),
+            "Trail percent must be below 100",
+        ),
+        (buy(OrderType.MARKET, "1000"), "Insufficient balance: buying 1000 BTC at 100 USDT"),
+        (buy(OrderType.LIMIT, "200", price="99"), "Insufficient balance: this order needs"),
     ],
 )
 def test_invalid_request_is_rejected_with_a_reason_and_leaves_state_unchanged(
@@ -64,7 +68,8 @@ def test_symbols_outside_the_configured_set_are_unknown() -> None:
     account = Account(AccountConfig(), symbols={"ETHUSDT"})
     req = OrderRequest(symbol="btcusdt", side=Side.BUY, type=OrderType.MARKET, quantity=D(1))
     order, _ = account.place(req, 1)
-    assert order.reason == "unknown symbol 'BTCUSDT': not one of the account's symbols"
+    assert order.reason == "BTCUSDT is not one of the account's symbols"
+    assert order.reason_code == "UNKNOWN_SYMBOL"
 
 
 def test_lower_case_symbol_is_accepted_and_upper_cased() -> None:
@@ -93,16 +98,26 @@ def test_resting_buy_orders_reserve_what_they_would_spend() -> None:
     second, _ = s.place(buy(OrderType.LIMIT, "60", price="90"))
     assert second.status is OrderStatus.REJECTED
     assert second.reason is not None
-    assert "insufficient balance" in second.reason
+    assert second.reason_code == "INSUFFICIENT_BALANCE"
+    assert second.reason == (
+        "Insufficient balance: this order needs 5405.4 USDT (fees included) and 4594.6 USDT is free"
+    )
 
 
-def test_selling_what_you_hold_needs_no_margin() -> None:
+def test_a_resting_sell_locks_the_asset_it_will_sell_not_cash() -> None:
     s = Script()
     s.trades("100")
     s.place(buy(OrderType.MARKET, "99"))
     order, _ = s.place(sell(OrderType.LIMIT, "99", price="150"))
     assert order.status is OrderStatus.NEW
-    assert order.reserved == 0
+    assert (order.reserved, order.reserved_asset) == (D(99), "BTC")
+    assert s.account.balances()["BTC"] == Balance(free=D(0), locked=D(99))
+    again, _ = s.place(sell(OrderType.MARKET, "1"))
+    assert again.reason_code == "INSUFFICIENT_BALANCE"
+    assert again.reason == (
+        f"Selling 1 BTC needs 1 BTC free; 0 BTC is free, 99 BTC is locked by open orders "
+        f"({order.id}): cancel them, or close the position"
+    )
 
 
 def test_cancelling_a_final_order_raises_invalid_params_and_unknown_raises_not_found() -> None:
@@ -118,17 +133,18 @@ def test_cancelling_a_final_order_raises_invalid_params_and_unknown_raises_not_f
 def test_a_resting_order_that_cannot_be_paid_at_fill_time_expires() -> None:
     s = Script(config=AccountConfig(maker_fee=D(0), taker_fee=D(0)))
     s.trades("100")
-    # a sell that reduces a long reserves nothing; the long is then closed by hand,
-    # so when the limit is reached it would open a short bigger than the cash
-    s.place(buy(OrderType.MARKET, "90"))
-    order, _ = s.place(sell(OrderType.LIMIT, "90", price="101"))
-    s.account.close_position(s.account.positions[0].id, None, s.tick())
-    s.place(buy(OrderType.LIMIT, "99", price="50"))  # ties up the cash
-    s.account.on_market(trade("101.5"), s.tick())
+    # a buy stop holds back what it costs at its stop price; the market gaps past it
+    order, _ = s.place(buy(OrderType.STOP_LOSS, "99", stop_price="101"))
+    assert order.reserved == D(9999)
+    s.place(buy(OrderType.LIMIT, "1", price="1"))  # ties up the last USDT
+    s.account.on_market(trade("105"), s.tick())
     expired = s.order(order.id)
-    assert expired.status is OrderStatus.EXPIRED
-    assert expired.reason is not None
-    assert "insufficient balance" in expired.reason
+    assert (expired.status, expired.reason_code) == (OrderStatus.EXPIRED, "INSUFFICIENT_BALANCE")
+    assert expired.reason == (
+        "Insufficient balance: buying 99 BTC at 105 USDT costs 10395 USDT (fee included) "
+        "and 9999 USDT is free (when it was to fill)"
+    )
+    assert s.account.balances()["USDT"].locked == D(1)
 
 
 def test_a_rejected_order_never_carries_nan_or_infinity_into_events_or_the_wire() -> None:
@@ -147,4 +163,4 @@ def test_a_request_with_a_bogus_side_is_rejected_not_raised() -> None:
     req = OrderRequest(symbol="BTCUSDT", side="SIDEWAYS", type=OrderType.MARKET, quantity=D(1))  # type: ignore[arg-type]
     order, _ = s.place(req)
     assert order.status is OrderStatus.REJECTED
-    assert order.reason == "unknown side 'SIDEWAYS': expected BUY or SELL"
+    assert order.reason == "Side 'SIDEWAYS' is unknown: expected BUY or SELL"

@@ -23,16 +23,29 @@ def test_filled_order_wire_has_protocol_fields_fill_price_and_fee() -> None:
     assert wire["symbol"] == "BTCUSDT"
     assert (wire["side"], wire["type"], wire["status"]) == ("BUY", "MARKET", "FILLED")
     assert (wire["quantity"], wire["filled_quantity"]) == (1.5, 1.5)
-    assert (wire["fill_price"], wire["fee"]) == (100.0, 0.15)
+    assert (wire["fill_price"], wire["avg_price"], wire["fee"]) == (100.0, 100.0, 0.15)
+    assert wire["fills"] == [
+        {
+            "price": 100.0,
+            "quantity": 1.5,
+            "fee": 0.15,
+            "fee_asset": "USDT",
+            "maker": False,
+            "timestamp": order.updated_at,
+        }
+    ]
+    assert wire["time_in_force"] == "GTC"
     assert isinstance(wire["created_at"], int)
     json.dumps(wire)
 
 
-def test_rejected_order_wire_carries_the_reason() -> None:
+def test_rejected_order_wire_carries_the_reason_and_its_code() -> None:
     s = Script()
-    wire = order_to_wire(s.place(buy(OrderType.MARKET, "1"))[0])
+    s.trades("100")
+    wire = order_to_wire(s.place(sell(OrderType.MARKET, "1"))[0])
     assert wire["status"] == "REJECTED"
-    assert wire["reason"] == "no market price known for BTCUSDT yet"
+    assert wire["reason_code"] == "WOULD_SHORT"
+    assert wire["reason"].startswith("Selling 1 BTC needs 1 BTC but the account holds 0 BTC")
 
 
 def test_bracket_wire_has_legs_with_ids_statuses_and_trailing_fields() -> None:
@@ -50,8 +63,8 @@ def test_bracket_wire_has_legs_with_ids_statuses_and_trailing_fields() -> None:
     json.dumps(wire)
 
 
-def test_position_wire_shape_with_iso_timestamp() -> None:
-    s = Script()
+def test_position_wire_shape_with_iso_timestamp_and_freshness() -> None:
+    s = Script(allow_short=True)
     s.trades("100")
     s.place(sell(OrderType.MARKET, "2"))
     s.trades("90")
@@ -59,6 +72,9 @@ def test_position_wire_shape_with_iso_timestamp() -> None:
     assert {"id", "symbol", "type", "quantity", "entry_price", "current_price"} <= wire.keys()
     assert (wire["type"], wire["status"], wire["current_pnl"]) == ("sell", "open", 20.0)
     assert wire["timestamp"] == "2023-11-14T22:13:20.002Z"
+    assert (wire["price_ms"], wire["stale"]) == (s.t, False)
+    later = position_to_wire(s.account.positions_at(s.t + 5_001)[0])
+    assert (later["price_ms"], later["stale"]) == (s.t, True)
 
 
 def test_portfolio_wire_shape() -> None:
@@ -71,3 +87,9 @@ def test_portfolio_wire_shape() -> None:
     assert wire["positions_count"] == 1
     assert wire["fees_paid"] == 0.1
     assert wire["initial_balance"] == 10000.0
+    assert (wire["available"], wire["locked"]) == (9899.9, 0.0)
+    assert wire["balances"] == {
+        "BTC": {"free": 1.0, "locked": 0.0},
+        "USDT": {"free": 9899.9, "locked": 0.0},
+    }
+    assert wire["total_pnl"] == wire["realized_pnl"] + wire["unrealized_pnl"] - wire["fees_paid"]

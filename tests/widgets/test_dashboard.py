@@ -22,6 +22,7 @@ async def test_dashboard_holds_every_panel_with_its_css_class() -> None:
         "tw-ticket",
         "tw-status",
         "tw-chart",
+        "tw-book",
     }
     assert isinstance(board, ipywidgets.Widget)
     assert "tw-dashboard" in board._dom_classes
@@ -48,7 +49,7 @@ async def test_one_market_update_reaches_every_interested_panel() -> None:
 async def test_closing_the_dashboard_stops_every_listener() -> None:
     session = ScriptedSession()
     board = widgets.dashboard(session, chart=False)
-    assert len(session.listeners) == 6
+    assert len(session.listeners) == 7
     board.close()
     assert session.listeners == []
 
@@ -67,7 +68,7 @@ async def test_panels_are_not_recreated_by_updates() -> None:
 async def test_rows_wrap_in_a_narrow_notebook_and_orders_get_the_wider_share() -> None:
     board = widgets.dashboard(ScriptedSession(), symbols=["BTCUSDT"])
     rows = [child for child in board.children if isinstance(child, ipywidgets.HBox)]
-    assert len(rows) == 3
+    assert len(rows) == 3  # the status strip sits on top alone, full width
     assert all(row.layout.flex_flow == "row wrap" for row in rows)
     # every panel in a row has a minimum width: below it the row wraps, no squeezing
     assert all(panel.layout.min_width.endswith("px") for row in rows for panel in row.children)
@@ -77,4 +78,22 @@ async def test_rows_wrap_in_a_narrow_notebook_and_orders_get_the_wider_share() -
         for panel in row.children
     }
     assert grow["tw-orders"] > grow["tw-positions"]
+    board.close()
+
+
+async def test_the_chart_leads_the_symbol_and_the_book_feeds_the_ticket() -> None:
+    session = ScriptedSession()
+    board = widgets.dashboard(session, symbols=["BTCUSDT", "ETHUSDT"])
+    for panel in board.panels:
+        await asyncio.wait_for(panel.settle(), 10)
+    assert board.book is not None
+    assert board.chart is not None
+    board.chart.symbol = "ETHUSDT"
+    assert board.book.symbol == "ETHUSDT"
+    assert board.ticket.form["symbol"] == "ETHUSDT"
+    board.book._on_front_message(board.book, {"action": "pick", "price": 2345.5}, None)
+    assert (board.ticket.form["type"], board.ticket.form["price"]) == ("LIMIT", "2345.50")
+    assert board.ticket.form["symbol"] == "ETHUSDT"
+    await asyncio.wait_for(board.book.settle(), 10)
+    assert {"action": "subscribe_book", "symbol": "ETHUSDT", "depth": 10} in session.requests
     board.close()

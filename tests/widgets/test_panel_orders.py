@@ -112,6 +112,10 @@ async def test_cancel_button_cancels_and_shows_the_canceled_order() -> None:
     panel._on_front_message(panel, {"action": "cancel", "order_id": "o-1"}, None)
     await asyncio.wait_for(panel.settle(), 10)
     panel.flush()
+    assert panel.rows == []  # the open tab is empty now
+    assert panel.counts == {"open": 0, "history": 1}
+    panel.tab = "history"
+    panel.flush()
     assert [(r["id"], r["status"]) for r in panel.rows] == [("o-1", "CANCELED")]
     assert panel.canceling == []
     assert panel.notice == "canceled o-1"
@@ -177,3 +181,86 @@ def test_legs_carry_their_role_so_the_panel_can_name_them() -> None:
         ("stop_loss", "NEW"),
     ]
     assert row["role"] == ""  # a top-level order has no role
+
+
+def test_each_tab_is_sorted_by_time_newest_first_or_oldest_first() -> None:
+    state = OrdersState()
+    state.apply(order_update(order("late", created_at=3_000, updated_at=3_000)))
+    state.apply(order_update(order("early", created_at=1_000, updated_at=1_000)))
+    state.apply(order_update(order("done-a", "FILLED", created_at=500, updated_at=4_000)))
+    state.apply(order_update(order("done-b", "CANCELED", created_at=2_000, updated_at=2_500)))
+    assert [r["id"] for r in state.tab_rows("open")] == ["late", "early"]
+    assert [r["id"] for r in state.tab_rows("open", newest_first=False)] == ["early", "late"]
+    # the history by the time each order ended
+    assert [r["id"] for r in state.tab_rows("history")] == ["done-a", "done-b"]
+    assert state.counts() == {"open": 2, "history": 2}
+    with pytest.raises(ValueError, match="tab"):
+        state.tab_rows("closed")
+
+
+def test_partial_fills_show_average_price_and_each_fill() -> None:
+    state = OrdersState()
+    fills = [
+        {
+            "price": 100.0,
+            "quantity": 0.4,
+            "fee": 0.04,
+            "fee_asset": "USDT",
+            "maker": False,
+            "timestamp": 10,
+        },
+        {
+            "price": 101.0,
+            "quantity": 0.2,
+            "fee": 0.0202,
+            "fee_asset": "USDT",
+            "maker": True,
+            "timestamp": 20,
+        },
+    ]
+    partly = order("p-1", "PARTIALLY_FILLED", filled_quantity=0.6, avg_price=100.3333, fills=fills)
+    state.apply(order_update(partly))
+    [row] = state.open_rows()  # still open: the rest may fill later
+    assert (row["filled_quantity"], row["quantity"], row["avg_price"]) == (0.6, 1.0, 100.3333)
+    assert [(f["price"], f["quantity"], f["maker"]) for f in row["fills"]] == [
+        (100.0, 0.4, False),
+        (101.0, 0.2, True),
+    ]
+    # a version-1 engine: one fill price, which is the average
+    state.apply(order_update(order("v1", "FILLED", fill_price=99.5)))
+    assert state.get("v1")["avg_price"] == 99.5  # type: ignore[index]
+
+
+def test_a_rejection_reason_reads_like_the_ui() -> None:
+    state = OrdersState()
+    reason = "needs 97151574520000.000000000000 USDT for stop_price 96000.00000"
+    state.apply(order_update(order("r-1", "REJECTED", reason=reason, reason_code="X")))
+    row = state.get("r-1")
+    assert row is not None
+    assert row["reason"] == "needs 97,151,574,520,000.00 USDT for stop price 96,000"
+    assert row["reason_code"] == "X"
+
+
+async def test_cancel_all_cancels_every_open_order() -> None:
+    open_orders = [order("o-1"), order("o-2"), order("o-3", "FILLED")]
+    session = ScriptedSession(
+        {
+            "get_orders": lambda c: {
+                "type": "ORDERS",
+                "orders": open_orders,
+                "seq": 1,
+                "timestamp": 1,
+            },
+            "cancel_order": lambda c: order_update(order(c["order_id"], "CANCELED"), seq=2),
+        }
+    )
+    panel = OrdersPanel(session)
+    await asyncio.wait_for(panel.settle(), 10)
+    panel._on_front_message(panel, {"action": "cancel_all"}, None)
+    await asyncio.wait_for(panel.settle(), 10)
+    cancels = sorted(c["order_id"] for c in session.requests if c["action"] == "cancel_order")
+    assert cancels == ["o-1", "o-2"]
+    panel.flush()
+    assert panel.counts == {"open": 0, "history": 3}
+    assert panel.notice == "canceled 2 of 2 open orders"
+    panel.close()

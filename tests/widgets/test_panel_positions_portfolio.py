@@ -58,6 +58,57 @@ def test_closed_positions_are_not_listed() -> None:
     assert [r["id"] for r in state.rows()] == ["a"]
 
 
+def test_open_positions_are_newest_first_and_stale_marks_are_flagged() -> None:
+    state = PositionsState()
+    state.apply(
+        positions_message(
+            position("old", opened_at=1_000),
+            position("new", opened_at=5_000, stale=True, price_ms=4_000),
+        )
+    )
+    rows = state.rows()
+    assert [r["id"] for r in rows] == ["new", "old"]
+    assert (rows[0]["stale"], rows[0]["price_ms"]) == (True, 4_000)
+    assert rows[1]["stale"] is False
+
+
+def test_a_position_that_leaves_the_list_is_closed_at_its_real_exit_fill() -> None:
+    state = PositionsState()
+    state.apply(positions_message(position("p", opened_at=1_000, realized_pnl=0.0)))
+    # the closing order's fill (a bracket's take-profit leg): the exit price
+    leg = {
+        "id": "b-1-tp",
+        "symbol": "BTCUSDT",
+        "side": "SELL",
+        "type": "LIMIT",
+        "status": "FILLED",
+        "fills": [{"price": 40200.0, "quantity": 0.5, "timestamp": 9_000}],
+    }
+    group = {
+        "id": "b-1",
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "BRACKET",
+        "status": "FILLED",
+        "fill_price": 40000.0,
+        "legs": [leg],
+    }
+    state.apply({"type": "ORDER_UPDATE", "order": group, "timestamp": 9_000})
+    assert state.apply(positions_message(ts=9_500))
+    assert state.rows() == []
+    [closed] = state.closed_rows()
+    assert (closed["exit_price"], closed["pnl"], closed["closed_ms"]) == (40200.0, 100.0, 9_000)
+    assert state.counts() == {"open": 0, "closed": 1}
+
+
+def test_a_closed_position_without_a_seen_exit_fill_has_no_guessed_pnl() -> None:
+    state = PositionsState()
+    state.apply(positions_message(position("p", opened_at=1_000)))
+    state.apply(positions_message(ts=2_000))
+    [closed] = state.closed_rows()
+    assert (closed["exit_price"], closed["pnl"], closed["closed_ms"]) == (None, None, 2_000)
+
+
 def test_an_identical_position_update_changes_nothing() -> None:
     state = PositionsState()
     assert state.apply(positions_message(position(), ts=1))
@@ -83,9 +134,48 @@ def test_portfolio_keeps_every_figure_and_an_equity_history() -> None:
         "unrealized_pnl": 20.0,
         "total_pnl": 20.0,
         "initial_balance": None,
+        "fees_paid": None,
+        "available": None,
         "positions_count": 1,
+        "locked": None,
+        "quote": "USDT",
+        "adds_up": None,  # a version-1 engine reports no fees: unknown, not "yes"
     }
     assert state.equity_history() == [10_050.0, 10_020.0]
+
+
+def test_the_v2_portfolio_shows_fees_available_and_locked_and_adds_up() -> None:
+    state = PortfolioState()
+    state.apply(
+        portfolio_message(
+            1,
+            equity=9_983.10,
+            realized_pnl=-3.91,
+            unrealized_pnl=0.0,
+            fees_paid=12.99,
+            total_pnl=-16.90,
+            available=7_080.89,
+            balances={
+                "USDT": {"free": 7_080.89, "locked": 100.0},
+                "BTC": {"free": 0.03, "locked": 0},
+            },
+        )
+    )
+    snapshot = state.snapshot()
+    assert (snapshot["fees_paid"], snapshot["available"], snapshot["locked"]) == (
+        12.99,
+        7_080.89,
+        100.0,
+    )
+    assert snapshot["adds_up"] is True
+    assert state.balances["BTC"] == {"free": 0.03, "locked": 0.0}
+    # a total that leaves the fees out does not add up, and the panel says so
+    state.apply(
+        portfolio_message(
+            2, realized_pnl=-3.91, unrealized_pnl=0.0, fees_paid=12.99, total_pnl=-3.91
+        )
+    )
+    assert state.adds_up() is False
 
 
 def test_core_only_portfolio_gets_equity_from_balance() -> None:

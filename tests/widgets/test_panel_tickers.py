@@ -33,10 +33,24 @@ def test_market_update_creates_a_row_with_every_column() -> None:
         "high": 43500.0,
         "low": 42800.0,
         "volume": 12345.67,
+        "quote_volume": None,
         "bid": None,
         "ask": None,
         "timestamp": 1000,
+        # the volume's unit and the quote: from the name until SUBSCRIBED says
+        "base_asset": "BTC",
+        "quote_asset": "USDT",
+        "price_precision": None,
     }
+
+
+def test_symbol_info_names_the_assets_and_the_price_precision() -> None:
+    state = TickersState()
+    info = {"base_asset": "DOGE", "quote_asset": "USDT", "price_precision": 5}
+    assert state.apply({"type": "SUBSCRIBED", "symbol": "DOGEUSDT", "symbol_info": info})
+    row = state.row("DOGEUSDT")
+    assert row is not None
+    assert (row["base_asset"], row["quote_asset"], row["price_precision"]) == ("DOGE", "USDT", 5)
 
 
 def test_direction_follows_the_last_price_change() -> None:
@@ -107,22 +121,24 @@ async def test_a_burst_of_updates_is_coalesced_into_one_flush_with_the_latest_pr
     panel.close()
 
 
-async def test_adding_an_unknown_symbol_shows_the_engine_error_in_the_panel() -> None:
-    session = ScriptedSession(
-        {
-            "subscribe_ticker": lambda c: {
-                "type": "ERROR",
-                "code": "INVALID_SYMBOL",
-                "message": f"unknown symbol {c['symbol']}",
-            },
-        }
-    )
+async def test_a_bad_symbol_is_shown_under_the_input_until_the_next_add() -> None:
+    def subscribe(command: dict[str, object]) -> dict[str, object]:
+        if command["symbol"] == "NOPE":
+            return {"type": "ERROR", "code": "INVALID_SYMBOL", "message": "unknown symbol NOPE"}
+        return {"type": "SUBSCRIBED", "symbol": command["symbol"], "timestamp": 1}
+
+    session = ScriptedSession({"subscribe_ticker": subscribe})
     panel = TickersPanel(session)
     reply = await asyncio.wait_for(panel.add("NOPE"), 10)
     assert reply["type"] == "ERROR"
-    assert "INVALID_SYMBOL" in panel.error
-    assert "NOPE" in panel.error
+    assert panel.add_error == "NOPE: unknown symbol NOPE"
+    assert panel.error == ""  # not the panel's sticky error bar
     assert panel.state.symbols == []
+    await asyncio.wait_for(panel.add("ETHUSDT"), 10)
+    assert panel.add_error == ""  # the next add clears it
+    await asyncio.wait_for(panel.add("NOPE"), 10)
+    panel._on_front_message(panel, {"action": "clear_add_error"}, None)  # the user types
+    assert panel.add_error == ""
     panel.close()
 
 

@@ -11,6 +11,7 @@ from panel_session import ScriptedSession, market, order_update
 
 from widgets import TicketPanel
 from widgets.state import ORDER_TYPES, TicketError, build_order
+from widgets.state.ticket import TRAIL_LABELS, TYPE_LABELS, size_quantity
 
 
 def form(**values: Any) -> dict[str, Any]:
@@ -98,7 +99,14 @@ def test_missing_required_price_is_an_inline_error_on_that_field(
 ) -> None:
     errors = errors_of(form(type=order_type))
     assert set(errors) == missing
-    assert all(f"required for {order_type}" in text for text in errors.values())
+    # in the UI's words: "Stop price is required for a stop loss order", never STOP_LOSS
+    what = TYPE_LABELS[order_type].split(" (")[0]
+    assert all(
+        "is required for" in text
+        and what.lower() in text.lower()
+        and (order_type not in text or order_type == what)
+        for text in errors.values()
+    ), errors
 
 
 def test_every_order_type_is_offered() -> None:
@@ -276,4 +284,178 @@ async def test_a_fill_seen_before_the_reply_is_not_hidden_by_the_reply() -> None
     panel = TicketPanel(session)
     await asyncio.wait_for(panel.submit(form()), 10)
     assert panel.notice == "order-11 MARKET FILLED @ 97,000.00"
+    panel.close()
+
+
+BTC_INFO = {
+    "base_asset": "BTC",
+    "quote_asset": "USDT",
+    "tick_size": "0.01",
+    "step_size": "0.00001",
+    "min_qty": "0.00001",
+    "max_qty": "9000",
+    "min_notional": "5",
+    "price_precision": 2,
+    "quantity_precision": 5,
+    "status": "TRADING",
+}
+
+
+def subscribed_with_info(command: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "SUBSCRIBED",
+        "symbol": command["symbol"].upper(),
+        "symbol_info": BTC_INFO,
+        "timestamp": 1,
+    }
+
+
+def test_quantity_rounds_down_to_the_step_and_prices_to_the_nearest_tick() -> None:
+    command = build_order(
+        form(type="LIMIT", quantity="0.0123456", price="97000.006"), None, BTC_INFO
+    )
+    assert command["quantity"] == 0.01234
+    assert command["price"] == 97000.01
+
+
+def test_an_order_under_the_minimum_value_is_refused_in_the_uis_words() -> None:
+    with pytest.raises(TicketError) as caught:
+        build_order(form(type="LIMIT", quantity="0.00003", price="97000"), None, BTC_INFO)
+    errors = caught.value.errors
+    assert errors == {
+        "quantity": "Order value 2.91 USDT is below the minimum 5.00 USDT (at 97,000.00)"
+    }
+    with pytest.raises(TicketError) as caught:
+        build_order(form(quantity="0.000004"), None, BTC_INFO)
+    assert caught.value.errors["quantity"] == "Quantity 0.000004 is below the step 0.00001 BTC"
+
+
+def test_every_trail_type_has_its_full_label() -> None:
+    assert TRAIL_LABELS == {
+        "trail_percent": "Trail %",
+        "trail_amount": "Trail amount (price)",
+        "trailing_delta": "Trailing delta (bips)",
+    }
+
+
+def test_percent_buttons_size_a_share_of_what_the_order_spends() -> None:
+    from decimal import Decimal as D
+
+    # a buy spends the quote at the price, with room for the 0.1 % taker fee
+    assert size_quantity(
+        D("0.5"), "BUY", quote_free=D("1000"), base_free=None, price=D("100"), step=D("0.01")
+    ) == D("4.99")
+    # a sell spends the base asset
+    assert size_quantity(
+        D("0.25"), "SELL", quote_free=None, base_free=D("0.0123"), price=None, step=D("0.0001")
+    ) == D("0.0030")
+    unknown = size_quantity(D(1), "SELL", quote_free=D(1), base_free=None, price=None, step=None)
+    assert unknown is None
+
+
+async def test_ticket_learns_symbol_info_and_sizes_from_the_wallet() -> None:
+    session = ScriptedSession(
+        {
+            "subscribe_ticker": subscribed_with_info,
+            "get_portfolio": lambda c: {
+                "type": "PORTFOLIO_UPDATE",
+                "portfolio": {
+                    "balance": 7080.89,
+                    "available": 7080.89,
+                    "balances": {
+                        "USDT": {"free": 7080.89, "locked": 100.0},
+                        "BTC": {"free": 0.05, "locked": 0.0},
+                    },
+                    "fees_paid": 1.5,
+                },
+                "timestamp": 1,
+            },
+        }
+    )
+    panel = TicketPanel(session, symbol="BTCUSDT")
+    await asyncio.wait_for(panel.settle(), 10)
+    panel.flush()
+    assert panel.infos["BTCUSDT"]["step_size"] == "0.00001"
+    assert panel.wallet["balances"]["USDT"]["free"] == 7080.89
+    session.emit(market("BTCUSDT", 97000.0, 5))
+    panel.size(0.5, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET"})
+    assert panel.form["quantity"] == "0.03646"
+    panel.size(1, {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET"})
+    assert panel.form["quantity"] == "0.05"
+    nonce = panel.form["nonce"]
+    panel.set_price(96999.5)
+    assert panel.form["type"] == "LIMIT"  # a picked price makes a market ticket a limit one
+    assert panel.form["price"] == "96999.50"
+    assert panel.form["nonce"] > nonce
+    panel.close()
+
+
+async def test_an_unknown_symbol_is_flagged_beside_the_symbol_input() -> None:
+    session = ScriptedSession(
+        {
+            "subscribe_ticker": lambda c: {
+                "type": "ERROR",
+                "code": "INVALID_SYMBOL",
+                "message": "unknown symbol NOPEUSDT",
+            }
+        }
+    )
+    panel = TicketPanel(session)
+    await asyncio.wait_for(panel.learn_symbol("nopeusdt"), 10)
+    assert panel.errors == {"symbol": "unknown symbol NOPEUSDT"}
+    assert panel.error == ""
+    panel.close()
+
+
+async def test_rejection_reasons_read_like_the_ui_beside_their_field() -> None:
+    session = ScriptedSession(
+        {
+            "place_order": lambda c: order_update(
+                {
+                    "id": "o-3",
+                    "type": "STOP_LOSS",
+                    "status": "REJECTED",
+                    "reason_code": "INSUFFICIENT_BALANCE",
+                    "reason": "needs 97151574520000.000000000000 USDT, available "
+                    "7080.8929805000000 USDT for stop_price 96000.000",
+                }
+            ),
+        }
+    )
+    panel = TicketPanel(session)
+    await asyncio.wait_for(panel.submit(form(type="STOP_LOSS", stop_price="96000")), 10)
+    assert panel.errors == {
+        "quantity": "Rejected: needs 97,151,574,520,000.00 USDT, available 7,080.89 USDT "
+        "for stop price 96,000"
+    }
+    panel.close()
+
+
+async def test_a_stopped_workspace_disables_the_ticket_with_a_reason() -> None:
+    session = ScriptedSession()
+    panel = TicketPanel(session)
+    assert panel.disabled == ""
+    session.emit({"type": "STATUS", "feed": "stopped", "source": "sim", "timestamp": 9})
+    assert panel.disabled.startswith("Workspace stopped")
+    reply = await panel.submit(form())
+    assert reply["type"] == "ERROR"
+    assert "place_order" not in session.actions()
+    panel.close()
+
+
+async def test_a_remote_session_without_its_server_disables_the_ticket() -> None:
+    class Remote(ScriptedSession):
+        state = "connected"
+
+        def on_state(self, callback: Any) -> Any:
+            self.state_callback = callback
+            return lambda: None
+
+    session = Remote()
+    panel = TicketPanel(session)
+    assert panel.disabled == ""
+    session.state_callback("reconnecting")
+    assert "reconnecting" in panel.disabled
+    session.state_callback("connected")
+    assert panel.disabled == ""
     panel.close()

@@ -89,6 +89,8 @@ async def test_buy_in_the_ticket_opens_a_position_and_close_removes_it(ws: Works
         await until(board.positions, lambda: len(board.positions.rows) == 1)
         [row] = board.positions.rows
         assert (row["symbol"], row["side"], row["quantity"]) == ("BTCUSDT", "buy", 0.01)
+        await until(board.orders, lambda: board.orders.counts.get("history", 0) >= 1)
+        board.orders.tab = "history"
         await until(board.orders, lambda: any(r["status"] == "FILLED" for r in board.orders.rows))
         assert board.chart is not None
         await until(board.chart, lambda: any(line["kind"] == "entry" for line in board.chart.lines))
@@ -128,7 +130,9 @@ async def test_trailing_stop_shows_its_live_stop_and_cancel_works(ws: Workspace)
         order_id = reply["order"]["id"]
 
         def trailing() -> dict[str, object]:
-            return next((r for r in board.orders.rows if r["id"] == order_id), {})
+            # the open tab while it is open; the history once canceled
+            rows = board.orders.rows + board.orders.state.recent_rows()
+            return next((r for r in rows if r["id"] == order_id), {})
 
         await until(board.orders, lambda: trailing().get("current_stop_price") is not None)
         assert trailing()["status"] == "NEW"
@@ -170,3 +174,27 @@ async def test_tickers_panel_works_on_a_remote_realtime_client(ws: Workspace) ->
         tickers.close()
         status.close()
         await client.close()
+
+
+async def test_stopping_the_workspace_says_stopped_and_disables_the_ticket(
+    tmp_path: Path,
+) -> None:
+    workspace = Workspace(feed="sim", db=tmp_path / "journal.sqlite", sim=SIM, engine=ENGINE)
+    await workspace.start()
+    board = workspace.dashboard(symbols=["BTCUSDT"])
+    try:
+        await until(board.status, lambda: board.status.status.get("feed") == "connected")
+        await workspace.stop()  # the notebook's last cell
+        # the engine's last STATUS reached the panels before the session closed
+        board.status.flush()
+        board.ticket.flush()
+        assert board.status.status["feed"] == "stopped"
+        assert board.ticket.disabled.startswith("Workspace stopped")
+        # the metrics poll of a stopped workspace is no error (the old red banner)
+        board.status.poll_metrics()
+        assert all(panel.error == "" for panel in board.panels), [p.error for p in board.panels]
+        assert workspace.status["feed"] == "stopped"
+        assert workspace.metrics == {"feed": "stopped", "source": "sim"}
+    finally:
+        board.close()
+        await workspace.stop()

@@ -45,7 +45,9 @@ async def test_dashboard_follows_a_replay_to_its_last_price(tmp_path: Path) -> N
             lambda: bool(board.tickers.rows) and board.tickers.rows[0]["price"] == last_close,
         )
         assert board.chart is not None
-        assert board.chart.state.points_since("BTCUSDT", 0)[0][-1][1] == last_close
+        # the forming candle ends at the replay's last price (klines from the engine, or
+        # candles built from last prices by an engine without get_candles)
+        assert board.chart.state.candles("BTCUSDT", "1m")[-1][4] == last_close
         assert all(panel.error == "" for panel in board.panels)
     finally:
         board.close()

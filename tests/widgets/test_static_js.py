@@ -9,14 +9,15 @@ imports the module (rendering needs a browser; these functions do not).
 
 from __future__ import annotations
 
-import itertools
 import json
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from widgets.assets import panel_esm
+from widgets.assets import STATIC, panel_esm
+
+REPO = Path(__file__).resolve().parents[2]
 
 # Node is part of the set-up (scripts/bootstrap.sh needs npm for wscat), so a missing
 # node is an install error to report, not a reason to skip.
@@ -133,25 +134,123 @@ def test_chart_line_tags_are_short(tmp_path: Path) -> None:
     ]
 
 
-def test_close_line_labels_are_pushed_apart_inside_the_plot(tmp_path: Path) -> None:
-    # pixels from the plot's top: two lines 3 px apart, one alone, one at the bottom edge
-    pixels = [100, 103, 200, 299, 300]
+def test_fill_markers_sit_on_their_bar_at_their_price_and_skip_what_is_not_drawn(
+    tmp_path: Path,
+) -> None:
+    fills = [
+        {"t": 125_000, "price": 101.5, "side": "SELL", "id": "o-2"},
+        {"t": 61_000, "price": 100.0, "side": "BUY", "id": "o-1"},
+        {"t": 10_000, "price": 99.0, "side": "BUY", "id": "old"},  # before the first bar
+    ]
     out = run_js(
         tmp_path,
         "chart",
-        ["twLabelShifts"],
-        f"const px = {pixels}; const s = twLabelShifts(px, 300, 15);"
-        " return px.map((p, i) => p - s[i]);",
+        ["twFillMarkers"],
+        f"return twFillMarkers({json.dumps(fills)}, 60000, 180000, 60000,"
+        " {up: 'green', down: 'red'});",
     )
-    placed = sorted(out)
-    assert all(b - a >= 15 for a, b in itertools.pairwise(placed)), out
-    assert all(7.5 <= p <= 292.5 for p in placed), out
-    assert out[2] == 200  # a label with room stays on its line
+    assert [(m["time"], m["price"], m["shape"], m["position"]) for m in out] == [
+        (60, 100.0, "arrowUp", "atPriceBottom"),
+        (120, 101.5, "arrowDown", "atPriceTop"),
+    ]
 
 
-def test_labels_far_apart_do_not_move(tmp_path: Path) -> None:
-    out = run_js(tmp_path, "chart", ["twLabelShifts"], "return twLabelShifts([20, 80, 150], 300);")
-    assert out == [0, 0, 0]
+def test_gap_times_map_to_fractional_bar_positions(tmp_path: Path) -> None:
+    out = run_js(
+        tmp_path,
+        "chart",
+        ["twLogicalOf"],
+        "const t = [0, 60000, 120000, 300000];"  # a hole in the bars after 120000
+        " return [twLogicalOf(t, 30000, 60000), twLogicalOf(t, 120000, 60000),"
+        " twLogicalOf(t, 210000, 60000), twLogicalOf(t, 360000, 60000),"
+        " twLogicalOf([], 1, 60000)];",
+    )
+    assert out == [0.5, 2, 2.5, 4, None]
+
+
+def test_percentages_get_the_decimals_it_takes_to_show_a_move(tmp_path: Path) -> None:
+    out = run_js(
+        tmp_path,
+        "tickers",
+        ["twPctDigits", "twSigned", "twPriceDigits", "twSetPrecision"],
+        """
+        twSetPrecision("DOGEUSDT", 5);
+        return [
+            twPctDigits(2.07), twPctDigits(0.004), twPctDigits(-0.00012), twPctDigits(0),
+            twSigned(0.004, twPctDigits(0.004), "%"),
+            twPriceDigits(0.0012, "DOGEUSDT"), twPriceDigits(97000.5, "BTCUSDT"),
+        ];
+        """,
+    )
+    assert out == [2, 3, 4, 2, "+0.004%", 5, 2]
+
+
+def test_ticket_values_snap_to_the_step_and_the_tick(tmp_path: Path) -> None:
+    out = run_js(
+        tmp_path,
+        "ticket",
+        ["twOnGrid", "twStepDecimals"],
+        """
+        return [
+            twOnGrid("0.0123456", "0.00001000", true), twOnGrid("0.3", "0.1", true),
+            twOnGrid("97000.006", "0.01", false), twOnGrid("1.5", "1.00000000", true),
+            twOnGrid("-1", "0.01", true), twStepDecimals("1e-7"),
+        ];
+        """,
+    )
+    assert out == ["0.01234", "0.3", "97000.01", "1", None, 7]
+
+
+def test_status_gap_and_age_texts(tmp_path: Path) -> None:
+    out = run_js(
+        tmp_path,
+        "status",
+        ["twGapText", "twAge"],
+        """
+        const start = Date.UTC(2026, 0, 2, 12, 3, 4);
+        return [
+            twGapText(null),
+            twGapText({start_ms: start, end_ms: start + 6000, reason: "reconnect"}),
+            twGapText({start_ms: start, end_ms: null, reason: "stalled"}),
+            twAge(4200), twAge(185000),
+        ];
+        """,
+    )
+    assert out == [
+        "none",
+        "12:03:04–12:03:10 UTC (6.0 s, reconnect)",
+        "since 12:03:04 UTC (stalled)",
+        "4.2 s ago",
+        "3 min ago",
+    ]
+
+
+def test_the_portfolio_total_is_shown_as_the_sum_it_is(tmp_path: Path) -> None:
+    out = run_js(
+        tmp_path,
+        "portfolio",
+        ["twPnlSum"],
+        """
+        return [
+            twPnlSum({realized_pnl: -3.91, unrealized_pnl: 0, fees_paid: 12.99,
+                      total_pnl: -16.9, quote: "USDT"}),
+            twPnlSum({realized_pnl: 5, unrealized_pnl: null, fees_paid: 1, total_pnl: 4}),
+        ];
+        """,
+    )
+    assert out == ["−3.91 realized + 0.00 unrealized − 12.99 fees = −16.90 USDT", ""]
+
+
+def test_the_vendored_chart_library_is_the_registrys_file() -> None:
+    """widgets/static/vendor holds lightweight-charts' standalone build as npm ships it
+    (the version pinned in package.json; bootstrap installs node_modules)."""
+    vendored = STATIC / "vendor" / "lightweight-charts.standalone.production.js"
+    installed = REPO / "node_modules" / "lightweight-charts" / "dist" / vendored.name
+    pinned = json.loads((REPO / "package.json").read_text())["devDependencies"]
+    package = json.loads((installed.parent.parent / "package.json").read_text())
+    assert package["version"] == pinned["lightweight-charts"]
+    assert vendored.read_bytes() == installed.read_bytes()
+    assert f"v{package['version']}" in vendored.read_text()[:300]
 
 
 def test_status_latency_leaves_out_the_start_up_backlog(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ answers ``True`` when what it shows changed, so tests check exact state from scr
 message sequences without a browser or an engine.
 """
 
+from widgets.state.book import BookState
 from widgets.state.chart import ChartState
 from widgets.state.orders import OrdersState
 from widgets.state.portfolio import PortfolioState
@@ -15,6 +16,7 @@ from widgets.state.ticket import ORDER_TYPES, TicketError, build_order
 
 __all__ = [
     "ORDER_TYPES",
+    "BookState",
     "ChartState",
     "OrdersState",
     "PortfolioState",

@@ -1,13 +1,17 @@
-"""Chart panel state: price history per symbol (points and 1 m candles), the order and
-position lines to draw on it, and fills as markers.
+"""Chart panel state: candles per symbol and timeframe (the exchange's own klines from
+``get_candles`` / ``CANDLES``, kept current between polls by the last prices), the
+order and position lines to draw on them, fills as markers (real fills only), and the
+feed's gaps as bands.
 
-Every appended point gets an ever-increasing index, so the panel sends the browser only
-what is new since the last flush (``points_since``) instead of the whole history.
+Candles are ``[open_time_ms, open, high, low, close, volume]`` rows, oldest first.
+The exchange's klines are exact (OHLCV from trades); a last price only moves the
+forming candle's close (and stretches its high or low) until the next poll brings the
+exact bar.  Without ``get_candles`` (a version-1 engine), candles are built from the
+last prices alone and the panel says so (``source == "ticks"``).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,22 +19,36 @@ from widgets.state.numbers import as_float
 from widgets.state.orders import OrdersState, Row
 from widgets.state.positions import PositionsState
 
-HISTORY_POINTS = 3000
-"""Per symbol; at 1 tick/s that is 50 minutes of line chart."""
-HISTORY_CANDLES = 500
-CANDLE_MS = 60_000
+INTERVALS = {
+    "1m": 60_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "1h": 3_600_000,
+    "4h": 14_400_000,
+    "1d": 86_400_000,
+}
+"""The timeframe buttons (Binance's interval names) and their length in ms."""
+HISTORY_CANDLES = 1000
+"""Per symbol and timeframe: what ``get_candles`` gives at most."""
+GAPS_KEPT = 50
 
-Point = tuple[int, float]
-Candle = list[float]  # [open_time_ms, open, high, low, close]
+Candle = list[float]  # [open_time_ms, open, high, low, close, volume]
+
+
+def candle_row(raw: Any) -> Candle | None:
+    """One ``CANDLES`` row as floats, or None when it is not one."""
+    if not isinstance(raw, list | tuple) or len(raw) < 6:
+        return None
+    values = [as_float(v) for v in raw[:6]]
+    if any(v is None for v in values):
+        return None
+    return [float(v) for v in values if v is not None]
 
 
 @dataclass
 class _Series:
-    points: deque[Point] = field(default_factory=lambda: deque(maxlen=HISTORY_POINTS))
-    count: int = 0  # points ever appended; index of the next one
-    candles: deque[Candle] = field(default_factory=lambda: deque(maxlen=HISTORY_CANDLES))
-    candle_count: int = 0
-    fills: list[dict[str, Any]] = field(default_factory=list)
+    candles: list[Candle] = field(default_factory=list)
+    source: str = ""  # "exchange" (CANDLES) | "ticks" (built from last prices) | ""
 
 
 @dataclass(frozen=True)
@@ -84,23 +102,104 @@ def _order_lines(order: Row, parent: str = "") -> list[Line]:
 
 class ChartState:
     def __init__(self) -> None:
-        self._series: dict[str, _Series] = {}
+        self._series: dict[tuple[str, str], _Series] = {}
+        self._symbols: dict[str, None] = {}
         self.orders = OrdersState(recent_limit=200)
         self.positions = PositionsState()
-        self._fill_keys: set[tuple[str, float | None]] = set()
+        self._fills: dict[str, list[dict[str, Any]]] = {}
+        self._fill_keys: set[tuple[str, str]] = set()
+        self.gaps: list[dict[str, Any]] = []
+        self.last_price: dict[str, tuple[int, float]] = {}
 
     @property
     def symbols(self) -> list[str]:
-        return list(self._series)
+        return list(self._symbols)
 
-    def series(self, symbol: str) -> _Series:
-        return self._series.setdefault(symbol.upper(), _Series())
+    def series(self, symbol: str, interval: str) -> _Series:
+        if interval not in INTERVALS:
+            raise ValueError(f"interval must be one of {', '.join(INTERVALS)}, got {interval!r}")
+        return self._series.setdefault((symbol.upper(), interval), _Series())
 
+    # -- candles -------------------------------------------------------------------
+    def set_candles(self, symbol: str, interval: str, rows: Any) -> list[Candle]:
+        """A ``CANDLES`` reply: the history of ``symbol`` at ``interval`` (replaces what
+        was there), then the last prices seen since move its forming candle."""
+        candles = sorted(
+            (c for c in (candle_row(r) for r in rows or []) if c is not None), key=lambda c: c[0]
+        )
+        unique: dict[float, Candle] = {c[0]: c for c in candles}  # a repeated time: last wins
+        series = self.series(symbol, interval)
+        series.candles = list(unique.values())[-HISTORY_CANDLES:]
+        series.source = "exchange"
+        self._symbols.setdefault(symbol.upper())
+        last = self.last_price.get(symbol.upper())
+        if last is not None and series.candles and last[0] >= series.candles[-1][0]:
+            self._tick(series, interval, last[0], last[1])
+        return self.candles(symbol, interval)
+
+    def merge_candles(self, symbol: str, interval: str, rows: Any) -> list[Candle]:
+        """A poll's newest klines (exact): each replaces the bar of its open time or
+        follows the last one.  Returns the bars that changed, oldest first."""
+        series = self.series(symbol, interval)
+        changed: list[Candle] = []
+        for candle in sorted(
+            (c for c in (candle_row(r) for r in rows or []) if c is not None), key=lambda c: c[0]
+        ):
+            bars = series.candles
+            if bars and candle[0] < bars[-1][0]:
+                # an older bar: replace it in place if it is there (rare; a backfill)
+                for i in range(len(bars) - 1, -1, -1):
+                    if bars[i][0] == candle[0]:
+                        if bars[i] != candle:
+                            bars[i] = candle
+                            changed.append(list(candle))
+                        break
+                    if bars[i][0] < candle[0]:
+                        break
+                continue
+            if bars and bars[-1][0] == candle[0]:
+                if bars[-1] == candle:
+                    continue
+                bars[-1] = candle
+            else:
+                bars.append(candle)
+                del bars[:-HISTORY_CANDLES]
+            changed.append(list(candle))
+        return changed
+
+    def use_ticks(self, symbol: str, interval: str) -> None:
+        """No exchange klines for this engine: build the candles from last prices."""
+        self.series(symbol, interval).source = "ticks"
+
+    def _tick(self, series: _Series, interval: str, ts: int, price: float) -> Candle | None:
+        step = INTERVALS[interval]
+        start = float(ts - ts % step)
+        bars = series.candles
+        if bars and start < bars[-1][0]:
+            return None  # older than the forming bar: the exchange's bar is the truth
+        if bars and bars[-1][0] == start:
+            bar = bars[-1]
+            bar[2], bar[3], bar[4] = max(bar[2], price), min(bar[3], price), price
+        else:
+            bar = [start, price, price, price, price, 0.0]
+            bars.append(bar)
+            del bars[:-HISTORY_CANDLES]
+        return list(bar)
+
+    def candles(self, symbol: str, interval: str) -> list[Candle]:
+        return [list(c) for c in self.series(symbol, interval).candles]
+
+    def source(self, symbol: str, interval: str) -> str:
+        return self.series(symbol, interval).source
+
+    # -- messages --------------------------------------------------------------------
     def apply(self, message: dict[str, Any]) -> set[str]:
         """Returns the symbols whose chart changed."""
         kind = message.get("type")
         if kind == "MARKET_UPDATE":
             return self._on_market(message)
+        if kind == "STATUS":
+            return self._on_gap(message.get("last_gap"))
         if kind == "POSITION_UPDATE":
             before = {r["symbol"]: r for r in self.positions.rows()}
             if not self.positions.apply(message):
@@ -126,57 +225,87 @@ class ChartState:
         timestamp = message.get("timestamp")
         if not isinstance(symbol, str) or price is None or not isinstance(timestamp, int):
             return set()
-        series = self.series(symbol)
-        if series.points and series.points[-1][0] >= timestamp:
-            return set()  # conflated/duplicate or out of order: the chart's x must grow
-        series.points.append((timestamp, price))
-        series.count += 1
-        start = timestamp - timestamp % CANDLE_MS
-        if series.candles and series.candles[-1][0] == start:
-            candle = series.candles[-1]
-            candle[2], candle[3], candle[4] = max(candle[2], price), min(candle[3], price), price
-        else:
-            series.candles.append([start, price, price, price, price])
-            series.candle_count += 1
-        return {symbol.upper()}
+        symbol = symbol.upper()
+        last = self.last_price.get(symbol)
+        if last is not None and last[0] > timestamp:
+            return set()  # out of order: the forming candle must not step back
+        self.last_price[symbol] = (timestamp, price)
+        self._symbols.setdefault(symbol)
+        for (series_symbol, interval), series in self._series.items():
+            if series_symbol == symbol and (series.candles or series.source == "ticks"):
+                self._tick(series, interval, timestamp, price)
+        return {symbol}
+
+    def _on_gap(self, raw: Any) -> set[str]:
+        if not isinstance(raw, dict):
+            return set()
+        start = as_float(raw.get("start_ms"))
+        if start is None:
+            return set()
+        end = as_float(raw.get("end_ms"))
+        gap = {
+            "start_ms": int(start),
+            "end_ms": None if end is None else int(end),
+            "reason": str(raw.get("reason") or ""),
+        }
+        for i, known in enumerate(self.gaps):
+            if known["start_ms"] == gap["start_ms"]:
+                if known == gap:
+                    return set()
+                self.gaps[i] = gap  # an open gap that closed
+                return set(self._symbols)
+        self.gaps.append(gap)
+        del self.gaps[:-GAPS_KEPT]
+        return set(self._symbols)  # the feed's gap is every symbol's
 
     def _record_fills(self, symbol: str, order: dict[str, Any], timestamp: int) -> None:
-        for item in [order, *[leg for leg in order.get("legs") or [] if isinstance(leg, dict)]]:
+        """Markers from real fills only: each entry of an order's (or a leg's) ``fills``,
+        or, from a version-1 engine, a filled plain order's ``fill_price``.  A group
+        order (OCO, BRACKET) never fills itself: its legs do; its own ``fill_price`` is
+        its entry's, and drawing it again at the exit's time was a phantom marker."""
+        items = [order, *[leg for leg in order.get("legs") or [] if isinstance(leg, dict)]]
+        for item in items:
+            if item.get("type") in ("OCO", "BRACKET"):
+                continue
+            oid = str(item.get("id"))
+            side = str(item.get("side") or order.get("side") or "")
+            fills = item.get("fills")
+            if isinstance(fills, list) and fills:
+                for index, fill in enumerate(fills):
+                    if not isinstance(fill, dict):
+                        continue
+                    price = as_float(fill.get("price"))
+                    if price is None:
+                        continue
+                    when = int(as_float(fill.get("timestamp")) or timestamp)
+                    quantity = as_float(fill.get("quantity"))
+                    self._add_fill(symbol, (oid, f"#{index}"), when, price, side, quantity)
+                continue
             price = as_float(item.get("fill_price"))
-            status = item.get("status")
-            if price is None or status not in ("FILLED", "PARTIALLY_FILLED"):
+            if price is None or item.get("status") not in ("FILLED", "PARTIALLY_FILLED"):
                 continue
-            key = (str(item.get("id")), as_float(item.get("filled_quantity")))
-            if key in self._fill_keys:
-                continue
-            self._fill_keys.add(key)
-            series = self.series(symbol)
-            series.fills.append(
-                {
-                    "t": int(item.get("timestamp") or timestamp),
-                    "price": price,
-                    "side": str(item.get("side") or order.get("side") or ""),
-                    "id": str(item.get("id")),
-                }
-            )
+            when = int(as_float(item.get("updated_at")) or timestamp)
+            filled = as_float(item.get("filled_quantity"))
+            self._add_fill(symbol, (oid, f"q{filled}"), when, price, side, filled)
 
-    def points_since(self, symbol: str, index: int) -> tuple[list[Point], int, bool]:
-        """Points with index >= ``index``; returns (points, next index, reset).
-
-        ``reset`` is True when ``index`` fell out of the kept history: the caller must
-        send the whole history instead of appending.
-        """
-        series = self.series(symbol)
-        first = series.count - len(series.points)
-        if index < first:
-            return list(series.points), series.count, True
-        return list(series.points)[index - first :], series.count, False
-
-    def candles(self, symbol: str) -> list[Candle]:
-        return [list(c) for c in self.series(symbol).candles]
+    def _add_fill(
+        self,
+        symbol: str,
+        key: tuple[str, str],
+        when: int,
+        price: float,
+        side: str,
+        quantity: float | None,
+    ) -> None:
+        if key in self._fill_keys:
+            return
+        self._fill_keys.add(key)
+        self._fills.setdefault(symbol, []).append(
+            {"t": when, "price": price, "side": side, "id": key[0], "quantity": quantity}
+        )
 
     def fills(self, symbol: str) -> list[dict[str, Any]]:
-        return list(self.series(symbol).fills)
+        return [dict(f) for f in self._fills.get(symbol.upper(), [])]
 
     def lines(self, symbol: str) -> list[dict[str, Any]]:
         symbol = symbol.upper()

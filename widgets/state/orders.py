@@ -1,4 +1,6 @@
-"""Orders panel state: open orders plus the most recent finished ones."""
+"""Orders panel state: open orders, and the history of finished ones (the most recent
+``recent_limit``), each sorted by time; partial fills with their average price and
+the list of fills (PROTOCOL v2 ``avg_price``, ``fills``)."""
 
 from __future__ import annotations
 
@@ -6,12 +8,15 @@ from collections import OrderedDict
 from typing import Any
 
 from widgets.state.numbers import as_float
+from widgets.state.wording import humanize
 
 Row = dict[str, Any]
 
 FINAL_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED"})
-RECENT_LIMIT = 50
-"""Finished orders kept on screen; older ones live in the journal (orders_frame)."""
+RECENT_LIMIT = 200
+"""Finished orders kept in the history tab; older ones live in the journal
+(``ws.orders``)."""
+TABS = ("open", "history")
 
 PRICE_FIELDS = (
     "price",
@@ -25,8 +30,20 @@ PRICE_FIELDS = (
     "current_stop_price",
     "peak_price",
     "fill_price",
+    "avg_price",
     "fee",
 )
+
+
+def _fill(fill: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "price": as_float(fill.get("price")),
+        "quantity": as_float(fill.get("quantity")),
+        "fee": as_float(fill.get("fee")),
+        "fee_asset": str(fill.get("fee_asset") or ""),
+        "maker": bool(fill.get("maker")),
+        "timestamp": int(as_float(fill.get("timestamp")) or 0),
+    }
 
 
 def order_row(order: dict[str, Any], order_type: str | None = None) -> Row:
@@ -39,13 +56,23 @@ def order_row(order: dict[str, Any], order_type: str | None = None) -> Row:
         "status": str(order.get("status", "")),
         "quantity": as_float(order.get("quantity")),
         "filled_quantity": as_float(order.get("filled_quantity")),
-        "reason": str(order.get("reason") or ""),
+        # engine texts in the UI's words: "7,080.89 USDT", "stop price", no raw Decimals
+        "reason": humanize(str(order.get("reason") or "")),
+        "reason_code": str(order.get("reason_code") or ""),
         # a leg's part in its group (entry / take_profit / stop_loss), PROTOCOL's legs
         "role": str(order.get("role") or ""),
         "timestamp": order.get("timestamp") or order.get("updated_at") or 0,
+        "created_at": int(as_float(order.get("created_at")) or 0),
+        "updated_at": int(as_float(order.get("updated_at")) or 0),
     }
     for name in PRICE_FIELDS:
         row[name] = as_float(order.get(name))
+    if row["avg_price"] is None and row["status"] in ("FILLED", "PARTIALLY_FILLED"):
+        row["avg_price"] = row["fill_price"]  # a version-1 engine: one fill, its price
+    fills = order.get("fills")
+    row["fills"] = (
+        [_fill(f) for f in fills if isinstance(f, dict)] if isinstance(fills, list) else []
+    )
     legs = order.get("legs")
     row["legs"] = (
         [order_row(leg) for leg in legs if isinstance(leg, dict)] if isinstance(legs, list) else []
@@ -110,4 +137,22 @@ class OrdersState:
 
     def rows(self) -> list[Row]:
         """Open orders first (newest first), then finished ones (newest first)."""
-        return self.open_rows()[::-1] + self.recent_rows()[::-1]
+        return self.tab_rows("open") + self.tab_rows("history")
+
+    def tab_rows(self, tab: str, newest_first: bool = True) -> list[Row]:
+        """The open orders (by the time they were placed) or the finished ones (by the
+        time they ended), newest first unless asked otherwise."""
+        if tab == "open":
+            rows, key = self.open_rows(), "created_at"
+        elif tab == "history":
+            rows, key = self.recent_rows(), "updated_at"
+        else:
+            raise ValueError(f"tab must be one of {TABS}, got {tab!r}")
+        # insertion order breaks ties (and orders without times keep arrival order)
+        ordered = sorted(enumerate(rows), key=lambda item: (item[1][key] or 0, item[0]))
+        result = [row for _, row in ordered]
+        return result[::-1] if newest_first else result
+
+    def counts(self) -> dict[str, int]:
+        open_count = sum(1 for r in self._orders.values() if r["status"] not in FINAL_STATUSES)
+        return {"open": open_count, "history": len(self._orders) - open_count}

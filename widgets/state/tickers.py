@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from widgets.state.numbers import as_float
+from widgets.state.wording import split_symbol
 
 Row = dict[str, Any]
 
@@ -21,13 +22,41 @@ class TickersState:
     def symbols(self) -> list[str]:
         return list(self._rows)
 
-    def add(self, symbol: str) -> bool:
+    def add(self, symbol: str, info: Any = None) -> bool:
+        """A row for ``symbol``; ``info`` (``SUBSCRIBED.symbol_info``) names its assets
+        (the volume's unit) and its price precision."""
         symbol = symbol.upper()
         self._removed.discard(symbol)
-        if symbol in self._rows:
-            return False
-        self._rows[symbol] = {"symbol": symbol, "price": None, "direction": 0, "timestamp": 0}
-        return True
+        row = self._rows.get(symbol)
+        if row is None:
+            row = self._rows[symbol] = self._new_row(symbol)
+            changed = True
+        else:
+            changed = False
+        if isinstance(info, dict) and info:
+            base, quote = split_symbol(symbol, info)
+            precision = info.get("price_precision")
+            update = {
+                "base_asset": base,
+                "quote_asset": quote,
+                "price_precision": precision if isinstance(precision, int) else None,
+            }
+            changed = changed or any(row.get(k) != v for k, v in update.items())
+            row.update(update)
+        return changed
+
+    @staticmethod
+    def _new_row(symbol: str) -> Row:
+        base, quote = split_symbol(symbol)
+        return {
+            "symbol": symbol,
+            "price": None,
+            "direction": 0,
+            "timestamp": 0,
+            "base_asset": base,
+            "quote_asset": quote,
+            "price_precision": None,
+        }
 
     def remove(self, symbol: str) -> bool:
         symbol = symbol.upper()
@@ -37,7 +66,7 @@ class TickersState:
     def apply(self, message: dict[str, Any]) -> bool:
         kind = message.get("type")
         if kind == "SUBSCRIBED" and isinstance(message.get("symbol"), str):
-            return self.add(message["symbol"])
+            return self.add(message["symbol"], message.get("symbol_info"))
         if kind == "UNSUBSCRIBED" and isinstance(message.get("symbol"), str):
             return self.remove(message["symbol"])
         if kind != "MARKET_UPDATE" or not isinstance(message.get("symbol"), str):
@@ -45,7 +74,9 @@ class TickersState:
         symbol = message["symbol"].upper()
         if symbol in self._removed:
             return False
-        row = self._rows.setdefault(symbol, {"symbol": symbol, "price": None})
+        row = self._rows.get(symbol)
+        if row is None:
+            row = self._rows[symbol] = self._new_row(symbol)
         price = as_float(message.get("price"))
         previous = row.get("price")
         # direction of the last *change*: the browser flashes green/red on it
@@ -60,6 +91,7 @@ class TickersState:
             high=as_float(message.get("high")),
             low=as_float(message.get("low")),
             volume=as_float(message.get("volume")),
+            quote_volume=as_float(message.get("quoteVolume")),
             bid=as_float(message.get("bid")),
             ask=as_float(message.get("ask")),
             timestamp=int(message.get("timestamp") or 0),

@@ -2,6 +2,9 @@
 
 The table of which prices each order type needs lives here once; the browser gets it
 as a trait and shows exactly these inputs, and the validation below uses the same table.
+With the symbol's info (``SUBSCRIBED.symbol_info``: tick, step, minimums) the quantity
+is rounded down to the step and every price to the nearest tick before it is sent,
+and an order under the minimum quantity or value is refused here, in the UI's words.
 """
 
 from __future__ import annotations
@@ -12,9 +15,32 @@ from collections.abc import Collection, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from widgets.state.wording import (
+    format_amount,
+    format_price,
+    round_to_step,
+    round_to_tick,
+    split_symbol,
+)
+
 ORDER_TYPES = ("MARKET", "LIMIT", "STOP_LOSS", "TAKE_PROFIT", "OCO", "TRAILING_STOP", "BRACKET")
 SIDES = ("BUY", "SELL")
+TYPE_LABELS = {
+    "MARKET": "Market",
+    "LIMIT": "Limit",
+    "STOP_LOSS": "Stop loss",
+    "TAKE_PROFIT": "Take profit",
+    "OCO": "OCO (take profit + stop)",
+    "TRAILING_STOP": "Trailing stop",
+    "BRACKET": "Bracket (entry + TP + SL)",
+}
 TRAIL_KINDS = ("trail_percent", "trail_amount", "trailing_delta")
+TRAIL_LABELS = {
+    "trail_percent": "Trail %",
+    "trail_amount": "Trail amount (price)",
+    "trailing_delta": "Trailing delta (bips)",
+}
+"""The trail-type dropdown's words (1.0 = 1 %; price units; 100 bips = 1 %)."""
 
 # type -> (required price fields, optional price fields); "trail" is the trail value,
 # sent under the field named by the form's ``trail_kind``
@@ -73,13 +99,25 @@ def _positive(value: Any, label: str) -> tuple[Decimal | None, str | None]:
     return number, None
 
 
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() and number > 0 else None
+
+
 def build_order(
-    form: Mapping[str, Any], known_symbols: Collection[str] | None = None
+    form: Mapping[str, Any],
+    known_symbols: Collection[str] | None = None,
+    info: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Validate ``form`` and return the ``place_order`` command.
 
     ``known_symbols``: when given and not empty, a symbol outside it is an error (the
     engine would reject it too, but the user sees it before sending).
+    ``info``: the symbol's ``symbol_info``; the quantity is rounded down to its step,
+    prices to the nearest tick, and the minimum quantity and order value are checked.
     Raises ``TicketError`` with one message per bad field.
     """
     errors: dict[str, str] = {}
@@ -96,7 +134,7 @@ def build_order(
         errors["side"] = "Side must be BUY or SELL"
     order_type = str(form.get("type") or "").upper()
     if order_type not in TYPE_FIELDS:
-        errors["type"] = f"Type must be one of {', '.join(ORDER_TYPES)}"
+        errors["type"] = f"Type must be one of {', '.join(TYPE_LABELS.values())}"
 
     quantity, problem = _positive(form.get("quantity"), "Quantity")
     if problem:
@@ -109,26 +147,144 @@ def build_order(
         label = FIELD_LABELS[field]
         if _blank(value):
             if field in required:
-                errors[field] = f"{label} is required for {order_type}"
+                what = TYPE_LABELS[order_type].split(" (")[0]
+                what = what if what.isupper() else what.lower()
+                article = "an" if what[0] in "aeioAEIO" else "a"
+                errors[field] = f"{label} is required for {article} {what} order"
             continue
         number, problem = _positive(value, label)
         if problem:
             errors[field] = problem
             continue
+        assert number is not None
         if field == "trail":
             kind = str(form.get("trail_kind") or "trail_percent")
             if kind not in TRAIL_KINDS:
-                errors["trail"] = f"Trail kind must be one of {', '.join(TRAIL_KINDS)}"
+                labels = ", ".join(TRAIL_LABELS.values())
+                errors["trail"] = f"Trail type must be one of {labels}"
                 continue
-            command[kind] = float(number)  # type: ignore[arg-type]
+            if kind == "trail_amount":
+                number = _on_tick(number, info)
+            command[kind] = float(number)
         else:
-            command[field] = float(number)  # type: ignore[arg-type]
+            number = _on_tick(number, info)
+            if number <= 0:
+                errors[field] = f"{label} is below the price tick {_tick_text(info)}"
+                continue
+            command[field] = float(number)
 
+    if quantity is not None and info:
+        quantity = _checked_quantity(quantity, symbol, order_type, command, info, errors)
     if errors:
         raise TicketError(errors)
-    command.update(symbol=symbol, side=side, type=order_type, quantity=float(quantity))  # type: ignore[arg-type]
+    assert quantity is not None
+    command.update(symbol=symbol, side=side, type=order_type, quantity=float(quantity))
     return command
 
 
-ERROR_FIELDS = {"INVALID_SYMBOL": "symbol", "INSUFFICIENT_BALANCE": "quantity"}
-"""Which input an engine ERROR code belongs to, so it shows beside that input."""
+def _on_tick(price: Decimal, info: Mapping[str, Any] | None) -> Decimal:
+    tick = _decimal(info.get("tick_size")) if info else None
+    return round_to_tick(price, tick) if tick is not None else price
+
+
+def _tick_text(info: Mapping[str, Any] | None) -> str:
+    return format_amount(info.get("tick_size")) if info else ""
+
+
+def _checked_quantity(
+    quantity: Decimal,
+    symbol: str,
+    order_type: str,
+    command: Mapping[str, Any],
+    info: Mapping[str, Any],
+    errors: dict[str, str],
+) -> Decimal | None:
+    """The quantity rounded down to the step, checked against the minimum quantity and
+    the minimum order value (at the order's own price, or the last price for a market
+    order when ``info`` carries ``last_price``)."""
+    base, quote = split_symbol(symbol, info)
+    step = _decimal(info.get("step_size"))
+    if step is not None:
+        rounded = round_to_step(quantity, step)
+        if rounded <= 0:
+            errors["quantity"] = (
+                f"Quantity {format_amount(quantity)} is below the step "
+                f"{format_amount(step)} {base}".rstrip()
+            )
+            return None
+        quantity = rounded
+    least = _decimal(info.get("min_qty"))
+    if least is not None and quantity < least:
+        errors["quantity"] = f"Quantity must be at least {format_amount(least)} {base}".rstrip()
+        return None
+    most = _decimal(info.get("max_qty"))
+    if most is not None and quantity > most:
+        errors["quantity"] = f"Quantity must be at most {format_amount(most)} {base}".rstrip()
+        return None
+    price = next(
+        (
+            _decimal(command[name])
+            for name in ("price", "stop_price", "stop_loss")
+            if command.get(name) is not None
+        ),
+        _decimal(info.get("last_price")),
+    )
+    floor = _decimal(info.get("min_notional"))
+    if floor is not None and price is not None and quantity * price < floor:
+        value = format_amount(quantity * price, quote)
+        errors["quantity"] = (
+            f"Order value {value} {quote} is below the minimum {format_amount(floor, quote)} "
+            f"{quote} (at {format_price(price, info)})"
+        ).replace("  ", " ")
+        return None
+    return quantity
+
+
+ERROR_FIELDS = {
+    "INVALID_SYMBOL": "symbol",
+    "UNKNOWN_SYMBOL": "symbol",
+    "INSUFFICIENT_BALANCE": "quantity",
+    "LOT_SIZE": "quantity",
+    "MIN_NOTIONAL": "quantity",
+    "WOULD_SHORT": "quantity",
+}
+"""Which input an engine ERROR code (or a rejection's ``reason_code``) belongs to, so
+it shows beside that input; ``PRICE_FILTER`` goes to the type's first price."""
+
+
+def error_field(code: str, order_type: str) -> str:
+    if code == "PRICE_FILTER":
+        required, optional = TYPE_FIELDS.get(order_type, ((), ()))
+        prices = [f for f in (*required, *optional) if f != "trail"]
+        return prices[0] if prices else "form"
+    return ERROR_FIELDS.get(code, "form")
+
+
+def size_quantity(
+    fraction: Decimal,
+    side: str,
+    *,
+    quote_free: Decimal | None,
+    base_free: Decimal | None,
+    price: Decimal | None,
+    step: Decimal | None,
+    fee_rate: Decimal = Decimal("0.001"),
+) -> Decimal | None:
+    """The quantity for the ticket's 25/50/75/100 % buttons: a share of what the order
+    spends (a buy spends the quote asset at ``price``, keeping room for the taker fee;
+    a sell spends the base asset), rounded down to the step.  None when unknown."""
+    if side == "SELL":
+        if base_free is None:
+            return None
+        quantity = base_free * fraction
+    else:
+        if quote_free is None or price is None or price <= 0:
+            return None
+        quantity = quote_free * fraction / (price * (1 + fee_rate))
+    if step is not None:
+        return round_to_step(quantity, step)
+    # no step known: 6 significant digits, rounded down
+    if quantity <= 0:
+        return Decimal(0)
+    exponent = quantity.adjusted() - 5
+    return round_to_step(quantity, Decimal(1).scaleb(exponent))

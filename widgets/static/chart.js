@@ -1,286 +1,414 @@
-// Chart panel (plotly.js is prepended by widgets/chart.py as `Plotly`).
-// Traces: 0 price line, 1 candlesticks, 2 buy fills, 3 sell fills.  The kernel sends
-// {"kind": "reset"} once per view / symbol / mode and {"kind": "extend"} with only the
-// new points afterwards, merged into one Plotly.redraw per frame of work; lines (entry,
-// stop, ...) are HTML rules and tags over the plot, placed after every plotly draw.
-const MAX_POINTS = 3000;
-// the tag each kind of line shows (colours and dashes are in chart.css, .tw-line-<kind>)
+// Chart panel on TradingView's Lightweight Charts (`LWC`, prepended by widgets/chart.py).
+// Candles (or a close line) in the top pane, volume in a pane of its own, a crosshair
+// with price and time, order/position lines as price lines with their axis labels,
+// fills as markers at their price, and the feed's gaps as bands over the plot.
+// The kernel sends {"kind": "reset"} once per view / symbol / timeframe / mode and
+// then {"kind": "bars"} with only the bars to update or append (series.update: one
+// bar, no redraw of the rest), and {"kind": "fills"} when a fill arrives.
 const LINE_TAG = { entry: "ENTRY", stop: "SL", take_profit: "TP", trailing_stop: "TRAIL", limit: "LIMIT" };
-const LABEL_GAP_PX = 15; // a 12 px tag line with its border, plus air
+const LINE_VAR = {
+  entry: ["--jp-brand-color1", "#1976d2"],
+  stop: ["--jp-error-color1", "#c62828"],
+  take_profit: ["--jp-success-color1", "#2e7d32"],
+  trailing_stop: ["--jp-warn-color1", "#ef6c00"],
+  limit: ["--jp-ui-font-color2", "#757575"],
+};
+const INTERVAL_MS = { "1m": 60000, "5m": 300000, "15m": 900000, "1h": 3600000, "4h": 14400000, "1d": 86400000 };
+const VISIBLE_BARS = 150; // what a reset shows; the rest of the history is a scroll away
 
 // A line's tag: "TP 97,053.96"; the long label ("take profit order-4") is its hover text
 function twLineTag(line, symbol = "") {
   return `${LINE_TAG[line.kind] || LINE_TAG.limit} ${twPrice(line.price, symbol)}`;
 }
 
-// Labels sit on their lines (pixel `pixels[i]` from the plot's top, `height` the plot
-// area); lines closer than `gap` would print their labels over each other, so push
-// them apart (in price order, kept inside the plot) and return each label's shift in
-// px as plotly's `yshift` (up is positive).
-function twLabelShifts(pixels, height, gap = LABEL_GAP_PX) {
-  const order = pixels.map((px, i) => [px, i]).sort((a, b) => a[0] - b[0]);
-  const pos = order.map(([px]) => Math.min(Math.max(px, gap / 2), height - gap / 2));
-  for (let k = 1; k < pos.length; k++) pos[k] = Math.max(pos[k], pos[k - 1] + gap);
-  const last = pos.length - 1;
-  if (last >= 0 && pos[last] > height - gap / 2) {
-    pos[last] = height - gap / 2;
-    for (let k = last - 1; k >= 0; k--) pos[k] = Math.min(pos[k], pos[k + 1] - gap);
+// [open_ms, o, h, l, c, v] -> the library's bar (time in seconds, UTC)
+function twBar(c) {
+  return { time: c[0] / 1000, open: c[1], high: c[2], low: c[3], close: c[4] };
+}
+
+// Fills as markers on the bar they fall in, at their own price; markers outside the
+// bars drawn are left out (the library needs a bar for a marker), sorted by time.
+function twFillMarkers(fills, firstMs, lastMs, intervalMs, colors) {
+  const out = [];
+  for (const f of fills || []) {
+    const start = f.t - (f.t % intervalMs);
+    if (!(start >= firstMs && start <= lastMs)) continue;
+    const buy = f.side === "BUY";
+    out.push({
+      time: start / 1000,
+      position: buy ? "atPriceBottom" : "atPriceTop",
+      price: f.price,
+      shape: buy ? "arrowUp" : "arrowDown",
+      color: buy ? colors.up : colors.down,
+      id: `${f.id}@${f.t}`,
+      text: buy ? "B" : "S",
+    });
   }
-  const shifts = new Array(pixels.length).fill(0);
-  order.forEach(([px, i], k) => {
-    shifts[i] = Math.round(px - pos[k]);
-  });
-  return shifts;
+  return out.sort((a, b) => a.time - b.time);
+}
+
+// `color` (any CSS colour the canvas knows) with opacity `a`, as rgba(): the chart
+// library parses colours itself and knows hex and rgb(a), not color-mix()
+let twCanvas = null;
+function twRgba(color, a) {
+  twCanvas ??= document.createElement("canvas").getContext("2d");
+  twCanvas.fillStyle = "#000000";
+  twCanvas.fillStyle = color;
+  const v = twCanvas.fillStyle;
+  if (v.startsWith("#") && v.length === 7) {
+    const n = parseInt(v.slice(1), 16);
+    return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${a})`;
+  }
+  const m = v.match(/rgba?\(([^)]+)\)/);
+  if (!m) return v;
+  const [r, g, b] = m[1].split(",").map((x) => x.trim());
+  return `rgba(${r}, ${g}, ${b}, ${a})`;
+}
+
+// Where time `ms` falls among sorted bar open times (ms), as a fractional bar index
+// (what the time scale's logicalToCoordinate takes): a gap may start mid-bar.
+function twLogicalOf(times, ms, intervalMs) {
+  if (!times.length) return null;
+  let lo = 0;
+  let hi = times.length - 1;
+  if (ms <= times[0]) return (ms - times[0]) / intervalMs;
+  if (ms >= times[hi]) return hi + (ms - times[hi]) / intervalMs;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (times[mid] <= ms) lo = mid;
+    else hi = mid;
+  }
+  return lo + Math.min(1, (ms - times[lo]) / Math.max(1, times[hi] - times[lo]));
 }
 
 function render({ model, el }) {
   const frame = twFrame(model, el, "Chart");
   const symbolSelect = twEl("select", "tw-symbol-select");
+  const frames = twEl("div", "tw-timeframes");
+  const frameButtons = {};
+  for (const tf of model.get("timeframes") || Object.keys(INTERVAL_MS)) {
+    const b = twEl("button", "tw-timeframe", tf);
+    b.dataset.timeframe = tf;
+    b.addEventListener("click", () => {
+      model.set("timeframe", tf);
+      model.save_changes();
+    });
+    frameButtons[tf] = b;
+    frames.append(b);
+  }
   const modeSelect = twEl("select", "tw-mode");
-  for (const m of ["line", "candles"]) modeSelect.append(Object.assign(twEl("option", "", m), { value: m }));
-  frame.tools.append(symbolSelect, modeSelect);
+  for (const m of ["candles", "line"]) modeSelect.append(Object.assign(twEl("option", "", m), { value: m }));
+  frame.tools.append(symbolSelect, frames, modeSelect);
+  const wrap = twEl("div", "tw-plot-wrap");
   const plot = twEl("div", "tw-plot");
   plot.style.height = `${model.get("height")}px`;
-  // order / position lines and their tags: HTML over the plot, not plotly shapes and
-  // annotations (those made every redraw twice as slow, and a label move cost a relayout)
-  const overlay = twEl("div", "tw-lines");
-  const wrap = twEl("div", "tw-plot-wrap");
-  wrap.append(plot, overlay);
+  const bands = twEl("div", "tw-gaps");
+  const legend = twEl("div", "tw-legend");
+  const note = twEl("div", "tw-chart-note");
+  wrap.append(plot, bands, legend, note);
   frame.body.append(wrap);
+  const root = frame.root;
 
-  // JupyterLab defines its theme variables on :root; `el` may not be attached yet
+  // JupyterLab defines its theme variables on :root; re-read them on a theme switch
   const css = (name, fallback) =>
     getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
-  const theme = () => ({
-    paper_bgcolor: "rgba(0,0,0,0)",
-    plot_bgcolor: "rgba(0,0,0,0)",
-    font: { color: css("--jp-ui-font-color1", "#222"), family: css("--jp-ui-font-family", "sans-serif"), size: 11 },
-    xaxis: { type: "date", gridcolor: css("--jp-border-color2", "#e0e0e0"), rangeslider: { visible: false } },
-    yaxis: { gridcolor: css("--jp-border-color2", "#e0e0e0"), side: "right", tickformat: ",.2f" },
-    margin: { l: 10, r: 60, t: 10, b: 30 },
-    height: model.get("height"),
-    autosize: true,
-    showlegend: false,
-    uirevision: "keep", // user zoom survives updates
-    shapes: [],
-    annotations: [],
+  const colors = () => ({
+    text: css("--jp-ui-font-color1", "#222"),
+    grid: css("--jp-border-color3", "#eee"),
+    border: css("--jp-border-color2", "#ddd"),
+    up: css("--jp-success-color1", "#2e7d32"),
+    down: css("--jp-error-color1", "#c62828"),
+    line: css("--jp-brand-color1", "#1976d2"),
+    font: css("--jp-ui-font-family", "sans-serif"),
   });
-  const emptyTraces = () => {
-    const up = css("--jp-success-color1", "#2e7d32");
-    const down = css("--jp-error-color1", "#c62828");
-    return [
-      { type: "scatter", mode: "lines", x: [], y: [], name: "price", line: { width: 1.5, color: css("--jp-brand-color1", "#1976d2") } },
-      // xperiod: a lone candle still gets a minute's width, centred on its minute
-      { type: "candlestick", x: [], open: [], high: [], low: [], close: [], name: "1m",
-        xperiod: 60000, xperiodalignment: "middle",
-        increasing: { line: { color: up } }, decreasing: { line: { color: down } } },
-      { type: "scatter", mode: "markers", x: [], y: [], name: "buy fills", text: [], marker: { symbol: "triangle-up", size: 11, color: up } },
-      { type: "scatter", mode: "markers", x: [], y: [], name: "sell fills", text: [], marker: { symbol: "triangle-down", size: 11, color: down } },
-      // the order / position line prices, invisible: plotly's autorange keeps them in view
-      { type: "scatter", mode: "markers", x: [], y: [], name: "lines", hoverinfo: "skip", marker: { opacity: 0, size: 1 } },
-    ];
+  const alpha = (color, a) => twRgba(color, a);
+  // local time on the axis and the crosshair (the bars' times are UTC seconds)
+  const clock = (seconds, withDate) => {
+    const d = new Date(seconds * 1000);
+    const time = d.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false });
+    if (!withDate) return time;
+    return `${d.toLocaleDateString("en-CA")} ${time}`;
   };
-  let ready = Plotly.newPlot(plot, emptyTraces(), theme(), { displaylogo: false, responsive: true });
-  // plotly calls must not overlap: chain them
-  // x values are epoch ms; restyling a candlestick's x lets plotly re-guess the axis
-  // type ("linear"), so every update ends by making sure it is still a date axis
-  const keepDateAxis = () =>
-    plot._fullLayout && plot._fullLayout.xaxis && plot._fullLayout.xaxis.type !== "date"
-      ? Plotly.relayout(plot, { "xaxis.type": "date" })
-      : null;
-  const queue = (fn) =>
-    (ready = ready
-      .then(fn)
-      .then(keepDateAxis)
-      .catch((err) => console.error("tw-chart", err)));
-  // the view is laid out after render() returns (and the notebook column can change
-  // width): follow the container's size instead of plotly's 700 px default
-  let lastWidth = 0;
-  const resizer = new ResizeObserver(() => {
-    const width = plot.clientWidth;
-    if (width > 0 && width !== lastWidth) {
-      lastWidth = width;
-      queue(async () => {
-        await Plotly.Plots.resize(plot);
-        placeLines(); // the same prices are more or fewer pixels apart now
-      });
+  const chartOptions = () => {
+    const c = colors();
+    return {
+      autoSize: true,
+      layout: {
+        background: { type: LWC.ColorType.Solid, color: "transparent" },
+        textColor: c.text,
+        fontFamily: c.font,
+        fontSize: 11,
+        attributionLogo: true, // the license's link to TradingView
+        panes: { separatorColor: c.border },
+      },
+      grid: { vertLines: { color: c.grid }, horzLines: { color: c.grid } },
+      crosshair: { mode: LWC.CrosshairMode.Normal },
+      rightPriceScale: { borderColor: c.border },
+      timeScale: {
+        borderColor: c.border,
+        timeVisible: true,
+        secondsVisible: false,
+        rightOffset: 4,
+        tickMarkFormatter: (time, tickType) => {
+          const d = new Date(time * 1000);
+          if (tickType === 0) return String(d.getFullYear());
+          if (tickType === 1) return d.toLocaleDateString("en-GB", { month: "short" });
+          if (tickType === 2) return d.toLocaleDateString("en-GB", { day: "numeric", month: "short" });
+          return clock(time, false);
+        },
+      },
+      localization: { timeFormatter: (time) => clock(time, true) },
+    };
+  };
+  const chart = LWC.createChart(plot, chartOptions());
+  const seriesColors = () => {
+    const c = colors();
+    return {
+      candles: { upColor: c.up, downColor: c.down, wickUpColor: c.up, wickDownColor: c.down, borderVisible: false },
+      line: { color: c.line },
+    };
+  };
+  const candleSeries = chart.addSeries(LWC.CandlestickSeries, { ...seriesColors().candles, title: "" }, 0);
+  const lineSeries = chart.addSeries(LWC.LineSeries, { ...seriesColors().line, lineWidth: 2, visible: false }, 0);
+  const volumeSeries = chart.addSeries(
+    LWC.HistogramSeries,
+    { priceFormat: { type: "volume" }, priceLineVisible: false, lastValueVisible: false },
+    1,
+  );
+  const panes = chart.panes();
+  if (panes.length > 1) {
+    panes[0].setStretchFactor(3);
+    panes[1].setStretchFactor(1);
+  }
+  const markers = LWC.createSeriesMarkers(candleSeries, []);
+
+  // what the chart shows now (for gaps, markers, the legend and the browser tests)
+  let times = []; // bar open times, ms, ascending
+  let lastBar = null;
+  let intervalMs = 60000;
+  let fills = [];
+  let resets = 0;
+  let ticksOnly = false;
+
+  const volumeBar = (c) => {
+    const col = colors();
+    return { time: c[0] / 1000, value: c[5], color: alpha(c[4] >= c[1] ? col.up : col.down, 0.5) };
+  };
+  const setPrecision = () => {
+    const p = model.get("precision") || {};
+    const symbol = model.get("symbol");
+    let digits = Number.isInteger(p.price_precision) ? p.price_precision : undefined;
+    if (digits === undefined && lastBar) digits = twPriceDigits(lastBar[4], symbol);
+    if (digits === undefined) return;
+    if (Number.isInteger(p.price_precision)) twSetPrecision(symbol, p.price_precision);
+    const minMove = p.tick_size > 0 ? p.tick_size : 10 ** -digits;
+    // the panels' own number format on the axis: 97,010.00, not 97010.00
+    const format = { type: "custom", minMove, formatter: (price) => twFmt(price, digits) };
+    candleSeries.applyOptions({ priceFormat: format });
+    lineSeries.applyOptions({ priceFormat: format });
+  };
+
+  const showMode = () => {
+    const mode = model.get("mode");
+    candleSeries.applyOptions({ visible: mode === "candles" });
+    lineSeries.applyOptions({ visible: mode === "line" });
+    modeSelect.value = mode;
+  };
+
+  const drawLegend = (bar) => {
+    if (!bar) {
+      twText(legend, "");
+      return;
     }
-  });
-  resizer.observe(plot);
-  // JupyterLab switches themes by swapping CSS variables and the body's
-  // data-jp-theme-* attributes: re-read the colours then, without redrawing data
-  const retheme = () => {
-    queue(async () => {
-      const t = theme();
-      const traces = emptyTraces();
-      await Plotly.relayout(plot, {
-        font: t.font,
-        "xaxis.gridcolor": t.xaxis.gridcolor,
-        "yaxis.gridcolor": t.yaxis.gridcolor,
-      });
-      await Plotly.restyle(plot, { "line.color": traces[0].line.color }, [0]);
-      await Plotly.restyle(plot, { "marker.color": [traces[2].marker.color, traces[3].marker.color] }, [2, 3]);
-    });
-    drawLines(); // queued behind the restyle (never awaited inside the queue: no cycle)
+    const s = model.get("symbol");
+    const change = bar[4] - bar[1];
+    const pct = bar[1] ? (100 * change) / bar[1] : NaN;
+    twText(
+      legend,
+      `${s} ${model.get("timeframe")}  ${clock(bar[0] / 1000, true)}  O ${twPrice(bar[1], s)}  H ${twPrice(bar[2], s)}` +
+        `  L ${twPrice(bar[3], s)}  C ${twPrice(bar[4], s)}  ${twSigned(pct, twPctDigits(pct), "%")}  V ${twVolume(bar[5])}`,
+    );
   };
-  const themeWatcher = new MutationObserver(retheme);
-  themeWatcher.observe(document.body, {
-    attributes: true,
-    attributeFilter: ["data-jp-theme-name", "data-jp-theme-light"],
+  // the crosshair's bar in the legend; back to the last bar when the mouse leaves
+  const byTime = new Map();
+  chart.subscribeCrosshairMove((param) => {
+    const bar = param && param.time !== undefined ? byTime.get(param.time * 1000) : null;
+    drawLegend(bar || lastBar);
   });
 
-  const candleArrays = (candles) => ({
-    x: candles.map((c) => c[0]), open: candles.map((c) => c[1]), high: candles.map((c) => c[2]),
-    low: candles.map((c) => c[3]), close: candles.map((c) => c[4]),
-  });
-  const fillArrays = (fills, side) => {
-    const mine = fills.filter((f) => f.side === side);
-    return { x: mine.map((f) => f.t), y: mine.map((f) => f.price), text: mine.map((f) => f.id) };
+  const drawMarkers = () => {
+    if (!times.length) {
+      markers.setMarkers([]);
+      return;
+    }
+    markers.setMarkers(twFillMarkers(fills, times[0], times[times.length - 1], intervalMs, colors()));
   };
-  // Everything that arrives while plotly is busy (new points, candles, fills, moved
-  // lines) is merged and drawn by ONE redraw: extendTraces and relayout would each
-  // re-lay out the whole figure, and a backlog of them made the chart fall behind.
-  let pending = null;
-  const newPending = () => ({ t: [], y: [], candles: [], fills: [], lines: false, sent: [] });
-  const schedule = () => {
-    if (pending) return pending;
-    const p = newPending();
-    pending = p;
-    queue(() => applyPending(p)); // its own batch: a reset may have moved `pending` on
-    return p;
-  };
+
+  // order / position lines: price lines keyed by kind and label, moved in place
+  const priceLines = new Map();
   const drawLines = () => {
-    schedule().lines = true;
-  };
-  // the overlay's elements, rebuilt only when the set of lines changes
-  let lineKey = "";
-  let lineEls = [];
-  const buildLines = (lines) => {
-    const key = lines.map((l) => `${l.kind}|${l.price}|${l.label}`).join(";");
-    if (key === lineKey) return;
-    lineKey = key;
-    lineEls = lines.map((line) => {
-      const kind = LINE_TAG[line.kind] ? line.kind : "limit";
-      const rule = twEl("div", `tw-line tw-line-${kind}`);
-      const symbol = model.get("symbol");
-      const tag = twEl("div", `tw-line-tag tw-line-${kind}`, twLineTag(line, symbol));
-      rule.dataset.kind = tag.dataset.kind = line.kind;
-      tag.title = `${line.label} ${twPrice(line.price, symbol)}`;
-      return { line, rule, tag };
-    });
-    overlay.replaceChildren(...lineEls.flatMap((e) => [e.rule, e.tag]));
-  };
-  // after every plotly draw (data, zoom, resize): put each line at its price and push
-  // tags that would overlap apart; a few style writes, no plotly call
-  const placeLines = () => {
-    const full = plot._fullLayout;
-    const ya = full && full.yaxis;
-    if (!ya || typeof ya.l2p !== "function" || !full._size) return;
-    const size = full._size;
-    const pixels = lineEls.map((e) => ya.l2p(e.line.price));
-    const shifts = twLabelShifts(pixels, ya._length);
-    lineEls.forEach((e, i) => {
-      const inside = pixels[i] >= 0 && pixels[i] <= ya._length;
-      e.rule.hidden = e.tag.hidden = !inside;
-      e.rule.style.cssText = `top:${size.t + pixels[i]}px;left:${size.l}px;width:${size.w}px`;
-      e.tag.style.cssText = `top:${size.t + pixels[i] - shifts[i]}px;left:${size.l + 2}px`;
-    });
-  };
-  queue(() => plot.on("plotly_afterplot", placeLines)); // plot.on exists once plotted
-  // trace 4's invisible markers at the newest x: autorange spans the line prices too
-  const lineMarkers = () => {
-    const data = plot.data;
-    const x = data[0].x.length ? data[0].x[data[0].x.length - 1] : data[1].x[data[1].x.length - 1];
-    const prices = lineEls.map((e) => e.line.price);
-    data[4].x = x === undefined ? [] : prices.map(() => x);
-    data[4].y = x === undefined ? [] : prices;
-  };
-  const applyPending = async (p) => {
-    if (pending === p) pending = null; // later updates start the next batch
-    const started = performance.now();
-    const data = plot.data;
-    if (p.t.length) {
-      data[0].x.push(...p.t);
-      data[0].y.push(...p.y);
-      const extra = data[0].x.length - MAX_POINTS;
-      if (extra > 0) {
-        data[0].x.splice(0, extra);
-        data[0].y.splice(0, extra);
+    const lines = model.get("lines") || [];
+    const symbol = model.get("symbol");
+    const seen = new Set();
+    for (const line of lines) {
+      const key = `${line.kind}|${line.label}`;
+      seen.add(key);
+      const [name, fallback] = LINE_VAR[line.kind] || LINE_VAR.limit;
+      const options = {
+        price: line.price,
+        color: css(name, fallback),
+        lineWidth: line.kind === "entry" ? 2 : 1,
+        lineStyle: line.kind === "entry" ? LWC.LineStyle.Solid : line.kind === "trailing_stop" ? LWC.LineStyle.Dotted : LWC.LineStyle.Dashed,
+        axisLabelVisible: true,
+        title: LINE_TAG[line.kind] || LINE_TAG.limit,
+      };
+      const known = priceLines.get(key);
+      if (known) {
+        if (known.price !== line.price) known.line.applyOptions({ price: line.price });
+        known.price = line.price;
+      } else {
+        priceLines.set(key, { line: candleSeries.createPriceLine(options), price: line.price });
       }
     }
-    if (p.candles.length) {
-      // the first candle sent may be the one still forming: replace it, append the rest
-      const trace = data[1];
-      for (const c of p.candles) {
-        const last = trace.x.length - 1;
-        const i = last >= 0 && trace.x[last] === c[0] ? last : trace.x.length;
-        trace.x[i] = c[0]; trace.open[i] = c[1]; trace.high[i] = c[2]; trace.low[i] = c[3]; trace.close[i] = c[4];
+    for (const [key, known] of priceLines) {
+      if (!seen.has(key)) {
+        candleSeries.removePriceLine(known.line);
+        priceLines.delete(key);
       }
     }
-    for (const [index, side] of [[2, "BUY"], [3, "SELL"]]) {
-      const mine = fillArrays(p.fills, side);
-      data[index].x.push(...mine.x);
-      data[index].y.push(...mine.y);
-      data[index].text.push(...mine.text);
-    }
-    if (p.lines) buildLines(model.get("lines") || []);
-    // main-thread time only: what other panels' updates wait for, not the awaits
-    let work = 0;
-    if (p.t.length || p.candles.length || p.fills.length || p.lines) {
-      lineMarkers();
-      const redrawn = Plotly.redraw(plot); // the figure is laid out synchronously
-      work += performance.now() - started;
-      await redrawn;
-    }
-    const after = performance.now();
-    await keepDateAxis();
-    placeLines();
-    TW_UI.addWork("tw-chart", work + performance.now() - after);
-    const now = Date.now();
-    const newest = p.t.length ? p.t[p.t.length - 1] : NaN;
-    for (const sent of p.sent) TW_UI.record("tw-chart", now - sent, now - newest, sent);
+    root.dataset.lines = String(priceLines.size);
+    root.dataset.lineTags = lines.map((l) => twLineTag(l, symbol)).join(";");
   };
 
-  const applyMode = (mode) => Plotly.restyle(plot, { visible: [mode === "line", mode === "candles"] }, [0, 1]);
-
-  let drawn = false;
-  const onCustom = (msg) => {
-    // the market prices teach the symbol's precision (the line tags use it)
-    const ys = (msg.points && msg.points.y) || [];
-    for (let i = Math.max(0, ys.length - 50); i < ys.length; i++) twLearnPrice(model.get("symbol"), ys[i]);
-    if (msg.kind === "reset") {
-      // updates merged so far belong to the old history; later ones follow the reset
-      pending = null;
-      queue(async () => {
-        const traces = emptyTraces();
-        traces[0].x = msg.points.t;
-        traces[0].y = msg.points.y;
-        Object.assign(traces[1], candleArrays(msg.candles));
-        Object.assign(traces[2], fillArrays(msg.fills, "BUY"));
-        Object.assign(traces[3], fillArrays(msg.fills, "SELL"));
-        traces[0].visible = msg.mode === "line";
-        traces[1].visible = msg.mode === "candles";
-        // x values are epoch ms: say "date" explicitly, or plotly may guess "linear"
-        const layout = { ...plot.layout, xaxis: { ...plot.layout.xaxis, type: "date" } };
-        await Plotly.react(plot, traces, layout);
-        modeSelect.value = msg.mode;
-        if (!drawn) {
-          drawn = true;
-          TW_UI.viewReady(); // the chart shows its history: its start-up is over
-        }
+  // gaps: bands from the gap's start to its end (or now), placed after every change
+  // of the visible range or of the data
+  let bandEls = [];
+  const placeBands = () => {
+    const gaps = model.get("gaps") || [];
+    if (bandEls.length !== gaps.length) {
+      bandEls = gaps.map((g) => {
+        const b = twEl("div", "tw-gap-band");
+        b.title = `No data: feed ${g.reason || "gap"}`;
+        return b;
       });
-      drawLines();
-    } else if (msg.kind === "extend") {
-      const p = schedule();
-      p.t.push(...msg.points.t);
-      p.y.push(...msg.points.y);
-      p.candles.push(...msg.candles);
-      p.fills.push(...msg.fills);
-      const sentAt = msg.sent_ms || model.get("sent_ms");
-      if (sentAt) p.sent.push(sentAt);
+      bands.replaceChildren(...bandEls);
+    }
+    const scale = chart.timeScale();
+    const width = scale.width();
+    gaps.forEach((gap, i) => {
+      const band = bandEls[i];
+      const end = twMissing(gap.end_ms) ? Date.now() : gap.end_ms;
+      const a = twLogicalOf(times, gap.start_ms, intervalMs);
+      const b = twLogicalOf(times, end, intervalMs);
+      const x1 = a === null ? null : scale.logicalToCoordinate(a);
+      const x2 = b === null ? null : scale.logicalToCoordinate(b);
+      const visible = x1 !== null && x2 !== null && x2 >= 0 && x1 <= width;
+      band.hidden = !visible;
+      if (visible) {
+        const left = Math.max(0, x1);
+        band.style.left = `${left}px`;
+        band.style.width = `${Math.max(2, Math.min(width, x2) - left)}px`;
+      }
+    });
+    root.dataset.gaps = String(gaps.length);
+  };
+  chart.timeScale().subscribeVisibleLogicalRangeChange(placeBands);
+  chart.timeScale().subscribeSizeChange(placeBands);
+
+  const drawNote = (source) => {
+    const text =
+      source === "ticks" ? "Candles built from last prices: this engine serves no klines (high/low may miss trades)"
+      : source === "" && model.get("symbol") ? "Loading history…" : "";
+    twText(note, text);
+    note.hidden = !text;
+  };
+
+  const reset = (msg) => {
+    const started = performance.now();
+    intervalMs = INTERVAL_MS[msg.interval] || 60000;
+    const candles = msg.candles || [];
+    times = candles.map((c) => c[0]);
+    byTime.clear();
+    for (const c of candles) byTime.set(c[0], c);
+    lastBar = candles.length ? candles[candles.length - 1] : null;
+    for (const c of candles.slice(-50)) twLearnPrice(msg.symbol, c[4]);
+    candleSeries.setData(candles.map(twBar));
+    lineSeries.setData(candles.map((c) => ({ time: c[0] / 1000, value: c[4] })));
+    // candles built from last prices have no volume: an empty pane, not bars of zero
+    volumeSeries.setData(msg.source === "ticks" ? [] : candles.map(volumeBar));
+    ticksOnly = msg.source === "ticks";
+    fills = msg.fills || [];
+    setPrecision();
+    drawMarkers();
+    showMode();
+    // the newest bars at a readable width; a short history sits at the right edge
+    const n = candles.length;
+    const shown = Math.min(VISIBLE_BARS, Math.max(60, n));
+    if (n > 0) chart.timeScale().setVisibleLogicalRange({ from: n - shown, to: n + 3 });
+    drawLegend(lastBar);
+    drawNote(msg.source);
+    resets += 1;
+    root.dataset.candles = String(n);
+    root.dataset.timeframe = msg.interval;
+    root.dataset.source = msg.source || "";
+    root.dataset.resets = String(resets);
+    for (const [tf, b] of Object.entries(frameButtons)) b.classList.toggle("tw-active", tf === msg.interval);
+    drawLines();
+    placeBands();
+    TW_UI.addWork("tw-chart", performance.now() - started);
+    if (n > 0) TW_UI.viewReady(); // the chart shows its history: its start-up is over
+  };
+
+  const update = (msg) => {
+    const started = performance.now();
+    let appended = false;
+    for (const c of msg.bars || []) {
+      const last = times.length ? times[times.length - 1] : -Infinity;
+      if (c[0] < last) continue; // an older bar: the history has it (a reset brings changes)
+      candleSeries.update(twBar(c));
+      lineSeries.update({ time: c[0] / 1000, value: c[4] });
+      if (!ticksOnly) volumeSeries.update(volumeBar(c));
+      if (c[0] > last) {
+        times.push(c[0]);
+        appended = true;
+      }
+      byTime.set(c[0], c);
+      lastBar = c;
+    }
+    if (appended) {
+      root.dataset.candles = String(times.length);
+      drawMarkers();
+      placeBands();
+    }
+    drawLegend(lastBar);
+    const now = Date.now();
+    TW_UI.addWork("tw-chart", performance.now() - started);
+    if (msg.sent_ms) TW_UI.record("tw-chart", now - msg.sent_ms, NaN, msg.sent_ms);
+  };
+
+  const onCustom = (msg) => {
+    if (msg.kind === "reset") reset(msg);
+    else if (msg.kind === "bars") update(msg);
+    else if (msg.kind === "fills") {
+      fills = msg.fills || [];
+      drawMarkers();
     }
   };
   model.on("msg:custom", onCustom);
+
+  const retheme = () => {
+    chart.applyOptions(chartOptions());
+    const sc = seriesColors();
+    candleSeries.applyOptions(sc.candles);
+    lineSeries.applyOptions(sc.line);
+    if (!ticksOnly) volumeSeries.setData(times.map((t) => volumeBar(byTime.get(t))));
+    for (const known of priceLines.values()) candleSeries.removePriceLine(known.line);
+    priceLines.clear();
+    drawLines();
+    drawMarkers();
+  };
+  const themeWatcher = new MutationObserver(retheme);
+  themeWatcher.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-name", "data-jp-theme-light"] });
 
   const drawSymbols = () => {
     const symbols = model.get("symbols") || [];
@@ -297,22 +425,27 @@ function render({ model, el }) {
     model.set("mode", modeSelect.value);
     model.save_changes();
   });
-  modeSelect.value = model.get("mode");
+  const onSource = () => drawNote(model.get("source"));
   drawSymbols();
+  drawNote(model.get("source"));
   model.on("change:lines", drawLines);
+  model.on("change:gaps", placeBands);
   model.on("change:symbols", drawSymbols);
   model.on("change:symbol", drawSymbols);
-  queue(() => applyMode(model.get("mode")));
+  model.on("change:precision", setPrecision);
+  model.on("change:source", onSource);
   model.send({ action: "snapshot" });
   return () => {
     model.off("change:lines", drawLines);
+    model.off("change:gaps", placeBands);
     model.off("change:symbols", drawSymbols);
     model.off("change:symbol", drawSymbols);
+    model.off("change:precision", setPrecision);
+    model.off("change:source", onSource);
     model.off("msg:custom", onCustom);
-    resizer.disconnect();
     themeWatcher.disconnect();
     frame.cleanup();
-    Plotly.purge(plot);
+    chart.remove();
   };
 }
 

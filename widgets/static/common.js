@@ -147,16 +147,39 @@ function twLearnPrice(symbol, value) {
   if (seen === undefined || d > seen) TW_UI.decimals[symbol] = d;
 }
 
+// The engine's word on a symbol's precision (symbol_info.price_precision) beats what
+// the prices seen so far suggest.
+TW_UI.precision ??= {};
+function twSetPrecision(symbol, digits) {
+  if (symbol && Number.isInteger(digits)) TW_UI.precision[symbol] = digits;
+}
+
+// decimals for a price-like value of `symbol` (a price, a change, a spread)
+function twPriceDigits(value, symbol = "") {
+  const told = symbol ? TW_UI.precision[symbol] : undefined;
+  if (told !== undefined) return told;
+  const known = symbol ? TW_UI.decimals[symbol] : undefined;
+  if (known !== undefined) return Math.min(8, Math.max(2, known));
+  if (twMissing(value)) return 2;
+  const abs = Math.abs(value);
+  const magnitude = abs >= 1000 ? 2 : abs >= 1 ? 4 : 6;
+  return Math.min(magnitude, Math.max(2, twDecimalsOf(value)));
+}
+
+// a percentage: 2 decimals, more (up to 6) when 2 would show a move as 0.00
+function twPctDigits(value) {
+  if (twMissing(value) || value === 0) return 2;
+  let digits = 2;
+  while (digits < 6 && twRoundsToZero(value, digits)) digits++;
+  return digits;
+}
+
 // Prices: with the symbol's learned precision (2 to 8 decimals); for a symbol not
 // seen yet, the value's own decimals, at least 2 and at most the magnitude rule
 // (prices span 1e-6 for altcoins to 1e5 for BTC)
 function twPrice(value, symbol = "") {
   if (twMissing(value)) return "–";
-  const known = symbol ? TW_UI.decimals[symbol] : undefined;
-  if (known !== undefined) return twFmt(value, Math.min(8, Math.max(2, known)));
-  const abs = Math.abs(value);
-  const magnitude = abs >= 1000 ? 2 : abs >= 1 ? 4 : 6;
-  return twFmt(value, Math.min(magnitude, Math.max(2, twDecimalsOf(value))));
+  return twFmt(value, twPriceDigits(value, symbol));
 }
 
 function twSigned(value, digits = 2, suffix = "") {
@@ -184,6 +207,27 @@ function twVolume(value) {
   if (abs >= 1e6) return twFmt(value / 1e6, 2) + "M";
   if (abs >= 1e3) return twFmt(value / 1e3, 2) + "K";
   return twFmt(value, 2);
+}
+
+// Why this panel's kernel can no longer answer ("kernel dead", "kernel restarting"),
+// or "" while it can (or when the page does not say).  A dead kernel sends no last
+// message: the panels ask JupyterLab's kernel connection instead.
+const twKernelsSeen = (TW_UI.kernelsSeen ??= new WeakSet());
+function twKernelGone(model) {
+  const manager = model.widget_manager;
+  if (!manager) return "";
+  if (manager.isDisposed) return "kernel shut down";
+  const kernel = manager.kernel;
+  // a shut-down kernel leaves the manager with none: it had one when the view came up
+  if (!kernel) return twKernelsSeen.has(manager) ? "kernel shut down" : "";
+  twKernelsSeen.add(manager);
+  if (kernel.isDisposed) return "kernel shut down";
+  if (kernel.connectionStatus === "disconnected") return "kernel disconnected";
+  const status = kernel.status;
+  if (status === "dead" || status === "terminating" || status === "restarting" || status === "autorestarting") {
+    return `kernel ${status}`;
+  }
+  return "";
 }
 
 // Root element, title bar, error bar and notice line, identical in every panel.

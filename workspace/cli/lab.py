@@ -1,6 +1,13 @@
 """``python -m workspace lab``: JupyterLab from this environment, opened on the
 quickstart notebook.
 
+JupyterLab saves outputs into the notebooks it opens (autosave, Ctrl-S), so it never
+opens the tracked ``notebooks/``: it serves a working folder, ``lab/`` at the top of
+the repository (ignored by git), with a copy of each notebook made on first use and
+``data/`` and ``docs/`` linked, not copied.  Using the product therefore never changes a tracked
+file.  A copy the user has worked in is never overwritten; when the tracked notebook
+changed since the copy was made, the command says so (``--fresh`` takes new copies).
+
 The server gets an explicit token (random unless ``--token``/``JUPYTER_TOKEN``) so the
 full URL can be printed up front: on a machine without a browser (``--no-browser``),
 copy it into a browser that reaches ``--ip``.  The command replaces itself with
@@ -11,17 +18,25 @@ kernels (and the engines running in them) itself.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import secrets
+import shutil
 import socket
 import sys
 import urllib.parse
 from pathlib import Path
 
-HELP = "open JupyterLab on notebooks/quickstart.ipynb"
+HELP = "open JupyterLab on a working copy of notebooks/ (lab/, untracked)"
 
 DEFAULT_PORT = 8888
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "notebooks"
+WORKDIR = REPO / "lab"
+"""The untracked working folder (listed in .gitignore)."""
+SOURCE_STAMPS = ".sources.json"
+"""In the working folder: the hash of each tracked notebook when it was copied."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,8 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dir",
         type=Path,
-        default=NOTEBOOKS,
-        help="JupyterLab's root directory (default: the repository's notebooks/)",
+        default=WORKDIR,
+        help="JupyterLab's root directory; the default one, or a folder without notebooks, "
+        "gets copies of notebooks/ (default: the repository's untracked lab/)",
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="replace the copies in --dir with the tracked notebooks (your changes there are lost)",
     )
     parser.add_argument(
         "--token", default=None, help="server token (default: $JUPYTER_TOKEN or random)"
@@ -104,8 +125,55 @@ def lab_command(args: argparse.Namespace, port: int, token: str) -> list[str]:
     return cmd
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def prepare_workdir(dest: Path, source: Path = NOTEBOOKS, *, fresh: bool = False) -> list[str]:
+    """Fill ``dest`` with copies of ``source``'s notebooks (missing ones, or all with
+    ``fresh``) and link its ``data/``; returns notes for the user (tracked notebooks
+    that changed since their copy was taken).  ``source`` is only read."""
+    dest.mkdir(parents=True, exist_ok=True)
+    stamps_path = dest / SOURCE_STAMPS
+    try:
+        stamps: dict[str, str] = json.loads(stamps_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        stamps = {}
+    notes: list[str] = []
+    for notebook in sorted(source.glob("*.ipynb")):
+        copy = dest / notebook.name
+        digest = _digest(notebook)
+        if fresh or not copy.exists():
+            shutil.copyfile(notebook, copy)
+            stamps[notebook.name] = digest
+        elif stamps.get(notebook.name) not in (None, digest):
+            notes.append(
+                f"note: {notebook} changed since {copy} was copied; run with --fresh "
+                f"(or delete {copy.name}) to get the new version"
+            )
+    stamps_path.write_text(json.dumps(stamps, indent=1, sort_keys=True), encoding="utf-8")
+    # data/ for the notebooks' code, docs/ for their links (``../docs/protocol.md``
+    # resolves to the root's docs/ in JupyterLab, and to the repository's elsewhere)
+    for folder in (source / "data", source.parent / "docs"):
+        link = dest / folder.name
+        if folder.is_dir() and not link.exists() and not link.is_symlink():
+            try:
+                link.symlink_to(folder.resolve(), target_is_directory=True)
+            except OSError:  # no symlinks (some filesystems): a copy, read-only anyway
+                shutil.copytree(folder, link)
+    return notes
+
+
 def run(args: argparse.Namespace) -> int:
     root = Path(args.dir).resolve()
+    # the working folder gets its copies; another folder only when it has no notebook
+    # yet (a folder of the user's own notebooks, or notebooks/ itself, is left alone)
+    own = root != NOTEBOOKS.resolve() and (
+        root == WORKDIR.resolve() or args.fresh or not any(root.glob("*.ipynb"))
+    )
+    if own:
+        for note in prepare_workdir(root, fresh=args.fresh):
+            print(note, file=sys.stderr)
     if not (root / args.notebook).is_file():
         print(f"error: {root / args.notebook} not found", file=sys.stderr)
         return 2

@@ -1,6 +1,8 @@
 """``python -m workspace serve``: the engine and the ``/api/ws/realtime`` server,
-headless.  Prints one line ``serving ws://HOST:PORT/api/ws/realtime`` when ready;
-SIGINT/SIGTERM close every connection, stop the engine and close the journal.
+headless.  Prints one line ``serving ws://HOST:PORT/api/ws/realtime`` as soon as the
+port is bound: the feed connects in the background (an unreachable exchange never
+delays the server; STATUS says how the feed is doing).  SIGINT/SIGTERM close every
+connection, stop the engine and close the journal.
 """
 
 from __future__ import annotations
@@ -27,6 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="port, 0 = any free port")
     parser.add_argument("--db", default=None, help="journal file (SQLite); default: in memory")
+    parser.add_argument(
+        "--balance",
+        default=None,
+        metavar="ASSET=AMOUNT,...",
+        help="what a new account starts with, e.g. USDT=10000,BTC=0.5 (default USDT=10000)",
+    )
+    parser.add_argument(
+        "--allow-short",
+        action="store_true",
+        help="a margin-style account that may sell what it does not hold (default: spot)",
+    )
     parser.add_argument("--binance-url", default=None, help="Binance stream URL override")
     parser.add_argument("--binance-rest-url", default=None, help="Binance REST URL override")
     parser.add_argument(
@@ -59,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
         print("--tls-cert and --tls-key go together", file=sys.stderr)
         return 2
     try:
+        args.balances = parse_balances(args.balance)
+    except ValueError as error:
+        print(f"--balance: {error}", file=sys.stderr)
+        return 2
+    try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(_serve(args))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
@@ -68,10 +86,23 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
+def parse_balances(text: str | None) -> dict[str, str] | None:
+    """``"USDT=10000,BTC=0.5"`` -> ``{"USDT": "10000", "BTC": "0.5"}`` (``None`` stays
+    ``None``: the default account, or the one the journal stored)."""
+    if text is None:
+        return None
+    balances: dict[str, str] = {}
+    for part in text.split(","):
+        asset, sep, amount = part.strip().partition("=")
+        if not sep or not asset.strip() or not amount.strip():
+            raise ValueError(f"expected ASSET=AMOUNT[,ASSET=AMOUNT...], got {part.strip()!r}")
+        balances[asset.strip().upper()] = amount.strip()
+    return balances
+
+
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop when it is installed (the ``server`` extra): its transports
-    write in C, which roughly halves the server's CPU per delivered message; the
-    standard loop otherwise."""
+    write in C; the standard loop otherwise."""
     try:
         import uvloop
     except ImportError:
@@ -90,8 +121,14 @@ async def _serve(args: argparse.Namespace) -> int:
         if value
     }
     feed_config = FeedConfig.from_env(**overrides) if overrides else None
-    workspace = Workspace(feed=args.feed, db=args.db, feed_config=feed_config)
-    await workspace.start()
+    workspace = Workspace(
+        feed=args.feed,
+        db=args.db,
+        feed_config=feed_config,
+        balances=args.balances,
+        allow_short=True if args.allow_short else None,
+    )
+    await workspace.start(connect_timeout=0)  # bind now; the feed connects meanwhile
     server = RealtimeServer(
         workspace.engine,
         args.host,

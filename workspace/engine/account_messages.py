@@ -22,9 +22,10 @@ def order_update(order: Order, seq: int, ts_ms: int) -> Message:
 
 
 def positions_message(account: Account, ts_ms: int) -> Message:
+    """Open positions, their marks judged fresh or ``stale`` at ``ts_ms``."""
     return {
         "type": "POSITION_UPDATE",
-        "positions": [position_to_wire(position) for position in account.positions],
+        "positions": [position_to_wire(position) for position in account.positions_at(ts_ms)],
         "timestamp": ts_ms,
     }
 

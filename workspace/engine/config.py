@@ -17,6 +17,11 @@ class EngineConfig:
     mark_interval_s: float = 10.0  # journal a mark (prices, equity) at most this often
     tick_flush_interval_s: float = 1.0  # tick store write batching
     ticks_per_symbol: int = 100_000  # the tick store keeps this many recent rows
+    # start() waits this long for the feed and the exchange's rules, then returns with a
+    # warning and keeps connecting in the background (0: return at once)
+    start_timeout_s: float = 10.0
+    expire_interval_s: float = 0.25  # how often waiting market orders are checked
+    rules_refresh_s: float = 3600.0  # exchangeInfo is loaded again this often
     # Opt-in: call plain (non-async) strategy callbacks straight from the feed callback
     # instead of in a task of their own.  Tick -> strategy order drops to the engine's
     # own cost, but a slow strategy then delays the feed and ticks are not conflated.
@@ -32,8 +37,12 @@ class EngineConfig:
             "stop_grace_s",
             "mark_interval_s",
             "tick_flush_interval_s",
+            "expire_interval_s",
+            "rules_refresh_s",
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"EngineConfig.{name} must be > 0")
+        if self.start_timeout_s < 0:
+            raise ValueError("EngineConfig.start_timeout_s must be >= 0")
         if self.max_pending < 1 or self.ticks_per_symbol < 1:
             raise ValueError("EngineConfig.max_pending and ticks_per_symbol must be >= 1")

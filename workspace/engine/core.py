@@ -19,7 +19,15 @@ import asyncio
 import logging
 import math
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterable
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Coroutine,
+    Iterable,
+    Mapping,
+)
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -38,6 +46,7 @@ from workspace.engine.tick_store import TickStore
 from workspace.engine.ticks import Tick
 from workspace.errors import InvalidParams, InvalidSymbol
 from workspace.journal import Journal
+from workspace.market.exchange_info import SymbolInfo
 from workspace.market.records import BookTicker, MarketRecord, MiniTicker, Ticker, Trade
 from workspace.market.subscriptions import normalize_symbol
 from workspace.protocol.engine_api import EngineApi
@@ -49,6 +58,7 @@ from workspace.trading.order_state import is_final
 from workspace.trading.orders import Order
 from workspace.trading.positions import PositionStatus
 from workspace.trading.requests import OrderRequest
+from workspace.trading.wire import symbol_info_to_wire
 
 log = logging.getLogger("workspace.engine")
 
@@ -71,6 +81,7 @@ class Engine:
         config: EngineConfig | None = None,
         inline: bool = False,
         known_symbols: Collection[str] | None = None,
+        symbol_rules: Mapping[str, SymbolInfo] | None = None,
     ) -> None:
         self.account = account
         self.journal = journal
@@ -108,12 +119,20 @@ class Engine:
         self._backlog: deque[tuple[CallbackKind, object, str | None, float | None]] = deque()
         self._last_mark_ms: int | None = None
         self._running = False
+        self._stopping = False
         self._listeners = 0
         self._server_clients = 0
         self._status_soon = False
         self._symbol_tasks: set[asyncio.Task[None]] = set()
         self._book_refs: Counter[str] = Counter()
         self._book_messages: dict[str, Message] = {}
+        if symbol_rules is not None:
+            account.set_rules(symbol_rules)
+        self._listing: Callable[[], Awaitable[Mapping[str, SymbolInfo]]] | None = getattr(
+            self._feed, "exchange_symbols", None
+        )
+        self._rules_loaded: asyncio.Event | None = None
+        self._order_seqs: dict[str, int] = {}  # open order id -> seq of its latest event
 
     # -- lifecycle -----------------------------------------------------------------
     @property
@@ -124,12 +143,17 @@ class Engine:
     def task_names(self) -> list[str]:
         return self._tasks.names
 
-    async def start(self) -> None:
-        """Start publishing and connect the feed; returns once connected.  A second
+    async def start(self, timeout_s: float | None = None) -> None:
+        """Start publishing and connect the feed; returns once connected and the
+        exchange's rules are loaded, or after ``timeout_s`` (default
+        ``EngineConfig.start_timeout_s``; 0: at once) with a warning: the engine then
+        runs and keeps connecting in the background (STATUS tells the feed's state; orders
+        wait for the rules).  Raises if the feed fails fatally in that time.  A second
         call is a no-op."""
         if self._running:
             return
         self._running = True
+        self._stopping = False
         cfg = self.config
         spawn = self._tasks.spawn
         if not self.inline:
@@ -140,20 +164,114 @@ class Engine:
             self.callbacks.start(self._tasks)
         spawn(self._flush_ticks_every(cfg.tick_flush_interval_s), "engine.tick-flush")
         spawn(watch_loop_lag(self.metrics, self.clock, cfg.loop_lag_interval_s), "engine.loop-lag")
+        if not self.inline:
+            spawn(self._expire_every(cfg.expire_interval_s), "engine.expire")
         if self._feed is not None:
-            try:
-                await self._feed.start()
-                await self._hold_account_symbols()
-            except BaseException:
-                await self.stop()
-                raise
+            await self._start_feed(cfg.start_timeout_s if timeout_s is None else timeout_s)
         log.info("engine started (source %s)", self.source)
+
+    async def _start_feed(self, timeout_s: float) -> None:
+        waits: list[asyncio.Task[None]] = []
+        if self._listing is not None and self.account.rules.listing is None:
+            self.account.expect_rules()
+            loaded = self._rules_loaded = asyncio.Event()
+            self._tasks.spawn(self._load_rules(), "engine.exchange-info")
+
+            async def rules_arrived() -> None:
+                await loaded.wait()
+
+            waits.append(self._tasks.spawn(rules_arrived(), "engine.rules-wait"))
+        connect = self._tasks.spawn(self._connect(), "engine.connect", report_errors=False)
+        connect.add_done_callback(self._connect_ended)
+        waits.append(connect)
+        try:
+            done, pending = (
+                await asyncio.wait(waits, timeout=timeout_s) if timeout_s > 0 else (set(), waits)
+            )
+        except BaseException:
+            await self.stop()
+            raise
+        if connect in done and connect.exception() is not None:
+            error = connect.exception()
+            await self.stop()
+            assert error is not None
+            raise error
+        if pending:
+            what = "connected" if connect in pending else "given the exchange's rules"
+            log.warning(
+                "the feed is not %s yet (waited %.1f s: %s); the engine runs and keeps trying "
+                "in the background: STATUS shows the feed's state, and orders are refused "
+                "(NO_MARKET_DATA) until the exchange's rules arrive",
+                what,
+                timeout_s,
+                self._feed_reason or self._feed_state,
+            )
+            for task in pending:
+                if task is not connect and task.get_name() == "engine.rules-wait":
+                    task.cancel()
+
+    async def _connect(self) -> None:
+        assert self._feed is not None
+        await self._feed.start()
+        await self._hold_account_symbols()
+
+    def _connect_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None and self._running:
+            log.error("the feed could not start: %s", error)
+
+    async def _load_rules(self) -> None:
+        """The exchange's listing (``exchangeInfo``) for the account's filters: loaded
+        at start, retried with a growing pause while the exchange is unreachable, and
+        refreshed every ``rules_refresh_s``."""
+        assert self._listing is not None
+        delay = 1.0
+        while True:
+            try:
+                listing = await self._listing()
+            except Exception as error:
+                self._throttle.log(
+                    logging.WARNING,
+                    "exchange-info",
+                    "cannot load the exchange's rules (exchangeInfo): %s; retrying in %.0f s",
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            first = self.account.rules.listing is None
+            self.account.set_rules(listing)
+            if self._rules_loaded is not None:
+                self._rules_loaded.set()
+            if first:
+                self.publish_status()  # clients learn that orders are taken now
+            delay = 1.0
+            await asyncio.sleep(self.config.rules_refresh_s)
+
+    async def _expire_every(self, interval_s: float) -> None:
+        """Market orders that wait for a fresh price end when their wait is over, even
+        if no record of their symbol ever arrives."""
+        while True:
+            await asyncio.sleep(interval_s)
+            if self.account.has_waiting:
+                try:
+                    events = self.account.expire(self.clock.time_ms())
+                    if events:
+                        self._commit(events, None)
+                except Exception as error:
+                    self._throttle.log(
+                        logging.ERROR, "expire", "expiring orders failed", exc_info=error
+                    )
 
     async def stop(self) -> None:
         """Stop the feed and every task; closes every subscription.  Leaves the
         journal and tick store to their owner.  A second call is a no-op."""
         if not self._running:
             return
+        self.announce_stop()
         self._running = False
         # Callbacks first: a strategy must not trade on a half-stopped engine.
         self.callbacks.stop()
@@ -166,6 +284,19 @@ class Engine:
         self.hub.close()
         self._flush_ticks()
         log.info("engine stopped")
+
+    def announce_stop(self, reason: str = "engine stopped") -> None:
+        """Publish the last ``STATUS``, ``feed: "stopped"``, so panels and clients say
+        stopped instead of showing the last state they saw.  ``stop()`` calls it first;
+        an owner that closes its sessions before the engine (the Workspace) calls it
+        earlier, while they still deliver.  Once only; the feed's own status changes
+        while it shuts down no longer count."""
+        if self._stopping or not self._running:
+            return
+        self._stopping = True
+        self._feed_state = "stopped"
+        self._feed_reason = reason
+        self.publish_status()
 
     async def _every(self, interval_s: float, action: Callable[[], None]) -> None:
         while True:
@@ -217,23 +348,24 @@ class Engine:
     def _ingest(self, record: MarketRecord, origin: float) -> Tick | None:
         self.metrics.messages.add()
         tick: Tick | None = None
+        # The account times prices by when they arrived (the engine's clock; a replay's
+        # data time): their age is then measured on one clock, whatever the skew
+        # between this machine and the exchange.
+        ts_ms = self.clock.time_ms()
         if isinstance(record, BookTicker):
             self._market.on_book(record)
-            ts_ms = self.clock.time_ms()  # a book ticker carries no event time
         elif isinstance(record, Ticker):
-            ts_ms = record.event_time
             message = self._market.on_ticker(record)
             self.hub.publish(message)
             bid, ask = self._market.bid_ask(record.symbol, record)
             tick = Tick.from_ticker(record, bid, ask)
             self.ticks.add(tick, message)
         elif isinstance(record, Trade):
-            ts_ms = record.event_time
             bid, ask = self._market.bid_ask(record.symbol)
             tick = Tick.from_trade(record, bid, ask)
             self.ticks.add(tick)
         elif isinstance(record, MiniTicker):
-            ts_ms = record.event_time
+            pass
         else:
             raise TypeError(f"not a market record: {type(record).__name__}")
         if tick is not None:
@@ -285,6 +417,10 @@ class Engine:
         for seq, event in committed:
             if isinstance(event, OrderEvent):
                 order = event.order
+                if is_final(order.status):
+                    self._order_seqs.pop(order.id, None)
+                else:
+                    self._order_seqs[order.id] = seq
                 if self.hub.subscribers:  # nobody listening (a replay): skip the wire dict
                     self.hub.publish(account_messages.order_update(order, seq, event.ts_ms))
                 self.metrics.order_events += 1
@@ -345,6 +481,8 @@ class Engine:
 
     def on_status(self, status: FeedStatusLike) -> None:
         """The feed's status callback: publish ``STATUS`` at once."""
+        if self._stopping:  # the last STATUS said stopped: nothing follows it
+            return
         state = str(status.state)
         if state != self._feed_state:
             reason = getattr(status, "reason", "")
@@ -463,13 +601,63 @@ class Engine:
 
     async def _hold_account_symbols(self) -> None:
         """Open orders and positions (e.g. after a restart) need prices to trigger and
-        to be marked, whether or not anyone watches them."""
-        wanted = sorted(
-            {o.symbol for o in self.account.open_orders}
-            | {p.symbol for p in self.account.positions}
-        )
-        if wanted:
-            await self._feed_subscribe(wanted)
+        to be marked, whether or not anyone watches them.  Symbol by symbol: one the
+        exchange no longer lists, or that fails to subscribe, is logged with what it
+        leaves unwatched and never keeps the others from streaming."""
+        if self._feed is None:
+            return
+        wanted = sorted(self.account.symbols_in_use())
+        if not wanted:
+            return
+        listing: Mapping[str, SymbolInfo] | None = None
+        if self._listing is not None:
+            try:
+                listing = await self._listing()
+            except Exception as error:
+                log.warning("restore: cannot check symbols against the listing: %s", error)
+        if listing is not None:
+            for symbol in [s for s in wanted if s not in listing]:
+                log.error(
+                    "restore: %s is not listed by the exchange: %s will not be marked or triggered",
+                    symbol,
+                    self._held_by_account(symbol),
+                )
+            wanted = [s for s in wanted if s in listing]
+        missing = [s for s in wanted if s not in self._feed.subscribed]
+        if not missing:
+            return
+        try:
+            async with self._symbol_lock:
+                await self._feed.subscribe(*missing)
+            return
+        except Exception as error:
+            if len(missing) == 1:
+                log.error(
+                    "restore: could not subscribe %s (%s): %s will not be marked or triggered",
+                    missing[0],
+                    error,
+                    self._held_by_account(missing[0]),
+                )
+                return
+        for symbol in missing:  # one bad symbol must not keep the others from streaming
+            try:
+                async with self._symbol_lock:
+                    await self._feed.subscribe(symbol)
+            except Exception as error:
+                log.error(
+                    "restore: could not subscribe %s (%s): %s will not be marked or triggered",
+                    symbol,
+                    error,
+                    self._held_by_account(symbol),
+                )
+
+    def _held_by_account(self, symbol: str) -> str:
+        orders = sum(1 for o in self.account.open_orders if o.symbol == symbol)
+        position = self.account.position_on(symbol) is not None
+        parts = [f"{orders} open order{'s' if orders != 1 else ''}"] if orders else []
+        if position:
+            parts.append("its open position")
+        return " and ".join(parts) or "nothing the account holds"
 
     async def _feed_subscribe(self, symbols: Iterable[str]) -> None:
         if self._feed is None:
@@ -517,13 +705,16 @@ class Engine:
         self.hub.publish(message)
 
     async def candles_message(self, symbol: str, interval: str, limit: int) -> Message:
-        """``CANDLES``: none yet; this engine keeps no klines (REST backfill and the
-        kline stream come with the chart's candles)."""
+        """``CANDLES`` built from the ticks this engine kept (trades and tickers of the
+        symbol since it streams): exact for the time it covers, none before.  The
+        exchange's klines (REST backfill, the kline stream) are the candle work's."""
+        name = self.normalize(symbol)
+        interval_ms = 0 if interval == "1M" else interval_to_ms(interval)
         return {
             "type": "CANDLES",
-            "symbol": self.normalize(symbol),
+            "symbol": name,
             "interval": interval,
-            "candles": [],
+            "candles": self.ticks.candles(name, interval_ms, limit),
             "timestamp": self.clock.time_ms(),
         }
 
@@ -556,9 +747,22 @@ class Engine:
             "journal_id": self.journal_id,
             "timestamp": self.clock.time_ms(),
             "reason": self._feed_reason,
+            "exchange_info": self._rules_state(),
             "clients": self.server_clients,
             "metrics": self.metrics.snapshot(),
         }
+
+    def _rules_state(self) -> str:
+        rules = self.account.rules
+        if rules.listing is not None:
+            return "loaded"
+        return "pending" if rules.pending else "none"
+
+    def symbol_info(self, symbol: str) -> Message | None:
+        """The trading rules of ``symbol`` for an order ticket (BRIEF interface 1), or
+        ``None`` while the exchange's listing is unknown (or the symbol is not in it)."""
+        info = self.account.symbol_info(symbol)
+        return None if info is None else symbol_info_to_wire(info)
 
     @property
     def feed_state(self) -> str:
@@ -639,8 +843,15 @@ class Engine:
         if matches:
             seq, event = matches[0] if first else matches[-1]
             return account_messages.order_update(event.order, seq, event.ts_ms)
-        order = self.account.order(order_id)  # nothing journaled: report the state as is
-        return account_messages.order_update(order, self.seq, self.clock.time_ms())
+        # nothing journaled (an idempotent repeat): the order as it stands, under the seq
+        # of its latest event, which every subscriber has already seen
+        order = self.account.order(order_id)
+        latest = self._order_seqs.get(order_id)
+        if latest is None:  # an order from before a restart
+            latest = self.journal.last_order_seq(order_id)
+        return account_messages.order_update(
+            order, latest if latest is not None else self.seq, order.updated_at
+        )
 
     def _keep_streaming(self, symbol: str) -> None:
         """A live order needs its symbol's prices even if nobody subscribed to it."""
@@ -687,6 +898,14 @@ class Engine:
     def symbols(self) -> frozenset[str]:
         """Symbols someone holds (notebook, server clients)."""
         return frozenset(s for s, n in self._refs.items() if n > 0)
+
+
+_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def interval_to_ms(interval: str) -> int:
+    """Binance's kline interval names (``1m``, ``4h``, ``1d``...) in ms; not ``1M``."""
+    return int(interval[:-1]) * _UNIT_MS[interval[-1]]
 
 
 def as_engine_api(engine: Engine) -> EngineApi:

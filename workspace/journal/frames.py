@@ -17,26 +17,12 @@ from workspace.journal.store import Journal
 from workspace.trading.account import Account
 from workspace.trading.config import AccountConfig
 from workspace.trading.events import AccountEvent, FillEvent, MarkEvent, OrderEvent, PositionEvent
-from workspace.trading.orders import Order
+from workspace.trading.orders import ORDER_NUMBERS, Order
+from workspace.trading.positions import Position
 
 Source = Journal | Iterable[AccountEvent]
 
-_ORDER_NUMBERS = (
-    "quantity",
-    "filled_quantity",
-    "price",
-    "stop_price",
-    "take_profit",
-    "stop_loss",
-    "trail_percent",
-    "trail_amount",
-    "trailing_delta",
-    "activation_price",
-    "current_stop_price",
-    "peak_price",
-    "fill_price",
-    "fee",
-)
+_ORDER_NUMBERS = ORDER_NUMBERS
 
 
 def _events(source: Source) -> Iterator[AccountEvent]:
@@ -65,6 +51,7 @@ def _order_row(order: Order) -> dict[str, Any]:
         "type": order.type.value,
         "status": order.status.value,
         "reason": order.reason,
+        "reason_code": order.reason_code,
         "created_at": order.created_at,
         "updated_at": order.updated_at,
     }
@@ -84,7 +71,17 @@ def orders_frame(source: Source) -> pd.DataFrame:
     for order in latest.values():
         rows.append(_order_row(order))
         rows.extend(_order_row(leg) for leg in order.legs)
-    columns = ["id", "parent_id", "role", "symbol", "side", "type", "status", "reason"]
+    columns = [
+        "id",
+        "parent_id",
+        "role",
+        "symbol",
+        "side",
+        "type",
+        "status",
+        "reason",
+        "reason_code",
+    ]
     columns += [*_ORDER_NUMBERS, "created_at", "updated_at"]
     frame = pd.DataFrame(rows, columns=columns)
     frame["created_at"] = _utc(frame["created_at"])
@@ -106,6 +103,7 @@ def fills_frame(source: Source) -> pd.DataFrame:
             "price": float(f.price),
             "notional": float(f.quantity * f.price),
             "fee": float(f.fee),
+            "fee_asset": f.fee_asset,
             "liquidity": f.liquidity.value,
             "realized_pnl": float(f.realized_pnl),
             "position_id": f.position_id,
@@ -125,6 +123,7 @@ def fills_frame(source: Source) -> pd.DataFrame:
         "price",
         "notional",
         "fee",
+        "fee_asset",
         "liquidity",
         "realized_pnl",
         "position_id",
@@ -134,14 +133,20 @@ def fills_frame(source: Source) -> pd.DataFrame:
     return frame.set_index("time")
 
 
-def positions_frame(source: Source) -> pd.DataFrame:
+def positions_frame(source: Source, live: Iterable[Position] = ()) -> pd.DataFrame:
     """One row per position (open and closed) in its latest journaled state, indexed
     by ``id``.  ``current_price``/``unrealized_pnl`` are as of the position's last
-    event (a live account re-marks them on every tick)."""
+    event, unless ``live`` gives the open positions as an account marks them now
+    (``Account.positions_at``): then those rows carry the live mark, with
+    ``price_ms`` (when the mark's price arrived, UTC) and ``stale`` (older than the
+    freshness limit, or restored from the journal).  Journal-only rows: ``stale``
+    is true for open positions (their mark is as old as their last event)."""
     latest: dict[str, Any] = {}
     for event in _events(source):
         if isinstance(event, PositionEvent):
             latest[event.position.id] = event.position
+    marked = {p.id: p for p in live}
+    latest.update({pid: p for pid, p in marked.items() if pid in latest})
     rows = [
         {
             "id": p.id,
@@ -156,6 +161,8 @@ def positions_frame(source: Source) -> pd.DataFrame:
             "opened_at": p.opened_at,
             "updated_at": p.updated_at,
             "closed_at": p.closed_at,
+            "price_ms": p.price_ms,
+            "stale": bool(p.stale) if p.id in marked else p.status.value == "open",
         }
         for p in latest.values()
     ]
@@ -172,9 +179,12 @@ def positions_frame(source: Source) -> pd.DataFrame:
         "opened_at",
         "updated_at",
         "closed_at",
+        "price_ms",
+        "stale",
     ]
     frame = pd.DataFrame(rows, columns=columns)
-    for name in ("opened_at", "updated_at", "closed_at"):
+    frame["stale"] = frame["stale"].astype(bool)
+    for name in ("opened_at", "updated_at", "closed_at", "price_ms"):
         frame[name] = _utc(frame[name].astype("float64"))
     return frame.set_index("id")
 

@@ -9,7 +9,9 @@
   Seqs are assigned here (``last_seq + 1 ...``) so an append needs no read back;
   ``BEGIN IMMEDIATE`` makes a second writer fail loudly instead of interleaving.
 - Opening checks the schema version, the file's integrity and the stored config; any
-  problem is a ``JournalError``, never a silent reset.
+  problem is a ``JournalError``, never a silent reset.  A file of an older version is
+  upgraded in place (``schema.UPGRADES``, one transaction; ``meta`` keeps
+  ``upgraded_from``); a newer one is refused.
 - Config rule: a new journal stores the config it is opened with (or the default);
   an existing one keeps its stored config.  Passing ``config=None`` means "use the
   stored one"; passing a config that differs from the stored one is a ``JournalError``
@@ -21,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +33,8 @@ import msgspec
 
 from workspace.journal.codec import EventCodec
 from workspace.journal.errors import JournalError
-from workspace.journal.schema import CREATE, INSERT_EVENT, SCHEMA_VERSION
+from workspace.journal.schema import CREATE, INSERT_EVENT, SCHEMA_VERSION, UPGRADES
+from workspace.market.exchange_info import SymbolInfo
 from workspace.trading.account import Account
 from workspace.trading.config import AccountConfig
 from workspace.trading.events import (
@@ -133,8 +136,27 @@ class Journal:
                     f"with {config!r} (pass config=None to use the stored one)"
                 )
             con.execute("PRAGMA journal_mode=WAL")
+            if version < SCHEMA_VERSION:
+                Journal._upgrade(con, version)
         con.execute("PRAGMA synchronous=NORMAL")
         return chosen
+
+    @staticmethod
+    def _upgrade(con: sqlite3.Connection, version: int) -> None:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for step in range(version, SCHEMA_VERSION):
+                for statement in UPGRADES[step]:
+                    con.execute(statement)
+            con.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('upgraded_from', ?)",
+                (str(version).encode(),),
+            )
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            con.execute("COMMIT")
+        except sqlite3.Error:
+            con.execute("ROLLBACK")
+            raise
 
     # -- writing -----------------------------------------------------------------------
     @property
@@ -277,17 +299,32 @@ class Journal:
             found.append((row_seq, event))
         return found
 
+    def last_order_seq(self, order_id: str) -> int | None:
+        """The ``seq`` of the latest event of order ``order_id`` (its current state).
+        A scan of the order events (no index of its own: an index per order id cost
+        every append a quarter more CPU, for a lookup only an idempotent repeat after a
+        restart needs; the engine remembers the seqs of the orders it saw)."""
+        row = self._con.execute(
+            "SELECT max(seq) FROM events WHERE order_id = ? AND kind = 'order'", (order_id,)
+        ).fetchone()
+        return row[0] if row is not None else None
+
     def _decode(self, seq: int, body: bytes) -> AccountEvent:
         try:
             return self._codec.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise JournalError(f"journal {self.path}: event {seq} is damaged: {exc}") from exc
 
-    def rebuild(self, symbols: Iterable[str] | None = None) -> Account:
-        """A fresh account in exactly the state the stored events describe: balances,
+    def rebuild(
+        self,
+        symbols: Collection[str] | None = None,
+        rules: Mapping[str, SymbolInfo] | None = None,
+    ) -> Account:
+        """A fresh account in exactly the state the stored events describe: the wallet,
         positions, open orders (trailing peaks included), id counters, and the last
-        price seen per symbol (from marks and position updates)."""
-        account = Account(self.config, symbols=symbols)
+        price seen per symbol (from marks and position updates; restored prices are
+        never fresh: nothing fills against them and they mark positions as stale)."""
+        account = Account(self.config, symbols=symbols, rules=rules)
         prices: dict[str, Decimal] = {}
         for seq, event in self.events():
             try:

@@ -6,6 +6,32 @@ Import the feed from its module (``from workspace.market.feed import BinanceFeed
 this package only re-exports the records so that importing it stays cheap.
 """
 
-from workspace.market.records import BookTicker, MarketRecord, MiniTicker, Ticker, Trade
+from workspace.market.records import (
+    BookRecord,
+    BookTicker,
+    DepthSnapshot,
+    DepthUpdate,
+    FeedRecord,
+    Kline,
+    Level,
+    MarketRecord,
+    MiniTicker,
+    PartialDepth,
+    Ticker,
+    Trade,
+)
 
-__all__ = ["BookTicker", "MarketRecord", "MiniTicker", "Ticker", "Trade"]
+__all__ = [
+    "BookRecord",
+    "BookTicker",
+    "DepthSnapshot",
+    "DepthUpdate",
+    "FeedRecord",
+    "Kline",
+    "Level",
+    "MarketRecord",
+    "MiniTicker",
+    "PartialDepth",
+    "Ticker",
+    "Trade",
+]

@@ -9,15 +9,20 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Final
 
 from workspace.errors import InvalidParams
-from workspace.market.subscriptions import CONTROL_MESSAGES_PER_SECOND
+from workspace.market.subscriptions import (
+    CONTROL_MESSAGES_PER_SECOND,
+    DIFF_DEPTH_STREAMS,
+    TICK_STREAMS,
+    check_stream_kind,
+)
 
 DEFAULT_STREAM_URL: Final = "wss://stream.binance.com:9443"
 DEFAULT_REST_URL: Final = "https://api.binance.com"
 ENV_STREAM_URL: Final = "WORKSPACE_BINANCE_URL"
 ENV_REST_URL: Final = "WORKSPACE_BINANCE_REST_URL"
 
-NORMALIZED_STREAMS: Final = frozenset({"ticker", "miniTicker", "bookTicker", "aggTrade", "trade"})
-"""Stream kinds the feed turns into records (plus rolling-window ``ticker_1h`` etc.)."""
+NORMALIZED_STREAMS: Final = TICK_STREAMS
+"""Stream kinds that become tickers and trades (see ``subscriptions.STREAM_KINDS`` for all)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,16 +39,45 @@ class FeedConfig:
     rest_url: str = DEFAULT_REST_URL
     """Base of the REST API, for ``/api/v3/exchangeInfo``."""
     streams: tuple[str, ...] = ("ticker", "bookTicker", "aggTrade")
-    """Stream kinds subscribed for every symbol."""
+    """Stream kinds subscribed for every symbol: ``ticker``, ``miniTicker``,
+    ``bookTicker``, ``aggTrade``, ``trade``, ``ticker_<1h|4h|1d>``, ``depth@100ms`` /
+    ``depth`` (a synchronised local book per symbol), ``depth<5|10|20>[@100ms]``,
+    ``kline_<interval>``."""
+    book_stream: str = "depth@100ms"
+    """The diff depth stream :meth:`BinanceFeed.subscribe_book` uses (or ``depth``: 1 s)."""
+    book_snapshot_limit: int = 1000
+    """Levels a side of the REST snapshot a book starts from (Binance: up to 5000; the
+    request weight is 50 up to 1000 levels, 250 above)."""
+    book_buffer_limit: int = 10_000
+    """Diff events kept while a snapshot is on its way (the oldest go first)."""
+    book_snapshot_retry_s: float = 0.5
+    """First wait before asking again for a snapshot that was too old or failed
+    (doubling up to 10 s, or Binance's ``Retry-After``)."""
     validate_symbols: bool = True
     """Check symbols against exchangeInfo before subscribing (Binance would accept an
     unknown one and then send nothing)."""
     silence_timeout_s: float = 60.0
     """Watchdog: reconnect when subscribed streams send nothing for this long."""
+    stall_after_s: float | None = 3.0
+    """Stall detection: a stream is silent after ``max(stall_after_s, stall_factor x
+    its usual interval)`` without data; the feed is ``stalled`` when every stream it
+    can judge is silent.  ``None`` turns stall detection off."""
+    stall_factor: float = 3.0
+    max_future_skew_s: float | None = 300.0
+    """Records with an event time further ahead of the local clock are dropped as bad."""
+    max_event_age_s: float | None = None
+    """Records with an older event time are dropped as bad (``None``: no limit; a
+    replaying simulator serves recorded times)."""
     watchdog_interval_s: float = 1.0
     """How often the watchdog and the connection-age check look."""
     max_connection_age_s: float = 23.5 * 3600
     """Reconnect proactively before Binance's 24 h disconnect."""
+    handover_grace_s: float = 5.0
+    """A planned replacement keeps the old connection at most this long after the new
+    one is subscribed (less once the new one has caught up with it)."""
+    transport: str = "picows"
+    """The WebSocket client: ``"picows"`` (C frame parsing, the fast one) or
+    ``"websockets"`` (pure Python; parses in bounded slices per loop turn)."""
     open_timeout_s: float = 10.0
     reply_timeout_s: float = 10.0
     """How long a SUBSCRIBE/UNSUBSCRIBE waits for its reply."""
@@ -62,14 +96,37 @@ class FeedConfig:
         if not self.streams:
             raise InvalidParams("streams must name at least one stream kind")
         for kind in self.streams:
-            if kind not in NORMALIZED_STREAMS and not kind.startswith("ticker_"):
-                raise InvalidParams(
-                    f"stream kind {kind!r} is not one the feed normalises; "
-                    f"choose from {sorted(NORMALIZED_STREAMS)} or ticker_<window>"
-                )
-        for name in ("silence_timeout_s", "watchdog_interval_s", "max_connection_age_s"):
+            check_stream_kind(kind)
+        if len(set(self.streams)) != len(self.streams):
+            raise InvalidParams(f"streams names a kind twice: {self.streams}")
+        if sum(kind in DIFF_DEPTH_STREAMS for kind in self.streams) > 1:
+            raise InvalidParams("streams may name one diff depth stream (depth or depth@100ms)")
+        if self.transport not in ("picows", "websockets"):
+            raise InvalidParams(
+                f"transport must be 'picows' or 'websockets', got {self.transport!r}"
+            )
+        if self.book_stream not in DIFF_DEPTH_STREAMS:
+            raise InvalidParams(
+                f"book_stream must be one of {DIFF_DEPTH_STREAMS}, got {self.book_stream!r}"
+            )
+        if not 1 <= self.book_snapshot_limit <= 5000:
+            raise InvalidParams("book_snapshot_limit must be between 1 and 5000")
+        if self.book_buffer_limit < 1 or self.book_snapshot_retry_s <= 0:
+            raise InvalidParams("book_buffer_limit and book_snapshot_retry_s must be > 0")
+        for name in (
+            "silence_timeout_s",
+            "watchdog_interval_s",
+            "max_connection_age_s",
+            "handover_grace_s",
+        ):
             if getattr(self, name) <= 0:
                 raise InvalidParams(f"{name} must be > 0")
+        for name in ("stall_after_s", "max_future_skew_s", "max_event_age_s"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise InvalidParams(f"{name} must be > 0 or None")
+        if self.stall_factor < 1:
+            raise InvalidParams("stall_factor must be >= 1")
         if not 1 <= self.max_params_per_request <= 1024:
             raise InvalidParams("max_params_per_request must be between 1 and 1024")
         if not 1 <= self.control_messages_per_s <= CONTROL_MESSAGES_PER_SECOND:

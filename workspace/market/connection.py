@@ -25,7 +25,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection
 from websockets.frames import Frame, Opcode
@@ -33,6 +33,27 @@ from websockets.frames import Frame, Opcode
 from workspace.reconnect import ReconnectRequested
 
 MessageHandler = Callable[[bytes], None]
+
+
+class FeedConnection(Protocol):
+    """What the feed needs of a connection, whatever the transport (websockets'
+    :class:`DirectConnection` or picows' ``PicowsConnection``)."""
+
+    failure: asyncio.Future[None]
+    """Set with the handler's exception if it raised (the connection is then moot)."""
+
+    def attach(self, handler: MessageHandler) -> None: ...
+
+    async def send(self, message: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+    @property
+    def close_exc(self) -> BaseException:
+        """Why the connection ended (a websockets ``ConnectionClosed``)."""
+        ...
 
 
 class StaleConnection(ReconnectRequested):

@@ -16,25 +16,52 @@ frame                                     result
 ``@miniTicker``                           :class:`~workspace.market.records.MiniTicker`
 ``@bookTicker``                           :class:`~workspace.market.records.BookTicker`
 ``@trade`` / ``@aggTrade``                :class:`~workspace.market.records.Trade`
+``@depth`` / ``@depth@100ms``             :class:`~workspace.market.records.DepthUpdate`
+``@depth<5|10|20>[@100ms]``               :class:`~workspace.market.records.PartialDepth`
+``@kline_<interval>``                     :class:`~workspace.market.records.Kline`
 ``!ticker@arr`` style arrays              ``tuple`` of the above
 ``{"result": ..., "id": N}`` / error      :class:`ControlReply`
 ``{"e": "serverShutdown", ...}``          :class:`ServerShutdown`
-depth, kline, avgPrice, other streams     ``None`` (recognised, not normalised)
+avgPrice, other streams                   ``None`` (recognised, not normalised)
 anything else                             raises :class:`FrameError`
 ========================================  ==============================================
+
+A partial depth payload carries no symbol: it is taken from the combined stream's name
+(``""`` for a raw frame).  :func:`parse_depth_snapshot` and :func:`parse_klines` read the
+REST answers (``/api/v3/depth``, ``/api/v3/klines``) into the same records.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, TypeAlias
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Final, Literal, TypeAlias, overload
 
 import msgspec
 
-from workspace.market.records import BookTicker, MarketRecord, MiniTicker, Ticker, Trade
+from workspace.market.records import (
+    BookTicker,
+    DepthSnapshot,
+    DepthUpdate,
+    FeedRecord,
+    Kline,
+    MarketRecord,
+    MiniTicker,
+    PartialDepth,
+    Ticker,
+    Trade,
+    WireLevel,
+)
+from workspace.market.subscriptions import KLINE_INTERVALS, PARTIAL_DEPTH_LEVELS
 
 
 class FrameError(ValueError):
     """A frame that is not JSON, or does not have the shape its stream promises."""
+
+
+class BadRecordError(FrameError):
+    """A frame that reads as a record, but with a value no record may hold (NaN,
+    Infinity); the feed counts it as a bad record, not an unreadable frame."""
 
 
 class ControlReply(msgspec.Struct, frozen=True):
@@ -61,10 +88,12 @@ class ServerShutdown(msgspec.Struct, frozen=True):
     event_time: int | None
 
 
-Decoded: TypeAlias = MarketRecord | tuple[MarketRecord, ...] | ControlReply | ServerShutdown | None
+Decoded: TypeAlias = FeedRecord | tuple[FeedRecord, ...] | ControlReply | ServerShutdown | None
 """Everything :func:`decode_frame` can return."""
 
-RECORD_TYPES: Final = frozenset({Ticker, MiniTicker, BookTicker, Trade})
+RECORD_TYPES: Final = frozenset(
+    {Ticker, MiniTicker, BookTicker, Trade, DepthUpdate, PartialDepth, DepthSnapshot, Kline}
+)
 """The record classes; ``type(x) in RECORD_TYPES`` is the feed's hot-path test."""
 
 
@@ -96,6 +125,7 @@ class _EventOnly(msgspec.Struct):
     e: str | None = None
     E: int | None = None
     u: int | None = None
+    lastUpdateId: int | None = None
 
 
 _ENVELOPE: Final = msgspec.json.Decoder(_Envelope)
@@ -105,6 +135,37 @@ _TICKER: Final = msgspec.json.Decoder(Ticker)
 _MINI: Final = msgspec.json.Decoder(MiniTicker)
 _BOOK: Final = msgspec.json.Decoder(BookTicker)
 _TRADE: Final = msgspec.json.Decoder(Trade)
+_DEPTH: Final = msgspec.json.Decoder(DepthUpdate)
+_PARTIAL: Final = msgspec.json.Decoder(PartialDepth)
+
+
+class _KlineEvent(msgspec.Struct):
+    """``{"e": "kline", "E": ..., "s": ..., "k": {...}}``: the candle is in ``k``."""
+
+    E: int
+    k: Kline
+
+
+_KLINE: Final = msgspec.json.Decoder(_KlineEvent)
+
+
+def _read_kline(payload: bytes | msgspec.Raw, stream: str | None) -> Kline:
+    event = _KLINE.decode(payload)
+    return msgspec.structs.replace(event.k, event_time=event.E)
+
+
+def _read_partial(payload: bytes | msgspec.Raw, stream: str | None) -> PartialDepth:
+    record = _PARTIAL.decode(payload)
+    if stream is None:
+        return record
+    symbol = stream.partition("@")[0].upper()
+    return msgspec.structs.replace(record, symbol=symbol)
+
+
+_Reader: TypeAlias = Callable[[bytes | msgspec.Raw, str | None], FeedRecord]
+"""Decodes the payloads whose record needs more than the payload: a symbol from the
+stream name (partial depth) or a field from outside the nested object (kline)."""
+
 
 _RecordDecoder: TypeAlias = msgspec.json.Decoder[Any]
 
@@ -116,9 +177,19 @@ _BY_SUFFIX: Final[dict[str, _RecordDecoder | None]] = {
     "bookTicker": _BOOK,
     "aggTrade": _TRADE,
     "trade": _TRADE,
+    "depth": _DEPTH,
+    "depth@100ms": _DEPTH,
     "avgPrice": None,
 }
-_SKIPPED_PREFIXES: Final = ("depth", "kline", "avgPrice")
+_SKIPPED_PREFIXES: Final = ("avgPrice",)
+
+# Stream-name suffix -> reader, for the records that need the stream name or the outer
+# event (see _Reader).
+_READERS: Final[dict[str, _Reader]] = {
+    **{f"kline_{interval}": _read_kline for interval in KLINE_INTERVALS},
+    **{f"depth{n}": _read_partial for n in PARTIAL_DEPTH_LEVELS},
+    **{f"depth{n}@100ms": _read_partial for n in PARTIAL_DEPTH_LEVELS},
+}
 
 # Payload event type ("e") -> decoder, for raw (non-combined) frames and array items.
 _BY_EVENT: Final[dict[str, _RecordDecoder | None]] = {
@@ -126,8 +197,7 @@ _BY_EVENT: Final[dict[str, _RecordDecoder | None]] = {
     "24hrMiniTicker": _MINI,
     "aggTrade": _TRADE,
     "trade": _TRADE,
-    "depthUpdate": None,
-    "kline": None,
+    "depthUpdate": _DEPTH,
     "avgPrice": None,
 }
 
@@ -140,9 +210,17 @@ def _decoder_for_suffix(suffix: str) -> _RecordDecoder | bool | None:
         return _BY_SUFFIX[suffix]
     if suffix.startswith("ticker_"):  # rolling-window tickers: ticker_1h, ticker_4h ...
         return _TICKER
-    if suffix.startswith(_SKIPPED_PREFIXES):  # depth5@100ms, kline_1m ...
+    if suffix.startswith(_SKIPPED_PREFIXES):
         return None
     return False
+
+
+def _reader_for_suffix(suffix: str) -> _Reader | None:
+    reader = _READERS.get(suffix)
+    if reader is None and suffix.startswith("kline_"):
+        # Klines with a time zone offset (kline_1m@+08:00) have the same payload.
+        reader = _READERS.get(suffix.partition("@")[0])
+    return reader
 
 
 def _decoder_for_event(event_type: str) -> _RecordDecoder | bool | None:
@@ -158,7 +236,7 @@ def _decode_payload(payload: bytes | msgspec.Raw, stream: str | None) -> Decoded
     first = bytes(memoryview(payload)[:64]).lstrip()[:1]
     if first == b"[":
         items = _ARRAY.decode(payload)
-        records: list[MarketRecord] = []
+        records: list[FeedRecord] = []
         for item in items:
             one = _decode_payload(item, stream)
             if type(one) in RECORD_TYPES:
@@ -169,6 +247,8 @@ def _decode_payload(payload: bytes | msgspec.Raw, stream: str | None) -> Decoded
     head = _EVENT_ONLY.decode(payload)
     if head.e == _SERVER_SHUTDOWN:
         return ServerShutdown(head.E)
+    if head.e == "kline":
+        return _checked(_read_kline(payload, stream))
     if head.e is not None:
         decoder = _decoder_for_event(head.e)
         if decoder is False:
@@ -177,12 +257,14 @@ def _decode_payload(payload: bytes | msgspec.Raw, stream: str | None) -> Decoded
             raise FrameError(f"unknown event type {head.e!r}")
     elif head.u is not None:
         decoder = _BOOK  # bookTicker is the only payload with an update id and no "e"
+    elif head.lastUpdateId is not None:
+        return _checked(_read_partial(payload, stream))  # partial depth: no "e", no "s"
     else:
-        return None  # depth snapshots ("lastUpdateId", no "e") and similar
+        return None
     return _checked(decoder.decode(payload)) if decoder is not None else None  # type: ignore[union-attr]
 
 
-def _checked(record: MarketRecord) -> MarketRecord:
+def _checked(record: FeedRecord) -> FeedRecord:
     """Refuse NaN / Infinity in the numbers downstream code computes with.
 
     msgspec reads ``"NaN"`` as a valid ``Decimal``; one such price would poison every
@@ -205,31 +287,68 @@ def _checked(record: MarketRecord) -> MarketRecord:
             and (bid is None or bid.is_finite())
             and (ask is None or ask.is_finite())
         )
-    else:
+    elif isinstance(record, MiniTicker):
         ok = record.last_price.is_finite()
+    elif isinstance(record, DepthUpdate | PartialDepth | DepthSnapshot):
+        return record  # wire strings: the book and the sanity checks read them
+    else:
+        ok = all(
+            price.is_finite()
+            for price in (record.open_price, record.high_price, record.low_price,
+                          record.close_price, record.volume)
+        )  # fmt: skip
     if not ok:
-        raise FrameError(
+        raise BadRecordError(
             f"non-finite price or quantity in a {type(record).__name__} for {record.symbol}"
         )
     return record
 
 
-def decode_frame(data: bytes | bytearray | memoryview | str) -> Decoded:
+Frame: TypeAlias = bytes | bytearray | memoryview | str
+
+MarketDecoded: TypeAlias = (
+    MarketRecord | tuple[MarketRecord, ...] | ControlReply | ServerShutdown | None
+)
+"""What :func:`decode_frame` returns without ``all_records``: book and kline records
+are ``None`` there (recognised, not normalised), as before they existed."""
+
+_TICK_TYPES: Final = frozenset({Ticker, MiniTicker, BookTicker, Trade})
+
+
+@overload
+def decode_frame(data: Frame) -> MarketDecoded: ...
+@overload
+def decode_frame(data: Frame, *, all_records: Literal[False]) -> MarketDecoded: ...
+@overload
+def decode_frame(data: Frame, *, all_records: Literal[True]) -> Decoded: ...
+@overload
+def decode_frame(data: Frame, *, all_records: bool) -> Decoded: ...
+
+
+def decode_frame(data: Frame, *, all_records: bool = False) -> Decoded:
     """Decode one server frame.  Raises :class:`FrameError` for anything unreadable.
+
+    With ``all_records=True`` (the feed) depth and kline frames become their records;
+    without it (the replay, whose engine takes tickers and trades) they are ``None``.
 
     >>> decode_frame(b'{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT",'
     ...              b'"b":"1.5","B":"2","a":"1.6","A":"3"}}').bid_price
     Decimal('1.5')
     """
     try:
-        return _decode(data)
+        decoded = _decode(data)
     except FrameError:
         raise
     except (msgspec.DecodeError, UnicodeError) as exc:
         raise FrameError(f"unreadable frame: {exc}") from exc
+    if all_records or type(decoded) in _TICK_TYPES:
+        return decoded
+    if isinstance(decoded, DepthUpdate | PartialDepth | DepthSnapshot | Kline):
+        return None
+    return decoded
 
 
-def _decode(data: bytes | bytearray | memoryview | str) -> Decoded:
+def _decode(data: Frame) -> Decoded:
     try:
         envelope = _ENVELOPE.decode(data)
     except msgspec.ValidationError:
@@ -252,6 +371,9 @@ def _decode(data: bytes | bytearray | memoryview | str) -> Decoded:
         if decoder is False:
             decoder = _decoder_for_suffix(suffix)
         if decoder is False:
+            reader = _reader_for_suffix(suffix)
+            if reader is not None:
+                return _checked(reader(payload, stream))
             # A stream we do not know by name: route on its payload instead.
             return _decode_payload(payload, stream)
         if decoder is None:
@@ -271,3 +393,92 @@ def _decode(data: bytes | bytearray | memoryview | str) -> Decoded:
     if isinstance(data, str):
         data = data.encode()
     return _decode_payload(bytes(data), None)
+
+
+# -- REST answers --------------------------------------------------------------------
+
+
+class _DepthBody(msgspec.Struct):
+    lastUpdateId: int
+    bids: tuple[WireLevel, ...]
+    asks: tuple[WireLevel, ...]
+
+
+_DEPTH_BODY: Final = msgspec.json.Decoder(_DepthBody)
+
+_KlineRow: TypeAlias = tuple[
+    int, Decimal, Decimal, Decimal, Decimal, Decimal, int, Decimal, int, Decimal, Decimal, Any
+]
+_KLINE_ROWS: Final = msgspec.json.Decoder(list[_KlineRow])
+
+
+def parse_depth_snapshot(symbol: str, body: bytes, received_ms: int | None = None) -> DepthSnapshot:
+    """Read a ``GET /api/v3/depth`` answer; raises :class:`FrameError`."""
+    try:
+        depth = _DEPTH_BODY.decode(body)
+    except msgspec.DecodeError as exc:
+        raise FrameError(f"unreadable depth snapshot for {symbol}: {exc}") from exc
+    snapshot = DepthSnapshot(
+        symbol=symbol,
+        last_update_id=depth.lastUpdateId,
+        bid_levels=depth.bids,
+        ask_levels=depth.asks,
+        received_ms=received_ms,
+    )
+    _checked(snapshot)
+    return snapshot
+
+
+def parse_klines(symbol: str, interval: str, body: bytes, now_ms: int) -> list[Kline]:
+    """Read a ``GET /api/v3/klines`` answer (rows of 12 values); raises :class:`FrameError`.
+
+    A row is ``closed`` when its close time is before ``now_ms``: Binance's last row is
+    the candle still forming.
+    """
+    try:
+        rows = _KLINE_ROWS.decode(body)
+    except msgspec.DecodeError as exc:
+        raise FrameError(f"unreadable klines for {symbol} {interval}: {exc}") from exc
+    klines = []
+    for open_ms, o, h, low, c, v, close_ms, q, n, taker_v, taker_q, _ in rows:
+        kline = Kline(
+            symbol=symbol,
+            interval=interval,
+            open_time=open_ms,
+            close_time=close_ms,
+            open_price=o,
+            high_price=h,
+            low_price=low,
+            close_price=c,
+            volume=v,
+            quote_volume=q,
+            trade_count=n,
+            taker_buy_volume=taker_v,
+            taker_buy_quote_volume=taker_q,
+            closed=close_ms < now_ms,
+        )
+        _checked(kline)
+        klines.append(kline)
+    return klines
+
+
+def decode_feed_frame(data: Frame) -> Decoded:
+    """The feed's hot path: :func:`decode_frame` with ``all_records=True``, except that
+    the finiteness checks are left to :func:`workspace.market.sanity.problem`, which
+    the feed applies to every record (and which checks more)."""
+    try:
+        envelope = _ENVELOPE.decode(data)
+    except msgspec.ValidationError:
+        return decode_frame(data, all_records=True)
+    except (msgspec.DecodeError, UnicodeError) as exc:
+        raise FrameError(f"unreadable frame: {exc}") from exc
+    stream = envelope.stream
+    if stream is not None and envelope.data:
+        _, at, suffix = stream.partition("@")
+        decoder = _BY_SUFFIX.get(suffix) if at else None
+        if decoder is not None:
+            try:
+                return decoder.decode(envelope.data)  # type: ignore[no-any-return]
+            except msgspec.DecodeError as exc:
+                raise FrameError(f"unreadable frame: {exc}") from exc
+    return decode_frame(data, all_records=True)

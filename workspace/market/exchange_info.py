@@ -28,7 +28,15 @@ _RETRY_AFTER_FAILURE_S: Final = 60.0
 
 
 class SymbolInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """What the workspace needs to know about one listed symbol."""
+    """One listed symbol and the trading rules (filters) the exchange enforces on it.
+
+    Sizes are exact ``Decimal``; ``None`` means the rule is absent or disabled (Binance
+    disables a rule by sending 0).  ``min_notional`` is the minimum of ``NOTIONAL``
+    (or of the legacy ``MIN_NOTIONAL``); ``apply_min_to_market`` is its
+    ``applyMinToMarket`` (legacy: ``applyToMarket``).  The ``*_multiplier_*`` bounds
+    come from ``PERCENT_PRICE_BY_SIDE`` (or the legacy ``PERCENT_PRICE``, same bounds
+    for both sides).  See filters.md of binance-spot-api-docs.
+    """
 
     symbol: str
     status: str
@@ -37,17 +45,73 @@ class SymbolInfo(msgspec.Struct, frozen=True, kw_only=True):
     tick_size: Decimal | None = None
     step_size: Decimal | None = None
     min_notional: Decimal | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    min_qty: Decimal | None = None
+    max_qty: Decimal | None = None
+    market_min_qty: Decimal | None = None
+    market_max_qty: Decimal | None = None
+    market_step_size: Decimal | None = None
+    apply_min_to_market: bool = True
+    max_notional: Decimal | None = None
+    apply_max_to_market: bool = False
+    bid_multiplier_up: Decimal | None = None
+    bid_multiplier_down: Decimal | None = None
+    ask_multiplier_up: Decimal | None = None
+    ask_multiplier_down: Decimal | None = None
+    min_trailing_above_delta: int | None = None
+    max_trailing_above_delta: int | None = None
+    min_trailing_below_delta: int | None = None
+    max_trailing_below_delta: int | None = None
+    base_asset_precision: int = 8
+    quote_asset_precision: int = 8
 
     @property
     def trading(self) -> bool:
         return self.status == "TRADING"
 
+    @property
+    def price_precision(self) -> int:
+        """Decimals of the tick size (0.01 -> 2); the quote precision without one."""
+        return decimals_of(self.tick_size, self.quote_asset_precision)
+
+    @property
+    def quantity_precision(self) -> int:
+        """Decimals of the lot step (0.00001 -> 5); the base precision without one."""
+        return decimals_of(self.step_size, self.base_asset_precision)
+
+
+def decimals_of(size: Decimal | None, default: int) -> int:
+    """How many decimals a size has once its trailing zeros go (``0.01000000`` -> 2)."""
+    if size is None:
+        return default
+    exponent = size.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else default
+
 
 class _Filter(msgspec.Struct):
     filterType: str
     tickSize: Decimal | None = None
+    minPrice: Decimal | None = None
+    maxPrice: Decimal | None = None
     stepSize: Decimal | None = None
+    minQty: Decimal | None = None
+    maxQty: Decimal | None = None
     minNotional: Decimal | None = None
+    maxNotional: Decimal | None = None
+    applyToMarket: bool | None = None
+    applyMinToMarket: bool | None = None
+    applyMaxToMarket: bool | None = None
+    multiplierUp: Decimal | None = None
+    multiplierDown: Decimal | None = None
+    bidMultiplierUp: Decimal | None = None
+    bidMultiplierDown: Decimal | None = None
+    askMultiplierUp: Decimal | None = None
+    askMultiplierDown: Decimal | None = None
+    minTrailingAboveDelta: int | None = None
+    maxTrailingAboveDelta: int | None = None
+    minTrailingBelowDelta: int | None = None
+    maxTrailingBelowDelta: int | None = None
 
 
 class _Symbol(msgspec.Struct):
@@ -55,6 +119,8 @@ class _Symbol(msgspec.Struct):
     status: str
     baseAsset: str = ""
     quoteAsset: str = ""
+    baseAssetPrecision: int = 8
+    quoteAssetPrecision: int = 8
     filters: list[_Filter] = msgspec.field(default_factory=list)
 
 
@@ -65,32 +131,79 @@ class _ExchangeInfo(msgspec.Struct):
 _DECODER: Final = msgspec.json.Decoder(_ExchangeInfo)
 
 
+def _on(value: Decimal | None) -> Decimal | None:
+    """Binance disables a rule by sending 0: keep only the rules that are on."""
+    return value if value is not None and value != 0 else None
+
+
+def _symbol_info(raw: _Symbol) -> SymbolInfo:
+    rules: dict[str, object] = {}
+    percent: dict[str, object] = {}
+    for f in raw.filters:
+        kind = f.filterType
+        if kind == "PRICE_FILTER":
+            rules.update(
+                tick_size=_on(f.tickSize), min_price=_on(f.minPrice), max_price=_on(f.maxPrice)
+            )
+        elif kind == "LOT_SIZE":
+            rules.update(step_size=_on(f.stepSize), min_qty=_on(f.minQty), max_qty=_on(f.maxQty))
+        elif kind == "MARKET_LOT_SIZE":
+            rules.update(
+                market_step_size=_on(f.stepSize),
+                market_min_qty=_on(f.minQty),
+                market_max_qty=_on(f.maxQty),
+            )
+        elif kind == "NOTIONAL":
+            rules.update(
+                min_notional=_on(f.minNotional),
+                max_notional=_on(f.maxNotional),
+                apply_min_to_market=bool(f.applyMinToMarket),
+                apply_max_to_market=bool(f.applyMaxToMarket),
+            )
+        elif kind == "MIN_NOTIONAL" and "min_notional" not in rules:
+            rules.update(min_notional=_on(f.minNotional), apply_min_to_market=bool(f.applyToMarket))
+        elif kind == "PERCENT_PRICE_BY_SIDE":
+            rules.update(
+                bid_multiplier_up=_on(f.bidMultiplierUp),
+                bid_multiplier_down=_on(f.bidMultiplierDown),
+                ask_multiplier_up=_on(f.askMultiplierUp),
+                ask_multiplier_down=_on(f.askMultiplierDown),
+            )
+        elif kind == "PERCENT_PRICE":
+            up, down = _on(f.multiplierUp), _on(f.multiplierDown)
+            percent = dict(
+                bid_multiplier_up=up,
+                bid_multiplier_down=down,
+                ask_multiplier_up=up,
+                ask_multiplier_down=down,
+            )
+        elif kind == "TRAILING_DELTA":
+            rules.update(
+                min_trailing_above_delta=f.minTrailingAboveDelta,
+                max_trailing_above_delta=f.maxTrailingAboveDelta,
+                min_trailing_below_delta=f.minTrailingBelowDelta,
+                max_trailing_below_delta=f.maxTrailingBelowDelta,
+            )
+    if "bid_multiplier_up" not in rules:
+        rules.update(percent)  # the by-side filter wins when a symbol has both
+    return SymbolInfo(
+        symbol=raw.symbol,
+        status=raw.status,
+        base_asset=raw.baseAsset,
+        quote_asset=raw.quoteAsset,
+        base_asset_precision=raw.baseAssetPrecision,
+        quote_asset_precision=raw.quoteAssetPrecision,
+        **rules,  # type: ignore[arg-type]
+    )
+
+
 def parse_exchange_info(body: bytes) -> dict[str, SymbolInfo]:
     """Read an exchangeInfo response body; raises :class:`ExchangeInfoError`."""
     try:
         info = _DECODER.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ExchangeInfoError(f"unreadable exchangeInfo response: {exc}") from exc
-    symbols: dict[str, SymbolInfo] = {}
-    for raw in info.symbols:
-        tick = step = notional = None
-        for f in raw.filters:
-            if f.filterType == "PRICE_FILTER":
-                tick = f.tickSize
-            elif f.filterType == "LOT_SIZE":
-                step = f.stepSize
-            elif f.filterType in ("NOTIONAL", "MIN_NOTIONAL"):
-                notional = f.minNotional
-        symbols[raw.symbol] = SymbolInfo(
-            symbol=raw.symbol,
-            status=raw.status,
-            base_asset=raw.baseAsset,
-            quote_asset=raw.quoteAsset,
-            tick_size=tick,
-            step_size=step,
-            min_notional=notional,
-        )
-    return symbols
+    return {raw.symbol: _symbol_info(raw) for raw in info.symbols}
 
 
 def exchange_info_url(rest_url: str) -> str:

@@ -6,7 +6,14 @@ exact ``Decimal`` prices (Binance sends prices and quantities as strings), witho
 building an intermediate dict.  Attribute names are the readable ones.
 
 Event times are integer milliseconds since the epoch, as Binance sends them.
-``BookTicker`` has no event time on the wire; none is invented.
+``BookTicker`` and the depth snapshots have no event time on the wire; none is invented.
+
+Order book levels are ``(price, quantity)`` tuples of ``Decimal`` (:data:`Level`); a
+quantity of zero in a :class:`DepthUpdate` removes the level.  The book records keep the
+exchange's own strings (:data:`WireLevel`, in ``bid_levels`` / ``ask_levels``): a diff
+event carries 10-40 numbers, most of which go straight into the local book, which keys
+its levels by scaled integers; ``bids`` / ``asks`` turn them into exact ``Decimal``
+levels when read.
 """
 
 from __future__ import annotations
@@ -131,5 +138,144 @@ class Trade(msgspec.Struct, frozen=True, kw_only=True):
         return ident if ident is not None else -1
 
 
+Level: TypeAlias = tuple[Decimal, Decimal]
+"""One price level of a book: ``(price, quantity)``, both exact."""
+
+WireLevel: TypeAlias = tuple[str, str]
+"""One price level as the exchange wrote it: ``("104920.01000000", "0.00263000")``."""
+
+
+def to_levels(levels: tuple[WireLevel, ...]) -> tuple[Level, ...]:
+    """Wire levels as exact ``Decimal`` pairs (raises ``decimal.InvalidOperation`` for a
+    string that is not a number)."""
+    return tuple((Decimal(price), Decimal(qty)) for price, qty in levels)
+
+
+class _Levels:
+    """``bids`` / ``asks`` as exact Decimals, for the records that carry wire levels."""
+
+    bid_levels: tuple[WireLevel, ...]
+    ask_levels: tuple[WireLevel, ...]
+
+    @property
+    def bids(self) -> tuple[Level, ...]:
+        """Bid levels as ``(Decimal price, Decimal quantity)``, in wire order (computed on
+        each access: keep the result if you read it often)."""
+        return to_levels(self.bid_levels)
+
+    @property
+    def asks(self) -> tuple[Level, ...]:
+        return to_levels(self.ask_levels)
+
+
+class DepthUpdate(_Levels, msgspec.Struct, frozen=True, kw_only=True):
+    """A ``<symbol>@depth`` / ``@depth@100ms`` (``depthUpdate``) event: diff depth.
+
+    Sample payload::
+
+        {"e":"depthUpdate","E":1737541559004,"s":"BTCUSDT","U":5142163,"u":5142171,
+         "b":[["104778.32000000","0.00425000"],["104774.76000000","0.00000000"]],
+         "a":[["104789.35000000","0.00344000"]]}
+
+    Every level carries the level's new absolute quantity (zero: remove it) as of
+    update id ``u``; the event covers the book's update ids ``U`` to ``u``.  The feed
+    hands one downstream only once it has been applied to the synchronised local book
+    (:mod:`workspace.market.book`), so the ``DepthUpdate`` records of one symbol form
+    an unbroken chain after a :class:`DepthSnapshot`.
+    """
+
+    event_type: str = msgspec.field(name="e")
+    event_time: int = msgspec.field(name="E")
+    symbol: str = msgspec.field(name="s")
+    first_update_id: int = msgspec.field(name="U")
+    final_update_id: int = msgspec.field(name="u")
+    bid_levels: tuple[WireLevel, ...] = msgspec.field(name="b")
+    ask_levels: tuple[WireLevel, ...] = msgspec.field(name="a")
+
+
+class PartialDepth(_Levels, msgspec.Struct, frozen=True, kw_only=True):
+    """A ``<symbol>@depth<5|10|20>[@100ms]`` event: the top levels, complete.
+
+    Sample payload (no event type, time or symbol on the wire)::
+
+        {"lastUpdateId":5129092,
+         "bids":[["104920.00000000","0.00263000"],["104919.66000000","0.00258000"]],
+         "asks":[["104920.01000000","0.00053000"],["104920.58000000","0.00296000"]]}
+
+    ``symbol`` comes from the combined stream's name (``btcusdt@depth5`` ->
+    ``"BTCUSDT"``); it is ``""`` for a frame that came without one (a raw
+    ``/ws/<stream>`` connection, whose owner knows the symbol).  Bids best first
+    (highest), asks best first (lowest), as Binance sends them.
+    """
+
+    last_update_id: int = msgspec.field(name="lastUpdateId")
+    bid_levels: tuple[WireLevel, ...] = msgspec.field(name="bids")
+    ask_levels: tuple[WireLevel, ...] = msgspec.field(name="asks")
+    symbol: str = ""
+
+
+class DepthSnapshot(_Levels, msgspec.Struct, frozen=True, kw_only=True):
+    """A ``GET /api/v3/depth`` answer: the book (up to ``limit`` levels a side) as of
+    update id ``last_update_id``, from which a local book is (re)built.
+
+    The feed hands one downstream each time a symbol's local book is (re)built, before
+    the :class:`DepthUpdate` records that continue it, so that a consumer (or a
+    recording) can keep its own copy of the book from records alone.
+    ``received_ms`` is the local wall-clock time of the answer (the REST API sends no
+    event time).
+    """
+
+    symbol: str
+    last_update_id: int = msgspec.field(name="lastUpdateId")
+    bid_levels: tuple[WireLevel, ...] = msgspec.field(name="bids")
+    ask_levels: tuple[WireLevel, ...] = msgspec.field(name="asks")
+    received_ms: int | None = None
+
+
+class Kline(msgspec.Struct, frozen=True, kw_only=True):
+    """One candle: the ``k`` object of a ``<symbol>@kline_<interval>`` event, or one row
+    of ``GET /api/v3/klines``.
+
+    Sample payload::
+
+        {"e":"kline","E":1628952421387,"s":"FTMUSDT","k":{"t":1628952360000,
+         "T":1628952419999,"s":"FTMUSDT","i":"1m","f":38248833,"L":38248914,
+         "o":"0.34064000","c":"0.33964000","h":"0.34070000","l":"0.33934000",
+         "v":"209224.30000000","n":82,"x":true,"q":"71058.51891400",
+         "V":"156133.30000000","Q":"53013.75454200","B":"0"}}
+
+    ``event_time`` is the event's ``E`` (``None`` for a REST row).  A stream kline is
+    final when ``closed`` (``x``); a REST row is ``closed`` when its close time is in
+    the past.  The REST rows carry no trade ids (``first_trade_id`` /
+    ``last_trade_id`` are ``None``); Binance sends ``-1`` for both in a candle without
+    trades.
+    """
+
+    symbol: str = msgspec.field(name="s")
+    interval: str = msgspec.field(name="i")
+    open_time: int = msgspec.field(name="t")
+    close_time: int = msgspec.field(name="T")
+    open_price: Decimal = msgspec.field(name="o")
+    high_price: Decimal = msgspec.field(name="h")
+    low_price: Decimal = msgspec.field(name="l")
+    close_price: Decimal = msgspec.field(name="c")
+    volume: Decimal = msgspec.field(name="v")
+    quote_volume: Decimal = msgspec.field(name="q")
+    trade_count: int = msgspec.field(name="n")
+    taker_buy_volume: Decimal = msgspec.field(name="V")
+    taker_buy_quote_volume: Decimal = msgspec.field(name="Q")
+    closed: bool = msgspec.field(name="x")
+    first_trade_id: int | None = msgspec.field(default=None, name="f")
+    last_trade_id: int | None = msgspec.field(default=None, name="L")
+    event_time: int | None = msgspec.field(default=None, name="E")
+
+
 MarketRecord: TypeAlias = Ticker | MiniTicker | BookTicker | Trade
-"""Everything the feed hands downstream."""
+"""The tickers, book tickers and trades: what the feed hands downstream for every
+subscribed symbol, and what the account marks and fills on."""
+
+BookRecord: TypeAlias = DepthUpdate | PartialDepth | DepthSnapshot
+"""Order book records: only for symbols whose book (or partial depth) was asked for."""
+
+FeedRecord: TypeAlias = MarketRecord | BookRecord | Kline
+"""Everything the feed hands downstream (``on_record``)."""

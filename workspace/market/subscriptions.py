@@ -15,10 +15,58 @@ from typing import Final, Literal
 
 import msgspec
 
+from workspace.errors import InvalidParams
 from workspace.market.errors import MalformedSymbolError
 
 MAX_STREAMS_PER_CONNECTION: Final = 1024
 CONTROL_MESSAGES_PER_SECOND: Final = 5
+
+TICK_STREAMS: Final = frozenset({"ticker", "miniTicker", "bookTicker", "aggTrade", "trade"})
+"""Per-symbol stream kinds that become tickers, book tickers and trades (plus the
+rolling-window ``ticker_1h``, ``ticker_4h``, ``ticker_1d``)."""
+TICKER_WINDOWS: Final = ("1h", "4h", "1d")
+DIFF_DEPTH_STREAMS: Final = ("depth@100ms", "depth")
+"""Diff depth: the feed keeps a synchronised local book for the symbol."""
+PARTIAL_DEPTH_LEVELS: Final = (5, 10, 20)
+PARTIAL_DEPTH_STREAMS: Final = frozenset(
+    f"depth{n}{speed}" for n in PARTIAL_DEPTH_LEVELS for speed in ("", "@100ms")
+)
+KLINE_INTERVALS: Final = (
+    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
+    "1d", "3d", "1w", "1M",
+)  # fmt: skip
+"""Binance's kline intervals, in order (case-sensitive: ``1m`` minute, ``1M`` month)."""
+KLINE_STREAMS: Final = frozenset(f"kline_{interval}" for interval in KLINE_INTERVALS)
+
+STREAM_KINDS: Final = (
+    TICK_STREAMS
+    | {f"ticker_{window}" for window in TICKER_WINDOWS}
+    | set(DIFF_DEPTH_STREAMS)
+    | PARTIAL_DEPTH_STREAMS
+    | KLINE_STREAMS
+)
+"""Every per-symbol stream kind the feed turns into records."""
+
+
+def check_stream_kind(kind: object) -> str:
+    """Return ``kind`` if the feed can subscribe it; raises :class:`InvalidParams`."""
+    if isinstance(kind, str) and kind in STREAM_KINDS:
+        return kind
+    raise InvalidParams(
+        f"stream kind {kind!r} is not one the feed normalises; choose from "
+        f"{', '.join(sorted(TICK_STREAMS))}, ticker_<{'|'.join(TICKER_WINDOWS)}>, "
+        f"{', '.join(DIFF_DEPTH_STREAMS)}, depth<5|10|20>[@100ms], "
+        f"kline_<{'|'.join(KLINE_INTERVALS)}>"
+    )
+
+
+def check_kline_interval(interval: object) -> str:
+    if isinstance(interval, str) and interval in KLINE_INTERVALS:
+        return interval
+    raise InvalidParams(
+        f"kline interval {interval!r} is not one of Binance's: {', '.join(KLINE_INTERVALS)}"
+    )
+
 
 # Binance spot symbols are upper-case letters and digits (``BTCUSDT``, ``1000SATSUSDT``).
 _SYMBOL = re.compile(r"[A-Z0-9]{2,20}")

@@ -38,33 +38,60 @@ def to_side(side: str | Side) -> Side:
 
 
 class OrderMethods:
-    """Mixed into ``Workspace``, which provides ``place``."""
+    """Mixed into ``Workspace``, which provides ``place``.
+
+    Every method takes ``client_order_id=`` (1-36 of ``A-Z a-z 0-9 . : / _ -``): while
+    an order placed with it is open, placing again with the same id returns that order
+    instead of a second one, so a cell run twice does not trade twice.
+
+    A MARKET order (``buy``, ``sell``, a bracket without ``price``) returns at once: FILLED
+    when a fresh price is known, else NEW, and it fills on the first fresh price or
+    expires (``NO_MARKET_DATA``) after ``AccountConfig.market_wait_ms`` (5 s);
+    ``ws.order(order.id)`` shows it as it stands.
+    """
 
     def place(self, request: OrderRequest) -> Order:
         raise NotImplementedError
 
     def _order(
-        self, type_: OrderType, symbol: str, side: str | Side, quantity: Number, **prices: Any
+        self,
+        type_: OrderType,
+        symbol: str,
+        side: str | Side,
+        quantity: Number,
+        client_order_id: str | None = None,
+        **prices: Any,
     ) -> Order:
+        if client_order_id is not None and not isinstance(client_order_id, str):
+            raise InvalidParams(f"client_order_id must be a string, got {client_order_id!r}")
         request = OrderRequest(
             symbol=symbol.upper() if isinstance(symbol, str) else symbol,
             side=to_side(side),
             type=type_,
             quantity=exact(quantity),  # type: ignore[arg-type]  # None -> rejected
-            **{name: exact(value) for name, value in prices.items()},  # type: ignore[arg-type]
+            client_order_id=client_order_id,
+            **{name: exact(value) for name, value in prices.items()},
         )
         return self.place(request)
 
-    def buy(self, symbol: str, quantity: Number) -> Order:
+    def buy(self, symbol: str, quantity: Number, *, client_order_id: str | None = None) -> Order:
         """Market buy."""
-        return self._order(OrderType.MARKET, symbol, Side.BUY, quantity)
+        return self._order(OrderType.MARKET, symbol, Side.BUY, quantity, client_order_id)
 
-    def sell(self, symbol: str, quantity: Number) -> Order:
-        """Market sell."""
-        return self._order(OrderType.MARKET, symbol, Side.SELL, quantity)
+    def sell(self, symbol: str, quantity: Number, *, client_order_id: str | None = None) -> Order:
+        """Market sell (a spot account sells only what it holds)."""
+        return self._order(OrderType.MARKET, symbol, Side.SELL, quantity, client_order_id)
 
-    def limit(self, symbol: str, side: str | Side, quantity: Number, price: Number) -> Order:
-        return self._order(OrderType.LIMIT, symbol, side, quantity, price=price)
+    def limit(
+        self,
+        symbol: str,
+        side: str | Side,
+        quantity: Number,
+        price: Number,
+        *,
+        client_order_id: str | None = None,
+    ) -> Order:
+        return self._order(OrderType.LIMIT, symbol, side, quantity, client_order_id, price=price)
 
     def stop_loss(
         self,
@@ -73,10 +100,19 @@ class OrderMethods:
         quantity: Number,
         stop_price: Number,
         price: Number | None = None,
+        *,
+        client_order_id: str | None = None,
     ) -> Order:
-        """Stop (market, or stop-limit with ``price``)."""
+        """Stop (market, or stop-limit with ``price``).  A SELL on a spot account locks
+        the asset it will sell and ends with the holding (docs/trading.md)."""
         return self._order(
-            OrderType.STOP_LOSS, symbol, side, quantity, stop_price=stop_price, price=price
+            OrderType.STOP_LOSS,
+            symbol,
+            side,
+            quantity,
+            client_order_id,
+            stop_price=stop_price,
+            price=price,
         )
 
     def take_profit(
@@ -86,9 +122,17 @@ class OrderMethods:
         quantity: Number,
         stop_price: Number,
         price: Number | None = None,
+        *,
+        client_order_id: str | None = None,
     ) -> Order:
         return self._order(
-            OrderType.TAKE_PROFIT, symbol, side, quantity, stop_price=stop_price, price=price
+            OrderType.TAKE_PROFIT,
+            symbol,
+            side,
+            quantity,
+            client_order_id,
+            stop_price=stop_price,
+            price=price,
         )
 
     def oco(
@@ -98,11 +142,19 @@ class OrderMethods:
         quantity: Number,
         take_profit: Number,
         stop_price: Number,
+        *,
+        client_order_id: str | None = None,
     ) -> Order:
         """One-cancels-the-other: a take-profit and a stop; the first to fill cancels
         the other."""
         return self._order(
-            OrderType.OCO, symbol, side, quantity, take_profit=take_profit, stop_price=stop_price
+            OrderType.OCO,
+            symbol,
+            side,
+            quantity,
+            client_order_id,
+            take_profit=take_profit,
+            stop_price=stop_price,
         )
 
     def trailing_stop(
@@ -115,6 +167,7 @@ class OrderMethods:
         trail_amount: Number | None = None,
         trailing_delta: Number | None = None,
         activation_price: Number | None = None,
+        client_order_id: str | None = None,
     ) -> Order:
         """Give exactly one of ``trail_percent`` (1 = 1 %), ``trail_amount`` (price
         units) or ``trailing_delta`` (BIPS, 100 = 1 %)."""
@@ -123,6 +176,7 @@ class OrderMethods:
             symbol,
             side,
             quantity,
+            client_order_id,
             trail_percent=trail_percent,
             trail_amount=trail_amount,
             trailing_delta=trailing_delta,
@@ -137,6 +191,8 @@ class OrderMethods:
         take_profit: Number,
         stop_loss: Number,
         price: Number | None = None,
+        *,
+        client_order_id: str | None = None,
     ) -> Order:
         """Entry (market, or limit at ``price``) with a take-profit and a stop-loss."""
         return self._order(
@@ -144,6 +200,7 @@ class OrderMethods:
             symbol,
             side,
             quantity,
+            client_order_id,
             take_profit=take_profit,
             stop_loss=stop_loss,
             price=price,

@@ -3,8 +3,8 @@
 ::
 
     from workspace import Workspace
-    ws = Workspace(feed="sim")          # "sim", "binance" or "replay:PATH"
-    await ws.start()                    # returns once connected; cells stay usable
+    ws = Workspace(feed="sim", balances={"USDT": 10_000, "BTC": "0.5"})
+    await ws.start()                    # returns once connected (or after a bound, warned)
     ws.subscribe("BTCUSDT", "ETHUSDT")  # or: await ws.subscribe(...)
     ws.buy("BTCUSDT", 0.1)
     await ws.stop()
@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -32,6 +33,8 @@ from workspace.engine.feed_port import FeedFactory, FeedPort, RecordCallback, St
 from workspace.engine.tick_store import TickStore
 from workspace.errors import InvalidParams
 from workspace.journal import Journal, equity_curve, fills_frame, orders_frame, positions_frame
+from workspace.market.exchange_info import SymbolInfo
+from workspace.market.records import BookTicker, MarketRecord, Ticker, Trade
 from workspace.notebook.order_methods import Number, OrderMethods, exact
 from workspace.notebook.pending import PendingCall
 from workspace.session import Command, Listener, Message
@@ -40,6 +43,8 @@ from workspace.trading.config import AccountConfig
 from workspace.trading.orders import Order
 from workspace.trading.portfolio import Portfolio
 from workspace.trading.requests import OrderRequest
+from workspace.trading.rules import inferred_info, round_price, round_qty
+from workspace.trading.wallet import Balance
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,6 +54,9 @@ if TYPE_CHECKING:
     from workspace.sim import ExchangeSimulator
 
 log = logging.getLogger("workspace.engine")
+
+STOP_ANNOUNCE_TIMEOUT_S = 2.0
+"""How long ``stop()`` waits for the panels to receive the stopped STATUS."""
 
 FeedKind = Literal["sim", "binance", "replay"]
 F = TypeVar("F", bound=StrategyFunction)
@@ -65,6 +73,83 @@ def parse_feed(spec: str) -> tuple[FeedKind, Path | None]:
     raise InvalidParams(f"feed must be 'sim', 'binance' or 'replay:PATH', got {spec!r}")
 
 
+def _number(value: Number, name: str) -> Decimal:
+    number = exact(value)
+    if number is None or not number.is_finite():
+        raise InvalidParams(f"{name} must be a number, got {value!r}")
+    return number
+
+
+def account_config(
+    initial_balance: Number | None,
+    balances: Mapping[str, Number] | None,
+    allow_short: bool | None,
+    account: AccountConfig | None,
+) -> AccountConfig | None:
+    """The ``AccountConfig`` the notebook arguments describe (``None``: the default,
+    or the one a journal stored).  ``balances={"USDT": 10_000, "BTC": "0.5"}``;
+    ``initial_balance`` is the shorthand for the USDT alone."""
+    shortcuts = initial_balance is not None or balances is not None or allow_short is not None
+    if account is not None:
+        if shortcuts:
+            raise InvalidParams(
+                "give initial_balance / balances / allow_short or account=AccountConfig(...), "
+                "not both"
+            )
+        return account
+    if not shortcuts:
+        return None
+    quote = AccountConfig().quote_currency
+    assets: dict[str, Decimal] = {}
+    for asset, amount in (balances or {}).items():
+        value = exact(amount)
+        if not isinstance(asset, str) or value is None or not value.is_finite() or value < 0:
+            raise InvalidParams(f"balances: {asset!r}: {amount!r} is not an amount >= 0")
+        assets[asset.upper()] = value
+    if initial_balance is not None:
+        value = exact(initial_balance)
+        if value is None or not (value.is_finite() and value > 0):
+            raise InvalidParams(f"initial_balance must be a number > 0, got {initial_balance!r}")
+        if quote in assets and assets[quote] != value:
+            raise InvalidParams(f"initial_balance and balances[{quote!r}] disagree")
+        assets[quote] = value
+    options: dict[str, object] = {}
+    if balances is not None or initial_balance is not None:
+        options["initial_balance"] = assets.pop(quote, Decimal(0))
+        options["balances"] = assets
+    if allow_short is not None:
+        options["allow_short"] = bool(allow_short)
+    try:
+        return AccountConfig(**options)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise InvalidParams(str(error)) from None
+
+
+def replay_rules(records: Iterable[MarketRecord], quote: str) -> dict[str, SymbolInfo]:
+    """Exchange rules for the symbols of a recording (which carries none): inferred from
+    the prices and quantities it holds (``trading.rules.inferred_info``)."""
+    prices: dict[str, list[Decimal]] = {}
+    quantities: dict[str, list[Decimal]] = {}
+    for record in records:
+        p = prices.setdefault(record.symbol, [])
+        q = quantities.setdefault(record.symbol, [])
+        if isinstance(record, Trade):
+            p.append(record.price)
+            q.append(record.quantity)
+        elif isinstance(record, BookTicker):
+            p += (record.bid_price, record.ask_price)
+            q += (record.bid_qty, record.ask_qty)
+        else:
+            p.append(record.last_price)
+            if isinstance(record, Ticker):
+                p += [x for x in (record.bid_price, record.ask_price) if x]
+                q += [x for x in (record.last_quantity, record.bid_qty, record.ask_qty) if x]
+    return {
+        symbol: inferred_info(symbol, quote, prices[symbol], quantities[symbol])
+        for symbol in prices
+    }
+
+
 class Workspace(OrderMethods):
     """A paper-trading workspace on the running event loop."""
 
@@ -74,6 +159,8 @@ class Workspace(OrderMethods):
         *,
         db: str | Path | None = None,
         initial_balance: Number | None = None,
+        balances: Mapping[str, Number] | None = None,
+        allow_short: bool | None = None,
         account: AccountConfig | None = None,
         engine: EngineConfig | None = None,
         sim: Any = None,  # workspace.sim.SimConfig; Any keeps the simulator import lazy
@@ -82,14 +169,7 @@ class Workspace(OrderMethods):
     ) -> None:
         self.feed_kind, self._replay_path = parse_feed(feed)
         self._db = None if db is None else Path(db).expanduser()
-        if initial_balance is not None and account is not None:
-            raise InvalidParams("give initial_balance or account=AccountConfig(...), not both")
-        balance = exact(initial_balance)
-        if balance is not None and not (balance.is_finite() and balance > 0):
-            raise InvalidParams(f"initial_balance must be a number > 0, got {initial_balance!r}")
-        self._account_config = (
-            account if balance is None else AccountConfig(initial_balance=balance)
-        )
+        self._account_config = account_config(initial_balance, balances, allow_short, account)
         self._engine_config = engine if engine is not None else EngineConfig()
         self._sim_config = sim
         self._feed_config = feed_config
@@ -111,9 +191,12 @@ class Workspace(OrderMethods):
         self._stopped: asyncio.Event | None = None
 
     # -- lifecycle -----------------------------------------------------------------
-    async def start(self) -> Workspace:
+    async def start(self, connect_timeout: float | None = None) -> Workspace:
         """Open the journal (restoring positions and open orders), start the feed and
-        the engine on the running loop; returns once connected.  A second call is a
+        the engine on the running loop; returns once connected and the exchange's rules
+        are loaded, or after ``connect_timeout`` seconds (default ``EngineConfig.start_timeout_s``,
+        10 s; 0 = at once) with a warning: the engine then keeps connecting in the
+        background (``ws.status`` / STATUS say how it goes).  A second call is a
         no-op."""
         if self._lock is None:
             self._lock = asyncio.Lock()
@@ -121,13 +204,13 @@ class Workspace(OrderMethods):
             if self._engine is not None and self._engine.running:
                 return self
             try:
-                await self._start()
+                await self._start(connect_timeout)
             except BaseException:
                 await self._teardown()
                 raise
         return self
 
-    async def _start(self) -> None:
+    async def _start(self, connect_timeout: float | None) -> None:
         db = self._db
         if db is None:
             # No path: a private directory, removed on stop (nothing left behind).
@@ -141,12 +224,14 @@ class Workspace(OrderMethods):
         )
         feed_factory: FeedFactory | None = None
         known: frozenset[str] | None = None
+        rules: dict[str, SymbolInfo] | None = None
         clock = self._clock
         inline = self.feed_kind == "replay"
         if self.feed_kind == "replay":
             assert self._replay_path is not None
             self._recorded = replay.load(self._replay_path)
             known = self._recorded.symbols
+            rules = replay_rules(self._recorded.records, journal.config.quote_currency)
             first = next(
                 (r.event_time for r in self._recorded.records if hasattr(r, "event_time")), 0
             )
@@ -164,11 +249,12 @@ class Workspace(OrderMethods):
             config=self._engine_config,
             inline=inline,
             known_symbols=known,
+            symbol_rules=rules,
         )
         self._stopped = asyncio.Event()
         for kind, function, symbols in self._registrations:
             self._register(kind, function, symbols)
-        await self._engine.start()
+        await self._engine.start(connect_timeout)
 
     async def _feed_factory(self) -> FeedFactory:
         from workspace.market.config import FeedConfig
@@ -185,6 +271,8 @@ class Workspace(OrderMethods):
             )
         else:
             config = self._feed_config or FeedConfig.from_env()
+        # the engine bounds how long start() waits; the feed itself keeps connecting
+        config = config.with_(start_timeout_s=None)
 
         def build(on_record: RecordCallback, on_status: StatusCallback) -> FeedPort:
             feed: FeedPort = BinanceFeed(config, on_record=on_record, on_status=on_status)
@@ -200,7 +288,37 @@ class Workspace(OrderMethods):
         async with self._lock:
             await self._teardown()
 
+    async def _announce_stop(self) -> None:
+        """The engine's last STATUS (``feed: "stopped"``) while the session and the
+        servers still deliver: the dashboard then says stopped, not connected.  Waits
+        (bounded) until the session's listeners (the panels) have had it."""
+        engine = self._engine
+        if engine is None or not engine.running:
+            return
+        session = self._session
+        delivered = asyncio.Event()
+
+        def seen(message: Message) -> None:
+            if message.get("type") == "STATUS" and message.get("feed") == "stopped":
+                delivered.set()
+
+        # listeners are called in order: once this last one has it, the panels have it
+        unlisten = session.listen(seen) if session is not None and not session.closed else None
+        engine.announce_stop("workspace stopped")
+        if unlisten is None:
+            return
+        try:
+            await asyncio.wait_for(delivered.wait(), STOP_ANNOUNCE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("the stopped STATUS did not reach the panels in time")
+        finally:
+            unlisten()
+
     async def _teardown(self) -> None:
+        try:
+            await self._announce_stop()
+        except Exception as error:  # stopping must go on
+            log.error("announcing the stop failed: %s", error)
         steps: list[tuple[str, Callable[[], Any]]] = [
             *[(f"server {i}", server.stop) for i, server in enumerate(self._servers)],
         ]
@@ -390,8 +508,31 @@ class Workspace(OrderMethods):
         return self._require().cancel(order_id)[0]
 
     def close_position(self, position_id: str, quantity: Number | None = None) -> Order:
-        """Close all or part of a position with a market order; returns that order."""
+        """Close all or part of a position with a market order; returns that order.  On a
+        spot account the exits holding the asset back give way first (docs/trading.md)."""
         return self._require().close(position_id, exact(quantity))[0]
+
+    def order(self, order_id: str) -> Order:
+        """An order (or a leg) as it stands now, by id.  Raises ``NotFound``."""
+        return self._require().account.order(order_id)
+
+    def symbol_info(self, symbol: str) -> SymbolInfo | None:
+        """The exchange's rules for ``symbol`` (tick, lot step, minimums ...), once
+        the listing is loaded."""
+        return self._require().account.symbol_info(symbol)
+
+    def round_qty(self, symbol: str, quantity: Number) -> Decimal:
+        """``quantity`` rounded down to ``symbol``'s lot step (Decimal in, Decimal out)."""
+        return round_qty(self.symbol_info(symbol), _number(quantity, "quantity"))
+
+    def round_price(self, symbol: str, price: Number) -> Decimal:
+        """``price`` rounded to ``symbol``'s nearest tick (Decimal in, Decimal out)."""
+        return round_price(self.symbol_info(symbol), _number(price, "price"))
+
+    @property
+    def balances(self) -> Mapping[str, Balance]:
+        """``{asset: Balance(free, locked)}`` of the spot wallet."""
+        return self._require().account.balances()
 
     # -- strategy callbacks ------------------------------------------------------------
     def on_tick(self, *symbols: str | StrategyFunction) -> Any:
@@ -455,7 +596,12 @@ class Workspace(OrderMethods):
 
     @property
     def positions(self) -> pd.DataFrame:
-        return positions_frame(self._journal_or_fail())
+        """Every position (open and closed); open ones carry their live mark, with
+        ``price_ms`` and ``stale`` (a mark older than the freshness limit, or from the
+        journal after a restart)."""
+        journal = self._journal_or_fail()
+        engine = self._require()
+        return positions_frame(journal, engine.account.positions_at(engine.clock.time_ms()))
 
     @property
     def orders(self) -> pd.DataFrame:
@@ -483,7 +629,10 @@ class Workspace(OrderMethods):
 
     @property
     def metrics(self) -> dict[str, Any]:
-        """Latencies (ms), rates (/s) and counters; see docs/engine.md."""
+        """Latencies (ms), rates (/s) and counters; see docs/engine.md.  A stopped
+        workspace has none: ``{"feed": "stopped", "source": ...}``."""
+        if not self.running:
+            return {"feed": "stopped", "source": self.feed_kind}
         engine = self._require()
         snapshot: dict[str, Any] = dict(engine.metrics.snapshot())
         snapshot["subscribers"] = engine.hub.subscribers
@@ -496,17 +645,18 @@ class Workspace(OrderMethods):
     @property
     def status(self) -> dict[str, Any]:
         if self._engine is None:
-            return {"running": False, "feed": "down", "source": self.feed_kind}
+            return {"running": False, "feed": "stopped", "source": self.feed_kind}
         engine = self._engine
         return {
             "running": engine.running,
-            "feed": engine.feed_state,
+            "feed": engine.feed_state if engine.running else "stopped",
             "source": engine.source,
             "symbols": sorted(self._symbols),
             "server_clients": engine.server_clients,
             "servers": [server.port for server in self._servers],
             "tasks": engine.task_names,
             "seq": engine.seq if engine.running else None,
+            "exchange_info": engine.status_message().get("exchange_info"),
         }
 
     def __repr__(self) -> str:

@@ -74,6 +74,12 @@ class EngineApi(Protocol):
         ``InvalidSymbol``."""
         ...
 
+    def symbol_info(self, symbol: str) -> Message | None:
+        """The exchange's trading rules for ``symbol`` (BRIEF interface 1: tick and lot
+        sizes as decimal strings, precisions, minimums, status), or ``None`` while
+        unknown; the ``SUBSCRIBED`` reply carries it as ``symbol_info``."""
+        ...
+
     # -- snapshots ---------------------------------------------------------------
     def status_message(self) -> Message:
         """``STATUS``, with ``journal_id``."""

@@ -237,7 +237,9 @@ class ProtocolSession:
                 market: list[tuple[Hashable, Message]] = (
                     [(symbol, latest)] if latest is not None else []
                 )
-                return Outcome(messages.subscribed(symbol, cid), market=market)
+                reply = messages.subscribed(symbol, cid)
+                reply["symbol_info"] = engine.symbol_info(symbol)
+                return Outcome(reply, market=market)
             case UnsubscribeTicker(symbol=symbol, id=cid):
                 await self._unsubscribe(symbol)
                 return Outcome(messages.unsubscribed(symbol, cid))

@@ -2,18 +2,35 @@
 
 from workspace.trading.account import Account
 from workspace.trading.config import AccountConfig
-from workspace.trading.events import AccountEvent, FillEvent, MarkEvent, OrderEvent, PositionEvent
+from workspace.trading.events import (
+    AccountEvent,
+    FillEvent,
+    MarkEvent,
+    OrderEvent,
+    PositionEvent,
+    ValuationEvent,
+)
 from workspace.trading.order_state import IllegalTransition, OrderStatus
-from workspace.trading.orders import Fill, LegRole, Liquidity, Order
+from workspace.trading.orders import Execution, Fill, LegRole, Liquidity, Order
 from workspace.trading.portfolio import Portfolio
 from workspace.trading.positions import Position, PositionStatus, PositionType
+from workspace.trading.reasons import ReasonCode
 from workspace.trading.requests import OrderRequest, OrderType, Side
-from workspace.trading.wire import order_to_wire, portfolio_to_wire, position_to_wire
+from workspace.trading.rules import round_price, round_qty
+from workspace.trading.wallet import Balance
+from workspace.trading.wire import (
+    order_to_wire,
+    portfolio_to_wire,
+    position_to_wire,
+    symbol_info_to_wire,
+)
 
 __all__ = [
     "Account",
     "AccountConfig",
     "AccountEvent",
+    "Balance",
+    "Execution",
     "Fill",
     "FillEvent",
     "IllegalTransition",
@@ -30,8 +47,13 @@ __all__ = [
     "PositionEvent",
     "PositionStatus",
     "PositionType",
+    "ReasonCode",
     "Side",
+    "ValuationEvent",
     "order_to_wire",
     "portfolio_to_wire",
     "position_to_wire",
+    "round_price",
+    "round_qty",
+    "symbol_info_to_wire",
 ]

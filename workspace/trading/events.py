@@ -67,4 +67,20 @@ class MarkEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="
     asks: dict[str, Decimal] = {}
 
 
-AccountEvent: TypeAlias = OrderEvent | FillEvent | PositionEvent | MarkEvent
+class ValuationEvent(
+    msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", tag="valuation"
+):
+    """An asset the account started with (``AccountConfig.balances``) got its first
+    price: from now on it is a position at that cost, and the account's initial value
+    counts it at ``quantity x price``.  One per asset, the first time its symbol trades.
+    """
+
+    kind: ClassVar[str] = "valuation"
+    ts_ms: int
+    symbol: str
+    asset: str
+    quantity: Decimal
+    price: Decimal
+
+
+AccountEvent: TypeAlias = OrderEvent | FillEvent | PositionEvent | MarkEvent | ValuationEvent

@@ -16,7 +16,13 @@ one multiplication (``qty * (new - old)``).
 
 The marks live here, not on the account's ``Position`` objects: those keep what only
 fills change (quantity, cost, ids, times), and the copies the account hands out are
-completed from this book.
+completed from this book.  The book also keeps the running total of unrealized P&L.
+
+A tick only notes its price (``mark``: one dict store); the notes are settled, in one
+pass over the symbols that moved, the next time anything reads a mark or the total
+(``unrealized``, ``price``, ``pnl``) or changes a slot.  Between two reads a symbol
+that ticked a thousand times is re-marked once, and the total is the same exact
+Decimal as if every tick had been applied (each settlement adds ``qty * (new - old)``).
 
 Exactness: every operation runs in the account's context (60 digits, traps on), given
 to the book: sums and products of the account's numbers never round there.
@@ -36,7 +42,18 @@ _last = attrgetter("last")
 
 
 class MarkBook:
-    __slots__ = ("_cost", "_ctx", "_net_cost", "_price", "_qty", "_quotes", "_slot", "_symbols")
+    __slots__ = (
+        "_cost",
+        "_ctx",
+        "_net_cost",
+        "_pending",
+        "_price",
+        "_qty",
+        "_quotes",
+        "_slot",
+        "_symbols",
+        "_total",
+    )
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -47,16 +64,43 @@ class MarkBook:
         self._quotes: list[Quote] = []  # the account's own quote objects (live)
         self._price: list[Decimal] = []  # the price each position is marked at
         self._net_cost = ZERO  # sum of _cost
+        self._total = ZERO  # unrealized P&L of every slot at its (settled) price
+        self._pending: dict[int, Decimal] = {}  # slot -> newest price, not yet settled
 
     def __len__(self) -> int:
         return len(self._symbols)
 
+    @property
+    def net_cost(self) -> Decimal:
+        """The signed cost basis of every open position (shorts negative)."""
+        return self._net_cost
+
     def __contains__(self, symbol: object) -> bool:
         return symbol in self._slot
+
+    def _settle(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        ctx = self._ctx
+        qty, price = self._qty, self._price
+        total = self._total
+        for i, new in pending.items():
+            total = ctx.add(total, ctx.multiply(qty[i], ctx.subtract(new, price[i])))
+            price[i] = new
+        self._total = total
+        pending.clear()
+
+    @property
+    def unrealized(self) -> Decimal:
+        """The unrealized P&L of every open position at its latest price."""
+        self._settle()
+        return self._total
 
     def put(self, position: Position, quote: Quote) -> None:
         """Open or update the slot of ``position`` (an open position as a fill left
         it: marked at its ``current_price``)."""
+        self._settle()
         ctx = self._ctx
         long = position.type is PositionType.BUY
         qty = position.quantity if long else ctx.minus(position.quantity)
@@ -70,7 +114,9 @@ class MarkBook:
             self._quotes.append(quote)
             self._price.append(position.current_price)
             self._net_cost = ctx.add(self._net_cost, cost)
+            self._total = ctx.add(self._total, position.unrealized_pnl)
             return
+        self._total = ctx.add(ctx.subtract(self._total, self._pnl(i)), position.unrealized_pnl)
         self._net_cost = ctx.add(ctx.subtract(self._net_cost, self._cost[i]), cost)
         self._qty[i] = qty
         self._cost[i] = cost
@@ -79,9 +125,11 @@ class MarkBook:
 
     def remove(self, symbol: str) -> None:
         """Drop a symbol's slot (its position closed): the last slot moves into it."""
+        self._settle()
         i = self._slot.pop(symbol, None)
         if i is None:
             return
+        self._total = self._ctx.subtract(self._total, self._pnl(i))
         self._net_cost = self._ctx.subtract(self._net_cost, self._cost[i])
         last = len(self._symbols) - 1
         if i != last:
@@ -94,28 +142,27 @@ class MarkBook:
         return (self._symbols, self._qty, self._cost, self._quotes, self._price)
 
     def price(self, symbol: str) -> Decimal:
+        self._settle()
         return self._price[self._slot[symbol]]
 
     def pnl(self, symbol: str) -> Decimal:
         """The unrealized P&L of the symbol's position at its mark."""
-        i = self._slot[symbol]
+        self._settle()
+        return self._pnl(self._slot[symbol])
+
+    def _pnl(self, i: int) -> Decimal:
         ctx = self._ctx
         return ctx.subtract(ctx.multiply(self._qty[i], self._price[i]), self._cost[i])
 
-    def mark(self, symbol: str, price: Decimal) -> Decimal:
-        """Re-mark the symbol's position (``KeyError`` without one) at ``price``;
-        returns the change of its unrealized P&L.  The per-tick path: arithmetic goes
-        through the context explicitly, as entering a ``localcontext`` would cost
-        more than the arithmetic itself."""
-        i = self._slot[symbol]
-        ctx = self._ctx
-        delta = ctx.multiply(self._qty[i], ctx.subtract(price, self._price[i]))
-        self._price[i] = price
-        return delta
+    def mark(self, symbol: str, price: Decimal) -> None:
+        """Note ``price`` as the symbol's newest (``KeyError`` without a position);
+        settled at the next read.  The per-tick path: one lookup and one store."""
+        self._pending[self._slot[symbol]] = price
 
     def revalue(self) -> Decimal:
         """Re-mark every slot at its quote's last price (a slot whose symbol has no
         last price keeps its mark) and return the total unrealized P&L."""
+        self._pending.clear()  # the quotes hold every noted price
         prices = list(map(_last, self._quotes))
         with localcontext(self._ctx):
             try:
@@ -125,4 +172,5 @@ class MarkBook:
                 prices = [p if p is not None else old for p, old in marked]
                 gross = sum(map(mul, self._qty, prices), ZERO)
             self._price = prices
-            return gross - self._net_cost
+            self._total = gross - self._net_cost
+            return self._total

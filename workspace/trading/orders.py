@@ -14,9 +14,21 @@ from enum import StrEnum
 import msgspec
 
 from workspace.trading.order_state import OrderStatus
-from workspace.trading.requests import OrderType, Side
+from workspace.trading.requests import PRICE_FIELDS, OrderType, Side
 
 ZERO = Decimal(0)
+
+ORDER_NUMBERS: tuple[str, ...] = (
+    "quantity",
+    "filled_quantity",
+    *PRICE_FIELDS,
+    "current_stop_price",
+    "peak_price",
+    "fill_price",
+    "avg_price",
+    "fee",
+)
+"""The numeric fields of an order, in display order (the wire and the pandas views)."""
 
 
 class LegRole(StrEnum):
@@ -32,12 +44,28 @@ class Liquidity(StrEnum):
     TAKER = "taker"
 
 
+class Execution(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One fill of an order, as the order shows it (PROTOCOL v2 ``fills``)."""
+
+    price: Decimal
+    quantity: Decimal
+    fee: Decimal
+    fee_asset: str
+    maker: bool
+    ts_ms: int
+
+
 class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One order (or one leg of a group) as it stands after an event.
 
     ``seq_no`` is the account's placement counter: it orders simultaneous triggers
-    deterministically (first placed, first served).  ``reserved`` is the quote amount
-    the order holds back from the free balance while it rests (see docs/trading.md).
+    deterministically (first placed, first served).  ``reserved`` is the amount of
+    ``reserved_asset`` the order holds back in the wallet while it is open (the quote
+    for a buy, the base asset for a spot sell; a group holds one reservation for all
+    its legs).  ``reduce_only``: an exit of the holding (it never sells more than is
+    held and ends when the holding does).  ``expires_at``: a MARKET order waiting for a
+    fresh price expires then.  ``executions`` are its fills, ``avg_price`` their
+    average (``fill_price`` too, for version 1 clients).
     """
 
     id: str
@@ -65,12 +93,23 @@ class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=Fa
     fill_price: Decimal | None = None
     fee: Decimal | None = None
     reason: str | None = None
+    reason_code: str | None = None
     role: LegRole | None = None
     parent_id: str | None = None
     position_id: str | None = None
     client_order_id: str | None = None
     reserved: Decimal = ZERO
+    reserved_asset: str | None = None
+    reduce_only: bool = False
+    avg_price: Decimal | None = None
+    executions: tuple[Execution, ...] = ()
+    expires_at: int | None = None
+    time_in_force: str = "GTC"
     legs: tuple[Order, ...] = ()
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.quantity - self.filled_quantity
 
     @property
     def is_trailing(self) -> bool:
@@ -95,7 +134,9 @@ class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=Fa
 
 
 class Fill(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
-    """One execution.  ``realized_pnl`` excludes the fee (fees are counted apart)."""
+    """One execution.  ``realized_pnl`` excludes the fee (fees are counted apart).
+    ``fee_asset`` is the asset the fee was paid in; ``None`` (journals of version 1)
+    means the account's quote currency."""
 
     id: str
     order_id: str
@@ -109,6 +150,7 @@ class Fill(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=Fal
     position_id: str
     realized_pnl: Decimal = ZERO
     parent_id: str | None = None
+    fee_asset: str | None = None
 
 
 def opposite(side: Side) -> Side:

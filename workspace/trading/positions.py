@@ -54,6 +54,8 @@ class Position(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     unrealized_pnl: Decimal = ZERO
     realized_pnl: Decimal = ZERO
     closed_at: int | None = None
+    price_ms: int | None = None
+    stale: bool = False
 
     @property
     def sign(self) -> int:

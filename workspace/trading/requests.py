@@ -39,6 +39,11 @@ class OrderRequest:
       (price units), ``trailing_delta`` (BIPS, 100 = 1 %); optional ``activation_price``.
     - BRACKET: ``take_profit`` and ``stop_loss``; optional ``price`` (limit entry);
       the stop leg trails when one of the trailing fields is given.
+
+    ``client_order_id`` (Binance's ``newClientOrderId`` rule: 1-36 of ``A-Z a-z 0-9
+    . : / _ -``) makes placing idempotent: a repeat while that order is open returns
+    it instead of placing a second one.  Orders are good till canceled (``GTC``, their
+    ``time_in_force``); IOC / FOK come with the order book.
     """
 
     symbol: str
@@ -67,7 +72,31 @@ PRICE_FIELDS: tuple[str, ...] = (
     *TRAIL_FIELDS,
     "activation_price",
 )
-"""Every numeric field of a request besides ``quantity``."""
+"""Every numeric field of a request besides ``quantity``: the one list of an order's
+prices (the protocol parser, validation, the wire and the pandas views all use it)."""
+
+FIELD_LABELS: dict[str, str] = {
+    "quantity": "Quantity",
+    "price": "Limit price",
+    "stop_price": "Stop price",
+    "take_profit": "Take-profit price",
+    "stop_loss": "Stop-loss price",
+    "trail_percent": "Trail percent",
+    "trail_amount": "Trail amount",
+    "trailing_delta": "Trailing delta",
+    "activation_price": "Activation price",
+}
+"""How the order ticket names each field, for reasons people read."""
+
+PRICE_LEVEL_FIELDS: tuple[str, ...] = (
+    "price",
+    "stop_price",
+    "take_profit",
+    "stop_loss",
+    "activation_price",
+)
+"""The fields that are price levels (the exchange's PRICE_FILTER applies to them); the
+trailing fields are distances."""
 
 REQUIRED_PRICES: dict[OrderType, tuple[str, ...]] = {
     OrderType.MARKET: (),

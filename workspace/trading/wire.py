@@ -1,7 +1,8 @@
-"""PROTOCOL.md shapes of orders, positions and the portfolio.
+"""PROTOCOL.md shapes of orders, positions, the portfolio and a symbol's rules.
 
 The only place where money becomes ``float``: JSON numbers at the edge, exact
-``Decimal`` everywhere inside.
+``Decimal`` everywhere inside (a symbol's rules stay decimal strings: a tick of 0.01
+must not arrive as 0.01000000000000000020816681711721685).
 """
 
 from __future__ import annotations
@@ -10,24 +11,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from workspace.trading.orders import Order
+from workspace.market.exchange_info import SymbolInfo
+from workspace.trading.orders import ORDER_NUMBERS, Order
 from workspace.trading.portfolio import Portfolio
 from workspace.trading.positions import Position
+from workspace.trading.reasons import plain
 
-_ORDER_PRICES = (
-    "price",
-    "stop_price",
-    "take_profit",
-    "stop_loss",
-    "trail_percent",
-    "trail_amount",
-    "trailing_delta",
-    "activation_price",
-    "current_stop_price",
-    "peak_price",
-    "fill_price",
-    "fee",
-)
+_ORDER_PRICES = tuple(name for name in ORDER_NUMBERS if name not in ("quantity", "filled_quantity"))
 
 
 def _f(value: Decimal) -> float:
@@ -42,10 +32,11 @@ def iso_ms(ts_ms: int) -> str:
 
 def order_to_wire(order: Order) -> dict[str, Any]:
     """An order object: ``id``, ``symbol``, ``side``, ``type``, ``quantity``,
-    ``filled_quantity``, ``status``, the prices its type uses, ``reason`` when rejected
-    (or canceled/expired by the account), ``fill_price``/``fee`` when filled, ``legs``
-    for OCO and BRACKET, ``current_stop_price``/``peak_price`` for trailing stops,
-    ``created_at``/``updated_at`` in ms."""
+    ``filled_quantity``, ``status``, ``time_in_force``, the prices its type uses,
+    ``reason`` and ``reason_code`` when rejected, canceled or expired by the account,
+    ``fill_price`` / ``avg_price`` / ``fee`` / ``fills`` once it executed, ``legs``
+    for OCO and BRACKET, ``current_stop_price`` / ``peak_price`` for trailing stops,
+    ``reduce_only`` for exits, ``created_at`` / ``updated_at`` in ms."""
     wire: dict[str, Any] = {
         "id": order.id,
         "symbol": order.symbol,
@@ -54,6 +45,7 @@ def order_to_wire(order: Order) -> dict[str, Any]:
         "quantity": _f(order.quantity),
         "filled_quantity": _f(order.filled_quantity),
         "status": order.status.value,
+        "time_in_force": order.time_in_force,
         "created_at": order.created_at,
         "updated_at": order.updated_at,
     }
@@ -63,6 +55,20 @@ def order_to_wire(order: Order) -> dict[str, Any]:
             wire[name] = _f(value)
     if order.reason is not None:
         wire["reason"] = order.reason
+    if order.reason_code is not None:
+        wire["reason_code"] = order.reason_code
+    if order.executions:
+        wire["fills"] = [
+            {
+                "price": _f(e.price),
+                "quantity": _f(e.quantity),
+                "fee": _f(e.fee),
+                "fee_asset": e.fee_asset,
+                "maker": e.maker,
+                "timestamp": e.ts_ms,
+            }
+            for e in order.executions
+        ]
     if order.role is not None:
         wire["role"] = order.role.value
     if order.parent_id is not None:
@@ -71,6 +77,10 @@ def order_to_wire(order: Order) -> dict[str, Any]:
         wire["position_id"] = order.position_id
     if order.client_order_id is not None:
         wire["client_order_id"] = order.client_order_id
+    if order.reduce_only:
+        wire["reduce_only"] = True
+    if order.expires_at is not None:
+        wire["expires_at"] = order.expires_at
     if order.type.value == "TRAILING_STOP":
         wire["activated"] = order.activated
     if order.legs:
@@ -81,7 +91,9 @@ def order_to_wire(order: Order) -> dict[str, Any]:
 def position_to_wire(position: Position) -> dict[str, Any]:
     """``{"id","symbol","type","quantity","entry_price","current_price","current_pnl",
     "timestamp","status"}`` plus ``realized_pnl``, ``opened_at``, ``updated_at``,
-    ``closed_at`` (ms).  ``timestamp`` is when the position opened (ISO 8601, UTC)."""
+    ``closed_at`` (ms), ``price_ms`` (when its mark arrived; null when it came from the
+    journal) and ``stale`` (the mark is older than the freshness limit, or restored).
+    ``timestamp`` is when the position opened (ISO 8601, UTC)."""
     wire: dict[str, Any] = {
         "id": position.id,
         "symbol": position.symbol,
@@ -95,6 +107,8 @@ def position_to_wire(position: Position) -> dict[str, Any]:
         "realized_pnl": _f(position.realized_pnl),
         "opened_at": position.opened_at,
         "updated_at": position.updated_at,
+        "price_ms": position.price_ms,
+        "stale": position.stale,
     }
     if position.closed_at is not None:
         wire["closed_at"] = position.closed_at
@@ -102,6 +116,10 @@ def position_to_wire(position: Position) -> dict[str, Any]:
 
 
 def portfolio_to_wire(portfolio: Portfolio) -> dict[str, Any]:
+    """PROTOCOL v2: ``balance``, ``total_pnl``, ``positions_count``, ``realized_pnl``,
+    ``equity``, ``unrealized_pnl``, ``initial_balance``, ``fees_paid``, ``available``
+    (free quote currency), ``locked`` (quote currency held back) and ``balances``
+    ``{ASSET: {"free", "locked"}}``."""
     return {
         "balance": _f(portfolio.balance),
         "total_pnl": _f(portfolio.total_pnl),
@@ -113,5 +131,37 @@ def portfolio_to_wire(portfolio: Portfolio) -> dict[str, Any]:
         "fees_paid": _f(portfolio.fees_paid),
         "available": _f(portfolio.available),
         "locked": _f(portfolio.locked),
-        "reserved": _f(portfolio.reserved),
+        "balances": {
+            asset: {"free": _f(b.free), "locked": _f(b.locked)}
+            for asset, b in portfolio.balances.items()
+        },
+    }
+
+
+def _size(value: Decimal | None) -> str | None:
+    return None if value is None else plain(value)
+
+
+def symbol_info_to_wire(info: SymbolInfo) -> dict[str, Any]:
+    """A symbol's rules for an order ticket (BRIEF interface 1): ``base_asset``,
+    ``quote_asset``, ``tick_size``, ``step_size``, ``min_qty``, ``max_qty``,
+    ``min_notional`` (decimal strings, null when the rule is off),
+    ``price_precision`` / ``quantity_precision`` (decimals of tick / step), ``status``;
+    plus ``min_price``, ``max_price``, ``max_notional``, ``market_max_qty``."""
+    return {
+        "symbol": info.symbol,
+        "base_asset": info.base_asset,
+        "quote_asset": info.quote_asset,
+        "tick_size": _size(info.tick_size),
+        "step_size": _size(info.step_size),
+        "min_qty": _size(info.min_qty),
+        "max_qty": _size(info.max_qty),
+        "min_notional": _size(info.min_notional),
+        "price_precision": info.price_precision,
+        "quantity_precision": info.quantity_precision,
+        "status": info.status,
+        "min_price": _size(info.min_price),
+        "max_price": _size(info.max_price),
+        "max_notional": _size(info.max_notional),
+        "market_max_qty": _size(info.market_max_qty),
     }

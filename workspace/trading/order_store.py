@@ -1,0 +1,207 @@
+"""Every order of the account and the indexes derived from them: open orders, legs by
+id, client order ids, resting levels (``TriggerIndex``), market orders waiting for a
+price, exits by symbol.
+
+Changed only through ``put`` (called by ``Account.apply``), which checks the order's
+and every leg's transition against ``order_state``'s table; the indexes are rebuilt
+from the snapshot, so a journal rebuild gives the same ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from types import MappingProxyType
+
+from workspace.errors import NotFound
+from workspace.trading.order_state import OrderStatus, check_transition, is_final
+from workspace.trading.orders import Order
+from workspace.trading.requests import OrderType, Side
+from workspace.trading.trigger_index import Direction, TriggerIndex
+
+S = OrderStatus
+LIVE = (S.NEW, S.TRIGGERED, S.PARTIALLY_FILLED)
+
+
+class OrderStore:
+    __slots__ = ("_client_ids", "_exits", "_index", "_open", "_orders", "_parent_of", "_waiting")
+
+    def __init__(self) -> None:
+        self._orders: dict[str, Order] = {}  # top-level orders, final ones included
+        self._open: dict[str, Order] = {}  # top-level orders that are not final
+        self._parent_of: dict[str, str] = {}  # leg id -> group id
+        self._client_ids: dict[str, str] = {}  # client_order_id -> open top-level order id
+        self._index = TriggerIndex()
+        self._waiting: dict[str, dict[str, int]] = {}  # symbol -> {market order id: expiry}
+        # symbol -> {open order id holding exits: seq_no} (orders that belong to a holding)
+        self._exits: dict[str, dict[str, int]] = {}
+
+    # -- the one change ------------------------------------------------------------------
+    def put(self, order: Order) -> tuple[Order | None, list[Order]]:
+        """Store the new snapshot of a top-level order; returns the one it replaces and
+        the legs seen for the first time (their ids count)."""
+        old = self._orders.get(order.id)
+        check_transition(order.id, old.status if old is not None else None, order.status)
+        old_legs = {leg.id: leg for leg in old.legs} if old is not None else {}
+        new_legs: list[Order] = []
+        for leg in order.legs:
+            prior = old_legs.get(leg.id)
+            if prior is None or prior.status != leg.status:
+                check_transition(leg.id, prior.status if prior is not None else None, leg.status)
+            if prior is None:
+                self._parent_of[leg.id] = order.id
+                new_legs.append(leg)
+        if old is not None:
+            if not is_final(old.status):
+                self._follow(old, False)
+            self._unindex(old)
+        self._orders[order.id] = order
+        if is_final(order.status):
+            self._open.pop(order.id, None)
+        else:
+            self._open[order.id] = order
+            self._follow(order, True)
+            self._index_order(order)
+        return old, new_legs
+
+    def _follow(self, order: Order, live: bool) -> None:
+        """Add an open order to (or remove it from) the client-id, exit and
+        waiting-market indexes."""
+        cid = order.client_order_id
+        if cid is not None:
+            if live:
+                self._client_ids[cid] = order.id
+            elif self._client_ids.get(cid) == order.id:
+                del self._client_ids[cid]
+        if order.reduce_only or any(leg.reduce_only for leg in order.legs):
+            _keep(self._exits, order.symbol, order.id, order.seq_no, live)
+        if order.expires_at is not None:
+            _keep(self._waiting, order.symbol, order.id, order.expires_at, live)
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def orders(self) -> Mapping[str, Order]:
+        return MappingProxyType(self._orders)
+
+    @property
+    def open_orders(self) -> list[Order]:
+        return list(self._open.values())
+
+    def open_on(self, symbol: str) -> list[Order]:
+        """The open top-level orders of ``symbol``, in placement order."""
+        return sorted((o for o in self._open.values() if o.symbol == symbol), key=_seq_no)
+
+    def symbols(self) -> set[str]:
+        return {o.symbol for o in self._open.values()}
+
+    def order(self, order_id: str) -> Order:
+        """An order or a leg by id.  Raises ``NotFound``."""
+        top = self._orders.get(order_id)
+        if top is not None:
+            return top
+        parent = self._parent_of.get(order_id)
+        if parent is None:
+            raise NotFound(f"no order {order_id!r}")
+        return self._orders[parent].leg(order_id)
+
+    def top_id(self, order_id: str) -> str | None:
+        """The top-level order id of an order or a leg, if known."""
+        return order_id if order_id in self._orders else self._parent_of.get(order_id)
+
+    def top(self, order_id: str) -> Order:
+        return self._orders[order_id]
+
+    def locate(self, order_id: str) -> tuple[Order, Order | None]:
+        """(group, leg) for a leg id, (order, None) for a top-level id."""
+        top = self._orders.get(order_id)
+        if top is not None:
+            return top, None
+        parent = self._orders[self._parent_of[order_id]]
+        return parent, parent.leg(order_id)
+
+    def by_client_id(self, client_order_id: str) -> Order | None:
+        order_id = self._client_ids.get(client_order_id)
+        return None if order_id is None else self._orders[order_id]
+
+    @property
+    def has_waiting(self) -> bool:
+        return bool(self._waiting)
+
+    def waiting(self, symbol: str) -> list[str]:
+        """Market orders of ``symbol`` waiting for a fresh price, in placement order."""
+        found = self._waiting.get(symbol)
+        if not found:
+            return []
+        return sorted(found, key=lambda order_id: self._orders[order_id].seq_no)
+
+    def deadlines(self) -> list[tuple[int, str]]:
+        """(expiry, order id) of every waiting market order, soonest first."""
+        return sorted(
+            (expires, order_id)
+            for found in self._waiting.values()
+            for order_id, expires in found.items()
+        )
+
+    def exits_on(self, symbol: str) -> list[str]:
+        """Open orders of ``symbol`` that hold exits of its holding, in placement order."""
+        found = self._exits.get(symbol)
+        if not found:
+            return []
+        return sorted(found, key=found.__getitem__)
+
+    def may_fire(self, symbol: str, price: Decimal) -> bool:
+        return self._index.may_fire(symbol, price)
+
+    def fire(self, symbol: str, price: Decimal) -> list[tuple[int, str]]:
+        """Take out of the index every level order a price at ``price`` reaches."""
+        return self._index.fire(symbol, price)
+
+    def trailing(self, symbol: str) -> list[tuple[int, str]]:
+        return self._index.trailing(symbol)
+
+    # -- the trigger index is derived from order state ---------------------------------
+    def _index_order(self, order: Order) -> None:
+        if order.legs:
+            for leg in order.legs:
+                self._index_one(leg)
+        else:
+            self._index_one(order)
+
+    def _unindex(self, order: Order) -> None:
+        self._index.discard(order.id)
+        for leg in order.legs:
+            self._index.discard(leg.id)
+
+    def _index_one(self, order: Order) -> None:
+        if order.status not in LIVE or order.expires_at is not None:
+            return
+        kind = order.type
+        buy = order.side is Side.BUY
+        if kind is OrderType.TRAILING_STOP:
+            if not order.triggered:
+                self._index.add_trailing(order.symbol, order.seq_no, order.id)
+            return
+        if kind is OrderType.LIMIT or (order.triggered and order.price is not None):
+            assert order.price is not None
+            direction = Direction.FALLING if buy else Direction.RISING
+            self._index.add(order.symbol, direction, order.price, order.seq_no, order.id)
+        elif kind in (OrderType.STOP_LOSS, OrderType.TAKE_PROFIT) and not order.triggered:
+            assert order.stop_price is not None
+            rising = buy if kind is OrderType.STOP_LOSS else not buy
+            direction = Direction.RISING if rising else Direction.FALLING
+            self._index.add(order.symbol, direction, order.stop_price, order.seq_no, order.id)
+
+
+def _keep(index: dict[str, dict[str, int]], symbol: str, key: str, value: int, on: bool) -> None:
+    if on:
+        index.setdefault(symbol, {})[key] = value
+        return
+    found = index.get(symbol)
+    if found is not None:
+        found.pop(key, None)
+        if not found:
+            del index[symbol]
+
+
+def _seq_no(order: Order) -> int:
+    return order.seq_no

@@ -1,0 +1,461 @@
+"""From a request to a live order, or to the reason it is refused.
+
+The checks run in the order a trader would want to hear about them: the symbol (listed,
+trading), the request itself (fields, numbers), the account's kind (a spot account does
+not short), the exchange's filters on every leg, the order's prices against the market,
+then what it needs from the wallet.  Nothing here changes state: ``Account._place``
+applies the result.
+
+Holdings and exits: on a spot account every SELL is part of a holding the account owns
+(it cannot sell more than it holds: ``WOULD_SHORT``), so a resting SELL locks the base
+asset it will sell, as on Binance, and is an exit of that holding (``reduce_only``,
+``position_id``).  In the margin-style mode a resting order on the other side of a
+position, no larger than it, is that position's exit; anything larger opens the other
+way.  A bracket's exit legs are always exits.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import TYPE_CHECKING, TypeVar
+
+import msgspec
+
+from workspace.market.exchange_info import SymbolInfo
+from workspace.trading import execution, rules
+from workspace.trading.groups import bracket_legs, oco_legs
+from workspace.trading.order_state import OrderStatus
+from workspace.trading.orders import LegRole, Order
+from workspace.trading.positions import Position, PositionType
+from workspace.trading.reasons import ReasonCode, Refusal, at_precision, plain
+from workspace.trading.requests import PRICE_LEVEL_FIELDS, OrderRequest, OrderType, Side
+from workspace.trading.rules import LegCheck
+from workspace.trading.trailing import arm, trailing_bips
+from workspace.trading.validation import SYMBOL_RE, check_request
+
+if TYPE_CHECKING:
+    from workspace.trading.account import Account
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+S = OrderStatus
+CLIENT_ID_RE = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+_replace = msgspec.structs.replace
+
+_E = TypeVar("_E", Side, OrderType)
+
+
+def _finite(value: object) -> Decimal | None:
+    return value if isinstance(value, Decimal) and value.is_finite() else None
+
+
+def _enum(kind: type[_E], value: object, fallback: _E) -> _E:
+    try:
+        return kind(str(value).upper())
+    except ValueError:
+        return fallback
+
+
+def prepare(
+    acct: Account,
+    request: OrderRequest,
+    ts_ms: int,
+    *,
+    seq_no: int,
+    closing: Position | None,
+) -> tuple[Order, Refusal | None]:
+    """The order to apply (NEW, legs and reservation included) and ``None``, or the
+    cleaned order and why it is refused.  ``closing``: the position a
+    ``close_position`` closes."""
+    symbol = request.symbol.upper() if isinstance(request.symbol, str) else request.symbol
+    cid = request.client_order_id if isinstance(request.client_order_id, str) else None
+    # A rejected order is journaled and published too: it must never carry a NaN, an
+    # infinity or a non-enum, so its fields are cleaned before it is built.
+    base = Order(
+        id=acct.ids.new_order(),
+        symbol=str(symbol)[:40],
+        side=_enum(Side, request.side, Side.BUY),
+        type=_enum(OrderType, request.type, OrderType.MARKET),
+        quantity=_finite(request.quantity) or ZERO,
+        status=S.NEW,
+        created_at=ts_ms,
+        updated_at=ts_ms,
+        seq_no=seq_no,
+        price=_finite(request.price),
+        stop_price=_finite(request.stop_price),
+        take_profit=_finite(request.take_profit),
+        stop_loss=_finite(request.stop_loss),
+        trail_percent=_finite(request.trail_percent),
+        trail_amount=_finite(request.trail_amount),
+        trailing_delta=_finite(request.trailing_delta),
+        activation_price=_finite(request.activation_price),
+        position_id=closing.id if closing is not None else None,
+        client_order_id=cid if cid is not None and CLIENT_ID_RE.match(cid) else None,
+        reduce_only=closing is not None,
+    )
+    looked_up = _symbol(acct, symbol)
+    if isinstance(looked_up, Refusal):
+        return base, looked_up
+    info = looked_up
+    refusal = _request(request, cid) or _account_kind(acct, base)
+    if refusal is not None:
+        return base, refusal
+    order = _with_legs(acct, base, ts_ms)
+    quote = acct.quote_for(order.symbol)
+    reference = quote.reference() if quote is not None else None
+    if info is not None:
+        refusal = _filters(acct, info, order, reference, closing)
+    refusal = refusal or _against_market(acct, order, reference, info)
+    if refusal is not None:
+        return base, refusal
+    order = _holding(acct, order, closing)
+    return _funds(acct, order, ts_ms, closing)
+
+
+# -- the symbol and the request ----------------------------------------------------------
+def _symbol(acct: Account, symbol: object) -> SymbolInfo | Refusal | None:
+    if not isinstance(symbol, str) or not SYMBOL_RE.match(symbol):
+        return Refusal(
+            ReasonCode.UNKNOWN_SYMBOL,
+            f"unknown symbol {str(symbol)[:40]!r}: expected letters and digits like 'BTCUSDT'",
+        )
+    return acct.rules.lookup(symbol)
+
+
+def _request(request: OrderRequest, cid: str | None) -> Refusal | None:
+    reason = check_request(request)
+    if reason is not None:
+        return Refusal(ReasonCode.INVALID_PARAMS, reason)
+    if request.client_order_id is not None and (cid is None or not CLIENT_ID_RE.match(cid)):
+        return Refusal(
+            ReasonCode.INVALID_PARAMS,
+            "Client order id must be 1 to 36 of the characters A-Z a-z 0-9 . : / _ -",
+        )
+    return None
+
+
+def _account_kind(acct: Account, order: Order) -> Refusal | None:
+    if acct.config.allow_short:
+        return None
+    if order.type is OrderType.BRACKET and order.side is Side.SELL:
+        return Refusal(
+            ReasonCode.WOULD_SHORT,
+            "A SELL bracket opens a short to protect with its exits; a spot account "
+            "cannot short (use allow_short=True for a margin-style account)",
+        )
+    return None
+
+
+def _with_legs(acct: Account, order: Order, ts_ms: int) -> Order:
+    kind = order.type
+    if kind is OrderType.TRAILING_STOP:
+        # it starts following the market from a fresh price (now, or the next one)
+        quote = acct.quote_for(order.symbol)
+        fresh = quote.fresh_last(ts_ms, acct.max_age_ms) if quote is not None else None
+        return arm(order, fresh, ts_ms)
+    if kind is OrderType.OCO:
+        return _replace(order, legs=oco_legs(order, acct.ids.new_order))
+    if kind is OrderType.BRACKET:
+        return _replace(order, legs=bracket_legs(order, acct.ids.new_order))
+    return order
+
+
+# -- the exchange's filters ---------------------------------------------------------------
+def _filters(
+    acct: Account,
+    info: SymbolInfo,
+    order: Order,
+    reference: Decimal | None,
+    closing: Position | None,
+) -> Refusal | None:
+    if closing is not None and order.quantity == closing.quantity:
+        # closing the whole holding: sell exactly what is held, even below the lot or
+        # notional minimum (Binance would leave it as dust; a paper account lets it go)
+        return None
+    for leg in leg_checks(order, reference):
+        refusal = rules.check(info, leg, reference)
+        if refusal is not None:
+            return refusal
+    return None
+
+
+def leg_checks(order: Order, reference: Decimal | None) -> list[LegCheck]:
+    """What the filters must see: the order itself, or each leg of a group."""
+    if order.legs:
+        return [_leg_check(leg, reference, order) for leg in order.legs]
+    return [_leg_check(order, reference, None)]
+
+
+def _leg_check(order: Order, reference: Decimal | None, group: Order | None) -> LegCheck:
+    kind = order.type
+    if group is None:
+        prices = tuple(
+            (name, value)
+            for name in PRICE_LEVEL_FIELDS
+            if (value := getattr(order, name)) is not None
+        )
+    else:  # a leg carries its group's prices under the leg's own field names
+        prices = _leg_prices(order, group)
+    bips = trailing_bips(order.trail_percent, order.trailing_delta)
+    if kind is OrderType.MARKET:
+        return LegCheck(
+            order.side, order.quantity, prices, None, reference, at_market=True, market_order=True
+        )
+    if kind is OrderType.LIMIT:
+        return LegCheck(order.side, order.quantity, prices, order.price, order.price, False, False)
+    if kind is OrderType.TRAILING_STOP:
+        at = order.activation_price or order.stop_loss or reference
+        return LegCheck(order.side, order.quantity, prices, None, at, True, False, bips)
+    # STOP_LOSS / TAKE_PROFIT: stop-market, or stop-limit with a price
+    limit = order.price
+    at = limit if limit is not None else order.stop_price
+    return LegCheck(order.side, order.quantity, prices, limit, at, limit is None, False)
+
+
+def _leg_prices(leg: Order, group: Order) -> tuple[tuple[str, Decimal], ...]:
+    """A leg's price levels, named as the ticket names the group's fields (a bracket's
+    stop leg carries the group's ``stop_loss`` as its own ``stop_price``)."""
+    role = leg.role
+    found: list[tuple[str, Decimal]] = []
+    if role is LegRole.ENTRY and leg.price is not None:
+        found.append(("price", leg.price))
+    elif role is LegRole.TAKE_PROFIT and leg.price is not None:
+        found.append(("take_profit", leg.price))
+    elif role is LegRole.STOP_LOSS:
+        bracket = group.type is OrderType.BRACKET
+        if leg.stop_price is not None:
+            found.append(("stop_loss" if bracket else "stop_price", leg.stop_price))
+        elif leg.stop_loss is not None:
+            found.append(("stop_loss", leg.stop_loss))
+        if leg.activation_price is not None:
+            found.append(("activation_price", leg.activation_price))
+    return tuple(found)
+
+
+# -- prices against the market --------------------------------------------------------------
+def _against_market(
+    acct: Account, order: Order, reference: Decimal | None, info: SymbolInfo | None
+) -> Refusal | None:
+    """Stops on the right side of the market, OCO / bracket prices in the right order."""
+    kind = order.type
+    buy = order.side is Side.BUY
+    side = order.side.value
+
+    def price(value: Decimal) -> str:
+        decimals = info.price_precision if info is not None else None
+        return f"{at_precision(value, decimals)} {acct.quote_asset}"
+
+    if kind in (OrderType.STOP_LOSS, OrderType.TAKE_PROFIT) and reference is not None:
+        assert order.stop_price is not None
+        above = (kind is OrderType.STOP_LOSS) == buy
+        name = "stop-loss" if kind is OrderType.STOP_LOSS else "take-profit"
+        if above and order.stop_price <= reference:
+            return Refusal(
+                ReasonCode.INVALID_PARAMS,
+                f"Stop price {price(order.stop_price)} must be above the market "
+                f"({price(reference)}) for a {side} {name}: it would trigger at once",
+            )
+        if not above and order.stop_price >= reference:
+            return Refusal(
+                ReasonCode.INVALID_PARAMS,
+                f"Stop price {price(order.stop_price)} must be below the market "
+                f"({price(reference)}) for a {side} {name}: it would trigger at once",
+            )
+    if kind is OrderType.OCO:
+        tp, stop = order.take_profit, order.stop_price
+        assert tp is not None
+        assert stop is not None
+        if not buy and not tp > stop:
+            return Refusal(
+                ReasonCode.INVALID_PARAMS,
+                f"An OCO SELL needs its take-profit price ({price(tp)}) above its stop "
+                f"price ({price(stop)})",
+            )
+        if buy and not tp < stop:
+            return Refusal(
+                ReasonCode.INVALID_PARAMS,
+                f"An OCO BUY needs its take-profit price ({price(tp)}) below its stop "
+                f"price ({price(stop)})",
+            )
+        if reference is not None and not (min(tp, stop) < reference < max(tp, stop)):
+            return Refusal(
+                ReasonCode.INVALID_PARAMS,
+                f"An OCO {side} needs the market ({price(reference)}) between its "
+                f"take-profit price ({price(tp)}) and its stop price ({price(stop)})",
+            )
+    if kind is OrderType.BRACKET:
+        tp, sl = order.take_profit, order.stop_loss
+        assert tp is not None
+        assert sl is not None
+        entry = order.price if order.price is not None else reference
+        if not buy and not tp < sl:
+            return Refusal(
+                ReasonCode.INVALID_PARAMS,
+                f"A BRACKET SELL needs its take-profit price ({price(tp)}) below its "
+                f"stop-loss price ({price(sl)})",
+            )
+        if buy and not tp > sl:
+            return Refusal(
+                ReasonCode.INVALID_PARAMS,
+                f"A BRACKET BUY needs its take-profit price ({price(tp)}) above its "
+                f"stop-loss price ({price(sl)})",
+            )
+        if entry is not None and not (min(tp, sl) < entry < max(tp, sl)):
+            return Refusal(
+                ReasonCode.INVALID_PARAMS,
+                f"A BRACKET {side} needs its entry ({price(entry)}) between its stop-loss "
+                f"price ({price(sl)}) and its take-profit price ({price(tp)})",
+            )
+    return None
+
+
+# -- holdings and exits ----------------------------------------------------------------------
+def _holding(acct: Account, order: Order, closing: Position | None) -> Order:
+    """Mark the order as an exit of the holding it sells (see the module's docstring)."""
+    if closing is not None or order.type is OrderType.BRACKET:
+        return order
+    position = acct.position_on(order.symbol)
+    if not acct.config.allow_short:
+        if order.side is Side.SELL:
+            return _exit_of(order, position)
+        return order
+    if position is None or order.type is OrderType.MARKET:
+        return order
+    reduces = (position.type is PositionType.BUY) == (order.side is Side.SELL)
+    if reduces and order.quantity <= position.quantity:
+        return _exit_of(order, position)
+    return order
+
+
+def _exit_of(order: Order, position: Position | None) -> Order:
+    position_id = position.id if position is not None else None
+    if not order.legs:
+        return _replace(order, reduce_only=True, position_id=position_id)
+    legs = tuple(_replace(leg, reduce_only=True, position_id=position_id) for leg in order.legs)
+    return _replace(order, reduce_only=True, position_id=position_id, legs=legs)
+
+
+# -- what it needs from the wallet ----------------------------------------------------------
+def _funds(
+    acct: Account, order: Order, ts_ms: int, closing: Position | None
+) -> tuple[Order, Refusal | None]:
+    config = acct.config
+    market_entry = order.type is OrderType.MARKET or (
+        order.type is OrderType.BRACKET and order.price is None
+    )
+    now_price: Decimal | None = None
+    if market_entry:
+        now_price = execution.market_price(acct, order.symbol, order.side, ts_ms)
+        if now_price is None:
+            if config.market_wait_ms == 0 or closing is not None:
+                return order, Refusal(ReasonCode.NO_MARKET_DATA, _no_data(acct, order, ts_ms))
+            expires = ts_ms + config.market_wait_ms
+            order = _replace(order, expires_at=expires)
+            if order.legs:
+                entry = order.leg_by_role(LegRole.ENTRY)
+                assert entry is not None
+                order = order.with_leg(_replace(entry, expires_at=expires))
+    if not config.allow_short and order.side is Side.SELL:
+        refusal = _sell_holding(acct, order, closing)
+        if refusal is not None:
+            return order, refusal
+        if market_entry and now_price is not None:
+            return order, None  # it fills now: nothing to hold back
+        base = acct.base_of(order.symbol)
+        return _replace(order, reserved=order.quantity, reserved_asset=base), None
+    if market_entry and now_price is not None:
+        fee = config.taker_fee
+        refusal = execution.fill_refusal(acct, order, order.quantity, now_price, fee, None)
+        return order, refusal
+    opening = _opening(acct, order)
+    if opening <= 0:
+        return order, None  # it only reduces a position: nothing to hold back
+    ref = _reservation_price(acct, order)
+    if ref is None:
+        return order, None  # no price at all yet: judged when it fills
+    fee = max(config.maker_fee, config.taker_fee)
+    quote = acct.quote_asset
+    amount = opening * ref * (ONE + fee)
+    free = acct.wallet.free(quote)
+    if amount > free:
+        return order, Refusal(
+            ReasonCode.INSUFFICIENT_BALANCE,
+            f"Insufficient balance: this order needs {plain(amount)} {quote} (fees "
+            f"included) and {plain(free)} {quote} is free",
+        )
+    return _replace(order, reserved=amount, reserved_asset=quote), None
+
+
+def _no_data(acct: Account, order: Order, ts_ms: int) -> str:
+    quote = acct.quote_for(order.symbol)
+    if quote is None or quote.last is None:
+        return f"no {order.symbol} price has arrived yet: a market order needs a fresh one"
+    if quote.last_ms is None:
+        return (
+            f"the last {order.symbol} price is from before the restart: a market order "
+            "needs a fresh one"
+        )
+    age = (ts_ms - quote.last_ms) / 1000
+    return (
+        f"the last {order.symbol} price is {age:.1f} s old (the limit is "
+        f"{acct.max_age_ms / 1000:g} s): a market order needs a fresh one"
+    )
+
+
+def _sell_holding(acct: Account, order: Order, closing: Position | None) -> Refusal | None:
+    base = acct.base_of(order.symbol)
+    wallet = acct.wallet
+    held = wallet.total(base)
+    quantity = order.quantity
+    if quantity > held:
+        return Refusal(
+            ReasonCode.WOULD_SHORT,
+            f"Selling {plain(quantity)} {base} needs {plain(quantity)} {base} but the account "
+            f"holds {plain(held)} {base}: a spot account cannot sell what it does not hold",
+        )
+    if closing is not None:
+        return None  # the close frees what its holding's exits hold back
+    free = wallet.free(base)
+    if quantity > free:
+        holders = ", ".join(
+            o.id for o in acct.store.open_on(order.symbol) if o.reserved_asset == base
+        )
+        return Refusal(
+            ReasonCode.INSUFFICIENT_BALANCE,
+            f"Selling {plain(quantity)} {base} needs {plain(quantity)} {base} free; "
+            f"{plain(free)} {base} is free, {plain(held - free)} {base} is locked by open "
+            f"orders ({holders}): cancel them, or close the position",
+        )
+    return None
+
+
+def _opening(acct: Account, order: Order) -> Decimal:
+    """How much of the order would open or grow exposure (the rest reduces)."""
+    if not acct.config.allow_short:
+        return order.quantity if order.side is Side.BUY else ZERO
+    if order.reduce_only:
+        return ZERO
+    position = acct.position_on(order.symbol)
+    if position is None or (position.type is PositionType.BUY) == (order.side is Side.BUY):
+        return order.quantity
+    return max(ZERO, order.quantity - position.quantity)
+
+
+def _reservation_price(acct: Account, order: Order) -> Decimal | None:
+    kind = order.type
+    quote = acct.quote_for(order.symbol)
+    reference = quote.reference() if quote is not None else None
+    if kind is OrderType.LIMIT:
+        return order.price
+    if kind in (OrderType.STOP_LOSS, OrderType.TAKE_PROFIT):
+        return order.price if order.price is not None else order.stop_price
+    if kind is OrderType.OCO:
+        assert order.take_profit is not None
+        assert order.stop_price is not None
+        return max(order.take_profit, order.stop_price)
+    if kind is OrderType.BRACKET:
+        return order.price if order.price is not None else reference
+    if kind is OrderType.TRAILING_STOP:
+        return order.current_stop_price or order.activation_price or reference
+    return reference  # a MARKET order waiting for a fresh price
