@@ -63,6 +63,7 @@ from workspace.trading.wire import symbol_info_to_wire
 log = logging.getLogger("workspace.engine")
 
 Committed = list[tuple[int, AccountEvent]]
+CLIENTS_STATUS_DELAY_S = 0.25
 T = TypeVar("T")
 
 
@@ -729,10 +730,14 @@ class Engine:
         changed = count != self._server_clients
         self._server_clients = count
         if changed and self._running and not self._status_soon:
-            # Panels learn the count from STATUS: tell them now, not at the next 5 s
-            # cadence.  One STATUS per loop turn however many clients came or went.
+            # Panels learn the count from STATUS: tell them soon, not at the next 5 s
+            # cadence, but once per CLIENTS_STATUS_DELAY_S however many clients came or
+            # went: a STATUS goes to every client, so one per connection of a burst of
+            # N connections was N * N writes (minutes for 3,000 clients).
             self._status_soon = True
-            asyncio.get_running_loop().call_soon(self._publish_status_soon)
+            asyncio.get_running_loop().call_later(
+                CLIENTS_STATUS_DELAY_S, self._publish_status_soon
+            )
 
     def _publish_status_soon(self) -> None:
         self._status_soon = False
