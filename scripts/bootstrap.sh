@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Creates or refreshes everything the workspace needs on a fresh machine of this kind:
-# the Python venv (.venv) with the project and its server and test extras, Debian's
-# Chromium for the browser tests, and wscat from npm for the third-party client tests.  Idempotent: each
-# step is skipped when its stamp says it is already done for the current inputs.
+# the Python venv (.venv) with the project, its server and test extras and (for make
+# test) its compat extra, Debian's Chromium for the browser tests, and wscat from npm
+# for the third-party client tests.  Idempotent: each step is skipped when its stamp
+# says it is already done for the current inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,15 @@ if [ ! -f "$py_stamp" ]; then
 fi
 
 [ "$want_system" = "python" ] && exit 0
+
+# The real Binance client libraries tests/compat/ drive against the simulator (make test).
+compat_stamp=".venv/.compat-$(stamp_of pyproject.toml)"
+if [ ! -f "$compat_stamp" ]; then
+    echo "[bootstrap] installing the compat extra (ccxt, python-binance, binance-connector, cryptofeed)"
+    .venv/bin/python -m pip install --quiet -e '.[server,test,compat]'
+    rm -f .venv/.compat-*
+    touch "$compat_stamp"
+fi
 
 if ! command -v chromium >/dev/null 2>&1; then
     echo "[bootstrap] installing Debian's chromium for the browser tests"

@@ -34,9 +34,11 @@ async def test_place_order_replies_with_the_new_orders_update_and_publishes_it(
 ) -> None:
     from decimal import Decimal
 
-    await priced(ws)
+    market = Decimal(str((await priced(ws))["price"]))
     messages = collect(ws)
-    reply = ws.engine.place_order(request(price=Decimal(1000), quantity=Decimal("0.01")))
+    # A resting buy well below the market, within BTCUSDT's PERCENT_PRICE_BY_SIDE band.
+    price = ws.round_price("BTCUSDT", market * Decimal("0.9"))
+    reply = ws.engine.place_order(request(price=price, quantity=Decimal("0.01")))
     assert reply["type"] == "ORDER_UPDATE"
     assert reply["orderType"] == "LIMIT"
     assert reply["order"]["status"] == "NEW"

@@ -229,20 +229,32 @@ async def test_rejected_order_carries_a_reason(peer: PeerFactory) -> None:
 async def test_every_order_type_is_accepted(peer: PeerFactory) -> None:
     client = await peer()
     await client.reply({"action": "subscribe_ticker", "symbol": "BNBUSDT"})
-    price = (await client.until(lambda m: m["type"] == "MARKET_UPDATE"))["price"]
+    market = (await client.until(lambda m: m["type"] == "MARKET_UPDATE"))["price"]
+
+    def price(factor: float) -> float:  # on BNBUSDT's 0.01 tick, as the filter demands
+        return round(market * factor, 2)
+
     base = {"action": "place_order", "symbol": "BNBUSDT", "quantity": 0.1}
+    # A spot account sells only what it holds: the four sells below lock 0.4 BNB.
+    bought = await client.reply({**base, "type": "MARKET", "side": "BUY", "quantity": 0.5})
+    assert bought["order"]["status"] != "REJECTED", bought
+    await client.until(
+        lambda m: m["type"] == "ORDER_UPDATE"
+        and m["order"]["id"] == bought["order"]["id"]
+        and m["order"]["status"] == "FILLED"
+    )
     orders = [
-        {"type": "LIMIT", "side": "BUY", "price": price * 0.5},
-        {"type": "STOP_LOSS", "side": "SELL", "stop_price": price * 0.5},
-        {"type": "TAKE_PROFIT", "side": "SELL", "stop_price": price * 2},
-        {"type": "OCO", "side": "SELL", "take_profit": price * 2, "stop_price": price * 0.5},
+        {"type": "LIMIT", "side": "BUY", "price": price(0.5)},
+        {"type": "STOP_LOSS", "side": "SELL", "stop_price": price(0.5)},
+        {"type": "TAKE_PROFIT", "side": "SELL", "stop_price": price(2)},
+        {"type": "OCO", "side": "SELL", "take_profit": price(2), "stop_price": price(0.5)},
         {"type": "TRAILING_STOP", "side": "SELL", "trail_percent": 1.0},
         {
             "type": "BRACKET",
             "side": "BUY",
-            "price": price * 0.5,
-            "take_profit": price,
-            "stop_loss": price * 0.4,
+            "price": price(0.5),
+            "take_profit": price(1),
+            "stop_loss": price(0.4),
         },
     ]
     for fields in orders:
@@ -250,6 +262,7 @@ async def test_every_order_type_is_accepted(peer: PeerFactory) -> None:
         assert reply["type"] == "ORDER_UPDATE", reply
         assert reply["orderType"] == fields["type"]
         assert_order(reply["order"])
+        assert reply["order"]["status"] != "REJECTED", str(reply["order"])
         if fields["type"] in {"OCO", "BRACKET"}:
             assert all("id" in leg and "status" in leg for leg in reply["order"]["legs"])
 

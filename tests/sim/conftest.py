@@ -99,3 +99,30 @@ async def read_until_closed(ws: ClientConnection) -> list[Any]:
             messages.append(await asyncio.wait_for(ws.recv(), TIMEOUT))
     except ConnectionClosed:
         return messages
+
+
+async def advance_and_drain(
+    sim: ExchangeSimulator, ws: ClientConnection, advance_ms: int, marker: int = 999_999
+) -> list[Any]:
+    """Move the manual clock, then every message the connection got for that period
+    (decoded), up to a control reply sent after it (the reply is not included)."""
+    left = advance_ms
+    while left > 0:  # in steps: a jump beyond max_catch_up_s would be skipped, not played
+        chunk = min(left, 10_000)
+        await clock_of(sim).advance(chunk)
+        await sim.caught_up()
+        left -= chunk
+    await ws.send(msgspec.json.encode({"method": "LIST_SUBSCRIPTIONS", "id": marker}).decode())
+    messages: list[Any] = []
+    while True:
+        message = await recv(ws)
+        if isinstance(message, dict) and message.get("id") == marker and "result" in message:
+            return messages
+        messages.append(message)
+
+
+def data_of(message: Any) -> Any:
+    """The payload of a raw or combined frame."""
+    if isinstance(message, dict) and "stream" in message and "data" in message:
+        return message["data"]
+    return message

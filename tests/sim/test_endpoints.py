@@ -45,9 +45,7 @@ async def test_ws_without_streams_serves_after_subscribe_raw(sim: ExchangeSimula
     assert payload["e"] == "aggTrade"
 
 
-@pytest.mark.parametrize(
-    "path", ["/ws/btcusdt@bogus", "/stream?streams=btcusdt@ticker/NOPE", "/elsewhere"]
-)
+@pytest.mark.parametrize("path", ["/stream?streams=btcusdt@ticker/NOPE", "/elsewhere"])
 async def test_handshake_with_invalid_stream_or_path_is_refused_with_400(
     sim: ExchangeSimulator, path: str
 ) -> None:
@@ -55,6 +53,28 @@ async def test_handshake_with_invalid_stream_or_path_is_refused_with_400(
         async with connect(f"{sim.stream_url}{path}"):
             pass
     assert refused.value.response.status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/ws/0", "/ws/1", "/ws/btcusdt@bogus", "/ws/anything/else"])
+async def test_any_path_under_ws_is_accepted_and_serves_after_subscribe(
+    sim: ExchangeSimulator, path: str
+) -> None:
+    """ccxt connects to /ws/0, /ws/1...: Binance ignores what is not a stream name."""
+    async with connect(f"{sim.stream_url}{path}") as ws:
+        listed = await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        await request(ws, {"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": 2})
+        await clock_of(sim).advance(2000)
+        payload = await recv(ws)
+    assert listed == {"result": [], "id": 1}
+    assert payload["e"] == "aggTrade"
+
+
+async def test_ws_path_subscribes_the_stream_names_among_its_segments(
+    sim: ExchangeSimulator,
+) -> None:
+    async with connect(f"{sim.stream_url}/ws/0/btcusdt@ticker") as ws:
+        listed = await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+    assert listed == {"result": ["btcusdt@ticker"], "id": 1}
 
 
 async def test_exchange_info_lists_trading_symbols_with_binance_filters(
@@ -125,7 +145,7 @@ async def test_ticker_24hr_for_one_symbol_and_for_all(sim: ExchangeSimulator) ->
 
 
 async def test_unknown_http_path_is_404_json(sim: ExchangeSimulator) -> None:
-    response = await http_get(sim, "/api/v3/depth?symbol=BTCUSDT")
+    response = await http_get(sim, "/api/v3/allOrderList")
     other = await http_get(sim, "/index.html")
     assert response.status_code == 404
     assert other.status_code == 404

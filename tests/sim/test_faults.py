@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -145,3 +147,60 @@ async def test_server_sends_ping_frames_periodically() -> None:
             await asyncio.wait_for(ws.pinged.wait(), TIMEOUT)
     finally:
         await sim.stop()
+
+
+# -- bad upstream records (issue 16) ---------------------------------------------------
+
+BAD_CASES = [
+    ("btcusdt@aggTrade", "negative_price", "p", "-5.00000000"),
+    ("btcusdt@trade", "zero_price", "p", "0.00000000"),
+    ("btcusdt@ticker", "huge_price", "c", "1e999999"),
+    ("btcusdt@miniTicker", "nan_price", "c", "NaN"),
+    ("btcusdt@bookTicker", "nan_price", "b", "NaN"),
+    ("btcusdt@aggTrade", "negative_qty", "q", "-1.00000000"),
+    ("btcusdt@bookTicker", "negative_qty", "A", "-1.00000000"),
+]
+
+
+@pytest.mark.parametrize(("stream", "kind", "field", "value"), BAD_CASES)
+async def test_bad_records_carry_the_bad_value_in_binances_shape(
+    sim: ExchangeSimulator, stream: str, kind: Any, field: str, value: str
+) -> None:
+    async with connect(f"{sim.stream_url}/stream?streams={stream}") as ws:
+        await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        assert await sim.send_bad_record(stream, kind) == 1
+        frame = await recv(ws)
+    assert frame["stream"] == stream
+    assert frame["data"][field] == value
+    assert frame["data"]["s"] == "BTCUSDT"
+
+
+async def test_far_future_event_time_is_a_json_integer_above_2_64(sim: ExchangeSimulator) -> None:
+    async with connect(f"{sim.stream_url}/ws/ethusdt@trade") as ws:
+        await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        await sim.send_bad_record("ethusdt@trade", "future_time")
+        raw = await asyncio.wait_for(ws.recv(), TIMEOUT)
+    data = json.loads(raw)  # Python's json reads big integers exactly
+    assert data["E"] == data["T"] == 2**64 + 1
+    assert f'"E":{2**64 + 1}' in raw
+
+
+async def test_crossed_book_puts_the_bid_above_the_ask(sim: ExchangeSimulator) -> None:
+    async with connect(f"{sim.stream_url}/ws/btcusdt@bookTicker") as ws:
+        await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        await sim.send_bad_record("btcusdt@bookTicker", "crossed_book")
+        data = await recv(ws)
+    assert Decimal(data["b"]) > Decimal(data["a"])
+
+
+async def test_bad_records_go_only_to_the_streams_subscribers(sim: ExchangeSimulator) -> None:
+    async with connect(f"{sim.stream_url}/ws/ethusdt@aggTrade") as other:
+        await request(other, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        assert await sim.send_bad_record("btcusdt@aggTrade", "zero_price") == 0
+
+
+async def test_a_fault_that_does_not_fit_the_stream_is_refused(sim: ExchangeSimulator) -> None:
+    with pytest.raises(ValueError, match="crossed_book"):
+        await sim.send_bad_record("btcusdt@aggTrade", "crossed_book")
+    with pytest.raises(ValueError, match="no sample"):
+        await sim.send_bad_record("btcusdt@depth", "zero_price")

@@ -155,3 +155,51 @@ async def test_replay_at_real_speed_paces_by_recorded_times(short_btc_csv: Path)
     finally:
         await sim.stop()
     assert [t["E"] - first["E"] for t in later] == [1000, 2000]
+
+
+# -- the recording's own klines and trades over REST -----------------------------------
+
+
+async def test_a_replayed_session_serves_its_own_trades_and_klines(
+    session_sim: ExchangeSimulator,
+) -> None:
+    recorded = [
+        msgspec.json.decode(f)["data"] for f in recorded_frames(SESSION) if b"@aggTrade" in f[:60]
+    ]
+    symbol = recorded[0]["s"]
+    mine = [t for t in recorded if t["s"] == symbol]
+    trades = (await http_get(session_sim, f"/api/v3/aggTrades?symbol={symbol}&limit=1000")).json()
+    assert [t["a"] for t in trades] == [t["a"] for t in mine][-1000:]
+    assert [t["p"] for t in trades] == [t["p"] for t in mine][-1000:]
+    minutes = (await http_get(session_sim, f"/api/v3/klines?symbol={symbol}&interval=1m")).json()
+    assert minutes[0][1] == mine[0]["p"]  # opens on the first recorded trade
+    assert minutes[-1][4] == mine[-1]["p"]  # closes on the last
+    assert sum(m[8] for m in minutes) == len(mine)
+    assert sum(Decimal(m[5]) for m in minutes) == sum(Decimal(t["q"]) for t in mine)
+    depth = await http_get(session_sim, f"/api/v3/depth?symbol={symbol}")
+    assert depth.json()["code"] == -1112  # a recording has no book to serve
+
+
+async def test_a_replayed_kline_csv_serves_the_days_candles(short_btc_csv: Path) -> None:
+    sim = await replay_sim(short_btc_csv)
+    try:
+        minutes = (await http_get(sim, "/api/v3/klines?symbol=BTCUSDT&interval=1m")).json()
+        hour = (await http_get(sim, "/api/v3/klines?symbol=BTCUSDT&interval=1h")).json()
+        price = (await http_get(sim, "/api/v3/ticker/price?symbol=BTCUSDT")).json()
+    finally:
+        await sim.stop()
+    rows = read_klines(short_btc_csv)
+    assert len(minutes) == len(rows) == 20
+    for served, original in zip(minutes, rows, strict=True):
+        assert served[0] == original.open_time
+        assert [Decimal(v) for v in served[1:6]] == [
+            original.open,
+            original.high,
+            original.low,
+            original.close,
+            original.volume,
+        ]
+        assert served[8] == original.trades
+    assert len(hour) == 1
+    assert Decimal(hour[0][2]) == max(r.high for r in rows)
+    assert Decimal(price["price"]) == rows[-1].close

@@ -6,11 +6,15 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import shlex
+import signal
+import tempfile
 from pathlib import Path
 
 from workspace.sim import ExchangeSimulator, SimConfig
+from workspace.sim.tls import TlsError, self_signed
 
-HELP = "run the exchange simulator (Binance spot stream protocol + REST basics on loopback)"
+HELP = "run the exchange simulator (Binance spot streams + REST market data on loopback)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,9 +42,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--firehose", type=int, default=0, metavar="N", help="send N frames on subscribe"
     )
+    parser.add_argument(
+        "--book-depth", type=int, default=1000, metavar="N", help="price levels kept per side"
+    )
+    parser.add_argument(
+        "--history-days", type=int, default=400, metavar="D", help="days of seeded kline history"
+    )
+    tls = parser.add_argument_group("TLS (wss:// and https://)")
+    tls.add_argument("--tls-cert", type=Path, default=None, metavar="PEM", help="certificate")
+    tls.add_argument("--tls-key", type=Path, default=None, metavar="PEM", help="private key")
+    tls.add_argument(
+        "--tls-self-signed",
+        action="store_true",
+        help="make a throwaway certificate in a temporary directory and print how to trust it",
+    )
 
 
-def config_from_args(args: argparse.Namespace) -> SimConfig:
+def config_from_args(args: argparse.Namespace, tls: tuple[Path, Path] | None = None) -> SimConfig:
+    """The simulator's configuration; ``tls`` (cert, key) overrides ``--tls-cert/-key``."""
     base = SimConfig()
     symbols = (
         tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
@@ -56,27 +75,62 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         replay=args.replay,
         speed=args.speed,
         firehose=args.firehose,
+        book_depth=args.book_depth,
+        history_days=args.history_days,
+        tls_cert=tls[0] if tls else args.tls_cert,
+        tls_key=tls[1] if tls else args.tls_key,
     )
 
 
-async def _serve(config: SimConfig, host: str, port: int) -> None:
+async def _serve(config: SimConfig, host: str, port: int, trust: Path | None) -> None:
     sim = ExchangeSimulator(config)
     await sim.start(host=host, port=port)
     print(f"simulator: {sim.stream_url}  (REST {sim.rest_url}/api/v3/...)", flush=True)
     print(f"symbols: {', '.join(sim.symbols)}", flush=True)
+    if trust is not None:
+        quoted = shlex.quote(str(trust))
+        print(f"self-signed certificate: {trust} (deleted when the simulator stops)", flush=True)
+        print(
+            f"trust it in clients: export SSL_CERT_FILE={quoted} REQUESTS_CA_BUNDLE={quoted}"
+            f"  (ccxt: cafile={quoted})",
+            flush=True,
+        )
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # SIGTERM stops cleanly (and removes a self-signed certificate) like Ctrl-C does.
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGTERM, stopped.set)
     try:
-        await asyncio.Event().wait()
+        await stopped.wait()
     finally:
         await sim.stop()
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        config = config_from_args(args)
-    except ValueError as exc:
-        print(f"error: {exc}")
+    if args.tls_self_signed and (args.tls_cert or args.tls_key):
+        print("error: --tls-self-signed makes its own certificate: drop --tls-cert/--tls-key")
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(config, args.host, args.port))
+    with contextlib.ExitStack() as stack:
+        tls: tuple[Path, Path] | None = None
+        if args.tls_self_signed:
+            # Outside the repository, gone when the simulator stops.
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sim-tls-")))
+            hosts = [args.host] if args.host not in ("0.0.0.0", "::") else []
+            try:
+                tls = self_signed(folder, hosts)
+            except TlsError as exc:
+                print(f"error: {exc}")
+                return 2
+        try:
+            config = config_from_args(args, tls)
+        except ValueError as exc:
+            print(f"error: {exc}")
+            return 2
+        for path in (config.tls_cert, config.tls_key):
+            if path is not None and not path.is_file():
+                print(f"error: {path} is not a file")
+                return 2
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(config, args.host, args.port, tls[0] if tls else None))
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -11,11 +12,21 @@ from workspace.sim.clock import Clock
 
 @dataclass(frozen=True, slots=True)
 class SymbolSpec:
-    """One listed symbol: Binance's filters plus the random walk's parameters.
+    """One listed symbol: Binance's filters, the random walk's and the book's parameters.
 
     ``price`` is the level the walk starts at (the last price when the simulator
     starts); ``volatility`` is annualised (0.6 = 60 %/year, BTC's usual order);
     ``daily_volume`` is in base units over 24 h, used to size trades and seed history.
+
+    Filter fields left at ``None`` are derived from the tick and step sizes the way
+    Binance sets them for a new USDT pair (see :meth:`filters`).  The defaults of
+    :data:`DEFAULT_SYMBOLS` carry the values of real exchangeInfo responses (their
+    provenance is in docs/simulator.md).
+
+    The order book: ``spread_bps`` is the usual distance between best bid and ask (0 =
+    one tick, what liquid Binance pairs show nearly all the time), ``book_level_qty``
+    the typical size of one price level in base units, ``book_gap_ticks`` the mean
+    distance in ticks between adjacent levels.
     """
 
     symbol: str
@@ -27,10 +38,95 @@ class SymbolSpec:
     min_notional: Decimal = Decimal("5")
     volatility: float = 0.6
     daily_volume: Decimal = Decimal("1000")
-    spread_bps: float = 0.1
+    spread_bps: float = 0.0
+    book_level_qty: Decimal | None = None
+    book_gap_ticks: float = 2.0
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    min_qty: Decimal | None = None
+    max_qty: Decimal | None = None
+    market_max_qty: Decimal | None = None
+    max_notional: Decimal = Decimal("9000000")
+    permissions: tuple[str, ...] = ("SPOT", "MARGIN")
+    status: str = "TRADING"
+
+    def filters(self) -> SymbolFilters:
+        """The symbol's exchangeInfo filters, with the derived defaults filled in."""
+        return SymbolFilters(
+            min_price=self.min_price if self.min_price is not None else self.tick_size,
+            max_price=self.max_price if self.max_price is not None else _max_price(self.price),
+            tick_size=self.tick_size,
+            min_qty=self.min_qty if self.min_qty is not None else self.step_size,
+            max_qty=self.max_qty if self.max_qty is not None else Decimal("9000000"),
+            step_size=self.step_size,
+            market_max_qty=(
+                self.market_max_qty
+                if self.market_max_qty is not None
+                else (self.daily_volume / 20).quantize(Decimal("0.00000001"))
+            ),
+            min_notional=self.min_notional,
+            max_notional=self.max_notional,
+        )
+
+    def level_qty(self) -> Decimal:
+        """Typical size of one book level (base units)."""
+        if self.book_level_qty is not None:
+            return self.book_level_qty
+        # About 1/20 000 of a day's volume, never below one step.
+        return max(self.step_size, self.daily_volume / 20_000)
 
 
-def _spec(base: str, price: str, tick: str, step: str, vol: float, daily_volume: str) -> SymbolSpec:
+@dataclass(frozen=True, slots=True)
+class SymbolFilters:
+    """The numbers of Binance's symbol filters (filters.md) for one symbol."""
+
+    min_price: Decimal
+    max_price: Decimal
+    tick_size: Decimal
+    min_qty: Decimal
+    max_qty: Decimal
+    step_size: Decimal
+    market_max_qty: Decimal
+    min_notional: Decimal
+    max_notional: Decimal
+    # The same for every spot symbol in the captured responses (docs/simulator.md).
+    apply_min_to_market: bool = True
+    apply_max_to_market: bool = False
+    avg_price_mins: int = 5
+    # PERCENT_PRICE_BY_SIDE: 5 and 0.2 on both sides for every USDT pair captured.
+    bid_multiplier_up: Decimal = Decimal("5")
+    bid_multiplier_down: Decimal = Decimal("0.2")
+    ask_multiplier_up: Decimal = Decimal("5")
+    ask_multiplier_down: Decimal = Decimal("0.2")
+    # ICEBERG_PARTS: 10 in the 2024 capture, raised to 100 for all symbols on
+    # 2026-03-12 (binance-spot-api-docs CHANGELOG, 2026-02-24).
+    iceberg_parts: int = 100
+    min_trailing_delta: int = 10
+    max_trailing_delta: int = 2000
+    max_num_orders: int = 200
+    max_num_algo_orders: int = 5
+
+
+def _max_price(price: Decimal) -> Decimal:
+    """Binance's maxPrice for a pair at ``price``: 1000x its order, at most 1 000 000."""
+    order = math.ceil(math.log10(float(price))) if price > 0 else 0
+    return min(Decimal(10) ** (order + 3), Decimal(1_000_000))
+
+
+def _spec(
+    base: str,
+    price: str,
+    tick: str,
+    step: str,
+    vol: float,
+    daily_volume: str,
+    *,
+    level_qty: str,
+    gap_ticks: float,
+    max_price: str | None = None,
+    max_qty: str | None = None,
+    market_max_qty: str | None = None,
+) -> SymbolSpec:
     return SymbolSpec(
         symbol=f"{base}USDT",
         base_asset=base,
@@ -40,22 +136,44 @@ def _spec(base: str, price: str, tick: str, step: str, vol: float, daily_volume:
         step_size=Decimal(step),
         volatility=vol,
         daily_volume=Decimal(daily_volume),
+        book_level_qty=Decimal(level_qty),
+        book_gap_ticks=gap_ticks,
+        max_price=Decimal(max_price) if max_price is not None else None,
+        max_qty=Decimal(max_qty) if max_qty is not None else None,
+        market_max_qty=Decimal(market_max_qty) if market_max_qty is not None else None,
     )
 
 
-# Levels, filters and volumes of the order of Binance spot in 2025.
+# Price levels and volumes of the order of Binance spot in 2025.  tickSize, stepSize,
+# minPrice/maxPrice, minQty/maxQty and MARKET_LOT_SIZE.maxQty of BTC, ETH, ADA, LTC,
+# XRP and DOGE are those of a captured Binance response (ccxt's
+# ts/src/test/static/markets/binance.json, the markets' raw "info"); BNB, SOL, LINK
+# and AVAX were not in it and take the rules Binance applies to every USDT pair
+# (see docs/simulator.md, "Symbols and filters").
 DEFAULT_SYMBOLS: tuple[SymbolSpec, ...] = (
-    _spec("BTC", "97000", "0.01", "0.00001", 0.55, "20000"),
-    _spec("ETH", "3500", "0.01", "0.0001", 0.70, "400000"),
-    _spec("BNB", "650", "0.01", "0.001", 0.60, "150000"),
-    _spec("SOL", "200", "0.01", "0.001", 0.90, "3000000"),
-    _spec("XRP", "2.2", "0.0001", "0.1", 0.90, "400000000"),
-    _spec("ADA", "0.9", "0.0001", "0.1", 0.90, "300000000"),
-    _spec("DOGE", "0.35", "0.00001", "1", 1.00, "1500000000"),
-    _spec("LTC", "100", "0.01", "0.001", 0.80, "500000"),
-    _spec("LINK", "20", "0.01", "0.01", 0.90, "3000000"),
-    _spec("AVAX", "35", "0.01", "0.01", 0.95, "2000000"),
-)
+    _spec("BTC", "97000", "0.01", "0.00001", 0.55, "20000", level_qty="0.4", gap_ticks=6,
+          max_price="1000000", max_qty="9000", market_max_qty="128.52621715"),
+    _spec("ETH", "3500", "0.01", "0.0001", 0.70, "400000", level_qty="8", gap_ticks=2,
+          max_price="1000000", max_qty="9000", market_max_qty="3277.54882761"),
+    _spec("BNB", "650", "0.01", "0.001", 0.60, "150000", level_qty="12", gap_ticks=2),
+    _spec("SOL", "200", "0.01", "0.001", 0.90, "3000000", level_qty="60", gap_ticks=1.5),
+    _spec("XRP", "2.2", "0.0001", "1", 0.90, "400000000", level_qty="8000", gap_ticks=1.5,
+          max_price="10000", max_qty="9222449", market_max_qty="6858819.29288702"),
+    _spec("ADA", "0.9", "0.0001", "0.1", 0.90, "300000000", level_qty="15000", gap_ticks=1.5,
+          max_price="1000", max_qty="900000", market_max_qty="3734056.71171548"),
+    _spec("DOGE", "0.35", "0.00001", "1", 1.00, "1500000000", level_qty="60000",
+          gap_ticks=1.5, max_price="1000", max_qty="9000000",
+          market_max_qty="28160624.66945606"),
+    _spec("LTC", "100", "0.01", "0.001", 0.80, "500000", level_qty="40", gap_ticks=2,
+          max_price="100000", max_qty="90000", market_max_qty="20716.23115062"),
+    _spec("LINK", "20", "0.01", "0.01", 0.90, "3000000", level_qty="400", gap_ticks=1.5),
+    _spec("AVAX", "35", "0.01", "0.01", 0.95, "2000000", level_qty="200", gap_ticks=1.5),
+)  # fmt: skip
+
+KLINE_INTERVALS: tuple[str, ...] = (
+    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
+    "1d", "3d", "1w", "1M",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +184,8 @@ class SimConfig:
     defaults to the wall clock; a :class:`~workspace.sim.clock.ManualClock` makes the
     frames a pure function of seed and clock.  ``replay`` switches from the random
     walk to a recorded JSONL session or a Binance 1m kline CSV (``speed`` 0 = as fast
-    as the client reads, 1 = real time).
+    as the client reads, 1 = real time).  ``tls_cert``/``tls_key`` serve ``wss://``
+    and ``https://`` instead of ``ws://``/``http://``.
     """
 
     symbols: tuple[str | SymbolSpec, ...] = DEFAULT_SYMBOLS
@@ -81,11 +200,22 @@ class SimConfig:
     speed: float = 1.0
     firehose: int = 0
     clock: Clock | None = None
+    # Price levels kept per side of each symbol's book (REST depth serves up to this
+    # many, Binance up to 5000).
+    book_depth: int = 1000
+    # Seeded kline history before the start (every interval reaches this far back).
+    history_days: int = 400
+    # Live trades kept for /api/v3/trades and /api/v3/aggTrades.
+    trade_memory: int = 5000
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     # Binance's limits and habits (web-socket-streams.md, "WebSocket Limits").
     max_control_messages_per_s: int = 5
     max_streams_per_connection: int = 1024
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 60.0
+    # REQUEST_WEIGHT per minute and IP (exchangeInfo rateLimits); over it: HTTP 429.
+    rest_weight_per_minute: int = 6000
     # Control messages longer than this get an error reply; frames over
     # max_frame_bytes close the connection with 1009 (websockets' max_size).
     max_control_bytes: int = 65_536
@@ -107,6 +237,12 @@ class SimConfig:
             raise ValueError("firehose must be >= 0")
         if not self.symbols and self.replay is None:
             raise ValueError("at least one symbol is needed")
+        if not 20 <= self.book_depth <= 5000:
+            raise ValueError("book_depth must be within 20..5000 (Binance serves up to 5000)")
+        if not 30 <= self.history_days <= 3650:
+            raise ValueError("history_days must be within 30..3650")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
 
     def symbol_specs(self) -> tuple[SymbolSpec, ...]:
         known = {spec.symbol: spec for spec in DEFAULT_SYMBOLS}

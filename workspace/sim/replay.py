@@ -27,9 +27,15 @@ from typing import Any
 import msgspec
 
 from workspace.market.records import MarketRecord, MiniTicker, Ticker, Trade
+from workspace.sim.book import SimBook
+from workspace.sim.candle import MINUTE_MS
+from workspace.sim.candles import CandleStore
 from workspace.sim.config import SymbolSpec
+from workspace.sim.fixedpoint import SCALE, to_e8
 from workspace.sim.klines import infer_step, kline_records, read_klines, symbol_from_filename
+from workspace.sim.market import RecentTrade
 from workspace.sim.streams import stream_name
+from workspace.sim.window import WindowStats, stats_over
 from workspace.sim.wire import encode_record
 
 _QUOTES = ("USDT", "FDUSD", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
@@ -94,6 +100,8 @@ class Replay:
         self._specs = tuple(specs)
         self._events = events
         self._tickers = tickers
+        self._trades: dict[str, list[RecentTrade]] | None = None
+        self._stores: dict[str, CandleStore] | None = None
 
     def specs(self) -> Sequence[SymbolSpec]:
         return self._specs
@@ -105,6 +113,104 @@ class Replay:
     def ticker(self, symbol: str, now_ms: int) -> Ticker | None:
         """The recording's first 24 h ticker of ``symbol`` (REST ``ticker/24hr``)."""
         return self._tickers.get(symbol)
+
+    # -- the recording's own trades and klines (REST) -------------------------------
+
+    def recent_trades(self, symbol: str) -> Sequence[RecentTrade]:
+        """Every trade of ``symbol`` in the recording (its ``aggTrade`` frames, or its
+        ``trade`` frames when it has no aggregate ones)."""
+        return self._recorded()[0].get(symbol, ())
+
+    def candles(self, symbol: str) -> CandleStore | None:
+        """Klines of every interval built from the recorded trades."""
+        return self._recorded()[1].get(symbol)
+
+    def book(self, symbol: str) -> SimBook | None:
+        return None  # a recording holds no order book to serve
+
+    def window_stats(self, symbol: str, window_ms: int, now_ms: int) -> WindowStats | None:
+        store = self.candles(symbol)
+        if store is None or store.last_trade_ms is None:
+            return None
+        end = store.last_trade_ms
+        start = end - window_ms
+        return stats_over(store, start - start % MINUTE_MS, end, start - start % MINUTE_MS)
+
+    def avg_price(self, symbol: str) -> tuple[int, int] | None:
+        store = self.candles(symbol)
+        if store is None or store.last_trade_ms is None:
+            return None
+        start = store.last_trade_ms - 5 * MINUTE_MS
+        candle = store.window(start - start % MINUTE_MS)
+        if candle is None or candle.volume == 0:
+            return store.last_price, store.last_trade_ms
+        average = candle.quote_volume * SCALE // candle.volume
+        return min(max(average, candle.low), candle.high), store.last_trade_ms
+
+    def _recorded(self) -> tuple[dict[str, list[RecentTrade]], dict[str, CandleStore]]:
+        if self._trades is None:
+            self._trades, self._stores = _trades_and_candles(self.events(), self._specs)
+        assert self._stores is not None
+        return self._trades, self._stores
+
+
+class _TradeFields(msgspec.Struct):
+    e: str
+    s: str
+    p: str
+    q: str
+    T: int
+    m: bool
+    t: int | None = None
+    a: int | None = None
+    f: int | None = None
+    l: int | None = None  # noqa: E741 (Binance's field name)
+
+
+def _trades_and_candles(
+    events: Iterable[ReplayEvent], specs: Sequence[SymbolSpec]
+) -> tuple[dict[str, list[RecentTrade]], dict[str, CandleStore]]:
+    decoder = msgspec.json.Decoder(_TradeFields)
+    aggregated: dict[str, list[RecentTrade]] = {}
+    plain: dict[str, list[RecentTrade]] = {}
+    for event in events:
+        if not event.stream.endswith(("@aggTrade", "@trade")):
+            continue
+        try:
+            fields = decoder.decode(event.payload)
+            price, qty = to_e8(fields.p), to_e8(fields.q)
+        except (msgspec.DecodeError, ValueError, ArithmeticError):
+            continue  # not a trade the simulator can serve; the stream still has it
+        if fields.e == "aggTrade" and fields.a is not None:
+            last_id = fields.l if fields.l is not None else fields.a
+            first_id = fields.f if fields.f is not None else last_id
+            trade = RecentTrade(last_id, fields.a, price, qty, fields.T, fields.m, first_id)
+            aggregated.setdefault(fields.s, []).append(trade)
+        elif fields.e == "trade" and fields.t is not None:
+            trade = RecentTrade(fields.t, fields.t, price, qty, fields.T, fields.m)
+            plain.setdefault(fields.s, []).append(trade)
+    trades = {**plain, **aggregated}
+    stores: dict[str, CandleStore] = {}
+    by_symbol = {spec.symbol: spec for spec in specs}
+    for symbol, rows in trades.items():
+        spec = by_symbol.get(symbol)
+        if spec is None or not rows:
+            continue
+        rows.sort(key=lambda r: (r.time_ms, r.trade_id))
+        first = rows[0]
+        store = CandleStore(
+            None,
+            tick=to_e8(spec.tick_size),
+            step=to_e8(spec.step_size),
+            start_ms=first.time_ms - first.time_ms % MINUTE_MS,
+            price=first.price,
+        )
+        for row in rows:
+            store.add_trade(
+                row.time_ms, row.price, row.qty, row.trade_id, not row.buyer_is_maker, row.first_id
+            )
+        stores[symbol] = store
+    return trades, stores
 
 
 def load_replay(path: Path) -> Replay:

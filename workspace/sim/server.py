@@ -19,8 +19,9 @@ import contextlib
 import http
 import logging
 import random
-from collections import deque
-from collections.abc import Callable, Sequence
+import ssl
+from collections import Counter, deque
+from collections.abc import Sequence
 from types import TracebackType
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -29,22 +30,28 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from workspace.market.records import Ticker
+from workspace.sim.book import SimBook
+from workspace.sim.candles import CandleStore
 from workspace.sim.clock import Clock, WallClock
 from workspace.sim.config import SimConfig, SymbolSpec
 from workspace.sim.control import ControlSession
+from workspace.sim.faults import BadRecord, corrupt
 from workspace.sim.firehose import build_firehose
-from workspace.sim.market import Emission, RandomWalkMarket
+from workspace.sim.market import Emission, RandomWalkMarket, RecentTrade
 from workspace.sim.outbox import Outbox
 from workspace.sim.replay import Replay, load_replay
-from workspace.sim.rest import handle_rest
+from workspace.sim.rest import MarketView, handle_rest
 from workspace.sim.routes import parse_route
 from workspace.sim.streams import StreamName
+from workspace.sim.weights import WeightMeter
+from workspace.sim.window import WindowStats
 from workspace.sim.wire import combine, encode_json, encode_record
 
 logger = logging.getLogger(__name__)
 
 # A text frame that is valid UTF-8 (so the client's websocket layer accepts it) but not
 # JSON: what a parser sees when an upstream proxy or exchange sends junk.
+_STOP_GRACE_S = 3.0
 GARBAGE_FRAME = b'<html>502 Bad Gateway</html> {"stream":'
 
 
@@ -68,16 +75,30 @@ class _Client:
 class _MarketView:
     """REST's view of the random walk (the shape :mod:`workspace.sim.rest` needs)."""
 
-    def __init__(self, market: RandomWalkMarket, specs: Sequence[SymbolSpec]) -> None:
+    def __init__(self, market: RandomWalkMarket) -> None:
         self._market = market
-        self._specs = tuple(specs)
 
     def specs(self) -> Sequence[SymbolSpec]:
-        return self._specs
+        return self._market.specs()
 
     def ticker(self, symbol: str, now_ms: int) -> Ticker | None:
         # Never ask the window about a time before the market's last event.
         return self._market.ticker(symbol, max(now_ms, self._market.now_ms))
+
+    def window_stats(self, symbol: str, window_ms: int, now_ms: int) -> WindowStats | None:
+        return self._market.window_stats(symbol, window_ms, now_ms)
+
+    def candles(self, symbol: str) -> CandleStore | None:
+        return self._market.candles(symbol)
+
+    def book(self, symbol: str) -> SimBook | None:
+        return self._market.book(symbol)
+
+    def recent_trades(self, symbol: str) -> Sequence[RecentTrade]:
+        return self._market.recent_trades(symbol)
+
+    def avg_price(self, symbol: str) -> tuple[int, int] | None:
+        return self._market.avg_price(symbol)
 
 
 class ExchangeSimulator:
@@ -106,6 +127,10 @@ class ExchangeSimulator:
         self._specs: tuple[SymbolSpec, ...] = ()
         self._host = "127.0.0.1"
         self._port = 0
+        self._tls = self.config.tls_cert is not None
+        # How many connections listen to each stream: the market builds only those.
+        self._listeners: Counter[str] = Counter()
+        self._weights = WeightMeter(self.config.rest_weight_per_minute)
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -127,7 +152,14 @@ class ExchangeSimulator:
                 ticker_interval_ms=max(1, round(cfg.ticker_interval_s * 1000)),
                 stagger=cfg.stagger_tickers,
                 seed=cfg.seed,
+                book_depth=cfg.book_depth,
+                history_days=cfg.history_days,
+                trade_memory=cfg.trade_memory,
             )
+        context: ssl.SSLContext | None = None
+        if cfg.tls_cert is not None and cfg.tls_key is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
         self._server = await serve(
             self._handle,
             host,
@@ -140,6 +172,7 @@ class ExchangeSimulator:
             # Stop quickly even when a client has stopped reading.
             close_timeout=2.0,
             reuse_address=True,  # a restart on the same port must not wait for TIME_WAIT
+            ssl=context,
         )
         self._host = host
         self._port = self._server.sockets[0].getsockname()[1] if self._server.sockets else port
@@ -154,9 +187,16 @@ class ExchangeSimulator:
                 await self._pump_task
             self._pump_task = None
         if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+            server, self._server = self._server, None
+            server.close()
+            try:
+                await asyncio.wait_for(server.wait_closed(), _STOP_GRACE_S)
+            except TimeoutError:
+                # A client that neither reads nor closes (its socket leaked) would hold
+                # the closing handshake until the keepalive gives up: cut it.
+                for client in list(self._clients):
+                    client.ws.transport.abort()
+                await server.wait_closed()
         for client in list(self._clients):
             await client.closed.wait()
 
@@ -178,11 +218,16 @@ class ExchangeSimulator:
 
     @property
     def stream_url(self) -> str:
-        return f"ws://{self._host}:{self._port}"
+        return f"{'wss' if self._tls else 'ws'}://{self._host}:{self._port}"
 
     @property
     def rest_url(self) -> str:
-        return f"http://{self._host}:{self._port}"
+        return f"{'https' if self._tls else 'http'}://{self._host}:{self._port}"
+
+    @property
+    def market(self) -> RandomWalkMarket | None:
+        """The random walk (None while replaying): its books, candles, trades."""
+        return self._market
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -191,6 +236,16 @@ class ExchangeSimulator:
     @property
     def connections(self) -> int:
         return len(self._clients)
+
+    def subscribers(self, stream: str) -> int:
+        """How many open connections are subscribed to ``stream`` now."""
+        return self._listeners.get(stream, 0)
+
+    async def wait_for_subscribers(self, stream: str, count: int) -> None:
+        """Return once exactly ``count`` connections are subscribed to ``stream`` (tests
+        of clients that subscribe and unsubscribe on their own)."""
+        async with self._membership:
+            await self._membership.wait_for(lambda: self.subscribers(stream) == count)
 
     async def wait_for_connections(self, count: int = 1) -> None:
         """Return once at least ``count`` stream connections are open (for tests)."""
@@ -236,6 +291,32 @@ class ExchangeSimulator:
         self._stall_over.clear()
         loop.call_later(seconds, self._end_stall)
 
+    async def skip_depth_updates(self, symbol: str | None = None, events: int = 1) -> None:
+        """Lose the next ``events`` diff depth events of ``symbol`` (every symbol when
+        None): subscribers see ``U`` jump past ``previous u + 1`` and must resync."""
+        if self._market is None:
+            raise RuntimeError("depth streams exist only on the random walk, not in a replay")
+        if events < 1:
+            raise ValueError("events must be >= 1")
+        self._market.skip_depth_events(symbol.upper() if symbol else None, events)
+
+    async def send_bad_record(self, stream: str, kind: BadRecord) -> int:
+        """Send every connection subscribed to ``stream`` (``btcusdt@aggTrade``,
+        ``@trade``, ``@ticker``, ``@miniTicker`` or ``@bookTicker``) one record of it
+        with the fault ``kind`` (see :mod:`workspace.sim.faults`); returns how many
+        connections got it."""
+        if self._market is None:
+            raise RuntimeError("bad records are built from the random walk, not a replay")
+        symbol, _, kind_name = stream.partition("@")
+        template = self._market.sample_payload(symbol.upper(), kind_name)
+        payload = corrupt(template, kind)
+        sent = 0
+        for client in self._clients:
+            if client.control.is_subscribed(stream):
+                client.outbox.put_control(client.frame(stream, payload))
+                sent += 1
+        return sent
+
     def _end_stall(self) -> None:
         if asyncio.get_running_loop().time() >= self._stall_until:
             self._stall_over.set()
@@ -248,9 +329,7 @@ class ExchangeSimulator:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         target = request.path
         if target.startswith("/api/"):
-            view = self._replay if self._replay is not None else self._market_view()
-            status, body = handle_rest(target, view, self._clock.time_ms())
-            return _json_response(status, body)
+            return self._rest(connection, target)
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return _json_response(404, encode_json({"code": -1000, "msg": "Not found."}))
         if asyncio.get_running_loop().time() < self._refuse_until:
@@ -259,14 +338,38 @@ class ExchangeSimulator:
         if route is None:
             body = encode_json({"code": -1, "msg": "Illegal format ws or stream"})
             return _json_response(400, body)
+        if route.unsupported is not None:
+            return _json_response(400, encode_json({"code": -1, "msg": route.unsupported}))
         if len(route.streams) > self.config.max_streams_per_connection:
             body = encode_json({"code": -1, "msg": "Too many streams"})
             return _json_response(400, body)
         return None
 
+    def _rest(self, connection: ServerConnection, target: str) -> Response:
+        now = self._clock.time_ms()
+        view: MarketView = self._replay if self._replay is not None else self._market_view()
+        answer = handle_rest(target, view, now)
+        address = connection.remote_address
+        ip = str(address[0]) if address else "?"
+        charge = self._weights.charge(ip, answer.weight, now)
+        headers = [("X-MBX-USED-WEIGHT-1M", str(charge.used))]
+        if charge.refused:
+            limit = self._weights.limit
+            body = encode_json(
+                {
+                    "code": -1003,
+                    "msg": f"Too much request weight used; current limit is {limit} request "
+                    "weight per 1 MINUTE. Please use WebSocket Streams for live updates to "
+                    "avoid polling the API.",
+                }
+            )
+            headers.append(("Retry-After", str(charge.retry_after_s)))
+            return _json_response(429, body, headers)
+        return _json_response(answer.status, answer.body, headers)
+
     def _market_view(self) -> _MarketView:
         assert self._market is not None
-        return _MarketView(self._market, self._specs)
+        return _MarketView(self._market)
 
     # -- connections -------------------------------------------------------------
 
@@ -286,9 +389,10 @@ class ExchangeSimulator:
         self._clients.add(client)
         sender = asyncio.create_task(self._send_loop(client), name="sim-send")
         try:
-            await self._membership_changed()
             if route.streams:
+                self._listeners.update(s.name for s in route.streams)
                 self._on_subscribed(client, route.streams)
+            await self._membership_changed()
             async for message in ws:
                 if self._over_rate(client):
                     # Binance closes the connection of a client that floods it.
@@ -297,10 +401,18 @@ class ExchangeSimulator:
                 result = control.handle(message)
                 client.outbox.put_control(result.reply)
                 if result.added:
+                    self._listeners.update(s.name for s in result.added)
                     self._on_subscribed(client, result.added)
+                if result.removed:
+                    self._listeners.subtract(result.removed)
+                    self._forget_silent()
+                if result.added or result.removed:
+                    await self._membership_changed()
         except ConnectionClosed:
             pass
         finally:
+            self._listeners.subtract(s.name for s in client.control.streams)
+            self._forget_silent()
             self._clients.discard(client)
             for task in (sender, *client.tasks):
                 task.cancel()
@@ -309,6 +421,10 @@ class ExchangeSimulator:
                     await task
             client.closed.set()
             await self._membership_changed()
+
+    def _forget_silent(self) -> None:
+        for name in [n for n, count in self._listeners.items() if count <= 0]:
+            del self._listeners[name]
 
     def _over_rate(self, client: _Client) -> bool:
         now = asyncio.get_running_loop().time()
@@ -356,7 +472,7 @@ class ExchangeSimulator:
                 )
                 market.skip_to(now)
             else:
-                self._fan_out(market.step(_anyone_subscribed(list(self._clients))))
+                self._fan_out(market.step(self._listeners.__contains__))
             async with self._stepped:
                 self._stepped.notify_all()
             # Yield even when catching up, so connections are served meanwhile.
@@ -442,16 +558,13 @@ class ExchangeSimulator:
         )
 
 
-def _anyone_subscribed(clients: Sequence[_Client]) -> Callable[[str], bool]:
-    return lambda stream: any(c.control.is_subscribed(stream) for c in clients)
-
-
-def _json_response(status: int, body: bytes) -> Response:
+def _json_response(status: int, body: bytes, extra: Sequence[tuple[str, str]] = ()) -> Response:
     headers = Headers(
         [
             ("Content-Type", "application/json;charset=UTF-8"),
             ("Content-Length", str(len(body))),
             ("Connection", "close"),
+            *extra,
         ]
     )
     return Response(status, http.HTTPStatus(status).phrase, headers, body)

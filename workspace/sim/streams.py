@@ -3,7 +3,16 @@
 Binance accepts any well-formed stream name, even for a symbol it does not list
 (the subscription succeeds and stays silent), and rejects a malformed one with
 ``{"error":{"code":2,"msg":"Invalid request: invalid stream"}}``.  Stream names are
-lower case on Binance ("All symbols for streams are lowercase").
+lower case on Binance ("All symbols for streams are lowercase").  Retired streams
+(``!ticker@arr`` since 2026-03-26, ``!bookTicker``) are no longer names Binance
+knows, so they get the same error.
+
+The names (web-socket-streams.md): ``<symbol>@aggTrade``, ``@trade``,
+``@kline_<interval>`` (optionally ``@+08:00``), ``@miniTicker``, ``@ticker``,
+``@ticker_<1h|4h|1d>``, ``@bookTicker``, ``@avgPrice``, ``@depth<5|10|20>`` and
+``@depth`` (each optionally ``@100ms`` or ``@1000ms``), ``@referencePrice``,
+``@blockTrade``; ``!miniTicker@arr`` (optionally ``@1000ms``) and
+``!ticker_<1h|4h|1d>@arr``.
 """
 
 from __future__ import annotations
@@ -11,21 +20,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# The per-symbol streams the simulator produces data for.
-SERVED_KINDS: frozenset[str] = frozenset(
-    {"aggTrade", "trade", "bookTicker", "ticker", "miniTicker"}
-)
+# Accepted but not produced: the simulator has no reference prices nor block trades.
+_SILENT_KINDS = frozenset({"referencePrice", "blockTrade"})
 
-_KLINE_INTERVALS = "1s|1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w|1M"
+KLINE_INTERVALS = "1s|1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w|1M"
 _SYMBOL_STREAM = re.compile(
     r"(?P<symbol>[a-z0-9]{2,20})@(?P<kind>"
-    r"aggTrade|trade|bookTicker|ticker|miniTicker|avgPrice"
+    r"aggTrade|trade|bookTicker|ticker|miniTicker|avgPrice|referencePrice|blockTrade"
     r"|ticker_(?:1h|4h|1d)"
-    rf"|kline_(?:{_KLINE_INTERVALS})(?:@\+08:00)?"
+    rf"|kline_(?:{KLINE_INTERVALS})(?:@\+08:00)?"
     r"|depth(?:5|10|20)?(?:@100ms|@1000ms)?"
     r")"
 )
-_MARKET_STREAM = re.compile(r"!(?:ticker@arr|miniTicker@arr|ticker_(?:1h|4h|1d)@arr|bookTicker)")
+_MARKET_STREAM = re.compile(r"!(?:miniTicker@arr(?:@1000ms)?|ticker_(?:1h|4h|1d)@arr)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +45,8 @@ class StreamName:
 
     @property
     def served(self) -> bool:
-        return self.symbol is not None and self.kind in SERVED_KINDS
+        """Whether the simulator produces data on it (for a listed symbol)."""
+        return self.kind not in _SILENT_KINDS
 
 
 def parse_stream(name: object) -> StreamName | None:

@@ -14,6 +14,8 @@ from collections import deque
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from workspace.sim.candle import Candle
+from workspace.sim.candles import CandleStore
 from workspace.sim.fixedpoint import SCALE, decimal_e8
 
 DAY_MS = 86_400_000
@@ -154,3 +156,39 @@ class RollingWindow:
             last_id=last.last_id,
             count=last.last_id - first.first_id + 1,
         )
+
+
+def stats_over(store: CandleStore, span_start: int, now: int, open_time: int) -> WindowStats:
+    """Ticker statistics over ``[span_start, now]`` from the klines (exact)."""
+    candle = store.window(span_start)
+    before = store.span(span_start - MINUTE_MS, span_start)
+    if candle is None:  # before any history: a window of nothing at the last price
+        candle = Candle(span_start, *(store.last_price,) * 4)
+    prev_close = before.close if before is not None else candle.open
+    change = candle.close - candle.open
+    percent = (Decimal(change) / Decimal(candle.open) * 100).quantize(
+        Decimal("0.001"), rounding=ROUND_HALF_EVEN
+    )
+    if candle.volume > 0:
+        weighted = candle.quote_volume * SCALE // candle.volume
+        weighted = min(max(weighted, candle.low), candle.high)
+    else:
+        weighted = candle.close
+    count = candle.last_id - candle.first_id + 1 if candle.count else 0
+    return WindowStats(
+        open_time=open_time,
+        close_time=now,
+        open=decimal_e8(candle.open),
+        high=decimal_e8(candle.high),
+        low=decimal_e8(candle.low),
+        last=decimal_e8(candle.close),
+        prev_close=decimal_e8(prev_close),
+        volume=decimal_e8(candle.volume),
+        quote_volume=decimal_e8(candle.quote_volume),
+        weighted_avg=decimal_e8(weighted),
+        price_change=decimal_e8(change),
+        price_change_percent=percent,
+        first_id=candle.first_id,
+        last_id=candle.last_id,
+        count=count,
+    )

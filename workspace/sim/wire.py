@@ -8,13 +8,17 @@ quantity, and only the keys Binance sends.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
 from workspace.market.records import BookTicker, MarketRecord, MiniTicker, Ticker, Trade
-from workspace.sim.fixedpoint import format_decimal
+from workspace.sim.candle import Candle
+from workspace.sim.fixedpoint import format_decimal, format_e8
+from workspace.sim.window import WindowStats
 
 _encoder = msgspec.json.Encoder()
 
@@ -104,9 +108,11 @@ def trade_payload(t: Trade) -> dict[str, Any]:
     }
 
 
-def encode_record(record: MarketRecord) -> bytes:
+def encode_record(record: MarketRecord | RawPayload) -> bytes:
     """The raw payload bytes of one record, as ``/ws/<stream>`` delivers them."""
     payload: dict[str, Any]
+    if isinstance(record, RawPayload):
+        return record.data
     if isinstance(record, Ticker):
         payload = ticker_payload(record)
     elif isinstance(record, MiniTicker):
@@ -125,3 +131,84 @@ def combine(stream: str, payload: bytes) -> bytes:
 
 def encode_json(value: object) -> bytes:
     return _encoder.encode(value)
+
+
+# -- payloads built straight from e8 integers (depth, klines, window tickers) -------
+
+Levels = Sequence[tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class RawPayload:
+    """An already encoded payload (streams without a market record type)."""
+
+    data: bytes
+
+
+def _levels(levels: Levels) -> str:
+    return ",".join(f'["{format_e8(p)}","{format_e8(q)}"]' for p, q in levels)
+
+
+def depth_update_payload(
+    event_ms: int, symbol: str, first_id: int, last_id: int, bids: Levels, asks: Levels
+) -> bytes:
+    """Binance's spot diff depth event (``depthUpdate``: E, s, U, u, b, a)."""
+    return (
+        f'{{"e":"depthUpdate","E":{event_ms},"s":"{symbol}","U":{first_id},"u":{last_id},'
+        f'"b":[{_levels(bids)}],"a":[{_levels(asks)}]}}'
+    ).encode()
+
+
+def partial_depth_payload(last_update_id: int, bids: Levels, asks: Levels) -> bytes:
+    """A partial book (``@depth<N>``, also the REST ``/api/v3/depth`` body)."""
+    return (
+        f'{{"lastUpdateId":{last_update_id},"bids":[{_levels(bids)}],"asks":[{_levels(asks)}]}}'
+    ).encode()
+
+
+def kline_payload(
+    event_ms: int, symbol: str, interval: str, candle: Candle, close_time: int, closed: bool
+) -> bytes:
+    c = candle
+    return (
+        f'{{"e":"kline","E":{event_ms},"s":"{symbol}","k":{{"t":{c.open_time},'
+        f'"T":{close_time},"s":"{symbol}","i":"{interval}","f":{c.first_id},'
+        f'"L":{c.last_id},"o":"{format_e8(c.open)}","c":"{format_e8(c.close)}",'
+        f'"h":"{format_e8(c.high)}","l":"{format_e8(c.low)}","v":"{format_e8(c.volume)}",'
+        f'"n":{c.count},"x":{"true" if closed else "false"},'
+        f'"q":"{format_e8(c.quote_volume)}","V":"{format_e8(c.taker_volume)}",'
+        f'"Q":"{format_e8(c.taker_quote)}","B":"0"}}}}'
+    ).encode()
+
+
+def kline_row(candle: Candle, close_time: int) -> list[object]:
+    """One row of REST ``/api/v3/klines`` (12 fields, prices as strings)."""
+    c = candle
+    return [
+        c.open_time, format_e8(c.open), format_e8(c.high), format_e8(c.low),
+        format_e8(c.close), format_e8(c.volume), close_time, format_e8(c.quote_volume),
+        c.count, format_e8(c.taker_volume), format_e8(c.taker_quote), "0",
+    ]  # fmt: skip
+
+
+def avg_price_payload(event_ms: int, symbol: str, price: int, last_trade_ms: int) -> bytes:
+    return (
+        f'{{"e":"avgPrice","E":{event_ms},"s":"{symbol}","i":"5m",'
+        f'"w":"{format_e8(price)}","T":{last_trade_ms}}}'
+    ).encode()
+
+
+def window_ticker_payload(event_type: str, event_ms: int, symbol: str, s: WindowStats) -> bytes:
+    """A rolling window ticker (``1hTicker``, ``4hTicker``, ``1dTicker``)."""
+    d = format_decimal
+    return (
+        f'{{"e":"{event_type}","E":{event_ms},"s":"{symbol}","p":"{d(s.price_change)}",'
+        f'"P":"{d(s.price_change_percent)}","o":"{d(s.open)}","h":"{d(s.high)}",'
+        f'"l":"{d(s.low)}","c":"{d(s.last)}","w":"{d(s.weighted_avg)}","v":"{d(s.volume)}",'
+        f'"q":"{d(s.quote_volume)}","O":{s.open_time},"C":{s.close_time},'
+        f'"F":{s.first_id},"L":{s.last_id},"n":{s.count}}}'
+    ).encode()
+
+
+def json_array(payloads: Sequence[bytes]) -> bytes:
+    return b"[" + b",".join(payloads) + b"]"
