@@ -22,6 +22,9 @@ async def test_a_book_subscription_gets_the_engines_books_at_its_depth(
     workspace: Workspace, peer: PeerFactory
 ) -> None:
     client = await peer()
+    refused = await client.reply({"action": "subscribe_book", "symbol": "ETHUSDT"})
+    assert (refused["type"], refused["code"]) == ("ERROR", "INVALID_PARAMS")  # no books yet
+    workspace.engine.books_enabled = True  # what the depth work does
     reply = await client.reply({"action": "subscribe_book", "symbol": "ethusdt", "depth": 5})
     assert (reply["type"], reply["symbol"], reply["book"], reply["depth"]) == (
         "SUBSCRIBED",

@@ -126,6 +126,8 @@ class Engine:
         self._status_soon = False
         self._symbol_tasks: set[asyncio.Task[None]] = set()
         self._book_refs: Counter[str] = Counter()
+        # Set by whoever feeds publish_book (the local order books of the depth streams).
+        self.books_enabled = False
         self._book_messages: dict[str, Message] = {}
         if symbol_rules is not None:
             account.set_rules(symbol_rules)
@@ -679,8 +681,12 @@ class Engine:
         return self._market.latest(symbol)
 
     async def acquire_book(self, symbol: str) -> str:
-        """Hold ``symbol``'s book.  The feed streams the symbol; ``BOOK_UPDATE``s are
-        published by ``publish_book`` once the engine keeps a local order book."""
+        """Hold ``symbol``'s book: the feed streams the symbol, ``publish_book`` brings
+        its ``BOOK_UPDATE``s.  Refused (``InvalidParams``) while ``books_enabled`` is
+        off: this engine keeps no local order books until the depth work turns it on,
+        and a client must hear that rather than wait for books that never come."""
+        if not self.books_enabled:
+            raise InvalidParams("this engine keeps no order books: best bid and ask only")
         name = await self.acquire_symbol(symbol)
         self._book_refs[name] += 1
         return name
