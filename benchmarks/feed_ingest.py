@@ -277,13 +277,18 @@ class Timer:
 
 async def run_feed(url: str, kind: str, frames: int) -> Rate:
     timer = Timer(frames)
-    counted: Callable[[FeedRecord], bool] = (
-        (lambda r: type(r) is DepthUpdate) if kind == "depth" else (lambda r: True)
-    )
+    tick = timer.tick
+    consume: Callable[[FeedRecord], None]
+    if kind == "depth":
 
-    def consume(record: FeedRecord) -> None:
-        if counted(record):
-            timer.tick()
+        def consume(record: FeedRecord) -> None:
+            if type(record) is DepthUpdate:  # not the snapshot the book starts from
+                tick()
+
+    else:
+
+        def consume(record: FeedRecord) -> None:
+            tick()  # what the bare loops do per message
 
     config = FeedConfig(
         stream_url=url,
