@@ -115,7 +115,7 @@ def depth_frames(count: int) -> tuple[list[bytes], dict[str, bytes]]:
         bids = [[_e8(mid - tick * (i + 1)), _e8(rng.randint(1, 10**9))] for i in range(1000)]
         asks = [[_e8(mid + tick * (i + 1)), _e8(rng.randint(1, 10**9))] for i in range(1000)]
         body = {"lastUpdateId": next_id[symbol] - 1, "bids": bids, "asks": asks}
-        snapshots[symbol] = json.dumps(body).encode()
+        snapshots[symbol] = json.dumps(body, separators=(",", ":")).encode()
     frames = []
     for n in range(count):
         symbol = SYMBOLS[n % 2]
@@ -133,9 +133,8 @@ def depth_frames(count: int) -> tuple[list[bytes], dict[str, bytes]]:
             "e": "depthUpdate", "E": 1_700_000_000_000 + n, "s": symbol, "U": first,
             "u": last, "b": levels["b"], "a": levels["a"],
         }  # fmt: skip
-        frames.append(
-            json.dumps({"stream": f"{symbol.lower()}@depth@100ms", "data": data}).encode()
-        )
+        frame = {"stream": f"{symbol.lower()}@depth@100ms", "data": data}
+        frames.append(json.dumps(frame, separators=(",", ":")).encode())  # compact, as Binance
     return frames, snapshots
 
 

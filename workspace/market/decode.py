@@ -280,7 +280,7 @@ def _checked(record: FeedRecord) -> FeedRecord:
         if isinstance(record, Trade):
             ok = record.price.is_finite() and record.quantity.is_finite()
         elif isinstance(record, BookTicker):
-            if not plain_decimals((record.bid_qty_text, record.ask_qty_text), _DIGITS):
+            if not plain_decimals(("", record.bid_qty_text, record.ask_qty_text, ""), _DIGITS):
                 record.bid_qty.is_finite()  # built: raises InvalidOperation for a non-number
                 record.ask_qty.is_finite()
             ok = record.bid_price.is_finite() and record.ask_price.is_finite()
@@ -290,7 +290,7 @@ def _checked(record: FeedRecord) -> FeedRecord:
                 for text in (getattr(record, name) for name in _TICKER_TEXTS)
                 if text is not None
             )
-            if not plain_decimals(texts, _DIGITS):
+            if not plain_decimals(("", *texts, ""), _DIGITS):
                 for name in _TICKER_VIEWS:
                     getattr(record, name)  # raises InvalidOperation for a non-number
             bid, ask = record.bid_price, record.ask_price
@@ -302,8 +302,8 @@ def _checked(record: FeedRecord) -> FeedRecord:
             )
         elif isinstance(record, MiniTicker):
             if not plain_decimals(
-                (record.open_price_text, record.high_price_text, record.low_price_text,
-                 record.volume_text, record.quote_volume_text),
+                ("", record.open_price_text, record.high_price_text, record.low_price_text,
+                 record.volume_text, record.quote_volume_text, ""),
                 _DIGITS,
             ):  # fmt: skip
                 for value in (record.open_price, record.high_price, record.low_price,

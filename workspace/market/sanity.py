@@ -138,11 +138,13 @@ def _ticker(record: Ticker, now_ms: int, limits: SanityLimits) -> str | None:
         and ask_qty is not None
         and plain_decimals(
             (
+                "",
                 record.open_price_text, record.high_price_text, record.low_price_text,
                 record.weighted_avg_price_text, record.quote_volume_text,
                 prev_close, last_qty, bid_qty, ask_qty,
                 record.price_change_text.removeprefix("-"),
                 record.price_change_percent_text.removeprefix("-"),
+                "",
             ),
             VOLUME_DIGITS,
         )
@@ -171,13 +173,13 @@ def _ticker_exactly(record: Ticker) -> str | None:
     return None
 
 
-def _book_ticker(record: BookTicker) -> str | None:
+def _book_ticker(record: BookTicker, now_ms: int, limits: SanityLimits) -> str | None:
     bid, ask = record.bid_price, record.ask_price
-    if not _positive(bid) or not _positive(ask):
+    if not (_ZERO < bid <= MAX_PRICE and _ZERO < ask <= MAX_PRICE):
         return f"bid {bid} / ask {ask} not positive numbers"
     if bid > ask:
         return f"bid {bid} is above the ask {ask}"
-    if plain_decimals((record.bid_qty_text, record.ask_qty_text), PRICE_DIGITS):
+    if plain_decimals(("", record.bid_qty_text, record.ask_qty_text, ""), PRICE_DIGITS):
         return None
     if not _quantity(record.bid_qty) or not _quantity(record.ask_qty):
         return f"bid / ask quantity {record.bid_qty} / {record.ask_qty} negative or not a number"
@@ -188,8 +190,8 @@ def _mini_ticker(record: MiniTicker) -> str | None:
     if not _positive(record.last_price):
         return f"last price {record.last_price} is not a positive number"
     if plain_decimals(
-        (record.open_price_text, record.high_price_text, record.low_price_text,
-         record.volume_text, record.quote_volume_text),
+        ("", record.open_price_text, record.high_price_text, record.low_price_text,
+         record.volume_text, record.quote_volume_text, ""),
         VOLUME_DIGITS,
     ):  # fmt: skip
         return None
@@ -224,10 +226,14 @@ def _kline(record: Kline) -> str | None:
 
 
 def _trade(record: Trade, now_ms: int, limits: SanityLimits) -> str | None:
-    if not _positive(record.price):
-        return f"price {record.price} is not a positive number"
-    if not _positive(record.quantity):
-        return f"quantity {record.quantity} is not a positive number"
+    price, quantity = record.price, record.quantity
+    if not _ZERO < price <= MAX_PRICE:  # a NaN raises InvalidOperation: problem() says so
+        return f"price {price} is not a positive number"
+    if not _ZERO < quantity <= MAX_PRICE:
+        return f"quantity {quantity} is not a positive number"
+    future = limits.max_future_skew_ms
+    if limits.max_event_age_ms is None and (future is None or record.event_time <= now_ms + future):
+        return None
     return _time(record.event_time, now_ms, limits)
 
 
@@ -235,13 +241,12 @@ def _timed_mini_ticker(record: MiniTicker, now_ms: int, limits: SanityLimits) ->
     return _mini_ticker(record) or _time(record.event_time, now_ms, limits)
 
 
-def _untimed_book_ticker(record: BookTicker, now_ms: int, limits: SanityLimits) -> str | None:
-    return _book_ticker(record)
-
-
 def _depth_update(record: DepthUpdate, now_ms: int, limits: SanityLimits) -> str | None:
     # Its levels are checked by the book as it applies them (every one, before any
     # change): reading them twice would double the cost of the hot path.
+    future = limits.max_future_skew_ms
+    if limits.max_event_age_ms is None and (future is None or record.event_time <= now_ms + future):
+        return None
     return _time(record.event_time, now_ms, limits)
 
 
@@ -261,7 +266,7 @@ def _timed_kline(record: Kline, now_ms: int, limits: SanityLimits) -> str | None
 CHECKS: Final[dict[type, Callable[[Any, int, SanityLimits], str | None]]] = {
     # record type -> its check (what problem() dispatches to; the feed calls it direct)
     Trade: _trade,
-    BookTicker: _untimed_book_ticker,
+    BookTicker: _book_ticker,
     Ticker: _ticker,
     MiniTicker: _timed_mini_ticker,
     DepthUpdate: _depth_update,
