@@ -427,7 +427,8 @@ def run_cryptofeed(urls: Urls, frames: int) -> Rate:
     assert urls.cert is not None
     https = urls.wss.replace("wss://", "https://")
     env = {**os.environ, "SSL_CERT_FILE": urls.cert, "REQUESTS_CA_BUNDLE": urls.cert}
-    command = [sys.executable, str(Path(__file__).resolve()), "--cryptofeed-client", urls.wss, https,
+    script = str(Path(__file__).resolve())
+    command = [sys.executable, script, "--cryptofeed-client", urls.wss, https,
                "--frames", str(frames)]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="feed-ingest-cryptofeed-") as cwd:
         # (cryptofeed writes feedhandler.log into its working directory)
