@@ -32,7 +32,7 @@ Two parts, both pure (no I/O, no clock):
 from __future__ import annotations
 
 import enum
-from bisect import insort
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -145,13 +145,13 @@ class _Side:
     comes back, as levels near the touch do all the time, costs no list insertion.
     """
 
-    __slots__ = ("dead", "keys", "levels", "listed", "qty", "sent", "text")
+    __slots__ = ("dead", "keys", "levels", "listed", "prices", "qty", "sent")
 
     def __init__(self) -> None:
         self.qty: dict[str, str] = {}  # live levels: price -> quantity, as sent
         self.listed: dict[str, int] = {}  # every price in ``keys`` -> its units
-        self.text: dict[int, str] = {}  # units -> price, for every listed price
         self.keys: list[int] = []  # ascending units of the listed prices, dead or alive
+        self.prices: list[str] = []  # the same prices, spelled, in the same order
         self.sent: dict[str, str] = {}  # price -> as first sent, where it was not canonical
         self.levels: dict[str, tuple[str, Level]] = {}  # read as Decimals: (quantity, level)
         self.dead = 0
@@ -223,16 +223,18 @@ class _Side:
             self._compact()
 
     def _list(self, price: str, key: int) -> None:
-        insort(self.keys, key)
-        self.text[key] = price
+        keys = self.keys
+        at = bisect_left(keys, key)
+        keys.insert(at, key)
+        self.prices.insert(at, price)
         self.listed[price] = key
 
     def _compact(self) -> None:
         """Drop the dead keys (amortised: at most once per as many removals as levels)."""
-        qty, text = self.qty, self.text
-        self.keys = [key for key in self.keys if text[key] in qty]
-        self.text = {key: text[key] for key in self.keys}
-        self.listed = {price: key for key, price in self.text.items()}
+        qty, listed = self.qty, self.listed
+        self.prices = [price for price in self.prices if price in qty]
+        self.keys = [listed[price] for price in self.prices]
+        self.listed = {price: listed[price] for price in self.prices}
         self.levels = {price: cached for price, cached in self.levels.items() if price in qty}
         self.dead = 0
 
@@ -245,27 +247,39 @@ class _Side:
         self.levels[price] = (quantity, level)
         return level
 
+    def read(self, count: int | None, descending: bool) -> list[Level]:
+        """The best ``count`` levels (all if ``None``), best first, as Decimals."""
+        qty, levels, level = self.qty, self.levels, self.level
+        return [
+            cached[1]
+            if (cached := levels.get(price)) is not None and cached[0] is qty[price]
+            else level(price)
+            for price in self.best(count, descending)
+        ]
+
     def best(self, count: int | None, descending: bool) -> list[str]:
-        """The prices of the best ``count`` live levels (all if ``None``)."""
-        qty, text = self.qty, self.text
-        keys = reversed(self.keys) if descending else iter(self.keys)
+        """The prices of the best ``count`` live levels (all if ``None``).
+
+        Reads a window of listed keys from the best end and drops the dead ones; a
+        window with too few live levels is widened (dead keys are at most as many as
+        live ones)."""
+        qty, prices_listed = self.qty, self.prices
         limit = len(qty) if count is None else min(count, len(qty))
-        chosen: list[str] = []
         if limit <= 0:
-            return chosen
-        for key in keys:
-            price = text[key]
-            if price in qty:
-                chosen.append(price)
-                if len(chosen) == limit:
-                    break
-        return chosen
+            return []
+        size = limit + (limit >> 1) + 4  # room for a few dead keys among the best
+        while True:
+            window = prices_listed[: -size - 1 : -1] if descending else prices_listed[:size]
+            prices = [price for price in window if price in qty]
+            if len(prices) >= limit or size >= len(prices_listed):
+                return prices[:limit]
+            size = min(len(prices_listed), size + 2 * (limit - len(prices)) + 8)
 
     def copy(self) -> _Side:
         other = _Side()
         other.qty = dict(self.qty)
         other.listed = dict(self.listed)
-        other.text = dict(self.text)
+        other.prices = list(self.prices)
         other.keys = list(self.keys)
         other.sent = dict(self.sent)
         other.levels = dict(self.levels)
@@ -344,13 +358,11 @@ class OrderBook:
     # -- reading -----------------------------------------------------------------------
     def bids(self, n: int | None = None) -> list[Level]:
         """The best ``n`` bids (all if ``None``), highest price first."""
-        side = self._bids
-        return [side.level(price) for price in side.best(n, descending=True)]
+        return self._bids.read(n, descending=True)
 
     def asks(self, n: int | None = None) -> list[Level]:
         """The best ``n`` asks (all if ``None``), lowest price first."""
-        side = self._asks
-        return [side.level(price) for price in side.best(n, descending=False)]
+        return self._asks.read(n, descending=False)
 
     def best_bid(self) -> Level | None:
         side = self._bids

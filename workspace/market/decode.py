@@ -514,18 +514,22 @@ _COMBINED_BY_SUFFIX: Final[dict[str, msgspec.json.Decoder[Any]]] = {
     "depth@100ms": msgspec.json.Decoder(_Combined[DepthUpdate]),
 }
 _COMBINED_BY_STREAM: dict[bytes, msgspec.json.Decoder[Any] | None] = {}
-"""Stream name as it appears in the frame (``b"btcusdt@ticker"``) -> the decoder of the
-whole frame (``None``: not one of the hot kinds), learned as names arrive."""
+"""A frame's head up to its stream name's closing quote (``b'{"stream":"btcusdt@ticker'``)
+-> the decoder of the whole frame (``None``: not one of the hot kinds), learned as names
+arrive.  Keyed by the whole head, so a hit also says the frame starts as Binance's do."""
 _MAX_STREAM_NAMES: Final = 8192
 
 
-def _combined_decoder(name: bytes) -> msgspec.json.Decoder[Any] | None:
-    """The decoder of a whole frame of stream ``name``, remembered for the next one."""
-    _, at, suffix = name.partition(b"@")
-    decoder = _COMBINED_BY_SUFFIX.get(suffix.decode("ascii", "replace")) if at else None
+def _combined_decoder(head: bytes) -> msgspec.json.Decoder[Any] | None:
+    """The decoder of a whole frame whose head is ``head``, remembered for the next one."""
+    decoder = None
+    if head.startswith(_COMBINED_PREFIX):
+        _, at, suffix = head[len(_COMBINED_PREFIX) :].partition(b"@")
+        if at:
+            decoder = _COMBINED_BY_SUFFIX.get(suffix.decode("ascii", "replace"))
     if len(_COMBINED_BY_STREAM) >= _MAX_STREAM_NAMES:
         _COMBINED_BY_STREAM.clear()  # more names than any connection carries: start over
-    _COMBINED_BY_STREAM[name] = decoder
+    _COMBINED_BY_STREAM[head] = decoder
     return decoder
 
 
@@ -538,12 +542,13 @@ def decode_feed_frame(data: Frame) -> Decoded:
     spaces) is decoded in one pass: the stream name is read off the bytes to pick the
     decoder of the whole frame.  Anything else takes :func:`decode_frame`'s path.
     """
-    if type(data) is bytes and data.startswith(_COMBINED_PREFIX):
-        name = data[11 : data.find(b'"', 11, 140)]  # b"" if none: a malformed frame
+    end = data.find(b'"', 11, 140) if type(data) is bytes else -1
+    if end > 0:
+        head = data[:end]  # up to the stream name's closing quote
         try:
-            decoder = _COMBINED_BY_STREAM[name]
+            decoder = _COMBINED_BY_STREAM[head]  # type: ignore[index]
         except KeyError:
-            decoder = _combined_decoder(name)
+            decoder = _combined_decoder(head)  # type: ignore[arg-type]
         if decoder is not None:
             try:
                 return decoder.decode(data).data  # type: ignore[no-any-return]
