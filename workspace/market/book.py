@@ -3,14 +3,18 @@
 Two parts, both pure (no I/O, no clock):
 
 - :class:`OrderBook`: the data structure.  Each side is a dict ``price -> quantity``
-  beside a sorted list of its prices (``bisect``): finding a level is O(log n), changing
-  the quantity of an existing level (most updates) is O(1), inserting or removing one
-  moves part of a list of pointers (a ``memmove``; measured faster than a
-  ``sortedcontainers.SortedDict`` up to thousands of levels, see docs/feed.md), and
-  the best levels are the ends of the lists.  Prices are keyed as integers of 1e-8
-  (Binance's own fixed point: hashing and comparing them is far cheaper than
-  ``Decimal``) and the exchange's strings are kept, so every level reads back as the
-  exact ``Decimal`` the exchange sent.
+  keyed by the price as the exchange spells it (``"97000.01000000"``), beside a sorted
+  list of the prices in 1e-8 units (Binance's own fixed point; ``bisect``).  Changing the
+  quantity of an existing level, most of a diff stream, is one dict write with the
+  strings the frame brought: no number is parsed.  A removed price stays in the sorted
+  list (dead, skipped when read) until the dead outnumber the live, so a level that goes
+  and comes back, as levels near the touch do all the time, moves no list entries.  The
+  levels of an event are checked in one quick pass (:meth:`_Side.e8`); anything the pass
+  cannot vouch for (another spelling of a number, a sign, garbage) takes the exact path
+  (:func:`units`, ``Decimal``), which keys prices by their canonical spelling, so
+  ``"97000.5"`` and ``"97000.50000000"`` are one level.  Every level reads back as the
+  exact ``Decimal`` the exchange sent (a price as first spelled), built on first read
+  and kept until the level changes.
 - :class:`BookSync`: Binance's procedure "How to manage a local order book correctly"
   for one symbol: buffer the stream's events, ask for a REST snapshot, drop the
   buffered events with ``u <= lastUpdateId``, start from the first event that spans
