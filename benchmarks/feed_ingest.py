@@ -20,11 +20,20 @@ N-th frame (wall clock and this process's CPU time):
 - ``bare``: ``websockets`` + ``json.loads`` into dicts (the baseline of the ratios);
 - ``orjson``: ``websockets`` + ``orjson.loads`` into dicts (for comparison).
 
+For depth the frame server also listens on ``wss://`` (a throwaway self-signed
+certificate, workspace/sim/tls.py): cryptofeed only connects to wss://, so its L2 book
+(cryptofeed 2.4.1, the ``compat`` extra; pointed at the server by its endpoint
+attributes, run in a subprocess that trusts the certificate through ``SSL_CERT_FILE``)
+is measured there, beside our feed and the bare loop again over TLS.  It also answers
+``/api/v3/exchangeInfo`` and starts streaming at once when the URL names the streams
+(``/stream?streams=...``), as cryptofeed connects.
+
     .venv/bin/python benchmarks/feed_ingest.py [--frames 100000] [--rounds 2]
         [--kinds ticker,bookTicker,depth] [--profile]
 
 ``--profile`` samples the feed rounds with py-spy and prints the functions with the
-most samples (own time).  Figures go last, as one JSON object.
+most samples (own time).  Each kind prints its figures, the ratios and its target;
+figures go last, as one JSON object (with ``targets_met``).
 """
 
 from __future__ import annotations
