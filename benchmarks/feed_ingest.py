@@ -394,10 +394,6 @@ def cryptofeed_client(wss: str, https: str, frames: int) -> None:
     """Run in a subprocess whose ``SSL_CERT_FILE`` trusts the frame server (cryptofeed
     only connects to wss://, and aiohttp reads the trust store when imported): its L2
     book on both symbols' diff depth, a no-op callback; prints one JSON line."""
-    # This directory's order_book.py would shadow the order_book package cryptofeed
-    # builds its books with (a script's directory comes first on sys.path).
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     from cryptofeed import FeedHandler
     from cryptofeed.connection import RestEndpoint, Routes, WebsocketEndpoint
     from cryptofeed.defines import L2_BOOK
