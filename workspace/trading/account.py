@@ -207,7 +207,23 @@ class Account:
         return found.copy()
 
     def quote(self, symbol: str) -> Quote:
+        self._book_tops()
         return _replace(self._quotes.get(symbol.upper(), Quote()))
+
+    def _book_tops(self) -> None:
+        """The best bid / ask of each local book newer than the symbol's book ticker
+        become its quote's (marks, views).  Read when asked, not on every change of
+        the book: a book changes ten times a second and its top is rarely read."""
+        for symbol, depth in self._depths.items():
+            quote = self._quotes.get(symbol)
+            if quote is None:
+                quote = self._quotes[symbol] = Quote()
+            if quote.book_ms is not None and quote.book_ms > depth.book_ms:
+                continue
+            bid, ask = depth.book.best_bid(), depth.book.best_ask()
+            if bid is not None and ask is not None:
+                quote.bid, quote.ask = bid[0], ask[0]
+                quote.book_ms = depth.book_ms
 
     def balances(self) -> Mapping[str, Balance]:
         """``{asset: Balance(free, locked)}`` for every asset held (and the quote)."""
@@ -406,15 +422,6 @@ class Account:
             depth = self._depths[symbol] = Depth(book, ts_ms)
         else:
             depth.changed(ts_ms)
-        quote = self._quotes.get(symbol)
-        if quote is None:
-            quote = self._quotes[symbol] = Quote()
-        bid, ask = book.best_bid(), book.best_ask()
-        if bid is not None and ask is not None:
-            # the top of the book is the book ticker's too (marks, the fallback model)
-            quote.bid = bid[0]
-            quote.ask = ask[0]
-            quote.book_ms = ts_ms
         store = self.store
         if not (store.has_waiting or store.wants_liquidity(symbol)):
             return []
@@ -445,6 +452,7 @@ class Account:
         changes nothing on this account; hand it to the journal to sample the equity
         curve and to let a rebuild start from these prices."""
         p = self.portfolio()
+        self._book_tops()
         quotes = sorted(self._quotes.items())
         return MarkEvent(
             ts_ms=ts_ms,
