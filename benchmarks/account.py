@@ -30,6 +30,12 @@ Figures (the last line is one JSON object):
   journal_events_per_s for batches of 100; journal_batched_appends_per_s: the same
   4-event steps appended inside ``Journal.batch()`` (a replay: one transaction per
   1,000 steps).
+- journal first (issue 16), side by side in this run on the same 10,000-order account,
+  tick -> durable fill events p50/p99 wall: ``apply_then_append`` (the order before:
+  ``on_market`` applies, then ``Journal.append``), ``journal_first`` (the account with
+  the journal as its sink: the step is applied with an undo log, appended, kept), and
+  ``undo_log_only`` (a sink that writes nothing: the undo log's own cost against the
+  plain ``tick_to_event``).  The target stays p99 < 1 ms.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -156,10 +163,13 @@ def bench_ticks(account: Account, n: int) -> float:
     return n / elapsed
 
 
-def bench_tick_to_event(account: Account, n: int) -> tuple[float, float, float, float, int]:
+def bench_tick_to_event(
+    account: Account, n: int, then: Callable[[list[Any]], object] | None = None
+) -> tuple[float, float, float, float, int]:
     """p50 and p99 wall time, p99 and p99.9 CPU time of this thread, and the number of
     cycle collections during the samples: on a shared machine the wall p99 measures
-    the scheduler (a preempted sample), the CPU p99 the code."""
+    the scheduler (a preempted sample), the CPU p99 the code.  ``then``: called with
+    the tick's events inside the timed window (the journal append of the old order)."""
     samples: list[float] = []
     cpu: list[float] = []
     collections = 0
@@ -186,6 +196,8 @@ def bench_tick_to_event(account: Account, n: int) -> tuple[float, float, float, 
             start = time.perf_counter_ns()
             cpu_start = time.thread_time_ns()
             events = account.on_market(record, t)
+            if then is not None:
+                then(events)
             cpu.append((time.thread_time_ns() - cpu_start) / 1e6)
             samples.append((time.perf_counter_ns() - start) / 1e6)
             assert any(e.kind == "fill" for e in events)
@@ -197,6 +209,27 @@ def bench_tick_to_event(account: Account, n: int) -> tuple[float, float, float, 
     p99 = int(len(samples) * 0.99) - 1
     p999 = int(len(samples) * 0.999) - 1
     return statistics.median(samples), samples[p99], cpu[p99], cpu[p999], collections
+
+
+def bench_journal_first(account: Account, n: int) -> dict[str, float]:
+    """Tick -> durable fill events three ways on the same account (see the docstring):
+    p50 / p99 wall ms of each."""
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp, Journal.open(Path(tmp) / "j.db", CONFIG) as journal:
+        ways: tuple[tuple[str, Callable[[list[Any]], object] | None, Any], ...] = (
+            ("apply_then_append", journal.append, None),
+            ("journal_first", None, journal.append),
+            ("undo_log_only", None, lambda events: None),
+        )
+        for name, then, sink in ways:
+            account.attach_journal(sink)
+            try:
+                p50, p99, _, _, _ = bench_tick_to_event(account, n, then)
+            finally:
+                account.attach_journal(None)
+            figures[f"{name}_p50_ms"] = round(p50, 4)
+            figures[f"{name}_p99_ms"] = round(p99, 4)
+    return figures
 
 
 def bench_mtm(rounds: int) -> tuple[float, float, float, float]:
@@ -286,6 +319,7 @@ COMPARED = (
     "tick_to_event_p50_ms",
     "tick_to_event_p99_ms",
     "tick_to_event_p99_cpu_ms",
+    "journal_first_p99_ms",
     "mtm_10k_ms",
     "mtm_ticks_10k_ms",
     "portfolio_us",
@@ -359,6 +393,7 @@ def main() -> None:
         _, p99_nogc, _, _, _ = bench_tick_to_event(account, samples)
     finally:
         gc.enable()
+    durable = bench_journal_first(account, samples)
     mtm_full, mtm_cpu, mtm_ticks, portfolio_us = bench_mtm(3 if quick else 10)
     appends, events_per_s, batched, append_cpu, batched_cpu = bench_journal(
         2_000 if quick else 20_000
@@ -369,6 +404,14 @@ def main() -> None:
         f"p99 {p99:.3f} ms wall, p99 {p99_cpu:.3f} ms CPU, p99.9 {p999_cpu:.3f} ms CPU; "
         f"{collections} GC collections in {samples} samples; "
         f"p99 with GC off {p99_nogc:.3f} ms wall"
+    )
+    print(
+        "tick -> durable fill events, p50 / p99 wall: "
+        + "; ".join(
+            f"{way} {durable[way + '_p50_ms']:.3f} / {durable[way + '_p99_ms']:.3f} ms"
+            for way in ("apply_then_append", "journal_first", "undo_log_only")
+        )
+        + f" (plain, no journal: {p50:.3f} / {p99:.3f} ms)"
     )
     print(
         f"full mark-to-market of 10,000 positions (revalue): {mtm_full:.2f} ms wall, "
@@ -391,6 +434,7 @@ def main() -> None:
                 "tick_to_event_p999_cpu_ms": round(p999_cpu, 4),
                 "tick_to_event_gc_collections": collections,
                 "tick_to_event_p99_nogc_ms": round(p99_nogc, 4),
+                **durable,
                 "mtm_10k_ms": round(mtm_full, 3),
                 "mtm_10k_cpu_ms": round(mtm_cpu, 3),
                 "mtm_ticks_10k_ms": round(mtm_ticks, 3),

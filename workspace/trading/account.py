@@ -673,10 +673,11 @@ class Account:
         step = self._step
         if step is not None:
             step.by_id.append((position.id, _MISSING if old is None else old))
-            step.positions.append(
-                (self._positions, mine.symbol, self._positions.get(mine.symbol, _MISSING))
-            )
-            if mine.status is not PositionStatus.OPEN and step.position_order is None:
+            current = self._positions.get(mine.symbol, _MISSING)
+            step.positions.append((self._positions, mine.symbol, current))
+            opens_or_closes = current is _MISSING or mine.status is not PositionStatus.OPEN
+            if opens_or_closes and step.position_order is None:
+                # the open positions' order before the step's first insertion or removal
                 step.position_order = list(self._positions)
         if old is not None:
             self._realized -= old.realized_pnl
