@@ -273,7 +273,8 @@ def test_a_bracket_fill_sequence_refused_midway_leaves_entry_exits_and_wallet_un
     assert kinds == ["fill", "position", "order", "fill", "position", "order"], kinds
     after = fingerprint(account)
     assert after["orders"] == before["orders"]
-    assert after["total"] == before["total"] and after["locked"] == before["locked"]
+    assert after["total"] == before["total"]
+    assert after["locked"] == before["locked"]
     assert after["positions"] == before["positions"] == []
     assert after["ids"] == before["ids"]
     group = account.open_orders[0]
@@ -293,7 +294,7 @@ def _market_record(symbol: str, price: str, t: int) -> MarketRecord:
 
 
 def test_a_suspended_account_moves_prices_but_fires_nothing() -> None:
-    account, sink = _bracket_account()
+    account, _sink = _bracket_account()
     account.suspended = True
     assert account.on_market(_market_record("BTCUSDT", "90.00", 5), 5) == []
     assert account.quote("BTCUSDT").last == Decimal("90.00")

@@ -458,7 +458,7 @@ class Engine:
         self.metrics.journal_failures += 1
         log.error(
             "the journal cannot write: %s; state-changing commands are refused and nothing "
-            "fires until it writes again (retrying every %.1f s)",
+            "fires until it writes again (retrying every %g s)",
             error,
             self.config.journal_probe_s,
         )
