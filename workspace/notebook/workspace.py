@@ -658,6 +658,7 @@ class Workspace(OrderMethods):
             "tasks": engine.task_names,
             "seq": engine.seq if engine.running else None,
             "exchange_info": engine.status_message().get("exchange_info"),
+            "journal": engine.journal_state,
         }
 
     def __repr__(self) -> str:
