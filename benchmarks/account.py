@@ -36,6 +36,11 @@ Figures (the last line is one JSON object):
   the journal as its sink: the step is applied with an undo log, appended, kept), and
   ``undo_log_only`` (a sink that writes nothing: the undo log's own cost against the
   plain ``tick_to_event``).  The target stays p99 < 1 ms.
+- retention: memory (tracemalloc) of an account that places and cancels limit orders,
+  from the first fifth of the run to its end: with ``Account.retain(2_000)`` (the engine
+  keeps 10,000; a smaller bound is reached before the measured part) final orders
+  beyond the bound leave memory and the growth stays ~0; without it every final order
+  stays (the first version's linear growth).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -67,6 +73,7 @@ CONFIG = AccountConfig(
     initial_balance=Decimal(10) ** 12,
     balances={s.removesuffix("USDT"): Decimal(10) ** 6 for s in SYMBOLS},
 )
+RETAINED = 2_000  # final orders the retention figure keeps in memory
 QUANTITY = Decimal("0.1")  # 0.1 x 51..149 USDT: above the 5 USDT minimum order value
 
 
@@ -232,6 +239,31 @@ def bench_journal_first(account: Account, n: int) -> dict[str, float]:
     return figures
 
 
+def bench_retention(n: int, keep: int | None) -> tuple[float, float]:
+    """Bytes per order cycle (place + cancel) between a fifth of ``n`` cycles and ``n``,
+    and the final orders still in memory."""
+    account = Account(CONFIG, rules=rules(["S000USDT"]))
+    account.retain(keep)
+    account.on_market(_trade("S000USDT", Decimal(100), 1), 1)
+    request = OrderRequest(
+        symbol="S000USDT", side=Side.BUY, type=OrderType.LIMIT, quantity=QUANTITY, price=Decimal(90)
+    )
+    tracemalloc.start()
+    try:
+        start = 0
+        for i in range(n):
+            order, _ = account.place(request, 2 + i)
+            account.cancel(order.id, 2 + i)
+            if i == n // 5:
+                gc.collect()
+                start = tracemalloc.get_traced_memory()[0]
+        gc.collect()
+        end = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    return (end - start) / (n - n // 5), float(len(account.orders))
+
+
 def bench_mtm(rounds: int) -> tuple[float, float, float, float]:
     symbols = [f"M{i:05d}USDT" for i in range(10_000)]
     account = Account(AccountConfig(initial_balance=Decimal(10) ** 12), rules=rules(symbols))
@@ -394,6 +426,9 @@ def main() -> None:
     finally:
         gc.enable()
     durable = bench_journal_first(account, samples)
+    cycles = 20_000 if quick else 60_000
+    kept_per_order, kept = bench_retention(cycles, RETAINED)
+    all_per_order, all_kept = bench_retention(cycles, None)
     mtm_full, mtm_cpu, mtm_ticks, portfolio_us = bench_mtm(3 if quick else 10)
     appends, events_per_s, batched, append_cpu, batched_cpu = bench_journal(
         2_000 if quick else 20_000
@@ -412,6 +447,11 @@ def main() -> None:
             for way in ("apply_then_append", "journal_first", "undo_log_only")
         )
         + f" (plain, no journal: {p50:.3f} / {p99:.3f} ms)"
+    )
+    print(
+        f"{cycles:,} orders placed and canceled: memory per order after the first fifth "
+        f"{kept_per_order:,.0f} bytes with retain({RETAINED:,}) ({kept:,.0f} orders in memory), "
+        f"{all_per_order:,.0f} bytes keeping every final order ({all_kept:,.0f} in memory)"
     )
     print(
         f"full mark-to-market of 10,000 positions (revalue): {mtm_full:.2f} ms wall, "
@@ -435,6 +475,8 @@ def main() -> None:
                 "tick_to_event_gc_collections": collections,
                 "tick_to_event_p99_nogc_ms": round(p99_nogc, 4),
                 **durable,
+                "retained_bytes_per_order": round(kept_per_order, 1),
+                "unbounded_bytes_per_order": round(all_per_order, 1),
                 "mtm_10k_ms": round(mtm_full, 3),
                 "mtm_10k_cpu_ms": round(mtm_cpu, 3),
                 "mtm_ticks_10k_ms": round(mtm_ticks, 3),

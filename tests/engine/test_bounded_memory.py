@@ -117,3 +117,19 @@ def test_final_orders_beyond_the_bound_leave_memory_and_views_read_the_journal(
 def test_the_bound_is_at_least_one() -> None:
     with pytest.raises(ValueError, match="final_orders_in_memory"):
         dataclasses.replace(EngineConfig(), final_orders_in_memory=0)
+
+
+def test_resume_reads_come_in_pages_of_order_updates(engine: Engine) -> None:
+    for i in range(9):
+        engine.cancel(engine.place(limit(90 - i))[0].id)
+    everything = engine.order_events_since(0)
+    assert len(everything) == 18
+    pages = list(engine.order_update_pages(0, page_size=4))
+    assert [len(page) for page in pages] == [4, 4, 4, 4, 2]
+    assert [m for page in pages for m in page] == everything
+    assert all(m["type"] == "ORDER_UPDATE" for m in everything)
+    snapshot = everything[9]["seq"]
+    bounded = [
+        m for page in engine.order_update_pages(everything[2]["seq"], 4, snapshot) for m in page
+    ]
+    assert bounded == everything[3:10]

@@ -34,6 +34,7 @@ from collections.abc import (
     Collection,
     Coroutine,
     Iterable,
+    Iterator,
     Mapping,
 )
 from decimal import Decimal
@@ -181,6 +182,8 @@ class Engine:
         spawn(watch_loop_lag(self.metrics, self.clock, cfg.loop_lag_interval_s), "engine.loop-lag")
         if not self.inline:
             spawn(self._expire_every(cfg.expire_interval_s), "engine.expire")
+            if self._journal_state != "ok" and self._probe is None:  # failed before start
+                self._probe = spawn(self._probe_journal(), "engine.journal-probe")
         if self._feed is not None:
             await self._start_feed(cfg.start_timeout_s if timeout_s is None else timeout_s)
         log.info("engine started (source %s)", self.source)
@@ -893,6 +896,19 @@ class Engine:
             account_messages.order_update(event.order, row, event.ts_ms)
             for row, event in self.journal.order_events_since(seq)
         ]
+
+    def order_update_pages(
+        self, since: int, page_size: int = 500, until: int | None = None
+    ) -> Iterator[list[Message]]:
+        """The ``ORDER_UPDATE``s with ``since`` < seq (<= ``until``, e.g. the seq a
+        snapshot was taken at), in pages of at most ``page_size``: each page is one
+        bounded read of the journal and nothing stays open between pages, so a server
+        can send a long history in chunks and yield to its loop between them."""
+        for page in self.journal.order_event_pages(since, page_size, until):
+            yield [
+                account_messages.order_update(event.order, row, event.ts_ms)
+                for row, event in page
+            ]
 
     # -- EngineApi: commands ---------------------------------------------------------
     def place(self, request: OrderRequest) -> tuple[Order, Message]:
