@@ -2,7 +2,7 @@
 server's memory stay flat?
 
     .venv/bin/python benchmarks/soak.py [--clients 300] [--minutes 30] [--sample-s 10]
-        [--order-every-s 5] [--serve-arg=--some-flag ...]
+        [--order-every-s 5] [--serve-arg=--some-flag ...] [--url URL --pid PID]
 
 The server is a real ``serve`` subprocess (simulator feed, a journal file in a
 temporary directory, removed at the end).  The clients run in this process, on one
@@ -20,6 +20,18 @@ after the warm-up (the first fifth of the run), in MB per minute and per hour, a
 growth from the first to the last sample after the warm-up.  A flat server has a slope
 near 0; the first version grew linearly (112 -> 137 MB in 5 min with 300 clients: the
 per-connection record of delivered seqs, and every final order kept in memory).
+
+``--url URL --pid PID`` drives a server that is already running instead of starting
+``serve``; its RSS is read from PID.
+
+``--attribute`` answers "which part grows": this process runs the server itself
+(a ``Workspace`` on the simulator and its ``RealtimeServer``, what ``serve`` runs)
+under ``tracemalloc`` and drives it with the clients in a child process (this script
+with ``--url``); at the end of the warm-up and at the end of the run it takes a
+snapshot and prints the growth of Python memory between them by the part of the code
+that allocated it (workspace/server, protocol, engine, trading, journal, the simulator,
+websockets, the rest).  tracemalloc slows the server down, so the rates are lower than
+in a plain run; the split is what this mode is for.
 
 The last line printed is one JSON object.  Nothing is left behind.
 """
@@ -252,10 +264,16 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     tally = Tally()
     samples: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        server, url = await start_serve(Path(tmp) / "journal.sqlite", args.serve_arg)
+        server: asyncio.subprocess.Process | None = None
+        if args.url:
+            url, pid = args.url, args.pid
+        else:
+            bound = ["--final-orders-in-memory", str(args.final_orders_in_memory)]
+            server, url = await start_serve(Path(tmp) / "journal.sqlite", [*args.serve_arg, *bound])
+            pid = server.pid
         started = time.monotonic()
-        rss_idle = rss_mb(server.pid)
-        print(f"serve pid {server.pid} at {url}: {rss_idle:.1f} MB before any client")
+        rss_idle = rss_mb(pid)
+        print(f"server pid {pid} at {url}: {rss_idle:.1f} MB before any client")
         sockets, tasks = await open_clients(url, args.clients, tally, args.order_every_s)
         print(f"{tally.connected} clients connected in {time.monotonic() - started:.1f} s")
         duration = args.minutes * 60.0
@@ -265,7 +283,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             while (elapsed := time.monotonic() - began) < duration:
                 await asyncio.sleep(min(args.sample_s, max(0.0, duration - elapsed)))
                 now = time.monotonic()
-                rss = rss_mb(server.pid)
+                rss = rss_mb(pid)
                 samples.append((now - began, rss))
                 placed, messages, at = last
                 span = max(now - at, 1e-9)
@@ -283,12 +301,13 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-            server.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(server.wait(), 30)
-            except TimeoutError:
-                server.kill()
-                await server.wait()
+            if server is not None:
+                server.send_signal(signal.SIGINT)
+                try:
+                    await asyncio.wait_for(server.wait(), 30)
+                except TimeoutError:
+                    server.kill()
+                    await server.wait()
     warm = [s for s in samples if s[0] >= duration / 5] or samples
     slope = slope_per_min(warm)
     growth = warm[-1][1] - warm[0][1] if len(warm) > 1 else 0.0
@@ -318,6 +337,95 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+PARTS = (
+    ("workspace/server/", "server"),
+    ("workspace/protocol/", "protocol"),
+    ("workspace/engine/", "engine"),
+    ("workspace/trading/", "trading (account)"),
+    ("workspace/journal/", "journal"),
+    ("workspace/sim/", "simulator"),
+    ("workspace/market/", "feed"),
+    ("/websockets/", "websockets"),
+)
+
+
+def _part(filename: str) -> str:
+    for marker, name in PARTS:
+        if marker in filename:
+            return name
+    return "other"
+
+
+async def attribute(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the server here under tracemalloc, the clients in a child (see the docstring)."""
+    import gc
+    import tracemalloc
+
+    from workspace import Workspace
+    from workspace.engine.config import EngineConfig
+
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        workspace = Workspace(
+            feed="sim",
+            db=Path(tmp) / "journal.sqlite",
+            balances={"USDT": 10_000_000},
+            engine=EngineConfig(final_orders_in_memory=args.final_orders_in_memory),
+        )
+        await workspace.start()
+        try:
+            server = await workspace.serve(port=0)
+            url = f"ws://127.0.0.1:{server.port}/api/ws/realtime"
+            tracemalloc.start(1)
+            child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                __file__,
+                "--url",
+                url,
+                "--pid",
+                str(os.getpid()),
+                "--clients",
+                str(args.clients),
+                "--minutes",
+                str(args.minutes),
+                "--sample-s",
+                str(args.sample_s),
+                "--order-every-s",
+                str(args.order_every_s),
+                stdout=asyncio.subprocess.PIPE,
+            )
+            assert child.stdout is not None
+            lines: list[str] = []
+            started = time.monotonic()
+            first: tracemalloc.Snapshot | None = None
+            while line := (await child.stdout.readline()).decode():
+                lines.append(line)
+                print(line, end="", flush=True)
+                if first is None and time.monotonic() - started >= args.minutes * 60 / 5:
+                    gc.collect()
+                    first = tracemalloc.take_snapshot()
+                    orders_first = len(workspace.account.orders)
+            await child.wait()
+            gc.collect()
+            last = tracemalloc.take_snapshot()
+            orders_last = len(workspace.account.orders)
+            tracemalloc.stop()
+        finally:
+            await workspace.stop()
+    if first is None:
+        raise RuntimeError("the run ended before its warm-up")
+    growth: Counter[str] = Counter()
+    for stat in last.compare_to(first, "filename"):
+        growth[_part(stat.traceback[0].filename)] += stat.size_diff
+    print("Python memory growth after the warm-up, by the part that allocated it:")
+    for name, size in growth.most_common():
+        print(f"  {name:<20} {size / 1e6:+8.2f} MB")
+    print(f"  orders in the account's memory: {orders_first} -> {orders_last}")
+    result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    result["python_growth_mb_by_part"] = {k: round(v / 1e6, 3) for k, v in growth.items()}
+    result["account_orders_in_memory"] = [orders_first, orders_last]
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=300)
@@ -327,9 +435,24 @@ def main() -> None:
     parser.add_argument(
         "--serve-arg", action="append", default=[], help="passed on to serve (repeatable)"
     )
+    parser.add_argument(
+        "--final-orders-in-memory",
+        type=int,
+        default=10_000,
+        help="the server's bound (EngineConfig.final_orders_in_memory; default 10,000)",
+    )
+    parser.add_argument("--url", default=None, help="a running server to drive instead")
+    parser.add_argument("--pid", type=int, default=None, help="its process id (for RSS)")
+    parser.add_argument(
+        "--attribute",
+        action="store_true",
+        help="run the server here under tracemalloc: Python memory growth by part",
+    )
     args = parser.parse_args()
+    if bool(args.url) != bool(args.pid):
+        parser.error("--url and --pid go together")
     with contextlib.suppress(KeyboardInterrupt):
-        result = asyncio.run(soak(args))
+        result = asyncio.run(attribute(args) if args.attribute else soak(args))
         print(json.dumps(result))
 
 
