@@ -80,6 +80,8 @@ class Journal:
         con: sqlite3.Connection,
         config: AccountConfig,
         lock: FileLock | None = None,
+        *,
+        read_only: bool = False,
     ) -> None:
         self.path = path
         self.config = config
@@ -95,7 +97,7 @@ class Journal:
         self._closed = False
         self._unverified = False  # a failed COMMIT SQLite could not confirm either way
         self._broken: str | None = None  # why appends are refused for good
-        self.read_only = lock is None
+        self.read_only = read_only
 
     # -- opening -----------------------------------------------------------------------
     @classmethod
@@ -112,6 +114,8 @@ class Journal:
             if not path.is_file():
                 raise JournalError(f"no journal at {path}")
             target: str | Path = f"{path.resolve().as_uri()}?mode=ro"
+        elif str(path) == ":memory:":  # SQLite's private database: nothing to share
+            target = path
         else:
             lock = FileLock.acquire(path)
             target = path
@@ -135,7 +139,7 @@ class Journal:
             if lock is not None:
                 lock.release()
             raise
-        return cls(path, con, stored, lock)
+        return cls(path, con, stored, lock, read_only=read_only)
 
     @staticmethod
     def _prepare(
