@@ -45,7 +45,7 @@ from workspace.engine.callbacks import TICK_ORIGIN, CallbackKind, StrategyCallba
 from workspace.engine.clock import Clock, SystemClock
 from workspace.engine.config import EngineConfig
 from workspace.engine.feed_port import FeedFactory, FeedPort, FeedStatusLike
-from workspace.engine.hub import Hub, MessageSubscription
+from workspace.engine.hub import Hub
 from workspace.engine.log_throttle import LogThrottle
 from workspace.engine.market_messages import MarketMessages
 from workspace.engine.metrics import EngineMetrics, watch_loop_lag
@@ -59,6 +59,7 @@ from workspace.market.exchange_info import SymbolInfo
 from workspace.market.records import BookTicker, MarketRecord, MiniTicker, Ticker, Trade
 from workspace.market.subscriptions import normalize_symbol
 from workspace.protocol.engine_api import EngineApi
+from workspace.protocol.outbox import Outbox
 from workspace.session import Listener, Message
 from workspace.trading.account import Account
 from workspace.trading.events import AccountEvent, FillEvent, OrderEvent, PositionEvent
@@ -75,6 +76,7 @@ UNHEALTHY_FEED = frozenset({"stalled", "reconnecting", "down", "stopped"})
 FINAL_STATUSES = frozenset(
     {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
 )
+CLIENTS_STATUS_DELAY_S = 0.25
 T = TypeVar("T")
 
 
@@ -136,6 +138,10 @@ class Engine:
         self._server_clients = 0
         self._status_soon = False
         self._symbol_tasks: set[asyncio.Task[None]] = set()
+        self._book_refs: Counter[str] = Counter()
+        # Set by whoever feeds publish_book (the local order books of the depth streams).
+        self.books_enabled = False
+        self._book_messages: dict[str, Message] = {}
         if symbol_rules is not None:
             account.set_rules(symbol_rules)
         self._listing: Callable[[], Awaitable[Mapping[str, SymbolInfo]]] | None = getattr(
@@ -613,7 +619,7 @@ class Engine:
     # -- EngineApi: the message stream -----------------------------------------------
     def subscribe_messages(
         self, symbols: Collection[str] | None = None, listener: Listener | None = None
-    ) -> MessageSubscription:
+    ) -> Outbox:
         subscription = self.hub.subscribe(symbols)
         if listener is not None:
             self._listeners += 1
@@ -793,6 +799,51 @@ class Engine:
     def market_update(self, symbol: str) -> Message | None:
         return self._market.latest(symbol)
 
+    async def acquire_book(self, symbol: str) -> str:
+        """Hold ``symbol``'s book: the feed streams the symbol, ``publish_book`` brings
+        its ``BOOK_UPDATE``s.  Refused (``InvalidParams``) while ``books_enabled`` is
+        off: this engine keeps no local order books until the depth work turns it on,
+        and a client must hear that rather than wait for books that never come."""
+        if not self.books_enabled:
+            raise InvalidParams("this engine keeps no order books: best bid and ask only")
+        name = await self.acquire_symbol(symbol)
+        self._book_refs[name] += 1
+        return name
+
+    async def release_book(self, symbol: str) -> None:
+        name = symbol.upper()
+        if self._book_refs[name] <= 0:
+            return
+        self._book_refs[name] -= 1
+        if self._book_refs[name] <= 0:
+            del self._book_refs[name]
+        await self.release_symbol(name)
+
+    def book_update(self, symbol: str) -> Message | None:
+        return self._book_messages.get(symbol.upper())
+
+    def publish_book(self, message: Message) -> None:
+        """Publish a ``BOOK_UPDATE`` (20 levels a side) of a symbol's local book; the
+        hub paces it to 10 per second per symbol and slices it per subscriber depth."""
+        symbol = message.get("symbol")
+        if isinstance(symbol, str):
+            self._book_messages[symbol] = message
+        self.hub.publish(message)
+
+    async def candles_message(self, symbol: str, interval: str, limit: int) -> Message:
+        """``CANDLES`` built from the ticks this engine kept (trades and tickers of the
+        symbol since it streams): exact for the time it covers, none before.  The
+        exchange's klines (REST backfill, the kline stream) are the candle work's."""
+        name = self.normalize(symbol)
+        interval_ms = 0 if interval == "1M" else interval_to_ms(interval)
+        return {
+            "type": "CANDLES",
+            "symbol": name,
+            "interval": interval,
+            "candles": self.ticks.candles(name, interval_ms, limit),
+            "timestamp": self.clock.time_ms(),
+        }
+
     # -- EngineApi: snapshots ------------------------------------------------------
     @property
     def server_clients(self) -> int:
@@ -804,10 +855,14 @@ class Engine:
         changed = count != self._server_clients
         self._server_clients = count
         if changed and self._running and not self._status_soon:
-            # Panels learn the count from STATUS: tell them now, not at the next 5 s
-            # cadence.  One STATUS per loop turn however many clients came or went.
+            # Panels learn the count from STATUS: tell them soon, not at the next 5 s
+            # cadence, but once per CLIENTS_STATUS_DELAY_S however many clients came or
+            # went: a STATUS goes to every client, so one per connection of a burst of
+            # N connections was N * N writes (minutes for 3,000 clients).
             self._status_soon = True
-            asyncio.get_running_loop().call_soon(self._publish_status_soon)
+            asyncio.get_running_loop().call_later(
+                CLIENTS_STATUS_DELAY_S, self._publish_status_soon
+            )
 
     def _publish_status_soon(self) -> None:
         self._status_soon = False
@@ -819,6 +874,7 @@ class Engine:
             "type": "STATUS",
             "feed": self._feed_state,
             "source": self.source,
+            "journal_id": self.journal_id,
             "timestamp": self.clock.time_ms(),
             "reason": self._feed_reason,
             "exchange_info": self._rules_state(),
@@ -872,7 +928,9 @@ class Engine:
             orders = [o for o in self.account.orders.values() if str(o.status) == wanted]
         else:
             orders = self.journal.latest_orders({OrderStatus(wanted)})
-        return account_messages.orders_message(orders, self.seq, self.clock.time_ms())
+        message = account_messages.orders_message(orders, self.seq, self.clock.time_ms())
+        message["journal_id"] = self.journal_id
+        return message
 
     def order(self, order_id: str) -> Order:
         """An order (or a leg) as it stands, by id; one that left the account's memory
@@ -890,6 +948,10 @@ class Engine:
     @property
     def seq(self) -> int:
         return self.journal.last_seq
+
+    @property
+    def journal_id(self) -> str:
+        return self.journal.journal_id
 
     def order_events_since(self, seq: int) -> list[Message]:
         return [
@@ -1021,6 +1083,14 @@ class Engine:
     def symbols(self) -> frozenset[str]:
         """Symbols someone holds (notebook, server clients)."""
         return frozenset(s for s, n in self._refs.items() if n > 0)
+
+
+_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def interval_to_ms(interval: str) -> int:
+    """Binance's kline interval names (``1m``, ``4h``, ``1d``...) in ms; not ``1M``."""
+    return int(interval[:-1]) * _UNIT_MS[interval[-1]]
 
 
 def as_engine_api(engine: Engine) -> EngineApi:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,11 @@ CREATE INDEX IF NOT EXISTS ticks_symbol_ts ON ticks (symbol, ts);
 _Num = float | None
 _Row = tuple[str, int, str, float, _Num, _Num, _Num, _Num, bytes | None]
 COLUMNS = ("symbol", "timestamp", "source", "price", "bid", "ask", "quantity", "volume")
+
+
+def _month_start(ts_ms: int) -> int:
+    moment = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    return int(datetime(moment.year, moment.month, 1, tzinfo=UTC).timestamp() * 1000)
 
 
 def _f(value: object) -> float | None:
@@ -170,6 +176,37 @@ class TickStore:
             (symbol.upper(), start_ms, end_ms, after_id, limit),
         ).fetchall()
         return [(row_id, self._decode(body)) for row_id, body in rows]
+
+    def candles(self, symbol: str, interval_ms: int, limit: int) -> list[list[float]]:
+        """OHLCV candles of ``symbol`` built from the kept ticks, oldest first, the last
+        ``limit`` (``[open_time_ms, open, high, low, close, volume]``; volume counts
+        trades only).  ``interval_ms`` 0 means calendar months (Binance's ``1M``)."""
+        self.flush()
+        last = self._db.execute(
+            "SELECT MAX(ts) FROM ticks WHERE symbol = ?", (symbol.upper(),)
+        ).fetchone()[0]
+        if last is None:
+            return []
+        start = 0 if interval_ms == 0 else (last // interval_ms - limit + 1) * interval_ms
+        rows = self._db.execute(
+            "SELECT ts, price, quantity FROM ticks WHERE symbol = ? AND ts >= ? ORDER BY ts, id",
+            (symbol.upper(), start),
+        )
+        bars: dict[int, list[float]] = {}
+        for ts, price, quantity in rows:
+            opened = ts - ts % interval_ms if interval_ms else _month_start(ts)
+            bar = bars.get(opened)
+            if bar is None:
+                bars[opened] = [opened, price, price, price, price, quantity or 0.0]
+                continue
+            if price > bar[2]:
+                bar[2] = price
+            if price < bar[3]:
+                bar[3] = price
+            bar[4] = price
+            if quantity:
+                bar[5] += quantity
+        return list(bars.values())[-limit:]
 
     def count(self, symbol: str) -> int:
         self.flush()
