@@ -1,12 +1,14 @@
 """The account's durable event log (SQLite, WAL) and pandas views of it."""
 
-from workspace.journal.errors import JournalError
+from workspace.journal.errors import JournalError, JournalLocked
 from workspace.journal.frames import equity_curve, fills_frame, orders_frame, positions_frame
-from workspace.journal.store import Journal
+from workspace.journal.store import Journal, Verification
 
 __all__ = [
     "Journal",
     "JournalError",
+    "JournalLocked",
+    "Verification",
     "equity_curve",
     "fills_frame",
     "orders_frame",

@@ -217,7 +217,7 @@ class Workspace(OrderMethods):
             self._tempdir = tempfile.TemporaryDirectory(prefix="workspace-")
             db = Path(self._tempdir.name) / "journal.sqlite"
         self._journal = journal = Journal.open(db, config=self._account_config)
-        account: Account = journal.rebuild()
+        account: Account = journal.rebuild(retain=self._engine_config.final_orders_in_memory)
         self._tick_store = TickStore(
             db.with_name(db.stem + ".ticks" + db.suffix),
             per_symbol=self._engine_config.ticks_per_symbol,
@@ -513,8 +513,9 @@ class Workspace(OrderMethods):
         return self._require().close(position_id, exact(quantity))[0]
 
     def order(self, order_id: str) -> Order:
-        """An order (or a leg) as it stands now, by id.  Raises ``NotFound``."""
-        return self._require().account.order(order_id)
+        """An order (or a leg) as it stands now, by id (an old final one from the
+        journal).  Raises ``NotFound``."""
+        return self._require().order(order_id)
 
     def symbol_info(self, symbol: str) -> SymbolInfo | None:
         """The exchange's rules for ``symbol`` (tick, lot step, minimums ...), once
@@ -657,6 +658,7 @@ class Workspace(OrderMethods):
             "tasks": engine.task_names,
             "seq": engine.seq if engine.running else None,
             "exchange_info": engine.status_message().get("exchange_info"),
+            "journal": engine.journal_state,
             # "book": orders fill against local order books; "top_of_book": without
             # depth data, whole at the best price (docs/trading.md)
             "fill_model": engine.account.fill_model(now_ms=engine.clock.time_ms()),
