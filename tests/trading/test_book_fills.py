@@ -528,3 +528,48 @@ def test_a_margin_style_short_walks_the_bids() -> None:
     ]
     assert desk.account.positions == []
     assert order.status is S.FILLED
+
+
+class Refusing:
+    """A journal sink that cannot write the next ``n`` steps (journal first)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __call__(self, events: list[AccountEvent]) -> None:
+        if self.n > 0:
+            self.n -= 1
+            raise OSError("disk full")
+
+
+def test_a_walk_the_journal_refuses_is_taken_back_with_the_liquidity_it_took() -> None:
+    calm, stormy = Desk(BIDS, ASKS), Desk(BIDS, ASKS)
+    stormy.account.attach_journal(Refusing(2))
+    expected_order, expected = calm.place(buy(OrderType.MARKET, "10"))
+    before = (stormy.account.balances(), stormy.account.open_orders)
+    for _ in range(2):  # the walk and its fills never happened, nor did what they took
+        try:
+            stormy.account.place(buy(OrderType.MARKET, "10"), calm.t)
+        except OSError:
+            pass
+        else:
+            raise AssertionError("the step should have been refused")
+        assert (stormy.account.balances(), stormy.account.open_orders) == before
+    order, events = stormy.account.place(buy(OrderType.MARKET, "10"), calm.t)
+    assert msgspec.msgpack.encode(events) == msgspec.msgpack.encode(expected)
+    assert order == expected_order
+    # the rest waits for the book: the same next change gives the same fills
+    stormy.account.attach_journal(Refusing(1))
+    t = calm.tick()
+    for desk in (calm, stormy):
+        change(desk.book, asks=[("103.00", "5")], event_ms=t)
+    live = calm.account.on_book(SYMBOL, calm.book, t)
+    try:
+        stormy.account.on_book(SYMBOL, stormy.book, t)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the step should have been refused")
+    assert stormy.account.order(order.id).status is S.PARTIALLY_FILLED
+    again = stormy.account.on_book(SYMBOL, stormy.book, t)
+    assert msgspec.msgpack.encode(again) == msgspec.msgpack.encode(live)

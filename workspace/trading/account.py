@@ -51,7 +51,7 @@ from workspace.market.exchange_info import SymbolInfo
 from workspace.market.records import BookTicker, MiniTicker, Ticker, Trade
 from workspace.trading import execution, exits, placement
 from workspace.trading.config import AccountConfig
-from workspace.trading.depth import Depth
+from workspace.trading.depth import Depth, DepthState
 from workspace.trading.events import (
     AccountEvent,
     FillEvent,
@@ -96,6 +96,7 @@ class _Step:
     __slots__ = (
         "by_id",
         "closed",
+        "depths",
         "fees",
         "fill_count",
         "fills",
@@ -121,6 +122,8 @@ class _Step:
         self.positions: list[tuple[dict[str, Position], str, object]] = []
         self.by_id: list[tuple[str, object]] = []
         self.position_order: list[str] | None = None  # open positions' order, if it moved
+        # the books' record of what orders took from them, as each was before the step
+        self.depths: dict[int, tuple[Depth, DepthState]] = {}
 
 
 class Account:
@@ -242,10 +245,19 @@ class Account:
         self.trim()
         return result, events
 
+    def _depth_changing(self, depth: Depth) -> None:
+        """A book's record of what orders took from it is about to change: inside a
+        step that may be taken back, keep it as it was (once per book and step)."""
+        step = self._step
+        if step is not None and id(depth) not in step.depths:
+            step.depths[id(depth)] = (depth, depth.state())
+
     def _rollback(self) -> None:
         step = self._step
         assert step is not None
         self._step = None
+        for depth, state in step.depths.values():
+            depth.restore(state)
         self.store.rollback()
         self.wallet.rollback()
         with localcontext(self.ctx):
@@ -583,7 +595,7 @@ class Account:
             return []
         depth = self._depths.get(symbol)
         if depth is None or depth.book is not book:
-            depth = self._depths[symbol] = Depth(book, ts_ms)
+            depth = self._depths[symbol] = Depth(book, ts_ms, self._depth_changing)
         else:
             depth.changed(ts_ms)
         store = self.store

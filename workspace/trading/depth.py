@@ -38,14 +38,36 @@ MAX_PRINTS = 256  # trades noted before they are counted anyway
 Slice = tuple[Decimal, Decimal]
 """One fill of a walk: (price, quantity)."""
 
+_Taken = dict[Decimal, list[Decimal]]
+_Print = tuple[Decimal, Decimal, bool, int]
+DepthState = tuple[_Taken, _Taken, list[_Print]]
+"""What the account took from a book and the trades it has not counted yet (a copy)."""
+
 
 class Depth:
     """The book of one symbol and the liquidity the account took from it."""
 
-    __slots__ = ("_last", "_prints", "_shown", "_took_asks", "_took_bids", "book", "book_ms")
+    __slots__ = (
+        "_changing",
+        "_last",
+        "_prints",
+        "_shown",
+        "_took_asks",
+        "_took_bids",
+        "book",
+        "book_ms",
+    )
 
-    def __init__(self, book: OrderBook, ts_ms: int) -> None:
+    def __init__(
+        self,
+        book: OrderBook,
+        ts_ms: int,
+        changing: Callable[[Depth], None] | None = None,
+    ) -> None:
+        """``changing(depth)`` is called before a step changes what was taken (the
+        account keeps it, to take the step back if its journal cannot write it)."""
         self.book = book
+        self._changing = changing
         self.book_ms = ts_ms  # when the engine last said the book changed (its clock)
         # price -> [the level's quantity when first taken from, quantity taken since]
         self._took_asks: dict[Decimal, list[Decimal]] = {}
@@ -143,6 +165,8 @@ class Depth:
     def take(self, side: Side, slices: list[Slice]) -> None:
         """A taker on ``side`` executed ``slices``: that liquidity is gone until the
         book updates those levels."""
+        if self._changing is not None:
+            self._changing(self)
         self._last = None
         buy = side is Side.BUY
         took = self._took_asks if buy else self._took_bids
@@ -163,7 +187,16 @@ class Depth:
         if len(prints) > MAX_PRINTS:  # a book that stopped changing: count them now
             self._count_prints()
 
+    def state(self) -> DepthState:
+        return (_copied(self._took_asks), _copied(self._took_bids), list(self._prints))
+
+    def restore(self, state: DepthState) -> None:
+        self._took_asks, self._took_bids, self._prints = state
+        self._last = None
+
     def _count_prints(self) -> None:
+        if self._changing is not None:
+            self._changing(self)
         book = self.book
         for price, quantity, buyer_took, _ in self._prints:
             if buyer_took:
@@ -171,6 +204,10 @@ class Depth:
             else:
                 _take(self._took_bids, price, quantity, book.bid_quantity(price))
         self._prints = []
+
+
+def _copied(took: _Taken) -> _Taken:
+    return {price: list(entry) for price, entry in took.items()}
 
 
 def _take(
