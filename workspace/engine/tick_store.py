@@ -33,14 +33,25 @@ CREATE TABLE IF NOT EXISTS ticks (
     ask REAL,
     quantity REAL,
     volume REAL,
-    message BLOB
+    message BLOB,
+    after_gap INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS ticks_symbol_ts ON ticks (symbol, ts);
 """
 
 _Num = float | None
-_Row = tuple[str, int, str, float, _Num, _Num, _Num, _Num, bytes | None]
-COLUMNS = ("symbol", "timestamp", "source", "price", "bid", "ask", "quantity", "volume")
+_Row = tuple[str, int, str, float, _Num, _Num, _Num, _Num, bytes | None, int]
+COLUMNS = (
+    "symbol",
+    "timestamp",
+    "source",
+    "price",
+    "bid",
+    "ask",
+    "quantity",
+    "volume",
+    "after_gap",
+)
 
 
 def _f(value: object) -> float | None:
@@ -58,6 +69,9 @@ class TickStore:
             # would hold the event loop for tens of ms).
             self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(ticks)")}
+        if "after_gap" not in columns:  # a store written before ticks were flagged
+            self._db.execute("ALTER TABLE ticks ADD COLUMN after_gap INTEGER NOT NULL DEFAULT 0")
         self._pending: list[_Row] = []
         self._encode = msgspec.json.Encoder().encode
         self._decode = msgspec.json.Decoder(dict[str, Any]).decode
@@ -79,6 +93,7 @@ class TickStore:
                 _f(tick.quantity),
                 _f(tick.volume),
                 None if message is None else self._encode(message),
+                1 if tick.after_gap else 0,
             )
         )
 
@@ -118,7 +133,7 @@ class TickStore:
     def _insert(self, rows: list[_Row]) -> None:
         self._db.executemany(
             "INSERT INTO ticks (symbol, ts, source, price, bid, ask, quantity, volume,"
-            " message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " message, after_gap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         counts, bound = self._counts, self._bound
@@ -151,11 +166,12 @@ class TickStore:
 
         self.flush()
         rows = self._db.execute(
-            "SELECT symbol, ts, source, price, bid, ask, quantity, volume FROM ("
+            "SELECT symbol, ts, source, price, bid, ask, quantity, volume, after_gap FROM ("
             " SELECT * FROM ticks WHERE symbol = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
             (symbol.upper(), -1 if limit is None else limit),
         ).fetchall()
         frame = pd.DataFrame(rows, columns=list(COLUMNS))
+        frame["after_gap"] = frame["after_gap"].astype(bool)
         frame["time"] = pd.to_datetime(frame["timestamp"], unit="ms", utc=True)
         return frame.set_index("time")
 

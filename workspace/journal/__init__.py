@@ -1,14 +1,22 @@
 """The account's durable event log (SQLite, WAL) and pandas views of it."""
 
 from workspace.journal.errors import JournalError
-from workspace.journal.frames import equity_curve, fills_frame, orders_frame, positions_frame
-from workspace.journal.store import Journal
+from workspace.journal.frames import (
+    equity_curve,
+    fills_frame,
+    gaps_frame,
+    orders_frame,
+    positions_frame,
+)
+from workspace.journal.store import GapRow, Journal
 
 __all__ = [
+    "GapRow",
     "Journal",
     "JournalError",
     "equity_curve",
     "fills_frame",
+    "gaps_frame",
     "orders_frame",
     "positions_frame",
 ]

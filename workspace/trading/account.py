@@ -35,6 +35,7 @@ from typing import cast
 import msgspec
 
 from workspace.errors import InvalidParams, NotFound
+from workspace.market.book import OrderBook
 from workspace.market.exchange_info import SymbolInfo
 from workspace.market.records import BookTicker, MiniTicker, Ticker, Trade
 from workspace.trading import execution, exits, placement
@@ -102,6 +103,7 @@ class Account:
         self._realized = ZERO
         self._fees = ZERO
         self._initial_value = self.config.initial_balance
+        self._books: dict[str, OrderBook] = {}  # the local order books the engine keeps
         # assets the account started with that have no price yet: symbol -> asset
         self._unvalued: dict[str, str] = {
             asset + self.quote_asset: asset
@@ -314,6 +316,20 @@ class Account:
             with localcontext(self.ctx):
                 return execution.after_price(self, symbol, price, ts_ms, trigger=trigger)
         return []
+
+    def on_book(self, symbol: str, book: OrderBook | None, ts_ms: int) -> list[AccountEvent]:
+        """The engine's local order book of ``symbol`` changed (``None``: lost to a
+        sequence gap, being rebuilt).  The book is kept by reference (it changes in
+        place); orders still fill at the top of the book, so no event comes of it."""
+        if book is None:
+            self._books.pop(symbol, None)
+        else:
+            self._books[symbol] = book
+        return []
+
+    def book(self, symbol: str) -> OrderBook | None:
+        """The local order book of ``symbol`` the engine keeps, if any."""
+        return self._books.get(symbol)
 
     def expire(self, now_ms: int) -> list[AccountEvent]:
         """Expire the market orders whose wait for a fresh price is over (the engine
