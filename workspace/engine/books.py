@@ -191,7 +191,7 @@ class BookMessages:
         self._latest.pop(symbol, None)  # stale now
         if self._refs[symbol] <= 0:
             return
-        if symbol in self._pending:
+        if self._timers and symbol in self._pending:
             return  # a send is due at the end of the interval: it takes the latest book
         now = self._now_s()
         due = self._sent_at.get(symbol, float("-inf")) + self._interval_s

@@ -955,6 +955,11 @@ class Engine:
             for gap in self._recorded_books.close():
                 self.on_gap(gap)
 
+    @property
+    def live_candles(self) -> LiveCandles | None:
+        """The live candle series (``None`` in replay): which are kept, backfills."""
+        return self._candles
+
     def _sweep_candles(self) -> None:
         if self._candles is not None:
             self._candles.sweep()

@@ -118,6 +118,12 @@ class Recorder:
     def stop(self) -> None:
         self._stop.set()
 
+    async def settled(self) -> None:
+        """Return once no depth snapshot is being asked for (every book the recording
+        started has its snapshot line written)."""
+        while pending := [task for task in self._fetches.values() if not task.done()]:
+            await asyncio.wait(pending)
+
     async def run(self, duration_s: float | None = None) -> int:
         deadline = None if duration_s is None else self._clock.time_ms() + round(duration_s * 1000)
         await self._record_histories()
