@@ -734,6 +734,7 @@ class Workspace(OrderMethods):
         if self._engine is None:
             return {"running": False, "feed": "stopped", "source": self.feed_kind}
         engine = self._engine
+        status = engine.status_message()
         return {
             "running": engine.running,
             "feed": engine.feed_state if engine.running else "stopped",
@@ -743,11 +744,11 @@ class Workspace(OrderMethods):
             "servers": [server.port for server in self._servers],
             "tasks": engine.task_names,
             "seq": engine.seq if engine.running else None,
-            "exchange_info": engine.status_message().get("exchange_info"),
-            "reason": engine.status_message().get("reason"),
-            "last_price_ms": engine.status_message().get("last_price_ms"),
-            "last_gap": engine.status_message().get("last_gap"),
-            "healthy": engine.health()["healthy"] if engine.running else False,
+            "exchange_info": status.get("exchange_info"),
+            "reason": status.get("reason"),
+            "last_price_ms": status.get("last_price_ms"),
+            "last_gap": status.get("last_gap"),
+            "healthy": engine.health()["healthy"],
         }
 
     def __repr__(self) -> str:
