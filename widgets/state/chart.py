@@ -250,7 +250,7 @@ class ChartState:
             return set()
         end = as_float(raw.get("end_ms"))
         symbol = raw.get("symbol")
-        gap = {
+        gap: dict[str, Any] = {
             "start_ms": int(start),
             "end_ms": None if end is None else int(end),
             "reason": str(raw.get("reason") or ""),
@@ -261,7 +261,7 @@ class ChartState:
                 if known == gap:
                     return set()
                 self.gaps[i] = gap  # an open gap that closed
-                return set(self._symbols)
+                return {gap["symbol"]} if gap["symbol"] is not None else set(self._symbols)
         self.gaps.append(gap)
         self.gaps.sort(key=lambda g: g["start_ms"])
         del self.gaps[:-GAPS_KEPT]
