@@ -27,7 +27,8 @@ async def watched(tmp_path: Path) -> AsyncIterator[tuple[Workspace, asyncio.Queu
     ws.engine.subscribe_messages(listener=messages.put_nowait)
     try:
         await ws.subscribe("BTCUSDT", "ETHUSDT")
-        await next_of(messages, "MARKET_UPDATE", symbol="ETHUSDT")
+        for symbol in ("BTCUSDT", "ETHUSDT"):  # both stream (the stall judges their pace)
+            await next_of(messages, "MARKET_UPDATE", symbol=symbol)
         yield ws, messages
     finally:
         await ws.stop()

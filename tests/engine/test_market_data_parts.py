@@ -149,6 +149,11 @@ def test_the_first_tick_after_a_gap_is_flagged_once(tmp_path: Path) -> None:
         assert [g["reason"] for g in gaps.touching("ETHUSDT", 5)] == ["stalled"]
         assert len(gaps.touching("BTCUSDT", 0)) == 2
         assert len(journal.gaps()) == 2
+        # a symbol that streams but had not ticked when the feed's gap came
+        gaps.watch(["SOLUSDT"])
+        gaps.complete(Gap(10, 12, "connection closed (1006)"))
+        assert gaps.after_gap("SOLUSDT")
+        assert not gaps.after_gap("XRPUSDT")  # never watched, first tick ever
 
 
 def update(first: int, last: int, ms: int) -> DepthUpdate:

@@ -660,6 +660,7 @@ class Engine:
         # last position of the symbol closing) sees the symbol as wanted.
         for name in names:
             self._refs[name] += 1
+        self.gaps.watch(names)
         try:
             if self._batcher is not None:
                 missing = [n for n in dict.fromkeys(names) if n not in self._batcher.streaming]
@@ -757,6 +758,7 @@ class Engine:
         missing = [s for s in wanted if s not in self._feed.subscribed]
         if not missing:
             return
+        self.gaps.watch(missing)
         try:
             async with self._symbol_lock:
                 await self._feed.subscribe(*missing)
@@ -796,6 +798,7 @@ class Engine:
         missing = [s for s in symbols if s not in self._feed.subscribed]
         if not missing:
             return
+        self.gaps.watch(missing)
         try:
             async with self._symbol_lock:
                 await self._feed.subscribe(*missing)

@@ -122,9 +122,18 @@ class GapLog:
         ``start_ms`` on needs to draw."""
         return [gap_message(g) for g in _touching(self.recent(), symbol, start_ms)]
 
+    def watch(self, symbols: Iterable[str]) -> None:
+        """These symbols stream from now on: a gap of the whole feed before their first
+        tick is a gap in their data too (their first tick after it is flagged)."""
+        current = self._feed_serial
+        for symbol in symbols:
+            if symbol not in self._seen:
+                self._seen[symbol] = (current, self._symbol_serial.get(symbol, 0))
+
     def after_gap(self, symbol: str) -> bool:
         """True for ``symbol``'s first tick after a gap of the whole feed or of its
-        book (the engine asks once per tick)."""
+        book since it started streaming (``watch``) or since its first tick (the engine
+        asks once per tick)."""
         current = (self._feed_serial, self._symbol_serial.get(symbol, 0))
         seen = self._seen.get(symbol)
         if seen == current:
