@@ -410,34 +410,31 @@ class Engine:
         # data time): their age is then measured on one clock, whatever the skew
         # between this machine and the exchange.
         ts_ms = self.clock.time_ms()
-        kind = type(record)
-        if kind is DepthUpdate or kind is DepthSnapshot:
-            self._on_depth(record, ts_ms, origin)  # type: ignore[arg-type]
+        if isinstance(record, DepthUpdate | DepthSnapshot):
+            self._on_depth(record, ts_ms, origin)
             return None
-        if kind is Kline:
-            self._on_kline(record)  # type: ignore[arg-type]
+        if isinstance(record, Kline):
+            self._on_kline(record)
             return None
-        if kind is PartialDepth:
+        if isinstance(record, PartialDepth):
             return None  # top-of-book snapshots: the engine keeps full books instead
-        if kind is BookTicker:
-            self._market.on_book(record)  # type: ignore[arg-type]
-        elif kind is Ticker:
-            ticker: Ticker = record  # type: ignore[assignment]
-            message = self._market.on_ticker(ticker)
-            self.hub.publish(message)
-            bid, ask = self._market.bid_ask(ticker.symbol, ticker)
-            tick = Tick.from_ticker(ticker, bid, ask, self.gaps.after_gap(ticker.symbol))
-            self.ticks.add(tick, message)
-        elif kind is Trade:
-            trade: Trade = record  # type: ignore[assignment]
-            bid, ask = self._market.bid_ask(trade.symbol)
-            tick = Tick.from_trade(trade, bid, ask, self.gaps.after_gap(trade.symbol))
-            self.ticks.add(tick)
-        elif kind is not MiniTicker:
-            raise TypeError(f"not a market record: {kind.__name__}")
-        market: MarketRecord = record  # type: ignore[assignment]
-        if kind is not BookTicker:
-            self._last_event_ms = self._last_price_ms = market.event_time  # type: ignore[union-attr]
+        if isinstance(record, BookTicker):
+            self._market.on_book(record)
+        else:
+            if isinstance(record, Ticker):
+                message = self._market.on_ticker(record)
+                self.hub.publish(message)
+                bid, ask = self._market.bid_ask(record.symbol, record)
+                tick = Tick.from_ticker(record, bid, ask, self.gaps.after_gap(record.symbol))
+                self.ticks.add(tick, message)
+            elif isinstance(record, Trade):
+                bid, ask = self._market.bid_ask(record.symbol)
+                tick = Tick.from_trade(record, bid, ask, self.gaps.after_gap(record.symbol))
+                self.ticks.add(tick)
+            elif not isinstance(record, MiniTicker):
+                raise TypeError(f"not a market record: {type(record).__name__}")
+            self._last_event_ms = self._last_price_ms = record.event_time
+        market: MarketRecord = record
         if self._live_books:
             self._check_live_book(market.symbol, ts_ms, origin)
         if tick is not None:
