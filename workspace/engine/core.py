@@ -410,30 +410,26 @@ class Engine:
         # data time): their age is then measured on one clock, whatever the skew
         # between this machine and the exchange.
         ts_ms = self.clock.time_ms()
-        if isinstance(record, DepthUpdate | DepthSnapshot):
-            self._on_depth(record, ts_ms, origin)
-            return None
-        if isinstance(record, Kline):
-            self._on_kline(record)
-            return None
-        if isinstance(record, PartialDepth):
-            return None  # top-of-book snapshots: the engine keeps full books instead
-        if isinstance(record, BookTicker):
-            self._market.on_book(record)
-        else:
-            if isinstance(record, Ticker):
-                message = self._market.on_ticker(record)
-                self.hub.publish(message)
-                bid, ask = self._market.bid_ask(record.symbol, record)
-                tick = Tick.from_ticker(record, bid, ask, self.gaps.after_gap(record.symbol))
-                self.ticks.add(tick, message)
-            elif isinstance(record, Trade):
-                bid, ask = self._market.bid_ask(record.symbol)
-                tick = Tick.from_trade(record, bid, ask, self.gaps.after_gap(record.symbol))
-                self.ticks.add(tick)
-            elif not isinstance(record, MiniTicker):
-                raise TypeError(f"not a market record: {type(record).__name__}")
+        # the most frequent records first: tickers, trades, book tickers
+        if isinstance(record, Ticker):
+            message = self._market.on_ticker(record)
+            self.hub.publish(message)
+            bid, ask = self._market.bid_ask(record.symbol, record)
+            tick = Tick.from_ticker(record, bid, ask, self.gaps.after_gap(record.symbol))
+            self.ticks.add(tick, message)
             self._last_event_ms = self._last_price_ms = record.event_time
+        elif isinstance(record, Trade):
+            bid, ask = self._market.bid_ask(record.symbol)
+            tick = Tick.from_trade(record, bid, ask, self.gaps.after_gap(record.symbol))
+            self.ticks.add(tick)
+            self._last_event_ms = self._last_price_ms = record.event_time
+        elif isinstance(record, BookTicker):
+            self._market.on_book(record)
+        elif isinstance(record, MiniTicker):
+            self._last_event_ms = self._last_price_ms = record.event_time
+        else:
+            self._ingest_other(record, ts_ms, origin)
+            return None
         market: MarketRecord = record
         if self._live_books:
             self._check_live_book(market.symbol, ts_ms, origin)
@@ -448,6 +444,14 @@ class Engine:
         return tick
 
     # -- order books and candles in ------------------------------------------------
+    def _ingest_other(self, record: FeedRecord, ts_ms: int, origin: float) -> None:
+        if isinstance(record, DepthUpdate | DepthSnapshot):
+            self._on_depth(record, ts_ms, origin)
+        elif isinstance(record, Kline):
+            self._on_kline(record)
+        elif not isinstance(record, PartialDepth):  # top of book: the engine keeps books
+            raise TypeError(f"not a market record: {type(record).__name__}")
+
     def _on_depth(self, record: DepthSnapshot | DepthUpdate, ts_ms: int, origin: float) -> None:
         if isinstance(record, DepthUpdate):
             self._last_event_ms = record.event_time
