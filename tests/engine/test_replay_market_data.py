@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from workspace.engine.ticks import Tick
-from workspace.errors import InvalidSymbol
+from workspace.errors import InvalidParams, InvalidSymbol
 from workspace.notebook.workspace import Workspace
 from workspace.sim import ExchangeSimulator, ManualClock, SimConfig
 from workspace.sim.fixedpoint import SCALE
@@ -141,6 +141,9 @@ async def test_a_replay_rebuilds_the_book_the_exchange_had(
     assert message["lastUpdateId"] == recording.update_id
     with pytest.raises(InvalidSymbol, match="not in the replayed data"):
         replayed.book("SOLUSDT")
+    assert replayed.engine.books_enabled
+    assert await replayed.engine.acquire_book("ethusdt") == "ETHUSDT"
+    await replayed.engine.release_book("ETHUSDT")
 
 
 async def test_the_recorded_depth_gap_is_a_gap_of_the_replay(replayed: Workspace) -> None:
@@ -231,6 +234,10 @@ async def test_kline_files_give_back_their_own_candles_from_the_trades(tmp_path:
                 row.close,
             )
             assert candle["volume"] == row.volume
+        # a kline file holds no order book: the protocol's subscribe_book is refused
+        assert not ws.engine.books_enabled
+        with pytest.raises(InvalidParams, match="no order books"):
+            await ws.engine.acquire_book("BTCUSDT")
         message = await ws.engine.candles_message("BTCUSDT", "15m", 10)
         assert message["source"] == "trades"
         assert len(message["candles"]) == 2  # 00:00 and 00:15

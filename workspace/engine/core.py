@@ -110,9 +110,12 @@ class Engine:
         known_symbols: Collection[str] | None = None,
         symbol_rules: Mapping[str, SymbolInfo] | None = None,
         recorded_candles: RecordedCandles | None = None,
+        depth_symbols: Collection[str] | None = None,
     ) -> None:
         """``inline``: a replay (records come through ``process_inline``; books are
-        rebuilt from the recorded depth, candles read from ``recorded_candles``)."""
+        rebuilt from the recorded depth, candles read from ``recorded_candles``);
+        ``depth_symbols``: the symbols whose depth the recording holds (the only books
+        a replay can have)."""
         self.account = account
         self.journal = journal
         self.source = source
@@ -148,6 +151,7 @@ class Engine:
             wall_ms=self.clock.time_ms,
         )
         self._recorded_books = RecordedBooks(self.on_gap) if inline else None
+        self._depth_symbols = frozenset(depth_symbols or ())
         self._live_books: dict[str, OrderBook] = {}  # the feed's book last handed on
         self._own_books: set[str] = set()  # books subscribed for acquire_book alone
         self._recorded_candles = recorded_candles
@@ -817,8 +821,17 @@ class Engine:
         """Keep ``symbol``'s order book and publish its ``BOOK_UPDATE``s (reference
         counted).  The symbol streams; its book comes with it when the feed keeps a
         book for every symbol (``depth@100ms`` in its streams, the Workspace's
-        default), else it is subscribed for this alone.  Raises ``InvalidSymbol``."""
-        name = await self.acquire_symbol(symbol)
+        default), else it is subscribed for this alone.  Raises ``InvalidSymbol``, and
+        ``InvalidParams`` where no book can come (a replay without that symbol's
+        depth): a client must hear it rather than wait for books that never come."""
+        name = self.normalize(symbol)
+        if not self.books_enabled:
+            raise InvalidParams("this engine keeps no order books: best bid and ask only")
+        if self._recorded_books is not None and name not in self._depth_symbols:
+            raise InvalidParams(
+                f"the recording holds no order book of {name}: best bid and ask only"
+            )
+        name = await self.acquire_symbol(name)
         feed = self._feed
         try:
             if feed is not None and name not in feed.books and name not in self._own_books:
@@ -833,6 +846,14 @@ class Engine:
             raise
         self._book_out.acquire(name)
         return name
+
+    @property
+    def books_enabled(self) -> bool:
+        """Whether this engine has order books at all: live, every symbol it streams
+        can have one; a replay only those whose depth the recording holds."""
+        if self._recorded_books is not None:
+            return bool(self._depth_symbols)
+        return self._feed is not None
 
     async def release_book(self, symbol: str) -> None:
         name = symbol.upper()

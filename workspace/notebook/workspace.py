@@ -253,6 +253,7 @@ class Workspace(OrderMethods):
         known: frozenset[str] | None = None
         rules: dict[str, SymbolInfo] | None = None
         recorded_candles: RecordedCandles | None = None
+        depth: set[str] | None = None
         clock = self._clock
         inline = self.feed_kind == "replay"
         if self.feed_kind == "replay":
@@ -266,6 +267,7 @@ class Workspace(OrderMethods):
             self._replay_clock = DataClock(first)
             clock = self._replay_clock
             recorded_candles = RecordedCandles(self._recorded.records)
+            depth = {r.symbol for r in self._recorded.records if isinstance(r, DepthSnapshot)}
         else:
             feed_factory = await self._feed_factory()
         self._engine = Engine(
@@ -280,6 +282,7 @@ class Workspace(OrderMethods):
             known_symbols=known,
             symbol_rules=rules,
             recorded_candles=recorded_candles,
+            depth_symbols=depth,
         )
         self._stopped = asyncio.Event()
         for kind, function, symbols in self._registrations:
