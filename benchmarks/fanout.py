@@ -1,28 +1,38 @@
-"""Fan-out benchmark of the ``/api/ws/realtime`` server.
+"""Fan-out benchmark of the ``/api/ws/realtime`` server, before and after, in one run.
 
-100, 500 and 1,000 clients, each subscribed to 10 of 50 symbols, the simulator at a
-high rate.  Each phase runs a fresh server process (engine + simulator + server on
-one event loop) and one client process holding every connection on a single event
-loop, so the two cores of a small machine are split between them.
+100 to 3,000 clients, each subscribed to 10 of 50 symbols, the simulator at 4x
+Binance's ticker rate.  Each phase runs a fresh server process (engine + simulator +
+server on one event loop) and one client process holding every connection on a
+single event loop, so the two cores of a small machine are split between them.
 
-Reported per phase: delivered MARKET_UPDATEs/s, p50/p99 latency from the engine
-receiving the tick to the client receiving the message, server memory per client
-(RSS growth while the clients connected, divided by their number), and CPU: each
-process's share of a core over the measured seconds, and the server's CPU time per
-delivered message (the figure that does not depend on how busy the machine is).
-Latency uses the ``received_ms`` field of every MARKET_UPDATE (the engine's wall
-clock when the ticker reached it); clients compare it to their wall clock (same
-machine, same clock).
+Every phase is run for each variant, back to back, so the figures of a variant are
+comparable with the others despite a busy machine:
+
+- ``before``: the server of ``--before-ref`` (default ``main``), exported with
+  ``git archive`` into a temporary directory and run from there, on the standard
+  asyncio loop (as that code's ``serve`` runs);
+- ``after``: this tree's server, on uvloop when it is installed (as ``serve`` runs);
+- ``after-asyncio`` (optional): this tree on the standard loop, to tell the delivery
+  path's share from uvloop's.
+
+Reported per phase and variant: delivered MARKET_UPDATEs/s, p50/p99 latency from the
+engine receiving the tick to the client receiving the message, server memory per
+client, and CPU: each process's share of a core over the measured seconds, and the
+server's CPU time per delivered message (the figure that depends least on how busy the
+machine is); then the after/before ratios.  Latency uses the ``received_ms`` field of
+every MARKET_UPDATE (the engine's wall clock when the ticker reached it); the clients
+compare it to their wall clock (same machine, same clock).
 
 The simulator staggers its symbols' tickers like Binance (each symbol on its own
 phase); ``--aligned`` puts every symbol's ticker on the same instant instead, the
 worst case: one burst of every symbol to every client at once.
 
-    .venv/bin/python benchmarks/fanout.py [--clients 100,500,1000] [--seconds 8]
+    .venv/bin/python benchmarks/fanout.py [--clients 100,500,1000,2000,3000]
+        [--variants before,after] [--before-ref main] [--seconds 8]
         [--ticker-interval 0.25] [--aligned] [--profile]
 
-``--profile`` runs cProfile in the server process of the last phase and prints its
-top functions.  The last line printed is one JSON object (the largest phase).
+``--profile`` runs cProfile in the server process of the last phase of each variant
+and prints its top functions.  The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -39,7 +49,9 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -68,7 +80,9 @@ def sim_symbols() -> tuple[Any, ...]:
 # -- server role -----------------------------------------------------------------
 
 
-async def serve(ticker_interval: float, aligned: bool, profile: bool) -> None:
+async def serve(
+    ticker_interval: float, aligned: bool, profile: bool, send_buffer: int | None
+) -> None:
     from workspace import Workspace
     from workspace.engine.config import EngineConfig
     from workspace.server import RealtimeServer, ServerLimits
@@ -86,7 +100,8 @@ async def serve(ticker_interval: float, aligned: bool, profile: bool) -> None:
     workspace = Workspace(feed="sim", engine=EngineConfig(), sim=sim)
     await workspace.start()
     await workspace.subscribe(*(spec.symbol for spec in specs))
-    limits = ServerLimits(commands_per_s=1000, command_burst=1000)
+    extra = {} if send_buffer is None else {"socket_send_buffer": send_buffer or None}
+    limits = ServerLimits(commands_per_s=1000, command_burst=1000, **extra)
     server = await RealtimeServer(
         workspace.engine, port=0, limits=limits, compression=False
     ).start()
@@ -130,8 +145,13 @@ class LightClient(asyncio.Protocol):
         ).encode()
         self.commands = commands
         self.buffer = bytearray()
+        self.received = 0  # MARKET_UPDATEs while measuring
+        self.closed = False
         self.open = False
         self.ready = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -162,18 +182,23 @@ class LightClient(asyncio.Protocol):
                 length, start = int.from_bytes(buffer[2:10], "big"), 10
             if len(buffer) < start + length:
                 return
-            if buffer[0] & 0x0F == 0x1:
-                self.on_message(bytes(buffer[start : start + length]))
+            opcode = buffer[0] & 0x0F
+            if opcode == 0x1:
+                if self.on_message(bytes(buffer[start : start + length])):
+                    self.received += 1
+            elif opcode == 0x9:  # the server's keepalive: unanswered, it closes us
+                self.transport.write(masked(bytes(buffer[start : start + length]), 0x8A))
             del buffer[: start + length]
 
 
-def masked(payload: bytes) -> bytes:
+def masked(payload: bytes, first_byte: int = 0x81) -> bytes:
+    """A client frame (masked, as RFC 6455 requires): a text frame by default."""
     mask = os.urandom(4)
     length = len(payload)
     header = (
-        bytes([0x81, 0x80 | length])
+        bytes([first_byte, 0x80 | length])
         if length < 126
-        else (bytes([0x81, 0xFE]) + length.to_bytes(2, "big"))
+        else (bytes([first_byte, 0xFE]) + length.to_bytes(2, "big"))
     )
     return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
@@ -188,11 +213,13 @@ async def run_clients(url: str, count: int, seconds: float, warmup: float) -> No
     measuring = [False]
     now = time.time
 
-    def on_message(frame: bytes) -> None:
+    def on_message(frame: bytes) -> bool:
         stamp = decoder.decode(frame)
         if stamp.received_ms is not None and measuring[0]:
             counted[0] += 1
             latencies.append(now() * 1000 - stamp.received_ms)
+            return True
+        return False
 
     parts = urlsplit(url)
     loop = asyncio.get_running_loop()
@@ -220,6 +247,8 @@ async def run_clients(url: str, count: int, seconds: float, warmup: float) -> No
     await asyncio.sleep(seconds)
     measuring[0] = False
     elapsed = time.perf_counter() - started
+    silent = sum(1 for client in clients if client.received == 0)
+    closed = sum(1 for client in clients if client.closed)
     for client in clients:
         client.transport.abort()
     delivered = counted[0]
@@ -231,6 +260,10 @@ async def run_clients(url: str, count: int, seconds: float, warmup: float) -> No
         "p99_ms": latencies[int(len(latencies) * 0.99)] if latencies else None,
         "max_ms": latencies[-1] if latencies else None,
         "mean_ms": statistics.fmean(latencies) if latencies else None,
+        # Clients that got nothing while measuring (dropped, or never subscribed): the
+        # delivered rate is only comparable when this is 0.
+        "silent_clients": silent,
+        "closed_clients": closed,
     }
     print(json.dumps(result), flush=True)
 
@@ -238,24 +271,56 @@ async def run_clients(url: str, count: int, seconds: float, warmup: float) -> No
 # -- orchestration -----------------------------------------------------------------
 
 
-def spawn(*args: str) -> subprocess.Popen[str]:
+def spawn(*args: str, code: Path | None = None) -> subprocess.Popen[str]:
+    """This script in another role; ``code``: import ``workspace`` from there."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     return subprocess.Popen(
         [sys.executable, __file__, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=env,
     )
 
 
-def phase(clients: int, args: argparse.Namespace, profile: bool) -> dict[str, Any]:
+def export(ref: str, into: Path) -> Path:
+    """The tree of git ``ref`` (the repository's files only), for the ``before`` run."""
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", ref], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def phase(
+    clients: int, args: argparse.Namespace, profile: bool, code: Path | None, loop: str
+) -> dict[str, Any]:
     server = spawn(
         "--role",
         "server",
+        "--loop",
+        loop,
         "--ticker-interval",
         str(args.ticker_interval),
+        *(
+            ["--socket-send-buffer", str(args.socket_send_buffer)]
+            if args.socket_send_buffer is not None
+            else []
+        ),
         *(["--aligned"] if args.aligned else []),
         *(["--profile"] if profile else []),
+        code=code,
     )
     assert server.stdout is not None
     assert server.stdin is not None
@@ -290,6 +355,9 @@ def phase(clients: int, args: argparse.Namespace, profile: bool) -> dict[str, An
     server_cpu_s = server_now.user + server_now.system - cpu_server.user - cpu_server.system
     result["server_cpu"] = round(server_cpu_s / wall, 2)
     result["server_cpu_us_per_msg"] = round(server_cpu_s * 1e6 / max(1, result["delivered"]), 2)
+    result["server_sys_share"] = round(
+        (server_now.system - cpu_server.system) / max(1e-9, server_cpu_s), 2
+    )
     clients_now = clients_process.cpu_times()
     result["clients_cpu"] = round(
         (clients_now.user + clients_now.system - cpu_clients.user - cpu_clients.system) / wall, 2
@@ -311,60 +379,109 @@ def phase(clients: int, args: argparse.Namespace, profile: bool) -> dict[str, An
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--role", choices=["main", "server", "clients"], default="main")
-    parser.add_argument("--clients", default="100,500,1000")
+    parser.add_argument("--clients", default="100,500,1000,2000,3000")
+    parser.add_argument("--variants", default="before,after")
+    parser.add_argument("--before-ref", default="main")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--ticker-interval", type=float, default=0.25)
     parser.add_argument("--aligned", action="store_true", help="every ticker at one instant")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--socket-send-buffer",
+        type=int,
+        default=None,
+        help="the server's SO_SNDBUF per client (0 = the OS default); default: the server's",
+    )
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--url", default="")
     parser.add_argument("--count", type=int, default=0)
     args = parser.parse_args()
     if args.role == "server":
-        asyncio.run(serve(args.ticker_interval, args.aligned, args.profile))
+        factory = None
+        if args.loop == "uvloop":
+            import uvloop
+
+            factory = uvloop.new_event_loop
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(
+                serve(args.ticker_interval, args.aligned, args.profile, args.socket_send_buffer)
+            )
         return
     if args.role == "clients":
         asyncio.run(run_clients(args.url, args.count, args.seconds, args.warmup))
         return
     counts = [int(c) for c in args.clients.split(",")]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = set(variants) - {"before", "after", "after-asyncio"}
+    if unknown:
+        parser.error(f"unknown variants {sorted(unknown)}")
+    fast_loop = "uvloop" if has_uvloop() else "asyncio"
     print(
         f"fan-out: {SYMBOLS_TOTAL} symbols, ticker every {args.ticker_interval:g} s each "
         f"({'aligned' if args.aligned else 'staggered'}), "
-        f"{SYMBOLS_PER_CLIENT} symbols per client, {args.seconds:g} s per phase"
+        f"{SYMBOLS_PER_CLIENT} symbols per client, {args.seconds:g} s per phase; "
+        f"before = {args.before_ref} on asyncio, after = this tree on {fast_loop}"
     )
-    results = []
-    for n, count in enumerate(counts):
-        started = time.perf_counter()
-        result = phase(count, args, profile=args.profile and n == len(counts) - 1)
-        results.append(result)
-        print(
-            f"{count:5d} clients: {result['msgs_per_s']:9.0f} msgs/s delivered, "
-            f"latency p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms "
-            f"(max {result['max_ms']:.1f}), server {result['server_rss_mb']} MB RSS, "
-            f"{result['rss_per_client_kb']} KB/client; CPU server {result['server_cpu']:.0%} "
-            f"({result['server_cpu_us_per_msg']:.1f} us/msg), clients "
-            f"{result['clients_cpu']:.0%}  [{time.perf_counter() - started:.0f} s]"
-        )
-    last = results[-1]
-    print(
-        json.dumps(
+    results: dict[str, list[dict[str, Any]]] = {variant: [] for variant in variants}
+    with tempfile.TemporaryDirectory(prefix="fanout-before-") as scratch:
+        before_code = export(args.before_ref, Path(scratch)) if "before" in variants else None
+        setups = {
+            "before": (before_code, "asyncio"),
+            "after": (None, fast_loop),
+            "after-asyncio": (None, "asyncio"),
+        }
+        for n, count in enumerate(counts):
+            for variant in variants:
+                code, loop = setups[variant]
+                started = time.perf_counter()
+                profile = args.profile and n == len(counts) - 1
+                result = phase(count, args, profile, code, loop)
+                result["variant"] = variant
+                results[variant].append(result)
+                print(
+                    f"{count:5d} clients {variant:>13}: {result['msgs_per_s']:8.0f} msgs/s, "
+                    f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms "
+                    f"(max {result['max_ms']:.1f}), {result['rss_per_client_kb']} KB/client; "
+                    f"CPU server {result['server_cpu']:.0%} "
+                    f"({result['server_cpu_us_per_msg']:.1f} us/msg, "
+                    f"{result['server_sys_share']:.0%} in the kernel), clients "
+                    f"{result['clients_cpu']:.0%}; {result['silent_clients']} silent, "
+                    f"{result['closed_clients']} closed  [{time.perf_counter() - started:.0f} s]",
+                    flush=True,
+                )
+            if "before" in results and "after" in results:
+                before, after = results["before"][-1], results["after"][-1]
+                print(
+                    f"{count:5d} clients   after/before: CPU per message "
+                    f"{after['server_cpu_us_per_msg'] / before['server_cpu_us_per_msg']:.2f}x, "
+                    f"p99 {after['p99_ms'] / before['p99_ms']:.2f}x, "
+                    f"delivered {after['msgs_per_s'] / before['msgs_per_s']:.2f}x",
+                    flush=True,
+                )
+    summary: dict[str, Any] = {
+        "clients": counts,
+        "aligned": args.aligned,
+        "ticker_interval_s": args.ticker_interval,
+        "before_ref": args.before_ref,
+        "after_loop": fast_loop,
+    }
+    for variant, rows in results.items():
+        summary[variant] = [
+            {k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items()}
+            for row in rows
+        ]
+    if "before" in results and "after" in results:
+        summary["ratios_after_over_before"] = [
             {
-                "clients": last["clients"],
-                "p50_ms": round(last["p50_ms"], 2),
-                "p99_ms": round(last["p99_ms"], 2),
-                "msgs_per_s": round(last["msgs_per_s"]),
-                "rss_per_client_kb": last["rss_per_client_kb"],
-                "server_cpu": last["server_cpu"],
-                "server_cpu_us_per_msg": last["server_cpu_us_per_msg"],
-                "aligned": args.aligned,
-                "ticker_interval_s": args.ticker_interval,
-                "phases": [
-                    {k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}
-                    for r in results
-                ],
+                "clients": b["clients"],
+                "cpu_us_per_msg": round(a["server_cpu_us_per_msg"] / b["server_cpu_us_per_msg"], 3),
+                "p99_ms": round(a["p99_ms"] / b["p99_ms"], 3),
+                "msgs_per_s": round(a["msgs_per_s"] / b["msgs_per_s"], 3),
             }
-        )
-    )
+            for b, a in zip(results["before"], results["after"], strict=True)
+        ]
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Creates or refreshes everything the workspace needs on a fresh machine of this kind:
-# the Python venv (.venv) with the project, its test extra and (for make test) its compat
-# extra, Debian's Chromium for the browser tests, and wscat from npm for the third-party
-# client tests.  Idempotent: each step is skipped when its stamp says it is already done
-# for the current inputs.
+# the Python venv (.venv) with the project, its server and test extras and (for make
+# test) its compat extra, Debian's Chromium for the browser tests, and wscat from npm
+# for the third-party client tests.  Idempotent: each step is skipped when its stamp
+# says it is already done for the current inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +18,9 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 if [ ! -f "$py_stamp" ]; then
-    echo "[bootstrap] installing the project and its test extra into .venv"
+    echo "[bootstrap] installing the project and its server and test extras into .venv"
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e '.[test]'
+    .venv/bin/python -m pip install --quiet -e '.[server,test]'
     rm -f .venv/.installed-*
     touch "$py_stamp"
 fi
@@ -31,7 +31,7 @@ fi
 compat_stamp=".venv/.compat-$(stamp_of pyproject.toml)"
 if [ ! -f "$compat_stamp" ]; then
     echo "[bootstrap] installing the compat extra (ccxt, python-binance, binance-connector, cryptofeed)"
-    .venv/bin/python -m pip install --quiet -e '.[test,compat]'
+    .venv/bin/python -m pip install --quiet -e '.[server,test,compat]'
     rm -f .venv/.compat-*
     touch "$compat_stamp"
 fi

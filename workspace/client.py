@@ -10,10 +10,15 @@ a bot or a script.
     async for message in client.stream(): ...  # ... or async for
     await client.close()
 
-It reconnects on its own (exponential backoff with jitter, first retry within 0.5 s,
-at most 30 s apart), resubscribes its symbols and resumes its order events from the
-last ``seq`` it saw, so a listener sees every order event exactly once across
-reconnects and server restarts.  ``state`` and ``latency_ms`` (ping/PONG round trip)
+It reconnects on its own (``workspace.reconnect``: full jitter, first retry within
+0.25 s, at most ``max_retry`` apart, the backoff restarting only after a connection
+stayed healthy; only transient failures are retried), resubscribes its symbols and
+books, and resumes its order events in the handshake (``?since=<last seq>&journal_id=``),
+so that its listeners see every order event exactly once and in ``seq`` order across
+reconnects and server restarts.  When the server cannot resume (a server without
+``--db`` restarted: another journal) it says ``RESUME_RESET``: the client starts over
+from the fresh snapshot that follows and tells its user (``on_reset``, and the message
+itself reaches the listeners).  ``state`` and ``latency_ms`` (ping/PONG round trip)
 describe the link.
 """
 
@@ -25,24 +30,24 @@ import inspect
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from workspace.engine.conflation import ConflatingQueue, SubscriptionClosed
-from workspace.engine.hub import conflation_key
 from workspace.protocol import messages
-from workspace.protocol.backoff import backoff_delays, is_retryable
 from workspace.protocol.codec import MSGPACK_SUBPROTOCOL, Codec
-from workspace.protocol.seqset import SeqSet
+from workspace.protocol.conflation import ConflatingQueue, SubscriptionClosed, conflation_key
+from workspace.reconnect import ReconnectPolicy, Verdict, classify
 from workspace.session import Command, Listener, Message
 
 _log = logging.getLogger("workspace.client")
 
 State = Literal["idle", "connecting", "connected", "reconnecting", "closed"]
+ResetCallback = Callable[[Message], object]
 
 
 class RealtimeClient:
@@ -55,8 +60,10 @@ class RealtimeClient:
         compression: bool = True,
         ping_interval: float | None = 5.0,
         request_timeout: float = 10.0,
-        first_retry: float = 0.5,
-        max_retry: float = 30.0,
+        first_retry: float = 0.25,
+        max_retry: float = 1.5,
+        healthy_after: float = 10.0,
+        reconnect: ReconnectPolicy | None = None,
         max_pending: int = 100_000,
     ) -> None:
         self.url = url
@@ -65,22 +72,31 @@ class RealtimeClient:
         self.compression = compression
         self.ping_interval = ping_interval
         self.request_timeout = request_timeout
-        self.first_retry = first_retry
-        self.max_retry = max_retry
+        # The cap is low by default: the guide wants a client back within 2 s of its
+        # server; a client of a distant, busy server may pass a policy with a larger one.
+        self.policy = reconnect or ReconnectPolicy(
+            first_s=first_retry, cap_s=max_retry, healthy_after_s=healthy_after
+        )
+        self.backoff = self.policy.backoff()
         self.max_pending = max_pending
         self.state: State = "idle"
         self.latency_ms: float | None = None
         self.connections = 0  # successful connects, reconnects included
+        self.resets = 0  # RESUME_RESETs: the server's journal was not the one resumed from
         self.last_error: BaseException | None = None
         self.status: Message | None = None  # the latest STATUS
         self._symbols: set[str] = set()
-        self._seen = SeqSet()
-        self._baseline: int | None = None
+        self._books: dict[str, int] = {}
+        # The highest order-event seq delivered (None: not known yet, until a snapshot),
+        # and the journal it belongs to.
+        self._watermark: int | None = None
+        self._journal_id: str | None = None
         self._ids = itertools.count(1)
         self._pending: dict[str | int, asyncio.Future[Message]] = {}
         self._queues: list[ConflatingQueue[Message]] = []
         self._drains: dict[Listener, tuple[ConflatingQueue[Message], asyncio.Task[None]]] = {}
         self._state_listeners: list[Callable[[State], object]] = []
+        self._reset_listeners: list[ResetCallback] = []
         self._websocket: ClientConnection | None = None
         self._codec = Codec(MSGPACK_SUBPROTOCOL if msgpack else None)
         self._connected = asyncio.Event()
@@ -142,34 +158,55 @@ class RealtimeClient:
 
     @property
     def last_seq(self) -> int:
-        """The order-event ``seq`` up to which nothing is missing."""
-        intervals = self._seen.intervals
-        return intervals[0][1] if intervals else (self._baseline or 0)
+        """The highest order-event ``seq`` delivered: everything up to it has been
+        (``seq``s have gaps: fills and positions share the journal).  The client
+        reconnects with ``?since=`` it."""
+        return self._watermark or 0
+
+    @property
+    def journal_id(self) -> str | None:
+        """The server's journal that ``last_seq`` belongs to."""
+        return self._journal_id
+
+    @property
+    def books(self) -> dict[str, int]:
+        return dict(self._books)
 
     def on_state(self, callback: Callable[[State], object]) -> Callable[[], None]:
         self._state_listeners.append(callback)
         return lambda: self._state_listeners.remove(callback)
 
+    def on_reset(self, callback: ResetCallback) -> Callable[[], None]:
+        """Call ``callback`` with the ``RESUME_RESET`` error when the server could not
+        resume (its journal is another one: a restart without ``--db``, a wiped file).
+        The order history before it is not the server's any more; the snapshot that
+        follows is the new starting point, and nothing after it is skipped."""
+        self._reset_listeners.append(callback)
+        return lambda: self._reset_listeners.remove(callback)
+
     # -- the connection loop ---------------------------------------------------------------
     async def _run(self) -> None:
-        delays: Iterator[float] | None = None
+        loop = asyncio.get_running_loop()
+        backoff = self.backoff
         while not self._closing:
             self._set_state("connecting" if self.connections == 0 else "reconnecting")
+            opened = False
             try:
                 async with self._open() as websocket:
-                    delays = None
+                    opened = True
+                    backoff.connected(loop.time())
                     await self._session(websocket)
             except asyncio.CancelledError:
                 raise
-            except BaseException as error:
+            except Exception as error:
                 self.last_error = error
-                if not is_retryable(error):
+                if classify(error) is Verdict.FATAL:
                     self._closing = True
                     self._set_state("closed")
-                    self._fail_pending(f"fatal: {error}")
+                    self._fail_pending(f"fatal: {error!r}")
                     if self.connections == 0:
                         raise  # connect() reports it
-                    _log.error("giving up: %s", error)
+                    _log.error("giving up: %r", error)
                     return
                 _log.info("connection lost (%r); reconnecting", error)
             finally:
@@ -180,13 +217,15 @@ class RealtimeClient:
             if self._closing:
                 return
             self._set_state("reconnecting")
-            delays = delays or backoff_delays(self.first_retry, self.max_retry)
-            await asyncio.sleep(next(delays))
+            # A connection that ended before it stayed healthy keeps the backoff growing
+            # (a server that accepts and drops is not retried every 0.25 s forever).
+            delay = backoff.lost(loop.time()) if opened else backoff.failed()
+            await asyncio.sleep(delay)
 
     def _open(self) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         return connect(
-            self.url,
+            self._resume_url(),
             additional_headers=headers,
             subprotocols=[Subprotocol(MSGPACK_SUBPROTOCOL)] if self.msgpack else None,
             compression="deflate" if self.compression else None,
@@ -195,15 +234,30 @@ class RealtimeClient:
             close_timeout=2,
         )
 
+    def _resume_url(self) -> str:
+        """The URL, with ``since`` and ``journal_id`` once the client has a watermark:
+        the server sends the missed events in the handshake's answer, before any live
+        one."""
+        if self._watermark is None:
+            return self.url
+        parts = urlsplit(self.url)
+        query = [
+            (key, value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+            if key not in ("since", "journal_id")
+        ]
+        query.append(("since", str(self._watermark)))
+        if self._journal_id:
+            query.append(("journal_id", self._journal_id))
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
     async def _session(self, websocket: ClientConnection) -> None:
         self._websocket = websocket
         self.connections += 1
-        # Resume and resubscribe first: the server answers them in order after its
-        # snapshot, and the seq set drops anything delivered twice.
-        if self._baseline is not None:
-            await self._send({"action": "resume", "since": self.last_seq})
         for symbol in sorted(self._symbols):
             await self._send({"action": "subscribe_ticker", "symbol": symbol})
+        for symbol, depth in sorted(self._books.items()):
+            await self._send({"action": "subscribe_book", "symbol": symbol, "depth": depth})
         self._connected.set()
         self._set_state("connected")
         self._start_pinger()
@@ -223,24 +277,50 @@ class RealtimeClient:
     # -- inbound ------------------------------------------------------------------------
     def _dispatch(self, message: Message) -> None:
         kind = message.get("type")
+        deliver = True
         if kind == "ORDER_UPDATE":
             seq = message.get("seq")
-            if isinstance(seq, int) and (
-                (self._baseline is not None and seq <= self._baseline) or not self._seen.add(seq)
-            ):
-                return
-        elif kind == "ORDERS" and self._baseline is None and isinstance(message.get("seq"), int):
-            # The first snapshot: everything up to its seq is reflected in it.
-            self._baseline = int(message["seq"])
+            if isinstance(seq, int):
+                # The server sends order events in seq order (snapshot, missed ones,
+                # live ones): one at or below the watermark was delivered already.
+                if self._watermark is not None and seq <= self._watermark:
+                    deliver = False
+                else:
+                    self._watermark = seq
+        elif kind == "ORDERS" and "id" not in message:
+            # A snapshot: the starting point of a first connection or after a reset
+            # (resuming, the watermark stays: the missed events come next).
+            if self._watermark is None and isinstance(message.get("seq"), int):
+                self._watermark = int(message["seq"])
+            if self._journal_id is None and isinstance(message.get("journal_id"), str):
+                self._journal_id = message["journal_id"]
         elif kind == "STATUS":
             self.status = message
+        elif kind == "ERROR" and message.get("code") == "RESUME_RESET":
+            self._reset(message)
         command_id = message.get("id")
         if command_id is not None:
             future = self._pending.pop(command_id, None)
             if future is not None and not future.done():
                 future.set_result(message)
-        for queue in self._queues:
-            queue.put(message, conflation_key(message))
+        if deliver:
+            key = conflation_key(message)
+            for queue in self._queues:
+                queue.put(message, key)
+
+    def _reset(self, message: Message) -> None:
+        """The server's journal is not the one the watermark belongs to: start over from
+        the snapshot that follows."""
+        self.resets += 1
+        self._watermark = None
+        journal_id = message.get("journal_id")
+        self._journal_id = journal_id if isinstance(journal_id, str) else None
+        _log.warning("starting over from the server's snapshot: %s", message.get("message"))
+        for callback in tuple(self._reset_listeners):
+            try:
+                callback(message)
+            except Exception:
+                _log.exception("reset listener failed")
 
     # -- outbound -----------------------------------------------------------------------
     async def _send(self, command: Command) -> None:
@@ -283,10 +363,18 @@ class RealtimeClient:
 
     def _track(self, command: Command, reply: Message) -> None:
         kind = reply.get("type")
+        symbol = str(reply.get("symbol"))
         if kind == "SUBSCRIBED":
-            self._symbols.add(str(reply.get("symbol")))
+            if reply.get("book"):
+                depth = reply.get("depth")
+                self._books[symbol] = depth if isinstance(depth, int) else 20
+            else:
+                self._symbols.add(symbol)
         elif kind == "UNSUBSCRIBED":
-            self._symbols.discard(str(reply.get("symbol")))
+            if reply.get("book"):
+                self._books.pop(symbol, None)
+            else:
+                self._symbols.discard(symbol)
 
     async def ping(self) -> float | None:
         """One ping/PONG round trip in ms (also refreshes ``latency_ms``)."""
@@ -306,6 +394,17 @@ class RealtimeClient:
 
     async def place_order(self, **fields: Any) -> Message:
         return await self.request({"action": "place_order", **fields})
+
+    async def subscribe_book(self, symbol: str, depth: int = 20) -> Message:
+        return await self.request({"action": "subscribe_book", "symbol": symbol, "depth": depth})
+
+    async def unsubscribe_book(self, symbol: str) -> Message:
+        return await self.request({"action": "unsubscribe_book", "symbol": symbol})
+
+    async def candles(self, symbol: str, interval: str = "1m", limit: int = 500) -> Message:
+        return await self.request(
+            {"action": "get_candles", "symbol": symbol, "interval": interval, "limit": limit}
+        )
 
     # -- TradingSession: listen / stream -------------------------------------------------------
     def listen(self, listener: Listener) -> Callable[[], None]:

@@ -1,17 +1,19 @@
-"""A small in-test EngineApi for the pure protocol tests: the real hub for delivery,
-plain dicts for orders.  The server and client tests use the real engine."""
+"""A small in-test EngineApi for the pure protocol tests: the real hub and outboxes for
+delivery, plain dicts for orders.  The server and client tests use the real engine."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Collection
 from decimal import Decimal
 
 import pytest
 
-from workspace.engine.hub import Hub, MessageSubscription
+from workspace.engine.hub import Hub
 from workspace.errors import InvalidParams, InvalidSymbol, NotFound
 from workspace.protocol.messages import now_ms
+from workspace.protocol.outbox import Outbox
 from workspace.session import Listener, Message
 from workspace.trading.requests import OrderRequest
 
@@ -28,10 +30,15 @@ class FakeEngine:
         self.ticks: list[Message] = []
         self._ids = itertools.count(1)
         self.server_clients = 0
+        self.journal_id = "journal-1"
+        self.books: dict[str, int] = {}
+        self.book_messages: dict[str, Message] = {}
+        # Set to make releasing a symbol wait (a feed's UNSUBSCRIBE round trip).
+        self.release_gate: asyncio.Event | None = None
 
     def subscribe_messages(
         self, symbols: Collection[str] | None = None, listener: Listener | None = None
-    ) -> MessageSubscription:
+    ) -> Outbox:
         return self.hub.subscribe(symbols)
 
     async def acquire_symbol(self, symbol: str) -> str:
@@ -42,12 +49,54 @@ class FakeEngine:
         return symbol
 
     async def release_symbol(self, symbol: str) -> None:
+        if self.release_gate is not None:
+            await self.release_gate.wait()
         self.refs[symbol] -= 1
         if not self.refs[symbol]:
             del self.refs[symbol]
 
     def market_update(self, symbol: str) -> Message | None:
         return self.latest.get(symbol)
+
+    async def acquire_book(self, symbol: str) -> str:
+        symbol = await self.acquire_symbol(symbol)
+        self.books[symbol] = self.books.get(symbol, 0) + 1
+        return symbol
+
+    async def release_book(self, symbol: str) -> None:
+        self.books[symbol] -= 1
+        if not self.books[symbol]:
+            del self.books[symbol]
+        await self.release_symbol(symbol)
+
+    def book_update(self, symbol: str) -> Message | None:
+        return self.book_messages.get(symbol)
+
+    def book(self, symbol: str, levels: int = 20, top: float = 100.0) -> Message:
+        """Publish a BOOK_UPDATE of ``levels`` levels a side around ``top``."""
+        message: Message = {
+            "type": "BOOK_UPDATE",
+            "symbol": symbol,
+            "bids": [[top - n, 1.0 + n] for n in range(levels)],
+            "asks": [[top + 1 + n, 1.0 + n] for n in range(levels)],
+            "lastUpdateId": len(self.ticks),
+            "timestamp": now_ms(),
+        }
+        self.book_messages[symbol] = message
+        self.hub.publish(message)
+        return message
+
+    async def candles_message(self, symbol: str, interval: str, limit: int) -> Message:
+        if symbol not in LISTED:
+            raise InvalidSymbol(f"{symbol} is not listed")
+        candles = [[60_000 * n, 1.0, 2.0, 0.5, 1.5, 10.0] for n in range(3)][-limit:]
+        return {
+            "type": "CANDLES",
+            "symbol": symbol,
+            "interval": interval,
+            "candles": candles,
+            "timestamp": now_ms(),
+        }
 
     def symbol_info(self, symbol: str) -> Message | None:
         return None  # no exchange listing behind this fake
@@ -70,7 +119,13 @@ class FakeEngine:
         return message
 
     def status_message(self) -> Message:
-        return {"type": "STATUS", "feed": "connected", "source": "sim", "timestamp": now_ms()}
+        return {
+            "type": "STATUS",
+            "feed": "connected",
+            "source": "sim",
+            "journal_id": self.journal_id,
+            "timestamp": now_ms(),
+        }
 
     def portfolio_message(self) -> Message:
         portfolio = {
@@ -90,7 +145,13 @@ class FakeEngine:
             for o in self.orders.values()
             if (status is None and o["status"] == "NEW") or status in (o["status"], "ALL")
         ]
-        return {"type": "ORDERS", "orders": orders, "seq": self.seq, "timestamp": now_ms()}
+        return {
+            "type": "ORDERS",
+            "orders": orders,
+            "seq": self.seq,
+            "journal_id": self.journal_id,
+            "timestamp": now_ms(),
+        }
 
     @property
     def seq(self) -> int:

@@ -11,13 +11,16 @@ from hypothesis import strategies as st
 
 from workspace.protocol.commands import (
     ACTIONS,
+    GetCandles,
     GetOrders,
     PlaceOrder,
     ProtocolError,
     Replay,
     Resume,
     SetAlert,
+    SubscribeBook,
     SubscribeTicker,
+    UnsubscribeBook,
     parse_command,
 )
 from workspace.trading.requests import OrderType, Side
@@ -242,3 +245,43 @@ def test_any_object_either_parses_or_fails_with_a_stable_code(
 @given(st.binary(max_size=200) | st.text(max_size=200))
 def test_any_frame_either_parses_or_fails_with_a_stable_code(frame: bytes | str) -> None:
     assert code_of(frame) in STABLE_CODES
+
+
+def test_client_order_id_and_binances_new_client_order_id_are_one_field() -> None:
+    base = {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "quantity": 1}
+    for field in ("client_order_id", "newClientOrderId"):
+        command = parse_command({**base, field: "my-1"})
+        assert isinstance(command, PlaceOrder)
+        assert command.request.client_order_id == "my-1"
+    both = parse_command({**base, "client_order_id": "a", "newClientOrderId": "a"})
+    assert isinstance(both, PlaceOrder)
+    assert both.request.client_order_id == "a"
+    assert code_of({**base, "client_order_id": "a", "newClientOrderId": "b"}) == "INVALID_PARAMS"
+    assert code_of({**base, "newClientOrderId": ""}) == "INVALID_PARAMS"
+    assert code_of({**base, "newClientOrderId": 5}) == "INVALID_PARAMS"
+
+
+def test_book_candles_and_resume_commands_parse_and_validate() -> None:
+    book = parse_command({"action": "subscribe_book", "symbol": "btcusdt", "depth": 10})
+    assert book == SubscribeBook(symbol="BTCUSDT", depth=10)
+    assert parse_command({"action": "subscribe_book", "symbol": "BTCUSDT"}) == SubscribeBook(
+        symbol="BTCUSDT", depth=20
+    )
+    assert code_of({"action": "subscribe_book", "symbol": "BTCUSDT", "depth": 7}) == (
+        "INVALID_PARAMS"
+    )
+    assert parse_command({"action": "unsubscribe_book", "symbol": "ethusdt"}) == (
+        UnsubscribeBook(symbol="ETHUSDT")
+    )
+    candles = parse_command({"action": "get_candles", "symbol": "BTCUSDT", "interval": "1h"})
+    assert candles == GetCandles(symbol="BTCUSDT", interval="1h", limit=500)
+    bad_fields: list[dict[str, Any]] = [
+        {"interval": "2m"},
+        {"interval": "1m", "limit": 0},
+        {"interval": "1m", "limit": 1001},
+    ]
+    for bad in bad_fields:
+        assert code_of({"action": "get_candles", "symbol": "BTCUSDT", **bad}) == "INVALID_PARAMS"
+    resume = parse_command({"action": "resume", "since": 4, "journal_id": "j1"})
+    assert resume == Resume(since=4, journal_id="j1")
+    assert code_of({"action": "resume", "since": 4, "journal_id": 7}) == "INVALID_PARAMS"

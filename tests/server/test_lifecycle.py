@@ -53,7 +53,7 @@ async def test_1000_connect_disconnect_cycles_leave_no_tasks_subscriptions_or_me
     tasks_after = len(asyncio.all_tasks())
     assert tasks_after <= tasks_before, sorted(t.get_name() for t in asyncio.all_tasks())
     assert engine.hub.subscribers == subscribers_before
-    assert server.routed_connections == 0
+    assert server.connections == ()
     assert engine.symbols == symbols_before
     growth_mib = (process.memory_info().rss - rss_before) / 2**20
     assert growth_mib < 16, f"RSS grew {growth_mib:.1f} MiB over 1000 connections"

@@ -306,3 +306,18 @@ async def test_serve_on_a_binance_url_streams_and_pushes_status_when_the_feed_dr
             await peer.until(lambda m: m["type"] == "MARKET_UPDATE")
     finally:
         await exchange.stop()
+
+
+async def test_serve_runs_on_uvloop_from_the_server_extra(
+    processes: list[ServeProcess], port: int
+) -> None:
+    serve = await start_serve("--port", str(port))
+    processes.append(serve)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    response = await asyncio.wait_for(reader.read(), TIMEOUT)
+    writer.close()
+    health = json.loads(response.split(b"\r\n\r\n", 1)[1])
+    assert health["loop"] == "uvloop"
+    assert health["journal_id"]
+

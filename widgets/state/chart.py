@@ -238,7 +238,9 @@ class ChartState:
         self.last_price[symbol] = (timestamp, price)
         self._symbols.setdefault(symbol)
         for (series_symbol, interval), series in self._series.items():
-            if series_symbol == symbol and (series.candles or series.source == "ticks"):
+            # A series loaded, even empty (an engine with no history for it yet), or
+            # built from ticks: the price moves (or starts) its forming candle.
+            if series_symbol == symbol and (series.candles or series.source):
                 self._tick(series, interval, timestamp, price)
         return {symbol}
 

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 from workspace.errors import WorkspaceError
 from workspace.server import RealtimeServer, ServerLimits
@@ -76,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"--balance: {error}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(args))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            return runner.run(_serve(args))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         return 130
     except (WorkspaceError, OSError) as error:
@@ -96,6 +98,16 @@ def parse_balances(text: str | None) -> dict[str, str] | None:
             raise ValueError(f"expected ASSET=AMOUNT[,ASSET=AMOUNT...], got {part.strip()!r}")
         balances[asset.strip().upper()] = amount.strip()
     return balances
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (the ``server`` extra): its transports
+    write in C; the standard loop otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _serve(args: argparse.Namespace) -> int:

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from workspace.engine.clock import Clock
-from workspace.engine.conflation import ConflatingQueue, SubscriptionClosed
 from workspace.engine.log_throttle import LogThrottle
 from workspace.engine.metrics import EngineMetrics
 from workspace.engine.tasks import TaskSet
+from workspace.protocol.conflation import ConflatingQueue, SubscriptionClosed
 
 CallbackKind = Literal["tick", "fill", "order"]
 StrategyFunction = Callable[[Any], object]

@@ -51,7 +51,7 @@ from workspace.engine.feed_port import (
     GapLike,
 )
 from workspace.engine.gaps import GapLog
-from workspace.engine.hub import Hub, MessageSubscription
+from workspace.engine.hub import Hub
 from workspace.engine.log_throttle import LogThrottle
 from workspace.engine.market_messages import MarketMessages
 from workspace.engine.metrics import EngineMetrics, watch_loop_lag
@@ -77,6 +77,7 @@ from workspace.market.records import (
 )
 from workspace.market.subscriptions import normalize_symbol
 from workspace.protocol.engine_api import EngineApi
+from workspace.protocol.outbox import Outbox
 from workspace.session import Listener, Message
 from workspace.trading.account import Account
 from workspace.trading.events import AccountEvent, FillEvent, OrderEvent, PositionEvent
@@ -90,6 +91,7 @@ log = logging.getLogger("workspace.engine")
 
 Committed = list[tuple[int, AccountEvent]]
 _OUTAGE_STATES = frozenset({"stalled", "reconnecting", "down"})
+CLIENTS_STATUS_DELAY_S = 0.25
 T = TypeVar("T")
 
 
@@ -631,7 +633,7 @@ class Engine:
     # -- EngineApi: the message stream -----------------------------------------------
     def subscribe_messages(
         self, symbols: Collection[str] | None = None, listener: Listener | None = None
-    ) -> MessageSubscription:
+    ) -> Outbox:
         subscription = self.hub.subscribe(symbols)
         if listener is not None:
             self._listeners += 1
@@ -1021,10 +1023,12 @@ class Engine:
         changed = count != self._server_clients
         self._server_clients = count
         if changed and self._running and not self._status_soon:
-            # Panels learn the count from STATUS: tell them now, not at the next 5 s
-            # cadence.  One STATUS per loop turn however many clients came or went.
+            # Panels learn the count from STATUS: tell them soon, not at the next 5 s
+            # cadence, but once per CLIENTS_STATUS_DELAY_S however many clients came or
+            # went: a STATUS goes to every client, so one per connection of a burst of
+            # N connections was N * N writes (minutes for 3,000 clients).
             self._status_soon = True
-            asyncio.get_running_loop().call_soon(self._publish_status_soon)
+            asyncio.get_running_loop().call_later(CLIENTS_STATUS_DELAY_S, self._publish_status_soon)
 
     def _publish_status_soon(self) -> None:
         self._status_soon = False
@@ -1036,6 +1040,7 @@ class Engine:
             "type": "STATUS",
             "feed": self._feed_state,
             "source": self.source,
+            "journal_id": self.journal_id,
             "timestamp": self.clock.time_ms(),
             "reason": self._feed_reason,
             "exchange_info": self._rules_state(),
@@ -1079,11 +1084,17 @@ class Engine:
         else:
             wanted = status.upper()
             orders = [o for o in self.account.orders.values() if str(o.status) == wanted]
-        return account_messages.orders_message(orders, self.seq, self.clock.time_ms())
+        message = account_messages.orders_message(orders, self.seq, self.clock.time_ms())
+        message["journal_id"] = self.journal_id
+        return message
 
     @property
     def seq(self) -> int:
         return self.journal.last_seq
+
+    @property
+    def journal_id(self) -> str:
+        return self.journal.journal_id
 
     def order_events_since(self, seq: int) -> list[Message]:
         return [

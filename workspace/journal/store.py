@@ -20,7 +20,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -74,6 +76,7 @@ class Journal:
         self._codec = EventCodec()
         row = con.execute("SELECT max(seq) FROM events").fetchone()
         self._last_seq: int = row[0] or 0
+        self._journal_id: str | None = None
         self._committed_seq = self._last_seq
         self._batch_depth = 0  # > 0 inside ``batch()``
         self._batch_limit = 0  # appends per transaction in the current batch
@@ -172,6 +175,28 @@ class Journal:
     @property
     def last_seq(self) -> int:
         return self._last_seq
+
+    @property
+    def journal_id(self) -> str:
+        """This journal's identity, made once per file: a client resuming by ``seq``
+        learns from it that it talks to another journal (another file, a wiped one, a
+        new in-memory one) and must start over instead of skipping events.
+
+        Stored the first time it is asked for (a client connecting), so a replay that
+        nobody watches writes nothing more and stays byte-for-byte reproducible.  If
+        it cannot be stored, this process keeps one of its own: after a restart the
+        clients start over, which is safe."""
+        if self._journal_id is None:
+            made = uuid.uuid4().hex
+            with contextlib.suppress(sqlite3.Error):
+                con = self._con
+                row = con.execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()
+                if row is not None:
+                    made = str(row[0])
+                else:
+                    con.execute("INSERT INTO meta (key, value) VALUES ('journal_id', ?)", (made,))
+            self._journal_id = made
+        return self._journal_id
 
     @property
     def committed_seq(self) -> int:

@@ -71,23 +71,42 @@ class EncodeCache:
         self._size = size
         self._json: dict[int, tuple[dict[str, Any], bytes]] = {}
         self._msgpack: dict[int, tuple[dict[str, Any], bytes]] = {}
-        self._frames: dict[tuple[int, bool], tuple[dict[str, Any], bytes]] = {}
+        self._json_frames: dict[int, tuple[dict[str, Any], bytes]] = {}
+        self._msgpack_frames: dict[int, tuple[dict[str, Any], bytes]] = {}
 
     def frame(self, message: dict[str, Any], msgpack: bool) -> bytes:
         """The complete server-to-client WebSocket frame of ``message`` (text for JSON,
         binary for MessagePack).  Server frames are not masked, so without a
         compression extension the bytes are the same for every connection."""
-        key = (id(message), msgpack)
-        hit = self._frames.get(key)
+        return self.msgpack_frame(message) if msgpack else self.json_frame(message)
+
+    def json_frame(self, message: dict[str, Any]) -> bytes:
+        """``frame(message, msgpack=False)``, for a connection to bind once: it runs for
+        every message delivered."""
+        hit = self._json_frames.get(id(message))
         if hit is not None and hit[0] is message:
             return hit[1]
+        return self._new_frame(message, False, self._json_frames)
+
+    def msgpack_frame(self, message: dict[str, Any]) -> bytes:
+        hit = self._msgpack_frames.get(id(message))
+        if hit is not None and hit[0] is message:
+            return hit[1]
+        return self._new_frame(message, True, self._msgpack_frames)
+
+    def _new_frame(
+        self,
+        message: dict[str, Any],
+        msgpack: bool,
+        frames: dict[int, tuple[dict[str, Any], bytes]],
+    ) -> bytes:
         payload = self.encode(message, msgpack)
         opcode = Opcode.BINARY if msgpack else Opcode.TEXT
         frame = Frame(opcode, payload).serialize(mask=False)
-        if len(self._frames) >= self._size:
-            for old in list(self._frames)[: self._size // 4]:
-                del self._frames[old]
-        self._frames[key] = (message, frame)
+        if len(frames) >= self._size:
+            for old in list(frames)[: self._size // 4]:
+                del frames[old]
+        frames[id(message)] = (message, frame)
         return frame
 
     def encode(self, message: dict[str, Any], msgpack: bool) -> bytes:

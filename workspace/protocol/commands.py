@@ -31,6 +31,13 @@ CommandId: TypeAlias = str | int | None
 
 MAX_ID_LENGTH = 128
 MAX_REF_LENGTH = 64
+BOOK_DEPTHS = (5, 10, 20)
+# Binance's kline intervals (GET /api/v3/klines).
+CANDLE_INTERVALS = frozenset(
+    {"1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h"}
+    | {"1d", "3d", "1w", "1M"}
+)
+MAX_CANDLES = 1000
 ORDER_STATUSES = frozenset(
     {"NEW", "TRIGGERED", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED"}
 )
@@ -114,6 +121,28 @@ class CancelAlert:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Resume:
     since: int
+    journal_id: str | None = None
+    id: CommandId = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscribeBook:
+    symbol: str
+    depth: int = 20
+    id: CommandId = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnsubscribeBook:
+    symbol: str
+    id: CommandId = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetCandles:
+    symbol: str
+    interval: str
+    limit: int = 500
     id: CommandId = None
 
 
@@ -145,6 +174,9 @@ Command: TypeAlias = (
     | Resume
     | Replay
     | Ping
+    | SubscribeBook
+    | UnsubscribeBook
+    | GetCandles
 )
 
 COMMAND_TYPES = (
@@ -161,6 +193,9 @@ COMMAND_TYPES = (
     Resume,
     Replay,
     Ping,
+    SubscribeBook,
+    UnsubscribeBook,
+    GetCandles,
 )
 
 
@@ -267,11 +302,7 @@ def _place_order(f: _Fields) -> PlaceOrder:
         raise f.fail("TRAILING_STOP needs exactly one of " + ", ".join(_TRAILING_FIELDS))
     if len(trailing) > 1:
         raise f.fail("at most one of " + ", ".join(_TRAILING_FIELDS))
-    client_order_id = f.data.get("client_order_id")
-    if client_order_id is not None and (
-        not isinstance(client_order_id, str) or not 0 < len(client_order_id) <= MAX_REF_LENGTH
-    ):
-        raise f.fail(f"'client_order_id' must be a string of 1 to {MAX_REF_LENGTH} characters")
+    client_order_id = _client_order_id(f)
     request = OrderRequest(
         symbol=symbol,
         side=side,
@@ -281,6 +312,47 @@ def _place_order(f: _Fields) -> PlaceOrder:
         **prices,
     )
     return PlaceOrder(request=request, id=f.id)
+
+
+def _client_order_id(f: _Fields) -> str | None:
+    """``client_order_id``, or Binance's ``newClientOrderId`` (the same thing under the
+    exchange's name, so a Binance-shaped order works as is); both must agree."""
+    ours, binance = f.data.get("client_order_id"), f.data.get("newClientOrderId")
+    if ours is not None and binance is not None and ours != binance:
+        raise f.fail("'client_order_id' and 'newClientOrderId' differ")
+    value = ours if ours is not None else binance
+    name = "client_order_id" if ours is not None else "newClientOrderId"
+    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= MAX_REF_LENGTH):
+        raise f.fail(f"'{name}' must be a string of 1 to {MAX_REF_LENGTH} characters")
+    return value
+
+
+def _resume(f: _Fields) -> Resume:
+    journal_id = f.data.get("journal_id")
+    if journal_id is not None and (
+        not isinstance(journal_id, str) or not 0 < len(journal_id) <= MAX_REF_LENGTH
+    ):
+        raise f.fail(f"'journal_id' must be a string of 1 to {MAX_REF_LENGTH} characters")
+    return Resume(since=f.integer("since"), journal_id=journal_id, id=f.id)
+
+
+def _subscribe_book(f: _Fields) -> SubscribeBook:
+    symbol = f.symbol()
+    depth = f.integer("depth", required=False, default=20)
+    if depth not in BOOK_DEPTHS:
+        raise f.fail("'depth' must be 5, 10 or 20")
+    return SubscribeBook(symbol=symbol, depth=depth, id=f.id)
+
+
+def _get_candles(f: _Fields) -> GetCandles:
+    symbol = f.symbol()
+    interval = f.data.get("interval")
+    if not isinstance(interval, str) or interval not in CANDLE_INTERVALS:
+        raise f.fail("'interval' must be a Binance kline interval (1m, 5m, 15m, 1h, 4h, 1d ...)")
+    limit = f.integer("limit", required=False, default=500)
+    if not 1 <= limit <= MAX_CANDLES:
+        raise f.fail(f"'limit' must be between 1 and {MAX_CANDLES}")
+    return GetCandles(symbol=symbol, interval=interval, limit=limit, id=f.id)
 
 
 def _set_alert(f: _Fields) -> SetAlert:
@@ -326,9 +398,12 @@ _PARSERS: dict[str, Callable[[_Fields], Command]] = {
     "close_position": _close_position,
     "set_alert": _set_alert,
     "cancel_alert": lambda f: CancelAlert(alert_id=f.reference("alert_id"), id=f.id),
-    "resume": lambda f: Resume(since=f.integer("since"), id=f.id),
+    "resume": _resume,
     "replay": _replay,
     "ping": lambda f: Ping(id=f.id),
+    "subscribe_book": _subscribe_book,
+    "unsubscribe_book": lambda f: UnsubscribeBook(symbol=f.symbol(), id=f.id),
+    "get_candles": _get_candles,
 }
 
 ACTIONS = frozenset(_PARSERS)

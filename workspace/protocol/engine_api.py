@@ -6,6 +6,10 @@ and one inside ``Workspace`` for the notebook) consumes it.  Everything crossing
 boundary is a PROTOCOL.md message dict (wire shape, JSON numbers as ``float``/``int``)
 or a plain value, so the protocol layer never touches account objects.
 
+A gateway of the multi-user design implements the same contract from Redis streams
+instead of an in-process engine: the session, the outbox and the connection are the
+same.
+
 Errors are raised as ``workspace.errors`` exceptions; the protocol layer turns them into
 ``ERROR`` messages with the exception's ``code``.
 """
@@ -16,45 +20,26 @@ from collections.abc import AsyncIterator, Collection
 from decimal import Decimal
 from typing import Protocol
 
+from workspace.protocol.outbox import Outbox
 from workspace.session import Listener, Message
 from workspace.trading.requests import OrderRequest
 
-
-class Subscription(Protocol):
-    """One subscriber's view of the engine's message stream.
-
-    Delivery rules (the hub enforces them): ``MARKET_UPDATE`` only for ``symbols``
-    (``None`` = every symbol) and conflated per symbol, latest wins; ``POSITION_UPDATE``,
-    ``PORTFOLIO_UPDATE`` and ``STATUS`` conflated per type; every other message
-    (``ORDER_UPDATE``, ``ALERT``, anything ``put`` here) kept in order, never dropped.
-    A slow subscriber never slows the engine or other subscribers.
-    """
-
-    symbols: set[str] | None
-
-    def put(self, message: Message) -> None:
-        """Queue a message for this subscriber only (direct replies, ``ALERT``)."""
-        ...
-
-    async def get(self) -> Message: ...
-
-    def __aiter__(self) -> AsyncIterator[Message]: ...
-
-    def close(self) -> None: ...
-
-    @property
-    def conflated(self) -> int:
-        """How many market messages were replaced by newer ones before delivery."""
-        ...
+Subscription = Outbox
+"""One subscriber's view of the engine's message stream: an ``Outbox`` fed by the
+engine's hub.  Delivery rules (``workspace/protocol/outbox.py``): replies and order
+events first, in order, never dropped; ``POSITION_UPDATE`` / ``PORTFOLIO_UPDATE`` /
+``STATUS`` latest per type; ``MARKET_UPDATE`` for ``symbols`` and ``BOOK_UPDATE`` for
+``books``, latest per symbol.  A slow subscriber never slows the engine or another."""
 
 
 class EngineApi(Protocol):
     # -- the message stream ------------------------------------------------------
     def subscribe_messages(
         self, symbols: Collection[str] | None = None, listener: Listener | None = None
-    ) -> Subscription:
-        """A new subscription; with ``listener`` the engine drains it into the
-        listener in a task of its own (sync or async listener)."""
+    ) -> Outbox:
+        """A new outbox on the engine's hub, taking the ``MARKET_UPDATE``s of
+        ``symbols`` (``None``: every symbol) and every broadcast; with ``listener`` the
+        engine drains it into the listener in a task of its own."""
         ...
 
     # -- market data ---------------------------------------------------------------
@@ -70,6 +55,25 @@ class EngineApi(Protocol):
         gets it at once instead of waiting for the next tick)."""
         ...
 
+    async def acquire_book(self, symbol: str) -> str:
+        """Make sure the engine keeps ``symbol``'s order book and publishes its
+        ``BOOK_UPDATE``s (20 levels a side; reference counted).  Raises
+        ``InvalidSymbol``."""
+        ...
+
+    async def release_book(self, symbol: str) -> None: ...
+
+    def book_update(self, symbol: str) -> Message | None:
+        """The latest ``BOOK_UPDATE`` for ``symbol`` (20 levels), if the engine has
+        one."""
+        ...
+
+    async def candles_message(self, symbol: str, interval: str, limit: int) -> Message:
+        """``CANDLES`` ``{symbol, interval, candles: [[open_time_ms, open, high, low,
+        close, volume], ...]}``, oldest first, at most ``limit``.  Raises
+        ``InvalidSymbol``."""
+        ...
+
     def symbol_info(self, symbol: str) -> Message | None:
         """The exchange's trading rules for ``symbol`` (BRIEF interface 1: tick and lot
         sizes as decimal strings, precisions, minimums, status), or ``None`` while
@@ -77,19 +81,29 @@ class EngineApi(Protocol):
         ...
 
     # -- snapshots ---------------------------------------------------------------
-    def status_message(self) -> Message: ...
+    def status_message(self) -> Message:
+        """``STATUS``, with ``journal_id``."""
+        ...
 
     def portfolio_message(self) -> Message: ...
 
     def positions_message(self) -> Message: ...
 
     def orders_message(self, status: str | None = None) -> Message:
-        """``ORDERS`` with ``seq``; ``status=None`` means the open orders."""
+        """``ORDERS`` with ``seq`` and ``journal_id``; ``status=None`` means the open
+        orders."""
         ...
 
     @property
     def seq(self) -> int:
-        """The journal's last order-event ``seq``."""
+        """The journal's last ``seq``."""
+        ...
+
+    @property
+    def journal_id(self) -> str:
+        """Identifies the account's journal: another journal (a new in-memory one, a
+        different file, a wiped database) has another id, so a client can tell that
+        its ``seq`` means nothing here."""
         ...
 
     def order_events_since(self, seq: int) -> list[Message]:
@@ -99,7 +113,7 @@ class EngineApi(Protocol):
     # -- commands ----------------------------------------------------------------
     def place_order(self, request: OrderRequest) -> Message:
         """The ``ORDER_UPDATE`` of the new order (status NEW, or REJECTED with
-        ``reason``).  The same event is also published to every subscriber."""
+        ``reason``).  The same event is published to every subscriber first."""
         ...
 
     def cancel_order(self, order_id: str) -> Message:

@@ -35,20 +35,37 @@ def error(code: str, text: str, command_id: CommandId = None) -> Message:
     return message("ERROR", command_id, code=code, message=text)
 
 
-def subscribed(symbol: str, command_id: CommandId = None) -> Message:
-    return message("SUBSCRIBED", command_id, symbol=symbol)
+def subscribed(symbol: str, command_id: CommandId = None, **fields: Any) -> Message:
+    return message("SUBSCRIBED", command_id, symbol=symbol, **fields)
 
 
-def unsubscribed(symbol: str, command_id: CommandId = None) -> Message:
-    return message("UNSUBSCRIBED", command_id, symbol=symbol)
+def unsubscribed(symbol: str, command_id: CommandId = None, **fields: Any) -> Message:
+    return message("UNSUBSCRIBED", command_id, symbol=symbol, **fields)
 
 
 def pong(command_id: CommandId = None) -> Message:
     return message("PONG", command_id)
 
 
-def resumed(since: int, count: int, seq: int, command_id: CommandId = None) -> Message:
-    return message("RESUMED", command_id, since=since, count=count, seq=seq)
+def resumed(
+    since: int, count: int, seq: int, journal_id: str, command_id: CommandId = None
+) -> Message:
+    return message("RESUMED", command_id, since=since, count=count, seq=seq, journal_id=journal_id)
+
+
+def resume_reset(
+    journal_id: str, seq: int, reason: str, command_id: CommandId = None
+) -> Message:
+    """The server cannot resume from what the client asked (another journal, or a
+    ``since`` beyond its ``seq``): a fresh snapshot follows; the client starts over."""
+    return message(
+        "ERROR",
+        command_id,
+        code="RESUME_RESET",
+        message=f"cannot resume: {reason}; a fresh snapshot follows",
+        journal_id=journal_id,
+        seq=seq,
+    )
 
 
 def replay_done(

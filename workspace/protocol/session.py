@@ -1,19 +1,20 @@
 """``ProtocolSession``: one client's view of the engine, speaking PROTOCOL.md.
 
 One per server connection and one inside ``Workspace`` for the notebook.  It owns the
-client's symbols, alerts, replays and the ordering rules of its outbound stream; it
-holds no trading logic (orders go straight to the ``EngineApi``).
+client's symbols, books, alerts and replay, and its ``Outbox`` (fed by the engine's
+hub); it holds no trading logic (orders go straight to the ``EngineApi``).
 
-Everything the client will receive flows through the session's single engine
-subscription, so that direct replies, live events and resumed events come out in one
-well-defined order.  Messages the session itself adds are wrapped in an internal
-envelope (type ``_SESSION``) so the hub keeps them in order instead of conflating a
-reply with a periodic update of the same type.
+A command becomes an :class:`Outcome`: the direct reply (``None`` while it is still to
+come: a replay's ``REPLAY_DONE``) and what goes out around it.  The server path
+(:meth:`ProtocolSession.handle`) puts all of it into the outbox, the notebook's path
+(:meth:`ProtocolSession.request`) returns the reply and queues the rest.
 
-Order events: each ``seq`` reaches the client at most once per connection.  Live
-events up to the snapshot's ``seq`` (the baseline) are already reflected in the
-snapshot and are dropped; ``resume`` delivers from the journal every event after
-``since`` that this connection has not delivered yet.
+Order events: the engine publishes each one to every outbox as it happens, in ``seq``
+order.  The direct reply to ``place_order`` / ``cancel_order`` / ``close_position`` is
+the engine's answer, carrying the command's ``id``; on the server path it takes the
+place of its own live event in the outbox, so the client gets that event once.
+Resuming (on connect, or by command) sends the events the connection missed, older
+than its snapshot, in ``seq`` order, and any live events not yet written behind them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from workspace.errors import InvalidParams, WorkspaceError
@@ -35,6 +37,7 @@ from workspace.protocol.commands import (
     ClosePosition,
     Command,
     CommandId,
+    GetCandles,
     GetOrders,
     GetPortfolio,
     GetPositions,
@@ -44,53 +47,58 @@ from workspace.protocol.commands import (
     Replay,
     Resume,
     SetAlert,
+    SubscribeBook,
     SubscribeTicker,
+    UnsubscribeBook,
     UnsubscribeTicker,
     command_id_of,
     parse_command,
 )
+from workspace.protocol.conflation import SubscriptionClosed
 from workspace.protocol.engine_api import EngineApi
-from workspace.protocol.seqset import SeqSet
+from workspace.protocol.outbox import BOOK_KEY, Outbox, trim_book
 from workspace.session import Listener, Message
 
 _log = logging.getLogger("workspace.protocol")
 
-ENVELOPE = "_SESSION"
-# How many replayed ticks may wait in the outbound stream: a replay at speed 0 is
-# paced by the client's reading, not by memory.
-REPLAY_CREDITS = 256
-_UNBOUNDED = 1 << 62  # drain_ready without ``available``: until the queue is empty
+PUMP_BATCH = 64
 
 
 class SessionClosed(Exception):
-    """The session's stream ended (closed, or the engine dropped a consumer that fell
-    too far behind)."""
+    """The session's stream ended (closed, or its outbox overflowed)."""
 
 
-def _envelope(kind: str, message: Message) -> Message:
-    return {"type": ENVELOPE, "kind": kind, "message": message}
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one command produced, in the order the client must see it."""
+
+    reply: Message | None
+    """The direct reply; ``None`` when it comes later (a replay's ``REPLAY_DONE``)."""
+    before: Sequence[Message] = ()
+    """Urgent messages ahead of the reply (the events a resume delivers)."""
+    after: Sequence[Message] = ()
+    """Urgent messages behind it (a reset's snapshot, fresh state after ``RESUMED``)."""
+    market: Sequence[tuple[Hashable, Message]] = ()
+    """The latest price or book of a new subscription, as market data (conflated)."""
 
 
 class ProtocolSession:
     def __init__(self, engine: EngineApi, *, max_symbols: int = 200, max_alerts: int = 200) -> None:
         self.engine = engine
         self.max_symbols = max_symbols
-        self._subscription = engine.subscribe_messages(symbols=())
-        # Looked up once: ``drain_ready`` calls it for every delivered message.
-        self._get_nowait: Callable[[], Message] | None = getattr(
-            self._subscription, "get_nowait", None
-        )
-        self._symbols: set[str] = set()  # what the client subscribed to
-        self._acquired: set[str] = set()  # what this session holds on the engine
+        self.outbox: Outbox = engine.subscribe_messages(symbols=())
+        self._symbols: set[str] = set()  # tickers the client subscribed to
+        self._books: dict[str, int] = {}  # books the client subscribed to, with depth
+        self._acquired: set[str] = set()  # symbols held on the engine (tickers, alerts)
+        self._books_acquired: set[str] = set()
         self._alerts = AlertBook(max_alerts)
         self._lock = asyncio.Lock()
         self._baseline = engine.seq
-        self._sent = SeqSet()
-        # seq -> (id, reply) of replies that ride on the published copy of their event.
-        self._reply_ids: dict[int, tuple[CommandId, Message]] = {}
-        self._replays: set[asyncio.Task[None]] = set()
-        self._replay_credits = asyncio.Semaphore(REPLAY_CREDITS)
-        self._pending: list[Message] = []
+        # Events in (resumed_from, baseline] were delivered by a resume (or are in the
+        # snapshot this connection started from): a later resume skips them.
+        self._resumed_from = self._baseline
+        self._replay: asyncio.Task[None] | None = None
+        self._releases: set[asyncio.Task[None]] = set()  # alert symbols being released
         self._listeners: list[Listener] = []
         self._streams: list[asyncio.Queue[Message | None]] = []
         self._pump: asyncio.Task[None] | None = None
@@ -102,6 +110,10 @@ class ProtocolSession:
         return frozenset(self._symbols)
 
     @property
+    def books(self) -> Mapping[str, int]:
+        return dict(self._books)
+
+    @property
     def closed(self) -> bool:
         return self._closed
 
@@ -110,16 +122,19 @@ class ProtocolSession:
         return len(self._alerts)
 
     @property
-    def delivered_seq(self) -> int:
-        return max(self._sent.highest, self._baseline)
+    def replaying(self) -> bool:
+        return self._replay is not None and not self._replay.done()
 
-    # -- commands --------------------------------------------------------------------
+    # -- connecting ------------------------------------------------------------------
     def snapshot(self) -> list[Message]:
         """STATUS, PORTFOLIO_UPDATE, POSITION_UPDATE, ORDERS: what a connection gets
-        first.  Sets the baseline ``seq`` for live order events."""
+        first.  Its ``seq`` is the baseline: live events after it come through the
+        outbox, older ones only by resuming."""
         orders = self.engine.orders_message()
         seq = orders.get("seq")
         self._baseline = seq if isinstance(seq, int) else self.engine.seq
+        self._resumed_from = self._baseline
+        self.outbox.live_seq = self._baseline
         return [
             self.engine.status_message(),
             self.engine.portfolio_message(),
@@ -127,36 +142,67 @@ class ProtocolSession:
             orders,
         ]
 
+    def open(self, since: int | None = None, journal_id: str | None = None) -> None:
+        """Queue what a new connection gets first: the snapshot, then (resuming from
+        ``since``) the order events it missed, in order, and ``RESUMED``.  One
+        synchronous step: no live event can come between, so none overtakes a missed
+        one.  A resume the server cannot honour (another journal, a ``since`` beyond
+        its ``seq``) sends ``ERROR RESUME_RESET`` before the snapshot instead."""
+        outbox = self.outbox
+        if since is not None:
+            refused = self._refuse_resume(since, journal_id)
+            if refused is not None:
+                outbox.push(messages.resume_reset(self.engine.journal_id, self.engine.seq, refused))
+                since = None
+        for message in self.snapshot():
+            outbox.push(message)
+        if since is not None:
+            events = self._missed(since)
+            for event in events:
+                outbox.push(event)
+            outbox.push(
+                messages.resumed(since, len(events), self._baseline, self.engine.journal_id)
+            )
+
+    # -- commands --------------------------------------------------------------------
     async def request(self, command: Command | Mapping[str, Any] | str | bytes) -> Message:
         """Execute one command and return its direct reply (an ERROR for bad input;
-        never raises for bad input).  Messages that follow the reply (a subscription's
-        latest price, resumed events, replayed ticks) go to the stream."""
-        reply, follow = await self._execute(command, inline=True)
-        for message in follow:
-            self._subscription.put(_envelope("direct", message))
-        return reply
-
-    def push(self, message: Message) -> None:
-        """Queue a message the connection itself originates (a RATE_LIMITED error)
-        behind what is already on the stream."""
-        self._subscription.put(_envelope("direct", message))
+        never raises for bad input).  What goes with the reply (resumed events, a
+        subscription's latest price) goes to the stream."""
+        outcome = await self._execute(command, inline=True)
+        outbox = self.outbox
+        for message in outcome.before:
+            outbox.push(message)
+        for message in outcome.after:
+            outbox.push(message)
+        for key, message in outcome.market:
+            outbox.push_market(key, message)
+        reply = outcome.reply
+        return reply if reply is not None else messages.error("INTERNAL", "no reply")
 
     async def handle(
         self, frame: Command | Mapping[str, Any] | str | bytes, *, msgpack: bool = False
     ) -> None:
-        """The server's path: execute one command and queue its reply (and whatever
-        follows it) on the outbound stream, in order."""
-        reply, follow = await self._execute(frame, inline=False, msgpack=msgpack)
-        if reply.get("type") == ENVELOPE:
-            self._subscription.put(reply)
-        elif reply:
-            self._subscription.put(_envelope("direct", reply))
-        for message in follow:
-            self._subscription.put(_envelope("direct", message))
+        """The server's path: execute one command and queue its reply, and what goes
+        with it, in the outbox."""
+        outcome = await self._execute(frame, inline=False, msgpack=msgpack)
+        outbox = self.outbox
+        for message in outcome.before:
+            outbox.push(message)
+        if outcome.reply is not None:
+            outbox.reply(outcome.reply)
+        for message in outcome.after:
+            outbox.push(message)
+        for key, message in outcome.market:
+            outbox.push_market(key, message)
+
+    def push(self, message: Message) -> None:
+        """Queue a message the connection itself originates (a RATE_LIMITED error)."""
+        self.outbox.push(message)
 
     async def _execute(
         self, raw: Command | Mapping[str, Any] | str | bytes, *, inline: bool, msgpack: bool = False
-    ) -> tuple[Message, list[Message]]:
+    ) -> Outcome:
         command_id: CommandId = command_id_of(raw)
         try:
             command = raw if isinstance(raw, COMMAND_TYPES) else parse_command(raw, msgpack=msgpack)
@@ -166,74 +212,131 @@ class ProtocolSession:
             return await self._dispatch(command, inline=inline)
         except ProtocolError as exc:
             reply_id = exc.id if exc.id is not None else command_id
-            return messages.error(exc.code, exc.message, reply_id), []
+            return Outcome(messages.error(exc.code, exc.message, reply_id))
         except WorkspaceError as exc:
-            return messages.error(exc.code, str(exc) or exc.code, command_id), []
+            return Outcome(messages.error(exc.code, str(exc) or exc.code, command_id))
         except Exception:  # the engine's bug must not kill the connection
             _log.exception("command failed")
-            return messages.error("INTERNAL", "internal error", command_id), []
+            return Outcome(messages.error("INTERNAL", "internal error", command_id))
 
-    async def _dispatch(self, command: Command, *, inline: bool) -> tuple[Message, list[Message]]:
+    async def _dispatch(self, command: Command, *, inline: bool) -> Outcome:
         engine = self.engine
         match command:
             case Ping(id=cid):
-                return messages.pong(cid), []
+                return Outcome(messages.pong(cid))
             case GetPositions(id=cid):
-                return messages.with_id(engine.positions_message(), cid), []
+                return Outcome(messages.with_id(engine.positions_message(), cid))
             case GetPortfolio(id=cid):
-                return messages.with_id(engine.portfolio_message(), cid), []
+                return Outcome(messages.with_id(engine.portfolio_message(), cid))
             case GetOrders(status=status, id=cid):
                 wanted = None if status in (None, "OPEN") else status
-                return messages.with_id(engine.orders_message(wanted), cid), []
+                return Outcome(messages.with_id(engine.orders_message(wanted), cid))
             case SubscribeTicker(symbol=symbol, id=cid):
-                symbol = await self._subscribe(symbol)
+                symbol = await self._subscribe(symbol, cid)
                 latest = engine.market_update(symbol)
+                market: list[tuple[Hashable, Message]] = (
+                    [(symbol, latest)] if latest is not None else []
+                )
                 reply = messages.subscribed(symbol, cid)
                 reply["symbol_info"] = engine.symbol_info(symbol)
-                return reply, [latest] if latest else []
+                return Outcome(reply, market=market)
             case UnsubscribeTicker(symbol=symbol, id=cid):
                 await self._unsubscribe(symbol)
-                return messages.unsubscribed(symbol, cid), []
+                return Outcome(messages.unsubscribed(symbol, cid))
+            case SubscribeBook(symbol=symbol, depth=depth, id=cid):
+                symbol = await self._subscribe_book(symbol, depth, cid)
+                book = engine.book_update(symbol)
+                books: list[tuple[Hashable, Message]] = (
+                    [] if book is None else [((BOOK_KEY, symbol), trim_book(book, depth))]
+                )
+                return Outcome(
+                    messages.subscribed(symbol, cid, book=True, depth=depth), market=books
+                )
+            case UnsubscribeBook(symbol=symbol, id=cid):
+                await self._unsubscribe_book(symbol)
+                return Outcome(messages.unsubscribed(symbol, cid, book=True))
+            case GetCandles(symbol=symbol, interval=interval, limit=limit, id=cid):
+                candles = await engine.candles_message(symbol, interval, limit)
+                return Outcome(messages.with_id(candles, cid))
             case PlaceOrder(request=order_request, id=cid):
-                return self._order_reply(engine.place_order(order_request), cid, inline), []
+                return Outcome(messages.with_id(engine.place_order(order_request), cid))
             case CancelOrder(order_id=order_id, id=cid):
-                return self._order_reply(engine.cancel_order(order_id), cid, inline), []
+                return Outcome(messages.with_id(engine.cancel_order(order_id), cid))
             case ClosePosition(position_id=position_id, quantity=quantity, id=cid):
                 reply = engine.close_position(position_id, quantity)
-                return self._order_reply(reply, cid, inline), []
+                return Outcome(messages.with_id(reply, cid))
             case SetAlert(symbol=symbol, condition=condition, price=price, id=cid):
-                return await self._set_alert(symbol, condition, price, cid), []
+                return Outcome(await self._set_alert(symbol, condition, price, cid))
             case CancelAlert(alert_id=alert_id, id=cid):
                 alert = self._alerts.cancel(alert_id)
+                self._update_watch()
                 await self._release_unused(alert.symbol)
-                return messages.message("ALERT_CANCELED", cid, **alert.to_wire()), []
-            case Resume(since=since, id=cid):
-                if inline:
-                    return self._resume_inline(since, cid)
-                marker: Message = {"type": ENVELOPE, "kind": "resume", "since": since, "id": cid}
-                return marker, []
+                return Outcome(messages.message("ALERT_CANCELED", cid, **alert.to_wire()))
+            case Resume(since=since, journal_id=journal_id, id=cid):
+                return self._resume(since, journal_id, cid)
             case Replay():
-                return await self._start_replay(command, inline=inline), []
+                return await self._start_replay(command, inline=inline)
         raise ProtocolError("UNKNOWN_ACTION", "unknown command", command.id)  # pragma: no cover
 
-    def _order_reply(self, reply: Message, command_id: CommandId, inline: bool) -> Message:
-        """The engine publishes the same event to every subscriber, this one included.
-        On the server path the published copy becomes the reply (it gets the ``id``),
-        so the client sees the event once and in ``seq`` order."""
-        seq = reply.get("seq")
-        if inline or not isinstance(seq, int) or seq <= self._baseline or seq in self._sent:
-            return messages.with_id(reply, command_id)
-        self._reply_ids[seq] = (command_id, reply)
-        return {}
+    # -- resume --------------------------------------------------------------------------
+    def _refuse_resume(self, since: int, journal_id: str | None) -> str | None:
+        """Why the server cannot resume from ``since`` (None: it can)."""
+        ours = self.engine.journal_id
+        if journal_id is not None and journal_id != ours:
+            return f"journal {journal_id!r} is not this server's ({ours!r})"
+        seq = self.engine.seq
+        if since > seq:
+            return f"since {since} is beyond this journal's seq {seq}"
+        return None
+
+    def _missed(self, since: int) -> list[Message]:
+        """Order events after ``since`` that this connection has not delivered: those
+        older than its snapshot that no earlier resume sent."""
+        upto = self._resumed_from
+        if since >= upto:
+            return []
+        self._resumed_from = since
+        return [
+            event
+            for event in self.engine.order_events_since(since)
+            if isinstance(event.get("seq"), int) and event["seq"] <= upto
+        ]
+
+    def _resume(self, since: int, journal_id: str | None, command_id: CommandId) -> Outcome:
+        engine = self.engine
+        refused = self._refuse_resume(since, journal_id)
+        if refused is not None:
+            reset = messages.resume_reset(engine.journal_id, engine.seq, refused, command_id)
+            snapshot = self.snapshot()
+            # Live events still queued are in the fresh snapshot: not sent after it.
+            self.outbox.take_events()
+            return Outcome(reset, after=snapshot)
+        # Live events not yet written wait behind the older ones (seq order).
+        events = self._missed(since) + [
+            event
+            for event in self.outbox.take_events()
+            if not isinstance(event.get("seq"), int) or event["seq"] > since
+        ]
+        events.sort(key=lambda event: event.get("seq", 0))
+        resumed = messages.resumed(since, len(events), engine.seq, engine.journal_id, command_id)
+        return Outcome(
+            resumed,
+            before=events,
+            after=[engine.positions_message(), engine.portfolio_message()],
+        )
 
     # -- symbols -----------------------------------------------------------------------
-    async def _acquire(self, symbol: str, command_id: CommandId) -> str:
-        if symbol in self._acquired:
-            return symbol
-        if len(self._acquired) >= self.max_symbols:
+    def _check_room(self, command_id: CommandId) -> None:
+        if len(self._acquired | self._books_acquired) >= self.max_symbols:
             raise ProtocolError(
                 "INVALID_PARAMS", f"at most {self.max_symbols} symbols per connection", command_id
             )
+
+    async def _acquire(self, symbol: str, command_id: CommandId) -> str:
+        if symbol in self._acquired:
+            return symbol
+        if symbol not in self._books_acquired:
+            self._check_room(command_id)
         normalised = await self.engine.acquire_symbol(symbol)
         if self._closed:
             await self.engine.release_symbol(normalised)
@@ -241,32 +344,50 @@ class ProtocolSession:
         self._acquired.add(normalised)
         return normalised
 
-    async def _subscribe(self, symbol: str) -> str:
+    async def _subscribe(self, symbol: str, command_id: CommandId) -> str:
         async with self._lock:
-            symbol = await self._acquire(symbol, None)
+            symbol = await self._acquire(symbol, command_id)
             self._symbols.add(symbol)
-            self._update_filter()
+            self.outbox.symbols = self._symbols
             return symbol
 
     async def _unsubscribe(self, symbol: str) -> None:
         async with self._lock:
             self._symbols.discard(symbol)
-            self._update_filter()
-            await self._release_unused(symbol, locked=True)
+            self.outbox.symbols = self._symbols
+            await self._release_unused(symbol)
 
-    async def _release_unused(self, symbol: str, *, locked: bool = False) -> None:
+    async def _release_unused(self, symbol: str) -> None:
         if symbol in self._symbols or self._alerts.symbol_in_use(symbol):
             return
         if symbol in self._acquired:
             self._acquired.discard(symbol)
-            self._update_filter()
             with contextlib.suppress(WorkspaceError):
                 await self.engine.release_symbol(symbol)
 
-    def _update_filter(self) -> None:
-        # The hub reads ``symbols`` on every publish; a new set object is assigned so
-        # a hub that indexes subscribers can hook the assignment.
-        self._subscription.symbols = set(self._acquired)
+    async def _subscribe_book(self, symbol: str, depth: int, command_id: CommandId) -> str:
+        async with self._lock:
+            if symbol not in self._books_acquired:
+                if symbol not in self._acquired:
+                    self._check_room(command_id)
+                normalised = await self.engine.acquire_book(symbol)
+                if self._closed:
+                    await self.engine.release_book(normalised)
+                    raise ProtocolError("INVALID_PARAMS", "session closed", command_id)
+                self._books_acquired.add(normalised)
+                symbol = normalised
+            self._books[symbol] = depth
+            self.outbox.set_book(symbol, depth)
+            return symbol
+
+    async def _unsubscribe_book(self, symbol: str) -> None:
+        async with self._lock:
+            self._books.pop(symbol, None)
+            self.outbox.set_book(symbol, None)
+            if symbol in self._books_acquired:
+                self._books_acquired.discard(symbol)
+                with contextlib.suppress(WorkspaceError):
+                    await self.engine.release_book(symbol)
 
     # -- alerts ----------------------------------------------------------------------------
     async def _set_alert(
@@ -277,176 +398,77 @@ class ProtocolSession:
         async with self._lock:
             symbol = await self._acquire(symbol, command_id)
             alert = self._alerts.add(symbol, condition, price)
-            self._update_filter()
+            self._update_watch()
         return messages.message("ALERT_SET", command_id, **alert.to_wire())
 
-    # -- resume --------------------------------------------------------------------------
-    def _missed(self, since: int) -> list[Message]:
-        return [
-            event
-            for event in self.engine.order_events_since(since)
-            if isinstance(event.get("seq"), int) and event["seq"] not in self._sent
-        ]
+    def _update_watch(self) -> None:
+        self.outbox.watch(self._alerts.symbols, self._on_market if len(self._alerts) else None)
 
-    def _resume_inline(self, since: int, command_id: CommandId) -> tuple[Message, list[Message]]:
-        missed = self._missed(since)
-        for event in missed:
-            self._subscription.put(_envelope("order", event))
-        follow = [self.engine.positions_message(), self.engine.portfolio_message()]
-        return messages.resumed(since, len(missed), self.engine.seq, command_id), follow
+    def _on_market(self, update: Message) -> None:
+        """Every ``MARKET_UPDATE`` of a symbol with an alert, as published (so an alert
+        sees every price, whether or not this client keeps up)."""
+        fired = self._alerts.on_market(update)
+        if not fired:
+            return
+        for alert, price in fired:
+            # ``price`` is the alert's level; ``trigger_price`` what crossed it.
+            wire = {**alert.to_wire(), "trigger_price": float(price)}
+            self.outbox.push(messages.message("ALERT", None, **wire))
+            self._release_later(alert.symbol)
+        self._update_watch()
 
-    def _resume_now(self, since: int, command_id: CommandId) -> list[Message]:
-        out: list[Message] = []
-        for event in self._missed(since):
-            out.extend(self._order_out(event, live=False))
-        out.append(messages.resumed(since, len(out), self.engine.seq, command_id))
-        out.append(self.engine.positions_message())
-        out.append(self.engine.portfolio_message())
-        return out
+    def _release_later(self, symbol: str) -> None:
+        if self._closed or symbol in self._symbols or self._alerts.symbol_in_use(symbol):
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._release_unused(symbol), name=f"session.release.{symbol}"
+        )
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
 
     # -- replay -------------------------------------------------------------------------
-    async def _start_replay(self, command: Replay, *, inline: bool) -> Message:
-        if self._replays:
+    async def _start_replay(self, command: Replay, *, inline: bool) -> Outcome:
+        if self.replaying:
             raise InvalidParams("a replay is already running on this connection")
         if inline:
-            return await self._run_replay(command, paced=bool(self._listeners or self._streams))
-        task = asyncio.create_task(self._replay_task(command), name=f"replay-{command.symbol}")
-        self._replays.add(task)
-        task.add_done_callback(self._replays.discard)
-        return {}
+            # The caller awaits the reply; the ticks go to the listeners, if any.
+            consumer = bool(self._listeners or self._streams)
+            return Outcome(await self._run_replay(command, deliver=consumer))
+        self._replay = asyncio.get_running_loop().create_task(
+            self._replay_task(command), name=f"session.replay.{command.symbol}"
+        )
+        return Outcome(None)  # REPLAY_DONE follows the ticks
 
     async def _replay_task(self, command: Replay) -> None:
         try:
-            done = await self._run_replay(command, paced=True)
+            done = await self._run_replay(command, deliver=True)
         except WorkspaceError as exc:
             done = messages.error(exc.code, str(exc) or exc.code, command.id)
         except Exception:
             _log.exception("replay failed")
             done = messages.error("INTERNAL", "replay failed", command.id)
-        if not self._closed:
-            self._subscription.put(_envelope("direct", done))
+        await self.outbox.push_bulk(done)
 
-    async def _run_replay(self, command: Replay, *, paced: bool) -> Message:
+    async def _run_replay(self, command: Replay, *, deliver: bool) -> Message:
         count = 0
         ticks = self.engine.replay_ticks(command.symbol, command.start, command.end, command.speed)
         async for tick in ticks:
             if self._closed:
                 break
-            if paced:
-                await self._replay_credits.acquire()
-            self._subscription.put(_envelope("replay" if paced else "direct", tick))
+            # Paced by the consumer: the bulk lane holds a bounded number of ticks.
+            if deliver and not await self.outbox.push_bulk(tick):
+                break
             count += 1
         return messages.replay_done(command.symbol, command.start, command.end, count, command.id)
 
-    # -- the outbound stream ---------------------------------------------------------------
+    # -- the outbound stream (notebook) ------------------------------------------------------
     async def next_message(self) -> Message:
-        """The next message for the client, in order.  Single consumer (the server's
-        writer, or the pump behind ``listen``/``stream``).  Raises SessionClosed."""
-        while not self._pending:
-            try:
-                raw = await self._subscription.get()
-            except Exception as exc:  # closed, or dropped by the hub for falling behind
-                raise SessionClosed(str(exc)) from None
-            self._route(raw)
-        return self._pending.pop(0)
+        """The next message for the client (single consumer).  Raises SessionClosed."""
+        try:
+            return await self.outbox.get()
+        except SubscriptionClosed as exc:
+            raise SessionClosed(str(exc)) from None
 
-    def drain_ready(self, limit: int = 64, available: int | None = None) -> list[Message]:
-        """Messages that are ready without waiting (lets a writer batch its sends).
-
-        ``available``: how many items the subscription holds, when the caller knows
-        (the server's direct write does): the drain stops there instead of asking the
-        queue once more.  Same order as ``next_message``: what the session already
-        holds first, then the subscription's items as routed by ``_route``.
-
-        Fast path: a ``MARKET_UPDATE`` carries no ``seq`` and, while the connection
-        has no alert, needs nothing from ``_route`` but the symbol check, so it goes
-        straight out.  Everything else (order events, envelopes, replies, and market
-        data while alerts are set) takes ``_route``, in the same position."""
-        pending = self._pending
-        if pending:
-            out = pending[:limit]
-            del pending[:limit]
-        else:
-            out = []
-        get_nowait = self._get_nowait
-        if get_nowait is None:
-            return out
-        remaining = _UNBOUNDED if available is None else available
-        symbols = self._symbols
-        alerts = self._alerts
-        while remaining > 0 and not pending and len(out) < limit:
-            remaining -= 1
-            try:
-                raw = get_nowait()
-            except Exception:
-                break
-            if raw.get("type") == "MARKET_UPDATE" and not len(alerts):
-                if raw.get("symbol") in symbols:
-                    out.append(raw)
-                continue
-            self._route(raw)
-            room = limit - len(out)
-            out += pending[:room]
-            del pending[:room]
-        return out
-
-    def _route(self, raw: Message) -> None:
-        kind = raw.get("type")
-        pending = self._pending
-        if kind == "MARKET_UPDATE":
-            if raw.get("symbol") in self._symbols:
-                pending.append(raw)
-            for alert, price in self._alerts.on_market(raw):
-                # ``price`` is the alert's level; ``trigger_price`` what crossed it.
-                wire = {**alert.to_wire(), "trigger_price": float(price)}
-                pending.append(messages.message("ALERT", None, **wire))
-                self._release_later(alert.symbol)
-            return
-        if kind == "ORDER_UPDATE":
-            pending.extend(self._order_out(raw, live=True))
-            return
-        if kind == ENVELOPE:
-            envelope_kind = raw.get("kind")
-            if envelope_kind == "resume":
-                pending.extend(self._resume_now(raw["since"], raw.get("id")))
-                return
-            inner: Message = raw["message"]
-            if envelope_kind == "replay":
-                self._replay_credits.release()
-            elif envelope_kind == "order":
-                pending.extend(self._order_out(inner, live=False))
-                return
-            pending.append(inner)
-            return
-        pending.append(raw)
-
-    def _order_out(self, event: Message, *, live: bool) -> list[Message]:
-        """An order event on its way out: each ``seq`` once per connection, and the
-        event a command is waiting for carries that command's ``id`` (whichever path,
-        live or resumed, delivers it first)."""
-        seq = event.get("seq")
-        if not isinstance(seq, int):
-            return [event]
-        if live and seq <= self._baseline and seq not in self._reply_ids:
-            return []  # reflected in the snapshot
-        if not self._sent.add(seq):
-            return []
-        waiting = self._reply_ids.pop(seq, None)
-        if waiting is None:
-            return [event]
-        command_id, reply = waiting
-        if _order_id(reply) == _order_id(event):
-            return [messages.with_id(event, command_id)]
-        return [event, messages.with_id(reply, command_id)]  # the reply was not this event
-
-    def _release_later(self, symbol: str) -> None:
-        if symbol in self._symbols or self._alerts.symbol_in_use(symbol):
-            return
-        task = asyncio.get_running_loop().create_task(self._release_unused(symbol))
-        self._replays.add(task)
-        task.add_done_callback(self._replays.discard)
-
-    # -- TradingSession: listen / stream ---------------------------------------------------
     def listen(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
         self._ensure_pump()
@@ -475,18 +497,20 @@ class ProtocolSession:
             )
 
     async def _run_pump(self) -> None:
+        outbox = self.outbox
         try:
             while True:
-                message = await self.next_message()
-                for listener in tuple(self._listeners):
-                    try:
-                        result = listener(message)
-                        if inspect.isawaitable(result):
-                            await result
-                    except Exception:
-                        _log.exception("session listener failed")
-                for queue in tuple(self._streams):
-                    queue.put_nowait(message)
+                batch = [await self.next_message(), *outbox.take(PUMP_BATCH - 1)]
+                for message in batch:
+                    for listener in tuple(self._listeners):
+                        try:
+                            result = listener(message)
+                            if inspect.isawaitable(result):
+                                await result
+                        except Exception:
+                            _log.exception("session listener failed")
+                    for queue in tuple(self._streams):
+                        queue.put_nowait(message)
         except SessionClosed:
             pass
         finally:
@@ -495,27 +519,26 @@ class ProtocolSession:
 
     # -- teardown --------------------------------------------------------------------------
     async def close(self) -> None:
-        """Release every symbol, alert, replay and the engine subscription.  Idempotent."""
+        """Release every symbol, book, alert, replay and the outbox.  Idempotent."""
         if self._closed:
             return
         self._closed = True
-        tasks = [*self._replays]
-        if self._pump is not None:
-            tasks.append(self._pump)
+        tasks = [task for task in (self._replay, self._pump) if task is not None]
         for task in tasks:
             task.cancel()
-        self._subscription.close()
-        for task in tasks:
+        self.outbox.close()
+        # Releases in flight finish (cancelled, one would leave its symbol held).
+        for task in [*tasks, *self._releases]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         for symbol in tuple(self._acquired):
             with contextlib.suppress(Exception):
                 await self.engine.release_symbol(symbol)
+        for symbol in tuple(self._books_acquired):
+            with contextlib.suppress(Exception):
+                await self.engine.release_book(symbol)
         self._acquired.clear()
+        self._books_acquired.clear()
         self._symbols.clear()
-        self._reply_ids.clear()
+        self._books.clear()
 
-
-def _order_id(message: Message) -> object:
-    order = message.get("order")
-    return order.get("id") if isinstance(order, dict) else None

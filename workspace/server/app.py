@@ -13,22 +13,22 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from http import HTTPStatus
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from workspace.decimals import MAX_INT
 from workspace.errors import Unauthorized
 from workspace.protocol.codec import MSGPACK_SUBPROTOCOL, EncodeCache
 from workspace.protocol.engine_api import EngineApi
 from workspace.protocol.session import ProtocolSession
 from workspace.server import auth
 from workspace.server.connection import Connection
-from workspace.server.fanout import EngineView, SymbolRouter
 from workspace.server.http import HEALTH_PATHS, WS_PATH, error_response, json_response
 from workspace.server.limits import ServerLimits
 
@@ -67,8 +67,7 @@ class RealtimeServer:
         self.accepted = 0
         self.refused = 0
         self.close_reasons: dict[str, int] = {}  # why the server dropped clients
-        self._changed = asyncio.Condition()
-        self._router: SymbolRouter | None = None
+        self._changed: asyncio.Future[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -79,10 +78,8 @@ class RealtimeServer:
                 "needs a token (--token or WORKSPACE_TOKEN)"
             )
         self._started_at = time.monotonic()
-        self._router = SymbolRouter(self.engine)
-        self._router.start()
         self._sweeper = asyncio.get_running_loop().create_task(
-            self._sweep_slow_consumers(), name="server.sweeper"
+            self._sweep_stalled(), name="server.sweeper"
         )
         self._server = await serve(
             self._handle,
@@ -115,9 +112,6 @@ class RealtimeServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
-        if self._router is not None:
-            await self._router.stop()
-            self._router = None
 
     async def __aenter__(self) -> RealtimeServer:
         return await self.start()
@@ -151,37 +145,47 @@ class RealtimeServer:
         return len(self._connections)
 
     @property
-    def routed_connections(self) -> int:
-        """Connections the fan-out still routes to (equals ``clients`` unless a
-        connection leaked)."""
-        return self._router.subscribers if self._router is not None else 0
+    def connections(self) -> tuple[Connection, ...]:
+        return tuple(self._connections)
+
+    @property
+    def blocked(self) -> int:
+        """Connections whose socket is full (their client is not reading)."""
+        return sum(1 for c in self._connections if c.blocked_since is not None)
 
     @property
     def running(self) -> bool:
         return self._server is not None
 
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` holds; it is checked whenever a client connects,
+        disconnects, fills its socket or drains it, or is being closed."""
+        while not predicate():
+            if self._changed is None:
+                self._changed = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._changed)
+
     async def wait_clients(self, count: int) -> None:
         """Return once exactly ``count`` clients are connected (tests, shutdown)."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.clients == count)
+        await self.wait_for(lambda: self.clients == count)
 
-    async def _notify(self) -> None:
+    def _notify(self) -> None:
         self.engine.server_clients = len(self._connections)
-        async with self._changed:
-            self._changed.notify_all()
+        changed, self._changed = self._changed, None
+        if changed is not None and not changed.done():
+            changed.set_result(None)
 
-    async def _sweep_slow_consumers(self) -> None:
-        """Drop clients whose pending send has not completed within the send timeout.
-        One sweep for all connections instead of a timer around every send."""
-        timeout = self.limits.send_timeout_s
+    async def _sweep_stalled(self) -> None:
+        """Close clients whose socket took no byte for ``stall_timeout_s``: one sweep
+        over the blocked connections instead of a timer per send."""
+        timeout = self.limits.stall_timeout_s
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(min(1.0, timeout / 4))
             now = loop.time()
             for connection in tuple(self._connections):
-                since = connection.sending_since
-                if since is not None and now - since > timeout:
-                    connection.abort_slow_consumer()
+                if connection.blocked_since is not None:
+                    connection.check_progress(now)
 
     def health(self) -> dict[str, object]:
         status = self.engine.status_message()
@@ -192,6 +196,9 @@ class RealtimeServer:
             "clients": self.clients,
             "uptime_s": round(time.monotonic() - self._started_at, 3),
             "seq": self.engine.seq,
+            "journal_id": self.engine.journal_id,
+            "blocked": self.blocked,
+            "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
         }
 
     # -- handshake -----------------------------------------------------------------------
@@ -211,14 +218,19 @@ class RealtimeServer:
             return error_response(
                 connection, HTTPStatus.UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong token"
             )
+        try:
+            resume_point(request.path)
+        except ValueError as error:
+            self.refused += 1
+            return error_response(connection, HTTPStatus.BAD_REQUEST, "INVALID_PARAMS", str(error))
         return None
 
     async def _handle(self, websocket: ServerConnection) -> None:
         self.accepted += 1
-        assert self._router is not None
-        view = EngineView(self.engine, self._router)
+        assert websocket.request is not None
+        since, journal_id = resume_point(websocket.request.path)
         session = ProtocolSession(
-            view, max_symbols=self.limits.max_symbols, max_alerts=self.limits.max_alerts
+            self.engine, max_symbols=self.limits.max_symbols, max_alerts=self.limits.max_alerts
         )
         connection = Connection(
             websocket,
@@ -227,11 +239,12 @@ class RealtimeServer:
             self._cache,
             msgpack=websocket.subprotocol == MSGPACK_SUBPROTOCOL,
         )
-        if view.feed is not None:
-            # The fan-out hands bursts straight to this connection's writer.
-            connection.attach(view.feed)
+        connection.on_change = self._notify
         self._connections.add(connection)
-        await self._notify()
+        self._notify()  # before the snapshot: its STATUS counts this client
+        # The subscription and the snapshot (and a resume's missed events) in one step:
+        # no live event comes between them.
+        session.open(since, journal_id)
         try:
             await connection.run()
         finally:
@@ -240,7 +253,27 @@ class RealtimeServer:
             if connection.close_reason:
                 reason = connection.close_reason
                 self.close_reasons[reason] = self.close_reasons.get(reason, 0) + 1
-            await self._notify()
+            self._notify()
+
+
+def resume_point(path: str) -> tuple[int | None, str | None]:
+    """``?since=N[&journal_id=J]`` of a handshake URL; raises ``ValueError``."""
+    query = parse_qs(urlsplit(path).query)
+    since_values, journal_values = query.get("since", []), query.get("journal_id", [])
+    if len(since_values) > 1 or len(journal_values) > 1:
+        raise ValueError("'since' and 'journal_id' may appear once each")
+    since: int | None = None
+    if since_values:
+        text = since_values[0]
+        if not text.isdigit() or int(text) > MAX_INT:
+            raise ValueError(f"'since' must be an integer between 0 and {MAX_INT}")
+        since = int(text)
+    journal_id = journal_values[0] if journal_values else None
+    if journal_id is not None and not 0 < len(journal_id) <= 64:
+        raise ValueError("'journal_id' must have 1 to 64 characters")
+    if journal_id is not None and since is None:
+        raise ValueError("'journal_id' goes with 'since'")
+    return since, journal_id
 
 
 def _select_subprotocol(

@@ -1,19 +1,32 @@
-"""One client connection: a reader (commands in, rate limited) and a writer (the
-session's stream out, with a send timeout), both released when either ends.
+"""One client connection: a reader (commands in, rate limited) and the writing end of
+the session's outbox.
 
-Market data mostly bypasses the writer task: after routing a burst the fan-out calls
-``flush_ready``, which writes every ready message in one ``transport.write`` when the
-writer is idle and the socket is not backed up.  The writer task handles the
-snapshot, and everything while the client is slow to read (it waits for the socket
-to drain, which the slow-consumer sweeper watches)."""
+Writing takes from the outbox only while the socket takes data: the transport's
+write buffer (``write_limit_bytes``) and what the kernel may hold unsent
+(``unsent_limit_bytes``, TCP_NOTSENT_LOWAT) are small, so once the client stops
+reading, the transport pauses within a few tens of KB and everything newer waits in
+the outbox, where market data is conflated and order events keep their place at the
+front.  When the client reads again, the transport resumes and the outbox is written
+from its front: order events, then the latest prices.
+
+No task per message: the outbox's doorbell calls :meth:`Connection.flush` once per
+loop turn in which something was queued; a flush writes every ready message in
+batches, one ``transport.write`` (one system call) per batch.  Only a connection
+whose socket is full has a task, waiting for the socket to drain.  The server's
+sweeper closes a connection whose socket made no progress for ``stall_timeout_s``
+(1008).
+"""
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
+import fcntl
 import logging
 import socket
-import sys
+import termios
+from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -22,20 +35,17 @@ from websockets.protocol import State
 from workspace.protocol import messages
 from workspace.protocol.codec import EncodeCache, decode_frame
 from workspace.protocol.commands import CommandId, command_id_of
-from workspace.protocol.session import ProtocolSession, SessionClosed
-from workspace.server.fanout import ConnectionFeed
+from workspace.protocol.outbox import Outbox
+from workspace.protocol.session import ProtocolSession
 from workspace.server.limits import CommandGate, ServerLimits
 from workspace.session import Message
 
 _log = logging.getLogger("workspace.server")
 
 CLOSE_POLICY = 1008
-BATCH = 64  # messages written together when a client's queue has several ready
-# A backlog larger than this is left to the writer task, which writes it in steps
-# with backpressure; smaller ones are written directly, all at once.
-DIRECT_BATCH = 256
-EVERYTHING = sys.maxsize
 CLOSE_GOING_AWAY = 1001
+BATCH = 64  # messages per write: one system call for a burst
+_OUTQ = getattr(termios, "TIOCOUTQ", None)  # unsent bytes of a socket (Linux)
 
 
 class Connection:
@@ -49,6 +59,7 @@ class Connection:
     ) -> None:
         self.websocket = websocket
         self.session = session
+        self.outbox: Outbox = session.outbox
         self.limits = limits
         self.msgpack = msgpack
         self._cache = cache
@@ -56,35 +67,48 @@ class Connection:
         self._gate = CommandGate(limits, self._loop.time())
         self.sent = 0
         self.close_reason: str | None = None
-        # When the send in progress started (None: not sending); the server's sweeper
-        # drops the client when one send takes longer than the send timeout.
-        self.sending_since: float | None = None
-        # True while the writer waits for messages (the snapshot is out): then a
-        # direct write cannot overtake anything the writer holds.
-        self._parked = False
+        # Set while the socket is full: since when, and the bytes still unsent at the
+        # last sign of progress (the sweeper closes a connection that makes none).
+        self.blocked_since: float | None = None
+        self._progress_at = 0.0
+        self._unsent_at_progress = 0
+        self._drainer: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self.on_change: Callable[[], None] | None = None  # the server's: blocked or not
         # Without permessage-deflate a frame's bytes do not depend on the connection:
         # they are built once per message for every client.
         self._raw_frames = not websocket.protocol.extensions
-        self._feed: ConnectionFeed | None = None
+        self._frame = cache.msgpack_frame if msgpack else cache.json_frame
+        self._transport = websocket.transport
+        self._socket: socket.socket | None = websocket.transport.get_extra_info("socket")
 
     async def run(self) -> None:
-        if self.limits.socket_send_buffer is not None:
-            sock = self.websocket.transport.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.socket_send_buffer)
-        # The snapshot is taken before the first command is read, so that its ``seq``
-        # is the baseline every command of this connection builds on.
-        snapshot = self.session.snapshot()
-        writer = asyncio.create_task(self._write(snapshot), name="ws-writer")
-        reader = asyncio.create_task(self._read(), name="ws-reader")
+        """Write what the session queued (its snapshot), then serve until the
+        connection ends."""
+        sock, limits = self._socket, self.limits
+        if sock is not None:
+            with contextlib.suppress(OSError, AttributeError):
+                if limits.unsent_limit_bytes is not None:
+                    lowat = socket.TCP_NOTSENT_LOWAT  # Linux, macOS
+                    sock.setsockopt(socket.IPPROTO_TCP, lowat, limits.unsent_limit_bytes)
+                if limits.socket_send_buffer is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limits.socket_send_buffer)
+        outbox = self.outbox
+        outbox.on_ready = self.flush
+        outbox.on_close = self._outbox_closed
         try:
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            self.flush()
+            await self._read()
         finally:
-            for task in (reader, writer):
-                task.cancel()
-            for task in (reader, writer):
+            outbox.on_ready = None
+            outbox.on_close = None
+            if self._drainer is not None:
+                self._drainer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._drainer
+            if self._closer is not None:  # bounded by close_grace_s
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                    await self._closer
 
     # -- inbound -----------------------------------------------------------------
     async def _read(self) -> None:
@@ -93,160 +117,130 @@ class Connection:
             async for frame in websocket:
                 if not self._gate.admit(self._loop.time()):
                     if self._gate.flooding:
-                        self.close_reason = "flooding"
-                        await websocket.close(CLOSE_POLICY, "rate limit exceeded")
+                        self._close(CLOSE_POLICY, "rate limit exceeded", "flooding")
                         return
-                    # Sent at once rather than queued behind the stream: the client
-                    # should learn it is being limited before anything else.
-                    error = messages.error(
-                        "RATE_LIMITED",
-                        f"more than {self.limits.commands_per_s:g} commands/s",
-                        _peek_id(frame, self.msgpack),
-                    )
-                    await asyncio.wait_for(
-                        websocket.send(
-                            self._cache.encode(error, self.msgpack), text=not self.msgpack
-                        ),
-                        self.limits.send_timeout_s,
+                    # Urgent: ahead of any market data the client has not read yet.
+                    self.session.push(
+                        messages.error(
+                            "RATE_LIMITED",
+                            f"more than {self.limits.commands_per_s:g} commands/s",
+                            _peek_id(frame, self.msgpack),
+                        )
                     )
                     continue
                 await self.session.handle(frame, msgpack=self.msgpack)
 
     # -- outbound ----------------------------------------------------------------
-    async def _write(self, snapshot: list[Message]) -> None:
+    def flush(self) -> None:
+        """Write what the outbox holds, front first, for as long as the socket takes
+        it; then, if something is left, wait for the socket to drain."""
+        if self._drainer is not None:
+            return  # the socket is full; its drain resumes the writing
         websocket = self.websocket
-        session = self.session
-        encode = self._cache.encode
-        msgpack = self.msgpack
-        text = not msgpack  # JSON bytes go out as text frames
-        time = self._loop.time
-        frame = self._cache.frame
-        raw_frames = self._raw_frames
+        if websocket.protocol.state is not State.OPEN:
+            return
+        outbox = self.outbox
         try:
-            for message in snapshot:
-                self.sending_since = time()
-                await websocket.send(encode(message, msgpack), text=text)
-                self.sending_since = None
-            while True:
-                self._parked = True
-                try:
-                    first = await session.next_message()
-                finally:
-                    self._parked = False
-                batch = [first, *session.drain_ready(BATCH - 1)]
-                # Sending only waits when the write buffer is above its high-water
-                # mark, i.e. when the client is not reading.
-                self.sending_since = time()
-                if raw_frames:
-                    await self._write_frames([frame(m, msgpack) for m in batch])
-                elif len(batch) == 1:
-                    await websocket.send(encode(batch[0], msgpack), text=text)
-                else:
-                    await self._send_batch([encode(m, msgpack) for m in batch], text)
-                self.sending_since = None
+            while not websocket.paused:
+                batch = outbox.take(BATCH)
+                if not batch:
+                    return
+                self._write(batch)
                 self.sent += len(batch)
-        except SessionClosed:
-            self.close_reason = "fell behind"
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    websocket.close(CLOSE_POLICY, "fell behind"), self.limits.send_timeout_s
-                )
-        except ConnectionClosed:
-            pass
-
-    def attach(self, feed: ConnectionFeed) -> None:
-        """Let the fan-out hand this connection its bursts (``flush_ready``)."""
-        self._feed = feed
-        feed.on_ready = self.flush_ready
-
-    def flush_ready(self) -> bool:
-        """Write what the session has ready, now, without waking the writer task (the
-        fan-out calls this once per burst).  Only while the writer is parked, so the
-        order of the stream is kept, while the socket takes data without waiting, and
-        for a small backlog.  Returns False when the writer should do it instead (with
-        backpressure)."""
-        websocket = self.websocket
-        feed = self._feed
-        if not self._parked or feed is None:
-            return False
-        queued = len(feed)
-        if queued > DIRECT_BATCH or websocket.paused or websocket.protocol.state is not State.OPEN:
-            return False
-        try:
-            # Everything: a parked writer does not look at what the session holds, so
-            # nothing may be left behind in it (a resume can expand to many events).
-            # ``queued`` is exact (nothing runs in between), so the drain stops there.
-            batch = self.session.drain_ready(EVERYTHING, queued)
-            if batch:
-                self._write_now(batch)
-                self.sent += len(batch)
-        except Exception:  # never into the fan-out, which serves every other client
+                if len(batch) < BATCH:
+                    return  # that was everything
+        except Exception:  # never into the doorbell, which serves every other client
             _log.exception("writing to a client failed; dropping it")
             websocket.transport.abort()
-        return True
+            return
+        if outbox.pending:
+            self._block()
 
-    def _write_now(self, batch: list[Message]) -> None:
+    def _write(self, batch: list[Message]) -> None:
+        if self._raw_frames:
+            frame = self._frame
+            self._transport.write(
+                frame(batch[0]) if len(batch) == 1 else b"".join([frame(m) for m in batch])
+            )
+            return
         websocket = self.websocket
         msgpack = self.msgpack
-        if self._raw_frames:
-            frame = self._cache.frame
-            data = (
-                frame(batch[0], msgpack)
-                if len(batch) == 1
-                else b"".join([frame(message, msgpack) for message in batch])
-            )
-            websocket.transport.write(data)
-            return
         # Compressed: frames depend on this connection's deflate context.
         encode = self._cache.encode
         protocol = websocket.protocol
         send = protocol.send_binary if msgpack else protocol.send_text
         for message in batch:
             send(encode(message, msgpack))
-        self._write_chunks(protocol.data_to_send())
-
-    async def _write_frames(self, frames: list[bytes]) -> None:
-        """Pre-built frames, written at once.  ``send_context`` keeps websockets in
-        charge of the connection state, closing and write-buffer backpressure."""
-        websocket = self.websocket
-        async with websocket.send_context():
-            websocket.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
-
-    async def _send_batch(self, frames: list[bytes], text: bool) -> None:
-        """Several ready messages, one frame each, written to the socket at once: one
-        system call instead of one per message, which is most of a send's cost."""
-        websocket = self.websocket
-        protocol = websocket.protocol
-        async with websocket.send_context():
-            send = protocol.send_text if text else protocol.send_binary
-            for frame in frames:
-                send(frame)
-            self._write_chunks(protocol.data_to_send())
-
-    def _write_chunks(self, chunks: list[bytes]) -> None:
-        transport = self.websocket.transport
-        if all(chunks):  # b"" would mean end of stream: leave that to websockets
-            transport.write(b"".join(chunks))
-            return
-        for chunk in chunks:
-            if chunk:
+        transport = websocket.transport
+        for chunk in protocol.data_to_send():
+            if chunk:  # b"" would mean end of stream: websockets does that on close
                 transport.write(chunk)
-            elif transport.can_write_eof():
-                transport.write_eof()
 
-    def abort_slow_consumer(self) -> None:
-        """The client has not read for the send timeout: its buffers are full.  Abort
-        rather than close: a close frame would wait in the same full buffer."""
-        if self.close_reason is None:
-            self.close_reason = "slow consumer"
-            _log.warning(
-                "dropping a client that stopped reading for %.1f s", self.limits.send_timeout_s
-            )
-        self.websocket.transport.abort()
+    def _block(self) -> None:
+        now = self._loop.time()
+        self.blocked_since = self._progress_at = now
+        self._unsent_at_progress = self.unsent_bytes()
+        self._drainer = self._loop.create_task(self._wait_writable(), name="ws-drain")
+        if self.on_change is not None:
+            self.on_change()
+
+    async def _wait_writable(self) -> None:
+        await self.websocket.drain()  # returns once the transport resumes, or is lost
+        self._drainer = None
+        self.blocked_since = None
+        if self.on_change is not None:
+            self.on_change()
+        self.flush()
+
+    def unsent_bytes(self) -> int:
+        """Bytes written but not yet taken by the client: the transport's buffer plus
+        the kernel's send queue (Linux: TIOCOUTQ), so reading shows as progress."""
+        unsent = self.websocket.transport.get_write_buffer_size()
+        sock = self._socket
+        if sock is not None and _OUTQ is not None:
+            queue = array.array("i", [0])
+            with contextlib.suppress(OSError, ValueError):
+                fcntl.ioctl(sock.fileno(), _OUTQ, queue, True)
+                unsent += queue[0]
+        return unsent
+
+    def check_progress(self, now: float) -> bool:
+        """The sweeper's check of a blocked connection; True when it has stalled (no
+        byte taken by the client for ``stall_timeout_s``) and is being closed."""
+        if self.blocked_since is None or self._closer is not None:
+            return False
+        unsent = self.unsent_bytes()
+        if unsent < self._unsent_at_progress:
+            self._unsent_at_progress = unsent
+            self._progress_at = now
+            return False
+        if now - self._progress_at < self.limits.stall_timeout_s:
+            return False
+        timeout = self.limits.stall_timeout_s
+        _log.warning("closing a client that read nothing for %.1f s", timeout)
+        self._close(CLOSE_POLICY, f"client read nothing for {timeout:g} s", "stalled")
+        return True
+
+    def _outbox_closed(self, outbox: Outbox) -> None:
+        if outbox.overflowed:
+            self._close(CLOSE_POLICY, "fell behind", "fell behind")
+
+    def _close(self, code: int, reason: str, why: str) -> None:
+        """Close with ``code`` and ``reason``; a client that does not read within the
+        grace period does not get the closing frame and is cut off."""
+        if self._closer is not None:
+            return
+        self.flush()  # what is queued goes out ahead of the closing frame, if it can
+        self.close_reason = why
+        self._closer = self._loop.create_task(self.close(code, reason), name="ws-close")
+        if self.on_change is not None:
+            self.on_change()
 
     async def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutdown") -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.websocket.close(code, reason), 2.0)
+        try:
+            await asyncio.wait_for(self.websocket.close(code, reason), self.limits.close_grace_s)
+        except (TimeoutError, ConnectionClosed, OSError):
+            self.websocket.transport.abort()
 
 
 def _peek_id(frame: str | bytes, msgpack: bool) -> CommandId:

@@ -18,12 +18,22 @@ class ServerLimits:
     rejection_burst: float = 100.0
     max_symbols: int = 200
     max_alerts: int = 200
-    # A client whose send buffer stays full this long is disconnected.
-    send_timeout_s: float = 5.0
-    # websockets' write buffer high-water mark; small, so a slow client is noticed
-    # early and its unsent data never costs much memory.
-    write_limit_bytes: int = 64 * 1024
-    # Kernel send buffer per socket (None = OS default); tests shrink it.
+    # A client whose socket takes no byte for this long (it stopped reading) is closed
+    # with 1008; one that reads again in time gets its events, then fresh prices.
+    stall_timeout_s: float = 10.0
+    # How long a closing client may take to read the closing frame before it is cut.
+    close_grace_s: float = 2.0
+    # The buffers between the outbox and the client: websockets' write buffer
+    # (high-water mark) and the data the kernel holds unsent (TCP_NOTSENT_LOWAT, so a
+    # socket whose client stops reading stops taking data once this much is waiting;
+    # the kernel's send buffer still autotunes for clients that read fast).  Small, so
+    # that "the socket takes data" means "the client is reading": what the client has
+    # not read is never more than these few tens of KB beyond its own receive buffer,
+    # and everything newer waits in the outbox, conflated.  None = no limit.
+    write_limit_bytes: int = 32 * 1024
+    unsent_limit_bytes: int | None = 16 * 1024
+    # A fixed kernel send buffer (SO_SNDBUF) instead of autotuning; None = the OS's.
+    # Small fixed buffers hold back healthy clients when thousands share a machine.
     socket_send_buffer: int | None = None
     ping_interval_s: float | None = 20.0
     ping_timeout_s: float | None = 20.0

@@ -18,12 +18,27 @@ import asyncio
 import itertools
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
+# Periodic state of which only the latest matters to a consumer that is behind.
+CONFLATED_PER_TYPE = frozenset({"POSITION_UPDATE", "PORTFOLIO_UPDATE", "STATUS"})
+
 # Marks the slots of unkeyed items; private, so no caller's key can be mistaken for one.
 _FIFO = object()
+
+
+def conflation_key(message: dict[str, Any]) -> Hashable | None:
+    """The key under which a message replaces an older queued one (latest wins), for a
+    queue that keeps arrival order: market data per symbol and kind, periodic state
+    per type; None (kept, in order) for everything else."""
+    kind = message.get("type")
+    if kind == "MARKET_UPDATE" or kind == "BOOK_UPDATE":
+        return (kind, message.get("symbol"))
+    if kind in CONFLATED_PER_TYPE and "id" not in message:  # a reply is never replaced
+        return str(kind)
+    return None
 
 
 class SubscriptionClosed(Exception):

@@ -1,5 +1,5 @@
-"""wss:// with a certificate, per-symbol conflation for a connection that is behind,
-and the in-kernel session (``ws.session``) that panels use."""
+"""wss:// with a certificate, and the in-kernel session (``ws.session``) that panels
+use."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from ws_peer import TIMEOUT
 
 from workspace import Workspace
 from workspace.server import RealtimeServer
-from workspace.server.fanout import SymbolRouter
 from workspace.server.tls import server_context
 from workspace.session import Message
 
@@ -55,35 +54,6 @@ async def test_tls_serves_wss(workspace: Workspace, tmp_path: Path) -> None:
         async with connect(server.url, ssl=trust) as websocket:
             status = json.loads(await asyncio.wait_for(websocket.recv(), TIMEOUT))
             assert status["type"] == "STATUS"
-
-
-def market(symbol: str, price: float) -> Message:
-    return {"type": "MARKET_UPDATE", "symbol": symbol, "price": price, "timestamp": 1}
-
-
-async def test_a_connection_behind_keeps_only_the_latest_update_per_symbol_and_every_order_event(
-    workspace: Workspace,
-) -> None:
-    router = SymbolRouter(workspace.engine)
-    feed = router.subscribe()
-    feed.symbols = {"BTCUSDT", "ETHUSDT"}
-    for n in range(1000):
-        router._route(market("BTCUSDT", float(n)))
-        router._route(market("ETHUSDT", float(n)))
-        router._route(market("XRPUSDT", float(n)))  # not this connection's symbol
-    for seq in (1, 2, 3):
-        router._route({"type": "ORDER_UPDATE", "seq": seq, "timestamp": 1})
-    queued = [feed.get_nowait() for _ in range(5)]
-    assert [(m["type"], m.get("symbol"), m.get("price"), m.get("seq")) for m in queued] == [
-        ("MARKET_UPDATE", "BTCUSDT", 999.0, None),
-        ("MARKET_UPDATE", "ETHUSDT", 999.0, None),
-        ("ORDER_UPDATE", None, None, 1),
-        ("ORDER_UPDATE", None, None, 2),
-        ("ORDER_UPDATE", None, None, 3),
-    ]
-    assert feed.conflated == 2 * 999
-    feed.close()
-    await router.stop()
 
 
 async def test_the_notebook_session_answers_requests_and_streams_to_listeners(
