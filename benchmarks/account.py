@@ -108,11 +108,11 @@ def _mini(symbol: str, price: Decimal, t: int) -> MiniTicker:
         event_time=t,
         symbol=symbol,
         last_price=price,
-        open_price=price,
-        high_price=price,
-        low_price=price,
-        volume=Decimal(1),
-        quote_volume=price,
+        open_price_text=str(price),
+        high_price_text=str(price),
+        low_price_text=str(price),
+        volume_text="1",
+        quote_volume_text=str(price),
     )
 
 

@@ -172,7 +172,8 @@ async def phase(
     ws = Workspace(
         feed="binance",
         feed_config=FeedConfig(stream_url=stream_url, rest_url=rest_url),
-        initial_balance=10**12,
+        # A spot account: the trailing stops below sell assets it must hold.
+        balances={"USDT": 10**12, **{name[:-4]: 10**9 for name in symbol_names(count)}},
         engine=EngineConfig(
             ticks_per_symbol=20_000, loop_lag_interval_s=0.01, direct_sync_callbacks=direct
         ),
@@ -191,9 +192,14 @@ async def phase(
             if len(seen) == count:
                 all_priced.set()
         if ticks % 20 == 0 and all_priced.is_set():
-            far = (tick.price / 2).quantize(Decimal("0.00000001"))
-            order = ws.limit(tick.symbol, "BUY", "1", far)
+            far = ws.round_price(tick.symbol, tick.price / 2)
+            order = ws.limit(tick.symbol, "BUY", worth(tick.symbol, far), far)
             ws.cancel(order.id)
+
+    def worth(symbol: str, price: Decimal) -> Decimal:
+        """A quantity worth about 100 USDT at ``price``: above every minimum order value
+        of the simulator's symbols, whatever their price."""
+        return max(ws.round_qty(symbol, Decimal(100) / price), Decimal(1))
 
     await ws.start()
     try:
@@ -204,12 +210,17 @@ async def phase(
             if i < count:
                 # One wide trailing stop per symbol: never triggers, but its stop follows
                 # every new peak, so ticks keep causing order events inside the engine.
-                order = ws.trailing_stop(symbol, "SELL", "1", trail_percent="50")
+                # 19 %: just inside Binance's TRAILING_DELTA maximum of 2,000 BIPS.
+                quote = ws.engine.account.quote(symbol)
+                assert quote.last is not None
+                order = ws.trailing_stop(
+                    symbol, "SELL", worth(symbol, quote.last), trail_percent="19"
+                )
             else:
                 quote = ws.engine.account.quote(symbol)
                 assert quote.last is not None
-                far = (quote.last * Decimal("0.5")).quantize(Decimal("0.00000001"))
-                order = ws.limit(symbol, "BUY", "1", far)
+                far = ws.round_price(symbol, quote.last * Decimal("0.5"))
+                order = ws.limit(symbol, "BUY", worth(symbol, far), far)
             assert order.status == "NEW", order.reason
         metrics = ws.engine.metrics
         windows = (
@@ -308,9 +319,9 @@ def synthetic_records(symbols: list[str], rounds: int) -> list[MarketRecord]:
                     update_id=k,
                     symbol=symbol,
                     bid_price=price - 1,
-                    bid_qty=Decimal(1),
+                    bid_qty_text="1",
                     ask_price=price + 1,
-                    ask_qty=Decimal(1),
+                    ask_qty_text="1",
                 )
             )
             if k % 10 == 0:
@@ -319,15 +330,15 @@ def synthetic_records(symbols: list[str], rounds: int) -> list[MarketRecord]:
                         event_type="24hrTicker",
                         event_time=at,
                         symbol=symbol,
-                        price_change=Decimal(1),
-                        price_change_percent=Decimal(1),
-                        weighted_avg_price=price,
+                        price_change_text="1",
+                        price_change_percent_text="1",
+                        weighted_avg_price_text=str(price),
                         last_price=price,
-                        open_price=price,
-                        high_price=price,
-                        low_price=price,
+                        open_price_text=str(price),
+                        high_price_text=str(price),
+                        low_price_text=str(price),
                         volume=Decimal(1),
-                        quote_volume=Decimal(1),
+                        quote_volume_text="1",
                         open_time=at,
                         close_time=at,
                         first_trade_id=0,

@@ -20,13 +20,14 @@ CLIENT = Path(__file__).with_name("cryptofeed_client.py")
 
 
 async def test_cryptofeed_trades_ticker_book_and_candles_over_wss(
-    tls_sim: tuple[ExchangeSimulator, Path],
+    tls_sim: tuple[ExchangeSimulator, Path], tmp_path: Path
 ) -> None:
     sim, cert = tls_sim
     env = {**os.environ, "SSL_CERT_FILE": str(cert), "REQUESTS_CA_BUNDLE": str(cert)}
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(CLIENT), sim.stream_url, sim.rest_url, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        cwd=tmp_path,  # cryptofeed writes feedhandler.log into its working folder
     )  # fmt: skip
     stdout, stderr = await asyncio.wait_for(process.communicate(), 3 * TIMEOUT)
     assert process.returncode == 0, stderr.decode()[-3000:]

@@ -386,3 +386,100 @@ def test_the_buffer_is_bounded_and_keeps_the_newest_events() -> None:
     assert sync.buffered == 3
     assert build(sync, snapshot(5)).need_snapshot  # 6, 7 fell out of the buffer
     assert build(sync, snapshot(7)).records[1:] == [update(8, 8), update(9, 9), update(10, 10)]
+
+
+# -- the quick path (levels written the exchange's way) and the exact path agree -----------
+
+# Mostly the exchange's spelling (8 decimals), near a touch so levels go and come back
+# (dead keys, compaction), with other spellings of the same numbers now and then.
+e8_prices = st.integers(min_value=9_990, max_value=10_010).map(lambda n: f"{n}.50000000")
+e8_quantities = st.one_of(
+    st.just("0.00000000"),
+    st.integers(min_value=1, max_value=10**9).map(lambda n: f"{D(n) / 10**8:.8f}"),
+    st.sampled_from(["0", "00.00000000", "0.0", "7", "7.5", "+1.00000000", "1.10000000"]),
+)
+e8_changes = st.lists(st.tuples(e8_prices, e8_quantities), max_size=8)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.tuples(e8_changes, e8_changes), min_size=1, max_size=120))
+def test_the_quick_and_exact_paths_keep_the_same_book(
+    events: list[tuple[list[WireLevel], list[WireLevel]]],
+) -> None:
+    book = OrderBook("BTCUSDT", 0)
+    bids: dict[Decimal, Decimal] = {}
+    asks: dict[Decimal, Decimal] = {}
+    for number, (bid_changes, ask_changes) in enumerate(events, start=1):
+        # Asks above the bids, so the book never crosses.
+        ask_changes = [(str(D(p) + 100), q) for p, q in ask_changes]
+        book.apply(update(number, number, tuple(bid_changes), tuple(ask_changes)))
+        for model, changes in ((bids, bid_changes), (asks, ask_changes)):
+            for price, qty in changes:
+                if D(qty):
+                    model[D(price)] = D(qty)
+                else:
+                    model.pop(D(price), None)
+        if number % 17 == 0:
+            assert book.bids(3) == sorted(bids.items(), reverse=True)[:3]
+    assert book.bids() == sorted(bids.items(), reverse=True)
+    assert book.asks() == sorted(asks.items())
+    assert (book.bid_depth, book.ask_depth) == (len(bids), len(asks))
+    assert book.best_bid() == (max(bids.items()) if bids else None)
+    assert book.best_ask() == (min(asks.items()) if asks else None)
+    assert not book.crossed
+    for price, qty in bids.items():
+        assert book.bid_quantity(price) == qty
+    assert book.copy().bids() == book.bids()
+
+
+def test_levels_that_go_and_come_back_are_read_in_order_after_many_turns() -> None:
+    """Removed prices stay listed (dead) until they outnumber the live ones; reads skip
+    them, and the list is compacted without losing a level."""
+    book = OrderBook.from_snapshot(
+        snapshot(0, tuple((f"{100 + i}.00000000", "1.00000000") for i in range(10)))
+    )
+    for number in range(1, 401):
+        price = f"{100 + number % 300}.00000000"
+        qty = "0.00000000" if number % 2 else f"{number}.00000000"
+        book.apply(update(number, number, bids=levels((price, qty))))
+    model = {D(f"{100 + i}"): D(1) for i in range(10)}
+    for number in range(1, 401):
+        price, qty = D(100 + number % 300), D(0 if number % 2 else number)
+        if qty:
+            model[price] = qty
+        else:
+            model.pop(price, None)
+    assert book.bids() == sorted(model.items(), reverse=True)
+    assert book.bids(2) == sorted(model.items(), reverse=True)[:2]
+    assert book.bid_depth == len(model)
+
+
+@pytest.mark.parametrize(
+    "qty", ["0.000000001", "-1.00000000", "NaN", "Infinity", "1e-9", "abc", "", "1.0.0",
+            "92233720368.54775808", "1e20"],
+)  # fmt: skip
+def test_a_quantity_the_exchange_cannot_hold_changes_nothing_on_either_path(qty: str) -> None:
+    book = OrderBook.from_snapshot(BOOK)
+    for price in ("99.80000000", "99.8"):  # the quick path's spelling, and the exact path's
+        with pytest.raises(BadLevelError):
+            book.apply(update(101, 101, bids=levels(("99.70000000", "1.00000000"), (price, qty))))
+        assert book.last_update_id == 100
+        assert book.bid_quantity(D("99.7")) == 0
+
+
+def test_a_level_read_twice_is_built_once_and_rebuilt_when_it_changes() -> None:
+    book = OrderBook.from_snapshot(BOOK)
+    first = book.best_bid()
+    assert book.best_bid() is first
+    book.apply(update(101, 101, bids=levels(("100.00000000", "4.00000000"))))
+    assert book.best_bid() == (D("100"), D("4.00000000"))
+    assert str(book.best_bid()[1]) == "4.00000000"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("qty", ["1e5", "+1.00000000", "1.5", "100000"])
+def test_a_quantity_is_any_exact_number_the_exchange_can_hold_however_spelled(qty: str) -> None:
+    """Quantities are not keys: any spelling of a number of at most 8 decimals within the
+    exchange's 64 bits is read exactly (prices, which are keys, must be plain decimals)."""
+    book = OrderBook.from_snapshot(BOOK)
+    book.apply(update(101, 101, bids=levels(("99.80000000", qty))))
+    assert book.bid_quantity(D("99.8")) == D(qty)

@@ -13,6 +13,7 @@ from workspace.market.decode import (
     ControlReply,
     FrameError,
     ServerShutdown,
+    decode_feed_frame,
     decode_frame,
     parse_depth_snapshot,
     parse_klines,
@@ -481,3 +482,38 @@ def test_recorded_diff_depth_events_chain_by_update_id_per_symbol() -> None:
             assert record.first_update_id <= record.final_update_id
             last[record.symbol] = record.final_update_id
     assert set(last) == {"FTMUSDT", "SXPBTC", "BADGERBTC", "XMRBTC"}
+
+
+# -- the feed's one-pass decoding ------------------------------------------------------------
+
+COMBINED = [p for p in FRAMES if ".combined." in p.name]
+
+
+@pytest.mark.parametrize("path", COMBINED, ids=[p.name for p in COMBINED])
+def test_the_feeds_decoding_gives_the_records_of_decode_frame(path: Path) -> None:
+    expected = decode_frame(path.read_bytes(), all_records=True)
+    loaded = json.loads(path.read_bytes())
+    compact = json.dumps(loaded, separators=(",", ":")).encode()
+    spaced = json.dumps(loaded).encode()  # not Binance's spelling: the general path
+    data_first = json.dumps({"data": loaded["data"], "stream": loaded["stream"]}).encode()
+    escaped = compact.replace(b"@", b"\\u0040", 1)  # the stream name, JSON-escaped
+    for frame in (compact, spaced, data_first, escaped):
+        assert decode_feed_frame(frame) == expected
+
+
+def test_the_feeds_decoding_refuses_what_decode_frame_refuses() -> None:
+    for frame in (b'{"stream":"btcusdt@ticker","data":{"e":"24hrTicker"}}',
+                  b'{"stream":"btcusdt@ticker","data":', b'{"stream":"btcusdt@ticker',
+                  b'{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"X","b":"x","B":"1",'
+                  b'"a":"1","A":"1"}}'):  # fmt: skip
+        with pytest.raises(FrameError):
+            decode_feed_frame(frame)
+
+
+def test_the_stream_names_the_feed_learns_are_bounded() -> None:
+    from workspace.market import decode
+
+    for n in range(decode._MAX_STREAM_NAMES + 10):
+        frame = b'{"stream":"s%d@avgPrice","data":{"e":"avgPrice","s":"S"}}' % n
+        assert decode_feed_frame(frame) is None
+    assert len(decode._COMBINED_BY_STREAM) <= decode._MAX_STREAM_NAMES

@@ -58,42 +58,40 @@ def book(bid: str, ask: str, symbol: str = SYMBOL) -> BookTicker:
         update_id=1,
         symbol=symbol,
         bid_price=Decimal(bid),
-        bid_qty=Decimal(1),
+        bid_qty_text="1",
         ask_price=Decimal(ask),
-        ask_qty=Decimal(1),
+        ask_qty_text="1",
     )
 
 
 def mini(price: str, t: int = 0, symbol: str = SYMBOL) -> MiniTicker:
-    p = Decimal(price)
     return MiniTicker(
         event_type="24hrMiniTicker",
         event_time=t,
         symbol=symbol,
-        last_price=p,
-        open_price=p,
-        high_price=p,
-        low_price=p,
-        volume=Decimal(1),
-        quote_volume=p,
+        last_price=Decimal(price),
+        open_price_text=price,
+        high_price_text=price,
+        low_price_text=price,
+        volume_text="1",
+        quote_volume_text=price,
     )
 
 
 def ticker(price: str, bid: str | None, ask: str | None, symbol: str = SYMBOL) -> Ticker:
-    p = Decimal(price)
     return Ticker(
         event_type="24hrTicker",
         event_time=1,
         symbol=symbol,
-        price_change=Decimal(0),
-        price_change_percent=Decimal(0),
-        weighted_avg_price=p,
-        last_price=p,
-        open_price=p,
-        high_price=p,
-        low_price=p,
+        price_change_text="0",
+        price_change_percent_text="0",
+        weighted_avg_price_text=price,
+        last_price=Decimal(price),
+        open_price_text=price,
+        high_price_text=price,
+        low_price_text=price,
         volume=Decimal(1),
-        quote_volume=p,
+        quote_volume_text=price,
         open_time=0,
         close_time=1,
         first_trade_id=1,

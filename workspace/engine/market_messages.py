@@ -41,13 +41,15 @@ class MarketMessages:
             "type": "MARKET_UPDATE",
             "symbol": ticker.symbol,
             "price": float(ticker.last_price),
-            "priceChange": float(ticker.price_change),
-            "priceChangePercent": float(ticker.price_change_percent),
-            "high": float(ticker.high_price),
-            "low": float(ticker.low_price),
+            # The wire strings, not the Decimal views: the same float, without building
+            # four Decimals per ticker only to convert them (records.py).
+            "priceChange": float(ticker.price_change_text),
+            "priceChangePercent": float(ticker.price_change_percent_text),
+            "high": float(ticker.high_price_text),
+            "low": float(ticker.low_price_text),
             "volume": float(ticker.volume),
             "timestamp": ticker.event_time,
-            "quoteVolume": float(ticker.quote_volume),
+            "quoteVolume": float(ticker.quote_volume_text),
             "received_ms": self._wall_ms(),
         }
         bid, ask = self.bid_ask(ticker.symbol, ticker)

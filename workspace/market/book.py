@@ -3,14 +3,18 @@
 Two parts, both pure (no I/O, no clock):
 
 - :class:`OrderBook`: the data structure.  Each side is a dict ``price -> quantity``
-  beside a sorted list of its prices (``bisect``): finding a level is O(log n), changing
-  the quantity of an existing level (most updates) is O(1), inserting or removing one
-  moves part of a list of pointers (a ``memmove``; measured faster than a
-  ``sortedcontainers.SortedDict`` up to thousands of levels, see docs/feed.md), and
-  the best levels are the ends of the lists.  Prices are keyed as integers of 1e-8
-  (Binance's own fixed point: hashing and comparing them is far cheaper than
-  ``Decimal``) and the exchange's strings are kept, so every level reads back as the
-  exact ``Decimal`` the exchange sent.
+  keyed by the price as the exchange spells it (``"97000.01000000"``), beside a sorted
+  list of the prices in 1e-8 units (Binance's own fixed point; ``bisect``).  Changing the
+  quantity of an existing level, most of a diff stream, is one dict write with the
+  strings the frame brought: no number is parsed.  A removed price stays in the sorted
+  list (dead, skipped when read) until the dead outnumber the live, so a level that goes
+  and comes back, as levels near the touch do all the time, moves no list entries.  The
+  levels of an event are checked in one quick pass (:meth:`_Side.e8`); anything the pass
+  cannot vouch for (another spelling of a number, a sign, garbage) takes the exact path
+  (:func:`units`, ``Decimal``), which keys prices by their canonical spelling, so
+  ``"97000.5"`` and ``"97000.50000000"`` are one level.  Every level reads back as the
+  exact ``Decimal`` the exchange sent (a price as first spelled), built on first read
+  and kept until the level changes.
 - :class:`BookSync`: Binance's procedure "How to manage a local order book correctly"
   for one symbol: buffer the stream's events, ask for a REST snapshot, drop the
   buffered events with ``u <= lastUpdateId``, start from the first event that spans
@@ -32,7 +36,7 @@ Two parts, both pure (no I/O, no clock):
 from __future__ import annotations
 
 import enum
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -83,73 +87,207 @@ def units(text: str) -> int:
     return value
 
 
-_Change = tuple[int, str, str, int]  # key, price text, quantity text, quantity units
+_ZERO_E8: Final = "0.00000000"
+_MAX_QTY_FLOAT: Final = 92233720368.0
+"""Below this a float of a quantity string is certainly within Binance's 64 bits."""
+_EXPONENT_E8: Final = -8
+_MAX_QUANTITY: Final = Decimal(MAX_UNITS).scaleb(_EXPONENT_E8)
+
+
+def _canonical(key: int) -> str:
+    """The exchange's own spelling of ``key`` units: ``"104920.01000000"``."""
+    return f"{key // SCALE}.{key % SCALE:08d}"
+
+
+def _gone(text: str, side: str, price: str) -> bool:
+    """Check a quantity string exactly; ``True`` if it is zero (the level goes).
+
+    Any string ``Decimal`` reads as a finite number from 0 to ``MAX_UNITS`` units with
+    at most 8 decimals (the exchange's 64-bit integers of 1e-8).
+    """
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        value = None
+    if (
+        value is None
+        or not value.is_finite()
+        or value < 0
+        or value > _MAX_QUANTITY
+        or value.as_tuple().exponent < _EXPONENT_E8  # type: ignore[operator]
+    ):
+        raise BadLevelError(f"{side} level quantity {text!r} at {price} is not a quantity")
+    return not value
+
+
+_Change = tuple[str, str, str, bool]
+"""A level change read the slow way: canonical price, price as sent, quantity, gone."""
 
 
 def _parse(levels: tuple[WireLevel, ...], side: str) -> list[_Change]:
-    """Every level in 1e-8 units, checked; the usual 8-decimal strings take an inline
-    fast path (this runs for every level of every diff event)."""
+    """Every level checked exactly, before any change (the slow path: the fast one is
+    :meth:`_Side.apply_e8`).  Prices are read in 1e-8 units (:func:`units`) and keyed by
+    their canonical spelling, so ``"97000.5"`` and ``"97000.50000000"`` are one level."""
     changes = []
     for price, qty in levels:
-        digits = price.replace(".", "", 1)
-        if len(price) > 9 and price[-9] == "." and digits.isascii() and digits.isdigit():
-            key = int(digits)
-            if key > MAX_UNITS:
-                raise BadLevelError(f"{price} is beyond what the exchange can represent")
-        else:
-            key = units(price)
+        key = units(price)
         if key == 0:
             raise BadLevelError(f"{side} level price {price} is not positive")
-        digits = qty.replace(".", "", 1)
-        if len(qty) > 9 and qty[-9] == "." and digits.isascii() and digits.isdigit():
-            amount = int(digits)
-            if amount > MAX_UNITS:
-                raise BadLevelError(f"{qty} is beyond what the exchange can represent")
-        else:
-            amount = units(qty)
-        changes.append((key, price, qty, amount))
+        changes.append((_canonical(key), price, qty, _gone(qty, side, price)))
     return changes
 
 
 class _Side:
-    """One side of a book: quantity and price texts by price key, the sorted keys, and
-    the levels already read as Decimals (dropped when a level changes)."""
+    """One side of a book.
 
-    __slots__ = ("keys", "levels", "qty", "text")
+    Levels are keyed by the price as the exchange spells it (8 decimals, no leading
+    zeros: ``"97000.01000000"``), so the usual change, a new quantity for a level that
+    exists, is one dict write with the string the frame brought; no number is parsed.
+    Order comes from a sorted list of prices in 1e-8 units (``bisect``), which holds
+    every price the side has listed: a removed level stays listed (a *dead* key, skipped
+    when the side is read) until the dead outnumber the live, so a level that goes and
+    comes back, as levels near the touch do all the time, costs no list insertion.
+    """
+
+    __slots__ = ("dead", "keys", "levels", "listed", "prices", "qty", "sent")
 
     def __init__(self) -> None:
-        self.qty: dict[int, str] = {}
-        self.text: dict[int, str] = {}
-        self.keys: list[int] = []  # ascending
-        self.levels: dict[int, Level] = {}
+        self.qty: dict[str, str] = {}  # live levels: price -> quantity, as sent
+        self.listed: dict[str, int] = {}  # every price in ``keys`` -> its units
+        self.keys: list[int] = []  # ascending units of the listed prices, dead or alive
+        self.prices: list[str] = []  # the same prices, spelled, in the same order
+        self.sent: dict[str, str] = {}  # price -> as first sent, where it was not canonical
+        self.levels: dict[str, tuple[str, Level]] = {}  # read as Decimals: (quantity, level)
+        self.dead = 0
+
+    def e8(self, levels: tuple[WireLevel, ...]) -> bool:
+        """Are these levels written the exchange's way, so :meth:`apply_e8` may take them
+        as they are?  ``False`` sends them to the exact path (:func:`_parse`).
+
+        The way: a price already listed is the string checked when it was listed; a new
+        one has 8 decimals, no leading zero, up to 10 integer digits, ASCII digits only
+        (so it is not zero either); a quantity has a dot 8 places from the end and reads
+        as a float from 0 to the 64-bit limit (then ``Decimal`` reads it exactly, with at
+        most 8 decimals), and a zero quantity is spelled ``0.00000000``.
+        """
+        listed = self.listed
+        try:
+            for price, quantity in levels:
+                if quantity[-9] != "." or not 0.0 <= (amount := float(quantity)) < _MAX_QTY_FLOAT:
+                    return False
+                if not amount and quantity != _ZERO_E8:
+                    return False  # a zero spelled otherwise: the exact path judges it
+                if price not in listed and not (
+                    9 < len(price) < 20
+                    and price[-9] == "."
+                    and price[0] != "0"  # (prices below 1 take the exact path)
+                    and price.isascii()
+                    and price.replace(".", "", 1).isdigit()
+                ):
+                    return False
+        except (ValueError, IndexError):
+            return False
+        return True
+
+    def apply_e8(self, levels: tuple[WireLevel, ...]) -> None:
+        """Apply levels :meth:`e8` accepted."""
+        qty, listed = self.qty, self.listed
+        for price, quantity in levels:
+            if quantity != _ZERO_E8:
+                if price not in qty:
+                    if price in listed:
+                        self.dead -= 1
+                    else:
+                        self._list(price, int(price.replace(".", "")))
+                qty[price] = quantity
+            elif price in qty:
+                del qty[price]
+                self.dead += 1
+        if self.dead > 64 and self.dead > len(qty):
+            self._compact()
 
     def apply(self, changes: list[_Change]) -> None:
-        qty, text, keys, levels = self.qty, self.text, self.keys, self.levels
-        for key, price, quantity, amount in changes:
-            if amount:
-                if key not in qty:
-                    insort(keys, key)
-                    text[key] = price
-                qty[key] = quantity
-                levels.pop(key, None)
-            elif key in qty:
-                del qty[key]
-                del text[key]
-                levels.pop(key, None)
-                del keys[bisect_left(keys, key)]
+        """Apply changes read by :func:`_parse`."""
+        qty, listed, sent = self.qty, self.listed, self.sent
+        for price, as_sent, quantity, gone in changes:
+            if not gone:
+                if price not in qty:
+                    if price in listed:
+                        self.dead -= 1
+                    else:
+                        self._list(price, int(price.replace(".", "")))
+                    if as_sent != price:
+                        sent[price] = as_sent
+                qty[price] = quantity
+            elif price in qty:
+                del qty[price]
+                sent.pop(price, None)
+                self.dead += 1
+        if self.dead > 64 and self.dead > len(qty):
+            self._compact()
 
-    def level(self, key: int) -> Level:
-        level = self.levels.get(key)
-        if level is None:
-            level = self.levels[key] = (Decimal(self.text[key]), Decimal(self.qty[key]))
+    def _list(self, price: str, key: int) -> None:
+        keys = self.keys
+        at = bisect_left(keys, key)
+        keys.insert(at, key)
+        self.prices.insert(at, price)
+        self.listed[price] = key
+
+    def _compact(self) -> None:
+        """Drop the dead keys (amortised: at most once per as many removals as levels)."""
+        qty, listed = self.qty, self.listed
+        self.prices = [price for price in self.prices if price in qty]
+        self.keys = [listed[price] for price in self.prices]
+        self.listed = {price: listed[price] for price in self.prices}
+        self.levels = {price: cached for price, cached in self.levels.items() if price in qty}
+        self.dead = 0
+
+    def level(self, price: str) -> Level:
+        quantity = self.qty[price]
+        cached = self.levels.get(price)
+        if cached is not None and cached[0] is quantity:
+            return cached[1]
+        level = (Decimal(self.sent.get(price, price)), Decimal(quantity))
+        self.levels[price] = (quantity, level)
         return level
+
+    def read(self, count: int | None, descending: bool) -> list[Level]:
+        """The best ``count`` levels (all if ``None``), best first, as Decimals."""
+        qty, levels, level = self.qty, self.levels, self.level
+        return [
+            cached[1]
+            if (cached := levels.get(price)) is not None and cached[0] is qty[price]
+            else level(price)
+            for price in self.best(count, descending)
+        ]
+
+    def best(self, count: int | None, descending: bool) -> list[str]:
+        """The prices of the best ``count`` live levels (all if ``None``).
+
+        Reads a window of listed keys from the best end and drops the dead ones; a
+        window with too few live levels is widened (dead keys are at most as many as
+        live ones)."""
+        qty, prices_listed = self.qty, self.prices
+        limit = len(qty) if count is None else min(count, len(qty))
+        if limit <= 0:
+            return []
+        size = limit + (limit >> 1) + 4  # room for a few dead keys among the best
+        while True:
+            window = prices_listed[: -size - 1 : -1] if descending else prices_listed[:size]
+            prices = [price for price in window if price in qty]
+            if len(prices) >= limit or size >= len(prices_listed):
+                return prices[:limit]
+            size = min(len(prices_listed), size + 2 * (limit - len(prices)) + 8)
 
     def copy(self) -> _Side:
         other = _Side()
         other.qty = dict(self.qty)
-        other.text = dict(self.text)
+        other.listed = dict(self.listed)
+        other.prices = list(self.prices)
         other.keys = list(self.keys)
+        other.sent = dict(self.sent)
         other.levels = dict(self.levels)
+        other.dead = self.dead
         return other
 
 
@@ -177,8 +315,7 @@ class OrderBook:
     def from_snapshot(cls, snapshot: DepthSnapshot) -> OrderBook:
         """Raises :class:`BadLevelError` for a level that is not a number."""
         book = cls(snapshot.symbol, snapshot.last_update_id)
-        book._bids.apply(_parse(snapshot.bid_levels, "bid"))
-        book._asks.apply(_parse(snapshot.ask_levels, "ask"))
+        book._change(snapshot.bid_levels, snapshot.ask_levels)
         return book
 
     # -- changes -----------------------------------------------------------------------
@@ -197,38 +334,49 @@ class OrderBook:
                 f"starts at {update.first_update_id} (ids {self.last_update_id + 1}.."
                 f"{update.first_update_id - 1} missed)"
             )
-        bids = _parse(update.bid_levels, "bid")  # every level checked before any change
-        asks = _parse(update.ask_levels, "ask")
         # An event that overlaps ids already applied (U <= last < u) is applied whole:
         # its quantities are absolute as of u, so setting them again is harmless.
-        self._bids.apply(bids)
-        self._asks.apply(asks)
+        bids, asks = update.bid_levels, update.ask_levels
+        bid_side, ask_side = self._bids, self._asks
+        if bid_side.e8(bids) and ask_side.e8(asks):  # (self._change, written out: hot)
+            bid_side.apply_e8(bids)
+            ask_side.apply_e8(asks)
+        else:
+            self._change(bids, asks)
         self.last_update_id = update.final_update_id
         self.event_ms = update.event_time
         return True
 
+    def _change(self, bids: tuple[WireLevel, ...], asks: tuple[WireLevel, ...]) -> None:
+        """Every level of both sides checked before any change."""
+        bid_side, ask_side = self._bids, self._asks
+        if bid_side.e8(bids) and ask_side.e8(asks):
+            bid_side.apply_e8(bids)
+            ask_side.apply_e8(asks)
+        else:
+            bid_changes = _parse(bids, "bid")
+            ask_changes = _parse(asks, "ask")
+            bid_side.apply(bid_changes)
+            ask_side.apply(ask_changes)
+
     # -- reading -----------------------------------------------------------------------
     def bids(self, n: int | None = None) -> list[Level]:
         """The best ``n`` bids (all if ``None``), highest price first."""
-        keys = self._bids.keys
-        chosen = keys[::-1] if n is None else keys[: -n - 1 : -1] if n > 0 else []
-        level = self._bids.level
-        return [level(key) for key in chosen]
+        return self._bids.read(n, descending=True)
 
     def asks(self, n: int | None = None) -> list[Level]:
         """The best ``n`` asks (all if ``None``), lowest price first."""
-        keys = self._asks.keys
-        chosen = keys if n is None else keys[:n] if n > 0 else []
-        level = self._asks.level
-        return [level(key) for key in chosen]
+        return self._asks.read(n, descending=False)
 
     def best_bid(self) -> Level | None:
-        keys = self._bids.keys
-        return self._bids.level(keys[-1]) if keys else None
+        side = self._bids
+        best = side.best(1, descending=True)
+        return side.level(best[0]) if best else None
 
     def best_ask(self) -> Level | None:
-        keys = self._asks.keys
-        return self._asks.level(keys[0]) if keys else None
+        side = self._asks
+        best = side.best(1, descending=False)
+        return side.level(best[0]) if best else None
 
     def spread(self) -> Decimal | None:
         bid, ask = self.best_bid(), self.best_ask()
@@ -248,25 +396,25 @@ class OrderBook:
     @staticmethod
     def _quantity(side: _Side, price: Decimal) -> Decimal:
         scaled = price * SCALE
-        if scaled != scaled.to_integral_value():
-            return _ZERO  # finer than 1e-8: no such level
-        text = side.qty.get(int(scaled))
+        if not scaled.is_finite() or scaled != scaled.to_integral_value() or scaled <= 0:
+            return _ZERO  # finer than 1e-8 (or not a price): no such level
+        text = side.qty.get(_canonical(int(scaled)))
         return Decimal(text) if text is not None else _ZERO
 
     @property
     def bid_depth(self) -> int:
         """Number of bid levels."""
-        return len(self._bids.keys)
+        return len(self._bids.qty)
 
     @property
     def ask_depth(self) -> int:
-        return len(self._asks.keys)
+        return len(self._asks.qty)
 
     @property
     def crossed(self) -> bool:
         """Best bid at or above best ask: a book that cannot be right."""
-        bids, asks = self._bids.keys, self._asks.keys
-        return bool(bids and asks) and bids[-1] >= asks[0]
+        bid, ask = self._bids.best(1, descending=True), self._asks.best(1, descending=False)
+        return bool(bid and ask) and self._bids.listed[bid[0]] >= self._asks.listed[ask[0]]
 
     def copy(self) -> OrderBook:
         other = OrderBook(self.symbol, self.last_update_id)

@@ -35,10 +35,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Final, Literal, TypeAlias, overload
+from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, overload
 
 import msgspec
 
+from workspace.market.decimal_text import plain_decimals
 from workspace.market.records import (
     BookTicker,
     DepthSnapshot,
@@ -53,6 +54,8 @@ from workspace.market.records import (
     WireLevel,
 )
 from workspace.market.subscriptions import KLINE_INTERVALS, PARTIAL_DEPTH_LEVELS
+
+_R = TypeVar("_R")
 
 
 class FrameError(ValueError):
@@ -265,43 +268,74 @@ def _decode_payload(payload: bytes | msgspec.Raw, stream: str | None) -> Decoded
 
 
 def _checked(record: FeedRecord) -> FeedRecord:
-    """Refuse NaN / Infinity in the numbers downstream code computes with.
+    """Refuse what the records must never hold: a number string that is not a decimal
+    at all (``"abc"``), and NaN / Infinity in the numbers downstream code computes with.
 
-    msgspec reads ``"NaN"`` as a valid ``Decimal``; one such price would poison every
-    P&L it touches.  Only the fields the engine and the account use are checked, to
-    keep the hot path short.
+    ``Decimal`` reads ``"NaN"``; one such price would poison every P&L it touches.  The
+    tickers' and book tickers' strings are checked in one pass when they are the
+    exchange's plain decimals (:func:`plain_decimals`), and one by one otherwise.
+    Only the fields the engine and the account use must be finite, to keep this short.
     """
-    if isinstance(record, Trade):
-        ok = record.price.is_finite() and record.quantity.is_finite()
-    elif isinstance(record, BookTicker):
-        ok = (
-            record.bid_price.is_finite()
-            and record.ask_price.is_finite()
-            and record.bid_qty.is_finite()
-            and record.ask_qty.is_finite()
-        )
-    elif isinstance(record, Ticker):
-        bid, ask = record.bid_price, record.ask_price
-        ok = (
-            record.last_price.is_finite()
-            and (bid is None or bid.is_finite())
-            and (ask is None or ask.is_finite())
-        )
-    elif isinstance(record, MiniTicker):
-        ok = record.last_price.is_finite()
-    elif isinstance(record, DepthUpdate | PartialDepth | DepthSnapshot):
-        return record  # wire strings: the book and the sanity checks read them
-    else:
-        ok = all(
-            price.is_finite()
-            for price in (record.open_price, record.high_price, record.low_price,
-                          record.close_price, record.volume)
-        )  # fmt: skip
+    try:
+        if isinstance(record, Trade):
+            ok = record.price.is_finite() and record.quantity.is_finite()
+        elif isinstance(record, BookTicker):
+            if not plain_decimals(("", record.bid_qty_text, record.ask_qty_text, ""), _DIGITS):
+                record.bid_qty.is_finite()  # built: raises InvalidOperation for a non-number
+                record.ask_qty.is_finite()
+            ok = record.bid_price.is_finite() and record.ask_price.is_finite()
+        elif isinstance(record, Ticker):
+            texts = tuple(
+                text.removeprefix("-")  # only the price changes may be negative
+                for text in (getattr(record, name) for name in _TICKER_TEXTS)
+                if text is not None
+            )
+            if not plain_decimals(("", *texts, ""), _DIGITS):
+                for name in _TICKER_VIEWS:
+                    getattr(record, name)  # raises InvalidOperation for a non-number
+            bid, ask = record.bid_price, record.ask_price
+            ok = (
+                record.last_price.is_finite()
+                and record.volume.is_finite()
+                and (bid is None or bid.is_finite())
+                and (ask is None or ask.is_finite())
+            )
+        elif isinstance(record, MiniTicker):
+            if not plain_decimals(
+                ("", record.open_price_text, record.high_price_text, record.low_price_text,
+                 record.volume_text, record.quote_volume_text, ""),
+                _DIGITS,
+            ):  # fmt: skip
+                for value in (record.open_price, record.high_price, record.low_price,
+                              record.volume, record.quote_volume):  # fmt: skip
+                    value.is_finite()  # built: raises InvalidOperation for a non-number
+            ok = record.last_price.is_finite()
+        elif isinstance(record, DepthUpdate | PartialDepth | DepthSnapshot):
+            return record  # wire strings: the book and the sanity checks read them
+        else:
+            ok = all(
+                price.is_finite()
+                for price in (record.open_price, record.high_price, record.low_price,
+                              record.close_price, record.volume)
+            )  # fmt: skip
+    except ArithmeticError:
+        raise FrameError(
+            f"a number in a {type(record).__name__} for {record.symbol} is not a decimal"
+        ) from None
     if not ok:
         raise BadRecordError(
             f"non-finite price or quantity in a {type(record).__name__} for {record.symbol}"
         )
     return record
+
+
+_DIGITS: Final = 40
+"""Runs of digits :func:`_checked` lets through unchecked (finiteness is all it asks)."""
+_TICKER_VIEWS: Final = (
+    "price_change", "price_change_percent", "weighted_avg_price", "open_price", "high_price",
+    "low_price", "quote_volume", "prev_close_price", "last_quantity", "bid_qty", "ask_qty",
+)  # fmt: skip
+_TICKER_TEXTS: Final = tuple(f"{name}_text" for name in _TICKER_VIEWS)
 
 
 Frame: TypeAlias = bytes | bytearray | memoryview | str
@@ -462,10 +496,64 @@ def parse_klines(symbol: str, interval: str, body: bytes, now_ms: int) -> list[K
     return klines
 
 
+class _Combined(msgspec.Struct, Generic[_R]):
+    """A combined-stream frame whose payload type is known from its stream name (the
+    name itself is not decoded again: msgspec skips the key)."""
+
+    data: _R
+
+
+_COMBINED_PREFIX: Final = b'{"stream":"'
+_COMBINED_BY_SUFFIX: Final[dict[str, msgspec.json.Decoder[Any]]] = {
+    "ticker": msgspec.json.Decoder(_Combined[Ticker]),
+    "miniTicker": msgspec.json.Decoder(_Combined[MiniTicker]),
+    "bookTicker": msgspec.json.Decoder(_Combined[BookTicker]),
+    "aggTrade": msgspec.json.Decoder(_Combined[Trade]),
+    "trade": msgspec.json.Decoder(_Combined[Trade]),
+    "depth": msgspec.json.Decoder(_Combined[DepthUpdate]),
+    "depth@100ms": msgspec.json.Decoder(_Combined[DepthUpdate]),
+}
+_COMBINED_BY_STREAM: dict[bytes, msgspec.json.Decoder[Any] | None] = {}
+"""A frame's head up to its stream name's closing quote (``b'{"stream":"btcusdt@ticker'``)
+-> the decoder of the whole frame (``None``: not one of the hot kinds), learned as names
+arrive.  Keyed by the whole head, so a hit also says the frame starts as Binance's do."""
+_MAX_STREAM_NAMES: Final = 8192
+
+
+def _combined_decoder(head: bytes) -> msgspec.json.Decoder[Any] | None:
+    """The decoder of a whole frame whose head is ``head``, remembered for the next one."""
+    decoder = None
+    if head.startswith(_COMBINED_PREFIX):
+        _, at, suffix = head[len(_COMBINED_PREFIX) :].partition(b"@")
+        if at:
+            decoder = _COMBINED_BY_SUFFIX.get(suffix.decode("ascii", "replace"))
+    if len(_COMBINED_BY_STREAM) >= _MAX_STREAM_NAMES:
+        _COMBINED_BY_STREAM.clear()  # more names than any connection carries: start over
+    _COMBINED_BY_STREAM[head] = decoder
+    return decoder
+
+
 def decode_feed_frame(data: Frame) -> Decoded:
     """The feed's hot path: :func:`decode_frame` with ``all_records=True``, except that
-    the finiteness checks are left to :func:`workspace.market.sanity.problem`, which
-    the feed applies to every record (and which checks more)."""
+    the value checks are left to :func:`workspace.market.sanity.problem`, which the feed
+    applies to every record (and which checks more).
+
+    A frame as Binance writes it (``{"stream":"btcusdt@ticker","data":{...}}``, no
+    spaces) is decoded in one pass: the stream name is read off the bytes to pick the
+    decoder of the whole frame.  Anything else takes :func:`decode_frame`'s path.
+    """
+    end = data.find(b'"', 11, 140) if type(data) is bytes else -1
+    if end > 0:
+        head = data[:end]  # up to the stream name's closing quote
+        try:
+            decoder = _COMBINED_BY_STREAM[head]  # type: ignore[index]
+        except KeyError:
+            decoder = _combined_decoder(head)  # type: ignore[arg-type]
+        if decoder is not None:
+            try:
+                return decoder.decode(data).data  # type: ignore[no-any-return]
+            except msgspec.DecodeError:
+                pass  # the general path says what is wrong
     try:
         envelope = _ENVELOPE.decode(data)
     except msgspec.ValidationError:
@@ -474,8 +562,8 @@ def decode_feed_frame(data: Frame) -> Decoded:
         raise FrameError(f"unreadable frame: {exc}") from exc
     stream = envelope.stream
     if stream is not None and envelope.data:
-        _, at, suffix = stream.partition("@")
-        decoder = _BY_SUFFIX.get(suffix) if at else None
+        _, at_sign, suffix = stream.partition("@")
+        decoder = _BY_SUFFIX.get(suffix) if at_sign else None
         if decoder is not None:
             try:
                 return decoder.decode(envelope.data)  # type: ignore[no-any-return]

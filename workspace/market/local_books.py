@@ -133,24 +133,42 @@ class LocalBooks:
             return False
         book = sync.book
         if book is not None:
-            if self.handing_over and update.first_update_id > book.last_update_id + 1:
+            first, last = update.first_update_id, book.last_update_id + 1
+            if self.handing_over and first > last:
                 return True
-            # The common case, without a Step: a synchronised book takes the next event.
-            if update.first_update_id <= book.last_update_id + 1 < update.final_update_id + 1:
+            if first <= last <= update.final_update_id:  # (self._apply, written out: hot)
                 try:
                     book.apply(update)
                 except (BadLevelError, BookGapError):
-                    pass  # the full path below says what happened
+                    pass  # the full path says what happened
                 else:
-                    symbol = update.symbol
-                    self._last_ms[symbol] = update.event_time
-                    if symbol in self._open_gaps:
-                        before, reason = self._open_gaps.pop(symbol)
-                        self._record_gap(Gap(before, update.event_time, reason, symbol))
-                    self._deliver(update)
+                    self._applied(update)
                     return True
         self._act(sync, sync.on_update(update))
         return True
+
+    def _apply(self, sync: BookSync, update: DepthUpdate) -> None:
+        book = sync.book
+        # The common case, without a Step: a synchronised book takes the next event.
+        if book is not None and (
+            update.first_update_id <= book.last_update_id + 1 <= update.final_update_id
+        ):
+            try:
+                book.apply(update)
+            except (BadLevelError, BookGapError):
+                pass  # the full path below says what happened
+            else:
+                self._applied(update)
+                return
+        self._act(sync, sync.on_update(update))
+
+    def _applied(self, update: DepthUpdate) -> None:
+        symbol = update.symbol
+        self._last_ms[symbol] = update.event_time
+        if symbol in self._open_gaps:
+            before, reason = self._open_gaps.pop(symbol)
+            self._record_gap(Gap(before, update.event_time, reason, symbol))
+        self._deliver(update)
 
     def _act(self, sync: BookSync, step: Step) -> None:
         symbol = sync.symbol
@@ -174,7 +192,7 @@ class LocalBooks:
                 self._ready[symbol].set()
             self._deliver(record)
         for update in step.replay:
-            self._act(sync, sync.on_update(update))
+            self._apply(sync, update)
         if step.need_snapshot:
             task = self._tasks.get(symbol)
             if task is None or task.done():

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 from picows.common import WSHandshakeError, WSInvalidStatusError
@@ -42,6 +42,7 @@ from websockets.frames import Close
 from workspace.reconnect import HandshakeRejected
 
 MessageHandler = Callable[[bytes], None]
+_TEXT: Final = WSMsgType.TEXT
 
 
 class PicowsConnection(WSListener):
@@ -64,6 +65,14 @@ class PicowsConnection(WSListener):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
+        handler = self._handler
+        if handler is not None and kind is _TEXT and frame.fin and not self.failure.done():
+            # The hot path (one complete text frame, the feed listening), inline.
+            try:
+                handler(frame.get_payload_as_bytes())
+            except Exception as exc:
+                self._failed(exc)
+            return
         if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
             if frame.fin:
                 self._deliver(frame.get_payload_as_bytes())
@@ -109,6 +118,11 @@ class PicowsConnection(WSListener):
         try:
             handler(message)
         except Exception as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        """The handler raised (a bug): no message is handed on after it."""
+        if not self.failure.done():
             self.failure.set_exception(exc)
 
     async def send(self, message: str) -> None:

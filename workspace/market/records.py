@@ -1,12 +1,25 @@
 """The market records every layer downstream of the feed sees.
 
 The structs carry Binance's own wire field names (``s``, ``E``, ``c`` ...) as their
-encoded names so that a frame's bytes decode straight into an immutable record with
-exact ``Decimal`` prices (Binance sends prices and quantities as strings), without
+encoded names so that a frame's bytes decode straight into an immutable record without
 building an intermediate dict.  Attribute names are the readable ones.
 
 Event times are integer milliseconds since the epoch, as Binance sends them.
 ``BookTicker`` and the depth snapshots have no event time on the wire; none is invented.
+
+**Exact numbers, decoded when needed.**  Binance sends every price and quantity as a
+decimal string.  The numbers the engine and the account read on every record are
+decoded into ``Decimal`` fields: a ticker's last price, bid, ask and volume, a book
+ticker's bid and ask, a mini ticker's last price, a trade's price and quantity.  The
+others (a ticker has eleven more) are kept as the exchange's strings, in ``*_text``
+fields (``ticker.high_price_text == "108228.00000000"``), and read as exact ``Decimal``
+under the usual names (``ticker.high_price == Decimal("108228.00000000")``): each is
+built from the string the first time it is read and kept on the record, so later reads
+cost an attribute lookup.  Building all fifteen of a ticker's ``Decimal`` on every
+frame was half of the feed's cost.  The feed's sanity checks
+(:mod:`workspace.market.sanity`) have checked every string before a record is handed
+on.  Construct these records with the strings for the ``*_text`` fields
+(``format(decimal, "f")`` gives one for a ``Decimal``).
 
 Order book levels are ``(price, quantity)`` tuples of ``Decimal`` (:data:`Level`); a
 quantity of zero in a :class:`DepthUpdate` removes the level.  The book records keep the
@@ -19,12 +32,66 @@ levels when read.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TypeAlias
+from typing import TypeAlias, overload
 
 import msgspec
 
 
-class Ticker(msgspec.Struct, frozen=True, kw_only=True):
+class _Exact:
+    """A ``Decimal`` view of a record's wire-string field.
+
+    A non-data descriptor: the first read builds the ``Decimal`` and stores it in the
+    record's ``__dict__`` under the view's own name, which then shadows the descriptor,
+    so every later read is a plain attribute read.  The records are frozen (their
+    fields cannot change), so the kept value can never go stale;
+    ``msgspec.structs.replace`` makes a new record with nothing kept.
+    """
+
+    __slots__ = ("_name", "_text")
+
+    def __init__(self, text_field: str) -> None:
+        self._text = text_field
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, record: None, owner: type | None = None) -> _Exact: ...
+    @overload
+    def __get__(self, record: object, owner: type | None = None) -> Decimal: ...
+    def __get__(self, record: object, owner: type | None = None) -> Decimal | _Exact:
+        if record is None:
+            return self
+        value = record.__dict__[self._name] = Decimal(getattr(record, self._text))
+        return value
+
+
+class _ExactOrNone:
+    """Like :class:`_Exact`, for a field the event may not carry (``None``)."""
+
+    __slots__ = ("_name", "_text")
+
+    def __init__(self, text_field: str) -> None:
+        self._text = text_field
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, record: None, owner: type | None = None) -> _ExactOrNone: ...
+    @overload
+    def __get__(self, record: object, owner: type | None = None) -> Decimal | None: ...
+    def __get__(self, record: object, owner: type | None = None) -> Decimal | _ExactOrNone | None:
+        if record is None:
+            return self
+        text = getattr(record, self._text)
+        value = record.__dict__[self._name] = None if text is None else Decimal(text)
+        return value
+
+
+class Ticker(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     """A ``<symbol>@ticker`` (``24hrTicker``) or ``@ticker_<w>`` (``1hTicker``...) event.
 
     Sample payload::
@@ -36,35 +103,51 @@ class Ticker(msgspec.Struct, frozen=True, kw_only=True):
          "l":"25262.00000000","v":"310.58183000","q":"30565155.12273710",
          "O":1737423848866,"C":1737510248866,"F":1029731,"L":1174610,"n":144880}
 
-    Rolling-window tickers (``1hTicker``) carry no ``x``, ``Q``, ``b``, ``B``, ``a``, ``A``.
+    Rolling-window tickers (``1hTicker``) carry no ``x``, ``Q``, ``b``, ``B``, ``a``, ``A``
+    (those fields and views are ``None``).  ``last_price``, ``bid_price``, ``ask_price``
+    and ``volume`` are decoded; the other numbers are kept as the exchange's strings
+    (``open_price_text``) and read as exact ``Decimal`` (``open_price``), built on first
+    read (module docstring).
     """
 
     event_type: str = msgspec.field(name="e")
     event_time: int = msgspec.field(name="E")
     symbol: str = msgspec.field(name="s")
-    price_change: Decimal = msgspec.field(name="p")
-    price_change_percent: Decimal = msgspec.field(name="P")
-    weighted_avg_price: Decimal = msgspec.field(name="w")
+    price_change_text: str = msgspec.field(name="p")
+    price_change_percent_text: str = msgspec.field(name="P")
+    weighted_avg_price_text: str = msgspec.field(name="w")
     last_price: Decimal = msgspec.field(name="c")
-    open_price: Decimal = msgspec.field(name="o")
-    high_price: Decimal = msgspec.field(name="h")
-    low_price: Decimal = msgspec.field(name="l")
+    open_price_text: str = msgspec.field(name="o")
+    high_price_text: str = msgspec.field(name="h")
+    low_price_text: str = msgspec.field(name="l")
     volume: Decimal = msgspec.field(name="v")
-    quote_volume: Decimal = msgspec.field(name="q")
+    quote_volume_text: str = msgspec.field(name="q")
     open_time: int = msgspec.field(name="O")
     close_time: int = msgspec.field(name="C")
     first_trade_id: int = msgspec.field(name="F")
     last_trade_id: int = msgspec.field(name="L")
     trade_count: int = msgspec.field(name="n")
-    prev_close_price: Decimal | None = msgspec.field(default=None, name="x")
-    last_quantity: Decimal | None = msgspec.field(default=None, name="Q")
+    prev_close_price_text: str | None = msgspec.field(default=None, name="x")
+    last_quantity_text: str | None = msgspec.field(default=None, name="Q")
     bid_price: Decimal | None = msgspec.field(default=None, name="b")
-    bid_qty: Decimal | None = msgspec.field(default=None, name="B")
+    bid_qty_text: str | None = msgspec.field(default=None, name="B")
     ask_price: Decimal | None = msgspec.field(default=None, name="a")
-    ask_qty: Decimal | None = msgspec.field(default=None, name="A")
+    ask_qty_text: str | None = msgspec.field(default=None, name="A")
+
+    price_change = _Exact("price_change_text")
+    price_change_percent = _Exact("price_change_percent_text")
+    weighted_avg_price = _Exact("weighted_avg_price_text")
+    open_price = _Exact("open_price_text")
+    high_price = _Exact("high_price_text")
+    low_price = _Exact("low_price_text")
+    quote_volume = _Exact("quote_volume_text")
+    prev_close_price = _ExactOrNone("prev_close_price_text")
+    last_quantity = _ExactOrNone("last_quantity_text")
+    bid_qty = _ExactOrNone("bid_qty_text")
+    ask_qty = _ExactOrNone("ask_qty_text")
 
 
-class MiniTicker(msgspec.Struct, frozen=True, kw_only=True):
+class MiniTicker(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     """A ``<symbol>@miniTicker`` (``24hrMiniTicker``) event.
 
     Sample payload::
@@ -72,34 +155,49 @@ class MiniTicker(msgspec.Struct, frozen=True, kw_only=True):
         {"e":"24hrMiniTicker","E":1737450828073,"s":"BTCUSDT","c":"102681.77000000",
          "o":"108240.00000000","h":"108751.78000000","l":"25368.00000000",
          "v":"234.17280000","q":"22492957.53468620"}
+
+    ``last_price`` is decoded; the other numbers are kept as strings and read as exact
+    ``Decimal`` (see :class:`Ticker`).
     """
 
     event_type: str = msgspec.field(name="e")
     event_time: int = msgspec.field(name="E")
     symbol: str = msgspec.field(name="s")
     last_price: Decimal = msgspec.field(name="c")
-    open_price: Decimal = msgspec.field(name="o")
-    high_price: Decimal = msgspec.field(name="h")
-    low_price: Decimal = msgspec.field(name="l")
-    volume: Decimal = msgspec.field(name="v")
-    quote_volume: Decimal = msgspec.field(name="q")
+    open_price_text: str = msgspec.field(name="o")
+    high_price_text: str = msgspec.field(name="h")
+    low_price_text: str = msgspec.field(name="l")
+    volume_text: str = msgspec.field(name="v")
+    quote_volume_text: str = msgspec.field(name="q")
+
+    open_price = _Exact("open_price_text")
+    high_price = _Exact("high_price_text")
+    low_price = _Exact("low_price_text")
+    volume = _Exact("volume_text")
+    quote_volume = _Exact("quote_volume_text")
 
 
-class BookTicker(msgspec.Struct, frozen=True, kw_only=True):
+class BookTicker(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     """A ``<symbol>@bookTicker`` event: best bid and ask.  No event time on the wire.
 
     Sample payload::
 
         {"u":5119060,"s":"BTCUSDT","b":"104965.00000000","B":"0.00358000",
          "a":"104965.01000000","A":"0.00393000"}
+
+    ``bid_price`` and ``ask_price`` are decoded; the quantities are kept as strings and
+    read as exact ``Decimal`` (see :class:`Ticker`).
     """
 
     update_id: int = msgspec.field(name="u")
     symbol: str = msgspec.field(name="s")
     bid_price: Decimal = msgspec.field(name="b")
-    bid_qty: Decimal = msgspec.field(name="B")
+    bid_qty_text: str = msgspec.field(name="B")
     ask_price: Decimal = msgspec.field(name="a")
-    ask_qty: Decimal = msgspec.field(name="A")
+    ask_qty_text: str = msgspec.field(name="A")
+
+    bid_qty = _Exact("bid_qty_text")
+    ask_qty = _Exact("ask_qty_text")
 
 
 class Trade(msgspec.Struct, frozen=True, kw_only=True):

@@ -28,10 +28,12 @@ Pure functions, no I/O; the clock comes in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
+from workspace.market.decimal_text import plain_decimals
 from workspace.market.records import (
     BookTicker,
     DepthSnapshot,
@@ -45,7 +47,7 @@ from workspace.market.records import (
     Trade,
 )
 
-__all__ = ["SanityLimits", "problem"]
+__all__ = ["CHECKS", "SanityLimits", "not_a_number", "problem"]
 
 _ZERO: Final = Decimal(0)
 MAX_PRICE: Final = Decimal("92233720368.54775807")
@@ -100,53 +102,103 @@ def _time(event_ms: int, now_ms: int, limits: SanityLimits) -> str | None:
 
 
 _TICKER_NOT_NEGATIVE: Final = (
-    "open_price", "high_price", "low_price", "weighted_avg_price", "volume", "quote_volume",
+    "open_price", "high_price", "low_price", "weighted_avg_price", "quote_volume",
     "prev_close_price", "last_quantity", "bid_qty", "ask_qty",
 )  # fmt: skip
 
+VOLUME_DIGITS: Final = 30
+"""Plain decimals with at most this many digits in a run are below ``MAX_VOLUME``."""
+PRICE_DIGITS: Final = 10
+"""... and with at most this many, below ``MAX_PRICE`` (92233720368.54775807)."""
 
-def _ticker(record: Ticker) -> str | None:
-    last, bid, ask = record.last_price, record.bid_price, record.ask_price
-    if not _positive(last):
+
+def _ticker(record: Ticker, now_ms: int, limits: SanityLimits) -> str | None:
+    # The feed's hottest check, written out.  The decoded numbers (what the engine
+    # reads) are compared as Decimals: a NaN raises InvalidOperation (problem() says
+    # so), an infinity falls outside the range.  The other eleven strings are checked
+    # in one pass without building their Decimals (workspace/market/decimal_text.py).
+    last, bid, ask, volume = record.last_price, record.bid_price, record.ask_price, record.volume
+    if not _ZERO < last <= MAX_PRICE:
         return f"last price {last} is not a positive number"
     if bid is not None:
-        if not _positive(bid):
+        if not _ZERO < bid <= MAX_PRICE:
             return f"bid {bid} is not a positive number"
         if ask is not None and bid > ask:
             return f"bid {bid} is above the ask {ask}"
-    if ask is not None and not _positive(ask):
+    if ask is not None and not _ZERO < ask <= MAX_PRICE:
         return f"ask {ask} is not a positive number"
-    # One pass over the rest (written out: a loop of getattr costs twice as much on the
-    # feed's hottest path).
+    if not _ZERO <= volume <= MAX_VOLUME:
+        return f"volume {volume} is negative or not a number"
+    prev_close, last_qty = record.prev_close_price_text, record.last_quantity_text
+    bid_qty, ask_qty = record.bid_qty_text, record.ask_qty_text
     if (
-        _not_negative(record.open_price)
-        and _not_negative(record.high_price)
-        and _not_negative(record.low_price)
-        and _not_negative(record.weighted_avg_price)
-        and _not_negative(record.volume)
-        and _not_negative(record.quote_volume)
-        and (record.prev_close_price is None or _not_negative(record.prev_close_price))
-        and (record.last_quantity is None or _not_negative(record.last_quantity))
-        and (record.bid_qty is None or _not_negative(record.bid_qty))
-        and (record.ask_qty is None or _not_negative(record.ask_qty))
-        and record.price_change.is_finite()
-        and record.price_change_percent.is_finite()
-    ):
-        return None
-    for name in _TICKER_NOT_NEGATIVE:  # say which one
+        prev_close is not None
+        and last_qty is not None
+        and bid_qty is not None
+        and ask_qty is not None
+        and plain_decimals(
+            (
+                "",
+                record.open_price_text, record.high_price_text, record.low_price_text,
+                record.weighted_avg_price_text, record.quote_volume_text,
+                prev_close, last_qty, bid_qty, ask_qty,
+                record.price_change_text.removeprefix("-"),
+                record.price_change_percent_text.removeprefix("-"),
+                "",
+            ),
+            VOLUME_DIGITS,
+        )
+    ):  # fmt: skip
+        wrong = None
+    else:
+        wrong = _ticker_exactly(record)
+    if wrong is None and (
+        limits.max_event_age_ms is not None
+        or (limits.max_future_skew_ms is not None
+            and record.event_time > now_ms + limits.max_future_skew_ms)
+    ):  # fmt: skip
+        wrong = _time(record.event_time, now_ms, limits)
+    return wrong
+
+
+def _ticker_exactly(record: Ticker) -> str | None:
+    """The same checks on every number as a Decimal: what the quick pass could not vouch
+    for (a rolling-window ticker without the optional fields, an integer, a NaN ...)."""
+    for name in _TICKER_NOT_NEGATIVE:
         value = getattr(record, name)
         if value is not None and not _not_negative(value):
             return f"{name} {value} is negative or not a number"
-    return "price change is not a number"
+    if not (record.price_change.is_finite() and record.price_change_percent.is_finite()):
+        return "price change is not a number"
+    return None
 
 
-def _book_ticker(record: BookTicker) -> str | None:
-    if not _positive(record.bid_price) or not _positive(record.ask_price):
-        return f"bid {record.bid_price} / ask {record.ask_price} not positive numbers"
+def _book_ticker(record: BookTicker, now_ms: int, limits: SanityLimits) -> str | None:
+    bid, ask = record.bid_price, record.ask_price
+    if not (_ZERO < bid <= MAX_PRICE and _ZERO < ask <= MAX_PRICE):
+        return f"bid {bid} / ask {ask} not positive numbers"
+    if bid > ask:
+        return f"bid {bid} is above the ask {ask}"
+    if plain_decimals(("", record.bid_qty_text, record.ask_qty_text, ""), PRICE_DIGITS):
+        return None
     if not _quantity(record.bid_qty) or not _quantity(record.ask_qty):
         return f"bid / ask quantity {record.bid_qty} / {record.ask_qty} negative or not a number"
-    if record.bid_price > record.ask_price:
-        return f"bid {record.bid_price} is above the ask {record.ask_price}"
+    return None
+
+
+def _mini_ticker(record: MiniTicker) -> str | None:
+    if not _positive(record.last_price):
+        return f"last price {record.last_price} is not a positive number"
+    if plain_decimals(
+        ("", record.open_price_text, record.high_price_text, record.low_price_text,
+         record.volume_text, record.quote_volume_text, ""),
+        VOLUME_DIGITS,
+    ):  # fmt: skip
+        return None
+    for value in (record.open_price, record.high_price, record.low_price,
+                  record.volume, record.quote_volume):  # fmt: skip
+        if not _not_negative(value):
+            return f"value {value} is negative or not a number"
     return None
 
 
@@ -173,36 +225,66 @@ def _kline(record: Kline) -> str | None:
     return None
 
 
+def _trade(record: Trade, now_ms: int, limits: SanityLimits) -> str | None:
+    price, quantity = record.price, record.quantity
+    if not _ZERO < price <= MAX_PRICE:  # a NaN raises InvalidOperation: problem() says so
+        return f"price {price} is not a positive number"
+    if not _ZERO < quantity <= MAX_PRICE:
+        return f"quantity {quantity} is not a positive number"
+    future = limits.max_future_skew_ms
+    if limits.max_event_age_ms is None and (future is None or record.event_time <= now_ms + future):
+        return None
+    return _time(record.event_time, now_ms, limits)
+
+
+def _timed_mini_ticker(record: MiniTicker, now_ms: int, limits: SanityLimits) -> str | None:
+    return _mini_ticker(record) or _time(record.event_time, now_ms, limits)
+
+
+def _depth_update(record: DepthUpdate, now_ms: int, limits: SanityLimits) -> str | None:
+    # Its levels are checked by the book as it applies them (every one, before any
+    # change): reading them twice would double the cost of the hot path.
+    future = limits.max_future_skew_ms
+    if limits.max_event_age_ms is None and (future is None or record.event_time <= now_ms + future):
+        return None
+    return _time(record.event_time, now_ms, limits)
+
+
+def _untimed_depth(
+    record: PartialDepth | DepthSnapshot, now_ms: int, limits: SanityLimits
+) -> str | None:
+    return _depth(record)
+
+
+def _timed_kline(record: Kline, now_ms: int, limits: SanityLimits) -> str | None:
+    wrong = _kline(record)
+    if wrong is None and record.event_time is not None:
+        wrong = _time(record.event_time, now_ms, limits)
+    return wrong
+
+
+CHECKS: Final[dict[type, Callable[[Any, int, SanityLimits], str | None]]] = {
+    # record type -> its check (what problem() dispatches to; the feed calls it direct)
+    Trade: _trade,
+    BookTicker: _book_ticker,
+    Ticker: _ticker,
+    MiniTicker: _timed_mini_ticker,
+    DepthUpdate: _depth_update,
+    PartialDepth: _untimed_depth,
+    DepthSnapshot: _untimed_depth,
+    Kline: _timed_kline,
+}
+
+
 def problem(record: FeedRecord, now_ms: int, limits: SanityLimits) -> str | None:
     """What is wrong with ``record`` (a short sentence), or ``None``."""
     try:
-        if isinstance(record, Trade):
-            if not _positive(record.price):
-                return f"price {record.price} is not a positive number"
-            if not _positive(record.quantity):
-                return f"quantity {record.quantity} is not a positive number"
-            return _time(record.event_time, now_ms, limits)
-        if isinstance(record, BookTicker):
-            return _book_ticker(record)
-        if isinstance(record, Ticker):
-            return _ticker(record) or _time(record.event_time, now_ms, limits)
-        if isinstance(record, DepthUpdate):
-            # Its levels are checked by the book as it applies them (every one, before
-            # any change): reading them twice would double the cost of the hot path.
-            return _time(record.event_time, now_ms, limits)
-        if isinstance(record, MiniTicker):
-            if not _positive(record.last_price):
-                return f"last price {record.last_price} is not a positive number"
-            for value in (record.open_price, record.high_price, record.low_price,
-                          record.volume, record.quote_volume):  # fmt: skip
-                if not _not_negative(value):
-                    return f"value {value} is negative or not a number"
-            return _time(record.event_time, now_ms, limits)
-        if isinstance(record, PartialDepth | DepthSnapshot):
-            return _depth(record)
-        wrong = _kline(record)
-        if wrong is None and record.event_time is not None:
-            wrong = _time(record.event_time, now_ms, limits)
-        return wrong
-    except ArithmeticError as exc:  # a comparison with a NaN the checks above let through
-        return f"a value is not a number ({type(exc).__name__})"
+        return CHECKS[type(record)](record, now_ms, limits)
+    except ArithmeticError as exc:  # a NaN the checks above let through, or not a number
+        return not_a_number(exc)
+
+
+def not_a_number(exc: ArithmeticError) -> str:
+    """What :func:`problem` says when a check raised (a NaN compared, a string that is
+    not a number)."""
+    return f"a value is not a number ({type(exc).__name__})"

@@ -30,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from workspace.market.records import BookTicker, MarketRecord, Ticker, Trade
-from workspace.sim.fixedpoint import decimal_e8, to_e8
+from workspace.sim.fixedpoint import decimal_e8, format_decimal, format_e8, to_e8
 from workspace.sim.window import RollingWindow
 
 SECONDS_PER_CANDLE = 60
@@ -232,9 +232,9 @@ def kline_records(
                 update_id=book_id,
                 symbol=symbol,
                 bid_price=decimal_e8(bid),
-                bid_qty=decimal_e8(book_qty),
+                bid_qty_text=format_e8(book_qty),
                 ask_price=decimal_e8(ask),
-                ask_qty=decimal_e8(book_qty),
+                ask_qty_text=format_e8(book_qty),
             )
             if window.last_price is None:
                 continue  # no trade yet: nothing to compute a 24 h ticker from
@@ -243,21 +243,21 @@ def kline_records(
                 event_type="24hrTicker",
                 event_time=now,
                 symbol=symbol,
-                price_change=stats.price_change,
-                price_change_percent=stats.price_change_percent,
-                weighted_avg_price=stats.weighted_avg,
-                prev_close_price=stats.prev_close,
+                price_change_text=format_decimal(stats.price_change),
+                price_change_percent_text=format_decimal(stats.price_change_percent),
+                weighted_avg_price_text=format_decimal(stats.weighted_avg),
+                prev_close_price_text=format_decimal(stats.prev_close),
                 last_price=stats.last,
-                last_quantity=decimal_e8(last_qty),
+                last_quantity_text=format_e8(last_qty),
                 bid_price=decimal_e8(bid),
-                bid_qty=decimal_e8(book_qty),
+                bid_qty_text=format_e8(book_qty),
                 ask_price=decimal_e8(ask),
-                ask_qty=decimal_e8(book_qty),
-                open_price=stats.open,
-                high_price=stats.high,
-                low_price=stats.low,
+                ask_qty_text=format_e8(book_qty),
+                open_price_text=format_decimal(stats.open),
+                high_price_text=format_decimal(stats.high),
+                low_price_text=format_decimal(stats.low),
                 volume=stats.volume,
-                quote_volume=stats.quote_volume,
+                quote_volume_text=format_decimal(stats.quote_volume),
                 open_time=max(stats.open_time, rows[0].open_time),
                 close_time=stats.close_time,
                 first_trade_id=stats.first_id,

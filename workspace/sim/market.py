@@ -51,7 +51,14 @@ from workspace.sim.candle import (
 )
 from workspace.sim.candles import CandleStore
 from workspace.sim.config import KLINE_INTERVALS, SymbolSpec
-from workspace.sim.fixedpoint import SCALE, decimal_e8, round_to_step, to_e8
+from workspace.sim.fixedpoint import (
+    SCALE,
+    decimal_e8,
+    format_decimal,
+    format_e8,
+    round_to_step,
+    to_e8,
+)
 from workspace.sim.history import HistoryParams, KlineHistory
 from workspace.sim.streams import stream_name
 from workspace.sim.window import WindowStats, stats_over
@@ -327,9 +334,9 @@ class RandomWalkMarket:
                 update_id=state.book.update_id,
                 symbol=symbol,
                 bid_price=decimal_e8(bid),
-                bid_qty=decimal_e8(bid_qty),
+                bid_qty_text=format_e8(bid_qty),
                 ask_price=decimal_e8(ask),
-                ask_qty=decimal_e8(ask_qty),
+                ask_qty_text=format_e8(ask_qty),
             )
         else:
             raise ValueError(f"no sample for stream kind {kind!r}")
@@ -511,9 +518,9 @@ class RandomWalkMarket:
                 update_id=book.update_id,
                 symbol=state.symbol,
                 bid_price=decimal_e8(bid),
-                bid_qty=decimal_e8(bid_qty),
+                bid_qty_text=format_e8(bid_qty),
                 ask_price=decimal_e8(ask),
-                ask_qty=decimal_e8(ask_qty),
+                ask_qty_text=format_e8(ask_qty),
             )
             out.append(Emission(state.names["bookTicker"], record))
 
@@ -626,11 +633,11 @@ class RandomWalkMarket:
             event_time=now,
             symbol=state.symbol,
             last_price=stats.last,
-            open_price=stats.open,
-            high_price=stats.high,
-            low_price=stats.low,
-            volume=stats.volume,
-            quote_volume=stats.quote_volume,
+            open_price_text=format_decimal(stats.open),
+            high_price_text=format_decimal(stats.high),
+            low_price_text=format_decimal(stats.low),
+            volume_text=format_decimal(stats.volume),
+            quote_volume_text=format_decimal(stats.quote_volume),
         )
 
     def _ticker(self, state: _SymbolState, now: int) -> Ticker:
@@ -641,21 +648,21 @@ class RandomWalkMarket:
             event_type="24hrTicker",
             event_time=now,
             symbol=state.symbol,
-            price_change=stats.price_change,
-            price_change_percent=stats.price_change_percent,
-            weighted_avg_price=stats.weighted_avg,
-            prev_close_price=stats.prev_close,
+            price_change_text=format_decimal(stats.price_change),
+            price_change_percent_text=format_decimal(stats.price_change_percent),
+            weighted_avg_price_text=format_decimal(stats.weighted_avg),
+            prev_close_price_text=format_decimal(stats.prev_close),
             last_price=stats.last,
-            last_quantity=decimal_e8(state.last_qty),
+            last_quantity_text=format_e8(state.last_qty),
             bid_price=decimal_e8(bid),
-            bid_qty=decimal_e8(bid_qty),
+            bid_qty_text=format_e8(bid_qty),
             ask_price=decimal_e8(ask),
-            ask_qty=decimal_e8(ask_qty),
-            open_price=stats.open,
-            high_price=stats.high,
-            low_price=stats.low,
+            ask_qty_text=format_e8(ask_qty),
+            open_price_text=format_decimal(stats.open),
+            high_price_text=format_decimal(stats.high),
+            low_price_text=format_decimal(stats.low),
             volume=stats.volume,
-            quote_volume=stats.quote_volume,
+            quote_volume_text=format_decimal(stats.quote_volume),
             open_time=stats.open_time,
             close_time=stats.close_time,
             first_trade_id=stats.first_id,

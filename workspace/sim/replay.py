@@ -313,11 +313,11 @@ def _kline_events(records: Iterable[MarketRecord]) -> Iterator[ReplayEvent]:
                 event_time=record.event_time,
                 symbol=record.symbol,
                 last_price=record.last_price,
-                open_price=record.open_price,
-                high_price=record.high_price,
-                low_price=record.low_price,
-                volume=record.volume,
-                quote_volume=record.quote_volume,
+                open_price_text=record.open_price_text,
+                high_price_text=record.high_price_text,
+                low_price_text=record.low_price_text,
+                volume_text=format(record.volume, "f"),
+                quote_volume_text=record.quote_volume_text,
             )
             yield ReplayEvent(
                 record.event_time, stream_name(record.symbol, "miniTicker"), encode_record(mini)

@@ -3,9 +3,10 @@
 The same seeded stream of diff events (10 level changes each, most near the top of the
 book, 30 % removals) is applied to:
 
-- ``OrderBook`` (workspace/market/book.py): dict of quantities + sorted list of prices
-  (``bisect``) keyed by integers of 1e-8, levels kept as the wire strings: the design
-  the feed uses;
+- ``OrderBook`` (workspace/market/book.py): a dict of quantities keyed by the exchange's
+  own price strings (a change to an existing level parses no number) + a sorted list of
+  the prices in 1e-8 units (``bisect``) in which removed prices stay listed until the
+  dead outnumber the live; levels checked in one quick pass: the design the feed uses;
 - the same with ``Decimal`` keys and values (the first design the feed had);
 - a ``sortedcontainers.SortedDict`` per side;
 - a dict of quantities + a ``sortedcontainers.SortedList`` of prices;
@@ -134,7 +135,7 @@ class DictSortedListBook:
 
 
 DESIGNS: dict[str, Callable[[DepthSnapshot], Design]] = {
-    "int keys+bisect (OrderBook)": Ours,
+    "wire keys+bisect (OrderBook)": Ours,
     "Decimal keys+bisect": DecimalBisectBook,
     "SortedDict": SortedDictBook,
     "dict+SortedList": DictSortedListBook,
