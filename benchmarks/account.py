@@ -30,6 +30,17 @@ Figures (the last line is one JSON object):
   journal_events_per_s for batches of 100; journal_batched_appends_per_s: the same
   4-event steps appended inside ``Journal.batch()`` (a replay: one transaction per
   1,000 steps).
+- journal first (issue 16), side by side in this run on the same 10,000-order account,
+  tick -> durable fill events p50/p99 wall: ``apply_then_append`` (the order before:
+  ``on_market`` applies, then ``Journal.append``), ``journal_first`` (the account with
+  the journal as its sink: the step is applied with an undo log, appended, kept), and
+  ``undo_log_only`` (a sink that writes nothing: the undo log's own cost against the
+  plain ``tick_to_event``).  The target stays p99 < 1 ms.
+- retention: memory (tracemalloc) of an account that places and cancels limit orders,
+  from the first fifth of the run to its end: with ``Account.retain(2_000)`` (the engine
+  keeps 10,000; a smaller bound is reached before the measured part) final orders
+  beyond the bound leave memory and the growth stays ~0; without it every final order
+  stays (the first version's linear growth).
 """
 
 from __future__ import annotations
@@ -45,6 +56,8 @@ import sys
 import tarfile
 import tempfile
 import time
+import tracemalloc
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -60,6 +73,7 @@ CONFIG = AccountConfig(
     initial_balance=Decimal(10) ** 12,
     balances={s.removesuffix("USDT"): Decimal(10) ** 6 for s in SYMBOLS},
 )
+RETAINED = 2_000  # final orders the retention figure keeps in memory
 QUANTITY = Decimal("0.1")  # 0.1 x 51..149 USDT: above the 5 USDT minimum order value
 
 
@@ -156,10 +170,13 @@ def bench_ticks(account: Account, n: int) -> float:
     return n / elapsed
 
 
-def bench_tick_to_event(account: Account, n: int) -> tuple[float, float, float, float, int]:
+def bench_tick_to_event(
+    account: Account, n: int, then: Callable[[list[Any]], object] | None = None
+) -> tuple[float, float, float, float, int]:
     """p50 and p99 wall time, p99 and p99.9 CPU time of this thread, and the number of
     cycle collections during the samples: on a shared machine the wall p99 measures
-    the scheduler (a preempted sample), the CPU p99 the code."""
+    the scheduler (a preempted sample), the CPU p99 the code.  ``then``: called with
+    the tick's events inside the timed window (the journal append of the old order)."""
     samples: list[float] = []
     cpu: list[float] = []
     collections = 0
@@ -186,6 +203,8 @@ def bench_tick_to_event(account: Account, n: int) -> tuple[float, float, float, 
             start = time.perf_counter_ns()
             cpu_start = time.thread_time_ns()
             events = account.on_market(record, t)
+            if then is not None:
+                then(events)
             cpu.append((time.thread_time_ns() - cpu_start) / 1e6)
             samples.append((time.perf_counter_ns() - start) / 1e6)
             assert any(e.kind == "fill" for e in events)
@@ -197,6 +216,52 @@ def bench_tick_to_event(account: Account, n: int) -> tuple[float, float, float, 
     p99 = int(len(samples) * 0.99) - 1
     p999 = int(len(samples) * 0.999) - 1
     return statistics.median(samples), samples[p99], cpu[p99], cpu[p999], collections
+
+
+def bench_journal_first(account: Account, n: int) -> dict[str, float]:
+    """Tick -> durable fill events three ways on the same account (see the docstring):
+    p50 / p99 wall ms of each."""
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp, Journal.open(Path(tmp) / "j.db", CONFIG) as journal:
+        ways: tuple[tuple[str, Callable[[list[Any]], object] | None, Any], ...] = (
+            ("apply_then_append", journal.append, None),
+            ("journal_first", None, journal.append),
+            ("undo_log_only", None, lambda events: None),
+        )
+        for name, then, sink in ways:
+            account.attach_journal(sink)
+            try:
+                p50, p99, _, _, _ = bench_tick_to_event(account, n, then)
+            finally:
+                account.attach_journal(None)
+            figures[f"{name}_p50_ms"] = round(p50, 4)
+            figures[f"{name}_p99_ms"] = round(p99, 4)
+    return figures
+
+
+def bench_retention(n: int, keep: int | None) -> tuple[float, float]:
+    """Bytes per order cycle (place + cancel) between a fifth of ``n`` cycles and ``n``,
+    and the final orders still in memory."""
+    account = Account(CONFIG, rules=rules(["S000USDT"]))
+    account.retain(keep)
+    account.on_market(_trade("S000USDT", Decimal(100), 1), 1)
+    request = OrderRequest(
+        symbol="S000USDT", side=Side.BUY, type=OrderType.LIMIT, quantity=QUANTITY, price=Decimal(90)
+    )
+    tracemalloc.start()
+    try:
+        start = 0
+        for i in range(n):
+            order, _ = account.place(request, 2 + i)
+            account.cancel(order.id, 2 + i)
+            if i == n // 5:
+                gc.collect()
+                start = tracemalloc.get_traced_memory()[0]
+        gc.collect()
+        end = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    return (end - start) / (n - n // 5), float(len(account.orders))
 
 
 def bench_mtm(rounds: int) -> tuple[float, float, float, float]:
@@ -286,6 +351,7 @@ COMPARED = (
     "tick_to_event_p50_ms",
     "tick_to_event_p99_ms",
     "tick_to_event_p99_cpu_ms",
+    "journal_first_p99_ms",
     "mtm_10k_ms",
     "mtm_ticks_10k_ms",
     "portfolio_us",
@@ -359,6 +425,10 @@ def main() -> None:
         _, p99_nogc, _, _, _ = bench_tick_to_event(account, samples)
     finally:
         gc.enable()
+    durable = bench_journal_first(account, samples)
+    cycles = 20_000 if quick else 60_000
+    kept_per_order, kept = bench_retention(cycles, RETAINED)
+    all_per_order, all_kept = bench_retention(cycles, None)
     mtm_full, mtm_cpu, mtm_ticks, portfolio_us = bench_mtm(3 if quick else 10)
     appends, events_per_s, batched, append_cpu, batched_cpu = bench_journal(
         2_000 if quick else 20_000
@@ -369,6 +439,19 @@ def main() -> None:
         f"p99 {p99:.3f} ms wall, p99 {p99_cpu:.3f} ms CPU, p99.9 {p999_cpu:.3f} ms CPU; "
         f"{collections} GC collections in {samples} samples; "
         f"p99 with GC off {p99_nogc:.3f} ms wall"
+    )
+    print(
+        "tick -> durable fill events, p50 / p99 wall: "
+        + "; ".join(
+            f"{way} {durable[way + '_p50_ms']:.3f} / {durable[way + '_p99_ms']:.3f} ms"
+            for way in ("apply_then_append", "journal_first", "undo_log_only")
+        )
+        + f" (plain, no journal: {p50:.3f} / {p99:.3f} ms)"
+    )
+    print(
+        f"{cycles:,} orders placed and canceled: memory per order after the first fifth "
+        f"{kept_per_order:,.0f} bytes with retain({RETAINED:,}) ({kept:,.0f} orders in memory), "
+        f"{all_per_order:,.0f} bytes keeping every final order ({all_kept:,.0f} in memory)"
     )
     print(
         f"full mark-to-market of 10,000 positions (revalue): {mtm_full:.2f} ms wall, "
@@ -391,6 +474,9 @@ def main() -> None:
                 "tick_to_event_p999_cpu_ms": round(p999_cpu, 4),
                 "tick_to_event_gc_collections": collections,
                 "tick_to_event_p99_nogc_ms": round(p99_nogc, 4),
+                **durable,
+                "retained_bytes_per_order": round(kept_per_order, 1),
+                "unbounded_bytes_per_order": round(all_per_order, 1),
                 "mtm_10k_ms": round(mtm_full, 3),
                 "mtm_10k_cpu_ms": round(mtm_cpu, 3),
                 "mtm_ticks_10k_ms": round(mtm_ticks, 3),

@@ -8,7 +8,9 @@
     ├── InsufficientBalance        code INSUFFICIENT_BALANCE
     ├── NotFound                   code NOT_FOUND        unknown order/position/alert id
     ├── RateLimited                code RATE_LIMITED
-    └── Unauthorized               code UNAUTHORIZED
+    ├── Unauthorized               code UNAUTHORIZED
+    └── JournalUnavailable         code JOURNAL_UNAVAILABLE  the journal cannot write:
+                                   state-changing commands are refused, nothing changed
 
 Each layer may subclass these (e.g. the feed's ``UnknownSymbolError(InvalidSymbol)``)
 so that the protocol layer maps any of them to an ``ERROR`` with the right code.
@@ -43,3 +45,11 @@ class RateLimited(WorkspaceError):
 
 class Unauthorized(WorkspaceError):
     code = "UNAUTHORIZED"
+
+
+class JournalUnavailable(WorkspaceError):
+    """The account's journal cannot write (a full disk, an I/O error): the command
+    changed nothing, and state-changing commands are refused until writing works
+    again (the engine probes and recovers by itself).  Reads and market data go on."""
+
+    code = "JOURNAL_UNAVAILABLE"

@@ -122,9 +122,12 @@ def test_a_batch_left_by_an_exception_still_commits_its_whole_steps(tmp_path: Pa
         assert _stored(path) == len(steps[0]) + len(steps[1]) == journal.committed_seq
 
 
-def test_a_failed_batched_append_rolls_back_the_open_transaction_and_its_seqs(
+def test_a_failed_batched_append_that_loses_accepted_steps_refuses_every_later_append(
     tmp_path: Path,
 ) -> None:
+    """The open transaction held a step already counted as appended (and applied to an
+    account): once the failure took it back, the file and that account disagree, so
+    the journal refuses to build on it until it is reopened (and rebuilt)."""
     path = tmp_path / "j.db"
     _, steps = _steps()
     with Journal.open(path) as journal:
@@ -141,10 +144,38 @@ def test_a_failed_batched_append_rolls_back_the_open_transaction_and_its_seqs(
             journal.append(steps[1])  # accepted, not committed
             with pytest.raises(JournalError, match="disk says no"):
                 journal.append(steps[2])
-            # the whole open transaction is gone: seqs continue from the durable one
+            # the whole open transaction is gone: seqs are back at the durable one
             assert journal.last_seq == journal.committed_seq == committed
             con.execute("DROP TRIGGER refuse")
             con.commit()
+            assert journal.broken is not None
+            with pytest.raises(JournalError, match="reopen the journal"):
+                journal.append(steps[1])
+        con.close()
+        assert _stored(path) == journal.last_seq == committed
+    with Journal.open(path) as journal:  # reopened: the file's own history, writable
+        assert journal.rebuild().portfolio() is not None
+        assert journal.append(steps[1])[0] == committed + 1
+
+
+def test_a_failed_append_that_was_the_first_of_its_batch_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    _, steps = _steps()
+    with Journal.open(path) as journal:
+        journal.append(steps[0])
+        committed = journal.last_seq
+        con = sqlite3.connect(path)
+        con.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events "
+            "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+        con.commit()
+        with journal.batch():
+            with pytest.raises(JournalError, match="disk says no"):
+                journal.append(steps[1])
+            con.execute("DROP TRIGGER refuse")
+            con.commit()
+            assert journal.broken is None
             assert journal.append(steps[1])[0] == committed + 1
         con.close()
         assert _stored(path) == journal.last_seq == committed + len(steps[1])

@@ -40,6 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="a margin-style account that may sell what it does not hold (default: spot)",
     )
+    parser.add_argument(
+        "--final-orders-in-memory",
+        type=int,
+        default=None,
+        metavar="N",
+        help="final orders the account keeps in memory; older ones are read from the journal "
+        "(default 10000)",
+    )
     parser.add_argument("--binance-url", default=None, help="Binance stream URL override")
     parser.add_argument("--binance-rest-url", default=None, help="Binance REST URL override")
     parser.add_argument(
@@ -75,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
         args.balances = parse_balances(args.balance)
     except ValueError as error:
         print(f"--balance: {error}", file=sys.stderr)
+        return 2
+    if args.final_orders_in_memory is not None and args.final_orders_in_memory < 1:
+        print("--final-orders-in-memory must be >= 1", file=sys.stderr)
         return 2
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
@@ -112,6 +123,7 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 async def _serve(args: argparse.Namespace) -> int:
     from workspace import Workspace  # the engine; imported late so --help stays fast
+    from workspace.engine.config import EngineConfig
     from workspace.market.config import FeedConfig
 
     # Flags win over WORKSPACE_BINANCE_URL / WORKSPACE_BINANCE_REST_URL.
@@ -127,6 +139,9 @@ async def _serve(args: argparse.Namespace) -> int:
         feed_config=feed_config,
         balances=args.balances,
         allow_short=True if args.allow_short else None,
+        engine=EngineConfig(final_orders_in_memory=args.final_orders_in_memory)
+        if args.final_orders_in_memory is not None
+        else None,
     )
     await workspace.start(connect_timeout=0)  # bind now; the feed connects meanwhile
     server = RealtimeServer(

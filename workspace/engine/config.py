@@ -33,6 +33,11 @@ class EngineConfig:
     # A candle series (symbol, interval) nobody asked for this long is dropped and its
     # kline stream unsubscribed (the chart asks every second for its forming bar).
     candle_idle_s: float = 120.0
+    # While the journal cannot write, try an append this often (a mark) to recover
+    journal_probe_s: float = 1.0
+    # Final orders (and as many fills and closed positions) the account keeps in memory;
+    # older ones are read from the journal (Account.retain)
+    final_orders_in_memory: int = 10_000
 
     def __post_init__(self) -> None:
         for name in (
@@ -47,6 +52,7 @@ class EngineConfig:
             "expire_interval_s",
             "rules_refresh_s",
             "candle_idle_s",
+            "journal_probe_s",
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"EngineConfig.{name} must be > 0")
@@ -54,3 +60,5 @@ class EngineConfig:
             raise ValueError("EngineConfig.start_timeout_s must be >= 0")
         if self.max_pending < 1 or self.ticks_per_symbol < 1:
             raise ValueError("EngineConfig.max_pending and ticks_per_symbol must be >= 1")
+        if self.final_orders_in_memory < 1:
+            raise ValueError("EngineConfig.final_orders_in_memory must be >= 1")

@@ -2,8 +2,16 @@
 
 Nothing here calls ``asyncio.run`` or starts a thread: ``start()`` schedules named
 tasks on the current loop (the Jupyter kernel's in a notebook) and returns, so cells
-stay usable.  Every account event is appended to the journal *before* anyone sees it;
-order events are then published at once as ``ORDER_UPDATE`` with their journal ``seq``.
+stay usable.
+
+Journal first: the engine is the account's sink (``Account.attach_journal``), so every
+step of the account is appended to the journal before it counts; a step the journal
+cannot take is taken back whole and the command gets ``JOURNAL_UNAVAILABLE``.  Order
+events are then published as ``ORDER_UPDATE`` with their journal ``seq``.  While the
+journal cannot write the engine is ``degraded``: state-changing commands are refused,
+prices and reads go on, nothing fires (the account is suspended), STATUS says
+``journal: "degraded"``, and a probe appends a mark every ``journal_probe_s`` until
+one goes through.
 
 Two ways to drive it:
 
@@ -27,6 +35,7 @@ from collections.abc import (
     Collection,
     Coroutine,
     Iterable,
+    Iterator,
     Mapping,
 )
 from decimal import Decimal
@@ -59,8 +68,8 @@ from workspace.engine.subscribe_batch import SubscribeBatcher
 from workspace.engine.tasks import TaskSet
 from workspace.engine.tick_store import TickStore
 from workspace.engine.ticks import Tick
-from workspace.errors import InvalidParams, InvalidSymbol
-from workspace.journal import Journal
+from workspace.errors import InvalidParams, InvalidSymbol, JournalUnavailable, NotFound
+from workspace.journal import Journal, JournalError
 from workspace.market.book import OrderBook
 from workspace.market.exchange_info import SymbolInfo
 from workspace.market.records import (
@@ -81,7 +90,7 @@ from workspace.protocol.outbox import Outbox
 from workspace.session import Listener, Message
 from workspace.trading.account import Account
 from workspace.trading.events import AccountEvent, FillEvent, OrderEvent, PositionEvent
-from workspace.trading.order_state import is_final
+from workspace.trading.order_state import OrderStatus, is_final
 from workspace.trading.orders import Order
 from workspace.trading.positions import PositionStatus
 from workspace.trading.requests import OrderRequest
@@ -90,7 +99,11 @@ from workspace.trading.wire import symbol_info_to_wire
 log = logging.getLogger("workspace.engine")
 
 Committed = list[tuple[int, AccountEvent]]
-_OUTAGE_STATES = frozenset({"stalled", "reconnecting", "down"})
+UNHEALTHY_FEED = frozenset({"stalled", "reconnecting", "down", "stopped"})
+_OUTAGE_STATES = UNHEALTHY_FEED - {"stopped"}  # data stops flowing: a gap opens
+FINAL_STATUSES = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
 CLIENTS_STATUS_DELAY_S = 0.25
 T = TypeVar("T")
 
@@ -194,6 +207,12 @@ class Engine:
         )
         self._rules_loaded: asyncio.Event | None = None
         self._order_seqs: dict[str, int] = {}  # open order id -> seq of its latest event
+        self._journal_state = "ok"  # "degraded" while the journal cannot write
+        self._journal_reason = ""
+        self._appended: list[int] = []  # the seqs of the step the sink just appended
+        self._probe: asyncio.Task[None] | None = None
+        account.retain(self.config.final_orders_in_memory)
+        account.attach_journal(self._append_step)
 
     # -- lifecycle -----------------------------------------------------------------
     @property
@@ -227,6 +246,8 @@ class Engine:
         spawn(watch_loop_lag(self.metrics, self.clock, cfg.loop_lag_interval_s), "engine.loop-lag")
         if not self.inline:
             spawn(self._expire_every(cfg.expire_interval_s), "engine.expire")
+            if self._journal_state != "ok" and self._probe is None:  # failed before start
+                self._probe = spawn(self._probe_journal(), "engine.journal-probe")
         if self._candles is not None:
             spawn(self._every(cfg.candle_idle_s / 4, self._sweep_candles), "engine.candle-sweep")
         if self._feed is not None:
@@ -324,6 +345,8 @@ class Engine:
                     events = self.account.expire(self.clock.time_ms())
                     if events:
                         self._commit(events, None)
+                except JournalUnavailable:
+                    pass  # taken back: they expire once the journal writes again
                 except Exception as error:
                     self._throttle.log(
                         logging.ERROR, "expire", "expiring orders failed", exc_info=error
@@ -396,6 +419,8 @@ class Engine:
         origin = self.clock.monotonic()
         try:
             tick = self._ingest(record, origin)
+        except JournalUnavailable:
+            raise  # a replay cannot go on without its journal
         except Exception as error:
             self._bad_record(record, error)
             return
@@ -443,7 +468,12 @@ class Engine:
             self.metrics.ticks.add()
             if not self.inline:
                 self.metrics.record_feed_latency(tick.timestamp)
-        events = self.account.on_market(market, ts_ms)
+        try:
+            events = self.account.on_market(market, ts_ms)
+        except JournalUnavailable:
+            if self.inline:
+                raise
+            events = []  # taken back: what it fired stays as it was, fires on a later price
         if events:
             self._commit(events, origin)
         self._maybe_mark(ts_ms)
@@ -480,7 +510,12 @@ class Engine:
             else:
                 self._live_books[symbol] = book
         self._book_out.changed(change)
-        events = self.account.on_book(symbol, book, ts_ms)
+        try:
+            events = self.account.on_book(symbol, book, ts_ms)
+        except JournalUnavailable:
+            if self.inline:
+                raise  # a replay cannot go on without its journal
+            events = []  # taken back whole: it fills on a later change of the book
         if events:
             self._commit(events, origin)
 
@@ -519,8 +554,84 @@ class Engine:
         if ts_ms - self._last_mark_ms < self.config.mark_interval_s * 1000:
             return
         self._last_mark_ms = ts_ms
-        if self.account.positions:
-            self.journal.append([self.account.mark(ts_ms)])
+        if self.account.has_positions and self._journal_state == "ok":
+            try:
+                self.journal.append([self.account.mark(ts_ms)])
+            except JournalError as error:
+                self._journal_failed(error)
+                if self.inline:
+                    raise JournalUnavailable(self._unavailable()) from error
+
+    # -- the journal ---------------------------------------------------------------
+    def _append_step(self, events: list[AccountEvent]) -> None:
+        """The account's sink: a step counts only once this returned (journal first).
+        Raising ``JournalUnavailable`` makes the account take the step back."""
+        if self._journal_state != "ok":
+            raise JournalUnavailable(self._unavailable())
+        try:
+            self._appended = self.journal.append(events)
+        except JournalError as error:
+            self._journal_failed(error)
+            raise JournalUnavailable(self._unavailable()) from error
+
+    def _unavailable(self) -> str:
+        return (
+            f"the journal cannot write ({self._journal_reason}): nothing was changed; "
+            "orders, cancels and closes are refused until it writes again"
+        )
+
+    def _journal_failed(self, error: Exception) -> None:
+        """The journal could not take a write: degraded until a probe gets through."""
+        self._journal_reason = str(error)
+        if self._journal_state == "degraded":
+            return
+        self._journal_state = "degraded"
+        self.account.suspended = True
+        self.metrics.journal_failures += 1
+        log.error(
+            "the journal cannot write: %s; state-changing commands are refused and nothing "
+            "fires until it writes again (retrying every %g s)",
+            error,
+            self.config.journal_probe_s,
+        )
+        if self._running and not self.inline and self._probe is None:
+            self._probe = self._tasks.spawn(self._probe_journal(), "engine.journal-probe")
+        self.publish_status()
+
+    async def _probe_journal(self) -> None:
+        """Append a mark every ``journal_probe_s`` until one goes through (a real append:
+        a write that does not grow the file could pass while appends fail)."""
+        try:
+            while self._journal_state != "ok":
+                await asyncio.sleep(self.config.journal_probe_s)
+                try:
+                    self.journal.append([self.account.mark(self.clock.time_ms())])
+                except JournalError as error:
+                    if str(error) != self._journal_reason:
+                        self._journal_reason = str(error)
+                        self.publish_status()
+                    continue
+                self._journal_state = "ok"
+                self._journal_reason = ""
+                self.account.suspended = False
+                log.warning("the journal writes again: commands are taken, orders fire")
+                self.publish_status()
+        finally:
+            self._probe = None
+
+    @property
+    def journal_state(self) -> str:
+        """``"ok"``, or ``"degraded"`` while the journal cannot write (STATUS ``journal``)."""
+        return self._journal_state
+
+    @property
+    def journal_reason(self) -> str:
+        """Why the journal is degraded (the last error), ``""`` when it is ok."""
+        return self._journal_reason
+
+    def _refuse_if_degraded(self) -> None:
+        if self._journal_state != "ok":
+            raise JournalUnavailable(self._unavailable())
 
     # -- events out ----------------------------------------------------------------
     def _commit(
@@ -532,7 +643,7 @@ class Engine:
         tick -> order event latency (kept apart for orders a strategy placed, which
         also wait for the strategy's turn on the loop)."""
         latencies = self.metrics.strategy_order_ms if by_strategy else self.metrics.order_event_ms
-        seqs = self.journal.append(events)
+        seqs, self._appended = self._appended, []  # appended by _append_step, before apply
         committed = list(zip(seqs, events, strict=True))
         freed: list[str] = []  # symbols an order or a position stopped needing
         for seq, event in committed:
@@ -993,21 +1104,26 @@ class Engine:
 
     # -- health ----------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        """For the server's ``/health``: ``healthy`` is False (answer 503) while no market
-        data flows (the feed stalled, reconnecting, down or stopped), with the reasons
-        in ``problems``."""
+        """What ``/health`` needs: ``healthy`` is False (answer 503) while the journal
+        cannot write (orders are refused) or no market data flows (the feed stalled,
+        reconnecting, down, or the engine stopped), with the reasons in ``problems``."""
         problems: list[str] = []
-        state = self._feed_state
-        if not self._running or state == "stopped":
+        if self._journal_state != "ok":
+            problems.append(f"journal {self._journal_state}: {self._journal_reason}")
+        feed = self._feed_state
+        if not self._running or feed == "stopped":
             problems.append("engine stopped")
-        elif state in _OUTAGE_STATES:
+        elif feed in UNHEALTHY_FEED:
             problems.append(
-                f"feed {state}" + (f": {self._feed_reason}" if self._feed_reason else "")
+                f"feed {feed}" + (f": {self._feed_reason}" if self._feed_reason else "")
             )
         return {
             "healthy": not problems,
             "problems": problems,
-            "feed": state,
+            "journal": self._journal_state,
+            "journal_reason": self._journal_reason,
+            "feed": feed,
+            "feed_reason": self._feed_reason,
             "last_price_ms": self._last_price_ms,
             "last_gap": self.gaps.last_message(),
         }
@@ -1046,6 +1162,8 @@ class Engine:
             "exchange_info": self._rules_state(),
             "last_gap": self.gaps.last_message(),
             "last_price_ms": self._last_price_ms,
+            "journal": self._journal_state,
+            "journal_reason": self._journal_reason,
             "clients": self.server_clients,
             "metrics": self.metrics.snapshot(),
         }
@@ -1077,16 +1195,39 @@ class Engine:
         return account_messages.positions_message(self.account, self.clock.time_ms())
 
     def orders_message(self, status: str | None = None) -> Message:
-        if status is None:
-            orders: Iterable[Order] = self.account.open_orders
-        elif status.upper() == "ALL":
-            orders = self.account.orders.values()
-        else:
-            wanted = status.upper()
+        """Open orders (``status=None``), ``"ALL"``, or those of one status.  Final
+        orders that left the account's memory (``final_orders_in_memory``) are read
+        from the journal."""
+        orders: Iterable[Order]
+        wanted = None if status is None else status.upper()
+        if wanted is None:
+            orders = self.account.open_orders
+        elif wanted == "ALL":
+            orders = (
+                self.account.orders.values()
+                if self.account.complete_in_memory
+                else self.journal.latest_orders()
+            )
+        elif self.account.complete_in_memory or wanted not in FINAL_STATUSES:
             orders = [o for o in self.account.orders.values() if str(o.status) == wanted]
+        else:
+            orders = self.journal.latest_orders({OrderStatus(wanted)})
         message = account_messages.orders_message(orders, self.seq, self.clock.time_ms())
         message["journal_id"] = self.journal_id
         return message
+
+    def order(self, order_id: str) -> Order:
+        """An order (or a leg) as it stands, by id; one that left the account's memory
+        is read from the journal.  Raises ``NotFound``."""
+        try:
+            return self.account.order(order_id)
+        except NotFound:
+            if self.account.complete_in_memory:
+                raise
+            found = self.journal.latest_order(order_id)
+            if found is None:
+                raise
+            return found
 
     @property
     def seq(self) -> int:
@@ -1102,11 +1243,29 @@ class Engine:
             for row, event in self.journal.order_events_since(seq)
         ]
 
+    def order_update_pages(
+        self, since: int, page_size: int = 500, until: int | None = None
+    ) -> Iterator[list[Message]]:
+        """The ``ORDER_UPDATE``s with ``since`` < seq (<= ``until``, e.g. the seq a
+        snapshot was taken at), in pages of at most ``page_size``: each page is one
+        bounded read of the journal and nothing stays open between pages, so a server
+        can send a long history in chunks and yield to its loop between them."""
+        for page in self.journal.order_event_pages(since, page_size, until):
+            yield [
+                account_messages.order_update(event.order, row, event.ts_ms) for row, event in page
+            ]
+
     # -- EngineApi: commands ---------------------------------------------------------
     def place(self, request: OrderRequest) -> tuple[Order, Message]:
         """Place an order: the order's state after placing it (FILLED at once for a
         marketable order, REJECTED with ``reason`` for bad input) and the
-        ``ORDER_UPDATE`` of its NEW/REJECTED event."""
+        ``ORDER_UPDATE`` of its NEW/REJECTED event.  Raises ``JournalUnavailable``
+        (nothing placed) while the journal cannot write; a repeated
+        ``client_order_id`` of an open order is still answered (it changes nothing)."""
+        if self._journal_state != "ok":
+            cid = request.client_order_id
+            if not isinstance(cid, str) or self.account.order_by_client_id(cid) is None:
+                self._refuse_if_degraded()
         order, events = self.account.place(request, self.clock.time_ms())
         committed = self._commit(events, TICK_ORIGIN.get(), by_strategy=True)
         if not is_final(order.status):
@@ -1117,7 +1276,17 @@ class Engine:
         return self.place(request)[1]
 
     def cancel(self, order_id: str) -> tuple[Order, Message]:
-        order, events = self.account.cancel(order_id, self.clock.time_ms())
+        """Cancel an order.  Raises ``NotFound``, ``InvalidParams`` when it is final
+        (also one that left memory), ``JournalUnavailable`` while the journal cannot
+        write."""
+        self._refuse_if_degraded()
+        try:
+            order, events = self.account.cancel(order_id, self.clock.time_ms())
+        except NotFound:
+            old = None if self.account.complete_in_memory else self.journal.latest_order(order_id)
+            if old is None:
+                raise
+            raise InvalidParams(f"order {order_id} is already {old.status}") from None
         committed = self._commit(events, TICK_ORIGIN.get(), by_strategy=True)
         return order, self._reply(order.id, committed, first=False)
 
@@ -1125,6 +1294,7 @@ class Engine:
         return self.cancel(order_id)[1]
 
     def close(self, position_id: str, quantity: Decimal | None = None) -> tuple[Order, Message]:
+        self._refuse_if_degraded()
         order, events = self.account.close_position(position_id, quantity, self.clock.time_ms())
         committed = self._commit(events, TICK_ORIGIN.get(), by_strategy=True)
         return order, self._reply(order.id, committed, first=True)

@@ -93,6 +93,7 @@ class EngineMetrics:
         self.callback_errors = 0
         self.callback_overruns = 0
         self.bad_records = 0
+        self.journal_failures = 0  # times the journal went degraded
 
     def record_feed_latency(self, event_ms: int) -> None:
         self.feed_latency_ms.add(float(self._clock.time_ms() - event_ms))
@@ -117,6 +118,7 @@ class EngineMetrics:
             "callback_errors": self.callback_errors,
             "callback_overruns": self.callback_overruns,
             "bad_records": self.bad_records,
+            "journal_failures": self.journal_failures,
         }
 
 

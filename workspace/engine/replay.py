@@ -209,7 +209,7 @@ async def run(
     started = time.perf_counter()
     ticks_before = engine.metrics.ticks.total
     orders_before = engine.metrics.order_events
-    fills_before = len(engine.account.fills)
+    fills_before = engine.account.fill_count
     positions_every = int(engine.config.positions_interval_s * 1000)
     portfolio_every = int(engine.config.portfolio_interval_s * 1000)
     next_positions = next_portfolio = None
@@ -241,7 +241,7 @@ async def run(
         records=len(records),
         ticks=engine.metrics.ticks.total - ticks_before,
         order_events=engine.metrics.order_events - orders_before,
-        fills=len(engine.account.fills) - fills_before,
+        fills=engine.account.fill_count - fills_before,
         first_ms=first_ms,
         last_ms=last_ms,
         skipped_lines=skipped_lines,

@@ -1,6 +1,6 @@
 """The account's durable event log (SQLite, WAL) and pandas views of it."""
 
-from workspace.journal.errors import JournalError
+from workspace.journal.errors import JournalError, JournalLocked
 from workspace.journal.frames import (
     equity_curve,
     fills_frame,
@@ -8,12 +8,14 @@ from workspace.journal.frames import (
     orders_frame,
     positions_frame,
 )
-from workspace.journal.store import GapRow, Journal
+from workspace.journal.store import GapRow, Journal, Verification
 
 __all__ = [
     "GapRow",
     "Journal",
     "JournalError",
+    "JournalLocked",
+    "Verification",
     "equity_curve",
     "fills_frame",
     "gaps_frame",

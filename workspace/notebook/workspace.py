@@ -244,7 +244,7 @@ class Workspace(OrderMethods):
             self._tempdir = tempfile.TemporaryDirectory(prefix="workspace-")
             db = Path(self._tempdir.name) / "journal.sqlite"
         self._journal = journal = Journal.open(db, config=self._account_config)
-        account: Account = journal.rebuild()
+        account: Account = journal.rebuild(retain=self._engine_config.final_orders_in_memory)
         self._tick_store = TickStore(
             db.with_name(db.stem + ".ticks" + db.suffix),
             per_symbol=self._engine_config.ticks_per_symbol,
@@ -603,8 +603,9 @@ class Workspace(OrderMethods):
         return self._require().close(position_id, exact(quantity))[0]
 
     def order(self, order_id: str) -> Order:
-        """An order (or a leg) as it stands now, by id.  Raises ``NotFound``."""
-        return self._require().account.order(order_id)
+        """An order (or a leg) as it stands now, by id (an old final one from the
+        journal).  Raises ``NotFound``."""
+        return self._require().order(order_id)
 
     def symbol_info(self, symbol: str) -> SymbolInfo | None:
         """The exchange's rules for ``symbol`` (tick, lot step, minimums ...), once
@@ -752,6 +753,7 @@ class Workspace(OrderMethods):
             "last_price_ms": status.get("last_price_ms"),
             "last_gap": status.get("last_gap"),
             "healthy": engine.health()["healthy"],
+            "journal": engine.journal_state,
         }
 
     def __repr__(self) -> str:

@@ -15,11 +15,21 @@ reservations), ``execution`` (fills, triggers, market orders waiting for a price
 Money is ``Decimal`` in a private context wide enough (60 digits) that sums and
 products never round; the only rounding is the documented cost split in
 ``positions.apply_fill``.
+
+**Journal first.**  With a sink attached (``attach_journal``: the engine's journal
+append), every step -- a command, or a price that fires something -- is computed and
+applied with an undo log, handed to the sink, and kept only once the sink returned:
+if the sink raises (the journal cannot write), the step is taken back and the account
+is exactly as it was, then the error goes to the caller.  No step exists that the
+journal does not hold, so a rebuild always gives the state the clients were told
+about.  ``suspended`` (the engine sets it while its journal cannot write) keeps prices
+moving but fires nothing: orders that would have fired stay as they are and fire on a
+later price.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import (
     ROUND_HALF_EVEN,
     Context,
@@ -30,7 +40,7 @@ from decimal import (
     localcontext,
 )
 from types import MappingProxyType
-from typing import cast
+from typing import TypeVar, cast
 
 import msgspec
 
@@ -69,6 +79,45 @@ S = OrderStatus
 _replace = msgspec.structs.replace
 
 MarketRecord = Ticker | MiniTicker | BookTicker | Trade
+EventSink = Callable[[list[AccountEvent]], object]
+"""Where a step's events go before the step counts (the engine: the journal append);
+raising refuses the step."""
+T = TypeVar("T")
+_MISSING = object()
+
+
+class _Step:
+    """What a step that may be taken back changed in the account's own fields (the
+    store, the wallet and the marks keep logs of their own)."""
+
+    __slots__ = (
+        "by_id",
+        "closed",
+        "fees",
+        "fill_count",
+        "fills",
+        "ids",
+        "initial",
+        "position_order",
+        "positions",
+        "realized",
+        "unvalued",
+    )
+
+    def __init__(self, account: Account) -> None:
+        ids = account.ids
+        self.ids = (ids.order, ids.fill, ids.position, ids.seq_no)
+        self.realized = account._realized
+        self.fees = account._fees
+        self.initial = account._initial_value
+        self.fills = len(account._fills)
+        self.fill_count = account._fill_count
+        self.closed = len(account._closed)
+        self.unvalued = dict(account._unvalued) if account._unvalued else None
+        # (dict, key, value before or _MISSING), newest last
+        self.positions: list[tuple[dict[str, Position], str, object]] = []
+        self.by_id: list[tuple[str, object]] = []
+        self.position_order: list[str] | None = None  # open positions' order, if it moved
 
 
 class Account:
@@ -110,6 +159,113 @@ class Account:
             for asset, amount in self.config.balances.items()
             if amount
         }
+        self._fill_count = 0
+        self._sink: EventSink | None = None
+        self._step: _Step | None = None  # the step being computed, when it may be taken back
+        self.suspended = False
+        self._keep: int | None = None  # final orders (fills, closed positions) kept in memory
+
+    # -- journal first and bounded memory -------------------------------------------------
+    def attach_journal(self, sink: EventSink | None) -> None:
+        """Hand every step's events to ``sink`` before the step counts (see the module
+        docstring); ``None`` detaches (a pure account: steps count at once)."""
+        self._sink = sink
+
+    def retain(self, final_orders: int | None) -> None:
+        """Keep at most ``final_orders`` final orders in memory (oldest final leave
+        first), and as many fills and closed positions; ``None`` keeps everything.  The
+        journal keeps them all: views of old orders read it."""
+        if final_orders is not None and final_orders < 1:
+            raise ValueError("final_orders must be >= 1 (or None)")
+        self._keep = final_orders
+        self.trim()
+
+    def trim(self) -> None:
+        """Let what is beyond ``retain``'s bound leave memory (between steps only)."""
+        keep = self._keep
+        if keep is None or self._step is not None:
+            return
+        self.store.trim(keep)
+        if len(self._fills) > keep + keep // 8:
+            del self._fills[: len(self._fills) - keep]
+        if len(self._closed) > keep + keep // 8:
+            excess = len(self._closed) - keep
+            for gone in self._closed[:excess]:
+                if self._position_by_id.get(gone.id) is gone:
+                    del self._position_by_id[gone.id]
+            del self._closed[:excess]
+
+    @property
+    def complete_in_memory(self) -> bool:
+        """Every order the account ever had is still in ``orders`` (none left memory)."""
+        return self.store.evicted == 0
+
+    @property
+    def fill_count(self) -> int:
+        """Every fill the account has applied (``fills`` may hold only the latest)."""
+        return self._fill_count
+
+    def _durably(self, compute: Callable[[list[AccountEvent]], T]) -> tuple[T, list[AccountEvent]]:
+        """Run one step: its events are applied as they are made (later decisions see
+        earlier ones), then handed to the sink; if anything raises, the step is taken
+        back whole.  A step inside a step joins it."""
+        events: list[AccountEvent] = []
+        sink = self._sink
+        if sink is None or self._step is not None:
+            with localcontext(self.ctx):
+                result = compute(events)
+            if self._step is None:
+                self.trim()
+            return result, events
+        self._step = _Step(self)
+        self.store.begin()
+        self.wallet.begin()
+        self._marks.begin()
+        try:
+            with localcontext(self.ctx):
+                result = compute(events)
+            if events:
+                sink(events)
+        except BaseException:
+            self._rollback()
+            raise
+        self._step = None
+        self.store.commit()
+        self.wallet.commit()
+        self._marks.commit()
+        self.trim()
+        return result, events
+
+    def _rollback(self) -> None:
+        step = self._step
+        assert step is not None
+        self._step = None
+        self.store.rollback()
+        self.wallet.rollback()
+        with localcontext(self.ctx):
+            self._marks.rollback()
+        ids = self.ids
+        ids.order, ids.fill, ids.position, ids.seq_no = step.ids
+        self._realized = step.realized
+        self._fees = step.fees
+        self._initial_value = step.initial
+        del self._fills[step.fills :]
+        self._fill_count = step.fill_count
+        del self._closed[step.closed :]
+        if step.unvalued is not None:
+            self._unvalued = step.unvalued
+        for table, key, before in reversed(step.positions):
+            if before is _MISSING:
+                table.pop(key, None)
+            else:
+                table[key] = cast(Position, before)
+        for position_id, before in reversed(step.by_id):
+            if before is _MISSING:
+                self._position_by_id.pop(position_id, None)
+            else:
+                self._position_by_id[position_id] = cast(Position, before)
+        if step.position_order is not None:
+            self._positions = {s: self._positions[s] for s in step.position_order}
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -292,9 +448,12 @@ class Account:
             quote.bid = book.bid_price
             quote.ask = book.ask_price
             quote.book_ms = ts_ms
-            if self.store.has_waiting:
-                with localcontext(self.ctx):
-                    return execution.after_price(self, symbol, None, ts_ms, trigger=False)
+            if self.store.has_waiting and not self.suspended:
+                return self._durably(
+                    lambda events: events.extend(
+                        execution.after_price(self, symbol, None, ts_ms, trigger=False)
+                    )
+                )[1]
             return []
         else:
             ticker = cast(Ticker | MiniTicker, record)
@@ -312,9 +471,14 @@ class Account:
         if symbol in self._positions:  # most prices are of symbols without a position
             self._marks.mark(symbol, price)
         store = self.store
+        if self.suspended:
+            return []
         if self._unvalued or store.has_waiting or (trigger and store.may_fire(symbol, price)):
-            with localcontext(self.ctx):
-                return execution.after_price(self, symbol, price, ts_ms, trigger=trigger)
+            return self._durably(
+                lambda events: events.extend(
+                    execution.after_price(self, symbol, price, ts_ms, trigger=trigger)
+                )
+            )[1]
         return []
 
     def on_book(self, symbol: str, book: OrderBook | None, ts_ms: int) -> list[AccountEvent]:
@@ -336,12 +500,9 @@ class Account:
         calls this on its clock; a replay's records do it on data time)."""
         if now_ms > self.now_ms:
             self.now_ms = now_ms
-        if not self.store.has_waiting:
+        if not self.store.has_waiting or self.suspended:
             return []
-        with localcontext(self.ctx):
-            events: list[AccountEvent] = []
-            execution.expire_waiting(self, now_ms, events)
-            return events
+        return self._durably(lambda events: execution.expire_waiting(self, now_ms, events))[1]
 
     def mark(self, ts_ms: int) -> MarkEvent:
         """A ``MarkEvent`` with the known prices and the equity now.  Applying it
@@ -385,10 +546,9 @@ class Account:
         repeated = self.store.by_client_id(cid) if isinstance(cid, str) else None
         if repeated is not None:
             return repeated, []
-        with localcontext(self.ctx):
-            events: list[AccountEvent] = []
-            order = self._place(request, ts_ms, events, closing=None)
-            return self.store.top(order.id), events
+        return self._durably(
+            lambda events: self.store.top(self._place(request, ts_ms, events, closing=None).id)
+        )
 
     def _place(
         self,
@@ -428,12 +588,15 @@ class Account:
             order = self.store.top(top_id)
             if is_final(order.status):
                 raise InvalidParams(f"order {order_id} is already {order.status}")
-            events: list[AccountEvent] = []
             done = finish(
                 order, S.CANCELED, ts_ms, "canceled by user", ReasonCode.CANCELED_BY_USER.value
             )
+
+        def cancel(events: list[AccountEvent]) -> Order:
             self.emit_order(done, ts_ms, events)
-            return self.store.top(top_id), events
+            return self.store.top(done.id)
+
+        return self._durably(cancel)
 
     def close_position(
         self, position_id: str, quantity: Decimal | None, ts_ms: int
@@ -465,9 +628,9 @@ class Account:
             request = OrderRequest(
                 symbol=position.symbol, side=side, type=OrderType.MARKET, quantity=quantity
             )
-            events: list[AccountEvent] = []
-            order = self._place(request, ts_ms, events, closing=position)
-            return self.store.top(order.id), events
+        return self._durably(
+            lambda events: self.store.top(self._place(request, ts_ms, events, closing=position).id)
+        )
 
     # -- the one transition ------------------------------------------------------------
     def apply(self, event: AccountEvent) -> None:
@@ -517,11 +680,21 @@ class Account:
             wallet.move(quote, notional)
         wallet.move(fee_asset, -fill.fee)
         self._fills.append(fill)
+        self._fill_count += 1
         self.ids.saw_fill(fill.id)
 
     def _apply_position(self, position: Position) -> None:
         mine = position.copy()
         old = self._position_by_id.get(position.id)
+        step = self._step
+        if step is not None:
+            step.by_id.append((position.id, _MISSING if old is None else old))
+            current = self._positions.get(mine.symbol, _MISSING)
+            step.positions.append((self._positions, mine.symbol, current))
+            opens_or_closes = current is _MISSING or mine.status is not PositionStatus.OPEN
+            if opens_or_closes and step.position_order is None:
+                # the open positions' order before the step's first insertion or removal
+                step.position_order = list(self._positions)
         if old is not None:
             self._realized -= old.realized_pnl
             if old.status is PositionStatus.OPEN:
@@ -570,24 +743,28 @@ class Account:
         asset = self._unvalued.get(symbol)
         if asset is None:
             return []
-        events: list[AccountEvent] = []
-        quantity = self.wallet.total(asset)
-        self.emit(
-            ValuationEvent(ts_ms=ts_ms, symbol=symbol, asset=asset, quantity=quantity, price=price),
-            events,
-        )
-        if quantity > 0:
-            outcome = apply_fill(
-                self._positions.get(symbol),
-                symbol=symbol,
-                side=Side.BUY,
-                quantity=quantity,
-                price=price,
-                mark=price,
-                ts_ms=ts_ms,
-                new_id=self.ids.next_position(),
+
+        def value(events: list[AccountEvent]) -> None:
+            quantity = self.wallet.total(asset)
+            self.emit(
+                ValuationEvent(
+                    ts_ms=ts_ms, symbol=symbol, asset=asset, quantity=quantity, price=price
+                ),
+                events,
             )
-            for changed in (outcome.closed_or_updated, outcome.opened):
-                if changed is not None:
-                    self.emit(PositionEvent(ts_ms=ts_ms, position=changed), events)
-        return events
+            if quantity > 0:
+                outcome = apply_fill(
+                    self._positions.get(symbol),
+                    symbol=symbol,
+                    side=Side.BUY,
+                    quantity=quantity,
+                    price=price,
+                    mark=price,
+                    ts_ms=ts_ms,
+                    new_id=self.ids.next_position(),
+                )
+                for changed in (outcome.closed_or_updated, outcome.opened):
+                    if changed is not None:
+                        self.emit(PositionEvent(ts_ms=ts_ms, position=changed), events)
+
+        return self._durably(value)[1]

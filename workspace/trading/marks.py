@@ -26,6 +26,9 @@ Decimal as if every tick had been applied (each settlement adds ``qty * (new - o
 
 Exactness: every operation runs in the account's context (60 digits, traps on), given
 to the book: sums and products of the account's numbers never round there.
+
+Inside a step the account may have to take back, ``put`` and ``remove`` log the slot
+and the totals they replaced (``begin`` / ``rollback`` / ``commit``).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class MarkBook:
         "_slot",
         "_symbols",
         "_total",
+        "_undo",
     )
 
     def __init__(self, ctx: Context) -> None:
@@ -66,6 +70,9 @@ class MarkBook:
         self._net_cost = ZERO  # sum of _cost
         self._total = ZERO  # unrealized P&L of every slot at its (settled) price
         self._pending: dict[int, Decimal] = {}  # slot -> newest price, not yet settled
+        # (what, slot index, the slot's columns before, total, net cost) of a step that
+        # may be taken back; what: "new" (a slot appended), "set", "remove"
+        self._undo: list[tuple[str, int, tuple[Any, ...], Decimal, Decimal]] | None = None
 
     def __len__(self) -> int:
         return len(self._symbols)
@@ -106,6 +113,11 @@ class MarkBook:
         qty = position.quantity if long else ctx.minus(position.quantity)
         cost = position.cost if long else ctx.minus(position.cost)
         i = self._slot.get(position.symbol)
+        if self._undo is not None:
+            if i is None:
+                self._undo.append(("new", len(self._symbols), (), self._total, self._net_cost))
+            else:
+                self._undo.append(("set", i, self._row(i), self._total, self._net_cost))
         if i is None:
             self._slot[position.symbol] = len(self._symbols)
             self._symbols.append(position.symbol)
@@ -129,6 +141,8 @@ class MarkBook:
         i = self._slot.pop(symbol, None)
         if i is None:
             return
+        if self._undo is not None:
+            self._undo.append(("remove", i, self._row(i), self._total, self._net_cost))
         self._total = self._ctx.subtract(self._total, self._pnl(i))
         self._net_cost = self._ctx.subtract(self._net_cost, self._cost[i])
         last = len(self._symbols) - 1
@@ -140,6 +154,46 @@ class MarkBook:
 
     def _columns(self) -> tuple[list[Any], ...]:
         return (self._symbols, self._qty, self._cost, self._quotes, self._price)
+
+    def _row(self, i: int) -> tuple[Any, ...]:
+        return tuple(column[i] for column in self._columns())
+
+    # -- taking a step back -----------------------------------------------------------
+    def begin(self) -> None:
+        self._undo = []
+
+    def commit(self) -> None:
+        self._undo = None
+
+    def rollback(self) -> None:
+        """Undo every ``put`` / ``remove`` since ``begin``, newest first: the slots
+        (in their places) and both running totals are exactly as they were."""
+        undo, self._undo = self._undo, None
+        if not undo:
+            return
+        self._settle()
+        for what, i, row, total, net_cost in reversed(undo):
+            columns = self._columns()
+            if what == "new":  # the newest slot: last in every column
+                del self._slot[self._symbols[i]]
+                for column in columns:
+                    column.pop()
+            elif what == "set":
+                for column, value in zip(columns, row, strict=True):
+                    column[i] = value
+            else:  # "remove" moved the last slot into i: move it back, refill i
+                if i < len(self._symbols):
+                    self._slot[self._symbols[i]] = len(self._symbols)
+                    for column in columns:
+                        column.append(column[i])
+                    for column, value in zip(columns, row, strict=True):
+                        column[i] = value
+                else:
+                    for column, value in zip(columns, row, strict=True):
+                        column.append(value)
+                self._slot[row[0]] = i
+            self._total = total
+            self._net_cost = net_cost
 
     def price(self, symbol: str) -> Decimal:
         self._settle()

@@ -5,10 +5,18 @@ price, exits by symbol.
 Changed only through ``put`` (called by ``Account.apply``), which checks the order's
 and every leg's transition against ``order_state``'s table; the indexes are rebuilt
 from the snapshot, so a journal rebuild gives the same ones.
+
+Inside a step the account may have to take back (its journal append failed), the
+store logs how to undo each change (``begin`` / ``rollback`` / ``commit``): ``put``
+logs the snapshot it replaced, ``fire`` the orders it took out of the trigger index.
+
+Final orders beyond a bound leave memory (``trim``, oldest final first): they stay in
+the journal, which is where views of old orders read them.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
@@ -23,8 +31,24 @@ S = OrderStatus
 LIVE = (S.NEW, S.TRIGGERED, S.PARTIALLY_FILLED)
 
 
+_Undo = tuple[str | None, Order | None, tuple[str, ...]]
+"""(order id, the snapshot ``put`` replaced, ids of legs it saw first) for a ``put``;
+(None, None, order ids) for the orders ``fire`` took out of the trigger index."""
+
+
 class OrderStore:
-    __slots__ = ("_client_ids", "_exits", "_index", "_open", "_orders", "_parent_of", "_waiting")
+    __slots__ = (
+        "_client_ids",
+        "_exits",
+        "_final",
+        "_index",
+        "_open",
+        "_orders",
+        "_parent_of",
+        "_undo",
+        "_waiting",
+        "evicted",
+    )
 
     def __init__(self) -> None:
         self._orders: dict[str, Order] = {}  # top-level orders, final ones included
@@ -35,6 +59,10 @@ class OrderStore:
         self._waiting: dict[str, dict[str, int]] = {}  # symbol -> {market order id: expiry}
         # symbol -> {open order id holding exits: seq_no} (orders that belong to a holding)
         self._exits: dict[str, dict[str, int]] = {}
+        # final top-level orders still in memory, in the order they became final
+        self._final: dict[str, None] = {}
+        self._undo: list[_Undo] | None = None  # a step that may be taken back
+        self.evicted = 0  # final orders that left memory (``trim``)
 
     # -- the one change ------------------------------------------------------------------
     def put(self, order: Order) -> tuple[Order | None, list[Order]]:
@@ -58,11 +86,89 @@ class OrderStore:
         self._orders[order.id] = order
         if is_final(order.status):
             self._open.pop(order.id, None)
+            self._final[order.id] = None
         else:
             self._open[order.id] = order
             self._follow(order, True)
             self._index_order(order)
+        if self._undo is not None:
+            self._undo.append((order.id, old, tuple(leg.id for leg in new_legs)))
         return old, new_legs
+
+    # -- taking a step back -----------------------------------------------------------
+    def begin(self) -> None:
+        """Log every change from now on, so that ``rollback`` can take them back."""
+        self._undo = []
+
+    def commit(self) -> None:
+        self._undo = None
+
+    def rollback(self) -> None:
+        """Undo every change since ``begin``, newest first: the store is then exactly
+        as it was (the same snapshots, indexes and open-order order)."""
+        undo, self._undo = self._undo, None
+        if not undo:
+            return
+        reopened = False
+        for order_id, old, ids in reversed(undo):
+            if order_id is None:
+                for fired_id in ids:
+                    self._reindex(fired_id)
+                continue
+            current = self._orders[order_id]
+            if not is_final(current.status):
+                self._follow(current, False)
+            self._unindex(current)
+            for leg_id in ids:
+                self._parent_of.pop(leg_id, None)
+            if is_final(current.status) and (old is None or not is_final(old.status)):
+                self._final.pop(order_id, None)
+            if old is None:
+                del self._orders[order_id]
+                self._open.pop(order_id, None)
+                continue
+            self._orders[order_id] = old
+            if is_final(old.status):
+                self._open.pop(order_id, None)
+            else:
+                reopened = reopened or order_id not in self._open
+                self._open[order_id] = old
+                self._follow(old, True)
+                self._index_order(old)
+        if reopened:
+            # open orders are kept in placement order (a rebuild's order)
+            self._open = dict(sorted(self._open.items(), key=lambda item: item[1].seq_no))
+
+    def _reindex(self, order_id: str) -> None:
+        """Put an order the trigger index gave up back in, as its snapshot says."""
+        top_id = self.top_id(order_id)
+        if top_id is None:
+            return
+        order = self._orders[top_id]
+        self._unindex(order)
+        if not is_final(order.status):
+            self._index_order(order)
+
+    # -- memory ------------------------------------------------------------------------
+    def trim(self, keep: int) -> None:
+        """Let the oldest final orders (and their legs) leave memory until at most
+        ``keep`` remain; never during a step that may be taken back."""
+        final = self._final
+        if len(final) <= keep or self._undo is not None:
+            return
+        excess = len(final) - keep
+        gone = list(itertools.islice(final, excess))
+        self.evicted += len(gone)
+        for order_id in gone:
+            del final[order_id]
+            order = self._orders.pop(order_id, None)
+            if order is not None:
+                for leg in order.legs:
+                    self._parent_of.pop(leg.id, None)
+
+    @property
+    def final_in_memory(self) -> int:
+        return len(self._final)
 
     def _follow(self, order: Order, live: bool) -> None:
         """Add an open order to (or remove it from) the client-id, exit and
@@ -154,7 +260,10 @@ class OrderStore:
 
     def fire(self, symbol: str, price: Decimal) -> list[tuple[int, str]]:
         """Take out of the index every level order a price at ``price`` reaches."""
-        return self._index.fire(symbol, price)
+        fired = self._index.fire(symbol, price)
+        if self._undo is not None and fired:
+            self._undo.append((None, None, tuple(order_id for _, order_id in fired)))
+        return fired
 
     def trailing(self, symbol: str) -> list[tuple[int, str]]:
         return self._index.trailing(symbol)

@@ -10,7 +10,8 @@ shrinks, fills or ends.
 The wallet is derived, never journaled on its own: the initial balances come from the
 journal's stored config, every change comes from a fill (amounts) or an order snapshot
 (reservations), so a rebuild from the journal gives the same wallet to the last digit.
-It is changed only by ``Account.apply``.
+It is changed only by ``Account.apply``; inside a step the account may have to take
+back, it logs the amounts it replaced (``begin`` / ``rollback`` / ``commit``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Balance(msgspec.Struct, frozen=True, gc=False):
 
 
 class Wallet:
-    __slots__ = ("_balances", "_ctx", "_locked", "_total")
+    __slots__ = ("_balances", "_ctx", "_locked", "_total", "_undo")
 
     def __init__(self, ctx: Context, initial: Mapping[str, Decimal]) -> None:
         self._ctx = ctx
@@ -45,6 +46,8 @@ class Wallet:
         # the last ``balances()`` answer, until the wallet changes: prices never change
         # it, so the portfolio published every 2 s costs O(1) with 10,000 assets
         self._balances: tuple[str, Mapping[str, Balance]] | None = None
+        # (the dict changed, asset, its amount before) of a step that may be taken back
+        self._undo: list[tuple[dict[str, Decimal], str, Decimal | None]] | None = None
 
     # -- reading -----------------------------------------------------------------------
     def total(self, asset: str) -> Decimal:
@@ -79,7 +82,10 @@ class Wallet:
         if not amount:
             return
         self._balances = None
-        total = self._ctx.add(self._total.get(asset, ZERO), amount)
+        before = self._total.get(asset)
+        if self._undo is not None:
+            self._undo.append((self._total, asset, before))
+        total = self._ctx.add(before or ZERO, amount)
         if total:
             self._total[asset] = total
         else:
@@ -90,8 +96,31 @@ class Wallet:
         if not amount:
             return
         self._balances = None
-        locked = self._ctx.add(self._locked.get(asset, ZERO), amount)
+        before = self._locked.get(asset)
+        if self._undo is not None:
+            self._undo.append((self._locked, asset, before))
+        locked = self._ctx.add(before or ZERO, amount)
         if locked:
             self._locked[asset] = locked
         else:
             self._locked.pop(asset, None)
+
+    # -- taking a step back -----------------------------------------------------------
+    def begin(self) -> None:
+        self._undo = []
+
+    def commit(self) -> None:
+        self._undo = None
+
+    def rollback(self) -> None:
+        """Put back every amount changed since ``begin`` (the very Decimals, not sums
+        that merely compare equal)."""
+        undo, self._undo = self._undo, None
+        if not undo:
+            return
+        self._balances = None
+        for amounts, asset, before in reversed(undo):
+            if before is None:
+                amounts.pop(asset, None)
+            else:
+                amounts[asset] = before
