@@ -40,7 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workspace.market.book import OrderBook
 from workspace.market.exchange_info import SymbolInfo
 from workspace.market.records import DepthSnapshot, Trade
-from workspace.trading import Account, AccountConfig, OrderRequest, OrderType, Side
+from workspace.trading import (
+    Account,
+    AccountConfig,
+    FillEvent,
+    OrderRequest,
+    OrderType,
+    Side,
+)
 
 SYMBOL = "BTCUSDT"
 LEVELS = 1_000
@@ -49,6 +56,7 @@ WALK = 20
 QUANTITY = LEVEL_QTY * (WALK - 1) + Decimal("0.01")  # ends inside the 20th level
 MID = Decimal(97_000)
 TICK = Decimal("0.01")
+EVENTS = 4  # the order NEW, one fill event (all its fills), the position, the order FILLED
 
 
 def listing() -> dict[str, SymbolInfo]:
@@ -133,8 +141,9 @@ def bench_walk(n: int, *, with_book: bool) -> tuple[float, float, float]:
         cpu.append((time.thread_time_ns() - cpu_start) / 1000)
         wall.append((time.perf_counter_ns() - start) / 1000)
         assert order.status.value == "FILLED", order.reason
-        fills = sum(1 for e in events if e.kind == "fill")
-        assert fills == (WALK if with_book else 1), fills
+        fills = [f for e in events if isinstance(e, FillEvent) for f in e.fills]
+        assert len(fills) == (WALK if with_book else 1), len(fills)
+        assert len(events) == EVENTS, [e.kind for e in events]
     return statistics.median(wall), percentile(wall, 0.99), percentile(cpu, 0.99)
 
 

@@ -115,7 +115,7 @@ async def test_a_replayed_strategy_walks_the_recorded_books_the_same_way_twice(
     assert len(placed) >= 10
     with Journal.open(tmp_path / "a.sqlite") as journal:
         recorded = [event for _, event in journal.events()]
-    fills = [e.fill for e in recorded if isinstance(e, FillEvent)]
+    fills = [f for e in recorded if isinstance(e, FillEvent) for f in e.fills]
     orders: dict[str, Order] = {}
     for event in recorded:
         if isinstance(event, OrderEvent):

@@ -127,7 +127,10 @@ def sell(kind: OrderType, quantity: str, **prices: Any) -> OrderRequest:
 def fills(events: list[AccountEvent]) -> list[tuple[str, Decimal, Decimal]]:
     """(order id, quantity, price) of every fill in ``events``."""
     return [
-        (e.fill.order_id, e.fill.quantity, e.fill.price) for e in events if isinstance(e, FillEvent)
+        (f.order_id, f.quantity, f.price)
+        for e in events
+        if isinstance(e, FillEvent)
+        for f in e.fills
     ]
 
 

@@ -91,9 +91,10 @@ BIDS = [("99.00", "2"), ("98.00", "3"), ("97.00", "10")]
 
 def fills_of(events: list[AccountEvent]) -> list[tuple[Decimal, Decimal, Decimal, str]]:
     return [
-        (e.fill.price, e.fill.quantity, e.fill.fee, e.fill.liquidity.value)
+        (f.price, f.quantity, f.fee, f.liquidity.value)
         for e in events
         if isinstance(e, FillEvent)
+        for f in e.fills
     ]
 
 
@@ -319,7 +320,7 @@ def test_two_resting_limits_share_one_trade_in_price_priority() -> None:
     low, _ = desk.place(buy(OrderType.LIMIT, "1", price="96"))
     high, _ = desk.place(buy(OrderType.LIMIT, "1", price="97"))
     events = desk.trade("95.50", "1.5", buyer_took=False)
-    got = {e.fill.order_id: e.fill.quantity for e in events if isinstance(e, FillEvent)}
+    got = {f.order_id: f.quantity for e in events if isinstance(e, FillEvent) for f in e.fills}
     assert got == {high.id: D(1), low.id: D("0.5")}
 
 

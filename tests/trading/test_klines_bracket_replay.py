@@ -95,7 +95,7 @@ def test_real_klines_through_brackets_with_trailing_stop_match_an_independent_co
             fills += [e for e in events if isinstance(e, FillEvent)]
 
     expected = _expected(ticks)
-    got = [(f.fill.side.value, f.fill.price) for f in fills]
+    got = [(f.side.value, f.price) for e in fills for f in e.fills]
     assert got == expected
     assert len(expected) > 20  # many round trips, both exits exercised
     exits = {f.fill.liquidity.value for f in fills if f.fill.side.value == "SELL"}

@@ -197,10 +197,10 @@ class Ledger:
 
     def take(self, event: AccountEvent) -> None:
         if isinstance(event, FillEvent):
-            f = event.fill
-            sign = 1 if f.side is Side.BUY else -1
-            self.cash -= sign * f.quantity * f.price + f.fee
-            self.holding[f.symbol] = self.holding.get(f.symbol, Decimal(0)) + sign * f.quantity
+            for f in event.fills:
+                sign = 1 if f.side is Side.BUY else -1
+                self.cash -= sign * f.quantity * f.price + f.fee
+                self.holding[f.symbol] = self.holding.get(f.symbol, Decimal(0)) + sign * f.quantity
 
     def equity(self, account: Account) -> Decimal:
         value = self.cash

@@ -662,7 +662,8 @@ class Engine:
                 if is_final(order.status):
                     freed.append(order.symbol)
             elif isinstance(event, FillEvent):
-                self._callback("fill", event.fill, event.fill.symbol, origin)
+                for fill in event.fills:  # a walk of the book: one callback per fill
+                    self._callback("fill", fill, fill.symbol, origin)
             elif (
                 isinstance(event, PositionEvent) and event.position.status == PositionStatus.CLOSED
             ):

@@ -110,7 +110,7 @@ def fills_frame(source: Source) -> pd.DataFrame:
         }
         for event in _events(source)
         if isinstance(event, FillEvent)
-        for f in (event.fill,)
+        for f in event.fills
     ]
     columns = [
         "time",

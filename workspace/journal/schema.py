@@ -7,13 +7,16 @@ the encoded ``body`` so that ``resume`` and the pandas views can filter in SQL.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the first version.  2: the spot account (issue 10): events gained fields (orders'
 ``reason_code``, reservations by asset, executions; fills' ``fee_asset``; the
 ``valuation`` event), which version 1 code would misread.  A version 1 file is upgraded
 in place when opened: its events read as they are, only the version changes.
 3: the ``gaps`` table (issue 13): the market data feed's outages, beside the events
-(they are not account events: rebuilding the account never reads them)."""
+(they are not account events: rebuilding the account never reads them).
+4: a ``fill`` event carries every fill of one execution (``more``: a walk of the book's
+levels is one event, not one per level), which version 3 code would misread as its
+first fill only.  Older journals (one fill per event) read and apply unchanged."""
 
 GAPS = (
     "CREATE TABLE gaps ("
@@ -41,6 +44,7 @@ CREATE = (
 UPGRADES: dict[int, tuple[str, ...]] = {
     1: (),  # the new event fields have defaults: version 1 bodies decode unchanged
     2: GAPS,
+    3: (),  # fill events of one fill decode unchanged
 }
 """Statements that take a journal from version N to N + 1."""
 

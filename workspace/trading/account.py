@@ -40,6 +40,7 @@ from decimal import (
     getcontext,
     localcontext,
 )
+from operator import mul
 from types import MappingProxyType
 from typing import TypeVar, cast
 
@@ -490,11 +491,18 @@ class Account:
     def emit_order(self, order: Order, ts_ms: int, events: list[AccountEvent]) -> None:
         self.emit(OrderEvent(ts_ms=ts_ms, order=order), events)
 
-    def emit_fill(self, fill: Fill, events: list[AccountEvent]) -> None:
-        """``emit(FillEvent(...))`` without the dispatch: a walk of the book emits one
-        per level (inside a step: the account's exact arithmetic is on)."""
-        self._apply_fill(fill)
-        events.append(FillEvent(ts_ms=fill.ts_ms, fill=fill))
+    def emit_fills(self, fills: list[Fill], ts_ms: int, events: list[AccountEvent]) -> None:
+        """``emit`` one ``FillEvent`` carrying the fills of one execution of one order
+        (a walk of the book: one per level), without the dispatch (inside a step: the
+        account's exact arithmetic is on)."""
+        first = fills[0]
+        if len(fills) == 1:
+            event = FillEvent(ts_ms=ts_ms, fill=first)
+            self._apply_fill(first)
+        else:
+            event = FillEvent(ts_ms=ts_ms, fill=first, more=tuple(fills[1:]))
+            self._apply_fills(event)
+        events.append(event)
 
     # -- market data -------------------------------------------------------------------
     def on_market(self, record: MarketRecord, ts_ms: int) -> list[AccountEvent]:
@@ -765,7 +773,10 @@ class Account:
         if isinstance(event, OrderEvent):
             self._apply_order(event.order)
         elif isinstance(event, FillEvent):
-            self._apply_fill(event.fill)
+            if event.more:
+                self._apply_fills(event)
+            else:
+                self._apply_fill(event.fill)
         elif isinstance(event, PositionEvent):
             self._apply_position(event.position)
         elif isinstance(event, ValuationEvent):
@@ -814,6 +825,39 @@ class Account:
         self._fills.append(fill)
         self._fill_count += 1
         self.ids.saw_fill(fill.id)
+
+    def _apply_fills(self, event: FillEvent) -> None:
+        """The fills of one execution of one order (one symbol, side and fee asset):
+        the wallet moves once per asset by their exact sums (the same amounts as fill
+        by fill: the account's arithmetic never rounds).  Fills that do not share them
+        (no execution makes such an event) apply one by one."""
+        fills = event.fills
+        first = fills[0]
+        symbol, side, fee_asset = first.symbol, first.side, first.fee_asset
+        for fill in event.more:
+            if fill.symbol != symbol or fill.side is not side or fill.fee_asset != fee_asset:
+                for each in fills:
+                    self._apply_fill(each)
+                return
+        quote = self.quote_asset
+        wallet = self.wallet
+        quantities = [f.quantity for f in fills]
+        quantity = sum(quantities, ZERO)
+        notional = sum(map(mul, quantities, [f.price for f in fills]), ZERO)
+        fee = sum([f.fee for f in fills], ZERO)
+        buy = side is Side.BUY
+        wallet.move(self.base_of(symbol), quantity if buy else -quantity)
+        cash = -notional if buy else notional
+        if fee_asset is None or fee_asset == quote:
+            self._fees += fee
+            wallet.move(quote, cash - fee)
+        else:
+            self._fees += sum(map(mul, [f.fee for f in fills], [f.price for f in fills]), ZERO)
+            wallet.move(quote, cash)
+            wallet.move(fee_asset, -fee)
+        self._fills += fills
+        self._fill_count += len(fills)
+        self.ids.saw_fill(fills[-1].id)  # an execution's fill ids grow: the last is the top
 
     def _apply_position(self, position: Position) -> None:
         mine = position.copy()

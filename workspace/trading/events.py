@@ -33,10 +33,32 @@ class OrderEvent(
     order: Order
 
 
-class FillEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", tag="fill"):
+class FillEvent(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    omit_defaults=True,
+    gc=False,
+    tag_field="kind",
+    tag="fill",
+):
+    """One execution of one order: ``fill``, then ``more`` fills of the same execution
+    at the same time (a walk of the book fills once per level it reaches: one event
+    for the walk, not one per level).  ``fills`` gives them all, in order.
+
+    Journals before schema 4 hold one fill per event (``more`` absent): they read and
+    apply as they are.  A single fill encodes as it always did (``more`` is omitted).
+    """
+
     kind: ClassVar[str] = "fill"
     ts_ms: int
     fill: Fill
+    more: tuple[Fill, ...] = ()
+
+    @property
+    def fills(self) -> tuple[Fill, ...]:
+        more = self.more
+        return (self.fill, *more) if more else (self.fill,)
 
 
 class PositionEvent(

@@ -247,27 +247,29 @@ def execute(
     fee_asset = acct.quote_asset
     maker = liquidity is Liquidity.MAKER
     executions: list[Execution] = []
+    made: list[Fill] = []
     filled_now = spent = ZERO
     for (price, quantity), (position_id, realized) in zip(chosen, outcome.per_fill, strict=True):
         value = quantity * price
         fee = value * rate
         spent += value + fee
-        fill = Fill(
-            id=acct.ids.new_fill(),
-            order_id=target.id,
-            parent_id=target.parent_id,
-            symbol=symbol,
-            side=target.side,
-            quantity=quantity,
-            price=price,
-            fee=fee,
-            fee_asset=fee_asset,
-            liquidity=liquidity,
-            ts_ms=ts_ms,
-            position_id=position_id,
-            realized_pnl=realized,
+        made.append(
+            Fill(
+                id=acct.ids.new_fill(),
+                order_id=target.id,
+                parent_id=target.parent_id,
+                symbol=symbol,
+                side=target.side,
+                quantity=quantity,
+                price=price,
+                fee=fee,
+                fee_asset=fee_asset,
+                liquidity=liquidity,
+                ts_ms=ts_ms,
+                position_id=position_id,
+                realized_pnl=realized,
+            )
         )
-        acct.emit_fill(fill, events)
         executions.append(
             Execution(
                 price=price,
@@ -279,6 +281,7 @@ def execute(
             )
         )
         filled_now += quantity
+    acct.emit_fills(made, ts_ms, events)  # one event for the execution, however many levels
     for changed in (outcome.closed_or_updated, outcome.opened):
         if changed is not None:
             acct.emit(PositionEvent(ts_ms=ts_ms, position=changed), events)
