@@ -491,17 +491,24 @@ class Account:
     def emit_order(self, order: Order, ts_ms: int, events: list[AccountEvent]) -> None:
         self.emit(OrderEvent(ts_ms=ts_ms, order=order), events)
 
-    def emit_fills(self, fills: list[Fill], ts_ms: int, events: list[AccountEvent]) -> None:
+    def emit_fills(
+        self,
+        fills: list[Fill],
+        ts_ms: int,
+        events: list[AccountEvent],
+        sums: tuple[Decimal, Decimal, Decimal] | None = None,
+    ) -> None:
         """``emit`` one ``FillEvent`` carrying the fills of one execution of one order
         (a walk of the book: one per level), without the dispatch (inside a step: the
-        account's exact arithmetic is on)."""
+        account's exact arithmetic is on).  ``sums``: their total quantity, value and
+        fee, when the execution has them (what applying the event adds up again)."""
         first = fills[0]
         if len(fills) == 1:
             event = FillEvent(ts_ms=ts_ms, fill=first)
             self._apply_fill(first)
         else:
             event = FillEvent(ts_ms=ts_ms, fill=first, more=tuple(fills[1:]))
-            self._apply_fills(event)
+            self._apply_fills(event, sums)
         events.append(event)
 
     # -- market data -------------------------------------------------------------------
@@ -826,25 +833,31 @@ class Account:
         self._fill_count += 1
         self.ids.saw_fill(fill.id)
 
-    def _apply_fills(self, event: FillEvent) -> None:
+    def _apply_fills(
+        self, event: FillEvent, sums: tuple[Decimal, Decimal, Decimal] | None = None
+    ) -> None:
         """The fills of one execution of one order (one symbol, side and fee asset):
         the wallet moves once per asset by their exact sums (the same amounts as fill
         by fill: the account's arithmetic never rounds).  Fills that do not share them
-        (no execution makes such an event) apply one by one."""
+        (no execution makes such an event) apply one by one.  ``sums``: (quantity,
+        value, fee) as the execution that made them added them up (a live step)."""
         fills = event.fills
         first = fills[0]
         symbol, side, fee_asset = first.symbol, first.side, first.fee_asset
-        for fill in event.more:
-            if fill.symbol != symbol or fill.side is not side or fill.fee_asset != fee_asset:
-                for each in fills:
-                    self._apply_fill(each)
-                return
+        if sums is None:
+            for fill in event.more:
+                if fill.symbol != symbol or fill.side is not side or fill.fee_asset != fee_asset:
+                    for each in fills:
+                        self._apply_fill(each)
+                    return
+            quantities = [f.quantity for f in fills]
+            quantity = sum(quantities, ZERO)
+            notional = sum(map(mul, [f.price for f in fills], quantities), ZERO)
+            fee = sum([f.fee for f in fills], ZERO)
+        else:
+            quantity, notional, fee = sums
         quote = self.quote_asset
         wallet = self.wallet
-        quantities = [f.quantity for f in fills]
-        quantity = sum(quantities, ZERO)
-        notional = sum(map(mul, quantities, [f.price for f in fills]), ZERO)
-        fee = sum([f.fee for f in fills], ZERO)
         buy = side is Side.BUY
         wallet.move(self.base_of(symbol), quantity if buy else -quantity)
         cash = -notional if buy else notional

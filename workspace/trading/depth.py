@@ -38,7 +38,11 @@ MAX_PRINTS = 256  # trades noted before they are counted anyway
 Slice = tuple[Decimal, Decimal]
 """One fill of a walk: (price, quantity)."""
 
-_Taken = dict[Decimal, list[Decimal]]
+_UNITS = Decimal(100_000_000)
+_Taken = dict[int, list[Decimal]]
+"""price in 1e-8 units -> [the level's quantity when first taken from, quantity taken
+since, the price].  Keyed by an int, not the price: hashing a freshly parsed Decimal
+costs several times more than the conversion, and a walk meets fresh levels."""
 _Print = tuple[Decimal, Decimal, bool, int]
 DepthState = tuple[_Taken, _Taken, list[_Print]]
 """What the account took from a book and the trades it has not counted yet (a copy)."""
@@ -70,11 +74,11 @@ class Depth:
         self._changing = changing
         self.book_ms = ts_ms  # when the engine last said the book changed (its clock)
         # price -> [the level's quantity when first taken from, quantity taken since]
-        self._took_asks: dict[Decimal, list[Decimal]] = {}
-        self._took_bids: dict[Decimal, list[Decimal]] = {}
-        # the quantities the last walk saw (price -> level quantity): what ``take``
-        # records, without reading the book again
-        self._shown: dict[Decimal, Decimal] = {}
+        self._took_asks: _Taken = {}
+        self._took_bids: _Taken = {}
+        # the levels the last walk took from, as (price, the level's quantity), in the
+        # order of its slices: what ``take`` records, without reading the book again
+        self._shown: list[Slice] = []
         # the last walk and what it asked, while neither the book nor what was taken
         # from it has changed (placing a market order checks the wallet against the
         # very walk it then executes)
@@ -119,22 +123,29 @@ class Depth:
             return slices
         buy = side is Side.BUY
         book = self.book
-        took = self._took_asks if buy else self._took_bids
-        shown = self._shown = {}
-        # read the levels in growing batches: most orders need one or two levels, a
-        # walk of twenty reads 4 + 16 + ... instead of the whole side
+        read_side = book.asks if buy else book.bids
+        took = (self._took_asks if buy else self._took_bids) or None
+        shown: list[Slice] = []
+        self._shown = shown
+        wanted = want
+        # read the levels in batches: most orders need one or two levels; past the
+        # first batch, about as many more as the levels seen say the rest needs (each
+        # level read is parsed into Decimals: reading far past the walk's end costs)
         read = FIRST_LEVELS
-        levels = book.asks(read) if buy else book.bids(read)
+        levels = read_side(read)
         seen = 0
         while True:
             for price, quantity in levels:
                 if limit is not None and (price > limit if buy else price < limit):
                     return slices
-                taken = took.get(price) if took else None
-                available = quantity - taken[1] if taken and taken[0] == quantity else quantity
-                if available <= 0:
+                available = quantity
+                if took is not None:
+                    taken = took.get(int(price * _UNITS))
+                    if taken is not None and taken[0] == quantity:
+                        available = quantity - taken[1]
+                if not available:
                     continue
-                shown[price] = quantity
+                shown.append((price, quantity))
                 if available >= want:
                     slices.append((price, want))
                     return slices
@@ -143,8 +154,8 @@ class Depth:
             seen += len(levels)
             if seen < read:
                 return slices  # the side has no more levels
-            read *= 8
-            levels = (book.asks(read) if buy else book.bids(read))[seen:]
+            read = seen + _more_levels(seen, wanted - want, want)
+            levels = read_side(read)[seen:]
 
     def available(self, side: Side, limit: Decimal | None) -> Decimal:
         """All a taker on ``side`` could get now up to ``limit``."""
@@ -172,9 +183,20 @@ class Depth:
         took = self._took_asks if buy else self._took_bids
         quantity_at = self.book.ask_quantity if buy else self.book.bid_quantity
         shown = self._shown
-        for price, quantity in slices:
-            level = shown.get(price)
-            _take(took, price, quantity, level if level is not None else quantity_at(price))
+        count = len(shown)
+        for i, (price, quantity) in enumerate(slices):
+            # a slice of the last walk: the level it saw, without reading the book again
+            seen = i < count and shown[i][0] is price
+            level = shown[i][1] if seen else quantity_at(price)
+            if level <= ZERO:
+                continue  # no such level
+            key = int(price * _UNITS)
+            taken = took.get(key)
+            if taken is None or taken[0] != level:
+                took[key] = [level, quantity if quantity < level else level, price]
+            else:
+                more = taken[1] + quantity
+                taken[1] = more if more < level else level
 
     def trade_printed(
         self, price: Decimal, quantity: Decimal, buyer_took: bool, trade_ms: int
@@ -206,24 +228,33 @@ class Depth:
         self._prints = []
 
 
+def _more_levels(seen: int, got: Decimal, want: Decimal) -> int:
+    """How many more levels a walk reads once ``seen`` levels gave ``got`` and
+    ``want`` is still missing: what levels of their average size would need, a
+    quarter more, and never fewer than were read so far (a walk that misjudged reads
+    at most a logarithmic number of batches)."""
+    if got <= 0 or not want.is_finite():
+        return seen * 7
+    needed = int(want * seen / got) + 1
+    return max(needed + needed // 4 + 2, seen)
+
+
 def _copied(took: _Taken) -> _Taken:
-    return {price: list(entry) for price, entry in took.items()}
+    return {key: list(entry) for key, entry in took.items()}
 
 
-def _take(
-    took: dict[Decimal, list[Decimal]], price: Decimal, quantity: Decimal, shown: Decimal
-) -> None:
-    if shown <= 0:
-        return
-    taken = took.get(price)
+def _take(took: _Taken, price: Decimal, quantity: Decimal, shown: Decimal) -> None:
+    """``Depth.take`` for one level (a trade's print)."""
+    if shown <= ZERO:
+        return  # no such level (a book's prices are whole 1e-8 units: so are the keys)
+    key = int(price * _UNITS)
+    taken = took.get(key)
     if taken is None or taken[0] != shown:
-        took[price] = [shown, min(quantity, shown)]
+        took[key] = [shown, min(quantity, shown), price]
     else:
         taken[1] = min(taken[1] + quantity, shown)
 
 
-def _forget_changed(
-    took: dict[Decimal, list[Decimal]], quantity_at: Callable[[Decimal], Decimal]
-) -> None:
-    for price in [p for p, taken in took.items() if quantity_at(p) != taken[0]]:
-        del took[price]
+def _forget_changed(took: _Taken, quantity_at: Callable[[Decimal], Decimal]) -> None:
+    for key in [k for k, taken in took.items() if quantity_at(taken[2]) != taken[0]]:
+        del took[key]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import ROUND_DOWN, Context, Decimal
 from enum import Enum
+from operator import mul
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -205,19 +206,16 @@ def execute(
             return ZERO
         if held < want:
             want, clipped = held, True
-    chosen = _cut(slices, want)
+    chosen, quantity, notional = _cut(slices, want)
     config = acct.config
     rate = config.maker_fee if liquidity is Liquidity.MAKER else config.taker_fee
     own = acct.store.top(top.id)
     refusal: Refusal | None = None
     if chosen:
-        quantity = notional = ZERO
-        for price, amount in chosen:
-            quantity += amount
-            notional += price * amount
         refusal = fill_refusal(acct, target, quantity, notional, rate, own)
         if refusal is not None:
             chosen = [] if all_or_none else _affordable(acct, target, chosen, rate, own)
+            chosen, quantity, notional = _cut(chosen, want)
     if not chosen:
         if refusal is not None:
             _expire(
@@ -235,59 +233,74 @@ def execute(
     position = acct.position_on(symbol)
     quote = acct.quote_for(symbol)
     mark = quote.last if quote is not None and quote.last is not None else chosen[-1][0]
+    side = target.side
     outcome = apply_fills(
         position,
         symbol=symbol,
-        side=target.side,
+        side=side,
         fills=chosen,
         mark=mark,
         ts_ms=ts_ms,
         new_id=acct.ids.next_position(),
+        totals=(quantity, notional),
     )
     fee_asset = acct.quote_asset
-    maker = liquidity is Liquidity.MAKER
+    # every fill of the execution shares all but its numbers and ids: copies of one
+    # template cost half of building each from its thirteen fields
+    fill_like = Fill(
+        id="",
+        order_id=target.id,
+        parent_id=target.parent_id,
+        symbol=symbol,
+        side=side,
+        quantity=ZERO,
+        price=ZERO,
+        fee=ZERO,
+        fee_asset=fee_asset,
+        liquidity=liquidity,
+        ts_ms=ts_ms,
+        position_id="",
+    )
+    execution_like = Execution(
+        price=ZERO,
+        quantity=ZERO,
+        fee=ZERO,
+        fee_asset=fee_asset,
+        maker=liquidity is Liquidity.MAKER,
+        ts_ms=ts_ms,
+    )
+    ids = acct.ids
+    number = ids.fill
     executions: list[Execution] = []
     made: list[Fill] = []
-    filled_now = spent = ZERO
-    for (price, quantity), (position_id, realized) in zip(chosen, outcome.per_fill, strict=True):
-        value = quantity * price
-        fee = value * rate
-        spent += value + fee
+    fees = ZERO
+    for (price, amount), (position_id, realized) in zip(chosen, outcome.per_fill, strict=True):
+        fee = amount * price * rate
+        fees += fee
         made.append(
-            Fill(
-                id=acct.ids.new_fill(),
-                order_id=target.id,
-                parent_id=target.parent_id,
-                symbol=symbol,
-                side=target.side,
-                quantity=quantity,
+            _replace(
+                fill_like,
+                id=f"fill-{number}",
+                quantity=amount,
                 price=price,
                 fee=fee,
-                fee_asset=fee_asset,
-                liquidity=liquidity,
-                ts_ms=ts_ms,
                 position_id=position_id,
                 realized_pnl=realized,
             )
         )
-        executions.append(
-            Execution(
-                price=price,
-                quantity=quantity,
-                fee=fee,
-                fee_asset=fee_asset,
-                maker=maker,
-                ts_ms=ts_ms,
-            )
-        )
-        filled_now += quantity
-    acct.emit_fills(made, ts_ms, events)  # one event for the execution, however many levels
+        executions.append(_replace(execution_like, price=price, quantity=amount, fee=fee))
+        number += 1
+    ids.issued_fills(len(made), made[-1].id)
+    spent = notional + fees
+    filled_now = quantity
+    # one event for the execution, however many levels it took
+    acct.emit_fills(made, ts_ms, events, (quantity, notional, fees))
     for changed in (outcome.closed_or_updated, outcome.opened):
         if changed is not None:
             acct.emit(PositionEvent(ts_ms=ts_ms, position=changed), events)
     if taken_from is not None:
         taken_from.take(target.side, chosen)
-    filled = _with_executions(target, executions, filled_now, ts_ms)
+    filled = _with_executions(target, executions, filled_now, notional, fees, ts_ms)
     if queue_ahead is not None:
         filled = _replace(filled, queue_ahead=queue_ahead)
     if clipped:
@@ -348,17 +361,31 @@ def _held_for_rest(
     return shrunk(reserved, before.remaining, after.remaining)
 
 
-def _cut(slices: Sequence[Slice], want: Decimal) -> list[Slice]:
-    """``slices`` up to ``want`` in total (the last one cut short)."""
+def totals(slices: Sequence[Slice]) -> tuple[Decimal, Decimal]:
+    """The total quantity and value (price x quantity) of ``slices``."""
+    quantities = [amount for _, amount in slices]
+    prices = [price for price, _ in slices]
+    return sum(quantities, ZERO), sum(map(mul, prices, quantities), ZERO)
+
+
+def _cut(slices: Sequence[Slice], want: Decimal) -> tuple[list[Slice], Decimal, Decimal]:
+    """``slices`` up to ``want`` in total (the last one cut short), with their total
+    quantity and value (price x quantity)."""
+    quantity, notional = totals(slices)
+    if quantity <= want:  # a walk of the book never goes past what it was asked for
+        return list(slices), quantity, notional
     out: list[Slice] = []
-    for price, quantity in slices:
-        if want <= 0:
+    quantity = notional = ZERO
+    for price, amount in slices:
+        left = want - quantity
+        if left <= 0:
             break
-        if quantity > want:
-            quantity = want
-        out.append((price, quantity))
-        want -= quantity
-    return out
+        if amount > left:
+            amount = left
+        out.append((price, amount))
+        quantity += amount
+        notional += price * amount
+    return out, quantity, notional
 
 
 def _ended(order: Order, code: str, reason: str, ts_ms: int) -> Order:
@@ -385,11 +412,22 @@ def _expire(
     acct.emit_order(finish(group, S.EXPIRED, ts_ms, reason, code), ts_ms, events)
 
 
-def _with_executions(order: Order, new: list[Execution], quantity: Decimal, ts_ms: int) -> Order:
+def _with_executions(
+    order: Order,
+    new: list[Execution],
+    quantity: Decimal,
+    notional: Decimal,
+    fees: Decimal,
+    ts_ms: int,
+) -> Order:
+    """``order`` after ``new`` executions of ``quantity`` worth ``notional``, paying
+    ``fees``."""
     executions = merged(order.executions, new)
     filled = order.filled_quantity + quantity
-    average = sum((e.price * e.quantity for e in executions), ZERO) / filled
-    fee = sum((e.fee for e in new), order.fee or ZERO)
+    if order.executions:
+        notional = sum((e.price * e.quantity for e in executions), ZERO)
+    average = notional / filled
+    fee = (order.fee or ZERO) + fees
     return _replace(
         order,
         status=S.FILLED if filled >= order.quantity else S.PARTIALLY_FILLED,

@@ -42,6 +42,12 @@ class IdCounters:
         self.issued = ident = f"fill-{n}"
         return ident
 
+    def issued_fills(self, count: int, last: str) -> None:
+        """``count`` fill ids were made from ``fill`` on (``fill-N`` ..., ``last`` the
+        newest): counted as ``new_fill`` would have, in one step (an execution)."""
+        self.fill += count
+        self.issued = last
+
     def next_position(self) -> str:
         """The id the next position will get (counted when its event is applied)."""
         return f"pos-{self.position}"

@@ -445,8 +445,7 @@ def _market_reservation(
     if opening <= 0:
         return order, None
     slices = depth.walk(order.side, opening, None)
-    got = sum((q for _, q in slices), ZERO)
-    notional = sum((p * q for p, q in slices), ZERO)
+    got, notional = fills.totals(slices)
     last = slices[-1][0] if slices else top if top is not None else _reference(acct, order)
     if got < opening:
         if last is None:

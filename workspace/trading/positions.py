@@ -154,13 +154,32 @@ def apply_fills(
     mark: Decimal,
     ts_ms: int,
     new_id: str,
+    totals: tuple[Decimal, Decimal] | None = None,
 ) -> FillsOutcome:
     """The average-cost rule over ``fills`` ((price, quantity), in order) on one side:
     exactly what applying them one by one gives, computed on one copy (a walk of
     twenty levels costs one position copy, not twenty).  A fill that reduces ``r`` of
     ``q`` removes ``cost * r / q`` (rounded to ``COST_QUANTUM``; all of it when ``r ==
-    q``); past zero (margin-style) the rest opens a new position with ``new_id``."""
+    q``); past zero (margin-style) the rest opens a new position with ``new_id``.
+    ``totals``: the fills' total quantity and value (price x quantity), when the caller
+    has them: fills that only open or grow a position then add up at once."""
     fill_type = PositionType.BUY if side is Side.BUY else PositionType.SELL
+    if totals is not None and fills:
+        if position is None:
+            quantity, cost = totals
+            opened = _open(symbol, fill_type, quantity, fills[0][0], mark, ts_ms, new_id)
+            if len(fills) > 1:
+                opened.cost = cost
+                opened.entry_price = entry_of(cost, quantity)
+                opened.mark(mark, getcontext())
+            return FillsOutcome(
+                closed_or_updated=None, opened=opened, per_fill=((new_id, ZERO),) * len(fills)
+            )
+        if position.status is PositionStatus.OPEN:
+            if position.type is fill_type:
+                return _grown(position, totals, len(fills), mark, ts_ms)
+            if totals[0] < position.quantity:
+                return _reduced(position, fills, mark, ts_ms)
     current = position.copy() if position is not None else None
     opened: Position | None = None
     per_fill: list[tuple[str, Decimal]] = []
@@ -218,6 +237,46 @@ def apply_fills(
         opened.entry_price = entry_of(opened.cost, opened.quantity)
         opened.mark(mark, ctx)
     return FillsOutcome(closed_or_updated=current, opened=opened, per_fill=tuple(per_fill))
+
+
+def _grown(
+    position: Position, totals: tuple[Decimal, Decimal], count: int, mark: Decimal, ts_ms: int
+) -> FillsOutcome:
+    """An open position that ``count`` fills on its own side grow by ``totals``
+    (quantity, value): the same sums as adding them one by one."""
+    grown = position.copy()
+    grown.quantity += totals[0]
+    grown.cost += totals[1]
+    grown.updated_at = ts_ms
+    grown.entry_price = entry_of(grown.cost, grown.quantity)
+    grown.mark(mark, getcontext())
+    return FillsOutcome(closed_or_updated=grown, opened=None, per_fill=((grown.id, ZERO),) * count)
+
+
+def _reduced(
+    position: Position,
+    fills: tuple[tuple[Decimal, Decimal], ...] | list[tuple[Decimal, Decimal]],
+    mark: Decimal,
+    ts_ms: int,
+) -> FillsOutcome:
+    """An open position that fills on the other side reduce without closing it: the
+    general rule's reducing step, fill by fill, on local numbers."""
+    reduced = position.copy()
+    quantity, cost, realized_pnl = reduced.quantity, reduced.cost, reduced.realized_pnl
+    long = reduced.type is PositionType.BUY
+    position_id = reduced.id
+    per_fill: list[tuple[str, Decimal]] = []
+    for price, amount in fills:
+        removed = (cost * amount / quantity).quantize(COST_QUANTUM, ROUND_HALF_EVEN)
+        realized = amount * price - removed if long else removed - amount * price
+        quantity -= amount
+        cost -= removed
+        realized_pnl += realized
+        per_fill.append((position_id, realized))
+    reduced.quantity, reduced.cost, reduced.realized_pnl = quantity, cost, realized_pnl
+    reduced.updated_at = ts_ms
+    reduced.mark(mark, getcontext())
+    return FillsOutcome(closed_or_updated=reduced, opened=None, per_fill=tuple(per_fill))
 
 
 def _open(
