@@ -167,13 +167,13 @@ def apply_fills(
     if totals is not None and fills:
         if position is None:
             quantity, cost = totals
-            opened = _open(symbol, fill_type, quantity, fills[0][0], mark, ts_ms, new_id)
+            fresh = _open(symbol, fill_type, quantity, fills[0][0], mark, ts_ms, new_id)
             if len(fills) > 1:
-                opened.cost = cost
-                opened.entry_price = entry_of(cost, quantity)
-                opened.mark(mark, getcontext())
+                fresh.cost = cost
+                fresh.entry_price = entry_of(cost, quantity)
+                fresh.mark(mark, getcontext())
             return FillsOutcome(
-                closed_or_updated=None, opened=opened, per_fill=((new_id, ZERO),) * len(fills)
+                closed_or_updated=None, opened=fresh, per_fill=((new_id, ZERO),) * len(fills)
             )
         if position.status is PositionStatus.OPEN:
             if position.type is fill_type:
