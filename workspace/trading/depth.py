@@ -154,7 +154,7 @@ class Depth:
             seen += len(levels)
             if seen < read:
                 return slices  # the side has no more levels
-            read = seen + _more_levels(seen, wanted - want, want)
+            read = seen + _more_levels(seen, wanted, want)
             levels = read_side(read)[seen:]
 
     def available(self, side: Side, limit: Decimal | None) -> Decimal:
@@ -228,12 +228,15 @@ class Depth:
         self._prints = []
 
 
-def _more_levels(seen: int, got: Decimal, want: Decimal) -> int:
-    """How many more levels a walk reads once ``seen`` levels gave ``got`` and
-    ``want`` is still missing: what levels of their average size would need, a
-    quarter more, and never fewer than were read so far (a walk that misjudged reads
-    at most a logarithmic number of batches)."""
-    if got <= 0 or not want.is_finite():
+def _more_levels(seen: int, wanted: Decimal, want: Decimal) -> int:
+    """How many more levels a walk for ``wanted`` reads once ``seen`` levels left
+    ``want`` missing: what levels of their average size would need, a quarter more,
+    and never fewer than were read so far (a walk that misjudged reads at most a
+    logarithmic number of batches; one for all a side holds grows eightfold)."""
+    if not wanted.is_finite():
+        return seen * 7
+    got = wanted - want
+    if got <= 0:
         return seen * 7
     needed = int(want * seen / got) + 1
     return max(needed + needed // 4 + 2, seen)

@@ -58,6 +58,8 @@ def _finite(value: object) -> Decimal | None:
 
 
 def _enum(kind: type[_E], value: object, fallback: _E) -> _E:
+    if type(value) is kind:
+        return value  # already one of them (the usual request)
     try:
         return kind(str(value).upper())
     except ValueError:
