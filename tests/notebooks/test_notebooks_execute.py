@@ -62,12 +62,14 @@ async def test_notebook_runs_top_to_bottom(
     ]
     assert not errors, "\n".join(errors)
     # the demos place real orders: every one must be one the exchange accepts
-    rejected = [
-        f"cell {index}: {text.strip()[:300]}"
+    printed = [
+        (index, str(out.get("text", "")) + str(out.get("data", {}).get("text/plain", "")))
         for index, cell in enumerate(nb.cells)
         if cell.cell_type == "code"
         for out in cell.outputs
-        if "REJECTED" in (text := str(out.get("text", "")) + str(out.get("data", {}).get("text/plain", "")))
+    ]
+    rejected = [
+        f"cell {index}: {text.strip()[:300]}" for index, text in printed if "REJECTED" in text
     ]
     assert not rejected, "\n".join(rejected)
     unexecuted = [
