@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+_ROUNDING = 1e-9  # tokens
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerLimits:
@@ -88,7 +90,9 @@ class TokenBucket:
         nothing and return the seconds until it would."""
         cost = min(cost, self.burst - keep)  # what can never be afforded waits a full refill
         missing = cost + keep - self.level(now)
-        if missing <= 0:
+        # Within rounding of the refill the wait is over: a wait of 1e-16 s would add
+        # nothing to the clock and be asked for again and again.
+        if missing <= _ROUNDING:
             self._tokens -= cost
             return 0.0
         return missing / self.rate
