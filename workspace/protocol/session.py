@@ -18,7 +18,9 @@ than its snapshot, in ``seq`` order, and any live events not yet written behind 
 The missed events are read from the journal a page at a time and queued at the pace
 the client takes them (live events wait aside meanwhile): a resume from 0 of a long
 journal costs a bounded amount of memory and of loop time per step, and the server
-charges it to the connection's rate budget (:class:`Pacer`), like a replay's ticks.
+charges it to the connection's rate budget (:class:`Pacer`), like a replay's ticks;
+resumes of all connections together start at most a fixed number of events per loop
+turn (:class:`~workspace.protocol.turns.LoopShare`), so fifty at once cannot stall it.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from workspace.protocol.conflation import SubscriptionClosed
 from workspace.protocol.engine_api import EngineApi
 from workspace.protocol.outbox import BOOK_KEY, Outbox, trim_book
 from workspace.protocol.throttled_log import ThrottledLog, failure_key
+from workspace.protocol.turns import LoopShare
 from workspace.session import Listener, Message
 
 _log = logging.getLogger("workspace.protocol")
@@ -111,8 +114,10 @@ class ProtocolSession:
         self.engine = engine
         self.max_symbols = max_symbols
         self.page_size = page_size
-        # Set by the server: long streams are charged to its connection's rate budget.
+        # Set by the server: long streams are charged to its connection's rate budget,
+        # and resumes take turns in a share of the loop common to every connection.
         self.pacer: Pacer | None = None
+        self.share: LoopShare | None = None
         self._failures = failures if failures is not None else ThrottledLog(_log)
         self.outbox: Outbox = engine.subscribe_messages(symbols=())
         self._symbols: set[str] = set()  # tickers the client subscribed to
@@ -335,10 +340,14 @@ class ProtocolSession:
         if since >= upto:
             return 0
         self._resumed_from = since
-        outbox, pacer = self.outbox, self.pacer
+        outbox, pacer, share = self.outbox, self.pacer, self.share
         count = 0
-        for page in self.engine.order_update_pages(since, self.page_size, upto):
-            if self._closed or outbox.closed:
+        pages = iter(self.engine.order_update_pages(since, self.page_size, upto))
+        while not (self._closed or outbox.closed):
+            if share is not None:
+                await share.take(self.page_size)  # the loop's turn, shared by all resumes
+            page = next(pages, None)  # one bounded read of the journal
+            if page is None:
                 break
             if pacer is not None:
                 await pacer.bulk(len(page))

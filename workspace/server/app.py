@@ -31,6 +31,7 @@ from workspace.protocol.codec import MSGPACK_SUBPROTOCOL, EncodeCache
 from workspace.protocol.engine_api import EngineApi
 from workspace.protocol.session import ProtocolSession
 from workspace.protocol.throttled_log import ThrottledLog
+from workspace.protocol.turns import LoopShare
 from workspace.server import auth
 from workspace.server.connection import CLOSE_POLICY, Connection
 from workspace.server.http import HEALTH_PATHS, WS_PATH, error_response, json_response
@@ -75,6 +76,8 @@ class RealtimeServer:
         # Open connections by peer address and by token (the caps).
         self._by_address: dict[str, int] = {}
         self._by_token: dict[str, int] = {}
+        # The loop's share for resumes, common to every connection.
+        self._resume_share = LoopShare(self.limits.resume_events_per_turn)
         # Failures of commands, logged with a traceback once per kind a minute.
         self._failures = ThrottledLog(_log)
         self._sweeper: asyncio.Task[None] | None = None
@@ -287,6 +290,7 @@ class RealtimeServer:
             page_size=self.limits.resume_page_size,
             failures=self._failures,
         )
+        session.share = self._resume_share
         connection = Connection(
             websocket,
             session,

@@ -31,6 +31,10 @@ class ServerLimits:
     # everyone else between pages, and a connection never holds more than about two
     # pages of history.
     resume_page_size: int = 200
+    # Order events that resumes of every connection together may start per loop turn
+    # (the others wait for the next turns): what a ping waits behind, at most, when
+    # many clients resume at once.
+    resume_events_per_turn: int = 400
     max_symbols: int = 200
     max_alerts: int = 200
     # Connections open at once from one IP address, and with one token (when the server
