@@ -101,7 +101,10 @@ async def serve(
     await workspace.start()
     await workspace.subscribe(*(spec.symbol for spec in specs))
     extra = {} if send_buffer is None else {"socket_send_buffer": send_buffer or None}
-    limits = ServerLimits(commands_per_s=1000, command_burst=1000, **extra)
+    # Every client comes from 127.0.0.1: no per-address cap (this measures fan-out).
+    limits = ServerLimits(
+        commands_per_s=1000, command_burst=1000, max_connections_per_address=None, **extra
+    )
     server = await RealtimeServer(
         workspace.engine, port=0, limits=limits, compression=False
     ).start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Iterator
 from decimal import Decimal
 
 import pytest
@@ -25,6 +25,7 @@ class FakeEngine:
         self.hub = Hub()
         self.refs: dict[str, int] = {}
         self.journal: list[Message] = []
+        self.pages_read = 0  # journal pages a resume read (bounded work)
         self.orders: dict[str, Message] = {}
         self.latest: dict[str, Message] = {}
         self.ticks: list[Message] = []
@@ -159,6 +160,17 @@ class FakeEngine:
 
     def order_events_since(self, seq: int) -> list[Message]:
         return self.journal[seq:]
+
+    def order_update_pages(
+        self, since: int, page_size: int = 500, until: int | None = None
+    ) -> Iterator[list[Message]]:
+        events = self.journal[since : until if until is not None else len(self.journal)]
+        for start in range(0, len(events), page_size):
+            self.pages_read += 1
+            yield events[start : start + page_size]
+
+    def health(self) -> dict[str, object]:
+        return {"healthy": True, "journal": "ok", "feed": "connected"}
 
     def _event(self, order: Message) -> Message:
         event: Message = {

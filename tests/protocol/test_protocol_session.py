@@ -85,7 +85,7 @@ async def test_opening_with_since_sends_the_snapshot_then_missed_events_then_res
     for _ in range(3):
         place(engine)
     session = ProtocolSession(engine)
-    session.open(since=1, journal_id=engine.journal_id)
+    await session.open(since=1, journal_id=engine.journal_id)
     engine.fill("order-2")  # live: after RESUMED
     got = [await next_of(session) for _ in range(8)]
     assert [m["type"] for m in got[:4]] == [
@@ -108,7 +108,7 @@ async def test_a_resume_the_server_cannot_honour_is_a_reset_then_a_fresh_snapsho
 ) -> None:
     place(engine)
     session = ProtocolSession(engine)
-    session.open(since=since, journal_id=journal_id)
+    await session.open(since=since, journal_id=journal_id)
     reset = await next_of(session)
     assert (reset["type"], reset["code"], reset["seq"]) == ("ERROR", "RESUME_RESET", 1)
     assert reset["journal_id"] == "journal-1"

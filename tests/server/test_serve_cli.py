@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from ws_peer import TIMEOUT, Peer
 
 from workspace.client import RealtimeClient
@@ -321,3 +322,25 @@ async def test_serve_runs_on_uvloop_from_the_server_extra(
     assert health["loop"] == "uvloop"
     assert health["journal_id"]
 
+
+async def test_serve_caps_connections_per_address_and_keeps_foreign_pages_out(
+    processes: list[ServeProcess],
+) -> None:
+    serve = await start_serve("--port", "0", "--max-connections-per-address", "1")
+    processes.append(serve)
+    async with connect(serve.url) as first:
+        await Peer(first).snapshot()
+        async with connect(serve.url) as second:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(second.recv(), TIMEOUT)
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+            1008,
+            "too many connections from 127.0.0.1 (at most 1)",
+        )
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(serve.url, origin="https://evil.example"):
+            pass
+    assert refused.value.response.status_code == 403
+    serve.process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(serve.process.wait(), TIMEOUT) == 0

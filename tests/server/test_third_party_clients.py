@@ -107,6 +107,9 @@ async def test_guide_session_from_a_chromium_page(server: RealtimeServer) -> Non
         )
         try:
             page = await browser.new_page()
+            # A page served from this machine (the server's own /health), as a local
+            # dashboard or JupyterLab's page is: its origin is a loopback one.
+            await page.goto(f"http://127.0.0.1:{server.port}/health")
             seen = await asyncio.wait_for(
                 page.evaluate(BROWSER_SESSION, [server.url, GUIDE_SESSION]), 3 * TIMEOUT
             )
@@ -116,3 +119,46 @@ async def test_guide_session_from_a_chromium_page(server: RealtimeServer) -> Non
     assert types[:4] == ["STATUS", "PORTFOLIO_UPDATE", "POSITION_UPDATE", "ORDERS"]
     update = next(m for m in seen if m["type"] == "MARKET_UPDATE")
     assert update["symbol"] == "BTCUSDT"
+
+
+LOCAL_NETWORK_GUARDS = (
+    "BlockInsecurePrivateNetworkRequests",
+    "PrivateNetworkAccessSendPreflights",
+    "PrivateNetworkAccessRespectPreflightResults",
+    "LocalNetworkAccessChecks",
+)
+FOREIGN_PAGE = """
+(url) => new Promise((resolve) => {
+  const ws = new WebSocket(url);
+  ws.onopen = () => { ws.close(); resolve("open"); };
+  ws.onerror = () => resolve("refused");
+})
+"""
+
+
+async def test_a_foreign_web_page_cannot_open_the_socket(server: RealtimeServer) -> None:
+    """Cross-site WebSocket hijacking, as a browser does it: a page from another site
+    (served here by the browser's own request routing) opens a WebSocket to the
+    server on 127.0.0.1; the browser sends the page's Origin and the handshake is
+    refused (no --origins: only loopback pages)."""
+    async with async_playwright() as playwright:
+        # Chromium's own guard for public pages reaching the local network is off:
+        # other browsers (and older ones) have none, and the server must not rely on it.
+        browser = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[*CHROMIUM_ARGS, f"--disable-features={','.join(LOCAL_NETWORK_GUARDS)}"],
+        )
+        try:
+            page = await browser.new_page()
+            await page.route(
+                "http://evil.example/**",
+                lambda route: route.fulfill(body="<html>evil</html>", content_type="text/html"),
+            )
+            await page.goto("http://evil.example/")
+            refused_before = server.refused
+            outcome = await asyncio.wait_for(page.evaluate(FOREIGN_PAGE, server.url), TIMEOUT)
+        finally:
+            await browser.close()
+    assert outcome == "refused"
+    assert server.refused == refused_before + 1
+    assert server.accepted == 0

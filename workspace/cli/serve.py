@@ -58,7 +58,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--origins",
         default=os.environ.get("CORS_ORIGINS"),
-        help="comma-separated allowed Origins (others get 403); env CORS_ORIGINS",
+        help="comma-separated allowed Origins (others get 403); env CORS_ORIGINS.  Without "
+        "it, a browser page may connect only from a loopback origin (localhost, 127.0.0.1, "
+        "[::1], JupyterLab's own page); clients that send no Origin always may",
+    )
+    defaults = ServerLimits()
+    parser.add_argument(
+        "--max-connections-per-address",
+        type=_cap,
+        default=defaults.max_connections_per_address,
+        metavar="N",
+        help="connections open at once from one IP address; beyond them a new one is closed "
+        "with 1008 (default %(default)s; 0 = no cap)",
+    )
+    parser.add_argument(
+        "--max-connections-per-token",
+        type=_cap,
+        default=defaults.max_connections_per_token,
+        metavar="N",
+        help="connections open at once with one token (default %(default)s; 0 = no cap)",
     )
     parser.add_argument("--tls-cert", default=None, help="certificate file: serve wss://")
     parser.add_argument("--tls-key", default=None, help="private key file for --tls-cert")
@@ -66,6 +84,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-compression", action="store_true", help="do not negotiate permessage-deflate"
     )
     parser.add_argument("--log-level", default="WARNING", help="logging level")
+
+
+def _cap(text: str) -> int | None:
+    """A connection cap: a positive count, or 0 for none."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("a cap is 0 (none) or more")
+    return value or None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -151,7 +180,10 @@ async def _serve(args: argparse.Namespace) -> int:
         token=args.token,
         origins=parse_origins(args.origins),
         ssl_context=server_context(args.tls_cert, args.tls_key) if args.tls_cert else None,
-        limits=ServerLimits(),
+        limits=ServerLimits(
+            max_connections_per_address=args.max_connections_per_address,
+            max_connections_per_token=args.max_connections_per_token,
+        ),
         compression=not args.no_compression,
     )
     stop = asyncio.Event()

@@ -13,6 +13,12 @@ import msgspec
 from websockets.frames import Frame, Opcode
 
 MSGPACK_SUBPROTOCOL = "workspace.msgpack"
+# Commands are flat objects; nothing legitimate nests this deep.  Deeper documents are
+# refused as INVALID_JSON (and the decoder's own recursion limit never shows as a crash).
+MAX_DEPTH = 32
+# The first byte of a MessagePack map (fixmap, map 16, map 32): what a command is.  No
+# JSON document starts with one of these bytes (they are not ASCII).
+_MSGPACK_MAP_MARKERS = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
 
 _json_encoder = msgspec.json.Encoder(decimal_format="number")
 _msgpack_encoder = msgspec.msgpack.Encoder(decimal_format="number")
@@ -33,17 +39,40 @@ def encode_msgpack(message: dict[str, Any]) -> bytes:
 
 
 def decode_frame(frame: str | bytes, *, msgpack: bool = False) -> Any:
-    """One received frame to a Python value.  A text frame is always JSON; a binary
-    frame is MessagePack on a msgpack connection and UTF-8 JSON otherwise (websocat
-    can be told to send binary frames)."""
+    """One received frame to a Python value.  ``str`` is JSON.  ``bytes`` are UTF-8
+    JSON, except on a msgpack connection when they hold a MessagePack map (the server
+    reads every frame as bytes, text or binary, so that invalid UTF-8 is an answer and
+    not a dropped connection; a command is a map, and no JSON starts like one).
+    Raises ``DecodeError`` for anything that is not a document, or nests deeper than
+    the decoder can follow."""
     try:
         if isinstance(frame, str):
             return _json_decoder.decode(frame)
-        if msgpack:
+        if msgpack and frame[:1] and frame[0] in _MSGPACK_MAP_MARKERS:
             return _msgpack_decoder.decode(frame)
         return _json_decoder.decode(frame)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise DecodeError(str(exc)) from exc
+    except RecursionError:
+        raise DecodeError(f"nested deeper than {MAX_DEPTH} levels") from None
+
+
+def deeper_than(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests lists or objects more than ``limit`` levels deep
+    (iterative: a deep document cannot exhaust the stack here)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 class Codec:

@@ -17,7 +17,7 @@ from workspace.decimals import MAX_INT, to_decimal
 from workspace.errors import WorkspaceError
 from workspace.market.errors import MalformedSymbolError
 from workspace.market.subscriptions import normalize_symbol
-from workspace.protocol.codec import DecodeError, decode_frame
+from workspace.protocol.codec import MAX_DEPTH, DecodeError, decode_frame, deeper_than
 from workspace.trading.requests import (
     PRICE_FIELDS,
     REQUIRED_PRICES,
@@ -449,11 +449,15 @@ def parse_command(raw: bytes | str | Mapping[str, Any], *, msgpack: bool = False
         try:
             data = decode_frame(frame, msgpack=msgpack)
         except DecodeError as exc:
-            raise ProtocolError("INVALID_JSON", f"not a JSON document: {exc}") from None
+            kind = "a JSON or MessagePack document" if msgpack else "a JSON document"
+            raise ProtocolError("INVALID_JSON", f"not {kind}: {exc}") from None
     else:
         data = raw
     if not isinstance(data, Mapping):
-        raise ProtocolError("INVALID_JSON", "a command must be a JSON object")
+        kind = "a JSON object or a MessagePack map" if msgpack else "a JSON object"
+        raise ProtocolError("INVALID_JSON", f"a command must be {kind}")
+    if any(isinstance(value, dict | list) for value in data.values()) and deeper_than(data):
+        raise ProtocolError("INVALID_JSON", f"nested deeper than {MAX_DEPTH} levels")
     command_id = _command_id(data)
     action = data.get("action")
     if not isinstance(action, str) or action not in _PARSERS:

@@ -16,7 +16,7 @@ Errors are raised as ``workspace.errors`` exceptions; the protocol layer turns t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping
 from decimal import Decimal
 from typing import Protocol
 
@@ -106,8 +106,20 @@ class EngineApi(Protocol):
         its ``seq`` means nothing here."""
         ...
 
-    def order_events_since(self, seq: int) -> list[Message]:
-        """Every ``ORDER_UPDATE`` with ``seq`` > ``seq``, in order, from the journal."""
+    def order_update_pages(
+        self, since: int, page_size: int = 500, until: int | None = None
+    ) -> Iterator[list[Message]]:
+        """The ``ORDER_UPDATE``s with ``since`` < seq (<= ``until``), in ``seq`` order,
+        in pages of at most ``page_size``, each read when the iterator is advanced
+        (nothing held open between pages): a resume streams a long history in steps,
+        the loop running other work between them."""
+        ...
+
+    def health(self) -> Mapping[str, object]:
+        """What ``/health`` reports: ``healthy`` (bool: False while the journal cannot
+        write or no market data flows), ``journal`` (``ok``/``degraded``), ``feed``
+        (STATUS's feed state), and what else explains them (``journal_reason``,
+        ``feed_reason``, ``problems``, ``last_gap``, ``last_price_ms``)."""
         ...
 
     # -- commands ----------------------------------------------------------------

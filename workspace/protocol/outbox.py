@@ -134,6 +134,8 @@ class Outbox:
         # Live order events still queued, by seq: a reply may take one's place, a
         # resume may take them out to put them back in seq order.
         self._queued_events: dict[int, Message] = {}
+        # While a resume streams older events, live ones wait here (None: not holding).
+        self._held: deque[Message] | None = None
         # Live events up to this seq are already reflected (the snapshot) or delivered.
         self.live_seq = 0
         # Consumer side.
@@ -142,6 +144,7 @@ class Outbox:
         self._rung = False
         self._waiters: list[asyncio.Future[None]] = []
         self._bulk_waiters: list[asyncio.Future[None]] = []
+        self._drain_waiters: list[asyncio.Future[None]] = []
         self._closed = False
         self._overflowed = False
         self.close_reason: str | None = None
@@ -207,7 +210,7 @@ class Outbox:
         errors, the snapshot)."""
         if self._closed:
             return
-        if len(self._urgent) >= self.max_pending:
+        if len(self._urgent) + self.held >= self.max_pending:
             self._overflow()
             return
         kind = message.get("type")
@@ -228,8 +231,17 @@ class Outbox:
             if seq <= self.live_seq:
                 return
             self.live_seq = seq
-            if not self._closed:
+            if self._closed:
+                return
+            held = self._held
+            if held is not None:  # behind the older events a resume is streaming
+                if len(self._urgent) + len(held) >= self.max_pending:
+                    self._overflow()
+                    return
                 self._queued_events[seq] = event
+                held.append(event)
+                return
+            self._queued_events[seq] = event
         self.push(event)
 
     def reply(self, message: Message) -> None:
@@ -240,12 +252,13 @@ class Outbox:
         if message.get("type") == "ORDER_UPDATE" and isinstance(seq, int):
             queued = self._queued_events.get(seq)
             if queued is not None and _order_id(queued) == _order_id(message):
-                urgent = self._urgent
-                for index in range(len(urgent) - 1, -1, -1):  # it is near the end
-                    if urgent[index] is queued:
-                        urgent[index] = message
-                        self._queued_events[seq] = message
-                        return
+                lanes = (self._urgent,) if self._held is None else (self._urgent, self._held)
+                for lane in lanes:
+                    for index in range(len(lane) - 1, -1, -1):  # it is near the end
+                        if lane[index] is queued:
+                            lane[index] = message
+                            self._queued_events[seq] = message
+                            return
         self.push(message)
 
     def push_state(self, kind: str, message: Message) -> None:
@@ -290,7 +303,9 @@ class Outbox:
 
     def take_events(self) -> list[Message]:
         """Take the live order events (and the replies in their place) out of the queue,
-        in order: a ``resume`` puts them back behind the older events it replays."""
+        held ones too, in order: a reset's fresh snapshot already reflects them."""
+        if self._held is not None:
+            self._held.clear()
         if not self._queued_events:
             return []
         taken = self._queued_events
@@ -298,6 +313,55 @@ class Outbox:
         ids = {id(message) for message in taken.values()}
         self._urgent = deque(m for m in self._urgent if id(m) not in ids)
         return [taken[seq] for seq in sorted(taken)]
+
+    def hold_events(self) -> None:
+        """From now on live order events wait aside, in ``seq`` order, until
+        :meth:`release_events`; those queued and not yet taken join them first.  A
+        resume streams the older events meanwhile: no live event overtakes one."""
+        if self._held is not None or self._closed:
+            return
+        self._held = deque()
+        if self._queued_events:
+            events = self._queued_events
+            ids = {id(message) for message in events.values()}
+            self._urgent = deque(m for m in self._urgent if id(m) not in ids)
+            self._held.extend(events[seq] for seq in sorted(events))
+
+    def release_events(self, after: int = -1) -> int:
+        """Queue the held events with ``seq`` > ``after`` (the others the client has
+        seen) and stop holding; how many were queued."""
+        held, self._held = self._held, None
+        if not held:
+            return 0
+        released = 0
+        for event in held:
+            seq = event.get("seq")
+            if isinstance(seq, int) and seq <= after:
+                self._queued_events.pop(seq, None)
+                continue
+            self._urgent.append(event)
+            released += 1
+        if released:
+            self._ring()
+        return released
+
+    @property
+    def held(self) -> int:
+        """Live order events waiting for a resume to finish."""
+        return 0 if self._held is None else len(self._held)
+
+    async def drained(self, below: int) -> None:
+        """Return once fewer than ``below`` urgent messages wait to be taken (or the
+        outbox closed): a producer of a long stream (a resume) keeps to its consumer's
+        pace instead of queueing everything."""
+        while len(self._urgent) >= below and not self._closed:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._drain_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._drain_waiters:
+                    self._drain_waiters.remove(waiter)
 
     def _ring(self) -> None:
         if not self._rung:
@@ -330,6 +394,8 @@ class Outbox:
                 if events and message.get("type") == "ORDER_UPDATE":
                     events.pop(message.get("seq"), None)  # type: ignore[arg-type]
                 out.append(message)
+            if self._drain_waiters:
+                self._wake(self._drain_waiters)
             if len(out) >= limit:
                 self.taken += len(out)
                 return out
@@ -400,10 +466,12 @@ class Outbox:
         self._market.clear()
         self._bulk.clear()
         self._queued_events.clear()
+        self._held = None
         if self._router is not None:
             self._router.discard(self)
         self._wake(self._waiters)
         self._wake(self._bulk_waiters)
+        self._wake(self._drain_waiters)
         on_close = self.on_close
         if on_close is not None:
             on_close(self)
@@ -434,6 +502,7 @@ class Outbox:
             "state": len(self._state),
             "market": len(self._market),
             "bulk": len(self._bulk),
+            "held": self.held,
         }
 
     def _raise_closed(self) -> None:

@@ -15,6 +15,12 @@ the engine's answer, carrying the command's ``id``; on the server path it takes 
 place of its own live event in the outbox, so the client gets that event once.
 Resuming (on connect, or by command) sends the events the connection missed, older
 than its snapshot, in ``seq`` order, and any live events not yet written behind them.
+The missed events are read from the journal a page at a time and queued at the pace
+the client takes them (live events wait aside meanwhile): a resume from 0 of a long
+journal costs a bounded amount of memory and of loop time per step, and the server
+charges it to the connection's rate budget (:class:`Pacer`), like a replay's ticks;
+resumes of all connections together start at most a fixed number of events per loop
+turn (:class:`~workspace.protocol.turns.LoopShare`), so fifty at once cannot stall it.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from workspace.errors import InvalidParams, WorkspaceError
 from workspace.protocol import messages
@@ -57,11 +63,22 @@ from workspace.protocol.commands import (
 from workspace.protocol.conflation import SubscriptionClosed
 from workspace.protocol.engine_api import EngineApi
 from workspace.protocol.outbox import BOOK_KEY, Outbox, trim_book
+from workspace.protocol.throttled_log import ThrottledLog, failure_key
+from workspace.protocol.turns import LoopShare
 from workspace.session import Listener, Message
 
 _log = logging.getLogger("workspace.protocol")
 
 PUMP_BATCH = 64
+RESUME_PAGE = 200  # order events read from the journal and queued per step
+REPLAY_CHUNK = 200  # replayed ticks charged to the budget at a time
+
+
+class Pacer(Protocol):
+    """What a session's long streams (resume, replay) pay to: the server connection's
+    rate budget.  ``bulk`` returns once ``messages`` more messages may be sent."""
+
+    async def bulk(self, messages: int) -> None: ...
 
 
 class SessionClosed(Exception):
@@ -83,9 +100,25 @@ class Outcome:
 
 
 class ProtocolSession:
-    def __init__(self, engine: EngineApi, *, max_symbols: int = 200, max_alerts: int = 200) -> None:
+    def __init__(
+        self,
+        engine: EngineApi,
+        *,
+        max_symbols: int = 200,
+        max_alerts: int = 200,
+        page_size: int = RESUME_PAGE,
+        failures: ThrottledLog | None = None,
+    ) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be >= 1")
         self.engine = engine
         self.max_symbols = max_symbols
+        self.page_size = page_size
+        # Set by the server: long streams are charged to its connection's rate budget,
+        # and resumes take turns in a share of the loop common to every connection.
+        self.pacer: Pacer | None = None
+        self.share: LoopShare | None = None
+        self._failures = failures if failures is not None else ThrottledLog(_log)
         self.outbox: Outbox = engine.subscribe_messages(symbols=())
         self._symbols: set[str] = set()  # tickers the client subscribed to
         self._books: dict[str, int] = {}  # books the client subscribed to, with depth
@@ -142,12 +175,13 @@ class ProtocolSession:
             orders,
         ]
 
-    def open(self, since: int | None = None, journal_id: str | None = None) -> None:
+    async def open(self, since: int | None = None, journal_id: str | None = None) -> None:
         """Queue what a new connection gets first: the snapshot, then (resuming from
-        ``since``) the order events it missed, in order, and ``RESUMED``.  One
-        synchronous step: no live event can come between, so none overtakes a missed
-        one.  A resume the server cannot honour (another journal, a ``since`` beyond
-        its ``seq``) sends ``ERROR RESUME_RESET`` before the snapshot instead."""
+        ``since``) the order events it missed, in order, and ``RESUMED``; live events
+        wait until then, so none overtakes a missed one.  The snapshot and the start of
+        the wait are one synchronous step (the rest streams at the client's pace).  A
+        resume the server cannot honour (another journal, a ``since`` beyond its
+        ``seq``) sends ``ERROR RESUME_RESET`` before the snapshot instead."""
         outbox = self.outbox
         if since is not None:
             refused = self._refuse_resume(since, journal_id)
@@ -156,13 +190,18 @@ class ProtocolSession:
                 since = None
         for message in self.snapshot():
             outbox.push(message)
-        if since is not None:
-            events = self._missed(since)
-            for event in events:
-                outbox.push(event)
-            outbox.push(
-                messages.resumed(since, len(events), self._baseline, self.engine.journal_id)
-            )
+        if since is None:
+            return
+        outbox.hold_events()
+        try:
+            baseline = self._baseline
+            count = await self._stream_missed(since, paced=True)
+            outbox.push(messages.resumed(since, count, baseline, self.engine.journal_id))
+        except Exception as error:  # a journal that cannot be read: say so, do not hang
+            self._failures.failure(failure_key(error), "resume on connect failed", error)
+            outbox.push(messages.error("INTERNAL", f"resume failed: {error}"))
+        finally:
+            outbox.release_events(after=since)
 
     # -- commands --------------------------------------------------------------------
     async def request(self, command: Command | Mapping[str, Any] | str | bytes) -> Message:
@@ -215,8 +254,10 @@ class ProtocolSession:
             return Outcome(messages.error(exc.code, exc.message, reply_id))
         except WorkspaceError as exc:
             return Outcome(messages.error(exc.code, str(exc) or exc.code, command_id))
-        except Exception:  # the engine's bug must not kill the connection
-            _log.exception("command failed")
+        except Exception as error:  # the engine's bug must not kill the connection
+            # Never a traceback per frame: a client repeating the command that hits a
+            # bug would fill the log (the first of a kind is logged in full).
+            self._failures.failure(failure_key(error), "command failed", error)
             return Outcome(messages.error("INTERNAL", "internal error", command_id))
 
     async def _dispatch(self, command: Command, *, inline: bool) -> Outcome:
@@ -273,7 +314,7 @@ class ProtocolSession:
                 await self._release_unused(alert.symbol)
                 return Outcome(messages.message("ALERT_CANCELED", cid, **alert.to_wire()))
             case Resume(since=since, journal_id=journal_id, id=cid):
-                return self._resume(since, journal_id, cid)
+                return await self._resume(since, journal_id, cid, inline=inline)
             case Replay():
                 return await self._start_replay(command, inline=inline)
         raise ProtocolError("UNKNOWN_ACTION", "unknown command", command.id)  # pragma: no cover
@@ -289,20 +330,38 @@ class ProtocolSession:
             return f"since {since} is beyond this journal's seq {seq}"
         return None
 
-    def _missed(self, since: int) -> list[Message]:
-        """Order events after ``since`` that this connection has not delivered: those
-        older than its snapshot that no earlier resume sent."""
+    async def _stream_missed(self, since: int, *, paced: bool) -> int:
+        """Queue the order events after ``since`` that this connection has not had:
+        those up to its snapshot that no earlier resume sent.  A page at a time from
+        the journal, each paid to the pacer, then (``paced``) waiting until the client
+        took most of it; the loop runs other work between pages.  How many were
+        queued."""
         upto = self._resumed_from
         if since >= upto:
-            return []
+            return 0
         self._resumed_from = since
-        return [
-            event
-            for event in self.engine.order_events_since(since)
-            if isinstance(event.get("seq"), int) and event["seq"] <= upto
-        ]
+        outbox, pacer, share = self.outbox, self.pacer, self.share
+        count = 0
+        pages = iter(self.engine.order_update_pages(since, self.page_size, upto))
+        while not (self._closed or outbox.closed):
+            if share is not None:
+                await share.take(self.page_size)  # the loop's turn, shared by all resumes
+            page = next(pages, None)  # one bounded read of the journal
+            if page is None:
+                break
+            if pacer is not None:
+                await pacer.bulk(len(page))
+            for event in page:
+                outbox.push(event)
+            count += len(page)
+            if paced:
+                await outbox.drained(self.page_size)
+            await asyncio.sleep(0)  # one page per turn, whatever the client's speed
+        return count
 
-    def _resume(self, since: int, journal_id: str | None, command_id: CommandId) -> Outcome:
+    async def _resume(
+        self, since: int, journal_id: str | None, command_id: CommandId, *, inline: bool
+    ) -> Outcome:
         engine = self.engine
         refused = self._refuse_resume(since, journal_id)
         if refused is not None:
@@ -311,19 +370,19 @@ class ProtocolSession:
             # Live events still queued are in the fresh snapshot: not sent after it.
             self.outbox.take_events()
             return Outcome(reset, after=snapshot)
-        # Live events not yet written wait behind the older ones (seq order).
-        events = self._missed(since) + [
-            event
-            for event in self.outbox.take_events()
-            if not isinstance(event.get("seq"), int) or event["seq"] > since
-        ]
-        events.sort(key=lambda event: event.get("seq", 0))
-        resumed = messages.resumed(since, len(events), engine.seq, engine.journal_id, command_id)
-        return Outcome(
-            resumed,
-            before=events,
-            after=[engine.positions_message(), engine.portfolio_message()],
-        )
+        # Live events not yet written, and those published meanwhile, wait behind the
+        # older ones (seq order), ahead of RESUMED.
+        outbox = self.outbox
+        outbox.hold_events()
+        count = 0
+        try:
+            # The notebook's session without a consumer cannot wait for one.
+            paced = not inline or bool(self._listeners or self._streams)
+            count = await self._stream_missed(since, paced=paced)
+        finally:
+            count += outbox.release_events(after=since)
+        resumed = messages.resumed(since, count, engine.seq, engine.journal_id, command_id)
+        return Outcome(resumed, after=[engine.positions_message(), engine.portfolio_message()])
 
     # -- symbols -----------------------------------------------------------------------
     def _check_room(self, command_id: CommandId) -> None:
@@ -455,6 +514,8 @@ class ProtocolSession:
         async for tick in ticks:
             if self._closed:
                 break
+            if deliver and self.pacer is not None and count % REPLAY_CHUNK == 0:
+                await self.pacer.bulk(REPLAY_CHUNK)  # the budget, a chunk ahead
             # Paced by the consumer: the bulk lane holds a bounded number of ticks.
             if deliver and not await self.outbox.push_bulk(tick):
                 break
@@ -541,4 +602,3 @@ class ProtocolSession:
         self._books_acquired.clear()
         self._symbols.clear()
         self._books.clear()
-

@@ -3,7 +3,10 @@
 
 It translates protocol <-> engine (through one ``ProtocolSession`` per connection) and
 holds no trading logic.  Handshake policy: unknown path 404, ``GET /`` and
-``GET /health`` JSON, wrong ``Origin`` 403, missing or wrong token 401.
+``GET /health`` JSON (503 while the engine is not healthy; the detail only with the
+token), a foreign ``Origin`` 403 (without an allow-list only loopback pages pass),
+missing or wrong token 401; past a per-address or per-token connection cap, the
+connection is closed at once with 1008.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from workspace.errors import Unauthorized
 from workspace.protocol.codec import MSGPACK_SUBPROTOCOL, EncodeCache
 from workspace.protocol.engine_api import EngineApi
 from workspace.protocol.session import ProtocolSession
+from workspace.protocol.throttled_log import ThrottledLog
+from workspace.protocol.turns import LoopShare
 from workspace.server import auth
-from workspace.server.connection import Connection
+from workspace.server.connection import CLOSE_POLICY, Connection
 from workspace.server.http import HEALTH_PATHS, WS_PATH, error_response, json_response
 from workspace.server.limits import ServerLimits
 
@@ -68,6 +73,13 @@ class RealtimeServer:
         self.refused = 0
         self.close_reasons: dict[str, int] = {}  # why the server dropped clients
         self._changed: asyncio.Future[None] | None = None
+        # Open connections by peer address and by token (the caps).
+        self._by_address: dict[str, int] = {}
+        self._by_token: dict[str, int] = {}
+        # The loop's share for resumes, common to every connection.
+        self._resume_share = LoopShare(self.limits.resume_events_per_turn)
+        # Failures of commands, logged with a traceback once per kind a minute.
+        self._failures = ThrottledLog(_log)
         self._sweeper: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -187,25 +199,40 @@ class RealtimeServer:
                 if connection.blocked_since is not None:
                     connection.check_progress(now)
 
-    def health(self) -> dict[str, object]:
-        status = self.engine.status_message()
-        return {
-            "status": "ok",
-            "feed": status.get("feed"),
-            "source": status.get("source"),
-            "clients": self.clients,
-            "uptime_s": round(time.monotonic() - self._started_at, 3),
-            "seq": self.engine.seq,
-            "journal_id": self.engine.journal_id,
-            "blocked": self.blocked,
-            "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
-        }
+    def health(self, *, detail: bool = True) -> tuple[HTTPStatus, dict[str, object]]:
+        """``/health``: 200 and ``{"status": "ok"}`` while the engine is healthy, 503
+        and ``{"status": "degraded"}`` while its journal cannot write or no market data
+        flows (a load balancer or a supervisor reads the code).  ``detail`` adds what
+        explains it: the engine's health (feed, journal, problems, last gap, last
+        price time), clients, seq, journal id, uptime."""
+        engine_health = dict(self.engine.health())
+        healthy = bool(engine_health.pop("healthy", True))
+        body: dict[str, object] = {"status": "ok" if healthy else "degraded"}
+        if detail:
+            status = self.engine.status_message()
+            body.update(engine_health)
+            body.update(
+                {
+                    "feed": status.get("feed", engine_health.get("feed")),
+                    "source": status.get("source"),
+                    "clients": self.clients,
+                    "uptime_s": round(time.monotonic() - self._started_at, 3),
+                    "seq": self.engine.seq,
+                    "journal_id": self.engine.journal_id,
+                    "blocked": self.blocked,
+                    "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
+                }
+            )
+        return (HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE), body
 
     # -- handshake -----------------------------------------------------------------------
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
         if path in HEALTH_PATHS and not _is_upgrade(request.headers):
-            return json_response(connection, HTTPStatus.OK, self.health())
+            # Liveness for anyone; the detail (clients, seq, journal, feed) only for
+            # whoever holds the token, when there is one.
+            detail = auth.token_ok(self.token, request.path, request.headers)
+            return json_response(connection, *self.health(detail=detail))
         if path != WS_PATH:
             return error_response(connection, HTTPStatus.NOT_FOUND, "NOT_FOUND", f"no {path}")
         if not auth.origin_ok(self.origins, request.headers.get("Origin")):
@@ -225,13 +252,45 @@ class RealtimeServer:
             return error_response(connection, HTTPStatus.BAD_REQUEST, "INVALID_PARAMS", str(error))
         return None
 
+    def _over_cap(self, address: str | None, token: str | None) -> str | None:
+        """Why a new connection from ``address`` with ``token`` exceeds a cap, if it does
+        (counted before it joins; nothing awaits between the count and the join)."""
+        limits = self.limits
+        cap = limits.max_connections_per_address
+        if cap is not None and address is not None and self._by_address.get(address, 0) >= cap:
+            return f"too many connections from {address} (at most {cap})"
+        cap = limits.max_connections_per_token
+        if cap is not None and token is not None and self._by_token.get(token, 0) >= cap:
+            return f"too many connections with this token (at most {cap})"
+        return None
+
     async def _handle(self, websocket: ServerConnection) -> None:
-        self.accepted += 1
         assert websocket.request is not None
-        since, journal_id = resume_point(websocket.request.path)
+        request = websocket.request
+        address = _address_of(websocket)
+        token = auth.token_of(request.path, request.headers) if self.token else None
+        over = self._over_cap(address, token)
+        if over is not None:
+            self.refused += 1
+            self.close_reasons["too many connections"] = (
+                self.close_reasons.get("too many connections", 0) + 1
+            )
+            _log.warning("refusing a connection: %s", over)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    websocket.close(CLOSE_POLICY, over), self.limits.close_grace_s
+                )
+            return
+        self.accepted += 1
+        since, journal_id = resume_point(request.path)
         session = ProtocolSession(
-            self.engine, max_symbols=self.limits.max_symbols, max_alerts=self.limits.max_alerts
+            self.engine,
+            max_symbols=self.limits.max_symbols,
+            max_alerts=self.limits.max_alerts,
+            page_size=self.limits.resume_page_size,
+            failures=self._failures,
         )
+        session.share = self._resume_share
         connection = Connection(
             websocket,
             session,
@@ -241,19 +300,39 @@ class RealtimeServer:
         )
         connection.on_change = self._notify
         self._connections.add(connection)
+        _count(self._by_address, address, +1)
+        _count(self._by_token, token, +1)
         self._notify()  # before the snapshot: its STATUS counts this client
-        # The subscription and the snapshot (and a resume's missed events) in one step:
-        # no live event comes between them.
-        session.open(since, journal_id)
         try:
-            await connection.run()
+            # The snapshot first (no live event comes between the subscription and it),
+            # then a resume's missed events at the client's pace, then commands.
+            await connection.run(since, journal_id)
         finally:
             self._connections.discard(connection)
+            _count(self._by_address, address, -1)
+            _count(self._by_token, token, -1)
             await session.close()
             if connection.close_reason:
                 reason = connection.close_reason
                 self.close_reasons[reason] = self.close_reasons.get(reason, 0) + 1
             self._notify()
+
+
+def _count(counts: dict[str, int], key: str | None, step: int) -> None:
+    if key is None:
+        return
+    value = counts.get(key, 0) + step
+    if value > 0:
+        counts[key] = value
+    else:
+        counts.pop(key, None)
+
+
+def _address_of(websocket: ServerConnection) -> str | None:
+    peer = websocket.remote_address
+    if isinstance(peer, tuple) and peer and isinstance(peer[0], str):
+        return peer[0]
+    return None
 
 
 def resume_point(path: str) -> tuple[int | None, str | None]:

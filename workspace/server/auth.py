@@ -1,5 +1,5 @@
 """Handshake checks: the token (``?token=`` or ``Authorization: Bearer``) and the
-``Origin`` allow-list.  Pure functions of the request's path and headers."""
+``Origin`` policy.  Pure functions of the request's path and headers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import hmac
 import ipaddress
 from collections.abc import Collection, Mapping
 from urllib.parse import parse_qs, urlsplit
+
+# A page's origin on this machine: JupyterLab's own page, a dashboard served locally.
+LOOPBACK_HOSTS = frozenset({"localhost", "localhost."})
+WEB_SCHEMES = frozenset({"http", "https"})
 
 
 def token_of(path: str, headers: Mapping[str, str]) -> str | None:
@@ -28,11 +32,43 @@ def token_ok(expected: str | None, path: str, headers: Mapping[str, str]) -> boo
 
 
 def origin_ok(allowed: Collection[str] | None, origin: str | None) -> bool:
-    """No allow-list: any origin.  With one: a request without ``Origin`` (a non-browser
-    client such as websocat) passes; a browser's origin must be listed (or ``*``)."""
-    if not allowed or origin is None:
+    """Whether a handshake with this ``Origin`` header may proceed.
+
+    A request without ``Origin`` is not a browser page's (websocat, bots, another
+    notebook): it passes.  A browser always sends the page's origin, and any page the
+    user has open can open a WebSocket to 127.0.0.1 (cross-site WebSocket hijacking:
+    the same-origin policy does not apply to WebSockets).  So, with no allow-list, only
+    pages served from this machine pass (``http(s)://localhost``, ``127.0.0.0/8``,
+    ``[::1]``, any port); with one, the listed origins (``*``: any)."""
+    if origin is None:
         return True
+    if not allowed:
+        return is_loopback_origin(origin)
     return "*" in allowed or origin.rstrip("/") in allowed
+
+
+def is_loopback_origin(origin: str) -> bool:
+    """``http(s)://`` a loopback host, any port; not ``null`` (a sandboxed frame or a
+    file), not a name that merely resolves to loopback (DNS rebinding gives an
+    attacker's name the address 127.0.0.1, never the name ``localhost``)."""
+    try:
+        parts = urlsplit(origin.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return False
+    if parts.scheme.lower() not in WEB_SCHEMES or not host:
+        return False
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return False
+    return host.lower() in LOOPBACK_HOSTS or _is_loopback_address(host)
+
+
+def _is_loopback_address(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_origins(text: str | None) -> tuple[str, ...] | None:
@@ -43,9 +79,6 @@ def parse_origins(text: str | None) -> tuple[str, ...] | None:
 
 
 def is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost."):
+    if host in LOOPBACK_HOSTS:
         return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return _is_loopback_address(host.strip("[]"))

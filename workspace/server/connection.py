@@ -1,6 +1,13 @@
 """One client connection: a reader (commands in, rate limited) and the writing end of
 the session's outbox.
 
+The rate limit is applied as frames *arrive* (in the protocol's frame parser), not
+when the reader gets to them: a flood is judged in the order the client sent it, so
+the connection is failed with 1008 before a close frame the client pipelined behind
+the flood is even parsed (judged later, websockets had already answered that close
+with the client's own code, 1000).  Commands over the limit still reach the reader,
+marked, and get ``RATE_LIMITED`` in their turn.
+
 Writing takes from the outbox only while the socket takes data: the transport's
 write buffer (``write_limit_bytes``) and what the kernel may hold unsent
 (``unsent_limit_bytes``, TCP_NOTSENT_LOWAT) are small, so once the client stops
@@ -26,10 +33,12 @@ import fcntl
 import logging
 import socket
 import termios
+from collections import deque
 from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from workspace.protocol import messages
@@ -65,6 +74,10 @@ class Connection:
         self._cache = cache
         self._loop = asyncio.get_running_loop()
         self._gate = CommandGate(limits, self._loop.time())
+        # The gate's verdict on each message, in arrival order (the reader pops one per
+        # message it gets).
+        self._verdicts: deque[bool] = deque()
+        self._flooded = False
         self.sent = 0
         self.close_reason: str | None = None
         # Set while the socket is full: since when, and the bytes still unsent at the
@@ -81,10 +94,12 @@ class Connection:
         self._frame = cache.msgpack_frame if msgpack else cache.json_frame
         self._transport = websocket.transport
         self._socket: socket.socket | None = websocket.transport.get_extra_info("socket")
+        self._gate_arrivals()
+        session.pacer = self
 
-    async def run(self) -> None:
-        """Write what the session queued (its snapshot), then serve until the
-        connection ends."""
+    async def run(self, since: int | None = None, journal_id: str | None = None) -> None:
+        """Open the session (its snapshot, and the events missed since ``since`` when
+        resuming), write it as the client reads, then serve until the connection ends."""
         sock, limits = self._socket, self.limits
         if sock is not None:
             with contextlib.suppress(OSError, AttributeError):
@@ -96,10 +111,17 @@ class Connection:
         outbox = self.outbox
         outbox.on_ready = self.flush
         outbox.on_close = self._outbox_closed
+        # A resume waits for its client to read; a client that goes away (or is
+        # closed for stalling or flooding) must not leave it waiting.
+        watcher = self._loop.create_task(self._close_outbox_when_lost(), name="ws-lost")
         try:
+            await self.session.open(since, journal_id)
             self.flush()
             await self._read()
         finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             outbox.on_ready = None
             outbox.on_close = None
             if self._drainer is not None:
@@ -110,25 +132,78 @@ class Connection:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await self._closer
 
+    async def _close_outbox_when_lost(self) -> None:
+        await self.websocket.wait_closed()
+        self.outbox.close("connection closed")
+
     # -- inbound -----------------------------------------------------------------
+    def _gate_arrivals(self) -> None:
+        """Judge each message as its first frame is parsed (see the module's doc)."""
+        protocol = self.websocket.protocol
+        deliver = protocol.recv_frame
+        gate, verdicts, loop = self._gate, self._verdicts, self._loop
+
+        def recv_frame(frame: Frame) -> None:
+            if frame.opcode is Opcode.TEXT or frame.opcode is Opcode.BINARY:
+                admitted = gate.admit(loop.time())
+                if not admitted and gate.flooding and not self._flooded:
+                    self._flood()
+                    return  # the parser discards everything after it
+                verdicts.append(admitted)
+            deliver(frame)
+
+        protocol.recv_frame = recv_frame  # type: ignore[method-assign]
+
+    def _flood(self) -> None:
+        """Rejected commands keep coming faster than allowed: close with 1008 at once
+        (what was queued for the client first, if its socket takes it), and run none of
+        the commands still waiting to be read."""
+        self._flooded = True
+        self.close_reason = "flooding"
+        _log.warning("closing a client that kept flooding past the rate limit")
+        # The client learns why before the close (its rejected commands were judged
+        # ahead of the reader, which never gets to answer them one by one).
+        self.session.push(
+            messages.error(
+                "RATE_LIMITED",
+                f"more than {self.limits.commands_per_s:g} commands/s; closing (1008)",
+            )
+        )
+        self.flush()
+        protocol = self.websocket.protocol
+        if protocol.state is State.OPEN:
+            protocol.fail(CLOSE_POLICY, "rate limit exceeded")
+        if self.on_change is not None:
+            self.on_change()
+
     async def _read(self) -> None:
-        websocket = self.websocket
+        websocket, verdicts, session = self.websocket, self._verdicts, self.session
+        msgpack = self.msgpack
         with contextlib.suppress(ConnectionClosed):
-            async for frame in websocket:
-                if not self._gate.admit(self._loop.time()):
-                    if self._gate.flooding:
-                        self._close(CLOSE_POLICY, "rate limit exceeded", "flooding")
-                        return
+            while True:
+                # Bytes, whatever the frame's type: invalid UTF-8 in a text frame is
+                # an INVALID_JSON for the parser, not a reason to drop the connection.
+                frame = await websocket.recv(decode=False)
+                if self._flooded:
+                    return
+                if verdicts and not verdicts.popleft():
                     # Urgent: ahead of any market data the client has not read yet.
-                    self.session.push(
+                    session.push(
                         messages.error(
                             "RATE_LIMITED",
                             f"more than {self.limits.commands_per_s:g} commands/s",
-                            _peek_id(frame, self.msgpack),
+                            _peek_id(frame, msgpack),
                         )
                     )
                     continue
-                await self.session.handle(frame, msgpack=self.msgpack)
+                await session.handle(frame, msgpack=msgpack)
+
+    async def bulk(self, messages: int) -> None:
+        """The session's ``Pacer``: a resume's or replay's messages are paid from this
+        connection's command budget; waits while it is spent."""
+        # The bucket refills with time: there is no event to wait on.
+        while (wait := self._gate.bulk(messages, self._loop.time())) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait)
 
     # -- outbound ----------------------------------------------------------------
     def flush(self) -> None:
