@@ -34,7 +34,8 @@ def test_add_prints_the_token_last_and_stores_only_its_hash(tmp_path: Path) -> N
     token = lines[-1]
     assert split_token(token) is not None
     text = path.read_text()
-    assert token not in text and token.split(".")[1] not in text
+    assert token not in text
+    assert token.split(".")[1] not in text
     user = UsersFile(path).read().get("alice")
     assert user.balances == {"USDT": Decimal("5000"), "BTC": Decimal("0.5")}
     assert user.token.matches(token.split(".")[1])
@@ -67,7 +68,8 @@ def test_list_remove_and_rotate(tmp_path: Path) -> None:
     assert old not in lines[-1]
     code, lines = run_cli("users", "token", "alice", "--rotate", "--users", path)
     new = lines[-1]
-    assert code == 0 and new != old
+    assert code == 0
+    assert new != old
     alice = UsersFile(path).read().get("alice")
     assert alice.token.matches(new.split(".")[1])
     assert not alice.token.matches(old.split(".")[1])
