@@ -23,7 +23,7 @@ from workspace.protocol.commands import (
     UnsubscribeBook,
     parse_command,
 )
-from workspace.trading.requests import OrderType, Side
+from workspace.trading.requests import OrderType, Side, TimeInForce
 
 STABLE_CODES = {None, "INVALID_JSON", "UNKNOWN_ACTION", "INVALID_PARAMS", "INVALID_SYMBOL"}
 
@@ -108,6 +108,42 @@ def test_numeric_strings_are_accepted_like_binance() -> None:
     )
     assert isinstance(command, PlaceOrder)
     assert command.request.price == Decimal("50000.10")
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({}, None),
+        ({"time_in_force": "IOC"}, TimeInForce.IOC),
+        ({"time_in_force": "fok"}, TimeInForce.FOK),
+        ({"timeInForce": "GTC"}, TimeInForce.GTC),  # Binance's name for the same field
+        ({"time_in_force": "IOC", "timeInForce": "IOC"}, TimeInForce.IOC),
+    ],
+)
+def test_time_in_force_parses_under_either_name(
+    fields: dict[str, Any], expected: TimeInForce | None
+) -> None:
+    command = parse_command(
+        {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "quantity": 1, **fields}
+    )
+    assert isinstance(command, PlaceOrder)
+    assert command.request.time_in_force == expected
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"time_in_force": "GTD"},
+        {"time_in_force": 1},
+        {"timeInForce": ""},
+        {"time_in_force": "IOC", "timeInForce": "FOK"},
+        {"type": "OCO", "take_profit": 110, "stop_price": 90, "time_in_force": "IOC"},
+    ],
+)
+def test_a_bad_time_in_force_is_invalid_params(fields: dict[str, Any]) -> None:
+    base = {"action": "place_order", "symbol": "BTCUSDT", "side": "SELL", "quantity": 1, "id": 4}
+    error = error_of({**base, **fields})
+    assert (error.code, error.id) == ("INVALID_PARAMS", 4)
 
 
 @pytest.mark.parametrize(

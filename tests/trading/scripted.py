@@ -102,10 +102,13 @@ def ticker(price: str, bid: str | None, ask: str | None, symbol: str = SYMBOL) -
     )
 
 
+_TEXT_FIELDS = ("client_order_id", "time_in_force")
+
+
 def request(side: Side, kind: OrderType, quantity: str, **prices: Any) -> OrderRequest:
     symbol = prices.pop("symbol", SYMBOL)
     fields = {
-        k: (Decimal(v) if isinstance(v, str | int) and k != "client_order_id" else v)
+        k: (Decimal(v) if isinstance(v, str | int) and k not in _TEXT_FIELDS else v)
         for k, v in prices.items()
     }
     return OrderRequest(

@@ -880,6 +880,10 @@ class Engine:
             "exchange_info": self._rules_state(),
             "journal": self._journal_state,
             "journal_reason": self._journal_reason,
+            # how orders fill: against local order books, or at the top of the book
+            # (docs/trading.md, "How orders fill")
+            "fill_model": self.account.fill_model(now_ms=self.clock.time_ms()),
+            "fill_models": self.account.fill_models(self.clock.time_ms()),
             "clients": self.server_clients,
             "metrics": self.metrics.snapshot(),
         }

@@ -60,27 +60,55 @@ class OrderMethods:
         side: str | Side,
         quantity: Number,
         client_order_id: str | None = None,
+        time_in_force: str | None = None,
         **prices: Any,
     ) -> Order:
         if client_order_id is not None and not isinstance(client_order_id, str):
             raise InvalidParams(f"client_order_id must be a string, got {client_order_id!r}")
+        if time_in_force is not None and not isinstance(time_in_force, str):
+            raise InvalidParams(
+                f"time_in_force must be 'GTC', 'IOC' or 'FOK', got {time_in_force!r}"
+            )
+        numbers: dict[str, Any] = {name: exact(value) for name, value in prices.items()}
         request = OrderRequest(
             symbol=symbol.upper() if isinstance(symbol, str) else symbol,
             side=to_side(side),
             type=type_,
             quantity=exact(quantity),  # type: ignore[arg-type]  # None -> rejected
             client_order_id=client_order_id,
-            **{name: exact(value) for name, value in prices.items()},
+            time_in_force=time_in_force,
+            **numbers,
         )
         return self.place(request)
 
-    def buy(self, symbol: str, quantity: Number, *, client_order_id: str | None = None) -> Order:
-        """Market buy."""
-        return self._order(OrderType.MARKET, symbol, Side.BUY, quantity, client_order_id)
+    def buy(
+        self,
+        symbol: str,
+        quantity: Number,
+        *,
+        client_order_id: str | None = None,
+        time_in_force: str | None = None,
+    ) -> Order:
+        """Market buy.  With the symbol's order book it walks the book; what the book
+        cannot fill waits for more (GTC), expires (``time_in_force="IOC"``), or nothing
+        executes (``"FOK"``)."""
+        return self._order(
+            OrderType.MARKET, symbol, Side.BUY, quantity, client_order_id, time_in_force
+        )
 
-    def sell(self, symbol: str, quantity: Number, *, client_order_id: str | None = None) -> Order:
-        """Market sell (a spot account sells only what it holds)."""
-        return self._order(OrderType.MARKET, symbol, Side.SELL, quantity, client_order_id)
+    def sell(
+        self,
+        symbol: str,
+        quantity: Number,
+        *,
+        client_order_id: str | None = None,
+        time_in_force: str | None = None,
+    ) -> Order:
+        """Market sell (a spot account sells only what it holds); ``time_in_force`` as
+        for ``buy``."""
+        return self._order(
+            OrderType.MARKET, symbol, Side.SELL, quantity, client_order_id, time_in_force
+        )
 
     def limit(
         self,
@@ -90,8 +118,13 @@ class OrderMethods:
         price: Number,
         *,
         client_order_id: str | None = None,
+        time_in_force: str | None = None,
     ) -> Order:
-        return self._order(OrderType.LIMIT, symbol, side, quantity, client_order_id, price=price)
+        """Limit order: what crosses the book executes at once (taker), the rest rests
+        (GTC), expires (IOC), or nothing executes unless all of it can (FOK)."""
+        return self._order(
+            OrderType.LIMIT, symbol, side, quantity, client_order_id, time_in_force, price=price
+        )
 
     def stop_loss(
         self,
@@ -102,15 +135,18 @@ class OrderMethods:
         price: Number | None = None,
         *,
         client_order_id: str | None = None,
+        time_in_force: str | None = None,
     ) -> Order:
         """Stop (market, or stop-limit with ``price``).  A SELL on a spot account locks
-        the asset it will sell and ends with the holding (docs/trading.md)."""
+        the asset it will sell and ends with the holding (docs/trading.md).
+        ``time_in_force`` applies once it triggers."""
         return self._order(
             OrderType.STOP_LOSS,
             symbol,
             side,
             quantity,
             client_order_id,
+            time_in_force,
             stop_price=stop_price,
             price=price,
         )
@@ -124,6 +160,7 @@ class OrderMethods:
         price: Number | None = None,
         *,
         client_order_id: str | None = None,
+        time_in_force: str | None = None,
     ) -> Order:
         return self._order(
             OrderType.TAKE_PROFIT,
@@ -131,6 +168,7 @@ class OrderMethods:
             side,
             quantity,
             client_order_id,
+            time_in_force,
             stop_price=stop_price,
             price=price,
         )
@@ -168,6 +206,7 @@ class OrderMethods:
         trailing_delta: Number | None = None,
         activation_price: Number | None = None,
         client_order_id: str | None = None,
+        time_in_force: str | None = None,
     ) -> Order:
         """Give exactly one of ``trail_percent`` (1 = 1 %), ``trail_amount`` (price
         units) or ``trailing_delta`` (BIPS, 100 = 1 %)."""
@@ -177,6 +216,7 @@ class OrderMethods:
             side,
             quantity,
             client_order_id,
+            time_in_force,
             trail_percent=trail_percent,
             trail_amount=trail_amount,
             trailing_delta=trailing_delta,
@@ -193,14 +233,17 @@ class OrderMethods:
         price: Number | None = None,
         *,
         client_order_id: str | None = None,
+        time_in_force: str | None = None,
     ) -> Order:
-        """Entry (market, or limit at ``price``) with a take-profit and a stop-loss."""
+        """Entry (market, or limit at ``price``) with a take-profit and a stop-loss;
+        ``time_in_force`` applies to the entry (the exits rest until one executes)."""
         return self._order(
             OrderType.BRACKET,
             symbol,
             side,
             quantity,
             client_order_id,
+            time_in_force,
             take_profit=take_profit,
             stop_loss=stop_loss,
             price=price,

@@ -659,6 +659,10 @@ class Workspace(OrderMethods):
             "seq": engine.seq if engine.running else None,
             "exchange_info": engine.status_message().get("exchange_info"),
             "journal": engine.journal_state,
+            # "book": orders fill against local order books; "top_of_book": without
+            # depth data, whole at the best price (docs/trading.md)
+            "fill_model": engine.account.fill_model(now_ms=engine.clock.time_ms()),
+            "fill_models": engine.account.fill_models(engine.clock.time_ms()),
         }
 
     def __repr__(self) -> str:

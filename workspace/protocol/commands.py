@@ -25,6 +25,7 @@ from workspace.trading.requests import (
     OrderRequest,
     OrderType,
     Side,
+    TimeInForce,
 )
 
 CommandId: TypeAlias = str | int | None
@@ -293,7 +294,7 @@ def _place_order(f: _Fields) -> PlaceOrder:
     )
     quantity = f.decimal("quantity", required=True)
     assert quantity is not None
-    prices = {name: f.decimal(name) for name in _PRICE_FIELDS}
+    prices: dict[str, Any] = {name: f.decimal(name) for name in _PRICE_FIELDS}
     for name in _REQUIRED_BY_TYPE[order_type]:
         if prices[name] is None:
             raise f.fail(f"{order_type} order needs '{name}'")
@@ -309,9 +310,28 @@ def _place_order(f: _Fields) -> PlaceOrder:
         type=order_type,
         quantity=quantity,
         client_order_id=client_order_id,
+        time_in_force=_time_in_force(f, order_type),
         **prices,
     )
     return PlaceOrder(request=request, id=f.id)
+
+
+def _time_in_force(f: _Fields, order_type: OrderType) -> TimeInForce | None:
+    """``time_in_force``, or Binance's ``timeInForce`` (the same thing under the
+    exchange's name); GTC, IOC or FOK, and GTC only for an OCO (both legs rest)."""
+    ours, binance = f.data.get("time_in_force"), f.data.get("timeInForce")
+    if ours is not None and binance is not None and ours != binance:
+        raise f.fail("'time_in_force' and 'timeInForce' differ")
+    value = ours if ours is not None else binance
+    if value is None:
+        return None
+    name = "time_in_force" if ours is not None else "timeInForce"
+    if not isinstance(value, str) or value.upper() not in TimeInForce.__members__:
+        raise f.fail(f"'{name}' must be one of GTC, IOC, FOK")
+    tif = TimeInForce(value.upper())
+    if order_type is OrderType.OCO and tif is not TimeInForce.GTC:
+        raise f.fail(f"an OCO rests both its legs: '{name}' can only be GTC")
+    return tif
 
 
 def _client_order_id(f: _Fields) -> str | None:

@@ -15,7 +15,7 @@ from workspace.trading.orders import Execution, Fill, LegRole, Liquidity, Order
 from workspace.trading.portfolio import Portfolio
 from workspace.trading.positions import Position, PositionStatus, PositionType
 from workspace.trading.reasons import ReasonCode
-from workspace.trading.requests import OrderRequest, OrderType, Side
+from workspace.trading.requests import OrderRequest, OrderType, Side, TimeInForce
 from workspace.trading.rules import round_price, round_qty
 from workspace.trading.wallet import Balance
 from workspace.trading.wire import (
@@ -49,6 +49,7 @@ __all__ = [
     "PositionType",
     "ReasonCode",
     "Side",
+    "TimeInForce",
     "ValuationEvent",
     "order_to_wire",
     "portfolio_to_wire",

@@ -37,6 +37,7 @@ from decimal import (
     DivisionByZero,
     InvalidOperation,
     Overflow,
+    getcontext,
     localcontext,
 )
 from types import MappingProxyType
@@ -45,10 +46,12 @@ from typing import TypeVar, cast
 import msgspec
 
 from workspace.errors import InvalidParams, NotFound
+from workspace.market.book import OrderBook
 from workspace.market.exchange_info import SymbolInfo
 from workspace.market.records import BookTicker, MiniTicker, Ticker, Trade
 from workspace.trading import execution, exits, placement
 from workspace.trading.config import AccountConfig
+from workspace.trading.depth import Depth, DepthState
 from workspace.trading.events import (
     AccountEvent,
     FillEvent,
@@ -73,6 +76,7 @@ from workspace.trading.wallet import Balance, Wallet
 
 ZERO = Decimal(0)
 TWO = Decimal(2)
+EXACT_DIGITS = 60  # the account's arithmetic: wide enough that sums and products never round
 
 S = OrderStatus
 _replace = msgspec.structs.replace
@@ -92,6 +96,7 @@ class _Step:
     __slots__ = (
         "by_id",
         "closed",
+        "depths",
         "fees",
         "fill_count",
         "fills",
@@ -117,6 +122,8 @@ class _Step:
         self.positions: list[tuple[dict[str, Position], str, object]] = []
         self.by_id: list[tuple[str, object]] = []
         self.position_order: list[str] | None = None  # open positions' order, if it moved
+        # the books' record of what orders took from them, as each was before the step
+        self.depths: dict[int, tuple[Depth, DepthState]] = {}
 
 
 class Account:
@@ -133,7 +140,9 @@ class Account:
         self.config = config if config is not None else AccountConfig()
         self.quote_asset = self.config.quote_currency
         self.ctx = Context(
-            prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
+            prec=EXACT_DIGITS,
+            rounding=ROUND_HALF_EVEN,
+            traps=[InvalidOperation, DivisionByZero, Overflow],
         )
         self.rules = SymbolRules(self.quote_asset, listing=rules, allowed=symbols)
         self.wallet = Wallet(self.ctx, self.config.initial_assets())
@@ -148,6 +157,8 @@ class Account:
         self._closed: list[Position] = []
         self._fills: list[Fill] = []
         self._quotes: dict[str, Quote] = {}
+        self._depths: dict[str, Depth] = {}  # the engine's books, for the book fill model
+        self._bases: dict[str, str] = {}  # symbol -> base asset (split once)
         self._realized = ZERO
         self._fees = ZERO
         self._initial_value = self.config.initial_balance
@@ -234,10 +245,19 @@ class Account:
         self.trim()
         return result, events
 
+    def _depth_changing(self, depth: Depth) -> None:
+        """A book's record of what orders took from it is about to change: inside a
+        step that may be taken back, keep it as it was (once per book and step)."""
+        step = self._step
+        if step is not None and id(depth) not in step.depths:
+            step.depths[id(depth)] = (depth, depth.state())
+
     def _rollback(self) -> None:
         step = self._step
         assert step is not None
         self._step = None
+        for depth, state in step.depths.values():
+            depth.restore(state)
         self.store.rollback()
         self.wallet.rollback()
         with localcontext(self.ctx):
@@ -355,7 +375,23 @@ class Account:
         return found.copy()
 
     def quote(self, symbol: str) -> Quote:
+        self._book_tops()
         return _replace(self._quotes.get(symbol.upper(), Quote()))
+
+    def _book_tops(self) -> None:
+        """The best bid / ask of each local book newer than the symbol's book ticker
+        become its quote's (marks, views).  Read when asked, not on every change of
+        the book: a book changes ten times a second and its top is rarely read."""
+        for symbol, depth in self._depths.items():
+            quote = self._quotes.get(symbol)
+            if quote is None:
+                quote = self._quotes[symbol] = Quote()
+            if quote.book_ms is not None and quote.book_ms > depth.book_ms:
+                continue
+            bid, ask = depth.book.best_bid(), depth.book.best_ask()
+            if bid is not None and ask is not None:
+                quote.bid, quote.ask = bid[0], ask[0]
+                quote.book_ms = depth.book_ms
 
     def balances(self) -> Mapping[str, Balance]:
         """``{asset: Balance(free, locked)}`` for every asset held (and the quote)."""
@@ -391,17 +427,53 @@ class Account:
         total.  The incremental total kept by ``on_market`` must always equal it."""
         return self._marks.revalue()
 
+    def fill_model(self, symbol: str | None = None, now_ms: int | None = None) -> str:
+        """``"book"`` when orders of ``symbol`` fill against its local order book now
+        (a book is attached and fresh), else ``"top_of_book"`` (docs/trading.md).
+        Without a symbol: ``"book"`` when at least one book is fresh and every symbol
+        with open orders has a fresh book."""
+        now = self.now_ms if now_ms is None else now_ms
+        if symbol is not None:
+            return "book" if self.depth_for(symbol.upper(), now) is not None else "top_of_book"
+        fresh = {s for s in self._depths if self.depth_for(s, now) is not None}
+        if not fresh or not self.store.symbols() <= fresh:
+            return "top_of_book"
+        return "book"
+
+    def fill_models(self, now_ms: int | None = None) -> dict[str, str]:
+        """The fill model of every symbol with a book or an open order."""
+        now = self.now_ms if now_ms is None else now_ms
+        symbols = sorted(set(self._depths) | self.store.symbols())
+        return {s: self.fill_model(s, now) for s in symbols}
+
     # -- what the decision modules read ------------------------------------------------
     def quote_for(self, symbol: str) -> Quote | None:
         """The account's own quote object (read it, do not change it)."""
         return self._quotes.get(symbol)
+
+    def book(self, symbol: str) -> OrderBook | None:
+        """The local order book of ``symbol`` the engine handed in, if any (fresh or
+        not)."""
+        depth = self._depths.get(symbol)
+        return depth.book if depth is not None else None
+
+    def depth_for(self, symbol: str, now_ms: int) -> Depth | None:
+        """The book of ``symbol`` if it is fresh at ``now_ms`` (its last change within
+        the freshness limit): the book fill model applies."""
+        depth = self._depths.get(symbol)
+        if depth is None or not depth.fresh(now_ms, self.max_age_ms):
+            return None
+        return depth
 
     def position_on(self, symbol: str) -> Position | None:
         """The open position of ``symbol`` (the account's own object: read only)."""
         return self._positions.get(symbol)
 
     def base_of(self, symbol: str) -> str:
-        return split_symbol(symbol, self.quote_asset)
+        base = self._bases.get(symbol)
+        if base is None:
+            base = self._bases[symbol] = split_symbol(symbol, self.quote_asset)
+        return base
 
     @property
     def has_waiting(self) -> bool:
@@ -417,6 +489,12 @@ class Account:
 
     def emit_order(self, order: Order, ts_ms: int, events: list[AccountEvent]) -> None:
         self.emit(OrderEvent(ts_ms=ts_ms, order=order), events)
+
+    def emit_fill(self, fill: Fill, events: list[AccountEvent]) -> None:
+        """``emit(FillEvent(...))`` without the dispatch: a walk of the book emits one
+        per level (inside a step: the account's exact arithmetic is on)."""
+        self._apply_fill(fill)
+        events.append(FillEvent(ts_ms=fill.ts_ms, fill=fill))
 
     # -- market data -------------------------------------------------------------------
     def on_market(self, record: MarketRecord, ts_ms: int) -> list[AccountEvent]:
@@ -437,10 +515,19 @@ class Account:
         if quote is None:
             quote = self._quotes[symbol] = Quote()
         kind = type(record)
+        quantity: Decimal | None = None
+        event_ms: int | None = None
         if kind is Trade:
-            price = cast(Trade, record).price
+            trade = cast(Trade, record)
+            price = trade.price
             quote.trade_ms = ts_ms
             trigger = True
+            quantity = trade.quantity
+            event_ms = trade.trade_time
+            depth = self._depths.get(symbol)
+            if depth is not None and not depth.newer_than(event_ms):
+                # the book does not show this trade yet: what it took is gone
+                depth.trade_printed(price, quantity, not trade.buyer_is_maker, event_ms)
         elif kind is BookTicker:
             book = cast(BookTicker, record)
             quote.bid = book.bid_price
@@ -461,6 +548,8 @@ class Account:
                     quote.bid = full.bid_price
                     quote.ask = full.ask_price
                     quote.book_ms = ts_ms
+                quantity = full.last_quantity
+                event_ms = full.event_time
             price = ticker.last_price
             traded = quote.trade_ms
             trigger = traded is None or ts_ms - traded > self.max_age_ms
@@ -474,10 +563,54 @@ class Account:
         if self._unvalued or store.has_waiting or (trigger and store.may_fire(symbol, price)):
             return self._durably(
                 lambda events: events.extend(
-                    execution.after_price(self, symbol, price, ts_ms, trigger=trigger)
+                    execution.after_price(
+                        self,
+                        symbol,
+                        price,
+                        ts_ms,
+                        trigger=trigger,
+                        quantity=quantity,
+                        trade_ms=event_ms,
+                    )
                 )
             )[1]
         return []
+
+    def on_book(self, symbol: str, book: OrderBook | None, ts_ms: int) -> list[AccountEvent]:
+        """The engine's local order book of ``symbol`` changed (a diff applied, or a
+        book built from a snapshot), at ``ts_ms`` on the engine's clock; ``None``: the
+        book was lost (a sequence gap; it is being rebuilt).
+
+        The account keeps the reference and reads the book only inside its own calls
+        (here, and when an order executes): from now on, while the book keeps changing
+        within the freshness limit, orders of ``symbol`` fill against it (the book fill
+        model); without it they fill at the top of the book.  A different object is a
+        rebuilt book: what the account's orders took from the old one is forgotten.
+        Orders that wait for liquidity take what the book now offers; market orders
+        that waited for a fresh price execute."""
+        if ts_ms > self.now_ms:
+            self.now_ms = ts_ms
+        if book is None:
+            self._depths.pop(symbol, None)
+            return []
+        depth = self._depths.get(symbol)
+        if depth is None or depth.book is not book:
+            depth = self._depths[symbol] = Depth(book, ts_ms, self._depth_changing)
+        else:
+            depth.changed(ts_ms)
+        store = self.store
+        if self.suspended or not (store.has_waiting or store.wants_liquidity(symbol)):
+            return []
+
+        def fill(events: list[AccountEvent]) -> None:
+            if store.has_waiting:
+                execution.expire_waiting(self, ts_ms, events)
+                if store.waiting(symbol):
+                    execution.fill_waiting(self, symbol, ts_ms, events)
+            if store.wants_liquidity(symbol):
+                execution.fill_from_book(self, symbol, ts_ms, events)
+
+        return self._durably(fill)[1]
 
     def expire(self, now_ms: int) -> list[AccountEvent]:
         """Expire the market orders whose wait for a fresh price is over (the engine
@@ -493,6 +626,7 @@ class Account:
         changes nothing on this account; hand it to the journal to sample the equity
         curve and to let a rebuild start from these prices."""
         p = self.portfolio()
+        self._book_tops()
         quotes = sorted(self._quotes.items())
         return MarkEvent(
             ts_ms=ts_ms,
@@ -619,17 +753,25 @@ class Account:
     # -- the one transition ------------------------------------------------------------
     def apply(self, event: AccountEvent) -> None:
         """Apply one event.  Live steps and journal rebuilds both come through here."""
+        if getcontext().prec >= EXACT_DIGITS:
+            # already inside the account's exact arithmetic (a live step): entering it
+            # again for each event of a 20-level walk costs more than applying the event
+            self._apply(event)
+            return
         with localcontext(self.ctx):
-            if isinstance(event, OrderEvent):
-                self._apply_order(event.order)
-            elif isinstance(event, FillEvent):
-                self._apply_fill(event.fill)
-            elif isinstance(event, PositionEvent):
-                self._apply_position(event.position)
-            elif isinstance(event, ValuationEvent):
-                self._apply_valuation(event)
-            else:
-                self._apply_mark(event)
+            self._apply(event)
+
+    def _apply(self, event: AccountEvent) -> None:
+        if isinstance(event, OrderEvent):
+            self._apply_order(event.order)
+        elif isinstance(event, FillEvent):
+            self._apply_fill(event.fill)
+        elif isinstance(event, PositionEvent):
+            self._apply_position(event.position)
+        elif isinstance(event, ValuationEvent):
+            self._apply_valuation(event)
+        else:
+            self._apply_mark(event)
 
     def _apply_order(self, order: Order) -> None:
         old, new_legs = self.store.put(order)
@@ -647,22 +789,28 @@ class Account:
         """Lock (``sign`` 1) or release (-1) what an open order holds back."""
         if order.reserved and order.reserved_asset is not None:
             self.wallet.lock(order.reserved_asset, order.reserved if sign > 0 else -order.reserved)
+        if order.exit_reserved:
+            # a bracket's live exits while its entry still works (the base asset)
+            amount = order.exit_reserved
+            self.wallet.lock(self.base_of(order.symbol), amount if sign > 0 else -amount)
 
     def _apply_fill(self, fill: Fill) -> None:
         quote = self.quote_asset
         fee_asset = fill.fee_asset or quote
-        # fees are counted in the quote currency: one paid in another asset at the fill
-        self._fees += fill.fee if fee_asset == quote else fill.fee * fill.price
+        fee = fill.fee
         wallet = self.wallet
-        base = split_symbol(fill.symbol, quote)
         notional = fill.quantity * fill.price
-        if fill.side is Side.BUY:
-            wallet.move(base, fill.quantity)
-            wallet.move(quote, -notional)
+        buy = fill.side is Side.BUY
+        wallet.move(self.base_of(fill.symbol), fill.quantity if buy else -fill.quantity)
+        cash = -notional if buy else notional
+        if fee_asset == quote:
+            self._fees += fee
+            wallet.move(quote, cash - fee)  # exact: one move instead of two
         else:
-            wallet.move(base, -fill.quantity)
-            wallet.move(quote, notional)
-        wallet.move(fee_asset, -fill.fee)
+            # fees are counted in the quote currency: one paid in another asset at the fill
+            self._fees += fee * fill.price
+            wallet.move(quote, cash)
+            wallet.move(fee_asset, -fee)
         self._fills.append(fill)
         self._fill_count += 1
         self.ids.saw_fill(fill.id)

@@ -1,26 +1,29 @@
-"""Executions: what fires on a price, at which price an order fills, and the fill itself.
+"""Executions: what fires on a price, what a taker gets, what a resting limit gets.
 
-The fill model (docs/trading.md, "How orders fill", beside Binance's and Nautilus's):
+Two fill models (docs/trading.md, "How orders fill"), chosen per symbol at the moment
+of each execution:
 
-- Triggers fire on trade prices; on a symbol without a trade stream (no trade within
-  the freshness limit), on the ticker's last price.
-- A MARKET order takes the best ask (buy) or bid (sell) of a fresh book, else the fresh
-  last price; ``slippage_bps`` moves it against the taker.  Without a fresh price it
-  waits (NEW) for one, up to ``market_wait_ms``, then expires (``NO_MARKET_DATA``).
-- A resting LIMIT fills at its own price, as a maker, when a price reaches it; one that
-  is marketable when placed fills at once at the market, as a taker.
-- A triggered stop (or take-profit, or trailing stop) fills at the book's side when the
-  book is at least as new as the price that triggered it, otherwise at that triggering
-  price; a stop-limit becomes a LIMIT at its price.
-- Every fill is checked against the wallet at that moment (the order's own reservation
-  counts as free); one that cannot be paid expires (``INSUFFICIENT_BALANCE``).  An exit
-  (``reduce_only``) never executes more than is still held; with nothing held it
-  expires (``HOLDING_CLOSED``).
+- **book** (the symbol's local order book is attached and fresh, see ``Account.on_book``):
+  a MARKET order, a triggered stop / take-profit / trailing stop, and a limit that
+  crosses the book walk its levels, best first, each level a fill at its own price
+  (taker), up to the limit price for a limit; the liquidity taken is not available
+  again until the book updates that level (``depth.Depth``).  What the book cannot
+  fill waits for later book updates (GTC), expires (IOC), or nothing executes (FOK).
+  A limit that rests fills as a maker, at its price, when trades print: through its
+  price up to the traded quantity; at its price only past the quantity queued ahead
+  of it (``maker_fill``).
+- **top of book** (no depth data: a ticker-only feed, an old recording, a stale book):
+  the first version's model.  A MARKET order takes the best ask (buy) or bid (sell) of
+  a fresh book ticker, else the fresh last price, whole; ``slippage_bps`` moves it
+  against the taker.  A resting LIMIT fills whole, at its price, when a price reaches
+  it; a marketable one fills at once at the market price.  A triggered stop fills at
+  the book's side when the book ticker is at least as new as the trigger, otherwise at
+  the triggering price.
 
-Fills are built as a list of executions per order (``Order.executions``, ``avg_price``,
-``filled_quantity``, PARTIALLY_FILLED) so that a walked order book can later give
-several fills, partial fills and maker/taker per fill; today each order fills whole
-in one execution.
+Common to both: triggers fire on trade prices (on a symbol without a trade stream, on
+the ticker's last price); without a fresh price a MARKET order waits (NEW) up to
+``market_wait_ms``, then expires (``NO_MARKET_DATA``); every fill is checked against
+the wallet (``fills.execute``).
 """
 
 from __future__ import annotations
@@ -30,14 +33,14 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from workspace.trading import exits
-from workspace.trading.events import AccountEvent, FillEvent, PositionEvent
-from workspace.trading.groups import activate_exits, cancel_siblings, finish
+from workspace.trading.depth import Depth
+from workspace.trading.events import AccountEvent
+from workspace.trading.fills import Rest, execute, held_against
+from workspace.trading.groups import cancel_siblings, finish
 from workspace.trading.order_state import OrderStatus, is_final
-from workspace.trading.orders import Execution, Fill, LegRole, Liquidity, Order
-from workspace.trading.positions import PositionType, apply_fill
-from workspace.trading.reasons import ReasonCode, Refusal, plain
-from workspace.trading.requests import OrderType, Side
+from workspace.trading.orders import LegRole, Liquidity, Order
+from workspace.trading.reasons import ReasonCode, plain
+from workspace.trading.requests import OrderType, Side, TimeInForce
 from workspace.trading.trailing import follow, reached
 
 if TYPE_CHECKING:
@@ -45,14 +48,13 @@ if TYPE_CHECKING:
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
-TWO = Decimal(2)
 BIPS = Decimal(10000)
 S = OrderStatus
 LIVE = (S.NEW, S.TRIGGERED, S.PARTIALLY_FILLED)
 _replace = msgspec.structs.replace
 
 
-# -- prices ---------------------------------------------------------------------------------
+# -- prices (top of book) ---------------------------------------------------------------------
 def slipped(acct: Account, price: Decimal, side: Side) -> Decimal:
     bps = acct.config.slippage_bps
     if not bps:
@@ -62,7 +64,8 @@ def slipped(acct: Account, price: Decimal, side: Side) -> Decimal:
 
 
 def market_price(acct: Account, symbol: str, side: Side, now_ms: int) -> Decimal | None:
-    """Where a taker on ``side`` would fill now, from fresh prices only."""
+    """Where a taker on ``side`` would fill now at the top of the book, from fresh
+    prices only."""
     quote = acct.quote_for(symbol)
     if quote is None:
         return None
@@ -76,20 +79,196 @@ def market_price(acct: Account, symbol: str, side: Side, now_ms: int) -> Decimal
 
 
 def triggered_price(acct: Account, symbol: str, side: Side, price: Decimal, ts_ms: int) -> Decimal:
-    """Where an order triggered by ``price`` (at ``ts_ms``) fills: the book's side when
-    the book is at least as new as the trigger, else the triggering price."""
+    """Where an order triggered by ``price`` (at ``ts_ms``) fills at the top of the
+    book: the book's side when the book is at least as new as the trigger, else the
+    triggering price."""
     quote = acct.quote_for(symbol)
     book = quote.side_as_new_as(side, ts_ms) if quote is not None else None
     return slipped(acct, book if book is not None else price, side)
 
 
+def can_execute_now(acct: Account, symbol: str, side: Side, now_ms: int) -> bool:
+    """A market order placed now executes at once (a fresh book or a fresh price)."""
+    return (
+        acct.depth_for(symbol, now_ms) is not None
+        or market_price(acct, symbol, side, now_ms) is not None
+    )
+
+
+# -- taking liquidity -----------------------------------------------------------------------
+def take(
+    acct: Account,
+    top: Order,
+    leg: Order | None,
+    ts_ms: int,
+    events: list[AccountEvent],
+    *,
+    limit: Decimal | None,
+    fallback: Decimal | None,
+) -> None:
+    """``leg`` (or ``top``) takes liquidity now, as a taker: a market order
+    (``limit=None``) or a limit that may cross.  With a fresh book it walks the book;
+    without one it fills whole at ``fallback`` (the top-of-book price), if that price
+    reaches its limit.  Its time in force says what happens to the rest."""
+    target = leg if leg is not None else top
+    tif = target.time_in_force
+    side = target.side
+    depth = acct.depth_for(target.symbol, ts_ms)
+    if depth is not None:
+        want = target.remaining
+        slices = depth.walk(side, want, limit)
+        if slices and acct.is_unvalued(target.symbol):
+            # an asset held from the start, traded before any last price
+            events += acct.value_holding(target.symbol, slices[0][0], ts_ms)
+        if target.reduce_only:
+            held = max(held_against(acct, target), ZERO)
+            if held < want:
+                want = held
+                slices = depth.walk(side, want, limit)
+        if tif == TimeInForce.FOK:
+            got = sum((q for _, q in slices), ZERO)
+            if got < want:
+                _no_fill(acct, top, leg, _fok_words(acct, target, got, want, limit), ts_ms, events)
+                return
+        ioc = tif == TimeInForce.IOC
+        if not slices and not ioc and not target.reduce_only:
+            return  # a limit rests; a market order waits for liquidity
+        execute(
+            acct,
+            top,
+            leg,
+            slices,
+            Liquidity.TAKER,
+            ts_ms,
+            events,
+            rest=Rest.EXPIRES if ioc else Rest.STAYS,
+            all_or_none=tif == TimeInForce.FOK,
+            taken_from=depth,
+            rest_words=_ioc_words(acct, target, slices, limit) if ioc else "",
+        )
+        return
+    price = fallback
+    buy = side is Side.BUY
+    reaches = price is not None and (limit is None or (price <= limit if buy else price >= limit))
+    if not reaches:
+        if tif != TimeInForce.GTC:
+            words = (
+                f"{tif}: no fresh {target.symbol} price to execute against at once"
+                if price is None
+                else f"{tif}: the market ({plain(price)}) does not reach the limit "
+                f"({plain(limit or ZERO)}) at once"
+            )
+            _no_fill(acct, top, leg, words, ts_ms, events)
+        return
+    assert price is not None
+    execute(acct, top, leg, [(price, target.remaining)], Liquidity.TAKER, ts_ms, events)
+
+
+def _no_fill(
+    acct: Account,
+    top: Order,
+    leg: Order | None,
+    reason: str,
+    ts_ms: int,
+    events: list[AccountEvent],
+) -> None:
+    """IOC / FOK with nothing to execute at once: EXPIRED, nothing filled."""
+    execute(
+        acct, top, leg, [], Liquidity.TAKER, ts_ms, events, rest=Rest.EXPIRES, rest_words=reason
+    )
+
+
+def _ioc_words(
+    acct: Account, order: Order, slices: list[tuple[Decimal, Decimal]], limit: Decimal | None
+) -> str:
+    got = sum((q for _, q in slices), ZERO)
+    base = acct.base_of(order.symbol)
+    where = f" up to {plain(limit)}" if limit is not None else ""
+    return f"IOC: the book held {plain(got)} {base}{where} for this order at once; the rest expired"
+
+
+def _fok_words(
+    acct: Account, order: Order, got: Decimal, want: Decimal, limit: Decimal | None
+) -> str:
+    base = acct.base_of(order.symbol)
+    where = f" up to {plain(limit)}" if limit is not None else ""
+    return (
+        f"FOK: the book held only {plain(got)} of the {plain(want)} {base}{where}; nothing executed"
+    )
+
+
+def maker_fill(
+    acct: Account,
+    top: Order,
+    leg: Order | None,
+    depth: Depth,
+    trade_price: Decimal,
+    trade_quantity: Decimal,
+    left: Decimal,
+    trade_ms: int | None,
+    ts_ms: int,
+    events: list[AccountEvent],
+) -> Decimal:
+    """A trade at ``trade_price`` reached a resting limit (the book fill model): how
+    much of it the limit gets, as a maker at its own price; returns the quantity used
+    (``left``: what of the trade the account's earlier orders did not already get).
+
+    Through the price (a buy limit above the trade) the limit was better than what
+    traded, so it fills up to the traded quantity.  At the price it stands in a queue:
+    the quantity ahead of it (measured when it began to rest, never more than the book
+    now shows at its price) trades first; only what trades beyond that fills it, and
+    the queue ahead shrinks by what traded."""
+    target = leg if leg is not None else top
+    limit = target.price
+    assert limit is not None
+    buy = target.side is Side.BUY
+    queue = target.queue_ahead
+    if trade_price < limit if buy else trade_price > limit:
+        can, ahead_after = left, ZERO
+    else:
+        shown = depth.level(target.side, limit)
+        if trade_ms is not None and depth.newer_than(trade_ms):
+            shown += trade_quantity  # the book already shows this trade's effect
+        ahead = shown if queue is None else min(queue, shown)
+        can = max(left - ahead, ZERO)
+        ahead_after = max(ahead - left, ZERO)
+    quantity = min(can, target.remaining)
+    if quantity > 0:
+        execute(
+            acct,
+            top,
+            leg,
+            [(limit, quantity)],
+            Liquidity.MAKER,
+            ts_ms,
+            events,
+            queue_ahead=ahead_after,
+        )
+        return quantity
+    if ahead_after != queue:
+        updated = _replace(target, queue_ahead=ahead_after, updated_at=ts_ms)
+        acct.emit_order(top.with_leg(updated) if leg is not None else updated, ts_ms, events)
+    else:
+        acct.store.reindex(target.id)  # still resting where it was
+    return ZERO
+
+
 # -- what a price does ----------------------------------------------------------------------
 def after_price(
-    acct: Account, symbol: str, price: Decimal | None, ts_ms: int, *, trigger: bool
+    acct: Account,
+    symbol: str,
+    price: Decimal | None,
+    ts_ms: int,
+    *,
+    trigger: bool,
+    quantity: Decimal | None = None,
+    trade_ms: int | None = None,
 ) -> list[AccountEvent]:
     """Everything a fresh price of ``symbol`` sets off, in this order: the first
     valuation of a holding the account started with, the expiry of market orders that
-    waited too long, the market orders of ``symbol`` that waited for it, triggers."""
+    waited too long, the market orders of ``symbol`` that waited for it, triggers.
+    ``quantity`` / ``trade_ms``: what traded and when (exchange time), for the book
+    model's resting limits."""
     events: list[AccountEvent] = []
     if price is not None and acct.is_unvalued(symbol):
         events += acct.value_holding(symbol, price, ts_ms)
@@ -98,7 +277,7 @@ def after_price(
         if acct.store.waiting(symbol):
             fill_waiting(acct, symbol, ts_ms, events)
     if trigger and price is not None:
-        on_price(acct, symbol, price, ts_ms, events)
+        on_price(acct, symbol, price, ts_ms, events, quantity, trade_ms)
     return events
 
 
@@ -119,22 +298,41 @@ def expire_waiting(acct: Account, now_ms: int, events: list[AccountEvent]) -> No
 
 
 def fill_waiting(acct: Account, symbol: str, ts_ms: int, events: list[AccountEvent]) -> None:
+    """Market orders that waited for a fresh price of ``symbol`` execute now."""
     for order_id in acct.store.waiting(symbol):
         order = acct.store.top(order_id)
         if is_final(order.status):
             continue
         price = market_price(acct, symbol, order.side, ts_ms)
-        if price is None:
+        if price is None and acct.depth_for(symbol, ts_ms) is None:
             continue
         entry = order.leg_by_role(LegRole.ENTRY) if order.legs else None
-        execute(acct, order, entry, price, Liquidity.TAKER, ts_ms, events)
+        take(acct, order, entry, ts_ms, events, limit=None, fallback=price)
+
+
+def fill_from_book(acct: Account, symbol: str, ts_ms: int, events: list[AccountEvent]) -> None:
+    """The book of ``symbol`` changed: orders that took all it had and wait for more
+    (GTC market orders, triggered stops) take what it now offers, in placement order."""
+    for order_id in acct.store.wanting_liquidity(symbol):
+        top, leg = acct.store.locate(order_id)
+        target = leg if leg is not None else top
+        if target.status not in LIVE:
+            continue
+        take(acct, top, leg, ts_ms, events, limit=None, fallback=None)
 
 
 def on_price(
-    acct: Account, symbol: str, price: Decimal, ts_ms: int, events: list[AccountEvent]
+    acct: Account,
+    symbol: str,
+    price: Decimal,
+    ts_ms: int,
+    events: list[AccountEvent],
+    quantity: Decimal | None = None,
+    trade_ms: int | None = None,
 ) -> None:
     """Trailing stops follow the price, then every level it reaches fires, in placement
-    order."""
+    order (with a fresh book and a traded quantity, resting limits share the trade in
+    price priority, after the stops)."""
     for _, order_id in acct.store.trailing(symbol):
         top, leg = acct.store.locate(order_id)
         target = leg if leg is not None else top
@@ -147,16 +345,48 @@ def on_price(
             target = leg if leg is not None else top
         if reached(target, price):
             trigger(acct, top, leg, price, ts_ms, events)
-    for _, order_id in acct.store.fire(symbol, price):
+    fired = acct.store.fire(symbol, price)
+    if not fired:
+        return
+    depth = acct.depth_for(symbol, ts_ms) if quantity is not None else None
+    if depth is not None and len(fired) > 1:
+        fired = sorted(fired, key=lambda entry: _priority(acct, entry))
+    left = quantity if quantity is not None else ZERO
+    for _, order_id in fired:
         top, leg = acct.store.locate(order_id)
         target = leg if leg is not None else top
         if target.status not in LIVE:
             continue  # a sibling canceled it earlier in this step
         if target.type is OrderType.LIMIT or target.triggered:
             assert target.price is not None
-            execute(acct, top, leg, target.price, Liquidity.MAKER, ts_ms, events)
+            if depth is not None and quantity is not None:
+                left -= maker_fill(
+                    acct, top, leg, depth, price, quantity, left, trade_ms, ts_ms, events
+                )
+            else:
+                execute(
+                    acct,
+                    top,
+                    leg,
+                    [(target.price, target.remaining)],
+                    Liquidity.MAKER,
+                    ts_ms,
+                    events,
+                )
         else:
             trigger(acct, top, leg, price, ts_ms, events)
+
+
+def _priority(acct: Account, entry: tuple[int, str]) -> tuple[int, Decimal, int]:
+    """Stops first (placement order), then limits best price first (a buy at 101
+    before a buy at 100), then placement order."""
+    seq_no, order_id = entry
+    top, leg = acct.store.locate(order_id)
+    target = leg if leg is not None else top
+    if target.type is OrderType.LIMIT or target.triggered:
+        assert target.price is not None
+        return (1, -target.price if target.side is Side.BUY else target.price, seq_no)
+    return (0, ZERO, seq_no)
 
 
 def trigger(
@@ -168,10 +398,13 @@ def trigger(
     events: list[AccountEvent],
 ) -> None:
     """A stop, take-profit or trailing stop was reached at ``price``: TRIGGERED (its
-    OCO sibling canceled in the same event), then a fill, or a resting limit for a
-    stop-limit."""
+    OCO sibling canceled in the same event), then it takes liquidity as a market
+    order, or, for a stop-limit, as a limit at its price that rests for the rest."""
     target = leg if leg is not None else top
     triggered = _replace(target, status=S.TRIGGERED, triggered=True, updated_at=ts_ms)
+    depth = acct.depth_for(target.symbol, ts_ms)
+    if depth is not None and target.price is not None and not target.is_trailing:
+        triggered = _replace(triggered, queue_ahead=depth.level(target.side, target.price))
     if leg is not None:
         group = cancel_siblings(top.with_leg(triggered), triggered.id, ts_ms)
     else:
@@ -180,34 +413,26 @@ def trigger(
     group = acct.store.top(group.id)
     current = group.leg(triggered.id) if leg is not None else None
     fill_at = triggered_price(acct, target.symbol, target.side, price, ts_ms)
-    if target.type is OrderType.TRAILING_STOP or target.price is None:
-        execute(acct, group, current, fill_at, Liquidity.TAKER, ts_ms, events)
-    else:
-        fill_if_marketable(acct, group, current, fill_at, ts_ms, events)
+    limit = None if target.type is OrderType.TRAILING_STOP else target.price
+    take(acct, group, current, ts_ms, events, limit=limit, fallback=fill_at)
 
 
 def after_placed(acct: Account, order: Order, ts_ms: int, events: list[AccountEvent]) -> None:
-    """What happens at once after an order is accepted: market fills, marketable
-    limits, bracket entries.  A market order without a fresh price waits."""
+    """What happens at once after an order is accepted: market orders execute,
+    marketable limits take what crosses, bracket entries likewise.  A market order
+    without a fresh price waits."""
     kind = order.type
     if order.expires_at is not None:
         return
+    market = market_price(acct, order.symbol, order.side, ts_ms)
     if kind is OrderType.MARKET:
-        price = market_price(acct, order.symbol, order.side, ts_ms)
-        assert price is not None
-        execute(acct, order, None, price, Liquidity.TAKER, ts_ms, events)
+        take(acct, order, None, ts_ms, events, limit=None, fallback=market)
     elif kind is OrderType.LIMIT:
-        market = market_price(acct, order.symbol, order.side, ts_ms)
-        fill_if_marketable(acct, order, None, market, ts_ms, events)
+        take(acct, order, None, ts_ms, events, limit=order.price, fallback=market)
     elif kind is OrderType.BRACKET:
         entry = order.leg_by_role(LegRole.ENTRY)
         assert entry is not None
-        market = market_price(acct, order.symbol, order.side, ts_ms)
-        if entry.type is OrderType.MARKET:
-            assert market is not None
-            execute(acct, order, entry, market, Liquidity.TAKER, ts_ms, events)
-        else:
-            fill_if_marketable(acct, order, entry, market, ts_ms, events)
+        take(acct, order, entry, ts_ms, events, limit=entry.price, fallback=market)
 
 
 def fill_if_marketable(
@@ -218,273 +443,8 @@ def fill_if_marketable(
     ts_ms: int,
     events: list[AccountEvent],
 ) -> None:
-    """A limit that already crosses ``market`` fills at once, as a taker, at the
-    market price (never worse than its limit)."""
+    """A limit that already crosses the market takes what crosses, as a taker (at the
+    market price at the top of the book, never worse than its limit)."""
     target = leg if leg is not None else top
     assert target.price is not None
-    if market is None:
-        return
-    buy = target.side is Side.BUY
-    if (buy and market <= target.price) or (not buy and market >= target.price):
-        execute(acct, top, leg, market, Liquidity.TAKER, ts_ms, events)
-
-
-# -- the fill -------------------------------------------------------------------------------
-def held_against(acct: Account, order: Order) -> Decimal:
-    """How much of the position an exit on ``order``'s side can still reduce."""
-    position = acct.position_on(order.symbol)
-    if position is None:
-        return ZERO
-    if (position.type is PositionType.BUY) != (order.side is Side.SELL):
-        return ZERO
-    return position.quantity
-
-
-def fill_refusal(
-    acct: Account,
-    order: Order,
-    quantity: Decimal,
-    price: Decimal,
-    fee_rate: Decimal,
-    own: Order | None,
-) -> Refusal | None:
-    """Can the wallet take a fill of ``quantity`` of ``order`` at ``price`` now?  The
-    reservation of ``own`` (the order's group) counts as free."""
-    quote = acct.quote_asset
-    base = acct.base_of(order.symbol)
-    wallet = acct.wallet
-    reserved_asset = own.reserved_asset if own is not None and not is_final(own.status) else None
-    reserved = own.reserved if reserved_asset is not None and own is not None else ZERO
-
-    def free(asset: str) -> Decimal:
-        return wallet.free(asset) + (reserved if asset == reserved_asset else ZERO)
-
-    fee = quantity * price * fee_rate
-    buy = order.side is Side.BUY
-    if not acct.config.allow_short:
-        if buy:
-            cost = quantity * price + fee
-            if cost > free(quote):
-                return Refusal(
-                    ReasonCode.INSUFFICIENT_BALANCE,
-                    f"Insufficient balance: buying {plain(quantity)} {base} at {plain(price)} "
-                    f"{quote} costs {plain(cost)} {quote} (fee included) and "
-                    f"{plain(free(quote))} {quote} is free",
-                )
-            return None
-        if quantity > free(base):
-            held = wallet.total(base)
-            code = ReasonCode.WOULD_SHORT if quantity > held else ReasonCode.INSUFFICIENT_BALANCE
-            return Refusal(
-                code,
-                f"Selling {plain(quantity)} {base} needs that much {base} free; the account "
-                f"holds {plain(held)} {base}, {plain(free(base))} {base} of it free",
-            )
-        return None
-    # margin-style: a short holds twice its proceeds back (see Account._collateral)
-    position = acct.position_on(order.symbol)
-    closing = ZERO
-    if position is not None and (position.type is PositionType.BUY) != buy:
-        closing = min(quantity, position.quantity)
-    opening = quantity - closing
-    if opening <= 0:
-        return None  # reducing only: the position's own value pays for it
-    notional = quantity * price
-    change = (-notional if buy else notional) - fee
-    if buy and position is not None and closing:
-        change += TWO * position.cost * closing / position.quantity  # collateral released
-    if not buy:
-        change -= TWO * opening * price  # collateral of the new short
-    if free(quote) + change < 0:
-        return Refusal(
-            ReasonCode.INSUFFICIENT_BALANCE,
-            f"Insufficient balance: this fill needs {plain(-change)} {quote} (fees and "
-            f"margin included) and {plain(free(quote))} {quote} is free",
-        )
-    return None
-
-
-def execute(
-    acct: Account,
-    top: Order,
-    leg: Order | None,
-    price: Decimal,
-    liquidity: Liquidity,
-    ts_ms: int,
-    events: list[AccountEvent],
-) -> None:
-    """Fill what remains of ``leg`` (or ``top`` itself) at ``price``."""
-    target = leg if leg is not None else top
-    symbol = target.symbol
-    quantity = target.remaining
-    clipped = False
-    if acct.is_unvalued(symbol):  # an asset held from the start, traded before any last price
-        events += acct.value_holding(symbol, price, ts_ms)
-    if target.reduce_only:
-        held = held_against(acct, target)
-        if held <= 0:
-            done = finish(
-                acct.store.top(top.id),
-                S.EXPIRED,
-                ts_ms,
-                f"the {symbol} holding it would reduce is already closed",
-                ReasonCode.HOLDING_CLOSED.value,
-            )
-            acct.emit_order(done, ts_ms, events)
-            return
-        if held < quantity:
-            quantity, clipped = held, True
-    config = acct.config
-    rate = config.maker_fee if liquidity is Liquidity.MAKER else config.taker_fee
-    refusal = fill_refusal(acct, target, quantity, price, rate, acct.store.top(top.id))
-    if refusal is not None:
-        done = finish(
-            acct.store.top(top.id),
-            S.EXPIRED,
-            ts_ms,
-            f"{refusal.reason} (when it was to fill)",
-            refusal.code.value,
-        )
-        acct.emit_order(done, ts_ms, events)
-        return
-    fee = quantity * price * rate
-    position = acct.position_on(symbol)
-    quote = acct.quote_for(symbol)
-    mark = quote.last if quote is not None and quote.last is not None else price
-    outcome = apply_fill(
-        position,
-        symbol=symbol,
-        side=target.side,
-        quantity=quantity,
-        price=price,
-        mark=mark,
-        ts_ms=ts_ms,
-        new_id=acct.ids.next_position(),
-    )
-    touched = outcome.closed_or_updated or outcome.opened
-    assert touched is not None
-    fill = Fill(
-        id=acct.ids.new_fill(),
-        order_id=target.id,
-        parent_id=target.parent_id,
-        symbol=symbol,
-        side=target.side,
-        quantity=quantity,
-        price=price,
-        fee=fee,
-        fee_asset=acct.quote_asset,
-        liquidity=liquidity,
-        ts_ms=ts_ms,
-        position_id=touched.id,
-        realized_pnl=outcome.realized_pnl,
-    )
-    acct.emit(FillEvent(ts_ms=ts_ms, fill=fill), events)
-    for changed in (outcome.closed_or_updated, outcome.opened):
-        if changed is not None:
-            acct.emit(PositionEvent(ts_ms=ts_ms, position=changed), events)
-    filled = _with_execution(target, quantity, price, fee, acct.quote_asset, liquidity, ts_ms)
-    if clipped:
-        filled = _replace(
-            filled,
-            quantity=filled.filled_quantity,
-            status=S.FILLED,
-            reserved=ZERO,
-            reason=f"reduced to the {plain(filled.filled_quantity)} still held",
-            reason_code=ReasonCode.HOLDING_REDUCED.value,
-        )
-    if leg is None:
-        acct.emit_order(filled, ts_ms, events)
-    else:
-        _leg_filled(acct, top.id, filled, touched.id, price, ts_ms, events)
-    if position is not None and (position.type is PositionType.BUY) != (target.side is Side.BUY):
-        # the holding shrank (or closed, or turned): the other exits fit what is left; a
-        # bracket's new exits too (its entry first closed the other way)
-        entry = filled.role is LegRole.ENTRY
-        exits.fit(acct, symbol, filled.id if entry else top.id, ts_ms, events)
-
-
-def _with_execution(
-    order: Order,
-    quantity: Decimal,
-    price: Decimal,
-    fee: Decimal,
-    fee_asset: str,
-    liquidity: Liquidity,
-    ts_ms: int,
-) -> Order:
-    execution = Execution(
-        price=price,
-        quantity=quantity,
-        fee=fee,
-        fee_asset=fee_asset,
-        maker=liquidity is Liquidity.MAKER,
-        ts_ms=ts_ms,
-    )
-    executions = (*order.executions, execution)
-    filled = order.filled_quantity + quantity
-    average = sum((e.price * e.quantity for e in executions), ZERO) / filled
-    done = filled >= order.quantity
-    return _replace(
-        order,
-        status=S.FILLED if done else S.PARTIALLY_FILLED,
-        filled_quantity=filled,
-        fill_price=average,
-        avg_price=average,
-        fee=(order.fee or ZERO) + fee,
-        executions=executions,
-        reserved=ZERO if done else order.reserved,
-        expires_at=None,
-        updated_at=ts_ms,
-    )
-
-
-def _leg_filled(
-    acct: Account,
-    group_id: str,
-    filled: Order,
-    position_id: str,
-    price: Decimal,
-    ts_ms: int,
-    events: list[AccountEvent],
-) -> None:
-    group = acct.store.top(group_id).with_leg(filled)
-    if filled.role is LegRole.ENTRY:
-        # the bracket's exits go live on the holding the entry made; on a spot account
-        # they hold back the asset they will sell
-        group = activate_exits(group, price, ts_ms, position_id)
-        spot = not acct.config.allow_short
-        group = _replace(
-            group,
-            reserved=filled.filled_quantity if spot else ZERO,
-            reserved_asset=acct.base_of(group.symbol) if spot else None,
-            filled_quantity=filled.filled_quantity,
-            fill_price=price,
-            avg_price=price,
-            fee=filled.fee,
-            expires_at=None,
-            position_id=position_id,
-            updated_at=ts_ms,
-        )
-        acct.emit_order(group, ts_ms, events)
-        tp = acct.store.top(group_id).leg_by_role(LegRole.TAKE_PROFIT)
-        if tp is not None and tp.status is S.NEW:
-            # an exit the market already crosses executes at once
-            market = market_price(acct, group.symbol, tp.side, ts_ms)
-            fill_if_marketable(acct, acct.store.top(group_id), tp, market, ts_ms, events)
-        return
-    group = cancel_siblings(group, filled.id, ts_ms)
-    total_fee = sum((x.fee or ZERO for x in group.legs), ZERO)
-    oco = group.type is OrderType.OCO
-    group = _replace(
-        group,
-        status=S.FILLED,
-        reserved=ZERO,
-        filled_quantity=filled.filled_quantity if oco else group.filled_quantity,
-        fill_price=filled.avg_price if oco else group.fill_price,
-        avg_price=filled.avg_price if oco else group.avg_price,
-        fee=total_fee,
-        reason=None,
-        reason_code=None,
-        updated_at=ts_ms,
-    )
-    acct.emit_order(group, ts_ms, events)
+    take(acct, top, leg, ts_ms, events, limit=target.price, fallback=market)

@@ -93,11 +93,12 @@ def free_for_close(
         if need <= 0:
             return
         order = acct.store.top(order_id)
-        if order.reserved_asset != base or not order.reserved:
+        holds = base_held(order, base)
+        if not holds:
             continue
-        take = min(order.reserved, need)
+        take = min(holds, need)
         need -= take
-        left = order.reserved - take
+        left = holds - take
         if left <= 0:
             reason = f"the {symbol} position is being closed by {close.id}"
             done = finish(order, S.CANCELED, ts_ms, reason, ReasonCode.HOLDING_CLOSED.value)
@@ -140,6 +141,17 @@ def _shrunk(acct: Account, order: Order, remaining: Decimal, ts_ms: int, reason:
             shrunk = _replace(shrunk, quantity=order.filled_quantity + remaining)
     else:
         shrunk = shrink(order)
-    if order.reserved_asset == acct.base_of(order.symbol):
+    base = acct.base_of(order.symbol)
+    if order.reserved_asset == base:
         shrunk = _replace(shrunk, reserved=remaining)
+    elif order.exit_reserved:
+        shrunk = _replace(shrunk, exit_reserved=remaining)  # its entry still works
     return shrunk
+
+
+def base_held(order: Order, base: str) -> Decimal:
+    """The base asset ``order`` holds back for its exits: its reservation when that is
+    in the base asset, or what a bracket's exits hold while its entry still works."""
+    if order.reserved_asset == base:
+        return order.reserved
+    return order.exit_reserved

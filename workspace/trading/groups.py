@@ -52,7 +52,8 @@ def make_leg(
         parent_id=parent.id,
         reduce_only=parent.reduce_only or exit_leg,
         position_id=parent.position_id,
-        time_in_force=parent.time_in_force,
+        # a bracket's time in force is its entry's: its exits rest until they execute
+        time_in_force="GTC" if exit_leg else parent.time_in_force,
     )
     return _replace(leg, **fields) if fields else leg
 
@@ -160,18 +161,36 @@ def finish(order: Order, status: OrderStatus, ts_ms: int, reason: str, code: str
         reason=reason,
         reason_code=code,
         reserved=Decimal(0),
+        exit_reserved=Decimal(0),
     )
 
 
 def activate_exits(
-    group: Order, entry_price: Decimal, ts_ms: int, position_id: str | None
+    group: Order,
+    entry_price: Decimal,
+    ts_ms: int,
+    position_id: str | None,
+    quantity: Decimal | None = None,
 ) -> Order:
-    """A bracket's entry filled: its exit legs become a live OCO of the new holding."""
+    """A bracket's entry executed: its exit legs become a live OCO of the new holding,
+    for ``quantity`` (what the entry bought so far; all of it by default)."""
     for leg in group.legs:
         if leg.status is not S.PENDING_NEW:
             continue
         live = _replace(leg, status=S.NEW, updated_at=ts_ms, position_id=position_id)
+        if quantity is not None:
+            live = _replace(live, quantity=quantity)
         if live.type is OrderType.TRAILING_STOP:
             live = arm(live, entry_price, ts_ms)
         group = group.with_leg(live)
+    return group
+
+
+def grow_exits(group: Order, bought: Decimal, ts_ms: int) -> Order:
+    """A bracket's entry executed again: its live exits grow by ``bought`` (what this
+    execution added to the holding)."""
+    for leg in group.legs:
+        if leg.role is LegRole.ENTRY or is_final(leg.status) or leg.status is S.PENDING_NEW:
+            continue
+        group = group.with_leg(_replace(leg, quantity=leg.quantity + bought, updated_at=ts_ms))
     return group

@@ -42,6 +42,8 @@ class OrderStore:
         "_exits",
         "_final",
         "_index",
+        "_liquidity",
+        "_liquidity_symbol",
         "_open",
         "_orders",
         "_parent_of",
@@ -59,6 +61,10 @@ class OrderStore:
         self._waiting: dict[str, dict[str, int]] = {}  # symbol -> {market order id: expiry}
         # symbol -> {open order id holding exits: seq_no} (orders that belong to a holding)
         self._exits: dict[str, dict[str, int]] = {}
+        # symbol -> {order or leg id: seq_no}: market orders and triggered stops that
+        # took all the book had and wait for more (the book fill model, GTC)
+        self._liquidity: dict[str, dict[str, int]] = {}
+        self._liquidity_symbol: dict[str, str] = {}
         # final top-level orders still in memory, in the order they became final
         self._final: dict[str, None] = {}
         self._undo: list[_Undo] | None = None  # a step that may be taken back
@@ -268,6 +274,21 @@ class OrderStore:
     def trailing(self, symbol: str) -> list[tuple[int, str]]:
         return self._index.trailing(symbol)
 
+    def reindex(self, order_id: str) -> None:
+        """Put a live order (or leg) that ``fire`` took out back where it rests: a
+        trade reached it and changed nothing."""
+        self._reindex(order_id)
+
+    def wants_liquidity(self, symbol: str) -> bool:
+        return bool(self._liquidity.get(symbol))
+
+    def wanting_liquidity(self, symbol: str) -> list[str]:
+        """Orders and legs of ``symbol`` waiting for book liquidity, in placement order."""
+        found = self._liquidity.get(symbol)
+        if not found:
+            return []
+        return sorted(found, key=found.__getitem__)
+
     # -- the trigger index is derived from order state ---------------------------------
     def _index_order(self, order: Order) -> None:
         if order.legs:
@@ -278,14 +299,28 @@ class OrderStore:
 
     def _unindex(self, order: Order) -> None:
         self._index.discard(order.id)
+        self._forget_liquidity(order.id)
         for leg in order.legs:
             self._index.discard(leg.id)
+            self._forget_liquidity(leg.id)
+
+    def _forget_liquidity(self, order_id: str) -> None:
+        symbol = self._liquidity_symbol.pop(order_id, None)
+        if symbol is not None:
+            _keep(self._liquidity, symbol, order_id, 0, False)
 
     def _index_one(self, order: Order) -> None:
         if order.status not in LIVE or order.expires_at is not None:
             return
         kind = order.type
         buy = order.side is Side.BUY
+        if kind is OrderType.MARKET or (
+            order.triggered and (order.price is None or kind is OrderType.TRAILING_STOP)
+        ):
+            # executes at market: live after its step only while the book had too little
+            _keep(self._liquidity, order.symbol, order.id, order.seq_no, True)
+            self._liquidity_symbol[order.id] = order.symbol
+            return
         if kind is OrderType.TRAILING_STOP:
             if not order.triggered:
                 self._index.add_trailing(order.symbol, order.seq_no, order.id)

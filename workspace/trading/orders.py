@@ -27,6 +27,7 @@ ORDER_NUMBERS: tuple[str, ...] = (
     "fill_price",
     "avg_price",
     "fee",
+    "queue_ahead",
 )
 """The numeric fields of an order, in display order (the wire and the pandas views)."""
 
@@ -65,7 +66,13 @@ class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=Fa
     its legs).  ``reduce_only``: an exit of the holding (it never sells more than is
     held and ends when the holding does).  ``expires_at``: a MARKET order waiting for a
     fresh price expires then.  ``executions`` are its fills, ``avg_price`` their
-    average (``fill_price`` too, for version 1 clients).
+    volume-weighted average (``fill_price`` too, for version 1 clients).
+
+    ``queue_ahead``: a resting limit's estimate of the quantity queued before it at its
+    price on its side of the book (the fill model's queue, docs/trading.md); ``None``
+    when unknown (placed without a book: bounded by the level when a trade comes).
+    ``exit_reserved``: the base asset a bracket's live exits hold back while its entry
+    is still working (its ``reserved`` then holds the entry's quote).
     """
 
     id: str
@@ -105,6 +112,8 @@ class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=Fa
     executions: tuple[Execution, ...] = ()
     expires_at: int | None = None
     time_in_force: str = "GTC"
+    queue_ahead: Decimal | None = None
+    exit_reserved: Decimal = ZERO
     legs: tuple[Order, ...] = ()
 
     @property

@@ -23,13 +23,20 @@ from typing import TYPE_CHECKING, TypeVar
 import msgspec
 
 from workspace.market.exchange_info import SymbolInfo
-from workspace.trading import execution, rules
+from workspace.trading import execution, exits, fills, rules
+from workspace.trading.depth import Depth
 from workspace.trading.groups import bracket_legs, oco_legs
 from workspace.trading.order_state import OrderStatus
 from workspace.trading.orders import LegRole, Order
 from workspace.trading.positions import Position, PositionType
 from workspace.trading.reasons import ReasonCode, Refusal, at_precision, plain
-from workspace.trading.requests import PRICE_LEVEL_FIELDS, OrderRequest, OrderType, Side
+from workspace.trading.requests import (
+    PRICE_LEVEL_FIELDS,
+    OrderRequest,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from workspace.trading.rules import LegCheck
 from workspace.trading.trailing import arm, trailing_bips
 from workspace.trading.validation import SYMBOL_RE, check_request
@@ -93,6 +100,7 @@ def prepare(
         position_id=closing.id if closing is not None else None,
         client_order_id=cid if cid is not None and CLIENT_ID_RE.match(cid) else None,
         reduce_only=closing is not None,
+        time_in_force=_time_in_force(request.time_in_force),
     )
     looked_up = _symbol(acct, symbol)
     if isinstance(looked_up, Refusal):
@@ -110,7 +118,37 @@ def prepare(
     if refusal is not None:
         return base, refusal
     order = _holding(acct, order, closing)
-    return _funds(acct, order, ts_ms, closing)
+    order, refusal = _funds(acct, order, ts_ms, closing)
+    if refusal is None:
+        order = _queued(acct, order, ts_ms)
+    return order, refusal
+
+
+def _time_in_force(value: object) -> str:
+    """The request's time in force by name (checked in ``validation``); GTC when absent
+    or unreadable (a rejected order must still carry a valid one)."""
+    name = str(value).upper() if isinstance(value, str) else TimeInForce.GTC.value
+    return name if name in TimeInForce.__members__ else TimeInForce.GTC.value
+
+
+def _queued(acct: Account, order: Order, ts_ms: int) -> Order:
+    """A limit that will rest, placed with a fresh book: it joins the queue at its
+    price, behind what the book shows there now (the book fill model's queue)."""
+    depth = acct.depth_for(order.symbol, ts_ms)
+    if depth is None:
+        return order
+    if order.type is OrderType.LIMIT:
+        assert order.price is not None
+        return _replace(order, queue_ahead=depth.level(order.side, order.price))
+    if order.legs:
+        legs = tuple(
+            _replace(leg, queue_ahead=depth.level(leg.side, leg.price))
+            if leg.type is OrderType.LIMIT and leg.status is S.NEW and leg.price is not None
+            else leg
+            for leg in order.legs
+        )
+        return _replace(order, legs=legs)
+    return order
 
 
 # -- the symbol and the request ----------------------------------------------------------
@@ -345,10 +383,12 @@ def _funds(
         order.type is OrderType.BRACKET and order.price is None
     )
     now_price: Decimal | None = None
+    depth = acct.depth_for(order.symbol, ts_ms) if market_entry else None
     if market_entry:
         now_price = execution.market_price(acct, order.symbol, order.side, ts_ms)
-        if now_price is None:
-            if config.market_wait_ms == 0 or closing is not None:
+        if now_price is None and depth is None:
+            immediate = order.time_in_force != TimeInForce.GTC
+            if config.market_wait_ms == 0 or closing is not None or immediate:
                 return order, Refusal(ReasonCode.NO_MARKET_DATA, _no_data(acct, order, ts_ms))
             expires = ts_ms + config.market_wait_ms
             order = _replace(order, expires_at=expires)
@@ -356,17 +396,26 @@ def _funds(
                 entry = order.leg_by_role(LegRole.ENTRY)
                 assert entry is not None
                 order = order.with_leg(_replace(entry, expires_at=expires))
+    executes_now = market_entry and (now_price is not None or depth is not None)
     if not config.allow_short and order.side is Side.SELL:
         refusal = _sell_holding(acct, order, closing)
         if refusal is not None:
             return order, refusal
-        if market_entry and now_price is not None:
-            return order, None  # it fills now: nothing to hold back
+        if executes_now and depth is None:
+            return order, None  # it fills now, whole: nothing to hold back
+        # it rests, or walks a book that may not fill it all at once
         base = acct.base_of(order.symbol)
         return _replace(order, reserved=order.quantity, reserved_asset=base), None
-    if market_entry and now_price is not None:
-        fee = config.taker_fee
-        refusal = execution.fill_refusal(acct, order, order.quantity, now_price, fee, None)
+    fee = config.taker_fee
+    if executes_now and depth is not None:
+        # the book fill model: what walking the book would cost, the part beyond its
+        # visible depth valued at its last level (Binance refuses a market order the
+        # wallet cannot pay in full)
+        return _market_reservation(acct, order, depth, fee, now_price)
+    if executes_now:
+        assert now_price is not None
+        notional = order.quantity * now_price
+        refusal = fills.fill_refusal(acct, order, order.quantity, notional, fee, None)
         return order, refusal
     opening = _opening(acct, order)
     if opening <= 0:
@@ -385,6 +434,37 @@ def _funds(
             f"included) and {plain(free)} {quote} is free",
         )
     return _replace(order, reserved=amount, reserved_asset=quote), None
+
+
+def _market_reservation(
+    acct: Account, order: Order, depth: Depth, fee: Decimal, top: Decimal | None
+) -> tuple[Order, Refusal | None]:
+    """A market order (or market bracket entry) about to walk the book: check the
+    wallet for the whole of it and hold back what it may cost (the quote of a buy)."""
+    opening = _opening(acct, order)
+    if opening <= 0:
+        return order, None
+    slices = depth.walk(order.side, opening, None)
+    got = sum((q for _, q in slices), ZERO)
+    notional = sum((p * q for p, q in slices), ZERO)
+    last = slices[-1][0] if slices else top if top is not None else _reference(acct, order)
+    if got < opening:
+        if last is None:
+            return order, None  # nothing to value it at: judged when it fills
+        notional += (opening - got) * last
+    if not acct.config.allow_short or order.side is Side.BUY:
+        refusal = fills.fill_refusal(acct, order, opening, notional, fee, None)
+        if refusal is not None:
+            return order, refusal
+    if order.side is Side.SELL:
+        return order, None  # margin-style: the collateral is judged at each fill
+    amount = notional * (ONE + fee)
+    return _replace(order, reserved=amount, reserved_asset=acct.quote_asset), None
+
+
+def _reference(acct: Account, order: Order) -> Decimal | None:
+    quote = acct.quote_for(order.symbol)
+    return quote.reference() if quote is not None else None
 
 
 def _no_data(acct: Account, order: Order, ts_ms: int) -> str:
@@ -419,7 +499,7 @@ def _sell_holding(acct: Account, order: Order, closing: Position | None) -> Refu
     free = wallet.free(base)
     if quantity > free:
         holders = ", ".join(
-            o.id for o in acct.store.open_on(order.symbol) if o.reserved_asset == base
+            o.id for o in acct.store.open_on(order.symbol) if exits.base_held(o, base)
         )
         return Refusal(
             ReasonCode.INSUFFICIENT_BALANCE,

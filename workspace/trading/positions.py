@@ -103,6 +103,16 @@ class FillOutcome(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     realized_pnl: Decimal
 
 
+class FillsOutcome(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """What several fills on one side (a walk of the book) do to the symbol's
+    position: its final states, and for each fill the position it went to and the P&L
+    it realized."""
+
+    closed_or_updated: Position | None
+    opened: Position | None
+    per_fill: tuple[tuple[str, Decimal], ...]  # (position id, realized P&L) per fill
+
+
 def apply_fill(
     position: Position | None,
     *,
@@ -119,46 +129,95 @@ def apply_fill(
     ``new_id`` is used only when a position opens.  ``mark`` is the current market
     price used for the unrealized P&L of the resulting positions.
     """
+    outcome = apply_fills(
+        position,
+        symbol=symbol,
+        side=side,
+        fills=((price, quantity),),
+        mark=mark,
+        ts_ms=ts_ms,
+        new_id=new_id,
+    )
+    return FillOutcome(
+        closed_or_updated=outcome.closed_or_updated,
+        opened=outcome.opened,
+        realized_pnl=outcome.per_fill[0][1],
+    )
+
+
+def apply_fills(
+    position: Position | None,
+    *,
+    symbol: str,
+    side: Side,
+    fills: tuple[tuple[Decimal, Decimal], ...] | list[tuple[Decimal, Decimal]],
+    mark: Decimal,
+    ts_ms: int,
+    new_id: str,
+) -> FillsOutcome:
+    """The average-cost rule over ``fills`` ((price, quantity), in order) on one side:
+    exactly what applying them one by one gives, computed on one copy (a walk of
+    twenty levels costs one position copy, not twenty).  A fill that reduces ``r`` of
+    ``q`` removes ``cost * r / q`` (rounded to ``COST_QUANTUM``; all of it when ``r ==
+    q``); past zero (margin-style) the rest opens a new position with ``new_id``."""
     fill_type = PositionType.BUY if side is Side.BUY else PositionType.SELL
-    if position is None:
-        opened: Position | None = _open(symbol, fill_type, quantity, price, mark, ts_ms, new_id)
-        return FillOutcome(closed_or_updated=None, opened=opened, realized_pnl=ZERO)
-    current = position.copy()
-    if current.type is fill_type:
-        current.quantity += quantity
-        current.cost += quantity * price
-        current.entry_price = entry_of(current.cost, current.quantity)
+    current = position.copy() if position is not None else None
+    opened: Position | None = None
+    per_fill: list[tuple[str, Decimal]] = []
+    grew = added = False  # entry prices change only when a position grows
+    for price, quantity in fills:
+        if opened is not None:  # past zero (or a fresh open): everything adds to it
+            opened.quantity += quantity
+            opened.cost += quantity * price
+            per_fill.append((opened.id, ZERO))
+            added = True
+            continue
+        if current is None or current.status is PositionStatus.CLOSED:
+            opened = _open(symbol, fill_type, quantity, price, mark, ts_ms, new_id)
+            per_fill.append((new_id, ZERO))
+            continue
+        if current.type is fill_type:
+            current.quantity += quantity
+            current.cost += quantity * price
+            per_fill.append((current.id, ZERO))
+            grew = True
+            continue
+        reduce = min(quantity, current.quantity)
+        if reduce == current.quantity:
+            cost_removed = current.cost
+        else:
+            cost_removed = (current.cost * reduce / current.quantity).quantize(
+                COST_QUANTUM, rounding=ROUND_HALF_EVEN
+            )
+        if current.type is PositionType.BUY:
+            realized = reduce * price - cost_removed
+        else:
+            realized = cost_removed - reduce * price
+        current.quantity -= reduce
+        current.cost -= cost_removed
+        current.realized_pnl += realized
+        per_fill.append((current.id, realized))
+        if current.quantity == 0:
+            current.status = PositionStatus.CLOSED
+            current.closed_at = ts_ms
+            current.cost = ZERO
+            rest = quantity - reduce
+            if rest > 0:
+                opened = _open(symbol, fill_type, rest, price, mark, ts_ms, new_id)
+    ctx = getcontext()
+    if current is not None:
         current.updated_at = ts_ms
-        current.mark(mark, getcontext())
-        return FillOutcome(closed_or_updated=current, opened=None, realized_pnl=ZERO)
-    reduce = min(quantity, current.quantity)
-    if reduce == current.quantity:
-        cost_removed = current.cost
-    else:
-        cost_removed = (current.cost * reduce / current.quantity).quantize(
-            COST_QUANTUM, rounding=ROUND_HALF_EVEN
-        )
-    if current.type is PositionType.BUY:
-        realized = reduce * price - cost_removed
-    else:
-        realized = cost_removed - reduce * price
-    current.quantity -= reduce
-    current.cost -= cost_removed
-    current.realized_pnl += realized
-    current.updated_at = ts_ms
-    opened = None
-    if current.quantity == 0:
-        current.status = PositionStatus.CLOSED
-        current.closed_at = ts_ms
-        current.cost = ZERO
-        current.current_price = mark
-        current.unrealized_pnl = ZERO
-        rest = quantity - reduce
-        if rest > 0:
-            opened = _open(symbol, fill_type, rest, price, mark, ts_ms, new_id)
-    else:
-        current.mark(mark, getcontext())
-    return FillOutcome(closed_or_updated=current, opened=opened, realized_pnl=realized)
+        if current.status is PositionStatus.CLOSED:
+            current.current_price = mark
+            current.unrealized_pnl = ZERO
+        else:
+            if grew:
+                current.entry_price = entry_of(current.cost, current.quantity)
+            current.mark(mark, ctx)
+    if opened is not None and added:
+        opened.entry_price = entry_of(opened.cost, opened.quantity)
+        opened.mark(mark, ctx)
+    return FillsOutcome(closed_or_updated=current, opened=opened, per_fill=tuple(per_fill))
 
 
 def _open(

@@ -37,6 +37,9 @@ class ReasonCode(StrEnum):
     SIBLING_EXECUTED = "SIBLING_EXECUTED"  # the other leg of an OCO / bracket executed
     HOLDING_CLOSED = "HOLDING_CLOSED"  # an exit whose holding was closed by something else
     HOLDING_REDUCED = "HOLDING_REDUCED"  # an exit shrunk to what is still held (stays NEW)
+    # IOC: the part the book could not fill at once expired; FOK: the book could not
+    # fill all of it at once, so nothing executed (EXPIRED)
+    TIME_IN_FORCE = "TIME_IN_FORCE"
 
 
 class Refusal(msgspec.Struct, frozen=True, gc=False):

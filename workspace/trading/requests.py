@@ -18,6 +18,18 @@ class Side(StrEnum):
     SELL = "SELL"
 
 
+class TimeInForce(StrEnum):
+    """How long an order may wait for what it cannot execute at once (Binance's
+    ``timeInForce``): GTC rests (a limit) or waits for liquidity (a market order);
+    IOC executes what it can at once and expires the rest; FOK executes all at once or
+    nothing.  For stops and trailing stops it applies once they trigger; for a bracket,
+    to its entry (its exits are GTC)."""
+
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+
+
 class OrderType(StrEnum):
     MARKET = "MARKET"
     LIMIT = "LIMIT"
@@ -42,8 +54,8 @@ class OrderRequest:
 
     ``client_order_id`` (Binance's ``newClientOrderId`` rule: 1-36 of ``A-Z a-z 0-9
     . : / _ -``) makes placing idempotent: a repeat while that order is open returns
-    it instead of placing a second one.  Orders are good till canceled (``GTC``, their
-    ``time_in_force``); IOC / FOK come with the order book.
+    it instead of placing a second one.  ``time_in_force`` (``TimeInForce`` or its
+    name; default GTC) says what happens to what cannot execute at once.
     """
 
     symbol: str
@@ -59,6 +71,7 @@ class OrderRequest:
     trailing_delta: Decimal | None = None
     activation_price: Decimal | None = None
     client_order_id: str | None = None
+    time_in_force: TimeInForce | str | None = None
 
 
 TRAIL_FIELDS: tuple[str, ...] = ("trail_percent", "trail_amount", "trailing_delta")

@@ -127,23 +127,26 @@ def _lot(
     step: Decimal | None,
     scope: str,
 ) -> Refusal | None:
-    text = _base_text(info, quantity)
+    # the words are written only for a refusal: every order passes through here
     if low is not None and quantity < low:
         return Refusal(
             ReasonCode.LOT_SIZE,
-            f"Quantity {text} is below the minimum {_base_text(info, low)}{scope}",
+            f"Quantity {_base_text(info, quantity)} is below the minimum "
+            f"{_base_text(info, low)}{scope}",
         )
     if high is not None and quantity > high:
         return Refusal(
             ReasonCode.LOT_SIZE,
-            f"Quantity {text} is above the maximum {_base_text(info, high)}{scope}",
+            f"Quantity {_base_text(info, quantity)} is above the maximum "
+            f"{_base_text(info, high)}{scope}",
         )
     if step is not None and quantity % step != 0:
         nearest = _floor(quantity, step)
         hint = f" (nearest below: {_base_text(info, nearest)})" if nearest > 0 else ""
         return Refusal(
             ReasonCode.LOT_SIZE,
-            f"Quantity {text} is not a multiple of the step {_base_text(info, step)}{scope}{hint}",
+            f"Quantity {_base_text(info, quantity)} is not a multiple of the step "
+            f"{_base_text(info, step)}{scope}{hint}",
         )
     return None
 
@@ -153,19 +156,22 @@ def _notional(info: SymbolInfo, leg: LegCheck) -> Refusal | None:
     if price is None:
         return None
     value = price * leg.quantity
-    detail = f"({_base_text(info, leg.quantity)} x {_quote_text(info, price)})"
+
+    def detail() -> str:
+        return f"({_base_text(info, leg.quantity)} x {_quote_text(info, price)})"
+
     low = info.min_notional
     if low is not None and (not leg.at_market or info.apply_min_to_market) and value < low:
         return Refusal(
             ReasonCode.MIN_NOTIONAL,
-            f"Order value {plain(value)} {info.quote_asset} {detail} is below the minimum "
+            f"Order value {plain(value)} {info.quote_asset} {detail()} is below the minimum "
             f"{plain(low)} {info.quote_asset}",
         )
     high = info.max_notional
     if high is not None and (not leg.at_market or info.apply_max_to_market) and value > high:
         return Refusal(
             ReasonCode.MAX_NOTIONAL,
-            f"Order value {plain(value)} {info.quote_asset} {detail} is above the maximum "
+            f"Order value {plain(value)} {info.quote_asset} {detail()} is above the maximum "
             f"{plain(high)} {info.quote_asset}",
         )
     return None
@@ -177,8 +183,8 @@ def _percent_price(info: SymbolInfo, leg: LegCheck, reference: Decimal | None) -
     buy = leg.side is Side.BUY
     up = info.bid_multiplier_up if buy else info.ask_multiplier_up
     down = info.bid_multiplier_down if buy else info.ask_multiplier_down
-    market = _quote_text(info, reference)
     if up is not None and leg.limit > reference * up:
+        market = _quote_text(info, reference)
         return Refusal(
             ReasonCode.PERCENT_PRICE,
             f"Limit price {_quote_text(info, leg.limit)} is too far above the market "
@@ -186,6 +192,7 @@ def _percent_price(info: SymbolInfo, leg: LegCheck, reference: Decimal | None) -
             f"{_quote_text(info, reference * up)}",
         )
     if down is not None and leg.limit < reference * down:
+        market = _quote_text(info, reference)
         return Refusal(
             ReasonCode.PERCENT_PRICE,
             f"Limit price {_quote_text(info, leg.limit)} is too far below the market "

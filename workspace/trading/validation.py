@@ -19,6 +19,7 @@ from workspace.trading.requests import (
     OrderRequest,
     OrderType,
     Side,
+    TimeInForce,
 )
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
@@ -51,6 +52,13 @@ def check_request(request: OrderRequest) -> str | None:
         return f"A TRAILING_STOP needs exactly {_TRAIL_WORDS}"
     if request.type is OrderType.BRACKET and len(trails) > 1:
         return f"A trailing stop leg takes only {_TRAIL_WORDS}"
+    tif = request.time_in_force
+    if tif is not None:
+        name = str(tif).upper() if isinstance(tif, str) else None
+        if name not in TimeInForce.__members__:
+            return f"Time in force {str(tif)[:20]!r} is unknown: expected GTC, IOC or FOK"
+        if request.type is OrderType.OCO and name != TimeInForce.GTC:
+            return "An OCO rests both its legs: its time in force can only be GTC"
     if request.trail_percent is not None and request.trail_percent >= 100:
         return f"Trail percent must be below 100, got {plain(request.trail_percent)}"
     if request.trailing_delta is not None and request.trailing_delta >= 10000:

@@ -1,0 +1,245 @@
+"""The book fill model's costs (issue 11: a 20-level book walk p99 < 100 us).
+
+    .venv/bin/python benchmarks/fills.py [--quick] [--profile]
+
+Figures (the last line is one JSON object), on a spot account with Binance-like
+filters, the symbol's local book a real ``OrderBook`` of 1,000 levels a side (a
+``GET /api/v3/depth?limit=1000`` snapshot's size), fresh:
+
+- walk_20: ``place`` of a MARKET order that walks 20 levels of the book, from the
+  request in to its events out (validation, filters, the wallet's check and
+  reservation, 20 fills each with its fee and event, the position, the order with its
+  20 executions): p50 / p99 wall and p99 CPU (thread time).  Buys and sells
+  alternate; before each sample the book is handed in again as a rebuilt book so the
+  order meets all of its liquidity.  Target: p99 < 100 us.
+- walk_20_model: the fill model's part alone: ``Depth.walk`` over those 20 levels
+  (what the order would get), p50 / p99.
+- top_of_book: the same MARKET order on the same account without a book (one fill at
+  the best price, the first version's model): p50 / p99, and the walk's ratio to it
+  (the price of 19 more fills, measured side by side).
+- on_book: ``Account.on_book`` when nothing waits for liquidity (what every depth
+  update of a book costs the account): calls/s.
+- trades: ``on_market`` trades of a symbol with a book attached (the trade's own
+  consumption is noted when the book does not show it yet; ten trades per change of
+  the book, which then shows them) and without one: ticks/s each and their ratio.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import pstats
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from workspace.market.book import OrderBook
+from workspace.market.exchange_info import SymbolInfo
+from workspace.market.records import DepthSnapshot, Trade
+from workspace.trading import Account, AccountConfig, OrderRequest, OrderType, Side
+
+SYMBOL = "BTCUSDT"
+LEVELS = 1_000
+LEVEL_QTY = Decimal("0.05")
+WALK = 20
+QUANTITY = LEVEL_QTY * (WALK - 1) + Decimal("0.01")  # ends inside the 20th level
+MID = Decimal(97_000)
+TICK = Decimal("0.01")
+
+
+def listing() -> dict[str, SymbolInfo]:
+    d = Decimal
+    return {
+        SYMBOL: SymbolInfo(
+            symbol=SYMBOL,
+            status="TRADING",
+            base_asset="BTC",
+            quote_asset="USDT",
+            tick_size=TICK,
+            min_price=TICK,
+            max_price=d(1_000_000),
+            step_size=d("0.00001"),
+            min_qty=d("0.00001"),
+            max_qty=d(9000),
+            min_notional=d(5),
+            apply_min_to_market=True,
+            max_notional=d(9_000_000),
+            apply_max_to_market=False,
+            bid_multiplier_up=d(5),
+            bid_multiplier_down=d("0.2"),
+            ask_multiplier_up=d(5),
+            ask_multiplier_down=d("0.2"),
+        )
+    }
+
+
+def snapshot() -> DepthSnapshot:
+    bids = tuple((f"{MID - TICK * (i + 1):.8f}", f"{LEVEL_QTY:.8f}") for i in range(LEVELS))
+    asks = tuple((f"{MID + TICK * (i + 1):.8f}", f"{LEVEL_QTY:.8f}") for i in range(LEVELS))
+    return DepthSnapshot(symbol=SYMBOL, last_update_id=1, bid_levels=bids, ask_levels=asks)
+
+
+def trade(price: Decimal, t: int, *, buyer_took: bool = False) -> Trade:
+    return Trade(
+        event_type="trade",
+        event_time=t,
+        symbol=SYMBOL,
+        price=price,
+        quantity=Decimal("0.001"),
+        trade_time=t,
+        buyer_is_maker=not buyer_took,
+        trade_id=t,
+    )
+
+
+def account() -> Account:
+    config = AccountConfig(initial_balance=Decimal(10) ** 9, balances={"BTC": Decimal(1000)})
+    acct = Account(config, rules=listing())
+    acct.on_market(trade(MID, 1), 1)  # values the BTC held, gives a last price
+    return acct
+
+
+def request(side: Side) -> OrderRequest:
+    return OrderRequest(symbol=SYMBOL, side=side, type=OrderType.MARKET, quantity=QUANTITY)
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def bench_walk(n: int, *, with_book: bool) -> tuple[float, float, float]:
+    """p50 / p99 wall and p99 CPU of ``place`` (us)."""
+    acct = account()
+    base = OrderBook.from_snapshot(snapshot())
+    wall: list[float] = []
+    cpu: list[float] = []
+    t = 10
+    for i in range(n):
+        t += 1
+        side = Side.BUY if i % 2 == 0 else Side.SELL
+        if with_book:
+            acct.on_book(SYMBOL, base.copy(), t)  # a rebuilt book: all liquidity again
+        else:
+            acct.on_market(trade(MID, t), t)
+        req = request(side)
+        start = time.perf_counter_ns()
+        cpu_start = time.thread_time_ns()
+        order, events = acct.place(req, t)
+        cpu.append((time.thread_time_ns() - cpu_start) / 1000)
+        wall.append((time.perf_counter_ns() - start) / 1000)
+        assert order.status.value == "FILLED", order.reason
+        fills = sum(1 for e in events if e.kind == "fill")
+        assert fills == (WALK if with_book else 1), fills
+    return statistics.median(wall), percentile(wall, 0.99), percentile(cpu, 0.99)
+
+
+def bench_model(n: int) -> tuple[float, float]:
+    """p50 / p99 of the walk alone (us)."""
+    acct = account()
+    acct.on_book(SYMBOL, OrderBook.from_snapshot(snapshot()), 10)
+    depth = acct.depth_for(SYMBOL, 10)
+    assert depth is not None
+    samples: list[float] = []
+    for i in range(n):
+        side = Side.BUY if i % 2 == 0 else Side.SELL
+        start = time.perf_counter_ns()
+        slices = depth.walk(side, QUANTITY, None)
+        samples.append((time.perf_counter_ns() - start) / 1000)
+        assert len(slices) == WALK
+    return statistics.median(samples), percentile(samples, 0.99)
+
+
+def bench_on_book(n: int) -> float:
+    acct = account()
+    book = OrderBook.from_snapshot(snapshot())
+    start = time.perf_counter()
+    for i in range(n):
+        acct.on_book(SYMBOL, book, 10 + i)
+    return n / (time.perf_counter() - start)
+
+
+def bench_trades(n: int, *, with_book: bool) -> float:
+    """Trades/s through ``on_market``, ten trades per change of the book (a book
+    attached: the trades it does not show yet are noted; each change that shows them
+    lets them go).  Only the trades are timed."""
+    acct = account()
+    book = OrderBook.from_snapshot(snapshot())
+    if with_book:
+        acct.on_book(SYMBOL, book, 10)
+    records = [
+        trade(MID + TICK * ((i * 7919) % 61 - 30), 11 + i, buyer_took=i % 2 == 0) for i in range(n)
+    ]
+    elapsed = 0.0
+    for start in range(0, n, 10):
+        began = time.perf_counter()
+        for i in range(start, min(start + 10, n)):
+            acct.on_market(records[i], 11 + i)
+        elapsed += time.perf_counter() - began
+        if with_book:
+            book.event_ms = 11 + start + 10  # the change shows these trades
+            acct.on_book(SYMBOL, book, 11 + start + 10)
+    return n / elapsed
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    profile = "--profile" in sys.argv
+    n = 500 if quick else 5_000
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
+    walk_p50, walk_p99, walk_cpu = bench_walk(n, with_book=True)
+    if profiler is not None:
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(20)
+    top_p50, top_p99, top_cpu = bench_walk(n, with_book=False)
+    model_p50, model_p99 = bench_model(n * 4)
+    on_book = bench_on_book(n * 40)
+    booked = bench_trades(n * 20, with_book=True)
+    bare = bench_trades(n * 20, with_book=False)
+    print(
+        f"place MARKET walking {WALK} levels of a {LEVELS}-level book: p50 {walk_p50:.1f} us, "
+        f"p99 {walk_p99:.1f} us wall, p99 {walk_cpu:.1f} us CPU (target p99 < 100 us)"
+    )
+    print(
+        f"the same order at the top of the book (1 fill): p50 {top_p50:.1f} us, "
+        f"p99 {top_p99:.1f} us wall; walk / top of book p50 {walk_p50 / top_p50:.2f}x"
+    )
+    print(
+        f"the walk alone (Depth.walk, {WALK} levels): p50 {model_p50:.2f} us, "
+        f"p99 {model_p99:.2f} us"
+    )
+    print(f"on_book with nothing waiting: {on_book:,.0f} calls/s")
+    print(
+        f"trades with a book attached: {booked:,.0f} ticks/s; without: {bare:,.0f} ticks/s "
+        f"(ratio {booked / bare:.2f})"
+    )
+    print(
+        json.dumps(
+            {
+                "walk_20_p50_us": round(walk_p50, 1),
+                "walk_20_p99_us": round(walk_p99, 1),
+                "walk_20_p99_cpu_us": round(walk_cpu, 1),
+                "walk_20_target_p99_us": 100,
+                "walk_20_model_p50_us": round(model_p50, 2),
+                "walk_20_model_p99_us": round(model_p99, 2),
+                "top_of_book_p50_us": round(top_p50, 1),
+                "top_of_book_p99_us": round(top_p99, 1),
+                "top_of_book_p99_cpu_us": round(top_cpu, 1),
+                "walk_over_top_of_book_p50": round(walk_p50 / top_p50, 2),
+                "on_book_per_s": round(on_book),
+                "trades_with_book_per_s": round(booked),
+                "trades_without_book_per_s": round(bare),
+                "trades_book_ratio": round(booked / bare, 3),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
