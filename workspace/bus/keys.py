@@ -12,6 +12,7 @@ key                                holds
 ``P:market:{SYM}:book``            ``BOOK_UPDATE``s (20 levels a side) of a symbol
 ``P:status``                       the market side's state (feed, source, gaps) as STATUS
 ``P:events:{user}``                every account event of a user, entry id ``{seq}-0``
+``P:journal:{user}``               the id of the journal ``P:events:{user}`` copies
 ``P:state:{user}``                 a user's ``POSITION_UPDATE`` / ``PORTFOLIO_UPDATE`` /
                                    ``STATUS``, latest few
 ``P:commands:{shard}``             commands for the accounts of one shard (group ``engine``)
@@ -51,6 +52,9 @@ class BusKeys:
 
     def events(self, user: str) -> str:
         return f"{self.prefix}:events:{user}"
+
+    def journal(self, user: str) -> str:
+        return f"{self.prefix}:journal:{user}"
 
     def state(self, user: str) -> str:
         return f"{self.prefix}:state:{user}"
