@@ -332,6 +332,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         " >= 1000",
                         timeout=60_000,
                     )
+                # the book panel live on the engine's local book: a full ladder (10 a side)
+                page.wait_for_function(
+                    "() => +(document.querySelector('.tw-book')?.dataset.levels || 0) >= 20",
+                    timeout=60_000,
+                )
+                book_levels = page.evaluate(
+                    "() => +(document.querySelector('.tw-book')?.dataset.levels || 0)"
+                )
                 chart_candles = page.evaluate(
                     "() => +(document.querySelector('.tw-chart')?.dataset.candles || 0)"
                 )
@@ -368,6 +376,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "screenshot": str(shot),
         "total_s": time.monotonic() - started,
         "chart_candles": chart_candles,
+        "book_levels": book_levels,
         "chart_history": chart_history.strip(),
     }
 
@@ -418,6 +427,7 @@ def main() -> None:
             for panel, times in sorted(sample["workBy"].items())
         },
         "chart_candles": result["chart_candles"],
+        "book_levels": result["book_levels"],
         "comm_msg_bytes_p50": percentile(sample["comm_bytes"], 50),
         "comm_msg_bytes_max": max(sample["comm_bytes"], default=None),
         "age_p50_ms": percentile(age, 50),
@@ -456,6 +466,7 @@ def main() -> None:
             f"{percentile(times, 99) or 0.0:8.3f} {len(times):8d}"
         )
     print(f"  chart: {figures['chart_candles']} candles; {result['chart_history']}")
+    print(f"  book panel: {figures['book_levels']} levels of the engine's local book")
     print(
         f"  event age (engine timestamp -> DOM):  p50 {figures['age_p50_ms']} ms, "
         f"p99 {figures['age_p99_ms']} ms (includes feed and <= 100 ms coalescing)"

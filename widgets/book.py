@@ -37,6 +37,9 @@ class BookPanel(Panel):
     assets = traitlets.List(traitlets.Unicode(), ["", ""]).tag(sync=True)
     """[base, quote]: the units of the size and price columns."""
     note = traitlets.Unicode("").tag(sync=True)
+    qty_digits = traitlets.Int(-1).tag(sync=True)
+    """Decimals of the symbol's lot step (``symbol_info.quantity_precision``): sizes
+    line up in their column; -1 while unknown (as many as the size has)."""
 
     def __init__(
         self, session: TradingSession, symbol: str = "", *, depth: int = 10, **kwargs: Any
@@ -66,6 +69,8 @@ class BookPanel(Panel):
         info = ticker.get("symbol_info")
         if isinstance(info, dict):
             self.assets = list(split_symbol(symbol, info))
+            digits = info.get("quantity_precision")
+            self.qty_digits = digits if isinstance(digits, int) and 0 <= digits <= 8 else -1
         reply = await self.session.request(
             {"action": "subscribe_book", "symbol": symbol, "depth": self.depth}
         )
@@ -85,6 +90,7 @@ class BookPanel(Panel):
             return
         self.state.reset(symbol)
         self.assets = list(split_symbol(symbol))
+        self.qty_digits = -1
         self.changed()
         if symbol:
             self.spawn(self._subscribe(symbol), "subscribe_book")

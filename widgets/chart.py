@@ -60,7 +60,8 @@ class ChartPanel(Panel):
     mode = traitlets.Enum(MODES, default_value="candles").tag(sync=True)
     lines = traitlets.List(traitlets.Dict()).tag(sync=True)
     gaps = traitlets.List(traitlets.Dict()).tag(sync=True)
-    """The feed's gaps seen (``STATUS.last_gap``): drawn as bands."""
+    """The feed's gaps over the displayed symbol (``CANDLES.gaps`` on load, then
+    ``STATUS.last_gap``): drawn as bands."""
     source = traitlets.Unicode("").tag(sync=True)
     """Where the candles come from: "exchange" (klines), "ticks" (built from last
     prices: an engine without ``get_candles``), "" while loading."""
@@ -124,7 +125,7 @@ class ChartPanel(Panel):
         if reply is None:
             self.state.use_ticks(symbol, interval)
         else:
-            self.state.set_candles(symbol, interval, reply.get("candles"))
+            self.state.set_candles(symbol, interval, reply.get("candles"), reply.get("gaps"))
         self.source = self.state.source(symbol, interval)
         self._send_reset()
         self._ensure_poller()
@@ -208,7 +209,7 @@ class ChartPanel(Panel):
         if not self.symbol:
             return
         self.lines = self.state.lines(self.symbol)
-        self.gaps = list(self.state.gaps)
+        self.gaps = self.state.gaps_for(self.symbol)
         if self._pending and self.source:
             bars = [self._pending[t] for t in sorted(self._pending)]
             self._send_custom({"kind": "bars", "bars": bars, "sent_ms": wall_ms()})
@@ -239,7 +240,7 @@ class ChartPanel(Panel):
             }
         )
         self.lines = self.state.lines(symbol) if symbol else []
-        self.gaps = list(self.state.gaps)
+        self.gaps = self.state.gaps_for(self.symbol)
         self._sent_fills = len(fills)
 
     def _on_view_change(self, change: Any) -> None:

@@ -119,16 +119,20 @@ def test_prices_change_within_a_few_seconds(quickstart: Page) -> None:
 def test_the_chart_draws_candles_and_switching_timeframe_redraws(quickstart: Page) -> None:
     page = quickstart
     chart = ".tw-dashboard .tw-chart"
+    # the engine's klines: a history of candles within seconds, not a few built from prices
     page.wait_for_function(
-        "(sel) => +(document.querySelector(sel)?.dataset.candles || 0) >= 1",
+        "(sel) => +(document.querySelector(sel)?.dataset.candles || 0) >= 100",
         arg=chart,
-        timeout=30_000,
+        timeout=15_000,
     )
+    assert page.locator(chart).first.get_attribute("data-source") == "exchange"
+    assert page.locator(f"{chart} .tw-chart-note").first.is_hidden()  # no fallback note
     before = int(page.locator(chart).first.get_attribute("data-resets") or 0)
     page.locator(f"{chart} button.tw-timeframe[data-timeframe='5m']").click()
     page.wait_for_function(
         "([sel, n]) => { const c = document.querySelector(sel);"
-        " return c.dataset.timeframe === '5m' && +c.dataset.resets > n; }",
+        " return c.dataset.timeframe === '5m' && +c.dataset.resets > n"
+        " && +c.dataset.candles >= 100; }",
         arg=[chart, before],
         timeout=30_000,
     )
@@ -151,6 +155,14 @@ def test_the_chart_draws_candles_and_switching_timeframe_redraws(quickstart: Pag
 def test_a_price_clicked_in_the_book_goes_into_the_ticket(quickstart: Page) -> None:
     page = quickstart
     book = page.locator(".tw-dashboard .tw-book").first
+    # the engine's local book: a full ladder (10 levels a side), not the ticker's best
+    page.wait_for_function(
+        "() => +(document.querySelector('.tw-dashboard .tw-book')?.dataset.levels || 0) >= 20",
+        timeout=30_000,
+    )
+    assert book.locator(".tw-book-note").first.is_hidden()
+    sizes = book.locator(".tw-bid-level .tw-book-size").all_text_contents()
+    assert all(any(ch.isdigit() for ch in size) for size in sizes), sizes  # real sizes
     level = book.locator(".tw-bid-level .tw-book-price").first
     page.wait_for_function(
         "() => /\\d/.test(document.querySelector('.tw-book .tw-bid-level .tw-book-price')"
@@ -158,8 +170,17 @@ def test_a_price_clicked_in_the_book_goes_into_the_ticket(quickstart: Page) -> N
         timeout=30_000,
     )
     level.scroll_into_view_if_needed()
-    level.click()
-    price = level.locator("xpath=..").get_attribute("data-price")
+    # the live ladder moves 10 times a second: the row's price is read in the same task
+    # as the click, so it is the price the click sent
+    price = page.evaluate(
+        """(sel) => {
+          const cell = document.querySelector(sel);
+          const price = cell.parentElement.dataset.price;
+          cell.click();
+          return price;
+        }""",
+        ".tw-dashboard .tw-book .tw-bid-level .tw-book-price",
+    )
     assert price
     ticket = page.locator(".tw-dashboard .tw-ticket").first
     page.wait_for_function(

@@ -111,28 +111,3 @@ def test_flush_some_trims_an_over_full_symbol_in_steps_keeping_its_newest_rows(
     assert frame["price"].iloc[0] == 150.0  # the 50 oldest went
     assert frame["price"].iloc[-1] == 249.0
     store.close()
-
-
-def test_candles_are_built_from_the_kept_trades_and_tickers() -> None:
-    store = TickStore()
-    prices = [(0, "10", "1"), (20_000, "12", "2"), (40_000, "9", None), (59_999, "11", "1")]
-    prices += [(60_000, "11.5", "3"), (150_000, "8", "1")]
-    for ts, price, quantity in prices:
-        store.add(
-            Tick(
-                symbol="ETHUSDT",
-                price=Decimal(price),
-                timestamp=ts,
-                source="ticker" if quantity is None else "trade",
-                quantity=None if quantity is None else Decimal(quantity),
-            )
-        )
-    assert store.candles("ethusdt", 60_000, 500) == [
-        [0, 10.0, 12.0, 9.0, 11.0, 4.0],  # the ticker's price counts, its volume not
-        [60_000, 11.5, 11.5, 11.5, 11.5, 3.0],
-        [120_000, 8.0, 8.0, 8.0, 8.0, 1.0],  # no empty bar for a minute without ticks
-    ]
-    assert store.candles("ETHUSDT", 60_000, 2)[0][0] == 60_000
-    assert store.candles("ETHUSDT", 0, 10) == [[0, 10.0, 12.0, 8.0, 8.0, 8.0]]  # 1M
-    assert store.candles("XRPUSDT", 60_000, 10) == []
-    store.close()

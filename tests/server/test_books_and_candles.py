@@ -1,4 +1,5 @@
-"""Version 2's book and candle commands over a real server and engine."""
+"""Version 2's book and candle commands over a real server and engine: the engine's own
+local books (from the simulator's diff depth) and the exchange's klines."""
 
 from __future__ import annotations
 
@@ -7,24 +8,11 @@ from ws_peer import PeerFactory
 from workspace import Workspace
 
 
-def book(symbol: str, top: float, update_id: int) -> dict[str, object]:
-    return {
-        "type": "BOOK_UPDATE",
-        "symbol": symbol,
-        "bids": [[top - n, 1.0] for n in range(20)],
-        "asks": [[top + 1 + n, 1.0] for n in range(20)],
-        "lastUpdateId": update_id,
-        "timestamp": 1,
-    }
-
-
 async def test_a_book_subscription_gets_the_engines_books_at_its_depth(
     workspace: Workspace, peer: PeerFactory
 ) -> None:
     client = await peer()
-    refused = await client.reply({"action": "subscribe_book", "symbol": "ETHUSDT"})
-    assert (refused["type"], refused["code"]) == ("ERROR", "INVALID_PARAMS")  # no books yet
-    workspace.engine.books_enabled = True  # what the depth work does
+    assert workspace.engine.books_enabled  # a live engine keeps the books of what it streams
     reply = await client.reply({"action": "subscribe_book", "symbol": "ethusdt", "depth": 5})
     assert (reply["type"], reply["symbol"], reply["book"], reply["depth"]) == (
         "SUBSCRIBED",
@@ -32,28 +20,44 @@ async def test_a_book_subscription_gets_the_engines_books_at_its_depth(
         True,
         5,
     )
-    workspace.engine.publish_book(book("ETHUSDT", 2000.0, 7))
     update = await client.until(lambda m: m["type"] == "BOOK_UPDATE")
-    assert (update["lastUpdateId"], len(update["bids"]), len(update["asks"])) == (7, 5, 5)
+    assert (update["symbol"], len(update["bids"]), len(update["asks"])) == ("ETHUSDT", 5, 5)
+    bids = [price for price, _ in update["bids"]]
+    asks = [price for price, _ in update["asks"]]
+    assert bids == sorted(bids, reverse=True)
+    assert asks == sorted(asks)
+    assert bids[0] < asks[0]
+    book = workspace.engine.order_book("ETHUSDT")
+    assert update["lastUpdateId"] <= book.last_update_id  # the engine's book, as it was
+    newer = await client.until(
+        lambda m: m["type"] == "BOOK_UPDATE" and m["lastUpdateId"] > update["lastUpdateId"]
+    )
+    assert len(newer["bids"]) == 5  # it follows the book
     gone = await client.reply({"action": "unsubscribe_book", "symbol": "ETHUSDT"})
     assert (gone["type"], gone["book"]) == ("UNSUBSCRIBED", True)
-    again = await peer()  # a later subscriber gets the latest book at once
+    again = await peer()  # a later subscriber gets the latest book at once, at its depth
     await again.reply({"action": "subscribe_book", "symbol": "ETHUSDT", "depth": 10})
     latest = await again.until(lambda m: m["type"] == "BOOK_UPDATE")
-    assert (latest["lastUpdateId"], len(latest["bids"])) == (7, 10)
+    assert len(latest["bids"]) == len(latest["asks"]) == 10
+    assert latest["lastUpdateId"] >= newer["lastUpdateId"]
 
 
-async def test_candles_come_from_what_the_engine_has_seen(peer: PeerFactory) -> None:
+async def test_candles_are_the_exchanges_klines(peer: PeerFactory) -> None:
     client = await peer()
-    await client.reply({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
-    update = await client.until(lambda m: m["type"] == "MARKET_UPDATE")
     reply = await client.reply(
         {"action": "get_candles", "symbol": "btcusdt", "interval": "1m", "limit": 5}
     )
     assert (reply["type"], reply["symbol"], reply["interval"]) == ("CANDLES", "BTCUSDT", "1m")
-    assert 1 <= len(reply["candles"]) <= 5
-    open_time, high, low = reply["candles"][-1][0], reply["candles"][-1][2], reply["candles"][-1][3]
-    assert open_time % 60_000 == 0
-    assert low <= update["price"] <= high or update["timestamp"] < open_time
+    times = [row[0] for row in reply["candles"]]
+    assert len(times) == 5
+    assert times == [times[0] + 60_000 * n for n in range(5)]
+    for _, open_, high, low, close, volume in reply["candles"]:
+        assert low <= min(open_, close) <= max(open_, close) <= high
+        assert volume >= 0
+    assert reply["gaps"] == []
+    full = await client.reply({"action": "get_candles", "symbol": "BTCUSDT", "interval": "1h"})
+    assert len(full["candles"]) == 500  # the protocol's default limit
     bad = await client.reply({"action": "get_candles", "symbol": "BTCUSDT", "interval": "9m"})
     assert bad["code"] == "INVALID_PARAMS"
+    unknown = await client.reply({"action": "get_candles", "symbol": "NOPEUSDT", "interval": "1m"})
+    assert unknown["code"] == "INVALID_SYMBOL"

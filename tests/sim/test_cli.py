@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
+from workspace.cli.record import rest_url_for
 from workspace.cli.sim import add_arguments, config_from_args
 from workspace.sim import ExchangeSimulator, SimConfig
 
@@ -62,6 +64,38 @@ async def test_record_command_writes_jsonl_from_a_simulator(
     assert process.returncode == 0
     assert b"recorded 3 frames" in stdout
     assert [line["frame"]["stream"] for line in lines] == ["btcusdt@ticker"] * 3
+
+
+async def test_record_by_default_records_what_an_engine_replay_needs(
+    sim: ExchangeSimulator, tmp_path: Path
+) -> None:
+    out = tmp_path / "rec.jsonl"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "workspace", "record", "--symbols", "btcusdt", "--max-frames",
+        "150", "--book-depth", "20", "--url", sim.stream_url, "--out", str(out), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await asyncio.wait_for(sim.wait_for_connections(1), 60)
+    for _ in range(20):  # the REST snapshot is asked for once the first depth event came
+        if process.returncode is not None:
+            break
+        await clock_of(sim).advance(1000)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(process.wait()), 0.2)
+    stdout, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, stdout
+    streams = [json.loads(line)["frame"]["stream"] for line in out.read_text().splitlines()]
+    assert streams[0] == "btcusdt@klineHistory_1m"  # REST beside the simulator's streams
+    assert "btcusdt@depthSnapshot" in streams
+    assert {"btcusdt@depth@100ms", "btcusdt@kline_1m", "btcusdt@aggTrade"} <= set(streams)
+
+
+def test_the_rest_url_of_a_recording_follows_its_stream_url() -> None:
+    assert rest_url_for("wss://stream.binance.com:9443", None) == "https://api.binance.com"
+    assert rest_url_for("ws://127.0.0.1:9443", None) == "http://127.0.0.1:9443"
+    assert rest_url_for("wss://localhost:9443/ws", None) == "https://localhost:9443"
+    assert rest_url_for("ws://127.0.0.1:9443", "http://other:1") == "http://other:1"
+    assert rest_url_for("ws://127.0.0.1:9443", "none") is None
 
 
 def test_cli_flags_become_the_sim_config() -> None:

@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect
 
 from workspace.__main__ import _commands
 from workspace.sim import ExchangeSimulator, SimConfig
-from workspace.sim.recorder import record, streams_for
+from workspace.sim.recorder import Recorder, record, streams_for
 
 from .conftest import START_MS, TIMEOUT, clock_of
 
@@ -86,3 +86,49 @@ def test_sim_and_record_are_cli_subcommands() -> None:
     assert {"sim", "record"} <= set(commands)
     assert commands["sim"].HELP
     assert commands["record"].HELP
+
+
+async def test_with_rest_the_recording_holds_what_a_replay_needs_and_still_replays(
+    sim: ExchangeSimulator, tmp_path: Path
+) -> None:
+    out = tmp_path / "book.jsonl"
+    streams = streams_for(["btcusdt"], ["depth@100ms", "kline_1m"])
+    clock = clock_of(sim)
+    with out.open("wb") as sink:
+        recorder = Recorder(
+            sim.stream_url, streams, sink, clock=clock, rest_url=sim.rest_url, book_depth=20
+        )
+        task = asyncio.create_task(recorder.run())
+        await asyncio.wait_for(sim.wait_for_connections(1), TIMEOUT)
+        for _ in range(3):
+            await clock.advance(1000)
+            await sim.caught_up()
+            await asyncio.wait_for(recorder.settled(), TIMEOUT)  # its snapshot, if asked
+        recorder.stop()
+        await asyncio.wait_for(task, TIMEOUT)
+    lines = read_lines(out)
+    frames = [msgspec.json.decode(bytes(line.frame)) for line in lines]
+    names = [frame["stream"] for frame in frames]
+    assert names[0] == "btcusdt@klineHistory_1m"  # before any stream frame
+    assert len(frames[0]["data"]) == 1000
+    assert names.count("btcusdt@depthSnapshot") == recorder.snapshots == 1
+    snapshot = frames[names.index("btcusdt@depthSnapshot")]["data"]
+    assert len(snapshot["bids"]) == len(snapshot["asks"]) == 20
+    first_depth = names.index("btcusdt@depth@100ms")
+    assert first_depth < names.index("btcusdt@depthSnapshot")  # asked for once events came
+    # the snapshot continues the events recorded before it (Binance's procedure)
+    depth = [f["data"] for f in frames if f["stream"] == "btcusdt@depth@100ms"]
+    assert depth[0]["U"] <= snapshot["lastUpdateId"] + 1
+    assert any(d["U"] <= snapshot["lastUpdateId"] + 1 <= d["u"] for d in depth)
+
+    replay = ExchangeSimulator(SimConfig(replay=out, speed=0))
+    await replay.start()
+    try:
+        async with connect(f"{replay.stream_url}/stream?streams={'/'.join(streams)}") as ws:
+            served = [
+                msgspec.json.decode((await asyncio.wait_for(ws.recv(), TIMEOUT)).encode())
+                for _ in range(recorder.written)
+            ]
+    finally:
+        await replay.stop()
+    assert served == [f for f in frames if f["stream"] in streams]  # REST lines not served

@@ -123,3 +123,23 @@ async def test_a_clicked_price_goes_to_the_pick_callbacks() -> None:
     with pytest.raises(ValueError, match="depth"):
         BookPanel(ScriptedSession(), "BTCUSDT", depth=7)
     panel.close()
+
+
+async def test_sizes_take_the_decimals_of_the_symbols_lot_step() -> None:
+    info = {"base_asset": "BTC", "quote_asset": "USDT", "quantity_precision": 5}
+    session = ScriptedSession(
+        {
+            "subscribe_ticker": lambda c: {
+                "type": "SUBSCRIBED",
+                "symbol": c["symbol"].upper(),
+                "symbol_info": info,
+                "timestamp": 1,
+            }
+        }
+    )
+    panel = BookPanel(session, "BTCUSDT")
+    await asyncio.wait_for(panel.settle(), 10)
+    assert panel.qty_digits == 5
+    panel.symbol = "ETHUSDT"  # unknown again until its own info arrives
+    assert panel.qty_digits == -1
+    panel.close()

@@ -281,7 +281,24 @@ def test_gaps_from_status_are_kept_once_and_closed_when_they_end() -> None:
     assert state.apply({"type": "STATUS", "feed": "reconnecting", "last_gap": gap}) == set()
     closed = {**gap, "end_ms": 16_000}
     state.apply({"type": "STATUS", "feed": "connected", "last_gap": closed})
-    assert state.gaps == [{"start_ms": 10_000, "end_ms": 16_000, "reason": "reconnect"}]
+    assert state.gaps == [
+        {"start_ms": 10_000, "end_ms": 16_000, "reason": "reconnect", "symbol": None}
+    ]
+
+
+def test_gaps_of_the_candles_reply_are_drawn_and_a_book_gap_only_on_its_symbol() -> None:
+    state = ChartState()
+    state.apply(market("BTCUSDT", 1.0, 1))
+    state.apply(market("ETHUSDT", 1.0, 1))
+    feed_gap = {"start_ms": 60_000, "end_ms": 90_000, "reason": "stalled", "symbol": None}
+    book_gap = {"start_ms": 70_000, "end_ms": 70_400, "reason": "depth gap", "symbol": "ETHUSDT"}
+    state.set_candles("ETHUSDT", "1m", [[0, 1, 1, 1, 1, 1]], [book_gap, feed_gap, "junk"])
+    assert [g["reason"] for g in state.gaps_for("ETHUSDT")] == ["stalled", "depth gap"]
+    assert [g["reason"] for g in state.gaps_for("BTCUSDT")] == ["stalled"]
+    # the same gap again from STATUS changes nothing; a book gap touches its symbol only
+    assert state.apply({"type": "STATUS", "last_gap": feed_gap}) == set()
+    other = {**book_gap, "start_ms": 80_000, "symbol": "BTCUSDT"}
+    assert state.apply({"type": "STATUS", "last_gap": other}) == {"BTCUSDT"}
 
 
 class Recorder:
@@ -395,7 +412,7 @@ async def test_fills_and_gaps_reach_the_browser() -> None:
     session.emit({"type": "STATUS", "feed": "connected", "source": "sim", "last_gap": gap})
     panel.flush()
     assert [m["fills"] for m in sent if m["kind"] == "fills"][-1][0]["price"] == 101.0
-    assert panel.gaps == [gap]
+    assert panel.gaps == [{**gap, "symbol": None}]
     panel.close()
 
 

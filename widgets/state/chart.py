@@ -121,9 +121,15 @@ class ChartState:
         return self._series.setdefault((symbol.upper(), interval), _Series())
 
     # -- candles -------------------------------------------------------------------
-    def set_candles(self, symbol: str, interval: str, rows: Any) -> list[Candle]:
+    def set_candles(
+        self, symbol: str, interval: str, rows: Any, gaps: Any = None
+    ) -> list[Candle]:
         """A ``CANDLES`` reply: the history of ``symbol`` at ``interval`` (replaces what
-        was there), then the last prices seen since move its forming candle."""
+        was there), then the last prices seen since move its forming candle.  ``gaps``:
+        the reply's ``gaps`` (an extension: the feed's gaps over those candles), added
+        to the ones STATUS brought."""
+        for gap in gaps if isinstance(gaps, list) else []:
+            self._on_gap(gap)
         candles = sorted(
             (c for c in (candle_row(r) for r in rows or []) if c is not None), key=lambda c: c[0]
         )
@@ -245,20 +251,30 @@ class ChartState:
         if start is None:
             return set()
         end = as_float(raw.get("end_ms"))
-        gap = {
+        symbol = raw.get("symbol")
+        gap: dict[str, Any] = {
             "start_ms": int(start),
             "end_ms": None if end is None else int(end),
             "reason": str(raw.get("reason") or ""),
+            "symbol": symbol.upper() if isinstance(symbol, str) else None,
         }
         for i, known in enumerate(self.gaps):
-            if known["start_ms"] == gap["start_ms"]:
+            if known["start_ms"] == gap["start_ms"] and known["symbol"] == gap["symbol"]:
                 if known == gap:
                     return set()
                 self.gaps[i] = gap  # an open gap that closed
-                return set(self._symbols)
+                return {gap["symbol"]} if gap["symbol"] is not None else set(self._symbols)
         self.gaps.append(gap)
+        self.gaps.sort(key=lambda g: g["start_ms"])
         del self.gaps[:-GAPS_KEPT]
+        if gap["symbol"] is not None:
+            return {gap["symbol"]}  # only that symbol's order book lost data
         return set(self._symbols)  # the feed's gap is every symbol's
+
+    def gaps_for(self, symbol: str) -> list[dict[str, Any]]:
+        """The gaps to draw on ``symbol``'s chart: the whole feed's and its own."""
+        symbol = symbol.upper()
+        return [dict(g) for g in self.gaps if g["symbol"] in (None, symbol)]
 
     def _record_fills(self, symbol: str, order: dict[str, Any], timestamp: int) -> None:
         """Markers from real fills only: each entry of an order's (or a leg's) ``fills``,

@@ -51,6 +51,11 @@ function render({ model, el }) {
     bidsBox.replaceChildren(...bidRows.map((r) => r.row));
   };
 
+  // sizes with the lot step's decimals line up in their column (0.25580, not 0.2558)
+  const qty = (value) => {
+    const digits = model.get("qty_digits");
+    return Number.isInteger(digits) && digits >= 0 ? twFmt(value, digits) : twQty(value);
+  };
   const fill = (cells, level, maxCum, symbol) => {
     if (!level) {
       twText(cells.price, "");
@@ -65,8 +70,8 @@ function render({ model, el }) {
     const priceText = twPrice(level.price, symbol);
     twText(cells.price, priceText);
     cells.row.dataset.price = String(level.price);
-    twText(cells.size, level.qty > 0 ? twQty(level.qty) : "–");
-    twText(cells.total, level.cum > 0 ? twQty(level.cum) : "–");
+    twText(cells.size, level.qty > 0 ? qty(level.qty) : "–");
+    twText(cells.total, level.cum > 0 ? qty(level.cum) : "–");
     const width = maxCum > 0 ? `${((100 * level.cum) / maxCum).toFixed(1)}%` : "0%";
     if (cells.row.style.getPropertyValue("--tw-depth") !== width) cells.row.style.setProperty("--tw-depth", width);
   };
@@ -101,10 +106,12 @@ function render({ model, el }) {
   const off = twOnFlush(model, "tw-book", draw);
   model.on("change:note", draw);
   model.on("change:depth", draw);
+  model.on("change:qty_digits", draw);
   return () => {
     off();
     model.off("change:note", draw);
     model.off("change:depth", draw);
+    model.off("change:qty_digits", draw);
     frame.cleanup();
   };
 }

@@ -287,8 +287,9 @@ function render({ model, el }) {
     const gaps = model.get("gaps") || [];
     if (bandEls.length !== gaps.length) {
       bandEls = gaps.map((g) => {
-        const b = twEl("div", "tw-gap-band");
-        b.title = `No data: feed ${g.reason || "gap"}`;
+        // a gap of one symbol's order book (resynchronised) lost no trades: a lighter band
+        const b = twEl("div", g.symbol ? "tw-gap-band tw-gap-book" : "tw-gap-band");
+        b.title = g.symbol ? `Order book of ${g.symbol} resynchronised (${g.reason})` : `No data: feed ${g.reason || "gap"}`;
         return b;
       });
       bands.replaceChildren(...bandEls);

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from workspace.sim.recorder import DEFAULT_KINDS, record, streams_for
 
@@ -28,6 +29,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("WORKSPACE_BINANCE_URL", "wss://stream.binance.com:9443"),
         help="stream base URL (default $WORKSPACE_BINANCE_URL or Binance's)",
     )
+    parser.add_argument(
+        "--rest-url",
+        default=os.environ.get("WORKSPACE_BINANCE_REST_URL"),
+        help="REST base URL for the depth snapshots and kline history a replay needs "
+        "(default $WORKSPACE_BINANCE_REST_URL; else Binance's for Binance's stream URL, "
+        "the stream's own host for another one, e.g. the simulator; 'none': streams only)",
+    )
+    parser.add_argument(
+        "--book-depth",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="levels a side of each depth snapshot (default 1000)",
+    )
+
+
+BINANCE_STREAM_HOST = "stream.binance.com"
+BINANCE_REST_URL = "https://api.binance.com"
+
+
+def rest_url_for(stream_url: str, given: str | None) -> str | None:
+    """The REST base URL to record snapshots and history from (``None``: none)."""
+    if given is not None:
+        return None if given.lower() == "none" else given
+    parts = urlsplit(stream_url)
+    if parts.hostname is None or parts.hostname.endswith(BINANCE_STREAM_HOST):
+        return BINANCE_REST_URL
+    # The simulator (and other single-host servers) serve REST beside the streams.
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return f"{scheme}://{parts.netloc}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}")
         return 2
+    if not 1 <= args.book_depth <= 5000:
+        print("error: --book-depth must be within 1..5000")
+        return 2
+    rest_url = rest_url_for(args.url, args.rest_url)
     written = 0
     with contextlib.suppress(KeyboardInterrupt):
         written = asyncio.run(
@@ -47,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
                 args.out,
                 duration_s=args.duration,
                 max_frames=args.max_frames,
+                rest_url=rest_url,
+                book_depth=args.book_depth,
             )
         )
     print(f"recorded {written} frames to {args.out}")

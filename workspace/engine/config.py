@@ -26,6 +26,13 @@ class EngineConfig:
     # instead of in a task of their own.  Tick -> strategy order drops to the engine's
     # own cost, but a slow strategy then delays the feed and ticks are not conflated.
     direct_sync_callbacks: bool = False
+    # A local order book for every streamed symbol (the Workspace adds the diff depth
+    # stream to the feed's streams): the account's fills and the book panel read it.
+    # False: books only for those asked for (acquire_book / subscribe_book).
+    keep_books: bool = True
+    # A candle series (symbol, interval) nobody asked for this long is dropped and its
+    # kline stream unsubscribed (the chart asks every second for its forming bar).
+    candle_idle_s: float = 120.0
     # While the journal cannot write, try an append this often (a mark) to recover
     journal_probe_s: float = 1.0
     # Final orders (and as many fills and closed positions) the account keeps in memory;
@@ -44,6 +51,7 @@ class EngineConfig:
             "tick_flush_interval_s",
             "expire_interval_s",
             "rules_refresh_s",
+            "candle_idle_s",
             "journal_probe_s",
         ):
             if not getattr(self, name) > 0:

@@ -24,6 +24,7 @@ Two ways to drive it:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections import Counter, deque
@@ -41,10 +42,24 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from workspace.engine import account_messages
+from workspace.engine.books import BookChange, BookMessages, BookUnavailable, RecordedBooks
 from workspace.engine.callbacks import TICK_ORIGIN, CallbackKind, StrategyCallbacks, drain_listener
+from workspace.engine.candles import (
+    LiveCandles,
+    RecordedCandles,
+    check_request,
+    wire_candles,
+)
 from workspace.engine.clock import Clock, SystemClock
 from workspace.engine.config import EngineConfig
-from workspace.engine.feed_port import FeedFactory, FeedPort, FeedStatusLike
+from workspace.engine.feed_port import (
+    FeedCallbacks,
+    FeedFactory,
+    FeedPort,
+    FeedStatusLike,
+    GapLike,
+)
+from workspace.engine.gaps import GapLog
 from workspace.engine.hub import Hub
 from workspace.engine.log_throttle import LogThrottle
 from workspace.engine.market_messages import MarketMessages
@@ -55,8 +70,20 @@ from workspace.engine.tick_store import TickStore
 from workspace.engine.ticks import Tick
 from workspace.errors import InvalidParams, InvalidSymbol, JournalUnavailable, NotFound
 from workspace.journal import Journal, JournalError
+from workspace.market.book import OrderBook
 from workspace.market.exchange_info import SymbolInfo
-from workspace.market.records import BookTicker, MarketRecord, MiniTicker, Ticker, Trade
+from workspace.market.records import (
+    BookTicker,
+    DepthSnapshot,
+    DepthUpdate,
+    FeedRecord,
+    Kline,
+    MarketRecord,
+    MiniTicker,
+    PartialDepth,
+    Ticker,
+    Trade,
+)
 from workspace.market.subscriptions import normalize_symbol
 from workspace.protocol.engine_api import EngineApi
 from workspace.protocol.outbox import Outbox
@@ -73,6 +100,7 @@ log = logging.getLogger("workspace.engine")
 
 Committed = list[tuple[int, AccountEvent]]
 UNHEALTHY_FEED = frozenset({"stalled", "reconnecting", "down", "stopped"})
+_OUTAGE_STATES = UNHEALTHY_FEED - {"stopped"}  # data stops flowing: a gap opens
 FINAL_STATUSES = frozenset(
     {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
 )
@@ -96,7 +124,13 @@ class Engine:
         inline: bool = False,
         known_symbols: Collection[str] | None = None,
         symbol_rules: Mapping[str, SymbolInfo] | None = None,
+        recorded_candles: RecordedCandles | None = None,
+        depth_symbols: Collection[str] | None = None,
     ) -> None:
+        """``inline``: a replay (records come through ``process_inline``; books are
+        rebuilt from the recorded depth, candles read from ``recorded_candles``);
+        ``depth_symbols``: the symbols whose depth the recording holds (the only books
+        a replay can have)."""
         self.account = account
         self.journal = journal
         self.source = source
@@ -118,7 +152,35 @@ class Engine:
         self._tasks = TaskSet(log)
         self._market = MarketMessages()
         self._feed: FeedPort | None = (
-            feed_factory(self.on_record, self.on_status) if feed_factory is not None else None
+            feed_factory(FeedCallbacks(self.on_record, self.on_status, self.on_gap))
+            if feed_factory is not None
+            else None
+        )
+        self.gaps = GapLog(journal, self.clock)
+        self._last_event_ms: int | None = None  # exchange time of the latest record
+        self._last_price_ms: int | None = None  # ... of the latest ticker or trade
+        self._book_out = BookMessages(
+            self.publish_book,
+            self.clock.monotonic if not inline else lambda: self.clock.time_ms() / 1000.0,
+            timers=not inline,
+            wall_ms=self.clock.time_ms,
+        )
+        self._recorded_books = RecordedBooks(self.on_gap) if inline else None
+        self._depth_symbols = frozenset(depth_symbols or ())
+        self._live_books: dict[str, OrderBook] = {}  # the feed's book last handed on
+        self._own_books: set[str] = set()  # books subscribed for acquire_book alone
+        self._recorded_candles = recorded_candles
+        self.replayed = 0
+        """Replay: records of the recording processed so far (candles are as of it)."""
+        self._candles = (
+            LiveCandles(
+                self._feed,
+                self.clock,
+                lambda coro, name: self._tasks.spawn(coro, name, report_errors=False),
+                idle_s=self.config.candle_idle_s,
+            )
+            if self._feed is not None
+            else None
         )
         self._known = None if known_symbols is None else frozenset(known_symbols)
         self._feed_state = "down" if self._feed is not None else "connected"
@@ -138,10 +200,6 @@ class Engine:
         self._server_clients = 0
         self._status_soon = False
         self._symbol_tasks: set[asyncio.Task[None]] = set()
-        self._book_refs: Counter[str] = Counter()
-        # Set by whoever feeds publish_book (the local order books of the depth streams).
-        self.books_enabled = False
-        self._book_messages: dict[str, Message] = {}
         if symbol_rules is not None:
             account.set_rules(symbol_rules)
         self._listing: Callable[[], Awaitable[Mapping[str, SymbolInfo]]] | None = getattr(
@@ -190,6 +248,8 @@ class Engine:
             spawn(self._expire_every(cfg.expire_interval_s), "engine.expire")
             if self._journal_state != "ok" and self._probe is None:  # failed before start
                 self._probe = spawn(self._probe_journal(), "engine.journal-probe")
+        if self._candles is not None:
+            spawn(self._every(cfg.candle_idle_s / 4, self._sweep_candles), "engine.candle-sweep")
         if self._feed is not None:
             await self._start_feed(cfg.start_timeout_s if timeout_s is None else timeout_s)
         log.info("engine started (source %s)", self.source)
@@ -307,6 +367,7 @@ class Engine:
             except Exception as error:  # stopping must go on whatever the feed does
                 log.error("feed did not stop cleanly: %s", error)
         await self._tasks.cancel_all(self.config.stop_grace_s)
+        self._book_out.close()
         self.hub.close()
         self._flush_ticks()
         log.info("engine stopped")
@@ -335,7 +396,7 @@ class Engine:
                 )
 
     # -- market data in ------------------------------------------------------------
-    def on_record(self, record: MarketRecord | tuple[MarketRecord, ...]) -> None:
+    def on_record(self, record: FeedRecord | tuple[FeedRecord, ...]) -> None:
         """The feed's callback (live).  Never raises: a bad record is counted and logged."""
         origin = self.clock.monotonic()
         try:
@@ -347,12 +408,12 @@ class Engine:
         except Exception as error:
             self._bad_record(record, error)
 
-    def _ingest_and_dispatch(self, record: MarketRecord, origin: float) -> None:
+    def _ingest_and_dispatch(self, record: FeedRecord, origin: float) -> None:
         tick = self._ingest(record, origin)
         if tick is not None:
             self.callbacks.dispatch("tick", tick, tick.symbol, origin)
 
-    async def process_inline(self, record: MarketRecord) -> None:
+    async def process_inline(self, record: FeedRecord) -> None:
         """Replay: take one record and await every callback it triggers, in order
         (account events first, then ``on_tick``, then what the strategy caused)."""
         origin = self.clock.monotonic()
@@ -373,35 +434,42 @@ class Engine:
             kind, payload, symbol, origin = self._backlog.popleft()
             await self.callbacks.run_inline(kind, payload, symbol, origin)
 
-    def _ingest(self, record: MarketRecord, origin: float) -> Tick | None:
+    def _ingest(self, record: FeedRecord, origin: float) -> Tick | None:
         self.metrics.messages.add()
         tick: Tick | None = None
         # The account times prices by when they arrived (the engine's clock; a replay's
         # data time): their age is then measured on one clock, whatever the skew
         # between this machine and the exchange.
         ts_ms = self.clock.time_ms()
-        if isinstance(record, BookTicker):
-            self._market.on_book(record)
-        elif isinstance(record, Ticker):
+        # the most frequent records first: tickers, trades, book tickers
+        if isinstance(record, Ticker):
             message = self._market.on_ticker(record)
             self.hub.publish(message)
             bid, ask = self._market.bid_ask(record.symbol, record)
-            tick = Tick.from_ticker(record, bid, ask)
+            tick = Tick.from_ticker(record, bid, ask, self.gaps.after_gap(record.symbol))
             self.ticks.add(tick, message)
+            self._last_event_ms = self._last_price_ms = record.event_time
         elif isinstance(record, Trade):
             bid, ask = self._market.bid_ask(record.symbol)
-            tick = Tick.from_trade(record, bid, ask)
+            tick = Tick.from_trade(record, bid, ask, self.gaps.after_gap(record.symbol))
             self.ticks.add(tick)
+            self._last_event_ms = self._last_price_ms = record.event_time
+        elif isinstance(record, BookTicker):
+            self._market.on_book(record)
         elif isinstance(record, MiniTicker):
-            pass
+            self._last_event_ms = self._last_price_ms = record.event_time
         else:
-            raise TypeError(f"not a market record: {type(record).__name__}")
+            self._ingest_other(record, ts_ms, origin)
+            return None
+        market: MarketRecord = record
+        if self._live_books:
+            self._check_live_book(market.symbol, ts_ms, origin)
         if tick is not None:
             self.metrics.ticks.add()
             if not self.inline:
                 self.metrics.record_feed_latency(tick.timestamp)
         try:
-            events = self.account.on_market(record, ts_ms)
+            events = self.account.on_market(market, ts_ms)
         except JournalUnavailable:
             if self.inline:
                 raise
@@ -410,6 +478,61 @@ class Engine:
             self._commit(events, origin)
         self._maybe_mark(ts_ms)
         return tick
+
+    # -- order books and candles in ------------------------------------------------
+    def _ingest_other(self, record: FeedRecord, ts_ms: int, origin: float) -> None:
+        if isinstance(record, DepthUpdate | DepthSnapshot):
+            self._on_depth(record, ts_ms, origin)
+        elif isinstance(record, Kline):
+            self._on_kline(record)
+        elif not isinstance(record, PartialDepth):  # top of book: the engine keeps books
+            raise TypeError(f"not a market record: {type(record).__name__}")
+
+    def _on_depth(self, record: DepthSnapshot | DepthUpdate, ts_ms: int, origin: float) -> None:
+        if isinstance(record, DepthUpdate):
+            self._last_event_ms = record.event_time
+        if self._recorded_books is not None:
+            for change in self._recorded_books.on_record(record):
+                self._book_changed(change, ts_ms, origin)
+            return
+        # Live: the feed applied the record to its own book just before handing it on.
+        book = self._feed.book(record.symbol) if self._feed is not None else None
+        if book is None:
+            return  # the book is not kept any more (unsubscribed meanwhile)
+        event_ms = record.event_time if isinstance(record, DepthUpdate) else None
+        self._book_changed(BookChange(record.symbol, book, event_ms), ts_ms, origin)
+
+    def _book_changed(self, change: BookChange, ts_ms: int, origin: float | None) -> None:
+        symbol, book = change.symbol, change.book
+        if self._recorded_books is None:
+            if book is None:
+                self._live_books.pop(symbol, None)
+            else:
+                self._live_books[symbol] = book
+        self._book_out.changed(change)
+        try:
+            events = self.account.on_book(symbol, book, ts_ms)
+        except JournalUnavailable:
+            if self.inline:
+                raise  # a replay cannot go on without its journal
+            events = []  # taken back whole: it fills on a later change of the book
+        if events:
+            self._commit(events, origin)
+
+    def _check_live_book(self, symbol: str, ts_ms: int, origin: float) -> None:
+        """The feed discards a book on a sequence gap and says nothing until the new
+        one is built: the account must not trade on the old one meanwhile."""
+        held = self._live_books.get(symbol)
+        if held is None or self._feed is None:
+            return
+        if self._feed.book(symbol) is not held:
+            self._book_changed(BookChange(symbol, None, None), ts_ms, origin)
+
+    def _on_kline(self, kline: Kline) -> None:
+        if kline.event_time is not None:
+            self._last_event_ms = kline.event_time
+        if self._candles is not None:
+            self._candles.on_kline(kline)
 
     def _bad_record(self, record: object, error: Exception) -> None:
         self.metrics.bad_records += 1
@@ -506,19 +629,6 @@ class Engine:
         """Why the journal is degraded (the last error), ``""`` when it is ok."""
         return self._journal_reason
 
-    def health(self) -> dict[str, object]:
-        """What ``/health`` needs: ``healthy`` is False while the journal cannot write
-        (orders are refused) or no market data flows (``feed`` stalled, reconnecting,
-        down or stopped)."""
-        feed = self._feed_state
-        return {
-            "healthy": self._journal_state == "ok" and feed not in UNHEALTHY_FEED,
-            "journal": self._journal_state,
-            "journal_reason": self._journal_reason,
-            "feed": feed,
-            "feed_reason": self._feed_reason,
-        }
-
     def _refuse_if_degraded(self) -> None:
         if self._journal_state != "ok":
             raise JournalUnavailable(self._unavailable())
@@ -614,7 +724,22 @@ class Engine:
             )
         self._feed_state = state
         self._feed_reason = str(getattr(status, "reason", ""))
+        if state in _OUTAGE_STATES and self._last_event_ms is not None and self._running:
+            # Data was flowing and now is not: an open gap until the feed reports it
+            # over (it knows the first event time after it).
+            self.gaps.open(self._last_event_ms, self._feed_reason or state)
         self.publish_status()
+
+    def on_gap(self, gap: GapLike) -> None:
+        """The feed's callback for a finished gap (and the replay's depth gaps)."""
+        try:
+            row = self.gaps.complete(gap)
+            if row.symbol is None and self._candles is not None:
+                self._candles.refill(row.start_ms)
+            if self._running and not self._stopping:
+                self.publish_status()
+        except Exception as error:  # never into the feed
+            self._throttle.log(logging.ERROR, "gap", "recording a gap failed", exc_info=error)
 
     # -- EngineApi: the message stream -----------------------------------------------
     def subscribe_messages(
@@ -653,6 +778,7 @@ class Engine:
         # last position of the symbol closing) sees the symbol as wanted.
         for name in names:
             self._refs[name] += 1
+        self.gaps.watch(names)
         try:
             if self._batcher is not None:
                 missing = [n for n in dict.fromkeys(names) if n not in self._batcher.streaming]
@@ -676,6 +802,7 @@ class Engine:
             del self._refs[name]
             if name in self._feed.subscribed:
                 await self._feed.unsubscribe(name)
+                self._forget_books([name])
 
     def _needed_by_account(self, symbol: str) -> bool:
         return any(o.symbol == symbol for o in self.account.open_orders) or any(
@@ -709,6 +836,7 @@ class Engine:
                     await feed.unsubscribe(*gone)
                 except Exception as error:
                     log.error("could not unsubscribe %s: %s", gone, error)
+                self._forget_books(gone)
 
     def _symbol_task(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = self._tasks.spawn(coro, name=name)
@@ -748,6 +876,7 @@ class Engine:
         missing = [s for s in wanted if s not in self._feed.subscribed]
         if not missing:
             return
+        self.gaps.watch(missing)
         try:
             async with self._symbol_lock:
                 await self._feed.subscribe(*missing)
@@ -787,6 +916,7 @@ class Engine:
         missing = [s for s in symbols if s not in self._feed.subscribed]
         if not missing:
             return
+        self.gaps.watch(missing)
         try:
             async with self._symbol_lock:
                 await self._feed.subscribe(*missing)
@@ -799,49 +929,203 @@ class Engine:
     def market_update(self, symbol: str) -> Message | None:
         return self._market.latest(symbol)
 
+    # -- EngineApi: order books ------------------------------------------------------
     async def acquire_book(self, symbol: str) -> str:
-        """Hold ``symbol``'s book: the feed streams the symbol, ``publish_book`` brings
-        its ``BOOK_UPDATE``s.  Refused (``InvalidParams``) while ``books_enabled`` is
-        off: this engine keeps no local order books until the depth work turns it on,
-        and a client must hear that rather than wait for books that never come."""
+        """Keep ``symbol``'s order book and publish its ``BOOK_UPDATE``s (reference
+        counted).  The symbol streams; its book comes with it when the feed keeps a
+        book for every symbol (``depth@100ms`` in its streams, the Workspace's
+        default), else it is subscribed for this alone.  Raises ``InvalidSymbol``, and
+        ``InvalidParams`` where no book can come (a replay without that symbol's
+        depth): a client must hear it rather than wait for books that never come."""
+        name = self.normalize(symbol)
         if not self.books_enabled:
             raise InvalidParams("this engine keeps no order books: best bid and ask only")
-        name = await self.acquire_symbol(symbol)
-        self._book_refs[name] += 1
+        if self._recorded_books is not None and name not in self._depth_symbols:
+            raise InvalidParams(
+                f"the recording holds no order book of {name}: best bid and ask only"
+            )
+        name = await self.acquire_symbol(name)
+        feed = self._feed
+        try:
+            if feed is not None and name not in feed.books and name not in self._own_books:
+                self._own_books.add(name)
+                try:
+                    await feed.subscribe_book(name)
+                except BaseException:
+                    self._own_books.discard(name)
+                    raise
+        except BaseException:
+            await self.release_symbol(name)
+            raise
+        self._book_out.acquire(name)
         return name
+
+    @property
+    def books_enabled(self) -> bool:
+        """Whether this engine has order books at all: live, every symbol it streams
+        can have one; a replay only those whose depth the recording holds."""
+        if self._recorded_books is not None:
+            return bool(self._depth_symbols)
+        return self._feed is not None
 
     async def release_book(self, symbol: str) -> None:
         name = symbol.upper()
-        if self._book_refs[name] <= 0:
+        if name not in self._book_out.held:
             return
-        self._book_refs[name] -= 1
-        if self._book_refs[name] <= 0:
-            del self._book_refs[name]
+        if self._book_out.release(name) and name in self._own_books and self._feed is not None:
+            self._own_books.discard(name)
+            try:
+                await self._feed.unsubscribe_book(name)
+            except Exception as error:
+                log.error("could not unsubscribe the book of %s: %s", name, error)
+            self._forget_books([name])
         await self.release_symbol(name)
 
     def book_update(self, symbol: str) -> Message | None:
-        return self._book_messages.get(symbol.upper())
+        """The current ``BOOK_UPDATE`` of ``symbol`` (20 levels), if it has a book."""
+        return self._book_out.latest(symbol.upper())
 
     def publish_book(self, message: Message) -> None:
-        """Publish a ``BOOK_UPDATE`` (20 levels a side) of a symbol's local book; the
-        hub paces it to 10 per second per symbol and slices it per subscriber depth."""
-        symbol = message.get("symbol")
-        if isinstance(symbol, str):
-            self._book_messages[symbol] = message
         self.hub.publish(message)
 
-    async def candles_message(self, symbol: str, interval: str, limit: int) -> Message:
-        """``CANDLES`` built from the ticks this engine kept (trades and tickers of the
-        symbol since it streams): exact for the time it covers, none before.  The
-        exchange's klines (REST backfill, the kline stream) are the candle work's."""
+    def order_book(self, symbol: str) -> OrderBook:
+        """The local order book of ``symbol`` (live: the feed's, updated in place; replay:
+        rebuilt from the recording).  Raises ``BookUnavailable`` while it is being
+        synchronised or when none is kept."""
         name = self.normalize(symbol)
-        interval_ms = 0 if interval == "1M" else interval_to_ms(interval)
+        if self._recorded_books is not None:
+            book = self._recorded_books.book(name)
+            if book is None:
+                held = name in self._recorded_books.symbols
+                raise BookUnavailable(
+                    f"no order book for {name} at this point of the replay"
+                    + ("" if held else ": the recording has no depth data for it")
+                )
+            return book
+        feed = self._feed
+        book = feed.book(name) if feed is not None else None
+        if book is None:
+            if feed is not None and name in feed.books:
+                raise BookUnavailable(
+                    f"the order book of {name} is being synchronised (snapshot + diff stream)"
+                    "; `await ws.wait_for_book(symbol)` waits for it"
+                )
+            raise BookUnavailable(
+                f"no order book is kept for {name}: `await ws.subscribe({name!r})` first"
+            )
+        return book
+
+    async def wait_for_book(self, symbol: str, timeout_s: float = 10.0) -> OrderBook:
+        """The order book of ``symbol`` once synchronised; ``TimeoutError`` after
+        ``timeout_s``.  Raises ``BookUnavailable`` when no book is kept for it."""
+        name = self.normalize(symbol)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            try:
+                return self.order_book(name)
+            except BookUnavailable:
+                feed = self._feed
+                if self._recorded_books is not None or feed is None or name not in feed.books:
+                    raise
+            if loop.time() >= deadline:
+                raise TimeoutError(f"the order book of {name} was not synchronised in time")
+            waiter = getattr(feed, "wait_for_book", None)
+            if waiter is None:
+                await asyncio.sleep(0.05)  # a feed that cannot wake us: look again soon
+                continue
+            with contextlib.suppress(TimeoutError):
+                await waiter(name, max(0.0, deadline - loop.time()))
+
+    def _forget_books(self, names: Iterable[str]) -> None:
+        """These symbols' books are no longer kept by the feed: the account and the
+        book messages let go of them."""
+        feed = self._feed
+        for name in names:
+            if name in self._live_books and (feed is None or feed.book(name) is None):
+                self._book_changed(BookChange(name, None, None), self.clock.time_ms(), None)
+            self._book_out.forget(name)
+
+    # -- EngineApi: candles ------------------------------------------------------------
+    async def candles(self, symbol: str, interval: str = "1m", limit: int = 500) -> list[Kline]:
+        """The newest ``limit`` candles of ``symbol`` (oldest first, the last one possibly
+        still forming), exact (``Kline`` records).  Live: the exchange's klines, backfilled
+        from REST on first use and kept current by the kline stream; replay: the
+        recording's, as of the record being replayed.  Raises ``InvalidParams`` (interval,
+        limit), ``InvalidSymbol``, or the feed's ``RestError``."""
+        interval, limit = check_request(interval, limit)
+        name = self.normalize(symbol)
+        if self._recorded_candles is not None:
+            return self._recorded_candles.candles(
+                name, interval, limit, self.replayed, self.clock.time_ms()
+            )
+        if self._candles is None:
+            return []
+        return await self._candles.candles(name, interval, limit)
+
+    async def candles_message(self, symbol: str, interval: str, limit: int) -> Message:
+        """``CANDLES`` ``{symbol, interval, candles}`` (PROTOCOL v2), plus two extensions:
+        ``gaps`` (the feed's gaps over the candles' time, as in STATUS ``last_gap``:
+        the chart draws them) and ``source`` (``"exchange"``: klines; ``"trades"``:
+        aggregated from a recording's trades)."""
+        klines = await self.candles(symbol, interval, limit)
+        name = self.normalize(symbol)
+        rows = wire_candles(klines)
+        now = self.clock.time_ms()
+        source = "exchange"
+        if self._recorded_candles is not None:
+            recorded = self._recorded_candles.source(name, interval)
+            source = "trades" if recorded == "trades" else "exchange"
         return {
             "type": "CANDLES",
             "symbol": name,
             "interval": interval,
-            "candles": self.ticks.candles(name, interval_ms, limit),
-            "timestamp": self.clock.time_ms(),
+            "candles": rows,
+            "gaps": self.gaps.touching(name, int(rows[0][0]) if rows else now),
+            "source": source,
+            "timestamp": now,
+        }
+
+    def end_of_replay(self) -> None:
+        """The recording ended: a book still waiting for a snapshot after a gap in its
+        recorded depth is a gap that never closed."""
+        if self._recorded_books is not None:
+            for gap in self._recorded_books.close():
+                self.on_gap(gap)
+
+    @property
+    def live_candles(self) -> LiveCandles | None:
+        """The live candle series (``None`` in replay): which are kept, backfills."""
+        return self._candles
+
+    def _sweep_candles(self) -> None:
+        if self._candles is not None:
+            self._candles.sweep()
+
+    # -- health ----------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """What ``/health`` needs: ``healthy`` is False (answer 503) while the journal
+        cannot write (orders are refused) or no market data flows (the feed stalled,
+        reconnecting, down, or the engine stopped), with the reasons in ``problems``."""
+        problems: list[str] = []
+        if self._journal_state != "ok":
+            problems.append(f"journal {self._journal_state}: {self._journal_reason}")
+        feed = self._feed_state
+        if not self._running or feed == "stopped":
+            problems.append("engine stopped")
+        elif feed in UNHEALTHY_FEED:
+            problems.append(
+                f"feed {feed}" + (f": {self._feed_reason}" if self._feed_reason else "")
+            )
+        return {
+            "healthy": not problems,
+            "problems": problems,
+            "journal": self._journal_state,
+            "journal_reason": self._journal_reason,
+            "feed": feed,
+            "feed_reason": self._feed_reason,
+            "last_price_ms": self._last_price_ms,
+            "last_gap": self.gaps.last_message(),
         }
 
     # -- EngineApi: snapshots ------------------------------------------------------
@@ -860,9 +1144,7 @@ class Engine:
             # went: a STATUS goes to every client, so one per connection of a burst of
             # N connections was N * N writes (minutes for 3,000 clients).
             self._status_soon = True
-            asyncio.get_running_loop().call_later(
-                CLIENTS_STATUS_DELAY_S, self._publish_status_soon
-            )
+            asyncio.get_running_loop().call_later(CLIENTS_STATUS_DELAY_S, self._publish_status_soon)
 
     def _publish_status_soon(self) -> None:
         self._status_soon = False
@@ -878,6 +1160,8 @@ class Engine:
             "timestamp": self.clock.time_ms(),
             "reason": self._feed_reason,
             "exchange_info": self._rules_state(),
+            "last_gap": self.gaps.last_message(),
+            "last_price_ms": self._last_price_ms,
             "journal": self._journal_state,
             "journal_reason": self._journal_reason,
             # how orders fill: against local order books, or at the top of the book
@@ -972,8 +1256,7 @@ class Engine:
         can send a long history in chunks and yield to its loop between them."""
         for page in self.journal.order_event_pages(since, page_size, until):
             yield [
-                account_messages.order_update(event.order, row, event.ts_ms)
-                for row, event in page
+                account_messages.order_update(event.order, row, event.ts_ms) for row, event in page
             ]
 
     # -- EngineApi: commands ---------------------------------------------------------
@@ -1087,14 +1370,6 @@ class Engine:
     def symbols(self) -> frozenset[str]:
         """Symbols someone holds (notebook, server clients)."""
         return frozenset(s for s, n in self._refs.items() if n > 0)
-
-
-_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-
-
-def interval_to_ms(interval: str) -> int:
-    """Binance's kline interval names (``1m``, ``4h``, ``1d``...) in ms; not ``1M``."""
-    return int(interval[:-1]) * _UNIT_MS[interval[-1]]
 
 
 def as_engine_api(engine: Engine) -> EngineApi:

@@ -6,6 +6,14 @@ Records come straight from the file (no socket, no wall clock): a recorded sessi
 record`` writes) or Binance 1m kline CSV/ZIP files (turned into ticks by the
 simulator's kline module).  Time is the data's event time (``DataClock``); position
 and portfolio updates are published on data time too.
+
+A recorded session may hold, besides the stream frames, the REST answers a replay
+needs that no stream carries (written by the recorder, in the order they arrived):
+
+- ``{"stream": "<symbol>@depthSnapshot", "data": <GET /api/v3/depth body>}``: the
+  snapshot a local book starts from (``DepthSnapshot``, received at ``recv_ts``);
+- ``{"stream": "<symbol>@klineHistory_<interval>", "data": <GET /api/v3/klines body>}``:
+  the candles before the recording started (``Kline`` records).
 """
 
 from __future__ import annotations
@@ -23,14 +31,41 @@ import msgspec
 from workspace.engine.clock import DataClock
 from workspace.engine.core import Engine
 from workspace.errors import InvalidParams
-from workspace.market.decode import ControlReply, FrameError, ServerShutdown, decode_frame
-from workspace.market.records import BookTicker, MarketRecord
+from workspace.market.decode import (
+    ControlReply,
+    FrameError,
+    ServerShutdown,
+    decode_frame,
+    parse_depth_snapshot,
+    parse_klines,
+)
+from workspace.market.records import (
+    BookTicker,
+    DepthSnapshot,
+    FeedRecord,
+    Kline,
+    PartialDepth,
+)
+from workspace.market.subscriptions import KLINE_INTERVALS
 
 log = logging.getLogger("workspace.engine.replay")
 
 
 class _Line(msgspec.Struct):
     frame: msgspec.Raw
+    recv_ts: float = 0.0
+
+
+class _Rest(msgspec.Struct):
+    """A recorded REST answer, in a combined frame's envelope."""
+
+    stream: str
+    data: msgspec.Raw
+
+
+DEPTH_SNAPSHOT = "depthSnapshot"
+KLINE_HISTORY = "klineHistory_"
+_REST_MARKERS = (b"@" + DEPTH_SNAPSHOT.encode(), b"@" + KLINE_HISTORY.encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +88,7 @@ class ReplayResult:
 
 @dataclass(slots=True)
 class RecordedData:
-    records: list[MarketRecord]
+    records: list[FeedRecord]
     skipped_lines: int
 
     @property
@@ -78,42 +113,68 @@ def load(path: Path) -> RecordedData:
 
 def _session_records(path: Path) -> RecordedData:
     decoder = msgspec.json.Decoder(_Line)
-    records: list[MarketRecord] = []
+    records: list[FeedRecord] = []
     skipped = 0
     with path.open("rb") as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
-                decoded = decode_frame(memoryview(decoder.decode(line).frame))
+                entry = decoder.decode(line)
+                frame = memoryview(entry.frame)
+                head = frame[:80].tobytes()
+                if any(marker in head for marker in _REST_MARKERS):
+                    records.extend(_rest_records(bytes(entry.frame), entry.recv_ts))
+                    continue
+                decoded = decode_frame(frame, all_records=True)
             except (msgspec.DecodeError, FrameError) as error:
                 skipped += 1
                 if skipped <= 5:  # a damaged file must not flood the log
                     log.warning("%s:%d: skipped a bad line: %s", path, number, error)
                 continue
             if decoded is None or isinstance(decoded, ControlReply | ServerShutdown):
-                continue  # depth, klines, control replies: not market records we trade on
+                continue  # control replies and streams the engine does not take
             if isinstance(decoded, tuple):
                 records.extend(decoded)
-            else:
+            elif type(decoded) is not PartialDepth:  # top-of-book copies of the books
                 records.append(decoded)
     return RecordedData(records, skipped)
 
 
-def _kline_records(files: Sequence[Path]) -> list[MarketRecord]:
+_REST_DECODER = msgspec.json.Decoder(_Rest)
+
+
+def _rest_records(frame: bytes, recv_ts: float) -> list[FeedRecord]:
+    """The records of a recorded REST answer (a depth snapshot, a kline history)."""
+    rest = _REST_DECODER.decode(frame)
+    symbol, _, kind = rest.stream.partition("@")
+    symbol = symbol.upper()
+    received_ms = round(recv_ts * 1000)
+    if kind == DEPTH_SNAPSHOT:
+        return [parse_depth_snapshot(symbol, bytes(rest.data), received_ms)]
+    interval = kind[len(KLINE_HISTORY) :]
+    if kind.startswith(KLINE_HISTORY) and interval in KLINE_INTERVALS:
+        klines: list[FeedRecord] = list(
+            parse_klines(symbol, interval, bytes(rest.data), received_ms)
+        )
+        return klines
+    raise FrameError(f"unknown recorded REST answer {rest.stream!r}")
+
+
+def _kline_records(files: Sequence[Path]) -> list[FeedRecord]:
     """Each file's klines -> records (the simulator's pure conversion), then merged in
     event-time order across files; ties keep file order, so the merge is stable."""
     from workspace.sim.klines import kline_records, read_klines, symbol_from_filename
 
-    streams: list[list[tuple[int, int, int, MarketRecord]]] = []
+    streams: list[list[tuple[int, int, int, FeedRecord]]] = []
     for index, file in enumerate(files):
-        stream: list[tuple[int, int, int, MarketRecord]] = []
+        stream: list[tuple[int, int, int, FeedRecord]] = []
         last_ms = 0
         for position, record in enumerate(
             kline_records(read_klines(file), symbol_from_filename(file))
         ):
-            event_ms = _event_ms(record)
-            last_ms = last_ms if event_ms is None else event_ms  # book tickers: no time
+            at_ms = event_ms(record)
+            last_ms = last_ms if at_ms is None else at_ms  # book tickers: no time
             stream.append((last_ms, index, position, record))
         streams.append(stream)
     if len(streams) == 1:
@@ -121,13 +182,19 @@ def _kline_records(files: Sequence[Path]) -> list[MarketRecord]:
     return [item[3] for item in heapq.merge(*streams, key=lambda item: item[:3])]
 
 
-def _event_ms(record: MarketRecord) -> int | None:
-    return None if isinstance(record, BookTicker) else record.event_time
+def event_ms(record: FeedRecord) -> int | None:
+    """The exchange time a record carries (book tickers, snapshots and REST klines:
+    none; they take the time of the records around them)."""
+    if isinstance(record, BookTicker | DepthSnapshot | PartialDepth):
+        return None
+    if isinstance(record, Kline):
+        return record.event_time
+    return record.event_time
 
 
 async def run(
     engine: Engine,
-    records: Sequence[MarketRecord],
+    records: Sequence[FeedRecord],
     clock: DataClock,
     *,
     skipped_lines: int = 0,
@@ -149,11 +216,12 @@ async def run(
     first_ms: int | None = None
     last_ms: int | None = None
     for count, record in enumerate(records, 1):
-        event_ms = _event_ms(record)
-        if event_ms is not None:
-            clock.advance(event_ms)
-            first_ms = event_ms if first_ms is None else first_ms
+        at_ms = event_ms(record)
+        if at_ms is not None:
+            clock.advance(at_ms)
+            first_ms = at_ms if first_ms is None else first_ms
             last_ms = clock.time_ms()
+        engine.replayed = count  # candles as of this record, included
         await engine.process_inline(record)
         now = clock.time_ms()
         if next_positions is None or next_portfolio is None:
@@ -166,6 +234,7 @@ async def run(
             next_portfolio = now + portfolio_every
         if count % yield_every == 0:
             await asyncio.sleep(0)
+    engine.end_of_replay()
     engine.publish_positions()
     engine.publish_portfolio()
     return ReplayResult(

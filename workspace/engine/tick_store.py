@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,19 +33,25 @@ CREATE TABLE IF NOT EXISTS ticks (
     ask REAL,
     quantity REAL,
     volume REAL,
-    message BLOB
+    message BLOB,
+    after_gap INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS ticks_symbol_ts ON ticks (symbol, ts);
 """
 
 _Num = float | None
-_Row = tuple[str, int, str, float, _Num, _Num, _Num, _Num, bytes | None]
-COLUMNS = ("symbol", "timestamp", "source", "price", "bid", "ask", "quantity", "volume")
-
-
-def _month_start(ts_ms: int) -> int:
-    moment = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
-    return int(datetime(moment.year, moment.month, 1, tzinfo=UTC).timestamp() * 1000)
+_Row = tuple[str, int, str, float, _Num, _Num, _Num, _Num, bytes | None, int]
+COLUMNS = (
+    "symbol",
+    "timestamp",
+    "source",
+    "price",
+    "bid",
+    "ask",
+    "quantity",
+    "volume",
+    "after_gap",
+)
 
 
 def _f(value: object) -> float | None:
@@ -64,6 +69,9 @@ class TickStore:
             # would hold the event loop for tens of ms).
             self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(ticks)")}
+        if "after_gap" not in columns:  # a store written before ticks were flagged
+            self._db.execute("ALTER TABLE ticks ADD COLUMN after_gap INTEGER NOT NULL DEFAULT 0")
         self._pending: list[_Row] = []
         self._encode = msgspec.json.Encoder().encode
         self._decode = msgspec.json.Decoder(dict[str, Any]).decode
@@ -85,6 +93,7 @@ class TickStore:
                 _f(tick.quantity),
                 _f(tick.volume),
                 None if message is None else self._encode(message),
+                1 if tick.after_gap else 0,
             )
         )
 
@@ -124,7 +133,7 @@ class TickStore:
     def _insert(self, rows: list[_Row]) -> None:
         self._db.executemany(
             "INSERT INTO ticks (symbol, ts, source, price, bid, ask, quantity, volume,"
-            " message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " message, after_gap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         counts, bound = self._counts, self._bound
@@ -157,11 +166,12 @@ class TickStore:
 
         self.flush()
         rows = self._db.execute(
-            "SELECT symbol, ts, source, price, bid, ask, quantity, volume FROM ("
+            "SELECT symbol, ts, source, price, bid, ask, quantity, volume, after_gap FROM ("
             " SELECT * FROM ticks WHERE symbol = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
             (symbol.upper(), -1 if limit is None else limit),
         ).fetchall()
         frame = pd.DataFrame(rows, columns=list(COLUMNS))
+        frame["after_gap"] = frame["after_gap"].astype(bool)
         frame["time"] = pd.to_datetime(frame["timestamp"], unit="ms", utc=True)
         return frame.set_index("time")
 
@@ -176,37 +186,6 @@ class TickStore:
             (symbol.upper(), start_ms, end_ms, after_id, limit),
         ).fetchall()
         return [(row_id, self._decode(body)) for row_id, body in rows]
-
-    def candles(self, symbol: str, interval_ms: int, limit: int) -> list[list[float]]:
-        """OHLCV candles of ``symbol`` built from the kept ticks, oldest first, the last
-        ``limit`` (``[open_time_ms, open, high, low, close, volume]``; volume counts
-        trades only).  ``interval_ms`` 0 means calendar months (Binance's ``1M``)."""
-        self.flush()
-        last = self._db.execute(
-            "SELECT MAX(ts) FROM ticks WHERE symbol = ?", (symbol.upper(),)
-        ).fetchone()[0]
-        if last is None:
-            return []
-        start = 0 if interval_ms == 0 else (last // interval_ms - limit + 1) * interval_ms
-        rows = self._db.execute(
-            "SELECT ts, price, quantity FROM ticks WHERE symbol = ? AND ts >= ? ORDER BY ts, id",
-            (symbol.upper(), start),
-        )
-        bars: dict[int, list[float]] = {}
-        for ts, price, quantity in rows:
-            opened = ts - ts % interval_ms if interval_ms else _month_start(ts)
-            bar = bars.get(opened)
-            if bar is None:
-                bars[opened] = [opened, price, price, price, price, quantity or 0.0]
-                continue
-            if price > bar[2]:
-                bar[2] = price
-            if price < bar[3]:
-                bar[3] = price
-            bar[4] = price
-            if quantity:
-                bar[5] += quantity
-        return list(bars.values())[-limit:]
 
     def count(self, symbol: str) -> int:
         self.flush()

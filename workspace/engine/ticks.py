@@ -21,9 +21,13 @@ class Tick:
     ask: Decimal | None = None
     quantity: Decimal | None = None  # trade size; None for a ticker
     volume: Decimal | None = None  # 24 h base volume; None for a trade
+    after_gap: bool = False
+    """The first tick of its symbol after a gap in the feed (``ws.gaps`` says which)."""
 
     @classmethod
-    def from_ticker(cls, ticker: Ticker, bid: Decimal | None, ask: Decimal | None) -> Tick:
+    def from_ticker(
+        cls, ticker: Ticker, bid: Decimal | None, ask: Decimal | None, after_gap: bool = False
+    ) -> Tick:
         return cls(
             symbol=ticker.symbol,
             price=ticker.last_price,
@@ -32,10 +36,13 @@ class Tick:
             bid=bid,
             ask=ask,
             volume=ticker.volume,
+            after_gap=after_gap,
         )
 
     @classmethod
-    def from_trade(cls, trade: Trade, bid: Decimal | None, ask: Decimal | None) -> Tick:
+    def from_trade(
+        cls, trade: Trade, bid: Decimal | None, ask: Decimal | None, after_gap: bool = False
+    ) -> Tick:
         return cls(
             symbol=trade.symbol,
             price=trade.price,
@@ -44,4 +51,5 @@ class Tick:
             bid=bid,
             ask=ask,
             quantity=trade.quantity,
+            after_gap=after_gap,
         )

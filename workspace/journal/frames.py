@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from workspace.journal.store import Journal
+from workspace.journal.store import GapRow, Journal
 from workspace.trading.account import Account
 from workspace.trading.config import AccountConfig
 from workspace.trading.events import AccountEvent, FillEvent, MarkEvent, OrderEvent, PositionEvent
@@ -219,3 +219,24 @@ def equity_curve(source: Source, config: AccountConfig | None = None) -> pd.Data
     )
     frame["time"] = _utc(frame["time"])
     return frame.set_index("time")
+
+
+GAP_COLUMNS = ("start", "end", "duration_s", "reason", "symbol", "start_ms", "end_ms")
+
+
+def gaps_frame(gaps: Journal | Iterable[GapRow]) -> pd.DataFrame:
+    """The market data feed's gaps, oldest first: ``start`` / ``end`` (UTC; NaT when
+    unknown: no data before it, or the feed stopped before data came back),
+    ``duration_s``, ``reason``, ``symbol`` (``None``: the whole feed; a symbol: only its
+    order book lost events), and the exchange times in ms."""
+    rows = gaps.gaps() if isinstance(gaps, Journal) else list(gaps)
+    frame = pd.DataFrame(
+        [(g.start_ms, g.end_ms, g.reason, g.symbol) for g in rows],
+        columns=["start_ms", "end_ms", "reason", "symbol"],
+    )
+    frame["start_ms"] = frame["start_ms"].astype("Int64")
+    frame["end_ms"] = frame["end_ms"].astype("Int64")
+    frame["start"] = pd.to_datetime(frame["start_ms"], unit="ms", utc=True)
+    frame["end"] = pd.to_datetime(frame["end_ms"], unit="ms", utc=True)
+    frame["duration_s"] = (frame["end"] - frame["start"]).dt.total_seconds()
+    return frame[list(GAP_COLUMNS)]

@@ -40,13 +40,14 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
+from typing import NamedTuple
 
 import msgspec
 
 from workspace.journal.codec import EventCodec
 from workspace.journal.errors import JournalError
 from workspace.journal.lock import FileLock
-from workspace.journal.schema import CREATE, INSERT_EVENT, SCHEMA_VERSION, UPGRADES
+from workspace.journal.schema import CREATE, INSERT_EVENT, INSERT_GAP, SCHEMA_VERSION, UPGRADES
 from workspace.market.exchange_info import SymbolInfo
 from workspace.trading.account import Account
 from workspace.trading.config import AccountConfig
@@ -69,6 +70,18 @@ PAGE_SIZE = 500
 
 REBUILD_ERRORS = (IllegalTransition, KeyError, ValueError, ArithmeticError, AssertionError)
 """What applying a stored event may raise when the history is inconsistent."""
+
+
+class GapRow(NamedTuple):
+    """One outage of the market data feed (exchange times, ms; ``None`` when unknown):
+    ``symbol`` is ``None`` for the whole feed, or the symbol whose order book lost
+    events; ``recorded_ms`` is the engine's clock when it was recorded."""
+
+    start_ms: int | None
+    end_ms: int | None
+    reason: str
+    symbol: str | None
+    recorded_ms: int
 
 
 def _order_id(event: AccountEvent) -> str | None:
@@ -446,6 +459,28 @@ class Journal:
                 )
             raise JournalError(f"cannot commit to journal {self.path}: {exc}") from exc
         self._committed_seq = self._last_seq
+
+    def record_gap(self, gap: GapRow) -> None:
+        """Keep one of the feed's gaps.  Not an account event (no ``seq``): it joins an
+        open ``batch()`` transaction, else it is written on its own at once."""
+        try:
+            self._con.execute(
+                INSERT_GAP, (gap.start_ms, gap.end_ms, gap.reason, gap.symbol, gap.recorded_ms)
+            )
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot record a gap in journal {self.path}: {exc}") from exc
+
+    def gaps(self, limit: int | None = None) -> list[GapRow]:
+        """The recorded gaps, oldest first (the newest ``limit`` of them)."""
+        try:
+            rows = self._con.execute(
+                "SELECT start_ms, end_ms, reason, symbol, recorded_ms FROM ("
+                " SELECT * FROM gaps ORDER BY id DESC LIMIT ?) ORDER BY id",
+                (-1 if limit is None else limit,),
+            ).fetchall()
+        except sqlite3.Error as exc:  # e.g. an older journal opened read-only
+            raise JournalError(f"cannot read the gaps of journal {self.path}: {exc}") from exc
+        return [GapRow(*row) for row in rows]
 
     # -- reading -----------------------------------------------------------------------
     def events(self, since: int = 0) -> Iterator[tuple[int, AccountEvent]]:

@@ -25,16 +25,35 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from workspace.engine import replay
+from workspace.engine.books import BOOK_LEVELS
 from workspace.engine.callbacks import Callback, CallbackError, CallbackKind, StrategyFunction
+from workspace.engine.candles import DEFAULT_LIMIT, RecordedCandles
 from workspace.engine.clock import Clock, DataClock
 from workspace.engine.config import EngineConfig
 from workspace.engine.core import Engine
-from workspace.engine.feed_port import FeedFactory, FeedPort, RecordCallback, StatusCallback
+from workspace.engine.feed_port import FeedCallbacks, FeedFactory, FeedPort
 from workspace.engine.tick_store import TickStore
 from workspace.errors import InvalidParams
-from workspace.journal import Journal, equity_curve, fills_frame, orders_frame, positions_frame
+from workspace.journal import (
+    Journal,
+    equity_curve,
+    fills_frame,
+    gaps_frame,
+    orders_frame,
+    positions_frame,
+)
+from workspace.market.book import OrderBook
 from workspace.market.exchange_info import SymbolInfo
-from workspace.market.records import BookTicker, MarketRecord, Ticker, Trade
+from workspace.market.records import (
+    BookTicker,
+    DepthSnapshot,
+    FeedRecord,
+    Kline,
+    MiniTicker,
+    Ticker,
+    Trade,
+)
+from workspace.notebook.market_frames import book_frame, candles_frame
 from workspace.notebook.order_methods import Number, OrderMethods, exact
 from workspace.notebook.pending import PendingCall
 from workspace.session import Command, Listener, Message
@@ -125,9 +144,10 @@ def account_config(
         raise InvalidParams(str(error)) from None
 
 
-def replay_rules(records: Iterable[MarketRecord], quote: str) -> dict[str, SymbolInfo]:
+def replay_rules(records: Iterable[FeedRecord], quote: str) -> dict[str, SymbolInfo]:
     """Exchange rules for the symbols of a recording (which carries none): inferred from
-    the prices and quantities it holds (``trading.rules.inferred_info``)."""
+    the prices and quantities it holds (``trading.rules.inferred_info``): its trades,
+    tickers and book tickers, its klines' prices, and the top of its book snapshots."""
     prices: dict[str, list[Decimal]] = {}
     quantities: dict[str, list[Decimal]] = {}
     for record in records:
@@ -139,14 +159,21 @@ def replay_rules(records: Iterable[MarketRecord], quote: str) -> dict[str, Symbo
         elif isinstance(record, BookTicker):
             p += (record.bid_price, record.ask_price)
             q += (record.bid_qty, record.ask_qty)
-        else:
+        elif isinstance(record, Ticker | MiniTicker):
             p.append(record.last_price)
             if isinstance(record, Ticker):
                 p += [x for x in (record.bid_price, record.ask_price) if x]
                 q += [x for x in (record.last_quantity, record.bid_qty, record.ask_qty) if x]
+        elif isinstance(record, Kline):
+            p += (record.open_price, record.high_price, record.low_price, record.close_price)
+        elif isinstance(record, DepthSnapshot):
+            for price, qty in (*record.bids[:BOOK_LEVELS], *record.asks[:BOOK_LEVELS]):
+                p.append(price)
+                q.append(qty)
     return {
         symbol: inferred_info(symbol, quote, prices[symbol], quantities[symbol])
         for symbol in prices
+        if symbol and prices[symbol]
     }
 
 
@@ -225,6 +252,8 @@ class Workspace(OrderMethods):
         feed_factory: FeedFactory | None = None
         known: frozenset[str] | None = None
         rules: dict[str, SymbolInfo] | None = None
+        recorded_candles: RecordedCandles | None = None
+        depth: set[str] | None = None
         clock = self._clock
         inline = self.feed_kind == "replay"
         if self.feed_kind == "replay":
@@ -233,10 +262,12 @@ class Workspace(OrderMethods):
             known = self._recorded.symbols
             rules = replay_rules(self._recorded.records, journal.config.quote_currency)
             first = next(
-                (r.event_time for r in self._recorded.records if hasattr(r, "event_time")), 0
+                (t for r in self._recorded.records if (t := replay.event_ms(r)) is not None), 0
             )
             self._replay_clock = DataClock(first)
             clock = self._replay_clock
+            recorded_candles = RecordedCandles(self._recorded.records)
+            depth = {r.symbol for r in self._recorded.records if isinstance(r, DepthSnapshot)}
         else:
             feed_factory = await self._feed_factory()
         self._engine = Engine(
@@ -250,6 +281,8 @@ class Workspace(OrderMethods):
             inline=inline,
             known_symbols=known,
             symbol_rules=rules,
+            recorded_candles=recorded_candles,
+            depth_symbols=depth,
         )
         self._stopped = asyncio.Event()
         for kind, function, symbols in self._registrations:
@@ -259,6 +292,7 @@ class Workspace(OrderMethods):
     async def _feed_factory(self) -> FeedFactory:
         from workspace.market.config import FeedConfig
         from workspace.market.feed import BinanceFeed
+        from workspace.market.subscriptions import DIFF_DEPTH_STREAMS
 
         if self.feed_kind == "sim":
             from workspace.sim import ExchangeSimulator, SimConfig
@@ -273,9 +307,19 @@ class Workspace(OrderMethods):
             config = self._feed_config or FeedConfig.from_env()
         # the engine bounds how long start() waits; the feed itself keeps connecting
         config = config.with_(start_timeout_s=None)
+        if self._engine_config.keep_books and not any(
+            kind in DIFF_DEPTH_STREAMS for kind in config.streams
+        ):
+            # a local book for every streamed symbol: fills walk it, the book panel shows it
+            config = config.with_(streams=(*config.streams, config.book_stream))
 
-        def build(on_record: RecordCallback, on_status: StatusCallback) -> FeedPort:
-            feed: FeedPort = BinanceFeed(config, on_record=on_record, on_status=on_status)
+        def build(callbacks: FeedCallbacks) -> FeedPort:
+            feed: FeedPort = BinanceFeed(
+                config,
+                on_record=callbacks.on_record,
+                on_status=callbacks.on_status,
+                on_gap=callbacks.on_gap,
+            )
             return feed
 
         return build
@@ -498,6 +542,52 @@ class Workspace(OrderMethods):
         """The latest ``MARKET_UPDATE`` of ``symbol``."""
         return self._require().market_update(symbol)
 
+    async def candles(
+        self, symbol: str, interval: str = "1m", limit: int = DEFAULT_LIMIT, *, exact: bool = False
+    ) -> pd.DataFrame:
+        """The exchange's candles of ``symbol``: ``await ws.candles("BTCUSDT", "1h", 200)``.
+
+        A DataFrame indexed by open time (UTC), oldest first, the last row possibly still
+        forming (``closed`` False): ``open``, ``high``, ``low``, ``close``, ``volume``
+        (base asset), ``quote_volume``, ``trades``, ``closed``.  Numbers are floats, or
+        exact ``Decimal`` objects with ``exact=True``.  ``interval``: Binance's names
+        (``1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M``); ``limit`` 1-1000.
+        Live, the first call for a (symbol, interval) backfills from the exchange's REST
+        history and the kline stream keeps it current; a replay gives the recording's
+        candles as of the record being replayed."""
+        klines = await self._require().candles(symbol, interval, limit)
+        return candles_frame(klines, exact=exact)
+
+    def book(self, symbol: str, depth: int = BOOK_LEVELS, *, exact: bool = False) -> pd.DataFrame:
+        """The local order book of ``symbol``, its best ``depth`` levels a side: one row
+        per level (0 = best), columns ``bid_price``, ``bid_qty``, ``bid_total``,
+        ``ask_price``, ``ask_qty``, ``ask_total`` (totals are cumulative sizes; a side
+        with fewer levels has NaN below them).  ``frame.attrs`` holds ``symbol``,
+        ``last_update_id`` and ``timestamp`` (exchange ms of the last event applied).
+        Floats, or ``Decimal`` objects with ``exact=True``.  Raises ``BookUnavailable``
+        while the book is being synchronised or when none is kept
+        (``await ws.wait_for_book(symbol)`` waits for it)."""
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise InvalidParams(f"depth must be an integer >= 1, got {depth!r}")
+        return book_frame(self._require().order_book(symbol), depth, exact=exact)
+
+    async def wait_for_book(self, symbol: str, timeout_s: float = 10.0) -> OrderBook:
+        """The order book of ``symbol`` once it is synchronised (``TimeoutError`` after
+        ``timeout_s`` seconds).  The ``OrderBook`` itself, updated in place."""
+        return await self._require().wait_for_book(symbol, timeout_s)
+
+    @property
+    def gaps(self) -> pd.DataFrame:
+        """The market data feed's gaps (from the journal: every session's), oldest first,
+        with the one still open (``end`` NaT) last: ``start``, ``end``, ``duration_s``,
+        ``reason``, ``symbol`` (``None``: the whole feed; a symbol: its order book)."""
+        journal = self._journal_or_fail()
+        rows = journal.gaps()
+        engine = self._require()
+        if engine.gaps.open_gap is not None:
+            rows.append(engine.gaps.open_gap)
+        return gaps_frame(rows)
+
     # -- orders (buy, sell, limit, ... come from OrderMethods) ------------------------
     def place(self, request: OrderRequest) -> Order:
         """Place any order; returns it at once (REJECTED with ``reason`` if invalid)."""
@@ -648,6 +738,7 @@ class Workspace(OrderMethods):
         if self._engine is None:
             return {"running": False, "feed": "stopped", "source": self.feed_kind}
         engine = self._engine
+        status = engine.status_message()
         return {
             "running": engine.running,
             "feed": engine.feed_state if engine.running else "stopped",
@@ -657,7 +748,11 @@ class Workspace(OrderMethods):
             "servers": [server.port for server in self._servers],
             "tasks": engine.task_names,
             "seq": engine.seq if engine.running else None,
-            "exchange_info": engine.status_message().get("exchange_info"),
+            "exchange_info": status.get("exchange_info"),
+            "reason": status.get("reason"),
+            "last_price_ms": status.get("last_price_ms"),
+            "last_gap": status.get("last_gap"),
+            "healthy": engine.health()["healthy"],
             "journal": engine.journal_state,
             # "book": orders fill against local order books; "top_of_book": without
             # depth data, whole at the best price (docs/trading.md)

@@ -1,0 +1,59 @@
+"""The book fill model live, on the embedded simulator: the engine hands its books to
+the account, a market order walks the levels it sees, STATUS says which model fills."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from workspace.notebook.workspace import Workspace
+from workspace.session import Message
+
+from .conftest import make_workspace
+from .waiting import next_of, until
+
+
+@pytest.fixture
+async def rich(tmp_path: Path) -> AsyncIterator[Workspace]:
+    ws = make_workspace(tmp_path / "journal.sqlite", balances={"USDT": 10_000_000})
+    await ws.start()
+    try:
+        yield ws
+    finally:
+        await ws.stop()
+
+
+async def test_a_market_order_walks_the_live_book_and_status_says_book(rich: Workspace) -> None:
+    ws = rich
+    queue: asyncio.Queue[Message] = asyncio.Queue()
+    ws.engine.subscribe_messages(["BTCUSDT"], listener=queue.put_nowait)
+    assert ws.engine.status_message()["fill_model"] == "top_of_book"  # no book yet
+    await ws.subscribe("BTCUSDT")
+    book = await ws.wait_for_book("BTCUSDT")
+    await until(lambda: ws.account.fill_model("BTCUSDT") == "book", what="the account's book")
+    assert ws.account.book("BTCUSDT") is book
+    # what the book shows now is what the order meets: nothing runs in between
+    asks = book.asks(3)
+    size = ws.round_qty("BTCUSDT", sum(q for _, q in asks) + Decimal("0.0001"))
+    order = ws.buy("BTCUSDT", size)
+    assert order.status.value == "FILLED", order.reason
+    prices = [e.price for e in order.executions]
+    assert prices[:3] == [p for p, _ in asks]
+    assert len(prices) >= 4
+    assert not any(e.maker for e in order.executions)
+    assert order.avg_price is not None
+    assert prices[0] < order.avg_price < prices[-1]
+    update = await next_of(
+        queue,
+        "ORDER_UPDATE",
+        where=lambda m: m["order"]["id"] == order.id and m["order"]["status"] == "FILLED",
+    )
+    assert len(update["order"]["fills"]) == len(prices)
+    assert ws.status["fill_model"] == "book"
+    assert ws.status["fill_models"]["BTCUSDT"] == "book"
+    status = ws.engine.status_message()
+    assert (status["fill_model"], status["fill_models"]) == ("book", {"BTCUSDT": "book"})
