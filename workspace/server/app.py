@@ -15,6 +15,7 @@ import ssl
 import time
 from collections.abc import Callable, Collection, Sequence
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -35,6 +36,17 @@ from workspace.server.limits import ServerLimits
 _log = logging.getLogger("workspace.server")
 
 
+class AccountRouter(Protocol):
+    """Multi-user mode (``serve --users FILE``, a gateway): who a handshake's token
+    belongs to, and the engine of that user's account."""
+
+    async def authenticate(self, token: str | None) -> str | None:
+        """The user ``token`` belongs to, or ``None`` (401)."""
+        ...
+
+    async def engine_for(self, user: str) -> EngineApi: ...
+
+
 class RealtimeServer:
     def __init__(
         self,
@@ -47,8 +59,13 @@ class RealtimeServer:
         ssl_context: ssl.SSLContext | None = None,
         limits: ServerLimits | None = None,
         compression: bool = True,
+        accounts: AccountRouter | None = None,
     ) -> None:
+        """``accounts``: multi-user mode: tokens are users' (``token`` is not used) and
+        each connection gets its user's engine; ``engine`` answers ``/health``."""
         self.engine = engine
+        self.accounts = accounts
+        self._users: dict[int, str] = {}  # handshakes authenticated, until handled
         self.host = host
         self.token = token or None
         self.origins = (
@@ -72,7 +89,7 @@ class RealtimeServer:
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> RealtimeServer:
-        if not auth.is_loopback(self.host) and not self.token:
+        if not auth.is_loopback(self.host) and not self.token and self.accounts is None:
             raise Unauthorized(
                 f"refusing to bind {self.host}: a server reachable from other machines "
                 "needs a token (--token or WORKSPACE_TOKEN)"
@@ -85,7 +102,9 @@ class RealtimeServer:
             self._handle,
             self.host,
             self._requested_port,
-            process_request=self._process_request,
+            process_request=self._process_request
+            if self.accounts is None
+            else self._process_request_users,
             subprotocols=[Subprotocol(MSGPACK_SUBPROTOCOL)],
             select_subprotocol=_select_subprotocol,
             compression="deflate" if self.compression else None,
@@ -189,17 +208,19 @@ class RealtimeServer:
 
     def health(self) -> dict[str, object]:
         status = self.engine.status_message()
-        return {
+        health: dict[str, object] = {
             "status": "ok",
             "feed": status.get("feed"),
             "source": status.get("source"),
             "clients": self.clients,
             "uptime_s": round(time.monotonic() - self._started_at, 3),
-            "seq": self.engine.seq,
-            "journal_id": self.engine.journal_id,
             "blocked": self.blocked,
             "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
         }
+        if self.accounts is None:  # an account's seq is its user's business
+            health["seq"] = self.engine.seq
+            health["journal_id"] = self.engine.journal_id
+        return health
 
     # -- handshake -----------------------------------------------------------------------
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -225,12 +246,40 @@ class RealtimeServer:
             return error_response(connection, HTTPStatus.BAD_REQUEST, "INVALID_PARAMS", str(error))
         return None
 
+    async def _process_request_users(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        """Multi-user handshake: the checks of ``_process_request``, then the token must
+        be a user's."""
+        response = self._process_request(connection, request)
+        if response is not None or self.accounts is None:
+            return response
+        user = await self.accounts.authenticate(auth.token_of(request.path, request.headers))
+        if user is None:
+            self.refused += 1
+            return error_response(
+                connection, HTTPStatus.UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong token"
+            )
+        self._users[id(connection)] = user
+        return None
+
     async def _handle(self, websocket: ServerConnection) -> None:
         self.accepted += 1
         assert websocket.request is not None
         since, journal_id = resume_point(websocket.request.path)
+        engine = self.engine
+        if self.accounts is not None:
+            user = self._users.pop(id(websocket), None)
+            try:
+                if user is None:
+                    raise Unauthorized("no user")
+                engine = await self.accounts.engine_for(user)
+            except Exception as error:
+                _log.warning("refusing a connection: %s", error)
+                await websocket.close(1008, "unknown user")
+                return
         session = ProtocolSession(
-            self.engine, max_symbols=self.limits.max_symbols, max_alerts=self.limits.max_alerts
+            engine, max_symbols=self.limits.max_symbols, max_alerts=self.limits.max_alerts
         )
         connection = Connection(
             websocket,
