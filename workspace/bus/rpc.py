@@ -139,14 +139,18 @@ class CommandClient:
         *,
         user: str | None = None,
         timeout_s: float | None = None,
+        on_tag: Callable[[str], None] | None = None,
     ) -> Any:
         """Send one command and return the engine's reply value.  Raises the engine's
         error (a ``WorkspaceError`` with its code), or ``EngineUnavailable`` when no
-        engine answers within the timeout."""
+        engine answers within the timeout.  ``on_tag`` learns the command's tag before
+        it is sent (the tag an event answering it will carry)."""
         timeout = self.timeout_s if timeout_s is None else timeout_s
         number = next(self._numbers)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[number] = future
+        if on_tag is not None:
+            on_tag(f"{self.gateway_id}/{number}")
         fields: dict[str, Any] = {
             "g": self.gateway_id,
             "q": number,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,13 @@ class Team:
         engine: EngineConfig | None = None,
         feed_config: Any = None,
         sim_config: Any = None,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         """``db``: the team's journal name (each user's account in a file beside it);
         ``None``: in memory (a temporary folder per account).  ``account``: the
         settings every new account starts from (fees, shorts); the users file gives
-        each one its balances."""
+        each one its balances.  ``owns``: which users' accounts run here (an engine's
+        shard); default every user."""
         kind, _ = parse_feed(feed)
         if kind == "replay":
             raise InvalidParams(
@@ -63,6 +66,9 @@ class Team:
         self.accounts: dict[str, Workspace] = {}
         self._starting: dict[str, asyncio.Task[Workspace]] = {}
         self._running = False
+        self.owns: Callable[[str], bool] = owns if owns is not None else (lambda _: True)
+        self.on_account: list[Callable[[str, Workspace], None]] = []
+        """Called when an account opens after ``start`` (a user added meanwhile)."""
 
     async def start(self, connect_timeout: float | None = None) -> Team:
         factory, self._simulator = await live_feed_factory(
@@ -73,7 +79,11 @@ class Team:
         self.directory.on_change.append(self._users_changed)
         try:
             await asyncio.gather(
-                *(self.workspace(name, connect_timeout) for name in self.directory.users.names)
+                *(
+                    self.workspace(name, connect_timeout)
+                    for name in self.directory.users.names
+                    if self.owns(name)
+                )
             )
         except BaseException:
             await self.stop()
@@ -135,6 +145,8 @@ class Team:
         )
         await workspace.start(connect_timeout)
         self.accounts[user] = workspace
+        for callback in tuple(self.on_account):
+            callback(user, workspace)
         return workspace
 
     def engine(self, user: str) -> Engine:
@@ -144,7 +156,12 @@ class Team:
         if not self._running:
             return
         for name in new.names:
-            if name not in old and name not in self.accounts and name not in self._starting:
+            if (
+                name not in old
+                and self.owns(name)
+                and name not in self.accounts
+                and name not in self._starting
+            ):
                 task = asyncio.get_running_loop().create_task(
                     self.workspace(name), name=f"team.add.{name}"
                 )
@@ -154,8 +171,8 @@ class Team:
     async def authenticate(self, token: str | None) -> str | None:
         return await self.directory.authenticate(token)
 
-    async def engine_for(self, user: str) -> EngineApi:
-        if user not in self.directory.users:
+    async def engine_for(self, user: str, since: int | None = None) -> EngineApi:
+        if user not in self.directory.users or not self.owns(user):
             raise UnknownUser(f"no user {user!r}")
         return (await self.workspace(user)).engine
 

@@ -57,6 +57,8 @@ class EventPublisher:
         self._queued: dict[tuple[str, int], dict[str, Any]] = {}
         self._ready = asyncio.Event()
         self.published = 0
+        self._written: dict[str, int] = {}  # user -> highest seq known to be in Redis
+        self._progress = asyncio.Event()
         for user, journal in self.journals.items():
             self.attach(user, journal)
 
@@ -130,6 +132,19 @@ class EventPublisher:
             if isinstance(result, Exception):
                 raise result
         self.published += len(batch)
+        for user, seq, _fields in batch:
+            if seq > self._written.get(user, 0):
+                self._written[user] = seq
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+    async def wait_published(self, user: str, seq: int, timeout_s: float = 5.0) -> None:
+        """Return once ``user``'s events up to ``seq`` are in Redis (a snapshot at
+        ``seq`` is answered only then: a gateway resuming from it finds every event
+        before it in the stream).  ``TimeoutError`` after ``timeout_s``."""
+        async with asyncio.timeout(timeout_s):
+            while self._written.get(user, 0) < seq:
+                await self._progress.wait()
 
     async def resync(self) -> None:
         """Make every user's stream hold what its journal holds (up to ``maxlen`` back),
@@ -157,11 +172,15 @@ class EventPublisher:
             published = 0
         until = journal.last_seq  # later events reach the queue through the listener
         after = max(published, until - self.maxlen)
+        self._written[user] = max(self._written.get(user, 0), after)
         while after < until:
             # one bounded query per page: appends go on between them
             page = list(itertools.islice(journal.events(after), WRITE_BATCH))
             batch = [(user, seq, self._fields(seq, event)) for seq, event in page if seq <= until]
             if not batch:
-                return
+                break
             await self._write(batch)
             after = batch[-1][1]
+        self._written[user] = max(self._written.get(user, 0), until)
+        self._progress.set()
+        self._progress = asyncio.Event()

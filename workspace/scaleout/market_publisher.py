@@ -12,6 +12,9 @@ never an unbounded backlog.  Each batch it takes goes out in one pipeline:
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from workspace.bus import entries
 from workspace.bus.keys import BusKeys
@@ -26,6 +29,14 @@ TICKER_MAXLEN = 1_000
 BOOK_MAXLEN = 200
 STATUS_MAXLEN = 100
 BATCH = 256
+ACCOUNT_FIELDS = frozenset(
+    {"user", "journal_id", "journal", "journal_reason", "fill_model", "fill_models", "clients"}
+)
+"""What a market-side STATUS (``P:status``) leaves out: it belongs to one account."""
+
+
+def market_status(status: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in status.items() if key not in ACCOUNT_FIELDS}
 
 
 class MarketPublisher:
@@ -35,7 +46,9 @@ class MarketPublisher:
         self.keys = keys
         self.outbox: Outbox = engine.subscribe_messages(symbols=None)
         self.published = 0
-        self.on_status: list[object] = []
+        # Which run of the engine published: a gateway that sees it change acquires its
+        # symbols and books again (a restarted engine holds only its accounts' own).
+        self.boot = uuid.uuid4().hex[:12]
 
     def hold_book(self, symbol: str, held: bool) -> None:
         self.outbox.set_book(symbol, 20 if held else None)
@@ -61,6 +74,7 @@ class MarketPublisher:
                     key, maxlen = keys.book(symbol), BOOK_MAXLEN
                 elif kind == "STATUS":
                     key, maxlen = keys.status, STATUS_MAXLEN
+                    message = {**market_status(message), "engine_boot": self.boot}
                 else:
                     continue  # account messages travel per user (EventPublisher, state)
                 pipe.xadd(key, fields_of({"m": entries.dumps(message)}), maxlen=maxlen)

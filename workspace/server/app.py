@@ -44,7 +44,10 @@ class AccountRouter(Protocol):
         """The user ``token`` belongs to, or ``None`` (401)."""
         ...
 
-    async def engine_for(self, user: str) -> EngineApi: ...
+    async def engine_for(self, user: str, since: int | None = None) -> EngineApi:
+        """``since``: the ``seq`` the connection resumes from (an engine that reads its
+        events from elsewhere, a gateway, loads them first)."""
+        ...
 
 
 class RealtimeServer:
@@ -60,9 +63,13 @@ class RealtimeServer:
         limits: ServerLimits | None = None,
         compression: bool = True,
         accounts: AccountRouter | None = None,
+        session_factory: Callable[..., ProtocolSession] = ProtocolSession,
     ) -> None:
         """``accounts``: multi-user mode: tokens are users' (``token`` is not used) and
-        each connection gets its user's engine; ``engine`` answers ``/health``."""
+        each connection gets its user's engine; ``engine`` answers ``/health``.
+        ``session_factory``: makes each connection's session (a gateway's forwards
+        commands to its engine)."""
+        self.session_factory = session_factory
         self.engine = engine
         self.accounts = accounts
         self._users: dict[int, str] = {}  # handshakes authenticated, until handled
@@ -273,12 +280,12 @@ class RealtimeServer:
             try:
                 if user is None:
                     raise Unauthorized("no user")
-                engine = await self.accounts.engine_for(user)
+                engine = await self.accounts.engine_for(user, since)
             except Exception as error:
                 _log.warning("refusing a connection: %s", error)
                 await websocket.close(1008, "unknown user")
                 return
-        session = ProtocolSession(
+        session = self.session_factory(
             engine, max_symbols=self.limits.max_symbols, max_alerts=self.limits.max_alerts
         )
         connection = Connection(
