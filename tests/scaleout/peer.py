@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -36,11 +37,16 @@ class Peer:
         self.seen.append(message)
         return message
 
-    async def until(self, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-        while True:
-            message = await self.recv()
-            if predicate(message):
-                return message
+    async def until(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout_s: float = TIMEOUT
+    ) -> dict[str, Any]:
+        """The first message ``predicate`` accepts, within ``timeout_s`` in all (market
+        data flowing meanwhile does not extend it)."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                message = await self.recv()
+                if predicate(message):
+                    return message
 
     async def reply(self, command: dict[str, Any]) -> dict[str, Any]:
         self._ids += 1
@@ -54,3 +60,10 @@ class Peer:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+def below(price: float, tick: str, fraction: str = "0.9") -> str:
+    """A limit price ``fraction`` of ``price``, on the tick grid (rests in the book)."""
+    step = Decimal(tick)
+    steps = (Decimal(str(price)) * Decimal(fraction) / step).to_integral_value(ROUND_DOWN)
+    return str(steps * step)

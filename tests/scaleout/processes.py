@@ -41,12 +41,15 @@ class Process:
             await asyncio.wait_for(self._wait_ready(), READY_TIMEOUT_S)
         except BaseException:
             await self.kill()
-            raise AssertionError(f"{self.name} did not start: " + " | ".join(self.output[-8:]))
+            raise AssertionError(
+                f"{self.name} did not start: " + " | ".join(self.output[-8:])
+            ) from None
         self._drain = asyncio.get_running_loop().create_task(self._read_rest())
         return self
 
     async def _wait_ready(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None
+        assert self.process.stdout is not None
         while True:
             line = await self.process.stdout.readline()
             if not line:
@@ -58,7 +61,8 @@ class Process:
                 return
 
     async def _read_rest(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None
+        assert self.process.stdout is not None
         while line := await self.process.stdout.readline():
             self.output.append(line.decode(errors="replace").rstrip())
 

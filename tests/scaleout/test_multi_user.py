@@ -5,7 +5,7 @@ token opens only that user's account; ``Workspace(user=...)`` reads it afterward
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.scaleout.peer import Peer
+from tests.scaleout.peer import Peer, below
 from workspace import Workspace
 from workspace.engine.config import EngineConfig
 from workspace.notebook.team import Team
@@ -42,12 +42,6 @@ async def served(tmp_path: Path, users: dict[str, str]) -> AsyncIterator[tuple[T
             yield team, server.url
     finally:
         await team.stop()
-
-
-def below(price: float, tick: str, fraction: str = "0.9") -> str:
-    step = Decimal(tick)
-    steps = (Decimal(str(price)) * Decimal(fraction) / step).to_integral_value(ROUND_DOWN)
-    return str(steps * step)
 
 
 async def test_each_user_trades_an_isolated_account_on_shared_prices(

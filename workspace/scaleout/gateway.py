@@ -230,19 +230,46 @@ class UserView:
         self.server_clients = 0
 
     async def open(self) -> None:
-        snapshot = await self.gateway.client.call(self.commands, "snapshot", user=self.user)
-        orders = snapshot["orders"]
-        self._seq = self._history_from = int(orders.get("seq") or 0)
-        self._journal_id = str(orders.get("journal_id") or "")
-        self._open = {str(o["id"]): o for o in orders.get("orders", [])}
-        self._status = snapshot["status"]
-        self._state = {
-            "PORTFOLIO_UPDATE": snapshot["portfolio"],
-            "POSITION_UPDATE": snapshot["positions"],
-        }
+        await self.refresh()
         tail = self.gateway.tail
         await tail.follow(self.stream, self._on_events, after=entries.event_id(self._seq))
         await tail.follow(self.keys.state(self.user), self._on_state, after=None)
+
+    async def refresh(self) -> None:
+        """The engine's snapshot of the account, and every event up to its ``seq``
+        (the engine answers once they are in Redis): a new connection's snapshot is as
+        fresh as ``serve``'s, and no event before it is missing from this view."""
+        snapshot = await self.gateway.client.call(self.commands, "snapshot", user=self.user)
+        orders = snapshot["orders"]
+        seq = int(orders.get("seq") or 0)
+        journal_id = str(orders.get("journal_id") or "")
+        if journal_id != self._journal_id:
+            if self._journal_id:
+                _log.warning("%s: the account's journal changed: starting over", self.user)
+            # another journal (or the first look): its seq starts here
+            self._journal_id = journal_id
+            self._seq = self._history_from = seq
+            self._events.clear()
+            self._open = {str(o["id"]): o for o in orders.get("orders", [])}
+            if self.gateway.tail.following(self.stream):
+                await self.gateway.tail.follow(
+                    self.stream, self._on_events, after=entries.event_id(seq)
+                )
+        elif seq > self._seq:
+            await self._catch_up(seq)
+        self._status = snapshot["status"]
+        self._state["PORTFOLIO_UPDATE"] = snapshot["portfolio"]
+        self._state["POSITION_UPDATE"] = snapshot["positions"]
+
+    async def _catch_up(self, seq: int) -> None:
+        redis = self.gateway.tail._control
+        while self._seq < seq:
+            page = await xrange(
+                redis, self.stream, entries.event_id(self._seq + 1), entries.event_id(seq), 1000
+            )
+            if not page:
+                raise EngineUnavailable(f"{self.stream} lacks events up to {seq}")
+            self._on_events(self.stream, page)
 
     async def close(self) -> None:
         tail = self.gateway.tail
@@ -529,6 +556,8 @@ class Gateway:
                 self._opening[user] = task
                 task.add_done_callback(lambda _: self._opening.pop(user, None))
             view = await asyncio.shield(task)
+        else:
+            await view.refresh()
         if since is not None:
             await view.load_history(since)
         return view
