@@ -311,12 +311,17 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     warm = [s for s in samples if s[0] >= duration / 5] or samples
     slope = slope_per_min(warm)
     growth = warm[-1][1] - warm[0][1] if len(warm) > 1 else 0.0
+    # the account fills up to its bound of final orders in memory during the run: the
+    # last half's slope says whether the server stays flat once every bound is reached
+    late = [s for s in samples if s[0] >= duration / 2] or samples
+    late_slope = slope_per_min(late)
     print(
         f"RSS after warm-up: {warm[0][1]:.1f} -> {warm[-1][1]:.1f} MB "
         f"({growth:+.1f} MB over {(warm[-1][0] - warm[0][0]) / 60:.1f} min); slope "
         f"{slope:+.3f} MB/min ({slope * 60:+.1f} MB/h); {tally.placed} orders placed, "
         f"{tally.canceled} canceled, {tally.filled} filled; errors {dict(tally.errors)}"
     )
+    print(f"RSS over the last half: slope {late_slope:+.3f} MB/min ({late_slope * 60:+.1f} MB/h)")
     return {
         "clients": args.clients,
         "connected": tally.connected,
@@ -327,6 +332,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         "rss_growth_after_warmup_mb": round(growth, 2),
         "rss_slope_mb_per_min": round(slope, 4),
         "rss_slope_mb_per_hour": round(slope * 60, 2),
+        "rss_slope_last_half_mb_per_min": round(late_slope, 4),
         "orders_placed": tally.placed,
         "orders_canceled": tally.canceled,
         "orders_filled": tally.filled,

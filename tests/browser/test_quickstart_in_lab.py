@@ -64,6 +64,8 @@ def quickstart(browser: Browser, lab: LabServer) -> Iterator[Page]:
     streaming while the tests look at the dashboard (the last test runs the teardown)."""
     page = open_notebook(browser, lab, "quickstart.ipynb", width=1600, height=1000)
     run_all(page, until_tag="teardown")
+    # every test (each may run alone) starts from a dashboard that has rendered
+    page.wait_for_selector(".tw-dashboard .tw-book", state="attached", timeout=120_000)
     try:
         yield page
     finally:

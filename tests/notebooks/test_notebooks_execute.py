@@ -61,6 +61,17 @@ async def test_notebook_runs_top_to_bottom(
         if out.get("output_type") == "error"
     ]
     assert not errors, "\n".join(errors)
+    # the demos place real orders: every one must be one the exchange accepts
+    printed = [
+        (index, str(out.get("text", "")) + str(out.get("data", {}).get("text/plain", "")))
+        for index, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        for out in cell.outputs
+    ]
+    rejected = [
+        f"cell {index}: {text.strip()[:300]}" for index, text in printed if "REJECTED" in text
+    ]
+    assert not rejected, "\n".join(rejected)
     unexecuted = [
         index
         for index, cell in enumerate(nb.cells)
