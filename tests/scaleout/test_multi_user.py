@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.scaleout.peer import Peer, below
+from tests.scaleout.processes import Process
 from workspace import Workspace
 from workspace.engine.config import EngineConfig
 from workspace.notebook.team import Team
@@ -196,3 +197,23 @@ def _ids_in(message: dict[str, Any]) -> set[str]:
     for item in message.get("orders", []) or []:
         found.add(str(item.get("id")))
     return found
+
+
+async def test_serve_users_command(tmp_path: Path, users: dict[str, str]) -> None:
+    serve = Process(
+        "serve",
+        ["serve", "--users", users["file"], "--port", "0", "--db", str(tmp_path / "t.sqlite")],
+        "serving ",
+    )
+    await serve.start()
+    try:
+        alice = await Peer.open(serve.url, users["alice"])
+        assert (await alice.snapshot())["STATUS"]["user"] == "alice"
+        await alice.close()
+    finally:
+        assert await serve.stop() == 0
+    assert user_journal_path(tmp_path / "t.sqlite", "alice").exists()
+    refused = Process("serve", ["serve", "--users", users["file"], "--token", "x"], "serving ")
+    with pytest.raises(AssertionError, match="did not start"):
+        await refused.start()
+    assert any("tokens and balances come from the users file" in line for line in refused.output)
