@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Creates or refreshes everything the workspace needs on a fresh machine of this kind:
-# the Python venv (.venv) with the project, its server and test extras and (for make
-# test) its compat extra, Debian's Chromium for the browser tests, and wscat from npm
-# for the third-party client tests.  Idempotent: each step is skipped when its stamp
+# the Python venv (.venv) with the project, its server, scale and test extras and (for
+# make test) its compat extra, Debian's Chromium for the browser tests, Debian's
+# redis-server for the scale-out tests, and wscat from npm for the third-party client
+# tests.  Idempotent: each step is skipped when its stamp
 # says it is already done for the current inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,9 +19,9 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 if [ ! -f "$py_stamp" ]; then
-    echo "[bootstrap] installing the project and its server and test extras into .venv"
+    echo "[bootstrap] installing the project and its server, scale and test extras into .venv"
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e '.[server,test]'
+    .venv/bin/python -m pip install --quiet -e '.[server,scale,test]'
     rm -f .venv/.installed-*
     touch "$py_stamp"
 fi
@@ -31,7 +32,7 @@ fi
 compat_stamp=".venv/.compat-$(stamp_of pyproject.toml)"
 if [ ! -f "$compat_stamp" ]; then
     echo "[bootstrap] installing the compat extra (ccxt, python-binance, binance-connector, cryptofeed)"
-    .venv/bin/python -m pip install --quiet -e '.[server,test,compat]'
+    .venv/bin/python -m pip install --quiet -e '.[server,scale,test,compat]'
     rm -f .venv/.compat-*
     touch "$compat_stamp"
 fi
@@ -41,6 +42,15 @@ if ! command -v chromium >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+if ! command -v redis-server >/dev/null 2>&1; then
+    # The scale-out tests start their own redis-server (a free port, a temporary
+    # folder); the single-process workspace never needs it.
+    echo "[bootstrap] installing Debian's redis-server for the scale-out tests"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
 fi
 
 node_stamp="node_modules/.installed-$(stamp_of package.json package-lock.json 2>/dev/null || stamp_of package.json)"

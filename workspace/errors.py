@@ -9,8 +9,10 @@
     ├── NotFound                   code NOT_FOUND        unknown order/position/alert id
     ├── RateLimited                code RATE_LIMITED
     ├── Unauthorized               code UNAUTHORIZED
-    └── JournalUnavailable         code JOURNAL_UNAVAILABLE  the journal cannot write:
-                                   state-changing commands are refused, nothing changed
+    ├── JournalUnavailable         code JOURNAL_UNAVAILABLE  the journal cannot write:
+    │                              state-changing commands are refused, nothing changed
+    └── EngineUnavailable          code ENGINE_UNAVAILABLE  (scale-out) no engine answered
+                                   in time: the command was not executed
 
 Each layer may subclass these (e.g. the feed's ``UnknownSymbolError(InvalidSymbol)``)
 so that the protocol layer maps any of them to an ``ERROR`` with the right code.
@@ -53,3 +55,11 @@ class JournalUnavailable(WorkspaceError):
     again (the engine probes and recovers by itself).  Reads and market data go on."""
 
     code = "JOURNAL_UNAVAILABLE"
+
+
+class EngineUnavailable(WorkspaceError):
+    """Scale-out (a gateway): no engine answered the command in time (none runs for
+    that account's shard, or it is restarting).  The command was not executed: an
+    engine that takes it later finds its deadline passed and drops it."""
+
+    code = "ENGINE_UNAVAILABLE"

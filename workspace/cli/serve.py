@@ -78,6 +78,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="connections open at once with one token (default %(default)s; 0 = no cap)",
     )
+    parser.add_argument(
+        "--users",
+        default=None,
+        metavar="FILE",
+        help="multi-user mode: one account per user of this users file (python -m workspace "
+        "users add ...), authenticated by their tokens; --db names the team's journal",
+    )
     parser.add_argument("--tls-cert", default=None, help="certificate file: serve wss://")
     parser.add_argument("--tls-key", default=None, help="private key file for --tls-cert")
     parser.add_argument(
@@ -99,7 +106,13 @@ def _cap(text: str) -> int | None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    if not is_loopback(args.host) and not args.token:
+    if args.users and (args.token or args.balance):
+        print(
+            "--users: tokens and balances come from the users file (no --token, --balance)",
+            file=sys.stderr,
+        )
+        return 2
+    if not is_loopback(args.host) and not args.token and not args.users:
         print(
             f"refusing to bind {args.host} without a token: set --token or WORKSPACE_TOKEN",
             file=sys.stderr,
@@ -162,6 +175,8 @@ async def _serve(args: argparse.Namespace) -> int:
         if value
     }
     feed_config = FeedConfig.from_env(**overrides) if overrides else None
+    if args.users:
+        return await _serve_team(args, feed_config)
     workspace = Workspace(
         feed=args.feed,
         db=args.db,
@@ -200,5 +215,57 @@ async def _serve(args: argparse.Namespace) -> int:
         await server.stop()
         with contextlib.suppress(Exception):
             await workspace.stop()  # flushes and closes the journal
+    print("stopped", flush=True)
+    return 0
+
+
+async def _serve_team(args: argparse.Namespace, feed_config: object) -> int:
+    """``serve --users FILE``: every user's account on one shared feed."""
+    from workspace.engine.config import EngineConfig
+    from workspace.notebook.team import Team
+    from workspace.trading.config import AccountConfig
+
+    engine_config = (
+        EngineConfig(final_orders_in_memory=args.final_orders_in_memory)
+        if args.final_orders_in_memory is not None
+        else None
+    )
+    team = Team(
+        args.users,
+        feed=args.feed,
+        db=args.db,
+        account=AccountConfig(allow_short=True) if args.allow_short else None,
+        engine=engine_config,
+        feed_config=feed_config,
+    )
+    await team.start(connect_timeout=0)
+    try:
+        if not team.accounts:
+            raise WorkspaceError(f"{args.users} has no user: python -m workspace users add NAME")
+        first = team.accounts[sorted(team.accounts)[0]]
+        server = RealtimeServer(
+            first.engine,  # answers /health (without any account's seq)
+            args.host,
+            args.port,
+            origins=parse_origins(args.origins),
+            ssl_context=server_context(args.tls_cert, args.tls_key) if args.tls_cert else None,
+            limits=ServerLimits(),
+            compression=not args.no_compression,
+            accounts=team,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await server.start()
+            print(f"serving {server.url} for {len(team.accounts)} users", flush=True)
+            await stop.wait()
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+            await server.stop()
+    finally:
+        await team.stop()
     print("stopped", flush=True)
     return 0

@@ -126,11 +126,14 @@ class Engine:
         symbol_rules: Mapping[str, SymbolInfo] | None = None,
         recorded_candles: RecordedCandles | None = None,
         depth_symbols: Collection[str] | None = None,
+        user: str | None = None,
     ) -> None:
         """``inline``: a replay (records come through ``process_inline``; books are
         rebuilt from the recorded depth, candles read from ``recorded_candles``);
         ``depth_symbols``: the symbols whose depth the recording holds (the only books
-        a replay can have)."""
+        a replay can have); ``user``: the account's user in multi-user mode (STATUS
+        carries it)."""
+        self.user = user
         self.account = account
         self.journal = journal
         self.source = source
@@ -1153,7 +1156,7 @@ class Engine:
             self.publish_status()
 
     def status_message(self) -> Message:
-        return {
+        status: Message = {
             "type": "STATUS",
             "feed": self._feed_state,
             "source": self.source,
@@ -1172,6 +1175,9 @@ class Engine:
             "clients": self.server_clients,
             "metrics": self.metrics.snapshot(),
         }
+        if self.user is not None:
+            status["user"] = self.user
+        return status
 
     def _rules_state(self) -> str:
         rules = self.account.rules

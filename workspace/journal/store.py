@@ -32,6 +32,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -59,6 +60,10 @@ from workspace.trading.events import (
 )
 from workspace.trading.order_state import IllegalTransition, OrderStatus
 from workspace.trading.orders import Order
+
+_log = logging.getLogger("workspace.journal")
+
+NOTE_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 
 PAGE_SIZE = 500
 """Order events per page of ``order_event_pages`` (and rows per read of the views)."""
@@ -113,6 +118,11 @@ class Journal:
         self._unverified = False  # a failed COMMIT SQLite could not confirm either way
         self._broken: str | None = None  # why appends are refused for good
         self.read_only = read_only
+        # Called with (seqs, events) after each append is written (scale-out: the
+        # engine's bus publisher copies every event to Redis, journal first).
+        self.listeners: list[Callable[[list[int], Sequence[AccountEvent]], None]] = []
+        # A note written in the same transaction as the next append (``note``).
+        self._note: tuple[str, bytes] | None = None
 
     # -- opening -----------------------------------------------------------------------
     @classmethod
@@ -292,12 +302,15 @@ class Journal:
         ]
         end = start + len(rows) - 1
         con = self._con
+        note, self._note = self._note, None
         try:
             if self._batch_depth:
                 self._append_batched(rows)
             else:
                 con.execute("BEGIN IMMEDIATE")
                 con.executemany(INSERT_EVENT, rows)
+                if note is not None:
+                    con.execute(NOTE_META, note)
                 con.execute("COMMIT")
                 self._committed_seq = end
         except sqlite3.Error as exc:
@@ -315,10 +328,37 @@ class Journal:
             elif not self._batch_depth and self._written(end):
                 # the COMMIT reported an error yet went through: the events are durable
                 self._committed_seq = self._last_seq = end
-                return list(range(start, end + 1))
+                return self._appended(start, end, events)
             raise JournalError(f"cannot append to journal {self.path}: {exc}") from exc
         self._last_seq = end
-        return list(range(start, end + 1))
+        return self._appended(start, end, events)
+
+    def _appended(self, start: int, end: int, events: Sequence[AccountEvent]) -> list[int]:
+        seqs = list(range(start, end + 1))
+        for listener in self.listeners:
+            try:
+                listener(seqs, events)
+            except Exception:  # a listener must never undo a durable append
+                _log.exception("a journal listener failed")
+        return seqs
+
+    def note(self, key: str, value: str) -> None:
+        """Write ``meta[key] = value`` in the transaction of the next append (scale-out:
+        the last bus command whose step this journal took, so a command redelivered
+        after a crash is recognised as done).  Dropped if no append follows before
+        ``clear_note``."""
+        self._note = (key, value.encode())
+
+    def clear_note(self) -> None:
+        self._note = None
+
+    def meta(self, key: str) -> str | None:
+        """A value of the journal's ``meta`` table, if set."""
+        row = self._con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        value = row[0]
+        return value.decode() if isinstance(value, bytes) else str(value)
 
     def _abandon(self) -> None:
         """Roll back whatever transaction a failure left open (SQLite may already have

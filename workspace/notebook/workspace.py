@@ -32,6 +32,7 @@ from workspace.engine.clock import Clock, DataClock
 from workspace.engine.config import EngineConfig
 from workspace.engine.core import Engine
 from workspace.engine.feed_port import FeedCallbacks, FeedFactory, FeedPort
+from workspace.engine.shared_feed import SharedFeed
 from workspace.engine.tick_store import TickStore
 from workspace.errors import InvalidParams
 from workspace.journal import (
@@ -64,6 +65,7 @@ from workspace.trading.portfolio import Portfolio
 from workspace.trading.requests import OrderRequest
 from workspace.trading.rules import inferred_info, round_price, round_qty
 from workspace.trading.wallet import Balance
+from workspace.users.store import UsersFile, normalize_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,6 +92,57 @@ def parse_feed(spec: str) -> tuple[FeedKind, Path | None]:
     if spec.startswith("replay:") and len(spec) > len("replay:"):
         return "replay", Path(spec[len("replay:") :]).expanduser()
     raise InvalidParams(f"feed must be 'sim', 'binance' or 'replay:PATH', got {spec!r}")
+
+
+def user_journal_path(db: str | Path, user: str) -> Path:
+    """Where ``user``'s account of the multi-user journal ``db`` lives: beside it,
+    ``team.sqlite`` -> ``team.alice.sqlite`` (one SQLite file per account: each has its
+    own ``seq``, ``journal_id`` and lock; docs/scale-out.md, "Journals")."""
+    path = Path(db).expanduser()
+    return path.with_name(f"{path.stem}.{normalize_name(user)}{path.suffix}")
+
+
+async def live_feed_factory(
+    kind: FeedKind,
+    engine_config: EngineConfig,
+    feed_config: Any = None,
+    sim_config: Any = None,
+) -> tuple[FeedFactory, ExchangeSimulator | None]:
+    """The factory of a live feed (``sim``: on a simulator started here, returned so its
+    owner stops it; ``binance``), with a local book for every streamed symbol when the
+    engine keeps books."""
+    from workspace.market.config import FeedConfig
+    from workspace.market.feed import BinanceFeed
+    from workspace.market.subscriptions import DIFF_DEPTH_STREAMS
+
+    simulator: ExchangeSimulator | None = None
+    if kind == "sim":
+        from workspace.sim import ExchangeSimulator, SimConfig
+
+        simulator = ExchangeSimulator(sim_config or SimConfig())
+        await simulator.start(host="127.0.0.1", port=0)
+        base = feed_config or FeedConfig()
+        config = base.with_(stream_url=simulator.stream_url, rest_url=simulator.rest_url)
+    elif kind == "binance":
+        config = feed_config or FeedConfig.from_env()
+    else:
+        raise InvalidParams(f"{kind}: not a live feed")
+    # the engine bounds how long start() waits; the feed itself keeps connecting
+    config = config.with_(start_timeout_s=None)
+    if engine_config.keep_books and not any(kind in DIFF_DEPTH_STREAMS for kind in config.streams):
+        # a local book for every streamed symbol: fills walk it, the book panel shows it
+        config = config.with_(streams=(*config.streams, config.book_stream))
+
+    def build(callbacks: FeedCallbacks) -> FeedPort:
+        feed: FeedPort = BinanceFeed(
+            config,
+            on_record=callbacks.on_record,
+            on_status=callbacks.on_status,
+            on_gap=callbacks.on_gap,
+        )
+        return feed
+
+    return build, simulator
 
 
 def _number(value: Number, name: str) -> Decimal:
@@ -193,10 +246,31 @@ class Workspace(OrderMethods):
         sim: Any = None,  # workspace.sim.SimConfig; Any keeps the simulator import lazy
         feed_config: Any = None,  # workspace.market.config.FeedConfig
         clock: Clock | None = None,
+        user: str | None = None,
+        users: str | Path | None = None,
+        shared_feed: SharedFeed | None = None,
     ) -> None:
+        """``user``: trade that user's account of a multi-user journal (``db`` names
+        the team's journal; each user's account lives in ``user_journal_path(db,
+        user)``: docs/scale-out.md, "Journals"); with ``users`` (a users file), a new
+        account starts with the balances the file gives that user.  ``shared_feed``: the
+        market feed of a multi-user host (``workspace.notebook.team``), instead of one of
+        this workspace's own."""
         self.feed_kind, self._replay_path = parse_feed(feed)
+        self.user = None if user is None else normalize_name(user)
         self._db = None if db is None else Path(db).expanduser()
+        if self._db is not None and self.user is not None:
+            self._db = user_journal_path(self._db, self.user)
         self._account_config = account_config(initial_balance, balances, allow_short, account)
+        if users is not None:
+            if self.user is None:
+                raise InvalidParams("users= (a users file) goes with user=NAME")
+            if self._account_config is not None:
+                raise InvalidParams("the users file gives the balances: no balances= with users=")
+            self._account_config = UsersFile(users).read().get(self.user).account_config()
+        if shared_feed is not None and self.feed_kind == "replay":
+            raise InvalidParams("a replay has a feed of its own: no shared_feed")
+        self._shared_feed = shared_feed
         self._engine_config = engine if engine is not None else EngineConfig()
         self._sim_config = sim
         self._feed_config = feed_config
@@ -268,6 +342,8 @@ class Workspace(OrderMethods):
             clock = self._replay_clock
             recorded_candles = RecordedCandles(self._recorded.records)
             depth = {r.symbol for r in self._recorded.records if isinstance(r, DepthSnapshot)}
+        elif self._shared_feed is not None:
+            feed_factory = self._shared_feed.share
         else:
             feed_factory = await self._feed_factory()
         self._engine = Engine(
@@ -283,6 +359,7 @@ class Workspace(OrderMethods):
             symbol_rules=rules,
             recorded_candles=recorded_candles,
             depth_symbols=depth,
+            user=self.user,
         )
         self._stopped = asyncio.Event()
         for kind, function, symbols in self._registrations:
@@ -290,39 +367,10 @@ class Workspace(OrderMethods):
         await self._engine.start(connect_timeout)
 
     async def _feed_factory(self) -> FeedFactory:
-        from workspace.market.config import FeedConfig
-        from workspace.market.feed import BinanceFeed
-        from workspace.market.subscriptions import DIFF_DEPTH_STREAMS
-
-        if self.feed_kind == "sim":
-            from workspace.sim import ExchangeSimulator, SimConfig
-
-            self._simulator = ExchangeSimulator(self._sim_config or SimConfig())
-            await self._simulator.start(host="127.0.0.1", port=0)
-            base = self._feed_config or FeedConfig()
-            config = base.with_(
-                stream_url=self._simulator.stream_url, rest_url=self._simulator.rest_url
-            )
-        else:
-            config = self._feed_config or FeedConfig.from_env()
-        # the engine bounds how long start() waits; the feed itself keeps connecting
-        config = config.with_(start_timeout_s=None)
-        if self._engine_config.keep_books and not any(
-            kind in DIFF_DEPTH_STREAMS for kind in config.streams
-        ):
-            # a local book for every streamed symbol: fills walk it, the book panel shows it
-            config = config.with_(streams=(*config.streams, config.book_stream))
-
-        def build(callbacks: FeedCallbacks) -> FeedPort:
-            feed: FeedPort = BinanceFeed(
-                config,
-                on_record=callbacks.on_record,
-                on_status=callbacks.on_status,
-                on_gap=callbacks.on_gap,
-            )
-            return feed
-
-        return build
+        factory, self._simulator = await live_feed_factory(
+            self.feed_kind, self._engine_config, self._feed_config, self._sim_config
+        )
+        return factory
 
     async def stop(self) -> None:
         """Stop servers, session, engine, feed and simulator; close the journal and the
@@ -740,6 +788,7 @@ class Workspace(OrderMethods):
         engine = self._engine
         status = engine.status_message()
         return {
+            "user": self.user,
             "running": engine.running,
             "feed": engine.feed_state if engine.running else "stopped",
             "source": engine.source,

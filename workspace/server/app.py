@@ -18,6 +18,7 @@ import ssl
 import time
 from collections.abc import Callable, Collection, Sequence
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -40,6 +41,20 @@ from workspace.server.limits import ServerLimits
 _log = logging.getLogger("workspace.server")
 
 
+class AccountRouter(Protocol):
+    """Multi-user mode (``serve --users FILE``, a gateway): who a handshake's token
+    belongs to, and the engine of that user's account."""
+
+    async def authenticate(self, token: str | None) -> str | None:
+        """The user ``token`` belongs to, or ``None`` (401)."""
+        ...
+
+    async def engine_for(self, user: str, since: int | None = None) -> EngineApi:
+        """``since``: the ``seq`` the connection resumes from (an engine that reads its
+        events from elsewhere, a gateway, loads them first)."""
+        ...
+
+
 class RealtimeServer:
     def __init__(
         self,
@@ -52,8 +67,17 @@ class RealtimeServer:
         ssl_context: ssl.SSLContext | None = None,
         limits: ServerLimits | None = None,
         compression: bool = True,
+        accounts: AccountRouter | None = None,
+        session_factory: Callable[..., ProtocolSession] = ProtocolSession,
     ) -> None:
+        """``accounts``: multi-user mode: tokens are users' (``token`` is not used) and
+        each connection gets its user's engine; ``engine`` answers ``/health``.
+        ``session_factory``: makes each connection's session (a gateway's forwards
+        commands to its engine)."""
+        self.session_factory = session_factory
         self.engine = engine
+        self.accounts = accounts
+        self._users: dict[int, str] = {}  # handshakes authenticated, until handled
         self.host = host
         self.token = token or None
         self.origins = (
@@ -84,7 +108,7 @@ class RealtimeServer:
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> RealtimeServer:
-        if not auth.is_loopback(self.host) and not self.token:
+        if not auth.is_loopback(self.host) and not self.token and self.accounts is None:
             raise Unauthorized(
                 f"refusing to bind {self.host}: a server reachable from other machines "
                 "needs a token (--token or WORKSPACE_TOKEN)"
@@ -97,7 +121,9 @@ class RealtimeServer:
             self._handle,
             self.host,
             self._requested_port,
-            process_request=self._process_request,
+            process_request=self._process_request
+            if self.accounts is None
+            else self._process_request_users,
             subprotocols=[Subprotocol(MSGPACK_SUBPROTOCOL)],
             select_subprotocol=_select_subprotocol,
             compression="deflate" if self.compression else None,
@@ -217,12 +243,13 @@ class RealtimeServer:
                     "source": status.get("source"),
                     "clients": self.clients,
                     "uptime_s": round(time.monotonic() - self._started_at, 3),
-                    "seq": self.engine.seq,
-                    "journal_id": self.engine.journal_id,
                     "blocked": self.blocked,
                     "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
                 }
             )
+            if self.accounts is None:  # an account's seq is its user's business
+                body["seq"] = self.engine.seq
+                body["journal_id"] = self.engine.journal_id
         return (HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE), body
 
     # -- handshake -----------------------------------------------------------------------
@@ -264,11 +291,32 @@ class RealtimeServer:
             return f"too many connections with this token (at most {cap})"
         return None
 
+    async def _process_request_users(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        """Multi-user handshake: the checks of ``_process_request``, then the token must
+        be a user's."""
+        response = self._process_request(connection, request)
+        if response is not None or self.accounts is None:
+            return response
+        user = await self.accounts.authenticate(auth.token_of(request.path, request.headers))
+        if user is None:
+            self.refused += 1
+            return error_response(
+                connection, HTTPStatus.UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong token"
+            )
+        self._users[id(connection)] = user
+        return None
+
     async def _handle(self, websocket: ServerConnection) -> None:
         assert websocket.request is not None
         request = websocket.request
         address = _address_of(websocket)
-        token = auth.token_of(request.path, request.headers) if self.token else None
+        token = (
+            auth.token_of(request.path, request.headers)
+            if self.token or self.accounts is not None
+            else None
+        )
         over = self._over_cap(address, token)
         if over is not None:
             self.refused += 1
@@ -283,8 +331,19 @@ class RealtimeServer:
             return
         self.accepted += 1
         since, journal_id = resume_point(request.path)
-        session = ProtocolSession(
-            self.engine,
+        engine = self.engine
+        if self.accounts is not None:
+            user = self._users.pop(id(websocket), None)
+            try:
+                if user is None:
+                    raise Unauthorized("no user")
+                engine = await self.accounts.engine_for(user, since)
+            except Exception as error:
+                _log.warning("refusing a connection: %s", error)
+                await websocket.close(CLOSE_POLICY, "unknown user")
+                return
+        session = self.session_factory(
+            engine,
             max_symbols=self.limits.max_symbols,
             max_alerts=self.limits.max_alerts,
             page_size=self.limits.resume_page_size,

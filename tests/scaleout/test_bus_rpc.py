@@ -1,0 +1,138 @@
+"""Commands over Redis Streams between a gateway (``CommandClient``) and an engine
+(``CommandConsumer``), on a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from workspace.bus.keys import BusKeys
+from workspace.bus.local_redis import LocalRedis
+from workspace.bus.rpc import BusCommand, CommandClient, CommandConsumer, Reply
+from workspace.bus.tail import StreamTail
+from workspace.errors import EngineUnavailable, NotFound, WorkspaceError
+
+KEYS = BusKeys("t")
+
+
+async def echo(command: BusCommand) -> Reply:
+    if command.action == "missing":
+        raise NotFound("no such thing")
+    return Reply({"action": command.action, "args": command.args, "user": command.user})
+
+
+async def test_a_command_gets_its_reply_and_engine_errors_keep_their_code(
+    redis_server: LocalRedis,
+) -> None:
+    consumer = CommandConsumer(redis_server.url, KEYS, [KEYS.commands(0)], "shard-0", echo)
+    client = CommandClient(redis_server.url, KEYS, "gw1", timeout_s=5)
+    consumer.start()
+    await client.start()
+    try:
+        reply = await client.call(KEYS.commands(0), "ping", {"x": 1}, user="alice")
+        assert reply == {"action": "ping", "args": {"x": 1}, "user": "alice"}
+        with pytest.raises(WorkspaceError) as caught:
+            await client.call(KEYS.commands(0), "missing")
+        assert caught.value.code == "NOT_FOUND"
+        assert str(caught.value) == "no such thing"
+        replies = await asyncio.gather(*(client.call(KEYS.commands(0), f"n{i}") for i in range(50)))
+        assert [r["action"] for r in replies] == [f"n{i}" for i in range(50)]
+    finally:
+        await consumer.close()
+        await client.stop()
+
+
+async def test_no_engine_is_a_clear_error_and_the_late_command_is_never_executed(
+    redis_server: LocalRedis,
+) -> None:
+    client = CommandClient(redis_server.url, KEYS, "gw1", timeout_s=0.3)
+    await client.start()
+    executed: list[str] = []
+
+    async def record(command: BusCommand) -> Reply:
+        executed.append(command.action)
+        return Reply("done")
+
+    try:
+        with pytest.raises(EngineUnavailable, match="no engine serves '0'"):
+            await client.call(KEYS.commands(0), "place_order")
+        # an engine that comes later drops it (its deadline passed), then serves new ones
+        consumer = CommandConsumer(redis_server.url, KEYS, [KEYS.commands(0)], "shard-0", record)
+        consumer.start()
+        client.timeout_s = 5
+        assert await client.call(KEYS.commands(0), "after") == "done"
+        assert executed == ["after"]
+        assert consumer.expired == 1
+        await consumer.close()
+    finally:
+        await client.stop()
+
+
+async def test_a_command_taken_by_an_engine_that_died_is_read_again_by_its_successor(
+    redis_server: LocalRedis,
+) -> None:
+    started = asyncio.Event()
+
+    async def stuck(command: BusCommand) -> Reply:
+        started.set()
+        await asyncio.Event().wait()  # dies before answering
+        raise AssertionError
+
+    seen: list[tuple[str, bool]] = []
+
+    async def answer(command: BusCommand) -> Reply:
+        seen.append((command.action, command.redelivered))
+        return Reply("ok")
+
+    client = CommandClient(redis_server.url, KEYS, "gw1", timeout_s=10)
+    await client.start()
+    first = CommandConsumer(redis_server.url, KEYS, [KEYS.commands(0)], "shard-0", stuck)
+    first_task = first.start()
+    call = asyncio.create_task(client.call(KEYS.commands(0), "place_order"))
+    await asyncio.wait_for(started.wait(), 5)
+    first_task.cancel()  # the engine dies in the middle of the command
+    await asyncio.gather(first_task, return_exceptions=True)
+    second = CommandConsumer(redis_server.url, KEYS, [KEYS.commands(0)], "shard-0", answer)
+    second.start()
+    try:
+        assert await asyncio.wait_for(call, 10) == "ok"
+        assert seen == [("place_order", True)]
+    finally:
+        await second.close()
+        await first.close()
+        await client.stop()
+
+
+async def test_the_tail_reads_new_streams_at_once_and_goes_on_after_redis_restarts(
+    redis_server: LocalRedis,
+) -> None:
+    tail = StreamTail(redis_server.url)
+    got: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+
+    def handler(key: str, items: Any) -> None:
+        for _id, fields in items:
+            got.put_nowait((key, fields[b"v"]))
+
+    writer = CommandClient(redis_server.url, KEYS, "w")  # only its connection is used
+    redis = writer._redis
+    await tail.start()
+    try:
+        await tail.follow("t:a", handler)
+        await redis.xadd("t:a", {"v": "1"})
+        assert await asyncio.wait_for(got.get(), 5) == ("t:a", b"1")
+        await tail.follow("t:b", handler)  # interrupts the blocked read
+        await redis.xadd("t:b", {"v": "2"})
+        assert await asyncio.wait_for(got.get(), 5) == ("t:b", b"2")
+        await redis_server.stop()
+        await redis_server.start()  # the append-only file brings both streams back
+        await redis.xadd("t:a", {"v": "3"})
+        assert await asyncio.wait_for(got.get(), 10) == ("t:a", b"3")
+        await tail.leave("t:a")
+        await redis.xadd("t:a", {"v": "4"})
+        await redis.xadd("t:b", {"v": "5"})
+        assert await asyncio.wait_for(got.get(), 5) == ("t:b", b"5")
+    finally:
+        await tail.stop()
+        await writer.stop()

@@ -1,0 +1,134 @@
+"""The scale-out across crashes, with real processes: the engine killed with -9 and
+restarted on its journal comes back with the identical account and the event stream
+resumes exactly; Redis killed with -9 and restarted on its append-only file loses
+nothing that was acknowledged, and the engine and gateways carry on by themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.scaleout.peer import Peer, below
+from tests.scaleout.processes import engine, gateway
+from workspace.bus.local_redis import LocalRedis
+
+pytestmark = pytest.mark.slow
+
+
+def order_seqs(peer: Peer) -> list[int]:
+    return [m["seq"] for m in peer.seen if m["type"] == "ORDER_UPDATE"]
+
+
+def account_state(snapshot: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    portfolio = snapshot["PORTFOLIO_UPDATE"]["portfolio"]
+    return {
+        "journal_id": snapshot["ORDERS"]["journal_id"],
+        "seq": snapshot["ORDERS"]["seq"],
+        "open": sorted((o["id"], o["status"], o["price"]) for o in snapshot["ORDERS"]["orders"]),
+        "balances": portfolio["balances"],
+        "realized": portfolio["realized_pnl"],
+        "fees": portfolio["fees_paid"],
+        "positions": sorted(
+            (p["id"], p["quantity"]) for p in snapshot["POSITION_UPDATE"]["positions"]
+        ),
+    }
+
+
+async def trade(peer: Peer, price: str, rounds: int) -> list[dict[str, Any]]:
+    """A filled market buy, then ``rounds`` limit orders left open: acknowledged replies."""
+    replies = [
+        await peer.reply(
+            {
+                "action": "place_order",
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "MARKET",
+                "quantity": 0.002,
+            }
+        )
+    ]
+    for _ in range(rounds):
+        replies.append(
+            await peer.reply(
+                {
+                    "action": "place_order",
+                    "symbol": "BTCUSDT",
+                    "side": "BUY",
+                    "type": "LIMIT",
+                    "quantity": 0.001,
+                    "price": price,
+                }
+            )
+        )
+    for reply in replies:
+        assert reply["type"] == "ORDER_UPDATE", reply
+    return replies
+
+
+async def resume_all(url: str, since: int, journal_id: str) -> Peer:
+    peer = await Peer.open(url, query=f"since={since}&journal_id={journal_id}")
+    await peer.snapshot()
+    await peer.until(lambda m: m["type"] == "RESUMED")
+    return peer
+
+
+async def test_engine_killed_and_restarted_then_redis_killed_and_restarted(
+    tmp_path: Path,
+) -> None:
+    redis = LocalRedis(tmp_path / "redis", appendfsync="always")
+    await redis.start()
+    db = tmp_path / "journal.sqlite"
+    node = await engine(redis.url, db).start()
+    door = await gateway(redis.url).start()
+    try:
+        client = await Peer.open(door.url)
+        await client.snapshot()
+        subscribed = await client.reply({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+        tick = await client.until(lambda m: m["type"] == "MARKET_UPDATE")
+        price = below(tick["price"], subscribed["symbol_info"]["tick_size"])
+        await trade(client, price, 3)
+        await client.reply({"action": "get_positions"})  # after the fill's events
+        before = account_state(await (await Peer.open(door.url)).snapshot())
+        assert len(before["open"]) == 3
+
+        # kill -9 the engine; a new one on the same journal: the identical account
+        await node.kill()
+        node = await engine(redis.url, db).start()
+        fresh_gateway = await gateway(redis.url).start()
+        try:
+            after = account_state(await (await Peer.open(fresh_gateway.url)).snapshot())
+        finally:
+            await fresh_gateway.kill()
+        assert after == before
+        # the old gateway goes on: prices again, orders get the next seqs, resume exact
+        await client.until(lambda m: m["type"] == "MARKET_UPDATE")
+        more = await trade(client, price, 2)
+        assert more[0]["seq"] > before["seq"]
+        last = more[-1]["seq"]
+        exact = await resume_all(door.url, before["seq"], before["journal_id"])
+        resumed = order_seqs(exact)
+        assert resumed == sorted(set(resumed))
+        assert resumed[0] > before["seq"]
+        assert resumed[-1] >= last
+        assert {r["seq"] for r in more} <= set(resumed)
+        acknowledged = await client.reply({"action": "get_orders", "status": "ALL"})
+        everything = await resume_all(door.url, 0, before["journal_id"])
+        assert order_seqs(everything)[-1] == acknowledged["seq"]
+
+        # kill -9 Redis, restart it on its append-only file
+        await redis.kill()
+        await redis.start()
+        # the engine and the gateway reconnect by themselves: prices, then orders
+        await client.until(lambda m: m["type"] == "MARKET_UPDATE")
+        late = await trade(client, price, 1)
+        after_redis = await resume_all(door.url, 0, before["journal_id"])
+        seqs = order_seqs(after_redis)
+        assert seqs[: len(order_seqs(everything))] == order_seqs(everything), "nothing lost"
+        assert seqs == sorted(set(seqs))
+        assert seqs[-1] >= late[-1]["seq"]
+    finally:
+        await door.kill()
+        await node.kill()
+        await redis.kill()

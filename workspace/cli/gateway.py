@@ -1,0 +1,108 @@
+"""``python -m workspace gateway --bus redis://HOST:PORT --port P``: a stateless
+``/api/ws/realtime`` server in front of the scale-out's engines (docs/scale-out.md).
+Prints ``serving ws://HOST:PORT/api/ws/realtime`` once the port is bound; SIGINT/SIGTERM
+close every connection (clients reconnect to another gateway and resume)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from workspace.cli.serve import loop_factory
+from workspace.errors import WorkspaceError
+
+HELP = "run a stateless WebSocket gateway of the scale-out (Redis Streams)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bus", required=True, metavar="redis://HOST:PORT", help="Redis URL")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port, 0 = any free port")
+    parser.add_argument("--users", default=None, metavar="FILE", help="the users file")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("WORKSPACE_TOKEN"),
+        help="without --users: clients must send it; env WORKSPACE_TOKEN",
+    )
+    parser.add_argument("--shards", type=int, default=1, help="how many account engines (N)")
+    parser.add_argument("--origins", default=os.environ.get("CORS_ORIGINS"))
+    parser.add_argument("--tls-cert", default=None, help="certificate file: serve wss://")
+    parser.add_argument("--tls-key", default=None, help="private key file for --tls-cert")
+    parser.add_argument("--no-compression", action="store_true")
+    parser.add_argument("--bus-prefix", default="ws", help="key prefix on Redis (default ws)")
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to wait for an engine's reply"
+    )
+    parser.add_argument("--log-level", default="WARNING", help="logging level")
+
+
+def run(args: argparse.Namespace) -> int:
+    from workspace.server.auth import is_loopback
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if args.users and args.token:
+        print("--users: tokens come from the users file (no --token)", file=sys.stderr)
+        return 2
+    if not is_loopback(args.host) and not args.token and not args.users:
+        print(f"refusing to bind {args.host} without --token or --users", file=sys.stderr)
+        return 2
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("--tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    try:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            return runner.run(_run(args))
+    except KeyboardInterrupt:
+        return 130
+    except (WorkspaceError, OSError, ValueError) as error:
+        print(f"gateway: {error}", file=sys.stderr)
+        return 1
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from workspace.bus.keys import BusKeys
+    from workspace.bus.url import check_bus_url
+    from workspace.scaleout.gateway import Gateway, GatewaySession
+    from workspace.server import RealtimeServer, ServerLimits
+    from workspace.server.auth import parse_origins
+    from workspace.server.tls import server_context
+
+    gateway = Gateway(
+        check_bus_url(args.bus),
+        keys=BusKeys(args.bus_prefix),
+        users=args.users,
+        token=args.token,
+        shards=args.shards,
+        timeout_s=args.timeout,
+    )
+    await gateway.start()
+    server = RealtimeServer(
+        gateway.market,  # type: ignore[arg-type]  # answers /health only
+        args.host,
+        args.port,
+        origins=parse_origins(args.origins),
+        ssl_context=server_context(args.tls_cert, args.tls_key) if args.tls_cert else None,
+        limits=ServerLimits(),
+        compression=not args.no_compression,
+        accounts=gateway,
+        session_factory=GatewaySession,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await server.start()
+        print(f"serving {server.url}", flush=True)
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await server.stop()
+        await gateway.stop()
+    print("stopped", flush=True)
+    return 0

@@ -1,0 +1,361 @@
+"""``EngineNode``: ``python -m workspace engine --bus redis://...``: the accounts (and,
+on shard 0, the market feed) of the scale-out, on Redis Streams.
+
+- Accounts: without a users file one account (bus name ``default``); with one, every
+  user whose stable hash falls on this shard (``--shard i/N``), each with its journal
+  file, on one shared feed (``Team``).
+- Every account event goes to the journal first, then to ``P:events:{user}`` with entry
+  id ``{seq}-0`` (``EventPublisher``); the account's ``POSITION_UPDATE``,
+  ``PORTFOLIO_UPDATE`` and ``STATUS`` to ``P:state:{user}`` (latest few).
+- Commands come from ``P:commands:{shard}`` (consumer group ``engine``; one at a time,
+  in order).  An order command's reply is its order event (tagged ``r``), so a gateway
+  answers its client in the event's place.  Before executing an order command the
+  engine notes the command's entry id in the same journal transaction as the events it
+  causes: a command redelivered after a crash that the journal already took is not
+  executed twice.
+- Shard 0 also owns the market: ``P:commands:market`` (symbols, books, candles, in
+  tasks of their own) and the market streams (``MarketPublisher``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from workspace.bus import entries
+from workspace.bus.keys import BusKeys
+from workspace.bus.link import Redis, close_quietly, fields_of, open_redis, run_forever
+from workspace.bus.rpc import BusCommand, CommandConsumer, Reply, heartbeat
+from workspace.engine.config import EngineConfig
+from workspace.engine.core import Engine
+from workspace.errors import InvalidParams, NotFound, WorkspaceError
+from workspace.notebook.team import Team
+from workspace.notebook.workspace import Workspace
+from workspace.protocol.commands import (
+    CancelOrder,
+    ClosePosition,
+    PlaceOrder,
+    ProtocolError,
+    parse_command,
+)
+from workspace.protocol.outbox import Outbox
+from workspace.scaleout.event_publisher import EventPublisher
+from workspace.scaleout.market_publisher import MarketPublisher, market_status
+from workspace.scaleout.shards import SINGLE_USER, Shard
+
+_log = logging.getLogger("workspace.scaleout")
+
+NOTE_KEY = "bus.last_command"
+STATE_MAXLEN = 20
+
+
+class EngineNode:
+    def __init__(
+        self,
+        url: str,
+        *,
+        feed: str = "sim",
+        db: str | Path | None = None,
+        users: str | Path | None = None,
+        shard: Shard | None = None,
+        keys: BusKeys | None = None,
+        engine_config: EngineConfig | None = None,
+        feed_config: Any = None,
+    ) -> None:
+        self.url = url
+        self.keys = keys or BusKeys()
+        self.feed = feed
+        self.db = db
+        self.users = users
+        self.shard = shard or Shard()
+        self.engine_config = engine_config
+        self.feed_config = feed_config
+        self.owns_market = self.shard.index == 0
+        self.team: Team | None = None
+        self.workspace: Workspace | None = None
+        self.accounts: dict[str, Engine] = {}
+        self.publisher: EventPublisher | None = None
+        self.market: MarketPublisher | None = None
+        self._redis: Redis | None = None
+        self._consumers: list[CommandConsumer] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._states: list[Outbox] = []
+        self._books: dict[str, int] = {}
+        self._stopping = False
+
+    @property
+    def name(self) -> str:
+        return f"engine-{self.shard.index}"
+
+    async def start(self) -> EngineNode:
+        if self.users is not None:
+            self.team = Team(
+                self.users,
+                feed=self.feed,
+                db=self.db,
+                engine=self.engine_config,
+                feed_config=self.feed_config,
+                owns=self.shard.owns,
+            )
+            await self.team.start()
+            self.accounts = {name: ws.engine for name, ws in self.team.accounts.items()}
+            self.team.on_account.append(self._account_added)
+        else:
+            if self.shard.count != 1:
+                raise InvalidParams("--shard splits the users of a users file: give --users")
+            self.workspace = Workspace(feed=self.feed, db=self.db, engine=self.engine_config)
+            await self.workspace.start()
+            self.accounts = {SINGLE_USER: self.workspace.engine}
+        if not self.accounts:
+            raise InvalidParams("no account on this shard: the users file has none for it")
+        redis = self._redis = open_redis(self.url)
+        self.publisher = EventPublisher(
+            redis, self.keys, {user: engine.journal for user, engine in self.accounts.items()}
+        )
+        spawn = self._spawn
+        spawn(
+            run_forever(
+                "event publisher",
+                self.url,
+                self._publish_events,
+                stopping=lambda: self._stopping,
+            ),
+            "engine.events",
+        )
+        for user, engine in self.accounts.items():
+            self._publish_state(user, engine)
+        if self.owns_market:
+            market_engine = self.accounts[sorted(self.accounts)[0]]
+            self.market = MarketPublisher(market_engine, redis, self.keys)
+            spawn(
+                run_forever(
+                    "market publisher",
+                    self.url,
+                    self.market.run,
+                    stopping=lambda: self._stopping,
+                ),
+                "engine.market",
+            )
+            market = CommandConsumer(
+                self.url,
+                self.keys,
+                [self.keys.market_commands],
+                f"market-{self.shard.index}",
+                self._market_command,
+                sequential=False,
+                name="market commands",
+            )
+            self._consumers.append(market)
+            spawn(heartbeat(redis, self.keys.engine("market"), b"market"), "engine.beat.market")
+        accounts = CommandConsumer(
+            self.url,
+            self.keys,
+            [self.keys.commands(self.shard.index)],
+            self.name,
+            self._account_command,
+            sequential=True,
+            name="account commands",
+        )
+        self._consumers.append(accounts)
+        identity = f"{socket.gethostname()}:{os.getpid()}".encode()
+        spawn(heartbeat(redis, self.keys.engine(self.shard.index), identity), "engine.beat")
+        for consumer in self._consumers:
+            consumer.start()
+        return self
+
+    async def _publish_events(self) -> None:
+        assert self.publisher is not None
+        await self.publisher.resync()
+        await self.publisher.run()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(coro, name=name))
+
+    def _account_added(self, user: str, workspace: Workspace) -> None:
+        """A user added to the users file while running (on this shard)."""
+        if not self.shard.owns(user) or user in self.accounts:
+            return
+        self.accounts[user] = workspace.engine
+        if self.publisher is not None:
+            self.publisher.attach(user, workspace.engine.journal)
+        self._publish_state(user, workspace.engine)
+
+    def _publish_state(self, user: str, engine: Engine) -> None:
+        """The account's periodic state (and feed STATUS) to ``P:state:{user}``."""
+        outbox = engine.subscribe_messages(symbols=())
+        self._states.append(outbox)
+        key = self.keys.state(user)
+        url = self.url
+        redis = self._redis
+        assert redis is not None
+
+        async def copy() -> None:
+            while True:
+                batch = [await outbox.get(), *outbox.take(63)]
+                async with redis.pipeline(transaction=False) as pipe:
+                    count = 0
+                    for message in batch:
+                        if message.get("type") in ("POSITION_UPDATE", "PORTFOLIO_UPDATE", "STATUS"):
+                            pipe.xadd(
+                                key,
+                                fields_of({"m": entries.dumps(message)}),
+                                maxlen=STATE_MAXLEN,
+                                approximate=True,
+                            )
+                            count += 1
+                    if count:
+                        await pipe.execute()
+
+        self._spawn(
+            run_forever(f"state of {user}", url, copy, stopping=lambda: self._stopping),
+            f"engine.state.{user}",
+        )
+
+    # -- commands ---------------------------------------------------------------------
+    async def _account_command(self, command: BusCommand) -> Reply:
+        user = command.user or SINGLE_USER
+        engine = self.accounts.get(user)
+        if engine is None:
+            raise NotFound(f"no account {user!r} on {self.name}")
+        action = command.action
+        args = command.args
+        if action == "snapshot":
+            return Reply(value=await self._snapshot(user, engine))
+        if action == "get_orders":
+            status = args.get("status")
+            return Reply(value=engine.orders_message(status if isinstance(status, str) else None))
+        if action == "get_positions":
+            return Reply(value=engine.positions_message())
+        if action == "get_portfolio":
+            return Reply(value=engine.portfolio_message())
+        if action == "order":
+            return self._order(user, engine, command)
+        raise InvalidParams(f"unknown account command {action!r}")
+
+    async def _snapshot(self, user: str, engine: Engine) -> dict[str, Any]:
+        orders = engine.orders_message()
+        snapshot = {
+            "status": engine.status_message(),
+            "portfolio": engine.portfolio_message(),
+            "positions": engine.positions_message(),
+            "orders": orders,
+        }
+        assert self.publisher is not None
+        await self.publisher.wait_published(user, int(orders.get("seq") or 0))
+        return snapshot
+
+    def _order(self, user: str, engine: Engine, command: BusCommand) -> Reply:
+        journal = engine.journal
+        if command.redelivered:
+            done = journal.meta(NOTE_KEY)
+            if done is not None and _id_key(done) >= _id_key(command.entry_id):
+                # taken by the journal before a crash: its events are in the stream
+                return Reply(
+                    error=(
+                        "ENGINE_RESTARTED",
+                        "the engine restarted after executing this command: "
+                        "its order events are delivered on the account's stream",
+                    )
+                )
+        try:
+            parsed = parse_command(entries.dumps(command.args))
+        except ProtocolError as error:
+            return Reply(error=(error.code, error.message))
+        journal.note(NOTE_KEY, command.entry_id)
+        try:
+            match parsed:
+                case PlaceOrder(request=request):
+                    message = engine.place_order(request)
+                case CancelOrder(order_id=order_id):
+                    message = engine.cancel_order(order_id)
+                case ClosePosition(position_id=position_id, quantity=quantity):
+                    message = engine.close_position(position_id, quantity)
+                case _:
+                    raise InvalidParams(f"{type(parsed).__name__} is not an order command")
+        finally:
+            journal.clear_note()
+        seq = message.get("seq")
+        assert self.publisher is not None
+        if isinstance(seq, int) and self.publisher.tag(user, seq, command.tag):
+            return Reply(via_event=True)
+        return Reply(value=message)
+
+    async def _market_command(self, command: BusCommand) -> Reply:
+        engine = self.market.engine if self.market is not None else None
+        if engine is None:
+            raise InvalidParams("this engine does not own the market")
+        args = command.args
+        symbol = args.get("symbol")
+        action = command.action
+        if action == "status":
+            return Reply(value=market_status(engine.status_message()))
+        if not isinstance(symbol, str):
+            raise InvalidParams("symbol required")
+        if action == "acquire_symbol":
+            name = await engine.acquire_symbol(symbol)
+            return Reply(value={"symbol": name, "symbol_info": engine.symbol_info(name)})
+        if action == "release_symbol":
+            await engine.release_symbol(symbol)
+            return Reply(value=None)
+        if action == "acquire_book":
+            name = await engine.acquire_book(symbol)
+            self._books[name] = self._books.get(name, 0) + 1
+            assert self.market is not None
+            self.market.hold_book(name, True)
+            return Reply(value={"symbol": name, "book": engine.book_update(name)})
+        if action == "release_book":
+            name = symbol.upper()
+            await engine.release_book(name)
+            self._books[name] = self._books.get(name, 0) - 1
+            if self._books[name] <= 0:
+                self._books.pop(name, None)
+                assert self.market is not None
+                self.market.hold_book(name, False)
+            return Reply(value=None)
+        if action == "candles":
+            interval, limit = args.get("interval"), args.get("limit")
+            if not isinstance(interval, str) or not isinstance(limit, int):
+                raise InvalidParams("interval and limit required")
+            return Reply(value=await engine.candles_message(symbol, interval, limit))
+        raise InvalidParams(f"unknown market command {action!r}")
+
+    # -- stopping ------------------------------------------------------------------------
+    async def stop(self) -> None:
+        self._stopping = True
+        for consumer in self._consumers:
+            await consumer.close()
+        self._consumers.clear()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for outbox in self._states:
+            outbox.close()
+        if self.team is not None:
+            await self.team.stop()
+        if self.workspace is not None:
+            await self.workspace.stop()
+        if self._redis is not None:
+            await close_quietly(self._redis)
+
+    @property
+    def journals(self) -> Mapping[str, Any]:
+        return {user: engine.journal for user, engine in self.accounts.items()}
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    try:
+        return entries.stream_id_key(entry_id)
+    except ValueError:
+        return (0, 0)
+
+
+__all__ = ["EngineNode", "WorkspaceError"]
