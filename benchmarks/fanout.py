@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import cProfile
 import io
 import json
@@ -59,6 +60,7 @@ import psutil
 
 SYMBOLS_TOTAL = 50
 SYMBOLS_PER_CLIENT = 10
+PER_SOURCE = 400  # clients per source address with --spread (a server caps one at 512)
 
 
 def sim_symbols() -> tuple[Any, ...]:
@@ -206,10 +208,17 @@ def masked(payload: bytes, first_byte: int = 0x81) -> bytes:
     return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-async def run_clients(url: str, count: int, seconds: float, warmup: float) -> None:
+async def run_clients(
+    url: str, count: int, seconds: float, warmup: float, symbols: str = "", spread: bool = False
+) -> None:
+    """``url``: one or more (comma-separated), client ``n`` on ``urls[n % len]``;
+    ``symbols``: the listed names to pick from (default: the 50 of ``sim_symbols``);
+    ``spread``: connect from 127.0.0.2, .3, ... (at most ``PER_SOURCE`` each), so a
+    server's per-address connection cap (512 by default) does not refuse them."""
     from urllib.parse import urlsplit
 
-    names = [spec.symbol for spec in sim_symbols()]
+    names = symbols.split(",") if symbols else [spec.symbol for spec in sim_symbols()]
+    per_client = min(SYMBOLS_PER_CLIENT, len(names))
     decoder = msgspec.json.Decoder(Stamp)
     latencies: list[float] = []
     counted = [0]
@@ -224,19 +233,23 @@ async def run_clients(url: str, count: int, seconds: float, warmup: float) -> No
             return True
         return False
 
-    parts = urlsplit(url)
+    targets = [urlsplit(one) for one in url.split(",")]
     loop = asyncio.get_running_loop()
     clients: list[LightClient] = []
     for n in range(count):
         rng = random.Random(n)
         commands = [
             json.dumps({"action": "subscribe_ticker", "symbol": symbol}).encode()
-            for symbol in rng.sample(names, SYMBOLS_PER_CLIENT)
+            for symbol in rng.sample(names, per_client)
         ]
+        parts = targets[n % len(targets)]
         _, client = await loop.create_connection(
-            lambda commands=commands: LightClient(on_message, parts.path, parts.netloc, commands),
+            lambda commands=commands, parts=parts: LightClient(
+                on_message, parts.path, parts.netloc, commands
+            ),
             parts.hostname,
             parts.port,
+            local_addr=(f"127.0.0.{2 + n // PER_SOURCE}", 0) if spread else None,
         )
         clients.append(client)
         if n % 100 == 99:  # in waves: the accept queue is not what is measured
@@ -379,10 +392,274 @@ def phase(
     return result
 
 
+# -- gateways mode ---------------------------------------------------------------
+
+READY_TIMEOUT_S = 60.0
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Child:
+    """A subprocess whose output is read line by line as it comes (never a pipe left
+    to fill); ``until`` waits for the line that says it is ready, never a sleep."""
+
+    def __init__(self, name: str, argv: list[str]) -> None:
+        self.name = name
+        self.argv = argv
+        self.process: asyncio.subprocess.Process | None = None
+        self.lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self.tail: list[str] = []
+        self._drain: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def start(self) -> Child:
+        self.process = await asyncio.create_subprocess_exec(
+            *self.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self._drain = asyncio.get_running_loop().create_task(self._read(self.process))
+        return self
+
+    async def _read(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        while line := await process.stdout.readline():
+            text = line.decode(errors="replace").rstrip()
+            self.tail = [*self.tail[-19:], text]
+            self.lines.put_nowait(text)
+        self.lines.put_nowait(None)
+
+    async def until(self, prefix: str, timeout_s: float = READY_TIMEOUT_S) -> str:
+        """The next line starting with ``prefix`` (earlier lines are skipped)."""
+
+        async def wait() -> str:
+            while (text := await self.lines.get()) is not None:
+                if text.startswith(prefix):
+                    return text
+            raise RuntimeError(f"{self.name} exited: " + " | ".join(self.tail[-8:]))
+
+        try:
+            return await asyncio.wait_for(wait(), timeout_s)
+        except TimeoutError:
+            raise RuntimeError(
+                f"{self.name}: no {prefix!r} line in {timeout_s:g} s: " + " | ".join(self.tail[-8:])
+            ) from None
+
+    async def end(self) -> None:
+        """SIGTERM (a clean stop), SIGKILL after 20 s; reaped either way."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 20)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        if self._drain is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._drain, 5)
+
+
+def product(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "workspace", *argv]
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """User + system CPU of ``processes`` (psutil reads /proc/PID/stat)."""
+    return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+
+async def measure(
+    urls: list[str],
+    count: int,
+    args: argparse.Namespace,
+    symbols: list[str],
+    groups: dict[str, list[int]],
+) -> dict[str, Any]:
+    """``count`` clients spread round-robin over ``urls``; the CPU of each group of
+    processes over the measured seconds (share of a core, and time per delivered
+    message)."""
+    clients = Child(
+        "clients",
+        [
+            sys.executable,
+            __file__,
+            "--role=clients",
+            f"--url={','.join(urls)}",
+            f"--count={count}",
+            f"--seconds={args.seconds}",
+            f"--warmup={args.warmup}",
+            f"--symbols={','.join(symbols)}",
+            "--spread",
+        ],
+    )
+    await clients.start()
+    try:
+        await clients.until("connected", 60 + count / 10)
+        await clients.until("measuring", args.warmup + 60)
+        processes = {name: [psutil.Process(pid) for pid in pids] for name, pids in groups.items()}
+        before = {name: cpu_seconds(group) for name, group in processes.items()}
+        started = time.perf_counter()
+        result: dict[str, Any] = json.loads(await clients.until("{", args.seconds + 60))
+        wall = time.perf_counter() - started
+        delivered = max(1, result["delivered"])
+        total = 0.0
+        for name, group in processes.items():
+            used = cpu_seconds(group) - before[name]
+            total += used
+            result[f"{name}_cpu"] = round(used / wall, 2)
+            result[f"{name}_cpu_us_per_msg"] = round(used * 1e6 / delivered, 2)
+        result["total_cpu_us_per_msg"] = round(total * 1e6 / delivered, 2)
+    finally:
+        await clients.end()
+    result["clients"] = count
+    return result
+
+
+async def serve_phase(count: int, args: argparse.Namespace, symbols: list[str]) -> dict[str, Any]:
+    """The single process: ``python -m workspace serve`` on the same feed and load."""
+    server = Child("serve", product("serve", "--feed", "sim", "--port", "0",
+                                     "--max-connections-per-address", "0"))  # fmt: skip
+    try:
+        await server.start()
+        url = (await server.until("serving ")).split()[1]
+        result = await measure([url], count, args, symbols, {"serve": [server.pid]})
+    finally:
+        await server.end()
+    result["setup"] = "serve"
+    return result
+
+
+async def gateways_phase(
+    gateways: int, count: int, args: argparse.Namespace, symbols: list[str]
+) -> dict[str, Any]:
+    """A private redis-server, ``engine --feed sim`` and ``gateways`` gateways."""
+    from workspace.bus.local_redis import LocalRedis
+
+    children: list[Child] = []
+    with tempfile.TemporaryDirectory(prefix="fanout-redis-") as scratch:
+        redis = LocalRedis(Path(scratch) / "redis")
+        try:
+            await redis.start()
+            engine = Child("engine", product("engine", "--bus", redis.url, "--feed", "sim"))
+            children.append(engine)
+            await engine.start()
+            await engine.until("engine ready")
+            started = [
+                Child(f"gateway-{n}", product("gateway", "--bus", redis.url, "--port", "0"))
+                for n in range(gateways)
+            ]
+            children += started
+            await asyncio.gather(*(gateway.start() for gateway in started))
+            lines = await asyncio.gather(*(gateway.until("serving ") for gateway in started))
+            assert redis.pid is not None
+            result = await measure(
+                [line.split()[1] for line in lines],
+                count,
+                args,
+                symbols,
+                {
+                    "gateways": [gateway.pid for gateway in started],
+                    "engine": [engine.pid],
+                    "redis": [redis.pid],
+                },
+            )
+        finally:
+            for child in reversed(children):
+                await child.end()
+            await redis.stop()
+    result["setup"] = f"{gateways} gateway{'s' if gateways > 1 else ''}"
+    result["gateways"] = gateways
+    return result
+
+
+def row(result: dict[str, Any]) -> str:
+    def share(key: str) -> str:
+        return f"{result[key]:.0%}" if key in result else "-"
+
+    front = result.get("gateways_cpu_us_per_msg", result.get("serve_cpu_us_per_msg"))
+    return (
+        f"{result['setup']:>11} {result['clients']:6d} {result['msgs_per_s']:9.0f} "
+        f"{result['p50_ms']:7.1f} {result['p99_ms']:7.1f} {front:10.1f} "
+        f"{share('gateways_cpu') if 'gateways_cpu' in result else share('serve_cpu'):>6} "
+        f"{share('engine_cpu'):>6} {share('redis_cpu'):>6} "
+        f"{result['total_cpu_us_per_msg']:9.1f} {result['silent_clients']:6d}"
+    )
+
+
+async def run_gateways(args: argparse.Namespace) -> None:
+    from workspace.sim import DEFAULT_SYMBOLS
+
+    symbols = [spec.symbol for spec in DEFAULT_SYMBOLS]
+    counts = [int(c) for c in (args.clients or "500").split(",")]
+    gateway_counts = [int(n) for n in args.gateways.split(",")]
+    print(
+        f"gateways: engine --feed sim ({len(symbols)} symbols, its default rates) on a "
+        f"private redis-server, N gateways, clients round-robin over them, "
+        f"{min(SYMBOLS_PER_CLIENT, len(symbols))} symbols per client, {args.seconds:g} s "
+        f"per phase; 'serve' = the single process on the same feed and load",
+        flush=True,
+    )
+    print(
+        f"{'setup':>11} {'conns':>6} {'msgs/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'front us/m':>10} {'front':>6} {'engine':>6} {'redis':>6} {'total us/m':>9} "
+        f"{'silent':>6}",
+        flush=True,
+    )
+    rows: list[dict[str, Any]] = []
+    for count in counts:
+        rows.append(await serve_phase(count, args, symbols))
+        print(row(rows[-1]), flush=True)
+        for gateways in gateway_counts:
+            rows.append(await gateways_phase(gateways, count, args, symbols))
+            print(row(rows[-1]), flush=True)
+    print(
+        "front = serve's or the gateways' (summed) CPU: share of one core, and us per "
+        "delivered message; total us/m = every server-side process per delivered message"
+    )
+    print(
+        json.dumps(
+            {
+                "mode": "gateways",
+                "clients": counts,
+                "gateways": gateway_counts,
+                "symbols": len(symbols),
+                "seconds": args.seconds,
+                "rows": [
+                    {k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}
+                    for r in rows
+                ],
+            }
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--role", choices=["main", "server", "clients"], default="main")
-    parser.add_argument("--clients", default="100,500,1000,2000,3000")
+    parser.add_argument(
+        "--clients", default=None, help="default 100,500,1000,2000,3000; 500 with --gateways"
+    )
+    parser.add_argument(
+        "--gateways",
+        nargs="?",
+        const="1,2,4",
+        default=None,
+        metavar="N[,N...]",
+        help="scale-out mode: engine + N gateways on a private Redis, and serve (default 1,2,4)",
+    )
+    parser.add_argument("--symbols", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--spread", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--variants", default="before,after")
     parser.add_argument("--before-ref", default="main")
     parser.add_argument("--seconds", type=float, default=8.0)
@@ -412,9 +689,14 @@ def main() -> None:
             )
         return
     if args.role == "clients":
-        asyncio.run(run_clients(args.url, args.count, args.seconds, args.warmup))
+        asyncio.run(
+            run_clients(args.url, args.count, args.seconds, args.warmup, args.symbols, args.spread)
+        )
         return
-    counts = [int(c) for c in args.clients.split(",")]
+    if args.gateways is not None:
+        asyncio.run(run_gateways(args))
+        return
+    counts = [int(c) for c in (args.clients or "100,500,1000,2000,3000").split(",")]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = set(variants) - {"before", "after", "after-asyncio"}
     if unknown:
