@@ -30,9 +30,18 @@ worst case: one burst of every symbol to every client at once.
     .venv/bin/python benchmarks/fanout.py [--clients 100,500,1000,2000,3000]
         [--variants before,after] [--before-ref main] [--seconds 8]
         [--ticker-interval 0.25] [--aligned] [--profile]
+    .venv/bin/python benchmarks/fanout.py --gateways [1,2,4] [--clients 500] [--seconds 8]
 
 ``--profile`` runs cProfile in the server process of the last phase of each variant
 and prints its top functions.  The last line printed is one JSON object.
+
+``--gateways [N[,N...]]`` (default ``1,2,4``) measures the scale-out instead: for each N
+a private redis-server, ``python -m workspace engine --feed sim`` and N ``python -m
+workspace gateway`` processes, the clients (``--clients``, default 500) round-robin over
+the gateways, each on every one of the simulator's 10 symbols at its default rate; and
+``python -m workspace serve`` on the same load first.  Reported: delivered msgs/s,
+p50/p99, and the CPU of the gateways (summed), the engine and Redis, per delivered
+message (docs/scale-out.md#benchmark).
 """
 
 from __future__ import annotations
