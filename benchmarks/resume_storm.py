@@ -13,7 +13,7 @@ per second.  ``--before-ref REF`` runs the same against a ``serve`` of REF's cod
 freeze with the whole resume built in one go); ``--before-ref ''`` skips it.
 
     .venv/bin/python benchmarks/resume_storm.py [--clients 50] [--orders 2000]
-        [--before-ref main]
+        [--before-ref 790a84a]
 
 Absolute figures on a busy 2-core machine are noise (the server, the storm's clients
 and the pinger share the cores); compare the two variants of one run.  The last line
@@ -257,7 +257,11 @@ def main() -> None:
     parser.add_argument("--role", choices=["main", "prefill", "storm"], default="main")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--orders", type=int, default=2000, help="orders in the journal")
-    parser.add_argument("--before-ref", default="main", help="'' to skip the before run")
+    parser.add_argument(
+        "--before-ref",
+        default="790a84a",  # main before the bounded resume: the freeze the issue measured
+        help="'' to skip the before run",
+    )
     parser.add_argument("--db", default=None)
     parser.add_argument("--url", default=None)
     args = parser.parse_args()
