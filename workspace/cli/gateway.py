@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from workspace.cli.serve import loop_factory
+from workspace.cli.serve import add_connection_caps, loop_factory
 from workspace.errors import WorkspaceError
 
 HELP = "run a stateless WebSocket gateway of the scale-out (Redis Streams)"
@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-cert", default=None, help="certificate file: serve wss://")
     parser.add_argument("--tls-key", default=None, help="private key file for --tls-cert")
     parser.add_argument("--no-compression", action="store_true")
+    add_connection_caps(parser)
     parser.add_argument("--bus-prefix", default="ws", help="key prefix on Redis (default ws)")
     parser.add_argument(
         "--timeout", type=float, default=5.0, help="seconds to wait for an engine's reply"
@@ -86,7 +87,10 @@ async def _run(args: argparse.Namespace) -> int:
         args.port,
         origins=parse_origins(args.origins),
         ssl_context=server_context(args.tls_cert, args.tls_key) if args.tls_cert else None,
-        limits=ServerLimits(),
+        limits=ServerLimits(
+            max_connections_per_address=args.max_connections_per_address,
+            max_connections_per_token=args.max_connections_per_token,
+        ),
         compression=not args.no_compression,
         accounts=gateway,
         session_factory=GatewaySession,

@@ -62,6 +62,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "it, a browser page may connect only from a loopback origin (localhost, 127.0.0.1, "
         "[::1], JupyterLab's own page); clients that send no Origin always may",
     )
+    add_connection_caps(parser)
+    parser.add_argument(
+        "--users",
+        default=None,
+        metavar="FILE",
+        help="multi-user mode: one account per user of this users file (python -m workspace "
+        "users add ...), authenticated by their tokens; --db names the team's journal",
+    )
+    parser.add_argument("--tls-cert", default=None, help="certificate file: serve wss://")
+    parser.add_argument("--tls-key", default=None, help="private key file for --tls-cert")
+    parser.add_argument(
+        "--no-compression", action="store_true", help="do not negotiate permessage-deflate"
+    )
+    parser.add_argument("--log-level", default="WARNING", help="logging level")
+
+
+def add_connection_caps(parser: argparse.ArgumentParser) -> None:
+    """``--max-connections-per-address`` / ``--max-connections-per-token`` (serve and
+    the gateways)."""
     defaults = ServerLimits()
     parser.add_argument(
         "--max-connections-per-address",
@@ -78,19 +97,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="connections open at once with one token (default %(default)s; 0 = no cap)",
     )
-    parser.add_argument(
-        "--users",
-        default=None,
-        metavar="FILE",
-        help="multi-user mode: one account per user of this users file (python -m workspace "
-        "users add ...), authenticated by their tokens; --db names the team's journal",
-    )
-    parser.add_argument("--tls-cert", default=None, help="certificate file: serve wss://")
-    parser.add_argument("--tls-key", default=None, help="private key file for --tls-cert")
-    parser.add_argument(
-        "--no-compression", action="store_true", help="do not negotiate permessage-deflate"
-    )
-    parser.add_argument("--log-level", default="WARNING", help="logging level")
 
 
 def _cap(text: str) -> int | None:
