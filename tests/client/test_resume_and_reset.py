@@ -70,9 +70,11 @@ async def test_resume_through_a_slow_uplink_delivers_every_event_once_in_seq_ord
     workspace: Workspace, server: RealtimeServer
 ) -> None:
     engine = workspace.engine
-    async with UplinkDelay(server.port, 0.3) as link, trading(engine), RealtimeClient(
-        link.url(), ping_interval=None, first_retry=0.05, max_retry=0.3
-    ) as client:
+    async with (
+        UplinkDelay(server.port, 0.3) as link,
+        trading(engine),
+        RealtimeClient(link.url(), ping_interval=None, first_retry=0.05, max_retry=0.3) as client,
+    ):
         received, woken = collector(client)
         first = client.last_seq
         for drop in range(5):

@@ -239,9 +239,11 @@ async def test_every_order_type_is_accepted(peer: PeerFactory) -> None:
     bought = await client.reply({**base, "type": "MARKET", "side": "BUY", "quantity": 0.5})
     assert bought["order"]["status"] != "REJECTED", bought
     await client.until(
-        lambda m: m["type"] == "ORDER_UPDATE"
-        and m["order"]["id"] == bought["order"]["id"]
-        and m["order"]["status"] == "FILLED"
+        lambda m: (
+            m["type"] == "ORDER_UPDATE"
+            and m["order"]["id"] == bought["order"]["id"]
+            and m["order"]["status"] == "FILLED"
+        )
     )
     orders = [
         {"type": "LIMIT", "side": "BUY", "price": price(0.5)},

@@ -34,9 +34,7 @@ async def until_seq(engine: Any, seq: int) -> None:
 
 def journal_order_seqs(workspace: Workspace, after: int, upto: int) -> list[int]:
     return [
-        event["seq"]
-        for event in workspace.engine.order_events_since(after)
-        if event["seq"] <= upto
+        event["seq"] for event in workspace.engine.order_events_since(after) if event["seq"] <= upto
     ]
 
 
@@ -179,4 +177,3 @@ async def test_a_malformed_resume_point_is_refused_at_the_handshake(
         with pytest.raises(InvalidStatus) as refused:
             await connect(server.url + query, open_timeout=TIMEOUT)
         assert refused.value.response.status_code == 400
-

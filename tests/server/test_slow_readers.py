@@ -109,9 +109,10 @@ async def test_a_reader_back_from_a_pause_gets_its_events_then_fresh_prices_not_
             assert read <= bound, f"{read} messages and still no fresh state (bound {bound})"
             if message.get("seq") == placed["seq"] and message["type"] == "ORDER_UPDATE":
                 got_event = True
-            if message["type"] == "MARKET_UPDATE" and message["timestamp"] >= latest[
-                message["symbol"]
-            ]:
+            if (
+                message["type"] == "MARKET_UPDATE"
+                and message["timestamp"] >= latest[message["symbol"]]
+            ):
                 fresh.add(message["symbol"])
         slow.close()
         await healthy.ws.close()
@@ -124,9 +125,7 @@ async def test_a_client_that_never_reads_again_is_closed_with_1008_and_a_reason(
     async with RealtimeServer(fast_workspace.engine, port=0, limits=limits) as server:
         healthy = await subscribed_peer(server)
         stalled = await subscribed_raw(server, receive_buffer=4096)
-        await server.wait_for(
-            lambda: any(c.close_reason == "stalled" for c in server.connections)
-        )
+        await server.wait_for(lambda: any(c.close_reason == "stalled" for c in server.connections))
         # It reads now, within the grace period: what was in flight, then the close.
         with pytest.raises(Closed) as closed:  # noqa: PT012  (reads until the close)
             while True:

@@ -121,9 +121,7 @@ class ChartState:
         return self._series.setdefault((symbol.upper(), interval), _Series())
 
     # -- candles -------------------------------------------------------------------
-    def set_candles(
-        self, symbol: str, interval: str, rows: Any, gaps: Any = None
-    ) -> list[Candle]:
+    def set_candles(self, symbol: str, interval: str, rows: Any, gaps: Any = None) -> list[Candle]:
         """A ``CANDLES`` reply: the history of ``symbol`` at ``interval`` (replaces what
         was there), then the last prices seen since move its forming candle.  ``gaps``:
         the reply's ``gaps`` (an extension: the feed's gaps over those candles), added

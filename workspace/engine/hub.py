@@ -98,9 +98,7 @@ class Hub:
             self._every_symbol.discard(outbox)
         if new_symbols is None:
             self._every_symbol.add(outbox)
-        _regroup(
-            self._tickers, outbox, old_symbols or frozenset(), new_symbols or frozenset()
-        )
+        _regroup(self._tickers, outbox, old_symbols or frozenset(), new_symbols or frozenset())
         _regroup(self._watchers, outbox, old_watched, new_watched)
         for symbol, depth in old_books - new_books:
             by_depth = self._books.get(symbol, {})
@@ -225,4 +223,3 @@ def _regroup(
                 del index[symbol]
     for symbol in new - old:
         index.setdefault(symbol, set()).add(outbox)
-

@@ -53,9 +53,7 @@ def resumed(
     return message("RESUMED", command_id, since=since, count=count, seq=seq, journal_id=journal_id)
 
 
-def resume_reset(
-    journal_id: str, seq: int, reason: str, command_id: CommandId = None
-) -> Message:
+def resume_reset(journal_id: str, seq: int, reason: str, command_id: CommandId = None) -> Message:
     """The server cannot resume from what the client asked (another journal, or a
     ``since`` beyond its ``seq``): a fresh snapshot follows; the client starts over."""
     return message(
