@@ -24,6 +24,7 @@ serve:
 test:
 	bash scripts/bootstrap.sh
 	$(PY) -m ruff check workspace widgets tests benchmarks
+	$(PY) -m ruff format --check workspace widgets tests benchmarks
 	$(PY) -m mypy workspace widgets
 	$(PY) -m pytest $(PYTEST_ARGS)
 
