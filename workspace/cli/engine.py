@@ -5,13 +5,9 @@ takes commands; SIGINT/SIGTERM stop it cleanly (the journal is closed)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
-import sys
 
-from workspace.cli.serve import loop_factory
-from workspace.errors import WorkspaceError
+from workspace.cli.process import run_command, stop_signals
 
 HELP = "run the accounts (and the market feed) of the scale-out on Redis Streams"
 
@@ -32,14 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    try:
-        with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            return runner.run(_run(args))
-    except KeyboardInterrupt:
-        return 130
-    except (WorkspaceError, OSError, ValueError) as error:
-        print(f"engine: {error}", file=sys.stderr)
-        return 1
+    return run_command("engine", _run(args))
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -56,17 +45,12 @@ async def _run(args: argparse.Namespace) -> int:
         shard=Shard.parse(args.shard),
         keys=BusKeys(args.bus_prefix),
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await node.start()
-        print(f"engine ready: shard {node.shard}, {len(node.accounts)} accounts", flush=True)
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        await node.stop()
+    with stop_signals() as stop:
+        try:
+            await node.start()
+            print(f"engine ready: shard {node.shard}, {len(node.accounts)} accounts", flush=True)
+            await stop.wait()
+        finally:
+            await node.stop()
     print("stopped", flush=True)
     return 0

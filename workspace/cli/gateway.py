@@ -6,14 +6,11 @@ close every connection (clients reconnect to another gateway and resume)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
-import signal
 import sys
 
-from workspace.cli.serve import add_connection_caps, loop_factory
-from workspace.errors import WorkspaceError
+from workspace.cli.process import add_connection_caps, run_command, server_limits, stop_signals
 
 HELP = "run a stateless WebSocket gateway of the scale-out (Redis Streams)"
 
@@ -54,21 +51,14 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         print("--tls-cert and --tls-key go together", file=sys.stderr)
         return 2
-    try:
-        with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            return runner.run(_run(args))
-    except KeyboardInterrupt:
-        return 130
-    except (WorkspaceError, OSError, ValueError) as error:
-        print(f"gateway: {error}", file=sys.stderr)
-        return 1
+    return run_command("gateway", _run(args))
 
 
 async def _run(args: argparse.Namespace) -> int:
     from workspace.bus.keys import BusKeys
     from workspace.bus.url import check_bus_url
     from workspace.scaleout.gateway import Gateway, GatewaySession
-    from workspace.server import RealtimeServer, ServerLimits
+    from workspace.server import RealtimeServer
     from workspace.server.auth import parse_origins
     from workspace.server.tls import server_context
 
@@ -87,26 +77,20 @@ async def _run(args: argparse.Namespace) -> int:
         args.port,
         origins=parse_origins(args.origins),
         ssl_context=server_context(args.tls_cert, args.tls_key) if args.tls_cert else None,
-        limits=ServerLimits(
-            max_connections_per_address=args.max_connections_per_address,
-            max_connections_per_token=args.max_connections_per_token,
-        ),
+        limits=server_limits(args),
         compression=not args.no_compression,
         accounts=gateway,
         session_factory=GatewaySession,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await server.start()
-        print(f"serving {server.url}", flush=True)
-        await stop.wait()
+        with stop_signals() as stop:
+            try:
+                await server.start()
+                print(f"serving {server.url}", flush=True)
+                await stop.wait()
+            finally:
+                await server.stop()
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        await server.stop()
         await gateway.stop()
     print("stopped", flush=True)
     return 0

@@ -8,14 +8,12 @@ connection, stop the engine and close the journal.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
-import signal
 import sys
-from collections.abc import Callable
 
+from workspace.cli.process import add_connection_caps, run_command, server_limits, stop_signals
 from workspace.errors import WorkspaceError
 from workspace.server import RealtimeServer, ServerLimits
 from workspace.server.auth import is_loopback, parse_origins
@@ -78,38 +76,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="WARNING", help="logging level")
 
 
-def add_connection_caps(parser: argparse.ArgumentParser) -> None:
-    """``--max-connections-per-address`` / ``--max-connections-per-token`` (serve and
-    the gateways)."""
-    defaults = ServerLimits()
-    parser.add_argument(
-        "--max-connections-per-address",
-        type=_cap,
-        default=defaults.max_connections_per_address,
-        metavar="N",
-        help="connections open at once from one IP address; beyond them a new one is closed "
-        "with 1008 (default %(default)s; 0 = no cap)",
-    )
-    parser.add_argument(
-        "--max-connections-per-token",
-        type=_cap,
-        default=defaults.max_connections_per_token,
-        metavar="N",
-        help="connections open at once with one token (default %(default)s; 0 = no cap)",
-    )
-
-
-def _cap(text: str) -> int | None:
-    """A connection cap: a positive count, or 0 for none."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("a cap is 0 (none) or more")
-    return value or None
-
-
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if args.users and (args.token or args.balance):
@@ -135,14 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if args.final_orders_in_memory is not None and args.final_orders_in_memory < 1:
         print("--final-orders-in-memory must be >= 1", file=sys.stderr)
         return 2
-    try:
-        with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            return runner.run(_serve(args))
-    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
-        return 130
-    except (WorkspaceError, OSError) as error:
-        print(f"serve: {error}", file=sys.stderr)
-        return 1
+    return run_command("serve", _serve(args), errors=(WorkspaceError, OSError))
 
 
 def parse_balances(text: str | None) -> dict[str, str] | None:
@@ -157,16 +116,6 @@ def parse_balances(text: str | None) -> dict[str, str] | None:
             raise ValueError(f"expected ASSET=AMOUNT[,ASSET=AMOUNT...], got {part.strip()!r}")
         balances[asset.strip().upper()] = amount.strip()
     return balances
-
-
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop when it is installed (the ``server`` extra): its transports
-    write in C; the standard loop otherwise."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -201,24 +150,18 @@ async def _serve(args: argparse.Namespace) -> int:
         token=args.token,
         origins=parse_origins(args.origins),
         ssl_context=server_context(args.tls_cert, args.tls_key) if args.tls_cert else None,
-        limits=ServerLimits(
-            max_connections_per_address=args.max_connections_per_address,
-            max_connections_per_token=args.max_connections_per_token,
-        ),
+        limits=server_limits(args),
         compression=not args.no_compression,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await server.start()
-        print(f"serving {server.url}", flush=True)
-        await stop.wait()
+        with stop_signals() as stop:
+            try:
+                await server.start()
+                print(f"serving {server.url}", flush=True)
+                await stop.wait()
+            finally:
+                await server.stop()
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        await server.stop()
         with contextlib.suppress(Exception):
             await workspace.stop()  # flushes and closes the journal
     print("stopped", flush=True)
@@ -259,18 +202,13 @@ async def _serve_team(args: argparse.Namespace, feed_config: object) -> int:
             compression=not args.no_compression,
             accounts=team,
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        try:
-            await server.start()
-            print(f"serving {server.url} for {len(team.accounts)} users", flush=True)
-            await stop.wait()
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
-            await server.stop()
+        with stop_signals() as stop:
+            try:
+                await server.start()
+                print(f"serving {server.url} for {len(team.accounts)} users", flush=True)
+                await stop.wait()
+            finally:
+                await server.stop()
     finally:
         await team.stop()
     print("stopped", flush=True)

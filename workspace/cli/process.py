@@ -1,0 +1,100 @@
+"""What the long-running commands (``serve``, ``engine``, ``gateway``) share: their
+event loop, how they end (SIGINT/SIGTERM, errors as one line) and the server's limits
+from their flags."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+from workspace.errors import WorkspaceError
+from workspace.server import ServerLimits
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (the ``server`` extra): its transports
+    write in C; the standard loop otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run_command(
+    name: str,
+    main: Coroutine[Any, Any, int],
+    errors: tuple[type[BaseException], ...] = (WorkspaceError, OSError, ValueError),
+) -> int:
+    """Run ``main`` on the command's loop: its exit code; 130 for a second Ctrl-C during
+    shutdown; 1 with one line on stderr (no traceback) for the ``errors`` users cause."""
+    try:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            return runner.run(main)
+    except KeyboardInterrupt:
+        return 130
+    except errors as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        return 1
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[asyncio.Event]:
+    """An event set by SIGINT or SIGTERM while the block runs (the loop's handlers,
+    installed before the block starts its work so a signal during start-up is not lost,
+    and removed again on the way out)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        yield stop
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+
+def add_connection_caps(parser: argparse.ArgumentParser) -> None:
+    """``--max-connections-per-address`` / ``--max-connections-per-token``."""
+    defaults = ServerLimits()
+    parser.add_argument(
+        "--max-connections-per-address",
+        type=_cap,
+        default=defaults.max_connections_per_address,
+        metavar="N",
+        help="connections open at once from one IP address; beyond them a new one is closed "
+        "with 1008 (default %(default)s; 0 = no cap)",
+    )
+    parser.add_argument(
+        "--max-connections-per-token",
+        type=_cap,
+        default=defaults.max_connections_per_token,
+        metavar="N",
+        help="connections open at once with one token (default %(default)s; 0 = no cap)",
+    )
+
+
+def server_limits(args: argparse.Namespace) -> ServerLimits:
+    """The server's limits with the connection caps of ``add_connection_caps``."""
+    return ServerLimits(
+        max_connections_per_address=args.max_connections_per_address,
+        max_connections_per_token=args.max_connections_per_token,
+    )
+
+
+def _cap(text: str) -> int | None:
+    """A connection cap: a positive count, or 0 for none."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("a cap is 0 (none) or more")
+    return value or None
