@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.scaleout.peer import Peer, below
 from tests.scaleout.processes import Process
@@ -202,13 +202,32 @@ def _ids_in(message: dict[str, Any]) -> set[str]:
 async def test_serve_users_command(tmp_path: Path, users: dict[str, str]) -> None:
     serve = Process(
         "serve",
-        ["serve", "--users", users["file"], "--port", "0", "--db", str(tmp_path / "t.sqlite")],
+        [
+            "serve",
+            "--users",
+            users["file"],
+            "--port",
+            "0",
+            "--db",
+            str(tmp_path / "t.sqlite"),
+            "--max-connections-per-token",
+            "1",
+        ],
         "serving ",
     )
     await serve.start()
     try:
         alice = await Peer.open(serve.url, users["alice"])
         assert (await alice.snapshot())["STATUS"]["user"] == "alice"
+        # the connection caps hold in multi-user mode too: a user's token is capped
+        second = await Peer.open(serve.url, users["alice"])
+        with pytest.raises(ConnectionClosed) as closed:
+            await second.until(lambda m: False)
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+            1008,
+            "too many connections with this token (at most 1)",
+        )
         await alice.close()
     finally:
         assert await serve.stop() == 0

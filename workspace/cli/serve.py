@@ -15,7 +15,7 @@ import sys
 
 from workspace.cli.process import add_connection_caps, run_command, server_limits, stop_signals
 from workspace.errors import WorkspaceError
-from workspace.server import RealtimeServer, ServerLimits
+from workspace.server import RealtimeServer
 from workspace.server.auth import is_loopback, parse_origins
 from workspace.server.tls import server_context
 
@@ -198,7 +198,7 @@ async def _serve_team(args: argparse.Namespace, feed_config: object) -> int:
             args.port,
             origins=parse_origins(args.origins),
             ssl_context=server_context(args.tls_cert, args.tls_key) if args.tls_cert else None,
-            limits=ServerLimits(),
+            limits=server_limits(args),
             compression=not args.no_compression,
             accounts=team,
         )
