@@ -38,6 +38,7 @@ from __future__ import annotations
 import enum
 from bisect import bisect_left
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
@@ -251,6 +252,25 @@ class _Side:
         self.levels[price] = (quantity, level)
         return level
 
+    def taker(self, descending: bool) -> Iterator[tuple[int, Level]]:
+        """The live levels best first, each as (its price in 1e-8 units, the level),
+        read one by one as a walk asks for them: a taker that needs twenty levels parses
+        twenty, however deep the side is.  Consume it before the side changes."""
+        qty, levels, sent = self.qty, self.levels, self.sent
+        keys, prices = self.keys, self.prices
+        pairs = zip(reversed(keys), reversed(prices)) if descending else zip(keys, prices)
+        for key, price in pairs:
+            quantity = qty.get(price)
+            if quantity is None:
+                continue  # a dead key
+            cached = levels.get(price)
+            if cached is not None and cached[0] is quantity:
+                yield key, cached[1]
+                continue
+            level = (Decimal(sent.get(price, price)), Decimal(quantity))
+            levels[price] = (quantity, level)
+            yield key, level
+
     def read(self, count: int | None, descending: bool) -> list[Level]:
         """The best ``count`` levels (all if ``None``), best first, as Decimals."""
         qty, levels, level = self.qty, self.levels, self.level
@@ -367,6 +387,12 @@ class OrderBook:
     def asks(self, n: int | None = None) -> list[Level]:
         """The best ``n`` asks (all if ``None``), lowest price first."""
         return self._asks.read(n, descending=False)
+
+    def taker_levels(self, buy: bool) -> Iterator[tuple[int, Level]]:
+        """The levels a taker meets, best first (the asks for a buy), each with its
+        price in 1e-8 units (``int(price * 10**8)``, without the arithmetic): parsed
+        only as far as it is read.  Consume it before the book changes."""
+        return self._asks.taker(False) if buy else self._bids.taker(True)
 
     def best_bid(self) -> Level | None:
         side = self._bids

@@ -32,7 +32,6 @@ from workspace.market.book import OrderBook
 from workspace.trading.requests import Side
 
 ZERO = Decimal(0)
-FIRST_LEVELS = 4  # levels read first by a walk (then 32, 256, ...)
 MAX_PRINTS = 256  # trades noted before they are counted anyway
 
 Slice = tuple[Decimal, Decimal]
@@ -44,6 +43,9 @@ _Taken = dict[int, list[Decimal]]
 since, the price].  Keyed by an int, not the price: hashing a freshly parsed Decimal
 costs several times more than the conversion, and a walk meets fresh levels."""
 _Print = tuple[Decimal, Decimal, bool, int]
+_Shown = tuple[Decimal, Decimal, int]
+"""A level a walk took from: its price, the quantity the book showed, the price in 1e-8
+units."""
 DepthState = tuple[_Taken, _Taken, list[_Print]]
 """What the account took from a book and the trades it has not counted yet (a copy)."""
 
@@ -78,7 +80,7 @@ class Depth:
         self._took_bids: _Taken = {}
         # the levels the last walk took from, as (price, the level's quantity), in the
         # order of its slices: what ``take`` records, without reading the book again
-        self._shown: list[Slice] = []
+        self._shown: list[_Shown] = []
         # the last walk and what it asked, while neither the book nor what was taken
         # from it has changed (placing a market order checks the wallet against the
         # very walk it then executes)
@@ -122,40 +124,28 @@ class Depth:
         if want <= 0:
             return slices
         buy = side is Side.BUY
-        book = self.book
-        read_side = book.asks if buy else book.bids
         took = (self._took_asks if buy else self._took_bids) or None
-        shown: list[Slice] = []
+        shown: list[_Shown] = []
         self._shown = shown
-        wanted = want
-        # read the levels in batches: most orders need one or two levels; past the
-        # first batch, about as many more as the levels seen say the rest needs (each
-        # level read is parsed into Decimals: reading far past the walk's end costs)
-        read = FIRST_LEVELS
-        levels = read_side(read)
-        seen = 0
-        while True:
-            for price, quantity in levels:
-                if limit is not None and (price > limit if buy else price < limit):
-                    return slices
-                available = quantity
-                if took is not None:
-                    taken = took.get(int(price * _UNITS))
-                    if taken is not None and taken[0] == quantity:
-                        available = quantity - taken[1]
-                if not available:
-                    continue
-                shown.append((price, quantity))
-                if available >= want:
-                    slices.append((price, want))
-                    return slices
-                slices.append((price, available))
-                want -= available
-            seen += len(levels)
-            if seen < read:
-                return slices  # the side has no more levels
-            read = seen + _more_levels(seen, wanted, want)
-            levels = read_side(read)[seen:]
+        # levels are parsed as the walk reaches them (a 20-level walk of a 1,000-level
+        # book parses 20), each with its price in 1e-8 units: the key of what was taken
+        for key, (price, quantity) in self.book.taker_levels(buy):
+            if limit is not None and (price > limit if buy else price < limit):
+                break
+            available = quantity
+            if took is not None:
+                taken = took.get(key)
+                if taken is not None and taken[0] == quantity:
+                    available = quantity - taken[1]
+                    if not available:
+                        continue
+            shown.append((price, quantity, key))
+            if available >= want:
+                slices.append((price, want))
+                break
+            slices.append((price, available))
+            want -= available
+        return slices
 
     def available(self, side: Side, limit: Decimal | None) -> Decimal:
         """All a taker on ``side`` could get now up to ``limit``."""
@@ -186,11 +176,13 @@ class Depth:
         count = len(shown)
         for i, (price, quantity) in enumerate(slices):
             # a slice of the last walk: the level it saw, without reading the book again
-            seen = i < count and shown[i][0] is price
-            level = shown[i][1] if seen else quantity_at(price)
-            if level <= ZERO:
-                continue  # no such level
-            key = int(price * _UNITS)
+            if i < count and (at := shown[i])[0] is price:
+                level, key = at[1], at[2]
+            else:
+                level = quantity_at(price)
+                if level <= ZERO:
+                    continue  # no such level
+                key = int(price * _UNITS)
             taken = took.get(key)
             if taken is None or taken[0] != level:
                 took[key] = [level, quantity if quantity < level else level, price]
@@ -226,20 +218,6 @@ class Depth:
             else:
                 _take(self._took_bids, price, quantity, book.bid_quantity(price))
         self._prints = []
-
-
-def _more_levels(seen: int, wanted: Decimal, want: Decimal) -> int:
-    """How many more levels a walk for ``wanted`` reads once ``seen`` levels left
-    ``want`` missing: what levels of their average size would need, a quarter more,
-    and never fewer than were read so far (a walk that misjudged reads at most a
-    logarithmic number of batches; one for all a side holds grows eightfold)."""
-    if not wanted.is_finite():
-        return seen * 7
-    got = wanted - want
-    if got <= 0:
-        return seen * 7
-    needed = int(want * seen / got) + 1
-    return max(needed + needed // 4 + 2, seen)
 
 
 def _copied(took: _Taken) -> _Taken:
