@@ -255,7 +255,11 @@ class _Side:
     def taker(self, descending: bool) -> Iterator[tuple[int, Level]]:
         """The live levels best first, each as (its price in 1e-8 units, the level),
         read one by one as a walk asks for them: a taker that needs twenty levels parses
-        twenty, however deep the side is.  Consume it before the side changes."""
+        twenty, however deep the side is.  Consume it before the side changes.
+
+        A level already read as Decimals (:meth:`read`) is reused; one parsed here is
+        not kept: a walk reads each level once (the fill model keeps the walk itself),
+        and storing twenty fresh levels cost as much as parsing them."""
         qty, levels, sent = self.qty, self.levels, self.sent
         keys, prices = self.keys, self.prices
         pairs = zip(reversed(keys), reversed(prices)) if descending else zip(keys, prices)
@@ -266,10 +270,8 @@ class _Side:
             cached = levels.get(price)
             if cached is not None and cached[0] is quantity:
                 yield key, cached[1]
-                continue
-            level = (Decimal(sent.get(price, price)), Decimal(quantity))
-            levels[price] = (quantity, level)
-            yield key, level
+            else:
+                yield key, (Decimal(sent.get(price, price) if sent else price), Decimal(quantity))
 
     def read(self, count: int | None, descending: bool) -> list[Level]:
         """The best ``count`` levels (all if ``None``), best first, as Decimals."""
