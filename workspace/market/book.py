@@ -262,7 +262,10 @@ class _Side:
         and storing twenty fresh levels cost as much as parsing them."""
         qty, levels, sent = self.qty, self.levels, self.sent
         keys, prices = self.keys, self.prices
-        pairs = zip(reversed(keys), reversed(prices)) if descending else zip(keys, prices)
+        if descending:
+            pairs = zip(reversed(keys), reversed(prices), strict=True)
+        else:
+            pairs = zip(keys, prices, strict=True)
         for key, price in pairs:
             quantity = qty.get(price)
             if quantity is None:
