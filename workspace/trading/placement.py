@@ -51,6 +51,8 @@ CLIENT_ID_RE = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 _replace = msgspec.structs.replace
 
 _E = TypeVar("_E", Side, OrderType)
+_GTC = TimeInForce.GTC.value
+_TIME_IN_FORCE = frozenset(TimeInForce.__members__)  # (an enum's lookups cost on every order)
 
 
 def _finite(value: object) -> Decimal | None:
@@ -129,8 +131,8 @@ def prepare(
 def _time_in_force(value: object) -> str:
     """The request's time in force by name (checked in ``validation``); GTC when absent
     or unreadable (a rejected order must still carry a valid one)."""
-    name = str(value).upper() if isinstance(value, str) else TimeInForce.GTC.value
-    return name if name in TimeInForce.__members__ else TimeInForce.GTC.value
+    name = str(value).upper() if isinstance(value, str) else _GTC
+    return name if name in _TIME_IN_FORCE else _GTC
 
 
 def _queued(acct: Account, order: Order, ts_ms: int) -> Order:

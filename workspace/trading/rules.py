@@ -62,13 +62,15 @@ class LegCheck:
 
 def check(info: SymbolInfo, leg: LegCheck, reference: Decimal | None) -> Refusal | None:
     """The first filter ``leg`` fails on ``info``, as a refusal; ``None`` if it passes."""
-    return (
-        _price_filter(info, leg)
-        or _lot_size(info, leg)
-        or _notional(info, leg)
-        or _percent_price(info, leg, reference)
-        or _trailing_delta(info, leg)
-    )
+    # (a filter with nothing to look at is not called: a MARKET order carries no price
+    # level, no limit and no trailing delta, and every order passes through here)
+    refusal = _price_filter(info, leg) if leg.prices else None
+    refusal = refusal or _lot_size(info, leg) or _notional(info, leg)
+    if refusal is None and leg.limit is not None and reference is not None:
+        refusal = _percent_price(info, leg, reference)
+    if refusal is None and leg.trailing_bips is not None:
+        refusal = _trailing_delta(info, leg)
+    return refusal
 
 
 def _quote_text(info: SymbolInfo, value: Decimal) -> str:

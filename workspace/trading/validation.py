@@ -26,6 +26,7 @@ SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 
 _NUMBER_FIELDS = ("quantity", *PRICE_FIELDS)
 _TRAIL_WORDS = "one of trail percent, trail amount or trailing delta"
+_TIME_IN_FORCE = frozenset(TimeInForce.__members__)
 
 
 def check_request(request: OrderRequest) -> str | None:
@@ -55,7 +56,7 @@ def check_request(request: OrderRequest) -> str | None:
     tif = request.time_in_force
     if tif is not None:
         name = str(tif).upper() if isinstance(tif, str) else None
-        if name not in TimeInForce.__members__:
+        if name not in _TIME_IN_FORCE:
             return f"Time in force {str(tif)[:20]!r} is unknown: expected GTC, IOC or FOK"
         if request.type is OrderType.OCO and name != TimeInForce.GTC:
             return "An OCO rests both its legs: its time in force can only be GTC"
