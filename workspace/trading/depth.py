@@ -36,6 +36,8 @@ MAX_PRINTS = 256  # trades noted before they are counted anyway
 
 Slice = tuple[Decimal, Decimal]
 """One fill of a walk: (price, quantity)."""
+Walk = tuple[list[Slice], Decimal, Decimal]
+"""A walk's slices with their total quantity and value (price x quantity)."""
 
 _UNITS = Decimal(100_000_000)
 _Taken = dict[int, list[Decimal]]
@@ -84,7 +86,8 @@ class Depth:
         # the last walk and what it asked, while neither the book nor what was taken
         # from it has changed (placing a market order checks the wallet against the
         # very walk it then executes)
-        self._last: tuple[Side, Decimal, Decimal | None, list[Slice]] | None = None
+        self._last: tuple[Side, Decimal, Decimal | None, list[Slice], Decimal, Decimal] | None
+        self._last = None
         # trades the book does not show yet: (price, quantity, the buyer took, trade time)
         self._prints: list[tuple[Decimal, Decimal, bool, int]] = []
 
@@ -110,19 +113,25 @@ class Depth:
         """What a taker on ``side`` would get for ``want``, best level first, up to
         ``limit`` (inclusive; ``None``: any price): fewer than ``want`` when the
         visible book runs out."""
+        return self.walk_totals(side, want, limit)[0]
+
+    def walk_totals(self, side: Side, want: Decimal, limit: Decimal | None) -> Walk:
+        """:meth:`walk`, with the total quantity and value (price x quantity) of its
+        slices, added up as ``fills.totals`` adds them (the same Decimals)."""
         last = self._last
         if last is not None and last[0] is side and last[1] == want and last[2] == limit:
-            return list(last[3])
+            return list(last[3]), last[4], last[5]
         if self._prints:
             self._count_prints()
-        slices = self._walk(side, want, limit)
-        self._last = (side, want, limit, slices)
-        return list(slices)
+        slices, quantity, value = self._walk(side, want, limit)
+        self._last = (side, want, limit, slices, quantity, value)
+        return list(slices), quantity, value
 
-    def _walk(self, side: Side, want: Decimal, limit: Decimal | None) -> list[Slice]:
+    def _walk(self, side: Side, want: Decimal, limit: Decimal | None) -> Walk:
         slices: list[Slice] = []
+        got = value = ZERO
         if want <= 0:
-            return slices
+            return slices, got, value
         buy = side is Side.BUY
         took = (self._took_asks if buy else self._took_bids) or None
         shown: list[_Shown] = []
@@ -142,10 +151,14 @@ class Depth:
             shown.append((price, quantity, key))
             if available >= want:
                 slices.append((price, want))
+                got += want
+                value += price * want
                 break
             slices.append((price, available))
+            got += available
+            value += price * available
             want -= available
-        return slices
+        return slices, got, value
 
     def available(self, side: Side, limit: Decimal | None) -> Decimal:
         """All a taker on ``side`` could get now up to ``limit``."""

@@ -116,7 +116,7 @@ def take(
     depth = acct.depth_for(target.symbol, ts_ms)
     if depth is not None:
         want = target.remaining
-        slices = depth.walk(side, want, limit)
+        slices, got, value = depth.walk_totals(side, want, limit)
         if slices and acct.is_unvalued(target.symbol):
             # an asset held from the start, traded before any last price
             events += acct.value_holding(target.symbol, slices[0][0], ts_ms)
@@ -124,12 +124,10 @@ def take(
             held = max(held_against(acct, target), ZERO)
             if held < want:
                 want = held
-                slices = depth.walk(side, want, limit)
-        if tif == TimeInForce.FOK:
-            got = sum((q for _, q in slices), ZERO)
-            if got < want:
-                _no_fill(acct, top, leg, _fok_words(acct, target, got, want, limit), ts_ms, events)
-                return
+                slices, got, value = depth.walk_totals(side, want, limit)
+        if tif == TimeInForce.FOK and got < want:
+            _no_fill(acct, top, leg, _fok_words(acct, target, got, want, limit), ts_ms, events)
+            return
         ioc = tif == TimeInForce.IOC
         if not slices and not ioc and not target.reduce_only:
             return  # a limit rests; a market order waits for liquidity
@@ -144,7 +142,8 @@ def take(
             rest=Rest.EXPIRES if ioc else Rest.STAYS,
             all_or_none=tif == TimeInForce.FOK,
             taken_from=depth,
-            rest_words=_ioc_words(acct, target, slices, limit) if ioc else "",
+            rest_words=_ioc_words(acct, target, got, limit) if ioc else "",
+            sums=(got, value),
         )
         return
     price = fallback
@@ -178,10 +177,7 @@ def _no_fill(
     )
 
 
-def _ioc_words(
-    acct: Account, order: Order, slices: list[tuple[Decimal, Decimal]], limit: Decimal | None
-) -> str:
-    got = sum((q for _, q in slices), ZERO)
+def _ioc_words(acct: Account, order: Order, got: Decimal, limit: Decimal | None) -> str:
     base = acct.base_of(order.symbol)
     where = f" up to {plain(limit)}" if limit is not None else ""
     return f"IOC: the book held {plain(got)} {base}{where} for this order at once; the rest expired"

@@ -180,12 +180,14 @@ def execute(
     taken_from: Depth | None = None,
     rest_words: str = "",
     queue_ahead: Decimal | None = None,
+    sums: tuple[Decimal, Decimal] | None = None,
 ) -> Decimal:
     """Fill ``leg`` (or ``top`` itself) with ``slices`` ((price, quantity), best
     first); returns the quantity filled.  ``rest``: what happens to what is left;
     ``all_or_none``: FOK (the caller checked the book; this checks the wallet);
     ``taken_from``: the book the slices came from (the liquidity is then taken);
-    ``queue_ahead``: a resting limit's new place in its queue."""
+    ``queue_ahead``: a resting limit's new place in its queue; ``sums``: the
+    slices' total quantity and value when the caller has them (a walk adds them up)."""
     target = leg if leg is not None else top
     symbol = target.symbol
     if acct.is_unvalued(symbol) and slices:
@@ -207,7 +209,7 @@ def execute(
             return ZERO
         if held < want:
             want, clipped = held, True
-    chosen, quantity, notional = _cut(slices, want)
+    chosen, quantity, notional = _cut(slices, want, sums)
     config = acct.config
     rate = config.maker_fee if liquidity is Liquidity.MAKER else config.taker_fee
     own = acct.store.top(top.id)
@@ -376,10 +378,12 @@ def totals(slices: Sequence[Slice]) -> tuple[Decimal, Decimal]:
     return sum(quantities, ZERO), sum(map(mul, prices, quantities), ZERO)
 
 
-def _cut(slices: Sequence[Slice], want: Decimal) -> tuple[list[Slice], Decimal, Decimal]:
+def _cut(
+    slices: Sequence[Slice], want: Decimal, sums: tuple[Decimal, Decimal] | None = None
+) -> tuple[list[Slice], Decimal, Decimal]:
     """``slices`` up to ``want`` in total (the last one cut short), with their total
-    quantity and value (price x quantity)."""
-    quantity, notional = totals(slices)
+    quantity and value (price x quantity); ``sums``: those of ``slices``, if known."""
+    quantity, notional = totals(slices) if sums is None else sums
     if quantity <= want:  # a walk of the book never goes past what it was asked for
         return list(slices), quantity, notional
     out: list[Slice] = []

@@ -448,8 +448,7 @@ def _market_reservation(
     opening = _opening(acct, order)
     if opening <= 0:
         return order, None
-    slices = depth.walk(order.side, opening, None)
-    got, notional = fills.totals(slices)
+    slices, got, notional = depth.walk_totals(order.side, opening, None)
     last = slices[-1][0] if slices else top if top is not None else _reference(acct, order)
     if got < opening:
         if last is None:
