@@ -187,6 +187,16 @@ class Depth:
         quantity_at = self.book.ask_quantity if buy else self.book.bid_quantity
         shown = self._shown
         count = len(shown)
+        if not took and len(slices) <= count:
+            # the usual case (a fresh level, and every slice one of the last walk's):
+            # what each took, straight from the levels the walk saw
+            for (price, quantity), (seen, level, key) in zip(slices, shown, strict=False):
+                if seen is not price:
+                    break
+                took[key] = [level, quantity if quantity < level else level, price]
+            else:
+                return
+            took.clear()  # (not the last walk's slices after all: the general way)
         for i, (price, quantity) in enumerate(slices):
             # a slice of the last walk: the level it saw, without reading the book again
             if i < count and (at := shown[i])[0] is price:
