@@ -53,6 +53,9 @@ _replace = msgspec.structs.replace
 _E = TypeVar("_E", Side, OrderType)
 _GTC = TimeInForce.GTC.value
 _TIME_IN_FORCE = frozenset(TimeInForce.__members__)  # (an enum's lookups cost on every order)
+_PRICED_AGAINST_MARKET = frozenset(
+    {OrderType.STOP_LOSS, OrderType.TAKE_PROFIT, OrderType.OCO, OrderType.BRACKET}
+)
 
 
 def _finite(value: object) -> Decimal | None:
@@ -281,6 +284,8 @@ def _against_market(
 ) -> Refusal | None:
     """Stops on the right side of the market, OCO / bracket prices in the right order."""
     kind = order.type
+    if kind not in _PRICED_AGAINST_MARKET:
+        return None  # (MARKET, LIMIT, TRAILING_STOP: nothing to check here)
     buy = order.side is Side.BUY
     side = order.side.value
 

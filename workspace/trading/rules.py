@@ -46,9 +46,11 @@ def split_symbol(symbol: str, quote: str) -> str:
     return symbol[: -len(quote)] if symbol.endswith(quote) and symbol != quote else symbol
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LegCheck:
-    """What the filters look at in one order (or one leg of a group)."""
+    """What the filters look at in one order (or one leg of a group).  Made for every
+    order placed and read only (not frozen: a frozen dataclass sets each field through
+    ``object.__setattr__``, four times the cost of building it)."""
 
     side: Side
     quantity: Decimal
