@@ -420,7 +420,9 @@ def after_placed(acct: Account, order: Order, ts_ms: int, events: list[AccountEv
     kind = order.type
     if order.expires_at is not None:
         return
-    market = market_price(acct, order.symbol, order.side, ts_ms)
+    # the top-of-book price is only the fallback of a symbol without a fresh book
+    fresh_book = acct.depth_for(order.symbol, ts_ms) is not None
+    market = None if fresh_book else market_price(acct, order.symbol, order.side, ts_ms)
     if kind is OrderType.MARKET:
         take(acct, order, None, ts_ms, events, limit=None, fallback=market)
     elif kind is OrderType.LIMIT:
