@@ -13,7 +13,10 @@ filters, the symbol's local book a real ``OrderBook`` of 1,000 levels a side (a
   alternate; before each sample the book is handed in again as a rebuilt book so the
   order meets all of its liquidity.  Target: p99 < 100 us.
 - walk_20_model: the fill model's part alone: ``Depth.walk`` over those 20 levels
-  (what the order would get), p50 / p99.
+  (what the order would get), p50 / p99, one side then the other on the same book.
+  A walk parses the levels it reaches and does not keep them (levels already read by
+  ``OrderBook.asks`` / ``bids`` are reused), so this is the cost of a walk of levels
+  not read yet.
 - top_of_book: the same MARKET order on the same account without a book (one fill at
   the best price, the first version's model): p50 / p99, and the walk's ratio to it
   (the price of 19 more fills, measured side by side).

@@ -14,7 +14,9 @@ Two parts, both pure (no I/O, no clock):
   (:func:`units`, ``Decimal``), which keys prices by their canonical spelling, so
   ``"97000.5"`` and ``"97000.50000000"`` are one level.  Every level reads back as the
   exact ``Decimal`` the exchange sent (a price as first spelled), built on first read
-  and kept until the level changes.
+  by :meth:`OrderBook.asks` / :meth:`OrderBook.bids` and kept until the level changes;
+  a taker's walk (:meth:`OrderBook.taker_levels`) parses levels one by one as it
+  reaches them and does not keep them.
 - :class:`BookSync`: Binance's procedure "How to manage a local order book correctly"
   for one symbol: buffer the stream's events, ask for a REST snapshot, drop the
   buffered events with ``u <= lastUpdateId``, start from the first event that spans
