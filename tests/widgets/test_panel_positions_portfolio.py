@@ -119,12 +119,12 @@ def test_portfolio_keeps_every_figure_and_an_equity_history() -> None:
     state = PortfolioState()
     state.apply(
         portfolio_message(
-            1, equity=10_050.0, unrealized_pnl=50.0, total_pnl=50.0, positions_count=1
+            1_000, equity=10_050.0, unrealized_pnl=50.0, total_pnl=50.0, positions_count=1
         )
     )
     state.apply(
         portfolio_message(
-            2, equity=10_020.0, unrealized_pnl=20.0, total_pnl=20.0, positions_count=1
+            2_000, equity=10_020.0, unrealized_pnl=20.0, total_pnl=20.0, positions_count=1
         )
     )
     assert state.snapshot() == {
@@ -187,8 +187,20 @@ def test_core_only_portfolio_gets_equity_from_balance() -> None:
 def test_equity_history_is_bounded() -> None:
     state = PortfolioState(points=10)
     for ts in range(50):
-        state.apply(portfolio_message(ts, equity=10_000.0 + ts))
+        state.apply(portfolio_message(ts * 1_000, equity=10_000.0 + ts))
     assert state.equity_history() == [10_000.0 + ts for ts in range(40, 50)]
+
+
+def test_a_burst_of_portfolios_within_a_second_is_one_sparkline_point() -> None:
+    # the engine sends a portfolio soon after every fill: ten fills in a second must not
+    # push ten points (the sparkline's minutes would shrink to seconds)
+    state = PortfolioState(points=10)
+    state.apply(portfolio_message(5_000, equity=10_000.0))
+    for i in range(10):
+        assert state.apply(portfolio_message(6_000 + i * 90, equity=10_001.0 + i))
+    assert not state.apply(portfolio_message(6_950, equity=10_010.0))  # same figure
+    state.apply(portfolio_message(7_000, equity=10_020.0))
+    assert state.equity_history() == [10_000.0, 10_010.0, 10_020.0]
 
 
 async def test_positions_panel_loads_the_snapshot_on_start() -> None:

@@ -15,6 +15,10 @@ from widgets.state.numbers import as_float
 
 SPARKLINE_POINTS = 120
 """Two minutes of history at the server's 1 s cadence is plenty for a sparkline."""
+SPARKLINE_STEP_MS = 1_000
+"""One point per second however often the portfolio arrives (the engine sends one soon
+after every fill as well as on its cadence): a burst of trades must not squeeze the
+sparkline's two minutes into a few seconds."""
 ADDS_UP_TOLERANCE = 0.005
 """Wire numbers are floats: half a cent of rounding is not a discrepancy."""
 
@@ -66,9 +70,15 @@ class PortfolioState:
         self.values, self.positions_count, self.timestamp = values, count, timestamp
         self.balances = balances
         equity = values["equity"]
-        if equity is not None and (not self._equity or self._equity[-1] != (timestamp, equity)):
-            self._equity.append((timestamp, equity))
-            changed = True
+        if equity is not None:
+            step = timestamp // SPARKLINE_STEP_MS
+            if self._equity and self._equity[-1][0] == step:
+                if self._equity[-1][1] != equity:  # the latest figure of that second
+                    self._equity[-1] = (step, equity)
+                    changed = True
+            else:
+                self._equity.append((step, equity))
+                changed = True
         return changed
 
     def equity_history(self) -> list[float]:

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 class EngineConfig:
     positions_interval_s: float = 1.0  # POSITION_UPDATE cadence
     portfolio_interval_s: float = 2.0  # PORTFOLIO_UPDATE cadence
+    # After an order event or a fill, POSITION_UPDATE and PORTFOLIO_UPDATE follow within
+    # this long (coalesced: one pair per interval however many events), so a fill does
+    # not show in the positions a second before the wallet and P&L catch up.
+    account_state_delay_s: float = 0.1
     status_interval_s: float = 5.0  # STATUS (with metrics) besides every feed change
     loop_lag_interval_s: float = 0.1  # how often the loop-lag probe wakes
     callback_budget_s: float = 0.1  # a strategy call longer than this is reported
@@ -43,6 +47,7 @@ class EngineConfig:
         for name in (
             "positions_interval_s",
             "portfolio_interval_s",
+            "account_state_delay_s",
             "status_interval_s",
             "loop_lag_interval_s",
             "callback_budget_s",

@@ -96,6 +96,10 @@ from workspace.trading.positions import PositionStatus
 from workspace.trading.requests import OrderRequest
 from workspace.trading.wire import symbol_info_to_wire
 
+# Events after which the wallet, the locks or a position may differ (marks and
+# valuations only re-price what the cadences already publish).
+WALLET_EVENTS = (OrderEvent, FillEvent, PositionEvent)
+
 log = logging.getLogger("workspace.engine")
 
 Committed = list[tuple[int, AccountEvent]]
@@ -214,6 +218,7 @@ class Engine:
         self._journal_reason = ""
         self._appended: list[int] = []  # the seqs of the step the sink just appended
         self._probe: asyncio.Task[None] | None = None
+        self._state_soon: asyncio.TimerHandle | None = None
         account.retain(self.config.final_orders_in_memory)
         account.attach_journal(self._append_step)
 
@@ -362,6 +367,9 @@ class Engine:
             return
         self.announce_stop()
         self._running = False
+        if self._state_soon is not None:
+            self._state_soon.cancel()
+            self._state_soon = None
         # Callbacks first: a strategy must not trade on a half-stopped engine.
         self.callbacks.stop()
         if self._feed is not None:
@@ -673,7 +681,32 @@ class Engine:
                 freed.append(event.position.symbol)
         if freed:
             self._release_if_unneeded(freed)
+        if any(isinstance(event, WALLET_EVENTS) for event in events):
+            self._account_state_soon()
         return committed
+
+    def _account_state_soon(self) -> None:
+        """Positions and the portfolio once the events of this loop turn are out: a
+        wallet that changed waits for no 2 s cadence (the panels showed a new position
+        beside the old balance).  One pending publication covers every commit until it
+        runs; inline replays publish on data time instead."""
+        if self.inline or self._state_soon is not None or not self._running:
+            return
+        if not self.hub.subscribers:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a commit from outside the loop: the cadences cover it
+            return
+        self._state_soon = loop.call_later(
+            self.config.account_state_delay_s, self._publish_account_state
+        )
+
+    def _publish_account_state(self) -> None:
+        self._state_soon = None
+        if self._running:
+            self.publish_positions()
+            self.publish_portfolio()
 
     def _callback(
         self, kind: CallbackKind, payload: object, symbol: str, origin: float | None
