@@ -3,9 +3,15 @@ server's memory stay flat?
 
     .venv/bin/python benchmarks/soak.py [--clients 300] [--minutes 30] [--sample-s 10]
         [--order-every-s 5] [--serve-arg=--some-flag ...] [--url URL --pid PID]
+        [--sim-in-process] [--attribute | --probe]
 
-The server is a real ``serve`` subprocess (simulator feed, a journal file in a
-temporary directory, removed at the end).  The clients run in this process, on one
+The server is a real ``serve`` subprocess (a journal file in a temporary directory,
+removed at the end) whose feed is the exchange simulator in a process of its own
+(``python -m workspace sim``; ``serve --feed binance`` pointed at it), as Binance is
+another machine in production: the simulator keeps bounded histories that fill for an
+hour (the last 5,000 trades and 3,600 one-second candles per symbol, ~1.2 MB/min at
+its default rates), which inside the server (``--sim-in-process``: ``serve --feed
+sim``) count in the server's RSS for that hour.  The clients run in this process, on one
 event loop, each on its own WebSocket: it subscribes to the ticker of one of the
 simulator's ten symbols and reads everything it is sent, and every ``--order-every-s``
 (jittered) it trades on the one shared account, in turn: a limit buy far below the
@@ -14,12 +20,14 @@ quantity.  So the account keeps taking orders that end (canceled, filled): final
 pile up in the journal, and beyond ``EngineConfig.final_orders_in_memory`` they must
 leave the account's memory.
 
-Every ``--sample-s`` the server's resident memory (VmRSS from /proc) is printed with
-what the clients did meanwhile.  At the end: the least-squares slope of RSS over time
-after the warm-up (the first fifth of the run), in MB per minute and per hour, and the
-growth from the first to the last sample after the warm-up.  A flat server has a slope
-near 0; the first version grew linearly (112 -> 137 MB in 5 min with 300 clients: the
-per-connection record of delivered seqs, and every final order kept in memory).
+Every ``--sample-s`` the server's resident memory (VmRSS from /proc, and how much of
+it is anonymous memory, the heap, or file-backed: libraries, SQLite's shared index)
+is printed with what the clients did meanwhile.  At the end: the least-squares slope
+of RSS over time after the warm-up (the first fifth of the run) and over the last half,
+in MB per minute and per hour, and the growth from the first to the last sample after
+the warm-up.  A flat server has a slope near 0; the first version grew linearly
+(112 -> 137 MB in 5 min with 300 clients: the per-connection record of delivered seqs,
+and every final order kept in memory).
 
 ``--url URL --pid PID`` drives a server that is already running instead of starting
 ``serve``; its RSS is read from PID.
@@ -31,7 +39,10 @@ with ``--url``); at the end of the warm-up and at the end of the run it takes a
 snapshot and prints the growth of Python memory between them by the part of the code
 that allocated it (workspace/server, protocol, engine, trading, journal, the simulator,
 websockets, the rest).  tracemalloc slows the server down, so the rates are lower than
-in a plain run; the split is what this mode is for.
+in a plain run; the split is what this mode is for.  ``--probe`` runs the server the
+same way without tracemalloc and prints at each sample what glibc's heap holds (in
+use, free but kept: fragmentation), Python's allocated blocks and the gc-tracked
+objects, and at the end which object types grew after the warm-up.
 
 The last line printed is one JSON object.  Nothing is left behind.
 """
@@ -41,6 +52,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import itertools
 import json
 import os
@@ -129,7 +141,7 @@ class SoakClient:
         waiter = asyncio.get_running_loop().create_future()
         self._waiting[command_id] = waiter
         await self.ws.send(json.dumps(command))
-        reply = await asyncio.wait_for(waiter, REPLY_TIMEOUT_S)
+        reply: dict[str, Any] = await asyncio.wait_for(waiter, REPLY_TIMEOUT_S)
         if reply.get("type") == "ERROR":
             self.tally.errors[str(reply.get("code"))] += 1
         return reply
@@ -197,6 +209,19 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def rss_split_mb(pid: int) -> tuple[float, float]:
+    """(anonymous, file-backed) resident MB of ``pid``: heap growth vs mapped files
+    (an SQLite ``-shm`` index, shared libraries)."""
+    fields: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            fields[name] = int(parts[0])
+    anon = fields.get("Anonymous", 0)
+    return anon / 1024, (fields.get("Rss", 0) - anon) / 1024
+
+
 def slope_per_min(samples: list[tuple[float, float]]) -> float:
     """Least-squares slope of (seconds, MB) in MB per minute."""
     n = len(samples)
@@ -211,7 +236,53 @@ def slope_per_min(samples: list[tuple[float, float]]) -> float:
     return cov / var * 60.0
 
 
-async def start_serve(db: Path, extra: list[str]) -> tuple[asyncio.subprocess.Process, str]:
+async def start_sim() -> tuple[asyncio.subprocess.Process, list[str]]:
+    """The exchange simulator in its own process: its histories (recent trades, one-second
+    candles) fill up to their bounds for an hour, and that is the stand-in for Binance,
+    not the server under test.  Returns it and the ``serve`` flags that point at it."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "workspace",
+        "sim",
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 60)
+    if not line.startswith(b"simulator: "):
+        process.kill()
+        raise RuntimeError(f"sim did not start: {line!r}")
+    stream_url = line.split()[1].decode()
+    rest_url = line.split()[3].decode().split("/api/")[0]
+    return process, [
+        "--feed",
+        "binance",
+        "--binance-url",
+        stream_url,
+        "--binance-rest-url",
+        rest_url,
+    ]
+
+
+async def stop_process(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        await asyncio.wait_for(process.wait(), 30)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
+async def start_serve(
+    db: Path, extra: list[str], feed: list[str]
+) -> tuple[asyncio.subprocess.Process, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("WORKSPACE_TOKEN", None)
     process = await asyncio.create_subprocess_exec(
@@ -219,8 +290,7 @@ async def start_serve(db: Path, extra: list[str]) -> tuple[asyncio.subprocess.Pr
         "-m",
         "workspace",
         "serve",
-        "--feed",
-        "sim",
+        *feed,
         "--port",
         "0",
         "--db",
@@ -265,14 +335,28 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     samples: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         server: asyncio.subprocess.Process | None = None
+        sim: asyncio.subprocess.Process | None = None
         if args.url:
             url, pid = args.url, args.pid
         else:
             bound = ["--final-orders-in-memory", str(args.final_orders_in_memory)]
-            server, url = await start_serve(Path(tmp) / "journal.sqlite", [*args.serve_arg, *bound])
+            feed = ["--feed", "sim"]
+            if not args.sim_in_process:
+                sim, feed = await start_sim()
+            try:
+                server, url = await start_serve(
+                    Path(tmp) / "journal.sqlite", [*args.serve_arg, *bound], feed
+                )
+            except BaseException:
+                if sim is not None:
+                    await stop_process(sim)
+                raise
             pid = server.pid
         started = time.monotonic()
         rss_idle = rss_mb(pid)
+        where = "in the server" if sim is None else f"in its own process, pid {sim.pid}"
+        if args.url is None:
+            print(f"simulator {where}")
         print(f"server pid {pid} at {url}: {rss_idle:.1f} MB before any client")
         sockets, tasks = await open_clients(url, args.clients, tally, args.order_every_s)
         print(f"{tally.connected} clients connected in {time.monotonic() - started:.1f} s")
@@ -284,11 +368,13 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(min(args.sample_s, max(0.0, duration - elapsed)))
                 now = time.monotonic()
                 rss = rss_mb(pid)
+                anon, mapped = rss_split_mb(pid)
                 samples.append((now - began, rss))
                 placed, messages, at = last
                 span = max(now - at, 1e-9)
                 print(
-                    f"t={now - began:7.0f} s  rss {rss:7.1f} MB  clients "
+                    f"t={now - began:7.0f} s  rss {rss:7.1f} MB (anon {anon:6.1f}, file "
+                    f"{mapped:5.1f})  clients "
                     f"{tally.connected - tally.disconnects}  orders/s "
                     f"{(tally.placed - placed) / span:6.1f}  messages/s "
                     f"{(tally.messages - messages) / span:8.0f}  placed {tally.placed}  "
@@ -302,12 +388,11 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
             if server is not None:
-                server.send_signal(signal.SIGINT)
-                try:
-                    await asyncio.wait_for(server.wait(), 30)
-                except TimeoutError:
-                    server.kill()
-                    await server.wait()
+                await stop_process(server)
+            if sim is not None:
+                sim_rss = rss_mb(sim.pid)
+                print(f"simulator RSS at the end: {sim_rss:.1f} MB (not the server's)")
+                await stop_process(sim)
     warm = [s for s in samples if s[0] >= duration / 5] or samples
     slope = slope_per_min(warm)
     growth = warm[-1][1] - warm[0][1] if len(warm) > 1 else 0.0
@@ -362,17 +447,63 @@ def _part(filename: str) -> str:
     return "other"
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def malloc_heap_mb() -> tuple[float, float, float] | None:
+    """glibc's view of this process's heap: (bytes in use, free bytes it keeps, mmapped
+    blocks) in MB, or None without glibc's ``mallinfo2``.  In use grows with C
+    allocations too (SQLite, zlib), which tracemalloc does not see; free-but-kept grows
+    with fragmentation."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = _MallInfo2
+    info = mallinfo2()
+    return info.uordblks / 1e6, info.fordblks / 1e6, info.hblkhd / 1e6
+
+
+def _types(gc: Any) -> Counter[str]:
+    return Counter(type(o).__qualname__ for o in gc.get_objects())
+
+
 async def attribute(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the server here under tracemalloc, the clients in a child (see the docstring)."""
+    """Run the server here under tracemalloc, the clients in a child (see the docstring).
+    With ``--probe`` instead: no tracemalloc (the server runs at full speed), and at each
+    sample the heap as glibc sees it, Python's allocated blocks and the count of
+    gc-tracked objects; at the end the object types whose count grew."""
     import gc
     import tracemalloc
 
     from workspace import Workspace
     from workspace.engine.config import EngineConfig
+    from workspace.market.config import FeedConfig
 
+    sim: asyncio.subprocess.Process | None = None
+    feed_config: FeedConfig | None = None
+    if not args.sim_in_process:
+        sim, flags = await start_sim()
+        feed_config = FeedConfig(stream_url=flags[3], rest_url=flags[5])
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         workspace = Workspace(
-            feed="sim",
+            feed="sim" if sim is None else "binance",
+            feed_config=feed_config,
             db=Path(tmp) / "journal.sqlite",
             balances={"USDT": 10_000_000},
             engine=EngineConfig(final_orders_in_memory=args.final_orders_in_memory),
@@ -381,7 +512,8 @@ async def attribute(args: argparse.Namespace) -> dict[str, Any]:
         try:
             server = await workspace.serve(port=0)
             url = f"ws://127.0.0.1:{server.port}/api/ws/realtime"
-            tracemalloc.start(1)
+            if not args.probe:
+                tracemalloc.start(1)
             child = await asyncio.create_subprocess_exec(
                 sys.executable,
                 __file__,
@@ -403,22 +535,56 @@ async def attribute(args: argparse.Namespace) -> dict[str, Any]:
             lines: list[str] = []
             started = time.monotonic()
             first: tracemalloc.Snapshot | None = None
+            types_first: Counter[str] | None = None
             while line := (await child.stdout.readline()).decode():
                 lines.append(line)
                 print(line, end="", flush=True)
-                if first is None and time.monotonic() - started >= args.minutes * 60 / 5:
+                if args.probe and line.startswith("t="):
+                    heap = malloc_heap_mb()
+                    if heap is not None:
+                        print(
+                            f"    heap in use {heap[0]:7.1f} MB, free kept {heap[1]:6.1f} MB, "
+                            f"mmapped {heap[2]:6.1f} MB; python blocks "
+                            f"{sys.getallocatedblocks():,}; gc objects {len(gc.get_objects()):,}; "
+                            f"orders in memory {len(workspace.account.orders):,}",
+                            flush=True,
+                        )
+                if types_first is None and time.monotonic() - started >= args.minutes * 60 / 5:
                     gc.collect()
-                    first = tracemalloc.take_snapshot()
+                    if args.probe:
+                        types_first = _types(gc)
+                    else:
+                        first = tracemalloc.take_snapshot()
+                        types_first = Counter()
                     orders_first = len(workspace.account.orders)
             await child.wait()
             gc.collect()
-            last = tracemalloc.take_snapshot()
             orders_last = len(workspace.account.orders)
+            if args.probe:
+                grown = _types(gc)
+                grown.subtract(types_first or Counter())
+                print("gc-tracked objects that grew after the warm-up:")
+                for name, count in grown.most_common(15):
+                    print(f"  {name:<40} {count:+,}")
+                result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+                result["object_growth"] = dict(grown.most_common(15))
+                result["account_orders_in_memory"] = [orders_first, orders_last]
+                return result
+            last = tracemalloc.take_snapshot()
             tracemalloc.stop()
         finally:
             await workspace.stop()
+            if sim is not None:
+                await stop_process(sim)
     if first is None:
         raise RuntimeError("the run ended before its warm-up")
+    print("Python memory growth after the warm-up, by allocating line (top 12):")
+    for stat in last.compare_to(first, "lineno")[:12]:
+        frame = stat.traceback[0]
+        print(
+            f"  {stat.size_diff / 1e6:+8.2f} MB  {stat.count_diff:+8,}  "
+            f"{frame.filename}:{frame.lineno}"
+        )
     growth: Counter[str] = Counter()
     for stat in last.compare_to(first, "filename"):
         growth[_part(stat.traceback[0].filename)] += stat.size_diff
@@ -426,7 +592,7 @@ async def attribute(args: argparse.Namespace) -> dict[str, Any]:
     for name, size in growth.most_common():
         print(f"  {name:<20} {size / 1e6:+8.2f} MB")
     print(f"  orders in the account's memory: {orders_first} -> {orders_last}")
-    result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    result = json.loads(lines[-1]) if lines else {}
     result["python_growth_mb_by_part"] = {k: round(v / 1e6, 3) for k, v in growth.items()}
     result["account_orders_in_memory"] = [orders_first, orders_last]
     return result
@@ -447,6 +613,12 @@ def main() -> None:
         default=10_000,
         help="the server's bound (EngineConfig.final_orders_in_memory; default 10,000)",
     )
+    parser.add_argument(
+        "--sim-in-process",
+        action="store_true",
+        help="serve --feed sim (the simulator inside the server, its histories filling "
+        "for an hour count in the server's RSS) instead of a simulator process",
+    )
     parser.add_argument("--url", default=None, help="a running server to drive instead")
     parser.add_argument("--pid", type=int, default=None, help="its process id (for RSS)")
     parser.add_argument(
@@ -454,11 +626,16 @@ def main() -> None:
         action="store_true",
         help="run the server here under tracemalloc: Python memory growth by part",
     )
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="run the server here without tracemalloc: glibc heap and object counts",
+    )
     args = parser.parse_args()
     if bool(args.url) != bool(args.pid):
         parser.error("--url and --pid go together")
     with contextlib.suppress(KeyboardInterrupt):
-        result = asyncio.run(attribute(args) if args.attribute else soak(args))
+        result = asyncio.run(attribute(args) if args.attribute or args.probe else soak(args))
         print(json.dumps(result))
 
 

@@ -7,6 +7,7 @@ behind, hostile frames answered with clear errors and a live server afterwards, 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -23,9 +24,11 @@ from ws_peer import TIMEOUT, Peer, PeerFactory
 from tests.engine.test_journal_degraded import Refusal
 from tests.server.test_http_and_auth import http_get
 from workspace import Workspace
+from workspace.notebook.team import Team
 from workspace.server import RealtimeServer, ServerLimits
 from workspace.server.auth import is_loopback_origin
 from workspace.trading.requests import OrderRequest, OrderType, Side
+from workspace.users import UsersFile
 
 
 async def handshake_status(url: str, **kwargs: Any) -> int:
@@ -198,6 +201,55 @@ async def test_connections_per_token_are_capped(workspace: Workspace) -> None:
             code, reason = await close_of(Peer(extra))
         assert code == 1008
         assert reason == "too many connections with this token (at most 1)"
+
+
+# -- multi-user handshakes -------------------------------------------------------------
+async def raw_handshake_status(port: int, request: str) -> int:
+    """Send ``request`` as it is and read the status line of the answer, then wait for
+    the server to close the socket."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request.encode())
+        status = await asyncio.wait_for(reader.readline(), TIMEOUT)
+        await asyncio.wait_for(reader.read(), TIMEOUT)  # to EOF: the server is done with it
+        return int(status.split()[1])
+    finally:
+        writer.close()
+
+
+async def test_a_handshake_refused_after_authentication_leaves_no_user_behind(
+    tmp_path: Path,
+) -> None:
+    users = UsersFile(tmp_path / "users.json")
+    _, token = users.add("alice", {"USDT": "5000"})
+    team = Team(str(users.path), feed="sim", db=tmp_path / "team.sqlite")
+    await team.start()
+    try:
+        async with RealtimeServer(team.engine("alice"), port=0, accounts=team) as server:
+            # The token is alice's (authenticated), but there is no Sec-WebSocket-Key:
+            # websockets refuses it after our checks, and the handler never runs.
+            request = (
+                f"GET /api/ws/realtime?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            )
+            for _ in range(3):
+                assert await raw_handshake_status(server.port, request) == 400
+            # Each refused connection is gone once its handler task has ended (a few
+            # loop turns after the EOF) and collected; its user goes with it.
+            for _ in range(100):
+                gc.collect()
+                if server.authenticating == 0:
+                    break
+                await asyncio.sleep(0)
+            assert server.authenticating == 0
+            # and a good handshake with the same token still opens alice's account
+            async with connect(server.url + f"?token={token}") as websocket:
+                status = json.loads(await asyncio.wait_for(websocket.recv(), TIMEOUT))
+                assert (status["type"], status["user"]) == ("STATUS", "alice")
+            assert server.authenticating == 0
+    finally:
+        await team.stop()
 
 
 # -- /health -------------------------------------------------------------------------------

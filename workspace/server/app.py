@@ -16,6 +16,7 @@ import contextlib
 import logging
 import ssl
 import time
+import weakref
 from collections.abc import Callable, Collection, Sequence
 from http import HTTPStatus
 from typing import Protocol
@@ -77,7 +78,12 @@ class RealtimeServer:
         self.session_factory = session_factory
         self.engine = engine
         self.accounts = accounts
-        self._users: dict[int, str] = {}  # handshakes authenticated, until handled
+        # The user of each handshake authenticated, until its handler takes it.  Keyed
+        # weakly by the connection: a handshake that fails after authentication (a bad
+        # key or extension, a timeout, a client gone, the server closing) never reaches
+        # the handler, and its entry goes with the connection instead of staying for
+        # good (and an id() reused by a later connection never finds a stale user).
+        self._users: weakref.WeakKeyDictionary[ServerConnection, str] = weakref.WeakKeyDictionary()
         self.host = host
         self.token = token or None
         self.origins = (
@@ -190,6 +196,12 @@ class RealtimeServer:
     def blocked(self) -> int:
         """Connections whose socket is full (their client is not reading)."""
         return sum(1 for c in self._connections if c.blocked_since is not None)
+
+    @property
+    def authenticating(self) -> int:
+        """Handshakes authenticated whose connection has not reached its handler yet
+        (multi-user mode): 0 at rest."""
+        return len(self._users)
 
     @property
     def running(self) -> bool:
@@ -305,7 +317,7 @@ class RealtimeServer:
             return error_response(
                 connection, HTTPStatus.UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong token"
             )
-        self._users[id(connection)] = user
+        self._users[connection] = user
         return None
 
     async def _handle(self, websocket: ServerConnection) -> None:
@@ -333,7 +345,7 @@ class RealtimeServer:
         since, journal_id = resume_point(request.path)
         engine = self.engine
         if self.accounts is not None:
-            user = self._users.pop(id(websocket), None)
+            user = self._users.pop(websocket, None)
             try:
                 if user is None:
                     raise Unauthorized("no user")
