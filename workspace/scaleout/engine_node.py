@@ -391,6 +391,11 @@ class EngineNode:
             if book is None:
                 raise NotFound(f"no order book of {symbol.upper()} here (yet)")
             return Reply(value=depth_snapshot_of(book))
+        if action == "replay_page":
+            start, end = _integer(args, "start"), _integer(args, "end")
+            after, page = _integer(args, "after"), _integer(args, "limit")
+            rows = engine.recorded_ticks(symbol, start, end, after, max(1, min(page, 1000)))
+            return Reply(value={"rows": [[row_id, message] for row_id, message in rows]})
         if action == "candles":
             interval, limit = args.get("interval"), args.get("limit")
             if not isinstance(interval, str) or not isinstance(limit, int):
@@ -435,6 +440,13 @@ class EngineNode:
     @property
     def journals(self) -> Mapping[str, Any]:
         return {user: engine.journal for user, engine in self.accounts.items()}
+
+
+def _integer(args: Mapping[str, Any], key: str) -> int:
+    value = args.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidParams(f"{key} required (an integer)")
+    return value
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:
