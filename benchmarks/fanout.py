@@ -537,8 +537,13 @@ async def measure(
 
 async def serve_phase(count: int, args: argparse.Namespace, symbols: list[str]) -> dict[str, Any]:
     """The single process: ``python -m workspace serve`` on the same feed and load."""
-    server = Child("serve", product("serve", "--feed", "sim", "--port", "0",
-                                     "--max-connections-per-address", "0"))  # fmt: skip
+    server = Child(
+        "serve",
+        product(
+            "serve", "--feed", "sim", "--port", "0", "--max-connections-per-address", "0",
+            "--sim-ticker-interval", str(args.ticker_interval),
+        ),
+    )  # fmt: skip
     try:
         await server.start()
         url = (await server.until("serving ")).split()[1]
@@ -560,7 +565,13 @@ async def gateways_phase(
         redis = LocalRedis(Path(scratch) / "redis")
         try:
             await redis.start()
-            engine = Child("engine", product("engine", "--bus", redis.url, "--feed", "sim"))
+            engine = Child(
+                "engine",
+                product(
+                    "engine", "--bus", redis.url, "--feed", "sim",
+                    "--sim-ticker-interval", str(args.ticker_interval),
+                ),
+            )  # fmt: skip
             children.append(engine)
             await engine.start()
             await engine.until("engine ready")
@@ -613,7 +624,8 @@ async def run_gateways(args: argparse.Namespace) -> None:
     counts = [int(c) for c in (args.clients or "500").split(",")]
     gateway_counts = [int(n) for n in args.gateways.split(",")]
     print(
-        f"gateways: engine --feed sim ({len(symbols)} symbols, its default rates) on a "
+        f"gateways: engine --feed sim ({len(symbols)} symbols, a ticker every "
+        f"{args.ticker_interval:g} s each) on a "
         f"private redis-server, N gateways, clients round-robin over them, "
         f"{min(SYMBOLS_PER_CLIENT, len(symbols))} symbols per client, {args.seconds:g} s "
         f"per phase; 'serve' = the single process on the same feed and load",
@@ -643,6 +655,7 @@ async def run_gateways(args: argparse.Namespace) -> None:
                 "clients": counts,
                 "gateways": gateway_counts,
                 "symbols": len(symbols),
+                "ticker_interval_s": args.ticker_interval,
                 "seconds": args.seconds,
                 "rows": [
                     {k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}

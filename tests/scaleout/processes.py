@@ -16,9 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Process:
-    def __init__(self, name: str, argv: list[str], ready: str) -> None:
+    def __init__(
+        self, name: str, argv: list[str], ready: str, program: list[str] | None = None
+    ) -> None:
+        """``program``: what runs ``argv`` (default ``python -m workspace``)."""
         self.name = name
         self.argv = argv
+        self.program = program or ["-m", "workspace"]
         self.ready = ready
         self.process: asyncio.subprocess.Process | None = None
         self.output: list[str] = []
@@ -29,8 +33,7 @@ class Process:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "workspace",
+            *self.program,
             *self.argv,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -70,6 +73,17 @@ class Process:
     def url(self) -> str:
         """The ``ws://`` URL a gateway printed."""
         return self.ready_line.split()[1]
+
+    async def exited(self, timeout_s: float = READY_TIMEOUT_S) -> int:
+        """Wait until the process ends by itself: its exit code."""
+        process, self.process = self.process, None
+        assert process is not None
+        code = await asyncio.wait_for(process.wait(), timeout_s)
+        if self._drain is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._drain, 5)
+            self._drain = None
+        return code
 
     async def kill(self) -> None:
         """``kill -9``."""

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.scaleout.peer import Peer, below
-from tests.scaleout.processes import engine, gateway
+from tests.scaleout.processes import ROOT, Process, engine, gateway
 from workspace.bus.local_redis import LocalRedis
 
 pytestmark = pytest.mark.slow
@@ -132,3 +132,57 @@ async def test_engine_killed_and_restarted_then_redis_killed_and_restarted(
         await door.kill()
         await node.kill()
         await redis.kill()
+
+
+async def test_a_command_the_journal_took_before_a_crash_is_answered_engine_restarted(
+    redis_server: LocalRedis, tmp_path: Path
+) -> None:
+    """The engine dies between journalling an order command and acknowledging it (the
+    gateway still holds its client, waiting): the engine restarted on its journal gets
+    the command again (pending in the consumer group), does not execute it twice, and
+    answers ``ENGINE_RESTARTED``; the order's event reaches the client from the stream,
+    once."""
+    db = tmp_path / "journal.sqlite"
+    crashing = Process(
+        "crashing engine",
+        ["--bus", redis_server.url, "--db", str(db)],
+        "engine ready",
+        program=[str(ROOT / "tests" / "scaleout" / "crash_engine.py")],
+    )
+    await crashing.start()
+    door = await gateway(redis_server.url, "--timeout", "60").start()
+    node: Process | None = None
+    try:
+        client = await Peer.open(door.url)
+        start = await client.snapshot()
+        journal_id, since = start["ORDERS"]["journal_id"], start["ORDERS"]["seq"]
+        subscribed = await client.reply({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+        tick = await client.until(lambda m: m["type"] == "MARKET_UPDATE")
+        await client.send(
+            {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
+             "quantity": 0.001, "id": "o1",
+             "price": below(tick["price"], subscribed["symbol_info"]["tick_size"])}
+        )  # fmt: skip
+        assert await crashing.exited() == 137
+        assert "crashing after the journal took the command" in crashing.output
+
+        node = await engine(redis_server.url, db).start()
+        answer = await client.until(lambda m: m.get("id") == "o1", timeout_s=60)
+        assert (answer["type"], answer["code"]) == ("ERROR", "ENGINE_RESTARTED"), answer
+        event = next(
+            (m for m in client.seen if m["type"] == "ORDER_UPDATE"), None
+        ) or await client.until(lambda m: m["type"] == "ORDER_UPDATE")
+        assert event["order"]["status"] == "NEW"
+        assert "id" not in event  # a live event: its command's reply was the error
+
+        # executed once: one open order; the journal's events, exactly once
+        orders = await client.reply({"action": "get_orders"})
+        assert [o["id"] for o in orders["orders"]] == [event["order"]["id"]]
+        resumed = await resume_all(door.url, since, journal_id)
+        assert order_seqs(resumed) == [event["seq"]]
+        assert order_seqs(client) == [event["seq"]]
+    finally:
+        await door.kill()
+        await crashing.kill()
+        if node is not None:
+            await node.kill()

@@ -10,6 +10,9 @@ key                                holds
 =================================  ========================================================
 ``P:market:{SYM}:ticker``          ``MARKET_UPDATE``s of a symbol (``MAXLEN ~``)
 ``P:market:{SYM}:book``            ``BOOK_UPDATE``s (20 levels a side) of a symbol
+``P:feed:{SYM}``                   the feed owner's market records of a symbol (tickers,
+                                   trades, book tickers, depth diffs), for the engines
+                                   of the other shards (``--feed bus``)
 ``P:status``                       the market side's state (feed, source, gaps) as STATUS
 ``P:events:{user}``                every account event of a user, entry id ``{seq}-0``
 ``P:journal:{user}``               the id of the journal ``P:events:{user}`` copies
@@ -45,6 +48,9 @@ class BusKeys:
 
     def book(self, symbol: str) -> str:
         return f"{self.prefix}:market:{symbol}:book"
+
+    def feed(self, symbol: str) -> str:
+        return f"{self.prefix}:feed:{symbol}"
 
     @property
     def status(self) -> str:

@@ -1,20 +1,32 @@
-"""``python -m workspace engine --bus redis://HOST:PORT``: the accounts (and, on shard 0,
-the market feed) of the scale-out (docs/scale-out.md).  Prints ``engine ready`` once it
-takes commands; SIGINT/SIGTERM stop it cleanly (the journal is closed)."""
+"""``python -m workspace engine --bus redis://HOST:PORT``: the accounts of the scale-out
+(docs/scale-out.md) and, on the one engine given a real feed, the market.  Prints
+``engine ready`` once it takes commands; SIGINT/SIGTERM stop it cleanly (the journal is
+closed).
+
+Who owns the market feed is said by ``--feed``: exactly one engine runs ``--feed
+sim|binance|replay:PATH``; the engines of the other shards run ``--feed bus`` (their
+default with ``--shard i/N``, N > 1) and take that engine's market from Redis."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 
-from workspace.cli.process import run_command, stop_signals
+from workspace.cli.process import add_sim_rate, run_command, sim_config, stop_signals
 
 HELP = "run the accounts (and the market feed) of the scale-out on Redis Streams"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bus", required=True, metavar="redis://HOST:PORT", help="Redis URL")
-    parser.add_argument("--feed", default="sim", help="sim (default), binance or replay:PATH")
+    parser.add_argument(
+        "--feed",
+        default=None,
+        help="sim, binance or replay:PATH: this engine owns the market feed (exactly one "
+        "engine does); bus: take the owner's market from Redis.  Default: sim alone, bus "
+        "with --shard i/N (N > 1)",
+    )
+    add_sim_rate(parser)
     parser.add_argument("--users", default=None, metavar="FILE", help="the users file")
     parser.add_argument(
         "--db", default=None, help="journal file (with --users: the team's journal name)"
@@ -37,18 +49,26 @@ async def _run(args: argparse.Namespace) -> int:
     from workspace.scaleout.engine_node import EngineNode
     from workspace.scaleout.shards import Shard
 
+    shard = Shard.parse(args.shard)
+    feed = args.feed or ("sim" if shard.count == 1 else "bus")
+    args.feed = feed
     node = EngineNode(
         check_bus_url(args.bus),
-        feed=args.feed,
+        feed=feed,
         db=args.db,
         users=args.users,
-        shard=Shard.parse(args.shard),
+        shard=shard,
         keys=BusKeys(args.bus_prefix),
+        sim_config=sim_config(args),
     )
     with stop_signals() as stop:
         try:
             await node.start()
-            print(f"engine ready: shard {node.shard}, {len(node.accounts)} accounts", flush=True)
+            market = "owns the market feed" if node.owns_market else "market from the bus"
+            print(
+                f"engine ready: shard {node.shard}, {len(node.accounts)} accounts, {market}",
+                flush=True,
+            )
             await stop.wait()
         finally:
             await node.stop()

@@ -33,6 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_connection_caps(parser)
     parser.add_argument("--bus-prefix", default="ws", help="key prefix on Redis (default ws)")
     parser.add_argument(
+        "--held-events",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="order events a user's view keeps in memory (default 10000); a resume from "
+        "further back reads the older ones from Redis, a page at a time",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=5.0, help="seconds to wait for an engine's reply"
     )
     parser.add_argument("--log-level", default="WARNING", help="logging level")
@@ -69,6 +77,7 @@ async def _run(args: argparse.Namespace) -> int:
         token=args.token,
         shards=args.shards,
         timeout_s=args.timeout,
+        held_events=args.held_events,
     )
     await gateway.start()
     server = RealtimeServer(

@@ -98,3 +98,38 @@ def _cap(text: str) -> int | None:
     if value < 0:
         raise argparse.ArgumentTypeError("a cap is 0 (none) or more")
     return value or None
+
+
+def add_sim_rate(parser: argparse.ArgumentParser) -> None:
+    """``--sim-ticker-interval``: the embedded simulator's 24 h ticker rate (``serve``
+    and the feed-owning ``engine``, with ``--feed sim``)."""
+    parser.add_argument(
+        "--sim-ticker-interval",
+        type=_positive_seconds,
+        default=None,
+        metavar="S",
+        help="with --feed sim: seconds between two tickers of a symbol (default 1, Binance's "
+        "rate; 0.25 = 4x)",
+    )
+
+
+def sim_config(args: argparse.Namespace) -> Any:
+    """The simulator's configuration the flags ask for (``None``: its defaults)."""
+    interval = getattr(args, "sim_ticker_interval", None)
+    if interval is None:
+        return None
+    if getattr(args, "feed", "sim") != "sim":
+        raise WorkspaceError("--sim-ticker-interval is a setting of --feed sim")
+    from workspace.sim import SimConfig
+
+    return SimConfig(ticker_interval_s=interval)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seconds > 0")
+    return value

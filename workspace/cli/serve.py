@@ -13,7 +13,14 @@ import logging
 import os
 import sys
 
-from workspace.cli.process import add_connection_caps, run_command, server_limits, stop_signals
+from workspace.cli.process import (
+    add_connection_caps,
+    add_sim_rate,
+    run_command,
+    server_limits,
+    sim_config,
+    stop_signals,
+)
 from workspace.errors import WorkspaceError
 from workspace.server import RealtimeServer
 from workspace.server.auth import is_loopback, parse_origins
@@ -24,6 +31,7 @@ HELP = "run the engine and the WebSocket server (PROTOCOL.md) headless"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feed", default="sim", help="sim (default), binance or replay:PATH")
+    add_sim_rate(parser)
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="port, 0 = any free port")
     parser.add_argument("--db", default=None, help="journal file (SQLite); default: in memory")
@@ -136,6 +144,7 @@ async def _serve(args: argparse.Namespace) -> int:
         feed=args.feed,
         db=args.db,
         feed_config=feed_config,
+        sim=sim_config(args),
         balances=args.balances,
         allow_short=True if args.allow_short else None,
         engine=EngineConfig(final_orders_in_memory=args.final_orders_in_memory)
@@ -186,6 +195,7 @@ async def _serve_team(args: argparse.Namespace, feed_config: object) -> int:
         account=AccountConfig(allow_short=True) if args.allow_short else None,
         engine=engine_config,
         feed_config=feed_config,
+        sim_config=sim_config(args),
     )
     await team.start(connect_timeout=0)
     try:

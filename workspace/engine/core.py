@@ -1400,6 +1400,18 @@ class Engine:
                 yield message
             await asyncio.sleep(0)  # between pages, let the loop breathe
 
+    def recorded_ticks(
+        self, symbol: str, start_ms: int, end_ms: int, after_id: int = 0, limit: int = 500
+    ) -> list[tuple[int, Message]]:
+        """One page of the recorded ``MARKET_UPDATE``s ``replay_ticks`` streams (row id,
+        message), after row ``after_id``: a gateway's replay asks the market engine for
+        them page by page and paces them itself."""
+        if after_id == 0:
+            self._flush_ticks()
+        return self.ticks.market_updates(
+            normalize_symbol(symbol), start_ms, end_ms, after_id=after_id, limit=limit
+        )
+
     # -- notebook helpers ----------------------------------------------------------
     def run_soon(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
         """Run ``coro`` as an engine-owned task (cancelled on stop); its outcome is the

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from workspace.engine.feed_port import (
@@ -43,6 +43,9 @@ class SharedFeed:
         self._started: asyncio.Task[None] | None = None
         self._running = 0
         self._status: FeedStatusLike | None = None
+        self.taps: list[Callable[[FeedRecord], None]] = []
+        """Called with every record of the real feed, before the engines get it (the
+        scale-out's feed owner copies them to Redis for the other shards)."""
 
     def share(self, callbacks: FeedCallbacks) -> FeedShare:
         """A ``FeedFactory``: the feed as one engine sees it."""
@@ -56,6 +59,8 @@ class SharedFeed:
             for item in record:
                 self._on_record(item)
             return
+        for tap in self.taps:
+            tap(record)
         symbol = getattr(record, "symbol", None)
         if isinstance(record, DepthSnapshot | DepthUpdate):
             wanted = [s for s in self.shares if symbol in s.held_books]

@@ -21,6 +21,7 @@ from typing import Any
 
 from workspace.engine.config import EngineConfig
 from workspace.engine.core import Engine
+from workspace.engine.feed_port import FeedFactory
 from workspace.engine.shared_feed import SharedFeed
 from workspace.errors import InvalidParams
 from workspace.notebook.workspace import Workspace, live_feed_factory, parse_feed
@@ -43,18 +44,23 @@ class Team:
         feed_config: Any = None,
         sim_config: Any = None,
         owns: Callable[[str], bool] | None = None,
+        feed_factory: FeedFactory | None = None,
     ) -> None:
         """``db``: the team's journal name (each user's account in a file beside it);
         ``None``: in memory (a temporary folder per account).  ``account``: the
         settings every new account starts from (fees, shorts); the users file gives
         each one its balances.  ``owns``: which users' accounts run here (an engine's
-        shard); default every user."""
+        shard); default every user.  ``feed_factory``: the shared feed built by the
+        caller (``feed="bus"``: a scale-out engine's ``BusFeed``)."""
         kind, _ = parse_feed(feed)
         if kind == "replay":
             raise InvalidParams(
                 "multi-user mode needs a live feed (sim or binance): a replay is one account's"
             )
+        if (kind == "bus") != (feed_factory is not None):
+            raise InvalidParams("feed 'bus' and feed_factory go together")
         self.feed_kind = kind
+        self._given_factory = feed_factory
         self.directory = users if isinstance(users, UserDirectory) else UserDirectory(str(users))
         self.db = None if db is None else Path(db).expanduser()
         self._account = account
@@ -71,9 +77,12 @@ class Team:
         """Called when an account opens after ``start`` (a user added meanwhile)."""
 
     async def start(self, connect_timeout: float | None = None) -> Team:
-        factory, self._simulator = await live_feed_factory(
-            self.feed_kind, self._engine_config, self._feed_config, self._sim_config
-        )
+        if self._given_factory is not None:
+            factory = self._given_factory
+        else:
+            factory, self._simulator = await live_feed_factory(
+                self.feed_kind, self._engine_config, self._feed_config, self._sim_config
+            )
         self.shared = SharedFeed(factory)
         self._running = True
         self.directory.on_change.append(self._users_changed)

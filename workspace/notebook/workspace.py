@@ -79,7 +79,7 @@ log = logging.getLogger("workspace.engine")
 STOP_ANNOUNCE_TIMEOUT_S = 2.0
 """How long ``stop()`` waits for the panels to receive the stopped STATUS."""
 
-FeedKind = Literal["sim", "binance", "replay"]
+FeedKind = Literal["sim", "binance", "replay", "bus"]
 F = TypeVar("F", bound=StrategyFunction)
 
 
@@ -89,6 +89,8 @@ def parse_feed(spec: str) -> tuple[FeedKind, Path | None]:
         return "sim", None
     if spec == "binance":
         return "binance", None
+    if spec == "bus":
+        return "bus", None  # the scale-out's engines of the other shards (BusFeed)
     if spec.startswith("replay:") and len(spec) > len("replay:"):
         return "replay", Path(spec[len("replay:") :]).expanduser()
     raise InvalidParams(f"feed must be 'sim', 'binance' or 'replay:PATH', got {spec!r}")
@@ -125,6 +127,11 @@ async def live_feed_factory(
         config = base.with_(stream_url=simulator.stream_url, rest_url=simulator.rest_url)
     elif kind == "binance":
         config = feed_config or FeedConfig.from_env()
+    elif kind == "bus":
+        raise InvalidParams(
+            "feed 'bus' is the market of another engine of the scale-out: "
+            "python -m workspace engine --feed bus (docs/scale-out.md)"
+        )
     else:
         raise InvalidParams(f"{kind}: not a live feed")
     # the engine bounds how long start() waits; the feed itself keeps connecting

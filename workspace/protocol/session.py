@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -342,22 +342,31 @@ class ProtocolSession:
         self._resumed_from = since
         outbox, pacer, share = self.outbox, self.pacer, self.share
         count = 0
-        pages = iter(self.engine.order_update_pages(since, self.page_size, upto))
-        while not (self._closed or outbox.closed):
-            if share is not None:
-                await share.take(self.page_size)  # the loop's turn, shared by all resumes
-            page = next(pages, None)  # one bounded read of the journal
-            if page is None:
-                break
-            if pacer is not None:
-                await pacer.bulk(len(page))
-            for event in page:
-                outbox.push(event)
-            count += len(page)
-            if paced:
-                await outbox.drained(self.page_size)
-            await asyncio.sleep(0)  # one page per turn, whatever the client's speed
+        pages = self._missed_pages(since, upto)
+        try:
+            while not (self._closed or outbox.closed):
+                if share is not None:
+                    await share.take(self.page_size)  # the loop's turn, shared by all resumes
+                page = await anext(pages, None)  # one bounded read of the journal
+                if page is None:
+                    break
+                if pacer is not None:
+                    await pacer.bulk(len(page))
+                for event in page:
+                    outbox.push(event)
+                count += len(page)
+                if paced:
+                    await outbox.drained(self.page_size)
+                await asyncio.sleep(0)  # one page per turn, whatever the client's speed
+        finally:
+            await pages.aclose()
         return count
+
+    async def _missed_pages(self, since: int, upto: int) -> AsyncGenerator[list[Message], None]:
+        """The order events ``since`` < seq <= ``upto``, a page per step (a session
+        whose events are elsewhere, a gateway's, reads them from there)."""
+        for page in self.engine.order_update_pages(since, self.page_size, upto):
+            yield page
 
     async def _resume(
         self, since: int, journal_id: str | None, command_id: CommandId, *, inline: bool

@@ -31,7 +31,7 @@ from typing import Any
 from workspace.bus import entries
 from workspace.bus.keys import BusKeys
 from workspace.bus.link import Redis, close_quietly, fields_of, open_redis, run_forever
-from workspace.bus.rpc import BusCommand, CommandConsumer, Reply, heartbeat
+from workspace.bus.rpc import HEARTBEAT_TTL_MS, BusCommand, CommandConsumer, Reply, heartbeat
 from workspace.engine.config import EngineConfig
 from workspace.engine.core import Engine
 from workspace.errors import InvalidParams, NotFound, WorkspaceError
@@ -45,7 +45,9 @@ from workspace.protocol.commands import (
     parse_command,
 )
 from workspace.protocol.outbox import Outbox
+from workspace.scaleout.bus_feed import BusFeed, depth_snapshot_of, listing_of
 from workspace.scaleout.event_publisher import EventPublisher
+from workspace.scaleout.feed_records import RecordPublisher
 from workspace.scaleout.market_publisher import MarketPublisher, market_status
 from workspace.scaleout.shards import SINGLE_USER, Shard
 
@@ -67,7 +69,11 @@ class EngineNode:
         keys: BusKeys | None = None,
         engine_config: EngineConfig | None = None,
         feed_config: Any = None,
+        sim_config: Any = None,
     ) -> None:
+        """``feed``: ``sim``, ``binance`` or ``replay:PATH`` for the engine that owns the
+        market feed (exactly one), ``bus`` for the engines of the other shards (they
+        take the owner's market from Redis: ``BusFeed``)."""
         self.url = url
         self.keys = keys or BusKeys()
         self.feed = feed
@@ -76,12 +82,19 @@ class EngineNode:
         self.shard = shard or Shard()
         self.engine_config = engine_config
         self.feed_config = feed_config
-        self.owns_market = self.shard.index == 0
+        self.sim_config = sim_config
+        self.owns_market = feed != "bus"
+        if not self.owns_market and self.shard.count < 2:
+            raise InvalidParams(
+                "--feed bus takes the market of another shard's engine: it needs --shard i/N "
+                "with N > 1, and one engine of the N with --feed sim|binance"
+            )
         self.team: Team | None = None
         self.workspace: Workspace | None = None
         self.accounts: dict[str, Engine] = {}
         self.publisher: EventPublisher | None = None
         self.market: MarketPublisher | None = None
+        self.records: RecordPublisher | None = None
         self._redis: Redis | None = None
         self._consumers: list[CommandConsumer] = []
         self._tasks: list[asyncio.Task[Any]] = []
@@ -94,27 +107,45 @@ class EngineNode:
         return f"engine-{self.shard.index}"
 
     async def start(self) -> EngineNode:
+        if self.users is None and self.shard.count != 1:
+            raise InvalidParams("--shard splits the users of a users file: give --users")
+        redis = self._redis = open_redis(self.url)
+        if self.owns_market:
+            await self._claim_market(redis)
         if self.users is not None:
+            engine_config = self.engine_config or EngineConfig()
+            url, keys = self.url, self.keys
             self.team = Team(
                 self.users,
                 feed=self.feed,
                 db=self.db,
-                engine=self.engine_config,
+                engine=engine_config,
                 feed_config=self.feed_config,
+                sim_config=self.sim_config,
                 owns=self.shard.owns,
+                feed_factory=None
+                if self.owns_market
+                else (
+                    lambda callbacks: BusFeed(
+                        url, keys, callbacks, keep_books=engine_config.keep_books
+                    )
+                ),
             )
             await self.team.start()
             self.accounts = {name: ws.engine for name, ws in self.team.accounts.items()}
             self.team.on_account.append(self._account_added)
         else:
-            if self.shard.count != 1:
-                raise InvalidParams("--shard splits the users of a users file: give --users")
-            self.workspace = Workspace(feed=self.feed, db=self.db, engine=self.engine_config)
+            self.workspace = Workspace(
+                feed=self.feed,
+                db=self.db,
+                engine=self.engine_config,
+                feed_config=self.feed_config,
+                sim=self.sim_config,
+            )
             await self.workspace.start()
             self.accounts = {SINGLE_USER: self.workspace.engine}
         if not self.accounts:
             raise InvalidParams("no account on this shard: the users file has none for it")
-        redis = self._redis = open_redis(self.url)
         self.publisher = EventPublisher(
             redis, self.keys, {user: engine.journal for user, engine in self.accounts.items()}
         )
@@ -133,6 +164,19 @@ class EngineNode:
         if self.owns_market:
             market_engine = self.accounts[sorted(self.accounts)[0]]
             self.market = MarketPublisher(market_engine, redis, self.keys)
+            if self.shard.count > 1 and self.team is not None and self.team.shared is not None:
+                # the other shards' engines take this feed's records (--feed bus)
+                self.records = RecordPublisher(redis, self.keys)
+                self.team.shared.taps.append(self.records.take)
+                spawn(
+                    run_forever(
+                        "feed records",
+                        self.url,
+                        self.records.run,
+                        stopping=lambda: self._stopping,
+                    ),
+                    "engine.records",
+                )
             spawn(
                 run_forever(
                     "market publisher",
@@ -152,6 +196,10 @@ class EngineNode:
                 name="market commands",
             )
             self._consumers.append(market)
+            spawn(
+                heartbeat(redis, self.keys.feed_owner, self._owner_identity().encode()),
+                "engine.beat.owner",
+            )
             spawn(heartbeat(redis, self.keys.engine("market"), b"market"), "engine.beat.market")
         accounts = CommandConsumer(
             self.url,
@@ -168,6 +216,24 @@ class EngineNode:
         for consumer in self._consumers:
             consumer.start()
         return self
+
+    def _owner_identity(self) -> str:
+        """Who owns the feed: the same name for an engine restarted in its place (the
+        same machine and shard), another for any other engine."""
+        return f"{socket.gethostname()}:shard {self.shard}"
+
+    async def _claim_market(self, redis: Redis) -> None:
+        """Exactly one engine owns the market feed (and takes the market commands): a
+        second one refuses to start while the first is alive."""
+        mine = self._owner_identity()
+        found = await redis.get(self.keys.feed_owner)
+        holder = found.decode() if isinstance(found, bytes) else found
+        if holder is not None and holder != mine:
+            raise InvalidParams(
+                f"another engine owns the market feed ({holder}): start this one "
+                "with --feed bus, or stop that one first"
+            )
+        await redis.set(self.keys.feed_owner, mine.encode(), px=HEARTBEAT_TTL_MS)
 
     async def _publish_events(self) -> None:
         assert self.publisher is not None
@@ -295,6 +361,8 @@ class EngineNode:
         action = command.action
         if action == "status":
             return Reply(value=market_status(engine.status_message()))
+        if action == "listing":
+            return Reply(value=listing_of(await self._real_feed().exchange_symbols()))
         if not isinstance(symbol, str):
             raise InvalidParams("symbol required")
         if action == "acquire_symbol":
@@ -318,12 +386,30 @@ class EngineNode:
                 assert self.market is not None
                 self.market.hold_book(name, False)
             return Reply(value=None)
+        if action == "depth_snapshot":
+            book = self._real_feed().book(symbol.upper())
+            if book is None:
+                raise NotFound(f"no order book of {symbol.upper()} here (yet)")
+            return Reply(value=depth_snapshot_of(book))
+        if action == "replay_page":
+            start, end = _integer(args, "start"), _integer(args, "end")
+            after, page = _integer(args, "after"), _integer(args, "limit")
+            rows = engine.recorded_ticks(symbol, start, end, after, max(1, min(page, 1000)))
+            return Reply(value={"rows": [[row_id, message] for row_id, message in rows]})
         if action == "candles":
             interval, limit = args.get("interval"), args.get("limit")
             if not isinstance(interval, str) or not isinstance(limit, int):
                 raise InvalidParams("interval and limit required")
             return Reply(value=await engine.candles_message(symbol, interval, limit))
         raise InvalidParams(f"unknown market command {action!r}")
+
+    def _real_feed(self) -> Any:
+        """The feed this engine owns (what its accounts' engines share)."""
+        if self.team is not None and self.team.shared is not None:
+            return self.team.shared.feed
+        if self.workspace is not None:
+            return self.workspace.engine._feed
+        raise InvalidParams("this engine has no feed")
 
     # -- stopping ------------------------------------------------------------------------
     async def stop(self) -> None:
@@ -344,11 +430,23 @@ class EngineNode:
         if self.workspace is not None:
             await self.workspace.stop()
         if self._redis is not None:
+            if self.owns_market:
+                with contextlib.suppress(Exception):  # best effort: the key expires anyway
+                    mine = self._owner_identity().encode()
+                    if await self._redis.get(self.keys.feed_owner) == mine:
+                        await self._redis.delete(self.keys.feed_owner)
             await close_quietly(self._redis)
 
     @property
     def journals(self) -> Mapping[str, Any]:
         return {user: engine.journal for user, engine in self.accounts.items()}
+
+
+def _integer(args: Mapping[str, Any], key: str) -> int:
+    value = args.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidParams(f"{key} required (an integer)")
+    return value
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

@@ -23,11 +23,13 @@ limits, auth) on views of Redis instead of an engine in the process:
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import hmac
 import logging
+import math
 import secrets
-from collections.abc import AsyncIterator, Collection, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -51,7 +53,6 @@ from workspace.protocol.commands import (
     GetPortfolio,
     GetPositions,
     PlaceOrder,
-    Replay,
 )
 from workspace.protocol.outbox import STATE_TYPES, Outbox
 from workspace.protocol.session import Outcome, ProtocolSession
@@ -63,8 +64,9 @@ from workspace.users import UserDirectory
 _log = logging.getLogger("workspace.scaleout")
 
 HISTORY = 10_000
-"""Order events a user view keeps in memory for ``resume`` by command (a resume on
-connect reads from Redis whatever it needs)."""
+"""Order events a user view keeps in memory (``--held-events``): a resume from further
+back reads the older ones from the user's event stream, a page at a time."""
+REPLAY_PAGE = 500
 DELIVERED = object()
 FINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED"})
 
@@ -240,6 +242,7 @@ class UserView:
         self._journal_id = ""
         self._events: list[tuple[int, Message]] = []  # order events, seq order
         self._history_from = 0  # every order event after this seq is in _events
+        self._held = gateway.held_events
         self._expected: dict[str, tuple[Outbox, Any]] = {}  # tag -> (outbox, command id)
         self.server_clients = 0
 
@@ -322,8 +325,8 @@ class UserView:
             else:
                 self._open[order_id] = order
         self._events.append((seq, message))
-        if len(self._events) > HISTORY:
-            dropped = self._events[: len(self._events) - HISTORY]
+        if len(self._events) > self._held:
+            dropped = self._events[: len(self._events) - self._held]
             del self._events[: len(dropped)]
             self._history_from = dropped[-1][0]
 
@@ -341,31 +344,50 @@ class UserView:
                 for outbox in tuple(self.outboxes):
                     outbox.push_state(kind, message)
 
-    async def load_history(self, since: int) -> None:
-        """Make the order events after ``since`` available (read from the stream)."""
+    async def check_kept(self, since: int) -> None:
+        """Raise if the events after ``since`` are no longer all in the stream (it is
+        bounded): a resume from there cannot be exact."""
         if since >= self._history_from:
             return
-        found: list[tuple[int, Message]] = []
-        low = entries.event_id(since + 1)
-        high = entries.event_id(self._history_from)
-        redis = self.gateway.tail._control
-        while True:
-            page = await xrange(redis, self.stream, low, high, 1000)
-            for entry_id, fields in page:
-                message = entries.message_of(fields)
-                if message is not None:
-                    found.append((entries.seq_of(entry_id), message))
-            if len(page) < 1000:
-                break
-            low = "(" + page[-1][0].decode()
-        first = await xrange(redis, self.stream, "-", "+", 1)
+        first = await xrange(self.gateway.tail._control, self.stream, "-", "+", 1)
         if first and entries.seq_of(first[0][0]) > since + 1:
             raise InvalidParams(
                 f"events after seq {since} are no longer kept (the stream starts at "
                 f"{entries.seq_of(first[0][0])})"
             )
-        self._events[:0] = [(seq, m) for seq, m in found if seq <= self._history_from]
-        self._history_from = since
+
+    async def missed_pages(
+        self, since: int, until: int, page_size: int
+    ) -> AsyncGenerator[list[Message], None]:
+        """The order events ``since`` < seq <= ``until``, a page per step: from this
+        view's window when they are in it, from the event stream (``XRANGE``, one
+        bounded read per page) when they are older; the window may move on between
+        two pages, so each page looks again where its first event is."""
+        await self.check_kept(since)
+        redis = self.gateway.tail._control
+        cursor = since
+        size = max(1, page_size)
+        while cursor < until:
+            if cursor >= self._history_from:
+                events = self._events
+                start = bisect.bisect_right(events, cursor, key=_seq_of)
+                held = [(seq, m) for seq, m in events[start : start + size] if seq <= until]
+                if not held:
+                    return
+                cursor = held[-1][0]
+                yield [message for _, message in held]
+                continue
+            high = min(until, self._history_from)
+            page = await xrange(
+                redis, self.stream, entries.event_id(cursor + 1), entries.event_id(high), size
+            )
+            if not page:
+                cursor = high  # nothing (no order event) left below the window
+                continue
+            cursor = entries.seq_of(page[-1][0])
+            found = [m for _, fields in page if (m := entries.message_of(fields)) is not None]
+            if found:
+                yield found
 
     # -- EngineApi ------------------------------------------------------------------------
     def subscribe_messages(
@@ -458,7 +480,37 @@ class UserView:
     def replay_ticks(
         self, symbol: str, start_ms: int, end_ms: int, speed: float
     ) -> AsyncIterator[Message]:
-        raise InvalidParams("replay is served by serve, not by a gateway")
+        if not isinstance(speed, int | float) or math.isnan(speed) or speed < 0:
+            raise InvalidParams(f"speed must be a number >= 0, got {speed!r}")
+        if start_ms > end_ms:
+            raise InvalidParams(f"start ({start_ms}) is after end ({end_ms})")
+        return self._replay_ticks(normalize_symbol(symbol), start_ms, end_ms, float(speed))
+
+    async def _replay_ticks(
+        self, symbol: str, start_ms: int, end_ms: int, speed: float
+    ) -> AsyncIterator[Message]:
+        """The market engine's recorded ticks (its tick store), a page per command,
+        paced here as recorded (scaled by ``speed``), as ``serve`` paces them."""
+        after, previous_ms = 0, None
+        while True:
+            reply = await self.market._call(
+                "replay_page",
+                {"symbol": symbol, "start": start_ms, "end": end_ms, "after": after,
+                 "limit": REPLAY_PAGE},
+            )  # fmt: skip
+            rows = reply.get("rows") if isinstance(reply, dict) else None
+            if not rows:
+                return
+            for row_id, message in rows:
+                after = int(row_id)
+                ts = message["timestamp"]
+                if speed > 0 and previous_ms is not None and ts > previous_ms:
+                    await asyncio.sleep((ts - previous_ms) / 1000.0 / speed)
+                previous_ms = ts
+                message["replay"] = True
+                yield message
+            if len(rows) < REPLAY_PAGE:
+                return
 
     async def call(self, action: str, args: dict[str, Any] | None = None) -> Any:
         return await self.gateway.client.call(self.commands, action, args or {}, user=self.user)
@@ -515,13 +567,10 @@ class GatewaySession(ProtocolSession):
                 return Outcome(messages.with_id(await view.call("get_positions"), cid))
             case GetPortfolio(id=cid):
                 return Outcome(messages.with_id(await view.call("get_portfolio"), cid))
-            case Replay(id=cid):
-                return Outcome(
-                    messages.error(
-                        "INVALID_PARAMS", "replay is served by serve, not a gateway", cid
-                    )
-                )
         return await super()._dispatch(command, inline=inline)
+
+    def _missed_pages(self, since: int, upto: int) -> AsyncGenerator[list[Message], None]:
+        return self.view.missed_pages(since, upto, self.page_size)
 
 
 class Gateway:
@@ -536,7 +585,11 @@ class Gateway:
         token: str | None = None,
         shards: int = 1,
         timeout_s: float = 5.0,
+        held_events: int = HISTORY,
     ) -> None:
+        if held_events < 1:
+            raise InvalidParams("held events: at least 1")
+        self.held_events = held_events
         self.url = url
         self.keys = keys or BusKeys()
         self.id = secrets.token_hex(6)
@@ -586,7 +639,7 @@ class Gateway:
         else:
             await view.refresh()
         if since is not None:
-            await view.load_history(since)
+            await view.check_kept(since)
         return view
 
     async def _open(self, user: str) -> UserView:
@@ -594,6 +647,10 @@ class Gateway:
         await view.open()
         self.views[user] = view
         return view
+
+
+def _seq_of(event: tuple[int, Message]) -> int:
+    return event[0]
 
 
 __all__ = ["DELIVERED", "EngineUnavailable", "Gateway", "GatewaySession", "MarketView", "UserView"]
