@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections import Counter, deque
 from collections.abc import (
     AsyncIterator,
@@ -66,6 +65,7 @@ from workspace.engine.market_messages import MarketMessages
 from workspace.engine.metrics import EngineMetrics, watch_loop_lag
 from workspace.engine.subscribe_batch import SubscribeBatcher
 from workspace.engine.tasks import TaskSet
+from workspace.engine.tick_replay import Page, check_replay, paced_replay
 from workspace.engine.tick_store import TickStore
 from workspace.engine.ticks import Tick
 from workspace.errors import InvalidParams, InvalidSymbol, JournalUnavailable, NotFound
@@ -1374,31 +1374,13 @@ class Engine:
     def replay_ticks(
         self, symbol: str, start_ms: int, end_ms: int, speed: float
     ) -> AsyncIterator[Message]:
-        if not isinstance(speed, int | float) or math.isnan(speed) or speed < 0:
-            raise InvalidParams(f"speed must be a number >= 0, got {speed!r}")
-        if start_ms > end_ms:
-            raise InvalidParams(f"start ({start_ms}) is after end ({end_ms})")
-        return self._replay_ticks(normalize_symbol(symbol), start_ms, end_ms, float(speed))
-
-    async def _replay_ticks(
-        self, symbol: str, start_ms: int, end_ms: int, speed: float
-    ) -> AsyncIterator[Message]:
+        name, pace = check_replay(symbol, start_ms, end_ms, speed)
         self._flush_ticks()
-        after, previous_ms = 0, None
-        while True:
-            page = self.ticks.market_updates(symbol, start_ms, end_ms, after_id=after)
-            if not page:
-                return
-            for row_id, message in page:
-                after = row_id
-                ts = message["timestamp"]
-                if speed > 0 and previous_ms is not None and ts > previous_ms:
-                    # Pacing, as recorded, scaled by speed.
-                    await asyncio.sleep((ts - previous_ms) / 1000.0 / speed)
-                previous_ms = ts
-                message["replay"] = True
-                yield message
-            await asyncio.sleep(0)  # between pages, let the loop breathe
+
+        async def next_page(after: int) -> Page:
+            return self.ticks.market_updates(name, start_ms, end_ms, after_id=after)
+
+        return paced_replay(next_page, pace)
 
     def recorded_ticks(
         self, symbol: str, start_ms: int, end_ms: int, after_id: int = 0, limit: int = 500

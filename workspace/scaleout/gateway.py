@@ -27,7 +27,6 @@ import bisect
 import contextlib
 import hmac
 import logging
-import math
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterator, Sequence
 from decimal import Decimal
@@ -41,6 +40,7 @@ from workspace.bus.link import Entry, close_quietly, last_entry, open_redis, xra
 from workspace.bus.rpc import CommandClient
 from workspace.bus.tail import StreamTail
 from workspace.engine.hub import Hub
+from workspace.engine.tick_replay import Page, check_replay, paced_replay
 from workspace.errors import InvalidParams, WorkspaceError
 from workspace.market.subscriptions import normalize_symbol
 from workspace.protocol import messages
@@ -480,37 +480,20 @@ class UserView:
     def replay_ticks(
         self, symbol: str, start_ms: int, end_ms: int, speed: float
     ) -> AsyncIterator[Message]:
-        if not isinstance(speed, int | float) or math.isnan(speed) or speed < 0:
-            raise InvalidParams(f"speed must be a number >= 0, got {speed!r}")
-        if start_ms > end_ms:
-            raise InvalidParams(f"start ({start_ms}) is after end ({end_ms})")
-        return self._replay_ticks(normalize_symbol(symbol), start_ms, end_ms, float(speed))
-
-    async def _replay_ticks(
-        self, symbol: str, start_ms: int, end_ms: int, speed: float
-    ) -> AsyncIterator[Message]:
         """The market engine's recorded ticks (its tick store), a page per command,
         paced here as recorded (scaled by ``speed``), as ``serve`` paces them."""
-        after, previous_ms = 0, None
-        while True:
+        name, pace = check_replay(symbol, start_ms, end_ms, speed)
+
+        async def next_page(after: int) -> Page:
             reply = await self.market._call(
                 "replay_page",
-                {"symbol": symbol, "start": start_ms, "end": end_ms, "after": after,
+                {"symbol": name, "start": start_ms, "end": end_ms, "after": after,
                  "limit": REPLAY_PAGE},
             )  # fmt: skip
             rows = reply.get("rows") if isinstance(reply, dict) else None
-            if not rows:
-                return
-            for row_id, message in rows:
-                after = int(row_id)
-                ts = message["timestamp"]
-                if speed > 0 and previous_ms is not None and ts > previous_ms:
-                    await asyncio.sleep((ts - previous_ms) / 1000.0 / speed)
-                previous_ms = ts
-                message["replay"] = True
-                yield message
-            if len(rows) < REPLAY_PAGE:
-                return
+            return [(int(row_id), message) for row_id, message in rows or ()]
+
+        return paced_replay(next_page, pace, full_page=REPLAY_PAGE)
 
     async def call(self, action: str, args: dict[str, Any] | None = None) -> Any:
         return await self.gateway.client.call(self.commands, action, args or {}, user=self.user)
