@@ -236,27 +236,36 @@ def slope_per_min(samples: list[tuple[float, float]]) -> float:
     return cov / var * 60.0
 
 
+async def start_ready(
+    argv: list[str], ready: bytes, env: dict[str, str], stderr: int | None = None
+) -> tuple[asyncio.subprocess.Process, bytes]:
+    """``python -m workspace *argv``, once it printed its ready line (which starts with
+    ``ready``); killed and raised if its first line is anything else."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "workspace",
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=stderr,
+        env=env,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 60)
+    if not line.startswith(ready):
+        process.kill()
+        raise RuntimeError(f"{argv[0]} did not start: {line!r}")
+    return process, line
+
+
 async def start_sim() -> tuple[asyncio.subprocess.Process, list[str]]:
     """The exchange simulator in its own process: its histories (recent trades, one-second
     candles) fill up to their bounds for an hour, and that is the stand-in for Binance,
     not the server under test.  Returns it and the ``serve`` flags that point at it."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "workspace",
-        "sim",
-        "--port",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        env=env,
+    process, line = await start_ready(
+        ["sim", "--port", "0"], b"simulator: ", env, stderr=asyncio.subprocess.DEVNULL
     )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 60)
-    if not line.startswith(b"simulator: "):
-        process.kill()
-        raise RuntimeError(f"sim did not start: {line!r}")
     stream_url = line.split()[1].decode()
     rest_url = line.split()[3].decode().split("/api/")[0]
     return process, [
@@ -285,27 +294,11 @@ async def start_serve(
 ) -> tuple[asyncio.subprocess.Process, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("WORKSPACE_TOKEN", None)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "workspace",
-        "serve",
-        *feed,
-        "--port",
-        "0",
-        "--db",
-        str(db),
-        "--balance",
-        "USDT=10000000",
-        *extra,
-        stdout=asyncio.subprocess.PIPE,
-        env=env,
+    process, line = await start_ready(
+        ["serve", *feed, "--port", "0", "--db", str(db), "--balance", "USDT=10000000", *extra],
+        b"serving ",
+        env,
     )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 60)
-    if not line.startswith(b"serving "):
-        process.kill()
-        raise RuntimeError(f"serve did not start: {line!r}")
     return process, line.split()[1].decode()
 
 
