@@ -63,6 +63,7 @@ from workspace.engine.hub import Hub
 from workspace.engine.log_throttle import LogThrottle
 from workspace.engine.market_messages import MarketMessages
 from workspace.engine.metrics import EngineMetrics, watch_loop_lag
+from workspace.engine.soon import Soon
 from workspace.engine.subscribe_batch import SubscribeBatcher
 from workspace.engine.tasks import TaskSet
 from workspace.engine.tick_replay import Page, check_replay, paced_replay
@@ -205,7 +206,7 @@ class Engine:
         self._stopping = False
         self._listeners = 0
         self._server_clients = 0
-        self._status_soon = False
+        self._status_soon = Soon(CLIENTS_STATUS_DELAY_S, self._publish_status_soon)
         self._symbol_tasks: set[asyncio.Task[None]] = set()
         if symbol_rules is not None:
             account.set_rules(symbol_rules)
@@ -218,7 +219,7 @@ class Engine:
         self._journal_reason = ""
         self._appended: list[int] = []  # the seqs of the step the sink just appended
         self._probe: asyncio.Task[None] | None = None
-        self._state_soon: asyncio.TimerHandle | None = None
+        self._state_soon = Soon(self.config.account_state_delay_s, self._publish_account_state)
         account.retain(self.config.final_orders_in_memory)
         account.attach_journal(self._append_step)
 
@@ -367,9 +368,7 @@ class Engine:
             return
         self.announce_stop()
         self._running = False
-        if self._state_soon is not None:
-            self._state_soon.cancel()
-            self._state_soon = None
+        self._state_soon.cancel()
         # Callbacks first: a strategy must not trade on a half-stopped engine.
         self.callbacks.stop()
         if self._feed is not None:
@@ -690,20 +689,10 @@ class Engine:
         wallet that changed waits for no 2 s cadence (the panels showed a new position
         beside the old balance).  One pending publication covers every commit until it
         runs; inline replays publish on data time instead."""
-        if self.inline or self._state_soon is not None or not self._running:
-            return
-        if not self.hub.subscribers:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # a commit from outside the loop: the cadences cover it
-            return
-        self._state_soon = loop.call_later(
-            self.config.account_state_delay_s, self._publish_account_state
-        )
+        if not self.inline and self._running and self.hub.subscribers:
+            self._state_soon.ask()
 
     def _publish_account_state(self) -> None:
-        self._state_soon = None
         if self._running:
             self.publish_positions()
             self.publish_portfolio()
@@ -1175,16 +1164,14 @@ class Engine:
     def server_clients(self, count: int) -> None:
         changed = count != self._server_clients
         self._server_clients = count
-        if changed and self._running and not self._status_soon:
+        if changed and self._running:
             # Panels learn the count from STATUS: tell them soon, not at the next 5 s
             # cadence, but once per CLIENTS_STATUS_DELAY_S however many clients came or
             # went: a STATUS goes to every client, so one per connection of a burst of
             # N connections was N * N writes (minutes for 3,000 clients).
-            self._status_soon = True
-            asyncio.get_running_loop().call_later(CLIENTS_STATUS_DELAY_S, self._publish_status_soon)
+            self._status_soon.ask()
 
     def _publish_status_soon(self) -> None:
-        self._status_soon = False
         if self._running:
             self.publish_status()
 
