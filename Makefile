@@ -4,10 +4,14 @@ PY := .venv/bin/python
 PYTEST_ARGS ?=
 LAB_ARGS ?=
 
-.PHONY: run run-headless serve test lint typecheck bench bootstrap clean
+.PHONY: run run-headless serve test lint typecheck bench bootstrap native clean
 
 bootstrap:
 	bash scripts/bootstrap.sh
+
+# the account core compiled with mypyc (bootstrap does it when the sources changed)
+native:
+	$(PY) scripts/build_native.py
 
 run:
 	bash scripts/bootstrap.sh python
@@ -40,4 +44,4 @@ bench:
 	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf .venv node_modules .pytest_cache .mypy_cache .ruff_cache artifacts
+	rm -rf .venv node_modules .pytest_cache .mypy_cache .ruff_cache artifacts .native

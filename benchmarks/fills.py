@@ -1,6 +1,11 @@
 """The book fill model's costs (issue 11: a 20-level book walk p99 < 100 us).
 
-    .venv/bin/python benchmarks/fills.py [--quick] [--profile]
+    .venv/bin/python benchmarks/fills.py [--quick] [--profile] [--no-plain]
+
+Runs on the account core this process imports: compiled with mypyc when it is current
+(``make native``; workspace/native.py), else plain Python.  With the compiled core it
+then runs itself again on plain Python (``WORKSPACE_PURE=1``, a subprocess) and prints
+those figures too, side by side (``--no-plain`` skips that).
 
 Figures (the last line is one JSON object), on a spot account with Binance-like
 filters, the symbol's local book a real ``OrderBook`` of 1,000 levels a side (a
@@ -31,8 +36,10 @@ from __future__ import annotations
 
 import cProfile
 import json
+import os
 import pstats
 import statistics
+import subprocess
 import sys
 import time
 from decimal import Decimal
@@ -40,6 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from workspace import native
 from workspace.market.book import OrderBook
 from workspace.market.exchange_info import SymbolInfo
 from workspace.market.records import DepthSnapshot, Trade
@@ -214,6 +222,8 @@ def main() -> None:
     on_book = bench_on_book(n * 40)
     booked = bench_trades(n * 20, with_book=True)
     bare = bench_trades(n * 20, with_book=False)
+    compiled = native.state().compiled
+    print(f"account core: {native.state().describe()}")
     print(
         f"place MARKET walking {WALK} levels of a {LEVELS}-level book: p50 {walk_p50:.1f} us, "
         f"p99 {walk_p99:.1f} us wall, p99 {walk_cpu:.1f} us CPU (target p99 < 100 us)"
@@ -231,9 +241,17 @@ def main() -> None:
         f"trades with a book attached: {booked:,.0f} ticks/s; without: {bare:,.0f} ticks/s "
         f"(ratio {booked / bare:.2f})"
     )
+    plain = _plain_figures(quick) if compiled and "--no-plain" not in sys.argv else None
+    if plain is not None:
+        print(
+            f"the same on plain Python: walk p50 {plain['walk_20_p50_us']} us, "
+            f"p99 {plain['walk_20_p99_us']} us; top of book p50 {plain['top_of_book_p50_us']} us; "
+            f"compiled / plain walk p50 {walk_p50 / plain['walk_20_p50_us']:.2f}x"
+        )
     print(
         json.dumps(
             {
+                "account_core": "compiled" if compiled else "plain",
                 "walk_20_p50_us": round(walk_p50, 1),
                 "walk_20_p99_us": round(walk_p99, 1),
                 "walk_20_p99_cpu_us": round(walk_cpu, 1),
@@ -248,9 +266,19 @@ def main() -> None:
                 "trades_with_book_per_s": round(booked),
                 "trades_without_book_per_s": round(bare),
                 "trades_book_ratio": round(booked / bare, 3),
+                "plain": plain,
             }
         )
     )
+
+
+def _plain_figures(quick: bool) -> dict[str, object]:
+    """This benchmark's JSON figures on plain Python (a subprocess)."""
+    args = [sys.executable, __file__, "--no-plain", *(["--quick"] if quick else [])]
+    env = {**os.environ, native.PURE_ENV: "1"}
+    done = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
+    figures: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    return figures
 
 
 if __name__ == "__main__":

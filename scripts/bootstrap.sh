@@ -19,12 +19,16 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 if [ ! -f "$py_stamp" ]; then
-    echo "[bootstrap] installing the project and its server, scale and test extras into .venv"
+    echo "[bootstrap] installing the project and its server, scale, test and native extras into .venv"
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e '.[server,scale,test]'
+    .venv/bin/python -m pip install --quiet -e '.[server,scale,test,native]'
     rm -f .venv/.installed-*
     touch "$py_stamp"
 fi
+
+# The account core compiled with mypyc into .native/ (skipped when current; a failed
+# build is reported and the same modules run as plain Python).
+.venv/bin/python scripts/build_native.py || echo "[bootstrap] continuing with the plain-Python account core"
 
 [ "$want_system" = "python" ] && exit 0
 
@@ -32,7 +36,7 @@ fi
 compat_stamp=".venv/.compat-$(stamp_of pyproject.toml)"
 if [ ! -f "$compat_stamp" ]; then
     echo "[bootstrap] installing the compat extra (ccxt, python-binance, binance-connector, cryptofeed)"
-    .venv/bin/python -m pip install --quiet -e '.[server,scale,test,compat]'
+    .venv/bin/python -m pip install --quiet -e '.[server,scale,test,native,compat]'
     rm -f .venv/.compat-*
     touch "$compat_stamp"
 fi

@@ -26,6 +26,26 @@ NO_MARKS = dataclasses.replace(FAST_ENGINE, mark_interval_s=3600.0)
 LATEST_MS = 2**63  # far beyond any real event time, far below the fault's 2**64 + 1
 
 
+class Watched:
+    """The engine's account, noting every market record the engine hands it.  (A
+    stand-in around it, not a patched method: the compiled account core's methods
+    cannot be replaced.)"""
+
+    def __init__(self, account: Any, handed: list[Any]) -> None:
+        object.__setattr__(self, "_account", account)
+        object.__setattr__(self, "_handed", handed)
+
+    def on_market(self, record: Any, ts_ms: int) -> Any:
+        self._handed.append(record)
+        return self._account.on_market(record, ts_ms)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._account, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._account, name, value)
+
+
 def _insane(record: Any) -> bool:
     """Whether the account would be handed something it must never see."""
     prices: list[Decimal] = []
@@ -71,13 +91,7 @@ async def test_bad_records_from_the_simulator_trigger_fill_and_journal_nothing(
 
         # what the account is handed from now on (and would act on)
         handed: list[Any] = []
-        on_market = account.on_market
-
-        def checked(record: Any, ts_ms: int) -> Any:
-            handed.append(record)
-            return on_market(record, ts_ms)
-
-        account.on_market = checked  # type: ignore[method-assign]
+        engine.account = Watched(account, handed)  # type: ignore[assignment]
 
         # orders any of the bad prices would reach: -5 and 0 sell stops and buy limits
         # far below, 1e999999 buy stops and sell limits far above

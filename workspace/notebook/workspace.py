@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from workspace import native
 from workspace.engine import replay
 from workspace.engine.books import BOOK_LEVELS
 from workspace.engine.callbacks import Callback, CallbackError, CallbackKind, StrategyFunction
@@ -814,6 +815,9 @@ class Workspace(OrderMethods):
             # depth data, whole at the best price (docs/trading.md)
             "fill_model": engine.account.fill_model(now_ms=engine.clock.time_ms()),
             "fill_models": engine.account.fill_models(engine.clock.time_ms()),
+            # the account's logic compiled with mypyc, or plain Python, and why
+            # (workspace/native.py)
+            "account_core": native.state().describe(),
         }
 
     def __repr__(self) -> str:

@@ -1,5 +1,11 @@
 """The paper account: orders, positions, P&L.  Pure and synchronous (docs/trading.md)."""
 
+from workspace import native as _native
+
+# the logic modules compiled with mypyc, when built from these very sources (before any
+# submodule is imported: the package's path decides which form each import finds)
+__path__ = _native.package_path(__name__, list(__path__))
+
 from workspace.trading.account import Account
 from workspace.trading.config import AccountConfig
 from workspace.trading.events import (

@@ -172,7 +172,9 @@ class MarkBook:
         if not undo:
             return
         self._settle()
-        for what, i, row, total, net_cost in reversed(undo):
+        undo.reverse()  # (a list mypyc can iterate; it stumbles on reversed() here)
+        for step in undo:
+            what, i, row, total, net_cost = step
             columns = self._columns()
             if what == "new":  # the newest slot: last in every column
                 del self._slot[self._symbols[i]]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from mypy_extensions import mypyc_attr
+
 
 class OrderStatus(StrEnum):
     NEW = "NEW"
@@ -40,6 +42,7 @@ TRANSITIONS: dict[OrderStatus | None, frozenset[OrderStatus]] = {
 }
 
 
+@mypyc_attr(native_class=False)  # an exception: a plain class, compiled or not
 class IllegalTransition(RuntimeError):
     """An order was asked to move between two statuses the table does not allow."""
 

@@ -66,7 +66,8 @@ def _enum(kind: type[_E], value: object, fallback: _E) -> _E:
     if type(value) is kind:
         return value  # already one of them (the usual request)
     try:
-        return kind(str(value).upper())
+        made: _E = kind(str(value).upper())  # (mypyc reads the call as Any)
+        return made
     except ValueError:
         return fallback
 

@@ -1,0 +1,131 @@
+"""The account core's compiled form: used only when it was built from these very sources.
+
+``scripts/build_native.py`` (run by ``scripts/bootstrap.sh``) compiles the account's
+logic modules (:data:`COMPILED`) with mypyc into ``.native/`` at the top of the repo,
+outside the package and outside git.  ``workspace/trading/__init__.py`` calls
+:func:`package_path`, which puts ``.native/`` first on the package's ``__path__`` only
+when ``.native/stamp.json`` records the digest of the current sources and this Python.
+Otherwise (an edited file, another interpreter, no C compiler, ``WORKSPACE_PURE=1``)
+the same modules run as plain Python.  Why not build beside the sources, as mypyc does
+by default: a compiled module next to an edited ``.py`` is imported instead of it, and
+would silently run yesterday's code.
+
+The compiled and the plain form are the same program: the build compiles these files,
+unchanged, and the test suite checks that both give the same journal, byte for byte
+(``tests/trading/test_native.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["COMPILED", "NativeState", "package_path", "source_digest", "state"]
+
+ROOT = Path(__file__).resolve().parents[1]
+NATIVE_DIR = ROOT / ".native"
+STAMP = NATIVE_DIR / "stamp.json"
+PURE_ENV = "WORKSPACE_PURE"
+
+COMPILED: tuple[str, ...] = (
+    "workspace/trading/account.py",
+    "workspace/trading/depth.py",
+    "workspace/trading/execution.py",
+    "workspace/trading/exits.py",
+    "workspace/trading/fills.py",
+    "workspace/trading/groups.py",
+    "workspace/trading/ids.py",
+    "workspace/trading/marks.py",
+    "workspace/trading/order_state.py",
+    "workspace/trading/order_store.py",
+    "workspace/trading/placement.py",
+    "workspace/trading/rules.py",
+    "workspace/trading/trailing.py",
+    "workspace/trading/trigger_index.py",
+    "workspace/trading/validation.py",
+)
+"""The modules mypyc compiles: the account's logic.  The modules that only declare
+msgspec structs (orders, events, positions, ...) stay plain: mypyc would build them as
+its own classes and lose msgspec's struct options."""
+
+# what the compiled code was type-checked against: a change to any of these files may
+# change what mypyc generated (a constant it inlined, a signature it calls natively)
+_DIGESTED = ("workspace/trading", "workspace/market")
+_DIGESTED_FILES = ("workspace/errors.py",)
+
+
+@dataclass(frozen=True)
+class NativeState:
+    """Which form of the account core this process runs, and why."""
+
+    compiled: bool
+    reason: str
+
+    def describe(self) -> str:
+        form = "compiled (mypyc)" if self.compiled else "plain Python"
+        return f"{form}: {self.reason}"
+
+
+def source_digest(root: Path = ROOT) -> str:
+    """The digest of every source the compiled modules depend on (names and bytes)."""
+    files = sorted(
+        [path for folder in _DIGESTED for path in (root / folder).glob("*.py")]
+        + [root / name for name in _DIGESTED_FILES]
+    )
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def interpreter_tag() -> str:
+    """The interpreter an extension module was built for (its ABI)."""
+    return f"{sys.implementation.cache_tag}-{sys.platform}"
+
+
+def _decide() -> NativeState:
+    if os.environ.get(PURE_ENV, "") not in ("", "0"):
+        return NativeState(False, f"{PURE_ENV} is set")
+    try:
+        stamp = json.loads(STAMP.read_text())
+    except FileNotFoundError:
+        return NativeState(False, "not built (scripts/build_native.py)")
+    except (OSError, ValueError) as exc:
+        return NativeState(False, f"unreadable build stamp ({exc})")
+    if not isinstance(stamp, dict):
+        return NativeState(False, "unreadable build stamp")
+    if stamp.get("interpreter") != interpreter_tag():
+        return NativeState(False, f"built for {stamp.get('interpreter')}, not this Python")
+    if stamp.get("sources") != source_digest():
+        return NativeState(False, "the sources changed since the build (rebuild: make native)")
+    return NativeState(True, f"built {stamp.get('built', '?')} from the current sources")
+
+
+_STATE: NativeState | None = None
+
+
+def state() -> NativeState:
+    """This process's choice, made once (the first import of the account core)."""
+    global _STATE
+    if _STATE is None:
+        _STATE = _decide()
+    return _STATE
+
+
+def package_path(package: str, path: list[str]) -> list[str]:
+    """``path`` (a package's ``__path__``) with the compiled modules' folder first, when
+    they are current; the group's shared library (all compiled modules in one) is
+    imported by its top-level name, so ``.native/`` joins ``sys.path`` too."""
+    if not state().compiled:
+        return path
+    folder = NATIVE_DIR.joinpath(*package.split("."))
+    if str(NATIVE_DIR) not in sys.path:
+        sys.path.append(str(NATIVE_DIR))
+    return [str(folder), *path]
