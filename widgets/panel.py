@@ -185,6 +185,12 @@ class Panel(anywidget.AnyWidget):
         if self.coalescer is not None:
             self.coalescer.mark()
 
+    def changed_urgently(self) -> None:
+        """What the user waits for changed (a fill moved their money): flush within
+        ``URGENT_INTERVAL_S`` even when the panel's own interval is longer."""
+        if self.coalescer is not None:
+            self.coalescer.mark_urgent()
+
     def flush(self) -> None:
         """Push the current state now instead of at the next coalesced flush."""
         if self.coalescer is not None:

@@ -20,6 +20,10 @@ from typing import Protocol
 DEFAULT_INTERVAL_S = 0.1
 """10 flushes per second per panel: about what an eye can follow."""
 
+URGENT_INTERVAL_S = 0.1
+"""The shortest gap between flushes a panel with a longer interval keeps for what the
+user is waiting for (:meth:`Coalescer.mark_urgent`)."""
+
 
 class _Handle(Protocol):
     def cancel(self) -> None: ...
@@ -49,6 +53,7 @@ class Coalescer:
         self._clock = clock
         self._on_error = on_error
         self._handle: _Handle | None = None
+        self._due = 0.0  # when the pending flush runs (coalescer clock)
         # -inf: the very first mark flushes without waiting
         self._last_flush = float("-inf")
         self._closed = False
@@ -69,8 +74,26 @@ class Coalescer:
         self.marks += 1
         if self._closed or self._handle is not None:
             return
-        delay = max(0.0, self._last_flush + self._interval - self._clock())
+        self._arm(max(0.0, self._last_flush + self._interval - self._clock()))
+
+    def _arm(self, delay: float) -> None:
+        self._due = self._clock() + delay
         self._handle = self._schedule(delay, self._run)
+
+    def mark_urgent(self) -> None:
+        """Something the user is waiting for changed (their money, their order): flush as
+        a panel of :data:`URGENT_INTERVAL_S` would, even when this one's interval is
+        longer (a ticket refreshes its prices twice a second, but the balance a fill
+        changed must show when the portfolio shows it)."""
+        self.marks += 1
+        if self._closed:
+            return
+        due = self._last_flush + min(self._interval, URGENT_INTERVAL_S)
+        if self._handle is not None:
+            if self._due <= due:
+                return  # the pending flush comes soon enough
+            self._handle.cancel()
+        self._arm(max(0.0, due - self._clock()))
 
     def now(self) -> float:
         """The coalescer's clock (injectable): panels time their notices with it."""

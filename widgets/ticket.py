@@ -133,10 +133,16 @@ class TicketPanel(Panel):
     # -- what the ticket follows -----------------------------------------------------
     def apply(self, message: Message) -> bool:
         kind = message.get("type")
-        if kind == "ORDER_UPDATE":
-            return self._follow(message.get("order"))
-        if kind == "PORTFOLIO_UPDATE":
-            return self._wallet(message.get("portfolio"))
+        if kind == "ORDER_UPDATE" or kind == "PORTFOLIO_UPDATE":
+            # the last order's status and the balance it moved show when the orders
+            # and portfolio panels show them, not at the ticket's price cadence
+            if kind == "ORDER_UPDATE":
+                changed = self._follow(message.get("order"))
+            else:
+                changed = self._wallet(message.get("portfolio"))
+            if changed:
+                self.changed_urgently()
+            return False
         if kind == "STATUS":
             if message.get("feed") == "stopped" and not self._stopped:
                 self._stopped = True

@@ -133,3 +133,40 @@ async def test_default_scheduler_uses_the_running_loop() -> None:
     coalescer.mark()
     await asyncio.wait_for(done.wait(), 5)
     assert coalescer.flushes == 1
+
+
+def test_an_urgent_mark_comes_forward_to_the_short_interval() -> None:
+    """A panel that flushes every 0.5 s (the ticket) still shows what the user waits
+    for (the balance a fill moved) within 0.1 s of its last flush."""
+    flushes: list[float] = []
+    scheduler = ManualScheduler()
+    coalescer = Coalescer(
+        lambda: flushes.append(scheduler.now), 0.5, scheduler=scheduler, clock=lambda: scheduler.now
+    )
+    coalescer.mark()
+    scheduler.run_due()  # the first flush, at once
+    scheduler.now = 0.02
+    coalescer.mark()  # a price: waits for the panel's own interval
+    assert scheduler.calls[-1][0] == pytest.approx(0.48)
+    coalescer.mark_urgent()  # the wallet: brought forward, the pending flush replaced
+    assert scheduler.calls[-2][2].cancelled
+    assert scheduler.calls[-1][0] == pytest.approx(0.08)
+    coalescer.mark_urgent()  # already due that soon: nothing more scheduled
+    coalescer.mark()
+    assert len(scheduler.calls) == 3
+    scheduler.run_due()
+    assert flushes == [0.0, pytest.approx(0.1)]
+    assert coalescer.flushes == 2
+
+
+def test_an_urgent_mark_on_a_fast_panel_is_an_ordinary_mark() -> None:
+    flushes: list[float] = []
+    coalescer, scheduler = make(flushes)  # interval 0.1
+    coalescer.mark()
+    scheduler.run_due()
+    scheduler.now = 0.03
+    coalescer.mark_urgent()
+    assert scheduler.calls[-1][0] == pytest.approx(0.07)
+    coalescer.close()
+    coalescer.mark_urgent()  # closed: nothing
+    assert len(scheduler.calls) == 2

@@ -459,3 +459,33 @@ async def test_a_remote_session_without_its_server_disables_the_ticket() -> None
     session.state_callback("connected")
     assert panel.disabled == ""
     panel.close()
+
+
+async def test_a_fill_moves_the_tickets_available_balance_as_soon_as_the_portfolio() -> None:
+    """The ticket refreshes last prices twice a second; the wallet a fill changed and
+    its last order's status show within 0.1 s, with the portfolio panel."""
+    delays: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    def scheduler(delay: float, callback: Any) -> asyncio.TimerHandle:
+        delays.append(delay)
+        return loop.call_later(delay, callback)
+
+    session = ScriptedSession({"subscribe_ticker": subscribed_with_info})
+    panel = TicketPanel(session, symbol="BTCUSDT", scheduler=scheduler)
+    await asyncio.wait_for(panel.settle(), 10)
+    panel.flush()
+    session.emit(market("BTCUSDT", 97000.0, 5))  # a price: the ticket's own cadence
+    assert delays[-1] > 0.4
+    flushed = panel.next_flush()
+    session.emit(
+        {
+            "type": "PORTFOLIO_UPDATE",
+            "portfolio": {"available": 7477.65, "balances": {"USDT": {"free": 7477.65}}},
+            "timestamp": 6,
+        }
+    )
+    assert delays[-1] <= 0.1
+    await asyncio.wait_for(flushed, 10)
+    assert panel.wallet["available"] == 7477.65
+    panel.close()
