@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from workspace import native  # noqa: E402
 
-GROUP = "workspace_core"  # the one shared library every compiled module lives in
+GROUP = native.GROUP_MODULE.removesuffix("__mypyc")  # the shared library of them all
 
 _MYPY_INI = """\
 [mypy]

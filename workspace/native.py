@@ -18,6 +18,8 @@ unchanged, and the test suite checks that both give the same journal, byte for b
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
+import importlib.util
 import json
 import os
 import sys
@@ -30,6 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 NATIVE_DIR = ROOT / ".native"
 STAMP = NATIVE_DIR / "stamp.json"
 PURE_ENV = "WORKSPACE_PURE"
+GROUP_MODULE = "workspace_core__mypyc"
+"""The shared library holding every compiled module (mypyc's group; each compiled
+module in ``.native/workspace/trading`` is a small shim importing it by this name)."""
 
 COMPILED: tuple[str, ...] = (
     "workspace/trading/account.py",
@@ -121,11 +126,37 @@ def state() -> NativeState:
 
 def package_path(package: str, path: list[str]) -> list[str]:
     """``path`` (a package's ``__path__``) with the compiled modules' folder first, when
-    they are current; the group's shared library (all compiled modules in one) is
-    imported by its top-level name, so ``.native/`` joins ``sys.path`` too."""
-    if not state().compiled:
+    they are current and load."""
+    if not state().compiled or not _load_group():
         return path
-    folder = NATIVE_DIR.joinpath(*package.split("."))
-    if str(NATIVE_DIR) not in sys.path:
-        sys.path.append(str(NATIVE_DIR))
-    return [str(folder), *path]
+    return [str(NATIVE_DIR.joinpath(*package.split("."))), *path]
+
+
+def _load_group() -> bool:
+    """Load the compiled modules' shared library (:data:`GROUP_MODULE`), which each
+    compiled module imports by that top-level name, straight from its file.  Not by
+    putting ``.native/`` on ``sys.path``: ``multiprocessing`` children inherit
+    ``sys.path``, and there the ``workspace/`` folder in ``.native/`` would be imported
+    as the ``workspace`` package (a namespace package found before the real one)."""
+    global _STATE
+    if GROUP_MODULE in sys.modules:
+        return True
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        location = NATIVE_DIR / f"{GROUP_MODULE}{suffix}"
+        if location.exists():
+            break
+    else:
+        _STATE = NativeState(False, f"the build has no {GROUP_MODULE} library")
+        return False
+    spec = importlib.util.spec_from_file_location(GROUP_MODULE, location)
+    try:
+        if spec is None or spec.loader is None:
+            raise ImportError(f"no loader for {location}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[GROUP_MODULE] = module
+        spec.loader.exec_module(module)
+    except ImportError as exc:
+        sys.modules.pop(GROUP_MODULE, None)
+        _STATE = NativeState(False, f"the build does not load ({exc})")
+        return False
+    return True

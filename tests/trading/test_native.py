@@ -34,6 +34,30 @@ def test_the_suite_runs_on_the_compiled_core() -> None:
     assert Path(fills.__file__).is_relative_to(native.NATIVE_DIR)
 
 
+SPAWNS = """
+import importlib, multiprocessing, sys
+import workspace.trading  # the compiled core (when current) is in place in the parent
+ctx = multiprocessing.get_context("spawn")
+child = ctx.Process(target=importlib.import_module, args=("workspace.trading.fills",))
+child.start()
+child.join(120)
+sys.exit(child.exitcode)
+"""
+
+
+def test_a_spawned_child_of_a_script_outside_the_repo_imports_the_package(
+    tmp_path: Path,
+) -> None:
+    """``multiprocessing`` children start with the parent's ``sys.path``; in a script
+    run outside the repo (the package found through its editable install, as
+    benchmarks/engine.py's simulator process is) nothing the compiled core did may
+    shadow the ``workspace`` package there (a ``.native/`` on ``sys.path`` once did)."""
+    done = subprocess.run(
+        [sys.executable, "-c", SPAWNS], cwd=tmp_path, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def _stamp(tmp_path: Path, **fields: object) -> Path:
     stamp = tmp_path / "stamp.json"
     stamp.write_text(
