@@ -6,7 +6,10 @@ the wallet in place.
 ``--compare REF`` (e.g. ``main``) first runs the benchmark of ``REF``'s code (extracted
 with ``git archive`` into a temporary directory, run in a subprocess), then this one
 the same way, and prints both side by side with their ratios: "before" and "after" in
-the same run conditions.  The repository is left untouched.
+the same run conditions.  The repository is left untouched.  A tree from before the
+compiled account core (workspace/native.py) runs on plain Python, and this one on the
+compiled core when it is current: set ``WORKSPACE_PURE=1`` to compare the code alone
+(both sides on plain Python); each side's form is printed.
 
 Figures (the last line is one JSON object):
 
@@ -62,6 +65,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from workspace import native
 from workspace.journal import Journal
 from workspace.market.exchange_info import SymbolInfo
 from workspace.market.records import MiniTicker, Trade
@@ -390,6 +394,8 @@ def compare(ref: str, flags: list[str]) -> None:
             tar.extractall(before_root, filter="data")
         before = _run_script(before_root, flags)  # first: main's code
     after = _run_script(repo, flags)
+    forms = (before.get("account_core", "plain"), after.get("account_core", "plain"))
+    print(f"account core: before {forms[0]}, after {forms[1]}")
     print(f"{'figure':<28} {'before (' + ref + ')':>18} {'after':>14} {'after/before':>13}")
     ratios: dict[str, float | None] = {}
     for key in COMPARED:
@@ -433,6 +439,7 @@ def main() -> None:
     appends, events_per_s, batched, append_cpu, batched_cpu = bench_journal(
         2_000 if quick else 20_000
     )
+    print(f"account core: {native.state().describe()}")
     print(f"ticks through 10,000 resting orders / 100 symbols: {ticks_per_s:,.0f} ticks/s")
     print(
         f"tick -> order event (fill of a resting limit): p50 {p50:.3f} ms, "
@@ -467,6 +474,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "account_core": "compiled" if native.state().compiled else "plain",
                 "ticks_per_s": round(ticks_per_s),
                 "tick_to_event_p50_ms": round(p50, 4),
                 "tick_to_event_p99_ms": round(p99, 4),
