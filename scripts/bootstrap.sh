@@ -27,7 +27,13 @@ if [ ! -f "$py_stamp" ]; then
 fi
 
 # The account core compiled with mypyc into .native/ (skipped when current; a failed
-# build is reported and the same modules run as plain Python).
+# build is reported and the same modules run as plain Python).  mypyc needs a C compiler.
+if ! command -v cc >/dev/null 2>&1 && ! command -v gcc >/dev/null 2>&1; then
+    echo "[bootstrap] installing Debian's gcc for the compiled account core"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq gcc libc6-dev >/dev/null || true
+fi
 .venv/bin/python scripts/build_native.py || echo "[bootstrap] continuing with the plain-Python account core"
 
 [ "$want_system" = "python" ] && exit 0

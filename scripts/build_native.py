@@ -94,17 +94,24 @@ def build() -> None:
                 "[native] mypyc build failed: the workspace runs the account core as plain "
                 "Python (correct, slower)"
             )
-        # replace the whole folder at once: never a mix of two builds
-        if out.exists():
-            shutil.rmtree(out)
-        shutil.copytree(staged, out)
         stamp = {
             "sources": digest,
             "interpreter": native.interpreter_tag(),
             "modules": list(native.COMPILED),
             "built": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
-        native.STAMP.write_text(json.dumps(stamp, indent=2) + "\n")
+        (staged / native.STAMP.name).write_text(json.dumps(stamp, indent=2) + "\n")
+        # the new build goes in whole, by renames beside the old one: a process starting
+        # meanwhile finds the old build, none, or the new one, never half of one
+        fresh = out.with_name(f"{out.name}.new")
+        old = out.with_name(f"{out.name}.old")
+        for leftover in (fresh, old):
+            shutil.rmtree(leftover, ignore_errors=True)
+        shutil.copytree(staged, fresh)
+        if out.exists():
+            out.rename(old)
+        fresh.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
         print(
             f"[native] compiled {len(native.COMPILED)} account modules with mypyc in "
             f"{time.monotonic() - started:.0f} s -> {out.relative_to(ROOT)}/"
