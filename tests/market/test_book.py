@@ -209,9 +209,27 @@ def test_the_book_matches_a_plain_dict_model_after_any_updates(
                     model[D(price)] = D(qty)
                 else:
                     model.pop(D(price), None)
+        _ends_are_live(book)
     assert book.bids() == sorted(bids.items(), reverse=True)
     assert book.asks() == sorted(asks.items())
     assert book.bids(5) == sorted(bids.items(), reverse=True)[:5]
+
+
+def _ends_are_live(book: OrderBook) -> None:
+    """Once the best levels were read, no dead key is left at either side's best end
+    (where reads and walks start); the dead count is the listed keys that are not live."""
+    for side in (book._bids, book._asks):
+        assert side.dead == len(side.prices) - len(side.qty)
+    book.best_bid()
+    book.best_ask()
+    bids, asks = book._bids, book._asks
+    if bids.prices:
+        assert bids.prices[-1] in bids.qty
+    if asks.prices:
+        assert asks.prices[0] in asks.qty
+    for side in (bids, asks):
+        assert side.dead == len(side.prices) - len(side.qty)
+        assert len(side.keys) == len(side.prices) == len(side.listed)
 
 
 def test_the_recorded_mainnet_diff_stream_applies_without_a_gap() -> None:
@@ -421,6 +439,7 @@ def test_the_quick_and_exact_paths_keep_the_same_book(
                     model.pop(D(price), None)
         if number % 17 == 0:
             assert book.bids(3) == sorted(bids.items(), reverse=True)[:3]
+        _ends_are_live(book)
     assert book.bids() == sorted(bids.items(), reverse=True)
     assert book.asks() == sorted(asks.items())
     assert (book.bid_depth, book.ask_depth) == (len(bids), len(asks))
@@ -483,3 +502,28 @@ def test_a_quantity_is_any_exact_number_the_exchange_can_hold_however_spelled(qt
     book = OrderBook.from_snapshot(BOOK)
     book.apply(update(101, 101, bids=levels(("99.80000000", qty))))
     assert book.bid_quantity(D("99.8")) == D(qty)
+
+
+def test_dead_keys_at_the_best_end_are_unlisted_by_the_next_read_or_walk() -> None:
+    """A market that moves removes the best levels again and again: the next read (or
+    a taker's walk) unlists the dead keys at the best end, so reads do not step over
+    them again; a level removed inside the book stays listed (dead) until compaction."""
+    prices = [f"{100 + i}.00000000" for i in range(10)]
+    book = OrderBook.from_snapshot(snapshot(0, (), tuple((p, "1.00000000") for p in prices)))
+    gone = tuple((p, "0.00000000") for p in prices[:4])  # the four best asks
+    inside = ((prices[6], "0.00000000"),)
+    book.apply(update(1, 1, asks=levels(*gone, *inside)))
+    asks = book._asks
+    assert asks.prices == prices  # a change lists nothing and unlists nothing
+    assert asks.dead == 5
+    assert book.best_ask() == (D(104), D(1))
+    assert asks.prices == prices[4:]  # the read trimmed the best end; 106 stays, dead
+    assert asks.dead == 1
+    book.apply(update(2, 2, asks=levels((prices[0], "2.00000000"))))  # the touch returns
+    assert book.best_ask() == (D(100), D(2))
+    assert [p for p, _ in book.asks()] == [D(p) for p in (100, 104, 105, 107, 108, 109)]
+    book.apply(update(3, 3, asks=levels((prices[0], "0.00000000"), (prices[4], "0.00000000"))))
+    walked = [level for _, level in book.taker_levels(buy=True)]
+    assert walked[0] == (D(105), D(1))
+    assert asks.prices[0] == prices[5]  # the walk trimmed first
+    _ends_are_live(book)

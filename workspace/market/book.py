@@ -149,7 +149,14 @@ class _Side:
     Order comes from a sorted list of prices in 1e-8 units (``bisect``), which holds
     every price the side has listed: a removed level stays listed (a *dead* key, skipped
     when the side is read) until the dead outnumber the live, so a level that goes and
-    comes back, as levels near the touch do all the time, costs no list insertion.
+    comes back costs no list insertion.  Except at the best end (the lowest asks, the
+    highest bids), where every read and every taker's walk starts and would step over
+    them one by one: in a moving market dead keys pile up there (the simulator's books
+    held 35-340 of them after a few seconds, and ``best_ask()`` cost 10-160 us instead
+    of 1 us), so a read or a walk first unlists the dead keys at that end
+    (:meth:`trim_best`: once, then the next reads find a live best level).  Not each
+    change: a level at the touch goes and comes back many times between two reads, and
+    unlisting it every time cost the diff stream 10 % of its throughput.
     """
 
     __slots__ = ("dead", "keys", "levels", "listed", "prices", "qty", "sent")
@@ -229,6 +236,34 @@ class _Side:
         if self.dead > 64 and self.dead > len(qty):
             self._compact()
 
+    def trim_best(self, descending: bool) -> None:
+        """Unlist the dead keys at the best end (the end of the list for bids, the start
+        for asks; see the class), before a read or a walk starts there."""
+        qty, prices = self.qty, self.prices
+        if not prices:
+            return
+        if descending:
+            if prices[-1] not in qty:
+                start = len(prices) - 1
+                while start > 0 and prices[start - 1] not in qty:
+                    start -= 1
+                self._drop(start, len(prices))
+        elif prices[0] not in qty:
+            end = 1
+            while end < len(prices) and prices[end] not in qty:
+                end += 1
+            self._drop(0, end)
+
+    def _drop(self, start: int, end: int) -> None:
+        """Unlist the dead keys ``prices[start:end]``."""
+        listed, levels = self.listed, self.levels
+        for price in self.prices[start:end]:
+            del listed[price]
+            levels.pop(price, None)
+        del self.prices[start:end]
+        del self.keys[start:end]
+        self.dead -= end - start
+
     def _list(self, price: str, key: int) -> None:
         keys = self.keys
         at = bisect_left(keys, key)
@@ -294,6 +329,7 @@ class _Side:
         Reads a window of listed keys from the best end and drops the dead ones; a
         window with too few live levels is widened (dead keys are at most as many as
         live ones)."""
+        self.trim_best(descending)
         qty, prices_listed = self.qty, self.prices
         limit = len(qty) if count is None else min(count, len(qty))
         if limit <= 0:
@@ -399,7 +435,9 @@ class OrderBook:
         """The levels a taker meets, best first (the asks for a buy), each with its
         price in 1e-8 units (``int(price * 10**8)``, without the arithmetic): parsed
         only as far as it is read.  Consume it before the book changes."""
-        return self._asks.taker(False) if buy else self._bids.taker(True)
+        side = self._asks if buy else self._bids
+        side.trim_best(not buy)  # now, not when the walk starts reading
+        return side.taker(not buy)
 
     def best_bid(self) -> Level | None:
         side = self._bids
