@@ -17,6 +17,8 @@ from websockets.frames import Frame, Opcode
 
 from workspace.market.connection import DirectConnection
 
+from .loop_turns import Turns
+
 
 async def _idle(connection: ServerConnection) -> None:
     await connection.wait_closed()
@@ -41,25 +43,6 @@ def burst(count: int) -> tuple[list[bytes], bytes]:
     messages = [b'{"n":%d,"pad":"%s"}' % (i, b"x" * 100) for i in range(count)]
     wire = b"".join(Frame(Opcode.TEXT, m).serialize(mask=False) for m in messages)
     return messages, wire
-
-
-class Turns:
-    """Counts event-loop turns: a callback that reschedules itself with call_soon."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._handle: asyncio.Handle | None = None
-
-    def start(self) -> None:
-        self._handle = asyncio.get_running_loop().call_soon(self._tick)
-
-    def _tick(self) -> None:
-        self.count += 1
-        self._handle = asyncio.get_running_loop().call_soon(self._tick)
-
-    def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
 
 
 async def test_a_large_read_is_delivered_over_several_loop_turns_in_order(

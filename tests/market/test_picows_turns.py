@@ -19,28 +19,11 @@ from websockets.frames import Frame, Opcode
 
 from workspace.market.picows_connection import _CHECK_EVERY, PicowsConnection, open_picows
 
+from .loop_turns import Turns
+
 COUNT = 300
 MESSAGES = [b'{"n":%d,"pad":"%s"}' % (i, b"x" * 100) for i in range(COUNT)]
 WIRE = b"".join(Frame(Opcode.TEXT, m).serialize(mask=False) for m in MESSAGES)
-
-
-class Turns:
-    """Counts event-loop turns: a callback that reschedules itself with call_soon."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._handle: asyncio.Handle | None = None
-
-    def start(self) -> None:
-        self._handle = asyncio.get_running_loop().call_soon(self._tick)
-
-    def _tick(self) -> None:
-        self.count += 1
-        self._handle = asyncio.get_running_loop().call_soon(self._tick)
-
-    def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
 
 
 def burster(then_drop: bool) -> Callable[[ServerConnection], object]:
