@@ -49,21 +49,6 @@ setup(
 """
 
 
-def current() -> bool:
-    return (
-        native.source_digest() == _stamp().get("sources")
-        and _stamp().get("interpreter") == native.interpreter_tag()
-    )
-
-
-def _stamp() -> dict[str, object]:
-    try:
-        value = json.loads(native.STAMP.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def build() -> None:
     digest = native.source_digest()  # before copying: what the stamp will vouch for
     out = native.NATIVE_DIR
@@ -119,11 +104,11 @@ def build() -> None:
 
 
 def main() -> int:
+    status = native.built()
     if "--check" in sys.argv:
-        ok = current()
-        print("[native] compiled core is current" if ok else "[native] compiled core is stale")
-        return 0 if ok else 1
-    if current() and "--force" not in sys.argv:
+        print(f"[native] {status.describe()}")
+        return 0 if status.compiled else 1
+    if status.compiled and "--force" not in sys.argv:
         return 0
     build()
     return 0

@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["COMPILED", "NativeState", "package_path", "source_digest", "state"]
+__all__ = ["COMPILED", "NativeState", "built", "package_path", "source_digest", "state"]
 
 ROOT = Path(__file__).resolve().parents[1]
 NATIVE_DIR = ROOT / ".native"
@@ -98,6 +98,12 @@ def interpreter_tag() -> str:
 def _decide() -> NativeState:
     if os.environ.get(PURE_ENV, "") not in ("", "0"):
         return NativeState(False, f"{PURE_ENV} is set")
+    return built()
+
+
+def built() -> NativeState:
+    """Does ``.native/`` hold a build of the current sources for this Python (whatever
+    ``WORKSPACE_PURE`` says)?  ``scripts/build_native.py`` builds when it does not."""
     try:
         stamp = json.loads(STAMP.read_text())
     except FileNotFoundError:
