@@ -133,16 +133,10 @@ class TicketPanel(Panel):
     # -- what the ticket follows -----------------------------------------------------
     def apply(self, message: Message) -> bool:
         kind = message.get("type")
-        if kind == "ORDER_UPDATE" or kind == "PORTFOLIO_UPDATE":
-            # the last order's status and the balance it moved show when the orders
-            # and portfolio panels show them, not at the ticket's price cadence
-            if kind == "ORDER_UPDATE":
-                changed = self._follow(message.get("order"))
-            else:
-                changed = self._wallet(message.get("portfolio"))
-            if changed:
-                self.changed_urgently()
-            return False
+        if kind == "ORDER_UPDATE":
+            return self._urgently(self._follow(message.get("order")))
+        if kind == "PORTFOLIO_UPDATE":
+            return self._urgently(self._wallet(message.get("portfolio")))
         if kind == "STATUS":
             if message.get("feed") == "stopped" and not self._stopped:
                 self._stopped = True
@@ -161,6 +155,13 @@ class TicketPanel(Panel):
         if symbol not in self._infos:
             self._learn_info(symbol, None)
         return True
+
+    def _urgently(self, changed: bool) -> bool:
+        """The last order's status and the balance it moved show when the orders and
+        portfolio panels show them, not at the ticket's price cadence."""
+        if changed:
+            self.changed_urgently()
+        return False  # (flushed by the urgent mark, not the ordinary one)
 
     def _on_link(self, state: str) -> None:
         self._link = state
