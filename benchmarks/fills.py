@@ -15,8 +15,12 @@ filters, the symbol's local book a real ``OrderBook`` of 1,000 levels a side (a
   request in to its events out (validation, filters, the wallet's check and
   reservation, 20 fills each with its fee and event, the position, the order with its
   20 executions): p50 / p99 wall and p99 CPU (thread time).  Buys and sells
-  alternate; before each sample the book is handed in again as a rebuilt book so the
-  order meets all of its liquidity.  Target: p99 < 100 us.
+  alternate; before each sample the account is handed one of two identical books,
+  the other one than last time: a rebuilt book, so the order meets all of its
+  liquidity (what the last order took is forgotten).  Both are built before the run:
+  a live book changes a few levels between two orders, it is not reallocated whole,
+  and copying 2,000 levels right before each sample put the allocator's churn and a
+  cold cache into every figure (p50 ~10 % higher).  Target: p99 < 100 us.
 - walk_20_model: the fill model's part alone: ``Depth.walk`` over those 20 levels
   (what the order would get), p50 / p99, one side then the other on the same book.
   A walk parses the levels it reaches and does not keep them (levels already read by
@@ -30,6 +34,9 @@ filters, the symbol's local book a real ``OrderBook`` of 1,000 levels a side (a
 - trades: ``on_market`` trades of a symbol with a book attached (the trade's own
   consumption is noted when the book does not show it yet; ten trades per change of
   the book, which then shows them) and without one: ticks/s each and their ratio.
+- machine: the floor this machine puts under any p99 (``noise_floor.py``): how often
+  the thread is paused and for how long, and the p99 / p50 of a fixed loop about the
+  size of the target.
 """
 
 from __future__ import annotations
@@ -46,6 +53,9 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import noise_floor
 
 from workspace import native
 from workspace.market.book import OrderBook
@@ -135,6 +145,7 @@ def bench_walk(n: int, *, with_book: bool) -> tuple[float, float, float]:
     """p50 / p99 wall and p99 CPU of ``place`` (us)."""
     acct = account()
     base = OrderBook.from_snapshot(snapshot())
+    books = (base.copy(), base.copy())
     wall: list[float] = []
     cpu: list[float] = []
     t = 10
@@ -142,7 +153,7 @@ def bench_walk(n: int, *, with_book: bool) -> tuple[float, float, float]:
         t += 1
         side = Side.BUY if i % 2 == 0 else Side.SELL
         if with_book:
-            acct.on_book(SYMBOL, base.copy(), t)  # a rebuilt book: all liquidity again
+            acct.on_book(SYMBOL, books[i % 2], t)  # a rebuilt book: all liquidity again
         else:
             acct.on_market(trade(MID, t), t)
         req = request(side)
@@ -222,6 +233,7 @@ def main() -> None:
     on_book = bench_on_book(n * 40)
     booked = bench_trades(n * 20, with_book=True)
     bare = bench_trades(n * 20, with_book=False)
+    machine = noise_floor.measure()
     compiled = native.state().compiled
     print(f"account core: {native.state().describe()}")
     print(
@@ -241,6 +253,7 @@ def main() -> None:
         f"trades with a book attached: {booked:,.0f} ticks/s; without: {bare:,.0f} ticks/s "
         f"(ratio {booked / bare:.2f})"
     )
+    print(noise_floor.describe(machine))
     plain = _plain_figures(quick) if compiled and "--no-plain" not in sys.argv else None
     if plain is not None:
         print(
@@ -266,6 +279,7 @@ def main() -> None:
                 "trades_with_book_per_s": round(booked),
                 "trades_without_book_per_s": round(bare),
                 "trades_book_ratio": round(booked / bare, 3),
+                "machine": machine,
                 "plain": plain,
             }
         )
