@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 
+from tests.scaleout.market_holds import holds_when
 from tests.scaleout.peer import Peer
 from tests.scaleout.processes import Process, engine, gateway
 from workspace.bus.keys import BusKeys
 from workspace.bus.link import open_redis, xrange
 from workspace.bus.local_redis import LocalRedis
+from workspace.bus.rpc import CommandClient
 from workspace.scaleout import feed_records
 from workspace.scaleout.shards import shard_of
 from workspace.users import UsersFile
@@ -56,7 +58,7 @@ async def shards(
         owner = engine(
             redis_server.url,
             tmp_path / "s1" / "team.sqlite",
-            *("--users", users, "--shard", "1/2", "--feed", "sim"),
+            *("--users", users, "--shard", "1/2", "--feed", "sim", "--hold-ttl", "1"),
         )
         processes.append(await owner.start())
         assert "owns the market feed" in owner.ready_line
@@ -73,6 +75,7 @@ async def shards(
                 "owner": (owner_user, owner_token),
                 "dir": tmp_path,
                 "users": users,
+                "follower": follower,
             },
             front,
         )
@@ -159,6 +162,27 @@ async def test_two_shards_trade_on_one_market(
     assert not (folder / "s0" / f"team.{owner_user}.sqlite").exists()
     for peer in (on_bus, on_owner):
         await peer.close()
+
+    # the bus-fed engine holds its account's symbol on the owner, under a lease: killed
+    # with -9, it loses it there
+    bus = CommandClient(redis_server.url, KEYS, "test-holds", timeout_s=10)
+    await bus.start()
+    try:
+        held = await holds_when(bus, lambda r: feeds_holding(r, "BTCUSDT"))
+        (holder,) = feeds_holding(held, "BTCUSDT")
+        await setup["follower"].kill()
+        await holds_when(bus, lambda r: holder not in r["holders"])
+    finally:
+        await bus.stop()
+
+
+def feeds_holding(reply: dict[str, Any], symbol: str) -> list[str]:
+    """The bus-fed engines holding ``symbol`` on the market engine."""
+    return [
+        name
+        for name, held in reply["holders"].items()
+        if name.startswith("bus-feed@") and symbol in held["symbol"]
+    ]
 
 
 async def test_a_second_feed_owner_is_refused(

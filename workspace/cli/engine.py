@@ -12,7 +12,13 @@ from __future__ import annotations
 import argparse
 import logging
 
-from workspace.cli.process import add_sim_rate, run_command, sim_config, stop_signals
+from workspace.cli.process import (
+    add_sim_rate,
+    positive_seconds,
+    run_command,
+    sim_config,
+    stop_signals,
+)
 
 HELP = "run the accounts (and the market feed) of the scale-out on Redis Streams"
 
@@ -35,6 +41,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--shard", default="0/1", metavar="i/N", help="this engine's share of the users"
     )
     parser.add_argument("--bus-prefix", default="ws", help="key prefix on Redis (default ws)")
+    parser.add_argument(
+        "--hold-ttl",
+        type=positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="the market engine releases what a gateway (or another shard's engine) held "
+        "when it has not renewed its lease for this long: one killed with -9 "
+        "(default %(default)s)",
+    )
     parser.add_argument("--log-level", default="WARNING", help="logging level")
 
 
@@ -60,6 +75,7 @@ async def _run(args: argparse.Namespace) -> int:
         shard=shard,
         keys=BusKeys(args.bus_prefix),
         sim_config=sim_config(args),
+        hold_ttl_s=args.hold_ttl,
     )
     with stop_signals() as stop:
         try:

@@ -105,7 +105,7 @@ def add_sim_rate(parser: argparse.ArgumentParser) -> None:
     and the feed-owning ``engine``, with ``--feed sim``)."""
     parser.add_argument(
         "--sim-ticker-interval",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=None,
         metavar="S",
         help="with --feed sim: seconds between two tickers of a symbol (default 1, Binance's "
@@ -125,7 +125,7 @@ def sim_config(args: argparse.Namespace) -> Any:
     return SimConfig(ticker_interval_s=interval)
 
 
-def _positive_seconds(text: str) -> float:
+def positive_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:

@@ -44,6 +44,7 @@ from workspace.market.status import FeedState, FeedStats, FeedStatus
 from workspace.market.subscriptions import normalize_symbol
 from workspace.protocol.messages import now_ms
 from workspace.scaleout import feed_records
+from workspace.scaleout.hold_lease import HoldLease
 
 _log = logging.getLogger("workspace.scaleout")
 
@@ -77,6 +78,14 @@ class BusFeed:
         )
         self._symbols: set[str] = set()
         self._acquired: set[str] = set()  # symbols the running owner streams for us
+        self._owner_lock = asyncio.Lock()  # acquires, releases and lease renewals in turn
+        self.lease = HoldLease(
+            self.client,
+            keys,
+            "bus-feed",
+            lambda: {"symbol": sorted(self._acquired)},
+            self._owner_lock,
+        )
         self._last_trade: dict[str, int] = {}
         self._state = FeedState.DOWN
         self._boot: object = None
@@ -108,6 +117,7 @@ class BusFeed:
         self._task = asyncio.get_running_loop().create_task(
             self._acquire_loop(), name="bus-feed.acquire"
         )
+        self.lease.start()
 
     async def stop(self) -> None:
         if not self._running:
@@ -118,13 +128,18 @@ class BusFeed:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.lease.stop()
         await self._books.close()
-        for symbol in tuple(self._acquired):
-            with contextlib.suppress(WorkspaceError):
-                await self.client.call(
-                    self.keys.market_commands, "release_symbol", {"symbol": symbol}, timeout_s=1.0
-                )
-        self._acquired.clear()
+        async with self._owner_lock:
+            for symbol in tuple(self._acquired):
+                with contextlib.suppress(WorkspaceError):
+                    await self.client.call(
+                        self.keys.market_commands,
+                        "release_symbol",
+                        self.lease.args(symbol),
+                        timeout_s=1.0,
+                    )
+            self._acquired.clear()
         await self.tail.stop()
         await self.client.stop()
 
@@ -154,12 +169,13 @@ class BusFeed:
             if name not in self._symbols:
                 continue
             await self._forget(name)
-            if name in self._acquired:
-                self._acquired.discard(name)
-                with contextlib.suppress(WorkspaceError):
-                    await self.client.call(
-                        self.keys.market_commands, "release_symbol", {"symbol": name}
-                    )
+            async with self._owner_lock:
+                if name in self._acquired:
+                    self._acquired.discard(name)
+                    with contextlib.suppress(WorkspaceError):
+                        await self.client.call(
+                            self.keys.market_commands, "release_symbol", self.lease.args(name)
+                        )
 
     async def _forget(self, name: str) -> None:
         self._symbols.discard(name)
@@ -271,8 +287,11 @@ class BusFeed:
 
     # -- the owner ---------------------------------------------------------------------
     async def _acquire(self, name: str) -> None:
-        await self.client.call(self.keys.market_commands, "acquire_symbol", {"symbol": name})
-        self._acquired.add(name)
+        async with self._owner_lock:
+            await self.client.call(
+                self.keys.market_commands, "acquire_symbol", self.lease.args(name)
+            )
+            self._acquired.add(name)
 
     async def _acquire_loop(self) -> None:
         """Acquire from the owner what it does not stream for us yet (not up at

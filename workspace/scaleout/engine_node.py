@@ -14,7 +14,9 @@ on shard 0, the market feed) of the scale-out, on Redis Streams.
   causes: a command redelivered after a crash that the journal already took is not
   executed twice.
 - Shard 0 also owns the market: ``P:commands:market`` (symbols, books, candles, in
-  tasks of their own) and the market streams (``MarketPublisher``).
+  tasks of their own) and the market streams (``MarketPublisher``).  What gateways and
+  the other shards' engines hold of it is leased (``Holds``): a holder that stops
+  renewing (killed with -9) loses it after ``--hold-ttl``.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from workspace.bus import entries
 from workspace.bus.keys import BusKeys
@@ -48,6 +51,7 @@ from workspace.protocol.outbox import Outbox
 from workspace.scaleout.bus_feed import BusFeed, depth_snapshot_of, listing_of
 from workspace.scaleout.event_publisher import EventPublisher
 from workspace.scaleout.feed_records import RecordPublisher
+from workspace.scaleout.holds import DEFAULT_TTL_S, Hold, Holds, parse_holds
 from workspace.scaleout.market_publisher import MarketPublisher, market_status
 from workspace.scaleout.shards import SINGLE_USER, Shard
 
@@ -70,10 +74,12 @@ class EngineNode:
         engine_config: EngineConfig | None = None,
         feed_config: Any = None,
         sim_config: Any = None,
+        hold_ttl_s: float = DEFAULT_TTL_S,
     ) -> None:
         """``feed``: ``sim``, ``binance`` or ``replay:PATH`` for the engine that owns the
         market feed (exactly one), ``bus`` for the engines of the other shards (they
-        take the owner's market from Redis: ``BusFeed``)."""
+        take the owner's market from Redis: ``BusFeed``).  ``hold_ttl_s``: the lease of
+        what a gateway or another shard's engine holds of the market."""
         self.url = url
         self.keys = keys or BusKeys()
         self.feed = feed
@@ -100,6 +106,8 @@ class EngineNode:
         self._tasks: list[asyncio.Task[Any]] = []
         self._states: list[Outbox] = []
         self._books: dict[str, int] = {}
+        self.holds = Holds(hold_ttl_s)
+        self._hold_locks: dict[str, asyncio.Lock] = {}
         self._stopping = False
 
     @property
@@ -201,6 +209,7 @@ class EngineNode:
                 "engine.beat.owner",
             )
             spawn(heartbeat(redis, self.keys.engine("market"), b"market"), "engine.beat.market")
+            spawn(self._expire_holds(), "engine.holds")
         accounts = CommandConsumer(
             self.url,
             self.keys,
@@ -363,28 +372,40 @@ class EngineNode:
             return Reply(value=market_status(engine.status_message()))
         if action == "listing":
             return Reply(value=listing_of(await self._real_feed().exchange_symbols()))
+        holder = args.get("holder")
+        if holder is not None and (not isinstance(holder, str) or not holder):
+            raise InvalidParams("holder must be a non-empty string")
+        if action == "renew_holds":
+            if holder is None:
+                raise InvalidParams("renew_holds needs a holder")
+            return Reply(value=await self._renew_holds(engine, holder, args.get("holds")))
+        if action == "holds":
+            streaming = sorted(self._real_feed().subscribed)
+            return Reply(
+                value={
+                    "ttl_s": self.holds.ttl_s,
+                    "holders": self._holders_message(),
+                    "streaming": streaming,
+                }
+            )
         if not isinstance(symbol, str):
             raise InvalidParams("symbol required")
-        if action == "acquire_symbol":
-            name = await engine.acquire_symbol(symbol)
-            return Reply(value={"symbol": name, "symbol_info": engine.symbol_info(name)})
-        if action == "release_symbol":
-            await engine.release_symbol(symbol)
-            return Reply(value=None)
-        if action == "acquire_book":
-            name = await engine.acquire_book(symbol)
-            self._books[name] = self._books.get(name, 0) + 1
-            assert self.market is not None
-            self.market.hold_book(name, True)
+        if action in ("acquire_symbol", "acquire_book"):
+            kind: Literal["symbol", "book"] = "symbol" if action == "acquire_symbol" else "book"
+            async with self._hold_lock(holder):
+                name = await self._acquire(engine, (kind, symbol))
+                if holder is not None and not self.holds.acquired(
+                    holder, (kind, name), time.monotonic()
+                ):
+                    await self._release(engine, (kind, name))  # a retry: held already
+            if kind == "symbol":
+                return Reply(value={"symbol": name, "symbol_info": engine.symbol_info(name)})
             return Reply(value={"symbol": name, "book": engine.book_update(name)})
-        if action == "release_book":
-            name = symbol.upper()
-            await engine.release_book(name)
-            self._books[name] = self._books.get(name, 0) - 1
-            if self._books[name] <= 0:
-                self._books.pop(name, None)
-                assert self.market is not None
-                self.market.hold_book(name, False)
+        if action in ("release_symbol", "release_book"):
+            hold: Hold = ("symbol" if action == "release_symbol" else "book", symbol.upper())
+            async with self._hold_lock(holder):
+                if holder is None or self.holds.released(holder, hold, time.monotonic()):
+                    await self._release(engine, hold)
             return Reply(value=None)
         if action == "depth_snapshot":
             book = self._real_feed().book(symbol.upper())
@@ -402,6 +423,85 @@ class EngineNode:
                 raise InvalidParams("interval and limit required")
             return Reply(value=await engine.candles_message(symbol, interval, limit))
         raise InvalidParams(f"unknown market command {action!r}")
+
+    # -- what gateways and other shards hold of the market ------------------------------
+    async def _acquire(self, engine: Engine, hold: Hold) -> str:
+        kind, symbol = hold
+        if kind == "symbol":
+            return await engine.acquire_symbol(symbol)
+        name = await engine.acquire_book(symbol)
+        self._books[name] = self._books.get(name, 0) + 1
+        assert self.market is not None
+        self.market.hold_book(name, True)
+        return name
+
+    async def _release(self, engine: Engine, hold: Hold) -> None:
+        kind, name = hold
+        if kind == "symbol":
+            await engine.release_symbol(name)
+            return
+        await engine.release_book(name)
+        self._books[name] = self._books.get(name, 0) - 1
+        if self._books[name] <= 0:
+            self._books.pop(name, None)
+            assert self.market is not None
+            self.market.hold_book(name, False)
+
+    def _hold_lock(self, holder: str | None) -> asyncio.Lock | contextlib.nullcontext[None]:
+        if holder is None:
+            return contextlib.nullcontext()
+        lock = self._hold_locks.get(holder)
+        if lock is None:
+            lock = self._hold_locks[holder] = asyncio.Lock()
+        return lock
+
+    async def _renew_holds(self, engine: Engine, holder: str, holds: object) -> dict[str, Any]:
+        """``holder`` is alive and holds exactly ``holds``: acquire what it lacks here,
+        release what it no longer names (docs/scale-out.md, "Leases")."""
+        try:
+            wanted = parse_holds(holds)
+        except ValueError as error:
+            raise InvalidParams(str(error)) from None
+        async with self._hold_lock(holder):
+            renewal = self.holds.renew(holder, wanted, time.monotonic())
+            for hold in renewal.release:
+                await self._release(engine, hold)
+            failed: list[str] = []
+            for hold in renewal.acquire:
+                try:
+                    await self._acquire(engine, hold)
+                except WorkspaceError as error:
+                    self.holds.failed(holder, hold)
+                    failed.append(f"{hold[0]} {hold[1]}: {error}")
+        return {
+            "ttl_s": self.holds.ttl_s,
+            "acquired": len(renewal.acquire) - len(failed),
+            "released": len(renewal.release),
+            "failed": failed,
+        }
+
+    def _holders_message(self) -> dict[str, dict[str, list[str]]]:
+        return {
+            holder: {kind: [name for k, name in held if k == kind] for kind in ("symbol", "book")}
+            for holder, held in self.holds.holders().items()
+        }
+
+    async def _expire_holds(self) -> None:
+        """Release what the holders that stopped renewing held (a gateway killed -9)."""
+        every = self.holds.ttl_s / 4
+        while True:
+            await asyncio.sleep(every)
+            engine = self.market.engine if self.market is not None else None
+            if engine is None:
+                continue
+            for holder, held in self.holds.expire(time.monotonic()).items():
+                _log.warning("%s stopped renewing its lease: releasing %d holds", holder, len(held))
+                async with self._hold_lock(holder):
+                    for hold in held:
+                        with contextlib.suppress(WorkspaceError):
+                            await self._release(engine, hold)
+                if holder not in self.holds.holders():
+                    self._hold_locks.pop(holder, None)
 
     def _real_feed(self) -> Any:
         """The feed this engine owns (what its accounts' engines share)."""

@@ -6,7 +6,9 @@ limits, auth) on views of Redis instead of an engine in the process:
 
 - ``MarketView``: the market streams of the symbols and books its clients hold (one
   ``StreamTail`` read for all of them), into one ``Hub``; symbols and books are
-  acquired from the market engine (``P:commands:market``), reference counted here.
+  acquired from the market engine (``P:commands:market``), reference counted here,
+  under a lease the view renews (``HoldLease``): a gateway killed with -9 does not
+  leave them streaming.
 - ``UserView``: one per user with connections here.  It starts from the engine's
   snapshot of the account (open orders, ``seq``, portfolio, positions, STATUS, with
   every event up to that ``seq`` already in Redis), then follows the user's event
@@ -56,6 +58,7 @@ from workspace.protocol.commands import (
 )
 from workspace.protocol.outbox import STATE_TYPES, Outbox
 from workspace.protocol.session import Outcome, ProtocolSession
+from workspace.scaleout.hold_lease import HoldLease
 from workspace.scaleout.shards import SINGLE_USER, shard_of
 from workspace.session import Listener, Message
 from workspace.trading.requests import OrderRequest
@@ -88,12 +91,21 @@ class MarketView:
         self._lock = asyncio.Lock()
         self.server_clients = 0  # the server writes it (EngineApi)
         self._reacquiring: set[asyncio.Task[None]] = set()
+        self.lease = HoldLease(client, keys, "gateway", self._held, self._lock)
+
+    def _held(self) -> dict[str, list[str]]:
+        return {"symbol": sorted(self._symbols), "book": sorted(self._books)}
 
     async def start(self) -> None:
         await self.tail.follow(self.keys.status, self._on_status, after=None)
         top = await last_entry(self.tail._control, self.keys.status)
         if top is not None:
             self._on_status(self.keys.status, [top])
+        self.lease.start()
+
+    async def stop(self) -> None:
+        """Release everything this gateway held (its clients are gone)."""
+        await self.lease.give_up()
 
     def _on_status(self, _key: str, items: Sequence[Entry]) -> None:
         message = entries.message_of(items[-1][1])
@@ -112,10 +124,10 @@ class MarketView:
         async with self._lock:
             for name in list(self._symbols):
                 with contextlib.suppress(WorkspaceError):
-                    await self._call("acquire_symbol", {"symbol": name})
+                    await self._call("acquire_symbol", self.lease.args(name))
             for name in list(self._books):
                 with contextlib.suppress(WorkspaceError):
-                    await self._call("acquire_book", {"symbol": name})
+                    await self._call("acquire_book", self.lease.args(name))
 
     def _call(self, action: str, args: dict[str, Any]) -> Any:
         return self.client.call(self.keys.market_commands, action, args)
@@ -125,7 +137,7 @@ class MarketView:
         name = normalize_symbol(symbol)
         async with self._lock:
             if self._symbols.get(name, 0) == 0:
-                reply = await self._call("acquire_symbol", {"symbol": name})
+                reply = await self._call("acquire_symbol", self.lease.args(name))
                 self._info[name] = reply.get("symbol_info")
                 key = self.keys.ticker(name)
                 top = await last_entry(self.tail._control, key)
@@ -150,7 +162,7 @@ class MarketView:
             await self.tail.leave(self.keys.ticker(name))
             self._latest.pop(name, None)
             with contextlib.suppress(WorkspaceError):
-                await self._call("release_symbol", {"symbol": name})
+                await self._call("release_symbol", self.lease.args(name))
 
     def _on_market(self, _key: str, items: Sequence[Entry]) -> None:
         hub = self.hub
@@ -175,7 +187,7 @@ class MarketView:
         name = normalize_symbol(symbol)
         async with self._lock:
             if self._books.get(name, 0) == 0:
-                reply = await self._call("acquire_book", {"symbol": name})
+                reply = await self._call("acquire_book", self.lease.args(name))
                 if isinstance(reply.get("book"), dict):
                     self._latest_book[name] = reply["book"]
                 await self.tail.follow(self.keys.book(name), self._on_market, after=None)
@@ -195,7 +207,7 @@ class MarketView:
             await self.tail.leave(self.keys.book(name))
             self._latest_book.pop(name, None)
             with contextlib.suppress(WorkspaceError):
-                await self._call("release_book", {"symbol": name})
+                await self._call("release_book", self.lease.args(name))
 
     def book_update(self, symbol: str) -> Message | None:
         return self._latest_book.get(symbol.upper())
@@ -597,6 +609,7 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await view.close()
         self.views.clear()
+        await self.market.stop()
         await self.tail.stop()
         await self.client.stop()
         await close_quietly(self._probe)
