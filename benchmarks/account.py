@@ -65,6 +65,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from figures_of import figures_of
+
 from workspace import native
 from workspace.journal import Journal
 from workspace.market.exchange_info import SymbolInfo
@@ -366,16 +368,8 @@ COMPARED = (
 def _run_script(root: Path, flags: list[str]) -> dict[str, Any]:
     """Run ``root``'s benchmarks/account.py in a subprocess; its last line, parsed."""
     env = {**os.environ, "PYTHONPATH": str(root)}
-    done = subprocess.run(
-        [sys.executable, str(root / "benchmarks" / "account.py"), *flags],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    script = str(root / "benchmarks" / "account.py")
+    return figures_of([sys.executable, script, *flags], env=env, cwd=root)
 
 
 def compare(ref: str, flags: list[str]) -> None:

@@ -46,7 +46,6 @@ import json
 import os
 import pstats
 import statistics
-import subprocess
 import sys
 import time
 from decimal import Decimal
@@ -56,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import noise_floor
+from figures_of import figures_of
 
 from workspace import native
 from workspace.market.book import OrderBook
@@ -289,10 +289,7 @@ def main() -> None:
 def _plain_figures(quick: bool) -> dict[str, object]:
     """This benchmark's JSON figures on plain Python (a subprocess)."""
     args = [sys.executable, __file__, "--no-plain", *(["--quick"] if quick else [])]
-    env = {**os.environ, native.PURE_ENV: "1"}
-    done = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
-    figures: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
-    return figures
+    return figures_of(args, env={**os.environ, native.PURE_ENV: "1"})
 
 
 if __name__ == "__main__":
