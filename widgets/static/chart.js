@@ -104,6 +104,10 @@ function render({ model, el }) {
   plot.style.height = `${model.get("height")}px`;
   const bands = twEl("div", "tw-gaps");
   const legend = twEl("div", "tw-legend");
+  // one span per field: a narrow chart wraps the legend between fields, never inside one
+  const legendFields = ["head", "open", "high", "low", "close", "change", "volume"].map(() =>
+    twEl("span", "tw-legend-field"),
+  );
   const note = twEl("div", "tw-chart-note");
   wrap.append(plot, bands, legend, note);
   frame.body.append(wrap);
@@ -217,17 +221,24 @@ function render({ model, el }) {
 
   const drawLegend = (bar) => {
     if (!bar) {
-      twText(legend, "");
+      legend.replaceChildren();
       return;
     }
+    if (legend.childElementCount !== legendFields.length) legend.replaceChildren(...legendFields);
     const s = model.get("symbol");
     const change = bar[4] - bar[1];
     const pct = bar[1] ? (100 * change) / bar[1] : NaN;
-    twText(
-      legend,
-      `${s} ${model.get("timeframe")}  ${clock(bar[0] / 1000, true)}  O ${twPrice(bar[1], s)}  H ${twPrice(bar[2], s)}` +
-        `  L ${twPrice(bar[3], s)}  C ${twPrice(bar[4], s)}  ${twSigned(pct, twPctDigits(pct), "%")}  V ${twVolume(bar[5])}`,
-    );
+    const texts = [
+      `${s} ${model.get("timeframe")} ${clock(bar[0] / 1000, true)}`,
+      `O ${twPrice(bar[1], s)}`,
+      `H ${twPrice(bar[2], s)}`,
+      `L ${twPrice(bar[3], s)}`,
+      `C ${twPrice(bar[4], s)}`,
+      twSigned(pct, twPctDigits(pct), "%"),
+      `V ${twVolume(bar[5])}`,
+    ];
+    // the trailing space keeps the fields apart in the legend's text (copied, read aloud)
+    texts.forEach((text, i) => twText(legendFields[i], `${text} `));
   };
   // the crosshair's bar in the legend; back to the last bar when the mouse leaves
   const byTime = new Map();
