@@ -98,7 +98,7 @@ def build() -> None:
         fresh.rename(out)
         shutil.rmtree(old, ignore_errors=True)
         print(
-            f"[native] compiled {len(native.COMPILED)} account modules with mypyc in "
+            f"[native] compiled {len(native.COMPILED)} modules with mypyc in "
             f"{time.monotonic() - started:.0f} s -> {out.relative_to(ROOT)}/"
         )
 

@@ -52,10 +52,13 @@ COMPILED: tuple[str, ...] = (
     "workspace/trading/trailing.py",
     "workspace/trading/trigger_index.py",
     "workspace/trading/validation.py",
+    "workspace/market/book_ingest.py",
 )
-"""The modules mypyc compiles: the account's logic.  The modules that only declare
-msgspec structs (orders, events, positions, ...) stay plain: mypyc would build them as
-its own classes and lose msgspec's struct options."""
+"""The modules mypyc compiles: the account's logic, and the local book's diff ingestion
+(``workspace/market/__init__.py`` puts the build first on that package's path too).
+The modules that only declare msgspec structs (orders, events, positions, ...) stay
+plain: mypyc would build them as its own classes and lose msgspec's struct options;
+so does ``book.py``, whose level cache relies on handing out the same tuples."""
 
 # what the compiled code was type-checked against: a change to any of these files may
 # change what mypyc generated (a constant it inlined, a signature it calls natively)

@@ -32,6 +32,9 @@ def test_the_suite_runs_on_the_compiled_core() -> None:
     assert state.compiled, f"the account core is not compiled: {state.reason}"
     assert Path(fills.__file__).suffix == ".so", fills.__file__
     assert Path(fills.__file__).is_relative_to(native.NATIVE_DIR)
+    import workspace.market.book_ingest as book_ingest  # the book's diffs: compiled too
+
+    assert Path(book_ingest.__file__).is_relative_to(native.NATIVE_DIR), book_ingest.__file__
 
 
 SPAWNS = """

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
+from workspace.market.book_ingest import apply_e8, written_e8
 from workspace.market.records import DepthSnapshot, DepthUpdate, Level, WireLevel
 
 __all__ = ["BadLevelError", "BookGapError", "BookSync", "OrderBook", "Step", "SyncState", "units"]
@@ -90,9 +91,6 @@ def units(text: str) -> int:
     return value
 
 
-_ZERO_E8: Final = "0.00000000"
-_MAX_QTY_FLOAT: Final = 92233720368.0
-"""Below this a float of a quantity string is certainly within Binance's 64 bits."""
 _EXPONENT_E8: Final = -8
 _MAX_QUANTITY: Final = Decimal(MAX_UNITS).scaleb(_EXPONENT_E8)
 
@@ -171,49 +169,13 @@ class _Side:
         self.dead = 0
 
     def e8(self, levels: tuple[WireLevel, ...]) -> bool:
-        """Are these levels written the exchange's way, so :meth:`apply_e8` may take them
-        as they are?  ``False`` sends them to the exact path (:func:`_parse`).
-
-        The way: a price already listed is the string checked when it was listed; a new
-        one has 8 decimals, no leading zero, up to 10 integer digits, ASCII digits only
-        (so it is not zero either); a quantity has a dot 8 places from the end and reads
-        as a float from 0 to the 64-bit limit (then ``Decimal`` reads it exactly, with at
-        most 8 decimals), and a zero quantity is spelled ``0.00000000``.
-        """
-        listed = self.listed
-        try:
-            for price, quantity in levels:
-                if quantity[-9] != "." or not 0.0 <= (amount := float(quantity)) < _MAX_QTY_FLOAT:
-                    return False
-                if not amount and quantity != _ZERO_E8:
-                    return False  # a zero spelled otherwise: the exact path judges it
-                if price not in listed and not (
-                    9 < len(price) < 20
-                    and price[-9] == "."
-                    and price[0] != "0"  # (prices below 1 take the exact path)
-                    and price.isascii()
-                    and price.replace(".", "", 1).isdigit()
-                ):
-                    return False
-        except (ValueError, IndexError):
-            return False
-        return True
+        """Are these levels written the exchange's way (``book_ingest.written_e8``)?"""
+        return written_e8(self.listed, levels)
 
     def apply_e8(self, levels: tuple[WireLevel, ...]) -> None:
-        """Apply levels :meth:`e8` accepted."""
-        qty, listed = self.qty, self.listed
-        for price, quantity in levels:
-            if quantity != _ZERO_E8:
-                if price not in qty:
-                    if price in listed:
-                        self.dead -= 1
-                    else:
-                        self._list(price, int(price.replace(".", "")))
-                qty[price] = quantity
-            elif price in qty:
-                del qty[price]
-                self.dead += 1
-        if self.dead > 64 and self.dead > len(qty):
+        """Apply levels :meth:`e8` accepted (``book_ingest.apply_e8``)."""
+        self.dead += apply_e8(self.qty, self.listed, self.keys, self.prices, levels)
+        if self.dead > 64 and self.dead > len(self.qty):
             self._compact()
 
     def apply(self, changes: list[_Change]) -> None:

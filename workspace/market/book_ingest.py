@@ -1,0 +1,80 @@
+"""The local book's hot path: checking and applying the levels of a depth diff written
+the exchange's way (``OrderBook.apply``; the class docstring of ``_Side`` in
+``book.py`` says what the way is and why the side is kept as it is).
+
+Free functions over the side's own containers, compiled with mypyc with the account
+core (``workspace/native.py``): at Binance's rates the diffs of 50 symbols' books are
+a third of the engine's CPU.  ``book.py`` itself stays plain Python: mypyc would box
+the ``(price, quantity)`` tuples its readers return anew on every call, and the book's
+cache of levels hands out the same tuple while a level is unchanged.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Final
+
+ZERO_E8: Final = "0.00000000"
+"""A removed level's quantity, as the exchange writes it."""
+MAX_QTY_FLOAT: Final = 92233720368.0
+"""Quantities from 0 up to this read exactly as ``Decimal`` with 8 decimals."""
+
+
+def written_e8(listed: dict[str, int], levels: tuple[tuple[str, str], ...]) -> bool:
+    """Are ``levels`` written the exchange's way, so that :func:`apply_e8` may take them
+    as they are?  ``False`` sends them to the exact path (``book._parse``).
+
+    The way: a price already ``listed`` is the string checked when it was listed; a new
+    one has 8 decimals, no leading zero, up to 10 integer digits, ASCII digits only (so
+    it is not zero either); a quantity has a dot 8 places from the end and reads as a
+    float from 0 to :data:`MAX_QTY_FLOAT` (then ``Decimal`` reads it exactly, with at
+    most 8 decimals), and a zero quantity is spelled :data:`ZERO_E8`."""
+    try:
+        for price, quantity in levels:
+            if quantity[-9] != ".":
+                return False
+            amount = float(quantity)
+            if not 0.0 <= amount < MAX_QTY_FLOAT:
+                return False
+            if not amount and quantity != ZERO_E8:
+                return False  # a zero spelled otherwise: the exact path judges it
+            if price not in listed and not (
+                9 < len(price) < 20
+                and price[-9] == "."
+                and price[0] != "0"  # (prices below 1 take the exact path)
+                and price.isascii()
+                and price.replace(".", "", 1).isdigit()
+            ):
+                return False
+    except (ValueError, IndexError):
+        return False
+    return True
+
+
+def apply_e8(
+    qty: dict[str, str],
+    listed: dict[str, int],
+    keys: list[int],
+    prices: list[str],
+    levels: tuple[tuple[str, str], ...],
+) -> int:
+    """Apply levels :func:`written_e8` accepted to a side's live levels ``qty`` and its
+    listing (``listed``, and ``keys`` / ``prices`` in ascending order); returns how
+    many dead keys that made (negative: revived)."""
+    dead = 0
+    for price, quantity in levels:
+        if quantity != ZERO_E8:
+            if price not in qty:
+                if price in listed:
+                    dead -= 1  # a dead key lives again: nothing moves in the lists
+                else:
+                    key = int(price.replace(".", ""))
+                    at = bisect_left(keys, key)
+                    keys.insert(at, key)
+                    prices.insert(at, price)
+                    listed[price] = key
+            qty[price] = quantity
+        elif price in qty:
+            del qty[price]
+            dead += 1
+    return dead
