@@ -128,17 +128,9 @@ class BusFeed:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self.lease.stop()
         await self._books.close()
         async with self._owner_lock:
-            for symbol in tuple(self._acquired):
-                with contextlib.suppress(WorkspaceError):
-                    await self.client.call(
-                        self.keys.market_commands,
-                        "release_symbol",
-                        self.lease.args(symbol),
-                        timeout_s=1.0,
-                    )
+            await self.lease.give_up()  # the owner releases all this feed acquired at once
             self._acquired.clear()
         await self.tail.stop()
         await self.client.stop()

@@ -500,7 +500,7 @@ class EngineNode:
                     for hold in held:
                         with contextlib.suppress(WorkspaceError):
                             await self._release(engine, hold)
-                if holder not in self.holds.holders():
+                if not self.holds.knows(holder):
                     self._hold_locks.pop(holder, None)
 
     def _real_feed(self) -> Any:

@@ -64,9 +64,9 @@ class Holds:
             name: sorted(holder.held, key=_order) for name, holder in sorted(self._holders.items())
         }
 
-    def holds(self, holder: str, hold: Hold) -> bool:
-        found = self._holders.get(holder)
-        return found is not None and hold in found.held
+    def knows(self, holder: str) -> bool:
+        """Has ``holder`` a lease (it acquired or renewed since it last expired)?"""
+        return holder in self._holders
 
     def acquired(self, holder: str, hold: Hold, now: float) -> bool:
         """``holder`` acquired ``hold`` (the engine did): False when it already held it
