@@ -5,7 +5,10 @@ It names the holder (every acquire and release carries the name) and renews the 
 in the background with the full list of what the reader holds, at a third of the
 lease the market engine reports.  The reader passes the lock that guards its acquires
 and releases: a renewal's list is read and sent under it, so a renewal never carries a
-list older than an acquire or release the engine has already seen.
+list older than an acquire or release the engine has already seen.  Because it holds
+that lock, a renewal waits for its reply at most ``RENEW_TIMEOUT_S``, not the client's
+own timeout: with the market engine down, a subscriber's acquire waits behind a
+renewal for at most that long before it tries (and fails with its own timeout).
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from workspace.scaleout.holds import DEFAULT_TTL_S
 _log = logging.getLogger("workspace.scaleout")
 
 MIN_RENEW_S = 0.05
+# a renewal holds the reader's lock while it waits; a live engine answers one in
+# milliseconds, and a lost one is retried at the next (three per lease)
+RENEW_TIMEOUT_S = 1.0
 
 
 class HoldLease:
@@ -48,6 +54,11 @@ class HoldLease:
         self._held = held
         self._lock = lock
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def renew_timeout_s(self) -> float:
+        """How long a renewal waits for its reply (holding the reader's lock)."""
+        return min(self.client.timeout_s, RENEW_TIMEOUT_S, self.every_s)
 
     def args(self, symbol: str) -> dict[str, Any]:
         """An acquire's or release's arguments, with the holder."""
@@ -86,6 +97,7 @@ class HoldLease:
                 self.keys.market_commands,
                 "renew_holds",
                 {"holder": self.holder, "holds": self._held()},
+                timeout_s=self.renew_timeout_s,
             )
         ttl = reply.get("ttl_s")
         if isinstance(ttl, int | float) and ttl > 0:
