@@ -51,6 +51,8 @@ import asyncio
 import base64
 import contextlib
 import cProfile
+import dataclasses
+import functools
 import io
 import json
 import os
@@ -111,11 +113,10 @@ async def serve(
     workspace = Workspace(feed="sim", engine=EngineConfig(), sim=sim)
     await workspace.start()
     await workspace.subscribe(*(spec.symbol for spec in specs))
-    extra = {} if send_buffer is None else {"socket_send_buffer": send_buffer or None}
     # Every client comes from 127.0.0.1: no per-address cap (this measures fan-out).
-    limits = ServerLimits(
-        commands_per_s=1000, command_burst=1000, max_connections_per_address=None, **extra
-    )
+    limits = ServerLimits(commands_per_s=1000, command_burst=1000, max_connections_per_address=None)
+    if send_buffer is not None:
+        limits = dataclasses.replace(limits, socket_send_buffer=send_buffer or None)
     server = await RealtimeServer(
         workspace.engine, port=0, limits=limits, compression=False
     ).start()
@@ -252,10 +253,10 @@ async def run_clients(
             for symbol in rng.sample(names, per_client)
         ]
         parts = targets[n % len(targets)]
+        assert parts.hostname is not None, parts
+        assert parts.port is not None, parts
         _, client = await loop.create_connection(
-            lambda commands=commands, parts=parts: LightClient(
-                on_message, parts.path, parts.netloc, commands
-            ),
+            functools.partial(LightClient, on_message, parts.path, parts.netloc, commands),
             parts.hostname,
             parts.port,
             local_addr=(f"127.0.0.{2 + n // PER_SOURCE}", 0) if spread else None,

@@ -37,6 +37,11 @@ filters, the symbol's local book a real ``OrderBook`` of 1,000 levels a side (a
 - machine: the floor this machine puts under any p99 (``noise_floor.py``): how often
   the thread is paused and for how long, and the p99 / p50 of a fixed loop about the
   size of the target.
+- least_work: in the same run, the least any account could do for the walk_20 order's
+  events (``fills_floor.py``: the 20 levels read, the fills, executions, position,
+  orders and four events made, nothing checked or stored) and ``place``'s ratio to
+  it: what the account's own machinery costs, measured on the same machine at the
+  same moment (the machine's speed changes between days by 2x and more).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -234,6 +240,9 @@ def main() -> None:
     booked = bench_trades(n * 20, with_book=True)
     bare = bench_trades(n * 20, with_book=False)
     machine = noise_floor.measure()
+    import fills_floor  # (here: it imports this module)
+
+    least = fills_floor.measure(n * 4)
     compiled = native.state().compiled
     print(f"account core: {native.state().describe()}")
     print(
@@ -252,6 +261,11 @@ def main() -> None:
     print(
         f"trades with a book attached: {booked:,.0f} ticks/s; without: {bare:,.0f} ticks/s "
         f"(ratio {booked / bare:.2f})"
+    )
+    print(
+        f"the least work of that order's events (fills_floor.py): p50 {least['floor_p50_us']} us, "
+        f"p99 {least['floor_p99_us']} us; place / least work p50 "
+        f"{walk_p50 / least['floor_p50_us']:.2f}x, p99 {walk_p99 / least['floor_p99_us']:.2f}x"
     )
     print(noise_floor.describe(machine))
     plain = _plain_figures(quick) if compiled and "--no-plain" not in sys.argv else None
@@ -279,6 +293,9 @@ def main() -> None:
                 "trades_with_book_per_s": round(booked),
                 "trades_without_book_per_s": round(bare),
                 "trades_book_ratio": round(booked / bare, 3),
+                "least_work_p50_us": least["floor_p50_us"],
+                "least_work_p99_us": least["floor_p99_us"],
+                "walk_over_least_work_p50": round(walk_p50 / least["floor_p50_us"], 2),
                 "machine": machine,
                 "plain": plain,
             }
@@ -286,7 +303,7 @@ def main() -> None:
     )
 
 
-def _plain_figures(quick: bool) -> dict[str, object]:
+def _plain_figures(quick: bool) -> dict[str, Any]:
     """This benchmark's JSON figures on plain Python (a subprocess)."""
     args = [sys.executable, __file__, "--no-plain", *(["--quick"] if quick else [])]
     return figures_of(args, env={**os.environ, native.PURE_ENV: "1"})

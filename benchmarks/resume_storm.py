@@ -282,8 +282,7 @@ def main() -> None:
         runs: list[tuple[str, Path | None]] = []
         if args.before_ref:
             (Path(scratch) / "before").mkdir()
-            code = export(args.before_ref, Path(scratch) / "before")
-            runs.append(("before", code))
+            runs.append(("before", export(args.before_ref, Path(scratch) / "before")))
         runs.append(("after", None))
         for name, code in runs:
             work = Path(scratch) / f"{name}-run"
