@@ -131,6 +131,29 @@ async def test_book_update_carries_the_top_20_levels_of_the_engines_book(
     await engine.release_book("BTCUSDT")
 
 
+async def test_book_update_carries_the_last_trade_the_engine_saw(
+    frozen: tuple[Workspace, ManualClock],
+) -> None:
+    ws, clock = frozen
+    engine = ws.engine
+    await engine.acquire_book("BTCUSDT")
+    await move_market(ws, clock, 2_000)
+    assert ws.simulator is not None
+    assert ws.simulator.market is not None
+    printed = ws.simulator.market.recent_trades("BTCUSDT")[-1]
+    price = float(Decimal(printed.price) / SCALE)
+
+    def carried() -> bool:
+        message = engine.book_update("BTCUSDT")
+        return message is not None and message.get("last_time") == printed.time_ms
+
+    await until(carried, what="the BOOK_UPDATE carries the simulator's last trade")
+    message = engine.book_update("BTCUSDT")
+    assert message is not None
+    assert message["last_price"] == price
+    await engine.release_book("BTCUSDT")
+
+
 async def test_a_book_asked_for_alone_subscribes_its_depth_stream_and_lets_it_go(
     tmp_path: Path,
 ) -> None:

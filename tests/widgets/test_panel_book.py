@@ -63,6 +63,23 @@ def test_last_price_and_its_direction_come_from_the_market() -> None:
     assert (snap["last"], snap["direction"]) == (99.0, -1)
 
 
+def test_the_last_trade_a_book_carries_wins_over_the_tickers_price() -> None:
+    state = BookState("BTCUSDT")
+    state.apply(market("BTCUSDT", 100.0, 1))
+    state.apply({**book(1, [[100.4, 1.0]], [[100.6, 1.0]]), "last_price": 100.5})
+    assert (state.snapshot()["last"], state.snapshot()["direction"]) == (100.5, 1)
+    # the 24 h ticker's last price is up to a second old: it no longer moves the ladder
+    state.apply(market("BTCUSDT", 98.0, 2))
+    assert state.snapshot()["last"] == 100.5
+    state.apply({**book(2, [[100.1, 1.0]], [[100.3, 1.0]]), "last_price": 100.2})
+    assert (state.snapshot()["last"], state.snapshot()["direction"]) == (100.2, -1)
+    state.apply({**book(3, [[100.1, 1.0]], [[100.3, 1.0]]), "last_price": "nan?"})
+    assert state.snapshot()["last"] == 100.2  # a bad field changes nothing
+    state.reset("ETHUSDT")  # another symbol: its ticker counts again until its book
+    state.apply(market("ETHUSDT", 3_000.0, 3))
+    assert state.snapshot()["last"] == 3_000.0
+
+
 def test_without_books_the_best_bid_and_ask_of_the_ticker_show() -> None:
     state = BookState("BTCUSDT")
     state.apply(market("BTCUSDT", 100.0, 1, bid=99.9, ask=100.1))

@@ -4,6 +4,11 @@ v2) with cumulative sizes for the depth bars, the spread, and the last price.
 An engine without books (version 1) still sends the best bid and ask with each
 ``MARKET_UPDATE``: the ladder then shows that one level a side and says so
 (``source == "ticker"``) instead of pretending to depth it does not have.
+
+The last price is the last trade a ``BOOK_UPDATE`` carries (``last_price``) once one
+did: it is as fresh as the book it is drawn inside.  Until then (or from an engine
+that does not send it) it is the ``MARKET_UPDATE``'s, the 24 h ticker's last price,
+which Binance sends once a second.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class BookState:
         self.bids: list[Level] = []
         self.asks: list[Level] = []
         self.last: float | None = None
+        self.last_from_book = False  # a BOOK_UPDATE brought the last trade
         self.direction = 0
         self.update_id: int | None = None
         self.timestamp = 0
@@ -61,15 +67,16 @@ class BookState:
             self.bids, self.asks, self.source = bids, asks, "book"
             self.update_id = update_id if isinstance(update_id, int) else self.update_id
             self.timestamp = int(message.get("timestamp") or 0)
+            last = as_float(message.get("last_price"))
+            if last is not None and last > 0:
+                self._set_last(last)
+                self.last_from_book = True
             return True
         if kind == "MARKET_UPDATE":
             price = as_float(message.get("price"))
             changed = False
-            if price is not None and price != self.last:
-                if self.last is not None:
-                    self.direction = 1 if price > self.last else -1
-                self.last = price
-                changed = True
+            if price is not None and not self.last_from_book:
+                changed = self._set_last(price)
             if self.source != "book":
                 bid, ask = as_float(message.get("bid")), as_float(message.get("ask"))
                 if bid is not None and ask is not None:
@@ -79,6 +86,14 @@ class BookState:
                     changed = True
             return changed
         return False
+
+    def _set_last(self, price: float) -> bool:
+        if price == self.last:
+            return False
+        if self.last is not None:
+            self.direction = 1 if price > self.last else -1
+        self.last = price
+        return True
 
     @property
     def spread(self) -> float | None:

@@ -16,6 +16,9 @@ Each change is one :class:`BookChange` ``(symbol, book or None, event time)``: t
 engine hands it to the account (``Account.on_book``) and to :class:`BookMessages`,
 which builds ``BOOK_UPDATE`` (PROTOCOL v2: bids descending, asks ascending, the top
 20 levels) for the books someone holds, at most ``interval_s`` apart per symbol.
+Each ``BOOK_UPDATE`` also carries the symbol's last trade (``last_price``,
+``last_time``; an extension): the ladder's middle row shows it, and the 24 h ticker's
+last price, a second old at worst, would sit outside the spread it is drawn between.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Final
 
 from workspace.errors import WorkspaceError
@@ -53,11 +57,19 @@ class BookChange:
     event_ms: int | None
 
 
-def book_message(book: OrderBook, levels: int = BOOK_LEVELS, now_ms: int = 0) -> Message:
+LastTrade = tuple[Decimal, int]
+"""A symbol's last trade: (price, trade time in ms, the exchange's)."""
+
+
+def book_message(
+    book: OrderBook, levels: int = BOOK_LEVELS, now_ms: int = 0, last: LastTrade | None = None
+) -> Message:
     """``BOOK_UPDATE`` of ``book``'s top ``levels`` a side (prices and sizes as JSON
     numbers, like every wire number); ``timestamp`` is the exchange time of the last
-    event applied (``now_ms`` for a book that is only a snapshot)."""
-    return {
+    event applied (``now_ms`` for a book that is only a snapshot); ``last``: the
+    symbol's last trade, as ``last_price`` / ``last_time`` (left out when none was
+    seen)."""
+    message: Message = {
         "type": "BOOK_UPDATE",
         "symbol": book.symbol,
         "bids": [[float(price), float(qty)] for price, qty in book.bids(levels)],
@@ -65,6 +77,10 @@ def book_message(book: OrderBook, levels: int = BOOK_LEVELS, now_ms: int = 0) ->
         "lastUpdateId": book.last_update_id,
         "timestamp": book.event_ms if book.event_ms is not None else now_ms,
     }
+    if last is not None:
+        message["last_price"] = float(last[0])
+        message["last_time"] = last[1]
+    return message
 
 
 class RecordedBooks:
@@ -155,6 +171,7 @@ class BookMessages:
         self._refs: Counter[str] = Counter()
         self._books: dict[str, OrderBook] = {}
         self._latest: dict[str, Message] = {}
+        self._last_trade: dict[str, LastTrade] = {}
         self._sent_at: dict[str, float] = {}
         self._pending: dict[str, asyncio.TimerHandle | None] = {}
         self.built = 0
@@ -180,6 +197,12 @@ class BookMessages:
         if timer is not None:
             timer.cancel()
         return True
+
+    def on_trade(self, symbol: str, price: Decimal, trade_ms: int) -> None:
+        """A trade printed: the next ``BOOK_UPDATE`` of ``symbol`` carries it (trades
+        come with changes of the book, which send it)."""
+        self._last_trade[symbol] = (price, trade_ms)
+        self._latest.pop(symbol, None)  # its last trade is stale now
 
     def changed(self, change: BookChange) -> None:
         symbol = change.symbol
@@ -213,7 +236,7 @@ class BookMessages:
         self._publish(message)
 
     def _build(self, symbol: str, book: OrderBook) -> Message:
-        message = book_message(book, self._levels, self._wall_ms())
+        message = book_message(book, self._levels, self._wall_ms(), self._last_trade.get(symbol))
         self._latest[symbol] = message
         self.built += 1
         return message
@@ -231,6 +254,7 @@ class BookMessages:
         """The book is no longer kept (its symbol stopped streaming)."""
         self._books.pop(symbol, None)
         self._latest.pop(symbol, None)
+        self._last_trade.pop(symbol, None)
 
     def close(self) -> None:
         for timer in self._pending.values():

@@ -463,6 +463,7 @@ class Engine:
             bid, ask = self._market.bid_ask(record.symbol)
             tick = Tick.from_trade(record, bid, ask, self.gaps.after_gap(record.symbol))
             self.ticks.add(tick)
+            self._book_out.on_trade(record.symbol, record.price, record.trade_time)
             self._last_event_ms = self._last_price_ms = record.event_time
         elif isinstance(record, BookTicker):
             self._market.on_book(record)
