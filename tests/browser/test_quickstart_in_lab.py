@@ -208,7 +208,9 @@ def test_ticket_buy_opens_a_position_in_the_positions_panel(quickstart: Page) ->
     ticket.locator("input.tw-quantity").fill("1")
     ticket.locator("button.tw-submit").click()
     row.first.wait_for(timeout=20_000)
-    assert row.first.locator(".tw-side").text_content().strip().lower() in ("buy", "long")
+    side = row.first.locator(".tw-side").text_content()
+    assert side is not None
+    assert side.strip().lower() in ("buy", "long")
     # the Close button keeps its word at this width (it read "Clo" once)
     close = row.first.locator("button.tw-close")
     assert close.text_content() == "Close"

@@ -4,8 +4,8 @@ resubscription and exactly-once order events across restarts."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -20,7 +20,7 @@ TIMEOUT = 15.0
 FAST = EngineConfig(positions_interval_s=0.1, portfolio_interval_s=0.2, tick_flush_interval_s=0.1)
 
 
-async def first(stream: Any, predicate: Any) -> Message:
+async def first(stream: AsyncIterator[Message], predicate: Callable[[Message], object]) -> Message:
     async def scan() -> Message:
         async for message in stream:
             if predicate(message):
@@ -63,6 +63,7 @@ async def test_listen_and_async_for_both_receive_market_updates(server: Realtime
         while (await asyncio.wait_for(heard.get(), TIMEOUT))["type"] != "MARKET_UPDATE":
             pass
         stop()
+        assert isinstance(stream, AsyncGenerator)  # stream() is an async generator
         await stream.aclose()
 
 

@@ -79,10 +79,18 @@ async def test_resume_through_a_slow_uplink_delivers_every_event_once_in_seq_ord
         first = client.last_seq
         for drop in range(5):
             target = engine.seq + 25
-            await until(lambda target=target: client.last_seq >= target, woken)
+
+            def caught_up(target: int = target) -> bool:
+                return client.last_seq >= target
+
+            await until(caught_up, woken)
             assert client.connections == drop + 1
             link.cut()
-            await until(lambda drop=drop: client.connections == drop + 2, woken)
+
+            def reconnected(drop: int = drop) -> bool:
+                return client.connections == drop + 2
+
+            await until(reconnected, woken)
         last = client.last_seq
     seqs = order_seqs(received)
     assert seqs == sorted(set(seqs)), "an event twice or out of order"

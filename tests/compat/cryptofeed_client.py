@@ -25,7 +25,9 @@ WSS, HTTPS = sys.argv[1], sys.argv[2]
 BOOK_UPDATES = 10
 
 
-class SimulatedBinance(Binance):  # the endpoints are class attributes in cryptofeed
+# cryptofeed ships no type information (its Binance is Any to mypy); the endpoints are
+# class attributes in cryptofeed
+class SimulatedBinance(Binance):  # type: ignore[misc]
     websocket_endpoints = [WebsocketEndpoint(WSS)]  # noqa: RUF012
     rest_endpoints = [  # noqa: RUF012
         RestEndpoint(

@@ -97,12 +97,21 @@ async def test_bad_records_from_the_simulator_trigger_fill_and_journal_nothing(
         # far below, 1e999999 buy stops and sell limits far above
         low, high = ws.round_price("BTCUSDT", market / 2), ws.round_price("BTCUSDT", market * 2)
         placed = [
-            ws.place(OrderRequest(symbol="BTCUSDT", side=side, type=kind, quantity=q, **price))
-            for side, kind, price in (
-                (Side.SELL, OrderType.STOP_LOSS, {"stop_price": low}),
-                (Side.BUY, OrderType.LIMIT, {"price": low}),
-                (Side.BUY, OrderType.STOP_LOSS, {"stop_price": high}),
-                (Side.SELL, OrderType.LIMIT, {"price": high}),
+            ws.place(
+                OrderRequest(
+                    symbol="BTCUSDT",
+                    side=side,
+                    type=kind,
+                    quantity=q,
+                    price=price,
+                    stop_price=stop_price,
+                )
+            )
+            for side, kind, price, stop_price in (
+                (Side.SELL, OrderType.STOP_LOSS, None, low),
+                (Side.BUY, OrderType.LIMIT, low, None),
+                (Side.BUY, OrderType.STOP_LOSS, None, high),
+                (Side.SELL, OrderType.LIMIT, high, None),
             )
             for q in [Decimal("0.001")]
         ]

@@ -19,6 +19,7 @@ from workspace.sim.recorder import Recorder, streams_for
 from workspace.trading import FillEvent, Order, OrderEvent
 from workspace.trading.orders import Fill
 
+from .conftest import on_tick
 from .test_replay import journal_dump
 from .waiting import until
 
@@ -65,7 +66,7 @@ def attach_strategy(ws: Workspace, placed: list[Order]) -> None:
     FOK buy up to the third ask that the book cannot fill."""
     count = 0
 
-    @ws.on_tick("BTCUSDT")
+    @on_tick(ws, "BTCUSDT")
     def strategy(tick: Tick) -> None:
         nonlocal count
         count += 1
@@ -140,7 +141,7 @@ async def test_a_replayed_strategy_walks_the_recorded_books_the_same_way_twice(
     assert all(o.status.value in ("FILLED", "EXPIRED") for o in ioc)
     fok = [o for o in orders.values() if o.time_in_force == "FOK"]
     assert fok
-    assert all((o.status.value, o.filled_quantity) == ("EXPIRED", 0) for o in fok)
+    assert all((o.status.value, o.filled_quantity) == ("EXPIRED", Decimal(0)) for o in fok)
     resting = [o for o in orders.values() if o.type.value == "LIMIT" and o.time_in_force == "GTC"]
     assert resting
     assert all(o.queue_ahead is not None for o in resting)

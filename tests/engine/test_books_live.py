@@ -18,6 +18,7 @@ from workspace.market.config import FeedConfig
 from workspace.notebook.workspace import Workspace
 from workspace.session import Message
 from workspace.sim import ManualClock, SimConfig
+from workspace.sim.book import SimBook
 from workspace.sim.fixedpoint import SCALE
 
 from .conftest import FAST_ENGINE
@@ -50,7 +51,7 @@ async def frozen(tmp_path: Path) -> AsyncIterator[tuple[Workspace, ManualClock]]
         await ws.stop()
 
 
-def market_book(ws: Workspace, symbol: str) -> object:
+def market_book(ws: Workspace, symbol: str) -> SimBook:
     assert ws.simulator is not None
     assert ws.simulator.market is not None
     book = ws.simulator.market.book(symbol)
@@ -71,7 +72,7 @@ async def move_market(ws: Workspace, clock: ManualClock, ms: int) -> None:
             ws.engine.feed is not None
             and (book := ws.engine.feed.book("BTCUSDT")) is not None
             and book.last_update_id == sim_book.update_id
-        ),  # type: ignore[attr-defined]
+        ),
         what="the engine's book reaches the simulator's update id",
     )
 
@@ -79,9 +80,9 @@ async def move_market(ws: Workspace, clock: ManualClock, ms: int) -> None:
 def assert_same_book(ws: Workspace, levels: int = 50) -> OrderBook:
     sim_book = market_book(ws, "BTCUSDT")
     book = ws.engine.order_book("BTCUSDT")
-    assert book.last_update_id == sim_book.update_id  # type: ignore[attr-defined]
-    assert book.bids(levels) == sim_levels(sim_book.bids(levels))  # type: ignore[attr-defined]
-    assert book.asks(levels) == sim_levels(sim_book.asks(levels))  # type: ignore[attr-defined]
+    assert book.last_update_id == sim_book.update_id
+    assert book.bids(levels) == sim_levels(sim_book.bids(levels))
+    assert book.asks(levels) == sim_levels(sim_book.asks(levels))
     return book
 
 

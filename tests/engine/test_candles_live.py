@@ -9,6 +9,7 @@ from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from workspace.errors import InvalidParams, InvalidSymbol
@@ -26,6 +27,7 @@ async def test_first_use_backfills_the_history_and_the_stream_keeps_it_exact(
     assert len(frame) == 1000
     assert frame.index.is_monotonic_increasing
     assert frame.index.is_unique
+    assert isinstance(frame.index, pd.DatetimeIndex)
     assert str(frame.index.tz) == "UTC"
     assert list(frame.columns) == [
         "open", "high", "low", "close", "volume", "quote_volume", "trades", "closed",

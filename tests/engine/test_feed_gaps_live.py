@@ -72,7 +72,11 @@ async def test_a_stall_reads_stalled_with_an_open_gap_then_connected_and_journal
     assert gaps["duration_s"].iloc[0] == (gap["end_ms"] - gap["start_ms"]) / 1000
     # the first tick of each symbol after the stall says so
     for symbol in ("BTCUSDT", "ETHUSDT"):
-        await until(lambda s=symbol: ws.ticks(s)["after_gap"].any(), what=f"{symbol} flagged")
+
+        def flagged_after_gap(s: str = symbol) -> object:
+            return ws.ticks(s)["after_gap"].any()
+
+        await until(flagged_after_gap, what=f"{symbol} flagged")
         ticks = ws.ticks(symbol)
         flagged = ticks[ticks["after_gap"]]
         assert len(flagged) == 1

@@ -292,7 +292,11 @@ async def test_a_market_watcher_sees_every_price_however_far_behind_its_consumer
 def test_a_failing_watcher_closes_its_subscriber_not_the_engine() -> None:
     hub = Hub()
     bad, good = hub.subscribe(()), hub.subscribe(["ETHUSDT"])
-    bad.watch({"ETHUSDT"}, lambda message: 1 / 0)
+
+    def failing(message: Message) -> None:
+        raise ZeroDivisionError("a watcher bug")
+
+    bad.watch({"ETHUSDT"}, failing)
     hub.publish(market("ETHUSDT", 1.0))
     assert bad.closed
     assert [m["price"] for m in drain(good)] == [1.0]

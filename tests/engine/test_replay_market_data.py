@@ -22,6 +22,7 @@ from workspace.sim.fixedpoint import SCALE
 from workspace.sim.klines import read_klines
 from workspace.sim.recorder import Recorder, streams_for
 
+from .conftest import on_tick
 from .test_replay import journal_dump, short_klines
 from .waiting import until
 
@@ -108,7 +109,7 @@ async def replay(path: Path, db: Path, during: list[pd.DataFrame] | None = None)
     if during is not None:
         seen = 0
 
-        @ws.on_tick("BTCUSDT")
+        @on_tick(ws, "BTCUSDT")
         async def look(tick: Tick) -> None:
             nonlocal seen
             seen += 1
@@ -226,6 +227,7 @@ async def test_kline_files_give_back_their_own_candles_from_the_trades(tmp_path:
         rows = read_klines(path)
         assert len(frame) == len(rows) == 30
         for (open_time, candle), row in zip(frame.iterrows(), rows, strict=True):
+            assert isinstance(open_time, pd.Timestamp)
             assert int(open_time.timestamp() * 1000) == row.open_time
             assert (candle["open"], candle["high"], candle["low"], candle["close"]) == (
                 row.open,

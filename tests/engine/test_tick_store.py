@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
+
 from workspace.engine.tick_store import TickStore
 from workspace.engine.ticks import Tick
 
@@ -49,6 +51,7 @@ def test_frame_limit_returns_the_most_recent_ticks_oldest_first() -> None:
         store.add(tick(n))
     frame = store.frame("BTCUSDT", limit=3)
     assert list(frame["price"]) == [107.0, 108.0, 109.0]
+    assert isinstance(frame.index, pd.DatetimeIndex)
     assert str(frame.index.tz) == "UTC"
     store.close()
 

@@ -7,8 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from trading.scripted import Script, buy, same_positions, sell
 
+from tests.trading.scripted import Script, buy, same_positions, sell
 from workspace.journal import Journal, JournalError
 from workspace.trading import AccountEvent, OrderType
 

@@ -11,8 +11,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from trading.scripted import trade
-
+from tests.trading.scripted import trade
 from workspace.journal import Journal
 from workspace.trading import Account, OrderRequest, OrderType, Side
 

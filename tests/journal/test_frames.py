@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from trading.scripted import Script, buy, sell
 
+from tests.trading.scripted import Script, buy, sell
 from workspace.journal import Journal, equity_curve, fills_frame, orders_frame, positions_frame
 from workspace.trading import OrderType
 

@@ -20,9 +20,9 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from trading.scripted import book, ticker, trade
-from trading.test_properties import MARGIN, RULES, SPOT, START, _at, _request, modes, step
 
+from tests.trading.scripted import book, ticker, trade
+from tests.trading.test_properties import MARGIN, RULES, SPOT, START, _at, _request, modes, step
 from workspace.market.records import MarketRecord
 from workspace.trading import Account, AccountEvent, OrderRequest, OrderType, Side
 from workspace.trading.orders import LegRole

@@ -4,28 +4,30 @@ newer schemas are clear errors, the stored config wins."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from trading.scripted import Script, buy, same_positions, sell
 
+from tests.trading.scripted import Script, buy, same_positions, sell
 from workspace.journal import Journal, JournalError
 from workspace.journal.schema import SCHEMA_VERSION
-from workspace.trading import AccountConfig, OrderEvent, OrderType
+from workspace.trading import AccountConfig, AccountEvent, OrderEvent, OrderType
 
 
 def _session(journal: Journal) -> Script:
     """A small session with a resting limit, a trailing stop and a position."""
     s = Script(config=journal.config)
-    for step in (
+    steps: tuple[Callable[[], list[AccountEvent]], ...] = (
         lambda: s.trades("100"),
         lambda: s.place(buy(OrderType.MARKET, "2"))[1],
         lambda: s.place(buy(OrderType.LIMIT, "1", price="95"))[1],
         lambda: s.place(sell(OrderType.TRAILING_STOP, "1", trail_percent="2"))[1],
         lambda: s.place(sell(OrderType.OCO, "1", take_profit="120", stop_price="90"))[1],
         lambda: s.trades("103", "104.5", "103"),
-    ):
+    )
+    for step in steps:
         journal.append(step())
     return s
 

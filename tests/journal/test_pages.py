@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from trading.scripted import trade
 
+from tests.trading.scripted import trade
 from workspace.journal import Journal
 from workspace.trading import Account, OrderEvent, OrderRequest, OrderType, Side
 

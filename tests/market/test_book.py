@@ -446,8 +446,8 @@ def test_the_quick_and_exact_paths_keep_the_same_book(
     assert book.best_bid() == (max(bids.items()) if bids else None)
     assert book.best_ask() == (min(asks.items()) if asks else None)
     assert not book.crossed
-    for price, qty in bids.items():
-        assert book.bid_quantity(price) == qty
+    for bid_price, bid_qty in bids.items():
+        assert book.bid_quantity(bid_price) == bid_qty
     assert book.copy().bids() == book.bids()
 
 
@@ -463,11 +463,11 @@ def test_levels_that_go_and_come_back_are_read_in_order_after_many_turns() -> No
         book.apply(update(number, number, bids=levels((price, qty))))
     model = {D(f"{100 + i}"): D(1) for i in range(10)}
     for number in range(1, 401):
-        price, qty = D(100 + number % 300), D(0 if number % 2 else number)
-        if qty:
-            model[price] = qty
+        at, size = D(100 + number % 300), D(0 if number % 2 else number)
+        if size:
+            model[at] = size
         else:
-            model.pop(price, None)
+            model.pop(at, None)
     assert book.bids() == sorted(model.items(), reverse=True)
     assert book.bids(2) == sorted(model.items(), reverse=True)[:2]
     assert book.bid_depth == len(model)

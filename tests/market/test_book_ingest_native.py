@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import random
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -27,7 +28,7 @@ def plain_module() -> ModuleType:
 def diffs(seed: int, count: int) -> list[tuple[tuple[str, str], ...]]:
     """Diffs as the exchange writes them, and some it does not (the exact path's)."""
     rng = random.Random(seed)
-    spelled = [
+    spelled: list[Callable[[float, float], tuple[str, str]]] = [
         lambda p, q: (f"{p:.8f}", f"{q:.8f}"),
         lambda p, q: (f"{p:.2f}", f"{q:.8f}"),  # a price not written with 8 decimals
         lambda p, q: (f"{p:.8f}", f"{q:.3f}"),  # nor a quantity

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
@@ -26,7 +26,7 @@ MESSAGES = [b'{"n":%d,"pad":"%s"}' % (i, b"x" * 100) for i in range(COUNT)]
 WIRE = b"".join(Frame(Opcode.TEXT, m).serialize(mask=False) for m in MESSAGES)
 
 
-def burster(then_drop: bool) -> Callable[[ServerConnection], object]:
+def burster(then_drop: bool) -> Callable[[ServerConnection], Awaitable[None]]:
     async def handler(connection: ServerConnection) -> None:
         await connection.recv()  # "go": the client is listening
         connection.transport.write(WIRE)  # every frame in one write

@@ -11,7 +11,7 @@ from workspace.bus.rpc import CommandClient
 
 
 async def holds_when(
-    bus: CommandClient, condition: Callable[[dict[str, Any]], bool], within: float = 20.0
+    bus: CommandClient, condition: Callable[[dict[str, Any]], object], within: float = 20.0
 ) -> dict[str, Any]:
     """The market engine's ``holds`` once ``condition`` accepts them (asked again after
     each answer), within ``within`` seconds."""

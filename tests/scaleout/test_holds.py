@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from workspace.scaleout.holds import Holds, parse_holds
+from workspace.scaleout.holds import Hold, Holds, parse_holds
 
-BTC = ("symbol", "BTCUSDT")
-ETH = ("symbol", "ETHUSDT")
-BTC_BOOK = ("book", "BTCUSDT")
+BTC: Hold = ("symbol", "BTCUSDT")
+ETH: Hold = ("symbol", "ETHUSDT")
+BTC_BOOK: Hold = ("book", "BTCUSDT")
+NOPE: Hold = ("symbol", "NOPEUSDT")
 
 
 def test_a_holder_holds_a_name_once_and_releases_only_what_it_holds() -> None:
@@ -56,14 +57,12 @@ def test_a_holder_silent_longer_than_the_lease_loses_everything_once() -> None:
 
 def test_a_failed_acquire_is_not_held() -> None:
     holds = Holds(ttl_s=10)
-    renewal = holds.renew("gw-a", [BTC, ("symbol", "NOPEUSDT")], now=0)
-    assert renewal.acquire == (BTC, ("symbol", "NOPEUSDT"))
-    holds.failed("gw-a", ("symbol", "NOPEUSDT"))
+    renewal = holds.renew("gw-a", [BTC, NOPE], now=0)
+    assert renewal.acquire == (BTC, NOPE)
+    holds.failed("gw-a", NOPE)
     assert holds.holders() == {"gw-a": [BTC]}
     # the next renewal asks for it again (it may be listed by then)
-    assert holds.renew("gw-a", [BTC, ("symbol", "NOPEUSDT")], now=1).acquire == (
-        ("symbol", "NOPEUSDT"),
-    )
+    assert holds.renew("gw-a", [BTC, NOPE], now=1).acquire == (NOPE,)
 
 
 def test_the_lease_must_be_positive() -> None:
@@ -75,6 +74,14 @@ def test_the_lease_must_be_positive() -> None:
 def test_renewal_lists_are_checked() -> None:
     assert parse_holds({"symbol": ["btcusdt"], "book": ["BTCUSDT"]}) == [BTC, BTC_BOOK]
     assert parse_holds({}) == []
-    for bad in (None, [], {"symbol": "BTCUSDT"}, {"symbol": [1]}, {"symbol": [""]}, {"x": []}):
+    bads: tuple[object, ...] = (
+        None,
+        [],
+        {"symbol": "BTCUSDT"},
+        {"symbol": [1]},
+        {"symbol": [""]},
+        {"x": []},
+    )
+    for bad in bads:
         with pytest.raises(ValueError, match="holds"):
             parse_holds(bad)

@@ -36,12 +36,13 @@ async def bus(redis_server: LocalRedis) -> AsyncIterator[CommandClient]:
 
 async def bad_renewals_are_refused(bus: CommandClient) -> None:
     market = BusKeys().market_commands
-    for args in (
+    refused_args: tuple[dict[str, Any], ...] = (
         {"holds": {}},
         {"holder": "", "holds": {}},
         {"holder": "probe", "holds": {"symbol": "BTCUSDT"}},
         {"holder": "probe", "holds": {"candles": []}},
-    ):
+    )
+    for args in refused_args:
         with pytest.raises(WorkspaceError) as refused:
             await bus.call(market, "renew_holds", args)
         assert refused.value.code == "INVALID_PARAMS", args

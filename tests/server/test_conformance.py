@@ -229,7 +229,7 @@ async def test_rejected_order_carries_a_reason(peer: PeerFactory) -> None:
 async def test_every_order_type_is_accepted(peer: PeerFactory) -> None:
     client = await peer()
     await client.reply({"action": "subscribe_ticker", "symbol": "BNBUSDT"})
-    market = (await client.until(lambda m: m["type"] == "MARKET_UPDATE"))["price"]
+    market: float = (await client.until(lambda m: m["type"] == "MARKET_UPDATE"))["price"]
 
     def price(factor: float) -> float:  # on BNBUSDT's 0.01 tick, as the filter demands
         return round(market * factor, 2)
@@ -368,8 +368,9 @@ async def test_msgpack_subprotocol_gets_the_same_objects_as_binary_frames(
     server: RealtimeServer,
 ) -> None:
     from websockets.asyncio.client import connect
+    from websockets.typing import Subprotocol
 
-    async with connect(server.url, subprotocols=["workspace.msgpack"]) as websocket:
+    async with connect(server.url, subprotocols=[Subprotocol("workspace.msgpack")]) as websocket:
         assert websocket.subprotocol == "workspace.msgpack"
         frame = await asyncio.wait_for(websocket.recv(), TIMEOUT)
         assert isinstance(frame, bytes)
@@ -386,9 +387,11 @@ async def test_permessage_deflate_is_negotiated_when_offered(server: RealtimeSer
     from websockets.asyncio.client import connect
 
     async with connect(server.url) as websocket:  # websockets offers deflate by default
+        assert websocket.response is not None  # the handshake is done
         extensions = websocket.response.headers.get("Sec-WebSocket-Extensions", "")
         assert "permessage-deflate" in extensions
     async with connect(server.url, compression=None) as websocket:
+        assert websocket.response is not None
         assert "Sec-WebSocket-Extensions" not in websocket.response.headers
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 from ws_peer import TIMEOUT
 
 from workspace import Workspace
@@ -96,7 +97,7 @@ async def test_token_in_query_or_bearer_header_is_accepted(guarded: RealtimeServ
 async def test_wrong_origin_is_http_403_and_listed_origin_passes(guarded: RealtimeServer) -> None:
     url = guarded.url + "?token=s3cret"
     assert await handshake_status(url, origin="http://evil.example") == 403
-    async with connect(url, origin="http://b.example") as websocket:
+    async with connect(url, origin=Origin("http://b.example")) as websocket:
         assert json.loads(await asyncio.wait_for(websocket.recv(), TIMEOUT))["type"] == "STATUS"
 
 

@@ -17,8 +17,9 @@ from typing import Any
 
 import msgspec
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
 from ws_peer import TIMEOUT, Peer, PeerFactory
 
 from tests.engine.test_journal_degraded import Refusal
@@ -396,18 +397,25 @@ async def test_nesting_within_the_limit_is_a_command_like_any_other(peer: PeerFa
     assert reply["type"] == "PONG"
 
 
+async def binary(websocket: ClientConnection) -> bytes:
+    """The next message on a msgpack connection: a binary frame."""
+    frame = await websocket.recv()
+    assert isinstance(frame, bytes)
+    return frame
+
+
 async def test_deep_msgpack_is_invalid_json_on_a_msgpack_connection(server: RealtimeServer) -> None:
-    async with connect(server.url, subprotocols=["workspace.msgpack"]) as websocket:  # type: ignore[list-item]
+    async with connect(server.url, subprotocols=[Subprotocol("workspace.msgpack")]) as websocket:
         for _ in range(4):
             await asyncio.wait_for(websocket.recv(), TIMEOUT)
         deep: Any = []
         for _ in range(100):
             deep = [deep]
         await websocket.send(msgspec.msgpack.encode({"action": "ping", "id": 1, "x": deep}))
-        reply = msgspec.msgpack.decode(await asyncio.wait_for(websocket.recv(), TIMEOUT))
+        reply = msgspec.msgpack.decode(await asyncio.wait_for(binary(websocket), TIMEOUT))
         assert (reply["type"], reply["code"]) == ("ERROR", "INVALID_JSON")
         await websocket.send(msgspec.msgpack.encode({"action": "ping", "id": 2}))
-        while (reply := msgspec.msgpack.decode(await websocket.recv()))["type"] != "PONG":
+        while (reply := msgspec.msgpack.decode(await binary(websocket)))["type"] != "PONG":
             pass
         assert reply["id"] == 2
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin
 from ws_peer import TIMEOUT, Peer
 
 from workspace.client import RealtimeClient
@@ -339,7 +340,7 @@ async def test_serve_caps_connections_per_address_and_keeps_foreign_pages_out(
             "too many connections from 127.0.0.1 (at most 1)",
         )
     with pytest.raises(InvalidStatus) as refused:
-        async with connect(serve.url, origin="https://evil.example"):
+        async with connect(serve.url, origin=Origin("https://evil.example")):
             pass
     assert refused.value.response.status_code == 403
     serve.process.send_signal(signal.SIGTERM)

@@ -70,6 +70,13 @@ async def recv(ws: ClientConnection) -> Any:
     return msgspec.json.decode(await asyncio.wait_for(ws.recv(), TIMEOUT))
 
 
+async def recv_text(ws: ClientConnection) -> str:
+    """The next message as its text (the simulator, as Binance, sends text frames)."""
+    frame = await asyncio.wait_for(ws.recv(), TIMEOUT)
+    assert isinstance(frame, str)
+    return frame
+
+
 async def recv_until(ws: ClientConnection, predicate: Callable[[Any], bool]) -> Any:
     """The first JSON message that satisfies ``predicate`` (others are skipped)."""
     while True:

@@ -24,7 +24,9 @@ def fixture_keys(name: str) -> set[str]:
 async def snapshot(sim: ExchangeSimulator, limit: int = 1000) -> dict[str, Any]:
     response = await http_get(sim, f"/api/v3/depth?symbol=BTCUSDT&limit={limit}")
     assert response.status_code == 200
-    return response.json()
+    body = response.json()
+    assert isinstance(body, dict)
+    return body
 
 
 class LocalBook:

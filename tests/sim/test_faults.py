@@ -18,7 +18,16 @@ from workspace.sim import ExchangeSimulator
 from workspace.sim.market import ticker_phase_ms
 from workspace.sim.server import GARBAGE_FRAME
 
-from .conftest import START_MS, TIMEOUT, clock_of, manual_config, read_until_closed, recv, request
+from .conftest import (
+    START_MS,
+    TIMEOUT,
+    clock_of,
+    manual_config,
+    read_until_closed,
+    recv,
+    recv_text,
+    request,
+)
 
 
 async def test_drop_connections_cuts_every_client_without_a_close_frame(
@@ -76,7 +85,7 @@ async def test_garbage_frame_is_not_json_and_data_continues(sim: ExchangeSimulat
     async with connect(f"{sim.stream_url}/ws/btcusdt@ticker") as ws:
         await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
         await sim.send_garbage()
-        garbage = await asyncio.wait_for(ws.recv(), TIMEOUT)
+        garbage = await recv_text(ws)
         with pytest.raises(msgspec.DecodeError):
             msgspec.json.decode(garbage)
         await clock_of(sim).advance(1000)

@@ -14,7 +14,7 @@ from workspace.market.records import BookTicker, MiniTicker, Ticker, Trade
 from workspace.sim import DEFAULT_SYMBOLS, ExchangeSimulator, ManualClock
 from workspace.sim.market import RandomWalkMarket, ticker_phase_ms
 
-from .conftest import START_MS, TIMEOUT, clock_of, manual_config, request
+from .conftest import START_MS, TIMEOUT, clock_of, manual_config, recv_text, request
 
 ALL_KINDS = ("ticker", "miniTicker", "bookTicker", "aggTrade", "trade")
 EIGHT_DECIMALS = r"^-?\d+\.\d{8}$"
@@ -119,7 +119,11 @@ def test_unstaggered_tickers_all_come_at_the_same_instant() -> None:
     while market.next_due_ms() < START_MS + 1000:
         market.step()
     tickers = [e.record for e in market.step() if e.stream.endswith("@ticker")]
-    assert [t.symbol for t in tickers] == [spec.symbol for spec in DEFAULT_SYMBOLS]
+    symbols = []
+    for ticker in tickers:
+        assert isinstance(ticker, Ticker)
+        symbols.append(ticker.symbol)
+    assert symbols == [spec.symbol for spec in DEFAULT_SYMBOLS]
 
 
 def test_staggering_never_changes_a_price() -> None:
@@ -198,9 +202,7 @@ async def test_the_feeds_decoder_reads_every_combined_frame(sim: ExchangeSimulat
         await clock_of(sim).advance(2000)
         await sim.caught_up()
         await ws.send('{"method":"LIST_SUBSCRIPTIONS","id":2}')
-        while not (frame := (await asyncio.wait_for(ws.recv(), TIMEOUT)).encode()).startswith(
-            b'{"result"'
-        ):
+        while not (frame := (await recv_text(ws)).encode()).startswith(b'{"result"'):
             frames.append(frame)
     records = [decode_frame(f) for f in frames]
     assert {type(r) for r in records} == {Ticker, MiniTicker, BookTicker, Trade}

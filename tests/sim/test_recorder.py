@@ -13,7 +13,7 @@ from workspace.__main__ import _commands
 from workspace.sim import ExchangeSimulator, SimConfig
 from workspace.sim.recorder import Recorder, record, streams_for
 
-from .conftest import START_MS, TIMEOUT, clock_of
+from .conftest import START_MS, TIMEOUT, clock_of, recv_text
 
 
 class _Line(msgspec.Struct):
@@ -48,9 +48,7 @@ async def test_recording_from_the_simulator_replays_as_the_same_frames(
     await replay.start()
     try:
         async with connect(f"{replay.stream_url}/stream?streams={'/'.join(streams)}") as ws:
-            served = [
-                (await asyncio.wait_for(ws.recv(), TIMEOUT)).encode() for _ in range(len(lines))
-            ]
+            served = [(await recv_text(ws)).encode() for _ in range(len(lines))]
     finally:
         await replay.stop()
     assert served == recorded
@@ -126,8 +124,7 @@ async def test_with_rest_the_recording_holds_what_a_replay_needs_and_still_repla
     try:
         async with connect(f"{replay.stream_url}/stream?streams={'/'.join(streams)}") as ws:
             served = [
-                msgspec.json.decode((await asyncio.wait_for(ws.recv(), TIMEOUT)).encode())
-                for _ in range(recorder.written)
+                msgspec.json.decode((await recv_text(ws)).encode()) for _ in range(recorder.written)
             ]
     finally:
         await replay.stop()

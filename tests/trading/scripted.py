@@ -107,7 +107,7 @@ _TEXT_FIELDS = ("client_order_id", "time_in_force")
 
 def request(side: Side, kind: OrderType, quantity: str, **prices: Any) -> OrderRequest:
     symbol = prices.pop("symbol", SYMBOL)
-    fields = {
+    fields: dict[str, Any] = {  # prices as Decimal, the text fields as given
         k: (Decimal(v) if isinstance(v, str | int) and k not in _TEXT_FIELDS else v)
         for k, v in prices.items()
     }

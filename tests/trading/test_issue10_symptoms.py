@@ -7,7 +7,7 @@ account does instead.
 
 from __future__ import annotations
 
-from workspace.trading import OrderStatus, OrderType
+from workspace.trading import FillEvent, OrderStatus, OrderType
 
 from .scripted import D, Script, book, buy, sell, ticker
 
@@ -92,6 +92,6 @@ def test_a_stop_triggered_by_a_trade_never_fills_at_an_older_book() -> None:
     stop, _ = s.place(sell(OrderType.STOP_LOSS, "1", stop_price="95"))
     s.feed(book("99.9", "100.1"))  # an old book, then the market drops in trades
     events = s.trades("94")
-    fill = next(e.fill for e in events if e.kind == "fill")
+    fill = next(e.fill for e in events if isinstance(e, FillEvent))
     assert fill.price == D(94)
     assert s.order(stop.id).status is OrderStatus.FILLED

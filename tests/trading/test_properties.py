@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 from workspace.journal import Journal
 from workspace.market.book import OrderBook
+from workspace.market.records import MarketRecord
 from workspace.trading import (
     Account,
     AccountConfig,
@@ -317,7 +318,7 @@ def _run(steps: list[Any], mode: str) -> tuple[Account, list[AccountEvent], int]
         elif s[0] == "trade_size":
             _, symbol, bps, size, buyer_took = s
             prices[symbol] = max(Decimal("0.01"), _at(prices[symbol], bps))
-            record = msgspec.structs.replace(
+            record: MarketRecord = msgspec.structs.replace(
                 trade(prices[symbol], t, symbol),
                 quantity=Decimal(size) / 100,
                 buyer_is_maker=not buyer_took,

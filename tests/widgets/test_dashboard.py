@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import ipywidgets
-from panel_session import ScriptedSession, market
 
 import widgets
+from tests.widgets.panel_session import ScriptedSession, market
 
 
 async def test_dashboard_holds_every_panel_with_its_css_class() -> None:

@@ -6,8 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from panel_session import ScriptedSession, market
-
+from tests.widgets.panel_session import ScriptedSession, market
 from widgets.panel import NOTICE_TTL_S
 from widgets.tickers import TickersPanel
 

@@ -7,13 +7,14 @@ import asyncio
 from typing import Any
 
 import pytest
-from panel_session import ScriptedSession, market
 
+from tests.widgets.panel_session import ScriptedSession, market
 from widgets import BookPanel
 from widgets.state import BookState
 
 
-def book(update_id: int, bids: list[list[float]], asks: list[list[float]]) -> dict[str, Any]:
+def book(update_id: int, bids: list[list[object]], asks: list[list[object]]) -> dict[str, Any]:
+    """A BOOK_UPDATE with the levels as given (bad ones too: the wire is not trusted)."""
     return {
         "type": "BOOK_UPDATE",
         "symbol": "BTCUSDT",

@@ -8,8 +8,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from panel_session import ScriptedSession, market, order_update
 
+from tests.widgets.panel_session import ScriptedSession, market, order_update
 from widgets import ChartPanel
 from widgets.state import ChartState
 from widgets.state.chart import HISTORY_CANDLES, INTERVALS
@@ -304,7 +304,10 @@ def test_gaps_of_the_candles_reply_are_drawn_and_a_book_gap_only_on_its_symbol()
 class Recorder:
     def __init__(self, panel: ChartPanel) -> None:
         self.sent: list[dict[str, Any]] = []
-        panel._send_custom = self.sent.append  # type: ignore[method-assign]
+        panel._send_custom = self.send  # type: ignore[method-assign]
+
+    def send(self, content: dict[str, Any]) -> None:
+        self.sent.append(content)
 
 
 def chart_session(rows: list[list[float]]) -> ScriptedSession:

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from panel_session import ScriptedSession, order_update
 
+from tests.widgets.panel_session import ScriptedSession, order_update
 from widgets import OrdersPanel
 from widgets.state import OrdersState
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from panel_session import ScriptedSession
-
+from tests.widgets.panel_session import ScriptedSession
 from widgets import PortfolioPanel, PositionsPanel
 from widgets.state import PortfolioState, PositionsState
 
@@ -214,17 +213,19 @@ async def test_positions_panel_loads_the_snapshot_on_start() -> None:
 
 async def test_close_button_sends_close_position_and_refreshes_the_rows() -> None:
     open_positions = [position()]
+
+    def close_position(command: dict[str, Any]) -> dict[str, Any]:
+        open_positions.clear()
+        return {
+            "type": "ORDER_UPDATE",
+            "order": {"id": "o-9", "status": "FILLED"},
+            "timestamp": 2,
+        }
+
     session = ScriptedSession(
         {
             "get_positions": lambda c: positions_message(*open_positions),
-            "close_position": lambda c: (
-                open_positions.clear(),
-                {
-                    "type": "ORDER_UPDATE",
-                    "order": {"id": "o-9", "status": "FILLED"},
-                    "timestamp": 2,
-                },
-            )[1],
+            "close_position": close_position,
         }
     )
     panel = PositionsPanel(session)

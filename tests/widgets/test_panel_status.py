@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
-from panel_session import ScriptedSession, market
-
+from tests.widgets.panel_session import ScriptedSession, market
 from widgets import StatusPanel
 from widgets.state import StatusState
 

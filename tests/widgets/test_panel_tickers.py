@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from panel_session import ScriptedSession, market
-
+from tests.widgets.panel_session import ScriptedSession, market
 from widgets import TickersPanel
 from widgets.state import TickersState
 

@@ -7,8 +7,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from panel_session import ScriptedSession, market, order_update
 
+from tests.widgets.panel_session import ScriptedSession, market, order_update
 from widgets import TicketPanel
 from widgets.state import ORDER_TYPES, TicketError, build_order
 from widgets.state.ticket import TRAIL_LABELS, TYPE_LABELS, size_quantity

@@ -92,9 +92,10 @@ async def test_buy_in_the_ticket_opens_a_position_and_close_removes_it(ws: Works
         await until(board.orders, lambda: board.orders.counts.get("history", 0) >= 1)
         board.orders.tab = "history"
         await until(board.orders, lambda: any(r["status"] == "FILLED" for r in board.orders.rows))
-        assert board.chart is not None
-        await until(board.chart, lambda: any(line["kind"] == "entry" for line in board.chart.lines))
-        assert board.chart.state.fills("BTCUSDT")[0]["side"] == "BUY"
+        chart = board.chart
+        assert chart is not None
+        await until(chart, lambda: any(line["kind"] == "entry" for line in chart.lines))
+        assert chart.state.fills("BTCUSDT")[0]["side"] == "BUY"
 
         await asyncio.wait_for(board.positions.close_position(row["id"]), 20)
         await until(board.positions, lambda: board.positions.rows == [])
