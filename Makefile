@@ -27,17 +27,17 @@ serve:
 
 test:
 	bash scripts/bootstrap.sh
-	$(PY) -m ruff check workspace widgets tests benchmarks
-	$(PY) -m ruff format --check workspace widgets tests benchmarks
-	$(PY) -m mypy workspace widgets
+	$(PY) -m ruff check workspace widgets tests benchmarks scripts
+	$(PY) -m ruff format --check workspace widgets tests benchmarks scripts
+	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint:
-	$(PY) -m ruff check workspace widgets tests benchmarks
-	$(PY) -m ruff format --check workspace widgets tests benchmarks
+	$(PY) -m ruff check workspace widgets tests benchmarks scripts
+	$(PY) -m ruff format --check workspace widgets tests benchmarks scripts
 
 typecheck:
-	$(PY) -m mypy workspace widgets
+	$(PY) -m mypy
 
 bench:
 	bash scripts/bootstrap.sh python

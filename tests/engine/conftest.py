@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
 from workspace.engine.config import EngineConfig
-from workspace.engine.ticks import Tick
 from workspace.notebook.workspace import Workspace
 from workspace.sim import SimConfig
 
@@ -33,17 +31,6 @@ def make_workspace(db: Path | None, **options: object) -> Workspace:
     options.setdefault("sim", FAST_SIM)
     options.setdefault("engine", FAST_ENGINE)
     return Workspace(feed="sim", db=db, **options)  # type: ignore[arg-type]
-
-
-OnTick = TypeVar("OnTick", bound=Callable[[Tick], object])
-
-
-def on_tick(ws: Workspace, *symbols: str) -> Callable[[OnTick], OnTick]:
-    """``ws.on_tick(*symbols)``, typed: the method is declared ``-> Any`` since it also
-    decorates directly (``@ws.on_tick``); given symbols it returns a decorator that
-    registers the function and hands it back unchanged."""
-    decorate: Callable[[OnTick], OnTick] = ws.on_tick(*symbols)
-    return decorate
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from workspace.sim.recorder import Recorder, streams_for
 from workspace.trading import FillEvent, Order, OrderEvent
 from workspace.trading.orders import Fill
 
-from .conftest import on_tick
 from .test_replay import journal_dump
 from .waiting import until
 
@@ -66,7 +65,7 @@ def attach_strategy(ws: Workspace, placed: list[Order]) -> None:
     FOK buy up to the third ask that the book cannot fill."""
     count = 0
 
-    @on_tick(ws, "BTCUSDT")
+    @ws.on_tick("BTCUSDT")
     def strategy(tick: Tick) -> None:
         nonlocal count
         count += 1

@@ -22,7 +22,6 @@ from workspace.sim.fixedpoint import SCALE
 from workspace.sim.klines import read_klines
 from workspace.sim.recorder import Recorder, streams_for
 
-from .conftest import on_tick
 from .test_replay import journal_dump, short_klines
 from .waiting import until
 
@@ -109,7 +108,7 @@ async def replay(path: Path, db: Path, during: list[pd.DataFrame] | None = None)
     if during is not None:
         seen = 0
 
-        @on_tick(ws, "BTCUSDT")
+        @ws.on_tick("BTCUSDT")
         async def look(tick: Tick) -> None:
             nonlocal seen
             seen += 1

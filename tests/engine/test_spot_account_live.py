@@ -28,7 +28,7 @@ from workspace.trading import (
     Side,
 )
 
-from .conftest import FAST_ENGINE, make_workspace, on_tick
+from .conftest import FAST_ENGINE, make_workspace
 
 KLINES = Path(__file__).parents[1] / "fixtures" / "binance" / "replay" / "klines"
 QUIET_SIM = SimConfig(
@@ -274,7 +274,7 @@ async def test_a_ticker_only_recording_replays_and_triggers_a_trailing_stop(
     ws = Workspace(feed=f"replay:{recording}", engine=FAST_ENGINE)
     placed: list[str] = []
 
-    @on_tick(ws, "BTCUSDT")
+    @ws.on_tick("BTCUSDT")
     def enter(tick: object) -> None:
         if not placed:
             assert ws.buy("BTCUSDT", "0.01").status == "FILLED"

@@ -16,7 +16,7 @@ from workspace.notebook.workspace import Workspace
 from workspace.session import Message
 from workspace.trading.orders import Fill, Order
 
-from .conftest import make_workspace, on_tick
+from .conftest import make_workspace
 
 
 async def next_message(queue: asyncio.Queue[Message], kind: str, **match: object) -> Message:
@@ -44,7 +44,7 @@ async def test_ticks_reach_on_tick_callbacks_and_market_updates_reach_subscriber
 ) -> None:
     ticks: asyncio.Queue[Tick] = asyncio.Queue()
 
-    @on_tick(ws, "BTCUSDT")
+    @ws.on_tick("BTCUSDT")
     async def strategy(tick: Tick) -> None:
         await ticks.put(tick)
 
@@ -189,7 +189,7 @@ async def test_a_raising_strategy_is_reported_and_the_engine_keeps_streaming(
 ) -> None:
     calls: asyncio.Queue[Tick] = asyncio.Queue()
 
-    @on_tick(ws, "BTCUSDT")
+    @ws.on_tick("BTCUSDT")
     def broken(tick: Tick) -> None:
         calls.put_nowait(tick)
         raise RuntimeError("strategy bug")
@@ -208,7 +208,7 @@ async def test_a_strategy_can_trade_from_its_callback_and_gets_fills(ws: Workspa
     orders: asyncio.Queue[Order] = asyncio.Queue()
     placed: list[Order] = []
 
-    @on_tick(ws, "BTCUSDT")
+    @ws.on_tick("BTCUSDT")
     def strategy(tick: Tick) -> None:
         if not placed:
             placed.append(ws.buy(tick.symbol, "0.001"))
@@ -429,7 +429,7 @@ async def test_a_strategy_may_stop_the_workspace_from_its_callback(tmp_path: Pat
     ws = make_workspace(tmp_path / "journal.sqlite")
     stopped = asyncio.Event()
 
-    @on_tick(ws, "BTCUSDT")
+    @ws.on_tick("BTCUSDT")
     async def enough(tick: Tick) -> None:
         await ws.stop()
         stopped.set()
@@ -502,7 +502,7 @@ async def test_direct_sync_callbacks_trade_from_the_feed_callback(tmp_path: Path
     fills: asyncio.Queue[Fill] = asyncio.Queue()
     placed: list[Order] = []
 
-    @on_tick(ws, "BTCUSDT")
+    @ws.on_tick("BTCUSDT")
     def strategy(tick: Tick) -> None:
         if not placed:
             placed.append(ws.buy(tick.symbol, "0.001"))

@@ -24,8 +24,7 @@ def test_the_three_notebooks_exist() -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_is_stored_without_outputs(path: Path) -> None:
-    # nbformat.read has no annotations (nbformat is typed only in part)
-    nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
@@ -44,7 +43,7 @@ async def test_notebook_runs_top_to_bottom(
     shutil.copytree(path.parent, workdir, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     monkeypatch.setenv("WORKSPACE_NB_LIVE_SECONDS", LIVE_SECONDS)
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")  # silences jupyter_core's migration warning
-    nb = nbformat.read(workdir / path.name, as_version=4)  # type: ignore[no-untyped-call]  # as above
+    nb = nbformat.read(workdir / path.name, as_version=4)
     client = NotebookClient(
         nb,
         timeout=CELL_TIMEOUT_S,

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from workspace import native
 from workspace.engine import replay
@@ -682,16 +682,30 @@ class Workspace(OrderMethods):
         return self._require().account.balances()
 
     # -- strategy callbacks ------------------------------------------------------------
-    def on_tick(self, *symbols: str | StrategyFunction) -> Any:
+    # each decorates directly (``@ws.on_tick``: the function back) or takes symbols
+    # (``@ws.on_tick("BTCUSDT")``: a decorator that hands the function back)
+    @overload
+    def on_tick(self, function: F, /) -> F: ...
+    @overload
+    def on_tick(self, *symbols: str) -> Callable[[F], F]: ...
+    def on_tick(self, *symbols: Any) -> Any:
         """``@ws.on_tick("BTCUSDT")`` or ``@ws.on_tick`` (every symbol): ``fn(tick)``
         for each ticker/trade, sync or async."""
         return self._decorator("tick", symbols)
 
-    def on_fill(self, *symbols: str | StrategyFunction) -> Any:
+    @overload
+    def on_fill(self, function: F, /) -> F: ...
+    @overload
+    def on_fill(self, *symbols: str) -> Callable[[F], F]: ...
+    def on_fill(self, *symbols: Any) -> Any:
         """``fn(fill)`` for each fill (a ``Fill``), sync or async."""
         return self._decorator("fill", symbols)
 
-    def on_order(self, *symbols: str | StrategyFunction) -> Any:
+    @overload
+    def on_order(self, function: F, /) -> F: ...
+    @overload
+    def on_order(self, *symbols: str) -> Callable[[F], F]: ...
+    def on_order(self, *symbols: Any) -> Any:
         """``fn(order)`` for each order state change (an ``Order``), sync or async."""
         return self._decorator("order", symbols)
 
