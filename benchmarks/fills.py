@@ -300,6 +300,7 @@ def main() -> None:
                 "least_work_p50_us": least["floor_p50_us"],
                 "least_work_p99_us": least["floor_p99_us"],
                 "walk_over_least_work_p50": round(walk_p50 / least["floor_p50_us"], 2),
+                "walk_over_least_work_p99": round(walk_p99 / least["floor_p99_us"], 2),
                 "machine": machine,
                 "plain": plain,
             }
