@@ -30,7 +30,8 @@ async def test_a_renewal_nobody_answers_gives_up_after_its_own_timeout(
     redis = open_redis(redis_server.url)
     try:
         assert lease.renew_timeout_s == RENEW_TIMEOUT_S < client.timeout_s
-        sent_after_ms = time.time() * 1000
+        # whole ms, as the command's deadline is written (truncated) on the wire
+        sent_after_ms = int(time.time() * 1000)
         renewal = asyncio.create_task(lease.renew())
         # the command is on the market engine's stream with its deadline: its timeout
         read: Any = await redis.xread({keys.market_commands: "0-0"}, block=10_000, count=1)
