@@ -21,6 +21,11 @@ filters, the symbol's local book a real ``OrderBook`` of 1,000 levels a side (a
   a live book changes a few levels between two orders, it is not reallocated whole,
   and copying 2,000 levels right before each sample put the allocator's churn and a
   cold cache into every figure (p50 ~10 % higher).  Target: p99 < 100 us.
+- walk_20_steady: the same samples on an account at the engine's steady state: it
+  keeps the engine's bound of final orders in memory (``final_orders_in_memory``,
+  10,000; as many fills) and has placed that many orders before the samples, so each
+  step lets the oldest order and fills go as it adds its own (the account of
+  ``walk_20`` is fresh: every sample's objects are new memory, 3-4 page faults each).
 - walk_20_model: the fill model's part alone: ``Depth.walk`` over those 20 levels
   (what the order would get), p50 / p99, one side then the other on the same book.
   A walk parses the levels it reaches and does not keep them (levels already read by
@@ -64,6 +69,7 @@ import noise_floor
 from figures_of import figures_of
 
 from workspace import native
+from workspace.engine.config import EngineConfig
 from workspace.market.book import OrderBook
 from workspace.market.exchange_info import SymbolInfo
 from workspace.market.records import DepthSnapshot, Trade
@@ -84,6 +90,7 @@ QUANTITY = LEVEL_QTY * (WALK - 1) + Decimal("0.01")  # ends inside the 20th leve
 MID = Decimal(97_000)
 TICK = Decimal("0.01")
 EVENTS = 4  # the order NEW, one fill event (all its fills), the position, the order FILLED
+KEEP = EngineConfig().final_orders_in_memory  # the engine's bound (Account.retain)
 
 
 def listing() -> dict[str, SymbolInfo]:
@@ -147,16 +154,21 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-def bench_walk(n: int, *, with_book: bool) -> tuple[float, float, float]:
-    """p50 / p99 wall and p99 CPU of ``place`` (us)."""
+def bench_walk(
+    n: int, *, with_book: bool, keep: int | None = None, warm: int = 0
+) -> tuple[float, float, float]:
+    """p50 / p99 wall and p99 CPU of ``place`` (us).  ``keep``: the account's bound on
+    final orders in memory (``Account.retain``); ``warm``: orders placed before the
+    samples (not timed)."""
     acct = account()
+    acct.retain(keep)
     base = OrderBook.from_snapshot(snapshot())
     books = (base.copy(), base.copy())
     wall: list[float] = []
     cpu: list[float] = []
     t = 10
     order, events = acct.place(request(Side.BUY), t)  # a first order (filled at the top)
-    for i in range(n):
+    for i in range(-warm, n):
         t += 1
         side = Side.BUY if i % 2 == 0 else Side.SELL
         if with_book:
@@ -170,8 +182,11 @@ def bench_walk(n: int, *, with_book: bool) -> tuple[float, float, float]:
         start = time.perf_counter_ns()
         cpu_start = time.thread_time_ns()
         order, events = acct.place(req, t)
-        cpu.append((time.thread_time_ns() - cpu_start) / 1000)
-        wall.append((time.perf_counter_ns() - start) / 1000)
+        cpu_took = (time.thread_time_ns() - cpu_start) / 1000
+        took = (time.perf_counter_ns() - start) / 1000
+        if i >= 0:
+            cpu.append(cpu_took)
+            wall.append(took)
         assert order.status.value == "FILLED", order.reason
         fills = [f for e in events if isinstance(e, FillEvent) for f in e.fills]
         assert len(fills) == (WALK if with_book else 1), len(fills)
@@ -238,6 +253,7 @@ def main() -> None:
     if profiler is not None:
         profiler.disable()
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(20)
+    steady_p50, steady_p99, steady_cpu = bench_walk(n, with_book=True, keep=KEEP, warm=KEEP)
     top_p50, top_p99, top_cpu = bench_walk(n, with_book=False)
     model_p50, model_p99 = bench_model(n * 4)
     on_book = bench_on_book(n * 40)
@@ -252,6 +268,11 @@ def main() -> None:
     print(
         f"place MARKET walking {WALK} levels of a {LEVELS}-level book: p50 {walk_p50:.1f} us, "
         f"p99 {walk_p99:.1f} us wall, p99 {walk_cpu:.1f} us CPU (target p99 < 100 us)"
+    )
+    print(
+        f"the same after {KEEP:,} orders, at the engine's bound on orders in memory "
+        f"(each step lets go of what it adds): p50 {steady_p50:.1f} us, p99 {steady_p99:.1f} us "
+        f"wall, p99 {steady_cpu:.1f} us CPU"
     )
     print(
         f"the same order at the top of the book (1 fill): p50 {top_p50:.1f} us, "
@@ -287,6 +308,9 @@ def main() -> None:
                 "walk_20_p99_us": round(walk_p99, 1),
                 "walk_20_p99_cpu_us": round(walk_cpu, 1),
                 "walk_20_target_p99_us": 100,
+                "walk_20_steady_p50_us": round(steady_p50, 1),
+                "walk_20_steady_p99_us": round(steady_p99, 1),
+                "walk_20_steady_p99_cpu_us": round(steady_cpu, 1),
                 "walk_20_model_p50_us": round(model_p50, 2),
                 "walk_20_model_p99_us": round(model_p99, 2),
                 "top_of_book_p50_us": round(top_p50, 1),

@@ -6,7 +6,20 @@ from __future__ import annotations
 import gc
 from decimal import Decimal
 
-from workspace.trading import Account, AccountConfig, OrderRequest, OrderType, Side
+import pytest
+
+from workspace.errors import NotFound
+from workspace.trading import (
+    Account,
+    AccountConfig,
+    AccountEvent,
+    FillEvent,
+    OrderRequest,
+    OrderType,
+    PositionEvent,
+    Side,
+)
+from workspace.trading.positions import PositionStatus
 
 from .scripted import trade
 
@@ -32,3 +45,57 @@ def test_orders_fills_positions_events_and_quotes_are_not_tracked_by_the_gc() ->
     records += [*account.positions, *account.open_orders, *account.orders.values()]
     assert len(records) > 8
     assert [r for r in records if gc.is_tracked(r)] == []
+
+
+class _Refusing:
+    """A journal sink that cannot write the next step."""
+
+    def __init__(self) -> None:
+        self.refuse = False
+
+    def __call__(self, events: list[AccountEvent]) -> None:
+        if self.refuse:
+            self.refuse = False
+            raise OSError("disk full")
+
+
+def test_the_bound_holds_after_every_step_and_a_refused_step_keeps_what_was_there() -> None:
+    """Each step lets go of exactly what it pushed beyond the bound (the oldest fills
+    and closed positions), not a batch every so often: one order's step never frees a
+    thousand fills.  A step the journal refuses leaves the latest fills as they were."""
+    keep = 8  # big enough that trimming in batches (keep // 8 at a time) would show
+    account = Account(AccountConfig(initial_balance=Decimal(10**6)))
+    sink = _Refusing()
+    account.attach_journal(sink)
+    account.retain(keep)
+    account.on_market(trade("100", 1), 1)
+    every_fill: list[str] = []
+    every_closed: list[str] = []
+    for i in range(24):
+        side = Side.BUY if i % 2 == 0 else Side.SELL  # each sell closes the position
+        request = OrderRequest(
+            symbol="BTCUSDT", side=side, type=OrderType.MARKET, quantity=Decimal(1)
+        )
+        _, events = account.place(request, 2 + i)
+        every_fill += [f.id for e in events if isinstance(e, FillEvent) for f in e.fills]
+        every_closed += [
+            e.position.id
+            for e in events
+            if isinstance(e, PositionEvent) and e.position.status is PositionStatus.CLOSED
+        ]
+        assert [f.id for f in account.fills] == every_fill[-keep:]
+        assert [p.id for p in account.closed_positions] == every_closed[-keep:]
+    assert (len(every_fill), len(every_closed)) == (24, 12)
+    # the oldest closed position left memory with its id
+    with pytest.raises(NotFound):
+        account.position(every_closed[0])
+
+    before = [f.id for f in account.fills], [p.id for p in account.closed_positions]
+    sink.refuse = True
+    buy = OrderRequest(symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, quantity=Decimal(1))
+    with pytest.raises(OSError, match="disk full"):
+        account.place(buy, 20)
+    assert ([f.id for f in account.fills], [p.id for p in account.closed_positions]) == before
+    _, events = account.place(buy, 21)
+    new = [f.id for e in events if isinstance(e, FillEvent) for f in e.fills]
+    assert [f.id for f in account.fills] == [*before[0][1:], *new]
