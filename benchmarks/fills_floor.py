@@ -5,7 +5,7 @@
 
 One function does only what the events of a 20-level MARKET buy carry:
 - it reads the 20 levels from the same 1,000-level ``OrderBook`` (``taker_levels``,
-  parsed as the account's walk parses them);
+  as the account's walk reads them);
 - it makes each level's fill and execution structs with their fees;
 - it adds up the totals, grows the position (entry price, mark) and moves the wallet;
 - it builds the order twice (NEW, then FILLED with its 20 executions) and the four

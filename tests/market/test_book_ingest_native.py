@@ -49,7 +49,7 @@ def diffs(seed: int, count: int) -> list[tuple[tuple[str, str], ...]]:
     return out
 
 
-def test_compiled_and_plain_ingestion_keep_the_same_sides() -> None:
+def test_compiled_and_plain_ingestion_keep_the_same_sides_and_walks() -> None:
     plain = plain_module()
     assert plain.__file__ != book_ingest.__file__
     sides: dict[str, tuple[dict[str, str], dict[str, int], list[int], list[str]]] = {
@@ -74,3 +74,11 @@ def test_compiled_and_plain_ingestion_keep_the_same_sides() -> None:
     assert keys == sorted(keys)
     assert [listed[p] for p in prices] == keys
     assert set(qty) <= set(listed)
+    # a taker's walk reads the same levels from both, each way up, skipping dead keys
+    plain_levels = plain_module().taker_levels
+    for descending in (False, True):
+        compiled_walk = list(book_ingest.taker_levels(keys, prices, qty, {}, {}, descending))
+        plain_walk = list(plain_levels(keys, prices, qty, {}, {}, descending))
+        assert compiled_walk == plain_walk
+        assert len(compiled_walk) == len(qty)
+        assert [k for k, _ in compiled_walk] == sorted((listed[p] for p in qty), reverse=descending)

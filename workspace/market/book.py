@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
-from workspace.market.book_ingest import apply_e8, written_e8
+from workspace.market.book_ingest import apply_e8, taker_levels, written_e8
 from workspace.market.records import DepthSnapshot, DepthUpdate, Level, WireLevel
 
 __all__ = ["BadLevelError", "BookGapError", "BookSync", "OrderBook", "Step", "SyncState", "units"]
@@ -136,12 +136,6 @@ def _parse(levels: tuple[WireLevel, ...], side: str) -> list[_Change]:
             raise BadLevelError(f"{side} level price {price} is not positive")
         changes.append((_canonical(key), price, qty, _gone(qty, side, price)))
     return changes
-
-
-TakerView = tuple[
-    list[int], list[str], dict[str, str], dict[str, tuple[str, Level]], dict[str, str]
-]
-"""One side of a book as ``OrderBook.taker_view`` hands it out."""
 
 
 class _Side:
@@ -264,22 +258,9 @@ class _Side:
 
         A level already read as Decimals (:meth:`read`) is reused; one parsed here is
         not kept: a walk reads each level once (the fill model keeps the walk itself),
-        and storing twenty fresh levels cost as much as parsing them."""
-        qty, levels, sent = self.qty, self.levels, self.sent
-        keys, prices = self.keys, self.prices
-        if descending:
-            pairs = zip(reversed(keys), reversed(prices), strict=True)
-        else:
-            pairs = zip(keys, prices, strict=True)
-        for key, price in pairs:
-            quantity = qty.get(price)
-            if quantity is None:
-                continue  # a dead key
-            cached = levels.get(price)
-            if cached is not None and cached[0] is quantity:
-                yield key, cached[1]
-            else:
-                yield key, (Decimal(sent.get(price, price) if sent else price), Decimal(quantity))
+        and storing twenty fresh levels cost as much as parsing them.  (The loop is
+        ``book_ingest.taker_levels``, compiled.)"""
+        return taker_levels(self.keys, self.prices, self.qty, self.levels, self.sent, descending)
 
     def read(self, count: int | None, descending: bool) -> list[Level]:
         """The best ``count`` levels (all if ``None``), best first, as Decimals."""
@@ -406,19 +387,6 @@ class OrderBook:
         side = self._asks if buy else self._bids
         side.trim_best(not buy)  # now, not when the walk starts reading
         return side.taker(not buy)
-
-    def taker_view(self, buy: bool) -> TakerView:
-        """:meth:`taker_levels`' side as its containers, for a reader compiled with
-        mypyc (``Depth``'s walk: a generator resumed level by level ran interpreted, as
-        this module does, and cost the walk a third of its time): the listed keys and
-        prices ascending (a buy reads them from the start, a sell from the end,
-        skipping prices not in the live quantities), the live quantities, the levels
-        already read as Decimals (``(quantity, level)``: reuse one only while its
-        quantity is the live one) and the prices as first sent.  Read it before the
-        book changes."""
-        side = self._asks if buy else self._bids
-        side.trim_best(not buy)
-        return side.keys, side.prices, side.qty, side.levels, side.sent
 
     def best_bid(self) -> Level | None:
         side = self._bids

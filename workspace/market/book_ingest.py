@@ -1,17 +1,22 @@
-"""The local book's hot path: checking and applying the levels of a depth diff written
+"""The local book's hot paths: checking and applying the levels of a depth diff written
 the exchange's way (``OrderBook.apply``; the class docstring of ``_Side`` in
-``book.py`` says what the way is and why the side is kept as it is).
+``book.py`` says what the way is and why the side is kept as it is), and reading a
+side's levels one by one for a taker's walk (``OrderBook.taker_levels``).
 
 Free functions over the side's own containers, compiled with mypyc with the account
 core (``workspace/native.py``): at Binance's rates the diffs of 50 symbols' books are
-a third of the engine's CPU.  ``book.py`` itself stays plain Python: mypyc would box
-the ``(price, quantity)`` tuples its readers return anew on every call, and the book's
-cache of levels hands out the same tuple while a level is unchanged.
+a third of the engine's CPU, and a 20-level walk resumed an interpreted generator
+twenty times.  ``book.py`` itself stays plain Python: mypyc would box the ``(price,
+quantity)`` tuples its readers return anew on every call, and the book's cache of
+levels hands out the same tuple while a level is unchanged (the walk's reader here
+hands out the same two Decimals in a new pair: a walk keeps no pair).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Iterator
+from decimal import Decimal
 from typing import Final
 
 ZERO_E8: Final = "0.00000000"
@@ -78,3 +83,31 @@ def apply_e8(
             del qty[price]
             dead += 1
     return dead
+
+
+def taker_levels(
+    keys: list[int],
+    prices: list[str],
+    qty: dict[str, str],
+    levels: dict[str, tuple[str, tuple[Decimal, Decimal]]],
+    sent: dict[str, str],
+    descending: bool,
+) -> Iterator[tuple[int, tuple[Decimal, Decimal]]]:
+    """A side's live levels best first, each as (its price in 1e-8 units, (price,
+    quantity)), parsed one by one as a walk reads them (``_Side.taker``).  Compiled:
+    interpreted, resuming this generator once per level cost a 20-level walk a third
+    of its time."""
+    count = len(keys)
+    at, end, step = (count - 1, -1, -1) if descending else (0, count, 1)
+    while at != end:
+        price = prices[at]
+        key = keys[at]
+        at += step
+        quantity = qty.get(price)
+        if quantity is None:
+            continue  # a dead key
+        cached = levels.get(price)
+        if cached is not None and cached[0] is quantity:
+            yield key, cached[1]
+        else:
+            yield key, (Decimal(sent.get(price, price) if sent else price), Decimal(quantity))

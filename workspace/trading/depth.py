@@ -138,22 +138,7 @@ class Depth:
         self._shown = shown
         # levels are parsed as the walk reaches them (a 20-level walk of a 1,000-level
         # book parses 20), each with its price in 1e-8 units: the key of what was taken
-        keys, prices, live, parsed, sent = self.book.taker_view(buy)
-        count = len(keys)
-        at, end, step = (0, count, 1) if buy else (count - 1, -1, -1)
-        while at != end:
-            spelled = prices[at]
-            key = keys[at]
-            at += step
-            quantity_sent = live.get(spelled)
-            if quantity_sent is None:
-                continue  # a dead key
-            cached = parsed.get(spelled)
-            if cached is not None and cached[0] is quantity_sent:
-                price, quantity = cached[1]
-            else:
-                price = Decimal(sent.get(spelled, spelled) if sent else spelled)
-                quantity = Decimal(quantity_sent)
+        for key, (price, quantity) in self.book.taker_levels(buy):
             if limit is not None and (price > limit if buy else price < limit):
                 break
             available = quantity
