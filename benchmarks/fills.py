@@ -1,6 +1,7 @@
 """The book fill model's costs (issue 11: a 20-level book walk p99 < 100 us).
 
     .venv/bin/python benchmarks/fills.py [--quick] [--profile] [--no-plain]
+    .venv/bin/python benchmarks/fills.py --interrupts [--quick]
 
 Runs on the account core this process imports: compiled with mypyc when it is current
 (``make native``; workspace/native.py), else plain Python.  With the compiled core it
@@ -42,6 +43,11 @@ filters, the symbol's local book a real ``OrderBook`` of 1,000 levels a side (a
 - machine: the floor this machine puts under any p99 (``noise_floor.py``): how often
   the thread is paused and for how long, and the p99 / p50 of a fixed loop about the
   size of the target.
+- ``--interrupts`` (instead of all the above): where the p99 goes.  The steady-state
+  samples on one CPU, each between two reads of that CPU's interrupt counts
+  (``/proc/interrupts``; the reads themselves are outside the timing but slow the
+  loop): p50 / p90 / p99 of the samples with an interrupt in that window and of those
+  without, and how many of the slowest 2 % had one.
 - least_work: in the same run, the least any account could do for the walk_20 order's
   events (``fills_floor.py``: the 20 levels read, the fills, executions, position,
   orders and four events made, nothing checked or stored) and ``place``'s ratio to
@@ -194,6 +200,71 @@ def bench_walk(
     return statistics.median(wall), percentile(wall, 0.99), percentile(cpu, 0.99)
 
 
+def bench_interrupted(n: int) -> dict[str, Any]:
+    """The steady-state samples split by whether the guest took an interrupt around
+    them (the window is the sample and the reads of the counts around it)."""
+    cpu = max(os.sched_getaffinity(0))
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        acct = account()
+        acct.retain(KEEP)
+        base = OrderBook.from_snapshot(snapshot())
+        books = (base.copy(), base.copy())
+        t = 10
+        held: list[object] = [acct.place(request(Side.BUY), t)]
+        rows: list[tuple[float, int]] = []
+        count = noise_floor.all_interrupts
+        for i in range(-KEEP, n):
+            t += 1
+            acct.on_book(SYMBOL, books[i % 2], t)
+            req = request(Side.BUY if i % 2 == 0 else Side.SELL)
+            held.clear()  # the last sample's objects go outside the timing (bench_walk)
+            before = count(cpu)
+            start = time.perf_counter_ns()
+            held.append(acct.place(req, t))
+            took = (time.perf_counter_ns() - start) / 1000
+            after = count(cpu)
+            if i >= 0 and before is not None and after is not None:
+                rows.append((took, after - before))
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+    def split(samples: list[float]) -> dict[str, float]:
+        return {
+            "n": len(samples),
+            "p50_us": round(percentile(samples, 0.5), 1) if samples else 0.0,
+            "p90_us": round(percentile(samples, 0.9), 1) if samples else 0.0,
+            "p99_us": round(percentile(samples, 0.99), 1) if samples else 0.0,
+        }
+
+    every = [took for took, _ in rows]
+    slow_from = percentile(every, 0.98) if every else 0.0
+    slowest = [hits for took, hits in rows if took > slow_from]
+    return {
+        "all": split(every),
+        "interrupted": split([took for took, hits in rows if hits]),
+        "clean": split([took for took, hits in rows if not hits]),
+        "slowest_2pct_interrupted": sum(1 for hits in slowest if hits),
+        "slowest_2pct_clean": sum(1 for hits in slowest if not hits),
+    }
+
+
+def interrupts_main(quick: bool) -> None:
+    figures = bench_interrupted(1_000 if quick else 6_000)
+    for name in ("all", "interrupted", "clean"):
+        f = figures[name]
+        print(
+            f"{name}: {f['n']} samples, p50 {f['p50_us']} us, p90 {f['p90_us']} us, "
+            f"p99 {f['p99_us']} us"
+        )
+    print(
+        f"of the slowest 2 %: {figures['slowest_2pct_interrupted']} had an interrupt in "
+        f"their window, {figures['slowest_2pct_clean']} did not"
+    )
+    print(json.dumps(figures))
+
+
 def bench_model(n: int) -> tuple[float, float]:
     """p50 / p99 of the walk alone (us)."""
     acct = account()
@@ -244,6 +315,9 @@ def bench_trades(n: int, *, with_book: bool) -> float:
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    if "--interrupts" in sys.argv:
+        interrupts_main(quick)
+        return
     profile = "--profile" in sys.argv
     n = 500 if quick else 5_000
     profiler = cProfile.Profile() if profile else None

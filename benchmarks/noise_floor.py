@@ -52,6 +52,25 @@ def local_timer_count(table: str, cpu: int) -> int | None:
     return None
 
 
+def all_interrupts(cpu: int) -> int | None:
+    """Every interrupt ``cpu`` has taken (Linux: the sum of its ``/proc/interrupts``
+    column), or None."""
+    try:
+        return interrupt_total(INTERRUPTS.read_text(), cpu)
+    except OSError:
+        return None
+
+
+def interrupt_total(table: str, cpu: int) -> int | None:
+    """The sum of ``cpu``'s column over every line of a ``/proc/interrupts`` table."""
+    total: int | None = None
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > cpu + 1 and fields[0].endswith(":") and fields[cpu + 1].isdigit():
+            total = (total or 0) + int(fields[cpu + 1])
+    return total
+
+
 def clock_gaps(seconds: float) -> dict[str, float]:
     """Read the clock in a tight loop for ``seconds`` on one CPU; every pause of
     ``GAP_NS`` or more between two reads is a moment this thread did not run.  Also

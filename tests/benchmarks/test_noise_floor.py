@@ -22,6 +22,12 @@ def test_the_timer_count_is_read_from_the_cpus_own_column() -> None:
     assert noise_floor.local_timer_count(TABLE, 1) == 8111571
 
 
+def test_every_interrupt_of_a_cpu_is_its_column_summed() -> None:
+    assert noise_floor.interrupt_total(TABLE, 0) == 9 + 7152959
+    assert noise_floor.interrupt_total(TABLE, 1) == 8111571
+    assert noise_floor.interrupt_total(TABLE, 2) is None
+
+
 def test_a_table_without_that_cpu_or_line_gives_none() -> None:
     assert noise_floor.local_timer_count(TABLE, 2) is None
     assert noise_floor.local_timer_count("           CPU0\n  1:   9   IO-APIC\n", 0) is None
