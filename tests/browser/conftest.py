@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from harness import LabServer, chromium, copy_notebooks
 from playwright.sync_api import Browser
+
+from tests.browser.harness import LabServer, chromium, copy_notebooks
 
 # Live cells in the notebooks stream for this many seconds, and the strategy lab
 # replays this many minutes of klines (see notebooks/*.ipynb).

@@ -12,7 +12,9 @@ import re
 import time
 
 import pytest
-from harness import (
+from playwright.sync_api import Browser
+
+from tests.browser.harness import (
     LabServer,
     clipped,
     close_page,
@@ -24,7 +26,6 @@ from harness import (
     set_theme,
     wait_until_run_done,
 )
-from playwright.sync_api import Browser
 
 NOTEBOOK = "chart_check.ipynb"
 CODE = '''

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import free_port
 
+from tests.browser.harness import free_port
 from workspace.cli.lab import (
     DEFAULT_PORT,
     NOTEBOOKS,

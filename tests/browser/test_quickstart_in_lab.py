@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from harness import (
+from playwright.sync_api import Browser, Page
+
+from tests.browser.harness import (
     REPO,
     LabServer,
     clipped,
@@ -32,7 +34,6 @@ from harness import (
     set_width,
     wait_until_run_done,
 )
-from playwright.sync_api import Browser, Page
 
 PANELS = (
     "tw-tickers",

@@ -5,7 +5,9 @@ comes up, without a cell or JavaScript error."""
 from __future__ import annotations
 
 import pytest
-from harness import (
+from playwright.sync_api import Browser
+
+from tests.browser.harness import (
     REPO,
     LabServer,
     close_page,
@@ -19,7 +21,6 @@ from harness import (
     set_theme,
     wait_until_run_done,
 )
-from playwright.sync_api import Browser
 
 FIGURE = ".tw-figure"
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from ws_peer import TIMEOUT, Peer, PeerFactory, start_workspace
 
+from tests.server.ws_peer import TIMEOUT, Peer, PeerFactory, start_workspace
 from workspace import Workspace
 from workspace.server import RealtimeServer, ServerLimits
 

@@ -3,8 +3,7 @@ local books (from the simulator's diff depth) and the exchange's klines."""
 
 from __future__ import annotations
 
-from ws_peer import PeerFactory
-
+from tests.server.ws_peer import PeerFactory
 from workspace import Workspace
 
 

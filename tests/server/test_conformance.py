@@ -7,8 +7,8 @@ import asyncio
 from typing import Any
 
 import msgpack
-from ws_peer import TIMEOUT, PeerFactory
 
+from tests.server.ws_peer import TIMEOUT, PeerFactory
 from workspace import Workspace
 from workspace.server import RealtimeServer
 

@@ -15,8 +15,8 @@ import msgspec
 import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
-from ws_peer import TIMEOUT, PeerFactory
 
+from tests.server.ws_peer import TIMEOUT, PeerFactory
 from workspace import Workspace
 from workspace.protocol.codec import MSGPACK_SUBPROTOCOL
 from workspace.server import RealtimeServer

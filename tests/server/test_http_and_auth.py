@@ -11,8 +11,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin
-from ws_peer import TIMEOUT
 
+from tests.server.ws_peer import TIMEOUT
 from workspace import Workspace
 from workspace.errors import Unauthorized
 from workspace.server import RealtimeServer

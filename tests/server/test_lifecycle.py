@@ -9,8 +9,8 @@ import json
 
 import psutil
 from websockets.asyncio.client import connect
-from ws_peer import TIMEOUT
 
+from tests.server.ws_peer import TIMEOUT
 from workspace import Workspace
 from workspace.server import RealtimeServer
 

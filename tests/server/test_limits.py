@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
-from ws_peer import TIMEOUT, Peer, PeerFactory
 
+from tests.server.ws_peer import TIMEOUT, Peer, PeerFactory
 from workspace import Workspace
 from workspace.server import RealtimeServer, ServerLimits
 
@@ -211,6 +212,10 @@ async def messages_until_id(client: Peer, command_id: str) -> list[dict[str, Any
     return received
 
 
+def answering(command_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda message: message.get("id") == command_id
+
+
 def collect(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
     found: list[Any] = []
 
@@ -231,7 +236,7 @@ async def test_fuzzed_commands_are_each_answered_and_nothing_crashes(
     for n, command in enumerate(collect(commands, 300)):
         command["id"] = f"f{n}"
         await client.send(command)
-        reply = await client.until(lambda m, n=n: m.get("id") == f"f{n}")
+        reply = await client.until(answering(f"f{n}"))
         if reply["type"] == "ERROR":
             assert reply["code"] in STABLE_CODES, (command, reply)
     for n, frame in enumerate(collect(garbage, 200)):

@@ -7,9 +7,9 @@ import json
 
 import pytest
 from websockets.asyncio.client import connect
-from ws_peer import Peer
 
 from tests.server.test_security import journal_orders
+from tests.server.ws_peer import Peer
 from workspace import Workspace
 from workspace.server import RealtimeServer, ServerLimits
 from workspace.server.limits import CommandGate, TokenBucket

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
-from ws_peer import TIMEOUT, Peer, PeerFactory
 
 from tests.server.netem import UplinkDelay
 from tests.server.trader import trading
+from tests.server.ws_peer import TIMEOUT, Peer, PeerFactory
 from workspace import Workspace
 from workspace.server import RealtimeServer
 

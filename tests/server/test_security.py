@@ -20,10 +20,10 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
-from ws_peer import TIMEOUT, Peer, PeerFactory
 
 from tests.engine.test_journal_degraded import Refusal
 from tests.server.test_http_and_auth import http_get
+from tests.server.ws_peer import TIMEOUT, Peer, PeerFactory
 from workspace import Workspace
 from workspace.notebook.team import Team
 from workspace.server import RealtimeServer, ServerLimits

@@ -18,8 +18,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
-from ws_peer import TIMEOUT, Peer
 
+from tests.server.ws_peer import TIMEOUT, Peer
 from workspace.client import RealtimeClient
 from workspace.session import Message
 

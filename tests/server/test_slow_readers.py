@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from raw_client import Closed, RawClient
 from websockets.asyncio.client import connect
-from ws_peer import Peer, start_workspace
 
+from tests.server.raw_client import Closed, RawClient
+from tests.server.ws_peer import Peer, start_workspace
 from workspace import Workspace
 from workspace.server import RealtimeServer, ServerLimits
 from workspace.server.connection import BATCH

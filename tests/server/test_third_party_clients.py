@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from playwright.async_api import async_playwright
-from ws_peer import TIMEOUT
 
+from tests.server.ws_peer import TIMEOUT
 from workspace.server import RealtimeServer
 
 ROOT = Path(__file__).resolve().parents[2]

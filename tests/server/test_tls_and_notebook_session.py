@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 from websockets.asyncio.client import connect
-from ws_peer import TIMEOUT
 
+from tests.server.ws_peer import TIMEOUT
 from workspace import Workspace
 from workspace.server import RealtimeServer
 from workspace.server.tls import server_context
