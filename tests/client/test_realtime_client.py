@@ -34,6 +34,28 @@ def order_events(received: list[Message]) -> list[int]:
     return [m["seq"] for m in received if m["type"] == "ORDER_UPDATE"]
 
 
+class Received:
+    """What a ``listen`` callback got.  Each listener drains its own queue in its own
+    task, so a ``stream`` reader can see a message before a listener does: wait on the
+    listener itself."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self._arrived = asyncio.Event()
+
+    def __call__(self, message: Message) -> None:
+        self.messages.append(message)
+        self._arrived.set()
+
+    async def until(self, predicate: Callable[[list[Message]], bool]) -> None:
+        async def wait() -> None:
+            while not predicate(self.messages):
+                self._arrived.clear()
+                await self._arrived.wait()
+
+        await asyncio.wait_for(wait(), TIMEOUT)
+
+
 async def test_client_is_a_trading_session_with_requests_matched_by_id(
     server: RealtimeServer,
 ) -> None:
@@ -131,8 +153,8 @@ async def test_no_order_event_lost_or_duplicated_when_the_engine_restarts_mid_st
     await workspace.start()
     server = await RealtimeServer(workspace.engine, port=free_port).start()
     async with RealtimeClient(server.url, first_retry=0.2) as client:
-        received: list[Message] = []
-        client.listen(received.append)
+        received = Received()
+        client.listen(received)
         stream = client.stream()
         await client.subscribe("BTCUSDT")
         await fill_orders(workspace, 3)
@@ -149,10 +171,13 @@ async def test_no_order_event_lost_or_duplicated_when_the_engine_restarts_mid_st
             await fill_orders(workspace, 2)
             last = workspace.engine.seq
             await first(stream, lambda m: m["type"] == "ORDER_UPDATE" and m["seq"] >= last)
+            await received.until(lambda got: any(s >= last for s in order_events(got)))
             expected = [m["seq"] for m in workspace.engine.order_events_since(0)]
-            seqs = order_events(received)
+            seqs = order_events(received.messages)
             assert len(seqs) == len(set(seqs)), "duplicated order events"
-            assert sorted(seqs) == expected, "lost order events"
+            # (the client's counters say whether a reset or extra reconnects came between)
+            counters = {"resets": client.resets, "connections": client.connections}
+            assert sorted(seqs) == expected, ("lost order events", counters)
         finally:
             await server.stop()
             await workspace.stop()
