@@ -157,8 +157,8 @@ class Account:
         self._positions: dict[str, Position] = {}
         self._marks = MarkBook(self.ctx)
         self._position_by_id: dict[str, Position] = {}  # open and closed
-        # the newest first to go: deques, so a step pushes out exactly as many as it
-        # adds (a list trimmed in bulk freed a thousand fills inside one order's step)
+        # oldest out first, as many as each step pushed past the bound: deques (a list
+        # trimmed in batches freed 1,250 fills inside one order's step)
         self._closed: deque[Position] = deque()
         self._fills: deque[Fill] = deque()
         self._quotes: dict[str, Quote] = {}
