@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from tests.client.listening import TIMEOUT, collector, until
 from workspace import Workspace
 from workspace.client import RealtimeClient
 from workspace.engine.config import EngineConfig
 from workspace.server import RealtimeServer
 from workspace.session import Message, TradingSession
 
-TIMEOUT = 15.0
 FAST = EngineConfig(positions_interval_s=0.1, portfolio_interval_s=0.2, tick_flush_interval_s=0.1)
 
 
@@ -32,28 +32,6 @@ async def first(stream: AsyncIterator[Message], predicate: Callable[[Message], o
 
 def order_events(received: list[Message]) -> list[int]:
     return [m["seq"] for m in received if m["type"] == "ORDER_UPDATE"]
-
-
-class Received:
-    """What a ``listen`` callback got.  Each listener drains its own queue in its own
-    task, so a ``stream`` reader can see a message before a listener does: wait on the
-    listener itself."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self._arrived = asyncio.Event()
-
-    def __call__(self, message: Message) -> None:
-        self.messages.append(message)
-        self._arrived.set()
-
-    async def until(self, predicate: Callable[[list[Message]], bool]) -> None:
-        async def wait() -> None:
-            while not predicate(self.messages):
-                self._arrived.clear()
-                await self._arrived.wait()
-
-        await asyncio.wait_for(wait(), TIMEOUT)
 
 
 async def test_client_is_a_trading_session_with_requests_matched_by_id(
@@ -153,8 +131,7 @@ async def test_no_order_event_lost_or_duplicated_when_the_engine_restarts_mid_st
     await workspace.start()
     server = await RealtimeServer(workspace.engine, port=free_port).start()
     async with RealtimeClient(server.url, first_retry=0.2) as client:
-        received = Received()
-        client.listen(received)
+        received, woken = collector(client)
         stream = client.stream()
         await client.subscribe("BTCUSDT")
         await fill_orders(workspace, 3)
@@ -171,9 +148,9 @@ async def test_no_order_event_lost_or_duplicated_when_the_engine_restarts_mid_st
             await fill_orders(workspace, 2)
             last = workspace.engine.seq
             await first(stream, lambda m: m["type"] == "ORDER_UPDATE" and m["seq"] >= last)
-            await received.until(lambda got: any(s >= last for s in order_events(got)))
+            await until(lambda: any(s >= last for s in order_events(received)), woken)
             expected = [m["seq"] for m in workspace.engine.order_events_since(0)]
-            seqs = order_events(received.messages)
+            seqs = order_events(received)
             assert len(seqs) == len(set(seqs)), "duplicated order events"
             # (the client's counters say whether a reset or extra reconnects came between)
             counters = {"resets": client.resets, "connections": client.connections}

@@ -6,11 +6,11 @@ its backoff keeps growing against a server that accepts and drops."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
 
+from tests.client.listening import TIMEOUT, collector, until
 from tests.server.netem import UplinkDelay
 from tests.server.trader import trading
 from workspace import Workspace
@@ -19,34 +19,11 @@ from workspace.engine.config import EngineConfig
 from workspace.server import RealtimeServer
 from workspace.session import Message
 
-TIMEOUT = 15.0
 FAST = EngineConfig(positions_interval_s=0.1, portfolio_interval_s=0.2, tick_flush_interval_s=0.1)
 
 
 def order_seqs(received: list[Message]) -> list[int]:
     return [m["seq"] for m in received if m["type"] == "ORDER_UPDATE"]
-
-
-async def until(predicate: Callable[[], bool], messages: asyncio.Queue[Message]) -> None:
-    """Wait for the client's messages until ``predicate()`` holds."""
-
-    async def scan() -> None:
-        while not predicate():
-            await messages.get()
-
-    await asyncio.wait_for(scan(), TIMEOUT)
-
-
-def collector(client: RealtimeClient) -> tuple[list[Message], asyncio.Queue[Message]]:
-    received: list[Message] = []
-    woken: asyncio.Queue[Message] = asyncio.Queue()
-
-    def hear(message: Message) -> None:
-        received.append(message)
-        woken.put_nowait(message)
-
-    client.listen(hear)
-    return received, woken
 
 
 async def test_last_seq_passes_the_gaps_between_order_events(
