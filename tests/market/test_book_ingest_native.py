@@ -75,7 +75,7 @@ def test_compiled_and_plain_ingestion_keep_the_same_sides_and_walks() -> None:
     assert [listed[p] for p in prices] == keys
     assert set(qty) <= set(listed)
     # a taker's walk reads the same levels from both, each way up, skipping dead keys
-    plain_levels = plain_module().taker_levels
+    plain_levels = plain.taker_levels
     for descending in (False, True):
         compiled_walk = list(book_ingest.taker_levels(keys, prices, qty, {}, {}, descending))
         plain_walk = list(plain_levels(keys, prices, qty, {}, {}, descending))

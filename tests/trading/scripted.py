@@ -197,3 +197,15 @@ def same_positions(a: list[Position], b: list[Position]) -> bool:
         return msgspec.structs.replace(p, price_ms=None, stale=False)
 
     return [key(p) for p in a] == [key(p) for p in b]
+
+
+class Refusing:
+    """A journal sink that cannot write the next ``n`` steps (journal first)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __call__(self, events: list[AccountEvent]) -> None:
+        if self.n > 0:
+            self.n -= 1
+            raise OSError("disk full")

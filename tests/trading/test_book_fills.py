@@ -24,7 +24,7 @@ from workspace.trading import (
 from workspace.trading.orders import LegRole
 
 from .books import book_of, change
-from .scripted import D, buy, sell
+from .scripted import D, Refusing, buy, sell
 
 S = OrderStatus
 SYMBOL = "BTCUSDT"
@@ -529,18 +529,6 @@ def test_a_margin_style_short_walks_the_bids() -> None:
     ]
     assert desk.account.positions == []
     assert order.status is S.FILLED
-
-
-class Refusing:
-    """A journal sink that cannot write the next ``n`` steps (journal first)."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __call__(self, events: list[AccountEvent]) -> None:
-        if self.n > 0:
-            self.n -= 1
-            raise OSError("disk full")
 
 
 def test_a_walk_the_journal_refuses_is_taken_back_with_the_liquidity_it_took() -> None:

@@ -12,7 +12,6 @@ from workspace.errors import NotFound
 from workspace.trading import (
     Account,
     AccountConfig,
-    AccountEvent,
     FillEvent,
     OrderRequest,
     OrderType,
@@ -21,7 +20,7 @@ from workspace.trading import (
 )
 from workspace.trading.positions import PositionStatus
 
-from .scripted import trade
+from .scripted import Refusing, trade
 
 
 def test_orders_fills_positions_events_and_quotes_are_not_tracked_by_the_gc() -> None:
@@ -47,25 +46,13 @@ def test_orders_fills_positions_events_and_quotes_are_not_tracked_by_the_gc() ->
     assert [r for r in records if gc.is_tracked(r)] == []
 
 
-class _Refusing:
-    """A journal sink that cannot write the next step."""
-
-    def __init__(self) -> None:
-        self.refuse = False
-
-    def __call__(self, events: list[AccountEvent]) -> None:
-        if self.refuse:
-            self.refuse = False
-            raise OSError("disk full")
-
-
 def test_the_bound_holds_after_every_step_and_a_refused_step_keeps_what_was_there() -> None:
     """Each step lets go of exactly what it pushed beyond the bound (the oldest fills
     and closed positions), not a batch every so often: one order's step never frees a
     thousand fills.  A step the journal refuses leaves the latest fills as they were."""
     keep = 8  # big enough that trimming in batches (keep // 8 at a time) would show
     account = Account(AccountConfig(initial_balance=Decimal(10**6)))
-    sink = _Refusing()
+    sink = Refusing(0)
     account.attach_journal(sink)
     account.retain(keep)
     account.on_market(trade("100", 1), 1)
@@ -91,7 +78,7 @@ def test_the_bound_holds_after_every_step_and_a_refused_step_keeps_what_was_ther
         account.position(every_closed[0])
 
     before = [f.id for f in account.fills], [p.id for p in account.closed_positions]
-    sink.refuse = True
+    sink.n = 1  # the next step
     buy = OrderRequest(symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, quantity=Decimal(1))
     with pytest.raises(OSError, match="disk full"):
         account.place(buy, 20)
