@@ -64,6 +64,7 @@ import pstats
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -160,18 +161,28 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-def bench_walk(
-    n: int, *, with_book: bool, keep: int | None = None, warm: int = 0
-) -> tuple[float, float, float]:
-    """p50 / p99 wall and p99 CPU of ``place`` (us).  ``keep``: the account's bound on
-    final orders in memory (``Account.retain``); ``warm``: orders placed before the
-    samples (not timed)."""
+Sample = tuple[float, float, int | None]
+"""One ``place``: wall and CPU time (us), and the interrupts the CPU took around it
+(None when not counted)."""
+
+
+def place_samples(
+    n: int,
+    *,
+    with_book: bool,
+    keep: int | None = None,
+    warm: int = 0,
+    interrupts: Callable[[], int | None] | None = None,
+) -> list[Sample]:
+    """``n`` timed ``place``s of the walk_20 order (buys and sells alternate), each
+    checked.  ``keep``: the account's bound on final orders in memory
+    (``Account.retain``); ``warm``: orders placed before the samples (not timed);
+    ``interrupts``: a count read just before and just after each sample."""
     acct = account()
     acct.retain(keep)
     base = OrderBook.from_snapshot(snapshot())
     books = (base.copy(), base.copy())
-    wall: list[float] = []
-    cpu: list[float] = []
+    samples: list[Sample] = []
     t = 10
     order, events = acct.place(request(Side.BUY), t)  # a first order (filled at the top)
     for i in range(-warm, n):
@@ -185,57 +196,57 @@ def bench_walk(
         # the last sample's events go now, not inside this one's timing (the engine
         # frees them after its journal and fan-out, not inside the next placement)
         del order, events
+        before = interrupts() if interrupts is not None else None
         start = time.perf_counter_ns()
         cpu_start = time.thread_time_ns()
         order, events = acct.place(req, t)
         cpu_took = (time.thread_time_ns() - cpu_start) / 1000
         took = (time.perf_counter_ns() - start) / 1000
+        after = interrupts() if interrupts is not None else None
         if i >= 0:
-            cpu.append(cpu_took)
-            wall.append(took)
+            hits = after - before if before is not None and after is not None else None
+            samples.append((took, cpu_took, hits))
         assert order.status.value == "FILLED", order.reason
         fills = [f for e in events if isinstance(e, FillEvent) for f in e.fills]
         assert len(fills) == (WALK if with_book else 1), len(fills)
         assert len(events) == EVENTS, [e.kind for e in events]
+    return samples
+
+
+def bench_walk(
+    n: int, *, with_book: bool, keep: int | None = None, warm: int = 0
+) -> tuple[float, float, float]:
+    """p50 / p99 wall and p99 CPU of ``place`` (us) (``place_samples``)."""
+    samples = place_samples(n, with_book=with_book, keep=keep, warm=warm)
+    wall = [took for took, _, _ in samples]
+    cpu = [cpu_took for _, cpu_took, _ in samples]
     return statistics.median(wall), percentile(wall, 0.99), percentile(cpu, 0.99)
 
 
 def bench_interrupted(n: int) -> dict[str, Any]:
     """The steady-state samples split by whether the guest took an interrupt around
     them (the window is the sample and the reads of the counts around it)."""
-    cpu = max(os.sched_getaffinity(0))
     allowed = os.sched_getaffinity(0)
+    cpu = max(allowed)
     os.sched_setaffinity(0, {cpu})
     try:
-        acct = account()
-        acct.retain(KEEP)
-        base = OrderBook.from_snapshot(snapshot())
-        books = (base.copy(), base.copy())
-        t = 10
-        held: list[object] = [acct.place(request(Side.BUY), t)]
-        rows: list[tuple[float, int]] = []
-        count = noise_floor.all_interrupts
-        for i in range(-KEEP, n):
-            t += 1
-            acct.on_book(SYMBOL, books[i % 2], t)
-            req = request(Side.BUY if i % 2 == 0 else Side.SELL)
-            held.clear()  # the last sample's objects go outside the timing (bench_walk)
-            before = count(cpu)
-            start = time.perf_counter_ns()
-            held.append(acct.place(req, t))
-            took = (time.perf_counter_ns() - start) / 1000
-            after = count(cpu)
-            if i >= 0 and before is not None and after is not None:
-                rows.append((took, after - before))
+        samples = place_samples(
+            n,
+            with_book=True,
+            keep=KEEP,
+            warm=KEEP,
+            interrupts=lambda: noise_floor.all_interrupts(cpu),
+        )
     finally:
         os.sched_setaffinity(0, allowed)
+    rows = [(took, hits) for took, _, hits in samples if hits is not None]
 
-    def split(samples: list[float]) -> dict[str, float]:
+    def split(values: list[float]) -> dict[str, float]:
         return {
-            "n": len(samples),
-            "p50_us": round(percentile(samples, 0.5), 1) if samples else 0.0,
-            "p90_us": round(percentile(samples, 0.9), 1) if samples else 0.0,
-            "p99_us": round(percentile(samples, 0.99), 1) if samples else 0.0,
+            "n": len(values),
+            "p50_us": round(percentile(values, 0.5), 1) if values else 0.0,
+            "p90_us": round(percentile(values, 0.9), 1) if values else 0.0,
+            "p99_us": round(percentile(values, 0.99), 1) if values else 0.0,
         }
 
     every = [took for took, _ in rows]
