@@ -124,12 +124,11 @@ def measure(samples: int) -> dict[str, float]:
     fill_event = events[1]
     assert isinstance(fill_event, FillEvent)
     assert len(fill_event.fills) == walk_benchmark.WALK
-    took.sort()
-    n = len(took)
+    percentile = walk_benchmark.percentile
     return {
-        "floor_p50_us": round(took[n // 2], 1),
-        "floor_p90_us": round(took[int(n * 0.9)], 1),
-        "floor_p99_us": round(took[int(n * 0.99)], 1),
+        "floor_p50_us": round(percentile(took, 0.5), 1),
+        "floor_p90_us": round(percentile(took, 0.9), 1),
+        "floor_p99_us": round(percentile(took, 0.99), 1),
     }
 
 

@@ -35,12 +35,18 @@ BIG_GAP_NS = 16_000
 INTERRUPTS = Path("/proc/interrupts")
 
 
-def timer_interrupts(cpu: int) -> int | None:
-    """The local timer interrupts ``cpu`` has taken (Linux), or None."""
+def _interrupt_table() -> str | None:
+    """``/proc/interrupts`` (Linux), or None."""
     try:
-        return local_timer_count(INTERRUPTS.read_text(), cpu)
+        return INTERRUPTS.read_text()
     except OSError:
         return None
+
+
+def timer_interrupts(cpu: int) -> int | None:
+    """The local timer interrupts ``cpu`` has taken (Linux), or None."""
+    table = _interrupt_table()
+    return local_timer_count(table, cpu) if table is not None else None
 
 
 def local_timer_count(table: str, cpu: int) -> int | None:
@@ -55,10 +61,8 @@ def local_timer_count(table: str, cpu: int) -> int | None:
 def all_interrupts(cpu: int) -> int | None:
     """Every interrupt ``cpu`` has taken (Linux: the sum of its ``/proc/interrupts``
     column), or None."""
-    try:
-        return interrupt_total(INTERRUPTS.read_text(), cpu)
-    except OSError:
-        return None
+    table = _interrupt_table()
+    return interrupt_total(table, cpu) if table is not None else None
 
 
 def interrupt_total(table: str, cpu: int) -> int | None:
