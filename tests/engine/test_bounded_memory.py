@@ -5,6 +5,7 @@ id (a leg too), a cancel of an old order, ``ws.orders``.  A rebuild keeps the bo
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from decimal import Decimal
 from pathlib import Path
@@ -112,6 +113,26 @@ def test_final_orders_beyond_the_bound_leave_memory_and_views_read_the_journal(
         assert rebuilt.open_orders == account.open_orders
         assert rebuilt.portfolio() == account.portfolio()
         assert len(rebuilt.orders) == len(account.orders)
+
+
+def final_in_memory(engine: Engine) -> int:
+    return len([o for o in engine.account.orders.values() if o.status.value != "NEW"])
+
+
+async def test_in_a_running_loop_old_orders_leave_after_the_replies(engine: Engine) -> None:
+    """On a running loop the engine frees what its steps pushed past the bound once
+    the loop turn's replies are out (one trim for the turn), not inside each step."""
+    engine.place(market(Side.BUY))
+    for _ in range(KEEP + 3):
+        engine.place(market(Side.SELL if final_in_memory(engine) % 2 else Side.BUY))
+    # every step of this turn kept its order: nothing was freed inside them
+    assert final_in_memory(engine) == KEEP + 4
+    for _ in range(10):  # a few loop turns, no wall-clock wait
+        if final_in_memory(engine) <= KEEP:
+            break
+        await asyncio.sleep(0)
+    assert final_in_memory(engine) == KEEP
+    assert len(engine.account.fills) == KEEP
 
 
 def test_the_bound_is_at_least_one() -> None:

@@ -86,3 +86,37 @@ def test_the_bound_holds_after_every_step_and_a_refused_step_keeps_what_was_ther
     _, events = account.place(buy, 21)
     new = [f.id for e in events if isinstance(e, FillEvent) for f in e.fills]
     assert [f.id for f in account.fills] == [*before[0][1:], *new]
+
+
+def test_an_owner_that_trims_frees_after_the_step_and_the_bound_then_holds() -> None:
+    """``retain(keep, owner_trims=True)``: a step keeps what it pushed past the bound
+    (its events go out without freeing the oldest order inside it), and ``trim()``
+    afterwards lets exactly that go, as a step would have."""
+    keep = 3
+    account = Account(AccountConfig(initial_balance=Decimal(10**6)))
+    account.retain(keep, owner_trims=True)
+    account.on_market(trade("100", 1), 1)
+    every_fill: list[str] = []
+    for i in range(8):
+        side = Side.BUY if i % 2 == 0 else Side.SELL
+        request = OrderRequest(
+            symbol="BTCUSDT", side=side, type=OrderType.MARKET, quantity=Decimal(1)
+        )
+        order, events = account.place(request, 2 + i)
+        every_fill += [f.id for e in events if isinstance(e, FillEvent) for f in e.fills]
+        # the step did not trim: the newest order and fill are in, the oldest not out yet
+        held = min(len(every_fill), keep + 1)
+        assert [f.id for f in account.fills] == every_fill[-held:]
+        assert order.id in account.orders
+        assert len(account.orders) == held
+        account.trim()
+        assert [f.id for f in account.fills] == every_fill[-keep:]
+        assert len(account.orders) == min(len(every_fill), keep)
+    # back to trimming in the step
+    account.retain(keep)
+    request = OrderRequest(
+        symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, quantity=Decimal(1)
+    )
+    _, events = account.place(request, 20)
+    every_fill += [f.id for e in events if isinstance(e, FillEvent) for f in e.fills]
+    assert [f.id for f in account.fills] == every_fill[-keep:]

@@ -220,7 +220,9 @@ class Engine:
         self._appended: list[int] = []  # the seqs of the step the sink just appended
         self._probe: asyncio.Task[None] | None = None
         self._state_soon = Soon(self.config.account_state_delay_s, self._publish_account_state)
-        account.retain(self.config.final_orders_in_memory)
+        # old final orders leave memory after the step's replies are out, not inside it
+        account.retain(self.config.final_orders_in_memory, owner_trims=True)
+        self._trim_soon = Soon(0.0, self._trim)
         account.attach_journal(self._append_step)
 
     # -- lifecycle -----------------------------------------------------------------
@@ -369,6 +371,8 @@ class Engine:
         self.announce_stop()
         self._running = False
         self._state_soon.cancel()
+        self._trim_soon.cancel()
+        self._trim()
         # Callbacks first: a strategy must not trade on a half-stopped engine.
         self.callbacks.stop()
         if self._feed is not None:
@@ -683,7 +687,22 @@ class Engine:
             self._release_if_unneeded(freed)
         if any(isinstance(event, WALLET_EVENTS) for event in events):
             self._account_state_soon()
+        self._trim_after_replies()
         return committed
+
+    def _trim_after_replies(self) -> None:
+        """Let what the step pushed past ``final_orders_in_memory`` leave memory once
+        this loop turn's replies and publications are written (one trim for every step
+        of the turn); outside a running loop (a replay, a synchronous caller) at once."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._trim()
+            return
+        self._trim_soon.ask()
+
+    def _trim(self) -> None:
+        self.account.trim()
 
     def _account_state_soon(self) -> None:
         """Positions and the portfolio once the events of this loop turn are out: a

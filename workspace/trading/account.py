@@ -178,6 +178,7 @@ class Account:
         self._step: _Step | None = None  # the step being computed, when it may be taken back
         self.suspended = False
         self._keep: int | None = None  # final orders (fills, closed positions) kept in memory
+        self._trim_in_step = True  # False: the owner calls trim() once a step's events are out
 
     # -- journal first and bounded memory -------------------------------------------------
     def attach_journal(self, sink: EventSink | None) -> None:
@@ -185,13 +186,20 @@ class Account:
         docstring); ``None`` detaches (a pure account: steps count at once)."""
         self._sink = sink
 
-    def retain(self, final_orders: int | None) -> None:
+    def retain(self, final_orders: int | None, *, owner_trims: bool = False) -> None:
         """Keep at most ``final_orders`` final orders in memory (oldest final leave
         first), and as many fills and closed positions; ``None`` keeps everything.  The
-        journal keeps them all: views of old orders read it."""
+        journal keeps them all: views of old orders read it.
+
+        Each step lets go of what it pushed past the bound before it returns, unless
+        ``owner_trims``: then the owner calls :meth:`trim` once it is done with the
+        step's events (the engine does after its replies are written), so freeing the
+        oldest order and its fills is not part of the step's latency (7 us of a 20-level
+        market order's 62 at the engine's bound)."""
         if final_orders is not None and final_orders < 1:
             raise ValueError("final_orders must be >= 1 (or None)")
         self._keep = final_orders
+        self._trim_in_step = not owner_trims
         self.trim()
 
     def trim(self) -> None:
@@ -228,7 +236,7 @@ class Account:
         if sink is None or self._step is not None:
             with localcontext(self.ctx):
                 result = compute(events)
-            if self._step is None:
+            if self._step is None and self._trim_in_step:
                 self.trim()
             return result, events
         self._step = _Step(self)
@@ -247,7 +255,8 @@ class Account:
         self.store.commit()
         self.wallet.commit()
         self._marks.commit()
-        self.trim()
+        if self._trim_in_step:
+            self.trim()
         return result, events
 
     def _depth_changing(self, depth: Depth) -> None:
