@@ -198,7 +198,7 @@ def place_samples(
         # the last sample's events go now, not inside this one's timing (the engine
         # frees them after its journal and fan-out, not inside the next placement)
         del order, events
-        acct.trim()  # the engine trims once the step's replies are out (Engine._commit)
+        acct.trim()  # the engine trims once the step's replies are out (_trim_after_replies)
         before = interrupts() if interrupts is not None else None
         start = time.perf_counter_ns()
         cpu_start = time.thread_time_ns()

@@ -222,7 +222,7 @@ class Engine:
         self._state_soon = Soon(self.config.account_state_delay_s, self._publish_account_state)
         # old final orders leave memory after the step's replies are out, not inside it
         account.retain(self.config.final_orders_in_memory, owner_trims=True)
-        self._trim_soon = Soon(0.0, self._trim)
+        self._trim_soon = Soon(0.0, account.trim)
         account.attach_journal(self._append_step)
 
     # -- lifecycle -----------------------------------------------------------------
@@ -372,7 +372,7 @@ class Engine:
         self._running = False
         self._state_soon.cancel()
         self._trim_soon.cancel()
-        self._trim()
+        self.account.trim()
         # Callbacks first: a strategy must not trade on a half-stopped engine.
         self.callbacks.stop()
         if self._feed is not None:
@@ -697,12 +697,9 @@ class Engine:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            self._trim()
+            self.account.trim()
             return
         self._trim_soon.ask()
-
-    def _trim(self) -> None:
-        self.account.trim()
 
     def _account_state_soon(self) -> None:
         """Positions and the portfolio once the events of this loop turn are out: a
