@@ -62,6 +62,10 @@ def market(side: Side) -> OrderRequest:
     return OrderRequest(symbol="BTCUSDT", side=side, type=OrderType.MARKET, quantity=Decimal("0.1"))
 
 
+def final_in_memory(engine: Engine) -> int:
+    return len([o for o in engine.account.orders.values() if o.status.value != "NEW"])
+
+
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
     journal = Journal.open(tmp_path / "journal.sqlite", config=CONFIG)
@@ -84,7 +88,7 @@ def test_final_orders_beyond_the_bound_leave_memory_and_views_read_the_journal(
     canceled = [engine.cancel(engine.place(limit(90 - i))[0].id)[0] for i in range(12)]
     resting, _ = engine.place(limit(50))
     sold, _ = engine.place(market(Side.SELL))
-    assert len([o for o in account.orders.values() if o.status.value != "NEW"]) == KEEP
+    assert final_in_memory(engine) == KEEP
     assert not account.complete_in_memory
     assert account.fill_count == 2
 
@@ -113,10 +117,6 @@ def test_final_orders_beyond_the_bound_leave_memory_and_views_read_the_journal(
         assert rebuilt.open_orders == account.open_orders
         assert rebuilt.portfolio() == account.portfolio()
         assert len(rebuilt.orders) == len(account.orders)
-
-
-def final_in_memory(engine: Engine) -> int:
-    return len([o for o in engine.account.orders.values() if o.status.value != "NEW"])
 
 
 async def test_in_a_running_loop_old_orders_leave_after_the_replies(engine: Engine) -> None:

@@ -12,6 +12,7 @@ from workspace.errors import NotFound
 from workspace.trading import (
     Account,
     AccountConfig,
+    AccountEvent,
     FillEvent,
     OrderRequest,
     OrderType,
@@ -20,7 +21,11 @@ from workspace.trading import (
 )
 from workspace.trading.positions import PositionStatus
 
-from .scripted import Refusing, trade
+from .scripted import Refusing, request, trade
+
+
+def fill_ids(events: list[AccountEvent]) -> list[str]:
+    return [f.id for e in events if isinstance(e, FillEvent) for f in e.fills]
 
 
 def test_orders_fills_positions_events_and_quotes_are_not_tracked_by_the_gc() -> None:
@@ -60,11 +65,8 @@ def test_the_bound_holds_after_every_step_and_a_refused_step_keeps_what_was_ther
     every_closed: list[str] = []
     for i in range(24):
         side = Side.BUY if i % 2 == 0 else Side.SELL  # each sell closes the position
-        request = OrderRequest(
-            symbol="BTCUSDT", side=side, type=OrderType.MARKET, quantity=Decimal(1)
-        )
-        _, events = account.place(request, 2 + i)
-        every_fill += [f.id for e in events if isinstance(e, FillEvent) for f in e.fills]
+        _, events = account.place(request(side, OrderType.MARKET, "1"), 2 + i)
+        every_fill += fill_ids(events)
         every_closed += [
             e.position.id
             for e in events
@@ -79,13 +81,12 @@ def test_the_bound_holds_after_every_step_and_a_refused_step_keeps_what_was_ther
 
     before = [f.id for f in account.fills], [p.id for p in account.closed_positions]
     sink.n = 1  # the next step
-    buy = OrderRequest(symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, quantity=Decimal(1))
+    buy = request(Side.BUY, OrderType.MARKET, "1")
     with pytest.raises(OSError, match="disk full"):
         account.place(buy, 20)
     assert ([f.id for f in account.fills], [p.id for p in account.closed_positions]) == before
     _, events = account.place(buy, 21)
-    new = [f.id for e in events if isinstance(e, FillEvent) for f in e.fills]
-    assert [f.id for f in account.fills] == [*before[0][1:], *new]
+    assert [f.id for f in account.fills] == [*before[0][1:], *fill_ids(events)]
 
 
 def test_an_owner_that_trims_frees_after_the_step_and_the_bound_then_holds() -> None:
@@ -99,11 +100,8 @@ def test_an_owner_that_trims_frees_after_the_step_and_the_bound_then_holds() -> 
     every_fill: list[str] = []
     for i in range(8):
         side = Side.BUY if i % 2 == 0 else Side.SELL
-        request = OrderRequest(
-            symbol="BTCUSDT", side=side, type=OrderType.MARKET, quantity=Decimal(1)
-        )
-        order, events = account.place(request, 2 + i)
-        every_fill += [f.id for e in events if isinstance(e, FillEvent) for f in e.fills]
+        order, events = account.place(request(side, OrderType.MARKET, "1"), 2 + i)
+        every_fill += fill_ids(events)
         # the step did not trim: the newest order and fill are in, the oldest not out yet
         held = min(len(every_fill), keep + 1)
         assert [f.id for f in account.fills] == every_fill[-held:]
@@ -114,9 +112,6 @@ def test_an_owner_that_trims_frees_after_the_step_and_the_bound_then_holds() -> 
         assert len(account.orders) == min(len(every_fill), keep)
     # back to trimming in the step
     account.retain(keep)
-    request = OrderRequest(
-        symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, quantity=Decimal(1)
-    )
-    _, events = account.place(request, 20)
-    every_fill += [f.id for e in events if isinstance(e, FillEvent) for f in e.fills]
+    _, events = account.place(request(Side.BUY, OrderType.MARKET, "1"), 20)
+    every_fill += fill_ids(events)
     assert [f.id for f in account.fills] == every_fill[-keep:]
