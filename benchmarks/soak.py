@@ -42,7 +42,10 @@ websockets, the rest).  tracemalloc slows the server down, so the rates are lowe
 in a plain run; the split is what this mode is for.  ``--probe`` runs the server the
 same way without tracemalloc and prints at each sample what glibc's heap holds (in
 use, free but kept: fragmentation), Python's allocated blocks and the gc-tracked
-objects, and at the end which object types grew after the warm-up.
+objects, and at the end which object types grew after the warm-up.  It freezes the
+heap once started, as ``serve`` does (``workspace/heap.py``), and at the end counts the
+cyclic garbage the freeze hid: start-up objects that became part of a garbage cycle,
+which a frozen heap never reclaims (``frozen_garbage``).
 
 The last line printed is one JSON object.  Nothing is left behind.
 """
@@ -476,6 +479,24 @@ def _types(gc: Any) -> Counter[str]:
     return Counter(type(o).__qualname__ for o in gc.get_objects())
 
 
+def frozen_garbage(gc: Any) -> Counter[str]:
+    """The cyclic garbage the start-up freeze hid (``workspace/heap.py``), by type: what
+    a collection finds only once the frozen objects are back in its view.  A start-up
+    object that later became part of a garbage cycle is never reclaimed while frozen;
+    this is how much of that there is.  Unfreezes the heap."""
+    gc.collect()  # everything the collector could already see
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.unfreeze()
+        gc.collect()
+        found = Counter(type(o).__qualname__ for o in gc.garbage)
+    finally:
+        gc.garbage.clear()
+        gc.set_debug(0)
+    gc.collect()  # (the saved cycles, now without the list that kept them)
+    return found
+
+
 async def attribute(args: argparse.Namespace) -> dict[str, Any]:
     """Run the server here under tracemalloc, the clients in a child (see the docstring).
     With ``--probe`` instead: no tracemalloc (the server runs at full speed), and at each
@@ -486,6 +507,7 @@ async def attribute(args: argparse.Namespace) -> dict[str, Any]:
 
     from workspace import Workspace
     from workspace.engine.config import EngineConfig
+    from workspace.heap import settle_heap
     from workspace.market.config import FeedConfig
 
     sim: asyncio.subprocess.Process | None = None
@@ -505,7 +527,9 @@ async def attribute(args: argparse.Namespace) -> dict[str, Any]:
         try:
             server = await workspace.serve(port=0)
             url = f"ws://127.0.0.1:{server.port}/api/ws/realtime"
-            if not args.probe:
+            if args.probe:
+                settle_heap()  # as serve does once started
+            else:
                 tracemalloc.start(1)
             child = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -554,13 +578,19 @@ async def attribute(args: argparse.Namespace) -> dict[str, Any]:
             gc.collect()
             orders_last = len(workspace.account.orders)
             if args.probe:
-                grown = _types(gc)
+                grown = _types(gc)  # (while frozen, as at the warm-up's count)
+                hidden = frozen_garbage(gc)
+                print(
+                    f"cyclic garbage the start-up freeze hid: {sum(hidden.values()):,} objects "
+                    + ", ".join(f"{name} {count:,}" for name, count in hidden.most_common(8))
+                )
                 grown.subtract(types_first or Counter())
                 print("gc-tracked objects that grew after the warm-up:")
                 for name, count in grown.most_common(15):
                     print(f"  {name:<40} {count:+,}")
                 result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
                 result["object_growth"] = dict(grown.most_common(15))
+                result["frozen_garbage"] = sum(hidden.values())
                 result["account_orders_in_memory"] = [orders_first, orders_last]
                 return result
             last = tracemalloc.take_snapshot()

@@ -19,6 +19,7 @@ from workspace.cli.process import (
     sim_config,
     stop_signals,
 )
+from workspace.heap import settle_heap
 
 HELP = "run the accounts (and the market feed) of the scale-out on Redis Streams"
 
@@ -81,6 +82,7 @@ async def _run(args: argparse.Namespace) -> int:
         try:
             await node.start()
             market = "owns the market feed" if node.owns_market else "market from the bus"
+            settle_heap()
             print(
                 f"engine ready: shard {node.shard}, {len(node.accounts)} accounts, {market}",
                 flush=True,

@@ -11,6 +11,7 @@ import os
 import sys
 
 from workspace.cli.process import add_connection_caps, run_command, server_limits, stop_signals
+from workspace.heap import settle_heap
 
 HELP = "run a stateless WebSocket gateway of the scale-out (Redis Streams)"
 
@@ -95,6 +96,7 @@ async def _run(args: argparse.Namespace) -> int:
         with stop_signals() as stop:
             try:
                 await server.start()
+                settle_heap()
                 print(f"serving {server.url}", flush=True)
                 await stop.wait()
             finally:

@@ -22,6 +22,7 @@ from workspace.cli.process import (
     stop_signals,
 )
 from workspace.errors import WorkspaceError
+from workspace.heap import settle_heap
 from workspace.server import RealtimeServer
 from workspace.server.auth import is_loopback, parse_origins
 from workspace.server.tls import server_context
@@ -166,6 +167,7 @@ async def _serve(args: argparse.Namespace) -> int:
         with stop_signals() as stop:
             try:
                 await server.start()
+                settle_heap()
                 print(f"serving {server.url}", flush=True)
                 await stop.wait()
             finally:
@@ -215,6 +217,7 @@ async def _serve_team(args: argparse.Namespace, feed_config: object) -> int:
         with stop_signals() as stop:
             try:
                 await server.start()
+                settle_heap()
                 print(f"serving {server.url} for {len(team.accounts)} users", flush=True)
                 await stop.wait()
             finally:
