@@ -36,9 +36,10 @@ and every final order kept in memory).
 (a ``Workspace`` on the simulator and its ``RealtimeServer``, what ``serve`` runs)
 under ``tracemalloc`` and drives it with the clients in a child process (this script
 with ``--url``); at the end of the warm-up and at the end of the run it takes a
-snapshot and prints the growth of Python memory between them by the part of the code
-that allocated it (workspace/server, protocol, engine, trading, journal, the simulator,
-websockets, the rest).  tracemalloc slows the server down, so the rates are lower than
+snapshot (the last one while the clients are still connected) and prints the growth
+of Python memory between them by the part of the code that allocated it
+(workspace/server, protocol, engine, trading, journal, the simulator, websockets, the
+rest).  tracemalloc slows the server down, so the rates are lower than
 in a plain run; the split is what this mode is for.  ``--probe`` runs the server the
 same way without tracemalloc and prints at each sample what glibc's heap holds (in
 use, free but kept: fragmentation), Python's allocated blocks and the gc-tracked
@@ -552,10 +553,15 @@ async def attribute(args: argparse.Namespace) -> dict[str, Any]:
             lines: list[str] = []
             started = time.monotonic()
             first: tracemalloc.Snapshot | None = None
+            # the last snapshot while the clients were still connected: one taken after
+            # they left would not show what live connections hold
+            live: tracemalloc.Snapshot | None = None
             types_first: Counter[str] | None = None
             while line := (await child.stdout.readline()).decode():
                 lines.append(line)
                 print(line, end="", flush=True)
+                if first is not None and line.startswith("t="):
+                    live = tracemalloc.take_snapshot()
                 if args.probe and line.startswith("t="):
                     heap = malloc_heap_mb()
                     if heap is not None:
@@ -593,7 +599,7 @@ async def attribute(args: argparse.Namespace) -> dict[str, Any]:
                 result["frozen_garbage"] = sum(hidden.values())
                 result["account_orders_in_memory"] = [orders_first, orders_last]
                 return result
-            last = tracemalloc.take_snapshot()
+            last = live if live is not None else tracemalloc.take_snapshot()
             tracemalloc.stop()
         finally:
             await workspace.stop()
