@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
@@ -23,15 +20,6 @@ class StartUpThing:
 
 class LaterThing(StartUpThing):
     """An object made after the freeze."""
-
-
-@pytest.fixture
-def unfrozen() -> Iterator[None]:
-    gc.unfreeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()  # the rest of the test process keeps its usual collector
 
 
 def test_a_frozen_object_that_became_a_garbage_cycle_is_counted(unfrozen: None) -> None:

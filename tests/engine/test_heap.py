@@ -3,20 +3,8 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
-
-import pytest
 
 from workspace.heap import settle_heap
-
-
-@pytest.fixture
-def unfrozen() -> Iterator[None]:
-    gc.unfreeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()  # the rest of the test process keeps its usual collector
 
 
 def test_what_lives_after_start_up_is_frozen_and_later_objects_are_not(
