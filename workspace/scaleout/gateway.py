@@ -30,7 +30,14 @@ import contextlib
 import hmac
 import logging
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterator,
+    Sequence,
+)
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -58,6 +65,7 @@ from workspace.protocol.commands import (
 )
 from workspace.protocol.outbox import STATE_TYPES, Outbox
 from workspace.protocol.session import Outcome, ProtocolSession
+from workspace.scaleout.fresh_call import FreshCall
 from workspace.scaleout.hold_lease import HoldLease
 from workspace.scaleout.shards import SINGLE_USER, shard_of
 from workspace.session import Listener, Message
@@ -92,6 +100,8 @@ class MarketView:
         self.server_clients = 0  # the server writes it (EngineApi)
         self._reacquiring: set[asyncio.Task[None]] = set()
         self.lease = HoldLease(client, keys, "gateway", self._held, self._lock)
+        # the gateway's account snapshots, for /health's detail (set by Gateway)
+        self.snapshot_usage: Callable[[], dict[str, int]] | None = None
 
     def _held(self) -> dict[str, list[str]]:
         return {"symbol": sorted(self._symbols), "book": sorted(self._books)}
@@ -233,6 +243,7 @@ class MarketView:
             "journal": self._status.get("journal", "ok"),
             "last_gap": self._status.get("last_gap"),
             "last_price_ms": self._status.get("last_price_ms"),
+            **({} if self.snapshot_usage is None else {"snapshots": self.snapshot_usage()}),
         }
 
 
@@ -257,6 +268,8 @@ class UserView:
         self._held = gateway.held_events
         self._expected: dict[str, tuple[Outbox, Any]] = {}  # tag -> (outbox, command id)
         self.server_clients = 0
+        # connections arriving together share a snapshot (never one older than them)
+        self.snapshots = FreshCall(self._refresh)
 
     async def open(self) -> None:
         await self.refresh()
@@ -267,7 +280,12 @@ class UserView:
     async def refresh(self) -> None:
         """The engine's snapshot of the account, and every event up to its ``seq``
         (the engine answers once they are in Redis): a new connection's snapshot is as
-        fresh as ``serve``'s, and no event before it is missing from this view."""
+        fresh as ``serve``'s, and no event before it is missing from this view.  One
+        snapshot command serves every connection that asked before it was sent
+        (``FreshCall``)."""
+        await self.snapshots()
+
+    async def _refresh(self) -> None:
         snapshot = await self.gateway.client.call(self.commands, "snapshot", user=self.user)
         orders = snapshot["orders"]
         seq = int(orders.get("seq") or 0)
@@ -301,6 +319,7 @@ class UserView:
             self._on_events(self.stream, page)
 
     async def close(self) -> None:
+        self.snapshots.cancel()
         tail = self.gateway.tail
         await tail.leave(self.stream)
         await tail.leave(self.keys.state(self.user))
@@ -598,6 +617,17 @@ class Gateway:
         self.views: dict[str, UserView] = {}
         self._opening: dict[str, asyncio.Task[UserView]] = {}
         self._probe = open_redis(url)
+        self.market.snapshot_usage = self.snapshot_usage
+
+    def snapshot_usage(self) -> dict[str, int]:
+        """Account snapshots over this gateway's views: commands sent to the engines,
+        connections they served, connections waiting for one now."""
+        views = self.views.values()
+        return {
+            "sent": sum(v.snapshots.calls for v in views),
+            "served": sum(v.snapshots.asked for v in views),
+            "waiting": sum(v.snapshots.waiting for v in views),
+        }
 
     async def start(self) -> None:
         await self.client.start()
