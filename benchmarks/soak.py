@@ -72,6 +72,10 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import containers
+
 SYMBOLS = (
     "BTCUSDT",
     "ETHUSDT",
@@ -557,6 +561,7 @@ async def attribute(args: argparse.Namespace) -> dict[str, Any]:
             # they left would not show what live connections hold
             live: tracemalloc.Snapshot | None = None
             types_first: Counter[str] | None = None
+            sizes_first: containers.Census = {}
             while line := (await child.stdout.readline()).decode():
                 lines.append(line)
                 print(line, end="", flush=True)
@@ -576,6 +581,8 @@ async def attribute(args: argparse.Namespace) -> dict[str, Any]:
                     gc.collect()
                     if args.probe:
                         types_first = _types(gc)
+                        if args.containers:
+                            sizes_first = containers.census()  # (unfreezes the heap)
                     else:
                         first = tracemalloc.take_snapshot()
                         types_first = Counter()
@@ -585,11 +592,21 @@ async def attribute(args: argparse.Namespace) -> dict[str, Any]:
             orders_last = len(workspace.account.orders)
             if args.probe:
                 grown = _types(gc)  # (while frozen, as at the warm-up's count)
-                hidden = frozen_garbage(gc)
-                print(
-                    f"cyclic garbage the start-up freeze hid: {sum(hidden.values()):,} objects "
-                    + ", ".join(f"{name} {count:,}" for name, count in hidden.most_common(8))
-                )
+                bigger: list[tuple[str, int, int]] = []
+                hidden: Counter[str] = Counter()
+                if args.containers:
+                    bigger = containers.grown(sizes_first, containers.census())
+                    print("containers that grew after the warm-up (where: length then -> now):")
+                    for where, then, now in bigger:
+                        print(f"  {where:<60} {then:>9,} -> {now:>9,}")
+                    print("(the heap ran unfrozen after the warm-up: no frozen garbage to count)")
+                else:
+                    hidden = frozen_garbage(gc)
+                    print(
+                        "cyclic garbage the start-up freeze hid: "
+                        f"{sum(hidden.values()):,} objects "
+                        + ", ".join(f"{name} {count:,}" for name, count in hidden.most_common(8))
+                    )
                 grown.subtract(types_first or Counter())
                 print("gc-tracked objects that grew after the warm-up:")
                 for name, count in grown.most_common(15):
@@ -597,6 +614,7 @@ async def attribute(args: argparse.Namespace) -> dict[str, Any]:
                 result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
                 result["object_growth"] = dict(grown.most_common(15))
                 result["frozen_garbage"] = sum(hidden.values())
+                result["containers_grown"] = [[w, a, b] for w, a, b in bigger]
                 result["account_orders_in_memory"] = [orders_first, orders_last]
                 return result
             last = live if live is not None else tracemalloc.take_snapshot()
@@ -660,9 +678,17 @@ def main() -> None:
         action="store_true",
         help="run the server here without tracemalloc: glibc heap and object counts",
     )
+    parser.add_argument(
+        "--containers",
+        action="store_true",
+        help="with --probe: the containers that grew after the warm-up (benchmarks/"
+        "containers.py; the census unfreezes the heap, so the frozen garbage is not counted)",
+    )
     args = parser.parse_args()
     if bool(args.url) != bool(args.pid):
         parser.error("--url and --pid go together")
+    if args.containers and not args.probe:
+        parser.error("--containers goes with --probe")
     with contextlib.suppress(KeyboardInterrupt):
         result = asyncio.run(attribute(args) if args.attribute or args.probe else soak(args))
         print(json.dumps(result))
