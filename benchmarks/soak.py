@@ -3,7 +3,7 @@ server's memory stay flat?
 
     .venv/bin/python benchmarks/soak.py [--clients 300] [--minutes 30] [--sample-s 10]
         [--order-every-s 5] [--serve-arg=--some-flag ...] [--url URL --pid PID]
-        [--sim-in-process] [--attribute | --probe]
+        [--sim-in-process] [--attribute | --probe [--containers]]
 
 The server is a real ``serve`` subprocess (a journal file in a temporary directory,
 removed at the end) whose feed is the exchange simulator in a process of its own
@@ -46,7 +46,12 @@ use, free but kept: fragmentation), Python's allocated blocks and the gc-tracked
 objects, and at the end which object types grew after the warm-up.  It freezes the
 heap once started, as ``serve`` does (``workspace/heap.py``), and at the end counts the
 cyclic garbage the freeze hid: start-up objects that became part of a garbage cycle,
-which a frozen heap never reclaims (``frozen_garbage``).
+which a frozen heap never reclaims (``frozen_garbage``), and the RSS before and after
+glibc's ``malloc_trim(0)`` (the C heap's free pages the server had touched).
+``--probe --containers`` also takes a census of the containers that grew after the
+warm-up (``containers.py``: a dict of strings or a deque of untracked structs grows
+without any gc-tracked object); the census leaves the heap unfrozen, so the frozen
+garbage is not counted then.
 
 The last line printed is one JSON object.  Nothing is left behind.
 """
@@ -480,6 +485,18 @@ def malloc_heap_mb() -> tuple[float, float, float] | None:
     return info.uordblks / 1e6, info.fordblks / 1e6, info.hblkhd / 1e6
 
 
+def trimmed_mb() -> tuple[float, float] | None:
+    """This process's RSS before and after glibc's ``malloc_trim(0)`` (which gives
+    the free pages of the C heap back to the system), or None without glibc."""
+    try:
+        malloc_trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    before = rss_mb(os.getpid())
+    malloc_trim(0)
+    return before, rss_mb(os.getpid())
+
+
 def _types(gc: Any) -> Counter[str]:
     return Counter(type(o).__qualname__ for o in gc.get_objects())
 
@@ -580,9 +597,10 @@ async def attribute(args: argparse.Namespace) -> dict[str, Any]:
                 if types_first is None and time.monotonic() - started >= args.minutes * 60 / 5:
                     gc.collect()
                     if args.probe:
-                        types_first = _types(gc)
                         if args.containers:
                             sizes_first = containers.census()  # (unfreezes the heap)
+                        # (after the census: both counts see the same heap, frozen or not)
+                        types_first = _types(gc)
                     else:
                         first = tracemalloc.take_snapshot()
                         types_first = Counter()
@@ -616,6 +634,13 @@ async def attribute(args: argparse.Namespace) -> dict[str, Any]:
                 result["frozen_garbage"] = sum(hidden.values())
                 result["containers_grown"] = [[w, a, b] for w, a, b in bigger]
                 result["account_orders_in_memory"] = [orders_first, orders_last]
+                kept = trimmed_mb()
+                if kept is not None:
+                    print(
+                        f"malloc_trim(0) at the end: RSS {kept[0]:.1f} -> {kept[1]:.1f} MB "
+                        "(the C heap's free pages the server had touched, given back)"
+                    )
+                    result["rss_before_after_malloc_trim_mb"] = [round(v, 1) for v in kept]
                 return result
             last = live if live is not None else tracemalloc.take_snapshot()
             tracemalloc.stop()
