@@ -79,13 +79,13 @@ def census() -> Census:
     return found
 
 
-def grown(before: Census, after: Census, top: int = 15) -> list[tuple[str, int, int]]:
+def grown(before: Census, after: Census, top: int | None = 15) -> list[tuple[str, int, int]]:
     """The containers present in both censuses that grew most: (where, length before,
-    length after)."""
+    length after); ``top=None``: all of them."""
     growth = [
         (sized.where, before[key].length, sized.length)
         for key, sized in after.items()
         if key in before and before[key].where == sized.where and sized.length > before[key].length
     ]
     growth.sort(key=lambda g: g[2] - g[1], reverse=True)
-    return growth[:top]
+    return growth if top is None else growth[:top]
