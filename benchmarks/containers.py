@@ -61,6 +61,13 @@ def census() -> Census:
     ``id``: its length and where it hangs.  Unfreezes the heap."""
     gc.unfreeze()
     found: Census = {}
+
+    def note(value: object, where: str) -> None:
+        # the type itself, not isinstance(): a weak proxy whose object died raises on
+        # any other look at it
+        if issubclass(type(value), CONTAINERS) and id(value) not in found:
+            found[id(value)] = Sized(len(value), where)  # type: ignore[arg-type]
+
     for owner in gc.get_objects():
         kind = type(owner).__qualname__
         try:
@@ -69,13 +76,10 @@ def census() -> Census:
             attributes = {}
         # an attribute may sit in an instance dict the collector does not track
         for name, value in attributes.items():
-            if isinstance(value, CONTAINERS) and id(value) not in found:
-                found[id(value)] = Sized(len(value), f"{kind}.{name}")
+            note(value, f"{kind}.{name}")
         for ref in gc.get_referents(owner):
-            if isinstance(ref, CONTAINERS) and id(ref) not in found:
-                found[id(ref)] = Sized(len(ref), f"in a {kind}")
-        if isinstance(owner, CONTAINERS) and id(owner) not in found:
-            found[id(owner)] = Sized(len(owner), f"a {kind}")
+            note(ref, f"in a {kind}")
+        note(owner, f"a {kind}")
     return found
 
 

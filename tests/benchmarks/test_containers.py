@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import weakref
 from collections import deque
 from pathlib import Path
 
@@ -55,3 +56,19 @@ def test_containers_that_did_not_grow_are_left_out() -> None:
     registry.names.clear()
     after = containers.census()
     assert all(where != "Registry.names" for where, _, _ in containers.grown(before, after, None))
+
+
+class Peer:
+    """Holds a weak proxy to an object that is gone (a closed connection's, say)."""
+
+    def __init__(self, other: object) -> None:
+        self.other = weakref.proxy(other)
+
+
+def test_a_dead_weak_proxy_does_not_stop_the_census() -> None:
+    gone = Registry()
+    peer = Peer(gone)
+    del gone  # any look at the proxy now raises ReferenceError, isinstance() included
+    census = containers.census()
+    assert census  # it went through the whole heap
+    assert peer.other is not None
