@@ -12,13 +12,13 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.scaleout.peer import Peer, below
 from tests.scaleout.processes import engine, gateway
+from tests.server.ws_peer import http_get
 from workspace.bus.local_redis import LocalRedis
 
 pytestmark = pytest.mark.slow
@@ -29,23 +29,10 @@ TIMEOUT_S = 30.0
 
 async def snapshot_usage(url: str) -> dict[str, int]:
     """The ``snapshots`` of the gateway's ``/health`` detail."""
-    where = urlsplit(url)
-    assert where.hostname is not None
-    assert where.port is not None
-    reader, writer = await asyncio.open_connection(where.hostname, where.port)
-    try:
-        writer.write(f"GET /health HTTP/1.1\r\nHost: {where.netloc}\r\n\r\n".encode())
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
-        body: dict[str, Any] = json.loads(await reader.readexactly(length))
-    finally:
-        writer.close()
-    usage: dict[str, int] = body["snapshots"]
+    port = urlsplit(url).port
+    assert port is not None
+    _, _, body = await http_get(port, "/health")
+    usage: dict[str, int] = json.loads(body)["snapshots"]
     return usage
 
 

@@ -12,28 +12,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin
 
-from tests.server.ws_peer import TIMEOUT
+from tests.server.ws_peer import TIMEOUT, http_get
 from workspace import Workspace
 from workspace.errors import Unauthorized
 from workspace.server import RealtimeServer
-
-
-async def http_get(
-    port: int, path: str, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    """A raw HTTP/1.1 GET (no client library between the test and the server)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
-    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-    await writer.drain()
-    raw = await asyncio.wait_for(reader.read(), TIMEOUT)
-    writer.close()
-    await writer.wait_closed()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    parsed = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
-    return int(status_line.split()[1]), parsed, body
 
 
 @pytest.mark.parametrize("path", ["/", "/health"])

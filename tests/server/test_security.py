@@ -22,8 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from tests.engine.test_journal_degraded import Refusal
-from tests.server.test_http_and_auth import http_get
-from tests.server.ws_peer import TIMEOUT, Peer, PeerFactory
+from tests.server.ws_peer import TIMEOUT, Peer, PeerFactory, http_get
 from workspace import Workspace
 from workspace.notebook.team import Team
 from workspace.server import RealtimeServer, ServerLimits

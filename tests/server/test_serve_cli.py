@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
-from tests.server.ws_peer import TIMEOUT, Peer
+from tests.server.ws_peer import TIMEOUT, Peer, http_get
 from workspace.client import RealtimeClient
 from workspace.session import Message
 
@@ -315,11 +315,8 @@ async def test_serve_runs_on_uvloop_from_the_server_extra(
 ) -> None:
     serve = await start_serve("--port", str(port))
     processes.append(serve)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    response = await asyncio.wait_for(reader.read(), TIMEOUT)
-    writer.close()
-    health = json.loads(response.split(b"\r\n\r\n", 1)[1])
+    _, _, body = await http_get(port, "/health")
+    health = json.loads(body)
     assert health["loop"] == "uvloop"
     assert health["journal_id"]
 
