@@ -471,14 +471,21 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
+def _glibc(name: str) -> Any:
+    """glibc's function ``name`` in this process, or None (another C library)."""
+    try:
+        return getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+
+
 def malloc_heap_mb() -> tuple[float, float, float] | None:
     """glibc's view of this process's heap: (bytes in use, free bytes it keeps, mmapped
     blocks) in MB, or None without glibc's ``mallinfo2``.  In use grows with C
     allocations too (SQLite, zlib), which tracemalloc does not see; free-but-kept grows
     with fragmentation."""
-    try:
-        mallinfo2 = ctypes.CDLL(None).mallinfo2
-    except (OSError, AttributeError):
+    mallinfo2 = _glibc("mallinfo2")
+    if mallinfo2 is None:
         return None
     mallinfo2.restype = _MallInfo2
     info = mallinfo2()
@@ -488,9 +495,8 @@ def malloc_heap_mb() -> tuple[float, float, float] | None:
 def trimmed_mb() -> tuple[float, float] | None:
     """This process's RSS before and after glibc's ``malloc_trim(0)`` (which gives
     the free pages of the C heap back to the system), or None without glibc."""
-    try:
-        malloc_trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
+    malloc_trim = _glibc("malloc_trim")
+    if malloc_trim is None:
         return None
     before = rss_mb(os.getpid())
     malloc_trim(0)
@@ -609,7 +615,7 @@ async def attribute(args: argparse.Namespace) -> dict[str, Any]:
             gc.collect()
             orders_last = len(workspace.account.orders)
             if args.probe:
-                grown = _types(gc)  # (while frozen, as at the warm-up's count)
+                grown = _types(gc)  # (the same heap as the warm-up's count saw)
                 bigger: list[tuple[str, int, int]] = []
                 hidden: Counter[str] = Counter()
                 if args.containers:
