@@ -247,3 +247,39 @@ async def test_rest_depth_errors_are_binances(
     response = await http_get(sim, f"/api/v3/depth?{query}")
     assert response.status_code == 400
     assert response.json()["code"] == code
+
+
+async def test_every_trade_prints_at_the_touch_of_the_book_a_client_holds(
+    sim: ExchangeSimulator,
+) -> None:
+    """A trade takes the best level's liquidity: after the diff of its own 100 ms (the
+    same event time), the client's book has its best bid at or below the trade's price
+    and its best ask at or above it, strictly on the side the taker took from. A last
+    trade outside a later spread is a stale print (the book moved on and nothing
+    traded since), not a trade off the book."""
+    local = LocalBook()
+    streams = "btcusdt@depth@100ms/btcusdt@trade"
+    async with connect(f"{sim.stream_url}/stream?streams={streams}") as ws:
+        for frame in await advance_and_drain(sim, ws, 1000):
+            if frame["stream"].endswith("@100ms"):
+                local.on_event(frame["data"])
+        local.load(await snapshot(sim))
+        frames = await advance_and_drain(sim, ws, 20_000)
+    trades: dict[int, list[dict[str, Any]]] = {}
+    checked = 0
+    for frame in frames:
+        data = frame["data"]
+        if data["e"] == "trade":
+            trades.setdefault(data["T"], []).append(data)
+            continue
+        assert local.on_event(data)
+        for trade in trades.pop(data["E"], []):
+            price = Decimal(trade["p"])
+            best_bid, best_ask = max(local.bids), min(local.asks)
+            assert best_bid <= price <= best_ask, (trade, best_bid, best_ask)
+            if trade["m"]:  # a taker sold into the bids: it printed below every ask
+                assert price < best_ask
+            else:  # a taker bought from the asks: above every bid
+                assert price > best_bid
+            checked += 1
+    assert checked >= 100  # ~0.7 trades per 100 ms
