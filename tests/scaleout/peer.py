@@ -31,8 +31,8 @@ class Peer:
     async def send(self, command: dict[str, Any]) -> None:
         await self.ws.send(json.dumps(command))
 
-    async def recv(self) -> dict[str, Any]:
-        frame = await asyncio.wait_for(self.ws.recv(), TIMEOUT)
+    async def recv(self, timeout_s: float | None = TIMEOUT) -> dict[str, Any]:
+        frame = await asyncio.wait_for(self.ws.recv(), timeout_s)
         message: dict[str, Any] = json.loads(frame)
         self.seen.append(message)
         return message
@@ -44,7 +44,7 @@ class Peer:
         data flowing meanwhile does not extend it)."""
         async with asyncio.timeout(timeout_s):
             while True:
-                message = await self.recv()
+                message = await self.recv(None)  # a quiet spell is bounded by timeout_s
                 if predicate(message):
                     return message
 

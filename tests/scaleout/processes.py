@@ -28,6 +28,7 @@ class Process:
         self.output: list[str] = []
         self.ready_line = ""
         self._drain: asyncio.Task[None] | None = None
+        self._printed = asyncio.Condition()
 
     async def start(self) -> Process:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -68,6 +69,25 @@ class Process:
         assert self.process.stdout is not None
         while line := await self.process.stdout.readline():
             self.output.append(line.decode(errors="replace").rstrip())
+            async with self._printed:
+                self._printed.notify_all()
+
+    async def printed(self, prefix: str, timeout_s: float = READY_TIMEOUT_S) -> str:
+        """Wait until the process prints a line starting with ``prefix``: that line."""
+
+        def found() -> str | None:
+            return next((line for line in self.output if line.startswith(prefix)), None)
+
+        async with self._printed:
+            try:
+                await asyncio.wait_for(self._printed.wait_for(found), timeout_s)
+            except TimeoutError:
+                raise AssertionError(
+                    f"{self.name} did not print {prefix!r}: " + " | ".join(self.output[-8:])
+                ) from None
+        line = found()
+        assert line is not None
+        return line
 
     @property
     def url(self) -> str:

@@ -5,7 +5,10 @@ closed).
 
 Who owns the market feed is said by ``--feed``: exactly one engine runs ``--feed
 sim|binance|replay:PATH``; the engines of the other shards run ``--feed bus`` (their
-default with ``--shard i/N``, N > 1) and take that engine's market from Redis."""
+default with ``--shard i/N``, N > 1) and take that engine's market from Redis.  Engines
+given ``--feed binance --standby`` own the feed if nobody does, else follow the owner and
+take the feed over when its claim lapses; prints ``engine took the market feed over``
+then."""
 
 from __future__ import annotations
 
@@ -32,6 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="sim, binance or replay:PATH: this engine owns the market feed (exactly one "
         "engine does); bus: take the owner's market from Redis.  Default: sim alone, bus "
         "with --shard i/N (N > 1)",
+    )
+    parser.add_argument(
+        "--standby",
+        action="store_true",
+        help="with --feed binance: when another engine owns the market feed, take its "
+        "market from Redis and take the feed over once its claim lapses (it stopped "
+        "renewing it for 10 s); without one, own it at once",
     )
     add_sim_rate(parser)
     parser.add_argument("--users", default=None, metavar="FILE", help="the users file")
@@ -77,11 +87,14 @@ async def _run(args: argparse.Namespace) -> int:
         keys=BusKeys(args.bus_prefix),
         sim_config=sim_config(args),
         hold_ttl_s=args.hold_ttl,
+        standby=args.standby,
     )
     with stop_signals() as stop:
         try:
             await node.start()
             market = "owns the market feed" if node.owns_market else "market from the bus"
+            if node.standby and not node.owns_market:
+                market += ", standing by to take the feed over"
             settle_heap()
             print(
                 f"engine ready: shard {node.shard}, {len(node.accounts)} accounts, {market}",

@@ -14,6 +14,12 @@ when the owner restarts (another ``engine_boot``) every symbol is acquired again
 An owner that is not running yet is no error: the symbols are followed at once and
 acquired in the background until the owner answers; the account waits for prices as
 it would for an exchange that is down.
+
+An owner that dies (killed with -9) leaves its last STATUS behind, so the feed also
+watches the owner's claim (``P:feed-owner``, a heartbeat): once it lapses the state is
+``down`` ("the feed owner stopped"), which the engine shows and records as a gap until
+an owner (the same one restarted, or a standby taking over) publishes its STATUS
+again.  ``owner_gone`` is set while no engine claims the feed.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import msgspec
 
 from workspace.bus import entries
 from workspace.bus.keys import BusKeys
-from workspace.bus.link import Entry, last_entry
+from workspace.bus.link import Entry, is_transient, last_entry
 from workspace.bus.rpc import CommandClient
 from workspace.bus.tail import StreamTail
 from workspace.engine.feed_port import FeedCallbacks
@@ -45,9 +51,12 @@ from workspace.market.subscriptions import normalize_symbol
 from workspace.protocol.messages import now_ms
 from workspace.scaleout import feed_records
 from workspace.scaleout.hold_lease import HoldLease
+from workspace.scaleout.outage import Outage
 
 _log = logging.getLogger("workspace.scaleout")
 
+OWNER_CHECK_S = 1.0
+"""How often the feed looks at the owner's claim (which lapses 10 s after its last beat)."""
 RETRY_S = (0.2, 5.0)
 """First and longest pause between two attempts to acquire a symbol from the owner."""
 LISTING_TTL_S = 600.0
@@ -70,9 +79,11 @@ class BusFeed:
         self.client = CommandClient(url, keys, f"feed-{secrets.token_hex(5)}", timeout_s=timeout_s)
         self.tail = StreamTail(url, name="bus feed")
         self.stats = FeedStats()
+        self.outage = Outage(callbacks.on_gap)
+        self._deliver = self.outage.passing(callbacks.on_record)
         self._books = LocalBooks(
             fetch_snapshot=self._fetch_snapshot,
-            deliver=callbacks.on_record,
+            deliver=self._deliver,
             record_gap=callbacks.on_gap,
             stats=self.stats,
         )
@@ -92,7 +103,9 @@ class BusFeed:
         self._listing: Mapping[str, SymbolInfo] | None = None
         self._listing_at = 0.0
         self._wake = asyncio.Event()
+        self.owner_gone = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
         self._running = False
 
     # -- FeedPort ----------------------------------------------------------------------
@@ -114,20 +127,21 @@ class BusFeed:
         top = await last_entry(self.tail._control, self.keys.status)
         if top is not None:
             self._on_status(self.keys.status, [top])
-        self._task = asyncio.get_running_loop().create_task(
-            self._acquire_loop(), name="bus-feed.acquire"
-        )
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._acquire_loop(), name="bus-feed.acquire")
+        self._watch = loop.create_task(self._watch_owner(), name="bus-feed.owner")
         self.lease.start()
 
     async def stop(self) -> None:
         if not self._running:
             return
         self._running = False
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for task in (self._task, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._task = self._watch = None
         await self._books.close()
         async with self._owner_lock:
             await self.lease.give_up()  # the owner releases all this feed acquired at once
@@ -229,7 +243,7 @@ class BusFeed:
 
     # -- from Redis --------------------------------------------------------------------
     def _on_records(self, key: str, items: Sequence[Entry]) -> None:
-        deliver = self.callbacks.on_record
+        deliver = self._deliver
         books = self._books
         for _id, fields in items:
             kind, data = fields.get(b"k"), fields.get(b"r")
@@ -271,13 +285,38 @@ class BusFeed:
             if self._boot is not None:
                 self._acquired.clear()  # a restarted owner streams only its own symbols
                 self._wake.set()
+                # what the exchange sent while no owner ran (or another took over) is lost
+                self.outage.began("the feed owner restarted")
             self._boot = boot
         if state != self._state:
             self._state = state
             reason = f"the feed owner's feed is {feed}"
+            if state != FeedState.CONNECTED:
+                self.outage.began(reason)
             self.callbacks.on_status(FeedStatus(state, reason, now_ms()))
 
     # -- the owner ---------------------------------------------------------------------
+    async def _watch_owner(self) -> None:
+        """A killed owner says nothing: its claim lapsing is the only sign."""
+        control = self.tail._control
+        while True:
+            await asyncio.sleep(OWNER_CHECK_S)
+            try:
+                holder = await control.get(self.keys.feed_owner)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                continue  # Redis itself is away: the tail reports that
+            if holder is not None:
+                self.owner_gone.clear()
+                continue
+            self.owner_gone.set()
+            if self._state != FeedState.DOWN:
+                self._state = FeedState.DOWN
+                reason = "the feed owner stopped: its claim lapsed and no engine took it over"
+                self.outage.began(reason)
+                self.callbacks.on_status(FeedStatus(FeedState.DOWN, reason, now_ms()))
+
     async def _acquire(self, name: str) -> None:
         async with self._owner_lock:
             await self.client.call(

@@ -1,5 +1,5 @@
 """``EngineNode``: ``python -m workspace engine --bus redis://...``: the accounts (and,
-on shard 0, the market feed) of the scale-out, on Redis Streams.
+on the engine given a real feed, the market feed) of the scale-out, on Redis Streams.
 
 - Accounts: without a users file one account (bus name ``default``); with one, every
   user whose stable hash falls on this shard (``--shard i/N``), each with its journal
@@ -13,10 +13,13 @@ on shard 0, the market feed) of the scale-out, on Redis Streams.
   engine notes the command's entry id in the same journal transaction as the events it
   causes: a command redelivered after a crash that the journal already took is not
   executed twice.
-- Shard 0 also owns the market: ``P:commands:market`` (symbols, books, candles, in
-  tasks of their own) and the market streams (``MarketPublisher``).  What gateways and
-  the other shards' engines hold of it is leased (``Holds``): a holder that stops
-  renewing (killed with -9) loses it after ``--hold-ttl``.
+- The engine given a real feed owns the market: ``P:commands:market`` (symbols, books,
+  candles, in tasks of their own) and the market streams (``MarketPublisher``).  What
+  gateways and the other shards' engines hold of it is leased (``Holds``): a holder
+  that stops renewing (killed with -9) loses it after ``--hold-ttl``.
+- One started ``--standby`` while another owns the feed takes the owner's market from
+  Redis and claims the feed when the owner's claim lapses (``StandbyFeed``), then
+  takes on those roles itself.
 """
 
 from __future__ import annotations
@@ -33,13 +36,21 @@ from typing import Any, Literal
 
 from workspace.bus import entries
 from workspace.bus.keys import BusKeys
-from workspace.bus.link import Redis, close_quietly, fields_of, open_redis, run_forever
+from workspace.bus.link import (
+    Redis,
+    close_quietly,
+    fields_of,
+    is_transient,
+    open_redis,
+    run_forever,
+)
 from workspace.bus.rpc import HEARTBEAT_TTL_MS, BusCommand, CommandConsumer, Reply, heartbeat
 from workspace.engine.config import EngineConfig
 from workspace.engine.core import Engine
+from workspace.engine.feed_port import FeedCallbacks, FeedFactory
 from workspace.errors import InvalidParams, NotFound, WorkspaceError
 from workspace.notebook.team import Team
-from workspace.notebook.workspace import Workspace
+from workspace.notebook.workspace import Workspace, live_feed_factory
 from workspace.protocol.commands import (
     CancelOrder,
     ClosePosition,
@@ -48,12 +59,13 @@ from workspace.protocol.commands import (
     parse_command,
 )
 from workspace.protocol.outbox import Outbox
-from workspace.scaleout.bus_feed import BusFeed, depth_snapshot_of, listing_of
+from workspace.scaleout.bus_feed import OWNER_CHECK_S, BusFeed, depth_snapshot_of, listing_of
 from workspace.scaleout.event_publisher import EventPublisher
 from workspace.scaleout.feed_records import RecordPublisher
 from workspace.scaleout.holds import DEFAULT_TTL_S, Hold, Holds, parse_holds
 from workspace.scaleout.market_publisher import MarketPublisher, market_status
 from workspace.scaleout.shards import SINGLE_USER, Shard
+from workspace.scaleout.standby_feed import StandbyFeed
 
 _log = logging.getLogger("workspace.scaleout")
 
@@ -75,11 +87,14 @@ class EngineNode:
         feed_config: Any = None,
         sim_config: Any = None,
         hold_ttl_s: float = DEFAULT_TTL_S,
+        standby: bool = False,
     ) -> None:
         """``feed``: ``sim``, ``binance`` or ``replay:PATH`` for the engine that owns the
         market feed (exactly one), ``bus`` for the engines of the other shards (they
         take the owner's market from Redis: ``BusFeed``).  ``hold_ttl_s``: the lease of
-        what a gateway or another shard's engine holds of the market."""
+        what a gateway or another shard's engine holds of the market.  ``standby`` (with
+        ``binance``): when another engine owns the feed, follow it from Redis and take the
+        feed over once its claim lapses."""
         self.url = url
         self.keys = keys or BusKeys()
         self.feed = feed
@@ -90,6 +105,14 @@ class EngineNode:
         self.feed_config = feed_config
         self.sim_config = sim_config
         self.owns_market = feed != "bus"
+        self.standby = standby
+        if standby and (feed != "binance" or self.shard.count < 2):
+            raise InvalidParams(
+                "--standby takes the feed over from its owner on the same exchange: it "
+                "needs --feed binance (the exchange, or a simulator of its own process "
+                "named by WORKSPACE_BINANCE_URL) and --shard i/N with N > 1"
+            )
+        self._standby_feed: StandbyFeed | None = None
         if not self.owns_market and self.shard.count < 2:
             raise InvalidParams(
                 "--feed bus takes the market of another shard's engine: it needs --shard i/N "
@@ -118,14 +141,17 @@ class EngineNode:
         if self.users is None and self.shard.count != 1:
             raise InvalidParams("--shard splits the users of a users file: give --users")
         redis = self._redis = open_redis(self.url)
-        if self.owns_market:
+        if self.standby:
+            self.owns_market = await self._claim_if_free(redis)
+        elif self.owns_market:
             await self._claim_market(redis)
+        if self.owns_market:
+            self._beat_as_owner()
         if self.users is not None:
             engine_config = self.engine_config or EngineConfig()
-            url, keys = self.url, self.keys
             self.team = Team(
                 self.users,
-                feed=self.feed,
+                feed=self.feed if self.owns_market else "bus",
                 db=self.db,
                 engine=engine_config,
                 feed_config=self.feed_config,
@@ -133,11 +159,7 @@ class EngineNode:
                 owns=self.shard.owns,
                 feed_factory=None
                 if self.owns_market
-                else (
-                    lambda callbacks: BusFeed(
-                        url, keys, callbacks, keep_books=engine_config.keep_books
-                    )
-                ),
+                else await self._follower_factory(engine_config),
             )
             await self.team.start()
             self.accounts = {name: ws.engine for name, ws in self.team.accounts.items()}
@@ -170,46 +192,9 @@ class EngineNode:
         for user, engine in self.accounts.items():
             self._publish_state(user, engine)
         if self.owns_market:
-            market_engine = self.accounts[sorted(self.accounts)[0]]
-            self.market = MarketPublisher(market_engine, redis, self.keys)
-            if self.shard.count > 1 and self.team is not None and self.team.shared is not None:
-                # the other shards' engines take this feed's records (--feed bus)
-                self.records = RecordPublisher(redis, self.keys)
-                self.team.shared.taps.append(self.records.take)
-                spawn(
-                    run_forever(
-                        "feed records",
-                        self.url,
-                        self.records.run,
-                        stopping=lambda: self._stopping,
-                    ),
-                    "engine.records",
-                )
-            spawn(
-                run_forever(
-                    "market publisher",
-                    self.url,
-                    self.market.run,
-                    stopping=lambda: self._stopping,
-                ),
-                "engine.market",
-            )
-            market = CommandConsumer(
-                self.url,
-                self.keys,
-                [self.keys.market_commands],
-                f"market-{self.shard.index}",
-                self._market_command,
-                sequential=False,
-                name="market commands",
-            )
-            self._consumers.append(market)
-            spawn(
-                heartbeat(redis, self.keys.feed_owner, self._owner_identity().encode()),
-                "engine.beat.owner",
-            )
-            spawn(heartbeat(redis, self.keys.engine("market"), b"market"), "engine.beat.market")
-            spawn(self._expire_holds(), "engine.holds")
+            self._start_market_roles()
+        elif self.standby:
+            spawn(self._stand_by(), "engine.standby")
         accounts = CommandConsumer(
             self.url,
             self.keys,
@@ -225,6 +210,108 @@ class EngineNode:
         for consumer in self._consumers:
             consumer.start()
         return self
+
+    def _start_market_roles(self) -> list[CommandConsumer]:
+        """What the feed owner does besides its accounts: the market streams, the feed's
+        records for the other shards, the market commands and the holds' leases.
+        Returns the consumers to start."""
+        redis = self._redis
+        assert redis is not None
+        spawn = self._spawn
+        market_engine = self.accounts[sorted(self.accounts)[0]]
+        self.market = MarketPublisher(market_engine, redis, self.keys)
+        if self.shard.count > 1 and self.team is not None and self.team.shared is not None:
+            # the other shards' engines take this feed's records (--feed bus)
+            self.records = RecordPublisher(redis, self.keys)
+            self.team.shared.taps.append(self.records.take)
+            spawn(
+                run_forever(
+                    "feed records",
+                    self.url,
+                    self.records.run,
+                    stopping=lambda: self._stopping,
+                ),
+                "engine.records",
+            )
+        spawn(
+            run_forever(
+                "market publisher",
+                self.url,
+                self.market.run,
+                stopping=lambda: self._stopping,
+            ),
+            "engine.market",
+        )
+        market = CommandConsumer(
+            self.url,
+            self.keys,
+            [self.keys.market_commands],
+            f"market-{self.shard.index}",
+            self._market_command,
+            sequential=False,
+            name="market commands",
+        )
+        self._consumers.append(market)
+        spawn(heartbeat(redis, self.keys.engine("market"), b"market"), "engine.beat.market")
+        spawn(self._expire_holds(), "engine.holds")
+        return [market]
+
+    def _beat_as_owner(self) -> None:
+        assert self._redis is not None
+        beat = heartbeat(self._redis, self.keys.feed_owner, self._owner_identity().encode())
+        self._spawn(beat, "engine.beat.owner")
+
+    async def _follower_factory(self, engine_config: EngineConfig) -> FeedFactory:
+        """The feed of an engine that does not own the market: the owner's records from
+        Redis, and for a standby the exchange's own feed to switch to."""
+        url, keys = self.url, self.keys
+
+        def bus(callbacks: FeedCallbacks) -> BusFeed:
+            return BusFeed(url, keys, callbacks, keep_books=engine_config.keep_books)
+
+        if not self.standby:
+            return bus
+        real, _ = await live_feed_factory("binance", engine_config, self.feed_config)
+
+        def standby(callbacks: FeedCallbacks) -> StandbyFeed:
+            self._standby_feed = StandbyFeed(bus(callbacks), real, callbacks)
+            return self._standby_feed
+
+        return standby
+
+    async def _claim_if_free(self, redis: Redis) -> bool:
+        """A standby claims the feed only when no engine holds it (or it is its own
+        claim, the same engine restarted in place)."""
+        mine = self._owner_identity().encode()
+        if await redis.set(self.keys.feed_owner, mine, px=HEARTBEAT_TTL_MS, nx=True):
+            return True
+        return bool(await redis.get(self.keys.feed_owner) == mine)
+
+    async def _stand_by(self) -> None:
+        """Follow the owner until its claim lapses, then claim the feed (one standby
+        wins: ``SET NX``), switch this engine's feed to the exchange and take on the
+        owner's roles; the gateways' and other shards' leases come back to this engine
+        as they renew them, and the other shards see its new ``engine_boot``."""
+        feed = self._standby_feed
+        redis = self._redis
+        assert feed is not None
+        assert redis is not None
+        while True:
+            await feed.bus.owner_gone.wait()
+            try:
+                if await self._claim_if_free(redis):
+                    break
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+            await asyncio.sleep(OWNER_CHECK_S)  # another standby won, or Redis is away
+        _log.warning("the feed owner's claim lapsed: %s takes the market feed over", self.name)
+        self.owns_market = True
+        self._beat_as_owner()
+        await feed.take_over()
+        for consumer in self._start_market_roles():
+            consumer.start()
+        print(f"engine took the market feed over: shard {self.shard}", flush=True)
 
     def _owner_identity(self) -> str:
         """Who owns the feed: the same name for an engine restarted in its place (the

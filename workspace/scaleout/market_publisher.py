@@ -57,6 +57,11 @@ class MarketPublisher:
         """Publish until cancelled; raises on a Redis failure (the caller reconnects:
         what was taken meanwhile is replaced by the next prices)."""
         outbox = self.outbox
+        # the feed's state now: the STATUS the engine sent while it started went out
+        # before this publisher listened, and the next one is a period away, meanwhile
+        # the other shards' feeds would read "down" (after a Redis failure, the state
+        # may have changed while nothing was written)
+        await self._write([self.engine.status_message()])
         while True:
             batch = [await outbox.get(), *outbox.take(BATCH - 1)]
             await self._write(batch)
