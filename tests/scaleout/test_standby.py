@@ -126,6 +126,7 @@ async def test_a_standby_takes_the_feed_over_when_its_owner_is_killed(
             ),
             TAKEOVER_S,
         )
+        assert status["source"] == "binance", status  # no longer "bus"
         gap = status["last_gap"]
         assert "feed owner stopped" in gap["reason"], gap
         assert gap["symbol"] is None

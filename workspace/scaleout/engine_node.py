@@ -309,6 +309,8 @@ class EngineNode:
         self.owns_market = True
         self._beat_as_owner()
         await feed.take_over()
+        for engine in self.accounts.values():
+            engine.source = self.feed  # STATUS says where the prices come from now
         for consumer in self._start_market_roles():
             consumer.start()
         print(f"engine took the market feed over: shard {self.shard}", flush=True)
