@@ -283,3 +283,36 @@ async def test_every_trade_prints_at_the_touch_of_the_book_a_client_holds(
                 assert price > best_bid
             checked += 1
     assert checked >= 100  # ~0.7 trades per 100 ms
+
+
+async def test_the_last_trade_stays_inside_the_spread_until_the_next_trade(
+    sim: ExchangeSimulator,
+) -> None:
+    """The quote moves only with a trade (a taker moves the price, as on the exchange):
+    between two trades, the book's churn and refills keep the last trade's price
+    between the best bid and the best ask, so a ladder that draws the last trade
+    between them never shows it outside."""
+    local = LocalBook()
+    streams = "btcusdt@depth@100ms/btcusdt@trade"
+    async with connect(f"{sim.stream_url}/stream?streams={streams}") as ws:
+        for frame in await advance_and_drain(sim, ws, 1000):
+            if frame["stream"].endswith("@100ms"):
+                local.on_event(frame["data"])
+        local.load(await snapshot(sim))
+        frames = await advance_and_drain(sim, ws, 30_000)
+    last: Decimal | None = None
+    outside: list[tuple[Decimal, Decimal, Decimal]] = []
+    steps = 0
+    for frame in frames:
+        data = frame["data"]
+        if data["e"] == "trade":
+            last = Decimal(data["p"])
+            continue
+        assert local.on_event(data)
+        if last is not None:
+            steps += 1
+            best_bid, best_ask = max(local.bids), min(local.asks)
+            if not best_bid <= last <= best_ask:
+                outside.append((best_bid, last, best_ask))
+    assert steps >= 250
+    assert outside == []

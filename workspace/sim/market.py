@@ -1,7 +1,8 @@
 """The random-walk market: a pure, seeded generator of Binance events.
 
 Prices follow a geometric Brownian motion per symbol (annualised volatility from
-the :class:`SymbolSpec`), quoted with a bid/ask spread on the tick grid.  Behind the
+the :class:`SymbolSpec`), moved only by trades, quoted with a bid/ask spread on the
+tick grid.  Behind the
 quote sits an L2 order book (:mod:`workspace.sim.book`) that trades hit and other
 traders churn; behind the trades a kline store (:mod:`workspace.sim.candles`) joined
 to a seeded history that ends exactly where the live walk starts
@@ -460,13 +461,18 @@ class RandomWalkMarket:
         self, state: _SymbolState, now: int, wanted: Callable[[str], bool], out: list[Emission]
     ) -> None:
         rng = self._rng
-        dt = self._intervals["trade"]
+        if rng.random() >= TRADE_PROBABILITY:
+            return
+        # The price moves only with a trade, as a taker moves it on the exchange: the
+        # last trade then stays between the best bid and ask until the next one (a
+        # quote that drifted off on its own left the ladder's last trade outside the
+        # spread).  The steps that trade carry the whole variance: each spans
+        # 1 / TRADE_PROBABILITY of a step on average, so the volatility is the spec's.
+        dt = self._intervals["trade"] / TRADE_PROBABILITY
         sigma = state.sigma_per_ms
         state.mid *= math.exp(-0.5 * sigma * sigma * dt + sigma * math.sqrt(dt) * rng.gauss(0, 1))
         state.quote(state.spread_ticks())
         state.book.align(state.bid, state.ask)
-        if rng.random() >= TRADE_PROBABILITY:
-            return
         taker_buys = rng.random() < 0.5
         mean_qty = float(state.spec.daily_volume) * SCALE / self._trades_per_day
         wanted_qty = round_to_step(mean_qty * rng.lognormvariate(-0.5, 1.0), state.step)
