@@ -4,7 +4,8 @@ shard 0 taking that market from Redis (``--feed bus``, its default with N > 1) a
 gateway told ``--shards 2``.  Two users hashed to different shards both get prices and
 fill orders on the owner's market (every fill price is a price the owner's feed
 published), each order goes to the engine of its user's shard (the journal files say
-where), and a second engine claiming the feed is refused with a clear message."""
+where), a second engine claiming the feed is refused with a clear message, and the
+owner's restart is a closed gap in the other shard's account."""
 
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ async def shards(
                 "dir": tmp_path,
                 "users": users,
                 "follower": follower,
+                "owner_process": owner,
             },
             front,
         )
@@ -123,6 +125,36 @@ async def test_two_shards_trade_on_one_market(
         await holds_when(bus, lambda r: holder not in r["holders"])
     finally:
         await bus.stop()
+
+
+async def test_a_follower_keeps_the_owners_restart_as_a_gap(
+    shards: tuple[dict[str, Any], Process],
+) -> None:
+    """What the exchange sent while the owner was away is lost to the other shards: the
+    follower's account journals it as a gap, closed by the first record after."""
+    setup, front = shards
+    _, bus_token = setup["bus"]
+    peer = await Peer.open(front.url, bus_token)
+    try:
+        await peer.snapshot()
+        await buy_and_fill(peer)  # the follower's account now follows BTCUSDT
+        await peer.until(lambda m: m["type"] == "STATUS" and m.get("last_price_ms"), 30)
+        owner: Process = setup["owner_process"]
+        await owner.kill()
+        await owner.start()  # in place: it takes its claim back at once
+        status = await peer.until(
+            lambda m: (
+                m["type"] == "STATUS"
+                and "feed owner" in ((m.get("last_gap") or {}).get("reason") or "")
+                and m["last_gap"]["end_ms"] is not None
+            ),
+            40,
+        )
+        gap = status["last_gap"]
+        assert gap["symbol"] is None
+        assert gap["start_ms"] <= gap["end_ms"], gap
+    finally:
+        await peer.close()
 
 
 def feeds_holding(reply: dict[str, Any], symbol: str) -> list[str]:
