@@ -249,14 +249,11 @@ async def test_rest_depth_errors_are_binances(
     assert response.json()["code"] == code
 
 
-async def test_every_trade_prints_at_the_touch_of_the_book_a_client_holds(
-    sim: ExchangeSimulator,
-) -> None:
-    """A trade takes the best level's liquidity: after the diff of its own 100 ms (the
-    same event time), the client's book has its best bid at or below the trade's price
-    and its best ask at or above it, strictly on the side the taker took from. A last
-    trade outside a later spread is a stale print (the book moved on and nothing
-    traded since), not a trade off the book."""
+async def synced_book_and_trades(
+    sim: ExchangeSimulator, advance_ms: int
+) -> tuple[LocalBook, list[dict[str, Any]]]:
+    """A client's book of BTCUSDT synchronised by Binance's procedure, and the diff
+    and trade frames of the next ``advance_ms`` (the book not yet applied to them)."""
     local = LocalBook()
     streams = "btcusdt@depth@100ms/btcusdt@trade"
     async with connect(f"{sim.stream_url}/stream?streams={streams}") as ws:
@@ -264,7 +261,17 @@ async def test_every_trade_prints_at_the_touch_of_the_book_a_client_holds(
             if frame["stream"].endswith("@100ms"):
                 local.on_event(frame["data"])
         local.load(await snapshot(sim))
-        frames = await advance_and_drain(sim, ws, 20_000)
+        frames = await advance_and_drain(sim, ws, advance_ms)
+    return local, frames
+
+
+async def test_every_trade_prints_at_the_touch_of_the_book_a_client_holds(
+    sim: ExchangeSimulator,
+) -> None:
+    """A trade takes the best level's liquidity: after the diff of its own 100 ms (the
+    same event time), the client's book has its best bid at or below the trade's price
+    and its best ask at or above it, strictly on the side the taker took from."""
+    local, frames = await synced_book_and_trades(sim, 20_000)
     trades: dict[int, list[dict[str, Any]]] = {}
     checked = 0
     for frame in frames:
@@ -292,14 +299,7 @@ async def test_the_last_trade_stays_inside_the_spread_until_the_next_trade(
     between two trades, the book's churn and refills keep the last trade's price
     between the best bid and the best ask, so a ladder that draws the last trade
     between them never shows it outside."""
-    local = LocalBook()
-    streams = "btcusdt@depth@100ms/btcusdt@trade"
-    async with connect(f"{sim.stream_url}/stream?streams={streams}") as ws:
-        for frame in await advance_and_drain(sim, ws, 1000):
-            if frame["stream"].endswith("@100ms"):
-                local.on_event(frame["data"])
-        local.load(await snapshot(sim))
-        frames = await advance_and_drain(sim, ws, 30_000)
+    local, frames = await synced_book_and_trades(sim, 30_000)
     last: Decimal | None = None
     outside: list[tuple[Decimal, Decimal, Decimal]] = []
     steps = 0
