@@ -138,7 +138,7 @@ async def test_a_follower_keeps_the_owners_restart_as_a_gap(
     try:
         await peer.snapshot()
         await buy_and_fill(peer)  # the follower's account now follows BTCUSDT
-        await peer.until(lambda m: m["type"] == "STATUS" and m.get("last_price_ms"), 30)
+        await peer.until(lambda m: m["type"] == "STATUS" and m.get("last_price_ms") is not None, 30)
         owner: Process = setup["owner_process"]
         await owner.kill()
         await owner.start()  # in place: it takes its claim back at once
