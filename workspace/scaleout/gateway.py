@@ -20,6 +20,12 @@ limits, auth) on views of Redis instead of an engine in the process:
   the engine that owns the user (``P:commands:{shard}``).  An order command's reply is
   its order event: it reaches the client that sent it as the reply (with its ``id``)
   and every other connection of that user as a live event.
+
+An engine killed with -9 says nothing, and its users' last STATUS said ``connected``:
+the gateway watches the heartbeat of each engine it has users on, and once it lapses
+(10 s after the last beat) tells them ``feed: down`` (nothing on their accounts moves:
+no marks, fills or triggers; commands get ``ENGINE_UNAVAILABLE``) until the engine's
+own STATUS comes again.
 """
 
 from __future__ import annotations
@@ -45,7 +51,14 @@ from typing import Any
 from workspace.bus import entries
 from workspace.bus.errors import EngineUnavailable
 from workspace.bus.keys import BusKeys
-from workspace.bus.link import Entry, close_quietly, last_entry, open_redis, xrange
+from workspace.bus.link import (
+    Entry,
+    close_quietly,
+    is_transient,
+    last_entry,
+    open_redis,
+    xrange,
+)
 from workspace.bus.rpc import CommandClient
 from workspace.bus.tail import StreamTail
 from workspace.engine.hub import Hub
@@ -75,6 +88,8 @@ from workspace.users import UserDirectory
 _log = logging.getLogger("workspace.scaleout")
 
 HISTORY = 10_000
+ENGINE_CHECK_S = 1.0
+"""How often a gateway looks at the heartbeats of the engines its users are on."""
 """Order events a user view keeps in memory (``--held-events``): a resume from further
 back reads the older ones from the user's event stream, a page at a time."""
 REPLAY_PAGE = 500
@@ -256,7 +271,8 @@ class UserView:
         self.market = gateway.market
         self.keys = gateway.keys
         self.stream = self.keys.events(user)
-        self.commands = self.keys.commands(shard_of(user, gateway.shards))
+        self.shard = shard_of(user, gateway.shards)
+        self.commands = self.keys.commands(self.shard)
         self.outboxes: set[Outbox] = set()
         self._status: Message = {}
         self._state: dict[str, Message] = {}
@@ -374,6 +390,15 @@ class UserView:
             if kind in STATE_TYPES:
                 for outbox in tuple(self.outboxes):
                     outbox.push_state(kind, message)
+
+    def engine_stopped(self, reason: str) -> None:
+        """The account's engine stopped beating: its users hear it (the engine's own
+        next STATUS replaces this one when it runs again)."""
+        status = {**self._status, "feed": "down", "reason": reason, "timestamp": messages.now_ms()}
+        self._status = status
+        for outbox in tuple(self.outboxes):
+            if not outbox.closed:
+                outbox.push_state("STATUS", status)
 
     async def check_kept(self, since: int) -> None:
         """Raise if the events after ``since`` are no longer all in the stream (it is
@@ -618,6 +643,8 @@ class Gateway:
         self._opening: dict[str, asyncio.Task[UserView]] = {}
         self._probe = open_redis(url)
         self.market.snapshot_usage = self.snapshot_usage
+        self.engines_down: set[int] = set()
+        self._watch: asyncio.Task[None] | None = None
 
     def snapshot_usage(self) -> dict[str, int]:
         """Account snapshots over this gateway's views: commands sent to the engines,
@@ -633,8 +660,45 @@ class Gateway:
         await self.client.start()
         await self.tail.start()
         await self.market.start()
+        self._watch = asyncio.get_running_loop().create_task(
+            self._watch_engines(), name="gateway.engines"
+        )
+
+    async def _watch_engines(self) -> None:
+        """A killed engine says nothing: its heartbeat lapsing is the only sign."""
+        while True:
+            await asyncio.sleep(ENGINE_CHECK_S)
+            shards = {view.shard for view in self.views.values()}
+            self.engines_down &= shards
+            for shard in sorted(shards):
+                try:
+                    alive = bool(await self._probe.exists(self.keys.engine(shard)))
+                except Exception as error:
+                    if not is_transient(error):
+                        raise
+                    break  # Redis itself is away: commands say so
+                if alive:
+                    self.engines_down.discard(shard)
+                    continue
+                if shard in self.engines_down:
+                    continue
+                self.engines_down.add(shard)
+                where = f" (shard {shard}/{self.shards})" if self.shards > 1 else ""
+                reason = (
+                    f"the account's engine{where} is not running: no marks, fills or "
+                    "triggers until it is back; commands get ENGINE_UNAVAILABLE"
+                )
+                _log.warning("engine%s stopped beating: telling its users", where)
+                for view in tuple(self.views.values()):
+                    if view.shard == shard:
+                        view.engine_stopped(reason)
 
     async def stop(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watch
         for view in tuple(self.views.values()):
             with contextlib.suppress(Exception):
                 await view.close()
