@@ -115,8 +115,10 @@ class MarketView:
         self.server_clients = 0  # the server writes it (EngineApi)
         self._reacquiring: set[asyncio.Task[None]] = set()
         self.lease = HoldLease(client, keys, "gateway", self._held, self._lock)
-        # the gateway's account snapshots, for /health's detail (set by Gateway)
+        # the gateway's account snapshots and the engines it saw stop, for /health's
+        # detail (set by Gateway)
         self.snapshot_usage: Callable[[], dict[str, int]] | None = None
+        self.engines_down: Callable[[], list[int]] | None = None
 
     def _held(self) -> dict[str, list[str]]:
         return {"symbol": sorted(self._symbols), "book": sorted(self._books)}
@@ -251,15 +253,24 @@ class MarketView:
         last said (journals are the engine's; a gateway writes none)."""
         feed = self._status.get("feed")
         healthy = feed in ("connected", "replaying")
+        reason = self._status.get("reason")
+        problem = f"feed {feed or 'unknown'}" + (f": {reason}" if reason else "")
         return {
             "healthy": healthy,
-            "problems": [] if healthy else [f"feed {feed or 'unknown'}"],
+            "problems": [] if healthy else [problem],
             "feed": feed,
             "journal": self._status.get("journal", "ok"),
             "last_gap": self._status.get("last_gap"),
             "last_price_ms": self._status.get("last_price_ms"),
             **({} if self.snapshot_usage is None else {"snapshots": self.snapshot_usage()}),
+            **({} if self.engines_down is None else {"engines_down": self.engines_down()}),
         }
+
+    def engine_stopped(self, reason: str) -> None:
+        """The market engine stopped beating: its last STATUS said ``connected`` and no
+        market data flows.  Its next STATUS (the same engine restarted, or a standby
+        that took the feed over) replaces this."""
+        self._status = {**self._status, "feed": "down", "reason": reason}
 
 
 class UserView:
@@ -644,6 +655,8 @@ class Gateway:
         self._probe = open_redis(url)
         self.market.snapshot_usage = self.snapshot_usage
         self.engines_down: set[int] = set()
+        self.market.engines_down = lambda: sorted(self.engines_down)
+        self._market_down = False
         self._watch: asyncio.Task[None] | None = None
 
     def snapshot_usage(self) -> dict[str, int]:
@@ -668,6 +681,18 @@ class Gateway:
         """A killed engine says nothing: its heartbeat lapsing is the only sign."""
         while True:
             await asyncio.sleep(ENGINE_CHECK_S)
+            try:
+                market = bool(await self._probe.exists(self.keys.engine("market")))
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                continue  # Redis itself is away: commands say so
+            if not market and not self._market_down:
+                _log.warning("the market engine stopped beating")
+                self.market.engine_stopped(
+                    "the market engine is not running (its heartbeat lapsed): no market data"
+                )
+            self._market_down = not market
             shards = {view.shard for view in self.views.values()}
             self.engines_down &= shards
             for shard in sorted(shards):
