@@ -13,7 +13,10 @@ then."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 from workspace.cli.process import (
     add_sim_rate,
@@ -23,6 +26,9 @@ from workspace.cli.process import (
     stop_signals,
 )
 from workspace.heap import settle_heap
+
+if TYPE_CHECKING:
+    from workspace.scaleout.engine_node import EngineNode
 
 HELP = "run the accounts (and the market feed) of the scale-out on Redis Streams"
 
@@ -100,8 +106,20 @@ async def _run(args: argparse.Namespace) -> int:
                 f"engine ready: shard {node.shard}, {len(node.accounts)} accounts, {market}",
                 flush=True,
             )
-            await stop.wait()
+            say = asyncio.get_running_loop().create_task(_say_takeover(node))
+            try:
+                await stop.wait()
+            finally:
+                say.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await say
         finally:
             await node.stop()
     print("stopped", flush=True)
     return 0
+
+
+async def _say_takeover(node: EngineNode) -> None:
+    """The line a supervisor (or a test) reads when this standby becomes the owner."""
+    await node.took_over.wait()
+    print(f"engine took the market feed over: shard {node.shard}", flush=True)

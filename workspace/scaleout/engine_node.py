@@ -113,6 +113,8 @@ class EngineNode:
                 "named by WORKSPACE_BINANCE_URL) and --shard i/N with N > 1"
             )
         self._standby_feed: StandbyFeed | None = None
+        self.took_over = asyncio.Event()
+        """Set when this standby has taken the market feed over."""
         if not self.owns_market and self.shard.count < 2:
             raise InvalidParams(
                 "--feed bus takes the market of another shard's engine: it needs --shard i/N "
@@ -313,7 +315,7 @@ class EngineNode:
             engine.source = self.feed  # STATUS says where the prices come from now
         for consumer in self._start_market_roles():
             consumer.start()
-        print(f"engine took the market feed over: shard {self.shard}", flush=True)
+        self.took_over.set()
 
     def _owner_identity(self) -> str:
         """Who owns the feed: the same name for an engine restarted in its place (the
