@@ -1,9 +1,9 @@
-"""A reconnect storm costs the engine two snapshots, not one per connection: a real
+"""A reconnect storm costs the engine two snapshots at most, not one per connection: a real
 redis-server, engine and gateway.  The engine is paused (SIGSTOP) while 25 connections
 of one user open on the gateway, so they all arrive while its snapshot command is
 unanswered; once it runs again, every connection gets the account with the order
-placed before the storm, and the gateway's ``/health`` shows two snapshot commands
-sent for the 25 connections."""
+placed before the storm, and the gateway's ``/health`` shows one or two snapshot
+commands sent for the 25 connections."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ async def until_waiting(url: str, count: int) -> dict[str, int]:
     return usage
 
 
-async def test_a_reconnect_storm_shares_two_snapshots(
+async def test_a_reconnect_storm_shares_at_most_two_snapshots(
     redis_server: LocalRedis, tmp_path: Path
 ) -> None:
     account = await engine(redis_server.url, tmp_path / "journal.sqlite").start()
@@ -74,13 +74,16 @@ async def test_a_reconnect_storm_shares_two_snapshots(
             storm = await until_waiting(door.url, STORM)
         finally:
             os.kill(pid, signal.SIGCONT)
-        assert storm["sent"] - before["sent"] == 1  # one in flight, the rest queued behind it
+        # one in flight; the connections that asked after it started queue behind it
+        assert storm["sent"] - before["sent"] == 1
         peers += await asyncio.wait_for(asyncio.gather(*opening), TIMEOUT_S)
         snapshots = await asyncio.wait_for(
             asyncio.gather(*(peer.snapshot() for peer in peers[1:])), TIMEOUT_S
         )
         after = await snapshot_usage(door.url)
-        assert after["sent"] - before["sent"] == 2
+        # the queued ones share one more; none if every connection asked before the
+        # first command started (they arrive together: seen in a full-suite run)
+        assert 1 <= after["sent"] - before["sent"] <= 2
         assert after["served"] - before["served"] == STORM
         assert after["waiting"] == 0
         for snapshot in snapshots:
