@@ -88,10 +88,10 @@ from workspace.users import UserDirectory
 _log = logging.getLogger("workspace.scaleout")
 
 HISTORY = 10_000
-ENGINE_CHECK_S = 1.0
-"""How often a gateway looks at the heartbeats of the engines its users are on."""
 """Order events a user view keeps in memory (``--held-events``): a resume from further
 back reads the older ones from the user's event stream, a page at a time."""
+ENGINE_CHECK_S = 1.0
+"""How often a gateway looks at the heartbeats of the engines its users are on."""
 REPLAY_PAGE = 500
 DELIVERED = object()
 FINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED"})
