@@ -405,6 +405,17 @@ def _command(
         return None
 
 
+async def beating(redis: Redis, key: str) -> bool | None:
+    """Whether ``key``'s heartbeat (``heartbeat``) is alive: a killed process leaves it
+    to lapse.  ``None`` while Redis itself is unreachable (nothing can be told then)."""
+    try:
+        return bool(await redis.exists(key))
+    except Exception as error:
+        if not is_transient(error):
+            raise
+        return None
+
+
 async def heartbeat(redis: Redis, key: str, value: bytes, every_s: float = 3.0) -> None:
     """Keep ``key`` alive while this runs (gateways read it to tell "no engine" from
     "a slow engine")."""

@@ -35,8 +35,8 @@ import msgspec
 
 from workspace.bus import entries
 from workspace.bus.keys import BusKeys
-from workspace.bus.link import Entry, is_transient, last_entry
-from workspace.bus.rpc import CommandClient
+from workspace.bus.link import Entry, last_entry
+from workspace.bus.rpc import CommandClient, beating
 from workspace.bus.tail import StreamTail
 from workspace.engine.feed_port import FeedCallbacks
 from workspace.errors import EngineUnavailable, InvalidParams, WorkspaceError
@@ -301,13 +301,10 @@ class BusFeed:
         control = self.tail._control
         while True:
             await asyncio.sleep(OWNER_CHECK_S)
-            try:
-                holder = await control.get(self.keys.feed_owner)
-            except Exception as error:
-                if not is_transient(error):
-                    raise
+            owned = await beating(control, self.keys.feed_owner)
+            if owned is None:
                 continue  # Redis itself is away: the tail reports that
-            if holder is not None:
+            if owned:
                 self.owner_gone.clear()
                 continue
             self.owner_gone.set()

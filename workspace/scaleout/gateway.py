@@ -51,15 +51,8 @@ from typing import Any
 from workspace.bus import entries
 from workspace.bus.errors import EngineUnavailable
 from workspace.bus.keys import BusKeys
-from workspace.bus.link import (
-    Entry,
-    close_quietly,
-    is_transient,
-    last_entry,
-    open_redis,
-    xrange,
-)
-from workspace.bus.rpc import CommandClient
+from workspace.bus.link import Entry, close_quietly, last_entry, open_redis, xrange
+from workspace.bus.rpc import CommandClient, beating
 from workspace.bus.tail import StreamTail
 from workspace.engine.hub import Hub
 from workspace.engine.tick_replay import Page, check_replay, paced_replay
@@ -681,11 +674,8 @@ class Gateway:
         """A killed engine says nothing: its heartbeat lapsing is the only sign."""
         while True:
             await asyncio.sleep(ENGINE_CHECK_S)
-            try:
-                market = bool(await self._probe.exists(self.keys.engine("market")))
-            except Exception as error:
-                if not is_transient(error):
-                    raise
+            market = await beating(self._probe, self.keys.engine("market"))
+            if market is None:
                 continue  # Redis itself is away: commands say so
             if not market and not self._market_down:
                 _log.warning("the market engine stopped beating")
@@ -696,11 +686,8 @@ class Gateway:
             shards = {view.shard for view in self.views.values()}
             self.engines_down &= shards
             for shard in sorted(shards):
-                try:
-                    alive = bool(await self._probe.exists(self.keys.engine(shard)))
-                except Exception as error:
-                    if not is_transient(error):
-                        raise
+                alive = await beating(self._probe, self.keys.engine(shard))
+                if alive is None:
                     break  # Redis itself is away: commands say so
                 if alive:
                     self.engines_down.discard(shard)
