@@ -2,10 +2,11 @@
 while another engine owns the feed: it takes the owner's market from Redis
 (``BusFeed``) and, when the engine takes the feed over (``take_over``), the exchange's
 own streams (``BinanceFeed``), with the same callbacks, so the accounts on it keep
-running: the symbols, order books and candle series they follow are asked of the new
-feed; each book is rebuilt from the exchange's snapshot (the engine sees a new book,
-as after a sequence gap) and the time without an owner is a gap in the account's
-journal (the bus feed reads ``down`` once the owner's claim lapses).
+running: the symbols and order books they follow are asked of the new feed (candle
+series there are none: a bus-fed engine's candles are the owner's); each book is
+rebuilt from the exchange's snapshot (the engine sees a new book, as after a sequence
+gap) and the time without an owner is a gap in the account's journal (the bus feed
+reads ``down`` once the owner's claim lapses).
 
 Both feeds follow one exchange, so prices carry on where the owner left them: a
 standby needs a real exchange feed (``binance``, or the simulator run as a process of
@@ -35,9 +36,10 @@ class StandbyFeed:
         self._real = real
         self._callbacks = callbacks
         self._feed: FeedPort = bus
-        self._symbols: set[str] = set()
+        # the books the engines asked for by name: the bus feed's own ``books`` also
+        # lists every streamed symbol when books are kept for all of them, which the
+        # exchange's feed does by its configuration, not as books asked for
         self._books: set[str] = set()
-        self._klines: dict[str, set[str]] = {}
         self.took_over = False
 
     # -- the switch ------------------------------------------------------------------
@@ -47,6 +49,7 @@ class StandbyFeed:
         if self.took_over:
             return
         self.took_over = True
+        symbols = sorted(self.bus.subscribed)
         await self.bus.stop()
         # the time without an owner is one gap, closed by the exchange's first record
         callbacks = self._callbacks
@@ -60,19 +63,18 @@ class StandbyFeed:
         )
         self._feed = real
         await real.start()
-        if self._symbols:
-            await real.subscribe(*sorted(self._symbols))
+        if symbols:
+            await real.subscribe(*symbols)
         if self._books:
             await real.subscribe_book(*sorted(self._books))
-        for symbol, intervals in sorted(self._klines.items()):
-            await real.subscribe_klines(symbol, *sorted(intervals))
+        # no candle series to carry over: the bus feed serves none (the owner does)
         _log.warning(
             "took the market feed over: %d symbols, %d books from the exchange",
-            len(self._symbols),
+            len(symbols),
             len(self._books),
         )
 
-    # -- FeedPort: what the engines asked, kept for the switch, then the feed's --------
+    # -- FeedPort: the feed's, the books asked for kept for the switch -----------------
     @property
     def state(self) -> str:
         return self._feed.state
@@ -88,11 +90,9 @@ class StandbyFeed:
         await self._feed.stop()
 
     async def subscribe(self, *symbols: str) -> None:
-        self._symbols.update(normalize_symbol(s) for s in symbols)
         await self._feed.subscribe(*symbols)
 
     async def unsubscribe(self, *symbols: str) -> None:
-        self._symbols.difference_update(s.upper() for s in symbols)
         await self._feed.unsubscribe(*symbols)
 
     @property
@@ -118,14 +118,8 @@ class StandbyFeed:
 
     async def subscribe_klines(self, symbol: str, *intervals: str) -> None:
         await self._feed.subscribe_klines(symbol, *intervals)
-        self._klines.setdefault(normalize_symbol(symbol), set()).update(intervals)
 
     async def unsubscribe_klines(self, symbol: str, *intervals: str) -> None:
-        held = self._klines.get(symbol.upper())
-        if held is not None:
-            held.difference_update(intervals)
-            if not held:
-                del self._klines[symbol.upper()]
         await self._feed.unsubscribe_klines(symbol, *intervals)
 
     async def klines(
