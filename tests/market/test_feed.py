@@ -84,6 +84,9 @@ async def test_start_connects_to_the_combined_stream_and_reports_connected(
     try:
         assert feed.state == "connected"
         assert collector.states() == [FeedState.CONNECTED]
+        # nothing subscribed yet: the reason names the endpoint, not "0 streams", which
+        # would stay on every later STATUS while the engine subscribes
+        assert collector.statuses[0].reason == f"connected to {feed.config.combined_stream_url}"
         assert exchange.connection_attempts == 1
     finally:
         await feed.stop()
@@ -372,7 +375,8 @@ async def test_dropped_connection_reconnects_resubscribes_and_records_the_gap(
         await exchange.drop()
         reconnecting = await collector.until_state(FeedState.RECONNECTING)
         assert "closed" in reconnecting.reason
-        await collector.until_state(FeedState.CONNECTED, count=2)
+        again = await collector.until_state(FeedState.CONNECTED, count=2)
+        assert again.reason.endswith(", 4 streams resubscribed")
         assert exchange.connection_attempts == 2
         assert sorted(exchange.methods()[-1][1]) == sorted(
             ["btcusdt@ticker", "btcusdt@bookTicker", "ethusdt@ticker", "ethusdt@bookTicker"]

@@ -942,7 +942,11 @@ class BinanceFeed:
             if reader in done:
                 reader.result()
                 raise ConnectionError("reader ended")
-            reason = f"{len(streams)} streams"
+            # said once and kept while connected: the stream count changes with each
+            # (un)subscribe, so only the connect-time count is worded as past
+            reason = f"connected to {self.config.combined_stream_url}" + (
+                f", {len(streams)} streams resubscribed" if streams else ""
+            )
             try:
                 subscribe.result()
             except SubscriptionError as exc:
