@@ -306,6 +306,9 @@ def test_book_candles_and_resume_commands_parse_and_validate() -> None:
     assert code_of({"action": "subscribe_book", "symbol": "BTCUSDT", "depth": 7}) == (
         "INVALID_PARAMS"
     )
+    for depth in (7, -1, 0, 10**30):
+        with pytest.raises(ProtocolError, match="'depth' must be 5, 10 or 20"):
+            parse_command({"action": "subscribe_book", "symbol": "BTCUSDT", "depth": depth})
     assert parse_command({"action": "unsubscribe_book", "symbol": "ethusdt"}) == (
         UnsubscribeBook(symbol="ETHUSDT")
     )
@@ -318,6 +321,12 @@ def test_book_candles_and_resume_commands_parse_and_validate() -> None:
     ]
     for bad in bad_fields:
         assert code_of({"action": "get_candles", "symbol": "BTCUSDT", **bad}) == "INVALID_PARAMS"
+    for limit in (0, -5, 1001):
+        # every value out of range names the range the field takes, a negative one too
+        with pytest.raises(ProtocolError, match="'limit' must be between 1 and 1000"):
+            parse_command(
+                {"action": "get_candles", "symbol": "BTCUSDT", "interval": "1m", "limit": limit}
+            )
     resume = parse_command({"action": "resume", "since": 4, "journal_id": "j1"})
     assert resume == Resume(since=4, journal_id="j1")
     assert code_of({"action": "resume", "since": 4, "journal_id": 7}) == "INVALID_PARAMS"

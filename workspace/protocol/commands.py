@@ -239,7 +239,17 @@ class _Fields:
             raise self.fail(f"'{name}' must be {'positive' if positive else 'non-negative'}")
         return number
 
-    def integer(self, name: str, *, required: bool = True, default: int = 0) -> int:
+    def integer(
+        self,
+        name: str,
+        *,
+        required: bool = True,
+        default: int = 0,
+        bounds: tuple[int, int] | None = (0, MAX_INT),
+    ) -> int:
+        """A whole number within ``bounds`` (inclusive; ``None``: any, for a field the
+        caller checks against its own set), one message for every value out of range,
+        so a client sees the range the field really takes."""
         value = self.data.get(name)
         if value is None:
             if required:
@@ -251,8 +261,8 @@ class _Fields:
             value = int(value)
         if not isinstance(value, int):
             raise self.fail(f"'{name}' must be an integer")
-        if value < 0 or value > MAX_INT:
-            raise self.fail(f"'{name}' must be between 0 and {MAX_INT}")
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+            raise self.fail(f"'{name}' must be between {bounds[0]} and {bounds[1]}")
         return value
 
     def reference(self, name: str) -> str:
@@ -358,7 +368,8 @@ def _resume(f: _Fields) -> Resume:
 
 def _subscribe_book(f: _Fields) -> SubscribeBook:
     symbol = f.symbol()
-    depth = f.integer("depth", required=False, default=20)
+    # any whole number reaches the check of the three depths, which names them
+    depth = f.integer("depth", required=False, default=20, bounds=None)
     if depth not in BOOK_DEPTHS:
         raise f.fail("'depth' must be 5, 10 or 20")
     return SubscribeBook(symbol=symbol, depth=depth, id=f.id)
@@ -369,9 +380,7 @@ def _get_candles(f: _Fields) -> GetCandles:
     interval = f.data.get("interval")
     if not isinstance(interval, str) or interval not in CANDLE_INTERVALS:
         raise f.fail("'interval' must be a Binance kline interval (1m, 5m, 15m, 1h, 4h, 1d ...)")
-    limit = f.integer("limit", required=False, default=500)
-    if not 1 <= limit <= MAX_CANDLES:
-        raise f.fail(f"'limit' must be between 1 and {MAX_CANDLES}")
+    limit = f.integer("limit", required=False, default=500, bounds=(1, MAX_CANDLES))
     return GetCandles(symbol=symbol, interval=interval, limit=limit, id=f.id)
 
 
