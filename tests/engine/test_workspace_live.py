@@ -12,6 +12,7 @@ import pytest
 
 from workspace.engine.ticks import Tick
 from workspace.errors import InvalidParams, InvalidSymbol, NotFound
+from workspace.market.errors import UnknownSymbolError
 from workspace.notebook.workspace import Workspace
 from workspace.session import Message
 from workspace.trading.orders import Fill, Order
@@ -79,13 +80,46 @@ async def test_market_order_fills_at_once_and_publishes_order_updates_with_seq(
     assert ws.portfolio.positions_count == 1
 
 
-@pytest.mark.parametrize("quantity", [0, -1, "abc", float("nan"), "1e999999"])
-async def test_invalid_order_comes_back_rejected_with_a_reason(
-    ws: Workspace, quantity: object
+@pytest.mark.parametrize(
+    ("quantity", "reason"),
+    [
+        (0, "Quantity must be greater than 0, got 0"),
+        (-1, "Quantity must be greater than 0, got -1"),
+        (float("nan"), "Quantity must be a finite number, got NaN"),
+        (float("inf"), "Quantity must be a finite number, got Infinity"),
+        ("-Infinity", "Quantity must be a finite number, got -Infinity"),
+        (None, "Quantity is required"),
+        # before, each of these became NaN and the order said "got NaN"
+        ("abc", "Quantity must be a decimal number, got 'abc'"),
+        ([1], "Quantity must be a decimal number, got '[1]'"),
+        (True, "Quantity must be a decimal number, got 'True'"),
+        ("1e999999", "Quantity must be within 1e-30 to 1e30 in size, got 1E+999999"),
+        ("-1e999999", "Quantity must be within 1e-30 to 1e30 in size, got -1E+999999"),
+        (10**40, "Quantity must be within 1e-30 to 1e30 in size, got 1"),
+    ],
+)
+async def test_invalid_order_comes_back_rejected_with_a_reason_that_quotes_it(
+    ws: Workspace, quantity: object, reason: str
 ) -> None:
     order = ws.buy("BTCUSDT", quantity)  # type: ignore[arg-type]
     assert order.status == "REJECTED"
-    assert order.reason
+    assert order.reason is not None
+    assert order.reason.startswith(reason)
+    assert ws.engine.running
+
+
+async def test_bad_symbol_and_ids_of_the_wrong_type_are_clear(ws: Workspace) -> None:
+    order = ws.buy(None, 1)  # type: ignore[arg-type]
+    assert (order.status, order.reason_code) == ("REJECTED", "UNKNOWN_SYMBOL")
+    for call in (ws.cancel, ws.order, ws.close_position):
+        with pytest.raises(InvalidParams, match="must be a string"):
+            call(None)  # type: ignore[arg-type]
+    # a typo in a rounding helper's symbol is an error, not the number back unrounded
+    assert ws.round_qty("btcusdt", "0.123456789") == Decimal("0.12345")
+    with pytest.raises(UnknownSymbolError, match="BTCUDST is not listed"):
+        ws.round_qty("BTCUDST", "0.123456789")
+    with pytest.raises(UnknownSymbolError, match="BTCUDST is not listed"):
+        ws.round_price("BTCUDST", 97_000.123)
     assert ws.engine.running
 
 

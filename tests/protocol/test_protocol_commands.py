@@ -157,6 +157,24 @@ def test_quantity_must_be_a_positive_finite_number(quantity: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    ("quantity", "message"),
+    [
+        ("abc", "'quantity' must be a number, got \"abc\""),
+        (True, "'quantity' must be a number, got true"),
+        ("NaN", "'quantity' must be a finite number, got \"NaN\""),
+        ("1e99", "'quantity' must be within 1e-30 to 1e30 in size, got \"1e99\""),
+        ("9" * 60, "'quantity' must be a number of 1 to 40 characters, got \"99999"),
+    ],
+)
+def test_a_refused_number_says_why_and_quotes_what_came(quantity: Any, message: str) -> None:
+    error = error_of(
+        {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "quantity": quantity}
+    )
+    assert error.message.startswith(message)
+    assert len(error.message) < 120  # a long value is cut
+
+
+@pytest.mark.parametrize(
     ("order_type", "fields"),
     [
         ("LIMIT", {}),

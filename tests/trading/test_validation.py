@@ -64,6 +64,49 @@ def test_invalid_request_is_rejected_with_a_reason_and_leaves_state_unchanged(
     assert {k: v for k, v in after[1].items() if k != order.id} == before[1]
 
 
+@pytest.mark.parametrize(
+    ("fields", "code", "reason"),
+    [
+        ({"symbol": None}, "UNKNOWN_SYMBOL", "unknown symbol 'None'"),
+        ({"symbol": 42}, "UNKNOWN_SYMBOL", "unknown symbol '42'"),
+        ({"client_order_id": 5}, "INVALID_PARAMS", "Client order id must be 1 to 36"),
+        ({"time_in_force": 5}, "INVALID_PARAMS", "Time in force '5' is unknown"),
+        ({"side": "BUY"}, "INVALID_PARAMS", "Side must be Side.BUY (the enum), not the string"),
+        ({"type": "market"}, "INVALID_PARAMS", "Order type must be OrderType.MARKET (the enum)"),
+    ],
+)
+def test_fields_of_the_wrong_type_are_rejected_not_raised(
+    fields: dict[str, object], code: str, reason: str
+) -> None:
+    """Compiled, the core read ``request.symbol`` (and the client id, the time in force)
+    as their declared ``str`` and raised TypeError for ``None`` or a number, where the
+    plain core rejected the order: both now reject it, with the same reason."""
+    s = Script()
+    s.trades("100")
+    values: dict[str, object] = {
+        "symbol": "BTCUSDT",
+        "side": Side.BUY,
+        "type": OrderType.MARKET,
+        "quantity": D(1),
+        **fields,
+    }
+    order, events = s.place(OrderRequest(**values))  # type: ignore[arg-type]
+    assert order.status is OrderStatus.REJECTED
+    assert order.reason_code == code
+    assert order.reason is not None
+    assert order.reason.startswith(reason)
+    assert len(events) == 1
+
+
+def test_a_missing_quantity_is_required_not_zero() -> None:
+    s = Script()
+    s.trades("100")
+    req = OrderRequest(symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, quantity=None)  # type: ignore[arg-type]
+    order, _ = s.place(req)
+    assert order.status is OrderStatus.REJECTED
+    assert order.reason == "Quantity is required"
+
+
 def test_symbols_outside_the_configured_set_are_unknown() -> None:
     account = Account(AccountConfig(), symbols={"ETHUSDT"})
     req = OrderRequest(symbol="btcusdt", side=Side.BUY, type=OrderType.MARKET, quantity=D(1))
@@ -163,4 +206,4 @@ def test_a_request_with_a_bogus_side_is_rejected_not_raised() -> None:
     req = OrderRequest(symbol="BTCUSDT", side="SIDEWAYS", type=OrderType.MARKET, quantity=D(1))  # type: ignore[arg-type]
     order, _ = s.place(req)
     assert order.status is OrderStatus.REJECTED
-    assert order.reason == "Side 'SIDEWAYS' is unknown: expected BUY or SELL"
+    assert order.reason == "Side 'SIDEWAYS' is unknown: expected Side.BUY or Side.SELL"

@@ -3,31 +3,57 @@
 ``OrderRequest`` from notebook-friendly arguments and hands it to ``place``.
 
 Numbers may be int, float, str or Decimal and are converted exactly
-(``Decimal(str(x))``); anything unreadable becomes NaN so the account rejects the order
-with a reason instead of this layer raising.
+(``Decimal(str(x))``); anything else reaches the account as given, which rejects the
+order with a reason that quotes it (``order_field``) instead of this layer raising.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from workspace.decimals import to_decimal
+from workspace.decimals import NOT_FINITE, refusal, to_decimal
 from workspace.errors import InvalidParams
 from workspace.trading.orders import Order
 from workspace.trading.requests import OrderRequest, OrderType, Side
 
 Number = int | float | str | Decimal
+MAX_TEXT_GIVEN = 200
+"""A longer string is judged by its first 200 characters (and is refused by its size)."""
 
 
-def exact(value: Number | None) -> Decimal | None:
-    """``to_decimal`` for notebook arguments: ``None`` stays "not given", and anything
-    unreadable becomes NaN, which the account rejects with a reason instead of this
-    layer raising."""
+def exact(value: Number | None, name: str = "value") -> Decimal | None:
+    """``to_decimal`` for the notebook's other numbers (balances, a close's quantity,
+    ``round_qty``): ``None`` stays "not given"; NaN and the infinities pass as such, for
+    the caller's own check; what is not a number at all, or one beyond the range any
+    price or quantity takes, raises ``InvalidParams`` naming ``name`` and the value."""
     if value is None:
         return None
     number = to_decimal(value)
-    return Decimal("NaN") if number is None else number
+    if number is not None:
+        return number
+    why = refusal(value)
+    if why == NOT_FINITE:
+        return Decimal(str(value).strip())
+    raise InvalidParams(f"{name} {why}, got {value!r:.60}")
+
+
+def order_field(value: object) -> object:
+    """An order method's number as the account is to judge it: exact when it reads as
+    one (``Decimal(str(x))``), else as given.  So every bad value comes back as a
+    REJECTED order whose reason quotes it: "got 'abc'", "got Infinity", a number
+    beyond any price or quantity by its size (not "got NaN" for all of them)."""
+    if value is None:
+        return None
+    number = to_decimal(value)
+    if number is not None:
+        return number
+    if isinstance(value, int | float | str | Decimal) and not isinstance(value, bool):
+        try:
+            return Decimal(str(value).strip()[:MAX_TEXT_GIVEN])
+        except InvalidOperation:
+            return value
+    return value
 
 
 def to_side(side: str | Side) -> Side:
@@ -69,12 +95,12 @@ class OrderMethods:
             raise InvalidParams(
                 f"time_in_force must be 'GTC', 'IOC' or 'FOK', got {time_in_force!r}"
             )
-        numbers: dict[str, Any] = {name: exact(value) for name, value in prices.items()}
+        numbers: dict[str, Any] = {name: order_field(value) for name, value in prices.items()}
         request = OrderRequest(
             symbol=symbol.upper() if isinstance(symbol, str) else symbol,
             side=to_side(side),
             type=type_,
-            quantity=exact(quantity),  # type: ignore[arg-type]  # None -> rejected
+            quantity=order_field(quantity),  # type: ignore[arg-type]  # the account judges it
             client_order_id=client_order_id,
             time_in_force=time_in_force,
             **numbers,

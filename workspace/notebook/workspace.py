@@ -45,6 +45,7 @@ from workspace.journal import (
     positions_frame,
 )
 from workspace.market.book import OrderBook
+from workspace.market.errors import UnknownSymbolError
 from workspace.market.exchange_info import SymbolInfo
 from workspace.market.records import (
     BookTicker,
@@ -63,6 +64,7 @@ from workspace.trading.account import Account
 from workspace.trading.config import AccountConfig
 from workspace.trading.orders import Order
 from workspace.trading.portfolio import Portfolio
+from workspace.trading.reasons import ReasonCode, Refusal
 from workspace.trading.requests import OrderRequest
 from workspace.trading.rules import inferred_info, round_price, round_qty
 from workspace.trading.wallet import Balance
@@ -153,8 +155,15 @@ async def live_feed_factory(
     return build, simulator
 
 
+def _reference(value: object, name: str) -> str:
+    """An order or position id as the account takes it (a string)."""
+    if not isinstance(value, str):
+        raise InvalidParams(f"{name} must be a string (an id such as order.id), got {value!r:.60}")
+    return value
+
+
 def _number(value: Number, name: str) -> Decimal:
-    number = exact(value)
+    number = exact(value, name)
     if number is None or not number.is_finite():
         raise InvalidParams(f"{name} must be a number, got {value!r}")
     return number
@@ -182,12 +191,12 @@ def account_config(
     quote = AccountConfig().quote_currency
     assets: dict[str, Decimal] = {}
     for asset, amount in (balances or {}).items():
-        value = exact(amount)
+        value = exact(amount, f"balances[{asset!r}]")
         if not isinstance(asset, str) or value is None or not value.is_finite() or value < 0:
             raise InvalidParams(f"balances: {asset!r}: {amount!r} is not an amount >= 0")
         assets[asset.upper()] = value
     if initial_balance is not None:
-        value = exact(initial_balance)
+        value = exact(initial_balance, "initial_balance")
         if value is None or not (value.is_finite() and value > 0):
             raise InvalidParams(f"initial_balance must be a number > 0, got {initial_balance!r}")
         if quote in assets and assets[quote] != value:
@@ -651,17 +660,18 @@ class Workspace(OrderMethods):
 
     def cancel(self, order_id: str) -> Order:
         """Cancel an open order.  Raises ``NotFound`` / ``InvalidParams`` (final)."""
-        return self._require().cancel(order_id)[0]
+        return self._require().cancel(_reference(order_id, "order_id"))[0]
 
     def close_position(self, position_id: str, quantity: Number | None = None) -> Order:
         """Close all or part of a position with a market order; returns that order.  On a
         spot account the exits holding the asset back give way first (docs/trading.md)."""
-        return self._require().close(position_id, exact(quantity))[0]
+        engine = self._require()
+        return engine.close(_reference(position_id, "position_id"), exact(quantity, "quantity"))[0]
 
     def order(self, order_id: str) -> Order:
         """An order (or a leg) as it stands now, by id (an old final one from the
         journal).  Raises ``NotFound``."""
-        return self._require().order(order_id)
+        return self._require().order(_reference(order_id, "order_id"))
 
     def symbol_info(self, symbol: str) -> SymbolInfo | None:
         """The exchange's rules for ``symbol`` (tick, lot step, minimums ...), once
@@ -669,12 +679,24 @@ class Workspace(OrderMethods):
         return self._require().account.symbol_info(symbol)
 
     def round_qty(self, symbol: str, quantity: Number) -> Decimal:
-        """``quantity`` rounded down to ``symbol``'s lot step (Decimal in, Decimal out)."""
-        return round_qty(self.symbol_info(symbol), _number(quantity, "quantity"))
+        """``quantity`` rounded down to ``symbol``'s lot step (Decimal in, Decimal out);
+        unchanged while no listing is loaded.  Raises ``UnknownSymbolError`` for a
+        symbol the loaded listing does not have."""
+        return round_qty(self._listed(symbol), _number(quantity, "quantity"))
 
     def round_price(self, symbol: str, price: Number) -> Decimal:
-        """``price`` rounded to ``symbol``'s nearest tick (Decimal in, Decimal out)."""
-        return round_price(self.symbol_info(symbol), _number(price, "price"))
+        """``price`` rounded to ``symbol``'s nearest tick (Decimal in, Decimal out); as
+        ``round_qty`` for an unknown symbol."""
+        return round_price(self._listed(symbol), _number(price, "price"))
+
+    def _listed(self, symbol: str) -> SymbolInfo | None:
+        """``symbol``'s rules: a typo must not come back as the number unrounded."""
+        if not isinstance(symbol, str):
+            raise InvalidParams(f"symbol must be a string like 'BTCUSDT', got {symbol!r:.60}")
+        found = self._require().account.rules.lookup(symbol.upper())
+        if isinstance(found, Refusal) and found.code is ReasonCode.UNKNOWN_SYMBOL:
+            raise UnknownSymbolError(found.reason)
+        return self.symbol_info(symbol)
 
     @property
     def balances(self) -> Mapping[str, Balance]:

@@ -8,12 +8,13 @@ can echo it.  Unknown extra fields are ignored: a newer client stays compatible.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeAlias
 
-from workspace.decimals import MAX_INT, to_decimal
+from workspace.decimals import MAX_INT, refusal, to_decimal
 from workspace.errors import WorkspaceError
 from workspace.market.errors import MalformedSymbolError
 from workspace.market.subscriptions import normalize_symbol
@@ -234,7 +235,7 @@ class _Fields:
             return None
         number = to_decimal(value)
         if number is None:
-            raise self.fail(f"'{name}' must be a finite number")
+            raise self.fail(f"'{name}' {refusal(value)}, got {_quoted(value)}")
         if number < 0 or (positive and number == 0):
             raise self.fail(f"'{name}' must be {'positive' if positive else 'non-negative'}")
         return number
@@ -483,3 +484,9 @@ def command_id_of(raw: object) -> CommandId:
         except ProtocolError:
             return None
     return None
+
+
+def _quoted(value: object) -> str:
+    """A client's value as its JSON, cut to 40 characters (for a message)."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:39] + "…"

@@ -51,7 +51,7 @@ from workspace.errors import InvalidParams, NotFound
 from workspace.market.book import OrderBook
 from workspace.market.exchange_info import SymbolInfo
 from workspace.market.records import BookTicker, MiniTicker, Ticker, Trade
-from workspace.trading import execution, exits, placement
+from workspace.trading import execution, exits, placement, validation
 from workspace.trading.config import AccountConfig
 from workspace.trading.depth import Depth, DepthState
 from workspace.trading.events import (
@@ -688,7 +688,7 @@ class Account:
         the ``client_order_id`` of an open order returns that order, with no event."""
         if ts_ms > self.now_ms:
             self.now_ms = ts_ms
-        cid = request.client_order_id
+        cid = validation.raw(request, "client_order_id")
         repeated = self.store.by_client_id(cid) if isinstance(cid, str) else None
         if repeated is not None:
             return repeated, []

@@ -39,7 +39,7 @@ from workspace.trading.requests import (
 )
 from workspace.trading.rules import LegCheck
 from workspace.trading.trailing import arm, trailing_bips
-from workspace.trading.validation import SYMBOL_RE, check_request
+from workspace.trading.validation import SYMBOL_RE, check_request, raw
 
 if TYPE_CHECKING:
     from workspace.trading.account import Account
@@ -83,8 +83,10 @@ def prepare(
     """The order to apply (NEW, legs and reservation included) and ``None``, or the
     cleaned order and why it is refused.  ``closing``: the position a
     ``close_position`` closes."""
-    symbol = request.symbol.upper() if isinstance(request.symbol, str) else request.symbol
-    cid = request.client_order_id if isinstance(request.client_order_id, str) else None
+    given = raw(request, "symbol")
+    symbol = given.upper() if isinstance(given, str) else given
+    given_cid = raw(request, "client_order_id")
+    cid = given_cid if isinstance(given_cid, str) else None
     # A rejected order is journaled and published too: it must never carry a NaN, an
     # infinity or a non-enum, so its fields are cleaned before it is built.
     base = Order(
@@ -108,7 +110,7 @@ def prepare(
         position_id=closing.id if closing is not None else None,
         client_order_id=cid if cid is not None and CLIENT_ID_RE.match(cid) else None,
         reduce_only=closing is not None,
-        time_in_force=_time_in_force(request.time_in_force),
+        time_in_force=_time_in_force(raw(request, "time_in_force")),
     )
     looked_up = _symbol(acct, symbol)
     if isinstance(looked_up, Refusal):
@@ -173,7 +175,7 @@ def _request(request: OrderRequest, cid: str | None) -> Refusal | None:
     reason = check_request(request)
     if reason is not None:
         return Refusal(ReasonCode.INVALID_PARAMS, reason)
-    if request.client_order_id is not None and (cid is None or not CLIENT_ID_RE.match(cid)):
+    if raw(request, "client_order_id") is not None and (cid is None or not CLIENT_ID_RE.match(cid)):
         return Refusal(
             ReasonCode.INVALID_PARAMS,
             "Client order id must be 1 to 36 of the characters A-Z a-z 0-9 . : / _ -",

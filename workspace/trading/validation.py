@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from workspace.decimals import MAX_EXPONENT
 from workspace.trading.reasons import plain
 from workspace.trading.requests import (
     FIELD_LABELS,
@@ -29,20 +30,43 @@ _TRAIL_WORDS = "one of trail percent, trail amount or trailing delta"
 _TIME_IN_FORCE = frozenset(TimeInForce.__members__)
 
 
+def raw(request: OrderRequest, name: str) -> object:
+    """A request's field as the caller set it.  Compiled, a plain ``request.symbol``
+    checks the value against its declared type and raises TypeError for ``None`` or a
+    number; a caller's wrong type must reach the refusal that names it instead."""
+    return getattr(request, name)
+
+
 def check_request(request: OrderRequest) -> str | None:
-    if not isinstance(request.side, Side):
-        return f"Side {str(request.side)[:20]!r} is unknown: expected BUY or SELL"
-    if not isinstance(request.type, OrderType):
-        return f"Order type {str(request.type)[:20]!r} is unknown"
+    side, kind = raw(request, "side"), raw(request, "type")
+    if not isinstance(side, Side):
+        if isinstance(side, str) and side.upper() in Side.__members__:
+            return f"Side must be Side.{side.upper()} (the enum), not the string {side[:20]!r}"
+        return f"Side {str(side)[:20]!r} is unknown: expected Side.BUY or Side.SELL"
+    if not isinstance(kind, OrderType):
+        if isinstance(kind, str) and kind.upper() in OrderType.__members__:
+            return (
+                f"Order type must be OrderType.{kind.upper()} (the enum), not the string "
+                f"{kind[:20]!r}"
+            )
+        return f"Order type {str(kind)[:20]!r} is unknown"
     for name in _NUMBER_FIELDS:
         value = getattr(request, name)
         if value is None:
+            if name == "quantity":
+                return "Quantity is required"
             continue
         label = FIELD_LABELS[name]
         if not isinstance(value, Decimal) or isinstance(value, bool):
             return f"{label} must be a decimal number, got {str(value)[:40]!r}"
         if not value.is_finite():
             return f"{label} must be a finite number, got {value}"
+        if value and not -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
+            # (before the sign: the words of the others would spell out every digit)
+            return (
+                f"{label} must be within 1e-{MAX_EXPONENT} to 1e{MAX_EXPONENT} in size, "
+                f"got {str(value)[:40]}"
+            )
         if value <= 0:
             return f"{label} must be greater than 0, got {plain(value)}"
     for name in REQUIRED_PRICES[request.type]:
@@ -53,10 +77,9 @@ def check_request(request: OrderRequest) -> str | None:
         return f"A TRAILING_STOP needs exactly {_TRAIL_WORDS}"
     if request.type is OrderType.BRACKET and len(trails) > 1:
         return f"A trailing stop leg takes only {_TRAIL_WORDS}"
-    tif = request.time_in_force
+    tif = raw(request, "time_in_force")
     if tif is not None:
-        name = str(tif).upper() if isinstance(tif, str) else None
-        if name not in _TIME_IN_FORCE:
+        if not isinstance(tif, str) or (name := tif.upper()) not in _TIME_IN_FORCE:
             return f"Time in force {str(tif)[:20]!r} is unknown: expected GTC, IOC or FOK"
         if request.type is OrderType.OCO and name != TimeInForce.GTC:
             return "An OCO rests both its legs: its time in force can only be GTC"
