@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    return run_command("engine", _run(args))
+    return run_command("engine", _run(args), bus=args.bus)
 
 
 async def _run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 
+from workspace.cli.args import port
 from workspace.cli.process import add_connection_caps, run_command, server_limits, stop_signals
 from workspace.heap import settle_heap
 
@@ -19,7 +20,7 @@ HELP = "run a stateless WebSocket gateway of the scale-out (Redis Streams)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bus", required=True, metavar="redis://HOST:PORT", help="Redis URL")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default %(default)s)")
-    parser.add_argument("--port", type=int, default=8000, help="port, 0 = any free port")
+    parser.add_argument("--port", type=port, default=8000, help="port, 0 = any free port")
     parser.add_argument("--users", default=None, metavar="FILE", help="the users file")
     parser.add_argument(
         "--token",
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         print("--tls-cert and --tls-key go together", file=sys.stderr)
         return 2
-    return run_command("gateway", _run(args))
+    return run_command("gateway", _run(args), bus=args.bus)
 
 
 async def _run(args: argparse.Namespace) -> int:

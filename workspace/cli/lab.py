@@ -28,6 +28,8 @@ import sys
 import urllib.parse
 from pathlib import Path
 
+from workspace.cli.args import port
+
 HELP = "open JupyterLab on a working copy of notebooks/ (lab/, untracked)"
 
 DEFAULT_PORT = 8888
@@ -45,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--port",
-        type=int,
+        type=port,
         default=None,
         help=f"port (default: {DEFAULT_PORT}, or a free port when it is taken)",
     )

@@ -32,14 +32,26 @@ def run_command(
     name: str,
     main: Coroutine[Any, Any, int],
     errors: tuple[type[BaseException], ...] = (WorkspaceError, OSError, ValueError),
+    *,
+    bus: str | None = None,
 ) -> int:
     """Run ``main`` on the command's loop: its exit code; 130 for a second Ctrl-C during
-    shutdown; 1 with one line on stderr (no traceback) for the ``errors`` users cause."""
+    shutdown; 1 with one line on stderr (no traceback) for the ``errors`` users cause,
+    and, with ``bus`` (its URL), for a Redis that cannot be reached."""
+    bus_errors: tuple[type[BaseException], ...] = ()
+    if bus is not None:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        bus_errors = (RedisConnectionError, RedisTimeoutError)
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(main)
     except KeyboardInterrupt:
         return 130
+    except bus_errors as error:
+        print(f"{name}: cannot reach the bus at {bus}: {error}", file=sys.stderr)
+        return 1
     except errors as error:
         print(f"{name}: {error}", file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 
+from workspace.cli.args import port
 from workspace.cli.process import (
     add_connection_caps,
     add_sim_rate,
@@ -34,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feed", default="sim", help="sim (default), binance or replay:PATH")
     add_sim_rate(parser)
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default %(default)s)")
-    parser.add_argument("--port", type=int, default=8000, help="port, 0 = any free port")
+    parser.add_argument("--port", type=port, default=8000, help="port, 0 = any free port")
     parser.add_argument("--db", default=None, help="journal file (SQLite); default: in memory")
     parser.add_argument(
         "--balance",

@@ -11,6 +11,7 @@ import signal
 import tempfile
 from pathlib import Path
 
+from workspace.cli.args import port
 from workspace.sim import ExchangeSimulator, SimConfig
 from workspace.sim.tls import TlsError, self_signed
 
@@ -19,7 +20,7 @@ HELP = "run the exchange simulator (Binance spot streams + REST market data on l
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=9443, help="port (0 = any free port)")
+    parser.add_argument("--port", type=port, default=9443, help="port (0 = any free port)")
     parser.add_argument("--seed", type=int, default=0, help="random-walk seed (default 0)")
     parser.add_argument(
         "--symbols",

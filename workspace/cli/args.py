@@ -1,0 +1,18 @@
+"""Argument types shared by the commands' parsers (kept apart from ``process.py``,
+which imports the server: ``sim`` and ``lab`` need only these)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def port(text: str) -> int:
+    """A TCP port for ``--port``: 0 (any free one) to 65535.  Checked here, where the
+    parser can say so, not at bind time after the engine has started."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port: 0 (any free port) to 65535")
+    return value
