@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from workspace.market.records import BookTicker, Ticker, Trade
 from workspace.sim.fixedpoint import to_e8
 from workspace.sim.klines import (
     Kline,
+    KlinesError,
     candle_path,
     infer_step,
     kline_records,
@@ -147,3 +149,57 @@ def test_a_file_path_is_not_needed_rows_parse_from_any_iterable(tmp_path: Path) 
     ]
     (kline,) = parse_kline_rows(rows)
     assert kline.close == Decimal("1.5")
+
+
+def test_the_archives_microsecond_times_since_2025_read_as_milliseconds(tmp_path: Path) -> None:
+    """data.binance.vision writes spot times in microseconds from 2025-01-01; read as
+    milliseconds they would put the candles in the year 57000."""
+    rows = (KLINES / "BTCUSDT-1m-2020-01-01.csv").read_text().splitlines()[:3]
+    in_us = []
+    for row in rows:
+        fields = row.split(",")
+        fields[0] += "000"
+        fields[6] += "999"
+        in_us.append(",".join(fields))
+    path = tmp_path / "BTCUSDT-1m-2025-01-01.csv"
+    path.write_text("\n".join(in_us) + "\n")
+    assert read_klines(path) == read_klines(KLINES / "BTCUSDT-1m-2020-01-01.csv")[:3]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("a,b\n1,2\n", "line 2: not a Binance kline row: expected 12 columns"),
+        (
+            "1577836800000,7195.24,abc,7183.14,7186.68,51.642812,1577836859999,371233.57,493,"
+            "19.24,138337.70,0\n",
+            "line 1: not a Binance kline row: a field is not a number",
+        ),
+        (
+            "1577836800000,7195.24,7100,7183.14,7186.68,51.642812,1577836859999,371233.57,493,"
+            "19.24,138337.70,0\n",
+            "line 1: not a kline: its prices must be > 0 with low <= open, close <= high",
+        ),
+        ("open_time,open\n", "no kline in it"),
+    ],
+)
+def test_a_file_that_is_not_klines_is_refused_naming_its_line(
+    tmp_path: Path, text: str, words: str
+) -> None:
+    path = tmp_path / "BTCUSDT-1m-2020-01-01.csv"
+    path.write_text(text)
+    with pytest.raises(KlinesError) as refused:
+        read_klines(path)
+    assert str(refused.value).startswith(f"{path}: ")
+    assert words in str(refused.value)
+
+
+def test_an_archive_without_a_csv_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "BTCUSDT-1m-2020-01-01.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("README.txt", "no klines here")
+    with pytest.raises(KlinesError, match=r"the archive holds no \.csv"):
+        read_klines(path)
+    path.write_text("not a zip")
+    with pytest.raises(KlinesError, match=r"not a kline CSV or its \.zip"):
+        read_klines(path)

@@ -88,6 +88,8 @@ F = TypeVar("F", bound=StrategyFunction)
 
 def parse_feed(spec: str) -> tuple[FeedKind, Path | None]:
     """``"sim"`` / ``"binance"`` / ``"replay:PATH"`` -> (kind, path)."""
+    if not isinstance(spec, str):
+        raise InvalidParams(f"feed must be 'sim', 'binance' or 'replay:PATH', got {spec!r:.60}")
     if spec == "sim":
         return "sim", None
     if spec == "binance":

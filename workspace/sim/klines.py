@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from workspace.errors import InvalidParams
 from workspace.market.records import BookTicker, MarketRecord, Ticker, Trade
 from workspace.sim.fixedpoint import decimal_e8, format_decimal, format_e8, to_e8
 from workspace.sim.window import RollingWindow
@@ -53,39 +54,86 @@ class Kline:
     taker_buy_quote: Decimal
 
 
+COLUMNS = 12
+MICROSECONDS_FROM = 10**15
+"""A time at or above this is in microseconds: the archive's spot files are since
+2025-01-01 (a millisecond time reaches 10**15 only in the year 33658)."""
+
+
+class KlinesError(InvalidParams):
+    """A file that is not the archive's kline CSV (the message names the line)."""
+
+
+def _ms(text: str) -> int:
+    """An open or close time in ms, from the archive's ms or (since 2025) us."""
+    value = int(text)
+    return value // 1000 if value >= MICROSECONDS_FROM else value
+
+
 def parse_kline_rows(rows: Iterable[Sequence[str]]) -> list[Kline]:
-    """Rows of the 12-column CSV -> klines (an optional header row is skipped)."""
+    """Rows of the 12-column CSV -> klines (an optional header row is skipped).
+    Raises ``KlinesError`` naming the first row that is not a kline."""
     klines: list[Kline] = []
-    for row in rows:
+    for line, row in enumerate(rows, start=1):
         if not row or not row[0].strip().isdigit():
             continue  # header or blank line
-        klines.append(
-            Kline(
-                open_time=int(row[0]),
+        if len(row) < COLUMNS - 1:  # (the last column, "ignore", may be missing)
+            raise KlinesError(
+                f"line {line}: not a Binance kline row: expected {COLUMNS} columns (open "
+                f"time, open, high, low, close, volume, close time, quote volume, trades, "
+                f"taker buy base, taker buy quote, ignore), got {len(row)}"
+            )
+        try:
+            kline = Kline(
+                open_time=_ms(row[0]),
                 open=Decimal(row[1]),
                 high=Decimal(row[2]),
                 low=Decimal(row[3]),
                 close=Decimal(row[4]),
                 volume=Decimal(row[5]),
-                close_time=int(row[6]),
+                close_time=_ms(row[6]),
                 quote_volume=Decimal(row[7]),
                 trades=int(row[8]),
                 taker_buy_base=Decimal(row[9]),
                 taker_buy_quote=Decimal(row[10]),
             )
-        )
+        except (ValueError, ArithmeticError):
+            raise KlinesError(
+                f"line {line}: not a Binance kline row: a field is not a number: "
+                f"{','.join(row)[:80]!r}"
+            ) from None
+        prices = (kline.open, kline.high, kline.low, kline.close)
+        if not all(p.is_finite() and p > 0 for p in prices) or not (
+            kline.low <= min(kline.open, kline.close) <= max(kline.open, kline.close) <= kline.high
+        ):
+            raise KlinesError(
+                f"line {line}: not a kline: its prices must be > 0 with low <= open, close "
+                f"<= high: {','.join(row[1:5])!r}"
+            )
+        klines.append(kline)
     return klines
 
 
 def read_klines(path: Path) -> list[Kline]:
-    """A kline ``.csv`` or the archive's ``.zip`` holding one."""
-    if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as archive:
-            name = next(n for n in archive.namelist() if n.endswith(".csv"))
-            text = archive.read(name).decode()
-    else:
-        text = path.read_text()
-    return parse_kline_rows(csv.reader(io.StringIO(text)))
+    """A kline ``.csv`` or the archive's ``.zip`` holding one.  Raises ``KlinesError``
+    (the file and line named) for anything else, or a file without a kline."""
+    try:
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                name = next((n for n in archive.namelist() if n.endswith(".csv")), None)
+                if name is None:
+                    raise KlinesError("the archive holds no .csv")
+                text = archive.read(name).decode()
+        else:
+            text = path.read_text()
+        klines = parse_kline_rows(csv.reader(io.StringIO(text)))
+    except KlinesError as error:
+        raise KlinesError(f"{path}: {error}") from None
+    except (zipfile.BadZipFile, UnicodeDecodeError) as error:
+        raise KlinesError(f"{path}: not a kline CSV or its .zip: {error}") from None
+    if not klines:
+        raise KlinesError(f"{path}: no kline in it (Binance's 12-column kline CSV expected)")
+    return klines
 
 
 def symbol_from_filename(path: Path) -> str:
@@ -268,6 +316,7 @@ def kline_records(
 
 __all__ = [
     "Kline",
+    "KlinesError",
     "candle_path",
     "infer_step",
     "kline_records",
