@@ -6,8 +6,10 @@ was not there printed redis' own traceback."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +48,27 @@ def test_a_bad_flag_or_an_unreachable_bus_is_one_clear_line(
     assert done.returncode == code, done.stderr
     assert words in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_simulator_refuses_a_bad_replay_and_a_taken_port_in_one_line(
+    tmp_path: Path,
+) -> None:
+    bad = tmp_path / "BTCUSDT-1m-2020-01-01.csv"
+    bad.write_text("a,b\n1,2\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        for args, words in (
+            (["--port", "0", "--replay", str(bad)], f"sim: {bad}: line 2: not a Binance kline row"),
+            (["--port", str(taken.getsockname()[1])], "address already in use"),
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "workspace", "sim", *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert done.returncode == 1, done.stderr
+            assert words in done.stderr
+            assert "Traceback" not in done.stderr

@@ -8,10 +8,12 @@ import contextlib
 import logging
 import shlex
 import signal
+import sys
 import tempfile
 from pathlib import Path
 
 from workspace.cli.args import port
+from workspace.errors import WorkspaceError
 from workspace.sim import ExchangeSimulator, SimConfig
 from workspace.sim.tls import TlsError, self_signed
 
@@ -132,6 +134,11 @@ def run(args: argparse.Namespace) -> int:
             if path is not None and not path.is_file():
                 print(f"error: {path} is not a file")
                 return 2
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve(config, args.host, args.port, tls[0] if tls else None))
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(_serve(config, args.host, args.port, tls[0] if tls else None))
+        except (WorkspaceError, OSError) as exc:
+            # a replay file that is not one, a port already taken: one line, no traceback
+            print(f"sim: {exc}", file=sys.stderr)
+            return 1
     return 0
