@@ -29,8 +29,10 @@ import contextlib
 import inspect
 import itertools
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -188,6 +190,7 @@ class RealtimeClient:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         backoff = self.backoff
+        lost: Exception | None = None
         while not self._closing:
             self._set_state("connecting" if self.connections == 0 else "reconnecting")
             opened = False
@@ -199,7 +202,7 @@ class RealtimeClient:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                self.last_error = error
+                self.last_error = lost = error
                 if classify(error) is Verdict.FATAL:
                     self._closing = True
                     self._set_state("closed")
@@ -213,7 +216,9 @@ class RealtimeClient:
                 self._websocket = None
                 self._connected.clear()
                 self._stop_pinger()
-            self._fail_pending("disconnected")
+            # the cause goes with it: "received 1009 (message too big)" says what to fix
+            self._fail_pending(f"disconnected: {lost}" if lost is not None else "disconnected")
+            lost = None
             if self._closing:
                 return
             self._set_state("reconnecting")
@@ -272,7 +277,10 @@ class RealtimeClient:
         except ConnectionClosed:
             pass
         if not self._closing:
-            raise ConnectionError("connection closed by the server")
+            # with the server's close code and reason: 1009 means a command was too big
+            code = websocket.close_code
+            said = f": {code} {websocket.close_reason or ''}".rstrip() if code is not None else ""
+            raise ConnectionError(f"connection closed by the server{said}")
 
     # -- inbound ------------------------------------------------------------------------
     def _dispatch(self, message: Message) -> None:
@@ -347,13 +355,20 @@ class RealtimeClient:
             return messages.error(
                 "INVALID_PARAMS", f"id {command_id!r} already pending", command_id
             )
+        refused = _unsendable(command)
+        if refused is not None:
+            return messages.error("INVALID_PARAMS", refused, command_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.request_timeout
         try:
             await asyncio.wait_for(self._connected.wait(), self.request_timeout)
             future: asyncio.Future[Message] = loop.create_future()
             self._pending[command_id] = future
-            await self._send(command)
+            try:
+                await self._send(command)
+            except TypeError as error:  # a value deeper in the command no encoder takes
+                self._pending.pop(command_id, None)
+                return messages.error("INVALID_PARAMS", f"cannot be sent: {error}", command_id)
             reply = await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
         except (TimeoutError, ConnectionError, ConnectionClosed) as error:
             self._pending.pop(command_id, None)
@@ -480,3 +495,17 @@ class RealtimeClient:
         while True:
             await self.ping()
             await asyncio.sleep(self.ping_interval)
+
+
+def _unsendable(command: Command) -> str | None:
+    """Why ``command`` cannot go out as the JSON the server reads, or ``None``.  JSON has
+    no NaN or infinity (an encoder writes ``null``, which the server reads as a field
+    not given: "'quantity' is required"), nor arbitrary objects."""
+    for name, value in command.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"'{name}' must be a finite number, got {value}"
+        if isinstance(value, Decimal) and not value.is_finite():
+            return f"'{name}' must be a finite number, got {value}"
+        if not isinstance(value, str | int | float | Decimal | bool | list | dict | None):
+            return f"'{name}' cannot be sent: a {type(value).__name__} is not a JSON value"
+    return None

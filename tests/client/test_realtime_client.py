@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,36 @@ async def test_client_is_a_trading_session_with_requests_matched_by_id(
         assert replies[1]["id"] == "mine"
         error = await client.request({"action": "subscribe_ticker", "symbol": "??"})
         assert (error["type"], error["code"]) == ("ERROR", "INVALID_SYMBOL")
+
+
+async def test_what_json_cannot_carry_is_an_error_reply_and_nothing_is_sent(
+    server: RealtimeServer,
+) -> None:
+    """A NaN went out as ``null`` (the server then said "'quantity' is required"), and
+    an object raised TypeError out of ``request``, which never raises for bad input."""
+    async with RealtimeClient(server.url) as client:
+        order = {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "type": "MARKET"}
+        for value, words in (
+            (float("nan"), "'quantity' must be a finite number, got nan"),
+            (Decimal("Infinity"), "'quantity' must be a finite number, got Infinity"),
+            (object(), "'quantity' cannot be sent: a object is not a JSON value"),
+            ([object()], "cannot be sent: "),
+        ):
+            reply = await client.request({**order, "quantity": value})
+            assert (reply["type"], reply["code"]) == ("ERROR", "INVALID_PARAMS")
+            assert reply["message"].startswith(words)
+        assert (await client.request({"action": "get_orders"}))["orders"] == []
+
+
+async def test_a_command_too_big_for_the_server_says_so_and_the_client_reconnects(
+    server: RealtimeServer,
+) -> None:
+    async with RealtimeClient(server.url, ping_interval=None) as client:
+        reply = await client.request({"action": "ping", "padding": "x" * 100_000})
+        assert (reply["type"], reply["code"]) == ("ERROR", "DISCONNECTED")
+        assert "closed by the server: 1009" in reply["message"]
+        assert (await client.request({"action": "ping"}))["type"] == "PONG"
+        assert client.connections == 2
 
 
 async def test_listen_and_async_for_both_receive_market_updates(server: RealtimeServer) -> None:
