@@ -23,6 +23,10 @@ UNREACHABLE_BUS = "redis://127.0.0.1:9"  # the discard port: nothing listens the
         (["sim", "--port", "99999"], 2, "argument --port: 99999 is not a port"),
         (["lab", "--port", "x", "--no-browser"], 2, "argument --port: not a whole number: 'x'"),
         (["gateway", "--bus", UNREACHABLE_BUS, "--port", "65536"], 2, "65536 is not a port"),
+        # the demo stopped at once for these, or printed as fast as it could
+        (["demo", "--duration", "-5"], 2, "argument --duration: '-5': expected seconds > 0"),
+        (["demo", "--duration", "nan"], 2, "argument --duration: 'nan': expected seconds > 0"),
+        (["demo", "--interval", "0"], 2, "argument --interval: '0': expected seconds > 0"),
         (
             ["gateway", "--bus", UNREACHABLE_BUS, "--port", "0"],
             1,

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from workspace.cli.args import positive_seconds
 from workspace.errors import WorkspaceError
 from workspace.session import Command, Message
 
@@ -36,7 +37,7 @@ NOTIONAL_USDT = 500.0
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--duration",
-        type=float,
+        type=positive_seconds,
         default=None,
         help="seconds to run after the orders are placed (default: until Ctrl-C)",
     )
@@ -52,7 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "session, played once at full speed); orders stay on the paper account",
     )
     parser.add_argument(
-        "--interval", type=float, default=1.0, help="seconds between price/portfolio lines"
+        "--interval",
+        type=positive_seconds,
+        default=1.0,
+        help="seconds between price/portfolio lines",
     )
     parser.add_argument("--no-orders", action="store_true", help="only watch, place nothing")
 

@@ -18,9 +18,9 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from workspace.cli.args import positive_seconds
 from workspace.cli.process import (
     add_sim_rate,
-    positive_seconds,
     run_command,
     sim_config,
     stop_signals,

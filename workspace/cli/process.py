@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
+from workspace.cli.args import positive_seconds
 from workspace.errors import WorkspaceError
 from workspace.server import ServerLimits
 
@@ -135,13 +136,3 @@ def sim_config(args: argparse.Namespace) -> Any:
     from workspace.sim import SimConfig
 
     return SimConfig(ticker_interval_s=interval)
-
-
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected seconds > 0")
-    return value
