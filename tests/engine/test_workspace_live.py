@@ -12,7 +12,7 @@ import pytest
 
 from workspace.engine.ticks import Tick
 from workspace.errors import InvalidParams, InvalidSymbol, NotFound
-from workspace.market.errors import UnknownSymbolError
+from workspace.market.errors import MalformedSymbolError, UnknownSymbolError
 from workspace.notebook.workspace import Workspace
 from workspace.session import Message
 from workspace.trading.orders import Fill, Order
@@ -120,6 +120,15 @@ async def test_bad_symbol_and_ids_of_the_wrong_type_are_clear(ws: Workspace) -> 
         ws.round_qty("BTCUDST", "0.123456789")
     with pytest.raises(UnknownSymbolError, match="BTCUDST is not listed"):
         ws.round_price("BTCUDST", 97_000.123)
+    # these raised AttributeError / OverflowError
+    with pytest.raises(MalformedSymbolError, match="symbol must be a string, got int"):
+        ws.unsubscribe(5)  # type: ignore[arg-type]
+    with pytest.raises(MalformedSymbolError, match="symbol must be a string, got NoneType"):
+        ws.ticks(None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParams, match="limit must be a whole number >= 1 or None"):
+        ws.ticks("BTCUSDT", limit=-1)
+    with pytest.raises(InvalidParams, match="port must be 0 \\(any free port\\) to 65535"):
+        await ws.serve(port=-1)
     assert ws.engine.running
 
 

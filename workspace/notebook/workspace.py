@@ -56,6 +56,7 @@ from workspace.market.records import (
     Ticker,
     Trade,
 )
+from workspace.market.subscriptions import normalize_symbol
 from workspace.notebook.market_frames import book_frame, candles_frame
 from workspace.notebook.order_methods import Number, OrderMethods, exact
 from workspace.notebook.pending import PendingCall
@@ -548,6 +549,8 @@ class Workspace(OrderMethods):
         ``stop()``.  ``port=0`` picks a free port (see ``server.port``)."""
         from workspace.server import RealtimeServer
 
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise InvalidParams(f"port must be 0 (any free port) to 65535, got {port!r:.40}")
         origin_list = origins if isinstance(origins, str) or origins is None else list(origins)
         server = RealtimeServer(self._require(), host, port, token=token, origins=origin_list)
         await server.start()
@@ -583,7 +586,7 @@ class Workspace(OrderMethods):
 
     def unsubscribe(self, *symbols: str) -> PendingCall[list[str]]:
         engine = self._require()
-        names = [symbol.upper() for symbol in symbols]
+        names = [normalize_symbol(symbol) for symbol in symbols]
         task = engine.run_soon(self._release(names), name="workspace.unsubscribe")
         return PendingCall(task, f"unsubscribe({', '.join(names)})", log)
 
@@ -600,10 +603,15 @@ class Workspace(OrderMethods):
         return sorted(self._symbols)
 
     def ticks(self, symbol: str, limit: int | None = None) -> pd.DataFrame:
-        """Recent ticks of ``symbol`` (tickers and trades), oldest first."""
+        """Recent ticks of ``symbol`` (tickers and trades), oldest first; ``limit``: the
+        newest that many (all kept ones when ``None``)."""
         self._require()
         assert self._tick_store is not None
-        return self._tick_store.frame(symbol, limit)
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise InvalidParams(f"limit must be a whole number >= 1 or None, got {limit!r:.40}")
+        return self._tick_store.frame(normalize_symbol(symbol), limit)
 
     def quote(self, symbol: str) -> Message | None:
         """The latest ``MARKET_UPDATE`` of ``symbol``."""
