@@ -7,21 +7,26 @@ clicked in the book goes into the ticket.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import ipywidgets
 
-from widgets.book import BookPanel
+from widgets.book import DEPTHS, BookPanel
 from widgets.chart import ChartPanel
 from widgets.orders import OrdersPanel
 from widgets.panel import Panel
 from widgets.portfolio import PortfolioPanel
 from widgets.positions import PositionsPanel
+from widgets.state.chart import INTERVALS
 from widgets.status import MetricsSource, StatusPanel
 from widgets.tickers import TickersPanel
 from widgets.ticket import TicketPanel
+from workspace.market.subscriptions import normalize_symbol
 from workspace.session import TradingSession
+
+_P = TypeVar("_P", bound=Panel)
 
 
 class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
@@ -41,18 +46,33 @@ class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
         timeframe: str = "1m",
         depth: int = 10,
     ) -> None:
-        symbols = [s.upper() for s in symbols]
-        first = symbols[0] if symbols else ""
-        timing: dict[str, Any] = {} if interval is None else {"interval": interval}
-        self.status = StatusPanel(session, metrics=metrics)
-        self.portfolio = PortfolioPanel(session, **timing)
-        self.tickers = TickersPanel(session, symbols, **timing)
-        self.ticket = TicketPanel(session, symbol=first, **timing)
-        self.chart = ChartPanel(session, first, timeframe=timeframe, **timing) if chart else None
-        self.book = BookPanel(session, first, depth=depth, **timing) if book else None
-        self.positions = PositionsPanel(session, **timing)
-        self.orders = OrdersPanel(session, **timing)
+        # nothing is built before every argument is checked: a panel listens to the
+        # session from its start, and one left behind by a later refusal would go on
         self._unlinks: list[Callable[[], None]] = []
+        self._built: list[Panel] = []
+        names = _checked(session, symbols, timeframe, depth, interval)
+        first = names[0] if names else ""
+        timing: dict[str, Any] = {} if interval is None else {"interval": interval}
+        try:
+            self.status = self._keep(StatusPanel(session, metrics=metrics))
+            self.portfolio = self._keep(PortfolioPanel(session, **timing))
+            self.tickers = self._keep(TickersPanel(session, names, **timing))
+            self.ticket = self._keep(TicketPanel(session, symbol=first, **timing))
+            self.chart = (
+                self._keep(ChartPanel(session, first, timeframe=timeframe, **timing))
+                if chart
+                else None
+            )
+            self.book = (
+                self._keep(BookPanel(session, first, depth=depth, **timing)) if book else None
+            )
+            self.positions = self._keep(PositionsPanel(session, **timing))
+            self.orders = self._keep(OrdersPanel(session, **timing))
+        except BaseException:
+            for panel in self._built:
+                panel.close()
+            self._built.clear()
+            raise
         self._link()
         self.status.layout = ipywidgets.Layout(width="100%")
         boxes: list[ipywidgets.Widget] = [
@@ -72,6 +92,10 @@ class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
         boxes.append(self._row((self.positions, 5, "440px"), (self.orders, 7, "560px")))
         super().__init__(boxes, layout=ipywidgets.Layout(width="100%", grid_gap="8px"))
         self.add_class("tw-dashboard")
+
+    def _keep(self, panel: _P) -> _P:
+        self._built.append(panel)
+        return panel
 
     def _link(self) -> None:
         """The chart leads the symbol; the book feeds prices to the ticket."""
@@ -124,12 +148,42 @@ class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
         return [p for p in found if p is not None]
 
     def close(self) -> None:
-        for unlink in self._unlinks:
+        # (also reached from ipywidgets' __del__ of a dashboard whose __init__ refused
+        # its arguments: then only what was built is closed)
+        for unlink in getattr(self, "_unlinks", ()):
             unlink()
-        self._unlinks.clear()
-        for panel in self.panels:
+        self._unlinks = []
+        for panel in getattr(self, "_built", ()):
             panel.close()
+        self._built = []
         super().close()
+
+
+def _checked(
+    session: object,
+    symbols: Iterable[str] | str,
+    timeframe: str,
+    depth: int,
+    interval: float | None,
+) -> list[str]:
+    """The dashboard's arguments checked (clear errors, before any panel exists); its
+    symbols normalized (one symbol may be given as a string)."""
+    if not isinstance(session, TradingSession):
+        raise TypeError(
+            "dashboard needs a trading session (a Workspace's, a RealtimeClient), got "
+            f"{type(session).__name__}"
+        )
+    listed = [symbols] if isinstance(symbols, str) else list(symbols)
+    names = [normalize_symbol(symbol) for symbol in listed]
+    if timeframe not in INTERVALS:
+        raise ValueError(f"timeframe must be one of {', '.join(INTERVALS)}, got {timeframe!r}")
+    if depth not in DEPTHS:
+        raise ValueError(f"depth must be one of {DEPTHS}, got {depth!r}")
+    if interval is not None and not (
+        isinstance(interval, int | float) and 0 <= interval < math.inf
+    ):
+        raise ValueError(f"interval must be a number of seconds >= 0, got {interval!r}")
+    return names
 
 
 def dashboard(

@@ -13,6 +13,7 @@ wait until ``interval`` has passed since the previous flush.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -45,8 +46,8 @@ class Coalescer:
         clock: Callable[[], float] = time.monotonic,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
-        if interval < 0:
-            raise ValueError(f"interval must be >= 0, got {interval}")
+        if not 0 <= interval < math.inf:  # (NaN fails every comparison)
+            raise ValueError(f"interval must be a number of seconds >= 0, got {interval}")
         self._flush = flush
         self._interval = interval
         self._scheduler = scheduler

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import ipywidgets
+import pytest
 
 import widgets
 from tests.widgets.panel_session import ScriptedSession, market
+from workspace.market.errors import MalformedSymbolError
 
 
 async def test_dashboard_holds_every_panel_with_its_css_class() -> None:
@@ -52,6 +55,38 @@ async def test_closing_the_dashboard_stops_every_listener() -> None:
     assert len(session.listeners) == 7
     board.close()
     assert session.listeners == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "words"),
+    [
+        ({"timeframe": "7m"}, ValueError, "timeframe must be one of 1m, 5m, 15m, 1h, 4h, 1d"),
+        ({"depth": 7}, ValueError, "depth must be one of (5, 10, 20), got 7"),
+        ({"interval": float("nan")}, ValueError, "interval must be a number of seconds >= 0"),
+        ({"interval": -1}, ValueError, "interval must be a number of seconds >= 0"),
+        ({"symbols": [None]}, MalformedSymbolError, "symbol must be a string, got NoneType"),
+    ],
+)
+async def test_a_refused_argument_leaves_no_panel_listening(
+    arguments: dict[str, Any], error: type[Exception], words: str
+) -> None:
+    """A bad timeframe used to be refused by the chart after four panels had started
+    listening to the session, and they went on; a NaN interval was taken."""
+    session = ScriptedSession()
+    with pytest.raises(error) as refused:
+        widgets.dashboard(session, **arguments)
+    assert words in str(refused.value)
+    assert session.listeners == []
+
+
+async def test_a_dashboard_needs_a_session_and_takes_one_symbol_as_a_string() -> None:
+    with pytest.raises(TypeError, match=r"dashboard needs a trading session .* got NoneType"):
+        widgets.dashboard(None)  # type: ignore[arg-type]
+    session = ScriptedSession()
+    board = widgets.dashboard(session, symbols="btcusdt")
+    assert board.book is not None
+    assert board.book.symbol == "BTCUSDT"  # not the letters B, T, C ...
+    board.close()
 
 
 async def test_panels_are_not_recreated_by_updates() -> None:
