@@ -84,6 +84,28 @@ def test_polled_klines_replace_the_forming_bar_with_the_exact_one() -> None:
     assert state.merge_candles("BTCUSDT", "1m", [exact, following]) == []  # nothing new
 
 
+def test_a_poll_older_than_the_last_price_does_not_move_the_forming_bar_back() -> None:
+    """The engine's kline of the forming minute lags the ticker by up to two seconds;
+    taken as it came, each poll moved the candle's close and high back and the next
+    price moved them on: seen in the browser, the candle jumped to and fro every
+    second."""
+    state = ChartState()
+    state.set_candles("BTCUSDT", "1m", [[60_000, 101.0, 103.5, 99.0, 102.0, 50.0]])
+    state.apply(market("BTCUSDT", 105.0, 61_500))  # a trade above the kline's high
+    stale = [60_000, 101.0, 103.5, 99.0, 102.0, 55.5]  # the kline before that trade
+    assert state.merge_candles("BTCUSDT", "1m", [stale]) == [
+        [60_000, 101.0, 105.0, 99.0, 105.0, 55.5]  # its open and volume; nothing back
+    ]
+    state.apply(market("BTCUSDT", 104.0, 62_000))
+    newer = [60_000, 101.0, 106.0, 98.5, 103.0, 60.0]  # a trade at 106 since
+    state.merge_candles("BTCUSDT", "1m", [newer])
+    assert state.candles("BTCUSDT", "1m") == [[60_000, 101.0, 106.0, 98.5, 104.0, 60.0]]
+    # the minute closed: the next poll brings it whole, and the exchange's bar stands
+    final = [60_000, 101.0, 106.0, 98.5, 103.0, 61.0]
+    state.merge_candles("BTCUSDT", "1m", [final, [120_000, 103.0, 103.0, 103.0, 103.0, 0.1]])
+    assert state.candles("BTCUSDT", "1m")[0] == final
+
+
 def test_each_timeframe_has_its_own_candles() -> None:
     state = ChartState()
     state.set_candles("BTCUSDT", "1m", klines(3))

@@ -49,6 +49,8 @@ def candle_row(raw: Any) -> Candle | None:
 class _Series:
     candles: list[Candle] = field(default_factory=list)
     source: str = ""  # "exchange" (CANDLES) | "ticks" (built from last prices) | ""
+    # the last prices' range in the bar they fell in: (its open time, high, low)
+    ticked: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,9 +148,11 @@ class ChartState:
         follows the last one.  Returns the bars that changed, oldest first."""
         series = self.series(symbol, interval)
         changed: list[Candle] = []
-        for candle in sorted(
+        polled = sorted(
             (c for c in (candle_row(r) for r in rows or []) if c is not None), key=lambda c: c[0]
-        ):
+        )
+        newest = polled[-1][0] if polled else None
+        for candle in polled:
             bars = series.candles
             if bars and candle[0] < bars[-1][0]:
                 # an older bar: replace it in place if it is there (rare; a backfill)
@@ -162,6 +166,8 @@ class ChartState:
                         break
                 continue
             if bars and bars[-1][0] == candle[0]:
+                if candle[0] == newest:  # still forming (a closed bar is the exchange's)
+                    candle = self._with_last_price(symbol, interval, series, candle)
                 if bars[-1] == candle:
                     continue
                 bars[-1] = candle
@@ -170,6 +176,27 @@ class ChartState:
                 del bars[:-HISTORY_CANDLES]
             changed.append(list(candle))
         return changed
+
+    def _with_last_price(
+        self, symbol: str, interval: str, series: _Series, kline: Candle
+    ) -> Candle:
+        """The forming bar as a poll's kline of it brings it, kept where the last prices
+        already went further.  The engine's kline can be older than the last price (the
+        kline stream comes every 2 s, the ticker every second): taken as it is, it moved
+        the bar back, its close and even its high, until the next price moved it on
+        again, so the candle jumped to and fro every second.  Every last price is a
+        trade of this minute, so the high and low take theirs too; the close is the last
+        price's when one fell in this bar (the ticker row shows the same); the open and
+        the volume are the kline's (exact)."""
+        merged = list(kline)
+        ticked = series.ticked
+        if ticked is not None and ticked[0] == kline[0]:
+            merged[2] = max(merged[2], ticked[1])
+            merged[3] = min(merged[3], ticked[2])
+        last = self.last_price.get(symbol.upper())
+        if last is not None and kline[0] <= last[0] < kline[0] + INTERVALS[interval]:
+            merged[4] = last[1]
+        return merged
 
     def use_ticks(self, symbol: str, interval: str) -> None:
         """No exchange klines for this engine: build the candles from last prices."""
@@ -181,6 +208,11 @@ class ChartState:
         bars = series.candles
         if bars and start < bars[-1][0]:
             return None  # older than the forming bar: the exchange's bar is the truth
+        ticked = series.ticked
+        if ticked is not None and ticked[0] == start:
+            series.ticked = (start, max(ticked[1], price), min(ticked[2], price))
+        else:
+            series.ticked = (start, price, price)
         if bars and bars[-1][0] == start:
             bar = bars[-1]
             bar[2], bar[3], bar[4] = max(bar[2], price), min(bar[3], price), price
