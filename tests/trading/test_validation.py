@@ -207,3 +207,26 @@ def test_a_request_with_a_bogus_side_is_rejected_not_raised() -> None:
     order, _ = s.place(req)
     assert order.status is OrderStatus.REJECTED
     assert order.reason == "Side 'SIDEWAYS' is unknown: expected Side.BUY or Side.SELL"
+
+
+def test_an_id_that_is_not_a_string_is_not_found_in_either_core() -> None:
+    """Compiled, ``cancel(None)`` raised TypeError (the typed parameter's check) where
+    plain Python said NotFound; both say NotFound now, and a close's quantity of the
+    wrong type is InvalidParams in both."""
+    s = Script()
+    s.trades("100")
+    s.place(buy(OrderType.MARKET, "1"))
+    [position] = s.account.positions
+    position_id = position.id
+    for call in (
+        lambda: s.account.cancel(None, s.tick()),
+        lambda: s.account.cancel(5, s.tick()),
+        lambda: s.account.order(None),
+        lambda: s.account.position(7),
+        lambda: s.account.close_position(None, None, s.tick()),
+    ):
+        with pytest.raises(NotFound, match=r"no (open )?(order|position) (None|5|7)"):
+            call()
+    with pytest.raises(InvalidParams, match="quantity must be > 0 and <= 1"):
+        s.account.close_position(position_id, 0.5, s.tick())
+    assert s.account.position(position_id).quantity == D(1)

@@ -372,16 +372,16 @@ class Account:
     def fills(self) -> list[Fill]:
         return list(self._fills)
 
-    def order(self, order_id: str) -> Order:
+    def order(self, order_id: object) -> Order:
         """An order or a leg by id.  Raises ``NotFound``."""
-        return self.store.order(order_id)
+        return self.store.order(_id_of(order_id, "order"))
 
     def order_by_client_id(self, client_order_id: str) -> Order | None:
         """The open order placed with ``client_order_id``, if any."""
         return self.store.by_client_id(client_order_id)
 
-    def position(self, position_id: str) -> Position:
-        found = self._position_by_id.get(position_id)
+    def position(self, position_id: object) -> Position:
+        found = self._position_by_id.get(_id_of(position_id, "position"))
         if found is None:
             raise NotFound(f"no position {position_id!r}")
         if self._positions.get(found.symbol) is found:
@@ -722,11 +722,12 @@ class Account:
         execution.after_placed(self, self.store.top(order.id), ts_ms, events)
         return order
 
-    def cancel(self, order_id: str, ts_ms: int) -> tuple[Order, list[AccountEvent]]:
+    def cancel(self, order_id: object, ts_ms: int) -> tuple[Order, list[AccountEvent]]:
         """Cancel an order (a leg id cancels its whole group).  Raises ``NotFound``, or
         ``InvalidParams`` when the order is already final."""
         if ts_ms > self.now_ms:
             self.now_ms = ts_ms
+        order_id = _id_of(order_id, "order")
         with localcontext(self.ctx):
             top_id = self.store.top_id(order_id)
             if top_id is None:
@@ -745,7 +746,7 @@ class Account:
         return self._durably(cancel)
 
     def close_position(
-        self, position_id: str, quantity: Decimal | None, ts_ms: int
+        self, position_id: object, quantity: object, ts_ms: int
     ) -> tuple[Order, list[AccountEvent]]:
         """Close all (``quantity=None``) or part of an open position with a market
         order.  On a spot account the exits that hold the asset back (OCO, stop-loss,
@@ -755,6 +756,7 @@ class Account:
         unknown or closed position and ``InvalidParams`` for a bad quantity."""
         if ts_ms > self.now_ms:
             self.now_ms = ts_ms
+        position_id = _id_of(position_id, "open position")
         with localcontext(self.ctx):
             position = self._position_by_id.get(position_id)
             if position is None or position.status is not PositionStatus.OPEN:
@@ -976,3 +978,12 @@ def _truncate(items: deque[E], length: int) -> None:
     """Drop the newest of ``items`` until ``length`` remain (a step taken back)."""
     for _ in range(len(items) - length):
         items.pop()
+
+
+def _id_of(value: object, what: str) -> str:
+    """An order or position id as given: an id that is not a string is no id of this
+    account (``NotFound``).  Typed ``object`` where it comes in, so the compiled core
+    does not raise TypeError where the plain one said ``NotFound``."""
+    if isinstance(value, str):
+        return value
+    raise NotFound(f"no {what} {value!r}")
