@@ -1,4 +1,4 @@
-"""The long-running commands refuse bad flags and an unreachable bus with one line on
+"""The commands refuse bad flags and an unreachable bus with one line on
 stderr and an exit code, never a traceback: a port out of range used to pass the
 parser (``serve`` started its engine, then failed to bind with "Servname not
 supported"; ``sim`` died with an OverflowError), and a gateway or engine whose Redis
@@ -23,6 +23,25 @@ UNREACHABLE_BUS = "redis://127.0.0.1:9"  # the discard port: nothing listens the
         (["sim", "--port", "99999"], 2, "argument --port: 99999 is not a port"),
         (["lab", "--port", "x", "--no-browser"], 2, "argument --port: not a whole number: 'x'"),
         (["gateway", "--bus", UNREACHABLE_BUS, "--port", "65536"], 2, "65536 is not a port"),
+        (["gateway", "--bus", UNREACHABLE_BUS, "--shards", "0"], 2, "--shards: 0: expected 1"),
+        (["record", "--symbols", "btcusdt", "--out", "x.jsonl", "--duration", "-1"], 2, "'-1'"),
+        (["record", "--symbols", "btcusdt", "--out", "x.jsonl", "--max-frames", "0"], 2, "0:"),
+        (
+            [
+                *("record", "--symbols", "btcusdt", "--out", "/nonexistent/dir/x.jsonl"),
+                *("--url", "ws://127.0.0.1:9", "--rest-url", "none"),
+            ],
+            1,
+            "record: ",
+        ),
+        (
+            [
+                *("record", "--symbols", "btcusdt", "--out", "{tmp}/x.jsonl"),
+                *("--url", "ws://127.0.0.1:9", "--rest-url", "none"),
+            ],
+            1,
+            "record: cannot reach ws://127.0.0.1:9: ",
+        ),
         # the demo stopped at once for these, or printed as fast as it could
         (["demo", "--duration", "-5"], 2, "argument --duration: '-5': expected seconds > 0"),
         (["demo", "--duration", "nan"], 2, "argument --duration: 'nan': expected seconds > 0"),
@@ -40,10 +59,10 @@ UNREACHABLE_BUS = "redis://127.0.0.1:9"  # the discard port: nothing listens the
     ],
 )
 def test_a_bad_flag_or_an_unreachable_bus_is_one_clear_line(
-    args: list[str], code: int, words: str
+    args: list[str], code: int, words: str, tmp_path: Path
 ) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "workspace", *args],
+        [sys.executable, "-m", "workspace", *(a.replace("{tmp}", str(tmp_path)) for a in args)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from workspace.cli.args import port
+from workspace.cli.args import count, port
 from workspace.cli.process import add_connection_caps, run_command, server_limits, stop_signals
 from workspace.heap import settle_heap
 
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("WORKSPACE_TOKEN"),
         help="without --users: clients must send it; env WORKSPACE_TOKEN",
     )
-    parser.add_argument("--shards", type=int, default=1, help="how many account engines (N)")
+    parser.add_argument("--shards", type=count, default=1, help="how many account engines (N)")
     parser.add_argument("--origins", default=os.environ.get("CORS_ORIGINS"))
     parser.add_argument("--tls-cert", default=None, help="certificate file: serve wss://")
     parser.add_argument("--tls-key", default=None, help="private key file for --tls-cert")

@@ -6,9 +6,15 @@ import argparse
 import asyncio
 import contextlib
 import os
+import socket
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from websockets.exceptions import WebSocketException
+
+from workspace.cli.args import count, positive_seconds
+from workspace.errors import WorkspaceError
 from workspace.sim.recorder import DEFAULT_KINDS, record, streams_for
 
 HELP = "record raw Binance stream frames with receive times to a JSONL file"
@@ -17,8 +23,10 @@ HELP = "record raw Binance stream frames with receive times to a JSONL file"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symbols", required=True, help="comma-separated, e.g. btcusdt,ethusdt")
     parser.add_argument("--out", type=Path, required=True, metavar="FILE.jsonl")
-    parser.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S s")
-    parser.add_argument("--max-frames", type=int, default=None, metavar="N")
+    parser.add_argument(
+        "--duration", type=positive_seconds, default=None, metavar="S", help="stop after S s"
+    )
+    parser.add_argument("--max-frames", type=count, default=None, metavar="N")
     parser.add_argument(
         "--streams",
         default=",".join(DEFAULT_KINDS),
@@ -74,17 +82,24 @@ def run(args: argparse.Namespace) -> int:
         return 2
     rest_url = rest_url_for(args.url, args.rest_url)
     written = 0
-    with contextlib.suppress(KeyboardInterrupt):
-        written = asyncio.run(
-            record(
-                args.url,
-                streams,
-                args.out,
-                duration_s=args.duration,
-                max_frames=args.max_frames,
-                rest_url=rest_url,
-                book_depth=args.book_depth,
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            written = asyncio.run(
+                record(
+                    args.url,
+                    streams,
+                    args.out,
+                    duration_s=args.duration,
+                    max_frames=args.max_frames,
+                    rest_url=rest_url,
+                    book_depth=args.book_depth,
+                )
             )
-        )
+    except (OSError, WorkspaceError, WebSocketException) as exc:
+        # an exchange out of reach, a file that cannot be written: one line, no traceback
+        network = isinstance(exc, socket.gaierror | ConnectionError | TimeoutError)
+        where = f"cannot reach {args.url}: " if network else ""
+        print(f"record: {where}{exc}", file=sys.stderr)
+        return 1
     print(f"recorded {written} frames to {args.out}")
     return 0
