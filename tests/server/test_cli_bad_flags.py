@@ -42,6 +42,10 @@ UNREACHABLE_BUS = "redis://127.0.0.1:9"  # the discard port: nothing listens the
             1,
             "record: cannot reach ws://127.0.0.1:9: ",
         ),
+        (["gateway", "--bus", UNREACHABLE_BUS, "--timeout", "nan"], 2, "--timeout: 'nan'"),
+        # a NaN interval passed the simulator's check and failed deep in its start
+        (["sim", "--port", "0", "--ticker-interval", "nan"], 2, "intervals must be positive"),
+        (["sim", "--port", "0", "--speed", "inf"], 2, "replay speed must be >= 0"),
         # the demo stopped at once for these, or printed as fast as it could
         (["demo", "--duration", "-5"], 2, "argument --duration: '-5': expected seconds > 0"),
         (["demo", "--duration", "nan"], 2, "argument --duration: 'nan': expected seconds > 0"),

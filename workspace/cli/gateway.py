@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from workspace.cli.args import count, port
+from workspace.cli.args import count, port, positive_seconds
 from workspace.cli.process import add_connection_caps, run_command, server_limits, stop_signals
 from workspace.heap import settle_heap
 
@@ -43,7 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "further back reads the older ones from Redis, a page at a time",
     )
     parser.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds to wait for an engine's reply"
+        "--timeout",
+        type=positive_seconds,
+        default=5.0,
+        help="seconds to wait for an engine's reply",
     )
     parser.add_argument("--log-level", default="WARNING", help="logging level")
 

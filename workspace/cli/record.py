@@ -75,10 +75,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         streams = streams_for(symbols, kinds)
     except ValueError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     if not 1 <= args.book_depth <= 5000:
-        print("error: --book-depth must be within 1..5000")
+        print("error: --book-depth must be within 1..5000", file=sys.stderr)
         return 2
     rest_url = rest_url_for(args.url, args.rest_url)
     written = 0

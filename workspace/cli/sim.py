@@ -112,7 +112,10 @@ async def _serve(config: SimConfig, host: str, port: int, trust: Path | None) ->
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.tls_self_signed and (args.tls_cert or args.tls_key):
-        print("error: --tls-self-signed makes its own certificate: drop --tls-cert/--tls-key")
+        print(
+            "error: --tls-self-signed makes its own certificate: drop --tls-cert/--tls-key",
+            file=sys.stderr,
+        )
         return 2
     with contextlib.ExitStack() as stack:
         tls: tuple[Path, Path] | None = None
@@ -123,16 +126,16 @@ def run(args: argparse.Namespace) -> int:
             try:
                 tls = self_signed(folder, hosts)
             except TlsError as exc:
-                print(f"error: {exc}")
+                print(f"error: {exc}", file=sys.stderr)
                 return 2
         try:
             config = config_from_args(args, tls)
         except ValueError as exc:
-            print(f"error: {exc}")
+            print(f"error: {exc}", file=sys.stderr)
             return 2
         for path in (config.tls_cert, config.tls_key):
             if path is not None and not path.is_file():
-                print(f"error: {path} is not a file")
+                print(f"error: {path} is not a file", file=sys.stderr)
                 return 2
         try:
             with contextlib.suppress(KeyboardInterrupt):

@@ -229,9 +229,9 @@ class SimConfig:
 
     def __post_init__(self) -> None:
         intervals = (self.ticker_interval_s, self.trade_interval_s, self.book_interval_s)
-        if min(intervals) <= 0:
-            raise ValueError("ticker/trade/book intervals must be positive")
-        if self.speed < 0:
+        if not all(0 < interval < math.inf for interval in intervals):  # (NaN: not < inf)
+            raise ValueError("ticker/trade/book intervals must be positive seconds")
+        if not 0 <= self.speed < math.inf:
             raise ValueError("replay speed must be >= 0 (0 = as fast as the client reads)")
         if self.firehose < 0:
             raise ValueError("firehose must be >= 0")
