@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 import pytest
 
@@ -86,6 +87,32 @@ def test_nonsense_configuration_is_refused_with_a_clear_error(
 ) -> None:
     with pytest.raises(InvalidParams, match=message):
         FeedConfig(**changes)  # type: ignore[arg-type]
+
+
+SECONDS_FIELDS = (
+    "book_snapshot_retry_s",
+    "silence_timeout_s",
+    "watchdog_interval_s",
+    "max_connection_age_s",
+    "handover_grace_s",
+    "open_timeout_s",
+    "reply_timeout_s",
+    "exchange_info_ttl_s",
+    "rest_timeout_s",
+    "stall_after_s",
+    "max_future_skew_s",
+    "max_event_age_s",
+    "start_timeout_s",
+)
+
+
+@pytest.mark.parametrize("name", SECONDS_FIELDS)
+@pytest.mark.parametrize("value", [math.nan, -1.0, 0.0])
+def test_every_duration_must_be_positive_and_a_nan_is_refused(name: str, value: float) -> None:
+    """``x <= 0`` let a NaN through (it fails every comparison), and the timeouts were
+    not checked at all: a NaN watchdog would never have fired."""
+    with pytest.raises(InvalidParams, match=name):
+        FeedConfig(**{name: value})  # type: ignore[arg-type]
 
 
 def test_rolling_window_tickers_are_accepted_stream_kinds() -> None:

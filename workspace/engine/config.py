@@ -61,7 +61,7 @@ class EngineConfig:
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"EngineConfig.{name} must be > 0")
-        if self.start_timeout_s < 0:
+        if not self.start_timeout_s >= 0:  # (a NaN fails every comparison)
             raise ValueError("EngineConfig.start_timeout_s must be >= 0")
         if self.max_pending < 1 or self.ticks_per_symbol < 1:
             raise ValueError("EngineConfig.max_pending and ticks_per_symbol must be >= 1")

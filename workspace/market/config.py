@@ -111,21 +111,27 @@ class FeedConfig:
             )
         if not 1 <= self.book_snapshot_limit <= 5000:
             raise InvalidParams("book_snapshot_limit must be between 1 and 5000")
-        if self.book_buffer_limit < 1 or self.book_snapshot_retry_s <= 0:
-            raise InvalidParams("book_buffer_limit and book_snapshot_retry_s must be > 0")
+        if self.book_buffer_limit < 1:
+            raise InvalidParams("book_buffer_limit must be > 0")
+        # "not x > 0", not "x <= 0": a NaN fails every comparison, and would pass
         for name in (
+            "book_snapshot_retry_s",
             "silence_timeout_s",
             "watchdog_interval_s",
             "max_connection_age_s",
             "handover_grace_s",
+            "open_timeout_s",
+            "reply_timeout_s",
+            "exchange_info_ttl_s",
+            "rest_timeout_s",
         ):
-            if getattr(self, name) <= 0:
+            if not getattr(self, name) > 0:
                 raise InvalidParams(f"{name} must be > 0")
-        for name in ("stall_after_s", "max_future_skew_s", "max_event_age_s"):
+        for name in ("stall_after_s", "max_future_skew_s", "max_event_age_s", "start_timeout_s"):
             value = getattr(self, name)
-            if value is not None and value <= 0:
+            if value is not None and not value > 0:
                 raise InvalidParams(f"{name} must be > 0 or None")
-        if self.stall_factor < 1:
+        if not self.stall_factor >= 1:
             raise InvalidParams("stall_factor must be >= 1")
         if not 1 <= self.max_params_per_request <= 1024:
             raise InvalidParams("max_params_per_request must be between 1 and 1024")
