@@ -4,7 +4,9 @@ neither the connection's neighbours nor the engine notice."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -247,3 +249,20 @@ async def test_fuzzed_commands_are_each_answered_and_nothing_crashes(
         assert len(answers) == 2, (frame, before_pong)  # the frame's reply and the PONG
     assert server.clients == 1
     assert workspace.running
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(ServerLimits)])
+@pytest.mark.parametrize("value", [math.nan, -1, 0])
+def test_a_limit_that_is_not_a_positive_number_is_refused(name: str, value: float) -> None:
+    """ServerLimits took anything: a NaN rate would have refused every command, a
+    negative frame size every frame."""
+    with pytest.raises(ValueError, match=f"ServerLimits.{name} must be a number > 0"):
+        ServerLimits(**{name: value})  # type: ignore[arg-type]
+
+
+def test_none_is_no_limit_only_where_it_says_so() -> None:
+    assert ServerLimits(max_connections_per_address=None).max_connections_per_address is None
+    with pytest.raises(ValueError, match="max_frame_bytes must be a number > 0, got None"):
+        ServerLimits(max_frame_bytes=None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="command_burst and rejection_burst must be >= 1"):
+        ServerLimits(command_burst=0.5)

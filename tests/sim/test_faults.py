@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Event
 
-from workspace.sim import ExchangeSimulator
+from workspace.sim import ExchangeSimulator, SimConfig
 from workspace.sim.market import ticker_phase_ms
 from workspace.sim.server import GARBAGE_FRAME
 
@@ -213,3 +214,33 @@ async def test_a_fault_that_does_not_fit_the_stream_is_refused(sim: ExchangeSimu
         await sim.send_bad_record("btcusdt@aggTrade", "crossed_book")
     with pytest.raises(ValueError, match="no sample"):
         await sim.send_bad_record("btcusdt@depth", "zero_price")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ticker_interval_s",
+        "trade_interval_s",
+        "book_interval_s",
+        "ping_interval_s",
+        "ping_timeout_s",
+        "max_catch_up_s",
+        "trade_memory",
+        "max_control_messages_per_s",
+        "max_streams_per_connection",
+        "rest_weight_per_minute",
+        "max_control_bytes",
+        "max_frame_bytes",
+        "send_queue_frames",
+    ],
+)
+@pytest.mark.parametrize("value", [math.nan, -1, 0])
+def test_the_simulators_settings_refuse_nan_and_non_positive_values(
+    name: str, value: float
+) -> None:
+    """A NaN interval passed ``x <= 0`` and failed deep in the simulator's start; the
+    limits were not checked at all."""
+    intervals = ("ticker_interval_s", "trade_interval_s", "book_interval_s")
+    words = "ticker/trade/book intervals must be positive" if name in intervals else name
+    with pytest.raises(ValueError, match=words):
+        SimConfig(**{name: value})  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ The bucket takes its clock as an argument so it is tested without sleeping.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 _ROUNDING = 1e-9  # tokens
@@ -63,6 +64,32 @@ class ServerLimits:
     socket_send_buffer: int | None = None
     ping_interval_s: float | None = 20.0
     ping_timeout_s: float | None = 20.0
+
+    def __post_init__(self) -> None:
+        # every limit is a count, a rate or a time: > 0 (None where it means "none");
+        # "not x > 0" also refuses a NaN, which fails every comparison
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if value is None and name in _NONE_MEANS_NO_LIMIT:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"ServerLimits.{name} must be a number > 0, got {value!r}")
+            if value == math.inf:
+                raise ValueError(f"ServerLimits.{name} must be finite (None for no limit)")
+        if self.command_burst < 1 or self.rejection_burst < 1:
+            raise ValueError("ServerLimits.command_burst and rejection_burst must be >= 1")
+
+
+_NONE_MEANS_NO_LIMIT = frozenset(
+    {
+        "max_connections_per_address",
+        "max_connections_per_token",
+        "unsent_limit_bytes",
+        "socket_send_buffer",
+        "ping_interval_s",
+        "ping_timeout_s",
+    }
+)
 
 
 class TokenBucket:

@@ -233,8 +233,25 @@ class SimConfig:
             raise ValueError("ticker/trade/book intervals must be positive seconds")
         if not 0 <= self.speed < math.inf:
             raise ValueError("replay speed must be >= 0 (0 = as fast as the client reads)")
-        if self.firehose < 0:
-            raise ValueError("firehose must be >= 0")
+        if not (isinstance(self.firehose, int) and self.firehose >= 0):
+            raise ValueError("firehose must be a whole number >= 0")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be a whole number, got {self.seed!r}")
+        for name in (
+            "trade_memory",
+            "max_control_messages_per_s",
+            "max_streams_per_connection",
+            "rest_weight_per_minute",
+            "max_control_bytes",
+            "max_frame_bytes",
+            "send_queue_frames",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        for name in ("ping_interval_s", "ping_timeout_s", "max_catch_up_s"):
+            if not 0 < getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be positive seconds, got {getattr(self, name)!r}")
         if not self.symbols and self.replay is None:
             raise ValueError("at least one symbol is needed")
         if not 20 <= self.book_depth <= 5000:
