@@ -61,6 +61,17 @@ def test_check_passes_a_sound_journal_even_while_its_writer_holds_it(tmp_path: P
     assert done.returncode == 0, done.stderr
     assert "4 events, every one applies" in done.stdout
     assert "open positions 1" in done.stdout
+    # the balances as people write them: 10000 - 100 - the 0.1 fee, no trailing zeros
+    # of the account's arithmetic (it printed 9899.900)
+    assert "balances: BTC 1, USDT 9899.9\n" in done.stdout
+
+
+def test_salvage_of_a_journal_without_events_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "empty.sqlite"
+    Journal.open(path).close()
+    done = cli("salvage", str(path), str(tmp_path / "copy.sqlite"))
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {tmp_path / 'copy.sqlite'}: no event of {path}" in done.stdout  # not "1..0"
 
 
 def test_check_names_the_first_event_that_does_not_apply_and_salvage_recovers(

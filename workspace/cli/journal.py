@@ -66,8 +66,9 @@ def _salvage(path: str, new: str) -> int:
         print(f"journal salvage: {error}", file=sys.stderr)
         return 2
     dropped = found.events - found.applied
+    kept = f"events 1..{found.applied}" if found.applied else "no event"
     print(
-        f"wrote {new}: events 1..{found.applied} of {path}"
+        f"wrote {new}: {kept} of {path}"
         + (f"; dropped {dropped} from event {found.first_bad_seq} on" if dropped else "")
     )
     print(_holdings(found))

@@ -60,6 +60,7 @@ from workspace.trading.events import (
 )
 from workspace.trading.order_state import IllegalTransition, OrderStatus
 from workspace.trading.orders import Order
+from workspace.trading.reasons import plain
 
 _log = logging.getLogger("workspace.journal")
 
@@ -675,7 +676,8 @@ class Journal:
             open_orders=len(account.open_orders),
             positions=len(account.positions),
             fills=account.fill_count,
-            balances={a: str(b.total) for a, b in account.balances().items()},
+            # without the trailing zeros of the account's arithmetic (5145.85370300000)
+            balances={a: plain(b.total) for a, b in account.balances().items()},
         )
 
     def copy_valid_prefix(self, target: str | Path) -> Verification:
