@@ -137,6 +137,17 @@ def test_bad_quantity_gets_a_clear_inline_error(quantity: object, message: str) 
     assert message in errors_of(form(quantity=quantity))["quantity"]
 
 
+def test_a_price_written_as_the_panels_write_it_is_read() -> None:
+    """The ladder and the tickers show "97,000.50": pasted into the ticket it was "not
+    a number".  A decimal comma stays an error, with a hint (1,5 or 1,500?)."""
+    order = build_order(form(type="LIMIT", price="97,000.50", quantity="1,000"))
+    assert (order["price"], order["quantity"]) == (97000.5, 1000.0)
+    assert "must be a number (with '.' for decimals), got '1,5'" in (
+        errors_of(form(quantity="1,5"))["quantity"]
+    )
+    assert "must be a number" in errors_of(form(quantity="97,00.5"))["quantity"]
+
+
 def test_negative_price_is_refused() -> None:
     assert "greater than 0" in errors_of(form(type="LIMIT", price="-5"))["price"]
 

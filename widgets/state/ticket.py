@@ -68,6 +68,8 @@ FIELD_LABELS = {
 }
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+_GROUPED = re.compile(r"\d{1,3}(,\d{3})+(\.\d*)?")
+"""A number with thousands separators, as the panels write prices and sizes."""
 
 
 class TicketError(ValueError):
@@ -88,10 +90,15 @@ def _positive(value: Any, label: str) -> tuple[Decimal | None, str | None]:
         return None, f"{label} must be a number"
     if isinstance(value, float) and not math.isfinite(value):
         return None, f"{label} must be a finite number"
+    text = str(value).strip()
+    if _GROUPED.fullmatch(text):
+        # a price copied from a panel, written as they show it ("97,000.50")
+        text = text.replace(",", "")
     try:
-        number = Decimal(str(value).strip())
+        number = Decimal(text)
     except (InvalidOperation, ValueError):
-        return None, f"{label} must be a number, got {value!r}"
+        hint = " (with '.' for decimals)" if "," in text else ""
+        return None, f"{label} must be a number{hint}, got {value!r}"
     if not number.is_finite():
         return None, f"{label} must be a finite number"
     if number <= 0:

@@ -20,7 +20,9 @@ function twStepDecimals(step) {
 // value on the grid of `step` (down for quantities, nearest for prices), as text;
 // null when either is not a positive number
 function twOnGrid(value, step, down) {
-  const v = Number(value);
+  // "97,000.50", as the panels write prices, is 97000.50 (a decimal comma is not read)
+  const text = String(value).trim();
+  const v = Number(/^\d{1,3}(,\d{3})+(\.\d*)?$/.test(text) ? text.replace(/,/g, "") : text);
   const s = Number(step);
   if (!(v > 0) || !(s > 0)) return null;
   const n = v / s;
