@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import random
 import socket
 import ssl
@@ -87,6 +88,15 @@ def test_nonsense_policy_parameters_are_refused() -> None:
         ReconnectPolicy(factor=0.5)
     with pytest.raises(ValueError, match="healthy_after_s"):
         ReconnectPolicy(healthy_after_s=-1)
+    # a NaN fails every comparison: checks written as "x < 1" let these through
+    for field, words in (
+        ("factor", "factor"),
+        ("healthy_after_s", "healthy_after_s"),
+        ("min_planned_s", "min_planned_s"),
+        ("cap_s", "first_s <= cap_s"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            ReconnectPolicy(**{field: math.nan})  # type: ignore[arg-type]
 
 
 # -- Backoff: when the sequence restarts -------------------------------------------------

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import math
 import random
 import ssl
 from collections.abc import Iterator
@@ -143,12 +144,15 @@ class ReconnectPolicy:
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not (0 < self.first_s <= self.cap_s):
-            raise ValueError("need 0 < first_s <= cap_s")
-        if self.factor < 1:
+        # written so that a NaN fails each check (it fails every comparison)
+        if not (0 < self.first_s <= self.cap_s < math.inf):
+            raise ValueError("need 0 < first_s <= cap_s, finite")
+        if not 1 <= self.factor < math.inf:
             raise ValueError("factor must be >= 1")
-        if self.healthy_after_s < 0:
+        if not 0 <= self.healthy_after_s < math.inf:
             raise ValueError("healthy_after_s must be >= 0")
+        if not 0 <= self.min_planned_s < math.inf:
+            raise ValueError("min_planned_s must be >= 0")
 
     def ceilings(self) -> Iterator[float]:
         """The upper bound of each delay: ``first_s``, ``first_s * factor`` ... ``cap_s``."""
