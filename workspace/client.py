@@ -68,6 +68,12 @@ class RealtimeClient:
         reconnect: ReconnectPolicy | None = None,
         max_pending: int = 100_000,
     ) -> None:
+        if ping_interval is not None and not 0 < ping_interval < math.inf:
+            raise ValueError(f"ping_interval must be seconds > 0 or None, got {ping_interval!r}")
+        if not 0 < request_timeout < math.inf:
+            raise ValueError(f"request_timeout must be seconds > 0, got {request_timeout!r}")
+        if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 1:
+            raise ValueError(f"max_pending must be a whole number >= 1, got {max_pending!r}")
         self.url = url
         self.token = token
         self.msgpack = msgpack

@@ -4,9 +4,11 @@ resubscription and exactly-once order events across restarts."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -69,6 +71,23 @@ async def test_what_json_cannot_carry_is_an_error_reply_and_nothing_is_sent(
             assert (reply["type"], reply["code"]) == ("ERROR", "INVALID_PARAMS")
             assert reply["message"].startswith(words)
         assert (await client.request({"action": "get_orders"}))["orders"] == []
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"ping_interval": math.nan}, "ping_interval must be seconds > 0 or None"),
+        ({"request_timeout": 0}, "request_timeout must be seconds > 0"),
+        ({"request_timeout": math.nan}, "request_timeout must be seconds > 0"),
+        ({"max_retry": math.nan}, "first_s <= cap_s"),
+        ({"max_pending": 0}, "max_pending must be a whole number >= 1"),
+    ],
+)
+def test_nonsense_options_are_refused_at_construction(options: dict[str, Any], words: str) -> None:
+    """A NaN request timeout failed every request at once (wait_for(nan) times out
+    immediately) with DISCONNECTED, which blamed the link."""
+    with pytest.raises(ValueError, match=words):
+        RealtimeClient("ws://127.0.0.1:9/api/ws/realtime", **options)
 
 
 async def test_a_command_too_big_for_the_server_says_so_and_the_client_reconnects(
