@@ -142,8 +142,9 @@ def test_a_price_written_as_the_panels_write_it_is_read() -> None:
     a number".  A decimal comma stays an error, with a hint (1,5 or 1,500?)."""
     order = build_order(form(type="LIMIT", price="97,000.50", quantity="1,000"))
     assert (order["price"], order["quantity"]) == (97000.5, 1000.0)
-    assert "must be a number (with '.' for decimals), got '1,5'" in (
-        errors_of(form(quantity="1,5"))["quantity"]
+    assert (
+        "must be a number (with '.' for decimals), got '1,5'"
+        in (errors_of(form(quantity="1,5"))["quantity"])
     )
     assert "must be a number" in errors_of(form(quantity="97,00.5"))["quantity"]
 
