@@ -6,12 +6,15 @@ import json
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workspace.errors import InvalidParams, NotFound
 from workspace.trading import (
     Account,
     AccountConfig,
     Balance,
+    OrderEvent,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -230,3 +233,54 @@ def test_an_id_that_is_not_a_string_is_not_found_in_either_core() -> None:
     with pytest.raises(InvalidParams, match="quantity must be > 0 and <= 1"):
         s.account.close_position(position_id, 0.5, s.tick())
     assert s.account.position(position_id).quantity == D(1)
+
+
+_ANY_NUMBER = st.one_of(
+    st.none(),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.sampled_from([D("0.001"), D("97000"), D("1e40"), D("-1"), D("1e-40")]),
+    st.text(max_size=5),
+    st.floats(),
+    st.integers(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    symbol=st.one_of(
+        st.sampled_from(["BTCUSDT", "btcusdt", "NOPEUSDT", "X"]), st.none(), st.integers()
+    ),
+    side=st.one_of(st.sampled_from(list(Side)), st.text(max_size=4), st.none()),
+    kind=st.one_of(st.sampled_from(list(OrderType)), st.text(max_size=4), st.none()),
+    numbers=st.lists(_ANY_NUMBER, min_size=6, max_size=6),
+    tif=st.one_of(st.none(), st.sampled_from(["GTC", "IOC", "FOK", "gtc", "x"]), st.integers()),
+    cid=st.one_of(st.none(), st.text(max_size=40), st.integers()),
+)
+def test_any_request_comes_back_as_an_order_never_an_exception(
+    symbol: object, side: object, kind: object, numbers: list[object], tif: object, cid: object
+) -> None:
+    """Whatever the fields hold, wrong types included, ``place`` answers with an order
+    (on the compiled core, a typed read of a field used to raise TypeError)."""
+    s = Script()
+    s.trades("100")
+    quantity, price, stop, take_profit, stop_loss, trail = numbers
+    request = OrderRequest(
+        symbol=symbol,  # type: ignore[arg-type]
+        side=side,  # type: ignore[arg-type]
+        type=kind,  # type: ignore[arg-type]
+        quantity=quantity,  # type: ignore[arg-type]
+        price=price,  # type: ignore[arg-type]
+        stop_price=stop,  # type: ignore[arg-type]
+        take_profit=take_profit,  # type: ignore[arg-type]
+        stop_loss=stop_loss,  # type: ignore[arg-type]
+        trail_percent=trail,  # type: ignore[arg-type]
+        time_in_force=tif,  # type: ignore[arg-type]
+        client_order_id=cid,  # type: ignore[arg-type]
+    )
+    order, events = s.place(request)
+    first = events[0]
+    assert isinstance(first, OrderEvent)
+    assert first.order.id == order.id  # its NEW or REJECTED event comes first
+    if order.status is OrderStatus.REJECTED:
+        assert order.reason
+        assert len(events) == 1  # a refusal changes nothing else
