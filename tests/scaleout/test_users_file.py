@@ -15,6 +15,7 @@ import pytest
 
 from workspace.__main__ import main
 from workspace.errors import InvalidParams
+from workspace.trading import AccountConfig
 from workspace.users import UserDirectory, UsersFile, UsersFileError, split_token
 
 
@@ -92,6 +93,23 @@ def test_bad_input_is_refused_with_a_clear_message(
     assert main(["users", "remove", "dave", "--users", path]) == 1
     assert main(["users", "token", "carol", "--users", path]) == 2  # no --rotate: cannot show it
     assert not Path(path + ".tmp").exists()
+
+
+def test_balances_stay_below_1e30_and_are_listed_as_people_write_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1e99 BTC was taken (and listed as "BTC=1E+99"): an account no client could have
+    sent that number for (the protocol's bound is 1e30)."""
+    path = str(tmp_path / "users.json")
+    assert main(["users", "add", "bob", "--users", path, "--balance", "BTC=1e99"]) == 2
+    assert "balances: BTC: '1e99' is not below 1e30" in capsys.readouterr().err
+    code, lines = run_cli("users", "add", "bob", "--users", path, "--balance", "BTC=1e20,USDT=5.50")
+    assert code == 0
+    assert "starting with BTC=100000000000000000000,USDT=5.5" in lines[0]
+    with pytest.raises(ValueError, match="initial_balance must be below 1e30"):
+        AccountConfig(initial_balance=Decimal("1e30"))
+    with pytest.raises(ValueError, match=r"balances\[BTC\] must be below 1e30"):
+        AccountConfig(balances={"BTC": Decimal("1e31")})
 
 
 def test_a_damaged_file_is_an_error_never_an_empty_list(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import sys
 
 from workspace.cli.serve import parse_balances
 from workspace.errors import WorkspaceError
+from workspace.trading.reasons import plain
 from workspace.users import DEFAULT_BALANCES, User, UsersFile
 
 HELP = "manage the users file of a multi-user server (tokens are stored hashed)"
@@ -134,4 +135,4 @@ def _list(users: UsersFile, *, as_json: bool) -> int:
 
 
 def _balances(user: User) -> str:
-    return ",".join(f"{asset}={amount}" for asset, amount in user.balances.items())
+    return ",".join(f"{asset}={plain(amount)}" for asset, amount in user.balances.items())

@@ -8,6 +8,10 @@ from decimal import Decimal
 import msgspec
 
 ASSET_RE = re.compile(r"^[A-Z0-9]{1,20}$")
+MAX_AMOUNT = Decimal("1e30")
+"""Every balance is below this, as every number a client sends is (the protocol's
+bound, ``workspace.decimals``): the account's 60-digit arithmetic stays exact with
+room for prices and fees."""
 
 
 class AccountConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,6 +49,8 @@ class AccountConfig(msgspec.Struct, frozen=True, kw_only=True):
             value = getattr(self, name)
             if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
                 raise ValueError(f"AccountConfig.{name} must be a finite Decimal >= 0")
+            if value >= MAX_AMOUNT:
+                raise ValueError(f"AccountConfig.{name} must be below 1e30, got {value}")
         if self.maker_fee >= 1 or self.taker_fee >= 1:
             raise ValueError("AccountConfig fees are fractions and must be < 1")
         if not ASSET_RE.match(self.quote_currency):
@@ -60,6 +66,8 @@ class AccountConfig(msgspec.Struct, frozen=True, kw_only=True):
                 )
             if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
                 raise ValueError(f"AccountConfig.balances[{asset}] must be a finite Decimal >= 0")
+            if amount >= MAX_AMOUNT:
+                raise ValueError(f"AccountConfig.balances[{asset}] must be below 1e30")
         if self.initial_balance <= 0 and not any(self.balances.values()):
             raise ValueError("AccountConfig: the account must start with something (> 0)")
         if self.max_price_age_ms <= 0 or self.market_wait_ms < 0:

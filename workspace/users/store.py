@@ -45,7 +45,7 @@ from pathlib import Path
 import msgspec
 
 from workspace.errors import InvalidParams, NotFound, WorkspaceError
-from workspace.trading.config import ASSET_RE, AccountConfig
+from workspace.trading.config import ASSET_RE, MAX_AMOUNT, AccountConfig
 from workspace.users.tokens import TOKEN_ID_RE, TokenHash, new_token
 
 _log = logging.getLogger("workspace.users")
@@ -149,6 +149,8 @@ def parse_balances(values: Mapping[str, object]) -> dict[str, Decimal]:
             raise InvalidParams(f"balances: {asset}: {amount!r} is not a number") from None
         if not value.is_finite() or value < 0:
             raise InvalidParams(f"balances: {asset}: {amount!r} is not an amount >= 0")
+        if value >= MAX_AMOUNT:
+            raise InvalidParams(f"balances: {asset}: {amount!r} is not below 1e30")
         balances[name] = value
     if not any(balances.values()):
         raise InvalidParams("balances: the account must start with something (> 0)")
