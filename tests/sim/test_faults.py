@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 from decimal import Decimal
@@ -216,22 +217,16 @@ async def test_a_fault_that_does_not_fit_the_stream_is_refused(sim: ExchangeSimu
         await sim.send_bad_record("btcusdt@depth", "zero_price")
 
 
+_OWN_RANGES = {"seed", "firehose", "book_depth", "history_days"}
+
+
 @pytest.mark.parametrize(
     "name",
     [
-        "ticker_interval_s",
-        "trade_interval_s",
-        "book_interval_s",
-        "ping_interval_s",
-        "ping_timeout_s",
-        "max_catch_up_s",
-        "trade_memory",
-        "max_control_messages_per_s",
-        "max_streams_per_connection",
-        "rest_weight_per_minute",
-        "max_control_bytes",
-        "max_frame_bytes",
-        "send_queue_frames",
+        f.name
+        for f in dataclasses.fields(SimConfig)
+        # the others have ranges of their own (seed: any; firehose >= 0; depth, days)
+        if f.name.endswith("_s") or (f.type == "int" and f.name not in _OWN_RANGES)
     ],
 )
 @pytest.mark.parametrize("value", [math.nan, -1, 0])

@@ -4,17 +4,23 @@ which imports the server: ``sim`` and ``lab`` need only these)."""
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def port(text: str) -> int:
     """A TCP port for ``--port``: 0 (any free one) to 65535.  Checked here, where the
     parser can say so, not at bind time after the engine has started."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    value = _whole(text)
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a port: 0 (any free port) to 65535")
+    return value
+
+
+def count(text: str) -> int:
+    """A count flag (``--shards``, ``--max-frames``): a whole number >= 1."""
+    value = _whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: expected 1 or more")
     return value
 
 
@@ -24,17 +30,13 @@ def positive_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value != value or value == float("inf"):
+    if not 0 < value < math.inf:  # (a NaN fails both)
         raise argparse.ArgumentTypeError(f"{text!r}: expected seconds > 0")
     return value
 
 
-def count(text: str) -> int:
-    """A count flag (``--shards``, ``--max-frames``): a whole number >= 1."""
+def _whole(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: expected 1 or more")
-    return value
