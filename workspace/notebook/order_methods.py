@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from workspace.decimals import NOT_FINITE, refusal, to_decimal
+from workspace.decimals import NOT_FINITE, read_decimal, to_decimal
 from workspace.errors import InvalidParams
 from workspace.trading.orders import Order
 from workspace.trading.requests import OrderRequest, OrderType, Side
@@ -23,19 +23,18 @@ MAX_TEXT_GIVEN = 200
 
 
 def exact(value: Number | None, name: str = "value") -> Decimal | None:
-    """``to_decimal`` for the notebook's other numbers (balances, a close's quantity,
+    """``read_decimal`` for the notebook's other numbers (balances, a close's quantity,
     ``round_qty``): ``None`` stays "not given"; NaN and the infinities pass as such, for
     the caller's own check; what is not a number at all, or one beyond the range any
     price or quantity takes, raises ``InvalidParams`` naming ``name`` and the value."""
     if value is None:
         return None
-    number = to_decimal(value)
-    if number is not None:
+    number = read_decimal(value)
+    if isinstance(number, Decimal):
         return number
-    why = refusal(value)
-    if why == NOT_FINITE:
+    if number == NOT_FINITE:
         return Decimal(str(value).strip())
-    raise InvalidParams(f"{name} {why}, got {value!r:.60}")
+    raise InvalidParams(f"{name} {number}, got {value!r:.60}")
 
 
 def order_field(value: object) -> object:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeAlias
 
-from workspace.decimals import MAX_INT, refusal, to_decimal
+from workspace.decimals import MAX_INT, read_decimal
 from workspace.errors import WorkspaceError
 from workspace.market.errors import MalformedSymbolError
 from workspace.market.subscriptions import normalize_symbol
@@ -233,9 +233,9 @@ class _Fields:
             if required:
                 raise self.fail(f"'{name}' is required")
             return None
-        number = to_decimal(value)
-        if number is None:
-            raise self.fail(f"'{name}' {refusal(value)}, got {_quoted(value)}")
+        number = read_decimal(value)
+        if isinstance(number, str):
+            raise self.fail(f"'{name}' {number}, got {_quoted(value)}")
         if number < 0 or (positive and number == 0):
             raise self.fail(f"'{name}' must be {'positive' if positive else 'non-negative'}")
         return number
