@@ -7,11 +7,13 @@ from decimal import Decimal
 
 import msgspec
 
+from workspace.decimals import MAX_EXPONENT
+
 ASSET_RE = re.compile(r"^[A-Z0-9]{1,20}$")
-MAX_AMOUNT = Decimal("1e30")
-"""Every balance is below this, as every number a client sends is (the protocol's
-bound, ``workspace.decimals``): the account's 60-digit arithmetic stays exact with
-room for prices and fees."""
+MAX_AMOUNT = Decimal(f"1e{MAX_EXPONENT}")
+"""Every balance is below this (1e30), the bound of every number a client sends
+(``workspace.decimals``): the account's 60-digit arithmetic stays exact with room for
+prices and fees."""
 
 
 class AccountConfig(msgspec.Struct, frozen=True, kw_only=True):

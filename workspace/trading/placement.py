@@ -116,7 +116,7 @@ def prepare(
     if isinstance(looked_up, Refusal):
         return base, looked_up
     info = looked_up
-    refusal = _request(request, cid) or _account_kind(acct, base)
+    refusal = _request(request, given_cid) or _account_kind(acct, base)
     if refusal is not None:
         return base, refusal
     order = _with_legs(acct, base, ts_ms)
@@ -171,11 +171,12 @@ def _symbol(acct: Account, symbol: object) -> SymbolInfo | Refusal | None:
     return acct.rules.lookup(symbol)
 
 
-def _request(request: OrderRequest, cid: str | None) -> Refusal | None:
+def _request(request: OrderRequest, given_cid: object) -> Refusal | None:
+    """``given_cid``: the request's client order id as the caller set it."""
     reason = check_request(request)
     if reason is not None:
         return Refusal(ReasonCode.INVALID_PARAMS, reason)
-    if raw(request, "client_order_id") is not None and (cid is None or not CLIENT_ID_RE.match(cid)):
+    if given_cid is not None and not (isinstance(given_cid, str) and CLIENT_ID_RE.match(given_cid)):
         return Refusal(
             ReasonCode.INVALID_PARAMS,
             "Client order id must be 1 to 36 of the characters A-Z a-z 0-9 . : / _ -",
