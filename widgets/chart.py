@@ -83,6 +83,8 @@ class ChartPanel(Panel):
         """``interval``: seconds between flushes to the browser (like every panel);
         ``timeframe``: the candles' interval; ``poll``: seconds between polls of the
         forming bar (None: never, tests drive ``CANDLES`` themselves)."""
+        if timeframe not in INTERVALS:  # (before the panel starts listening to the session)
+            raise ValueError(f"timeframe must be one of {', '.join(INTERVALS)}, got {timeframe!r}")
         self.state = ChartState()
         self._pending: dict[float, list[float]] = {}  # bars to send, by open time
         self._sent_fills = 0

@@ -7,19 +7,17 @@ clicked in the book goes into the ticket.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import ipywidgets
 
-from widgets.book import DEPTHS, BookPanel
+from widgets.book import BookPanel
 from widgets.chart import ChartPanel
 from widgets.orders import OrdersPanel
 from widgets.panel import Panel
 from widgets.portfolio import PortfolioPanel
 from widgets.positions import PositionsPanel
-from widgets.state.chart import INTERVALS
 from widgets.status import MetricsSource, StatusPanel
 from widgets.tickers import TickersPanel
 from widgets.ticket import TicketPanel
@@ -46,11 +44,9 @@ class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
         timeframe: str = "1m",
         depth: int = 10,
     ) -> None:
-        # nothing is built before every argument is checked: a panel listens to the
-        # session from its start, and one left behind by a later refusal would go on
         self._unlinks: list[Callable[[], None]] = []
         self._built: list[Panel] = []
-        names = _checked(session, symbols, timeframe, depth, interval)
+        names = _checked(session, symbols)
         first = names[0] if names else ""
         timing: dict[str, Any] = {} if interval is None else {"interval": interval}
         try:
@@ -69,6 +65,8 @@ class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
             self.positions = self._keep(PositionsPanel(session, **timing))
             self.orders = self._keep(OrdersPanel(session, **timing))
         except BaseException:
+            # each panel checks its own arguments before it listens to the session; the
+            # ones built before a refusal listen already, and must not go on
             for panel in self._built:
                 panel.close()
             self._built.clear()
@@ -159,31 +157,16 @@ class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
         super().close()
 
 
-def _checked(
-    session: object,
-    symbols: Iterable[str] | str,
-    timeframe: str,
-    depth: int,
-    interval: float | None,
-) -> list[str]:
-    """The dashboard's arguments checked (clear errors, before any panel exists); its
-    symbols normalized (one symbol may be given as a string)."""
+def _checked(session: object, symbols: Iterable[str] | str) -> list[str]:
+    """The session checked and the symbols normalized (one may be given as a string),
+    before any panel exists; the panels check the rest of their arguments."""
     if not isinstance(session, TradingSession):
         raise TypeError(
             "dashboard needs a trading session (a Workspace's, a RealtimeClient), got "
             f"{type(session).__name__}"
         )
     listed = [symbols] if isinstance(symbols, str) else list(symbols)
-    names = [normalize_symbol(symbol) for symbol in listed]
-    if timeframe not in INTERVALS:
-        raise ValueError(f"timeframe must be one of {', '.join(INTERVALS)}, got {timeframe!r}")
-    if depth not in DEPTHS:
-        raise ValueError(f"depth must be one of {DEPTHS}, got {depth!r}")
-    if interval is not None and not (
-        isinstance(interval, int | float) and 0 <= interval < math.inf
-    ):
-        raise ValueError(f"interval must be a number of seconds >= 0, got {interval!r}")
-    return names
+    return [normalize_symbol(symbol) for symbol in listed]
 
 
 def dashboard(

@@ -46,8 +46,11 @@ class Coalescer:
         clock: Callable[[], float] = time.monotonic,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
-        if not 0 <= interval < math.inf:  # (NaN fails every comparison)
-            raise ValueError(f"interval must be a number of seconds >= 0, got {interval}")
+        # (a NaN fails every comparison; a bool is no number of seconds)
+        if isinstance(interval, bool) or not (
+            isinstance(interval, int | float) and 0 <= interval < math.inf
+        ):
+            raise ValueError(f"interval must be a number of seconds >= 0, got {interval!r}")
         self._flush = flush
         self._interval = interval
         self._scheduler = scheduler

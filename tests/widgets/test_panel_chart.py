@@ -411,6 +411,15 @@ async def test_the_poll_brings_the_exact_forming_bar() -> None:
     panel.close()
 
 
+async def test_a_bad_timeframe_is_refused_before_the_panel_listens() -> None:
+    """The trait refused it only after the panel had started listening to the
+    session, and that listener stayed."""
+    session = chart_session(klines(5))
+    with pytest.raises(ValueError, match="timeframe must be one of 1m, 5m, 15m, 1h, 4h, 1d"):
+        ChartPanel(session, "BTCUSDT", timeframe="7m", poll=None)
+    assert session.listeners == []
+
+
 async def test_other_symbols_do_not_flush_the_displayed_chart() -> None:
     session = chart_session(klines(5))
     panel = ChartPanel(session, "BTCUSDT", poll=None)
