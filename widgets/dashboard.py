@@ -21,6 +21,7 @@ from widgets.positions import PositionsPanel
 from widgets.status import MetricsSource, StatusPanel
 from widgets.tickers import TickersPanel
 from widgets.ticket import TicketPanel
+from workspace.errors import InvalidParams
 from workspace.market.subscriptions import normalize_symbol
 from workspace.session import TradingSession
 
@@ -165,7 +166,14 @@ def _checked(session: object, symbols: Iterable[str] | str) -> list[str]:
             "dashboard needs a trading session (a Workspace's, a RealtimeClient), got "
             f"{type(session).__name__}"
         )
-    listed = [symbols] if isinstance(symbols, str) else list(symbols)
+    if isinstance(symbols, str):
+        return [normalize_symbol(symbols)]
+    try:
+        listed = list(symbols)
+    except TypeError:
+        raise InvalidParams(
+            f"symbols must be a list of symbols like ['BTCUSDT'] (or one), got {symbols!r:.60}"
+        ) from None
     return [normalize_symbol(symbol) for symbol in listed]
 
 

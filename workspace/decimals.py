@@ -13,21 +13,25 @@ MAX_EXPONENT = 30
 MAX_TEXT = 40
 NOT_FINITE = "must be a finite number"
 """:func:`read_decimal`'s refusal of NaN and the infinities."""
+OUT_OF_SIZE = f"must be within 1e-{MAX_EXPONENT} to 1e{MAX_EXPONENT} in size"
+# an int this long is beyond 1e30 whatever its digits (turning a huge int into a
+# Decimal costs its length: it is judged by its size first)
+_MAX_BITS = (10**MAX_EXPONENT).bit_length()
 
 
 def read_decimal(value: object) -> Decimal | str:
     """A number (int, float, Decimal) or numeric string as an exact Decimal
     (``Decimal(str(x))``: 0.1 stays 0.1), or why it is refused, in words for a message
     that quotes it ("must be a number", :data:`NOT_FINITE`, ...): bool, NaN,
-    infinities, containers, garbage, integers beyond 2**63, exponents beyond 1e±30."""
+    infinities, containers, garbage, numbers beyond 1e±30 in size (integers too)."""
     if isinstance(value, bool):
         return "must be a number"
     if isinstance(value, Decimal):
         number = value
     elif isinstance(value, int):
-        if abs(value) > MAX_INT:
-            return f"must be between -{MAX_INT} and {MAX_INT}"
-        number = Decimal(str(value))
+        if value.bit_length() > _MAX_BITS:
+            return OUT_OF_SIZE
+        number = Decimal(value)
     elif isinstance(value, float):
         if not math.isfinite(value):
             return NOT_FINITE
@@ -44,7 +48,7 @@ def read_decimal(value: object) -> Decimal | str:
     if not number.is_finite():
         return NOT_FINITE
     if number and not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
-        return f"must be within 1e-{MAX_EXPONENT} to 1e{MAX_EXPONENT} in size"
+        return OUT_OF_SIZE
     return number
 
 

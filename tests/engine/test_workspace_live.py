@@ -132,6 +132,40 @@ async def test_bad_symbol_and_ids_of_the_wrong_type_are_clear(ws: Workspace) -> 
     assert ws.engine.running
 
 
+async def test_the_other_calls_refuse_arguments_of_the_wrong_kind_in_words(
+    ws: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    # each of these raised AttributeError or TypeError ("str object expected; got
+    # None"), or was taken and failed later, far from the call
+    with pytest.raises(MalformedSymbolError, match="got int"):
+        ws.quote(5)  # type: ignore[arg-type]
+    with pytest.raises(MalformedSymbolError, match="got NoneType"):
+        ws.symbol_info(None)  # type: ignore[arg-type]
+    assert ws.symbol_info(" btcusdt ") == ws.symbol_info("BTCUSDT") is not None
+    with pytest.raises(InvalidParams, match=r"place takes an OrderRequest .* got str"):
+        ws.place("BTCUSDT")  # type: ignore[arg-type]
+    for timeout in ("5", None, 0, -1, float("nan")):
+        with pytest.raises(InvalidParams, match="timeout_s must be a number of seconds > 0"):
+            await ws.wait_for_book("BTCUSDT", timeout)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParams, match=r"position_id .* such as position\.id"):
+        ws.close_position(7)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParams, match="quantity must be within 1e-30 to 1e30 in size"):
+        ws.close_position("pos-1", 10**40)
+    # a listener that cannot be called is refused now, not logged by every message
+    with (
+        caplog.at_level(logging.ERROR),
+        pytest.raises(InvalidParams, match="listen takes a function"),
+    ):
+        ws.listen(None)  # type: ignore[arg-type]
+    # a malformed symbol for a callback would have waited for ticks that never come
+    with pytest.raises(MalformedSymbolError, match="malformed symbol 'btc/usdt'"):
+        ws.on_tick("btc/usdt")
+    with pytest.raises(InvalidParams, match="symbols must be a list of symbols"):
+        ws.dashboard(symbols=5)
+    assert not [r for r in caplog.records if "listener" in r.getMessage()]
+    assert ws.engine.running
+
+
 async def test_numbers_convert_exactly_through_their_string_form(ws: Workspace) -> None:
     await ws.subscribe("BTCUSDT")
     order = ws.limit("BTCUSDT", "buy", 0.1, 1000.1)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from workspace.decimals import read_decimal
 from workspace.protocol.commands import (
     ACTIONS,
     GetCandles,
@@ -147,7 +148,7 @@ def test_a_bad_time_in_force_is_invalid_params(fields: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "quantity", [0, -1, "NaN", "Infinity", "-inf", True, None, "abc", [1], {}, "1e99", 10**30]
+    "quantity", [0, -1, "NaN", "Infinity", "-inf", True, None, "abc", [1], {}, "1e99", 10**31]
 )
 def test_quantity_must_be_a_positive_finite_number(quantity: Any) -> None:
     error = error_of(
@@ -164,6 +165,10 @@ def test_quantity_must_be_a_positive_finite_number(quantity: Any) -> None:
         ("NaN", "'quantity' must be a finite number, got \"NaN\""),
         ("1e99", "'quantity' must be within 1e-30 to 1e30 in size, got \"1e99\""),
         ("9" * 60, "'quantity' must be a number of 1 to 40 characters, got \"99999"),
+        # an integer is judged by its size like any number (it said "between
+        # -9223372036854775807 and 9223372036854775807", and took 1e20 but not 10**20)
+        (10**40, "'quantity' must be within 1e-30 to 1e30 in size, got 1000000000"),
+        (2**100, "'quantity' must be within 1e-30 to 1e30 in size, got 1267650600"),
     ],
 )
 def test_a_refused_number_says_why_and_quotes_what_came(quantity: Any, message: str) -> None:
@@ -172,6 +177,11 @@ def test_a_refused_number_says_why_and_quotes_what_came(quantity: Any, message: 
     )
     assert error.message.startswith(message)
     assert len(error.message) < 120  # a long value is cut
+
+
+def test_an_integer_within_the_bound_reads_as_exactly_as_its_text() -> None:
+    for value in (10**20, -(10**29), 10**30, 2**64):
+        assert read_decimal(value) == read_decimal(str(value)) == Decimal(str(value))
 
 
 @pytest.mark.parametrize(

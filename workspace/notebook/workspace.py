@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
@@ -158,10 +159,11 @@ async def live_feed_factory(
     return build, simulator
 
 
-def _reference(value: object, name: str) -> str:
-    """An order or position id as the account takes it (a string)."""
+def _reference(value: object, name: str, example: str) -> str:
+    """An order or position id as the account takes it (a string); ``example``: where
+    such an id is found (``order.id``)."""
     if not isinstance(value, str):
-        raise InvalidParams(f"{name} must be a string (an id such as order.id), got {value!r:.60}")
+        raise InvalidParams(f"{name} must be a string (an id such as {example}), got {value!r:.60}")
     return value
 
 
@@ -530,6 +532,12 @@ class Workspace(OrderMethods):
         return self._session
 
     def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(message)`` with every message of the session; returns the
+        function that stops it."""
+        if not callable(listener):
+            raise InvalidParams(
+                f"listen takes a function of one message, got {type(listener).__name__}"
+            )
         return self.session.listen(listener)
 
     def stream(self) -> AsyncIterator[Message]:
@@ -615,7 +623,7 @@ class Workspace(OrderMethods):
 
     def quote(self, symbol: str) -> Message | None:
         """The latest ``MARKET_UPDATE`` of ``symbol``."""
-        return self._require().market_update(symbol)
+        return self._require().market_update(normalize_symbol(symbol))
 
     async def candles(
         self, symbol: str, interval: str = "1m", limit: int = DEFAULT_LIMIT, *, exact: bool = False
@@ -649,7 +657,13 @@ class Workspace(OrderMethods):
     async def wait_for_book(self, symbol: str, timeout_s: float = 10.0) -> OrderBook:
         """The order book of ``symbol`` once it is synchronised (``TimeoutError`` after
         ``timeout_s`` seconds).  The ``OrderBook`` itself, updated in place."""
-        return await self._require().wait_for_book(symbol, timeout_s)
+        if (
+            isinstance(timeout_s, bool)
+            or not isinstance(timeout_s, int | float)
+            or not 0 < timeout_s < math.inf
+        ):
+            raise InvalidParams(f"timeout_s must be a number of seconds > 0, got {timeout_s!r:.40}")
+        return await self._require().wait_for_book(normalize_symbol(symbol), timeout_s)
 
     @property
     def gaps(self) -> pd.DataFrame:
@@ -666,27 +680,33 @@ class Workspace(OrderMethods):
     # -- orders (buy, sell, limit, ... come from OrderMethods) ------------------------
     def place(self, request: OrderRequest) -> Order:
         """Place any order; returns it at once (REJECTED with ``reason`` if invalid)."""
+        if not isinstance(request, OrderRequest):
+            raise InvalidParams(
+                f"place takes an OrderRequest (workspace.trading), got "
+                f"{type(request).__name__}: ws.buy, ws.limit ... build one for you"
+            )
         return self._require().place(request)[0]
 
     def cancel(self, order_id: str) -> Order:
         """Cancel an open order.  Raises ``NotFound`` / ``InvalidParams`` (final)."""
-        return self._require().cancel(_reference(order_id, "order_id"))[0]
+        return self._require().cancel(_reference(order_id, "order_id", "order.id"))[0]
 
     def close_position(self, position_id: str, quantity: Number | None = None) -> Order:
         """Close all or part of a position with a market order; returns that order.  On a
         spot account the exits holding the asset back give way first (docs/trading.md)."""
         engine = self._require()
-        return engine.close(_reference(position_id, "position_id"), exact(quantity, "quantity"))[0]
+        position = _reference(position_id, "position_id", "position.id")
+        return engine.close(position, exact(quantity, "quantity"))[0]
 
     def order(self, order_id: str) -> Order:
         """An order (or a leg) as it stands now, by id (an old final one from the
         journal).  Raises ``NotFound``."""
-        return self._require().order(_reference(order_id, "order_id"))
+        return self._require().order(_reference(order_id, "order_id", "order.id"))
 
     def symbol_info(self, symbol: str) -> SymbolInfo | None:
         """The exchange's rules for ``symbol`` (tick, lot step, minimums ...), once
         the listing is loaded."""
-        return self._require().account.symbol_info(symbol)
+        return self._require().account.symbol_info(normalize_symbol(symbol))
 
     def round_qty(self, symbol: str, quantity: Number) -> Decimal:
         """``quantity`` rounded down to ``symbol``'s lot step (Decimal in, Decimal out);
@@ -744,9 +764,9 @@ class Workspace(OrderMethods):
     def _decorator(self, kind: CallbackKind, args: tuple[str | StrategyFunction, ...]) -> Any:
         if len(args) == 1 and callable(args[0]):
             return self._add(kind, args[0], ())
-        names = tuple(a.upper() for a in args if isinstance(a, str))
-        if len(names) != len(args):
+        if not all(isinstance(a, str) for a in args):
             raise InvalidParams("on_tick/on_fill/on_order take symbols, or decorate directly")
+        names = tuple(normalize_symbol(a) for a in args)
 
         def decorate(function: F) -> F:
             self._add(kind, function, names)
