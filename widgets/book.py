@@ -16,7 +16,7 @@ from typing import Any
 import traitlets
 
 from widgets.assets import panel_css, panel_esm
-from widgets.panel import Panel
+from widgets.panel import Panel, panel_symbol
 from widgets.state.book import BookState
 from widgets.state.numbers import as_float
 from widgets.state.wording import format_price, split_symbol
@@ -46,13 +46,14 @@ class BookPanel(Panel):
     ) -> None:
         if depth not in DEPTHS:
             raise ValueError(f"depth must be one of {DEPTHS}, got {depth}")
+        symbol = panel_symbol(symbol)
         self.state = BookState(symbol, depth)
         self._picks: list[PickCallback] = []
         self._subscribed = ""
         super().__init__(session, **kwargs)
         with self.hold_sync():
             self.depth = depth
-            self.symbol = symbol.upper()
+            self.symbol = symbol
             self.assets = list(split_symbol(self.symbol))
         self.observe(self._on_symbol, names=["symbol"])
 

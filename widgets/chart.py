@@ -16,6 +16,7 @@ messages: ``reset`` (the whole history, once per view, symbol or timeframe) and
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable
 from functools import cache
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import traitlets
 
 from widgets.assets import STATIC, panel_css, panel_esm
-from widgets.panel import Panel, wall_ms
+from widgets.panel import Panel, panel_symbol, wall_ms
 from widgets.state.chart import INTERVALS, ChartState
 from widgets.state.numbers import as_float
 from workspace.session import Message, TradingSession
@@ -85,6 +86,13 @@ class ChartPanel(Panel):
         forming bar (None: never, tests drive ``CANDLES`` themselves)."""
         if timeframe not in INTERVALS:  # (before the panel starts listening to the session)
             raise ValueError(f"timeframe must be one of {', '.join(INTERVALS)}, got {timeframe!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r:.40}")
+        if poll is not None and (
+            isinstance(poll, bool) or not isinstance(poll, int | float) or not 0 < poll < math.inf
+        ):
+            raise ValueError(f"poll must be seconds > 0 or None, got {poll!r:.40}")
+        symbol = panel_symbol(symbol)
         self.state = ChartState()
         self._pending: dict[float, list[float]] = {}  # bars to send, by open time
         self._sent_fills = 0
@@ -96,7 +104,7 @@ class ChartPanel(Panel):
         with self.hold_sync():
             self.mode = mode
             self.timeframe = timeframe
-            self.symbol = symbol.upper()
+            self.symbol = symbol
         self.observe(self._on_view_change, names=["symbol", "timeframe", "mode"])
         if self.symbol:
             self.spawn(self.load(), "load")

@@ -15,14 +15,12 @@ import ipywidgets
 from widgets.book import BookPanel
 from widgets.chart import ChartPanel
 from widgets.orders import OrdersPanel
-from widgets.panel import Panel
+from widgets.panel import Panel, checked_session, panel_symbols
 from widgets.portfolio import PortfolioPanel
 from widgets.positions import PositionsPanel
 from widgets.status import MetricsSource, StatusPanel
 from widgets.tickers import TickersPanel
 from widgets.ticket import TicketPanel
-from workspace.errors import InvalidParams
-from workspace.market.subscriptions import normalize_symbol
 from workspace.session import TradingSession
 
 _P = TypeVar("_P", bound=Panel)
@@ -161,20 +159,8 @@ class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
 def _checked(session: object, symbols: Iterable[str] | str) -> list[str]:
     """The session checked and the symbols normalized (one may be given as a string),
     before any panel exists; the panels check the rest of their arguments."""
-    if not isinstance(session, TradingSession):
-        raise TypeError(
-            "dashboard needs a trading session (a Workspace's, a RealtimeClient), got "
-            f"{type(session).__name__}"
-        )
-    if isinstance(symbols, str):
-        return [normalize_symbol(symbols)]
-    try:
-        listed = list(symbols)
-    except TypeError:
-        raise InvalidParams(
-            f"symbols must be a list of symbols like ['BTCUSDT'] (or one), got {symbols!r:.60}"
-        ) from None
-    return [normalize_symbol(symbol) for symbol in listed]
+    checked_session(session, "dashboard")
+    return panel_symbols(symbols)
 
 
 def dashboard(

@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, ClassVar
 
 import anywidget
 import traitlets
 
 from widgets.throttle import DEFAULT_INTERVAL_S, Coalescer, Scheduler
+from workspace.errors import InvalidParams
+from workspace.market.subscriptions import normalize_symbol
 from workspace.session import Command, Message, TradingSession
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,37 @@ instead of leaving its button disabled forever."""
 
 def wall_ms() -> int:
     return int(time.time() * 1000)
+
+
+def checked_session(session: object, who: str) -> TradingSession:
+    """``session`` if it is one a panel can listen to; a ``TypeError`` naming ``who``
+    otherwise (before anything is built or listens)."""
+    if not isinstance(session, TradingSession):
+        raise TypeError(
+            f"{who} needs a trading session (ws.session, a RealtimeClient), got "
+            f"{type(session).__name__}"
+        )
+    return session
+
+
+def panel_symbol(symbol: object) -> str:
+    """A panel's symbol upper-cased, or "" (none chosen yet); a malformed one or one
+    that is not a string raises ``MalformedSymbolError``."""
+    if isinstance(symbol, str) and not symbol.strip():
+        return ""
+    return normalize_symbol(symbol)
+
+
+def panel_symbols(symbols: object) -> list[str]:
+    """Symbols for a panel: one given as a string, or a list of them, each checked as
+    :func:`panel_symbol` checks one (a string is not read letter by letter)."""
+    if isinstance(symbols, str):
+        return [normalize_symbol(symbols)]
+    if not isinstance(symbols, Iterable):
+        raise InvalidParams(
+            f"symbols must be a list of symbols like ['BTCUSDT'] (or one), got {symbols!r:.60}"
+        )
+    return [normalize_symbol(symbol) for symbol in symbols]
 
 
 def listen_link(session: TradingSession, callback: Callable[[str], None]) -> Callable[[], None]:
@@ -85,6 +118,7 @@ class Panel(anywidget.AnyWidget):
         scheduler: Scheduler | None = None,
         **kwargs: Any,
     ) -> None:
+        checked_session(session, type(self).__name__)
         super().__init__(root_class=self.css_class, **kwargs)
         try:
             self._loop = asyncio.get_running_loop()

@@ -47,6 +47,9 @@ def _metrics_source(session: TradingSession) -> MetricsSource | None:
 
 
 class StatusPanel(Panel):
+    # (a class default: ipywidgets' __del__ closes a panel whose __init__ refused its
+    # arguments before this was set)
+    _unlink: Callable[[], None] | None = None
     css_class = "tw-status"
     _esm = panel_esm("status")
     _css = panel_css("status")
@@ -67,6 +70,11 @@ class StatusPanel(Panel):
         interval: float = STATUS_INTERVAL_S,
         **kwargs: Any,
     ) -> None:
+        if metrics is not None and not callable(metrics):
+            raise TypeError(
+                "metrics must be a function returning a dict, or None; got "
+                f"{type(metrics).__name__}"
+            )
         self.state = StatusState()
         self._metrics = metrics if metrics is not None else _metrics_source(session)
         self._poller: asyncio.Task[Any] | None = None

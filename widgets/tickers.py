@@ -8,7 +8,7 @@ from typing import Any
 import traitlets
 
 from widgets.assets import panel_css, panel_esm
-from widgets.panel import Panel
+from widgets.panel import Panel, panel_symbols
 from widgets.state.tickers import TickersState
 from widgets.state.wording import humanize
 from workspace.session import Message, TradingSession
@@ -26,7 +26,7 @@ class TickersPanel(Panel):
 
     def __init__(self, session: TradingSession, symbols: Iterable[str] = (), **kwargs: Any) -> None:
         self.state = TickersState()
-        self._initial = [s.upper() for s in symbols]
+        self._initial = panel_symbols(symbols)
         super().__init__(session, **kwargs)
 
     def start(self) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import traitlets
 
 from widgets.assets import panel_css, panel_esm
-from widgets.panel import COMMAND_TIMEOUT_S, Panel, listen_link
+from widgets.panel import COMMAND_TIMEOUT_S, Panel, listen_link, panel_symbol, panel_symbols
 from widgets.state.numbers import as_float
 from widgets.state.ticket import (
     FIELD_LABELS,
@@ -60,6 +60,9 @@ def _decimal(value: Any) -> Decimal | None:
 
 
 class TicketPanel(Panel):
+    # (a class default: ipywidgets' __del__ closes a panel whose __init__ refused its
+    # arguments before this was set)
+    _unlink: Callable[[], None] | None = None
     css_class = "tw-ticket"
     _esm = panel_esm("ticket")
     _css = panel_css("ticket")
@@ -100,7 +103,8 @@ class TicketPanel(Panel):
         interval: float = TICKET_INTERVAL_S,
         **kwargs: Any,
     ) -> None:
-        self._known = {s.upper() for s in known_symbols} if known_symbols else None
+        self._known = set(panel_symbols(known_symbols)) if known_symbols else None
+        self._initial_symbol = panel_symbol(symbol)
         self._prices: dict[str, float] = {}
         self._infos: dict[str, dict[str, Any]] = {}
         self._asking: set[str] = set()
@@ -111,7 +115,6 @@ class TicketPanel(Panel):
         self._unlink: Callable[[], None] | None = None
         self._stopped = False
         self._link = ""
-        self._initial_symbol = symbol.strip().upper()
         super().__init__(session, interval=interval, **kwargs)
         self.form = {
             "symbol": self._initial_symbol,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
 from typing import Any
 
 import ipywidgets
@@ -10,6 +12,15 @@ import pytest
 
 import widgets
 from tests.widgets.panel_session import ScriptedSession, market
+from widgets.book import BookPanel
+from widgets.chart import ChartPanel
+from widgets.orders import OrdersPanel
+from widgets.portfolio import PortfolioPanel
+from widgets.positions import PositionsPanel
+from widgets.status import StatusPanel
+from widgets.tickers import TickersPanel
+from widgets.ticket import TicketPanel
+from workspace.errors import InvalidParams
 from workspace.market.errors import MalformedSymbolError
 
 
@@ -132,3 +143,73 @@ async def test_the_chart_leads_the_symbol_and_the_book_feeds_the_ticket() -> Non
     await asyncio.wait_for(board.book.settle(), 10)
     assert {"action": "subscribe_book", "symbol": "ETHUSDT", "depth": 10} in session.requests
     board.close()
+
+
+def _build(kind: str, session: Any, argument: Any) -> Any:
+    if kind == "book":
+        return BookPanel(session, argument)
+    if kind == "chart":
+        return ChartPanel(session, argument, poll=None)
+    if kind == "chart_poll":
+        return ChartPanel(session, "BTCUSDT", poll=argument)
+    if kind == "chart_mode":
+        return ChartPanel(session, "BTCUSDT", mode=argument, poll=None)
+    if kind == "tickers":
+        return TickersPanel(session, argument)
+    if kind == "ticket":
+        return TicketPanel(session, symbol=argument)
+    if kind == "ticket_known":
+        return TicketPanel(session, known_symbols=argument)
+    if kind == "status_metrics":
+        return StatusPanel(session, metrics=argument)
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    ("kind", "argument", "error", "words"),
+    [
+        # these raised AttributeError ('int' object has no attribute 'upper'), or took a
+        # malformed symbol and asked the engine for it, or failed later in a background
+        # task ("'<=' not supported between 'str' and 'int'" every poll)
+        ("book", 5, MalformedSymbolError, "symbol must be a string, got int"),
+        ("book", "btc/usdt", MalformedSymbolError, "malformed symbol 'btc/usdt'"),
+        ("chart", None, MalformedSymbolError, "symbol must be a string, got NoneType"),
+        ("chart_poll", "1", ValueError, "poll must be seconds > 0 or None, got '1'"),
+        ("chart_poll", float("nan"), ValueError, "poll must be seconds > 0 or None"),
+        ("chart_mode", "bars", ValueError, "mode must be one of candles, line, got 'bars'"),
+        ("tickers", 5, InvalidParams, "symbols must be a list of symbols"),
+        ("tickers", [5], MalformedSymbolError, "symbol must be a string, got int"),
+        ("ticket", ["BTCUSDT"], MalformedSymbolError, "symbol must be a string, got list"),
+        ("ticket_known", 5, InvalidParams, "symbols must be a list of symbols"),
+        ("status_metrics", 5, TypeError, "metrics must be a function returning a dict"),
+    ],
+)
+async def test_each_panel_refuses_a_bad_argument_before_it_listens(
+    kind: str, argument: Any, error: type[Exception], words: str
+) -> None:
+    session = ScriptedSession()
+    unraisable: list[Any] = []
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        with pytest.raises(error) as refused:
+            _build(kind, session, argument)
+        assert words in str(refused.value)
+        gc.collect()  # the half-built panel's __del__ closes it: that must not raise
+    finally:
+        sys.unraisablehook = hook
+    assert session.listeners == []
+    assert unraisable == []
+
+
+async def test_a_panel_needs_a_session_and_takes_symbols_as_the_dashboard_does() -> None:
+    for panel_type in (OrdersPanel, StatusPanel, PositionsPanel, PortfolioPanel):
+        with pytest.raises(TypeError, match=f"{panel_type.__name__} needs a trading session"):
+            panel_type(None)  # type: ignore[arg-type]
+    session = ScriptedSession()
+    tickers = TickersPanel(session, "btcusdt")  # one symbol, not the letters B, T, C ...
+    book = BookPanel(session, " ethusdt ")
+    await asyncio.wait_for(asyncio.gather(tickers.settle(), book.settle()), 10)
+    assert [row["symbol"] for row in tickers.rows] == ["BTCUSDT"]
+    assert book.symbol == "ETHUSDT"
+    tickers.close()
+    book.close()
