@@ -32,7 +32,8 @@ class BookPanel(Panel):
     _css = panel_css("book")
 
     symbol = traitlets.Unicode("").tag(sync=True)
-    depth = traitlets.Int(10).tag(sync=True)
+    depth = traitlets.Enum(DEPTHS, default_value=10).tag(sync=True)
+    """Levels a side, fixed when the panel is built (a new depth is a new panel)."""
     book = traitlets.Dict().tag(sync=True)
     assets = traitlets.List(traitlets.Unicode(), ["", ""]).tag(sync=True)
     """[base, quote]: the units of the size and price columns."""
@@ -105,6 +106,8 @@ class BookPanel(Panel):
     def on_pick(self, callback: PickCallback) -> Callable[[], None]:
         """Call ``callback(price, symbol)`` when a price is clicked; returns the function
         that stops it."""
+        if not callable(callback):
+            raise TypeError(f"on_pick takes a function of (price, symbol), got {callback!r:.40}")
         self._picks.append(callback)
         return lambda: self._picks.remove(callback) if callback in self._picks else None
 

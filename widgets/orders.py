@@ -14,7 +14,7 @@ from typing import Any
 import traitlets
 
 from widgets.assets import panel_css, panel_esm
-from widgets.panel import Panel
+from widgets.panel import Panel, reference
 from widgets.state.orders import TABS, OrdersState
 from workspace.session import Message, TradingSession
 
@@ -51,6 +51,8 @@ class OrdersPanel(Panel):
         self.counts = self.state.counts()
 
     async def cancel(self, order_id: str) -> Message:
+        """Cancel one order (a leg's id cancels its group); returns the reply."""
+        order_id = reference(order_id, "order_id", "order-7")
         self.canceling = [*self.canceling, order_id]
         try:
             reply = await self.command({"action": "cancel_order", "order_id": order_id})

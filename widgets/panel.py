@@ -73,6 +73,14 @@ def panel_symbols(symbols: object) -> list[str]:
     return [normalize_symbol(symbol) for symbol in symbols]
 
 
+def reference(value: object, name: str, example: str) -> str:
+    """An order or position id a panel action was given: a string, or ``InvalidParams``
+    (a number or ``None`` was a ``TraitError`` about the panel's own list of pending ids)."""
+    if not isinstance(value, str):
+        raise InvalidParams(f"{name} must be a string like {example!r}, got {value!r:.60}")
+    return value
+
+
 def listen_link(session: TradingSession, callback: Callable[[str], None]) -> Callable[[], None]:
     """Follow a remote session's connection state (``RealtimeClient.on_state``:
     ``connected``, ``reconnecting``, ``closed``...); ``callback`` gets the current one

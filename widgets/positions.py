@@ -11,8 +11,10 @@ from typing import Any
 import traitlets
 
 from widgets.assets import panel_css, panel_esm
-from widgets.panel import Panel
+from widgets.panel import Panel, reference
 from widgets.state.positions import TABS, PositionsState
+from workspace.decimals import read_decimal
+from workspace.errors import InvalidParams
 from workspace.session import Message, TradingSession
 
 
@@ -49,9 +51,13 @@ class PositionsPanel(Panel):
 
     async def close_position(self, position_id: str, quantity: float | None = None) -> Message:
         """Close a position (all of it unless ``quantity``) with a market order."""
+        position_id = reference(position_id, "position_id", "pos-1")
         command: dict[str, Any] = {"action": "close_position", "position_id": position_id}
         if quantity is not None:
-            command["quantity"] = float(Decimal(str(quantity)))
+            amount = read_decimal(quantity)
+            if not isinstance(amount, Decimal):
+                raise InvalidParams(f"quantity {amount}, got {quantity!r:.40}")
+            command["quantity"] = float(amount)
         self.closing = [*self.closing, position_id]
         try:
             reply = await self.command(command)

@@ -11,6 +11,7 @@ from widgets.assets import panel_css, panel_esm
 from widgets.panel import Panel, panel_symbols
 from widgets.state.tickers import TickersState
 from widgets.state.wording import humanize
+from workspace.market.errors import MalformedSymbolError
 from workspace.session import Message, TradingSession
 
 
@@ -44,7 +45,7 @@ class TickersPanel(Panel):
 
     async def add(self, symbol: str) -> Message:
         """Subscribe the session to ``symbol`` and show its row."""
-        symbol = symbol.strip().upper()
+        symbol = _typed(symbol).strip().upper()
         if not symbol:
             self.add_error = "Enter a symbol, e.g. BTCUSDT"
             return {"type": "ERROR", "code": "INVALID_PARAMS", "message": "empty symbol"}
@@ -65,7 +66,7 @@ class TickersPanel(Panel):
 
     async def remove(self, symbol: str) -> Message:
         """Unsubscribe the session from ``symbol`` and drop its row."""
-        symbol = symbol.strip().upper()
+        symbol = _typed(symbol).strip().upper()
         self.state.remove(symbol)
         self.changed()
         reply = await self.command({"action": "unsubscribe_ticker", "symbol": symbol})
@@ -83,3 +84,11 @@ class TickersPanel(Panel):
             self.add_error = ""
             return None
         return super().on_action(action, content)
+
+
+def _typed(symbol: object) -> str:
+    """A symbol typed in the panel or given by code: a string (an empty or malformed one
+    is the engine's to refuse, in the panel's words), else ``MalformedSymbolError``."""
+    if not isinstance(symbol, str):
+        raise MalformedSymbolError(f"symbol must be a string, got {type(symbol).__name__}")
+    return symbol

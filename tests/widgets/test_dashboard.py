@@ -9,6 +9,7 @@ from typing import Any
 
 import ipywidgets
 import pytest
+import traitlets
 
 import widgets
 from tests.widgets.panel_session import ScriptedSession, market
@@ -213,3 +214,29 @@ async def test_a_panel_needs_a_session_and_takes_symbols_as_the_dashboard_does()
     assert book.symbol == "ETHUSDT"
     tickers.close()
     book.close()
+
+
+async def test_the_panels_python_actions_refuse_arguments_of_the_wrong_kind() -> None:
+    """A number for an id was a TraitError about the panel's own list of pending ids, a
+    number for a symbol an AttributeError, a quantity 'x' a decimal.InvalidOperation;
+    a book took a callback it could not call, and a depth of 7 it would never show."""
+    session = ScriptedSession()
+    orders, positions = OrdersPanel(session), PositionsPanel(session)
+    tickers, book = TickersPanel(session), BookPanel(session, "BTCUSDT")
+    with pytest.raises(InvalidParams, match="order_id must be a string like 'order-7', got 5"):
+        await orders.cancel(5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParams, match="position_id must be a string like 'pos-1'"):
+        await positions.close_position(None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParams, match="quantity must be a number, got 'x'"):
+        await positions.close_position("pos-1", "x")  # type: ignore[arg-type]
+    for action in (tickers.add, tickers.remove):
+        with pytest.raises(MalformedSymbolError, match="symbol must be a string, got int"):
+            await action(5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="on_pick takes a function"):
+        book.on_pick(5)  # type: ignore[arg-type]
+    with pytest.raises(traitlets.TraitError):
+        book.depth = 7
+    # nothing went out for any of them
+    assert not [r for r in session.requests if r["action"] in ("cancel_order", "close_position")]
+    for panel in (orders, positions, tickers, book):
+        panel.close()
