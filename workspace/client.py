@@ -181,6 +181,9 @@ class RealtimeClient:
         return dict(self._books)
 
     def on_state(self, callback: Callable[[State], object]) -> Callable[[], None]:
+        """Call ``callback(state)`` on each change of the connection's state; returns the
+        function that stops it."""
+        _callable(callback, "on_state", "a function of the state")
         self._state_listeners.append(callback)
         return lambda: self._state_listeners.remove(callback)
 
@@ -189,6 +192,7 @@ class RealtimeClient:
         resume (its journal is another one: a restart without ``--db``, a wiped file).
         The order history before it is not the server's any more; the snapshot that
         follows is the new starting point, and nothing after it is skipped."""
+        _callable(callback, "on_reset", "a function of the RESUME_RESET error")
         self._reset_listeners.append(callback)
         return lambda: self._reset_listeners.remove(callback)
 
@@ -429,6 +433,9 @@ class RealtimeClient:
 
     # -- TradingSession: listen / stream -------------------------------------------------------
     def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(message)`` with every message, through its own bounded queue;
+        returns the function that stops it."""
+        _callable(listener, "listen", "a function of one message")
         queue: ConflatingQueue[Message] = ConflatingQueue(self.max_pending)
         self._queues.append(queue)
         task = asyncio.get_running_loop().create_task(self._drain(queue, listener))
@@ -503,15 +510,23 @@ class RealtimeClient:
             await asyncio.sleep(self.ping_interval)
 
 
+def _callable(function: object, method: str, what: str) -> None:
+    """A callback must be callable now, not fail with each message later."""
+    if not callable(function):
+        raise TypeError(f"{method} takes {what}, got {type(function).__name__}")
+
+
 def _unsendable(command: Command) -> str | None:
     """Why ``command`` cannot go out as the JSON the server reads, or ``None``.  JSON has
     no NaN or infinity (an encoder writes ``null``, which the server reads as a field
     not given: "'quantity' is required"), nor arbitrary objects."""
     for name, value in command.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            return f"'{name}' must be a finite number, got {value}"
-        if isinstance(value, Decimal) and not value.is_finite():
-            return f"'{name}' must be a finite number, got {value}"
+        # (the client does not know which fields are numbers: "must be a finite number"
+        # said so of a NaN symbol too)
+        if (isinstance(value, float) and not math.isfinite(value)) or (
+            isinstance(value, Decimal) and not value.is_finite()
+        ):
+            return f"'{name}' cannot be sent: JSON has no {value} (no NaN or infinity)"
         if not isinstance(value, str | int | float | Decimal | bool | list | dict | None):
-            return f"'{name}' cannot be sent: a {type(value).__name__} is not a JSON value"
+            return f"'{name}' cannot be sent: {type(value).__name__} is not a JSON value"
     return None

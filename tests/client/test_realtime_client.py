@@ -62,15 +62,20 @@ async def test_what_json_cannot_carry_is_an_error_reply_and_nothing_is_sent(
     async with RealtimeClient(server.url) as client:
         order = {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "type": "MARKET"}
         for value, words in (
-            (float("nan"), "'quantity' must be a finite number, got nan"),
-            (Decimal("Infinity"), "'quantity' must be a finite number, got Infinity"),
-            (object(), "'quantity' cannot be sent: a object is not a JSON value"),
+            (float("nan"), "'quantity' cannot be sent: JSON has no nan (no NaN or infinity)"),
+            (Decimal("Infinity"), "'quantity' cannot be sent: JSON has no Infinity"),
+            (object(), "'quantity' cannot be sent: object is not a JSON value"),
             ([object()], "cannot be sent: "),
         ):
             reply = await client.request({**order, "quantity": value})
             assert (reply["type"], reply["code"]) == ("ERROR", "INVALID_PARAMS")
             assert reply["message"].startswith(words)
         assert (await client.request({"action": "get_orders"}))["orders"] == []
+        # a callback that cannot be called is refused when it is given, not logged as a
+        # failure with every message afterwards
+        for method in (client.listen, client.on_state, client.on_reset):
+            with pytest.raises(TypeError, match=r"(listen|on_state|on_reset) takes a function"):
+                method(None)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

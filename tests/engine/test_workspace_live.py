@@ -154,7 +154,7 @@ async def test_the_other_calls_refuse_arguments_of_the_wrong_kind_in_words(
     # a listener that cannot be called is refused now, not logged by every message
     with (
         caplog.at_level(logging.ERROR),
-        pytest.raises(InvalidParams, match="listen takes a function"),
+        pytest.raises(TypeError, match="listen takes a function"),
     ):
         ws.listen(None)  # type: ignore[arg-type]
     # a malformed symbol for a callback would have waited for ticks that never come

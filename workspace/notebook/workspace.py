@@ -535,7 +535,7 @@ class Workspace(OrderMethods):
         """Call ``listener(message)`` with every message of the session; returns the
         function that stops it."""
         if not callable(listener):
-            raise InvalidParams(
+            raise TypeError(
                 f"listen takes a function of one message, got {type(listener).__name__}"
             )
         return self.session.listen(listener)
