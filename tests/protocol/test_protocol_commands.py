@@ -78,6 +78,22 @@ def test_non_object_frames_are_invalid_json(frame: str | bytes) -> None:
 def test_unknown_or_missing_action_is_unknown_action(action: Any) -> None:
     error = error_of({"action": action, "id": "a"})
     assert (error.code, error.id) == ("UNKNOWN_ACTION", "a")
+    words = "'action' is required" if action is None else "unknown action "
+    assert error.message.startswith(words)
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udc00", "\\uD83D\\u0041"])
+def test_half_a_surrogate_pair_is_named_not_called_a_truncated_frame(escape: str) -> None:
+    """The decoder's own words were "Input data was truncated"."""
+    text = '{"action": "ping", "id": "' + escape + '"}'
+    for frame in (text, text.encode()):
+        error = error_of(frame)
+        assert error.code == "INVALID_JSON"
+        assert "is half of a UTF-16 surrogate pair, not a character" in error.message
+    # a whole pair is a character, and another fault is not blamed on it
+    assert parse_command('{"action": "ping", "id": "\\ud83d\\ude00"}').id == "\U0001f600"
+    other = error_of('{"action": "ping", "id": "\\ud83d\\ude00", "x": 1.5e999}')
+    assert "Number out of range" in other.message
 
 
 @pytest.mark.parametrize("bad_id", [True, 1.5, [1], {"a": 1}, "x" * 200])

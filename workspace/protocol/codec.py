@@ -7,6 +7,7 @@ JSON number rather than a string, so the wire never changes type by accident.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -52,9 +53,27 @@ def decode_frame(frame: str | bytes, *, msgpack: bool = False) -> Any:
             return _msgpack_decoder.decode(frame)
         return _json_decoder.decode(frame)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise DecodeError(str(exc)) from exc
+        raise DecodeError(_words(frame, exc)) from exc
     except RecursionError:
         raise DecodeError(f"nested deeper than {MAX_DEPTH} levels") from None
+
+
+# half of a UTF-16 surrogate pair written as a \\u escape: the decoder refuses it as
+# "Input data was truncated", which sends the sender looking for a cut frame
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+def _words(frame: str | bytes, exc: Exception) -> str:
+    """Why the decoder refused ``frame``, in the words that point at the cause."""
+    data = frame.encode(errors="surrogatepass") if isinstance(frame, str) else bytes(frame)
+    found = _LONE_SURROGATE.search(data)
+    if found is not None:
+        escape = found.group().decode()
+        return f"{escape} is half of a UTF-16 surrogate pair, not a character"
+    return str(exc)
 
 
 def deeper_than(value: Any, limit: int = MAX_DEPTH) -> bool:

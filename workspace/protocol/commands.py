@@ -471,8 +471,12 @@ def parse_command(raw: bytes | str | Mapping[str, Any], *, msgpack: bool = False
     command_id = _command_id(data)
     action = data.get("action")
     if not isinstance(action, str) or action not in _PARSERS:
-        shown = repr(action)[:40] if action is not None else "missing"
-        raise ProtocolError("UNKNOWN_ACTION", f"unknown action {shown}", command_id)
+        if action is None:
+            # (it said "unknown action missing")
+            raise ProtocolError(
+                "UNKNOWN_ACTION", "'action' is required: a command names its action", command_id
+            )
+        raise ProtocolError("UNKNOWN_ACTION", f"unknown action {repr(action)[:40]}", command_id)
     return _PARSERS[action](_Fields(data, command_id))
 
 
