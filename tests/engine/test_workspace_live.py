@@ -623,3 +623,28 @@ async def test_concurrent_symbol_requests_share_one_subscribe(
     assert calls == [("BTCUSDT", "ETHUSDT", "SOLUSDT")]
     assert {"BTCUSDT", "ETHUSDT", "SOLUSDT"} <= feed.subscribed
     assert "NOPEUSDT" not in feed.subscribed
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        # each failed deep in start() as an AttributeError naming none of them, or opened
+        # the current folder as the journal (db=""), or took "yes" as True
+        ({"db": ""}, "db must be a file path, got ''"),
+        ({"db": 5}, "db must be a file path, got 5"),
+        ({"account": 5}, "account takes AccountConfig(...) or None, got int"),
+        ({"engine": {}}, "engine takes EngineConfig(...) or None, got dict"),
+        ({"sim": "fast"}, "sim takes SimConfig(...) or None, got str"),
+        ({"feed_config": 5}, "feed_config takes FeedConfig(...) or None, got int"),
+        ({"clock": 5}, "clock must have time_ms() and monotonic()"),
+        ({"user": 5}, "a user name is a string, got 5"),
+        ({"allow_short": "no"}, "allow_short must be True or False, got 'no'"),
+        ({"balances": 5}, "balances must be a dict like"),
+    ],
+)
+def test_a_workspace_of_the_wrong_parts_is_refused_when_it_is_made(
+    options: dict[str, object], words: str
+) -> None:
+    with pytest.raises(InvalidParams) as refused:
+        Workspace("sim", **options)  # type: ignore[arg-type]
+    assert words in str(refused.value)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -284,3 +286,22 @@ def test_any_request_comes_back_as_an_order_never_an_exception(
     if order.status is OrderStatus.REJECTED:
         assert order.reason
         assert len(events) == 1  # a refusal changes nothing else
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        # a string was taken as truthy: "no" made a margin-style account
+        ({"allow_short": "no"}, "allow_short must be True or False, got 'no'"),
+        # a NaN passed "<= 0", and every price then read as fresh
+        ({"max_price_age_ms": float("nan")}, "max_price_age_ms must be a whole number of ms"),
+        ({"market_wait_ms": 1.5}, "market_wait_ms must be a whole number of ms"),
+        ({"quote_currency": 5}, "quote_currency 5 is not an asset"),
+        ({"balances": [("BTC", D(1))]}, "balances must be a dict of asset: amount"),
+    ],
+)
+def test_an_account_config_of_the_wrong_kinds_is_refused(
+    fields: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(words)):
+        AccountConfig(**fields)

@@ -167,6 +167,49 @@ def _reference(value: object, name: str, example: str) -> str:
     return value
 
 
+def _path(value: object, name: str) -> Path:
+    """A file argument (``db``, ``users``): a non-empty path ("" opened the folder)."""
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise InvalidParams(f"{name} must be a file path, got {value!r:.60}")
+    return Path(value).expanduser()
+
+
+def _check_parts(
+    account: object,
+    engine: object,
+    sim: object,
+    feed_config: object,
+    clock: object,
+    shared_feed: object,
+) -> None:
+    """The parts a workspace is given are of their kind (each failed later, deep in the
+    start, as an AttributeError naming none of them)."""
+    from workspace.market.config import FeedConfig
+
+    parts: list[tuple[str, object, type]] = [
+        ("account", account, AccountConfig),
+        ("engine", engine, EngineConfig),
+        ("feed_config", feed_config, FeedConfig),
+        ("shared_feed", shared_feed, SharedFeed),
+    ]
+    if sim is not None:  # (the simulator is imported only for a workspace that has one)
+        from workspace.sim import SimConfig
+
+        parts.append(("sim", sim, SimConfig))
+    for name, value, kind in parts:
+        if value is not None and not isinstance(value, kind):
+            raise InvalidParams(
+                f"{name} takes {kind.__name__}(...) or None, got {type(value).__name__}"
+            )
+    if clock is not None and not all(
+        callable(getattr(clock, method, None)) for method in ("time_ms", "monotonic")
+    ):
+        raise InvalidParams(
+            f"clock must have time_ms() and monotonic() (workspace.engine.clock), got "
+            f"{type(clock).__name__}"
+        )
+
+
 def _number(value: Number, name: str) -> Decimal:
     number = exact(value, name)
     if number is None or not number.is_finite():
@@ -183,6 +226,12 @@ def account_config(
     """The ``AccountConfig`` the notebook arguments describe (``None``: the default,
     or the one a journal stored).  ``balances={"USDT": 10_000, "BTC": "0.5"}``;
     ``initial_balance`` is the shorthand for the USDT alone."""
+    if allow_short is not None and not isinstance(allow_short, bool):
+        raise InvalidParams(f"allow_short must be True or False, got {allow_short!r:.40}")
+    if balances is not None and not isinstance(balances, Mapping):
+        raise InvalidParams(
+            f"balances must be a dict like {{'USDT': 10_000, 'BTC': '0.5'}}, got {balances!r:.40}"
+        )
     shortcuts = initial_balance is not None or balances is not None or allow_short is not None
     if account is not None:
         if shortcuts:
@@ -279,8 +328,9 @@ class Workspace(OrderMethods):
         market feed of a multi-user host (``workspace.notebook.team``), instead of one of
         this workspace's own."""
         self.feed_kind, self._replay_path = parse_feed(feed)
+        _check_parts(account, engine, sim, feed_config, clock, shared_feed)
         self.user = None if user is None else normalize_name(user)
-        self._db = None if db is None else Path(db).expanduser()
+        self._db = None if db is None else _path(db, "db")
         if self._db is not None and self.user is not None:
             self._db = user_journal_path(self._db, self.user)
         self._account_config = account_config(initial_balance, balances, allow_short, account)
@@ -289,7 +339,8 @@ class Workspace(OrderMethods):
                 raise InvalidParams("users= (a users file) goes with user=NAME")
             if self._account_config is not None:
                 raise InvalidParams("the users file gives the balances: no balances= with users=")
-            self._account_config = UsersFile(users).read().get(self.user).account_config()
+            users_file = UsersFile(_path(users, "users"))
+            self._account_config = users_file.read().get(self.user).account_config()
         if shared_feed is not None and self.feed_kind == "replay":
             raise InvalidParams("a replay has a feed of its own: no shared_feed")
         self._shared_feed = shared_feed

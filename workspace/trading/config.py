@@ -55,9 +55,18 @@ class AccountConfig(msgspec.Struct, frozen=True, kw_only=True):
                 raise ValueError(f"AccountConfig.{name} must be below 1e30, got {value}")
         if self.maker_fee >= 1 or self.taker_fee >= 1:
             raise ValueError("AccountConfig fees are fractions and must be < 1")
-        if not ASSET_RE.match(self.quote_currency):
+        if not isinstance(self.allow_short, bool):
+            # ("no" is truthy: a string here would have made a margin-style account)
+            raise ValueError(
+                f"AccountConfig.allow_short must be True or False, got {self.allow_short!r:.40}"
+            )
+        if not isinstance(self.quote_currency, str) or not ASSET_RE.match(self.quote_currency):
             raise ValueError(
                 f"AccountConfig.quote_currency {self.quote_currency!r} is not an asset"
+            )
+        if not isinstance(self.balances, dict):
+            raise ValueError(
+                f"AccountConfig.balances must be a dict of asset: amount, got {self.balances!r:.40}"
             )
         for asset, amount in self.balances.items():
             if not isinstance(asset, str) or not ASSET_RE.match(asset):
@@ -72,6 +81,13 @@ class AccountConfig(msgspec.Struct, frozen=True, kw_only=True):
                 raise ValueError(f"AccountConfig.balances[{asset}] must be below 1e30")
         if self.initial_balance <= 0 and not any(self.balances.values()):
             raise ValueError("AccountConfig: the account must start with something (> 0)")
+        for name in ("max_price_age_ms", "market_wait_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                # (a NaN passed the comparison below, and every price then read as fresh)
+                raise ValueError(
+                    f"AccountConfig.{name} must be a whole number of ms, got {value!r:.40}"
+                )
         if self.max_price_age_ms <= 0 or self.market_wait_ms < 0:
             raise ValueError("AccountConfig.max_price_age_ms must be > 0 and market_wait_ms >= 0")
 

@@ -127,6 +127,8 @@ class Users:
 
 def normalize_name(name: str) -> str:
     """``name`` in lower case; raises ``InvalidParams`` unless it is a valid user name."""
+    if not isinstance(name, str):
+        raise InvalidParams(f"a user name is a string, got {name!r:.40}")
     lowered = name.strip().lower()
     if not NAME_RE.match(lowered):
         raise InvalidParams(
