@@ -43,6 +43,8 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
+from workspace.config_types import check_field_types
+
 __all__ = [
     "RETRYABLE_4XX",
     "Backoff",
@@ -144,6 +146,7 @@ class ReconnectPolicy:
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         # written so that a NaN fails each check (it fails every comparison)
         if not (0 < self.first_s <= self.cap_s < math.inf):
             raise ValueError("need 0 < first_s <= cap_s, finite")

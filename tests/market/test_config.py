@@ -69,7 +69,7 @@ def test_combined_stream_url_is_derived_from_the_base(base: str, combined: str) 
     ("changes", "message"),
     [
         ({"streams": ()}, "at least one"),
-        ({"streams": "ticker"}, "not a string"),
+        ({"streams": "ticker"}, "a string is not a tuple"),
         ({"streams": ("depth15",)}, "not one the feed normalises"),
         ({"streams": ("kline_2m",)}, "not one the feed normalises"),
         ({"streams": ("ticker_2h",)}, "not one the feed normalises"),

@@ -256,13 +256,15 @@ async def test_fuzzed_commands_are_each_answered_and_nothing_crashes(
 def test_a_limit_that_is_not_a_positive_number_is_refused(name: str, value: float) -> None:
     """ServerLimits took anything: a NaN rate would have refused every command, a
     negative frame size every frame."""
-    with pytest.raises(ValueError, match=f"ServerLimits.{name} must be a number > 0"):
+    # (a count given a NaN is not a whole number: that is said first)
+    words = f"ServerLimits.{name} must be (a number > 0|a whole number)"
+    with pytest.raises(ValueError, match=words):
         ServerLimits(**{name: value})  # type: ignore[arg-type]
 
 
 def test_none_is_no_limit_only_where_it_says_so() -> None:
     assert ServerLimits(max_connections_per_address=None).max_connections_per_address is None
-    with pytest.raises(ValueError, match="max_frame_bytes must be a number > 0, got None"):
+    with pytest.raises(ValueError, match="max_frame_bytes must be a whole number, got None"):
         ServerLimits(max_frame_bytes=None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="command_burst and rejection_burst must be >= 1"):
         ServerLimits(command_burst=0.5)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workspace.config_types import check_field_types
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EngineConfig:
@@ -44,6 +46,7 @@ class EngineConfig:
     final_orders_in_memory: int = 10_000
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         for name in (
             "positions_interval_s",
             "portfolio_interval_s",

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Final
 
+from workspace.config_types import check_field_types
 from workspace.errors import InvalidParams
 from workspace.market.subscriptions import (
     CONTROL_MESSAGES_PER_SECOND,
@@ -91,6 +92,7 @@ class FeedConfig:
     max_frame_bytes: int = 8 * 1024 * 1024
 
     def __post_init__(self) -> None:
+        check_field_types(self, InvalidParams)
         if isinstance(self.streams, str):
             raise InvalidParams("streams must be a tuple of stream kinds, not a string")
         if not self.streams:

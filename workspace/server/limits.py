@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from workspace.config_types import check_field_types
+
 _ROUNDING = 1e-9  # tokens
 
 
@@ -66,6 +68,7 @@ class ServerLimits:
     ping_timeout_s: float | None = 20.0
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         # every limit is a count, a rate or a time: > 0 (None where it means "none");
         # "not x > 0" also refuses a NaN, which fails every comparison
         for name in self.__dataclass_fields__:

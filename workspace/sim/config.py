@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from workspace.config_types import check_field_types
 from workspace.sim.clock import Clock
 
 
@@ -228,6 +229,7 @@ class SimConfig:
     send_queue_frames: int = 10_000
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         intervals = (self.ticker_interval_s, self.trade_interval_s, self.book_interval_s)
         if not all(0 < interval < math.inf for interval in intervals):  # (NaN: not < inf)
             raise ValueError("ticker/trade/book intervals must be positive seconds")
