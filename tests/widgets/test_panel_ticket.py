@@ -149,6 +149,17 @@ def test_a_price_written_as_the_panels_write_it_is_read() -> None:
     assert "must be a number" in errors_of(form(quantity="97,00.5"))["quantity"]
 
 
+def test_a_number_beyond_the_engines_bound_is_refused_in_the_ticket() -> None:
+    """ "1e999" is a finite Decimal and went out as the float inf; "1e-40" read as
+    "Quantity 0 is below the step"."""
+    words = "must be within 1e-30 to 1e30 in size, got"
+    assert words + " '1e999'" in errors_of(form(type="LIMIT", price="1e999"))["price"]
+    assert words + " '1e-40'" in errors_of(form(quantity="1e-40"))["quantity"]
+    long = errors_of(form(quantity="9" * 60))["quantity"]
+    assert words in long
+    assert len(long) < 120  # the value is cut
+
+
 def test_negative_price_is_refused() -> None:
     assert "greater than 0" in errors_of(form(type="LIMIT", price="-5"))["price"]
 

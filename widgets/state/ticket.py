@@ -22,6 +22,7 @@ from widgets.state.wording import (
     round_to_tick,
     split_symbol,
 )
+from workspace.decimals import MAX_EXPONENT, OUT_OF_SIZE
 
 ORDER_TYPES = ("MARKET", "LIMIT", "STOP_LOSS", "TAKE_PROFIT", "OCO", "TRAILING_STOP", "BRACKET")
 SIDES = ("BUY", "SELL")
@@ -103,6 +104,10 @@ def _positive(value: Any, label: str) -> tuple[Decimal | None, str | None]:
         return None, f"{label} must be a finite number"
     if number <= 0:
         return None, f"{label} must be greater than 0"
+    if not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+        # the engine's bound on any number: "1e999" became the float inf on its way out,
+        # and "1e-40" read as "Quantity 0 is below the step"
+        return None, f"{label} {OUT_OF_SIZE}, got {value!r:.40}"
     return number, None
 
 
