@@ -196,11 +196,13 @@ def test_ticket_values_snap_to_the_step_and_the_tick(tmp_path: Path) -> None:
             twOnGrid("97000.006", "0.01", false), twOnGrid("1.5", "1.00000000", true),
             twOnGrid("-1", "0.01", true), twStepDecimals("1e-7"),
             twOnGrid("97,000.504", "0.01", false), twOnGrid("1,5", "0.1", true),
+            twOnGrid("1e999", "0.01", false), twOnGrid("1e25", "0.01", false),
         ];
         """,
     )
-    # a price pasted as the panels write it snaps too; a decimal comma is left alone
-    assert out == ["0.01234", "0.3", "97000.01", "1", None, 7, "97000.50", None]
+    # a price pasted as the panels write it snaps too; a decimal comma is left alone, and
+    # so is a number too large to write plainly (it showed "Infinity", "1e+25")
+    assert out == ["0.01234", "0.3", "97000.01", "1", None, 7, "97000.50", None, None, None]
 
 
 def test_status_gap_and_age_texts(tmp_path: Path) -> None:

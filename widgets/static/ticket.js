@@ -24,7 +24,9 @@ function twOnGrid(value, step, down) {
   const text = String(value).trim();
   const v = Number(/^\d{1,3}(,\d{3})+(\.\d*)?$/.test(text) ? text.replace(/,/g, "") : text);
   const s = Number(step);
-  if (!(v > 0) || !(s > 0)) return null;
+  // beyond 1e21 toFixed writes "1e+25", and "1e999" is Infinity: left as typed, for
+  // the kernel's check to name
+  if (!(v > 0) || !(v < 1e21) || !(s > 0)) return null;
   const n = v / s;
   const k = down ? Math.floor(n + 1e-9) : Math.round(n);
   return (k * s).toFixed(twStepDecimals(step));
