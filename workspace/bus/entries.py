@@ -40,7 +40,10 @@ def message_of(fields: Fields) -> Message | None:
     data = fields.get(b"m")
     if data is None:
         return None
-    value = loads(data)
+    try:
+        value = loads(data)
+    except msgspec.DecodeError:
+        return None  # (something else wrote to the key: not ours to read)
     return value if isinstance(value, dict) else None
 
 

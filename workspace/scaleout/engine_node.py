@@ -60,7 +60,7 @@ from workspace.protocol.commands import (
 )
 from workspace.protocol.outbox import Outbox
 from workspace.scaleout.bus_feed import OWNER_CHECK_S, BusFeed, depth_snapshot_of, listing_of
-from workspace.scaleout.event_publisher import EventPublisher
+from workspace.scaleout.event_publisher import STATE_MAXLEN, EventPublisher
 from workspace.scaleout.feed_records import RecordPublisher
 from workspace.scaleout.holds import DEFAULT_TTL_S, Hold, Holds, parse_holds
 from workspace.scaleout.market_publisher import MarketPublisher, market_status
@@ -70,7 +70,6 @@ from workspace.scaleout.standby_feed import StandbyFeed
 _log = logging.getLogger("workspace.scaleout")
 
 NOTE_KEY = "bus.last_command"
-STATE_MAXLEN = 20
 
 
 class EngineNode:

@@ -12,6 +12,15 @@ its last id and publishes again, from the journal, everything after it (at most 
 stream's length bound): nothing a client was told about is missing from Redis once it
 is back.  A stream that belongs to another journal (a wiped or replaced journal file:
 another ``journal_id``) is dropped and rebuilt.
+
+Entries that are not this journal's events, written to the stream by something else
+(another workspace on the same Redis with the same ``--bus-prefix``, a hand-typed
+``XADD``), would have made Redis refuse every later event as "not above the last" and
+the publisher take each refusal for a republished event: the events were journaled and
+never delivered, with no word anywhere.  Such entries are removed (logged as an error),
+the stream's last id is set back to the last event, the refused events are written,
+and ``EVENTS_REPAIRED`` on the user's state stream tells the gateways to read again
+from their last event (a gateway that read the foreign entry is past those ids).
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from redis.exceptions import ResponseError
 
 from workspace.bus import entries
 from workspace.bus.keys import BusKeys
-from workspace.bus.link import Redis, fields_of, last_entry
+from workspace.bus.link import Redis, fields_of, last_entry, xrange
 from workspace.engine import account_messages
 from workspace.journal import Journal
 from workspace.journal.codec import EventCodec
@@ -37,6 +46,10 @@ _log = logging.getLogger("workspace.scaleout")
 
 EVENTS_MAXLEN = 100_000
 WRITE_BATCH = 500
+REPAIRED = "EVENTS_REPAIRED"
+"""The message on ``P:state:{user}`` after foreign entries left the event stream."""
+STATE_MAXLEN = 20
+"""Entries kept in ``P:state:{user}`` (its latest few state messages)."""
 
 
 class EventPublisher:
@@ -113,7 +126,9 @@ class EventPublisher:
                 user, seq, _fields = self._queue.popleft()
                 self._queued.pop((user, seq), None)
 
-    async def _write(self, batch: Sequence[tuple[str, int, dict[str, Any]]]) -> None:
+    async def _write(
+        self, batch: Sequence[tuple[str, int, dict[str, Any]]], *, repairing: bool = True
+    ) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for user, seq, fields in batch:
                 pipe.xadd(
@@ -124,19 +139,63 @@ class EventPublisher:
                     approximate=True,
                 )
             results = await pipe.execute(raise_on_error=False)
-        for result in results:
+        foreign: set[str] = set()
+        for (user, seq, _fields), result in zip(batch, results, strict=True):
             if isinstance(result, ResponseError):
-                if "equal or smaller" in str(result):
-                    continue  # already there (published again after a restart)
-                raise result
+                if "equal or smaller" not in str(result):
+                    raise result
+                if seq > self._written.get(user, 0):
+                    foreign.add(user)  # not ours above our last event
+                continue  # else already there (published again after a restart)
             if isinstance(result, Exception):
                 raise result
+        if foreign:
+            if not repairing:
+                raise RuntimeError(f"the event streams of {sorted(foreign)} refuse new events")
+            for user in sorted(foreign):
+                await self._remove_foreign(user)
+            await self._write([item for item in batch if item[0] in foreign], repairing=False)
+            for user in sorted(foreign):
+                await self._tell_repaired(user)
         self.published += len(batch)
         for user, seq, _fields in batch:
             if seq > self._written.get(user, 0):
                 self._written[user] = seq
         self._progress.set()
         self._progress = asyncio.Event()
+
+    async def _remove_foreign(self, user: str) -> None:
+        """Remove what follows ``user``'s last published event in its stream (none of it
+        is ours), and set the stream's last id back to that event."""
+        stream = self.keys.events(user)
+        good = self._written.get(user, 0)
+        removed: list[bytes] = []
+        while page := await xrange(self.redis, stream, f"{good}-1", "+", WRITE_BATCH):
+            ids = [entry_id for entry_id, _fields in page]
+            await self.redis.xdel(stream, *ids)
+            removed += ids
+        _log.error(
+            "%s held %d entries after event %d that are not this journal's events (the "
+            "first: %s): something else writes to this key (another workspace with the "
+            "bus prefix %r?); removed them, and the events after %d go out now",
+            stream,
+            len(removed),
+            good,
+            removed[0].decode() if removed else "?",
+            self.keys.prefix,
+            good,
+        )
+        # (redis-py has no xsetid; Redis 5+ has the command)
+        await self.redis.execute_command("XSETID", stream, entries.event_id(good))  # type: ignore[no-untyped-call]
+
+    async def _tell_repaired(self, user: str) -> None:
+        message = {"type": REPAIRED, "seq": self._written.get(user, 0)}
+        await self.redis.xadd(
+            self.keys.state(user),
+            fields_of({"m": entries.dumps(message)}),
+            maxlen=STATE_MAXLEN,
+            approximate=True,
+        )
 
     async def wait_published(self, user: str, seq: int, timeout_s: float = 5.0) -> None:
         """Return once ``user``'s events up to ``seq`` are in Redis (a snapshot at

@@ -71,6 +71,7 @@ from workspace.protocol.commands import (
 )
 from workspace.protocol.outbox import STATE_TYPES, Outbox
 from workspace.protocol.session import Outcome, ProtocolSession
+from workspace.scaleout.event_publisher import REPAIRED
 from workspace.scaleout.fresh_call import FreshCall
 from workspace.scaleout.hold_lease import HoldLease
 from workspace.scaleout.shards import SINGLE_USER, shard_of
@@ -287,6 +288,8 @@ class UserView:
         self._history_from = 0  # every order event after this seq is in _events
         self._held = gateway.held_events
         self._expected: dict[str, tuple[Outbox, Any]] = {}  # tag -> (outbox, command id)
+        self._foreign: set[bytes] = set()  # entries of the event stream that are not events
+        self._tasks: set[asyncio.Task[None]] = set()
         self.server_clients = 0
         # connections arriving together share a snapshot (never one older than them)
         self.snapshots = FreshCall(self._refresh)
@@ -340,6 +343,8 @@ class UserView:
 
     async def close(self) -> None:
         self.snapshots.cancel()
+        for task in tuple(self._tasks):
+            task.cancel()
         tail = self.gateway.tail
         await tail.leave(self.stream)
         await tail.leave(self.keys.state(self.user))
@@ -347,6 +352,18 @@ class UserView:
     # -- from Redis ---------------------------------------------------------------------
     def _on_events(self, _key: str, items: Sequence[Entry]) -> None:
         for entry_id, fields in items:
+            if b"k" not in fields:
+                # not an account event (something else writes to the key): its id would
+                # have become this view's seq, and every real event after it been skipped
+                if entry_id not in self._foreign:
+                    self._foreign.add(entry_id)
+                    _log.error(
+                        "%s: entry %s is not an account event: skipped (the engine removes "
+                        "it when it next publishes)",
+                        self.stream,
+                        entry_id.decode(errors="replace"),
+                    )
+                continue
             seq = entries.seq_of(entry_id)
             if seq <= self._seq:
                 continue
@@ -366,6 +383,22 @@ class UserView:
                     outbox.push_event(message)
             if expected is not None and tag is not None:
                 self.gateway.client.resolve_tag(tag.decode(), DELIVERED)
+
+    def _read_again(self) -> None:
+        """The engine removed foreign entries from the event stream and wrote the events
+        they held back, below the ids this view's read had reached: read again from the
+        last event seen."""
+        self._foreign.clear()
+        task = asyncio.get_running_loop().create_task(
+            self._follow_from_seq(), name=f"gateway.read_again.{self.user}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _follow_from_seq(self) -> None:
+        tail = self.gateway.tail
+        if tail.following(self.stream):  # (not after the view closed)
+            await tail.follow(self.stream, self._on_events, after=entries.event_id(self._seq))
 
     def _apply(self, seq: int, message: Message) -> None:
         order = message.get("order")
@@ -387,6 +420,9 @@ class UserView:
             if message is None:
                 continue
             kind = str(message.get("type"))
+            if kind == REPAIRED:
+                self._read_again()
+                continue
             if kind == "STATUS":
                 self._status = message
             else:
