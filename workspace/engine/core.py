@@ -803,9 +803,8 @@ class Engine:
         not in the recorded data)."""
         name = normalize_symbol(symbol)
         if self._known is not None and name not in self._known:
-            raise InvalidSymbol(
-                f"{name} is not in the replayed data (it has {', '.join(sorted(self._known))})"
-            )
+            has = ", ".join(sorted(self._known)) or "no symbol: is it a recording?"
+            raise InvalidSymbol(f"{name} is not in the replayed data (it has {has})")
         return name
 
     async def acquire_symbol(self, symbol: str) -> str:
