@@ -120,6 +120,14 @@ async def test_bad_symbol_and_ids_of_the_wrong_type_are_clear(ws: Workspace) -> 
         ws.round_qty("BTCUDST", "0.123456789")
     with pytest.raises(UnknownSymbolError, match="BTCUDST is not listed"):
         ws.round_price("BTCUDST", 97_000.123)
+    # and so in symbol_info, whose None also meant "no listing loaded yet"
+    with pytest.raises(UnknownSymbolError, match="BTCUDST is not listed"):
+        ws.symbol_info("BTCUDST")
+    # a negative price or quantity came back rounded ('-1.00'), hiding the sign error
+    for helper, name in ((ws.round_price, "price"), (ws.round_qty, "quantity")):
+        with pytest.raises(InvalidParams, match=f"{name} must be >= 0, got -1"):
+            helper("BTCUSDT", -1)
+    assert ws.round_qty("BTCUSDT", 0) == ws.round_price("BTCUSDT", "0") == 0
     # these raised AttributeError / OverflowError
     with pytest.raises(MalformedSymbolError, match="symbol must be a string, got int"):
         ws.unsubscribe(5)  # type: ignore[arg-type]

@@ -217,6 +217,14 @@ def _number(value: Number, name: str) -> Decimal:
     return number
 
 
+def _amount(value: Number, name: str) -> Decimal:
+    """A price or quantity to round: rounding -1 to '-1.00' would hide the mistake."""
+    number = _number(value, name)
+    if number < 0:
+        raise InvalidParams(f"{name} must be >= 0, got {value!r:.40}")
+    return number
+
+
 def account_config(
     initial_balance: Number | None,
     balances: Mapping[str, Number] | None,
@@ -755,29 +763,27 @@ class Workspace(OrderMethods):
         return self._require().order(_reference(order_id, "order_id", "order.id"))
 
     def symbol_info(self, symbol: str) -> SymbolInfo | None:
-        """The exchange's rules for ``symbol`` (tick, lot step, minimums ...), once
-        the listing is loaded."""
-        return self._require().account.symbol_info(normalize_symbol(symbol))
-
-    def round_qty(self, symbol: str, quantity: Number) -> Decimal:
-        """``quantity`` rounded down to ``symbol``'s lot step (Decimal in, Decimal out);
-        unchanged while no listing is loaded.  Raises ``UnknownSymbolError`` for a
-        symbol the loaded listing does not have."""
-        return round_qty(self._listed(symbol), _number(quantity, "quantity"))
-
-    def round_price(self, symbol: str, price: Number) -> Decimal:
-        """``price`` rounded to ``symbol``'s nearest tick (Decimal in, Decimal out); as
-        ``round_qty`` for an unknown symbol."""
-        return round_price(self._listed(symbol), _number(price, "price"))
-
-    def _listed(self, symbol: str) -> SymbolInfo | None:
-        """``symbol``'s rules: a typo must not come back as the number unrounded."""
-        if not isinstance(symbol, str):
-            raise InvalidParams(f"symbol must be a string like 'BTCUSDT', got {symbol!r:.60}")
-        found = self._require().account.rules.lookup(symbol.upper())
+        """The exchange's rules for ``symbol`` (tick, lot step, minimums ...); ``None``
+        while no listing is loaded.  Raises ``UnknownSymbolError`` for a symbol the
+        loaded listing does not have."""
+        # a typo must not read as "not loaded yet": None was the answer to both
+        name = normalize_symbol(symbol)
+        account = self._require().account
+        found = account.rules.lookup(name)
         if isinstance(found, Refusal) and found.code is ReasonCode.UNKNOWN_SYMBOL:
             raise UnknownSymbolError(found.reason)
-        return self.symbol_info(symbol)
+        return account.symbol_info(name)
+
+    def round_qty(self, symbol: str, quantity: Number) -> Decimal:
+        """``quantity`` (>= 0) rounded down to ``symbol``'s lot step (Decimal in, Decimal
+        out); unchanged while no listing is loaded.  Raises ``UnknownSymbolError`` for a
+        symbol the loaded listing does not have."""
+        return round_qty(self.symbol_info(symbol), _amount(quantity, "quantity"))
+
+    def round_price(self, symbol: str, price: Number) -> Decimal:
+        """``price`` (>= 0) rounded to ``symbol``'s nearest tick (Decimal in, Decimal
+        out); as ``round_qty`` for an unknown symbol."""
+        return round_price(self.symbol_info(symbol), _amount(price, "price"))
 
     @property
     def balances(self) -> Mapping[str, Balance]:
