@@ -277,6 +277,21 @@ def test_eth_btc_rules_on_a_btc_quoted_account() -> None:
         "TRAILING_DELTA",
         "Trailing delta 2500 BIPS (25 %) is above the maximum 2000 BIPS (20 %)",
     )
+    # an amount is judged as the share of the price it trails from (it was not judged:
+    # a trail of 1 BTC on ETH at 0.024 BTC was taken, its stop far below 0)
+    assert place(type=OrderType.TRAILING_STOP, quantity=D("0.1"), trail_amount=D(1)) == (
+        "TRAILING_DELTA",
+        "Trail amount 1.00000 BTC (416666.67 BIPS of 0.02400 BTC) is above the maximum "
+        "2000 BIPS (20 %)",
+    )
+    assert place(type=OrderType.TRAILING_STOP, quantity=D("0.1"), trail_amount=D("0.00001")) == (
+        "TRAILING_DELTA",
+        "Trail amount 0.00001 BTC (4.17 BIPS of 0.02400 BTC) is below the minimum 10 BIPS (0.1 %)",
+    )
+    assert place(type=OrderType.TRAILING_STOP, quantity=D("0.1"), trail_amount=D("0.00024")) == (
+        None,
+        None,
+    )  # 100 BIPS
     assert place(type=OrderType.MARKET, quantity=D("0.1"))[0] is None  # fills
 
 

@@ -100,3 +100,23 @@ def test_trailing_stop_needs_exactly_one_trail_field() -> None:
     assert order.status is OrderStatus.REJECTED
     order, _ = s.place(sell(OrderType.TRAILING_STOP, "1"))
     assert order.status is OrderStatus.REJECTED
+
+
+def test_a_sell_trail_amount_at_or_above_the_price_is_refused() -> None:
+    # its stop started at or below 0 and could never trigger (an account without the
+    # exchange's rules; with them, the TRAILING_DELTA filter refuses it first)
+    s = Script()
+    _long(s)
+    for amount in ("100", "150"):
+        order, _ = s.place(sell(OrderType.TRAILING_STOP, "1", trail_amount=amount))
+        assert order.status is OrderStatus.REJECTED
+        assert order.reason == (
+            f"Trail amount {amount} USDT must be below the price the SELL trails from "
+            "(100 USDT): its stop would start at or below 0"
+        )
+    order, _ = s.place(
+        sell(OrderType.TRAILING_STOP, "1", trail_amount="150", activation_price="200")
+    )
+    assert order.status is OrderStatus.NEW  # it trails from 200 once armed
+    order, _ = s.place(sell(OrderType.TRAILING_STOP, "1", trail_amount="99.99"))
+    assert order.current_stop_price == D("0.01")

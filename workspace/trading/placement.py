@@ -38,7 +38,7 @@ from workspace.trading.requests import (
     TimeInForce,
 )
 from workspace.trading.rules import LegCheck
-from workspace.trading.trailing import arm, trailing_bips
+from workspace.trading.trailing import BIPS, arm, trailing_bips
 from workspace.trading.validation import SYMBOL_RE, check_request, raw
 
 if TYPE_CHECKING:
@@ -54,7 +54,13 @@ _E = TypeVar("_E", Side, OrderType)
 _GTC = TimeInForce.GTC.value
 _TIME_IN_FORCE = frozenset(TimeInForce.__members__)  # (an enum's lookups cost on every order)
 _PRICED_AGAINST_MARKET = frozenset(
-    {OrderType.STOP_LOSS, OrderType.TAKE_PROFIT, OrderType.OCO, OrderType.BRACKET}
+    {
+        OrderType.STOP_LOSS,
+        OrderType.TAKE_PROFIT,
+        OrderType.OCO,
+        OrderType.BRACKET,
+        OrderType.TRAILING_STOP,
+    }
 )
 
 
@@ -255,6 +261,11 @@ def _leg_check(order: Order, reference: Decimal | None, group: Order | None) -> 
         return LegCheck(order.side, order.quantity, prices, order.price, order.price, False, False)
     if kind is OrderType.TRAILING_STOP:
         at = order.activation_price or order.stop_loss or reference
+        amount = order.trail_amount
+        if bips is None and amount is not None and at is not None and at > 0:
+            # the filter's range is in BIPS: an amount is that share of the price
+            bips = amount * BIPS / at
+            return LegCheck(order.side, order.quantity, prices, None, at, True, False, bips, amount)
         return LegCheck(order.side, order.quantity, prices, None, at, True, False, bips)
     # STOP_LOSS / TAKE_PROFIT: stop-market, or stop-limit with a price
     limit = order.price
@@ -289,7 +300,7 @@ def _against_market(
     """Stops on the right side of the market, OCO / bracket prices in the right order."""
     kind = order.type
     if kind not in _PRICED_AGAINST_MARKET:
-        return None  # (MARKET, LIMIT, TRAILING_STOP: nothing to check here)
+        return None  # (MARKET, LIMIT: nothing to check here)
     buy = order.side is Side.BUY
     side = order.side.value
 
@@ -312,6 +323,14 @@ def _against_market(
                 ReasonCode.INVALID_PARAMS,
                 f"Stop price {price(order.stop_price)} must be below the market "
                 f"({price(reference)}) for a {side} {name}: it would trigger at once",
+            )
+    if kind is OrderType.TRAILING_STOP and not buy and order.trail_amount is not None:
+        at = order.activation_price or reference
+        if at is not None and order.trail_amount >= at:
+            return Refusal(
+                ReasonCode.INVALID_PARAMS,
+                f"Trail amount {price(order.trail_amount)} must be below the price the "
+                f"{side} trails from ({price(at)}): its stop would start at or below 0",
             )
     if kind is OrderType.OCO:
         tp, stop = order.take_profit, order.stop_price

@@ -16,9 +16,10 @@ Binance's definitions (filters.md of binance-spot-api-docs), with the account's 
 - PERCENT_PRICE_BY_SIDE: a limit price within ``[avg x down, avg x up]`` of the market,
   with separate bounds for BUY (bid) and SELL (ask); checked when a market price is
   known.
-- TRAILING_DELTA: a trailing stop's delta in BIPS (``trailing_delta``, or
-  ``trail_percent`` x 100) within the symbol's range: "below" bounds for a SELL
-  (a stop-loss sell), "above" bounds for a BUY.
+- TRAILING_DELTA: a trailing stop's delta in BIPS (``trailing_delta``,
+  ``trail_percent`` x 100, or ``trail_amount`` as a share of the price it trails from)
+  within the symbol's range: "below" bounds for a SELL (a stop-loss sell), "above"
+  bounds for a BUY.
 - status: only ``TRADING`` symbols take orders.
 """
 
@@ -33,6 +34,7 @@ from workspace.trading.reasons import ReasonCode, Refusal, at_precision, plain
 from workspace.trading.requests import FIELD_LABELS, Side
 
 HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
 STABLE_QUOTES = frozenset({"USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI"})
 """Quote assets for which an inferred rule set uses Binance's 5-unit minimum notional."""
 INFERRED_MIN_NOTIONAL = Decimal(5)
@@ -60,6 +62,7 @@ class LegCheck:
     at_market: bool  # executes at market when it fires (MARKET, stop-market, trailing)
     market_order: bool  # a MARKET order (MARKET_LOT_SIZE applies)
     trailing_bips: Decimal | None = None
+    trail_amount: Decimal | None = None  # when the BIPS were worked out from an amount
 
 
 def check(info: SymbolInfo, leg: LegCheck, reference: Decimal | None) -> Refusal | None:
@@ -213,7 +216,16 @@ def _trailing_delta(info: SymbolInfo, leg: LegCheck) -> Refusal | None:
     sell = leg.side is Side.SELL
     low = info.min_trailing_below_delta if sell else info.min_trailing_above_delta
     high = info.max_trailing_below_delta if sell else info.max_trailing_above_delta
-    text = f"Trailing delta {plain(bips)} BIPS ({plain(bips / HUNDRED)} %)"
+    amount = leg.trail_amount
+    if amount is None:
+        text = f"Trailing delta {plain(bips)} BIPS ({plain(bips / HUNDRED)} %)"
+    else:  # an amount is judged as the BIPS it is of the price it trails from
+        at = leg.notional_price
+        shown = bips.quantize(CENT, ROUND_HALF_UP)
+        text = (
+            f"Trail amount {_quote_text(info, amount)} ({plain(shown)} BIPS of "
+            f"{_quote_text(info, at) if at is not None else 'the price'})"
+        )
     if low is not None and bips < low:
         return Refusal(
             ReasonCode.TRAILING_DELTA,
