@@ -147,7 +147,8 @@ function render({ model, el }) {
       },
       grid: { vertLines: { color: c.grid }, horzLines: { color: c.grid } },
       crosshair: { mode: LWC.CrosshairMode.Normal },
-      rightPriceScale: { borderColor: c.border },
+      // a label cut in half at the top edge reads as a different price: show whole ones only
+      rightPriceScale: { borderColor: c.border, entireTextOnly: true },
       timeScale: {
         borderColor: c.border,
         timeVisible: true,
