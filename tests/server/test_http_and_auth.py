@@ -30,11 +30,20 @@ async def test_root_and_health_answer_json_status(server: RealtimeServer, path: 
     assert isinstance(health["uptime_s"], float | int)
 
 
-@pytest.mark.parametrize("path", ["/nope", "/api/ws", "/api/ws/realtime/x", "/health/x"])
+@pytest.mark.parametrize(
+    "path", ["/nope", "/api/ws", "/api/ws/realtime/x", "/health/x", "//health", "//api/ws/realtime"]
+)
 async def test_other_paths_are_404(server: RealtimeServer, path: str) -> None:
-    status, _, body = await http_get(server.port, path)
+    status, _, body = await http_get(server.port, f"{path}?x=1")
     assert status == 404
-    assert json.loads(body)["code"] == "NOT_FOUND"
+    # the path is named as asked ('//health' was read as a host and said 'no ')
+    assert json.loads(body) == {"type": "ERROR", "code": "NOT_FOUND", "message": f"no {path}"}
+
+
+async def test_a_long_path_is_named_cut_short(server: RealtimeServer) -> None:
+    status, _, body = await http_get(server.port, "/" + "a" * 300)
+    assert status == 404
+    assert json.loads(body)["message"] == "no /" + "a" * 199 + "..."
 
 
 async def test_health_counts_connected_clients(server: RealtimeServer) -> None:

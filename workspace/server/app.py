@@ -266,14 +266,16 @@ class RealtimeServer:
 
     # -- handshake -----------------------------------------------------------------------
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        path = urlsplit(request.path).path
+        # (an origin-form target is a path: urlsplit read '//health' as a host and no path)
+        path = request.path.partition("?")[0]
         if path in HEALTH_PATHS and not _is_upgrade(request.headers):
             # Liveness for anyone; the detail (clients, seq, journal, feed) only for
             # whoever holds the token, when there is one.
             detail = auth.token_ok(self.token, request.path, request.headers)
             return json_response(connection, *self.health(detail=detail))
         if path != WS_PATH:
-            return error_response(connection, HTTPStatus.NOT_FOUND, "NOT_FOUND", f"no {path}")
+            shown = path if len(path) <= 200 else f"{path[:200]}..."
+            return error_response(connection, HTTPStatus.NOT_FOUND, "NOT_FOUND", f"no {shown}")
         if not auth.origin_ok(self.origins, request.headers.get("Origin")):
             self.refused += 1
             return error_response(
