@@ -84,3 +84,31 @@ async def test_notebook_runs_top_to_bottom(
         }
         # ThemedFigure: a widget view (drawn in the theme's colours by the browser)
         assert "application/vnd.jupyter.widget-view+json" in mimes, mimes
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_the_strategy_lab_away_from_its_data_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # copied out of notebooks/, it failed in its third cell with an IndexError
+    shutil.copy(REPO / "notebooks" / "strategy_lab.ipynb", tmp_path)
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    nb = nbformat.read(tmp_path / "strategy_lab.ipynb", as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT_S,
+        allow_errors=True,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    await client.async_execute()
+    first = next(
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.output_type == "error"
+    )
+    assert first["ename"] == "FileNotFoundError"
+    assert first["evalue"].startswith(f"no BTCUSDT-1m-*.zip in {tmp_path / 'data' / 'klines'}:")
