@@ -83,3 +83,22 @@ def test_cancelling_an_oco_leg_cancels_the_whole_oco() -> None:
     assert {x.status for x in order.legs} == {OrderStatus.CANCELED}
     with pytest.raises(InvalidParams):
         s.cancel(oco_id)
+
+
+def test_a_group_the_wallet_refuses_has_its_legs_refused_with_it() -> None:
+    # its legs were NEW (PENDING_NEW for a bracket's exits) under a REJECTED group
+    s = Script()
+    s.trades("100")
+    s.place(buy(OrderType.MARKET, "1"))
+    oco, _ = s.place(sell(OrderType.OCO, "5", take_profit="110", stop_price="95"))
+    bracket, _ = s.place(buy(OrderType.BRACKET, "500", take_profit="110", stop_loss="95"))
+    for group, roles in (
+        (oco, [LegRole.TAKE_PROFIT, LegRole.STOP_LOSS]),
+        (bracket, [LegRole.ENTRY, LegRole.TAKE_PROFIT, LegRole.STOP_LOSS]),
+    ):
+        assert group.status is OrderStatus.REJECTED
+        assert [leg.role for leg in group.legs] == roles
+        assert {leg.status for leg in group.legs} == {OrderStatus.REJECTED}
+    # the legs' ids were issued: the next order comes after them
+    after, _ = s.place(buy(OrderType.MARKET, "0.001"))
+    assert after.id == f"order-{int(bracket.legs[-1].id.split('-')[1]) + 1}"

@@ -118,5 +118,18 @@ def test_a_sell_trail_amount_at_or_above_the_price_is_refused() -> None:
         sell(OrderType.TRAILING_STOP, "1", trail_amount="150", activation_price="200")
     )
     assert order.status is OrderStatus.NEW  # it trails from 200 once armed
+    s.account.cancel(order.id, 1)
     order, _ = s.place(sell(OrderType.TRAILING_STOP, "1", trail_amount="99.99"))
-    assert order.current_stop_price == D("0.01")
+    assert (order.status, order.current_stop_price) == (OrderStatus.NEW, D("0.01"))
+
+
+def test_a_refused_trailing_stop_shows_no_stop() -> None:
+    # it was armed before the wallet refused it: REJECTED with a peak and a stop
+    s = Script()
+    _long(s)
+    s.place(sell(OrderType.TRAILING_STOP, "1", trail_percent="2"))
+    order, events = s.place(sell(OrderType.TRAILING_STOP, "1", trail_percent="2"))
+    assert order.status is OrderStatus.REJECTED
+    assert order.reason_code == "INSUFFICIENT_BALANCE"
+    assert (order.activated, order.peak_price, order.current_stop_price) == (False, None, None)
+    assert order_updates(events) == [order]

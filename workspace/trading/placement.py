@@ -136,8 +136,20 @@ def prepare(
     order = _holding(acct, order, closing)
     order, refusal = _funds(acct, order, ts_ms, closing)
     if refusal is None:
-        order = _queued(acct, order, ts_ms)
-    return order, refusal
+        return _queued(acct, order, ts_ms), None
+    return _unstarted(order), refusal
+
+
+def _unstarted(order: Order) -> Order:
+    """A refused order as nothing started: a REJECTED trailing stop showed a stop it
+    had armed, and a REJECTED group legs that were NEW.  The legs keep their ids (they
+    were issued, and a rebuild counts them from this event)."""
+    if order.legs:
+        refused = S.REJECTED
+        return _replace(order, legs=tuple(_replace(leg, status=refused) for leg in order.legs))
+    if order.activated:
+        return _replace(order, activated=False, peak_price=None, current_stop_price=None)
+    return order
 
 
 def _time_in_force(value: object) -> str:
