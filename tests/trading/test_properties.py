@@ -264,6 +264,17 @@ def _check_step(account: Account, ledger: Ledger, initial_value: Decimal) -> Non
             assert balance.free >= 0, (asset, balance)
             assert balance.locked >= 0, (asset, balance)
             assert balance.locked <= balance.total, (asset, balance)
+        # what is locked is exactly what the open orders hold back, nothing left over
+        held_back: dict[str, Decimal] = {}
+        for order in account.open_orders:
+            if order.reserved and order.reserved_asset is not None:
+                asset = order.reserved_asset
+                held_back[asset] = held_back.get(asset, Decimal(0)) + order.reserved
+            if order.exit_reserved:
+                base = split_symbol(order.symbol, "USDT")
+                held_back[base] = held_back.get(base, Decimal(0)) + order.exit_reserved
+        for asset, balance in balances.items():
+            assert balance.locked == held_back.get(asset, Decimal(0)), (asset, balance)
         for x in positions:
             assert x.type is PositionType.BUY, x  # never a short on a spot account
             assert balances[split_symbol(x.symbol, "USDT")].total == x.quantity
