@@ -232,8 +232,11 @@ def test_an_id_that_is_not_a_string_is_not_found_in_either_core() -> None:
     ):
         with pytest.raises(NotFound, match=r"no (open )?(order|position) (None|5|7)"):
             call()
-    with pytest.raises(InvalidParams, match="quantity must be > 0 and <= 1"):
+    with pytest.raises(InvalidParams, match=r"quantity must be > 0 and <= 1, got 0\.5$"):
         s.account.close_position(position_id, 0.5, s.tick())
+    # a Decimal is written as a number ("got Decimal('3')" before)
+    with pytest.raises(InvalidParams, match=r"quantity must be > 0 and <= 1, got 3$"):
+        s.account.close_position(position_id, D(3), s.tick())
     assert s.account.position(position_id).quantity == D(1)
 
 

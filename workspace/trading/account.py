@@ -769,8 +769,9 @@ class Account:
                 or quantity <= 0
                 or quantity > position.quantity
             ):
+                given = str(quantity) if isinstance(quantity, Decimal) else repr(quantity)
                 raise InvalidParams(
-                    f"quantity must be > 0 and <= {position.quantity}, got {quantity!r}"
+                    f"quantity must be > 0 and <= {position.quantity}, got {given:.40}"
                 )
             side = Side.SELL if position.type is PositionType.BUY else Side.BUY
             request = OrderRequest(
