@@ -52,6 +52,24 @@ def collect(ws: Workspace, symbols: list[str] | None = None) -> asyncio.Queue[Me
     return queue
 
 
+async def test_a_start_that_does_not_wait_for_the_feed_warns_of_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # serve starts this way to bind at once: every start logged "the feed is not
+    # connected yet (waited 0.0 s: down)" as a WARNING, with nothing wrong
+    ws = Workspace(feed="sim")
+    caplog.set_level(logging.INFO, logger="workspace.engine")
+    await ws.start(connect_timeout=0)
+    try:
+        await ws.subscribe("BTCUSDT")
+        await ws.wait_for_book("BTCUSDT")  # connected, rules loaded, streaming
+        engine_records = [r for r in caplog.records if r.name == "workspace.engine"]
+        assert [r.levelno for r in engine_records if r.levelno >= logging.WARNING] == []
+        assert any(r.message == "the feed connects in the background" for r in engine_records)
+    finally:
+        await ws.stop()
+
+
 async def test_start_against_a_dead_exchange_returns_in_bounded_time_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -292,15 +292,20 @@ class Engine:
             assert error is not None
             raise error
         if pending:
-            what = "connected" if connect in pending else "given the exchange's rules"
-            log.warning(
-                "the feed is not %s yet (waited %.1f s: %s); the engine runs and keeps trying "
-                "in the background: STATUS shows the feed's state, and orders are refused "
-                "(NO_MARKET_DATA) until the exchange's rules arrive",
-                what,
-                timeout_s,
-                self._feed_reason or self._feed_state,
-            )
+            if timeout_s <= 0:
+                # the caller chose not to wait (serve binds first): nothing is wrong yet,
+                # and a warning at every start read as one; the feed warns if it fails
+                log.info("the feed connects in the background")
+            else:
+                what = "connected" if connect in pending else "given the exchange's rules"
+                log.warning(
+                    "the feed is not %s yet (waited %.1f s: %s); the engine runs and keeps "
+                    "trying in the background: STATUS shows the feed's state, and orders are "
+                    "refused (NO_MARKET_DATA) until the exchange's rules arrive",
+                    what,
+                    timeout_s,
+                    self._feed_reason or self._feed_state,
+                )
             for task in pending:
                 if task is not connect and task.get_name() == "engine.rules-wait":
                     task.cancel()
