@@ -39,13 +39,14 @@ def main(path: str) -> None:
         if i % 3 == 0:
             side = Side.BUY if i % 2 else Side.SELL
             kind = (OrderType.MARKET, OrderType.LIMIT, OrderType.TRAILING_STOP)[(i // 3) % 3]
-            request = OrderRequest(
+            limit = price - Decimal("0.5") if side is Side.BUY else price + Decimal("0.5")
+            request = OrderRequest(  # only the prices its type takes (the others refuse)
                 symbol="BTCUSDT",
                 side=side,
                 type=kind,
                 quantity=Decimal("0.01"),
-                price=price - Decimal("0.5") if side is Side.BUY else price + Decimal("0.5"),
-                trail_percent=Decimal("0.5"),
+                price=limit if kind is OrderType.LIMIT else None,
+                trail_percent=Decimal("0.5") if kind is OrderType.TRAILING_STOP else None,
             )
             _, placed = account.place(request, t)
             events += placed

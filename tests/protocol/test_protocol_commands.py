@@ -244,6 +244,42 @@ def test_every_order_type_of_the_table_parses(order_type: str, fields: dict[str,
     assert command.request.type == OrderType(order_type)
 
 
+@pytest.mark.parametrize(
+    ("order_type", "fields", "unused"),
+    [
+        ("MARKET", {"price": 1}, "price"),
+        ("MARKET", {"stop_price": 1}, "stop_price"),
+        ("LIMIT", {"price": 1, "take_profit": 2}, "take_profit"),
+        ("LIMIT", {"price": 1, "trail_percent": 1}, "trail_percent"),
+        ("STOP_LOSS", {"stop_price": 1, "stop_loss": 1}, "stop_loss"),
+        ("OCO", {"take_profit": 2, "stop_price": 1, "price": 1.5}, "price"),
+        ("TRAILING_STOP", {"trailing_delta": 100, "stop_price": 3}, "stop_price"),
+        ("BRACKET", {"take_profit": 2, "stop_loss": 1, "stop_price": 1}, "stop_price"),
+    ],
+)
+def test_a_price_the_order_type_does_not_use_is_refused(
+    order_type: str, fields: dict[str, Any], unused: str
+) -> None:
+    # as Binance does ("Parameter 'price' sent when not required."): a MARKET order
+    # with a price was taken and carried it on every event as if it had a limit
+    command = {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "quantity": 1}
+    error = error_of({**command, "type": order_type, **fields})
+    assert (error.code, error.message) == (
+        "INVALID_PARAMS",
+        f"{order_type} order takes no '{unused}'",
+    )
+
+
+def test_a_brackets_activation_price_needs_a_trailing_stop_leg() -> None:
+    command = {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "quantity": 1}
+    fields = {"type": "BRACKET", "take_profit": 2, "stop_loss": 1, "activation_price": 1.5}
+    error = error_of({**command, **fields})
+    assert error.message.startswith("'activation_price' is for a BRACKET's trailing stop leg")
+    parsed = parse_command({**command, **fields, "trail_percent": 1})
+    assert isinstance(parsed, PlaceOrder)
+    assert parsed.request.activation_price == Decimal("1.5")
+
+
 def test_set_alert_needs_exactly_one_of_above_or_below() -> None:
     assert parse_command({"action": "set_alert", "symbol": "btcusdt", "above": 5}) == SetAlert(
         symbol="BTCUSDT", condition="above", price=Decimal(5)

@@ -47,6 +47,16 @@ from .scripted import D, Script, buy, sell, trade
             sell(OrderType.TRAILING_STOP, "1", trail_percent="100"),
             "Trail percent must be below 100",
         ),
+        # a price the type does not use (Binance: "sent when not required")
+        (buy(OrderType.MARKET, "1", price="1"), "A MARKET order takes no limit price (price)"),
+        (
+            buy(OrderType.LIMIT, "1", price="90", take_profit="120"),
+            "A LIMIT order takes no take-profit price (take_profit)",
+        ),
+        (
+            buy(OrderType.BRACKET, "1", take_profit="110", stop_loss="90", activation_price="95"),
+            "A BRACKET's activation price is for a trailing stop leg",
+        ),
         (buy(OrderType.MARKET, "1000"), "Insufficient balance: buying 1000 BTC at 100 USDT"),
         (buy(OrderType.LIMIT, "200", price="99"), "Insufficient balance: this order needs"),
     ],

@@ -20,6 +20,7 @@ from workspace.market.errors import MalformedSymbolError
 from workspace.market.subscriptions import normalize_symbol
 from workspace.protocol.codec import MAX_DEPTH, DecodeError, decode_frame, deeper_than
 from workspace.trading.requests import (
+    ALLOWED_PRICES,
     PRICE_FIELDS,
     REQUIRED_PRICES,
     TRAIL_FIELDS,
@@ -309,7 +310,16 @@ def _place_order(f: _Fields) -> PlaceOrder:
     for name in _REQUIRED_BY_TYPE[order_type]:
         if prices[name] is None:
             raise f.fail(f"{order_type} order needs '{name}'")
+    allowed = ALLOWED_PRICES[order_type]
+    for name in _PRICE_FIELDS:
+        if prices[name] is not None and name not in allowed:
+            raise f.fail(f"{order_type} order takes no '{name}'")
     trailing = [name for name in _TRAILING_FIELDS if prices[name] is not None]
+    if order_type is OrderType.BRACKET and prices["activation_price"] is not None and not trailing:
+        raise f.fail(
+            "'activation_price' is for a BRACKET's trailing stop leg: give one of "
+            + ", ".join(_TRAILING_FIELDS)
+        )
     if order_type is OrderType.TRAILING_STOP and len(trailing) != 1:
         raise f.fail("TRAILING_STOP needs exactly one of " + ", ".join(_TRAILING_FIELDS))
     if len(trailing) > 1:

@@ -122,3 +122,18 @@ REQUIRED_PRICES: dict[OrderType, tuple[str, ...]] = {
 }
 """The prices each order type must carry; the protocol layer and the account's
 validation both check against this one table."""
+
+ALLOWED_PRICES: dict[OrderType, frozenset[str]] = {
+    OrderType.MARKET: frozenset(),
+    OrderType.LIMIT: frozenset({"price"}),
+    OrderType.STOP_LOSS: frozenset({"stop_price", "price"}),
+    OrderType.TAKE_PROFIT: frozenset({"stop_price", "price"}),
+    OrderType.OCO: frozenset({"take_profit", "stop_price"}),
+    OrderType.TRAILING_STOP: frozenset({*TRAIL_FIELDS, "activation_price"}),
+    OrderType.BRACKET: frozenset(
+        {"take_profit", "stop_loss", "price", *TRAIL_FIELDS, "activation_price"}
+    ),
+}
+"""The prices each order type may carry (required or optional).  Binance refuses a
+parameter a type does not use ("Parameter 'price' sent when not required."); taken, a
+MARKET order carried its ``price`` on every event and view as if it had a limit."""

@@ -13,6 +13,7 @@ from decimal import Decimal
 from workspace.decimals import MAX_EXPONENT
 from workspace.trading.reasons import plain
 from workspace.trading.requests import (
+    ALLOWED_PRICES,
     FIELD_LABELS,
     PRICE_FIELDS,
     REQUIRED_PRICES,
@@ -72,7 +73,13 @@ def check_request(request: OrderRequest) -> str | None:
     for name in REQUIRED_PRICES[request.type]:
         if getattr(request, name) is None:
             return f"A {request.type} order needs a {FIELD_LABELS[name].lower()}"
+    allowed = ALLOWED_PRICES[request.type]
+    for name in PRICE_FIELDS:
+        if name not in allowed and getattr(request, name) is not None:
+            return f"A {request.type} order takes no {FIELD_LABELS[name].lower()} ({name})"
     trails = [name for name in TRAIL_FIELDS if getattr(request, name) is not None]
+    if request.type is OrderType.BRACKET and request.activation_price is not None and not trails:
+        return f"A BRACKET's activation price is for a trailing stop leg: give {_TRAIL_WORDS}"
     if request.type is OrderType.TRAILING_STOP and len(trails) != 1:
         return f"A TRAILING_STOP needs exactly {_TRAIL_WORDS}"
     if request.type is OrderType.BRACKET and len(trails) > 1:
