@@ -38,7 +38,7 @@ from workspace.trading.requests import (
     TimeInForce,
 )
 from workspace.trading.rules import LegCheck
-from workspace.trading.trailing import BIPS, arm, trailing_bips
+from workspace.trading.trailing import arm, trailing_bips
 from workspace.trading.validation import SYMBOL_RE, check_request, raw
 
 if TYPE_CHECKING:
@@ -145,8 +145,7 @@ def _unstarted(order: Order) -> Order:
     had armed, and a REJECTED group legs that were NEW.  The legs keep their ids (they
     were issued, and a rebuild counts them from this event)."""
     if order.legs:
-        refused = S.REJECTED
-        return _replace(order, legs=tuple(_replace(leg, status=refused) for leg in order.legs))
+        return _replace(order, legs=tuple(_replace(leg, status=S.REJECTED) for leg in order.legs))
     if order.activated:
         return _replace(order, activated=False, peak_price=None, current_stop_price=None)
     return order
@@ -264,7 +263,6 @@ def _leg_check(order: Order, reference: Decimal | None, group: Order | None) -> 
         )
     else:  # a leg carries its group's prices under the leg's own field names
         prices = _leg_prices(order, group)
-    bips = trailing_bips(order.trail_percent, order.trailing_delta)
     if kind is OrderType.MARKET:
         return LegCheck(
             order.side, order.quantity, prices, None, reference, at_market=True, market_order=True
@@ -273,12 +271,9 @@ def _leg_check(order: Order, reference: Decimal | None, group: Order | None) -> 
         return LegCheck(order.side, order.quantity, prices, order.price, order.price, False, False)
     if kind is OrderType.TRAILING_STOP:
         at = order.activation_price or order.stop_loss or reference
-        amount = order.trail_amount
-        if bips is None and amount is not None and at is not None and at > 0:
-            # the filter's range is in BIPS: an amount is that share of the price
-            bips = amount * BIPS / at
-            return LegCheck(order.side, order.quantity, prices, None, at, True, False, bips, amount)
-        return LegCheck(order.side, order.quantity, prices, None, at, True, False, bips)
+        bips = trailing_bips(order, at)
+        amount = order.trail_amount  # (one trail field: when set, the BIPS are its share)
+        return LegCheck(order.side, order.quantity, prices, None, at, True, False, bips, amount)
     # STOP_LOSS / TAKE_PROFIT: stop-market, or stop-limit with a price
     limit = order.price
     at = limit if limit is not None else order.stop_price

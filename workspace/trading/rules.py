@@ -62,7 +62,7 @@ class LegCheck:
     at_market: bool  # executes at market when it fires (MARKET, stop-market, trailing)
     market_order: bool  # a MARKET order (MARKET_LOT_SIZE applies)
     trailing_bips: Decimal | None = None
-    trail_amount: Decimal | None = None  # when the BIPS were worked out from an amount
+    trail_amount: Decimal | None = None  # the trail, when it is an amount (for the words)
 
 
 def check(info: SymbolInfo, leg: LegCheck, reference: Decimal | None) -> Refusal | None:
@@ -221,10 +221,11 @@ def _trailing_delta(info: SymbolInfo, leg: LegCheck) -> Refusal | None:
         text = f"Trailing delta {plain(bips)} BIPS ({plain(bips / HUNDRED)} %)"
     else:  # an amount is judged as the BIPS it is of the price it trails from
         at = leg.notional_price
+        assert at is not None  # (an amount has BIPS only against a price)
         shown = bips.quantize(CENT, ROUND_HALF_UP)
         text = (
             f"Trail amount {_quote_text(info, amount)} ({plain(shown)} BIPS of "
-            f"{_quote_text(info, at) if at is not None else 'the price'})"
+            f"{_quote_text(info, at)})"
         )
     if low is not None and bips < low:
         return Refusal(

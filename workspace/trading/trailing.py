@@ -42,12 +42,16 @@ def stop_from_peak(order: Order, peak: Decimal) -> Decimal:
     return stop
 
 
-def trailing_bips(order_trail_percent: Decimal | None, delta: Decimal | None) -> Decimal | None:
-    """The trailing distance in BIPS, when it is relative (for the TRAILING_DELTA filter)."""
-    if delta is not None:
-        return delta
-    if order_trail_percent is not None:
-        return order_trail_percent * HUNDRED
+def trailing_bips(order: Order, at: Decimal | None) -> Decimal | None:
+    """The trailing distance in BIPS (for the TRAILING_DELTA filter): a delta as it is,
+    a percent x 100, an amount as the share it is of ``at``, the price it trails from
+    (``None`` while there is no such price)."""
+    if order.trailing_delta is not None:
+        return order.trailing_delta
+    if order.trail_percent is not None:
+        return order.trail_percent * HUNDRED
+    if order.trail_amount is not None and at is not None and at > 0:
+        return order.trail_amount * BIPS / at
     return None
 
 
