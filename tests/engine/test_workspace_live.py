@@ -91,6 +91,7 @@ async def test_market_order_fills_at_once_and_publishes_order_updates_with_seq(
         (None, "Quantity is required"),
         # before, each of these became NaN and the order said "got NaN"
         ("abc", "Quantity must be a decimal number, got 'abc'"),
+        ("1_000", "Quantity must be a decimal number, got '1_000'"),  # not Python's 1000
         ([1], "Quantity must be a decimal number, got '[1]'"),
         (True, "Quantity must be a decimal number, got 'True'"),
         ("1e999999", "Quantity must be within 1e-30 to 1e30 in size, got 1E+999999"),
@@ -210,6 +211,16 @@ async def test_close_position_sends_a_closing_market_order(ws: Workspace) -> Non
     assert closing.side == "SELL"
     assert closing.status == "FILLED"
     assert ws.portfolio.positions_count == 0
+
+
+async def test_subscribe_answers_each_symbol_once_and_unsubscribe_what_it_stopped(
+    ws: Workspace,
+) -> None:
+    assert await ws.subscribe("BTCUSDT", "btcusdt", "ETHUSDT") == ["BTCUSDT", "ETHUSDT"]
+    # a symbol never subscribed is ignored, and not reported as unsubscribed
+    assert await ws.unsubscribe("ETHUSDT", "SOLUSDT", "ethusdt") == ["ETHUSDT"]
+    assert await ws.unsubscribe("ETHUSDT") == []
+    assert ws.symbols == ["BTCUSDT"]
 
 
 async def test_unknown_symbol_raises_when_awaited(ws: Workspace) -> None:

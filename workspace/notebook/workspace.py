@@ -635,9 +635,10 @@ class Workspace(OrderMethods):
     # -- market data -----------------------------------------------------------------
     def subscribe(self, *symbols: str) -> PendingCall[list[str]]:
         """Stream ``symbols``.  Works with or without ``await``; a malformed symbol
-        raises at once, an unlisted one when awaited (or is logged if not)."""
+        raises at once, an unlisted one when awaited (or is logged if not).  Awaited,
+        it answers the symbols asked for, each once."""
         engine = self._require()
-        names = [engine.normalize(symbol) for symbol in symbols]
+        names = list(dict.fromkeys(engine.normalize(symbol) for symbol in symbols))
         if not names:
             raise InvalidParams("subscribe needs at least one symbol")
         task = engine.run_soon(self._acquire(names), name=f"workspace.subscribe.{names[0]}")
@@ -645,25 +646,30 @@ class Workspace(OrderMethods):
 
     async def _acquire(self, names: list[str]) -> list[str]:
         engine = self._require()
-        new = [name for name in dict.fromkeys(names) if name not in self._symbols]
+        new = [name for name in names if name not in self._symbols]
         if new:
             await engine.acquire_symbols(new)
             self._symbols.update(new)
         return names
 
     def unsubscribe(self, *symbols: str) -> PendingCall[list[str]]:
+        """Stop streaming ``symbols`` (those not subscribed are ignored; an open order
+        or position keeps its symbol's prices coming).  Awaited, it answers the
+        symbols it unsubscribed."""
         engine = self._require()
-        names = [normalize_symbol(symbol) for symbol in symbols]
+        names = list(dict.fromkeys(normalize_symbol(symbol) for symbol in symbols))
         task = engine.run_soon(self._release(names), name="workspace.unsubscribe")
         return PendingCall(task, f"unsubscribe({', '.join(names)})", log)
 
     async def _release(self, names: list[str]) -> list[str]:
         engine = self._require()
+        released: list[str] = []
         for name in names:
             if name in self._symbols:
                 self._symbols.discard(name)
                 await engine.release_symbol(name)
-        return names
+                released.append(name)
+        return released
 
     @property
     def symbols(self) -> list[str]:
