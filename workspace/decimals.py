@@ -39,6 +39,9 @@ def read_decimal(value: object) -> Decimal | str:
     elif isinstance(value, str):
         if not 0 < len(value) <= MAX_TEXT:
             return f"must be a number of 1 to {MAX_TEXT} characters"
+        if "_" in value:
+            # Python reads "1_0" as 10; JSON, Binance and people reading an order do not
+            return "must be a number"
         try:
             number = Decimal(value.strip())
         except InvalidOperation:

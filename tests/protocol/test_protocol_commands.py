@@ -177,6 +177,7 @@ def test_quantity_must_be_a_positive_finite_number(quantity: Any) -> None:
     ("quantity", "message"),
     [
         ("abc", "'quantity' must be a number, got \"abc\""),
+        ("1_000", "'quantity' must be a number, got \"1_000\""),  # not Python's 1000
         (True, "'quantity' must be a number, got true"),
         ("NaN", "'quantity' must be a finite number, got \"NaN\""),
         ("1e99", "'quantity' must be within 1e-30 to 1e30 in size, got \"1e99\""),

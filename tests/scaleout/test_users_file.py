@@ -103,6 +103,8 @@ def test_balances_stay_below_1e30_and_are_listed_as_people_write_them(
     path = str(tmp_path / "users.json")
     assert main(["users", "add", "bob", "--users", path, "--balance", "BTC=1e99"]) == 2
     assert "balances: BTC: '1e99' is not below 1e30" in capsys.readouterr().err
+    assert main(["users", "add", "bob", "--users", path, "--balance", "USDT=1_000"]) == 2
+    assert "balances: USDT: '1_000' is not a number" in capsys.readouterr().err
     code, lines = run_cli("users", "add", "bob", "--users", path, "--balance", "BTC=1e20,USDT=5.50")
     assert code == 0
     assert "starting with BTC=100000000000000000000,USDT=5.5" in lines[0]

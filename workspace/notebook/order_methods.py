@@ -47,6 +47,8 @@ def order_field(value: object) -> object:
     number = to_decimal(value)
     if number is not None:
         return number
+    if isinstance(value, str) and "_" in value:
+        return value  # not Python's digit separators: "1_0" is refused, not read as 10
     if isinstance(value, int | float | str | Decimal) and not isinstance(value, bool):
         try:
             return Decimal(str(value).strip()[:MAX_TEXT_GIVEN])

@@ -146,6 +146,8 @@ def parse_balances(values: Mapping[str, object]) -> dict[str, Decimal]:
         if not ASSET_RE.match(name):
             raise InvalidParams(f"balances: {asset!r} is not an asset name")
         try:
+            if "_" in str(amount):
+                raise InvalidOperation  # Python's digit separators are not an amount's
             value = Decimal(str(amount).strip())
         except InvalidOperation:
             raise InvalidParams(f"balances: {asset}: {amount!r} is not a number") from None
