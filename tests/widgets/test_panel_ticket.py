@@ -131,6 +131,7 @@ def test_every_order_type_is_offered() -> None:
         ("inf", "finite"),
         ("abc", "must be a number"),
         ("", "must be a number"),
+        ("1_000", "must be a number"),  # Python's digit separators: not 1000
     ],
 )
 def test_bad_quantity_gets_a_clear_inline_error(quantity: object, message: str) -> None:

@@ -96,6 +96,8 @@ def _positive(value: Any, label: str) -> tuple[Decimal | None, str | None]:
         # a price copied from a panel, written as they show it ("97,000.50")
         text = text.replace(",", "")
     try:
+        if "_" in text:
+            raise InvalidOperation  # Python reads "1_0" as 10; people do not
         number = Decimal(text)
     except (InvalidOperation, ValueError):
         hint = " (with '.' for decimals)" if "," in text else ""
