@@ -63,6 +63,8 @@ class SymbolInfo(msgspec.Struct, frozen=True, kw_only=True):
     max_trailing_above_delta: int | None = None
     min_trailing_below_delta: int | None = None
     max_trailing_below_delta: int | None = None
+    max_num_orders: int | None = None
+    max_num_algo_orders: int | None = None
     base_asset_precision: int = 8
     quote_asset_precision: int = 8
 
@@ -112,6 +114,8 @@ class _Filter(msgspec.Struct):
     maxTrailingAboveDelta: int | None = None
     minTrailingBelowDelta: int | None = None
     maxTrailingBelowDelta: int | None = None
+    maxNumOrders: int | None = None
+    maxNumAlgoOrders: int | None = None
 
 
 class _Symbol(msgspec.Struct):
@@ -184,6 +188,10 @@ def _symbol_info(raw: _Symbol) -> SymbolInfo:
                 min_trailing_below_delta=f.minTrailingBelowDelta,
                 max_trailing_below_delta=f.maxTrailingBelowDelta,
             )
+        elif kind == "MAX_NUM_ORDERS":
+            rules.update(max_num_orders=f.maxNumOrders or None)
+        elif kind == "MAX_NUM_ALGO_ORDERS":
+            rules.update(max_num_algo_orders=f.maxNumAlgoOrders or None)
     if "bid_multiplier_up" not in rules:
         rules.update(percent)  # the by-side filter wins when a symbol has both
     return SymbolInfo(

@@ -39,6 +39,7 @@ _Undo = tuple[str | None, Order | None, tuple[str, ...]]
 class OrderStore:
     __slots__ = (
         "_client_ids",
+        "_counts",
         "_exits",
         "_final",
         "_index",
@@ -67,6 +68,9 @@ class OrderStore:
         self._liquidity_symbol: dict[str, str] = {}
         # final top-level orders still in memory, in the order they became final
         self._final: dict[str, None] = {}
+        # symbol -> [open orders, open algo orders] as the exchange counts them
+        # (MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS): kept as orders open and end
+        self._counts: dict[str, list[int]] = {}
         self._undo: list[_Undo] | None = None  # a step that may be taken back
         self.evicted = 0  # final orders that left memory (``trim``)
 
@@ -189,6 +193,18 @@ class OrderStore:
             _keep(self._exits, order.symbol, order.id, order.seq_no, live)
         if order.expires_at is not None:
             _keep(self._waiting, order.symbol, order.id, order.expires_at, live)
+        orders, algo = exchange_orders(order)
+        counts = self._counts.get(order.symbol)
+        if counts is None:
+            counts = self._counts[order.symbol] = [0, 0]
+        if live:
+            counts[0] += orders
+            counts[1] += algo
+        else:
+            counts[0] -= orders
+            counts[1] -= algo
+            if not counts[0]:
+                del self._counts[order.symbol]
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -202,6 +218,12 @@ class OrderStore:
     def open_on(self, symbol: str) -> list[Order]:
         """The open top-level orders of ``symbol``, in placement order."""
         return sorted((o for o in self._open.values() if o.symbol == symbol), key=_seq_no)
+
+    def open_count(self, symbol: str) -> tuple[int, int]:
+        """The open orders of ``symbol`` as the exchange counts them: all, and the
+        algo orders among them (``exchange_orders``)."""
+        counts = self._counts.get(symbol)
+        return (counts[0], counts[1]) if counts is not None else (0, 0)
 
     def symbols(self) -> set[str]:
         return {o.symbol for o in self._open.values()}
@@ -334,6 +356,26 @@ class OrderStore:
             rising = buy if kind is OrderType.STOP_LOSS else not buy
             direction = Direction.RISING if rising else Direction.FALLING
             self._index.add(order.symbol, direction, order.stop_price, order.seq_no, order.id)
+
+
+ALGO_TYPES = frozenset({OrderType.STOP_LOSS, OrderType.TAKE_PROFIT, OrderType.TRAILING_STOP})
+"""Binance's "algo" orders (MAX_NUM_ALGO_ORDERS): STOP_LOSS(_LIMIT) and
+TAKE_PROFIT(_LIMIT); a trailing stop is a STOP_LOSS with a trailing delta there."""
+
+
+def exchange_orders(order: Order) -> tuple[int, int]:
+    """How many orders an open order is on the exchange, and how many of them are algo
+    orders: an OCO or bracket is each of its legs still live (an order list's pending
+    orders count from its placement), any other order is one."""
+    if not order.legs:
+        return 1, 1 if order.type in ALGO_TYPES else 0
+    orders = algo = 0
+    for leg in order.legs:
+        if not is_final(leg.status):
+            orders += 1
+            if leg.type in ALGO_TYPES:
+                algo += 1
+    return orders, algo
 
 
 def _keep(index: dict[str, dict[str, int]], symbol: str, key: str, value: int, on: bool) -> None:

@@ -27,6 +27,7 @@ from workspace.trading import execution, exits, fills, rules
 from workspace.trading.depth import Depth
 from workspace.trading.groups import bracket_legs, oco_legs
 from workspace.trading.order_state import OrderStatus
+from workspace.trading.order_store import exchange_orders
 from workspace.trading.orders import LegRole, Order
 from workspace.trading.positions import Position, PositionType
 from workspace.trading.reasons import ReasonCode, Refusal, at_precision, plain
@@ -129,7 +130,7 @@ def prepare(
     quote = acct.quote_for(order.symbol)
     reference = quote.reference() if quote is not None else None
     if info is not None:
-        refusal = _filters(acct, info, order, reference, closing)
+        refusal = _filters(acct, info, order, reference, closing) or _open_orders(acct, info, order)
     refusal = refusal or _against_market(acct, order, reference, info)
     if refusal is not None:
         return base, refusal
@@ -243,6 +244,30 @@ def _filters(
         refusal = rules.check(info, leg, reference)
         if refusal is not None:
             return refusal
+    return None
+
+
+def _open_orders(acct: Account, info: SymbolInfo, order: Order) -> Refusal | None:
+    """MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS: the symbol's open orders, this one's
+    included, within the exchange's most (an OCO or bracket counts each leg)."""
+    most, most_algo = info.max_num_orders, info.max_num_algo_orders
+    if most is None and most_algo is None:
+        return None
+    have, have_algo = acct.store.open_count(order.symbol)
+    adds, adds_algo = exchange_orders(order)
+    if most is not None and have + adds > most:
+        return Refusal(
+            ReasonCode.MAX_NUM_ORDERS,
+            f"{order.symbol} has {have} open orders and this {order.type} adds {adds}: the "
+            f"exchange allows at most {most} open orders on one symbol",
+        )
+    if most_algo is not None and adds_algo and have_algo + adds_algo > most_algo:
+        return Refusal(
+            ReasonCode.MAX_NUM_ALGO_ORDERS,
+            f"{order.symbol} has {have_algo} open stop orders (stop-loss, take-profit, "
+            f"trailing stop) and this {order.type} adds {adds_algo}: the exchange allows "
+            f"at most {most_algo} on one symbol",
+        )
     return None
 
 

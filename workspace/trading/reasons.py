@@ -29,6 +29,8 @@ class ReasonCode(StrEnum):
     MIN_NOTIONAL = "MIN_NOTIONAL"  # price x quantity below the minimum
     MAX_NOTIONAL = "MAX_NOTIONAL"  # price x quantity above the maximum
     TRAILING_DELTA = "TRAILING_DELTA"  # trailing delta outside the symbol's range
+    MAX_NUM_ORDERS = "MAX_NUM_ORDERS"  # the symbol's open orders are at the exchange's most
+    MAX_NUM_ALGO_ORDERS = "MAX_NUM_ALGO_ORDERS"  # the same for stop / take-profit orders
     INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"  # not enough free funds (also at fill)
     WOULD_SHORT = "WOULD_SHORT"  # a sell larger than the holding on a spot account
     NO_MARKET_DATA = "NO_MARKET_DATA"  # no fresh price (or no exchange rules) to act on
