@@ -396,6 +396,14 @@ async def test_nesting_within_the_limit_is_a_command_like_any_other(peer: PeerFa
     assert reply["type"] == "PONG"
 
 
+async def test_too_deep_a_command_is_refused_under_its_id(peer: PeerFactory) -> None:
+    """The refusal came without the command's id: a client waiting for its reply by id
+    (RealtimeClient.request) waited until its timeout."""
+    client = await peer()
+    reply = await client.reply({**json.loads(nested(33)), "id": "deep"})
+    assert (reply["type"], reply["code"], reply.get("id")) == ("ERROR", "INVALID_JSON", "deep")
+
+
 async def binary(websocket: ClientConnection) -> bytes:
     """The next message on a msgpack connection: a binary frame."""
     frame = await websocket.recv()

@@ -477,7 +477,10 @@ def parse_command(raw: bytes | str | Mapping[str, Any], *, msgpack: bool = False
         kind = "a JSON object or a MessagePack map" if msgpack else "a JSON object"
         raise ProtocolError("INVALID_JSON", f"a command must be {kind}")
     if any(isinstance(value, dict | list) for value in data.values()) and deeper_than(data):
-        raise ProtocolError("INVALID_JSON", f"nested deeper than {MAX_DEPTH} levels")
+        # (the reply still names the command: a client waits for its id)
+        raise ProtocolError(
+            "INVALID_JSON", f"nested deeper than {MAX_DEPTH} levels", command_id_of(data)
+        )
     command_id = _command_id(data)
     action = data.get("action")
     if not isinstance(action, str) or action not in _PARSERS:
