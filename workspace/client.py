@@ -351,7 +351,12 @@ class RealtimeClient:
         """Send one command and return its direct reply (matched by ``id``; one is
         assigned when missing).  Never raises for bad input: the reply is an ERROR.
         When the link is down past ``request_timeout`` the reply is an ERROR with code
-        ``DISCONNECTED`` (a client-side code, not sent by servers)."""
+        ``DISCONNECTED`` (a client-side code, not sent by servers); after ``close`` (or
+        a fatal error) it is that ERROR at once."""
+        if not isinstance(command, dict):
+            return messages.error(
+                "INVALID_PARAMS", f"a command is a dict, got {type(command).__name__}", None
+            )
         command = dict(command)
         command_id = command.get("id")
         if (
@@ -368,6 +373,8 @@ class RealtimeClient:
         refused = _unsendable(command)
         if refused is not None:
             return messages.error("INVALID_PARAMS", refused, command_id)
+        if self._closing:  # closed, or given up: no link will come back to wait for
+            return messages.error("DISCONNECTED", "no reply: the client is closed", command_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.request_timeout
         try:

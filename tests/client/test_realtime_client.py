@@ -71,6 +71,12 @@ async def test_what_json_cannot_carry_is_an_error_reply_and_nothing_is_sent(
             assert (reply["type"], reply["code"]) == ("ERROR", "INVALID_PARAMS")
             assert reply["message"].startswith(words)
         assert (await client.request({"action": "get_orders"}))["orders"] == []
+        # not a command at all: it raised TypeError out of dict()
+        reply = await client.request([("action", "ping")])  # type: ignore[arg-type]
+        assert (reply["code"], reply["message"]) == (
+            "INVALID_PARAMS",
+            "a command is a dict, got list",
+        )
         # a callback that cannot be called is refused when it is given, not logged as a
         # failure with every message afterwards
         for method in (client.listen, client.on_state, client.on_reset):
@@ -104,6 +110,15 @@ async def test_a_command_too_big_for_the_server_says_so_and_the_client_reconnect
         assert "closed by the server: 1009" in reply["message"]
         assert (await client.request({"action": "ping"}))["type"] == "PONG"
         assert client.connections == 2
+
+
+async def test_a_request_after_close_is_answered_at_once(server: RealtimeServer) -> None:
+    """It waited the whole request_timeout (30 s) for a link that a closed client
+    never makes again."""
+    client = await RealtimeClient(server.url).connect()
+    await client.close()
+    reply = await asyncio.wait_for(client.request({"action": "ping"}), TIMEOUT)
+    assert (reply["code"], reply["message"]) == ("DISCONNECTED", "no reply: the client is closed")
 
 
 async def test_listen_and_async_for_both_receive_market_updates(server: RealtimeServer) -> None:
