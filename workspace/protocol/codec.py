@@ -17,9 +17,9 @@ MSGPACK_SUBPROTOCOL = "workspace.msgpack"
 # Commands are flat objects; nothing legitimate nests this deep.  Deeper documents are
 # refused as INVALID_JSON (and the decoder's own recursion limit never shows as a crash).
 MAX_DEPTH = 32
-# The first byte of a MessagePack map (fixmap, map 16, map 32): what a command is.  No
-# JSON document starts with one of these bytes (they are not ASCII).
-_MSGPACK_MAP_MARKERS = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
+# A frame on a msgpack connection that starts with a byte beyond ASCII is MessagePack
+# (a map, or an array or string that is then refused as "not a map"): no JSON document
+# starts with one.
 
 _json_encoder = msgspec.json.Encoder(decimal_format="number")
 _msgpack_encoder = msgspec.msgpack.Encoder(decimal_format="number")
@@ -41,15 +41,16 @@ def encode_msgpack(message: dict[str, Any]) -> bytes:
 
 def decode_frame(frame: str | bytes, *, msgpack: bool = False) -> Any:
     """One received frame to a Python value.  ``str`` is JSON.  ``bytes`` are UTF-8
-    JSON, except on a msgpack connection when they hold a MessagePack map (the server
-    reads every frame as bytes, text or binary, so that invalid UTF-8 is an answer and
-    not a dropped connection; a command is a map, and no JSON starts like one).
+    JSON, except on a msgpack connection when they start beyond ASCII, as MessagePack
+    maps, arrays and strings do and no JSON does (the server reads every frame as
+    bytes, text or binary, so that invalid UTF-8 is an answer and not a dropped
+    connection).
     Raises ``DecodeError`` for anything that is not a document, or nests deeper than
     the decoder can follow."""
     try:
         if isinstance(frame, str):
             return _json_decoder.decode(frame)
-        if msgpack and frame[:1] and frame[0] in _MSGPACK_MAP_MARKERS:
+        if msgpack and frame[:1] and frame[0] >= 0x80:
             return _msgpack_decoder.decode(frame)
         return _json_decoder.decode(frame)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
