@@ -57,3 +57,19 @@ async def test_a_market_order_walks_the_live_book_and_status_says_book(rich: Wor
     assert ws.status["fill_models"]["BTCUSDT"] == "book"
     status = ws.engine.status_message()
     assert (status["fill_model"], status["fill_models"]) == ("book", {"BTCUSDT": "book"})
+
+
+async def test_a_post_only_order_is_judged_against_the_live_book(rich: Workspace) -> None:
+    """``ws.limit_maker`` on the simulator's book: at the best ask it would take and is
+    refused WOULD_TAKE, in the symbol's precision; a tick below the best ask it rests."""
+    ws = rich
+    await ws.subscribe("BTCUSDT")
+    book = await ws.wait_for_book("BTCUSDT")
+    await until(lambda: ws.account.fill_model("BTCUSDT") == "book", what="the account's book")
+    ((best_ask, _),) = book.asks(1)
+    refused = ws.limit_maker("BTCUSDT", "BUY", "0.001", best_ask)
+    assert (refused.status.value, refused.reason_code) == ("REJECTED", "WOULD_TAKE")
+    assert f"the best ask is {best_ask:.2f} USDT" in (refused.reason or "")
+    ((best_bid, _),) = book.bids(1)
+    rests = ws.limit_maker("BTCUSDT", "BUY", "0.001", best_bid)
+    assert (rests.status.value, rests.type.value) == ("NEW", "LIMIT_MAKER"), rests.reason

@@ -38,6 +38,7 @@ def test_market_order_needs_only_symbol_side_and_quantity() -> None:
     ("order_type", "prices", "expected"),
     [
         ("LIMIT", {"price": "42000"}, {"price": 42000.0}),
+        ("LIMIT_MAKER", {"price": "42000"}, {"price": 42000.0}),
         ("STOP_LOSS", {"stop_price": "41000"}, {"stop_price": 41000.0}),
         (
             "STOP_LOSS",
@@ -113,6 +114,7 @@ def test_every_order_type_is_offered() -> None:
     assert set(ORDER_TYPES) == {
         "MARKET",
         "LIMIT",
+        "LIMIT_MAKER",
         "STOP_LOSS",
         "TAKE_PROFIT",
         "OCO",

@@ -82,7 +82,7 @@ def _order_lines(order: Row, parent: str = "") -> list[Line]:
                 lines.extend(_order_lines(leg, parent=kind))
     elif kind == "LIMIT" and parent:
         add("take_profit", order["price"], "take profit")
-    elif kind == "LIMIT":
+    elif kind in ("LIMIT", "LIMIT_MAKER"):
         add("limit", order["price"], "limit")
     elif kind == "STOP_LOSS":
         add("stop", order["stop_price"], "stop")

@@ -24,11 +24,21 @@ from widgets.state.wording import (
 )
 from workspace.decimals import MAX_EXPONENT, OUT_OF_SIZE
 
-ORDER_TYPES = ("MARKET", "LIMIT", "STOP_LOSS", "TAKE_PROFIT", "OCO", "TRAILING_STOP", "BRACKET")
+ORDER_TYPES = (
+    "MARKET",
+    "LIMIT",
+    "LIMIT_MAKER",
+    "STOP_LOSS",
+    "TAKE_PROFIT",
+    "OCO",
+    "TRAILING_STOP",
+    "BRACKET",
+)
 SIDES = ("BUY", "SELL")
 TYPE_LABELS = {
     "MARKET": "Market",
     "LIMIT": "Limit",
+    "LIMIT_MAKER": "Limit maker (post-only)",
     "STOP_LOSS": "Stop loss",
     "TAKE_PROFIT": "Take profit",
     "OCO": "OCO (take profit + stop)",
@@ -48,6 +58,7 @@ TRAIL_LABELS = {
 TYPE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "MARKET": ((), ()),
     "LIMIT": (("price",), ()),
+    "LIMIT_MAKER": (("price",), ()),
     "STOP_LOSS": (("stop_price",), ("price",)),
     "TAKE_PROFIT": (("stop_price",), ("price",)),
     "OCO": (("take_profit", "stop_price"), ()),

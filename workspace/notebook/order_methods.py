@@ -1,5 +1,5 @@
-"""The order-entry methods of ``Workspace`` (``buy``, ``sell``, ``limit``, ``stop_loss``,
-``take_profit``, ``oco``, ``trailing_stop``, ``bracket``): each builds an
+"""The order-entry methods of ``Workspace`` (``buy``, ``sell``, ``limit``, ``limit_maker``,
+``stop_loss``, ``take_profit``, ``oco``, ``trailing_stop``, ``bracket``): each builds an
 ``OrderRequest`` from notebook-friendly arguments and hands it to ``place``.
 
 Numbers may be int, float, str or Decimal and are converted exactly
@@ -151,6 +151,22 @@ class OrderMethods:
         (GTC), expires (IOC), or nothing executes unless all of it can (FOK)."""
         return self._order(
             OrderType.LIMIT, symbol, side, quantity, client_order_id, time_in_force, price=price
+        )
+
+    def limit_maker(
+        self,
+        symbol: str,
+        side: str | Side,
+        quantity: Number,
+        price: Number,
+        *,
+        client_order_id: str | None = None,
+    ) -> Order:
+        """Post-only limit order (Binance's LIMIT_MAKER): it rests at ``price`` and only
+        ever fills as a maker (maker fee); REJECTED ``WOULD_TAKE`` when it would take
+        liquidity at once."""
+        return self._order(
+            OrderType.LIMIT_MAKER, symbol, side, quantity, client_order_id, None, price=price
         )
 
     def stop_loss(

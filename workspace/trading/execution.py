@@ -40,7 +40,7 @@ from workspace.trading.groups import cancel_siblings, finish
 from workspace.trading.order_state import OrderStatus, is_final
 from workspace.trading.orders import LegRole, Liquidity, Order
 from workspace.trading.reasons import ReasonCode, plain
-from workspace.trading.requests import OrderType, Side, TimeInForce
+from workspace.trading.requests import RESTING_LIMITS, OrderType, Side, TimeInForce
 from workspace.trading.trailing import follow, reached
 
 if TYPE_CHECKING:
@@ -353,7 +353,7 @@ def on_price(
         target = leg if leg is not None else top
         if target.status not in LIVE:
             continue  # a sibling canceled it earlier in this step
-        if target.type is OrderType.LIMIT or target.triggered:
+        if target.type in RESTING_LIMITS or target.triggered:
             assert target.price is not None
             if depth is not None and quantity is not None:
                 left -= maker_fill(
@@ -379,7 +379,7 @@ def _priority(acct: Account, entry: tuple[int, str]) -> tuple[int, Decimal, int]
     seq_no, order_id = entry
     top, leg = acct.store.locate(order_id)
     target = leg if leg is not None else top
-    if target.type is OrderType.LIMIT or target.triggered:
+    if target.type in RESTING_LIMITS or target.triggered:
         assert target.price is not None
         return (1, -target.price if target.side is Side.BUY else target.price, seq_no)
     return (0, ZERO, seq_no)
@@ -416,7 +416,8 @@ def trigger(
 def after_placed(acct: Account, order: Order, ts_ms: int, events: list[AccountEvent]) -> None:
     """What happens at once after an order is accepted: market orders execute,
     marketable limits take what crosses, bracket entries likewise.  A market order
-    without a fresh price waits."""
+    without a fresh price waits; a LIMIT_MAKER rests (placement refused it if it would
+    take)."""
     kind = order.type
     if order.expires_at is not None:
         return

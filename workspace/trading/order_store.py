@@ -24,7 +24,7 @@ from types import MappingProxyType
 from workspace.errors import NotFound
 from workspace.trading.order_state import OrderStatus, check_transition, is_final
 from workspace.trading.orders import Order
-from workspace.trading.requests import OrderType, Side
+from workspace.trading.requests import RESTING_LIMITS, OrderType, Side
 from workspace.trading.trigger_index import Direction, TriggerIndex
 
 S = OrderStatus
@@ -347,7 +347,7 @@ class OrderStore:
             if not order.triggered:
                 self._index.add_trailing(order.symbol, order.seq_no, order.id)
             return
-        if kind is OrderType.LIMIT or (order.triggered and order.price is not None):
+        if kind in RESTING_LIMITS or (order.triggered and order.price is not None):
             assert order.price is not None
             direction = Direction.FALLING if buy else Direction.RISING
             self._index.add(order.symbol, direction, order.price, order.seq_no, order.id)

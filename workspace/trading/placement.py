@@ -33,6 +33,7 @@ from workspace.trading.positions import Position, PositionType
 from workspace.trading.reasons import ReasonCode, Refusal, at_precision, plain
 from workspace.trading.requests import (
     PRICE_LEVEL_FIELDS,
+    RESTING_LIMITS,
     OrderRequest,
     OrderType,
     Side,
@@ -132,6 +133,7 @@ def prepare(
     if info is not None:
         refusal = _filters(acct, info, order, reference, closing) or _open_orders(acct, info, order)
     refusal = refusal or _against_market(acct, order, reference, info)
+    refusal = refusal or _would_take(acct, order, ts_ms, info)
     if refusal is not None:
         return base, refusal
     order = _holding(acct, order, closing)
@@ -165,7 +167,7 @@ def _queued(acct: Account, order: Order, ts_ms: int) -> Order:
     depth = acct.depth_for(order.symbol, ts_ms)
     if depth is None:
         return order
-    if order.type is OrderType.LIMIT:
+    if order.type in RESTING_LIMITS:
         assert order.price is not None
         return _replace(order, queue_ahead=depth.level(order.side, order.price))
     if order.legs:
@@ -292,7 +294,7 @@ def _leg_check(order: Order, reference: Decimal | None, group: Order | None) -> 
         return LegCheck(
             order.side, order.quantity, prices, None, reference, at_market=True, market_order=True
         )
-    if kind is OrderType.LIMIT:
+    if kind in RESTING_LIMITS:
         return LegCheck(order.side, order.quantity, prices, order.price, order.price, False, False)
     if kind is OrderType.TRAILING_STOP:
         at = order.activation_price or order.stop_loss or reference
@@ -326,6 +328,36 @@ def _leg_prices(leg: Order, group: Order) -> tuple[tuple[str, Decimal], ...]:
 
 
 # -- prices against the market --------------------------------------------------------------
+def _would_take(acct: Account, order: Order, ts_ms: int, info: SymbolInfo | None) -> Refusal | None:
+    """A LIMIT_MAKER (post-only) that would take liquidity at once is refused, as
+    Binance refuses it ("Order would immediately match and take"): it may only rest.
+    It would take when the fresh book has liquidity up to its price, or, without one,
+    when the top-of-book price reaches it (as a LIMIT would then fill)."""
+    if order.type is not OrderType.LIMIT_MAKER:
+        return None
+    limit = order.price
+    assert limit is not None
+    buy = order.side is Side.BUY
+    depth = acct.depth_for(order.symbol, ts_ms)
+    if depth is not None:
+        reached = depth.walk(order.side, order.quantity, limit)
+        best = reached[0][0] if reached else None
+    else:
+        best = execution.market_price(acct, order.symbol, order.side, ts_ms)
+        if best is not None and (best > limit if buy else best < limit):
+            best = None
+    if best is None:
+        return None
+    decimals = info.price_precision if info is not None else None
+    quote = acct.quote_asset
+    return Refusal(
+        ReasonCode.WOULD_TAKE,
+        f"A LIMIT_MAKER {order.side.value} at {at_precision(limit, decimals)} {quote} would "
+        f"take liquidity at once (the best {'ask' if buy else 'bid'} is "
+        f"{at_precision(best, decimals)} {quote}): it may only rest and fill as a maker",
+    )
+
+
 def _against_market(
     acct: Account, order: Order, reference: Decimal | None, info: SymbolInfo | None
 ) -> Refusal | None:
@@ -588,7 +620,7 @@ def _reservation_price(acct: Account, order: Order) -> Decimal | None:
     kind = order.type
     quote = acct.quote_for(order.symbol)
     reference = quote.reference() if quote is not None else None
-    if kind is OrderType.LIMIT:
+    if kind in RESTING_LIMITS:
         return order.price
     if kind in (OrderType.STOP_LOSS, OrderType.TAKE_PROFIT):
         return order.price if order.price is not None else order.stop_price

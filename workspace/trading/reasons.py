@@ -33,6 +33,7 @@ class ReasonCode(StrEnum):
     MAX_NUM_ALGO_ORDERS = "MAX_NUM_ALGO_ORDERS"  # the same for stop / take-profit orders
     INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"  # not enough free funds (also at fill)
     WOULD_SHORT = "WOULD_SHORT"  # a sell larger than the holding on a spot account
+    WOULD_TAKE = "WOULD_TAKE"  # a LIMIT_MAKER (post-only) that would take liquidity at once
     NO_MARKET_DATA = "NO_MARKET_DATA"  # no fresh price (or no exchange rules) to act on
     # an order ended by the account (CANCELED / EXPIRED)
     CANCELED_BY_USER = "CANCELED_BY_USER"

@@ -33,6 +33,7 @@ class TimeInForce(StrEnum):
 class OrderType(StrEnum):
     MARKET = "MARKET"
     LIMIT = "LIMIT"
+    LIMIT_MAKER = "LIMIT_MAKER"  # post-only: refused when it would take at once
     STOP_LOSS = "STOP_LOSS"
     TAKE_PROFIT = "TAKE_PROFIT"
     OCO = "OCO"
@@ -44,7 +45,8 @@ class OrderType(StrEnum):
 class OrderRequest:
     """A ``place_order`` command.  Which prices are required depends on ``type``:
 
-    - MARKET: none.  LIMIT: ``price``.
+    - MARKET: none.  LIMIT: ``price``.  LIMIT_MAKER (post-only): ``price``; refused
+      when it would take liquidity at once, so it only ever fills as a maker.
     - STOP_LOSS / TAKE_PROFIT: ``stop_price``; optional ``price`` makes it a stop-limit.
     - OCO: ``take_profit`` and ``stop_price``.
     - TRAILING_STOP: exactly one of ``trail_percent`` (1.0 = 1 %), ``trail_amount``
@@ -114,6 +116,7 @@ trailing fields are distances."""
 REQUIRED_PRICES: dict[OrderType, tuple[str, ...]] = {
     OrderType.MARKET: (),
     OrderType.LIMIT: ("price",),
+    OrderType.LIMIT_MAKER: ("price",),
     OrderType.STOP_LOSS: ("stop_price",),
     OrderType.TAKE_PROFIT: ("stop_price",),
     OrderType.OCO: ("take_profit", "stop_price"),
@@ -123,9 +126,13 @@ REQUIRED_PRICES: dict[OrderType, tuple[str, ...]] = {
 """The prices each order type must carry; the protocol layer and the account's
 validation both check against this one table."""
 
+RESTING_LIMITS = frozenset({OrderType.LIMIT, OrderType.LIMIT_MAKER})
+"""The order types that rest at their limit price until it is reached."""
+
 ALLOWED_PRICES: dict[OrderType, frozenset[str]] = {
     OrderType.MARKET: frozenset(),
     OrderType.LIMIT: frozenset({"price"}),
+    OrderType.LIMIT_MAKER: frozenset({"price"}),
     OrderType.STOP_LOSS: frozenset({"stop_price", "price"}),
     OrderType.TAKE_PROFIT: frozenset({"stop_price", "price"}),
     OrderType.OCO: frozenset({"take_profit", "stop_price"}),

@@ -90,6 +90,11 @@ def check_request(request: OrderRequest) -> str | None:
             return f"Time in force {str(tif)[:20]!r} is unknown: expected GTC, IOC or FOK"
         if request.type is OrderType.OCO and name != TimeInForce.GTC:
             return "An OCO rests both its legs: its time in force can only be GTC"
+        if request.type is OrderType.LIMIT_MAKER and name != TimeInForce.GTC:
+            return (
+                "A LIMIT_MAKER order rests until it fills as a maker: its time in force can "
+                "only be GTC"
+            )
     if request.trail_percent is not None and request.trail_percent >= 100:
         return f"Trail percent must be below 100, got {plain(request.trail_percent)}"
     if request.trailing_delta is not None and request.trailing_delta >= 10000:
