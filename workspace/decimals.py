@@ -19,6 +19,16 @@ OUT_OF_SIZE = f"must be within 1e-{MAX_EXPONENT} to 1e{MAX_EXPONENT} in size"
 _MAX_BITS = (10**MAX_EXPONENT).bit_length()
 
 
+def decimal_text(text: str) -> Decimal:
+    """``Decimal(text)`` for a number written by a person or a client: surrounding
+    spaces are allowed, Python's digit separators are not (``Decimal`` reads "1_0" as
+    10; JSON, Binance and people reading an order do not).  Raises
+    ``InvalidOperation``."""
+    if "_" in text:
+        raise InvalidOperation(f"not a number: {text[:40]!r}")
+    return Decimal(text.strip())
+
+
 def read_decimal(value: object) -> Decimal | str:
     """A number (int, float, Decimal) or numeric string as an exact Decimal
     (``Decimal(str(x))``: 0.1 stays 0.1), or why it is refused, in words for a message
@@ -39,11 +49,8 @@ def read_decimal(value: object) -> Decimal | str:
     elif isinstance(value, str):
         if not 0 < len(value) <= MAX_TEXT:
             return f"must be a number of 1 to {MAX_TEXT} characters"
-        if "_" in value:
-            # Python reads "1_0" as 10; JSON, Binance and people reading an order do not
-            return "must be a number"
         try:
-            number = Decimal(value.strip())
+            number = decimal_text(value)
         except InvalidOperation:
             return "must be a number"
     else:

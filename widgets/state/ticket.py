@@ -22,7 +22,7 @@ from widgets.state.wording import (
     round_to_tick,
     split_symbol,
 )
-from workspace.decimals import MAX_EXPONENT, OUT_OF_SIZE
+from workspace.decimals import MAX_EXPONENT, OUT_OF_SIZE, decimal_text
 
 ORDER_TYPES = (
     "MARKET",
@@ -107,9 +107,7 @@ def _positive(value: Any, label: str) -> tuple[Decimal | None, str | None]:
         # a price copied from a panel, written as they show it ("97,000.50")
         text = text.replace(",", "")
     try:
-        if "_" in text:
-            raise InvalidOperation  # Python reads "1_0" as 10; people do not
-        number = Decimal(text)
+        number = decimal_text(text)
     except (InvalidOperation, ValueError):
         hint = " (with '.' for decimals)" if "," in text else ""
         return None, f"{label} must be a number{hint}, got {value!r}"

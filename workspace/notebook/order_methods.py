@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from workspace.decimals import NOT_FINITE, read_decimal, to_decimal
+from workspace.decimals import NOT_FINITE, decimal_text, read_decimal, to_decimal
 from workspace.errors import InvalidParams
 from workspace.trading.orders import Order
 from workspace.trading.requests import OrderRequest, OrderType, Side
@@ -47,11 +47,9 @@ def order_field(value: object) -> object:
     number = to_decimal(value)
     if number is not None:
         return number
-    if isinstance(value, str) and "_" in value:
-        return value  # not Python's digit separators: "1_0" is refused, not read as 10
     if isinstance(value, int | float | str | Decimal) and not isinstance(value, bool):
         try:
-            return Decimal(str(value).strip()[:MAX_TEXT_GIVEN])
+            return decimal_text(str(value).strip()[:MAX_TEXT_GIVEN])
         except InvalidOperation:
             return value
     return value

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import msgspec
 
+from workspace.decimals import decimal_text
 from workspace.errors import InvalidParams, NotFound, WorkspaceError
 from workspace.trading.config import ASSET_RE, MAX_AMOUNT, AccountConfig
 from workspace.users.tokens import TOKEN_ID_RE, TokenHash, new_token
@@ -146,9 +147,7 @@ def parse_balances(values: Mapping[str, object]) -> dict[str, Decimal]:
         if not ASSET_RE.match(name):
             raise InvalidParams(f"balances: {asset!r} is not an asset name")
         try:
-            if "_" in str(amount):
-                raise InvalidOperation  # Python's digit separators are not an amount's
-            value = Decimal(str(amount).strip())
+            value = decimal_text(str(amount))
         except InvalidOperation:
             raise InvalidParams(f"balances: {asset}: {amount!r} is not a number") from None
         if not value.is_finite() or value < 0:
