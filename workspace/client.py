@@ -31,7 +31,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -353,7 +353,7 @@ class RealtimeClient:
         When the link is down past ``request_timeout`` the reply is an ERROR with code
         ``DISCONNECTED`` (a client-side code, not sent by servers); after ``close`` (or
         a fatal error) it is that ERROR at once."""
-        if not isinstance(command, dict):
+        if not isinstance(command, Mapping):
             return messages.error(
                 "INVALID_PARAMS", f"a command is a dict, got {type(command).__name__}", None
             )
