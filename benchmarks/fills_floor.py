@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fills as walk_benchmark
 
 from workspace.market.book import OrderBook
+from workspace.trading.average_cost import remark
 from workspace.trading.events import AccountEvent, FillEvent, OrderEvent, PositionEvent
 from workspace.trading.order_state import OrderStatus
 from workspace.trading.orders import Execution, Fill, Liquidity, Order
@@ -88,7 +89,7 @@ def least_work(
             position, quantity=position.quantity + got, cost=position.cost + value, updated_at=2
         )
         grown.entry_price = grown.cost / grown.quantity
-        grown.mark(price, CTX)
+        remark(grown, price, CTX)
         wallet["BTC"] += got
         wallet["USDT"] -= value + fees
         average = value / got

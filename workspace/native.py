@@ -38,6 +38,7 @@ module in ``.native/workspace/trading`` is a small shim importing it by this nam
 
 COMPILED: tuple[str, ...] = (
     "workspace/trading/account.py",
+    "workspace/trading/average_cost.py",
     "workspace/trading/depth.py",
     "workspace/trading/execution.py",
     "workspace/trading/exits.py",
@@ -52,6 +53,7 @@ COMPILED: tuple[str, ...] = (
     "workspace/trading/trailing.py",
     "workspace/trading/trigger_index.py",
     "workspace/trading/validation.py",
+    "workspace/trading/wallet.py",
     "workspace/market/book_ingest.py",
 )
 """The modules mypyc compiles: the account's logic, and the local book's diff ingestion

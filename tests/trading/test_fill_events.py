@@ -26,8 +26,9 @@ from workspace.trading import (
     PositionEvent,
     Side,
 )
+from workspace.trading.average_cost import apply_fills
 from workspace.trading.orders import Fill, Liquidity
-from workspace.trading.positions import Position, PositionStatus, PositionType, apply_fills
+from workspace.trading.positions import Position, PositionStatus, PositionType
 
 from .books import book_of
 from .scripted import D, buy, sell

@@ -63,13 +63,13 @@ from workspace.notebook.order_methods import Number, OrderMethods, exact
 from workspace.notebook.pending import PendingCall
 from workspace.session import Command, Listener, Message
 from workspace.trading.account import Account
+from workspace.trading.balance import Balance
 from workspace.trading.config import AccountConfig
 from workspace.trading.orders import Order
 from workspace.trading.portfolio import Portfolio
 from workspace.trading.reasons import ReasonCode, Refusal
 from workspace.trading.requests import OrderRequest
 from workspace.trading.rules import inferred_info, round_price, round_qty
-from workspace.trading.wallet import Balance
 from workspace.users.store import UsersFile, normalize_name
 
 if TYPE_CHECKING:

@@ -7,6 +7,7 @@ from workspace import native as _native
 __path__ = _native.package_path(__name__, list(__path__))
 
 from workspace.trading.account import Account
+from workspace.trading.balance import Balance
 from workspace.trading.config import AccountConfig
 from workspace.trading.events import (
     AccountEvent,
@@ -23,7 +24,6 @@ from workspace.trading.positions import Position, PositionStatus, PositionType
 from workspace.trading.reasons import ReasonCode
 from workspace.trading.requests import OrderRequest, OrderType, Side, TimeInForce
 from workspace.trading.rules import round_price, round_qty
-from workspace.trading.wallet import Balance
 from workspace.trading.wire import (
     order_to_wire,
     portfolio_to_wire,

@@ -14,7 +14,7 @@ reservations), ``execution`` (fills, triggers, market orders waiting for a price
 
 Money is ``Decimal`` in a private context wide enough (60 digits) that sums and
 products never round; the only rounding is the documented cost split in
-``positions.apply_fill``.
+``average_cost.apply_fill``.
 
 **Journal first.**  With a sink attached (``attach_journal``: the engine's journal
 append), every step -- a command, or a price that fires something -- is computed and
@@ -52,6 +52,8 @@ from workspace.market.book import OrderBook
 from workspace.market.exchange_info import SymbolInfo
 from workspace.market.records import BookTicker, MiniTicker, Ticker, Trade
 from workspace.trading import execution, exits, placement, validation
+from workspace.trading.average_cost import apply_fill
+from workspace.trading.balance import Balance
 from workspace.trading.config import AccountConfig
 from workspace.trading.depth import Depth, DepthState
 from workspace.trading.events import (
@@ -70,11 +72,11 @@ from workspace.trading.order_state import OrderStatus, is_final
 from workspace.trading.order_store import OrderStore
 from workspace.trading.orders import Fill, Order
 from workspace.trading.portfolio import Portfolio
-from workspace.trading.positions import Position, PositionStatus, PositionType, apply_fill
+from workspace.trading.positions import Position, PositionStatus, PositionType
 from workspace.trading.reasons import ReasonCode
 from workspace.trading.requests import OrderRequest, OrderType, Side
 from workspace.trading.rules import SymbolRules, split_symbol
-from workspace.trading.wallet import Balance, Wallet
+from workspace.trading.wallet import Wallet
 
 ZERO = Decimal(0)
 TWO = Decimal(2)
@@ -889,7 +891,7 @@ class Account:
         self.ids.saw_fill(fills[-1].id)  # an execution's fill ids grow: the last is the top
 
     def _apply_position(self, position: Position) -> None:
-        mine = position.copy()
+        mine = _replace(position)  # (Position.copy is a call into plain Python)
         old = self._position_by_id.get(position.id)
         step = self._step
         if step is not None:

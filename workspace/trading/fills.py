@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from workspace.trading import exits
+from workspace.trading.average_cost import apply_fills
 from workspace.trading.depth import Depth, Slice
 from workspace.trading.events import AccountEvent, PositionEvent
 from workspace.trading.groups import activate_exits, cancel_siblings, finish, grow_exits
 from workspace.trading.order_state import OrderStatus, is_final
 from workspace.trading.orders import Execution, Fill, LegRole, Liquidity, Order
-from workspace.trading.positions import PositionType, apply_fills
+from workspace.trading.positions import PositionType
 from workspace.trading.reasons import ReasonCode, Refusal, plain
 from workspace.trading.requests import OrderType, Side
 

@@ -22,7 +22,7 @@ def counter(ident: str) -> int:
 
 
 class IdCounters:
-    __slots__ = ("fill", "issued", "order", "position", "seq_no")
+    __slots__ = ("fill", "issued", "issued_order", "issued_order_n", "order", "position", "seq_no")
 
     def __init__(self) -> None:
         self.order = 1
@@ -30,11 +30,15 @@ class IdCounters:
         self.position = 1
         self.seq_no = 1
         self.issued = ""  # the last fill id ``new_fill`` made
+        self.issued_order = ""  # the last order id ``new_order`` made, and its number
+        self.issued_order_n = 0
 
     def new_order(self) -> str:
         n = self.order
         self.order += 1
-        return f"order-{n}"
+        self.issued_order_n = n
+        self.issued_order = ident = f"order-{n}"
+        return ident
 
     def new_fill(self) -> str:
         n = self.fill
@@ -58,6 +62,10 @@ class IdCounters:
         return n
 
     def saw_order(self, order_id: str) -> None:
+        if order_id is self.issued_order and self.order > self.issued_order_n:
+            # the order this counter just made (a live step): already counted, unless
+            # the counter was set back since (a refused order gives its ids back)
+            return
         self.order = max(self.order, counter(order_id) + 1)
 
     def saw_fill(self, fill_id: str) -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import msgspec
 
-from workspace.trading.wallet import Balance
+from workspace.trading.balance import Balance
 
 
 class Portfolio(msgspec.Struct, frozen=True, kw_only=True, gc=False):

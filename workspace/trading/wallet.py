@@ -12,6 +12,10 @@ journal's stored config, every change comes from a fill (amounts) or an order sn
 (reservations), so a rebuild from the journal gives the same wallet to the last digit.
 It is changed only by ``Account.apply``; inside a step the account may have to take
 back, it logs the amounts it replaced (``begin`` / ``rollback`` / ``commit``).
+
+Compiled with the account's logic (``workspace/native.py``): every fill and every
+order's reservation moves it.  Its ``Balance`` record lives in ``balance.py`` (a
+struct module stays plain Python).
 """
 
 from __future__ import annotations
@@ -20,20 +24,9 @@ from collections.abc import Iterator, Mapping
 from decimal import Context, Decimal
 from types import MappingProxyType
 
-import msgspec
+from workspace.trading.balance import Balance
 
 ZERO = Decimal(0)
-
-
-class Balance(msgspec.Struct, frozen=True, gc=False):
-    """One asset: ``free`` to use, ``locked`` by open orders (or short collateral)."""
-
-    free: Decimal
-    locked: Decimal
-
-    @property
-    def total(self) -> Decimal:
-        return self.free + self.locked
 
 
 class Wallet:
