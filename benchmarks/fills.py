@@ -34,6 +34,11 @@ filters, the symbol's local book a real ``OrderBook`` of 1,000 levels a side (a
   of the p50's length that meet one of the machine's pauses (p50 x the pauses per
   second of ``noise_floor.py``): while that share is over 1 %, the p99 is a paused
   sample, whose caches are cold after the pause.
+- stop_fill_20: the fill alone, without a placement around it: a resting STOP_LOSS
+  (stop-market) of the same size, triggered by a trade (``on_market``), at the same
+  bound; the timing covers the trade in and its events out (the trigger, the walk,
+  the 20 fills, the position, the order FILLED); placing the stop is not timed.
+  What a stop costs the tick that fires it.
 - walk_20_model: the fill model's part alone: ``Depth.walk`` over those 20 levels
   (what the order would get), p50 / p99, one side then the other on the same book.
   A walk parses the levels it reaches and does not keep them (levels already read by
@@ -222,6 +227,55 @@ def place_samples(
     return samples
 
 
+def trigger_samples(n: int, *, keep: int | None, warm: int) -> list[Sample]:
+    """``n`` timed fills of a triggered stop: a resting STOP_LOSS (stop-market) of the
+    walk_20 size waits, and the timing covers ``on_market`` of the trade that reaches
+    its stop, from the record in to its events out (the trigger, the walk of 20
+    levels, the 20 fills with their fees, the position, the order FILLED).  Placing
+    the stop, the trade that sets the price back and the book handed over are not
+    timed.  Buys and sells alternate; each sample meets a rebuilt book, as in
+    ``place_samples``, which shows the trades (no trade's own quantity is taken)."""
+    acct = account()
+    acct.retain(keep, owner_trims=True)
+    base = OrderBook.from_snapshot(snapshot())
+    books = (base.copy(), base.copy())
+    samples: list[Sample] = []
+    events: list[Any] = []
+    t = 10
+    for i in range(-warm, n):
+        t += 1
+        buy = i % 2 == 0
+        book = books[i % 2]
+        book.event_ms = t + 1  # it shows the two trades below
+        acct.on_book(SYMBOL, book, t)
+        acct.on_market(trade(MID, t, buyer_took=buy), t)  # the price before the stop
+        away = Decimal("0.5") if buy else Decimal("-0.5")
+        stop = OrderRequest(
+            symbol=SYMBOL,
+            side=Side.BUY if buy else Side.SELL,
+            type=OrderType.STOP_LOSS,
+            quantity=QUANTITY,
+            stop_price=MID + away,
+        )
+        order, _ = acct.place(stop, t)
+        assert order.status.value == "NEW", order.reason
+        reach = trade(MID + 2 * away, t + 1, buyer_took=buy)
+        del events
+        acct.trim()
+        start = time.perf_counter_ns()
+        cpu_start = time.thread_time_ns()
+        events = acct.on_market(reach, t + 1)
+        cpu_took = (time.thread_time_ns() - cpu_start) / 1000
+        took = (time.perf_counter_ns() - start) / 1000
+        if i >= 0:
+            samples.append((took, cpu_took, None))
+        t += 1
+        fills = [f for e in events if isinstance(e, FillEvent) for f in e.fills]
+        assert len(fills) == WALK, len(fills)
+        assert acct.order(order.id).status.value == "FILLED"
+    return samples
+
+
 def bench_walk(
     n: int, *, with_book: bool, keep: int | None = None, warm: int = 0
 ) -> tuple[float, float, float]:
@@ -372,6 +426,7 @@ def main() -> None:
     steady_p50, steady_p99, steady_cpu, steady_tail = walk_figures(
         place_samples(n, with_book=True, keep=KEEP, warm=KEEP)
     )
+    trig_p50, trig_p99, trig_cpu, trig_tail = walk_figures(trigger_samples(n, keep=KEEP, warm=KEEP))
     top_p50, top_p99, top_cpu = bench_walk(n, with_book=False)
     model_p50, model_p99 = bench_model(n * 4)
     on_book = bench_on_book(n * 40)
@@ -392,6 +447,12 @@ def main() -> None:
         f"(the oldest order leaves after each sample, as the engine frees it after its "
         f"reply): p50 {steady_p50:.1f} us, p99 {steady_p99:.1f} us "
         f"wall, p99 {steady_cpu:.1f} us CPU"
+    )
+    print(
+        f"the fill alone: a resting stop-market of the same size triggered by a trade, "
+        f"at the same bound (trade in, its events out; no placement): p50 {trig_p50:.1f} us, "
+        f"p99 {trig_p99:.1f} us wall, p99 {trig_cpu:.1f} us CPU, "
+        f"{trig_tail['over_target_pct']} % over {TARGET_US} us"
     )
     print(
         f"the same order at the top of the book (1 fill): p50 {top_p50:.1f} us, "
@@ -441,6 +502,10 @@ def main() -> None:
                 "walk_20_steady_p99_cpu_us": round(steady_cpu, 1),
                 "walk_20_steady_tail": steady_tail,
                 "walk_20_steady_pause_share_pct": steady_paused,
+                "stop_fill_20_p50_us": round(trig_p50, 1),
+                "stop_fill_20_p99_us": round(trig_p99, 1),
+                "stop_fill_20_p99_cpu_us": round(trig_cpu, 1),
+                "stop_fill_20_tail": trig_tail,
                 "walk_20_model_p50_us": round(model_p50, 2),
                 "walk_20_model_p99_us": round(model_p99, 2),
                 "top_of_book_p50_us": round(top_p50, 1),

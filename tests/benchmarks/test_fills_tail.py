@@ -32,3 +32,10 @@ def test_buys_and_sells_are_the_even_and_odd_samples() -> None:
 def test_the_pause_share_is_the_samples_length_times_the_pauses_per_second() -> None:
     # 50 us samples on a machine pausing 400 times a second: 2 % of them meet one
     assert fills.pause_share(50.0, {"gaps_per_s": 400.0}) == 2.0
+
+
+def test_a_triggered_stop_walks_the_twenty_levels_in_every_sample() -> None:
+    # each sample checks its own events: the stop FILLED by 20 fills, buys and sells
+    samples = fills.trigger_samples(4, keep=3, warm=3)
+    assert len(samples) == 4
+    assert all(wall > 0 and cpu >= 0 for wall, cpu, _ in samples)
