@@ -124,6 +124,24 @@ async def test_bad_symbol_and_ids_of_the_wrong_type_are_clear(ws: Workspace) -> 
     # and so in symbol_info, whose None also meant "no listing loaded yet"
     with pytest.raises(UnknownSymbolError, match="BTCUDST is not listed"):
         ws.symbol_info("BTCUDST")
+    # the views and callbacks of an unlisted symbol answered empty (no ticks, no quote,
+    # a callback never called, "subscribe first" when subscribing would fail): a typo
+    # looked like a quiet market
+    with pytest.raises(UnknownSymbolError, match="BTCUDST is not listed"):
+        ws.ticks("BTCUDST")
+    with pytest.raises(UnknownSymbolError, match="BTCUDST is not listed"):
+        ws.quote("btcudst")
+    with pytest.raises(UnknownSymbolError, match="BTCUDST is not listed"):
+        ws.book("BTCUDST")
+    with pytest.raises(UnknownSymbolError, match="BTCUDST is not listed"):
+        await ws.wait_for_book("BTCUDST", 5)
+    for decorator in (ws.on_tick, ws.on_fill, ws.on_order):
+        with pytest.raises(UnknownSymbolError, match="BTCUDST is not listed"):
+            decorator("BTCUSDT", "BTCUDST")
+    # a listed symbol nobody subscribed is not an error: it has no ticks yet
+    assert ws.ticks("ETHUSDT").empty
+    assert ws.on_tick("ETHUSDT")(print) is print
+    ws.remove_callback(print)
     # a negative price or quantity came back rounded ('-1.00'), hiding the sign error
     for helper, name in ((ws.round_price, "price"), (ws.round_qty, "quantity")):
         with pytest.raises(InvalidParams, match=f"{name} must be >= 0, got -1"):

@@ -677,18 +677,20 @@ class Workspace(OrderMethods):
 
     def ticks(self, symbol: str, limit: int | None = None) -> pd.DataFrame:
         """Recent ticks of ``symbol`` (tickers and trades), oldest first; ``limit``: the
-        newest that many (all kept ones when ``None``)."""
+        newest that many (all kept ones when ``None``).  ``UnknownSymbolError`` for a
+        symbol the listing lacks."""
         self._require()
         assert self._tick_store is not None
         if limit is not None and (
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
         ):
             raise InvalidParams(f"limit must be a whole number >= 1 or None, got {limit!r:.40}")
-        return self._tick_store.frame(normalize_symbol(symbol), limit)
+        return self._tick_store.frame(self._listed(symbol), limit)
 
     def quote(self, symbol: str) -> Message | None:
-        """The latest ``MARKET_UPDATE`` of ``symbol``."""
-        return self._require().market_update(normalize_symbol(symbol))
+        """The latest ``MARKET_UPDATE`` of ``symbol`` (``None`` before its first);
+        ``UnknownSymbolError`` for a symbol the listing lacks."""
+        return self._require().market_update(self._listed(symbol))
 
     async def candles(
         self, symbol: str, interval: str = "1m", limit: int = DEFAULT_LIMIT, *, exact: bool = False
@@ -717,7 +719,7 @@ class Workspace(OrderMethods):
         (``await ws.wait_for_book(symbol)`` waits for it)."""
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
             raise InvalidParams(f"depth must be an integer >= 1, got {depth!r}")
-        return book_frame(self._require().order_book(symbol), depth, exact=exact)
+        return book_frame(self._require().order_book(self._listed(symbol)), depth, exact=exact)
 
     async def wait_for_book(self, symbol: str, timeout_s: float = 10.0) -> OrderBook:
         """The order book of ``symbol`` once it is synchronised (``TimeoutError`` after
@@ -728,7 +730,7 @@ class Workspace(OrderMethods):
             or not 0 < timeout_s < math.inf
         ):
             raise InvalidParams(f"timeout_s must be a number of seconds > 0, got {timeout_s!r:.40}")
-        return await self._require().wait_for_book(normalize_symbol(symbol), timeout_s)
+        return await self._require().wait_for_book(self._listed(symbol), timeout_s)
 
     @property
     def gaps(self) -> pd.DataFrame:
@@ -773,12 +775,20 @@ class Workspace(OrderMethods):
         while no listing is loaded.  Raises ``UnknownSymbolError`` for a symbol the
         loaded listing does not have."""
         # a typo must not read as "not loaded yet": None was the answer to both
-        name = normalize_symbol(symbol)
-        account = self._require().account
-        found = account.rules.lookup(name)
+        name = self._listed(symbol)
+        return self._require().account.symbol_info(name)
+
+    def _listed(self, symbol: str) -> str:
+        """``symbol`` normalised; ``UnknownSymbolError`` when the loaded listing does not
+        have it (while none is loaded, any well-formed symbol passes).  A view of an
+        unlisted symbol would otherwise answer empty, and a typo would look like a quiet
+        market."""
+        engine = self._require()
+        name = engine.normalize(symbol)  # (in a replay: one of the recorded symbols)
+        found = engine.account.rules.lookup(name)
         if isinstance(found, Refusal) and found.code is ReasonCode.UNKNOWN_SYMBOL:
             raise UnknownSymbolError(found.reason)
-        return account.symbol_info(name)
+        return name
 
     def round_qty(self, symbol: str, quantity: Number) -> Decimal:
         """``quantity`` (>= 0) rounded down to ``symbol``'s lot step (Decimal in, Decimal
@@ -829,7 +839,10 @@ class Workspace(OrderMethods):
             return self._add(kind, args[0], ())
         if not all(isinstance(a, str) for a in args):
             raise InvalidParams("on_tick/on_fill/on_order take symbols, or decorate directly")
-        names = tuple(normalize_symbol(a) for a in args)
+        # once running, a symbol the listing lacks is refused now: its callback would
+        # never be called
+        listed = self._listed if self.running else normalize_symbol
+        names = tuple(listed(a) for a in args if isinstance(a, str))  # (all are)
 
         def decorate(function: F) -> F:
             self._add(kind, function, names)
