@@ -685,3 +685,9 @@ def test_a_workspace_of_the_wrong_parts_is_refused_when_it_is_made(
     with pytest.raises(InvalidParams) as refused:
         Workspace("sim", **options)  # type: ignore[arg-type]
     assert words in str(refused.value)
+
+
+def test_an_asset_given_twice_in_balances_is_refused() -> None:
+    # {"usdt": 5, "USDT": 6} started the account with 6 USDT, silently
+    with pytest.raises(InvalidParams, match="balances: USDT is given twice"):
+        Workspace(feed="sim", balances={"usdt": 5, "USDT": 6})

@@ -152,3 +152,23 @@ async def test_directory_authenticates_and_sees_rotation_and_removal(tmp_path: P
     os.chmod(path, 0o600)
     path.write_text("{not json")
     assert await directory.authenticate(rotated) == "alice"
+
+
+def test_an_asset_given_twice_is_refused_not_the_last_one_taken(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--balance USDT=5000 --balance BTC=1`` kept only the last flag (an account with
+    no USDT), and ``USDT=5,usdt=6`` or ``{"usdt": 5, "USDT": 6}`` only the last amount."""
+    path = str(tmp_path / "users.json")
+    for given in (["USDT=5,usdt=6"], ["USDT=5", "USDT=6"]):
+        flags = [arg for value in given for arg in ("--balance", value)]
+        assert main(["users", "add", "bob", "--users", path, *flags]) == 2
+        assert "USDT is given twice (5 and 6): give each asset once" in capsys.readouterr().err
+    code, _ = run_cli(
+        "users", "add", "bob", "--users", path, "--balance", "USDT=5000", "--balance", "BTC=1"
+    )
+    assert code == 0
+    bob = UsersFile(path).read().get("bob")
+    assert bob.balances == {"USDT": Decimal(5000), "BTC": Decimal(1)}
+    with pytest.raises(InvalidParams, match="USDT is given twice"):
+        UsersFile(path).add("carol", {"usdt": 5, "USDT": 6})

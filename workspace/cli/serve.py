@@ -39,9 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=None, help="journal file (SQLite); default: in memory")
     parser.add_argument(
         "--balance",
+        action="append",
         default=None,
         metavar="ASSET=AMOUNT,...",
-        help="what a new account starts with, e.g. USDT=10000,BTC=0.5 (default USDT=10000)",
+        help="what a new account starts with, e.g. USDT=10000,BTC=0.5 (default USDT=10000; "
+        "may be repeated, each asset once)",
     )
     parser.add_argument(
         "--allow-short",
@@ -114,17 +116,29 @@ def run(args: argparse.Namespace) -> int:
     return run_command("serve", _serve(args), errors=(WorkspaceError, OSError))
 
 
-def parse_balances(text: str | None) -> dict[str, str] | None:
+def parse_balances(text: str | list[str] | None) -> dict[str, str] | None:
     """``"USDT=10000,BTC=0.5"`` -> ``{"USDT": "10000", "BTC": "0.5"}`` (``None`` stays
-    ``None``: the default account, or the one the journal stored)."""
+    ``None``: the default account, or the one the journal stored); a list is the values
+    of a repeated ``--balance``, taken together.  An asset given twice is refused: with
+    the last one winning, ``--balance USDT=5000 --balance BTC=1`` started an account
+    with no USDT at all."""
     if text is None:
         return None
+    parts = [
+        part for value in ([text] if isinstance(text, str) else text) for part in value.split(",")
+    ]
     balances: dict[str, str] = {}
-    for part in text.split(","):
+    for part in parts:
         asset, sep, amount = part.strip().partition("=")
         if not sep or not asset.strip() or not amount.strip():
             raise ValueError(f"expected ASSET=AMOUNT[,ASSET=AMOUNT...], got {part.strip()!r}")
-        balances[asset.strip().upper()] = amount.strip()
+        name = asset.strip().upper()
+        if name in balances:
+            raise ValueError(
+                f"{name} is given twice ({balances[name]} and {amount.strip()}): give each "
+                f"asset once"
+            )
+        balances[name] = amount.strip()
     return balances
 
 

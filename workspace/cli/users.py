@@ -38,9 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("name", help="1 to 32 of a-z 0-9 _ -, starting with a letter")
     add.add_argument(
         "--balance",
+        action="append",
         default=None,
         metavar="ASSET=AMOUNT,...",
-        help="what the user's account starts with, e.g. USDT=10000,BTC=0.5 (default USDT=10000)",
+        help="what the user's account starts with, e.g. USDT=10000,BTC=0.5 (default "
+        "USDT=10000; may be repeated, each asset once)",
     )
     users_option(add)
     listing = sub.add_parser("list", help="list the users (never their tokens)")
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     return 2  # pragma: no cover (argparse requires an action)
 
 
-def _add(users: UsersFile, name: str, balance: str | None) -> int:
+def _add(users: UsersFile, name: str, balance: list[str] | None) -> int:
     balances = parse_balances(balance) if balance is not None else dict(DEFAULT_BALANCES)
     user, token = users.add(name, balances)
     print(f"created user {user.name} in {users.path}, starting with {_balances(user)}")

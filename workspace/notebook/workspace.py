@@ -256,6 +256,8 @@ def account_config(
         value = exact(amount, f"balances[{asset!r}]")
         if not isinstance(asset, str) or value is None or not value.is_finite() or value < 0:
             raise InvalidParams(f"balances: {asset!r}: {amount!r} is not an amount >= 0")
+        if asset.upper() in assets:  # {"usdt": 5, "USDT": 6}: the last one won, silently
+            raise InvalidParams(f"balances: {asset.upper()} is given twice: give each asset once")
         assets[asset.upper()] = value
     if initial_balance is not None:
         value = exact(initial_balance, "initial_balance")

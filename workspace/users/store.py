@@ -154,6 +154,8 @@ def parse_balances(values: Mapping[str, object]) -> dict[str, Decimal]:
             raise InvalidParams(f"balances: {asset}: {amount!r} is not an amount >= 0")
         if value >= MAX_AMOUNT:
             raise InvalidParams(f"balances: {asset}: {amount!r} is not below 1e30")
+        if name in balances:  # {"usdt": 5, "USDT": 6}: the last one won, silently
+            raise InvalidParams(f"balances: {name} is given twice: give each asset once")
         balances[name] = value
     if not any(balances.values()):
         raise InvalidParams("balances: the account must start with something (> 0)")
