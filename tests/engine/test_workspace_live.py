@@ -138,6 +138,8 @@ async def test_bad_symbol_and_ids_of_the_wrong_type_are_clear(ws: Workspace) -> 
     for decorator in (ws.on_tick, ws.on_fill, ws.on_order):
         with pytest.raises(UnknownSymbolError, match="BTCUDST is not listed"):
             decorator("BTCUSDT", "BTCUDST")
+    with pytest.raises(UnknownSymbolError, match="BTCUDST is not listed"):
+        ws.dashboard(symbols=["BTCUSDT", "BTCUDST"])
     # a listed symbol nobody subscribed is not an error: it has no ticks yet
     assert ws.ticks("ETHUSDT").empty
     assert ws.on_tick("ETHUSDT")(print) is print

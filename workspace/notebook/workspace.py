@@ -627,11 +627,18 @@ class Workspace(OrderMethods):
         return server
 
     def dashboard(self, **options: Any) -> Any:
-        """Every panel on this workspace (``widgets.dashboard``), with its metrics."""
+        """Every panel on this workspace (``widgets.dashboard``), with its metrics.
+        ``UnknownSymbolError`` for a symbol the listing lacks (the panels would each
+        show the error instead of its market)."""
         import widgets
+        from widgets.panel import panel_symbols
 
         options.setdefault("metrics", lambda: self.metrics)
-        options.setdefault("symbols", sorted(self._symbols))
+        if "symbols" in options:
+            listed = self._listed if self.running else normalize_symbol
+            options["symbols"] = [listed(s) for s in panel_symbols(options["symbols"])]
+        else:
+            options["symbols"] = sorted(self._symbols)
         return widgets.dashboard(self.session, **options)
 
     # -- market data -----------------------------------------------------------------
