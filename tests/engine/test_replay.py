@@ -161,17 +161,20 @@ async def test_damaged_lines_in_a_recording_are_skipped_and_counted(tmp_path: Pa
 
 
 async def test_a_file_that_is_not_a_recording_says_so(tmp_path: Path) -> None:
-    """Every line is skipped, and the symbol's refusal listed what the data has: "(it
-    has )"."""
+    """Every line is skipped: the replay is refused at start, not served as an empty
+    market (whose symbols' refusals said "(it has )", and later "(it has no symbol)")."""
     log = tmp_path / "server.log"
     log.write_text("12:00:01 serving ws://127.0.0.1:8000/api/ws/realtime\n42\n")
     ws = Workspace(feed=f"replay:{log}")
-    await ws.start()
-    try:
-        with pytest.raises(InvalidSymbol, match=r"\(it has no symbol: is it a recording\?\)"):
-            ws.subscribe("BTCUSDT")
-    finally:
-        await ws.stop()
+    with pytest.raises(InvalidParams, match=r"holds no market records \(2 bad lines skipped\)"):
+        await ws.start()
+    assert not ws.running
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"\n")
+    ws = Workspace(feed=f"replay:{empty}")
+    with pytest.raises(InvalidParams, match=r"empty.jsonl holds no market records: a recording"):
+        await ws.start()
+    assert not ws.running
 
 
 async def test_missing_replay_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -108,7 +108,15 @@ def load(path: Path) -> RecordedData:
         return RecordedData(_kline_records(files), 0)
     if path.suffix in (".csv", ".zip"):
         return RecordedData(_kline_records([path]), 0)
-    return _session_records(path)
+    data = _session_records(path)
+    if not data.records:
+        # a replay of nothing served an empty market until stopped, with no word of why
+        bad = f" ({data.skipped_lines} bad lines skipped)" if data.skipped_lines else ""
+        raise InvalidParams(
+            f"replay file {path} holds no market records{bad}: a recording of "
+            f"`python -m workspace record` is expected"
+        )
+    return data
 
 
 def _session_records(path: Path) -> RecordedData:
