@@ -85,6 +85,22 @@ async def test_token_in_query_or_bearer_header_is_accepted(guarded: RealtimeServ
         assert json.loads(await asyncio.wait_for(websocket.recv(), TIMEOUT))["type"] == "STATUS"
 
 
+async def test_two_different_tokens_are_http_400_not_one_of_them_taken(
+    guarded: RealtimeServer,
+) -> None:
+    # the header's token was used and the query's ignored (or the first of two in the
+    # query): with users, a client could have acted as another user than it meant to
+    right = {"Authorization": "Bearer s3cret"}
+    assert await handshake_status(guarded.url + "?token=other", additional_headers=right) == 400
+    assert await handshake_status(guarded.url + "?token=s3cret&token=other") == 400
+    status, _, body = await http_get(guarded.port, "/api/ws/realtime?token=a&token=b")
+    assert status == 400
+    assert json.loads(body)["message"] == "two different tokens in the query string: give one"
+    # the same token twice is one token
+    async with connect(guarded.url + "?token=s3cret", additional_headers=right) as websocket:
+        assert json.loads(await asyncio.wait_for(websocket.recv(), TIMEOUT))["type"] == "STATUS"
+
+
 async def test_wrong_origin_is_http_403_and_listed_origin_passes(guarded: RealtimeServer) -> None:
     url = guarded.url + "?token=s3cret"
     assert await handshake_status(url, origin="http://evil.example") == 403

@@ -281,6 +281,10 @@ class RealtimeServer:
             return error_response(
                 connection, HTTPStatus.FORBIDDEN, "FORBIDDEN", "origin not allowed"
             )
+        conflict = auth.token_conflict(request.path, request.headers)
+        if conflict is not None:
+            self.refused += 1
+            return error_response(connection, HTTPStatus.BAD_REQUEST, "INVALID_PARAMS", conflict)
         if not auth.token_ok(self.token, request.path, request.headers):
             self.refused += 1
             return error_response(

@@ -23,6 +23,22 @@ def token_of(path: str, headers: Mapping[str, str]) -> str | None:
     return values[0] if values else None
 
 
+def token_conflict(path: str, headers: Mapping[str, str]) -> str | None:
+    """Why the tokens a handshake carries disagree, if they do (two different
+    ``?token=`` values, or one that is not the ``Authorization`` header's): one of them
+    was silently used, so a client (or a proxy adding a header) could act as another
+    user than it meant to."""
+    given = set(parse_qs(urlsplit(path).query).get("token", []))
+    if len(given) > 1:
+        return "two different tokens in the query string: give one"
+    authorization = headers.get("Authorization")
+    if authorization and given:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip() and value.strip() not in given:
+            return "the Authorization header and ?token= give different tokens: give one"
+    return None
+
+
 def token_ok(expected: str | None, path: str, headers: Mapping[str, str]) -> bool:
     if expected is None:
         return True
