@@ -90,6 +90,44 @@ async def test_record_by_default_records_what_an_engine_replay_needs(
     assert {"btcusdt@depth@100ms", "btcusdt@kline_1m", "btcusdt@aggTrade"} <= set(streams)
 
 
+async def test_record_refuses_an_unlisted_symbol_and_no_symbol_at_once(
+    sim: ExchangeSimulator, tmp_path: Path
+) -> None:
+    """An unlisted symbol recorded nothing for the whole duration and exited 0, leaving
+    an empty file a replay refuses; ``--symbols ,`` did the same."""
+    out = tmp_path / "rec.jsonl"
+    for symbols, said in (
+        ("btcusdt,nopeusdt", b"error: not listed by the exchange: NOPEUSDT"),
+        (",", b"error: --symbols names no symbol: ','"),
+    ):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "workspace", "record", "--symbols", symbols, "--duration",
+            "30", "--url", sim.stream_url, "--out", str(out), cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 2
+        assert said in stderr
+        assert not out.exists()
+
+
+async def test_a_recording_that_got_no_frame_exits_1_and_says_so(
+    sim: ExchangeSimulator, tmp_path: Path
+) -> None:
+    # the simulator's clock stands still: no ticker comes within the second
+    out = tmp_path / "rec.jsonl"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "workspace", "record", "--symbols", "btcusdt", "--streams",
+        "ticker", "--rest-url", "none", "--duration", "1", "--url", sim.stream_url,
+        "--out", str(out), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    assert b"recorded 0 frames" in stdout
+    assert b"no frame came from" in stderr
+
+
 def test_the_rest_url_of_a_recording_follows_its_stream_url() -> None:
     assert rest_url_for("wss://stream.binance.com:9443", None) == "https://api.binance.com"
     assert rest_url_for("ws://127.0.0.1:9443", None) == "http://127.0.0.1:9443"

@@ -15,6 +15,8 @@ from websockets.exceptions import WebSocketException
 
 from workspace.cli.args import count, positive_seconds
 from workspace.errors import WorkspaceError
+from workspace.market.errors import ExchangeInfoError
+from workspace.market.exchange_info import exchange_info_url, fetch_url, parse_exchange_info
 from workspace.sim.recorder import DEFAULT_KINDS, record, streams_for
 
 HELP = "record raw Binance stream frames with receive times to a JSONL file"
@@ -71,6 +73,9 @@ def rest_url_for(stream_url: str, given: str | None) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     symbols = [s.strip().lower() for s in args.symbols.split(",") if s.strip()]
+    if not symbols:
+        print(f"error: --symbols names no symbol: {args.symbols!r}", file=sys.stderr)
+        return 2
     kinds = [k.strip() for k in args.streams.split(",") if k.strip()]
     try:
         streams = streams_for(symbols, kinds)
@@ -81,6 +86,11 @@ def run(args: argparse.Namespace) -> int:
         print("error: --book-depth must be within 1..5000", file=sys.stderr)
         return 2
     rest_url = rest_url_for(args.url, args.rest_url)
+    if rest_url is not None:
+        unlisted = _unlisted(rest_url, symbols)
+        if unlisted:
+            print(f"error: not listed by the exchange: {', '.join(unlisted)}", file=sys.stderr)
+            return 2
     written = 0
     try:
         with contextlib.suppress(KeyboardInterrupt):
@@ -102,4 +112,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"record: {where}{exc}", file=sys.stderr)
         return 1
     print(f"recorded {written} frames to {args.out}")
+    if not written:
+        # (a file a replay refuses: say so here, where the cause is)
+        print(f"record: no frame came from {args.url}: the file is empty", file=sys.stderr)
+        return 1
     return 0
+
+
+def _unlisted(rest_url: str, symbols: list[str]) -> list[str]:
+    """The ``symbols`` the exchange's listing lacks (none when it cannot be read: the
+    recording then says what went wrong on its own).  An unlisted symbol recorded
+    nothing for the whole duration, and exited 0."""
+    try:
+        listing = parse_exchange_info(fetch_url(exchange_info_url(rest_url), 10.0))
+    except ExchangeInfoError as exc:
+        print(f"record: cannot check the symbols against the listing: {exc}", file=sys.stderr)
+        return []
+    return [s.upper() for s in symbols if s.upper() not in listing]
