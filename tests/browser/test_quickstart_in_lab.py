@@ -155,6 +155,33 @@ def test_the_chart_draws_candles_and_switching_timeframe_redraws(quickstart: Pag
 
 @pytest.mark.browser
 @pytest.mark.timeout(120)
+def test_the_portfolio_says_what_orders_hold_of_each_asset(quickstart: Page) -> None:
+    page = quickstart
+    # the quickstart's exits (its OCO sells BTC, its trailing stop ETH, its bracket's
+    # exits BNB) hold those assets back: "Locked in orders" read 0.00 USDT beside them,
+    # as if nothing were held.  Whichever still hold something when this runs (one may
+    # have executed), the line under the box names each of them, as the wallet does.
+    held = ".tw-portfolio .tw-stat[data-field='locked'] .tw-locked-assets"
+    page.wait_for_function(
+        """(sel) => {
+          const rows = [...document.querySelectorAll('.tw-portfolio tr.tw-balance')];
+          const locked = rows
+            .filter((r) => r.dataset.asset !== 'USDT'
+              && parseFloat(r.cells[2].textContent.replace(/,/g, '')) > 0)
+            .map((r) => r.dataset.asset);
+          const text = document.querySelector(sel)?.textContent || '';
+          return locked.length > 0 && locked.every((a) => text.includes(' ' + a));
+        }""",
+        arg=held,
+        timeout=30_000,
+    )
+    text = page.locator(held).first.text_content() or ""
+    assert text.startswith("+ "), text
+    assert "USDT" not in text  # the quote currency is the box's own figure
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
 def test_a_price_clicked_in_the_book_goes_into_the_ticket(quickstart: Page) -> None:
     page = quickstart
     book = page.locator(".tw-dashboard .tw-book").first

@@ -38,6 +38,10 @@ function render({ model, el }) {
     values[field] = box.appendChild(twEl("div", "tw-value tw-num", "–"));
     grid.append(box);
   }
+  // what open orders hold of the other assets (a sell holds what it sells): the box
+  // itself is in the quote currency, and read "0.00 USDT" beside a locked BTC
+  const lockedAssets = twEl("div", "tw-sub tw-locked-assets");
+  values.locked.parentElement.append(lockedAssets);
   const sum = twEl("div", "tw-pnl-sum");
   const wallet = twEl("details", "tw-wallet");
   wallet.append(twEl("summary", "", "Balances"));
@@ -76,6 +80,15 @@ function render({ model, el }) {
     sum.title = v.adds_up === false ? "These figures do not add up: the engine's total differs from the sum." : "";
     const balances = model.get("balances") || {};
     const assets = Object.keys(balances);
+    const held = assets.filter((a) => a !== unit && balances[a].locked > 0).map((a) => `${twQty(balances[a].locked)} ${a}`);
+    const heldKey = held.join("|");
+    if (lockedAssets.dataset.key !== heldKey) {
+      // one unbreakable piece per asset: a line may end between two, never inside one
+      lockedAssets.dataset.key = heldKey;
+      lockedAssets.replaceChildren(...held.flatMap((item, i) => [i ? " · " : "+ ", twEl("span", "tw-nowrap", item)]));
+    }
+    lockedAssets.hidden = held.length === 0;
+    lockedAssets.title = held.length ? `Also held back by open orders: ${held.join(", ")}` : "";
     wallet.hidden = assets.length === 0;
     const key = JSON.stringify(balances);
     if (key !== walletKey) {
