@@ -73,3 +73,32 @@ async def test_a_post_only_order_is_judged_against_the_live_book(rich: Workspace
     ((best_bid, _),) = book.bids(1)
     rests = ws.limit_maker("BTCUSDT", "BUY", "0.001", best_bid)
     assert (rests.status.value, rests.type.value) == ("NEW", "LIMIT_MAKER"), rests.reason
+
+
+async def test_a_buy_by_its_quote_amount_spends_at_most_that_on_the_live_book(
+    rich: Workspace,
+) -> None:
+    ws = rich
+    await ws.subscribe("BTCUSDT")
+    await ws.wait_for_book("BTCUSDT")
+    await until(lambda: ws.account.fill_model("BTCUSDT") == "book", what="the account's book")
+    book = ws.account.book("BTCUSDT")
+    assert book is not None
+    order = ws.buy("BTCUSDT", quote_quantity="2500.50")
+    assert order.status.value == "FILLED", order.reason
+    assert order.quote_quantity == Decimal("2500.50")
+    value = sum((e.price * e.quantity for e in order.executions), Decimal(0))
+    assert value <= Decimal("2500.50")
+    # the most the amount buys on the step: one step more, at the last level's price
+    # or the next one's (nothing ran in between: the book is the one it walked)
+    info = ws.symbol_info("BTCUSDT")
+    assert info is not None
+    assert info.step_size is not None
+    step = info.step_size
+    last = order.executions[-1].price
+    beyond = min(price for price, _ in book.asks(200) if price > last)
+    assert value + step * beyond > Decimal("2500.50")
+    assert order.quantity == ws.round_qty("BTCUSDT", order.quantity)
+    sold = ws.sell("BTCUSDT", quote_quantity=1000)
+    assert sold.status.value == "FILLED", sold.reason
+    assert sum((e.price * e.quantity for e in sold.executions), Decimal(0)) <= 1000

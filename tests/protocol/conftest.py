@@ -190,7 +190,7 @@ class FakeEngine:
             "symbol": request.symbol,
             "side": str(request.side),
             "type": str(request.type),
-            "quantity": float(request.quantity),
+            "quantity": float(request.quantity or 0),  # (0: sized by a quote amount)
             "filled_quantity": 0.0,
             "status": "NEW",
         }

@@ -163,6 +163,41 @@ def test_a_bad_time_in_force_is_invalid_params(fields: dict[str, Any]) -> None:
     assert (error.code, error.id) == ("INVALID_PARAMS", 4)
 
 
+@pytest.mark.parametrize("name", ["quote_quantity", "quoteOrderQty"])
+def test_a_market_order_may_give_its_quote_amount_instead(name: str) -> None:
+    command = parse_command(
+        {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", name: "100.5"}
+    )
+    assert isinstance(command, PlaceOrder)
+    assert (command.request.quantity, command.request.quote_quantity) == (None, Decimal("100.5"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"quantity": 1, "quote_quantity": 100}, "give 'quantity' or 'quote_quantity', not both"),
+        (
+            {"quote_quantity": 100, "quoteOrderQty": 90},
+            "'quote_quantity' and 'quoteOrderQty' differ",
+        ),
+        (
+            {"type": "LIMIT", "price": 90_000, "quoteOrderQty": 100},
+            "'quoteOrderQty' is for MARKET orders only",
+        ),
+        ({"quote_quantity": 0}, "'quote_quantity' must be positive"),
+        ({"quote_quantity": "NaN"}, "'quote_quantity' must be a finite number"),
+        ({}, "'quantity' is required"),
+    ],
+)
+def test_a_quote_amount_is_refused_where_it_does_not_belong(
+    fields: dict[str, Any], words: str
+) -> None:
+    base = {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "id": 3}
+    error = error_of({**base, **fields})
+    assert (error.code, error.id) == ("INVALID_PARAMS", 3)
+    assert words in error.message
+
+
 @pytest.mark.parametrize(
     "quantity", [0, -1, "NaN", "Infinity", "-inf", True, None, "abc", [1], {}, "1e99", 10**31]
 )

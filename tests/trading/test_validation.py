@@ -116,7 +116,7 @@ def test_fields_of_the_wrong_type_are_rejected_not_raised(
 def test_a_missing_quantity_is_required_not_zero() -> None:
     s = Script()
     s.trades("100")
-    req = OrderRequest(symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, quantity=None)  # type: ignore[arg-type]
+    req = OrderRequest(symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, quantity=None)
     order, _ = s.place(req)
     assert order.status is OrderStatus.REJECTED
     assert order.reason == "Quantity is required"

@@ -83,7 +83,7 @@ class OrderMethods:
         type_: OrderType,
         symbol: str,
         side: str | Side,
-        quantity: Number,
+        quantity: Number | None,
         client_order_id: str | None = None,
         time_in_force: str | None = None,
         **prices: Any,
@@ -109,30 +109,49 @@ class OrderMethods:
     def buy(
         self,
         symbol: str,
-        quantity: Number,
+        quantity: Number | None = None,
         *,
+        quote_quantity: Number | None = None,
         client_order_id: str | None = None,
         time_in_force: str | None = None,
     ) -> Order:
-        """Market buy.  With the symbol's order book it walks the book; what the book
-        cannot fill waits for more (GTC), expires (``time_in_force="IOC"``), or nothing
-        executes (``"FOK"``)."""
-        return self._order(
-            OrderType.MARKET, symbol, Side.BUY, quantity, client_order_id, time_in_force
+        """Market buy of ``quantity``, or of what ``quote_quantity`` (the quote
+        currency, e.g. ``quote_quantity=100`` USDT; Binance's ``quoteOrderQty``) buys
+        now, on the lot step, fee on top.  With the symbol's order book it walks the
+        book; what the book cannot fill waits for more (GTC), expires
+        (``time_in_force="IOC"``), or nothing executes (``"FOK"``)."""
+        return self._market(
+            Side.BUY, symbol, quantity, quote_quantity, client_order_id, time_in_force
         )
 
     def sell(
         self,
         symbol: str,
-        quantity: Number,
+        quantity: Number | None = None,
         *,
+        quote_quantity: Number | None = None,
         client_order_id: str | None = None,
         time_in_force: str | None = None,
     ) -> Order:
-        """Market sell (a spot account sells only what it holds); ``time_in_force`` as
-        for ``buy``."""
+        """Market sell of ``quantity``, or of as much as ``quote_quantity`` (the quote
+        currency) is worth now (a spot account sells only what it holds);
+        ``time_in_force`` as for ``buy``."""
+        return self._market(
+            Side.SELL, symbol, quantity, quote_quantity, client_order_id, time_in_force
+        )
+
+    def _market(
+        self,
+        side: Side,
+        symbol: str,
+        quantity: Number | None,
+        quote_quantity: Number | None,
+        client_order_id: str | None,
+        time_in_force: str | None,
+    ) -> Order:
+        quote = {} if quote_quantity is None else {"quote_quantity": quote_quantity}
         return self._order(
-            OrderType.MARKET, symbol, Side.SELL, quantity, client_order_id, time_in_force
+            OrderType.MARKET, symbol, side, quantity, client_order_id, time_in_force, **quote
         )
 
     def limit(

@@ -304,8 +304,7 @@ def _place_order(f: _Fields) -> PlaceOrder:
     order_type = OrderType(
         f.choice("type", frozenset(OrderType), required=False) or OrderType.MARKET
     )
-    quantity = f.decimal("quantity", required=True)
-    assert quantity is not None
+    quantity, quote_quantity = _quantities(f, order_type)
     prices: dict[str, Any] = {name: f.decimal(name) for name in _PRICE_FIELDS}
     for name in _REQUIRED_BY_TYPE[order_type]:
         if prices[name] is None:
@@ -332,9 +331,27 @@ def _place_order(f: _Fields) -> PlaceOrder:
         quantity=quantity,
         client_order_id=client_order_id,
         time_in_force=_time_in_force(f, order_type),
+        quote_quantity=quote_quantity,
         **prices,
     )
     return PlaceOrder(request=request, id=f.id)
+
+
+def _quantities(f: _Fields, order_type: OrderType) -> tuple[Decimal | None, Decimal | None]:
+    """``quantity``, or for a MARKET order ``quote_quantity`` instead (Binance's
+    ``quoteOrderQty``, accepted under that name too): exactly one of them."""
+    ours, binance = f.data.get("quote_quantity"), f.data.get("quoteOrderQty")
+    if ours is not None and binance is not None and ours != binance:
+        raise f.fail("'quote_quantity' and 'quoteOrderQty' differ")
+    name = "quoteOrderQty" if ours is None and binance is not None else "quote_quantity"
+    quote = f.decimal(name)
+    if quote is None:
+        return f.decimal("quantity", required=True), None
+    if f.data.get("quantity") is not None:
+        raise f.fail(f"give 'quantity' or '{name}', not both")
+    if order_type is not OrderType.MARKET:
+        raise f.fail(f"'{name}' is for MARKET orders only")
+    return None, quote
 
 
 def _time_in_force(f: _Fields, order_type: OrderType) -> TimeInForce | None:

@@ -26,7 +26,7 @@ prices): a replay rebuilds it from the same records in the same order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_DOWN, Context, Decimal
 
 from workspace.market.book import OrderBook
 from workspace.trading.requests import Side
@@ -40,6 +40,9 @@ Walk = tuple[list[Slice], Decimal, Decimal]
 """A walk's slices with their total quantity and value (price x quantity)."""
 
 _UNITS = Decimal(100_000_000)
+DOWN = Context(prec=60, rounding=ROUND_DOWN)
+"""Exact arithmetic that rounds down: a share (of a level, of a reservation) may never
+come out larger than the exact one."""
 _Taken = dict[int, list[Decimal]]
 """price in 1e-8 units -> [the level's quantity when first taken from, quantity taken
 since, the price].  Keyed by an int, not the price: hashing a freshly parsed Decimal
@@ -159,6 +162,35 @@ class Depth:
             value += price * available
             want -= available
         return slices, got, value
+
+    def walk_quote(self, side: Side, budget: Decimal) -> Decimal:
+        """How much of the base asset a taker on ``side`` gets for ``budget`` of the
+        quote currency, best level first: the value it takes (price x quantity) never
+        exceeds ``budget``; exact, before any rounding to a lot step (the last level's
+        share rounds down)."""
+        if budget <= 0:
+            return ZERO
+        if self._prints:
+            self._count_prints()
+        buy = side is Side.BUY
+        took = (self._took_asks if buy else self._took_bids) or None
+        got = ZERO
+        # the same levels and the same liquidity already taken as ``_walk`` (kept apart:
+        # that walk is the 20-level placement's hot loop)
+        for key, (price, quantity) in self.book.taker_levels(buy):
+            available = quantity
+            if took is not None:
+                taken = took.get(key)
+                if taken is not None and taken[0] == quantity:
+                    available = quantity - taken[1]
+                    if not available:
+                        continue
+            value = price * available
+            if value >= budget:
+                return got + DOWN.divide(budget, price)
+            got += available
+            budget -= value
+        return got
 
     def available(self, side: Side, limit: Decimal | None) -> Decimal:
         """All a taker on ``side`` could get now up to ``limit``."""

@@ -17,7 +17,7 @@ nothing held the order expires (``HOLDING_CLOSED``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_DOWN, Context, Decimal
+from decimal import Decimal
 from enum import Enum
 from itertools import repeat
 from operator import mul
@@ -27,7 +27,7 @@ import msgspec
 
 from workspace.trading import exits
 from workspace.trading.average_cost import apply_fills
-from workspace.trading.depth import Depth, Slice
+from workspace.trading.depth import DOWN, Depth, Slice
 from workspace.trading.events import AccountEvent, PositionEvent
 from workspace.trading.groups import activate_exits, cancel_siblings, finish, grow_exits
 from workspace.trading.order_state import OrderStatus, is_final
@@ -43,9 +43,6 @@ ZERO = Decimal(0)
 TWO = Decimal(2)
 S = OrderStatus
 _replace = msgspec.structs.replace
-# shrinking a reservation in proportion rounds down: it may never hold back more
-# than the exact share (what is free must never go below zero)
-_DOWN = Context(prec=60, rounding=ROUND_DOWN)
 
 
 class Rest(Enum):
@@ -61,7 +58,9 @@ def shrunk(reserved: Decimal, before: Decimal, after: Decimal) -> Decimal:
         return ZERO
     if after >= before:
         return reserved
-    return _DOWN.divide(_DOWN.multiply(reserved, after), before)
+    # rounded down: a reservation may never hold back more than the exact share (what
+    # is free must never go below zero)
+    return DOWN.divide(DOWN.multiply(reserved, after), before)
 
 
 def held_against(acct: Account, order: Order) -> Decimal:

@@ -21,6 +21,7 @@ ZERO = Decimal(0)
 ORDER_NUMBERS: tuple[str, ...] = (
     "quantity",
     "filled_quantity",
+    "quote_quantity",
     *PRICE_FIELDS,
     "current_stop_price",
     "peak_price",
@@ -73,6 +74,8 @@ class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=Fa
     when unknown (placed without a book: bounded by the level when a trade comes).
     ``exit_reserved``: the base asset a bracket's live exits hold back while its entry
     is still working (its ``reserved`` then holds the entry's quote).
+    ``quote_quantity``: what a MARKET order placed by its quote amount (Binance's
+    ``quoteOrderQty``) was to spend or receive; ``quantity`` is what that sized to.
     """
 
     id: str
@@ -115,6 +118,7 @@ class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=Fa
     queue_ahead: Decimal | None = None
     exit_reserved: Decimal = ZERO
     legs: tuple[Order, ...] = ()
+    quote_quantity: Decimal | None = None
 
     @property
     def remaining(self) -> Decimal:

@@ -24,7 +24,7 @@ import msgspec
 
 from workspace.market.exchange_info import SymbolInfo
 from workspace.trading import execution, exits, fills, rules
-from workspace.trading.depth import Depth
+from workspace.trading.depth import DOWN, Depth
 from workspace.trading.groups import bracket_legs, oco_legs
 from workspace.trading.order_state import OrderStatus
 from workspace.trading.order_store import exchange_orders
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+QUANTITY_QUANTUM = Decimal("1e-8")
 S = OrderStatus
 CLIENT_ID_RE = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 _replace = msgspec.structs.replace
@@ -119,6 +120,7 @@ def prepare(
         client_order_id=cid if cid is not None and CLIENT_ID_RE.match(cid) else None,
         reduce_only=closing is not None,
         time_in_force=_time_in_force(raw(request, "time_in_force")),
+        quote_quantity=_finite(raw(request, "quote_quantity")),
     )
     looked_up = _symbol(acct, symbol)
     if isinstance(looked_up, Refusal):
@@ -127,6 +129,11 @@ def prepare(
     refusal = _request(request, given_cid) or _account_kind(acct, base)
     if refusal is not None:
         return base, refusal
+    if base.quote_quantity is not None:
+        sized = _sized_by_quote(acct, base, info, ts_ms)
+        if isinstance(sized, Refusal):
+            return base, sized
+        base = sized
     order = _with_legs(acct, base, ts_ms)
     quote = acct.quote_for(order.symbol)
     reference = quote.reference() if quote is not None else None
@@ -179,6 +186,49 @@ def _queued(acct: Account, order: Order, ts_ms: int) -> Order:
         )
         return _replace(order, legs=legs)
     return order
+
+
+# -- a MARKET order by its quote amount ------------------------------------------------------
+def _sized_by_quote(
+    acct: Account, order: Order, info: SymbolInfo | None, ts_ms: int
+) -> Order | Refusal:
+    """``order`` with the quantity its ``quote_quantity`` buys (or sells) now: the
+    most of the base asset on the lot step whose value stays within it, walking the
+    book when there is a fresh one, else at the top-of-book price (Binance: "will not
+    break LOT_SIZE filter rules ... as close as possible to quoteOrderQty")."""
+    budget = order.quote_quantity
+    assert budget is not None
+    symbol, side = order.symbol, order.side
+    depth = acct.depth_for(symbol, ts_ms)
+    price = execution.market_price(acct, symbol, side, ts_ms)
+    if depth is not None:
+        exact = depth.walk_quote(side, budget)
+    elif price is not None:
+        exact = DOWN.divide(budget, price)
+    else:
+        return Refusal(
+            ReasonCode.NO_MARKET_DATA,
+            f"An order by its quote quantity is sized against the market at once: no "
+            f"fresh {symbol} price or book now",
+        )
+    step = _quote_sized_step(info)
+    quantity = rules.floor_to(exact, step)
+    if quantity <= 0:
+        quote, base = acct.quote_asset, acct.base_of(symbol)
+        what = "buys" if side is Side.BUY else "sells for"
+        return Refusal(
+            ReasonCode.LOT_SIZE,
+            f"{plain(budget)} {quote} {what} less than one lot step ({plain(step)} {base}) "
+            f"at the market now",
+        )
+    return _replace(order, quantity=quantity)
+
+
+def _quote_sized_step(info: SymbolInfo | None) -> Decimal:
+    """The lot step a sized market order keeps to: the coarser of the symbol's lot and
+    market lot steps (1e-8, Binance's finest, without a listing)."""
+    steps = [s for s in (info.step_size, info.market_step_size) if s] if info else []
+    return max(steps) if steps else QUANTITY_QUANTUM
 
 
 # -- the symbol and the request ----------------------------------------------------------

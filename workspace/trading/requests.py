@@ -54,6 +54,12 @@ class OrderRequest:
     - BRACKET: ``take_profit`` and ``stop_loss``; optional ``price`` (limit entry);
       the stop leg trails when one of the trailing fields is given.
 
+    A MARKET order may give ``quote_quantity`` instead of ``quantity`` (Binance's
+    ``quoteOrderQty``): the quote currency to spend (a buy) or receive (a sell).  It is
+    sized against the market at placement: the most of the base asset, on the lot
+    step, whose value (price x quantity, walking the book when there is one) stays
+    within it; the fee is charged on top, as for any fill.
+
     ``client_order_id`` (Binance's ``newClientOrderId`` rule: 1-36 of ``A-Z a-z 0-9
     . : / _ -``) makes placing idempotent: a repeat while that order is open returns
     it instead of placing a second one.  ``time_in_force`` (``TimeInForce`` or its
@@ -63,7 +69,7 @@ class OrderRequest:
     symbol: str
     side: Side
     type: OrderType
-    quantity: Decimal
+    quantity: Decimal | None
     price: Decimal | None = None
     stop_price: Decimal | None = None
     take_profit: Decimal | None = None
@@ -74,6 +80,7 @@ class OrderRequest:
     activation_price: Decimal | None = None
     client_order_id: str | None = None
     time_in_force: TimeInForce | str | None = None
+    quote_quantity: Decimal | None = None
 
 
 TRAIL_FIELDS: tuple[str, ...] = ("trail_percent", "trail_amount", "trailing_delta")
@@ -92,6 +99,7 @@ prices (the protocol parser, validation, the wire and the pandas views all use i
 
 FIELD_LABELS: dict[str, str] = {
     "quantity": "Quantity",
+    "quote_quantity": "Quote quantity",
     "price": "Limit price",
     "stop_price": "Stop price",
     "take_profit": "Take-profit price",

@@ -247,6 +247,11 @@ def _floor(value: Decimal, step: Decimal) -> Decimal:
     return (value - value % step).quantize(step.normalize())
 
 
+def floor_to(value: Decimal, step: Decimal) -> Decimal:
+    """``value`` rounded down to a multiple of ``step`` (> 0)."""
+    return _floor(value, step)
+
+
 def round_qty(info: SymbolInfo | None, quantity: Decimal) -> Decimal:
     """``quantity`` rounded down to the symbol's lot step (never more than asked)."""
     if info is None or info.step_size is None:

@@ -26,7 +26,7 @@ from workspace.trading.requests import (
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 
-_NUMBER_FIELDS = ("quantity", *PRICE_FIELDS)
+_NUMBER_FIELDS = ("quantity", "quote_quantity", *PRICE_FIELDS)
 _TRAIL_WORDS = "one of trail percent, trail amount or trailing delta"
 _TIME_IN_FORCE = frozenset(TimeInForce.__members__)
 
@@ -51,10 +51,16 @@ def check_request(request: OrderRequest) -> str | None:
                 f"{kind[:20]!r}"
             )
         return f"Order type {str(kind)[:20]!r} is unknown"
+    by_quote = raw(request, "quote_quantity") is not None
+    if by_quote:
+        if raw(request, "quantity") is not None:
+            return "Give a quantity or a quote quantity, not both"
+        if kind is not OrderType.MARKET:
+            return f"A quote quantity is for MARKET orders only, not {kind.value}"
     for name in _NUMBER_FIELDS:
         value = getattr(request, name)
         if value is None:
-            if name == "quantity":
+            if name == "quantity" and not by_quote:
                 return "Quantity is required"
             continue
         label = FIELD_LABELS[name]
