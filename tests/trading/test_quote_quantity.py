@@ -128,6 +128,13 @@ def test_an_amount_below_one_step_or_without_a_market_is_refused_in_words() -> N
     order, _ = quiet.place(by_quote(Side.BUY, "100"))
     assert (order.status, order.reason_code) == (S.REJECTED, ReasonCode.NO_MARKET_DATA.value)
     assert "sized against the market at once" in (order.reason or "")
+    # a book whose asks this account has all taken already: nothing to size against
+    emptied = Desk()
+    everything, _ = emptied.place(by_quote(Side.BUY, "1000000"))
+    assert everything.quantity == D("1.003")  # the whole visible book
+    nothing, _ = emptied.place(by_quote(Side.BUY, "100"))
+    assert (nothing.status, nothing.reason_code) == (S.REJECTED, "NO_MARKET_DATA")
+    assert "the BTCUSDT book shows no asks this account can take now" in (nothing.reason or "")
     # sized, it meets the filters of any order: here the minimum order value (10 USDT)
     small, _ = desk.account.place(by_quote(Side.BUY, "9.8"), desk.t + 2)
     assert (small.status, small.reason_code) == (S.REJECTED, ReasonCode.MIN_NOTIONAL.value)

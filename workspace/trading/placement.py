@@ -200,7 +200,7 @@ def _sized_by_quote(
     assert budget is not None
     symbol, side = order.symbol, order.side
     depth = acct.depth_for(symbol, ts_ms)
-    price = execution.market_price(acct, symbol, side, ts_ms)
+    price = execution.market_price(acct, symbol, side, ts_ms) if depth is None else None
     if depth is not None:
         exact = depth.walk_quote(side, budget)
     elif price is not None:
@@ -210,6 +210,13 @@ def _sized_by_quote(
             ReasonCode.NO_MARKET_DATA,
             f"An order by its quote quantity is sized against the market at once: no "
             f"fresh {symbol} price or book now",
+        )
+    if not exact:
+        other = "asks" if side is Side.BUY else "bids"
+        return Refusal(
+            ReasonCode.NO_MARKET_DATA,
+            f"An order by its quote quantity is sized against the book at once: the "
+            f"{symbol} book shows no {other} this account can take now",
         )
     step = _quote_sized_step(info)
     quantity = rules.floor_to(exact, step)
