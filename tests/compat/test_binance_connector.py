@@ -41,6 +41,7 @@ async def test_spot_rest_market_data(sim: ExchangeSimulator) -> None:
             "book": spot.book_ticker("BTCUSDT"),
             "day": spot.ticker_24hr(symbol="ETHUSDT", type="MINI"),
             "window": spot.rolling_window_ticker("BTCUSDT", windowSize="4h"),
+            "trading_day": spot.trading_day_ticker(symbols=["BTCUSDT", "ETHUSDT"]),
             "avg": spot.avg_price("ETHUSDT"),
             "info": spot.exchange_info(symbol="ETHUSDT"),
         }
@@ -58,6 +59,9 @@ async def test_spot_rest_market_data(sim: ExchangeSimulator) -> None:
     assert r["day"]["symbol"] == "ETHUSDT"
     assert r["window"]["symbol"] == "BTCUSDT"
     assert r["window"]["openTime"] % 60_000 == 0
+    # the trading day opens at midnight UTC (the connector sends no timeZone)
+    assert [t["symbol"] for t in r["trading_day"]] == ["BTCUSDT", "ETHUSDT"]
+    assert all(t["openTime"] % 86_400_000 == 0 for t in r["trading_day"])
     assert r["avg"]["mins"] == 5
     assert r["info"]["symbols"][0]["filters"][1]["stepSize"] == "0.00010000"
 

@@ -138,6 +138,30 @@ async def test_rolling_window_ticker(sim: ExchangeSimulator, window: str, ms: in
     assert mini["lastPrice"] == one["lastPrice"]
 
 
+@pytest.mark.parametrize(
+    ("zone", "offset_ms"), [(None, 0), ("8", 8 * 3_600_000), ("-5:30", -19_800_000)]
+)
+async def test_trading_day_ticker_opens_at_midnight_in_its_time_zone(
+    sim: ExchangeSimulator, zone: str | None, offset_ms: int
+) -> None:
+    query = "" if zone is None else f"&timeZone={zone}"
+    day = await get(sim, f"/api/v3/ticker/tradingDay?symbol=BTCUSDT{query}")
+    midnight = (START_MS + offset_ms) // 86_400_000 * 86_400_000 - offset_ms
+    assert (day["openTime"], day["closeTime"]) == (midnight, START_MS)
+    # it opens at the first minute of the day, and its high and low hold that minute's
+    first = await get(
+        sim, f"/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime={midnight}&limit=1"
+    )
+    assert first[0][0] == midnight
+    assert day["openPrice"] == first[0][1]
+    assert Decimal(day["lowPrice"]) <= Decimal(first[0][3]) <= Decimal(first[0][2])
+    assert Decimal(first[0][2]) <= Decimal(day["highPrice"])
+    listed = await get(sim, f'/api/v3/ticker/tradingDay?symbols=["BTCUSDT","ETHUSDT"]{query}')
+    assert listed[0] == day
+    mini = await get(sim, f"/api/v3/ticker/tradingDay?symbol=BTCUSDT&type=MINI{query}")
+    assert set(mini) == MINI
+
+
 async def test_exchange_info_carries_binances_filters(sim: ExchangeSimulator) -> None:
     info = await get(sim, "/api/v3/exchangeInfo?symbol=BTCUSDT")
     assert info["rateLimits"][0] == {
@@ -202,6 +226,7 @@ async def test_every_answer_carries_the_used_weight(sim: ExchangeSimulator) -> N
             ("/api/v3/ticker/24hr", 80),
             ("/api/v3/ticker/24hr?symbol=BTCUSDT", 2),
             ('/api/v3/ticker?symbols=["BTCUSDT","ETHUSDT"]', 8),
+            ('/api/v3/ticker/tradingDay?symbols=["BTCUSDT","ETHUSDT"]', 8),
             ("/api/v3/trades?symbol=BTCUSDT", 25),
             ("/api/v3/aggTrades?symbol=BTCUSDT", 4),
             ("/api/v3/depth?symbol=BTCUSDT&limit=500", 25),
@@ -241,6 +266,9 @@ async def test_over_the_weight_limit_is_http_429_with_retry_after() -> None:
         ("/api/v3/ticker", -1102),
         ("/api/v3/ticker?symbol=BTCUSDT&windowSize=8d", -1130),
         ("/api/v3/ticker?symbol=BTCUSDT&windowSize=1d2h", -1130),
+        ("/api/v3/ticker/tradingDay", -1102),
+        ("/api/v3/ticker/tradingDay?symbol=BTCUSDT&timeZone=15", -1130),
+        ("/api/v3/ticker/tradingDay?symbol=BTCUSDT&timeZone=utc", -1130),
         ("/api/v3/exchangeInfo?symbolStatus=OPEN", -1122),
         ("/api/v3/trades?symbol=BTCUSDT&symbol=ETHUSDT", -1101),
     ],

@@ -2,7 +2,8 @@
 
 ``ping``, ``time``, ``exchangeInfo``, ``depth``, ``trades``, ``historicalTrades``,
 ``aggTrades``, ``klines``, ``uiKlines``, ``avgPrice``, ``ticker/24hr``,
-``ticker/price``, ``ticker/bookTicker`` and ``ticker`` (rolling window), with
+``ticker/price``, ``ticker/bookTicker``, ``ticker`` (rolling window) and
+``ticker/tradingDay``, with
 Binance's parameters, defaults, maxima, request weights and error codes
 (rest-api.md, errors.md).  Pure: a request target and the time in, an
 :class:`Answer` (status, JSON body, weight) out; the server does the HTTP.
@@ -21,7 +22,7 @@ import msgspec
 
 from workspace.market.records import Ticker
 from workspace.sim.book import SimBook
-from workspace.sim.candle import INTERVALS, MINUTE_MS, next_bucket, parse_time_zone
+from workspace.sim.candle import INTERVALS, MINUTE_MS, bucket_start, next_bucket, parse_time_zone
 from workspace.sim.candles import CandleStore
 from workspace.sim.config import SymbolSpec
 from workspace.sim.fixedpoint import SCALE, format_decimal, format_decimal8, format_e8
@@ -436,6 +437,24 @@ def _book_ticker(request: _Request) -> object:
 
 
 def _rolling_ticker(request: _Request) -> object:
+    window_ms = _window_size(one(request.query, "windowSize"))
+    return _window_tickers(request, window_ms)
+
+
+def _trading_day_ticker(request: _Request) -> object:
+    """``GET /api/v3/ticker/tradingDay``: the rolling ticker's figures over the trading
+    day so far, the day starting at midnight in ``timeZone`` (UTC by default)."""
+    zone = one(request.query, "timeZone")
+    offset_ms = 0 if zone is None else parse_time_zone(zone)
+    if offset_ms is None:
+        raise not_valid("timeZone")
+    now = request.now_ms
+    return _window_tickers(request, now - bucket_start("1d", now, offset_ms))
+
+
+def _window_tickers(request: _Request, window_ms: int) -> object:
+    """The rows of ``/api/v3/ticker`` and ``ticker/tradingDay``: ``window_ms`` up to now,
+    for ``symbol`` or ``symbols`` (at most 100), FULL or MINI."""
     query = request.query
     symbol, symbols = symbol_or_symbols(query)
     if symbol is None and symbols is None:
@@ -447,7 +466,6 @@ def _rolling_ticker(request: _Request) -> object:
             400, -1101, "Too many values sent for parameter 'symbols', max allowed: 100."
         )
     request.weight[0] = rolling_ticker_weight(1 if symbol is not None else len(symbols or ()))
-    window_ms = _window_size(one(query, "windowSize"))
     kind = choice(query, "type", ("FULL", "MINI"), "FULL")
     rows = []
     for spec in request.select(symbol, symbols):
@@ -564,4 +582,5 @@ _ENDPOINTS: dict[str, Callable[[_Request], object]] = {
     "/api/v3/ticker/price": _ticker_price,
     "/api/v3/ticker/bookTicker": _book_ticker,
     "/api/v3/ticker": _rolling_ticker,
+    "/api/v3/ticker/tradingDay": _trading_day_ticker,
 }
