@@ -32,6 +32,7 @@ from widgets.state.ticket import (
     TicketError,
     build_order,
     error_field,
+    size_amount,
     size_quantity,
 )
 from widgets.state.wording import format_amount, format_price, humanize, split_symbol
@@ -121,6 +122,7 @@ class TicketPanel(Panel):
             "side": "BUY",
             "type": "MARKET",
             "quantity": "",
+            "quantity_unit": "base",
             "nonce": 0,
         }
 
@@ -294,7 +296,8 @@ class TicketPanel(Panel):
         self._set_form(**values)
 
     def sized_quantity(self, fraction: float, form: Mapping[str, Any]) -> Decimal | None:
-        """The quantity for ``fraction`` (0.25 ... 1) of what ``form``'s order spends."""
+        """The quantity for ``fraction`` (0.25 ... 1) of what ``form``'s order spends (an
+        amount of the quote asset when the form gives its quantity as one)."""
         symbol = str(form.get("symbol") or "").strip().upper()
         side = str(form.get("side") or "BUY").upper()
         info = self._infos.get(symbol) or {}
@@ -314,6 +317,14 @@ class TicketPanel(Panel):
             ),
             _decimal(self._prices.get(symbol)),
         )
+        if str(form.get("quantity_unit") or "base") == "quote":
+            return size_amount(
+                Decimal(str(fraction)),
+                side,
+                quote_free=quote_free,
+                base_free=free(base),
+                price=price,
+            )
         return size_quantity(
             Decimal(str(fraction)),
             side,
@@ -331,7 +342,12 @@ class TicketPanel(Panel):
             self.errors = {"quantity": f"Cannot size the order: {what} are not known yet"}
             return
         self.errors = {k: v for k, v in self.errors.items() if k != "quantity"}
-        self._set_form(**{**dict(form), "quantity": format_amount(quantity).replace(",", "")})
+        symbol = str(form.get("symbol") or "").strip().upper()
+        # an amount of the quote asset is written as money (to the cent)
+        unit = split_symbol(symbol, self._infos.get(symbol))[1]
+        asset = unit if str(form.get("quantity_unit") or "base") == "quote" else ""
+        text = format_amount(quantity, asset).replace(",", "")
+        self._set_form(**{**dict(form), "quantity": text})
 
     async def submit(self, form: Mapping[str, Any]) -> Message:
         """Validate ``form`` and place the order; errors land in ``errors`` by field."""

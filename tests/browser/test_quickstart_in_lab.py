@@ -247,6 +247,40 @@ def test_ticket_buy_opens_a_position_in_the_positions_panel(quickstart: Page) ->
 
 
 @pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_the_ticket_buys_by_an_amount_of_usdt(quickstart: Page) -> None:
+    page = quickstart
+    ticket = page.locator(".tw-ticket").first
+    ticket.scroll_into_view_if_needed()
+    ticket.locator("input.tw-symbol").fill("BTCUSDT")
+    ticket.locator("input.tw-symbol").press("Enter")
+    ticket.locator("select.tw-type").select_option("MARKET")
+    unit = ticket.locator("select.tw-quantity-unit")
+    page.wait_for_function(
+        "() => document.querySelector('.tw-ticket select.tw-quantity-unit')"
+        "?.options[1]?.textContent === 'USDT'",
+        timeout=20_000,
+    )
+    unit.select_option("quote")
+    ticket.locator("button.tw-side-buy").click()
+    ticket.locator("input.tw-quantity").fill("100")
+    ticket.locator("button.tw-submit").click()
+    # the engine sized 100 USDT to BTC on the lot step and filled it
+    page.wait_for_function(
+        "() => /order-\\d+ MARKET FILLED @/.test("
+        "document.querySelector('.tw-ticket .tw-notice')?.textContent || '')",
+        timeout=20_000,
+    )
+    assert not any(ticket.locator(".tw-field-error").all_text_contents())
+    # another type has no amount: the unit goes back to the base asset, the number away
+    ticket.locator("select.tw-type").select_option("LIMIT")
+    assert unit.is_hidden()
+    assert ticket.locator("input.tw-quantity").input_value() == ""
+    ticket.locator("select.tw-type").select_option("MARKET")
+    assert unit.input_value() == "base"
+
+
+@pytest.mark.browser
 @pytest.mark.timeout(240)
 def test_nothing_is_clipped_at_either_width_in_either_theme(quickstart: Page) -> None:
     page = quickstart

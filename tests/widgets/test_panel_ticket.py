@@ -11,7 +11,7 @@ import pytest
 from tests.widgets.panel_session import ScriptedSession, market, order_update
 from widgets import TicketPanel
 from widgets.state import ORDER_TYPES, TicketError, build_order
-from widgets.state.ticket import TRAIL_LABELS, TYPE_LABELS, size_quantity
+from widgets.state.ticket import TRAIL_LABELS, TYPE_LABELS, size_amount, size_quantity
 
 
 def form(**values: Any) -> dict[str, Any]:
@@ -356,6 +356,46 @@ def test_an_order_under_the_minimum_value_is_refused_in_the_uis_words() -> None:
     assert caught.value.errors["quantity"] == "Quantity 0.000004 is below the step 0.00001 BTC"
 
 
+def test_a_market_order_may_be_given_as_an_amount_of_the_quote_asset() -> None:
+    command = build_order(form(quantity="250.5", quantity_unit="quote"), None, BTC_INFO)
+    assert command == {
+        "action": "place_order",
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "MARKET",
+        "quote_quantity": 250.5,
+    }
+    # the amount is not rounded to the lot step: the engine sizes it to the step
+    assert "quantity" not in command
+    with pytest.raises(TicketError) as caught:
+        build_order(form(quantity="3", quantity_unit="quote"), None, BTC_INFO)
+    assert caught.value.errors == {
+        "quantity": "Amount 3.00 USDT is below the minimum order value 5.00 USDT"
+    }
+    with pytest.raises(TicketError) as caught:
+        build_order(form(type="LIMIT", price="90000", quantity_unit="quote"), None, BTC_INFO)
+    assert caught.value.errors == {
+        "quantity": "An amount in the quote asset is for market orders only"
+    }
+    with pytest.raises(TicketError) as caught:
+        build_order(form(quantity="abc", quantity_unit="quote"))
+    assert caught.value.errors["quantity"].startswith("Amount must be a number")
+
+
+def test_percent_buttons_size_an_amount_when_the_quantity_is_one() -> None:
+    from decimal import Decimal as D
+
+    # a buy: the share of the quote balance, room kept for the taker fee, to the cent
+    assert size_amount(D("0.5"), "BUY", quote_free=D(1000), base_free=None, price=None) == D(
+        "499.50"
+    )
+    # a sell: the share of the base balance at the price
+    assert size_amount(
+        D("0.25"), "SELL", quote_free=None, base_free=D("0.02"), price=D("97000")
+    ) == D("485.00")
+    assert size_amount(D(1), "SELL", quote_free=D(1), base_free=D(1), price=None) is None
+
+
 def test_every_trail_type_has_its_full_label() -> None:
     assert TRAIL_LABELS == {
         "trail_percent": "Trail %",
@@ -408,6 +448,11 @@ async def test_ticket_learns_symbol_info_and_sizes_from_the_wallet() -> None:
     assert panel.form["quantity"] == "0.03646"
     panel.size(1, {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET"})
     assert panel.form["quantity"] == "0.05"
+    # given as an amount of USDT, the buttons size an amount
+    panel.size(
+        0.5, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity_unit": "quote"}
+    )
+    assert panel.form["quantity"] == "3536.90"  # 7,080.89 / 2 / 1.001, down to the cent
     nonce = panel.form["nonce"]
     panel.set_price(96999.5)
     assert panel.form["type"] == "LIMIT"  # a picked price makes a market ticket a limit one

@@ -35,6 +35,10 @@ ORDER_TYPES = (
     "BRACKET",
 )
 SIDES = ("BUY", "SELL")
+CENT = Decimal("0.01")
+QUANTITY_UNITS = ("base", "quote")
+"""How the ticket's quantity is given: in the base asset, or (a market order) as the
+amount of the quote asset to spend or receive."""
 TYPE_LABELS = {
     "MARKET": "Market",
     "LIMIT": "Limit",
@@ -159,7 +163,12 @@ def build_order(
     if order_type not in TYPE_FIELDS:
         errors["type"] = f"Type must be one of {', '.join(TYPE_LABELS.values())}"
 
-    quantity, problem = _positive(form.get("quantity"), "Quantity")
+    # a MARKET order may be given in the quote asset ("spend 100 USDT"): Binance's
+    # quoteOrderQty, sized by the engine against the market when it is placed
+    by_quote = str(form.get("quantity_unit") or "base") == "quote"
+    if by_quote and order_type != "MARKET":
+        errors["quantity"] = "An amount in the quote asset is for market orders only"
+    quantity, problem = _positive(form.get("quantity"), "Amount" if by_quote else "Quantity")
     if problem:
         errors["quantity"] = problem
 
@@ -196,6 +205,14 @@ def build_order(
                 continue
             command[field] = float(number)
 
+    if by_quote:
+        if quantity is not None and info and "quantity" not in errors:
+            _check_amount(quantity, symbol, info, errors)
+        if errors:
+            raise TicketError(errors)
+        assert quantity is not None
+        command.update(symbol=symbol, side=side, type=order_type, quote_quantity=float(quantity))
+        return command
     if quantity is not None and info:
         quantity = _checked_quantity(quantity, symbol, order_type, command, info, errors)
     if errors:
@@ -203,6 +220,19 @@ def build_order(
     assert quantity is not None
     command.update(symbol=symbol, side=side, type=order_type, quantity=float(quantity))
     return command
+
+
+def _check_amount(
+    amount: Decimal, symbol: str, info: Mapping[str, Any], errors: dict[str, str]
+) -> None:
+    """A market order's amount in the quote asset against the minimum order value."""
+    _, quote = split_symbol(symbol, info)
+    floor = _decimal(info.get("min_notional"))
+    if floor is not None and amount < floor:
+        errors["quantity"] = (
+            f"Amount {format_amount(amount, quote)} {quote} is below the minimum order value "
+            f"{format_amount(floor, quote)} {quote}"
+        ).replace("  ", " ")
 
 
 def _on_tick(price: Decimal, info: Mapping[str, Any] | None) -> Decimal:
@@ -281,6 +311,30 @@ def error_field(code: str, order_type: str) -> str:
         prices = [f for f in (*required, *optional) if f != "trail"]
         return prices[0] if prices else "form"
     return ERROR_FIELDS.get(code, "form")
+
+
+def size_amount(
+    fraction: Decimal,
+    side: str,
+    *,
+    quote_free: Decimal | None,
+    base_free: Decimal | None,
+    price: Decimal | None,
+    fee_rate: Decimal = Decimal("0.001"),
+) -> Decimal | None:
+    """The amount in the quote asset for the ticket's % buttons when the quantity is
+    given as one: a buy's share of the quote balance, keeping room for the taker fee;
+    a sell's share of the base balance at ``price``; down to the cent.  None when
+    unknown."""
+    if side == "SELL":
+        if base_free is None or price is None or price <= 0:
+            return None
+        amount = base_free * fraction * price
+    else:
+        if quote_free is None:
+            return None
+        amount = quote_free * fraction / (1 + fee_rate)
+    return round_to_step(amount, CENT)
 
 
 def size_quantity(

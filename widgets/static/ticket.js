@@ -87,6 +87,12 @@ function render({ model, el }) {
     fractions.append(b);
   }
   fields.quantity.wrap.insertBefore(fractions, fields.quantity.error);
+  // a market order's quantity may be an amount of the quote asset (Binance's
+  // quoteOrderQty): "spend 100 USDT"; the options are named by the symbol's assets
+  const unit = select(["base", "quote"]);
+  unit.classList.add("tw-quantity-unit");
+  unit.title = "Quantity in the base asset, or (a market order) the amount of the quote asset to spend or receive";
+  fields.quantity.line.append(unit);
   for (const name of PRICE_FIELDS) addField(name, number());
   const trailKind = select(model.get("trail_kinds") || [], model.get("trail_labels") || {});
   trailKind.classList.add("tw-trail-kind");
@@ -103,12 +109,20 @@ function render({ model, el }) {
   const info = () => (model.get("infos") || {})[symbol.value.trim().toUpperCase()] || {};
   const values = () => {
     const v = { symbol: symbol.value, side, type: type.value, quantity: quantity.value };
+    v.quantity_unit = unit.hidden ? "base" : unit.value;
     for (const name of PRICE_FIELDS) if (!fields[name].wrap.hidden) v[name] = fields[name].input.value;
     v.trail_kind = trailKind.value;
     return v;
   };
 
   const layout = () => {
+    const market = type.value === "MARKET";
+    if (!market && unit.value === "quote") {
+      // an amount of USDT must not become a quantity of BTC under another type
+      unit.value = "base";
+      quantity.value = "";
+    }
+    unit.hidden = !market;
     const spec = (model.get("type_fields") || {})[type.value] || { required: [], optional: [] };
     for (const name of PRICE_FIELDS) {
       const required = spec.required.includes(name);
@@ -147,6 +161,10 @@ function render({ model, el }) {
   // what the order spends: a buy the quote asset, a sell the base asset
   const drawWallet = () => {
     const i = info();
+    const names = [i.base_asset || "base", i.quote_asset || "quote"];
+    names.forEach((name, k) => {
+      if (unit.options[k].textContent !== name) unit.options[k].textContent = name;
+    });
     const wallet = model.get("wallet") || {};
     const balances = wallet.balances || {};
     const asset = side === "BUY" ? i.quote_asset : i.base_asset;
@@ -163,7 +181,17 @@ function render({ model, el }) {
   };
 
   // on change (not on every key): the value snaps to the symbol's grid
+  unit.addEventListener("change", () => {
+    quantity.value = "";  // a number typed in one unit means nothing in the other
+    fields.quantity.error.textContent = "";
+    fields.quantity.wrap.classList.remove("tw-invalid");
+  });
   quantity.addEventListener("change", () => {
+    if (!unit.hidden && unit.value === "quote") {
+      const cents = twOnGrid(quantity.value, "0.01", true);
+      if (cents !== null && Number(cents) > 0) quantity.value = cents;
+      return;
+    }
     const step = info().step_size;
     const snapped = step ? twOnGrid(quantity.value, step, true) : null;
     if (snapped !== null && Number(snapped) > 0) quantity.value = snapped;
@@ -185,6 +213,7 @@ function render({ model, el }) {
       layout();
     }
     if (f.side) setSide(f.side);
+    if (f.quantity_unit && !unit.hidden) unit.value = f.quantity_unit;
     if (f.quantity !== undefined) quantity.value = f.quantity;
     for (const name of PRICE_FIELDS) if (f[name] !== undefined) fields[name].input.value = f[name];
     showPrices();
@@ -204,7 +233,7 @@ function render({ model, el }) {
     formError.textContent = extra.map(([name, text]) => (name === "form" ? text : `${name}: ${text}`)).join("\n");
     formError.hidden = extra.length === 0;
   };
-  const controls = () => [symbol, type, quantity, trailKind, submit, buySide, sellSide,
+  const controls = () => [symbol, type, quantity, unit, trailKind, submit, buySide, sellSide,
     ...fractions.children, ...PRICE_FIELDS.map((n) => fields[n].input)];
   const showState = () => {
     const reason = model.get("disabled") || twKernelGone(model);
