@@ -46,6 +46,10 @@ class Dashboard(ipywidgets.VBox):  # type: ignore[misc]
         self._unlinks: list[Callable[[], None]] = []
         self._built: list[Panel] = []
         names = _checked(session, symbols)
+        for name, flag in (("chart", chart), ("book", book)):
+            if not isinstance(flag, bool):
+                # ("no" is truthy: a string here showed the panel it meant to leave out)
+                raise ValueError(f"{name} must be True or False, got {flag!r:.40}")
         first = names[0] if names else ""
         timing: dict[str, Any] = {} if interval is None else {"interval": interval}
         try:

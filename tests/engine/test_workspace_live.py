@@ -140,6 +140,11 @@ async def test_bad_symbol_and_ids_of_the_wrong_type_are_clear(ws: Workspace) -> 
             decorator("BTCUSDT", "BTCUDST")
     with pytest.raises(UnknownSymbolError, match="BTCUDST is not listed"):
         ws.dashboard(symbols=["BTCUSDT", "BTCUDST"])
+    # a flag given as a word ("no" is truthy) turned exact numbers on
+    with pytest.raises(InvalidParams, match="exact must be True or False, got 'no'"):
+        ws.book("BTCUSDT", exact="no")  # type: ignore[arg-type]
+    with pytest.raises(InvalidParams, match="exact must be True or False, got 1"):
+        await ws.candles("BTCUSDT", exact=1)  # type: ignore[arg-type]
     # a listed symbol nobody subscribed is not an error: it has no ticks yet
     assert ws.ticks("ETHUSDT").empty
     assert ws.on_tick("ETHUSDT")(print) is print

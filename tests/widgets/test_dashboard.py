@@ -77,6 +77,9 @@ async def test_closing_the_dashboard_stops_every_listener() -> None:
         ({"interval": float("nan")}, ValueError, "interval must be a number of seconds >= 0"),
         ({"interval": -1}, ValueError, "interval must be a number of seconds >= 0"),
         ({"symbols": [None]}, MalformedSymbolError, "symbol must be a string, got NoneType"),
+        # "no" is truthy: the chart it meant to leave out was shown
+        ({"chart": "no"}, ValueError, "chart must be True or False, got 'no'"),
+        ({"book": 0}, ValueError, "book must be True or False, got 0"),
     ],
 )
 async def test_a_refused_argument_leaves_no_panel_listening(

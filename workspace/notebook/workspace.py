@@ -225,6 +225,12 @@ def _amount(value: Number, name: str) -> Decimal:
     return number
 
 
+def _flag(value: object, name: str) -> None:
+    """Refuse a flag that is not a bool ("no" is truthy: it would have turned it on)."""
+    if not isinstance(value, bool):
+        raise InvalidParams(f"{name} must be True or False, got {value!r:.40}")
+
+
 def account_config(
     initial_balance: Number | None,
     balances: Mapping[str, Number] | None,
@@ -234,8 +240,8 @@ def account_config(
     """The ``AccountConfig`` the notebook arguments describe (``None``: the default,
     or the one a journal stored).  ``balances={"USDT": 10_000, "BTC": "0.5"}``;
     ``initial_balance`` is the shorthand for the USDT alone."""
-    if allow_short is not None and not isinstance(allow_short, bool):
-        raise InvalidParams(f"allow_short must be True or False, got {allow_short!r:.40}")
+    if allow_short is not None:
+        _flag(allow_short, "allow_short")
     if balances is not None and not isinstance(balances, Mapping):
         raise InvalidParams(
             f"balances must be a dict like {{'USDT': 10_000, 'BTC': '0.5'}}, got {balances!r:.40}"
@@ -714,6 +720,7 @@ class Workspace(OrderMethods):
         Live, the first call for a (symbol, interval) backfills from the exchange's REST
         history and the kline stream keeps it current; a replay gives the recording's
         candles as of the record being replayed."""
+        _flag(exact, "exact")
         klines = await self._require().candles(symbol, interval, limit)
         return candles_frame(klines, exact=exact)
 
@@ -728,6 +735,7 @@ class Workspace(OrderMethods):
         (``await ws.wait_for_book(symbol)`` waits for it)."""
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
             raise InvalidParams(f"depth must be an integer >= 1, got {depth!r}")
+        _flag(exact, "exact")
         return book_frame(self._require().order_book(self._listed(symbol)), depth, exact=exact)
 
     async def wait_for_book(self, symbol: str, timeout_s: float = 10.0) -> OrderBook:
