@@ -272,6 +272,15 @@ def test_the_ticket_buys_by_an_amount_of_usdt(quickstart: Page) -> None:
         timeout=20_000,
     )
     assert not any(ticket.locator(".tw-field-error").all_text_contents())
+    # the orders panel's history says what the order was placed for
+    orders = page.locator(".tw-dashboard .tw-orders").first
+    orders.locator("button.tw-tab-history").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.tw-orders .tw-prices')]"
+        ".some((p) => p.textContent.includes('for 100.00 USDT'))",
+        timeout=20_000,
+    )
+    orders.locator("button.tw-tab-open").click()
     # another type has no amount: the unit goes back to the base asset, the number away
     ticket.locator("select.tw-type").select_option("LIMIT")
     assert unit.is_hidden()

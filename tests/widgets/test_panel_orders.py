@@ -43,6 +43,18 @@ def test_filled_order_moves_from_open_to_recent() -> None:
     assert row["fill_price"] == 2301.0
 
 
+def test_an_order_placed_by_its_quote_amount_shows_it() -> None:
+    from widgets.state.orders import order_row
+
+    row = order_row(
+        {"id": "order-9", "symbol": "BTCUSDT", "side": "BUY", "type": "MARKET",
+         "status": "FILLED", "quantity": 0.00103, "filled_quantity": 0.00103,
+         "quote_quantity": 100.0}
+    )  # fmt: skip
+    assert row["quote_amount"] == "100.00 USDT"
+    assert order_row({"id": "order-1", "symbol": "BTCUSDT"})["quote_amount"] == ""
+
+
 def test_rejected_order_carries_its_reason() -> None:
     state = OrdersState()
     state.apply(order_update(order("o-2", "REJECTED", reason="insufficient balance")))

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from typing import Any
 
 from widgets.state.numbers import as_float
-from widgets.state.wording import humanize
+from widgets.state.wording import format_amount, humanize, split_symbol
 
 Row = dict[str, Any]
 
@@ -67,6 +67,12 @@ def order_row(order: dict[str, Any], order_type: str | None = None) -> Row:
     }
     for name in PRICE_FIELDS:
         row[name] = as_float(order.get(name))
+    # a market order placed by its amount of the quote asset (quoteOrderQty): "100.00 USDT"
+    amount = as_float(order.get("quote_quantity"))
+    quote = split_symbol(row["symbol"])[1]
+    row["quote_amount"] = (
+        f"{format_amount(amount, quote)} {quote}".strip() if amount is not None else ""
+    )
     if row["avg_price"] is None and row["status"] in ("FILLED", "PARTIALLY_FILLED"):
         row["avg_price"] = row["fill_price"]  # a version-1 engine: one fill, its price
     fills = order.get("fills")

@@ -25,6 +25,7 @@ function orderPrices(row) {
   add("trail", row.trail_amount);
   if (!twMissing(row.trailing_delta)) parts.push(`trail ${row.trailing_delta} bips`);
   if (!twMissing(row.activation_price)) parts.push(`act ${twPrice(row.activation_price, sym)}`);
+  if (row.quote_amount) parts.push(`for ${row.quote_amount}`); // a market order by its amount
   add("@", row.fill_price);
   return parts.join(" · ");
 }
