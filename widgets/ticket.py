@@ -32,6 +32,7 @@ from widgets.state.ticket import (
     TicketError,
     build_order,
     error_field,
+    in_quote_asset,
     size_amount,
     size_quantity,
 )
@@ -317,7 +318,7 @@ class TicketPanel(Panel):
             ),
             _decimal(self._prices.get(symbol)),
         )
-        if str(form.get("quantity_unit") or "base") == "quote":
+        if in_quote_asset(form):
             return size_amount(
                 Decimal(str(fraction)),
                 side,
@@ -345,7 +346,7 @@ class TicketPanel(Panel):
         symbol = str(form.get("symbol") or "").strip().upper()
         # an amount of the quote asset is written as money (to the cent)
         unit = split_symbol(symbol, self._infos.get(symbol))[1]
-        asset = unit if str(form.get("quantity_unit") or "base") == "quote" else ""
+        asset = unit if in_quote_asset(form) else ""
         text = format_amount(quantity, asset).replace(",", "")
         self._set_form(**{**dict(form), "quantity": text})
 

@@ -96,6 +96,11 @@ class TicketError(ValueError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
 
 
+def in_quote_asset(form: Mapping[str, Any]) -> bool:
+    """Does ``form`` give its quantity as an amount of the quote asset?"""
+    return str(form.get("quantity_unit") or "base") == "quote"
+
+
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -165,7 +170,7 @@ def build_order(
 
     # a MARKET order may be given in the quote asset ("spend 100 USDT"): Binance's
     # quoteOrderQty, sized by the engine against the market when it is placed
-    by_quote = str(form.get("quantity_unit") or "base") == "quote"
+    by_quote = in_quote_asset(form)
     if by_quote and order_type != "MARKET":
         errors["quantity"] = "An amount in the quote asset is for market orders only"
     quantity, problem = _positive(form.get("quantity"), "Amount" if by_quote else "Quantity")

@@ -13,12 +13,18 @@ LOOPBACK_HOSTS = frozenset({"localhost", "localhost."})
 WEB_SCHEMES = frozenset({"http", "https"})
 
 
+def _bearer(headers: Mapping[str, str]) -> str | None:
+    """The token of an ``Authorization: Bearer T`` header, if there is one."""
+    scheme, _, value = (headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
+
+
 def token_of(path: str, headers: Mapping[str, str]) -> str | None:
-    authorization = headers.get("Authorization")
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
+    bearer = _bearer(headers)
+    if bearer is not None:
+        return bearer
     values = parse_qs(urlsplit(path).query).get("token")
     return values[0] if values else None
 
@@ -31,11 +37,9 @@ def token_conflict(path: str, headers: Mapping[str, str]) -> str | None:
     given = set(parse_qs(urlsplit(path).query).get("token", []))
     if len(given) > 1:
         return "two different tokens in the query string: give one"
-    authorization = headers.get("Authorization")
-    if authorization and given:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and value.strip() and value.strip() not in given:
-            return "the Authorization header and ?token= give different tokens: give one"
+    bearer = _bearer(headers)
+    if bearer is not None and given and bearer not in given:
+        return "the Authorization header and ?token= give different tokens: give one"
     return None
 
 

@@ -354,13 +354,7 @@ def _klines(request: _Request) -> object:
     count = limit(query, default=500, maximum=1000)
     start = timestamp(query, "startTime")
     end = timestamp(query, "endTime")
-    zone = one(query, "timeZone")
-    offset = 0
-    if zone is not None:
-        parsed = parse_time_zone(zone)
-        if parsed is None:
-            raise not_valid("timeZone")
-        offset = parsed
+    offset = _time_zone(query)
     request.spec(symbol)
     store = request.market.candles(symbol)
     if store is None or (start is not None and end is not None and start > end):
@@ -444,12 +438,20 @@ def _rolling_ticker(request: _Request) -> object:
 def _trading_day_ticker(request: _Request) -> object:
     """``GET /api/v3/ticker/tradingDay``: the rolling ticker's figures over the trading
     day so far, the day starting at midnight in ``timeZone`` (UTC by default)."""
-    zone = one(request.query, "timeZone")
-    offset_ms = 0 if zone is None else parse_time_zone(zone)
-    if offset_ms is None:
-        raise not_valid("timeZone")
     now = request.now_ms
-    return _window_tickers(request, now - bucket_start("1d", now, offset_ms))
+    return _window_tickers(request, now - bucket_start("1d", now, _time_zone(request.query)))
+
+
+def _time_zone(query: Query) -> int:
+    """The ``timeZone`` parameter's offset in ms (0, UTC, when absent); -1130 when
+    malformed or outside [-12:00, +14:00]."""
+    zone = one(query, "timeZone")
+    if zone is None:
+        return 0
+    offset = parse_time_zone(zone)
+    if offset is None:
+        raise not_valid("timeZone")
+    return offset
 
 
 def _window_tickers(request: _Request, window_ms: int) -> object:
