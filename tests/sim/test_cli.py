@@ -163,5 +163,28 @@ def test_nonsense_config_is_refused(bad: dict[str, object]) -> None:
 
 
 def test_symbols_without_defaults_need_a_spec() -> None:
-    with pytest.raises(ValueError, match="SymbolSpec"):
-        SimConfig(symbols=("PEPEUSDT",)).symbol_specs()
+    with pytest.raises(ValueError, match="PEPEUSDT is not one of the simulator's symbols"):
+        SimConfig(symbols=("PEPEUSDT",))
+
+
+def test_a_symbol_given_twice_is_refused() -> None:
+    """``--symbols BTCUSDT,btcusdt`` ran two markets under one name: exchangeInfo
+    listed BTCUSDT twice and its streams interleaved two price paths."""
+    with pytest.raises(ValueError, match="each symbol once: BTCUSDT given twice"):
+        SimConfig(symbols=("BTCUSDT", "ETHUSDT", "btcusdt"))
+
+
+async def test_the_sim_command_refuses_unknown_and_repeated_symbols() -> None:
+    """An unknown symbol ended the command with a traceback."""
+    for symbols, said in (
+        ("btcusdt,foobar", b"error: FOOBAR is not one of the simulator's symbols"),
+        ("btcusdt,BTCUSDT", b"error: each symbol once: BTCUSDT given twice"),
+    ):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "workspace", "sim", "--port", "0", "--symbols", symbols,
+            cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 2, stderr
+        assert said in stderr
+        assert b"Traceback" not in stderr

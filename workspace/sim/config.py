@@ -256,6 +256,12 @@ class SimConfig:
                 raise ValueError(f"{name} must be positive seconds, got {getattr(self, name)!r}")
         if not self.symbols and self.replay is None:
             raise ValueError("at least one symbol is needed")
+        names = [spec.symbol for spec in self.symbol_specs()]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            # two simulated markets under one name: exchangeInfo would list it twice and
+            # its streams would interleave two price paths
+            raise ValueError(f"each symbol once: {', '.join(twice)} given twice")
         if not 20 <= self.book_depth <= 5000:
             raise ValueError("book_depth must be within 20..5000 (Binance serves up to 5000)")
         if not 30 <= self.history_days <= 3650:
@@ -270,11 +276,13 @@ class SimConfig:
             if isinstance(item, SymbolSpec):
                 specs.append(item)
                 continue
+            if not isinstance(item, str):
+                raise ValueError(f"a symbol is a name or a SymbolSpec, got {item!r}")
             name = item.upper()
             if name not in known:
                 raise ValueError(
-                    f"no default parameters for {name}; pass a SymbolSpec (known: "
-                    f"{', '.join(sorted(known))})"
+                    f"{name} is not one of the simulator's symbols (known: "
+                    f"{', '.join(sorted(known))}); in Python a SymbolSpec adds one"
                 )
             specs.append(known[name])
         return tuple(specs)
