@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -221,6 +222,12 @@ def test_quantity_must_be_a_positive_finite_number(quantity: Any) -> None:
         # -9223372036854775807 and 9223372036854775807", and took 1e20 but not 10**20)
         (10**40, "'quantity' must be within 1e-30 to 1e30 in size, got 1000000000"),
         (2**100, "'quantity' must be within 1e-30 to 1e30 in size, got 1267650600"),
+        # MessagePack's own kinds of value: their str() quoted a memory address
+        (b"12", "'quantity' must be a number, got \"<2 bytes of MessagePack binary>\""),
+        (
+            msgspec.msgpack.Ext(5, b"x"),
+            "'quantity' must be a number, got \"<a MessagePack extension of type 5>\"",
+        ),
     ],
 )
 def test_a_refused_number_says_why_and_quotes_what_came(quantity: Any, message: str) -> None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeAlias
 
+import msgspec
+
 from workspace.decimals import MAX_INT, read_decimal
 from workspace.errors import WorkspaceError
 from workspace.market.errors import MalformedSymbolError
@@ -522,5 +524,15 @@ def command_id_of(raw: object) -> CommandId:
 
 def _quoted(value: object) -> str:
     """A client's value as its JSON, cut to 40 characters (for a message)."""
-    text = json.dumps(value, default=str)
+    text = json.dumps(value, default=_named)
     return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _named(value: object) -> str:
+    """What JSON cannot show of a MessagePack command's value, in words: its ``str``
+    would quote a memory address (``<msgspec.msgpack.Ext object at 0x...>``)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"<{len(value)} bytes of MessagePack binary>"
+    if isinstance(value, msgspec.msgpack.Ext):
+        return f"<a MessagePack extension of type {value.code}>"
+    return f"<{type(value).__name__}>"
