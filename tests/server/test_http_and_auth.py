@@ -46,6 +46,27 @@ async def test_a_long_path_is_named_cut_short(server: RealtimeServer) -> None:
     assert json.loads(body)["message"] == "no /" + "a" * 199 + "..."
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", "/health", "GET, HEAD"),
+        ("DELETE", "/", "GET, HEAD"),
+        ("PUT", "/api/ws/realtime", "GET"),
+        ("HEAD", "/api/ws/realtime", "GET"),
+    ],
+)
+async def test_a_method_a_path_does_not_take_is_405(
+    server: RealtimeServer, method: str, path: str, allow: str
+) -> None:
+    """A POST to /health answered 200, as if it had done something."""
+    status, headers, body = await http_get(server.port, path, method=method)
+    assert (status, headers["allow"]) == (405, allow)
+    if method != "HEAD":
+        assert json.loads(body)["code"] == "METHOD_NOT_ALLOWED"
+    status, _, _ = await http_get(server.port, "/health", method="HEAD")
+    assert status == 200
+
+
 async def test_health_counts_connected_clients(server: RealtimeServer) -> None:
     async with connect(server.url) as websocket:
         await asyncio.wait_for(websocket.recv(), TIMEOUT)

@@ -61,11 +61,12 @@ PeerFactory = Callable[..., Awaitable[Peer]]
 
 
 async def http_get(
-    port: int, path: str, headers: dict[str, str] | None = None
+    port: int, path: str, headers: dict[str, str] | None = None, *, method: str = "GET"
 ) -> tuple[int, dict[str, str], bytes]:
-    """A raw HTTP/1.1 GET (no client library between the test and the server)."""
+    """A raw HTTP/1.1 request, GET unless told (no client library between the test and
+    the server)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
     await writer.drain()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from workspace.sim import ExchangeSimulator
 
-from .conftest import clock_of, http_get, recv, request
+from .conftest import TIMEOUT, clock_of, http_get, recv, request
 
 
 async def test_raw_stream_path_delivers_bare_payloads(sim: ExchangeSimulator) -> None:
@@ -142,6 +143,19 @@ async def test_ticker_24hr_for_one_symbol_and_for_all(sim: ExchangeSimulator) ->
     }  # fmt: skip
     assert set(one) == expected_keys
     assert [t["symbol"] for t in every] == ["BTCUSDT", "ETHUSDT"]
+
+
+async def test_another_method_than_get_on_an_endpoint_is_405(sim: ExchangeSimulator) -> None:
+    """``DELETE /api/v3/ticker/price`` answered the price, 200."""
+    async with httpx.AsyncClient(base_url=sim.rest_url, timeout=TIMEOUT) as client:
+        for method in ("POST", "PUT", "DELETE"):
+            response = await client.request(method, "/api/v3/ticker/price?symbol=BTCUSDT")
+            assert (response.status_code, response.headers["allow"]) == (405, "GET, HEAD")
+            assert response.json()["msg"] == f"{method} is not allowed on /api/v3/ticker/price: GET"
+        unknown = await client.post("/api/v3/order")
+        head = await client.head("/api/v3/ticker/price?symbol=BTCUSDT")
+    assert unknown.status_code == 404  # not served at all, whatever the method
+    assert head.status_code == 200
 
 
 async def test_unknown_http_path_is_404_json(sim: ExchangeSimulator) -> None:

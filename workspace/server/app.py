@@ -36,7 +36,13 @@ from workspace.protocol.throttled_log import ThrottledLog
 from workspace.protocol.turns import LoopShare
 from workspace.server import auth
 from workspace.server.connection import CLOSE_POLICY, Connection
-from workspace.server.http import HEALTH_PATHS, WS_PATH, error_response, json_response
+from workspace.server.http import (
+    HEALTH_PATHS,
+    WS_PATH,
+    error_response,
+    json_response,
+    method_refused,
+)
 from workspace.server.limits import ServerLimits
 
 _log = logging.getLogger("workspace.server")
@@ -268,6 +274,11 @@ class RealtimeServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         # (an origin-form target is a path: urlsplit read '//health' as a host and no path)
         path = request.path.partition("?")[0]
+        if path in HEALTH_PATHS or path == WS_PATH:
+            # (websockets before 16 has no method: it refused anything but GET itself)
+            refused = method_refused(connection, getattr(request, "method", "GET"), path)
+            if refused is not None:
+                return refused
         if path in HEALTH_PATHS and not _is_upgrade(request.headers):
             # Liveness for anyone; the detail (clients, seq, journal, feed) only for
             # whoever holds the token, when there is one.

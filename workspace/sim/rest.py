@@ -92,10 +92,16 @@ class Answer:
     status: int
     body: bytes
     weight: int
+    allow: str | None = None  # the Allow header of a 405
 
 
-def handle_rest(target: str, market: MarketView, now_ms: int) -> Answer:
-    """``GET target`` (path plus query) -> status, JSON body and request weight."""
+READ_METHODS = ("GET", "HEAD")
+
+
+def handle_rest(target: str, market: MarketView, now_ms: int, method: str = "GET") -> Answer:
+    """``method target`` (path plus query) -> status, JSON body and request weight.
+    Every endpoint served is market data, read with GET (or HEAD); another method on
+    one of them is 405, as a client that sends the wrong verb must learn at once."""
     parts = urlsplit(target)
     query = parse_qs(parts.query, keep_blank_values=True)
     path = parts.path.rstrip("/")
@@ -103,6 +109,9 @@ def handle_rest(target: str, market: MarketView, now_ms: int) -> Answer:
     if endpoint is None:
         body = encode_json({"code": -1000, "msg": f"Unknown endpoint {path}"})
         return Answer(404, body, 1)
+    if method not in READ_METHODS:
+        body = encode_json({"code": -1000, "msg": f"{method} is not allowed on {path}: GET"})
+        return Answer(405, body, 1, allow=", ".join(READ_METHODS))
     weight = [FIXED_WEIGHTS.get(path, 1)]
     try:
         result = endpoint(_Request(query, market, now_ms, weight))

@@ -329,7 +329,8 @@ class ExchangeSimulator:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         target = request.path
         if target.startswith("/api/"):
-            return self._rest(connection, target)
+            # (websockets before 16 has no method: it refused anything but GET itself)
+            return self._rest(connection, target, getattr(request, "method", "GET"))
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return _json_response(404, encode_json({"code": -1000, "msg": "Not found."}))
         if asyncio.get_running_loop().time() < self._refuse_until:
@@ -345,14 +346,16 @@ class ExchangeSimulator:
             return _json_response(400, body)
         return None
 
-    def _rest(self, connection: ServerConnection, target: str) -> Response:
+    def _rest(self, connection: ServerConnection, target: str, method: str) -> Response:
         now = self._clock.time_ms()
         view: MarketView = self._replay if self._replay is not None else self._market_view()
-        answer = handle_rest(target, view, now)
+        answer = handle_rest(target, view, now, method)
         address = connection.remote_address
         ip = str(address[0]) if address else "?"
         charge = self._weights.charge(ip, answer.weight, now)
         headers = [("X-MBX-USED-WEIGHT-1M", str(charge.used))]
+        if answer.allow is not None:
+            headers.append(("Allow", answer.allow))
         if charge.refused:
             limit = self._weights.limit
             body = encode_json(
