@@ -125,6 +125,14 @@ class RealtimeClient:
             await asyncio.wait_for(
                 asyncio.wait({waiter, self._runner}, return_when=asyncio.FIRST_COMPLETED), within
             )
+        except TimeoutError:
+            # (it said nothing: a refused port and a server that never answers the
+            # handshake looked the same)
+            last = f"the last attempt: {self.last_error!r}" if self.last_error else "no answer"
+            raise TimeoutError(
+                f"not connected to {self.url} within {within:g} s ({last}); the client "
+                "keeps trying until close()"
+            ) from None
         finally:
             waiter.cancel()
         if self._runner.done() and not self._connected.is_set():

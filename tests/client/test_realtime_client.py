@@ -154,6 +154,22 @@ async def test_wrong_token_is_fatal_on_connect(workspace: Workspace) -> None:
             assert client.connected
 
 
+async def test_a_connect_that_times_out_says_where_and_why(free_port: int) -> None:
+    """It raised a bare TimeoutError: a refused port and a server that never answers
+    the handshake looked the same."""
+    url = f"ws://127.0.0.1:{free_port}/api/ws/realtime"  # nothing listens there
+    client = RealtimeClient(url)
+    try:
+        with pytest.raises(TimeoutError) as raised:
+            await client.connect(within=0.5)
+        words = str(raised.value)
+        assert words.startswith(f"not connected to {url} within 0.5 s (the last attempt: ")
+        assert "ConnectionRefusedError" in words
+        assert client.state in ("connecting", "reconnecting")  # it keeps trying
+    finally:
+        await client.close()
+
+
 async def test_reconnects_resubscribes_and_resumes_after_server_restart(
     workspace: Workspace, server: RealtimeServer, free_port: int
 ) -> None:
