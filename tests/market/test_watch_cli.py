@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import pytest
 
@@ -59,3 +60,30 @@ async def test_watch_refuses_an_unknown_stream_kind_with_exit_code_2() -> None:
     code, _, err = await run("--symbols", "btcusdt", "--streams", "depth3")
     assert code == 2
     assert "not one the feed normalises" in err
+
+
+async def test_watch_refuses_no_symbol_and_a_count_below_1() -> None:
+    """``--symbols ,`` connected and waited for records of no symbol, forever."""
+    code, out, err = await run("--symbols", " , ")
+    assert (code, out) == (2, "")
+    assert "error: --symbols names no symbol: ' , '" in err
+    code, _, err = await run("--symbols", "btcusdt", "--count", "0")
+    assert code == 2
+    assert "expected a whole number >= 1" in err
+
+
+async def test_watch_prints_book_levels_as_price_x_quantity(sim: ExchangeSimulator) -> None:
+    """The best levels printed as Python reprs: ``(Decimal('97000.01'), ...)``."""
+    code, out, err = await run(
+        "--symbols", "btcusdt", "--count", "3", "--streams", "depth5", "--book",
+        "--binance-url", sim.stream_url, "--binance-rest-url", sim.rest_url,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "Decimal" not in out
+    levels = [line for line in out.splitlines() if " bid=" in line]
+    assert levels, out
+    for line in levels:
+        bid = line.split(" bid=")[1].split(" ask=")[0]
+        price, quantity = bid.split(" x ")
+        assert Decimal(price) > 0, line
+        assert Decimal(quantity) > 0, line

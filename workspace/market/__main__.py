@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from decimal import Decimal
 
 from workspace.errors import WorkspaceError
 from workspace.market.config import FeedConfig, add_feed_arguments
@@ -53,18 +54,42 @@ def describe(record: FeedRecord, feed: BinanceFeed | None = None) -> str:
     if isinstance(record, PartialDepth):
         best_bid = record.bids[0] if record.bids else None
         best_ask = record.asks[0] if record.asks else None
-        return f"- {record.symbol} depth{len(record.bids)} bid={best_bid} ask={best_ask}"
+        return (
+            f"- {record.symbol} depth{len(record.bids)} bid={_level(best_bid)} "
+            f"ask={_level(best_ask)}"
+        )
     if isinstance(record, DepthSnapshot):
         return (
             f"- {record.symbol} snapshot lastUpdateId={record.last_update_id} "
             f"levels={len(record.bids)}/{len(record.asks)}"
         )
     book = feed.book(record.symbol) if feed is not None else None
-    top = f" bid={book.best_bid()} ask={book.best_ask()}" if book is not None else ""
+    top = (
+        f" bid={_level(book.best_bid())} ask={_level(book.best_ask())}" if book is not None else ""
+    )
     return (
         f"{record.event_time} {record.symbol} depthUpdate "
         f"{record.first_update_id}..{record.final_update_id}{top}"
     )
+
+
+def _level(level: tuple[Decimal, Decimal] | None) -> str:
+    """A price level as a trader reads it, ``97000.01000000 x 0.50000000`` (it printed
+    the tuple's repr: ``(Decimal('97000.01000000'), Decimal('0.50000000'))``)."""
+    if level is None:
+        return "none"
+    price, quantity = level
+    return f"{price} x {quantity}"
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 1")
+    return value
 
 
 async def watch(
@@ -100,11 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workspace.market", description=__doc__)
     parser.add_argument("--symbols", required=True, help="comma-separated, e.g. btcusdt,ethusdt")
     parser.add_argument("--streams", default=None, help="comma-separated stream kinds")
-    parser.add_argument("--count", type=int, default=None, help="stop after N records")
+    parser.add_argument("--count", type=_count, default=None, help="stop after N records")
     parser.add_argument("--book", action="store_true", help="keep a local order book each")
     add_feed_arguments(parser)
     args = parser.parse_args(argv)
-    symbols = [s for s in args.symbols.split(",") if s.strip()]
+    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
+    if not symbols:  # it connected and waited for records of no symbol, forever
+        print(f"error: --symbols names no symbol: {args.symbols!r}", file=sys.stderr)
+        return 2
     try:
         config = FeedConfig.from_args(args)
         if args.streams:
