@@ -370,6 +370,17 @@ def _run(steps: list[Any], mode: str) -> tuple[Account, list[AccountEvent], int]
                 time_in_force=tif,
             )
             _, events = account.place(req, t)
+        elif s[0] == "quote":
+            _, symbol, side, amount, tif = s
+            req = OrderRequest(
+                symbol=symbol,
+                side=side,
+                type=OrderType.MARKET,
+                quantity=None,
+                quote_quantity=amount,
+                time_in_force=tif,
+            )
+            _, events = account.place(req, t)
         elif s[0] == "cancel":
             live = account.open_orders
             if live:
@@ -461,12 +472,22 @@ book_bracket = st.tuples(
     times_in_force,
     st.booleans(),
 )
+# a market order sized by what it spends (Binance's quoteOrderQty), from a few quote
+# units (below a lot step, or the minimum notional) to more than the book holds
+book_quote = st.tuples(
+    st.just("quote"),
+    st.sampled_from(SYMBOLS),
+    st.sampled_from(list(Side)),
+    st.integers(min_value=1, max_value=400_000).map(lambda n: Decimal(n) / 100),
+    times_in_force,
+)
 book_step = st.one_of(
     book_place,
     book_trade,
     book_place,
     book_trade,
     book_bracket,
+    book_quote,
     # a local order book: built from a snapshot around the price, then changed
     st.tuples(st.just("depth"), st.sampled_from(SYMBOLS), deep, deep, st.integers(0, 2)),
     st.tuples(
@@ -501,8 +522,9 @@ def test_random_sessions_on_order_books_keep_every_invariant_and_the_journal_rep
     mode: str, steps: list[Any], after: list[int]
 ) -> None:
     """Walks, partial fills, queues, GTC / IOC / FOK, brackets whose entries fill in
-    parts, books rebuilt and going stale: no negative balance, locked never above what
-    is held, conservation exact, and the journal rebuilds the same account."""
+    parts, market orders sized by their quote amount, books rebuilt and going stale: no
+    negative balance, locked never above what is held, conservation exact, and the
+    journal rebuilds the same account."""
     _session([*BOOK_START, *steps], mode, after)
 
 
