@@ -5,6 +5,7 @@
 The property tests' steps (tests/trading/test_properties.py), drawn here from a seeded
 ``random.Random`` with the same shapes and ranges as their strategies: order books
 walked and changed, every order type and time in force, brackets filling in parts,
+market orders sized by their quote amount,
 trades, tickers, waits, cancels and closes, on a spot and a margin-style account.
 (Not Hypothesis: its draws are not guaranteed to repeat from one process to the next.)
 tests/trading/test_native.py runs this with the compiled account core and with plain
@@ -104,6 +105,9 @@ def book_step(r: random.Random) -> tuple[Any, ...]:
         return ("cancel", r.randint(0, 50))
     if choice == 8:
         return ("close", r.randint(0, 50), r.random() < 0.5)
+    if choice == 9:
+        amount = Decimal(r.randint(1, 400_000)) / 100
+        return ("quote", sym, r.choice(list(Side)), amount, r.choice(TIMES_IN_FORCE))
     return ("wait", r.randint(1, 7))
 
 
