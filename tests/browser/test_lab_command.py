@@ -186,6 +186,10 @@ def test_lab_url_points_at_the_notebook_with_its_token() -> None:
 
 def test_lab_takes_the_default_port_when_free_and_another_when_taken() -> None:
     assert pick_port("127.0.0.1", 1234) == 1234  # an explicit port is used as given
+    # --port 0 is a free port, named in the URL (it printed 'http://127.0.0.1:0/...')
+    chosen = pick_port("127.0.0.1", 0)
+    assert chosen > 0
+    assert port_is_free("127.0.0.1", chosen)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
         if port_is_free("127.0.0.1", DEFAULT_PORT):
             held.bind(("127.0.0.1", DEFAULT_PORT))

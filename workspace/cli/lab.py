@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--port",
         type=port,
         default=None,
-        help=f"port (default: {DEFAULT_PORT}, or a free port when it is taken)",
+        help=f"port (default: {DEFAULT_PORT}, or a free port when it is taken; 0: a free port)",
     )
     parser.add_argument(
         "--no-browser",
@@ -88,9 +88,12 @@ def port_is_free(ip: str, port: int) -> bool:
 
 
 def pick_port(ip: str, requested: int | None) -> int:
-    if requested is not None:
+    """The port to serve on: ``requested`` as given, the default when it is free, or a
+    free one (for ``--port 0`` too: the URL printed must name the real port; it read
+    ``http://127.0.0.1:0/...``)."""
+    if requested:
         return requested
-    if port_is_free(ip, DEFAULT_PORT):
+    if requested is None and port_is_free(ip, DEFAULT_PORT):
         return DEFAULT_PORT
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((ip, 0))
