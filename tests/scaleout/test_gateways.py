@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.scaleout.peer import Peer, below
 from tests.scaleout.processes import Process, engine, gateway
@@ -187,8 +187,16 @@ async def test_users_through_gateways_see_only_their_own_account(
         assert all(m.get("user", "bob") == "bob" for m in bob.seen)
         with pytest.raises(InvalidStatus):
             await Peer.open(doors[0].url, "wrong.token")
-        for peer in (alice, bob, alice_elsewhere):
-            await peer.close()
+        # a rotated token loses the connections it opened, on every gateway
+        users.rotate("alice")
+        for peer in (alice, alice_elsewhere):
+            error = await peer.until(lambda m: m["type"] == "ERROR")
+            assert error["message"].startswith("access revoked: alice's token was replaced")
+            with pytest.raises(ConnectionClosed):
+                await peer.until(lambda _: False)
+            assert peer.ws.close_code == 1008
+        assert (await bob.reply({"action": "ping"}))["type"] == "PONG"
+        await bob.close()
     finally:
         for process in (*doors, node):
             await process.kill()

@@ -142,11 +142,19 @@ async def test_directory_authenticates_and_sees_rotation_and_removal(tmp_path: P
     assert await directory.authenticate(alice_token[:-2] + "zz") is None
     assert await directory.authenticate("not-a-token") is None
     assert await directory.authenticate(None) is None
+    assert directory.revoked("alice", alice_token) is None
     _, rotated = users.rotate("alice")
     assert await directory.authenticate(alice_token) is None
     assert await directory.authenticate(rotated) == "alice"
+    # what a connection opened with the old token is told when the server closes it
+    assert directory.revoked("alice", alice_token) == (
+        "alice's token was replaced (users token --rotate)"
+    )
+    assert directory.revoked("alice", rotated) is None
+    assert directory.revoked("alice", None) is not None
     users.remove("bob")
     assert await directory.authenticate(bob_token) is None
+    assert directory.revoked("bob", bob_token) == "the user bob was removed"
     assert changes[-1] == (["alice", "bob"], ["alice"])
     # a file broken by hand keeps the last good reading (logged), never locks everyone out
     os.chmod(path, 0o600)

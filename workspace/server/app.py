@@ -44,6 +44,7 @@ from workspace.server.http import (
     method_refused,
 )
 from workspace.server.limits import ServerLimits
+from workspace.users.directory import UserDirectory
 
 _log = logging.getLogger("workspace.server")
 
@@ -59,6 +60,12 @@ class AccountRouter(Protocol):
     async def engine_for(self, user: str, since: int | None = None) -> EngineApi:
         """``since``: the ``seq`` the connection resumes from (an engine that reads its
         events from elsewhere, a gateway, loads them first)."""
+        ...
+
+    @property
+    def directory(self) -> UserDirectory | None:
+        """The users file the tokens are checked against (``None``: tokens cannot
+        change while running): the server closes connections whose token it revoked."""
         ...
 
 
@@ -233,7 +240,8 @@ class RealtimeServer:
 
     async def _sweep_stalled(self) -> None:
         """Close clients whose socket took no byte for ``stall_timeout_s``: one sweep
-        over the blocked connections instead of a timer per send."""
+        over the blocked connections instead of a timer per send.  The same sweep
+        closes the connections whose access was revoked."""
         timeout = self.limits.stall_timeout_s
         loop = asyncio.get_running_loop()
         while True:
@@ -242,6 +250,26 @@ class RealtimeServer:
             for connection in tuple(self._connections):
                 if connection.blocked_since is not None:
                     connection.check_progress(now)
+            self.close_revoked()
+
+    def close_revoked(self) -> int:
+        """Close (1008) every connection whose user was removed from the users file or
+        whose token was rotated since it connected: a leaked token is cut off, not only
+        refused at the next handshake.  Reads the file first if it changed (one
+        ``stat``).  Returns how many were closed."""
+        directory = self.accounts.directory if self.accounts is not None else None
+        if directory is None:
+            return 0
+        directory.refresh()
+        closed = 0
+        for connection in tuple(self._connections):
+            if connection.credentials is None:
+                continue
+            why = directory.revoked(*connection.credentials)
+            if why is not None:
+                connection.revoke(why)
+                closed += 1
+        return closed
 
     def health(self, *, detail: bool = True) -> tuple[HTTPStatus, dict[str, object]]:
         """``/health``: 200 and ``{"status": "ok"}`` while the engine is healthy, 503
@@ -361,6 +389,7 @@ class RealtimeServer:
         self.accepted += 1
         since, journal_id = resume_point(request.path)
         engine = self.engine
+        user: str | None = None
         if self.accounts is not None:
             user = self._users.pop(websocket, None)
             try:
@@ -387,6 +416,8 @@ class RealtimeServer:
             msgpack=websocket.subprotocol == MSGPACK_SUBPROTOCOL,
         )
         connection.on_change = self._notify
+        if self.accounts is not None and user is not None:
+            connection.credentials = (user, token)
         self._connections.add(connection)
         _count(self._by_address, address, +1)
         _count(self._by_token, token, +1)

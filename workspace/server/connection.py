@@ -77,9 +77,12 @@ class Connection:
         # The gate's verdict on each message, in arrival order (the reader pops one per
         # message it gets).
         self._verdicts: deque[bool] = deque()
-        self._flooded = False
+        self._no_more_commands = False
         self.sent = 0
         self.close_reason: str | None = None
+        # Multi-user mode: who the connection acts for and the token it was opened
+        # with (the server closes it once that token no longer holds).
+        self.credentials: tuple[str, str | None] | None = None
         # Set while the socket is full: since when, and the bytes still unsent at the
         # last sign of progress (the sweeper closes a connection that makes none).
         self.blocked_since: float | None = None
@@ -146,7 +149,7 @@ class Connection:
         def recv_frame(frame: Frame) -> None:
             if frame.opcode is Opcode.TEXT or frame.opcode is Opcode.BINARY:
                 admitted = gate.admit(loop.time())
-                if not admitted and gate.flooding and not self._flooded:
+                if not admitted and gate.flooding and not self._no_more_commands:
                     self._flood()
                     return  # the parser discards everything after it
                 verdicts.append(admitted)
@@ -158,7 +161,7 @@ class Connection:
         """Rejected commands keep coming faster than allowed: close with 1008 at once
         (what was queued for the client first, if its socket takes it), and run none of
         the commands still waiting to be read."""
-        self._flooded = True
+        self._no_more_commands = True
         self.close_reason = "flooding"
         _log.warning("closing a client that kept flooding past the rate limit")
         # The client learns why before the close (its rejected commands were judged
@@ -184,7 +187,7 @@ class Connection:
                 # Bytes, whatever the frame's type: invalid UTF-8 in a text frame is
                 # an INVALID_JSON for the parser, not a reason to drop the connection.
                 frame = await websocket.recv(decode=False)
-                if self._flooded:
+                if self._no_more_commands:
                     return
                 if verdicts and not verdicts.popleft():
                     # Urgent: ahead of any market data the client has not read yet.
@@ -295,6 +298,16 @@ class Connection:
         _log.warning("closing a client that read nothing for %.1f s", timeout)
         self._close(CLOSE_POLICY, f"client read nothing for {timeout:g} s", "stalled")
         return True
+
+    def revoke(self, why: str) -> None:
+        """Its token stopped holding (the user removed, the token rotated): tell the
+        client why, then close with 1008.  Commands still waiting are not run."""
+        if self._closer is not None:
+            return
+        self._no_more_commands = True
+        _log.warning("closing a connection whose access was revoked: %s", why)
+        self.session.push(messages.error("UNAUTHORIZED", f"access revoked: {why}"))
+        self._close(CLOSE_POLICY, "access revoked", "revoked")
 
     def _outbox_closed(self, outbox: Outbox) -> None:
         if outbox.overflowed:

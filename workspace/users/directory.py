@@ -5,6 +5,10 @@
   server's periodic ``refresh``.  A file that cannot be read keeps the last good
   reading (logged): a half-edited file must not lock everybody out; a removed user or
   a rotated token stops working as soon as the new file is read.
+- ``revoked(user, token)`` says why a connection made as ``user`` with ``token`` may no
+  longer act: the user was removed, or the token rotated.  Servers and gateways close
+  such connections (1008) once they read the change, so a token that leaked stops
+  working for the connections it already opened too, not only for new ones.
 - ``authenticate(token)`` finds the user by the token's id and checks its secret with
   scrypt in a worker thread (never on the event loop: ~45 ms of CPU), at most
   ``max_parallel`` at a time.  Tokens that passed are remembered by a keyed digest (an
@@ -90,6 +94,17 @@ class UserDirectory:
             self._verified.clear()
         self._verified[digest] = user.token
         return user.name
+
+    def revoked(self, user: str, token: str | None) -> str | None:
+        """Why a connection made as ``user`` with ``token`` may no longer act (``None``:
+        it still may), by the users as last read (``refresh`` first)."""
+        record = self._users.by_name.get(user)
+        if record is None:
+            return f"the user {user} was removed"
+        parts = split_token(token) if token else None
+        if parts is None or parts[0] != record.token.id:
+            return f"{user}'s token was replaced (users token --rotate)"
+        return None
 
     def token_id_of(self, name: str) -> str | None:
         """The id of ``name``'s current token (``None``: no such user): a connection
