@@ -105,9 +105,3 @@ class UserDirectory:
         if parts is None or parts[0] != record.token.id:
             return f"{user}'s token was replaced (users token --rotate)"
         return None
-
-    def token_id_of(self, name: str) -> str | None:
-        """The id of ``name``'s current token (``None``: no such user): a connection
-        made with another id was made with a token that has been rotated."""
-        user = self._users.by_name.get(name)
-        return None if user is None else user.token.id
