@@ -18,7 +18,7 @@ from tests.scaleout.processes import Process
 from workspace import Workspace
 from workspace.engine.config import EngineConfig
 from workspace.notebook.team import Team
-from workspace.notebook.workspace import user_journal_path
+from workspace.notebook.workspace import NewAccountWarning, user_journal_path
 from workspace.server import RealtimeServer
 from workspace.users import UsersFile
 
@@ -223,6 +223,27 @@ async def test_workspace_of_a_user_reads_that_account_of_the_team_journal(
         assert alice.portfolio.initial_balance == Decimal("5000")
     finally:
         await alice.stop()
+
+
+async def test_a_user_with_no_account_in_the_team_journal_is_told_a_new_one_starts(
+    tmp_path: Path,
+) -> None:
+    """``Workspace(db=..., user="alcie")`` opened an empty account without a word: a
+    misspelt name looked like an account whose trades had vanished."""
+    team = tmp_path / "team.sqlite"
+
+    async def open_and_close(user: str) -> None:
+        ws = Workspace(feed="sim", db=team, user=user)
+        await ws.start(0)
+        await ws.stop()
+
+    with pytest.warns(NewAccountWarning, match="no account of user 'alice'.*it has none yet"):
+        await open_and_close("alice")
+    await open_and_close("alice")  # its account now exists: nothing said (warnings are errors)
+    with pytest.warns(NewAccountWarning, match=r"starting a new one in team\.alcie\.sqlite; "):
+        await open_and_close("alcie")
+    with pytest.warns(NewAccountWarning, match="the accounts there: alcie, alice$"):
+        await open_and_close("bob")
 
 
 def _ids_in(message: dict[str, Any]) -> set[str]:

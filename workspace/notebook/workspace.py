@@ -19,6 +19,7 @@ import asyncio
 import logging
 import math
 import tempfile
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -109,6 +110,32 @@ def user_journal_path(db: str | Path, user: str) -> Path:
     own ``seq``, ``journal_id`` and lock; docs/scale-out.md, "Journals")."""
     path = Path(db).expanduser()
     return path.with_name(f"{path.stem}.{normalize_name(user)}{path.suffix}")
+
+
+class NewAccountWarning(UserWarning):
+    """``Workspace(db=TEAM, user=NAME)`` found no account of NAME in that team journal
+    and starts a new one."""
+
+
+def _say_if_new_account(team: Path, user: str, db: Path) -> None:
+    """A user's account that does not exist yet is made empty: say so, with the
+    accounts the team journal has, so a misspelt name (or team file) is not taken for
+    an account whose trades vanished."""
+    if db.exists():
+        return
+    others = sorted(
+        middle
+        for path in team.parent.glob(f"{team.stem}.*{team.suffix}")
+        if (middle := path.name[len(team.stem) + 1 : len(path.name) - len(team.suffix)])
+        and "." not in middle  # (team.alice.ticks.sqlite is alice's tick store)
+        and middle != user
+    )
+    there = f"; the accounts there: {', '.join(others)}" if others else "; it has none yet"
+    warnings.warn(
+        f"{team} has no account of user {user!r}: starting a new one in {db.name}{there}",
+        NewAccountWarning,
+        stacklevel=3,
+    )
 
 
 async def live_feed_factory(
@@ -347,7 +374,9 @@ class Workspace(OrderMethods):
         _check_parts(account, engine, sim, feed_config, clock, shared_feed)
         self.user = None if user is None else normalize_name(user)
         self._db = None if db is None else _path(db, "db")
+        self._team_db: Path | None = None
         if self._db is not None and self.user is not None:
+            self._team_db = self._db
             self._db = user_journal_path(self._db, self.user)
         self._account_config = account_config(initial_balance, balances, allow_short, account)
         if users is not None:
@@ -360,6 +389,8 @@ class Workspace(OrderMethods):
         if shared_feed is not None and self.feed_kind == "replay":
             raise InvalidParams("a replay has a feed of its own: no shared_feed")
         self._shared_feed = shared_feed
+        # a user no users file vouches for (a team host opens the accounts of its file)
+        self._unlisted_user = users is None and shared_feed is None
         self._engine_config = engine if engine is not None else EngineConfig()
         self._sim_config = sim
         self._feed_config = feed_config
@@ -406,6 +437,8 @@ class Workspace(OrderMethods):
             # No path: a private directory, removed on stop (nothing left behind).
             self._tempdir = tempfile.TemporaryDirectory(prefix="workspace-")
             db = Path(self._tempdir.name) / "journal.sqlite"
+        elif self._team_db is not None and self.user is not None and self._unlisted_user:
+            _say_if_new_account(self._team_db, self.user, db)
         self._journal = journal = Journal.open(db, config=self._account_config)
         account: Account = journal.rebuild(retain=self._engine_config.final_orders_in_memory)
         self._tick_store = TickStore(
