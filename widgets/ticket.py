@@ -29,12 +29,14 @@ from widgets.state.ticket import (
     TRAIL_LABELS,
     TYPE_FIELDS,
     TYPE_LABELS,
+    SizingInputs,
     TicketError,
     build_order,
     error_field,
     in_quote_asset,
     size_amount,
     size_quantity,
+    sizing_missing,
 )
 from widgets.state.wording import format_amount, format_price, humanize, split_symbol
 from workspace.session import Message, TradingSession
@@ -296,11 +298,10 @@ class TicketPanel(Panel):
             values["type"] = "LIMIT"
         self._set_form(**values)
 
-    def sized_quantity(self, fraction: float, form: Mapping[str, Any]) -> Decimal | None:
-        """The quantity for ``fraction`` (0.25 ... 1) of what ``form``'s order spends (an
-        amount of the quote asset when the form gives its quantity as one)."""
+    def _sizing(self, form: Mapping[str, Any]) -> SizingInputs:
+        """What the % buttons size ``form``'s order from: its side, the two assets, their
+        free balances and the price (the form's, else the last one)."""
         symbol = str(form.get("symbol") or "").strip().upper()
-        side = str(form.get("side") or "BUY").upper()
         info = self._infos.get(symbol) or {}
         base, quote = split_symbol(symbol, info)
         balances = self.wallet.get("balances") or {}
@@ -318,29 +319,43 @@ class TicketPanel(Panel):
             ),
             _decimal(self._prices.get(symbol)),
         )
-        if in_quote_asset(form):
+        return SizingInputs(
+            side=str(form.get("side") or "BUY").upper(),
+            base=base,
+            quote=quote,
+            base_free=free(base),
+            quote_free=quote_free,
+            price=price,
+            step=_decimal(info.get("step_size")),
+            in_quote=in_quote_asset(form),
+        )
+
+    def sized_quantity(self, fraction: float, form: Mapping[str, Any]) -> Decimal | None:
+        """The quantity for ``fraction`` (0.25 ... 1) of what ``form``'s order spends (an
+        amount of the quote asset when the form gives its quantity as one)."""
+        inputs = self._sizing(form)
+        if inputs.in_quote:
             return size_amount(
                 Decimal(str(fraction)),
-                side,
-                quote_free=quote_free,
-                base_free=free(base),
-                price=price,
+                inputs.side,
+                quote_free=inputs.quote_free,
+                base_free=inputs.base_free,
+                price=inputs.price,
             )
         return size_quantity(
             Decimal(str(fraction)),
-            side,
-            quote_free=quote_free,
-            base_free=free(base),
-            price=price,
-            step=_decimal(info.get("step_size")),
+            inputs.side,
+            quote_free=inputs.quote_free,
+            base_free=inputs.base_free,
+            price=inputs.price,
+            step=inputs.step,
         )
 
     def size(self, fraction: float, form: Mapping[str, Any]) -> None:
         quantity = self.sized_quantity(fraction, form)
         if quantity is None:
-            side = str(form.get("side") or "BUY").upper()
-            what = "a price and the quote balance" if side == "BUY" else "the base balance"
-            self.errors = {"quantity": f"Cannot size the order: {what} are not known yet"}
+            missing = sizing_missing(self._sizing(form))
+            self.errors = {"quantity": f"Cannot size the order: {missing} not known yet"}
             return
         self.errors = {k: v for k, v in self.errors.items() if k != "quantity"}
         symbol = str(form.get("symbol") or "").strip().upper()

@@ -11,7 +11,14 @@ import pytest
 from tests.widgets.panel_session import ScriptedSession, market, order_update
 from widgets import TicketPanel
 from widgets.state import ORDER_TYPES, TicketError, build_order
-from widgets.state.ticket import TRAIL_LABELS, TYPE_LABELS, size_amount, size_quantity
+from widgets.state.ticket import (
+    TRAIL_LABELS,
+    TYPE_LABELS,
+    SizingInputs,
+    size_amount,
+    size_quantity,
+    sizing_missing,
+)
 
 
 def form(**values: Any) -> dict[str, Any]:
@@ -417,6 +424,27 @@ def test_percent_buttons_size_a_share_of_what_the_order_spends() -> None:
     ) == D("0.0030")
     unknown = size_quantity(D(1), "SELL", quote_free=D(1), base_free=None, price=None, step=None)
     assert unknown is None
+
+
+def test_percent_buttons_name_what_they_lack_in_words() -> None:
+    """It said "the base balance are not known yet" for a sell, whatever it lacked,
+    and never named the asset."""
+    from decimal import Decimal as D
+
+    def lacking(side: str, in_quote: bool, **known: Any) -> str:
+        inputs = {"base_free": None, "quote_free": None, "price": None, **known}
+        return sizing_missing(
+            SizingInputs(
+                side=side, base="BTC", quote="USDT", step=None, in_quote=in_quote, **inputs
+            )
+        )
+
+    assert lacking("BUY", False) == "a price and the USDT balance are"
+    assert lacking("BUY", False, quote_free=D(5)) == "a price is"
+    assert lacking("BUY", True) == "the USDT balance is"  # an amount needs no price
+    assert lacking("SELL", False, price=D(1)) == "the BTC balance is"
+    assert lacking("SELL", True, base_free=D(1)) == "a price is"  # to value what it sells
+    assert lacking("SELL", True) == "a price and the BTC balance are"
 
 
 async def test_ticket_learns_symbol_info_and_sizes_from_the_wallet() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -316,6 +317,38 @@ def error_field(code: str, order_type: str) -> str:
         prices = [f for f in (*required, *optional) if f != "trail"]
         return prices[0] if prices else "form"
     return ERROR_FIELDS.get(code, "form")
+
+
+@dataclass(frozen=True)
+class SizingInputs:
+    """What the ticket's % buttons size an order from."""
+
+    side: str
+    base: str
+    quote: str
+    base_free: Decimal | None
+    quote_free: Decimal | None
+    price: Decimal | None
+    step: Decimal | None
+    in_quote: bool  # the quantity is given as an amount of the quote asset
+
+
+def sizing_missing(inputs: SizingInputs) -> str:
+    """What the % buttons lack to size the order, in words that end a sentence with
+    "not known yet": "the BTC balance is", "a price and the USDT balance are".  A buy
+    spends the quote balance (and needs a price to become a quantity); a sell spends
+    the base balance (and needs a price to become an amount of the quote asset)."""
+    buy = inputs.side != "SELL"
+    missing: list[str] = []
+    if (buy != inputs.in_quote) and (inputs.price is None or inputs.price <= 0):
+        missing.append("a price")
+    if buy and inputs.quote_free is None:
+        missing.append(f"the {inputs.quote or 'quote'} balance")
+    if not buy and inputs.base_free is None:
+        missing.append(f"the {inputs.base or 'base'} balance")
+    if not missing:
+        return "the balances are"
+    return " and ".join(missing) + (" are" if len(missing) > 1 else " is")
 
 
 def size_amount(
