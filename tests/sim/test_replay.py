@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -14,8 +15,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from workspace.market.records import Trade
 from workspace.sim import ExchangeSimulator, SimConfig
 from workspace.sim.klines import read_klines
+from workspace.sim.replay import ReplayFileError, load_replay
 
 from .conftest import FIXTURES, TIMEOUT, http_get, request
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SESSION = FIXTURES / "replay" / "session.combined.mainnet-2021-08-14.jsonl"
 BTC_DAY = FIXTURES / "replay" / "klines" / "BTCUSDT-1m-2020-01-01.csv"
@@ -203,3 +207,44 @@ async def test_a_replayed_kline_csv_serves_the_days_candles(short_btc_csv: Path)
     assert len(hour) == 1
     assert Decimal(hour[0][2]) == max(r.high for r in rows)
     assert Decimal(price["price"]) == rows[-1].close
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"", "no frame of a market stream in it"),
+        (b"\n\n", "no frame of a market stream in it"),
+        (b"garbage\n", ":1: not a recorded frame: JSON is malformed"),
+        (b'{"a": 1}\n', ":1: not a recorded frame: Object missing required field `recv_ts`"),
+        # a reply to SUBSCRIBE and nothing else: no stream's frame
+        (b'{"recv_ts": 1.0, "frame": {"result": null, "id": 1}}\n', "no frame of a market"),
+    ],
+)
+def test_a_file_with_nothing_to_replay_is_refused_in_words(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    """An empty recording was served as a market that never ticks, until stopped; a
+    malformed line ended the command with a traceback."""
+    path = tmp_path / "session.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(ReplayFileError, match=said):
+        load_replay(path)
+
+
+def test_a_folder_without_kline_files_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("no klines here")
+    with pytest.raises(ReplayFileError, match="no kline file"):
+        load_replay(tmp_path)
+
+
+async def test_the_sim_command_says_why_a_replay_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "workspace", "sim", "--port", "0", "--replay", str(path),
+        cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    assert b"no frame of a market stream in it" in stderr
+    assert b"Traceback" not in stderr

@@ -26,6 +26,7 @@ from typing import Any
 
 import msgspec
 
+from workspace.errors import InvalidParams
 from workspace.market.records import MarketRecord, MiniTicker, Ticker, Trade
 from workspace.sim.book import SimBook
 from workspace.sim.candle import MINUTE_MS
@@ -213,10 +214,18 @@ def _trades_and_candles(
     return trades, stores
 
 
+class ReplayFileError(InvalidParams):
+    """A file (or folder) given to replay that holds nothing to replay."""
+
+
 def load_replay(path: Path) -> Replay:
-    """A JSONL session, a kline CSV/zip, or a directory of kline files."""
+    """A JSONL session, a kline CSV/zip, or a directory of kline files.  A file that
+    is not one, or holds no market data, is a ``ReplayFileError`` (an empty one was
+    served as a market that never ticks, until stopped)."""
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in (".csv", ".zip"))
+        if not files:
+            raise ReplayFileError(f"{path}: no kline file (.csv or .zip) in this folder")
         csvs = [p for p in files if p.suffix == ".csv"]
         return load_klines(csvs or files)
     if path.suffix in (".csv", ".zip"):
@@ -267,7 +276,7 @@ def load_jsonl(path: Path) -> Replay:
                     continue  # replies and events that belong to no stream
                 stream, payload = found, frame
         except msgspec.DecodeError as exc:
-            raise ValueError(f"{path}:{number}: not a recorded frame: {exc}") from None
+            raise ReplayFileError(f"{path}:{number}: not a recorded frame: {exc}") from None
         events.append(ReplayEvent(round(record.recv_ts * 1000), stream, payload))
         data: Any = decoder_any.decode(payload)
         if not isinstance(data, dict) or not isinstance(data.get("s"), str):
@@ -281,6 +290,16 @@ def load_jsonl(path: Path) -> Replay:
         )
         if data.get("e") == "24hrTicker" and symbol not in tickers:
             tickers[symbol] = decoder_ticker.decode(payload)
+    if not events:
+        raise ReplayFileError(
+            f"{path}: no frame of a market stream in it (an empty file, or not a recording "
+            "of `python -m workspace record`): nothing to replay"
+        )
+    if not prices:
+        raise ReplayFileError(
+            f"{path}: no trade, ticker or book ticker in it: its symbols have no price to "
+            "list them by (record a price stream too)"
+        )
     specs = [_spec(s, prices[s], quantities.get(s, [])) for s in prices]
     return Replay(path.name, specs, lambda: iter(events), tickers)
 
