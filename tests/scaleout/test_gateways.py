@@ -187,6 +187,22 @@ async def test_users_through_gateways_see_only_their_own_account(
         assert all(m.get("user", "bob") == "bob" for m in bob.seen)
         with pytest.raises(InvalidStatus):
             await Peer.open(doors[0].url, "wrong.token")
+        # a user added while everything runs trades at once: the engine opens the
+        # account when a gateway first asks for it (it answered "unknown user" until
+        # the engine restarted: only the gateways read the changed file)
+        _, carol_token = users.add("carol", {"USDT": "3000"})
+        carol = await Peer.open(doors[1].url, carol_token)
+        c0 = await carol.snapshot()
+        assert c0["STATUS"]["user"] == "carol"
+        assert c0["PORTFOLIO_UPDATE"]["portfolio"]["initial_balance"] == 3000
+        await carol.reply({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+        await carol.until(lambda m: m["type"] == "MARKET_UPDATE")
+        bought = await carol.reply(
+            {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "type": "MARKET",
+             "quantity": 0.001}
+        )  # fmt: skip
+        assert bought["order"]["status"] == "NEW", bought
+        await carol.close()
         # a rotated token loses the connections it opened, on every gateway
         users.rotate("alice")
         for peer in (alice, alice_elsewhere):

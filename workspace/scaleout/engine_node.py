@@ -70,6 +70,7 @@ from workspace.scaleout.standby_feed import StandbyFeed
 _log = logging.getLogger("workspace.scaleout")
 
 NOTE_KEY = "bus.last_command"
+USERS_CHECK_S = 1.0  # how often a running engine looks whether the users file changed
 
 
 class EngineNode:
@@ -165,6 +166,7 @@ class EngineNode:
             await self.team.start()
             self.accounts = {name: ws.engine for name, ws in self.team.accounts.items()}
             self.team.on_account.append(self._account_added)
+            self._spawn(self._watch_users(), "engine.users")
         else:
             self.workspace = Workspace(
                 feed=self.feed,
@@ -342,6 +344,28 @@ class EngineNode:
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.get_running_loop().create_task(coro, name=name))
 
+    async def _added_account(self, user: str) -> Engine | None:
+        """The account of a user added to the users file since the file was last read
+        (a gateway, which reads it at the handshake, may ask before the engine's own
+        check has): opened now, if this shard owns the user.  Before, such a user was
+        refused ("unknown user") until the engine restarted."""
+        team = self.team
+        if team is None or not self.shard.owns(user):
+            return None
+        if user not in team.directory.refresh():
+            return None
+        await team.workspace(user)  # (``_account_added`` takes it into ``accounts``)
+        return self.accounts.get(user)
+
+    async def _watch_users(self) -> None:
+        """Reads the users file when it changes (one ``stat`` a second): a user added
+        while running gets an account on their shard at once, as on ``serve --users``."""
+        assert self.team is not None
+        directory = self.team.directory
+        while not self._stopping:
+            await asyncio.sleep(USERS_CHECK_S)
+            directory.refresh()
+
     def _account_added(self, user: str, workspace: Workspace) -> None:
         """A user added to the users file while running (on this shard)."""
         if not self.shard.owns(user) or user in self.accounts:
@@ -385,7 +409,7 @@ class EngineNode:
     # -- commands ---------------------------------------------------------------------
     async def _account_command(self, command: BusCommand) -> Reply:
         user = command.user or SINGLE_USER
-        engine = self.accounts.get(user)
+        engine = self.accounts.get(user) or await self._added_account(user)
         if engine is None:
             raise NotFound(f"no account {user!r} on {self.name}")
         action = command.action
