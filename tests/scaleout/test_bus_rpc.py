@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
 
 from workspace.bus.keys import BusKeys
 from workspace.bus.local_redis import LocalRedis
-from workspace.bus.rpc import BusCommand, CommandClient, CommandConsumer, Reply
+from workspace.bus.rpc import BusCommand, CommandClient, CommandConsumer, Reply, heartbeat
 from workspace.bus.tail import StreamTail
 from workspace.errors import EngineUnavailable, NotFound, WorkspaceError
 
@@ -136,3 +137,35 @@ async def test_the_tail_reads_new_streams_at_once_and_goes_on_after_redis_restar
     finally:
         await tail.stop()
         await writer.stop()
+
+
+async def test_a_heartbeat_stops_when_its_cancellation_was_swallowed_mid_write() -> None:
+    """redis-py can finish a command although the task was cancelled in mid-command (the
+    real case: tests/scaleout/test_shards.py, an engine that refused to start never
+    ended).  The heartbeat then slept and wrote again, for good."""
+
+    class SwallowingRedis:
+        """A first ``set`` that, cancelled in flight, completes anyway; later ones wait
+        (and end when cancelled)."""
+
+        def __init__(self) -> None:
+            self.writes = 0
+            self.writing = asyncio.Event()
+
+        async def set(self, *_: Any, **__: Any) -> bool:
+            self.writes += 1
+            self.writing.set()
+            if self.writes > 1:
+                await asyncio.Event().wait()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
+            return True
+
+    redis = SwallowingRedis()
+    beat = asyncio.create_task(heartbeat(redis, "k", b"v", every_s=0.01))  # type: ignore[arg-type]
+    await asyncio.wait_for(redis.writing.wait(), 10)
+    beat.cancel()
+    done, _ = await asyncio.wait({beat}, timeout=10)  # (wait_for would wait on for good)
+    assert beat in done, "the heartbeat went on after it was cancelled"
+    assert beat.cancelled()
+    assert redis.writes == 1

@@ -178,3 +178,24 @@ async def test_a_second_feed_owner_is_refused(
     )
     with pytest.raises(AssertionError, match="another engine owns the market feed"):
         await second.start()
+
+
+async def test_an_engine_whose_shard_has_no_user_says_so_and_exits(
+    redis_server: LocalRedis, tmp_path: Path
+) -> None:
+    """It refused, then never ended: its heartbeat's first write was in flight when the
+    failed start cancelled it, redis-py swallowed the cancellation, and the heartbeat
+    went on for good (SIGTERM could not stop the process either)."""
+    users = UsersFile(tmp_path / "users.json")
+    users.add(user_on(1, set()))  # nobody on shard 0
+    lonely = Process(
+        "engine",
+        [
+            *("engine", "--bus", redis_server.url, "--db", str(tmp_path / "team.sqlite")),
+            *("--users", str(users.path), "--shard", "0/2", "--feed", "sim"),
+        ],
+        "engine: ",
+    )
+    await lonely.start()
+    assert lonely.ready_line.startswith("engine: no account on shard 0/2: no user of the")
+    assert await lonely.exited() == 1

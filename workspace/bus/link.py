@@ -119,6 +119,18 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, TRANSIENT)
 
 
+def raise_if_cancelled(error: BaseException | None = None) -> None:
+    """Raise ``CancelledError`` when the running task was asked to stop: redis-py can
+    swallow a cancellation that arrives in mid-command, finishing the command or turning
+    it into another error (a timeout, a lost connection).  A loop around redis calls
+    must call this after each (and first thing in its ``except``), or it goes on for
+    ever: an engine whose start failed while its heartbeat's first write was in flight
+    never stopped, SIGTERM included."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from error
+
+
 async def close_quietly(client: Any) -> None:
     with contextlib.suppress(RedisError, OSError, RuntimeError):
         await client.aclose()

@@ -39,6 +39,7 @@ from workspace.bus.link import (
     fields_of,
     is_transient,
     open_redis,
+    raise_if_cancelled,
     run_forever,
     stop_loop,
     xread,
@@ -409,11 +410,14 @@ async def beating(redis: Redis, key: str) -> bool | None:
     """Whether ``key``'s heartbeat (``heartbeat``) is alive: a killed process leaves it
     to lapse.  ``None`` while Redis itself is unreachable (nothing can be told then)."""
     try:
-        return bool(await redis.exists(key))
+        found = bool(await redis.exists(key))
     except Exception as error:
+        raise_if_cancelled(error)
         if not is_transient(error):
             raise
         return None
+    raise_if_cancelled()
+    return found
 
 
 async def heartbeat(redis: Redis, key: str, value: bytes, every_s: float = 3.0) -> None:
@@ -423,6 +427,8 @@ async def heartbeat(redis: Redis, key: str, value: bytes, every_s: float = 3.0) 
         try:
             await redis.set(key, value, px=HEARTBEAT_TTL_MS)
         except Exception as error:
+            raise_if_cancelled(error)
             if not is_transient(error):
                 raise
+        raise_if_cancelled()
         await asyncio.sleep(every_s)

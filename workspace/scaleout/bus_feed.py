@@ -35,7 +35,7 @@ import msgspec
 
 from workspace.bus import entries
 from workspace.bus.keys import BusKeys
-from workspace.bus.link import Entry, last_entry
+from workspace.bus.link import Entry, last_entry, raise_if_cancelled
 from workspace.bus.rpc import CommandClient, beating
 from workspace.bus.tail import StreamTail
 from workspace.engine.feed_port import FeedCallbacks
@@ -338,9 +338,11 @@ class BusFeed:
                         await self._acquire(name)
                 pause = RETRY_S[0]
             except WorkspaceError as error:
+                raise_if_cancelled(error)
                 _log.debug("bus feed: acquiring from the feed owner failed: %s", error)
                 await asyncio.sleep(pause)
                 pause = min(RETRY_S[1], pause * 2)
+            raise_if_cancelled()
 
     async def _fetch_snapshot(self, symbol: str) -> DepthSnapshot:
         try:

@@ -42,6 +42,7 @@ from workspace.bus.link import (
     fields_of,
     is_transient,
     open_redis,
+    raise_if_cancelled,
     run_forever,
 )
 from workspace.bus.rpc import HEARTBEAT_TTL_MS, BusCommand, CommandConsumer, Reply, heartbeat
@@ -178,7 +179,12 @@ class EngineNode:
             await self.workspace.start()
             self.accounts = {SINGLE_USER: self.workspace.engine}
         if not self.accounts:
-            raise InvalidParams("no account on this shard: the users file has none for it")
+            # (the market roles run on an account's engine: an engine needs one)
+            raise InvalidParams(
+                f"no account on shard {self.shard}: no user of the users file falls on "
+                "it (users are spread by a hash of their name); start this engine once "
+                "one does, or run fewer shards"
+            )
         self.publisher = EventPublisher(
             redis, self.keys, {user: engine.journal for user, engine in self.accounts.items()}
         )
@@ -305,8 +311,10 @@ class EngineNode:
                 if await self._claim_if_free(redis):
                     break
             except Exception as error:
+                raise_if_cancelled(error)
                 if not is_transient(error):
                     raise
+            raise_if_cancelled()
             await asyncio.sleep(OWNER_CHECK_S)  # another standby won, or Redis is away
         _log.warning("the feed owner's claim lapsed: %s takes the market feed over", self.name)
         self.owns_market = True

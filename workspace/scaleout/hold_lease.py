@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workspace.bus.keys import BusKeys
+from workspace.bus.link import raise_if_cancelled
 from workspace.bus.rpc import CommandClient
 from workspace.errors import WorkspaceError
 from workspace.scaleout.holds import DEFAULT_TTL_S
@@ -111,11 +112,14 @@ class HoldLease:
             try:
                 await self.renew()
             except WorkspaceError as error:
+                raise_if_cancelled(error)
                 # no market engine just now: its restart is noticed by engine_boot, and the
                 # next renewal after it acquires everything again anyway
                 _log.debug("%s: renewing the lease failed: %s", self.holder, error)
-            except Exception:
+            except Exception as error:
+                raise_if_cancelled(error)
                 # anything else (Redis gone): the lease must outlive it, or the holds
                 # would expire under a live reader
                 _log.warning("%s: renewing the lease failed", self.holder, exc_info=True)
+            raise_if_cancelled()
             await asyncio.sleep(self.every_s)
