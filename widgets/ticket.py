@@ -34,8 +34,7 @@ from widgets.state.ticket import (
     build_order,
     error_field,
     in_quote_asset,
-    size_amount,
-    size_quantity,
+    size_for,
     sizing_missing,
 )
 from widgets.state.wording import format_amount, format_price, humanize, split_symbol
@@ -333,36 +332,18 @@ class TicketPanel(Panel):
     def sized_quantity(self, fraction: float, form: Mapping[str, Any]) -> Decimal | None:
         """The quantity for ``fraction`` (0.25 ... 1) of what ``form``'s order spends (an
         amount of the quote asset when the form gives its quantity as one)."""
-        inputs = self._sizing(form)
-        if inputs.in_quote:
-            return size_amount(
-                Decimal(str(fraction)),
-                inputs.side,
-                quote_free=inputs.quote_free,
-                base_free=inputs.base_free,
-                price=inputs.price,
-            )
-        return size_quantity(
-            Decimal(str(fraction)),
-            inputs.side,
-            quote_free=inputs.quote_free,
-            base_free=inputs.base_free,
-            price=inputs.price,
-            step=inputs.step,
-        )
+        return size_for(Decimal(str(fraction)), self._sizing(form))
 
     def size(self, fraction: float, form: Mapping[str, Any]) -> None:
-        quantity = self.sized_quantity(fraction, form)
+        inputs = self._sizing(form)
+        quantity = size_for(Decimal(str(fraction)), inputs)
         if quantity is None:
-            missing = sizing_missing(self._sizing(form))
+            missing = sizing_missing(inputs)
             self.errors = {"quantity": f"Cannot size the order: {missing} not known yet"}
             return
         self.errors = {k: v for k, v in self.errors.items() if k != "quantity"}
-        symbol = str(form.get("symbol") or "").strip().upper()
         # an amount of the quote asset is written as money (to the cent)
-        unit = split_symbol(symbol, self._infos.get(symbol))[1]
-        asset = unit if in_quote_asset(form) else ""
-        text = format_amount(quantity, asset).replace(",", "")
+        text = format_amount(quantity, inputs.quote if inputs.in_quote else "").replace(",", "")
         self._set_form(**{**dict(form), "quantity": text})
 
     async def submit(self, form: Mapping[str, Any]) -> Message:

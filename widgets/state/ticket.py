@@ -351,6 +351,28 @@ def sizing_missing(inputs: SizingInputs) -> str:
     return " and ".join(missing) + (" are" if len(missing) > 1 else " is")
 
 
+def size_for(fraction: Decimal, inputs: SizingInputs) -> Decimal | None:
+    """What the % buttons write for ``fraction`` of what the order spends: an amount of
+    the quote asset when the quantity is given as one (``size_amount``), else a
+    quantity (``size_quantity``).  None when unknown (``sizing_missing`` says why)."""
+    if inputs.in_quote:
+        return size_amount(
+            fraction,
+            inputs.side,
+            quote_free=inputs.quote_free,
+            base_free=inputs.base_free,
+            price=inputs.price,
+        )
+    return size_quantity(
+        fraction,
+        inputs.side,
+        quote_free=inputs.quote_free,
+        base_free=inputs.base_free,
+        price=inputs.price,
+        step=inputs.step,
+    )
+
+
 def size_amount(
     fraction: Decimal,
     side: str,
