@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from workspace.sim import ExchangeSimulator, ManualClock, SimConfig
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "binance"
+ROOT = Path(__file__).resolve().parents[2]
 START_MS = 1_700_000_000_000
 TIMEOUT = 10.0
 
@@ -133,3 +135,14 @@ def data_of(message: Any) -> Any:
     if isinstance(message, dict) and "stream" in message and "data" in message:
         return message["data"]
     return message
+
+
+async def run_workspace(*args: str) -> tuple[int, bytes, bytes]:
+    """``python -m workspace ARGS`` run to its end: its exit code, stdout and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "workspace", *args, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, stdout, stderr

@@ -17,9 +17,7 @@ from workspace.cli.record import rest_url_for
 from workspace.cli.sim import add_arguments, config_from_args
 from workspace.sim import ExchangeSimulator, SimConfig
 
-from .conftest import clock_of, recv, request
-
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import ROOT, clock_of, recv, request, run_workspace
 
 
 @pytest.fixture
@@ -100,13 +98,11 @@ async def test_record_refuses_an_unlisted_symbol_and_no_symbol_at_once(
         ("btcusdt,nopeusdt", b"error: not listed by the exchange: NOPEUSDT"),
         (",", b"error: --symbols names no symbol: ','"),
     ):
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "workspace", "record", "--symbols", symbols, "--duration",
-            "30", "--url", sim.stream_url, "--out", str(out), cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        code, _, stderr = await run_workspace(
+            "record", "--symbols", symbols, "--duration", "30", "--url", sim.stream_url,
+            "--out", str(out),
         )  # fmt: skip
-        _, stderr = await asyncio.wait_for(process.communicate(), 60)
-        assert process.returncode == 2
+        assert code == 2
         assert said in stderr
         assert not out.exists()
 
@@ -116,14 +112,11 @@ async def test_a_recording_that_got_no_frame_exits_1_and_says_so(
 ) -> None:
     # the simulator's clock stands still: no ticker comes within the second
     out = tmp_path / "rec.jsonl"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "workspace", "record", "--symbols", "btcusdt", "--streams",
-        "ticker", "--rest-url", "none", "--duration", "1", "--url", sim.stream_url,
-        "--out", str(out), cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    code, stdout, stderr = await run_workspace(
+        "record", "--symbols", "btcusdt", "--streams", "ticker", "--rest-url", "none",
+        "--duration", "1", "--url", sim.stream_url, "--out", str(out),
     )  # fmt: skip
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 1
+    assert code == 1
     assert b"recorded 0 frames" in stdout
     assert b"no frame came from" in stderr
 
@@ -180,11 +173,7 @@ async def test_the_sim_command_refuses_unknown_and_repeated_symbols() -> None:
         ("btcusdt,foobar", b"error: FOOBAR is not one of the simulator's symbols"),
         ("btcusdt,BTCUSDT", b"error: each symbol once: BTCUSDT given twice"),
     ):
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "workspace", "sim", "--port", "0", "--symbols", symbols,
-            cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        _, stderr = await asyncio.wait_for(process.communicate(), 60)
-        assert process.returncode == 2, stderr
+        code, _, stderr = await run_workspace("sim", "--port", "0", "--symbols", symbols)
+        assert code == 2, stderr
         assert said in stderr
         assert b"Traceback" not in stderr

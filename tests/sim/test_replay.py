@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,9 +16,7 @@ from workspace.sim import ExchangeSimulator, SimConfig
 from workspace.sim.klines import read_klines
 from workspace.sim.replay import ReplayFileError, load_replay
 
-from .conftest import FIXTURES, TIMEOUT, http_get, request
-
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import FIXTURES, TIMEOUT, http_get, request, run_workspace
 
 SESSION = FIXTURES / "replay" / "session.combined.mainnet-2021-08-14.jsonl"
 BTC_DAY = FIXTURES / "replay" / "klines" / "BTCUSDT-1m-2020-01-01.csv"
@@ -240,11 +237,7 @@ def test_a_folder_without_kline_files_is_refused(tmp_path: Path) -> None:
 async def test_the_sim_command_says_why_a_replay_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "empty.jsonl"
     path.write_bytes(b"")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "workspace", "sim", "--port", "0", "--replay", str(path),
-        cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 1
+    code, _, stderr = await run_workspace("sim", "--port", "0", "--replay", str(path))
+    assert code == 1
     assert b"no frame of a market stream in it" in stderr
     assert b"Traceback" not in stderr
