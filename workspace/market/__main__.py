@@ -19,6 +19,7 @@ import contextlib
 import sys
 from decimal import Decimal
 
+from workspace.cli.args import count as count_flag
 from workspace.errors import WorkspaceError
 from workspace.market.config import FeedConfig, add_feed_arguments
 from workspace.market.feed import BinanceFeed, FeedStatus
@@ -82,16 +83,6 @@ def _level(level: tuple[Decimal, Decimal] | None) -> str:
     return f"{price} x {quantity}"
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 1")
-    return value
-
-
 async def watch(
     config: FeedConfig, symbols: list[str], count: int | None, *, books: bool = False
 ) -> int:
@@ -125,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workspace.market", description=__doc__)
     parser.add_argument("--symbols", required=True, help="comma-separated, e.g. btcusdt,ethusdt")
     parser.add_argument("--streams", default=None, help="comma-separated stream kinds")
-    parser.add_argument("--count", type=_count, default=None, help="stop after N records")
+    parser.add_argument("--count", type=count_flag, default=None, help="stop after N records")
     parser.add_argument("--book", action="store_true", help="keep a local order book each")
     add_feed_arguments(parser)
     args = parser.parse_args(argv)
