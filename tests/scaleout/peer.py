@@ -10,6 +10,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 TIMEOUT = 15.0
 
@@ -53,6 +54,17 @@ class Peer:
         command_id = command.setdefault("id", f"c{self._ids}")
         await self.send(command)
         return await self.until(lambda m: m.get("id") == command_id)
+
+    async def closed_after_error(self) -> tuple[dict[str, Any], int | None, str]:
+        """The ERROR the server sends before it closes this connection (a revoked
+        token), then the close code and reason."""
+        error = await self.until(lambda m: m["type"] == "ERROR")
+        try:
+            # never true: it ends when the connection closes (or times out if it stays open)
+            await self.until(lambda _: False)
+        except ConnectionClosed:
+            return error, self.ws.close_code, self.ws.close_reason or ""
+        raise AssertionError("unreachable: until() returned for a predicate never true")
 
     async def snapshot(self) -> dict[str, dict[str, Any]]:
         """The four messages a connection starts with, by type."""

@@ -158,14 +158,6 @@ async def test_tokens_open_only_their_own_account(
     await status.close()
 
 
-async def closed_for(peer: Peer) -> tuple[dict[str, Any], int | None, str]:
-    """The ERROR a revoked connection gets, then its close code and reason."""
-    error = await peer.until(lambda m: m["type"] == "ERROR")
-    with pytest.raises(ConnectionClosed):
-        await peer.until(lambda _: False)
-    return error, peer.ws.close_code, peer.ws.close_reason or ""
-
-
 async def test_a_rotated_token_or_a_removed_user_loses_its_open_connections(
     served: tuple[Team, str], users: dict[str, str]
 ) -> None:
@@ -178,7 +170,7 @@ async def test_a_rotated_token_or_a_removed_user_loses_its_open_connections(
     await bob.snapshot()
     file = UsersFile(users["file"])
     _, new_token = file.rotate("alice")
-    error, code, reason = await closed_for(alice)
+    error, code, reason = await alice.closed_after_error()
     assert (error["code"], code, reason) == ("UNAUTHORIZED", 1008, "access revoked")
     assert error["message"] == "access revoked: alice's token was replaced (users token --rotate)"
     # bob's connection is untouched by alice's rotation; the new token opens alice's
@@ -187,7 +179,7 @@ async def test_a_rotated_token_or_a_removed_user_loses_its_open_connections(
     assert (await again.snapshot())["STATUS"]["user"] == "alice"
 
     file.remove("bob")
-    error, code, _ = await closed_for(bob)
+    error, code, _ = await bob.closed_after_error()
     assert (error["code"], code) == ("UNAUTHORIZED", 1008)
     assert error["message"] == "access revoked: the user bob was removed"
     assert (await again.reply({"action": "ping"}))["type"] == "PONG"
