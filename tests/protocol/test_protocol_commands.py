@@ -332,7 +332,7 @@ def test_set_alert_needs_exactly_one_of_above_or_below() -> None:
     assert error_of(both).code == "INVALID_PARAMS"
 
 
-@pytest.mark.parametrize("since", [-1, "5", 1.5, True, None, 2**64])
+@pytest.mark.parametrize("since", [-1, "5.5", "-5", "x", 1.5, True, None, 2**64])
 def test_resume_since_must_be_a_non_negative_integer(since: Any) -> None:
     assert error_of({"action": "resume", "since": since}).code == "INVALID_PARAMS"
 
@@ -453,3 +453,40 @@ def test_book_candles_and_resume_commands_parse_and_validate() -> None:
     resume = parse_command({"action": "resume", "since": 4, "journal_id": "j1"})
     assert resume == Resume(since=4, journal_id="j1")
     assert code_of({"action": "resume", "since": 4, "journal_id": 7}) == "INVALID_PARAMS"
+
+
+def test_whole_number_fields_take_numeric_strings_as_every_number_may_be() -> None:
+    """docs/protocol.md: numbers may be JSON numbers or numeric strings.  A count or a
+    time given as ``"20"`` used to be refused "'depth' must be an integer" while a price
+    given the same way was taken."""
+    assert parse_command({"action": "subscribe_book", "symbol": "BTCUSDT", "depth": "10"}) == (
+        SubscribeBook(symbol="BTCUSDT", depth=10)
+    )
+    candles = parse_command(
+        {"action": "get_candles", "symbol": "BTCUSDT", "interval": "1m", "limit": "1e2"}
+    )
+    assert candles == GetCandles(symbol="BTCUSDT", interval="1m", limit=100)
+    assert parse_command({"action": "resume", "since": "42"}) == Resume(since=42)
+    with pytest.raises(ProtocolError, match="'limit' must be between 1 and 1000"):
+        parse_command(
+            {"action": "get_candles", "symbol": "BTCUSDT", "interval": "1m", "limit": "0"}
+        )
+    # what is not a whole number is refused and quoted
+    for bad, shown in (
+        (True, "true"),
+        ("2.5", '"2.5"'),
+        ("abc", '"abc"'),
+        ([20], "[20]"),
+        (2.5, "2.5"),
+    ):
+        with pytest.raises(ProtocolError) as refused:
+            parse_command({"action": "subscribe_book", "symbol": "BTCUSDT", "depth": bad})
+        assert refused.value.message == f"'depth' must be an integer, got {shown}"
+
+
+def test_an_id_out_of_range_names_the_range() -> None:
+    with pytest.raises(ProtocolError) as refused:
+        parse_command({"action": "ping", "id": 10**30})
+    assert refused.value.message == (
+        "'id' must be an integer from -9223372036854775807 to 9223372036854775807"
+    )

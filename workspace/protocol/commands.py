@@ -259,12 +259,10 @@ class _Fields:
             if required:
                 raise self.fail(f"'{name}' is required")
             return default
-        if isinstance(value, bool):
-            raise self.fail(f"'{name}' must be an integer")
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if not isinstance(value, int):
-            raise self.fail(f"'{name}' must be an integer")
+        whole = _whole(value)
+        if whole is None:
+            raise self.fail(f"'{name}' must be an integer, got {_quoted(value)}")
+        value = whole
         if bounds is not None and not bounds[0] <= value <= bounds[1]:
             raise self.fail(f"'{name}' must be between {bounds[0]} and {bounds[1]}")
         return value
@@ -477,7 +475,9 @@ def _command_id(data: Mapping[str, Any]) -> CommandId:
     if isinstance(raw, str) and len(raw) > MAX_ID_LENGTH:
         raise ProtocolError("INVALID_PARAMS", f"'id' longer than {MAX_ID_LENGTH} characters")
     if isinstance(raw, int) and abs(raw) > MAX_INT:
-        raise ProtocolError("INVALID_PARAMS", "'id' out of range")
+        raise ProtocolError(
+            "INVALID_PARAMS", f"'id' must be an integer from {-MAX_INT} to {MAX_INT}"
+        )
     return raw
 
 
@@ -519,6 +519,23 @@ def command_id_of(raw: object) -> CommandId:
             return _command_id(raw)
         except ProtocolError:
             return None
+    return None
+
+
+def _whole(value: object) -> int | None:
+    """A whole number as an int: a JSON integer, a float with nothing after the point,
+    or a numeric string of one (``"20"``, ``"1e3"``), as every number of a command may
+    be a string; ``None`` for anything else (booleans, fractions, garbage)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        number = read_decimal(value)
+        if isinstance(number, Decimal) and number == number.to_integral_value():
+            return int(number)
     return None
 
 
