@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -211,8 +212,11 @@ async def test_a_replayed_kline_csv_serves_the_days_candles(short_btc_csv: Path)
     [
         (b"", "no frame of a market stream in it"),
         (b"\n\n", "no frame of a market stream in it"),
-        (b"garbage\n", ":1: not a recorded frame: JSON is malformed"),
-        (b'{"a": 1}\n', ":1: not a recorded frame: Object missing required field `recv_ts`"),
+        (b"garbage\n", "1 bad lines skipped, the first at line 1: JSON is malformed"),
+        (
+            b'\n{"a": 1}\n',
+            "skipped, the first at line 2: Object missing required field `recv_ts`",
+        ),
         # a reply to SUBSCRIBE and nothing else: no stream's frame
         (b'{"recv_ts": 1.0, "frame": {"result": null, "id": 1}}\n', "no frame of a market"),
     ],
@@ -221,7 +225,8 @@ def test_a_file_with_nothing_to_replay_is_refused_in_words(
     tmp_path: Path, content: bytes, said: str
 ) -> None:
     """An empty recording was served as a market that never ticks, until stopped; a
-    malformed line ended the command with a traceback."""
+    malformed line ended the command with a traceback.  A file of nothing but bad
+    lines says how many there were and what the first one is."""
     path = tmp_path / "session.jsonl"
     path.write_bytes(content)
     with pytest.raises(ReplayFileError, match=said):
@@ -241,3 +246,29 @@ async def test_the_sim_command_says_why_a_replay_file_is_refused(tmp_path: Path)
     assert code == 1
     assert b"no frame of a market stream in it" in stderr
     assert b"Traceback" not in stderr
+
+
+def test_a_recording_cut_short_by_a_killed_recorder_replays_what_it_holds(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``record`` killed with -9 leaves its last line cut mid-frame.  ``sim --replay``
+    refused the whole file for it ("not a recorded frame: Input data was truncated")
+    while ``Workspace(feed="replay:...")`` replayed it; both now skip a bad line with a
+    warning naming it, and serve every good frame around it."""
+    lines = SESSION.read_bytes().splitlines(keepends=True)
+    whole = load_replay(SESSION)
+    # a price that is no number in the middle, and the last line cut short
+    bad_price = b'{"recv_ts": 1.5, "frame": {"e": "trade", "s": "BTCUSDT", "p": "abc", "q": "1"}}\n'
+    damaged = tmp_path / "killed.jsonl"
+    damaged.write_bytes(b"".join(lines[:3]) + bad_price + b"".join(lines[3:]) + lines[0][:-40])
+    with caplog.at_level(logging.WARNING, logger="workspace.sim.replay"):
+        replay = load_replay(damaged)
+    assert [e.payload for e in replay.events()] == [e.payload for e in whole.events()]
+    assert [s.symbol for s in replay.specs()] == [s.symbol for s in whole.specs()]
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 2
+    assert warned[0].endswith(
+        ":4: skipped a line that is not a recorded frame: a price or quantity in it is not a number"
+    )
+    assert f":{len(lines) + 2}: skipped a line" in warned[1]
+    assert "truncated" in warned[1]

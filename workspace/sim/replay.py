@@ -18,6 +18,7 @@ ones the recording shows (tick and step sizes inferred from the prices).
 from __future__ import annotations
 
 import heapq
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -38,6 +39,8 @@ from workspace.sim.market import RecentTrade
 from workspace.sim.streams import stream_name
 from workspace.sim.window import WindowStats, stats_over
 from workspace.sim.wire import encode_record
+
+log = logging.getLogger(__name__)
 
 _QUOTES = ("USDT", "FDUSD", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
 _PRICE_KEYS = ("p", "c", "b", "a", "o", "h", "l")
@@ -261,6 +264,8 @@ def load_jsonl(path: Path) -> Replay:
     prices: dict[str, list[Decimal]] = {}
     quantities: dict[str, list[Decimal]] = {}
     tickers: dict[str, Ticker] = {}
+    skipped = 0
+    first_bad = ""
     for number, line in enumerate(path.read_bytes().splitlines(), start=1):
         if not line.strip():
             continue
@@ -275,25 +280,43 @@ def load_jsonl(path: Path) -> Replay:
                 if found is None:
                     continue  # replies and events that belong to no stream
                 stream, payload = found, frame
-        except msgspec.DecodeError as exc:
-            raise ReplayFileError(f"{path}:{number}: not a recorded frame: {exc}") from None
-        events.append(ReplayEvent(round(record.recv_ts * 1000), stream, payload))
-        data: Any = decoder_any.decode(payload)
-        if not isinstance(data, dict) or not isinstance(data.get("s"), str):
+            data: Any = decoder_any.decode(payload)
+            listed = isinstance(data, dict) and isinstance(data.get("s"), str)
+            if listed:
+                line_prices = [
+                    Decimal(data[k]) for k in _PRICE_KEYS if isinstance(data.get(k), str)
+                ]
+                line_quantities = [
+                    Decimal(data[k]) for k in _QTY_KEYS if isinstance(data.get(k), str)
+                ]
+                symbol = data["s"]
+                if data.get("e") == "24hrTicker" and symbol not in tickers:
+                    tickers[symbol] = decoder_ticker.decode(payload)
+        except (msgspec.DecodeError, ArithmeticError) as exc:
+            # a recorder killed mid-write leaves its last line cut short: the frames
+            # before it are still a recording (the engine's replay skips it too)
+            skipped += 1
+            why = (
+                "a price or quantity in it is not a number"
+                if isinstance(exc, ArithmeticError)
+                else str(exc)
+            )
+            if skipped == 1:
+                first_bad = f"line {number}: {why}"
+            if skipped <= 5:  # a damaged file must not flood the log
+                log.warning(
+                    "%s:%d: skipped a line that is not a recorded frame: %s", path, number, why
+                )
             continue
-        symbol = data["s"]
-        prices.setdefault(symbol, []).extend(
-            Decimal(data[k]) for k in _PRICE_KEYS if isinstance(data.get(k), str)
-        )
-        quantities.setdefault(symbol, []).extend(
-            Decimal(data[k]) for k in _QTY_KEYS if isinstance(data.get(k), str)
-        )
-        if data.get("e") == "24hrTicker" and symbol not in tickers:
-            tickers[symbol] = decoder_ticker.decode(payload)
+        events.append(ReplayEvent(round(record.recv_ts * 1000), stream, payload))
+        if listed:
+            prices.setdefault(symbol, []).extend(line_prices)
+            quantities.setdefault(symbol, []).extend(line_quantities)
     if not events:
+        bad = f"; {skipped} bad lines skipped, the first at {first_bad}" if skipped else ""
         raise ReplayFileError(
             f"{path}: no frame of a market stream in it (an empty file, or not a recording "
-            "of `python -m workspace record`): nothing to replay"
+            f"of `python -m workspace record`): nothing to replay{bad}"
         )
     if not prices:
         raise ReplayFileError(
