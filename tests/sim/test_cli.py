@@ -177,3 +177,34 @@ async def test_the_sim_command_refuses_unknown_and_repeated_symbols() -> None:
         assert code == 2, stderr
         assert said in stderr
         assert b"Traceback" not in stderr
+
+
+async def test_record_keeps_an_earlier_recording_unless_forced(
+    sim: ExchangeSimulator, tmp_path: Path
+) -> None:
+    """``record --out day1.jsonl`` emptied an existing recording on opening it, before
+    the exchange was reached: a rerun with a wrong ``--url`` (or none of the frames it
+    waited for) left the earlier, unrepeatable recording empty."""
+    out = tmp_path / "day1.jsonl"
+    earlier = b'{"recv_ts": 1.0, "frame": {"stream": "btcusdt@ticker", "data": {}}}\n'
+    out.write_bytes(earlier)
+    args = (
+        "record", "--symbols", "btcusdt", "--streams", "ticker", "--rest-url", "none",
+        "--duration", "1", "--url", sim.stream_url, "--out", str(out),
+    )  # fmt: skip
+    code, _, stderr = await run_workspace(*args)
+    assert code == 2
+    assert (
+        f"error: {out} already holds {len(earlier)} bytes (an earlier recording?): give another --out, or --force to overwrite it".encode()
+        in stderr
+    )
+    assert out.read_bytes() == earlier
+    # --force overwrites (here with nothing: the simulator's clock stands still)
+    code, stdout, _ = await run_workspace(*args, "--force")
+    assert code == 1
+    assert b"recorded 0 frames" in stdout
+    assert out.read_bytes() == b""
+    # an empty file (mktemp's) is written without --force
+    code, stdout, _ = await run_workspace(*args)
+    assert code == 1
+    assert b"recorded 0 frames" in stdout

@@ -17,7 +17,7 @@ from workspace.cli.args import count, positive_seconds
 from workspace.errors import WorkspaceError
 from workspace.market.errors import ExchangeInfoError
 from workspace.market.exchange_info import exchange_info_url, fetch_url, parse_exchange_info
-from workspace.sim.recorder import DEFAULT_KINDS, record, streams_for
+from workspace.sim.recorder import DEFAULT_KINDS, record, refuse_overwrite, streams_for
 
 HELP = "record raw Binance stream frames with receive times to a JSONL file"
 
@@ -25,6 +25,9 @@ HELP = "record raw Binance stream frames with receive times to a JSONL file"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symbols", required=True, help="comma-separated, e.g. btcusdt,ethusdt")
     parser.add_argument("--out", type=Path, required=True, metavar="FILE.jsonl")
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite FILE.jsonl if it holds something"
+    )
     parser.add_argument(
         "--duration", type=positive_seconds, default=None, metavar="S", help="stop after S s"
     )
@@ -85,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.book_depth <= 5000:
         print("error: --book-depth must be within 1..5000", file=sys.stderr)
         return 2
+    try:
+        refuse_overwrite(args.out, args.force)
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     rest_url = rest_url_for(args.url, args.rest_url)
     if rest_url is not None:
         unlisted = _unlisted(rest_url, symbols)
@@ -103,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
                     max_frames=args.max_frames,
                     rest_url=rest_url,
                     book_depth=args.book_depth,
+                    overwrite=args.force,
                 )
             )
     except (OSError, WorkspaceError, WebSocketException) as exc:

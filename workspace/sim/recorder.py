@@ -248,6 +248,19 @@ def _stream_of(frame: bytes) -> str | None:
         return None
 
 
+def refuse_overwrite(out: Path, overwrite: bool) -> None:
+    """Raise ``FileExistsError`` when ``out`` already holds something and may not be
+    overwritten: a recording is of a market that will not come again, and the file
+    was emptied on opening, before the exchange was even reached (a wrong ``--url``
+    left an earlier recording empty)."""
+    if overwrite or not out.is_file() or out.stat().st_size == 0:
+        return
+    raise FileExistsError(
+        f"{out} already holds {out.stat().st_size:,} bytes (an earlier recording?): give "
+        "another --out, or --force to overwrite it"
+    )
+
+
 async def record(
     url: str,
     streams: Sequence[str],
@@ -258,10 +271,13 @@ async def record(
     clock: Clock | None = None,
     rest_url: str | None = None,
     book_depth: int = 1000,
+    overwrite: bool = False,
 ) -> int:
     """Record ``streams`` from ``url`` into ``out`` (JSONL); returns frames written.
     With ``rest_url``, also what a replay needs that no stream carries (depth
-    snapshots, kline history)."""
+    snapshots, kline history).  A file already holding something is refused
+    (``FileExistsError``) unless ``overwrite``."""
+    refuse_overwrite(out, overwrite)
     with out.open("wb") as sink:
         recorder = Recorder(
             url,
