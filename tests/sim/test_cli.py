@@ -194,10 +194,11 @@ async def test_record_keeps_an_earlier_recording_unless_forced(
     )  # fmt: skip
     code, _, stderr = await run_workspace(*args)
     assert code == 2
-    assert (
-        f"error: {out} already holds {len(earlier)} bytes (an earlier recording?): give another --out, or --force to overwrite it".encode()
-        in stderr
+    said = (
+        f"error: {out} already holds {len(earlier)} bytes (an earlier recording?): give "
+        "another --out, or --force to overwrite it"
     )
+    assert said.encode() in stderr
     assert out.read_bytes() == earlier
     # --force overwrites (here with nothing: the simulator's clock stands still)
     code, stdout, _ = await run_workspace(*args, "--force")
