@@ -383,6 +383,13 @@ class RealtimeClient:
             return messages.error("INVALID_PARAMS", refused, command_id)
         if self._closing:  # closed, or given up: no link will come back to wait for
             return messages.error("DISCONNECTED", "no reply: the client is closed", command_id)
+        if self._runner is None:  # (it waited out request_timeout for a link never asked for)
+            return messages.error(
+                "DISCONNECTED",
+                "no reply: the client is not connected; `await client.connect()` first (or "
+                "`async with RealtimeClient(...) as client:`)",
+                command_id,
+            )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.request_timeout
         try:
@@ -395,7 +402,16 @@ class RealtimeClient:
                 self._pending.pop(command_id, None)
                 return messages.error("INVALID_PARAMS", f"cannot be sent: {error}", command_id)
             reply = await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
-        except (TimeoutError, ConnectionError, ConnectionClosed) as error:
+        except TimeoutError:
+            self._pending.pop(command_id, None)
+            down = "" if self._connected.is_set() else f": not connected to {self.url}"
+            last = f" (the last error: {self.last_error!r})" if down and self.last_error else ""
+            return messages.error(
+                "DISCONNECTED",
+                f"no reply within {self.request_timeout:g} s{down}{last}",
+                command_id,
+            )
+        except (ConnectionError, ConnectionClosed) as error:
             self._pending.pop(command_id, None)
             return messages.error("DISCONNECTED", f"no reply: {error!r}", command_id)
         self._track(command, reply)

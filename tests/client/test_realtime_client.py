@@ -121,6 +121,36 @@ async def test_a_request_after_close_is_answered_at_once(server: RealtimeServer)
     assert (reply["code"], reply["message"]) == ("DISCONNECTED", "no reply: the client is closed")
 
 
+async def test_a_request_before_connect_is_answered_at_once(server: RealtimeServer) -> None:
+    """It waited the whole request_timeout for a link nobody had asked for, then said
+    "no reply: TimeoutError()"."""
+    client = RealtimeClient(server.url)
+    reply = await asyncio.wait_for(client.request({"action": "ping"}), TIMEOUT)
+    assert (reply["code"], reply["message"]) == (
+        "DISCONNECTED",
+        "no reply: the client is not connected; `await client.connect()` first (or "
+        "`async with RealtimeClient(...) as client:`)",
+    )
+    await client.connect()
+    try:
+        assert (await client.request({"action": "ping"}))["type"] == "PONG"
+    finally:
+        await client.close()
+
+
+async def test_a_request_while_the_link_is_down_says_so(free_port: int) -> None:
+    url = f"ws://127.0.0.1:{free_port}/api/ws/realtime"  # nothing listens there
+    client = RealtimeClient(url, request_timeout=0.5)
+    try:
+        with pytest.raises(TimeoutError):
+            await client.connect(within=0.5)
+        reply = await client.request({"action": "ping"})
+        assert reply["code"] == "DISCONNECTED"
+        assert reply["message"].startswith(f"no reply within 0.5 s: not connected to {url}")
+    finally:
+        await client.close()
+
+
 async def test_listen_and_async_for_both_receive_market_updates(server: RealtimeServer) -> None:
     async with RealtimeClient(server.url) as client:
         heard: asyncio.Queue[Message] = asyncio.Queue()
