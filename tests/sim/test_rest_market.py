@@ -172,7 +172,15 @@ async def test_exchange_info_carries_binances_filters(sim: ExchangeSimulator) ->
     assert list(filters) == [
         "PRICE_FILTER", "LOT_SIZE", "ICEBERG_PARTS", "MARKET_LOT_SIZE", "TRAILING_DELTA",
         "PERCENT_PRICE_BY_SIDE", "NOTIONAL", "MAX_NUM_ORDERS", "MAX_NUM_ALGO_ORDERS",
+        "MAX_NUM_ORDER_LISTS", "MAX_NUM_ORDER_AMENDS",
     ]  # fmt: skip
+    # on for every symbol since 2025-08-28 (binance-spot-api-docs CHANGELOG)
+    assert filters["MAX_NUM_ORDER_LISTS"] == {
+        "filterType": "MAX_NUM_ORDER_LISTS", "maxNumOrderLists": 20
+    }  # fmt: skip
+    assert filters["MAX_NUM_ORDER_AMENDS"] == {
+        "filterType": "MAX_NUM_ORDER_AMENDS", "maxNumOrderAmends": 10
+    }  # fmt: skip
     assert filters["PRICE_FILTER"] == {
         "filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000",
         "tickSize": "0.01000000",
@@ -188,6 +196,28 @@ async def test_exchange_info_carries_binances_filters(sim: ExchangeSimulator) ->
     assert filters["PERCENT_PRICE_BY_SIDE"]["bidMultiplierUp"] == "5"
     assert filters["MARKET_LOT_SIZE"]["maxQty"] == "128.52621715"
     assert btc["permissionSets"] == [["SPOT", "MARGIN"]]
+
+
+async def test_a_spec_with_a_max_position_lists_the_filter() -> None:
+    from workspace.market.exchange_info import parse_exchange_info
+    from workspace.sim import SymbolSpec
+
+    capped = SymbolSpec(
+        symbol="ABCUSDT", base_asset="ABC", quote_asset="USDT", price=Decimal("1"),
+        tick_size=Decimal("0.0001"), step_size=Decimal("0.1"), max_position=Decimal("1000"),
+    )  # fmt: skip
+    exchange = ExchangeSimulator(manual_config(symbols=(capped,)))
+    await exchange.start(host="127.0.0.1", port=0)
+    try:
+        info = await get(exchange, "/api/v3/exchangeInfo?symbol=ABCUSDT")
+        body = json.dumps(info).encode()
+    finally:
+        await exchange.stop()
+    filters = {f["filterType"]: f for f in info["symbols"][0]["filters"]}
+    assert filters["MAX_POSITION"] == {"filterType": "MAX_POSITION", "maxPosition": "1000.00000000"}
+    # and the engine's reading of it
+    parsed = parse_exchange_info(body)["ABCUSDT"]
+    assert (parsed.max_position, parsed.max_num_order_lists) == (Decimal(1000), 20)
 
 
 async def test_exchange_info_permissions_and_status_filters() -> None:

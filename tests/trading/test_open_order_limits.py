@@ -125,3 +125,90 @@ def test_a_limit_of_zero_is_off_as_binance_disables_a_rule() -> None:
 
     assert parsed(0, 5) == (None, 5)
     assert parsed(200, 0) == (200, None)
+
+
+def capped(**limits: object) -> Script:
+    """BTCUSDT with its real filters and the newer limits of ``limits``
+    (MAX_NUM_ORDER_LISTS, on since 2025-08-28; MAX_POSITION, which some symbols have)."""
+    s = spot(btc="0")
+    rules = {**listing(), "BTCUSDT": msgspec.structs.replace(BTC, **limits)}
+    s.account = Account(s.account.config, rules=rules)
+    s.trades("97000")
+    return s
+
+
+def test_the_order_list_limits_are_read_from_the_exchange_s_answer() -> None:
+    filters = [
+        {"filterType": "MAX_NUM_ORDER_LISTS", "maxNumOrderLists": 20},
+        {"filterType": "MAX_NUM_ORDER_AMENDS", "maxNumOrderAmends": 10},
+        {"filterType": "MAX_POSITION", "maxPosition": "10.00000000"},
+    ]
+    body = msgspec.json.encode(
+        {"symbols": [{"symbol": "X", "status": "TRADING", "filters": filters}]}
+    )
+    info = parse_exchange_info(body)["X"]
+    assert (info.max_num_order_lists, info.max_position) == (20, D(10))
+    off = [{"filterType": "MAX_NUM_ORDER_LISTS", "maxNumOrderLists": 0}]
+    body = msgspec.json.encode({"symbols": [{"symbol": "X", "status": "TRADING", "filters": off}]})
+    assert parse_exchange_info(body)["X"].max_num_order_lists is None
+
+
+def test_the_21st_open_order_list_on_a_symbol_is_refused() -> None:
+    """MAX_NUM_ORDER_LISTS (20 per symbol on Binance since 2025-08-28) was not read:
+    a paper account took any number of OCOs and brackets on one symbol."""
+    s = capped(max_num_order_lists=20, max_num_orders=None, max_num_algo_orders=None)
+    lists = []
+    for i in range(10):
+        oco, _ = s.place(
+            buy(OrderType.OCO, "0.001", take_profit=str(90000 - i), stop_price=str(98000 + i))
+        )
+        bracket, _ = s.place(
+            buy(OrderType.BRACKET, "0.001", price=str(91000 - i), take_profit="99000",
+                stop_loss="89000")
+        )  # fmt: skip
+        assert (oco.status, bracket.status) == (S.NEW, S.NEW), (oco.reason, bracket.reason)
+        lists += [oco, bracket]
+    assert s.account.store.open_lists("BTCUSDT") == 20
+    refused, _ = s.place(buy(OrderType.OCO, "0.001", take_profit="80000", stop_price="99999"))
+    assert refused.reason_code == ReasonCode.MAX_NUM_ORDER_LISTS.value
+    assert refused.reason == (
+        "BTCUSDT has 20 open order lists (OCO, bracket) and this OCO is one more: the "
+        "exchange allows at most 20 on one symbol"
+    )
+    # an order that is no list still goes in
+    limit, _ = s.place(buy(OrderType.LIMIT, "0.001", price="80000"))
+    assert limit.status is S.NEW, limit.reason
+    s.cancel(lists[0].id)
+    again, _ = s.place(buy(OrderType.OCO, "0.001", take_profit="80000", stop_price="99999"))
+    assert again.status is S.NEW, again.reason
+    rebuilt = Account(s.account.config, rules=s.account.rules.listing)
+    for event in s.events:
+        rebuilt.apply(event)
+    assert rebuilt.store.open_lists("BTCUSDT") == 20
+
+
+def test_a_buy_past_the_max_position_is_refused() -> None:
+    """MAX_POSITION: the base asset held (free and locked), plus what open buys may
+    still add, plus this order's buys, at most ``maxPosition``."""
+    s = capped(max_position=D("0.01"))
+    first, _ = s.place(buy(OrderType.MARKET, "0.004"))
+    assert first.status is S.FILLED, first.reason
+    resting, _ = s.place(buy(OrderType.LIMIT, "0.003", price="90000"))
+    assert resting.status is S.NEW, resting.reason
+    over, _ = s.place(buy(OrderType.LIMIT, "0.004", price="90000"))
+    assert over.reason_code == ReasonCode.MAX_POSITION.value
+    assert over.reason == (
+        "Buying 0.004 BTC would take the position to 0.011 BTC (0.004 held, 0.003 in open "
+        "buys): the exchange allows at most 0.01 BTC on BTCUSDT"
+    )
+    exact, _ = s.place(buy(OrderType.MARKET, "0.003"))
+    assert exact.status is S.FILLED, exact.reason  # 0.004 + 0.003 + 0.003 = 0.01
+    # each buy leg of an OCO is an order on the exchange: both count
+    s.cancel(resting.id)
+    oco, _ = s.place(buy(OrderType.OCO, "0.002", take_profit="90000", stop_price="98000"))
+    assert oco.reason_code == ReasonCode.MAX_POSITION.value
+    # selling is never capped
+    sold, _ = s.place(sell(OrderType.MARKET, "0.007"))
+    assert sold.status is S.FILLED, sold.reason
+    oco, _ = s.place(buy(OrderType.OCO, "0.002", take_profit="90000", stop_price="98000"))
+    assert oco.status is S.NEW, oco.reason

@@ -35,7 +35,9 @@ class SymbolInfo(msgspec.Struct, frozen=True, kw_only=True):
     (or of the legacy ``MIN_NOTIONAL``); ``apply_min_to_market`` is its
     ``applyMinToMarket`` (legacy: ``applyToMarket``).  The ``*_multiplier_*`` bounds
     come from ``PERCENT_PRICE_BY_SIDE`` (or the legacy ``PERCENT_PRICE``, same bounds
-    for both sides).  See filters.md of binance-spot-api-docs.
+    for both sides).  ``max_num_order_lists`` is ``MAX_NUM_ORDER_LISTS`` (open OCOs and
+    brackets on the symbol); ``max_position`` is ``MAX_POSITION`` (the base asset held
+    plus what open buys would add).  See filters.md of binance-spot-api-docs.
     """
 
     symbol: str
@@ -65,6 +67,8 @@ class SymbolInfo(msgspec.Struct, frozen=True, kw_only=True):
     max_trailing_below_delta: int | None = None
     max_num_orders: int | None = None
     max_num_algo_orders: int | None = None
+    max_num_order_lists: int | None = None
+    max_position: Decimal | None = None
     base_asset_precision: int = 8
     quote_asset_precision: int = 8
 
@@ -116,6 +120,8 @@ class _Filter(msgspec.Struct):
     maxTrailingBelowDelta: int | None = None
     maxNumOrders: int | None = None
     maxNumAlgoOrders: int | None = None
+    maxNumOrderLists: int | None = None
+    maxPosition: Decimal | None = None
 
 
 class _Symbol(msgspec.Struct):
@@ -192,6 +198,10 @@ def _symbol_info(raw: _Symbol) -> SymbolInfo:
             rules.update(max_num_orders=f.maxNumOrders or None)
         elif kind == "MAX_NUM_ALGO_ORDERS":
             rules.update(max_num_algo_orders=f.maxNumAlgoOrders or None)
+        elif kind == "MAX_NUM_ORDER_LISTS":
+            rules.update(max_num_order_lists=f.maxNumOrderLists or None)
+        elif kind == "MAX_POSITION":
+            rules.update(max_position=_on(f.maxPosition))
     if "bid_multiplier_up" not in rules:
         rules.update(percent)  # the by-side filter wins when a symbol has both
     return SymbolInfo(

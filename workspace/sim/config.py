@@ -50,6 +50,7 @@ class SymbolSpec:
     max_notional: Decimal = Decimal("9000000")
     permissions: tuple[str, ...] = ("SPOT", "MARGIN")
     status: str = "TRADING"
+    max_position: Decimal | None = None
 
     def filters(self) -> SymbolFilters:
         """The symbol's exchangeInfo filters, with the derived defaults filled in."""
@@ -67,6 +68,7 @@ class SymbolSpec:
             ),
             min_notional=self.min_notional,
             max_notional=self.max_notional,
+            max_position=self.max_position,
         )
 
     def level_qty(self) -> Decimal:
@@ -106,6 +108,13 @@ class SymbolFilters:
     max_trailing_delta: int = 2000
     max_num_orders: int = 200
     max_num_algo_orders: int = 5
+    # MAX_NUM_ORDER_LISTS and MAX_NUM_ORDER_AMENDS: on for every symbol since
+    # 2025-08-28, at 20 order lists per symbol and 10 amendments per order
+    # (binance-spot-api-docs CHANGELOG, 2025-08-12)
+    max_num_order_lists: int = 20
+    max_num_order_amends: int = 10
+    # MAX_POSITION: off unless a spec sets it (no spot symbol of the captures has it)
+    max_position: Decimal | None = None
 
 
 def _max_price(price: Decimal) -> Decimal:

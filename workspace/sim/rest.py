@@ -264,6 +264,13 @@ def symbol_info(spec: SymbolSpec, permission_sets: bool = True) -> dict[str, Any
             },
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": f.max_num_orders},
             {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": f.max_num_algo_orders},
+            {"filterType": "MAX_NUM_ORDER_LISTS", "maxNumOrderLists": f.max_num_order_lists},
+            {"filterType": "MAX_NUM_ORDER_AMENDS", "maxNumOrderAmends": f.max_num_order_amends},
+            *(
+                [{"filterType": "MAX_POSITION", "maxPosition": d(f.max_position)}]
+                if f.max_position is not None
+                else []
+            ),
         ],
         "permissions": [],
         "permissionSets": [list(spec.permissions)] if permission_sets else [],

@@ -27,6 +27,8 @@ from workspace.trading.orders import Order
 from workspace.trading.requests import RESTING_LIMITS, OrderType, Side
 from workspace.trading.trigger_index import Direction, TriggerIndex
 
+ZERO = Decimal(0)
+
 S = OrderStatus
 LIVE = (S.NEW, S.TRIGGERED, S.PARTIALLY_FILLED)
 
@@ -68,8 +70,9 @@ class OrderStore:
         self._liquidity_symbol: dict[str, str] = {}
         # final top-level orders still in memory, in the order they became final
         self._final: dict[str, None] = {}
-        # symbol -> [open orders, open algo orders] as the exchange counts them
-        # (MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS): kept as orders open and end
+        # symbol -> [open orders, open algo orders, open order lists] as the exchange
+        # counts them (MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS, MAX_NUM_ORDER_LISTS): kept
+        # as orders open and end
         self._counts: dict[str, list[int]] = {}
         self._undo: list[_Undo] | None = None  # a step that may be taken back
         self.evicted = 0  # final orders that left memory (``trim``)
@@ -194,16 +197,19 @@ class OrderStore:
         if order.expires_at is not None:
             _keep(self._waiting, order.symbol, order.id, order.expires_at, live)
         orders, algo = exchange_orders(order)
+        lists = 1 if order.legs else 0
         counts = self._counts.get(order.symbol)
         if counts is None:
-            counts = self._counts[order.symbol] = [0, 0]
+            counts = self._counts[order.symbol] = [0, 0, 0]
         if live:
             counts[0] += orders
             counts[1] += algo
+            counts[2] += lists
         else:
             counts[0] -= orders
             counts[1] -= algo
-            if not counts[0]:
+            counts[2] -= lists
+            if not counts[0] and not counts[2]:
                 del self._counts[order.symbol]
 
     # -- reading ---------------------------------------------------------------------------
@@ -224,6 +230,28 @@ class OrderStore:
         algo orders among them (``exchange_orders``)."""
         counts = self._counts.get(symbol)
         return (counts[0], counts[1]) if counts is not None else (0, 0)
+
+    def open_lists(self, symbol: str) -> int:
+        """The open order lists (OCOs and brackets) of ``symbol``."""
+        counts = self._counts.get(symbol)
+        return counts[2] if counts is not None else 0
+
+    def open_buys(self, symbol: str) -> Decimal:
+        """What the open orders of ``symbol`` may still buy, as the exchange adds it up
+        for ``MAX_POSITION``: the rest of every open BUY order, each leg of an order
+        list its own order (an OCO's two buy legs count both)."""
+        total = ZERO
+        for order in self._open.values():
+            if order.symbol != symbol:
+                continue
+            if not order.legs:
+                if order.side is Side.BUY:
+                    total += order.remaining
+                continue
+            for leg in order.legs:
+                if leg.side is Side.BUY and not is_final(leg.status):
+                    total += leg.remaining
+        return total
 
     def symbols(self) -> set[str]:
         return {o.symbol for o in self._open.values()}

@@ -138,7 +138,11 @@ def prepare(
     quote = acct.quote_for(order.symbol)
     reference = quote.reference() if quote is not None else None
     if info is not None:
-        refusal = _filters(acct, info, order, reference, closing) or _open_orders(acct, info, order)
+        refusal = (
+            _filters(acct, info, order, reference, closing)
+            or _open_orders(acct, info, order)
+            or _max_position(acct, info, order)
+        )
     refusal = refusal or _against_market(acct, order, reference, info)
     refusal = refusal or _would_take(acct, order, ts_ms, info)
     if refusal is not None:
@@ -307,9 +311,20 @@ def _filters(
 
 
 def _open_orders(acct: Account, info: SymbolInfo, order: Order) -> Refusal | None:
-    """MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS: the symbol's open orders, this one's
-    included, within the exchange's most (an OCO or bracket counts each leg)."""
+    """MAX_NUM_ORDER_LISTS, MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS: the symbol's open
+    order lists (an OCO or bracket is one) and open orders, this one's included,
+    within the exchange's most (for the orders, an OCO or bracket counts each leg)."""
     most, most_algo = info.max_num_orders, info.max_num_algo_orders
+    most_lists = info.max_num_order_lists
+    if most_lists is not None and order.legs:
+        lists = acct.store.open_lists(order.symbol)
+        if lists + 1 > most_lists:
+            return Refusal(
+                ReasonCode.MAX_NUM_ORDER_LISTS,
+                f"{order.symbol} has {lists} open order lists (OCO, bracket) and this "
+                f"{order.type} is one more: the exchange allows at most {most_lists} on "
+                "one symbol",
+            )
     if most is None and most_algo is None:
         return None
     have, have_algo = acct.store.open_count(order.symbol)
@@ -328,6 +343,32 @@ def _open_orders(acct: Account, info: SymbolInfo, order: Order) -> Refusal | Non
             f"at most {most_algo} on one symbol",
         )
     return None
+
+
+def _max_position(acct: Account, info: SymbolInfo, order: Order) -> Refusal | None:
+    """MAX_POSITION (a spot account): the base asset held (free and locked), what the
+    open buys of the symbol may still add and this order's buys, within the
+    exchange's most.  Each buy of an order list counts, as each is an order on the
+    exchange."""
+    most = info.max_position
+    if most is None or acct.config.allow_short:
+        return None
+    legs = order.legs or (order,)
+    buying = sum((leg.quantity for leg in legs if leg.side is Side.BUY), ZERO)
+    if not buying:
+        return None
+    base = info.base_asset
+    held = acct.wallet.total(base)
+    open_buys = acct.store.open_buys(order.symbol)
+    if held + open_buys + buying <= most:
+        return None
+    return Refusal(
+        ReasonCode.MAX_POSITION,
+        f"Buying {plain(buying)} {base} would take the position to "
+        f"{plain(held + open_buys + buying)} {base} ({plain(held)} held, "
+        f"{plain(open_buys)} in open buys): the exchange allows at most {plain(most)} "
+        f"{base} on {order.symbol}",
+    )
 
 
 def leg_checks(order: Order, reference: Decimal | None) -> list[LegCheck]:

@@ -31,6 +31,8 @@ class ReasonCode(StrEnum):
     TRAILING_DELTA = "TRAILING_DELTA"  # trailing delta outside the symbol's range
     MAX_NUM_ORDERS = "MAX_NUM_ORDERS"  # the symbol's open orders are at the exchange's most
     MAX_NUM_ALGO_ORDERS = "MAX_NUM_ALGO_ORDERS"  # the same for stop / take-profit orders
+    MAX_NUM_ORDER_LISTS = "MAX_NUM_ORDER_LISTS"  # the same for order lists (OCO, bracket)
+    MAX_POSITION = "MAX_POSITION"  # a buy past the most of the base asset one may hold
     INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"  # not enough free funds (also at fill)
     WOULD_SHORT = "WOULD_SHORT"  # a sell larger than the holding on a spot account
     WOULD_TAKE = "WOULD_TAKE"  # a LIMIT_MAKER (post-only) that would take liquidity at once

@@ -20,8 +20,11 @@ Binance's definitions (filters.md of binance-spot-api-docs), with the account's 
   ``trail_percent`` x 100, or ``trail_amount`` as a share of the price it trails from)
   within the symbol's range: "below" bounds for a SELL (a stop-loss sell), "above"
   bounds for a BUY.
-- MAX_NUM_ORDERS / MAX_NUM_ALGO_ORDERS: the symbol's open orders (and stop orders)
-  within the exchange's most, counted by the order store (``placement._open_orders``).
+- MAX_NUM_ORDERS / MAX_NUM_ALGO_ORDERS / MAX_NUM_ORDER_LISTS: the symbol's open
+  orders (stop orders, order lists) within the exchange's most, counted by the order
+  store (``placement._open_orders``).
+- MAX_POSITION: the base asset held plus what open buys may add, for a buy
+  (``placement._max_position``).
 - status: only ``TRADING`` symbols take orders.
 """
 
