@@ -196,6 +196,11 @@ async def test_exchange_info_carries_binances_filters(sim: ExchangeSimulator) ->
     assert filters["PERCENT_PRICE_BY_SIDE"]["bidMultiplierUp"] == "5"
     assert filters["MARKET_LOT_SIZE"]["maxQty"] == "128.52621715"
     assert btc["permissionSets"] == [["SPOT", "MARGIN"]]
+    # fields Binance added since the captures (binance-spot-api-docs CHANGELOG)
+    assert (btc["opoAllowed"], btc["pegInstructionsAllowed"]) == (True, True)
+    assert btc["allowedSelfTradePreventionModes"] == [
+        "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"
+    ]  # fmt: skip
 
 
 async def test_a_spec_with_a_max_position_lists_the_filter() -> None:
@@ -234,6 +239,11 @@ async def test_exchange_info_permissions_and_status_filters() -> None:
         spot = await get(sim, "/api/v3/exchangeInfo?permissions=SPOT")
         margin = await get(sim, '/api/v3/exchangeInfo?permissions=["MARGIN"]')
         breaking = await get(sim, "/api/v3/exchangeInfo?symbolStatus=BREAK")
+        # enums.md's other statuses (CANCEL_ONLY since 2026-07-07): none listed here
+        others = [
+            await get(sim, f"/api/v3/exchangeInfo?symbolStatus={status}")
+            for status in ("END_OF_DAY", "HALT", "CANCEL_ONLY")
+        ]
         hidden = await get(sim, "/api/v3/exchangeInfo?showPermissionSets=false")
         refused = await http_get(sim, "/api/v3/exchangeInfo?symbol=BTCUSDT&permissions=SPOT")
     finally:
@@ -241,6 +251,7 @@ async def test_exchange_info_permissions_and_status_filters() -> None:
     assert [s["symbol"] for s in spot["symbols"]] == ["BTCUSDT"]
     assert [s["symbol"] for s in margin["symbols"]] == ["BTCUSDT", "ABCUSDT"]
     assert [s["symbol"] for s in breaking["symbols"]] == ["ABCUSDT"]
+    assert [answer["symbols"] for answer in others] == [[], [], []]
     assert all(s["permissionSets"] == [] for s in hidden["symbols"])
     assert refused.status_code == 400
     assert refused.json()["code"] == -1128

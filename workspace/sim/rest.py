@@ -152,6 +152,10 @@ def _time(request: _Request) -> object:
     return {"serverTime": request.now_ms}
 
 
+SYMBOL_STATUSES = frozenset({"TRADING", "END_OF_DAY", "HALT", "BREAK", "CANCEL_ONLY"})
+"""Binance's symbol statuses (enums.md; ``CANCEL_ONLY`` since 2026-07-07)."""
+
+
 def _exchange_info(request: _Request) -> object:
     query = request.query
     symbol, symbols = symbol_or_symbols(query)
@@ -159,7 +163,7 @@ def _exchange_info(request: _Request) -> object:
     status = one(query, "symbolStatus")
     if (permissions is not None or status is not None) and (symbol or symbols):
         raise bad_combination()
-    if status is not None and status not in ("TRADING", "HALT", "BREAK"):
+    if status is not None and status not in SYMBOL_STATUSES:
         raise RestError(400, -1122, "Invalid symbolStatus.")
     show_sets = one(query, "showPermissionSets")
     if show_sets not in (None, "true", "false"):
@@ -213,10 +217,12 @@ def symbol_info(spec: SymbolSpec, permission_sets: bool = True) -> dict[str, Any
         "icebergAllowed": True,
         "ocoAllowed": True,
         "otoAllowed": True,
+        "opoAllowed": True,  # every symbol since 2025-12-18 (CHANGELOG, 2025-12-02)
         "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": True,
         "cancelReplaceAllowed": True,
         "amendAllowed": True,
+        "pegInstructionsAllowed": True,  # every symbol since 2025-08-28 (CHANGELOG, 2025-08-12)
         "isSpotTradingAllowed": "SPOT" in spec.permissions,
         "isMarginTradingAllowed": "MARGIN" in spec.permissions,
         "filters": [
@@ -275,7 +281,13 @@ def symbol_info(spec: SymbolSpec, permission_sets: bool = True) -> dict[str, Any
         "permissions": [],
         "permissionSets": [list(spec.permissions)] if permission_sets else [],
         "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-        "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
+        # as in a captured 2025-06 answer (tests/fixtures/binance/rest/exchangeInfo.ETHBTC...)
+        "allowedSelfTradePreventionModes": [
+            "EXPIRE_TAKER",
+            "EXPIRE_MAKER",
+            "EXPIRE_BOTH",
+            "DECREMENT",
+        ],
     }
 
 
