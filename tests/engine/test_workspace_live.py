@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -457,6 +458,30 @@ async def test_using_a_workspace_before_start_says_what_to_do() -> None:
     with pytest.raises(RuntimeError, match="start"):
         ws.buy("BTCUSDT", 1)
     assert "stopped" in repr(ws)
+
+
+async def test_a_call_from_another_thread_is_refused_in_words(ws: Workspace) -> None:
+    """``ws.buy`` from a worker thread placed the order, racing the loop's own updates
+    of the account and its journal (nothing in the account is thread-safe)."""
+    refused: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            ws.buy("BTCUSDT", "0.001")
+        except RuntimeError as error:
+            refused.append(error)
+
+    thread = threading.Thread(target=worker, name="strategy-timer")
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    assert [str(e) for e in refused] == [
+        "the workspace was called from thread 'strategy-timer'; it runs on its event loop's "
+        "thread and takes calls only there: from another thread, hand the call to the "
+        "loop, e.g. `loop.call_soon_threadsafe(lambda: ws.buy(...))`"
+    ]
+    assert ws.orders.empty
+    # from the loop's thread the same call goes in
+    assert ws.buy("BTCUSDT", "0.001").status in ("NEW", "FILLED")
 
 
 def test_feed_spec_must_be_known() -> None:

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import math
 import tempfile
+import threading
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
@@ -409,6 +410,7 @@ class Workspace(OrderMethods):
         self._replay_clock: DataClock | None = None
         self._replayed = False
         self._lock: asyncio.Lock | None = None
+        self._thread: int | None = None  # the thread of the loop the engine runs on
         self._stopped: asyncio.Event | None = None
 
     # -- lifecycle -----------------------------------------------------------------
@@ -425,6 +427,7 @@ class Workspace(OrderMethods):
             if self._engine is not None and self._engine.running:
                 return self
             try:
+                self._thread = threading.get_ident()
                 await self._start(connect_timeout)
             except BaseException:
                 await self._teardown()
@@ -606,6 +609,15 @@ class Workspace(OrderMethods):
     def _require(self) -> Engine:
         if self._engine is None or not self._engine.running:
             raise RuntimeError("the workspace is not running: `await ws.start()` first")
+        if self._thread is not None and threading.get_ident() != self._thread:
+            # the account is the engine loop's alone: a call from another thread raced
+            # the feed's updates of it (and its journal) without a word
+            raise RuntimeError(
+                f"the workspace was called from thread {threading.current_thread().name!r}; "
+                "it runs on its event loop's thread and takes calls only there: from "
+                "another thread, hand the call to the loop, e.g. "
+                "`loop.call_soon_threadsafe(lambda: ws.buy(...))`"
+            )
         return self._engine
 
     @property
