@@ -212,7 +212,7 @@ async def test_a_replayed_kline_csv_serves_the_days_candles(short_btc_csv: Path)
     [
         (b"", "no frame of a market stream in it"),
         (b"\n\n", "no frame of a market stream in it"),
-        (b"garbage\n", "1 bad lines skipped, the first at line 1: JSON is malformed"),
+        (b"garbage\n", "1 bad line skipped, the first at line 1: JSON is malformed"),
         (
             b'\n{"a": 1}\n',
             "skipped, the first at line 2: Object missing required field `recv_ts`",

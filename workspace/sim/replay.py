@@ -313,7 +313,8 @@ def load_jsonl(path: Path) -> Replay:
             prices.setdefault(symbol, []).extend(line_prices)
             quantities.setdefault(symbol, []).extend(line_quantities)
     if not events:
-        bad = f"; {skipped} bad lines skipped, the first at {first_bad}" if skipped else ""
+        lines = "1 bad line" if skipped == 1 else f"{skipped} bad lines"
+        bad = f"; {lines} skipped, the first at {first_bad}" if skipped else ""
         raise ReplayFileError(
             f"{path}: no frame of a market stream in it (an empty file, or not a recording "
             f"of `python -m workspace record`): nothing to replay{bad}"
