@@ -111,7 +111,9 @@ def load(path: Path) -> RecordedData:
     data = _session_records(path)
     if not data.records:
         # a replay of nothing served an empty market until stopped, with no word of why
-        bad = f" ({data.skipped_lines} bad lines skipped)" if data.skipped_lines else ""
+        skipped = data.skipped_lines
+        lines = "1 bad line" if skipped == 1 else f"{skipped} bad lines"
+        bad = f" ({lines} skipped)" if skipped else ""
         raise InvalidParams(
             f"replay file {path} holds no market records{bad}: a recording of "
             f"`python -m workspace record` is expected"
