@@ -99,3 +99,40 @@ def test_the_simulator_refuses_a_bad_replay_and_a_taken_port_in_one_line(
             assert done.returncode == 1, done.stderr
             assert words in done.stderr
             assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "sim", "gateway"])
+def test_a_bad_tls_file_is_refused_before_anything_starts(command: str, tmp_path: Path) -> None:
+    """``serve --tls-cert missing.pem`` started its engine and feed, then failed with
+    "[Errno 2] No such file or directory" (no file named) and a traceback of its
+    teardown; a file that is no PEM said "[SSL] PEM lib (_ssl.c:3905)"."""
+    from workspace.sim.tls import self_signed
+
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    cert, key = self_signed(tmp_path / "one")
+    other_cert, _ = self_signed(tmp_path / "two")
+    extra = ["--bus", UNREACHABLE_BUS] if command == "gateway" else []
+    missing = tmp_path / "missing.pem"
+    not_pem = "they are not a PEM certificate and its private key"
+    cases = [
+        (missing, key, f"the TLS certificate {missing} does not exist"),
+        (cert, tmp_path, f"the TLS key {tmp_path} is not a file"),
+        (junk, junk, f"cannot serve TLS with {junk} and {junk}: {not_pem}"),
+        (other_cert, key, f"with {other_cert} and {key}: the key is not the certificate's"),
+    ]
+    for cert_file, key_file, words in cases:
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "workspace", command, "--port", "0", *extra),
+                *("--tls-cert", str(cert_file), "--tls-key", str(key_file)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().endswith(words), done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "serving" not in done.stdout

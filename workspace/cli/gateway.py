@@ -64,6 +64,13 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         print("--tls-cert and --tls-key go together", file=sys.stderr)
         return 2
+    from workspace.server.tls import TlsFilesError, server_context
+
+    try:
+        args.ssl_context = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    except TlsFilesError as error:
+        print(f"gateway: {error}", file=sys.stderr)
+        return 2
     return run_command("gateway", _run(args), bus=args.bus)
 
 
@@ -73,7 +80,6 @@ async def _run(args: argparse.Namespace) -> int:
     from workspace.scaleout.gateway import Gateway, GatewaySession
     from workspace.server import RealtimeServer
     from workspace.server.auth import parse_origins
-    from workspace.server.tls import server_context
 
     gateway = Gateway(
         check_bus_url(args.bus),
@@ -90,7 +96,7 @@ async def _run(args: argparse.Namespace) -> int:
         args.host,
         args.port,
         origins=parse_origins(args.origins),
-        ssl_context=server_context(args.tls_cert, args.tls_key) if args.tls_cert else None,
+        ssl_context=args.ssl_context,
         limits=server_limits(args),
         compression=not args.no_compression,
         accounts=gateway,

@@ -26,7 +26,7 @@ from workspace.errors import WorkspaceError
 from workspace.heap import settle_heap
 from workspace.server import RealtimeServer
 from workspace.server.auth import is_loopback, parse_origins
-from workspace.server.tls import server_context
+from workspace.server.tls import TlsFilesError, server_context
 
 HELP = "run the engine and the WebSocket server (PROTOCOL.md) headless"
 
@@ -106,6 +106,13 @@ def run(args: argparse.Namespace) -> int:
         print("--tls-cert and --tls-key go together", file=sys.stderr)
         return 2
     try:
+        # before anything starts: a bad file used to fail once the engine ran, and its
+        # teardown raced the feed's tasks
+        args.ssl_context = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    except TlsFilesError as error:
+        print(f"serve: {error}", file=sys.stderr)
+        return 2
+    try:
         args.balances = parse_balances(args.balance)
     except ValueError as error:
         print(f"--balance: {error}", file=sys.stderr)
@@ -174,7 +181,7 @@ async def _serve(args: argparse.Namespace) -> int:
         args.port,
         token=args.token,
         origins=parse_origins(args.origins),
-        ssl_context=server_context(args.tls_cert, args.tls_key) if args.tls_cert else None,
+        ssl_context=args.ssl_context,
         limits=server_limits(args),
         compression=not args.no_compression,
     )
@@ -224,7 +231,7 @@ async def _serve_team(args: argparse.Namespace, feed_config: object) -> int:
             args.host,
             args.port,
             origins=parse_origins(args.origins),
-            ssl_context=server_context(args.tls_cert, args.tls_key) if args.tls_cert else None,
+            ssl_context=args.ssl_context,
             limits=server_limits(args),
             compression=not args.no_compression,
             accounts=team,

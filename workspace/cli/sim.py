@@ -16,6 +16,7 @@ from workspace.cli.args import port
 from workspace.errors import WorkspaceError
 from workspace.sim import ExchangeSimulator, SimConfig
 from workspace.sim.tls import TlsError, self_signed
+from workspace.tls import TlsFilesError, server_context
 
 HELP = "run the exchange simulator (Binance spot streams + REST market data on loopback)"
 
@@ -133,9 +134,11 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        for path in (config.tls_cert, config.tls_key):
-            if path is not None and not path.is_file():
-                print(f"error: {path} is not a file", file=sys.stderr)
+        if config.tls_cert is not None and config.tls_key is not None:
+            try:
+                server_context(config.tls_cert, config.tls_key)  # refused before anything starts
+            except TlsFilesError as exc:
+                print(f"error: {exc}", file=sys.stderr)
                 return 2
         try:
             with contextlib.suppress(KeyboardInterrupt):

@@ -46,6 +46,7 @@ from workspace.sim.streams import StreamName
 from workspace.sim.weights import WeightMeter
 from workspace.sim.window import WindowStats
 from workspace.sim.wire import combine, encode_json, encode_record
+from workspace.tls import server_context
 
 logger = logging.getLogger(__name__)
 
@@ -158,8 +159,7 @@ class ExchangeSimulator:
             )
         context: ssl.SSLContext | None = None
         if cfg.tls_cert is not None and cfg.tls_key is not None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+            context = server_context(cfg.tls_cert, cfg.tls_key)
         self._server = await serve(
             self._handle,
             host,
