@@ -43,6 +43,13 @@ UNREACHABLE_BUS = "redis://127.0.0.1:9"  # the discard port: nothing listens the
             "record: cannot reach ws://127.0.0.1:9: ",
         ),
         (["gateway", "--bus", UNREACHABLE_BUS, "--timeout", "nan"], 2, "--timeout: 'nan'"),
+        # an origin no browser can send let no page in, without a word at start
+        (["serve", "--port", "0", "--origins", "localhost:3000"], 2, "--origins: 'localhost:3000'"),
+        (
+            ["gateway", "--bus", UNREACHABLE_BUS, "--origins", "http://a.example/app"],
+            2,
+            "--origins: 'http://a.example/app' is not an origin",
+        ),
         # a NaN interval passed the simulator's check and failed deep in its start
         (["sim", "--port", "0", "--ticker-interval", "nan"], 2, "intervals must be positive"),
         (["sim", "--port", "0", "--speed", "inf"], 2, "replay speed must be >= 0"),

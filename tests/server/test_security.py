@@ -26,7 +26,7 @@ from tests.server.ws_peer import TIMEOUT, Peer, PeerFactory, http_get
 from workspace import Workspace
 from workspace.notebook.team import Team
 from workspace.server import RealtimeServer, ServerLimits
-from workspace.server.auth import is_loopback_origin
+from workspace.server.auth import is_loopback_origin, parse_origins
 from workspace.trading.requests import OrderRequest, OrderType, Side
 from workspace.users import UsersFile
 
@@ -97,6 +97,31 @@ async def test_a_foreign_origin_is_refused_by_default_and_none_is_accepted(
     assert server.refused == 3
     assert workspace.engine.seq == seq  # nothing placed
     assert await first_type(server.url) == "STATUS"  # no Origin: websocat, bots, notebooks
+
+
+def test_an_allowed_origin_is_read_as_a_browser_writes_it() -> None:
+    """``--origins localhost:3000`` (no scheme) or ``http://app.example/trade`` (a
+    path) were taken as given and matched no page a browser could send: every browser
+    was refused 403, with no word at start."""
+    assert parse_origins(" http://App.Example:8080/ , https://b.example,*") == (
+        "http://app.example:8080", "https://b.example", "*"
+    )  # fmt: skip
+    assert parse_origins(None) is None
+    assert parse_origins("  ") is None
+    for bad in ("localhost:3000", "http://app.example/trade", "app.example", "http://", "://x"):
+        with pytest.raises(ValueError, match="is not an origin") as refused:
+            parse_origins(f"http://ok.example,{bad}")
+        assert str(refused.value) == (
+            f"{bad!r} is not an origin: expected scheme://host[:port] with no path (e.g. "
+            "http://localhost:3000), or *"
+        )
+    with pytest.raises(ValueError, match="no origin in ', ,'"):
+        parse_origins(", ,")
+
+
+async def test_an_origin_listed_in_capitals_still_matches(workspace: Workspace) -> None:
+    async with RealtimeServer(workspace.engine, port=0, origins=["HTTP://App.Example/"]) as server:
+        assert await first_type(server.url, origin="http://app.example") == "STATUS"
 
 
 async def test_with_origins_configured_only_those_pass(workspace: Workspace) -> None:

@@ -64,8 +64,14 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         print("--tls-cert and --tls-key go together", file=sys.stderr)
         return 2
+    from workspace.server.auth import parse_origins
     from workspace.server.tls import TlsFilesError, server_context
 
+    try:
+        args.allowed_origins = parse_origins(args.origins)
+    except ValueError as error:
+        print(f"--origins: {error}", file=sys.stderr)
+        return 2
     try:
         args.ssl_context = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
     except TlsFilesError as error:
@@ -79,7 +85,6 @@ async def _run(args: argparse.Namespace) -> int:
     from workspace.bus.url import check_bus_url
     from workspace.scaleout.gateway import Gateway, GatewaySession
     from workspace.server import RealtimeServer
-    from workspace.server.auth import parse_origins
 
     gateway = Gateway(
         check_bus_url(args.bus),
@@ -95,7 +100,7 @@ async def _run(args: argparse.Namespace) -> int:
         gateway.market,  # type: ignore[arg-type]  # answers /health only
         args.host,
         args.port,
-        origins=parse_origins(args.origins),
+        origins=args.allowed_origins,
         ssl_context=args.ssl_context,
         limits=server_limits(args),
         compression=not args.no_compression,

@@ -106,6 +106,11 @@ def run(args: argparse.Namespace) -> int:
         print("--tls-cert and --tls-key go together", file=sys.stderr)
         return 2
     try:
+        args.allowed_origins = parse_origins(args.origins)
+    except ValueError as error:
+        print(f"--origins: {error}", file=sys.stderr)
+        return 2
+    try:
         # before anything starts: a bad file used to fail once the engine ran, and its
         # teardown raced the feed's tasks
         args.ssl_context = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
@@ -180,7 +185,7 @@ async def _serve(args: argparse.Namespace) -> int:
         args.host,
         args.port,
         token=args.token,
-        origins=parse_origins(args.origins),
+        origins=args.allowed_origins,
         ssl_context=args.ssl_context,
         limits=server_limits(args),
         compression=not args.no_compression,
@@ -230,7 +235,7 @@ async def _serve_team(args: argparse.Namespace, feed_config: object) -> int:
             first.engine,  # answers /health (without any account's seq)
             args.host,
             args.port,
-            origins=parse_origins(args.origins),
+            origins=args.allowed_origins,
             ssl_context=args.ssl_context,
             limits=server_limits(args),
             compression=not args.no_compression,

@@ -102,7 +102,7 @@ class RealtimeServer:
         self.origins = (
             auth.parse_origins(origins)
             if isinstance(origins, str)
-            else (tuple(o.rstrip("/") for o in origins) if origins else None)
+            else (tuple(auth.allowed_origin(o) for o in origins) if origins else None)
         )
         self.ssl_context = ssl_context
         self.limits = limits or ServerLimits()

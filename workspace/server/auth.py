@@ -64,7 +64,7 @@ def origin_ok(allowed: Collection[str] | None, origin: str | None) -> bool:
         return True
     if not allowed:
         return is_loopback_origin(origin)
-    return "*" in allowed or origin.rstrip("/") in allowed
+    return "*" in allowed or origin.rstrip("/").lower() in allowed
 
 
 def is_loopback_origin(origin: str) -> bool:
@@ -92,10 +92,43 @@ def _is_loopback_address(host: str) -> bool:
 
 
 def parse_origins(text: str | None) -> tuple[str, ...] | None:
-    if not text:
+    """``--origins`` / ``CORS_ORIGINS``: comma-separated origins, each checked by
+    :func:`allowed_origin` (raises ``ValueError``); empty or unset: ``None``."""
+    if not text or not text.strip():
         return None
-    origins = tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
-    return origins or None
+    origins = tuple(allowed_origin(part) for part in text.split(",") if part.strip())
+    if not origins:
+        raise ValueError(f"no origin in {text!r}: {_ORIGIN_FORM}")
+    return origins
+
+
+_ORIGIN_FORM = "expected scheme://host[:port] with no path (e.g. http://localhost:3000), or *"
+
+
+def allowed_origin(value: str) -> str:
+    """One allowed origin as a browser writes it (lower-case scheme and host, no
+    trailing slash), or ``*`` / ``null`` as given.  What a browser can never send
+    (no scheme, a path, ``localhost:3000`` without ``http://``) is refused: such an
+    entry silently let no page in."""
+    origin = value.strip().rstrip("/")
+    if origin in ("*", "null"):
+        return origin
+    try:
+        parts = urlsplit(origin)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or not parts.scheme
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise ValueError(f"{value.strip()!r} is not an origin: {_ORIGIN_FORM}")
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 def is_loopback(host: str) -> bool:
