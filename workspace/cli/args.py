@@ -35,6 +35,18 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(text: str) -> str:
+    """``--log-level``: one of logging's level names, in any case (a bad one ended the
+    command in logging's own traceback, "ValueError: Unknown level")."""
+    name = text.strip().upper()
+    if name not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected one of {', '.join(LOG_LEVELS)}")
+    return name
+
+
 def _whole(text: str) -> int:
     try:
         return int(text)

@@ -18,7 +18,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from workspace.cli.args import positive_seconds
+from workspace.cli.args import log_level, positive_seconds
 from workspace.cli.process import (
     add_sim_rate,
     run_command,
@@ -67,7 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "when it has not renewed its lease for this long: one killed with -9 "
         "(default %(default)s)",
     )
-    parser.add_argument("--log-level", default="WARNING", help="logging level")
+    parser.add_argument(
+        "--log-level", type=log_level, default="WARNING", help="logging level (default WARNING)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

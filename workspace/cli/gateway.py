@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from workspace.cli.args import count, port, positive_seconds
+from workspace.cli.args import count, log_level, port, positive_seconds
 from workspace.cli.process import add_connection_caps, run_command, server_limits, stop_signals
 from workspace.heap import settle_heap
 
@@ -48,7 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="seconds to wait for an engine's reply",
     )
-    parser.add_argument("--log-level", default="WARNING", help="logging level")
+    parser.add_argument(
+        "--log-level", type=log_level, default="WARNING", help="logging level (default WARNING)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from workspace.cli.args import port
+from workspace.cli.args import log_level, port
 from workspace.cli.process import (
     add_connection_caps,
     add_sim_rate,
@@ -85,7 +85,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-compression", action="store_true", help="do not negotiate permessage-deflate"
     )
-    parser.add_argument("--log-level", default="WARNING", help="logging level")
+    parser.add_argument(
+        "--log-level", type=log_level, default="WARNING", help="logging level (default WARNING)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
