@@ -14,6 +14,7 @@ from workspace.market.config import (
     DEFAULT_STREAM_URL,
     FeedConfig,
     add_feed_arguments,
+    rest_left_at_binance,
 )
 
 
@@ -118,3 +119,35 @@ def test_depth_and_kline_stream_kinds_are_accepted(kind: str) -> None:
 def test_with_refuses_unknown_fields() -> None:
     with pytest.raises(InvalidParams, match="unknown"):
         FeedConfig().with_(nonsense=1)
+
+
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("stream_url", "notaurl"),
+        ("stream_url", "http://127.0.0.1:9443"),
+        ("stream_url", "wss://"),
+        ("stream_url", "ws://host:99999"),
+        ("rest_url", "ws://127.0.0.1:9443"),
+        ("rest_url", "api.binance.com"),
+    ],
+)
+def test_a_url_the_client_cannot_use_is_refused_naming_its_flag(field: str, url: str) -> None:
+    """``serve --binance-url notaurl`` served a feed that never came up."""
+    flag = {"stream_url": "--binance-url", "rest_url": "--binance-rest-url"}[field]
+    with pytest.raises(InvalidParams, match=f"{field} \\({flag}, WORKSPACE_BINANCE_"):
+        FeedConfig().with_(**{field: url})
+
+
+def test_streams_moved_off_binance_with_the_rest_left_there_are_pointed_out() -> None:
+    assert rest_left_at_binance(FeedConfig()) is None
+    assert rest_left_at_binance(FeedConfig(stream_url="wss://stream.binance.com:443")) is None
+    both = FeedConfig(stream_url="ws://127.0.0.1:9443", rest_url="http://127.0.0.1:9443")
+    assert rest_left_at_binance(both) is None
+    said = rest_left_at_binance(FeedConfig(stream_url="ws://127.0.0.1:9443"))
+    assert said == (
+        "the streams come from ws://127.0.0.1:9443 but the exchange's rules and book "
+        "snapshots from https://api.binance.com (the default): set the REST URL too "
+        "(--binance-rest-url / WORKSPACE_BINANCE_REST_URL) if they are not the same "
+        "exchange's"
+    )

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from workspace.config_types import check_field_types
 from workspace.errors import InvalidParams
@@ -93,6 +94,12 @@ class FeedConfig:
 
     def __post_init__(self) -> None:
         check_field_types(self, InvalidParams)
+        # a URL the client cannot use failed only inside the reconnect loop, retried
+        # for good ("--binance-url notaurl" served a feed that never connects)
+        _check_url(f"stream_url (--binance-url, {ENV_STREAM_URL})", self.stream_url, ("ws", "wss"))
+        _check_url(
+            f"rest_url (--binance-rest-url, {ENV_REST_URL})", self.rest_url, ("http", "https")
+        )
         if isinstance(self.streams, str):
             raise InvalidParams("streams must be a tuple of stream kinds, not a string")
         if not self.streams:
@@ -183,6 +190,31 @@ class FeedConfig:
         if unknown:
             raise InvalidParams(f"unknown FeedConfig field(s): {sorted(unknown)}")
         return replace(self, **changes)
+
+
+def _check_url(name: str, url: str, schemes: tuple[str, ...]) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in schemes or not parts.hostname:
+        expected = " or ".join(f"{scheme}://HOST[:PORT]" for scheme in schemes)
+        raise InvalidParams(f"{name} must be {expected}, got {url!r}")
+
+
+def rest_left_at_binance(config: FeedConfig) -> str | None:
+    """Why the REST half may not match the stream half: a stream URL moved off
+    Binance (a simulator, a proxy) with the REST URL left at Binance's, so the rules
+    and book snapshots come from another exchange than the streams; ``None`` if not."""
+    host = urlsplit(config.stream_url).hostname or ""
+    if config.rest_url != DEFAULT_REST_URL or host.endswith("binance.com"):
+        return None
+    return (
+        f"the streams come from {config.stream_url} but the exchange's rules and book "
+        f"snapshots from {config.rest_url} (the default): set the REST URL too "
+        f"(--binance-rest-url / {ENV_REST_URL}) if they are not the same exchange's"
+    )
 
 
 def add_feed_arguments(parser: argparse.ArgumentParser) -> None:

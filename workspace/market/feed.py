@@ -34,7 +34,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from workspace.errors import InvalidParams
 from workspace.market.book import OrderBook
-from workspace.market.config import FeedConfig, add_feed_arguments
+from workspace.market.config import FeedConfig, add_feed_arguments, rest_left_at_binance
 from workspace.market.connection import DirectConnection, FeedConnection, StaleConnection
 from workspace.market.decode import (
     RECORD_TYPES,
@@ -356,6 +356,9 @@ class BinanceFeed:
         connection fails fatally, or does not come up within ``start_timeout_s``."""
         if self._task is not None and not self._task.done():
             raise FeedError("feed already started")
+        mismatch = rest_left_at_binance(self.config)
+        if mismatch is not None:
+            log.warning("%s", mismatch)
         self._stopping = False
         self._error = None
         self._connected.clear()
