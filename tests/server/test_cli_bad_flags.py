@@ -43,6 +43,11 @@ UNREACHABLE_BUS = "redis://127.0.0.1:9"  # the discard port: nothing listens the
             "record: cannot reach ws://127.0.0.1:9: ",
         ),
         (["gateway", "--bus", UNREACHABLE_BUS, "--timeout", "nan"], 2, "--timeout: 'nan'"),
+        (
+            ["record", "--symbols", "btcusdt", "--out", "{tmp}/x.jsonl", "--url", "notaurl"],
+            2,
+            "error: --url 'notaurl': expected ws://HOST[:PORT] or wss://...",
+        ),
         # logging's own traceback, "ValueError: Unknown level: 'BOGUS'"
         (["serve", "--port", "0", "--log-level", "BOGUS"], 2, "--log-level: 'BOGUS': expected"),
         (["engine", "--bus", UNREACHABLE_BUS, "--log-level", "x"], 2, "--log-level: 'x'"),

@@ -209,3 +209,16 @@ async def test_record_keeps_an_earlier_recording_unless_forced(
     code, stdout, _ = await run_workspace(*args)
     assert code == 1
     assert b"recorded 0 frames" in stdout
+
+
+async def test_a_recording_that_could_not_connect_leaves_no_file(tmp_path: Path) -> None:
+    """It left an empty FILE.jsonl behind, which a replay refuses and a later
+    ``record --out`` had to overwrite."""
+    out = tmp_path / "rec.jsonl"
+    code, _, stderr = await run_workspace(
+        "record", "--symbols", "btcusdt", "--rest-url", "none", "--duration", "1",
+        "--url", "ws://127.0.0.1:9", "--out", str(out),
+    )  # fmt: skip
+    assert code == 1
+    assert b"record: cannot reach ws://127.0.0.1:9: " in stderr
+    assert not out.exists()

@@ -93,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    url = urlsplit(args.url)
+    if url.scheme not in ("ws", "wss") or not url.netloc:
+        print(f"error: --url {args.url!r}: expected ws://HOST[:PORT] or wss://...", file=sys.stderr)
+        return 2
+    existed = args.out.exists()
     rest_url = rest_url_for(args.url, args.rest_url)
     if rest_url is not None:
         unlisted = _unlisted(rest_url, symbols)
@@ -119,6 +124,11 @@ def run(args: argparse.Namespace) -> int:
         network = isinstance(exc, socket.gaierror | ConnectionError | TimeoutError)
         where = f"cannot reach {args.url}: " if network else ""
         print(f"record: {where}{exc}", file=sys.stderr)
+        if not existed:
+            # (the empty file this run made is no recording: leave nothing behind)
+            with contextlib.suppress(OSError):
+                if args.out.stat().st_size == 0:
+                    args.out.unlink()
         return 1
     print(f"recorded {written} frames to {args.out}")
     if not written:
