@@ -43,6 +43,12 @@ UNREACHABLE_BUS = "redis://127.0.0.1:9"  # the discard port: nothing listens the
             "record: cannot reach ws://127.0.0.1:9: ",
         ),
         (["gateway", "--bus", UNREACHABLE_BUS, "--timeout", "nan"], 2, "--timeout: 'nan'"),
+        # "serve: [Errno -2] Name or service not known", of no host
+        (
+            ["serve", "--port", "0", "--host", "no-such-host.invalid", "--token", "t"],
+            1,
+            "cannot listen on 'no-such-host.invalid': ",
+        ),
         (
             ["record", "--symbols", "btcusdt", "--out", "{tmp}/x.jsonl", "--url", "notaurl"],
             2,

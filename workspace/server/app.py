@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 import time
 import weakref
@@ -136,7 +137,15 @@ class RealtimeServer:
         self._sweeper = asyncio.get_running_loop().create_task(
             self._sweep_stalled(), name="server.sweeper"
         )
-        self._server = await serve(
+        try:
+            self._server = await self._listen()
+        except socket.gaierror as exc:
+            # (it said only "[Errno -2] Name or service not known", of no host)
+            raise OSError(exc.errno, f"cannot listen on {self.host!r}: {exc.strerror}") from None
+        return self
+
+    async def _listen(self) -> Server:
+        return await serve(
             self._handle,
             self.host,
             self._requested_port,
@@ -153,7 +162,6 @@ class RealtimeServer:
             close_timeout=2,
             ssl=self.ssl_context,
         )
-        return self
 
     async def stop(self) -> None:
         """Close every connection (1001) and stop listening.  Idempotent."""
