@@ -66,7 +66,13 @@ UNREACHABLE_BUS = "redis://127.0.0.1:9"  # the discard port: nothing listens the
         ),
         # a NaN interval passed the simulator's check and failed deep in its start
         (["sim", "--port", "0", "--ticker-interval", "nan"], 2, "intervals must be positive"),
-        (["sim", "--port", "0", "--speed", "inf"], 2, "replay speed must be >= 0"),
+        (
+            ["sim", "--port", "0", "--speed", "inf", "--replay", "{tmp}/session.jsonl"],
+            2,
+            "replay speed must be >= 0",
+        ),
+        # taken, and it did nothing: the random walk keeps its own pace
+        (["sim", "--port", "0", "--speed", "2"], 2, "error: --speed is a replay's speed"),
         # the demo stopped at once for these, or printed as fast as it could
         (["demo", "--duration", "-5"], 2, "argument --duration: '-5': expected seconds > 0"),
         (["demo", "--duration", "nan"], 2, "argument --duration: 'nan': expected seconds > 0"),

@@ -41,7 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve a recorded JSONL session or Binance 1m kline CSV(s) instead",
     )
     parser.add_argument(
-        "--speed", type=float, default=1.0, help="replay speed (1 = real time, 0 = flat out)"
+        "--speed",
+        type=float,
+        default=None,
+        help="with --replay: its speed (1 = real time, the default; 0 = flat out)",
     )
     parser.add_argument(
         "--firehose", type=int, default=0, metavar="N", help="send N frames on subscribe"
@@ -77,7 +80,7 @@ def config_from_args(args: argparse.Namespace, tls: tuple[Path, Path] | None = N
         trade_interval_s=args.trade_interval,
         book_interval_s=args.book_interval,
         replay=args.replay,
-        speed=args.speed,
+        speed=1.0 if args.speed is None else args.speed,
         firehose=args.firehose,
         book_depth=args.book_depth,
         history_days=args.history_days,
@@ -112,6 +115,14 @@ async def _serve(config: SimConfig, host: str, port: int, trust: Path | None) ->
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.speed is not None and args.replay is None:
+        # it was taken and did nothing: the random walk keeps its own pace
+        print(
+            "error: --speed is a replay's speed (give --replay FILE); the random walk's pace "
+            "is --ticker-interval, --trade-interval and --book-interval",
+            file=sys.stderr,
+        )
+        return 2
     if args.tls_self_signed and (args.tls_cert or args.tls_key):
         print(
             "error: --tls-self-signed makes its own certificate: drop --tls-cert/--tls-key",
