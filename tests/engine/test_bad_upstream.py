@@ -31,12 +31,14 @@ class Watched:
     stand-in around it, not a patched method: the compiled account core's methods
     cannot be replaced.)"""
 
-    def __init__(self, account: Any, handed: list[Any]) -> None:
+    def __init__(self, account: Any, handed: list[Any], arrived: asyncio.Event) -> None:
         object.__setattr__(self, "_account", account)
         object.__setattr__(self, "_handed", handed)
+        object.__setattr__(self, "_arrived", arrived)
 
     def on_market(self, record: Any, ts_ms: int) -> Any:
         self._handed.append(record)
+        self._arrived.set()
         return self._account.on_market(record, ts_ms)
 
     def __getattr__(self, name: str) -> Any:
@@ -91,7 +93,8 @@ async def test_bad_records_from_the_simulator_trigger_fill_and_journal_nothing(
 
         # what the account is handed from now on (and would act on)
         handed: list[Any] = []
-        engine.account = Watched(account, handed)  # type: ignore[assignment]
+        arrived = asyncio.Event()
+        engine.account = Watched(account, handed, arrived)  # type: ignore[assignment]
 
         # orders any of the bad prices would reach: -5 and 0 sell stops and buy limits
         # far below, 1e999999 buy stops and sell limits far above
@@ -146,7 +149,14 @@ async def test_bad_records_from_the_simulator_trigger_fill_and_journal_nothing(
                     kinds_sent.add(kind)
         assert kinds_sent == set(BAD_RECORDS)  # every kind reached the feed on some stream
         await asyncio.wait_for(dropped.wait(), TIMEOUT)
-        # and a good record after them all: the feed delivers again
+        # and a good record after them all: the feed delivers again, to the account and
+        # to subscribers (the queue's older updates, from before the bad records, go
+        # first: a MARKET_UPDATE taken from it could predate them, with nothing handed
+        # since, which made this test fail now and then)
+        arrived.clear()
+        await asyncio.wait_for(arrived.wait(), TIMEOUT)
+        while not updates.empty():
+            updates.get_nowait()
         while (await asyncio.wait_for(updates.get(), TIMEOUT))["type"] != "MARKET_UPDATE":
             pass
 
