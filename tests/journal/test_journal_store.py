@@ -100,8 +100,14 @@ def test_the_config_is_stored_and_used_on_reopen(tmp_path: Path) -> None:
 def test_reopening_with_a_different_config_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     Journal.open(path, config=AccountConfig(initial_balance=Decimal(500))).close()
-    with pytest.raises(JournalError, match="cannot be reopened with"):
+    with pytest.raises(JournalError, match="cannot be reopened with") as refused:
         Journal.open(path, config=AccountConfig())
+    # the settings that differ, not both configs whole (nine fields each, repr'd)
+    assert str(refused.value) == (
+        f"journal {path} was created with initial_balance 500; it cannot be reopened with "
+        "initial_balance 10000: give none of the account settings to use the stored ones "
+        "(--balance, --allow-short; in Python config=None), or another journal file"
+    )
 
 
 def test_a_journal_from_a_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -216,8 +216,10 @@ class Journal:
                 raise JournalError(f"journal {path} has a damaged config: {exc}") from exc
             if config is not None and config != chosen:
                 raise JournalError(
-                    f"journal {path} was created with {chosen!r}; it cannot be reopened "
-                    f"with {config!r} (pass config=None to use the stored one)"
+                    f"journal {path} was created with {_settings(chosen, config)}; it cannot "
+                    f"be reopened with {_settings(config, chosen)}: give none of the account "
+                    "settings to use the stored ones (--balance, --allow-short; in Python "
+                    "config=None), or another journal file"
                 )
             if read_only:
                 return chosen  # an older version reads as it is: its events decode
@@ -751,3 +753,15 @@ class Verification(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def ok(self) -> bool:
         return self.first_bad_seq is None
+
+
+def _settings(config: AccountConfig, other: AccountConfig) -> str:
+    """The settings of ``config`` that differ from ``other``'s, as ``name value``: the
+    whole of both, repr'd, buried the one that differed among nine that did not."""
+    parts = []
+    for name in config.__struct_fields__:
+        value, theirs = getattr(config, name), getattr(other, name)
+        if value != theirs:
+            shown = {k: str(v) for k, v in value.items()} if isinstance(value, dict) else value
+            parts.append(f"{name} {shown}")
+    return ", ".join(parts)
