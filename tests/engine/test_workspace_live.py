@@ -723,3 +723,11 @@ def test_an_asset_given_twice_in_balances_is_refused() -> None:
     # {"usdt": 5, "USDT": 6} started the account with 6 USDT, silently
     with pytest.raises(InvalidParams, match="balances: USDT is given twice"):
         Workspace(feed="sim", balances={"usdt": 5, "USDT": 6})
+
+
+@pytest.mark.parametrize("asset", [5, "", None])
+def test_an_asset_that_is_no_name_is_refused_as_such(asset: object) -> None:
+    # {5: 5} said "5: 5 is not an amount >= 0", blaming the amount
+    with pytest.raises(InvalidParams) as refused:
+        Workspace(feed="sim", balances={asset: 5})  # type: ignore[dict-item]
+    assert str(refused.value) == f"balances: an asset is a name like 'BTC', got {asset!r}"

@@ -287,8 +287,10 @@ def account_config(
     quote = AccountConfig().quote_currency
     assets: dict[str, Decimal] = {}
     for asset, amount in (balances or {}).items():
+        if not isinstance(asset, str) or not asset.strip():
+            raise InvalidParams(f"balances: an asset is a name like 'BTC', got {asset!r}")
         value = exact(amount, f"balances[{asset!r}]")
-        if not isinstance(asset, str) or value is None or not value.is_finite() or value < 0:
+        if value is None or not value.is_finite() or value < 0:
             raise InvalidParams(f"balances: {asset!r}: {amount!r} is not an amount >= 0")
         if asset.upper() in assets:  # {"usdt": 5, "USDT": 6}: the last one won, silently
             raise InvalidParams(f"balances: {asset.upper()} is given twice: give each asset once")
