@@ -14,8 +14,8 @@ from websockets.asyncio.client import connect
 from tests.server.ws_peer import TIMEOUT
 from workspace import Workspace
 from workspace.server import RealtimeServer
-from workspace.server.tls import server_context
 from workspace.session import Message
+from workspace.tls import server_context
 
 
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:

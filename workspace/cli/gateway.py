@@ -11,7 +11,13 @@ import os
 import sys
 
 from workspace.cli.args import count, log_level, port, positive_seconds
-from workspace.cli.process import add_connection_caps, run_command, server_limits, stop_signals
+from workspace.cli.process import (
+    add_connection_caps,
+    run_command,
+    server_limits,
+    server_security,
+    stop_signals,
+)
 from workspace.heap import settle_heap
 
 HELP = "run a stateless WebSocket gateway of the scale-out (Redis Streams)"
@@ -63,22 +69,9 @@ def run(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and not args.token and not args.users:
         print(f"refusing to bind {args.host} without --token or --users", file=sys.stderr)
         return 2
-    if bool(args.tls_cert) != bool(args.tls_key):
-        print("--tls-cert and --tls-key go together", file=sys.stderr)
-        return 2
-    from workspace.server.auth import parse_origins
-    from workspace.server.tls import TlsFilesError, server_context
-
-    try:
-        args.allowed_origins = parse_origins(args.origins)
-    except ValueError as error:
-        print(f"--origins: {error}", file=sys.stderr)
-        return 2
-    try:
-        args.ssl_context = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
-    except TlsFilesError as error:
-        print(f"gateway: {error}", file=sys.stderr)
-        return 2
+    refused = server_security(args, "gateway")
+    if refused is not None:
+        return refused
     return run_command("gateway", _run(args), bus=args.bus)
 
 

@@ -102,6 +102,31 @@ def server_limits(args: argparse.Namespace) -> ServerLimits:
     )
 
 
+def server_security(args: argparse.Namespace, command: str) -> int | None:
+    """Check a server command's ``--tls-cert``/``--tls-key`` and ``--origins`` before
+    anything starts, and set ``args.ssl_context`` and ``args.allowed_origins`` from
+    them; returns the exit code (2) after one line on stderr when one is refused, else
+    ``None``.  (A bad TLS file used to fail only once the engine ran, and its teardown
+    raced the feed's tasks.)"""
+    from workspace.server.auth import parse_origins
+    from workspace.tls import TlsFilesError, server_context
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("--tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    try:
+        args.allowed_origins = parse_origins(args.origins)
+    except ValueError as error:
+        print(f"--origins: {error}", file=sys.stderr)
+        return 2
+    try:
+        args.ssl_context = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    except TlsFilesError as error:
+        print(f"{command}: {error}", file=sys.stderr)
+        return 2
+    return None
+
+
 def _cap(text: str) -> int | None:
     """A connection cap: a positive count, or 0 for none."""
     try:

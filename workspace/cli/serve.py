@@ -19,14 +19,14 @@ from workspace.cli.process import (
     add_sim_rate,
     run_command,
     server_limits,
+    server_security,
     sim_config,
     stop_signals,
 )
 from workspace.errors import WorkspaceError
 from workspace.heap import settle_heap
 from workspace.server import RealtimeServer
-from workspace.server.auth import is_loopback, parse_origins
-from workspace.server.tls import TlsFilesError, server_context
+from workspace.server.auth import is_loopback
 
 HELP = "run the engine and the WebSocket server (PROTOCOL.md) headless"
 
@@ -104,21 +104,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if bool(args.tls_cert) != bool(args.tls_key):
-        print("--tls-cert and --tls-key go together", file=sys.stderr)
-        return 2
-    try:
-        args.allowed_origins = parse_origins(args.origins)
-    except ValueError as error:
-        print(f"--origins: {error}", file=sys.stderr)
-        return 2
-    try:
-        # before anything starts: a bad file used to fail once the engine ran, and its
-        # teardown raced the feed's tasks
-        args.ssl_context = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
-    except TlsFilesError as error:
-        print(f"serve: {error}", file=sys.stderr)
-        return 2
+    refused = server_security(args, "serve")
+    if refused is not None:
+        return refused
     try:
         args.balances = parse_balances(args.balance)
     except ValueError as error:
