@@ -15,6 +15,7 @@ from websockets.exceptions import WebSocketException
 
 from workspace.cli.args import count, positive_seconds
 from workspace.errors import WorkspaceError
+from workspace.market.config import is_url
 from workspace.market.errors import ExchangeInfoError
 from workspace.market.exchange_info import exchange_info_url, fetch_url, parse_exchange_info
 from workspace.sim.recorder import DEFAULT_KINDS, record, refuse_overwrite, streams_for
@@ -93,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    url = urlsplit(args.url)
-    if url.scheme not in ("ws", "wss") or not url.netloc:
+    if not is_url(args.url, ("ws", "wss")):
         print(f"error: --url {args.url!r}: expected ws://HOST[:PORT] or wss://...", file=sys.stderr)
         return 2
     existed = args.out.exists()

@@ -192,13 +192,19 @@ class FeedConfig:
         return replace(self, **changes)
 
 
-def _check_url(name: str, url: str, schemes: tuple[str, ...]) -> None:
+def is_url(url: str, schemes: tuple[str, ...]) -> bool:
+    """``url`` has one of ``schemes``, a host, and a well-formed port if any: what a
+    client can connect to (the feed's URLs, ``record --url``)."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a malformed port
     except ValueError:
-        parts = None
-    if parts is None or parts.scheme.lower() not in schemes or not parts.hostname:
+        return False
+    return parts.scheme.lower() in schemes and bool(parts.hostname)
+
+
+def _check_url(name: str, url: str, schemes: tuple[str, ...]) -> None:
+    if not is_url(url, schemes):
         expected = " or ".join(f"{scheme}://HOST[:PORT]" for scheme in schemes)
         raise InvalidParams(f"{name} must be {expected}, got {url!r}")
 
