@@ -80,7 +80,9 @@ async def test_server_shutdown_event_reaches_every_connection(sim: ExchangeSimul
         await sim.send_server_shutdown()
         events = [await recv(raw), await recv(combined)]
     now = clock_of(sim).time_ms()
-    assert events == [{"e": "serverShutdown", "E": now}] * 2
+    event = {"e": "serverShutdown", "E": now}
+    # Binance wraps it on a combined connection like any stream's event
+    assert events == [event, {"stream": "!serverShutdown", "data": event}]
 
 
 async def test_garbage_frame_is_not_json_and_data_continues(sim: ExchangeSimulator) -> None:

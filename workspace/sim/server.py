@@ -271,10 +271,12 @@ class ExchangeSimulator:
         self._refuse_until = asyncio.get_running_loop().time() + seconds
 
     async def send_server_shutdown(self) -> None:
-        """Send Binance's ``{"e":"serverShutdown","E":...}`` to every connection."""
+        """Send Binance's ``{"e":"serverShutdown","E":...}`` to every connection; a
+        combined one gets it in the envelope of the ``!serverShutdown`` stream, as
+        Binance sends it there (web-socket-streams.md, "Server Shutdown")."""
         event = encode_json({"e": "serverShutdown", "E": self._clock.time_ms()})
         for client in self._clients:
-            client.outbox.put_control(event)
+            client.outbox.put_control(client.frame("!serverShutdown", event))
 
     async def send_garbage(self) -> None:
         """Send every connection a text frame that is not JSON."""
