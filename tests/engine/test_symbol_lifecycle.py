@@ -10,6 +10,7 @@ from pathlib import Path
 
 from workspace.notebook.workspace import Workspace
 from workspace.session import Message
+from workspace.trading.config import AccountConfig
 
 from .conftest import make_workspace
 
@@ -170,5 +171,95 @@ async def test_client_count_changes_within_one_loop_turn_give_one_status_with_th
         status = await next_message(statuses, "STATUS")
         assert status["clients"] == 3
         assert statuses.empty()
+    finally:
+        await ws.stop()
+
+
+async def test_a_quote_sized_market_order_on_an_unwatched_symbol_waits_for_its_first_price(
+    ws: Workspace,
+) -> None:
+    """Nobody watches ETHUSDT: a MARKET order by its quote quantity (sized against the
+    market at once) waits for the symbol's first price instead of being refused
+    NO_MARKET_DATA, then fills; the position it opened keeps the symbol streaming."""
+    assert "ETHUSDT" not in streaming(ws)
+    reply = await ws.request(
+        {
+            "action": "place_order",
+            "symbol": "ethusdt",
+            "side": "BUY",
+            "type": "MARKET",
+            "quote_quantity": "50",
+            "id": 7,
+        }
+    )
+    assert reply["id"] == 7
+    assert reply["order"]["status"] == "NEW", reply["order"]  # the reply is its first event
+    order = ws.order(reply["order"]["id"])  # it executed in the same step
+    assert order.status == "FILLED", order.reason
+    assert order.quote_quantity == 50
+    assert 0 < order.filled_quantity * (order.avg_price or 0) <= 50
+    await ws.engine.symbols_settled()
+    assert "ETHUSDT" in streaming(ws)  # its position needs prices
+
+
+async def test_a_quote_sized_sell_that_is_refused_after_its_wait_releases_the_symbol(
+    ws: Workspace,
+) -> None:
+    """The wait follows the symbol only while it lasts: an order refused once it has a
+    price (nothing to sell) leaves nothing streaming."""
+    reply = await ws.request(
+        {
+            "action": "place_order",
+            "symbol": "ETHUSDT",
+            "side": "SELL",
+            "type": "MARKET",
+            "quote_quantity": "50",
+        }
+    )
+    assert reply["order"]["status"] == "REJECTED"
+    assert reply["order"]["reason_code"] != "NO_MARKET_DATA", reply["order"]["reason"]
+    await ws.engine.symbols_settled()
+    assert "ETHUSDT" not in streaming(ws)
+
+
+async def test_a_quote_sized_order_on_an_unlisted_symbol_is_refused_without_waiting(
+    ws: Workspace,
+) -> None:
+    reply = await ws.request(
+        {
+            "action": "place_order",
+            "symbol": "NOPEUSDT",
+            "side": "BUY",
+            "type": "MARKET",
+            "quote_quantity": "50",
+        }
+    )
+    assert reply["type"] == "ERROR" or reply["order"]["status"] == "REJECTED", reply
+    assert "NOPEUSDT" not in streaming(ws)
+
+
+async def test_a_quote_sized_order_whose_symbol_sends_nothing_is_refused_after_the_wait(
+    tmp_path: Path,
+) -> None:
+    """The wait is bounded by market_wait_ms: on a silent exchange the order is refused
+    NO_MARKET_DATA as before, and the symbol it followed for the wait is let go."""
+    ws = make_workspace(tmp_path / "j.sqlite", account=AccountConfig(market_wait_ms=300))
+    await ws.start()
+    try:
+        assert ws.simulator is not None
+        await ws.simulator.stall(60)
+        reply = await ws.request(
+            {
+                "action": "place_order",
+                "symbol": "ETHUSDT",
+                "side": "BUY",
+                "type": "MARKET",
+                "quote_quantity": "50",
+            }
+        )
+        assert reply["order"]["status"] == "REJECTED"
+        assert reply["order"]["reason_code"] == "NO_MARKET_DATA"
+        await ws.engine.symbols_settled()
+        assert "ETHUSDT" not in streaming(ws)
     finally:
         await ws.stop()

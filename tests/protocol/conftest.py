@@ -4,6 +4,7 @@ delivery, plain dicts for orders.  The server and client tests use the real engi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Collection, Iterator
 from decimal import Decimal
@@ -183,6 +184,10 @@ class FakeEngine:
         self.journal.append(event)
         self.hub.publish(event)
         return event
+
+    @contextlib.asynccontextmanager
+    async def market_for(self, request: OrderRequest) -> AsyncIterator[None]:
+        yield
 
     def place_order(self, request: OrderRequest) -> Message:
         order: Message = {

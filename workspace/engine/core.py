@@ -58,6 +58,7 @@ from workspace.engine.feed_port import (
     FeedStatusLike,
     GapLike,
 )
+from workspace.engine.first_market import FirstMarket
 from workspace.engine.gaps import GapLog
 from workspace.engine.hub import Hub
 from workspace.engine.log_throttle import LogThrottle
@@ -91,10 +92,11 @@ from workspace.protocol.outbox import Outbox
 from workspace.session import Listener, Message
 from workspace.trading.account import Account
 from workspace.trading.events import AccountEvent, FillEvent, OrderEvent, PositionEvent
+from workspace.trading.execution import can_execute_now
 from workspace.trading.order_state import OrderStatus, is_final
 from workspace.trading.orders import Order
 from workspace.trading.positions import PositionStatus
-from workspace.trading.requests import OrderRequest
+from workspace.trading.requests import OrderRequest, OrderType
 from workspace.trading.wire import symbol_info_to_wire
 
 # Events after which the wallet, the locks or a position may differ (marks and
@@ -194,6 +196,7 @@ class Engine:
         self._feed_state = "down" if self._feed is not None else "connected"
         self._feed_reason = ""
         self._refs: Counter[str] = Counter()
+        self._first_market = FirstMarket()
         self._symbol_lock = asyncio.Lock()
         self._batcher = (
             SubscribeBatcher(self._feed, self._symbol_lock, self._tasks)
@@ -496,6 +499,8 @@ class Engine:
             events = []  # taken back: what it fired stays as it was, fires on a later price
         if events:
             self._commit(events, origin)
+        if self._first_market:
+            self._first_market.wake(market.symbol)
         self._maybe_mark(ts_ms)
         return tick
 
@@ -538,6 +543,8 @@ class Engine:
             events = []  # taken back whole: it fills on a later change of the book
         if events:
             self._commit(events, origin)
+        if self._first_market:
+            self._first_market.wake(symbol)
 
     def _check_live_book(self, symbol: str, ts_ms: int, origin: float) -> None:
         """The feed discards a book on a sequence gap and says nothing until the new
@@ -1326,6 +1333,56 @@ class Engine:
 
     def place_order(self, request: OrderRequest) -> Message:
         return self.place(request)[1]
+
+    @contextlib.asynccontextmanager
+    async def market_for(self, request: OrderRequest) -> AsyncIterator[None]:
+        """Around placing ``request``: an order sized against the market at once (a
+        MARKET order by its quote quantity) on a symbol with no fresh price or book
+        first waits for one, at most ``market_wait_ms`` (a MARKET order by its quantity
+        waits as long for its fill), the engine following the symbol until the order is
+        placed.  Without it, such an order on a symbol nobody watched was refused
+        NO_MARKET_DATA, and so was every retry: a refused order never made the engine
+        follow its symbol.  An unlisted symbol, or a feed that cannot subscribe, waits
+        for nothing: the placement refuses the order as before."""
+        name = self._unpriced(request)
+        if name is None:
+            yield
+            return
+        try:
+            name = await self.acquire_symbol(name)
+        except Exception as error:  # unlisted, or the feed is down: judged by placement
+            log.debug("no first market for %s: %s", name, error)
+            yield
+            return
+        try:
+            side = request.side
+            await self._first_market.wait(
+                name,
+                lambda: can_execute_now(self.account, name, side, self.clock.time_ms()),
+                self.account.config.market_wait_ms / 1000,
+            )
+            yield
+        finally:
+            # an order it filled leaves a position, which keeps the symbol streaming
+            await self.release_symbol(name)
+
+    def _unpriced(self, request: OrderRequest) -> str | None:
+        """The symbol ``request`` must wait for a first market of, or None."""
+        if (
+            request.type is not OrderType.MARKET
+            or request.quote_quantity is None
+            or self._feed is None
+            or not self._running
+            or self.inline
+        ):
+            return None
+        try:
+            name = self.normalize(request.symbol)
+        except InvalidSymbol:
+            return None
+        if can_execute_now(self.account, name, request.side, self.clock.time_ms()):
+            return None
+        return name
 
     def cancel(self, order_id: str) -> tuple[Order, Message]:
         """Cancel an order.  Raises ``NotFound``, ``InvalidParams`` when it is final

@@ -17,6 +17,7 @@ Errors are raised as ``workspace.errors`` exceptions; the protocol layer turns t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Protocol
 
@@ -126,6 +127,12 @@ class EngineApi(Protocol):
     def place_order(self, request: OrderRequest) -> Message:
         """The ``ORDER_UPDATE`` of the new order (status NEW, or REJECTED with
         ``reason``).  The same event is published to every subscriber first."""
+        ...
+
+    def market_for(self, request: OrderRequest) -> AbstractAsyncContextManager[None]:
+        """Entered around ``place_order``: an order sized against the market at once
+        (a MARKET order by its quote quantity) may first wait for its symbol's first
+        fresh price or book (the engine follows the symbol meanwhile)."""
         ...
 
     def cancel_order(self, order_id: str) -> Message:

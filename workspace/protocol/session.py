@@ -300,7 +300,9 @@ class ProtocolSession:
                 candles = await engine.candles_message(symbol, interval, limit)
                 return Outcome(messages.with_id(candles, cid))
             case PlaceOrder(request=order_request, id=cid):
-                return Outcome(messages.with_id(engine.place_order(order_request), cid))
+                async with engine.market_for(order_request):
+                    placed = engine.place_order(order_request)
+                return Outcome(messages.with_id(placed, cid))
             case CancelOrder(order_id=order_id, id=cid):
                 return Outcome(messages.with_id(engine.cancel_order(order_id), cid))
             case ClosePosition(position_id=position_id, quantity=quantity, id=cid):

@@ -44,6 +44,7 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -565,6 +566,9 @@ class UserView:
         return self.gateway.market.health()
 
     def place_order(self, request: OrderRequest) -> Message:
+        raise InvalidParams("a gateway forwards orders (GatewaySession)")
+
+    def market_for(self, request: OrderRequest) -> AbstractAsyncContextManager[None]:
         raise InvalidParams("a gateway forwards orders (GatewaySession)")
 
     def cancel_order(self, order_id: str) -> Message:

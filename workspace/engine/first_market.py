@@ -1,0 +1,42 @@
+"""Waiting for a symbol's first market data: an order that must be sized against the
+market at once (a MARKET order by its quote quantity) on a symbol the engine does not
+follow yet waits for its first fresh price or book instead of being refused for having
+none.  The engine wakes the waiters of a symbol whenever data of it reaches the account;
+each waiter then asks its own question again (a price may arrive that is still not
+enough, e.g. a ticker without the side it needs)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+
+class FirstMarket:
+    """Per-symbol wake-ups for coroutines waiting until ``ready()`` holds."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def __bool__(self) -> bool:
+        """Anyone waiting (the engine's hot path checks this before :meth:`wake`)."""
+        return bool(self._events)
+
+    def wake(self, symbol: str) -> None:
+        """Data of ``symbol`` reached the account: its waiters look again."""
+        event = self._events.pop(symbol, None)
+        if event is not None:
+            event.set()
+
+    async def wait(self, symbol: str, ready: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until ``ready()`` or ``timeout_s`` passed; returns ``ready()``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not ready():
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            event = self._events.setdefault(symbol, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), left)
+        return True
