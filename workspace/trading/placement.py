@@ -135,8 +135,7 @@ def prepare(
             return base, sized
         base = sized
     order = _with_legs(acct, base, ts_ms)
-    quote = acct.quote_for(order.symbol)
-    reference = quote.reference() if quote is not None else None
+    reference = market_reference(acct, order.symbol, ts_ms)
     if info is not None:
         refusal = (
             _filters(acct, info, order, reference, closing)
@@ -657,6 +656,38 @@ def _market_reservation(
 def _reference(acct: Account, order: Order) -> Decimal | None:
     quote = acct.quote_for(order.symbol)
     return quote.reference() if quote is not None else None
+
+
+def market_reference(acct: Account, symbol: str, ts_ms: int) -> Decimal | None:
+    """The price "the market" is judged at (PERCENT_PRICE, a market order's notional):
+    the last price, else the middle of the book ticker's bid and ask, else of a fresh
+    order book's best bid and ask (a symbol whose first data was its book: a market
+    order placed then was not judged against MIN_NOTIONAL at all)."""
+    quote = acct.quote_for(symbol)
+    reference = quote.reference() if quote is not None else None
+    if reference is not None:
+        return reference
+    depth = acct.depth_for(symbol, ts_ms)
+    if depth is None:
+        return None
+    bid, ask = depth.book.best_bid(), depth.book.best_ask()
+    if bid is None or ask is None:
+        return None
+    return (bid[0] + ask[0]) / 2
+
+
+def notional_at_first_price(acct: Account, order: Order, ts_ms: int) -> Refusal | None:
+    """A market order placed before its symbol had any price was not judged against
+    MIN_NOTIONAL / NOTIONAL (nothing to value it at): it is, as it first executes."""
+    info = acct.rules.lookup(order.symbol)
+    reference = market_reference(acct, order.symbol, ts_ms)
+    if not isinstance(info, SymbolInfo) or reference is None:
+        return None
+    for leg in leg_checks(order, reference):
+        refusal = rules.notional(info, leg)
+        if refusal is not None:
+            return refusal
+    return None
 
 
 def _no_data(acct: Account, order: Order, ts_ms: int) -> str:

@@ -1,0 +1,100 @@
+"""A MARKET order is judged against MIN_NOTIONAL / NOTIONAL however the account first
+learns the symbol's price.  Measured from outside (a fresh server, a symbol nobody
+watched): ``place_order`` BNBUSDT MARKET 0.001 (0.65 USDT, BNBUSDT's minimum is 5)
+waited for a price and FILLED, and so did a ``quote_quantity`` 1 order sized against
+the symbol's first book; a minute later the same orders were REJECTED MIN_NOTIONAL."""
+
+from __future__ import annotations
+
+from workspace.trading import (
+    Account,
+    AccountConfig,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+)
+
+from .books import book_of
+from .scripted import D, Script, book, buy, listing
+
+SYMBOL = "BTCUSDT"  # the 2021 listing: MIN_NOTIONAL 10 USDT, applied to market orders
+
+
+def market(quantity: str | None, quote: str | None = None) -> OrderRequest:
+    return OrderRequest(
+        symbol=SYMBOL,
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        quantity=D(quantity) if quantity is not None else None,
+        quote_quantity=D(quote) if quote is not None else None,
+    )
+
+
+def test_a_market_order_placed_before_any_price_expires_below_the_minimum_at_its_first() -> None:
+    s = Script(binance=True)
+    order, _ = s.place(market("0.0001"))  # 9.7 USDT at the price to come
+    assert order.status is OrderStatus.NEW  # nothing to value it at yet: it waits
+    events = s.trades("97000.00")
+    done = s.order(order.id)
+    assert (done.status, done.reason_code) == (OrderStatus.EXPIRED, "MIN_NOTIONAL")
+    assert done.reason == (
+        "Order value 9.7 USDT (0.0001 BTC x 97000.00 USDT) is below the minimum 10 USDT "
+        "(at its first price)"
+    )
+    assert done.filled_quantity == 0
+    assert not [e for e in events if e.kind == "fill"]
+    assert s.account.balances()["USDT"].locked == 0  # nothing held back any more
+
+
+def test_a_market_order_placed_before_any_price_fills_when_its_value_is_enough() -> None:
+    s = Script(binance=True)
+    order, _ = s.place(market("0.0002"))  # 19.4 USDT
+    s.trades("97000.00")
+    assert s.order(order.id).status is OrderStatus.FILLED
+
+
+def test_a_bracket_entry_placed_before_any_price_is_judged_at_its_first_price_too() -> None:
+    s = Script(binance=True)
+    # its exits are worth 12.1 and 10.45 USDT; the entry 9.9 at the first price
+    bracket, _ = s.place(buy(OrderType.BRACKET, "0.00011", take_profit="110000", stop_loss="95000"))
+    assert bracket.status is OrderStatus.NEW
+    s.trades("90000.00")
+    done = s.order(bracket.id)
+    assert (done.status, done.reason_code) == (OrderStatus.EXPIRED, "MIN_NOTIONAL")
+    assert all(leg.filled_quantity == 0 for leg in done.legs)
+
+
+def _book_only_account() -> tuple[Account, int]:
+    """BTCUSDT's rules and a fresh local book, but no trade, ticker or book ticker yet
+    (a symbol whose first data was its order book)."""
+    account = Account(AccountConfig(initial_balance=D(100_000)), rules=listing())
+    t = 1_700_000_000_000
+    depth = book_of([("96999.00", "1")], [("97001.00", "1")])
+    depth.event_ms = t
+    account.on_book(SYMBOL, depth, t)
+    return account, t
+
+
+def test_a_market_order_on_a_book_alone_is_judged_at_the_books_middle() -> None:
+    account, t = _book_only_account()
+    order, _ = account.place(market("0.0001"), t + 1)
+    assert (order.status, order.reason_code) == (OrderStatus.REJECTED, "MIN_NOTIONAL")
+    assert order.reason == (
+        "Order value 9.7 USDT (0.0001 BTC x 97000.00 USDT) is below the minimum 10 USDT"
+    )
+
+
+def test_a_quote_sized_order_on_a_book_alone_is_judged_too() -> None:
+    account, t = _book_only_account()
+    order, _ = account.place(market(None, quote="9.8"), t + 1)  # sizes to 0.0001 BTC
+    assert (order.status, order.reason_code) == (OrderStatus.REJECTED, "MIN_NOTIONAL")
+    placed, _ = account.place(market(None, quote="50"), t + 2)
+    assert placed.status is OrderStatus.FILLED
+
+
+def test_a_book_ticker_alone_was_judged_before_and_still_is() -> None:
+    s = Script(binance=True)
+    s.feed(book("96999.00", "97001.00"))
+    order, _ = s.place(market("0.0001"))
+    assert (order.status, order.reason_code) == (OrderStatus.REJECTED, "MIN_NOTIONAL")
