@@ -52,12 +52,13 @@ from workspace.sim.weights import (
 from workspace.sim.window import WindowStats
 from workspace.sim.wire import encode_json, kline_row
 
-# exchangeInfo's rateLimits, as Binance publishes them (captured 2024-11).
+# exchangeInfo's rateLimits, as Binance publishes them (captured 2024-11; RAW_REQUESTS
+# raised from 61,000 to 300,000 per 5 minutes on 2026-04-02, spot API CHANGELOG 2026-03-27).
 RATE_LIMITS: list[dict[str, Any]] = [
     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
     {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
     {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 300000},
 ]
 ORDER_TYPES = [
     "LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
