@@ -6,6 +6,7 @@ Embedded simulator, real sockets.  Each wait is for an event, with a timeout.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from workspace.notebook.workspace import Workspace
@@ -263,3 +264,42 @@ async def test_a_quote_sized_order_whose_symbol_sends_nothing_is_refused_after_t
         assert "ETHUSDT" not in streaming(ws)
     finally:
         await ws.stop()
+
+
+async def test_a_quote_sized_order_waiting_when_the_engine_stops_is_answered_and_not_placed(
+    tmp_path: Path,
+) -> None:
+    ws = make_workspace(tmp_path / "j.sqlite", account=AccountConfig(market_wait_ms=60_000))
+    await ws.start()
+    engine = ws.engine
+    waiting = asyncio.Event()
+    first_market = engine._first_market
+    wait = first_market.wait
+
+    async def noted(symbol: str, ready: Callable[[], bool], timeout_s: float) -> bool:
+        waiting.set()
+        return await wait(symbol, ready, timeout_s)
+
+    first_market.wait = noted  # type: ignore[method-assign]
+    try:
+        assert ws.simulator is not None
+        await ws.simulator.stall(60)
+        reply = asyncio.ensure_future(
+            ws.request(
+                {
+                    "action": "place_order",
+                    "symbol": "ETHUSDT",
+                    "side": "BUY",
+                    "type": "MARKET",
+                    "quote_quantity": "50",
+                }
+            )
+        )
+        await asyncio.wait_for(waiting.wait(), 10)
+    finally:
+        await ws.stop()
+    answer = await asyncio.wait_for(reply, 10)  # not the 60 s wait
+    assert (answer["type"], answer["code"]) == ("ERROR", "ENGINE_UNAVAILABLE")
+    assert "nothing was placed" in answer["message"]
+    assert engine.account.open_orders == []
+    assert engine.seq == 0  # nothing journaled

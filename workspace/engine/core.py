@@ -70,7 +70,13 @@ from workspace.engine.tasks import TaskSet
 from workspace.engine.tick_replay import Page, check_replay, paced_replay
 from workspace.engine.tick_store import TickStore
 from workspace.engine.ticks import Tick
-from workspace.errors import InvalidParams, InvalidSymbol, JournalUnavailable, NotFound
+from workspace.errors import (
+    EngineUnavailable,
+    InvalidParams,
+    InvalidSymbol,
+    JournalUnavailable,
+    NotFound,
+)
 from workspace.journal import Journal, JournalError
 from workspace.market.book import OrderBook
 from workspace.market.exchange_info import SymbolInfo
@@ -378,6 +384,7 @@ class Engine:
             return
         self.announce_stop()
         self._running = False
+        self._first_market.close()
         self._state_soon.cancel()
         self._trim_soon.cancel()
         self.account.trim()
@@ -1361,10 +1368,16 @@ class Engine:
                 lambda: can_execute_now(self.account, name, side, self.clock.time_ms()),
                 self.account.config.market_wait_ms / 1000,
             )
+            if not self._running:
+                raise EngineUnavailable(
+                    f"the engine stopped while the order waited for the first {name} "
+                    "price: nothing was placed"
+                )
             yield
         finally:
             # an order it filled leaves a position, which keeps the symbol streaming
-            await self.release_symbol(name)
+            if self._running:
+                await self.release_symbol(name)
 
     def _unpriced(self, request: OrderRequest) -> str | None:
         """The symbol ``request`` must wait for a first market of, or None."""

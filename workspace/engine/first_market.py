@@ -17,6 +17,7 @@ class FirstMarket:
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self._closed = False
 
     def __bool__(self) -> bool:
         """Anyone waiting (the engine's hot path checks this before :meth:`wake`)."""
@@ -28,13 +29,21 @@ class FirstMarket:
         if event is not None:
             event.set()
 
+    def close(self) -> None:
+        """The engine stops: every waiter returns now, and later ones at once."""
+        self._closed = True
+        events, self._events = self._events, {}
+        for event in events.values():
+            event.set()
+
     async def wait(self, symbol: str, ready: Callable[[], bool], timeout_s: float) -> bool:
-        """Wait until ``ready()`` or ``timeout_s`` passed; returns ``ready()``."""
+        """Wait until ``ready()``, ``timeout_s`` passed or :meth:`close`; returns
+        ``ready()``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while not ready():
             left = deadline - loop.time()
-            if left <= 0:
+            if left <= 0 or self._closed:
                 return False
             event = self._events.setdefault(symbol, asyncio.Event())
             with contextlib.suppress(TimeoutError):
