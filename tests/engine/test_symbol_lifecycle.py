@@ -303,3 +303,39 @@ async def test_a_quote_sized_order_waiting_when_the_engine_stops_is_answered_and
     assert "nothing was placed" in answer["message"]
     assert engine.account.open_orders == []
     assert engine.seq == 0  # nothing journaled
+
+
+async def place(ws: Workspace, **fields: object) -> Message:
+    return await ws.request({"action": "place_order", "symbol": "ETHUSDT", **fields})
+
+
+async def test_a_limit_on_an_unwatched_symbol_is_judged_against_its_first_price(
+    ws: Workspace,
+) -> None:
+    """Binance judges a limit's price against the market (PERCENT_PRICE_BY_SIDE: a buy
+    at most 5x, at least 0.2x the average price).  Nobody watched ETHUSDT: a buy at
+    100 USDT (ETH near 3,500) rested unjudged; it now waits for the first price."""
+    assert "ETHUSDT" not in streaming(ws)
+    far = await place(ws, side="BUY", type="LIMIT", quantity="0.1", price="100")
+    assert (far["order"]["status"], far["order"]["reason_code"]) == (
+        "REJECTED",
+        "PERCENT_PRICE",
+    )
+    await ws.engine.symbols_settled()
+    assert "ETHUSDT" not in streaming(ws)  # the wait let it go: nothing rests
+    near = await place(ws, side="BUY", type="LIMIT", quantity="0.1", price="3000")
+    assert near["order"]["status"] == "NEW"
+    await ws.engine.symbols_settled()
+    assert "ETHUSDT" in streaming(ws)  # the resting order needs its prices
+
+
+async def test_a_market_order_on_an_unwatched_symbol_below_the_minimum_is_rejected(
+    ws: Workspace,
+) -> None:
+    """It waited in the account and, judged at its first price, EXPIRED; Binance
+    REJECTS it at once, and now so do we: it is placed once the price is known."""
+    reply = await place(ws, side="BUY", type="MARKET", quantity="0.001")  # ~3.5 USDT
+    assert (reply["order"]["status"], reply["order"]["reason_code"]) == (
+        "REJECTED",
+        "MIN_NOTIONAL",
+    )

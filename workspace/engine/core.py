@@ -101,6 +101,7 @@ from workspace.trading.events import AccountEvent, FillEvent, OrderEvent, Positi
 from workspace.trading.execution import can_execute_now
 from workspace.trading.order_state import OrderStatus, is_final
 from workspace.trading.orders import Order
+from workspace.trading.placement import market_reference
 from workspace.trading.positions import PositionStatus
 from workspace.trading.requests import OrderRequest, OrderType
 from workspace.trading.wire import symbol_info_to_wire
@@ -1343,18 +1344,21 @@ class Engine:
 
     @contextlib.asynccontextmanager
     async def market_for(self, request: OrderRequest) -> AsyncIterator[None]:
-        """Around placing ``request``: an order sized against the market at once (a
-        MARKET order by its quote quantity) on a symbol with no fresh price or book
-        first waits for one, at most ``market_wait_ms`` (a MARKET order by its quantity
-        waits as long for its fill), the engine following the symbol until the order is
-        placed.  Without it, such an order on a symbol nobody watched was refused
-        NO_MARKET_DATA, and so was every retry: a refused order never made the engine
-        follow its symbol.  An unlisted symbol, or a feed that cannot subscribe, waits
-        for nothing: the placement refuses the order as before."""
-        name = self._unpriced(request)
-        if name is None:
+        """Around placing ``request`` (the protocol's ``place_order``): an order on a
+        symbol that has no market yet (nobody watched it) first waits for the symbol's
+        first price or book, at most ``market_wait_ms``, the engine following the symbol
+        until the order is placed.  Then it is judged as Binance judges it, against the
+        market: PERCENT_PRICE, a market order's MIN_NOTIONAL, a stop's or an OCO's side
+        of the market.  A MARKET order by its quote quantity, sized against the market
+        at once, waits for a fresh one.  Without the wait such an order was accepted
+        unjudged (a limit far outside the band rested), or, sized by its quote, refused
+        NO_MARKET_DATA on every retry.  An unlisted symbol, or a feed that cannot
+        subscribe, waits for nothing: the placement judges the order as before."""
+        wanted = self._first_market_wanted(request)
+        if wanted is None:
             yield
             return
+        name, ready = wanted
         try:
             name = await self.acquire_symbol(name)
         except Exception as error:  # unlisted, or the feed is down: judged by placement
@@ -1362,12 +1366,8 @@ class Engine:
             yield
             return
         try:
-            side = request.side
-            await self._first_market.wait(
-                name,
-                lambda: can_execute_now(self.account, name, side, self.clock.time_ms()),
-                self.account.config.market_wait_ms / 1000,
-            )
+            wait_s = self.account.config.market_wait_ms / 1000
+            await self._first_market.wait(name, ready, wait_s)
             if not self._running:
                 raise EngineUnavailable(
                     f"the engine stopped while the order waited for the first {name} "
@@ -1375,27 +1375,29 @@ class Engine:
                 )
             yield
         finally:
-            # an order it filled leaves a position, which keeps the symbol streaming
+            # an order that rests or filled keeps the symbol streaming (order, position)
             if self._running:
                 await self.release_symbol(name)
 
-    def _unpriced(self, request: OrderRequest) -> str | None:
-        """The symbol ``request`` must wait for a first market of, or None."""
-        if (
-            request.type is not OrderType.MARKET
-            or request.quote_quantity is None
-            or self._feed is None
-            or not self._running
-            or self.inline
-        ):
+    def _first_market_wanted(self, request: OrderRequest) -> tuple[str, Callable[[], bool]] | None:
+        """The symbol ``request`` must wait for, and when it may stop waiting; None
+        when it has what it needs now."""
+        if self._feed is None or not self._running or self.inline:
             return None
         try:
             name = self.normalize(request.symbol)
         except InvalidSymbol:
             return None
-        if can_execute_now(self.account, name, request.side, self.clock.time_ms()):
-            return None
-        return name
+        account, clock, side = self.account, self.clock, request.side
+        sized_now = request.type is OrderType.MARKET and request.quote_quantity is not None
+
+        def ready() -> bool:
+            now = clock.time_ms()
+            if sized_now:  # its quantity comes from a fresh price or book
+                return can_execute_now(account, name, side, now)
+            return market_reference(account, name, now) is not None
+
+        return None if ready() else (name, ready)
 
     def cancel(self, order_id: str) -> tuple[Order, Message]:
         """Cancel an order.  Raises ``NotFound``, ``InvalidParams`` when it is final
