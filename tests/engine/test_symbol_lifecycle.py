@@ -37,6 +37,10 @@ def streaming(ws: Workspace) -> frozenset[str]:
     return feed.subscribed
 
 
+async def place(ws: Workspace, **fields: object) -> Message:
+    return await ws.request({"action": "place_order", "symbol": "ETHUSDT", **fields})
+
+
 async def test_a_closed_position_releases_its_symbol_when_nobody_else_needs_it(
     ws: Workspace,
 ) -> None:
@@ -183,16 +187,7 @@ async def test_a_quote_sized_market_order_on_an_unwatched_symbol_waits_for_its_f
     market at once) waits for the symbol's first price instead of being refused
     NO_MARKET_DATA, then fills; the position it opened keeps the symbol streaming."""
     assert "ETHUSDT" not in streaming(ws)
-    reply = await ws.request(
-        {
-            "action": "place_order",
-            "symbol": "ethusdt",
-            "side": "BUY",
-            "type": "MARKET",
-            "quote_quantity": "50",
-            "id": 7,
-        }
-    )
+    reply = await place(ws, symbol="ethusdt", side="BUY", type="MARKET", quote_quantity="50", id=7)
     assert reply["id"] == 7
     assert reply["order"]["status"] == "NEW", reply["order"]  # the reply is its first event
     order = ws.order(reply["order"]["id"])  # it executed in the same step
@@ -208,15 +203,7 @@ async def test_a_quote_sized_sell_that_is_refused_after_its_wait_releases_the_sy
 ) -> None:
     """The wait follows the symbol only while it lasts: an order refused once it has a
     price (nothing to sell) leaves nothing streaming."""
-    reply = await ws.request(
-        {
-            "action": "place_order",
-            "symbol": "ETHUSDT",
-            "side": "SELL",
-            "type": "MARKET",
-            "quote_quantity": "50",
-        }
-    )
+    reply = await place(ws, side="SELL", type="MARKET", quote_quantity="50")
     assert reply["order"]["status"] == "REJECTED"
     assert reply["order"]["reason_code"] != "NO_MARKET_DATA", reply["order"]["reason"]
     await ws.engine.symbols_settled()
@@ -226,15 +213,7 @@ async def test_a_quote_sized_sell_that_is_refused_after_its_wait_releases_the_sy
 async def test_a_quote_sized_order_on_an_unlisted_symbol_is_refused_without_waiting(
     ws: Workspace,
 ) -> None:
-    reply = await ws.request(
-        {
-            "action": "place_order",
-            "symbol": "NOPEUSDT",
-            "side": "BUY",
-            "type": "MARKET",
-            "quote_quantity": "50",
-        }
-    )
+    reply = await place(ws, symbol="NOPEUSDT", side="BUY", type="MARKET", quote_quantity="50")
     assert reply["type"] == "ERROR" or reply["order"]["status"] == "REJECTED", reply
     assert "NOPEUSDT" not in streaming(ws)
 
@@ -249,15 +228,7 @@ async def test_a_quote_sized_order_whose_symbol_sends_nothing_is_refused_after_t
     try:
         assert ws.simulator is not None
         await ws.simulator.stall(60)
-        reply = await ws.request(
-            {
-                "action": "place_order",
-                "symbol": "ETHUSDT",
-                "side": "BUY",
-                "type": "MARKET",
-                "quote_quantity": "50",
-            }
-        )
+        reply = await place(ws, side="BUY", type="MARKET", quote_quantity="50")
         assert reply["order"]["status"] == "REJECTED"
         assert reply["order"]["reason_code"] == "NO_MARKET_DATA"
         await ws.engine.symbols_settled()
@@ -284,17 +255,7 @@ async def test_a_quote_sized_order_waiting_when_the_engine_stops_is_answered_and
     try:
         assert ws.simulator is not None
         await ws.simulator.stall(60)
-        reply = asyncio.ensure_future(
-            ws.request(
-                {
-                    "action": "place_order",
-                    "symbol": "ETHUSDT",
-                    "side": "BUY",
-                    "type": "MARKET",
-                    "quote_quantity": "50",
-                }
-            )
-        )
+        reply = asyncio.ensure_future(place(ws, side="BUY", type="MARKET", quote_quantity="50"))
         await asyncio.wait_for(waiting.wait(), 10)
     finally:
         await ws.stop()
@@ -303,10 +264,6 @@ async def test_a_quote_sized_order_waiting_when_the_engine_stops_is_answered_and
     assert "nothing was placed" in answer["message"]
     assert engine.account.open_orders == []
     assert engine.seq == 0  # nothing journaled
-
-
-async def place(ws: Workspace, **fields: object) -> Message:
-    return await ws.request({"action": "place_order", "symbol": "ETHUSDT", **fields})
 
 
 async def test_a_limit_on_an_unwatched_symbol_is_judged_against_its_first_price(
