@@ -6,8 +6,11 @@ Embedded simulator, real sockets.  Each wait is for an event, with a timeout.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from workspace.notebook.workspace import Workspace
 from workspace.session import Message
@@ -296,3 +299,29 @@ async def test_a_market_order_on_an_unwatched_symbol_below_the_minimum_is_reject
         "REJECTED",
         "MIN_NOTIONAL",
     )
+
+
+async def test_an_awaited_subscribe_returns_with_a_price_an_order_can_be_sized_at(
+    ws: Workspace,
+) -> None:
+    """``await ws.subscribe(...)`` then ``ws.buy(..., quote_quantity=)`` in the next line
+    was REJECTED NO_MARKET_DATA: subscribe returned before the symbol's first price."""
+    await ws.subscribe("ETHUSDT")
+    order = ws.buy("ETHUSDT", quote_quantity=50)
+    assert order.status == "FILLED", order.reason
+
+
+async def test_subscribing_to_a_silent_symbol_returns_after_the_wait_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ws = make_workspace(tmp_path / "j.sqlite", account=AccountConfig(market_wait_ms=300))
+    await ws.start()
+    try:
+        assert ws.simulator is not None
+        await ws.simulator.stall(60)
+        with caplog.at_level(logging.WARNING, logger="workspace"):
+            assert await ws.subscribe("ETHUSDT") == ["ETHUSDT"]
+        assert "no price of ETHUSDT arrived within 0.3 s of subscribing" in caplog.text
+        assert "ETHUSDT" in streaming(ws)
+    finally:
+        await ws.stop()

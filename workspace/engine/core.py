@@ -98,12 +98,12 @@ from workspace.protocol.outbox import Outbox
 from workspace.session import Listener, Message
 from workspace.trading.account import Account
 from workspace.trading.events import AccountEvent, FillEvent, OrderEvent, PositionEvent
-from workspace.trading.execution import can_execute_now
+from workspace.trading.execution import can_execute_now, market_price
 from workspace.trading.order_state import OrderStatus, is_final
 from workspace.trading.orders import Order
 from workspace.trading.placement import market_reference
 from workspace.trading.positions import PositionStatus
-from workspace.trading.requests import OrderRequest, OrderType
+from workspace.trading.requests import OrderRequest, OrderType, Side
 from workspace.trading.wire import symbol_info_to_wire
 
 # Events after which the wallet, the locks or a position may differ (marks and
@@ -1378,6 +1378,26 @@ class Engine:
             # an order that rests or filled keeps the symbol streaming (order, position)
             if self._running:
                 await self.release_symbol(name)
+
+    async def first_prices(self, names: Collection[str], timeout_s: float) -> list[str]:
+        """Wait until each of ``names`` (streamed symbols) has a fresh price or book,
+        at most ``timeout_s`` in all; returns those still without one."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        for name in names:
+
+            def ready(name: str = name) -> bool:
+                return self._has_fresh_market(name)
+
+            await self._first_market.wait(name, ready, max(0.0, deadline - loop.time()))
+        return [name for name in names if not self._has_fresh_market(name)]
+
+    def _has_fresh_market(self, name: str) -> bool:
+        now = self.clock.time_ms()
+        account = self.account
+        return account.depth_for(name, now) is not None or any(
+            market_price(account, name, side, now) is not None for side in Side
+        )
 
     def _first_market_wanted(self, request: OrderRequest) -> tuple[str, Callable[[], bool]] | None:
         """The symbol ``request`` must wait for, and when it may stop waiting; None

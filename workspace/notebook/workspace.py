@@ -698,7 +698,10 @@ class Workspace(OrderMethods):
     def subscribe(self, *symbols: str) -> PendingCall[list[str]]:
         """Stream ``symbols``.  Works with or without ``await``; a malformed symbol
         raises at once, an unlisted one when awaited (or is logged if not).  Awaited,
-        it answers the symbols asked for, each once."""
+        it returns once each new symbol has its first fresh price or book (at most
+        ``market_wait_ms``, 5 s; a warning names those still without), so an order
+        placed next is judged against the market and a ``quote_quantity`` one can be
+        sized; it answers the symbols asked for, each once."""
         engine = self._require()
         names = list(dict.fromkeys(engine.normalize(symbol) for symbol in symbols))
         if not names:
@@ -712,6 +715,15 @@ class Workspace(OrderMethods):
         if new:
             await engine.acquire_symbols(new)
             self._symbols.update(new)
+            wait_s = engine.account.config.market_wait_ms / 1000
+            silent = await engine.first_prices(new, wait_s)
+            if silent and engine.running:
+                log.warning(
+                    "no price of %s arrived within %g s of subscribing: an order placed now "
+                    "waits for one (a market order) or is not judged against the market",
+                    ", ".join(silent),
+                    wait_s,
+                )
         return names
 
     def unsubscribe(self, *symbols: str) -> PendingCall[list[str]]:
