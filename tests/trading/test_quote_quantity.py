@@ -127,7 +127,10 @@ def test_an_amount_below_one_step_or_without_a_market_is_refused_in_words() -> N
     quiet = Script(binance=True, initial_balance=D(100_000))
     order, _ = quiet.place(by_quote(Side.BUY, "100"))
     assert (order.status, order.reason_code) == (S.REJECTED, ReasonCode.NO_MARKET_DATA.value)
-    assert "sized against the market at once" in (order.reason or "")
+    assert order.reason == (
+        "An order by its quote quantity is sized against the market at once: no fresh "
+        "BTCUSDT price or book now (subscribe to BTCUSDT first)"
+    )
     # a book whose asks this account has all taken already: nothing to size against
     emptied = Desk()
     everything, _ = emptied.place(by_quote(Side.BUY, "1000000"))

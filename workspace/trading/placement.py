@@ -212,7 +212,7 @@ def _sized_by_quote(
         return Refusal(
             ReasonCode.NO_MARKET_DATA,
             f"An order by its quote quantity is sized against the market at once: no "
-            f"fresh {symbol} price or book now",
+            f"fresh {symbol} price or book now (subscribe to {symbol} first)",
         )
     if not exact:
         other = "asks" if side is Side.BUY else "bids"
