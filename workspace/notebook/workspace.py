@@ -699,7 +699,8 @@ class Workspace(OrderMethods):
         """Stream ``symbols``.  Works with or without ``await``; a malformed symbol
         raises at once, an unlisted one when awaited (or is logged if not).  Awaited,
         it returns once each new symbol has its first fresh price or book (at most
-        ``market_wait_ms``, 5 s; a warning names those still without), so an order
+        ``market_wait_ms``, 5 s; a warning names those still without; a replay's
+        prices come when it runs, so it does not wait there), so an order
         placed next is judged against the market and a ``quote_quantity`` one can be
         sized; it answers the symbols asked for, each once."""
         engine = self._require()
@@ -715,6 +716,8 @@ class Workspace(OrderMethods):
         if new:
             await engine.acquire_symbols(new)
             self._symbols.update(new)
+            if engine.inline:  # a replay: its prices come when it runs (ws.run)
+                return names
             wait_s = engine.account.config.market_wait_ms / 1000
             silent = await engine.first_prices(new, wait_s)
             if silent and engine.running:
