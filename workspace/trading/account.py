@@ -179,6 +179,9 @@ class Account:
         self._sink: EventSink | None = None
         self._step: _Step | None = None  # the step being computed, when it may be taken back
         self.suspended = False
+        # symbols with orders accepted before any price of theirs: judged against the
+        # market at their first one (placement.judge_at_first_price)
+        self.unjudged: set[str] = set()
         self._keep: int | None = None  # final orders (fills, closed positions) kept in memory
         self._trim_in_step = True  # False: the owner calls trim() once a step's events are out
 
@@ -563,13 +566,17 @@ class Account:
             quote.bid = book.bid_price
             quote.ask = book.ask_price
             quote.book_ms = ts_ms
+            judged = self._judged(symbol, ts_ms) if self.unjudged else []
             if self.store.has_waiting and not self.suspended:
-                return self._durably(
-                    lambda events: events.extend(
-                        execution.after_price(self, symbol, None, ts_ms, trigger=False)
-                    )
-                )[1]
-            return []
+                return (
+                    judged
+                    + self._durably(
+                        lambda events: events.extend(
+                            execution.after_price(self, symbol, None, ts_ms, trigger=False)
+                        )
+                    )[1]
+                )
+            return judged
         else:
             ticker = cast(Ticker | MiniTicker, record)
             if kind is Ticker:
@@ -590,21 +597,38 @@ class Account:
         store = self.store
         if self.suspended:
             return []
+        judged = self._judged(symbol, ts_ms) if self.unjudged else []
         if self._unvalued or store.has_waiting or (trigger and store.may_fire(symbol, price)):
-            return self._durably(
-                lambda events: events.extend(
-                    execution.after_price(
-                        self,
-                        symbol,
-                        price,
-                        ts_ms,
-                        trigger=trigger,
-                        quantity=quantity,
-                        trade_ms=event_ms,
+            return (
+                judged
+                + self._durably(
+                    lambda events: events.extend(
+                        execution.after_price(
+                            self,
+                            symbol,
+                            price,
+                            ts_ms,
+                            trigger=trigger,
+                            quantity=quantity,
+                            trade_ms=event_ms,
+                        )
                     )
-                )
-            )[1]
-        return []
+                )[1]
+            )
+        return judged
+
+    def _judged(self, symbol: str, ts_ms: int) -> list[AccountEvent]:
+        """The orders accepted before ``symbol``'s first price, judged now that it has
+        one (the symbol then leaves ``unjudged``)."""
+        if symbol not in self.unjudged or self.suspended:
+            return []
+        if placement.market_reference(self, symbol, ts_ms) is None:
+            return []
+        events = self._durably(
+            lambda events: placement.judge_at_first_price(self, symbol, ts_ms, events)
+        )[1]
+        self.unjudged.discard(symbol)
+        return events
 
     def on_book(self, symbol: str, book: OrderBook | None, ts_ms: int) -> list[AccountEvent]:
         """The engine's local order book of ``symbol`` changed (a diff applied, or a
@@ -629,8 +653,9 @@ class Account:
         else:
             depth.changed(ts_ms)
         store = self.store
+        judged = self._judged(symbol, ts_ms) if self.unjudged else []
         if self.suspended or not (store.has_waiting or store.wants_liquidity(symbol)):
-            return []
+            return judged
 
         def fill(events: list[AccountEvent]) -> None:
             if store.has_waiting:
@@ -640,7 +665,7 @@ class Account:
             if store.wants_liquidity(symbol):
                 execution.fill_from_book(self, symbol, ts_ms, events)
 
-        return self._durably(fill)[1]
+        return judged + self._durably(fill)[1]
 
     def expire(self, now_ms: int) -> list[AccountEvent]:
         """Expire the market orders whose wait for a fresh price is over (the engine

@@ -25,7 +25,8 @@ import msgspec
 from workspace.market.exchange_info import SymbolInfo
 from workspace.trading import execution, exits, fills, rules
 from workspace.trading.depth import DOWN, Depth
-from workspace.trading.groups import bracket_legs, oco_legs
+from workspace.trading.events import AccountEvent
+from workspace.trading.groups import bracket_legs, finish, oco_legs
 from workspace.trading.order_state import OrderStatus
 from workspace.trading.order_store import exchange_orders
 from workspace.trading.orders import LegRole, Order
@@ -149,6 +150,8 @@ def prepare(
     order = _holding(acct, order, closing)
     order, refusal = _funds(acct, order, ts_ms, closing)
     if refusal is None:
+        if reference is None and info is not None:
+            acct.unjudged.add(order.symbol)  # judged at the symbol's first price
         return _queued(acct, order, ts_ms), None
     return _unstarted(order), refusal
 
@@ -674,6 +677,33 @@ def market_reference(acct: Account, symbol: str, ts_ms: int) -> Decimal | None:
     if bid is None or ask is None:
         return None
     return (bid[0] + ask[0]) / 2
+
+
+def judge_at_first_price(
+    acct: Account, symbol: str, ts_ms: int, events: list[AccountEvent]
+) -> None:
+    """``symbol`` has its first price: the open orders it had were accepted without
+    being judged against the market (PERCENT_PRICE, a market order's MIN_NOTIONAL, a
+    stop's side of the market, a post-only that would take), as Binance judges every
+    order.  One it would have refused ends EXPIRED with the code it would have given,
+    "... (at its first price)"."""
+    info = acct.rules.lookup(symbol)
+    reference = market_reference(acct, symbol, ts_ms)
+    if not isinstance(info, SymbolInfo) or reference is None:
+        return
+    for order in acct.store.open_on(symbol):
+        if order.filled_quantity or order.triggered:
+            continue  # (it acted on a price already)
+        refusal = (
+            _filters(acct, info, order, reference, None)
+            or _against_market(acct, order, reference, info)
+            or _would_take(acct, order, ts_ms, info)
+        )
+        if refusal is not None:
+            reason = f"{refusal.reason} (at its first price)"
+            acct.emit_order(
+                finish(order, S.EXPIRED, ts_ms, reason, refusal.code.value), ts_ms, events
+            )
 
 
 def notional_at_first_price(acct: Account, order: Order, ts_ms: int) -> Refusal | None:
