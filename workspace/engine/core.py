@@ -98,7 +98,7 @@ from workspace.protocol.outbox import Outbox
 from workspace.session import Listener, Message
 from workspace.trading.account import Account
 from workspace.trading.events import AccountEvent, FillEvent, OrderEvent, PositionEvent
-from workspace.trading.execution import can_execute_now, market_price
+from workspace.trading.execution import can_execute_now
 from workspace.trading.order_state import OrderStatus, is_final
 from workspace.trading.orders import Order
 from workspace.trading.placement import market_reference
@@ -1394,10 +1394,7 @@ class Engine:
 
     def _has_fresh_market(self, name: str) -> bool:
         now = self.clock.time_ms()
-        account = self.account
-        return account.depth_for(name, now) is not None or any(
-            market_price(account, name, side, now) is not None for side in Side
-        )
+        return any(can_execute_now(self.account, name, side, now) for side in Side)
 
     def _first_market_wanted(self, request: OrderRequest) -> tuple[str, Callable[[], bool]] | None:
         """The symbol ``request`` must wait for, and when it may stop waiting; None
