@@ -19,10 +19,10 @@ from workspace.trading.config import AccountConfig
 from .conftest import make_workspace
 
 
-async def next_message(queue: asyncio.Queue[Message], kind: str) -> Message:
+async def next_message(queue: asyncio.Queue[Message], kind: str, **match: object) -> Message:
     while True:
         message = await asyncio.wait_for(queue.get(), timeout=10)
-        if message["type"] == kind:
+        if message["type"] == kind and all(message.get(k) == v for k, v in match.items()):
             return message
 
 
@@ -323,5 +323,35 @@ async def test_subscribing_to_a_silent_symbol_returns_after_the_wait_and_says_so
             assert await ws.subscribe("ETHUSDT") == ["ETHUSDT"]
         assert "no price of ETHUSDT arrived within 0.3 s of subscribing" in caplog.text
         assert "ETHUSDT" in streaming(ws)
+    finally:
+        await ws.stop()
+
+
+async def test_while_the_feed_is_down_an_order_is_placed_at_once_and_judged_later(
+    tmp_path: Path,
+) -> None:
+    """No price is on its way while the feed reconnects: the order is not held for
+    market_wait_ms (it was); it is placed and judged at the symbol's first price."""
+    ws = make_workspace(tmp_path / "j.sqlite", account=AccountConfig(market_wait_ms=60_000))
+    await ws.start()
+    try:
+        messages: asyncio.Queue[Message] = asyncio.Queue()
+        ws.engine.subscribe_messages(listener=messages.put_nowait)
+        assert ws.simulator is not None
+        await ws.simulator.refuse_connections(60)
+        await ws.simulator.drop_connections()
+        await next_message(messages, "STATUS", feed="reconnecting")
+        reply = await asyncio.wait_for(
+            place(ws, side="BUY", type="LIMIT", quantity="0.1", price="100"), 10
+        )
+        assert reply["order"]["status"] == "NEW"
+        await ws.simulator.refuse_connections(0)
+        expired = await next_message(messages, "ORDER_UPDATE")
+        while expired["order"]["status"] == "NEW":  # its own NEW, published
+            expired = await next_message(messages, "ORDER_UPDATE")
+        assert (expired["order"]["status"], expired["order"]["reason_code"]) == (
+            "EXPIRED",
+            "PERCENT_PRICE",
+        )
     finally:
         await ws.stop()

@@ -1401,6 +1401,8 @@ class Engine:
         when it has what it needs now."""
         if self._feed is None or not self._running or self.inline:
             return None
+        if self._feed_state != "connected":
+            return None  # no price is on its way: placed now, judged at the first one
         try:
             name = self.normalize(request.symbol)
         except InvalidSymbol:
