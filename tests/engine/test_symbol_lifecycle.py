@@ -321,7 +321,7 @@ async def test_subscribing_to_a_silent_symbol_returns_after_the_wait_and_says_so
         await ws.simulator.stall(60)
         with caplog.at_level(logging.WARNING, logger="workspace"):
             assert await ws.subscribe("ETHUSDT") == ["ETHUSDT"]
-        assert "no price of ETHUSDT arrived within 0.3 s of subscribing" in caplog.text
+        assert "no price of ETHUSDT yet (within 0.3 s of subscribing)" in caplog.text
         assert "ETHUSDT" in streaming(ws)
     finally:
         await ws.stop()
@@ -353,5 +353,24 @@ async def test_while_the_feed_is_down_an_order_is_placed_at_once_and_judged_late
             "EXPIRED",
             "PERCENT_PRICE",
         )
+    finally:
+        await ws.stop()
+
+
+async def test_subscribing_while_the_feed_is_down_returns_at_once_and_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ws = make_workspace(tmp_path / "j.sqlite", account=AccountConfig(market_wait_ms=60_000))
+    await ws.start()
+    try:
+        messages: asyncio.Queue[Message] = asyncio.Queue()
+        ws.engine.subscribe_messages(listener=messages.put_nowait)
+        assert ws.simulator is not None
+        await ws.simulator.refuse_connections(60)
+        await ws.simulator.drop_connections()
+        await next_message(messages, "STATUS", feed="reconnecting")
+        with caplog.at_level(logging.WARNING, logger="workspace"):
+            assert await asyncio.wait_for(ws.subscribe("ETHUSDT"), 10) == ["ETHUSDT"]
+        assert "no price of ETHUSDT yet (the feed is reconnecting)" in caplog.text
     finally:
         await ws.stop()

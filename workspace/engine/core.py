@@ -1381,7 +1381,10 @@ class Engine:
 
     async def first_prices(self, names: Collection[str], timeout_s: float) -> list[str]:
         """Wait until each of ``names`` (streamed symbols) has a fresh price or book,
-        at most ``timeout_s`` in all; returns those still without one."""
+        at most ``timeout_s`` in all (not at all while the feed is down: none is on its
+        way); returns those still without one."""
+        if self._feed_state != "connected":
+            timeout_s = 0.0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         for name in names:

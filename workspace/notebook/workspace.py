@@ -722,10 +722,12 @@ class Workspace(OrderMethods):
             silent = await engine.first_prices(new, wait_s)
             if silent and engine.running:
                 log.warning(
-                    "no price of %s arrived within %g s of subscribing: an order placed now "
-                    "waits for one (a market order) or is not judged against the market",
+                    "no price of %s yet (%s): an order placed now waits for one (a market "
+                    "order) or is judged against the market at the first one",
                     ", ".join(silent),
-                    wait_s,
+                    f"within {wait_s:g} s of subscribing"
+                    if engine.feed_state == "connected"
+                    else f"the feed is {engine.feed_state}",
                 )
         return names
 
