@@ -156,3 +156,16 @@ def test_orders_placed_once_the_symbol_has_a_price_are_not_judged_again() -> Non
     events = s.trades("500000.00")  # now 96,000 is below the band's 0.2x
     assert s.order(placed.id).status is OrderStatus.NEW
     assert not [e for e in events if e.kind == "order"]
+
+
+def test_a_market_order_judged_at_placement_is_not_judged_again_when_it_fills() -> None:
+    """Placed on a stale price (judged then: 10.67 USDT), it waits for a fresh one and
+    fills there even though its value at that price (9.9 USDT) is under the minimum:
+    Binance judges an order once, when it is placed."""
+    s = Script(binance=True)
+    s.trades("97000.00")
+    s.t += 60_000  # the price is stale now: a market order waits for a fresh one
+    order, _ = s.place(market("0.00011"))
+    assert order.status is OrderStatus.NEW
+    s.trades("90000.00")
+    assert s.order(order.id).status is OrderStatus.FILLED

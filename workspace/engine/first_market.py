@@ -1,9 +1,11 @@
-"""Waiting for a symbol's first market data: an order that must be sized against the
-market at once (a MARKET order by its quote quantity) on a symbol the engine does not
-follow yet waits for its first fresh price or book instead of being refused for having
-none.  The engine wakes the waiters of a symbol whenever data of it reaches the account;
-each waiter then asks its own question again (a price may arrive that is still not
-enough, e.g. a ticker without the side it needs)."""
+"""Waiting for a symbol's first market data.  The exchange judges every order against
+the market (PERCENT_PRICE, a market order's MIN_NOTIONAL, a stop's side of it), and a
+MARKET order by its quote quantity is sized against it at once: an order on a symbol
+the engine does not follow yet waits for the symbol's first price or book before it is
+placed (``Engine.market_for``), and an awaited ``ws.subscribe`` returns once its symbols
+have one (``Engine.first_prices``).  The engine wakes the waiters of a symbol whenever
+data of it reaches the account; each waiter then asks its own question again (a price
+may arrive that is still not enough, e.g. a ticker without the side it needs)."""
 
 from __future__ import annotations
 

@@ -302,15 +302,6 @@ def fill_waiting(acct: Account, symbol: str, ts_ms: int, events: list[AccountEve
         price = market_price(acct, symbol, order.side, ts_ms)
         if price is None and acct.depth_for(symbol, ts_ms) is None:
             continue
-        from workspace.trading.placement import notional_at_first_price
-
-        refusal = notional_at_first_price(acct, order, ts_ms)
-        if refusal is not None:
-            # Binance would have refused it; it was accepted only for want of a price
-            reason = f"{refusal.reason} (at its first price)"
-            done = finish(order, S.EXPIRED, ts_ms, reason, refusal.code.value)
-            acct.emit_order(done, ts_ms, events)
-            continue
         entry = order.leg_by_role(LegRole.ENTRY) if order.legs else None
         take(acct, order, entry, ts_ms, events, limit=None, fallback=price)
 

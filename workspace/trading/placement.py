@@ -706,20 +706,6 @@ def judge_at_first_price(
             )
 
 
-def notional_at_first_price(acct: Account, order: Order, ts_ms: int) -> Refusal | None:
-    """A market order placed before its symbol had any price was not judged against
-    MIN_NOTIONAL / NOTIONAL (nothing to value it at): it is, as it first executes."""
-    info = acct.rules.lookup(order.symbol)
-    reference = market_reference(acct, order.symbol, ts_ms)
-    if not isinstance(info, SymbolInfo) or reference is None:
-        return None
-    for leg in leg_checks(order, reference):
-        refusal = rules.notional(info, leg)
-        if refusal is not None:
-            return refusal
-    return None
-
-
 def _no_data(acct: Account, order: Order, ts_ms: int) -> str:
     quote = acct.quote_for(order.symbol)
     if quote is None or quote.last is None:

@@ -75,7 +75,7 @@ def check(info: SymbolInfo, leg: LegCheck, reference: Decimal | None) -> Refusal
     # (a filter with nothing to look at is not called: a MARKET order carries no price
     # level, no limit and no trailing delta, and every order passes through here)
     refusal = _price_filter(info, leg) if leg.prices else None
-    refusal = refusal or _lot_size(info, leg) or notional(info, leg)
+    refusal = refusal or _lot_size(info, leg) or _notional(info, leg)
     if refusal is None and leg.limit is not None and reference is not None:
         refusal = _percent_price(info, leg, reference)
     if refusal is None and leg.trailing_bips is not None:
@@ -163,9 +163,7 @@ def _lot(
     return None
 
 
-def notional(info: SymbolInfo, leg: LegCheck) -> Refusal | None:
-    """MIN_NOTIONAL / NOTIONAL: ``leg``'s value at its ``notional_price`` (none: not
-    judged; a market order placed before any price is judged when it first executes)."""
+def _notional(info: SymbolInfo, leg: LegCheck) -> Refusal | None:
     price = leg.notional_price
     if price is None:
         return None
