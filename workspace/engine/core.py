@@ -1381,9 +1381,10 @@ class Engine:
 
     async def first_prices(self, names: Collection[str], timeout_s: float) -> list[str]:
         """Wait until each of ``names`` (streamed symbols) has a fresh price or book,
-        at most ``timeout_s`` in all (not at all while the feed is down: none is on its
-        way); returns those still without one."""
-        if self._feed_state != "connected":
+        at most ``timeout_s`` in all (not at all while the feed reconnects: none is on
+        its way); returns those still without one.  (At start the
+        feed is ``down`` until it first connects, and the first prices follow.)"""
+        if self._feed_state == "reconnecting":
             timeout_s = 0.0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
@@ -1404,8 +1405,8 @@ class Engine:
         when it has what it needs now."""
         if self._feed is None or not self._running or self.inline:
             return None
-        if self._feed_state != "connected":
-            return None  # no price is on its way: placed now, judged at the first one
+        if self._feed_state == "reconnecting":
+            return None  # an outage: placed now, judged at the symbol's first price
         try:
             name = self.normalize(request.symbol)
         except InvalidSymbol:
