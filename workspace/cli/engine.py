@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 from typing import TYPE_CHECKING
 
-from workspace.cli.args import log_level, positive_seconds
+from workspace.cli.args import positive_seconds
 from workspace.cli.process import (
+    add_log_level,
     add_sim_rate,
+    configure_logging,
     run_command,
     sim_config,
     stop_signals,
@@ -67,13 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "when it has not renewed its lease for this long: one killed with -9 "
         "(default %(default)s)",
     )
-    parser.add_argument(
-        "--log-level", type=log_level, default="WARNING", help="logging level (default WARNING)"
-    )
+    add_log_level(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args)
     return run_command("engine", _run(args), bus=args.bus)
 
 

@@ -6,13 +6,14 @@ close every connection (clients reconnect to another gateway and resume)."""
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
-from workspace.cli.args import count, log_level, port, positive_seconds
+from workspace.cli.args import count, port, positive_seconds
 from workspace.cli.process import (
     add_connection_caps,
+    add_log_level,
+    configure_logging,
     run_command,
     server_limits,
     server_security,
@@ -54,15 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="seconds to wait for an engine's reply",
     )
-    parser.add_argument(
-        "--log-level", type=log_level, default="WARNING", help="logging level (default WARNING)"
-    )
+    add_log_level(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from workspace.server.auth import is_loopback
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args)
     if args.users and args.token:
         print("--users: tokens come from the users file (no --token)", file=sys.stderr)
         return 2

@@ -7,12 +7,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
-from workspace.cli.args import positive_seconds
+from workspace.cli.args import log_level, positive_seconds
 from workspace.errors import WorkspaceError
 from workspace.server import ServerLimits
 
@@ -72,6 +73,18 @@ def stop_signals() -> Iterator[asyncio.Event]:
     finally:
         for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
+
+
+def add_log_level(parser: argparse.ArgumentParser) -> None:
+    """``--log-level`` of ``serve``, ``gateway`` and ``engine`` (checked by the parser)."""
+    parser.add_argument(
+        "--log-level", type=log_level, default="WARNING", help="logging level (default WARNING)"
+    )
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    """Log at ``--log-level`` to stderr, in the server commands' one format."""
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
 
 
 def add_connection_caps(parser: argparse.ArgumentParser) -> None:

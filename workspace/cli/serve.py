@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 
-from workspace.cli.args import log_level, port
+from workspace.cli.args import port
 from workspace.cli.process import (
     add_connection_caps,
+    add_log_level,
     add_sim_rate,
+    configure_logging,
     run_command,
     server_limits,
     server_security,
@@ -85,13 +86,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-compression", action="store_true", help="do not negotiate permessage-deflate"
     )
-    parser.add_argument(
-        "--log-level", type=log_level, default="WARNING", help="logging level (default WARNING)"
-    )
+    add_log_level(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args)
     if args.users and (args.token or args.balance):
         print(
             "--users: tokens and balances come from the users file (no --token, --balance)",
