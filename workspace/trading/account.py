@@ -622,12 +622,11 @@ class Account:
         one (the symbol then leaves ``unjudged``)."""
         if symbol not in self.unjudged or self.suspended:
             return []
-        if placement.market_reference(self, symbol, ts_ms) is None:
-            return []
-        events = self._durably(
+        judged, events = self._durably(
             lambda events: placement.judge_at_first_price(self, symbol, ts_ms, events)
-        )[1]
-        self.unjudged.discard(symbol)
+        )
+        if judged:
+            self.unjudged.discard(symbol)
         return events
 
     def on_book(self, symbol: str, book: OrderBook | None, ts_ms: int) -> list[AccountEvent]:

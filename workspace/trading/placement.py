@@ -681,16 +681,18 @@ def market_reference(acct: Account, symbol: str, ts_ms: int) -> Decimal | None:
 
 def judge_at_first_price(
     acct: Account, symbol: str, ts_ms: int, events: list[AccountEvent]
-) -> None:
-    """``symbol`` has its first price: the open orders it had were accepted without
-    being judged against the market (PERCENT_PRICE, a market order's MIN_NOTIONAL, a
-    stop's side of the market, a post-only that would take), as Binance judges every
-    order.  One it would have refused ends EXPIRED with the code it would have given,
-    "... (at its first price)"."""
-    info = acct.rules.lookup(symbol)
+) -> bool:
+    """Once ``symbol`` has its first price, judge the open orders it had, accepted
+    without being judged against the market (PERCENT_PRICE, a market order's
+    MIN_NOTIONAL, a stop's side of the market, a post-only that would take), as Binance
+    judges every order.  One it would have refused ends EXPIRED with the code it would
+    have given, "... (at its first price)".  False while there is no price yet."""
     reference = market_reference(acct, symbol, ts_ms)
-    if not isinstance(info, SymbolInfo) or reference is None:
-        return
+    if reference is None:
+        return False
+    info = acct.rules.lookup(symbol)
+    if not isinstance(info, SymbolInfo):
+        return True  # no rules to judge by: nothing more to wait for
     for order in acct.store.open_on(symbol):
         if order.filled_quantity or order.triggered:
             continue  # (it acted on a price already)
@@ -704,6 +706,7 @@ def judge_at_first_price(
             acct.emit_order(
                 finish(order, S.EXPIRED, ts_ms, reason, refusal.code.value), ts_ms, events
             )
+    return True
 
 
 def _no_data(acct: Account, order: Order, ts_ms: int) -> str:
