@@ -1381,20 +1381,27 @@ class Engine:
 
     async def first_prices(self, names: Collection[str], timeout_s: float) -> list[str]:
         """Wait until each of ``names`` (streamed symbols) has a fresh price or book,
-        at most ``timeout_s`` in all (not at all while the feed reconnects: none is on
-        its way); returns those still without one.  (At start the
-        feed is ``down`` until it first connects, and the first prices follow.)"""
-        if self._feed_state == "reconnecting":
+        at most ``timeout_s`` in all (not at all while none is on its way); returns
+        those still without one."""
+        if not self._prices_on_their_way():
             timeout_s = 0.0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
+        silent: list[str] = []
         for name in names:
 
             def ready(name: str = name) -> bool:
                 return self._has_fresh_market(name)
 
-            await self._first_market.wait(name, ready, max(0.0, deadline - loop.time()))
-        return [name for name in names if not self._has_fresh_market(name)]
+            if not await self._first_market.wait(name, ready, max(0.0, deadline - loop.time())):
+                silent.append(name)
+        return silent
+
+    def _prices_on_their_way(self) -> bool:
+        """False while the feed reconnects after an outage: a wait for a first price
+        would only run out.  (At start the feed is ``down`` until it first connects,
+        and its first prices follow.)"""
+        return self._feed_state != "reconnecting"
 
     def _has_fresh_market(self, name: str) -> bool:
         now = self.clock.time_ms()
@@ -1405,8 +1412,8 @@ class Engine:
         when it has what it needs now."""
         if self._feed is None or not self._running or self.inline:
             return None
-        if self._feed_state == "reconnecting":
-            return None  # an outage: placed now, judged at the symbol's first price
+        if not self._prices_on_their_way():
+            return None  # placed now, judged at the symbol's first price
         try:
             name = self.normalize(request.symbol)
         except InvalidSymbol:
