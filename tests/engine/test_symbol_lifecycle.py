@@ -6,8 +6,9 @@ Embedded simulator, real sockets.  Each wait is for an event, with a timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,35 @@ def streaming(ws: Workspace) -> frozenset[str]:
 
 async def place(ws: Workspace, **fields: object) -> Message:
     return await ws.request({"action": "place_order", "symbol": "ETHUSDT", **fields})
+
+
+@contextlib.asynccontextmanager
+async def waiting_up_to(tmp_path: Path, market_wait_ms: int) -> AsyncIterator[Workspace]:
+    """A started workspace whose orders wait at most ``market_wait_ms`` for a price."""
+    ws = make_workspace(tmp_path / "j.sqlite", account=AccountConfig(market_wait_ms=market_wait_ms))
+    await ws.start()
+    try:
+        yield ws
+    finally:
+        await ws.stop()
+
+
+async def silence(ws: Workspace) -> None:
+    """The exchange sends no market data (connections and replies go on)."""
+    assert ws.simulator is not None
+    await ws.simulator.stall(60)
+
+
+async def outage(ws: Workspace) -> asyncio.Queue[Message]:
+    """The feed's connection is lost and new ones refused; returns the engine's
+    messages from then on (the feed says ``reconnecting`` first)."""
+    messages: asyncio.Queue[Message] = asyncio.Queue()
+    ws.engine.subscribe_messages(listener=messages.put_nowait)
+    assert ws.simulator is not None
+    await ws.simulator.refuse_connections(60)
+    await ws.simulator.drop_connections()
+    await next_message(messages, "STATUS", feed="reconnecting")
+    return messages
 
 
 async def test_a_closed_position_releases_its_symbol_when_nobody_else_needs_it(
@@ -226,42 +256,32 @@ async def test_a_quote_sized_order_whose_symbol_sends_nothing_is_refused_after_t
 ) -> None:
     """The wait is bounded by market_wait_ms: on a silent exchange the order is refused
     NO_MARKET_DATA as before, and the symbol it followed for the wait is let go."""
-    ws = make_workspace(tmp_path / "j.sqlite", account=AccountConfig(market_wait_ms=300))
-    await ws.start()
-    try:
-        assert ws.simulator is not None
-        await ws.simulator.stall(60)
+    async with waiting_up_to(tmp_path, 300) as ws:
+        await silence(ws)
         reply = await place(ws, side="BUY", type="MARKET", quote_quantity="50")
         assert reply["order"]["status"] == "REJECTED"
         assert reply["order"]["reason_code"] == "NO_MARKET_DATA"
         await ws.engine.symbols_settled()
         assert "ETHUSDT" not in streaming(ws)
-    finally:
-        await ws.stop()
 
 
 async def test_a_quote_sized_order_waiting_when_the_engine_stops_is_answered_and_not_placed(
     tmp_path: Path,
 ) -> None:
-    ws = make_workspace(tmp_path / "j.sqlite", account=AccountConfig(market_wait_ms=60_000))
-    await ws.start()
-    engine = ws.engine
     waiting = asyncio.Event()
-    first_market = engine._first_market
-    wait = first_market.wait
+    async with waiting_up_to(tmp_path, 60_000) as ws:
+        engine = ws.engine
+        first_market = engine._first_market
+        wait = first_market.wait
 
-    async def noted(symbol: str, ready: Callable[[], bool], timeout_s: float) -> bool:
-        waiting.set()
-        return await wait(symbol, ready, timeout_s)
+        async def noted(symbol: str, ready: Callable[[], bool], timeout_s: float) -> bool:
+            waiting.set()
+            return await wait(symbol, ready, timeout_s)
 
-    first_market.wait = noted  # type: ignore[method-assign]
-    try:
-        assert ws.simulator is not None
-        await ws.simulator.stall(60)
+        first_market.wait = noted  # type: ignore[method-assign]
+        await silence(ws)
         reply = asyncio.ensure_future(place(ws, side="BUY", type="MARKET", quote_quantity="50"))
         await asyncio.wait_for(waiting.wait(), 10)
-    finally:
-        await ws.stop()
     answer = await asyncio.wait_for(reply, 10)  # not the 60 s wait
     assert (answer["type"], answer["code"]) == ("ERROR", "ENGINE_UNAVAILABLE")
     assert "nothing was placed" in answer["message"]
@@ -314,17 +334,12 @@ async def test_an_awaited_subscribe_returns_with_a_price_an_order_can_be_sized_a
 async def test_subscribing_to_a_silent_symbol_returns_after_the_wait_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    ws = make_workspace(tmp_path / "j.sqlite", account=AccountConfig(market_wait_ms=300))
-    await ws.start()
-    try:
-        assert ws.simulator is not None
-        await ws.simulator.stall(60)
+    async with waiting_up_to(tmp_path, 300) as ws:
+        await silence(ws)
         with caplog.at_level(logging.WARNING, logger="workspace"):
             assert await ws.subscribe("ETHUSDT") == ["ETHUSDT"]
         assert "no price of ETHUSDT yet (within 0.3 s of subscribing)" in caplog.text
         assert "ETHUSDT" in streaming(ws)
-    finally:
-        await ws.stop()
 
 
 async def test_while_the_feed_is_down_an_order_is_placed_at_once_and_judged_later(
@@ -332,19 +347,13 @@ async def test_while_the_feed_is_down_an_order_is_placed_at_once_and_judged_late
 ) -> None:
     """No price is on its way while the feed reconnects: the order is not held for
     market_wait_ms (it was); it is placed and judged at the symbol's first price."""
-    ws = make_workspace(tmp_path / "j.sqlite", account=AccountConfig(market_wait_ms=60_000))
-    await ws.start()
-    try:
-        messages: asyncio.Queue[Message] = asyncio.Queue()
-        ws.engine.subscribe_messages(listener=messages.put_nowait)
-        assert ws.simulator is not None
-        await ws.simulator.refuse_connections(60)
-        await ws.simulator.drop_connections()
-        await next_message(messages, "STATUS", feed="reconnecting")
+    async with waiting_up_to(tmp_path, 60_000) as ws:
+        messages = await outage(ws)
         reply = await asyncio.wait_for(
             place(ws, side="BUY", type="LIMIT", quantity="0.1", price="100"), 10
         )
         assert reply["order"]["status"] == "NEW"
+        assert ws.simulator is not None
         await ws.simulator.refuse_connections(0)
         expired = await next_message(messages, "ORDER_UPDATE")
         while expired["order"]["status"] == "NEW":  # its own NEW, published
@@ -353,24 +362,13 @@ async def test_while_the_feed_is_down_an_order_is_placed_at_once_and_judged_late
             "EXPIRED",
             "PERCENT_PRICE",
         )
-    finally:
-        await ws.stop()
 
 
 async def test_subscribing_while_the_feed_is_down_returns_at_once_and_says_why(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    ws = make_workspace(tmp_path / "j.sqlite", account=AccountConfig(market_wait_ms=60_000))
-    await ws.start()
-    try:
-        messages: asyncio.Queue[Message] = asyncio.Queue()
-        ws.engine.subscribe_messages(listener=messages.put_nowait)
-        assert ws.simulator is not None
-        await ws.simulator.refuse_connections(60)
-        await ws.simulator.drop_connections()
-        await next_message(messages, "STATUS", feed="reconnecting")
+    async with waiting_up_to(tmp_path, 60_000) as ws:
+        await outage(ws)
         with caplog.at_level(logging.WARNING, logger="workspace"):
             assert await asyncio.wait_for(ws.subscribe("ETHUSDT"), 10) == ["ETHUSDT"]
         assert "no price of ETHUSDT yet (the feed is reconnecting)" in caplog.text
-    finally:
-        await ws.stop()
