@@ -71,6 +71,88 @@ async def test_no_engine_is_a_clear_error_and_the_late_command_is_never_executed
         await client.stop()
 
 
+async def test_a_waiting_command_holds_up_its_own_users_next_command_only(
+    redis_server: LocalRedis,
+) -> None:
+    """Account commands ran one at a time for every user of a shard: an order waiting
+    for its symbol's first price would have held up everyone.  Now each user's commands
+    keep their order and other users' run meanwhile."""
+    release = asyncio.Event()
+    started = asyncio.Event()
+    log: list[str] = []
+
+    async def handler(command: BusCommand) -> Reply:
+        log.append(f"{command.user}:{command.action}")
+        if command.action == "wait":
+            started.set()
+            await release.wait()
+            log.append("alice:waited")
+        return Reply(command.action)
+
+    client = CommandClient(redis_server.url, KEYS, "gw1", timeout_s=10)
+    await client.start()
+    stream = KEYS.commands(0)
+
+    async def in_stream(count: int) -> None:
+        async with asyncio.timeout(5):
+            while await client._redis.xlen(stream) < count:
+                pass  # each look is a round trip to redis-server
+
+    waiting = asyncio.create_task(client.call(stream, "wait", user="alice"))
+    await in_stream(1)
+    after = asyncio.create_task(client.call(stream, "after", user="alice"))
+    await in_stream(2)  # both are in the stream before the engine reads either
+    consumer = CommandConsumer(redis_server.url, KEYS, [stream], "shard-0", handler)
+    consumer.start()
+    try:
+        await asyncio.wait_for(started.wait(), 5)
+        assert await client.call(stream, "other", user="bob") == "other"
+        assert log == ["alice:wait", "bob:other"]  # alice's next command waits its turn
+        release.set()
+        assert list(await asyncio.wait_for(asyncio.gather(waiting, after), 5)) == ["wait", "after"]
+        assert log == ["alice:wait", "bob:other", "alice:waited", "alice:after"]
+    finally:
+        await consumer.close()
+        await client.stop()
+
+
+async def test_a_command_under_way_is_not_started_again_when_the_consumer_reads_anew(
+    redis_server: LocalRedis,
+) -> None:
+    """Redis restarts while a command waits: the consumer reconnects and first reads
+    its pending commands again, the waiting one among them.  It must not run twice (an
+    order placed twice)."""
+    release = asyncio.Event()
+    started = asyncio.Event()
+    seen: list[tuple[str, bool]] = []
+
+    async def handler(command: BusCommand) -> Reply:
+        seen.append((command.action, command.redelivered))
+        if command.action == "wait":
+            started.set()
+            await release.wait()
+        return Reply(command.action)
+
+    client = CommandClient(redis_server.url, KEYS, "gw1", timeout_s=30)
+    await client.start()
+    stream = KEYS.commands(0)
+    consumer = CommandConsumer(redis_server.url, KEYS, [stream], "shard-0", handler)
+    consumer.start()
+    try:
+        waiting = asyncio.create_task(client.call(stream, "wait", user="alice"))
+        await asyncio.wait_for(started.wait(), 5)
+        await redis_server.stop()
+        await redis_server.start()  # the append-only file keeps the pending command
+        # answered: the consumer is reading again, its pending commands read first
+        assert await client.call(stream, "other", user="bob") == "other"
+        release.set()
+        assert await asyncio.wait_for(waiting, 10) == "wait"
+        assert seen == [("wait", False), ("other", False)]
+    finally:
+        await consumer.close()
+        await client.stop()
+
+
 async def test_a_command_taken_by_an_engine_that_died_is_read_again_by_its_successor(
     redis_server: LocalRedis,
 ) -> None:

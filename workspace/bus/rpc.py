@@ -54,6 +54,8 @@ REPLIES_MAXLEN = 10_000
 REPLIES_TTL_S = 120
 HEARTBEAT_TTL_MS = 10_000
 READ_COUNT = 256
+IN_FLIGHT = 1024
+"""Commands a consumer runs at once, at most (the rest wait in the stream)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,9 +247,12 @@ class CommandConsumer:
     """An engine's side: reads ``streams`` as consumer ``consumer`` of the group
     ``engine`` and answers each command with ``handler``'s reply.
 
-    ``sequential``: commands run one after the other (account commands: a cancel must
-    not overtake its place); otherwise each runs in a task of its own (market-side
-    commands: a slow SUBSCRIBE must not hold up the others)."""
+    ``sequential``: each user's commands run one after the other, in the order they
+    were sent (account commands: a cancel must not overtake its place), and different
+    users' side by side (an order waiting for its symbol's first price holds up its own
+    user's next commands only); otherwise every command runs as soon as it is read
+    (market-side commands: a slow SUBSCRIBE must not hold up the others).  At most
+    ``IN_FLIGHT`` commands run at once: the consumer reads more as they finish."""
 
     def __init__(
         self,
@@ -270,6 +275,12 @@ class CommandConsumer:
         self._redis: Redis = open_redis(url)
         self._reader: Redis = open_redis(url)
         self._tasks: set[asyncio.Task[None]] = set()
+        # each user's last command under way: the next one runs after it
+        self._last_of: dict[str | None, asyncio.Task[None]] = {}
+        # (stream, entry id) of the commands under way: a read of the pending entries
+        # (after a lost connection, a reply not written) must not start them again
+        self._in_flight: set[tuple[str, str]] = set()
+        self._read_pending_again = False
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.executed = 0
@@ -284,15 +295,32 @@ class CommandConsumer:
         return self._task
 
     async def close(self) -> None:
-        """Stop reading; commands under way finish (their replies are written)."""
+        """Stop reading; commands under way finish (their replies are written), for 5 s:
+        one still waiting then (an order waiting for a first price) is cancelled
+        unanswered and unacknowledged, so it is read again, or dropped once its
+        deadline has passed, when the engine comes back."""
         self._stopping = True
         task, self._task = self._task, None
         await stop_loop(task, self._reader)
         if self._tasks:
-            await asyncio.wait(self._tasks, timeout=5)
+            _, late = await asyncio.wait(self._tasks, timeout=5)
+            for waiting in late:
+                waiting.cancel()
+            if late:
+                await asyncio.wait(late)
         await close_quietly(self._redis)
 
     async def _consume(self) -> None:
+        try:
+            await self._consume_streams()
+        except asyncio.CancelledError:
+            # stopped abruptly (not by ``close``): its commands end with it, unanswered
+            # and unacknowledged, as when the engine dies
+            for task in self._tasks:
+                task.cancel()
+            raise
+
+    async def _consume_streams(self) -> None:
         for stream in self.streams:
             try:
                 await self._redis.xgroup_create(stream, ENGINE_GROUP, id="0", mkstream=True)
@@ -302,6 +330,9 @@ class CommandConsumer:
         # Commands this consumer took before a crash (or a lost connection) first.
         await self._read({stream: "0" for stream in self.streams}, redelivered=True)
         while not self._stopping:
+            if self._read_pending_again:
+                self._read_pending_again = False
+                await self._read({stream: "0" for stream in self.streams}, redelivered=True)
             await self._read({stream: ">" for stream in self.streams}, redelivered=False)
 
     async def _read(self, ids: dict[str, str], *, redelivered: bool) -> None:
@@ -324,6 +355,8 @@ class CommandConsumer:
             for stream, entry_id, fields in items:
                 if redelivered:
                     ids[stream] = entry_id.decode()
+                    if (stream, entry_id.decode()) in self._in_flight:
+                        continue
                 if not fields:  # trimmed away while pending
                     await self._redis.xack(stream, ENGINE_GROUP, entry_id)
                     continue
@@ -331,16 +364,43 @@ class CommandConsumer:
                 if command is None:
                     await self._redis.xack(stream, ENGINE_GROUP, entry_id)
                     continue
-                if self.sequential:
-                    await self._execute(command)
-                else:
-                    task = asyncio.get_running_loop().create_task(
-                        self._execute(command), name=f"bus.command.{command.action}"
-                    )
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                while len(self._tasks) >= IN_FLIGHT:
+                    await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                self._start(command)
             if not redelivered:
                 return
+
+    def _start(self, command: BusCommand) -> None:
+        before = self._last_of.get(command.user) if self.sequential else None
+        task = asyncio.get_running_loop().create_task(
+            self._execute_after(before, command), name=f"bus.command.{command.action}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        entry = (command.stream, command.entry_id)
+        self._in_flight.add(entry)
+        task.add_done_callback(lambda _: self._in_flight.discard(entry))
+        if self.sequential:
+            user = command.user
+            self._last_of[user] = task
+
+            def done(finished: asyncio.Task[None]) -> None:
+                if self._last_of.get(user) is finished:
+                    del self._last_of[user]
+
+            task.add_done_callback(done)
+
+    async def _execute_after(self, before: asyncio.Task[None] | None, command: BusCommand) -> None:
+        if before is not None:
+            await asyncio.wait((before,))  # its outcome is its own: it answered already
+        try:
+            await self._execute(command)
+        except Exception as error:
+            raise_if_cancelled(error)
+            # the reply was not written (Redis went away): the command is still pending,
+            # and is read again (redelivered: the journal's note keeps an order once)
+            _log.warning("the reply to %s was not written: %s", command.action, error)
+            self._read_pending_again = True
 
     async def _execute(self, command: BusCommand) -> None:
         if command.deadline_ms < time.time() * 1000:
