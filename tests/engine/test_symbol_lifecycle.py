@@ -289,6 +289,32 @@ async def test_a_quote_sized_order_waiting_when_the_engine_stops_is_answered_and
     assert engine.seq == 0  # nothing journaled
 
 
+async def test_an_engine_announcing_its_stop_answers_a_waiting_order_at_once(
+    tmp_path: Path,
+) -> None:
+    """A scale-out engine announces its stop to its accounts before it lets its
+    commands finish (``EngineNode.stop``): an order waiting for a first price is
+    answered then, placed nowhere, instead of holding the stop up for the wait."""
+    waiting = asyncio.Event()
+    async with waiting_up_to(tmp_path, 60_000) as ws:
+        engine = ws.engine
+        wait = engine._first_market.wait
+
+        async def noted(symbol: str, ready: Callable[[], bool], timeout_s: float) -> bool:
+            waiting.set()
+            return await wait(symbol, ready, timeout_s)
+
+        engine._first_market.wait = noted  # type: ignore[method-assign]
+        await silence(ws)
+        reply = asyncio.ensure_future(place(ws, side="BUY", type="MARKET", quote_quantity="50"))
+        await asyncio.wait_for(waiting.wait(), 10)
+        engine.announce_stop()
+        answer = await asyncio.wait_for(reply, 10)  # not the 60 s wait
+        assert (answer["type"], answer["code"]) == ("ERROR", "ENGINE_UNAVAILABLE")
+        assert "nothing was placed" in answer["message"]
+        assert engine.account.open_orders == []
+
+
 async def test_a_limit_on_an_unwatched_symbol_is_judged_against_its_first_price(
     ws: Workspace,
 ) -> None:

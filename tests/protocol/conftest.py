@@ -186,7 +186,9 @@ class FakeEngine:
         return event
 
     @contextlib.asynccontextmanager
-    async def market_for(self, request: OrderRequest) -> AsyncIterator[None]:
+    async def market_for(
+        self, request: OrderRequest, *, within_s: float | None = None
+    ) -> AsyncIterator[None]:
         yield
 
     def place_order(self, request: OrderRequest) -> Message:

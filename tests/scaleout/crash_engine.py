@@ -13,16 +13,16 @@ from typing import Any
 from workspace.__main__ import main
 from workspace.scaleout import engine_node
 
-_journalled = engine_node.EngineNode._order
+_journalled = engine_node.EngineNode._execute_order
 
 
-def _order_then_die(self: Any, user: str, engine: Any, command: Any) -> Any:
-    _journalled(self, user, engine, command)
+def _order_then_die(self: Any, user: str, engine: Any, command: Any, parsed: Any) -> Any:
+    _journalled(self, user, engine, command, parsed)
     print("crashing after the journal took the command", flush=True)
     os._exit(137)
 
 
-engine_node.EngineNode._order = _order_then_die  # type: ignore[method-assign]
+engine_node.EngineNode._execute_order = _order_then_die  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     sys.exit(main(["engine", *sys.argv[1:]]))

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.scaleout.first_price import placed_on_first_prices
 from tests.scaleout.market_holds import holds_when
 from tests.scaleout.peer import Peer
 from tests.scaleout.processes import Process, engine, gateway
@@ -125,6 +126,18 @@ async def test_two_shards_trade_on_one_market(
         await holds_when(bus, lambda r: holder not in r["holders"])
     finally:
         await bus.stop()
+
+
+async def test_an_account_on_the_bus_fed_shard_places_orders_on_a_symbols_first_price(
+    shards: tuple[dict[str, Any], Process],
+) -> None:
+    """Its engine follows the symbol from the owner (a hold) for the order's wait."""
+    setup, front = shards
+    _, bus_token = setup["bus"]
+    trader = await Peer.open(front.url, bus_token)
+    await trader.snapshot()
+    await placed_on_first_prices(trader)
+    await trader.close()
 
 
 async def test_a_follower_keeps_the_owners_restart_as_a_gap(

@@ -413,6 +413,7 @@ class Engine:
         self._stopping = True
         self._feed_state = "stopped"
         self._feed_reason = reason
+        self._first_market.close()  # an order waiting for a first price is answered now
         self.publish_status()
 
     async def _every(self, interval_s: float, action: Callable[[], None]) -> None:
@@ -1343,7 +1344,9 @@ class Engine:
         return self.place(request)[1]
 
     @contextlib.asynccontextmanager
-    async def market_for(self, request: OrderRequest) -> AsyncIterator[None]:
+    async def market_for(
+        self, request: OrderRequest, *, within_s: float | None = None
+    ) -> AsyncIterator[None]:
         """Around placing ``request`` (the protocol's ``place_order``): an order on a
         symbol that has no market yet (nobody watched it) first waits for the symbol's
         first price or book, at most ``market_wait_ms``, the engine following the symbol
@@ -1353,7 +1356,9 @@ class Engine:
         at once, waits for a fresh one.  Without the wait such an order was accepted
         unjudged (a limit far outside the band rested), or, sized by its quote, refused
         NO_MARKET_DATA on every retry.  An unlisted symbol, or a feed that cannot
-        subscribe, waits for nothing: the placement judges the order as before."""
+        subscribe, waits for nothing: the placement judges the order as before.
+        ``within_s``: a shorter bound than ``market_wait_ms`` (a scale-out engine must
+        answer before its command's deadline)."""
         wanted = self._first_market_wanted(request)
         if wanted is None:
             yield
@@ -1367,8 +1372,10 @@ class Engine:
             return
         try:
             wait_s = self.account.config.market_wait_ms / 1000
+            if within_s is not None:
+                wait_s = max(0.0, min(wait_s, within_s))
             await self._first_market.wait(name, ready, wait_s)
-            if not self._running:
+            if self._stopping or not self._running:
                 raise EngineUnavailable(
                     f"the engine stopped while the order waited for the first {name} "
                     "price: nothing was placed"

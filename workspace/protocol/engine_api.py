@@ -129,10 +129,14 @@ class EngineApi(Protocol):
         ``reason``).  The same event is published to every subscriber first."""
         ...
 
-    def market_for(self, request: OrderRequest) -> AbstractAsyncContextManager[None]:
-        """Entered around ``place_order``: an order sized against the market at once
-        (a MARKET order by its quote quantity) may first wait for its symbol's first
-        fresh price or book (the engine follows the symbol meanwhile)."""
+    def market_for(
+        self, request: OrderRequest, *, within_s: float | None = None
+    ) -> AbstractAsyncContextManager[None]:
+        """Entered around ``place_order``: an order on a symbol with no market yet
+        first waits for the symbol's first price or book, and one sized against the
+        market at once (a MARKET order by its quote quantity) for a fresh one (the
+        engine follows the symbol meanwhile), at most ``market_wait_ms`` or
+        ``within_s`` if shorter."""
         ...
 
     def cancel_order(self, order_id: str) -> Message:

@@ -49,12 +49,13 @@ from workspace.bus.rpc import HEARTBEAT_TTL_MS, BusCommand, CommandConsumer, Rep
 from workspace.engine.config import EngineConfig
 from workspace.engine.core import Engine
 from workspace.engine.feed_port import FeedCallbacks, FeedFactory
-from workspace.errors import InvalidParams, NotFound, WorkspaceError
+from workspace.errors import EngineUnavailable, InvalidParams, NotFound, WorkspaceError
 from workspace.notebook.team import Team
 from workspace.notebook.workspace import Workspace, live_feed_factory
 from workspace.protocol.commands import (
     CancelOrder,
     ClosePosition,
+    Command,
     PlaceOrder,
     ProtocolError,
     parse_command,
@@ -72,6 +73,9 @@ _log = logging.getLogger("workspace.scaleout")
 
 NOTE_KEY = "bus.last_command"
 USERS_CHECK_S = 1.0  # how often a running engine looks whether the users file changed
+ANSWER_MARGIN_S = 1.0
+"""What a place_order's wait for a first price leaves of its command's time: enough to
+place it and write the reply before the gateway stops waiting."""
 
 
 class EngineNode:
@@ -432,7 +436,7 @@ class EngineNode:
         if action == "get_portfolio":
             return Reply(value=engine.portfolio_message())
         if action == "order":
-            return self._order(user, engine, command)
+            return await self._order(user, engine, command)
         raise InvalidParams(f"unknown account command {action!r}")
 
     async def _snapshot(self, user: str, engine: Engine) -> dict[str, Any]:
@@ -447,7 +451,7 @@ class EngineNode:
         await self.publisher.wait_published(user, int(orders.get("seq") or 0))
         return snapshot
 
-    def _order(self, user: str, engine: Engine, command: BusCommand) -> Reply:
+    async def _order(self, user: str, engine: Engine, command: BusCommand) -> Reply:
         journal = engine.journal
         if command.redelivered:
             done = journal.meta(NOTE_KEY)
@@ -464,6 +468,23 @@ class EngineNode:
             parsed = parse_command(entries.dumps(command.args))
         except ProtocolError as error:
             return Reply(error=(error.code, error.message))
+        if isinstance(parsed, PlaceOrder):
+            # an order on a symbol with no market yet is placed on its first price, as
+            # ``serve`` places it; the wait ends in time to answer before the deadline
+            left_s = command.deadline_ms / 1000 - time.time()
+            async with engine.market_for(parsed.request, within_s=left_s - ANSWER_MARGIN_S):
+                if command.deadline_ms < time.time() * 1000:
+                    raise EngineUnavailable(
+                        f"the command's deadline passed while the order waited for the first "
+                        f"{parsed.request.symbol} price: nothing was placed"
+                    )
+                return self._execute_order(user, engine, command, parsed)
+        return self._execute_order(user, engine, command, parsed)
+
+    def _execute_order(
+        self, user: str, engine: Engine, command: BusCommand, parsed: Command
+    ) -> Reply:
+        journal = engine.journal
         journal.note(NOTE_KEY, command.entry_id)
         try:
             match parsed:
@@ -636,6 +657,10 @@ class EngineNode:
     # -- stopping ------------------------------------------------------------------------
     async def stop(self) -> None:
         self._stopping = True
+        for engine in self.accounts.values():
+            # orders waiting for a first price are answered now, placed nowhere; the
+            # commands under way then end before the consumers' grace does
+            engine.announce_stop()
         for consumer in self._consumers:
             await consumer.close()
         self._consumers.clear()

@@ -77,6 +77,7 @@ from workspace.scaleout.fresh_call import FreshCall
 from workspace.scaleout.hold_lease import HoldLease
 from workspace.scaleout.shards import SINGLE_USER, shard_of
 from workspace.session import Listener, Message
+from workspace.trading.config import AccountConfig
 from workspace.trading.requests import OrderRequest
 from workspace.users import UserDirectory
 
@@ -88,6 +89,9 @@ back reads the older ones from the user's event stream, a page at a time."""
 ENGINE_CHECK_S = 1.0
 """How often a gateway looks at the heartbeats of the engines its users are on."""
 REPLAY_PAGE = 500
+MARKET_WAIT_S = AccountConfig().market_wait_ms / 1000
+"""What a place_order may wait on its engine for its symbol's first price, on top of the
+command timeout (the engine ends its wait in time to answer: ``EngineNode._order``)."""
 DELIVERED = object()
 FINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED"})
 
@@ -568,7 +572,9 @@ class UserView:
     def place_order(self, request: OrderRequest) -> Message:
         raise InvalidParams("a gateway forwards orders (GatewaySession)")
 
-    def market_for(self, request: OrderRequest) -> AbstractAsyncContextManager[None]:
+    def market_for(
+        self, request: OrderRequest, *, within_s: float | None = None
+    ) -> AbstractAsyncContextManager[None]:
         raise InvalidParams("a gateway forwards orders (GatewaySession)")
 
     def cancel_order(self, order_id: str) -> Message:
@@ -607,9 +613,12 @@ class UserView:
             tags.append(tag)
             self._expected[tag] = (outbox, command_id)
 
+        client = self.gateway.client
+        # a place_order may first wait for its symbol's first price on the engine
+        timeout_s = client.timeout_s + (MARKET_WAIT_S if raw.get("action") == "place_order" else 0)
         try:
-            return await self.gateway.client.call(
-                self.commands, "order", raw, user=self.user, on_tag=expect
+            return await client.call(
+                self.commands, "order", raw, user=self.user, on_tag=expect, timeout_s=timeout_s
             )
         finally:
             for tag in tags:
