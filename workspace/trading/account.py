@@ -622,9 +622,16 @@ class Account:
         one (the symbol then leaves ``unjudged``)."""
         if symbol not in self.unjudged or self.suspended:
             return []
-        judged, events = self._durably(
-            lambda events: placement.judge_at_first_price(self, symbol, ts_ms, events)
-        )
+
+        def judge(events: list[AccountEvent]) -> bool:
+            judged = placement.judge_at_first_price(self, symbol, ts_ms, events)
+            if judged:
+                # journaled, not applied (a mark changes nothing live): a rebuild learns
+                # from its price that the symbol's orders were judged (``_apply_mark``)
+                events.append(self.mark(ts_ms))
+            return judged
+
+        judged, events = self._durably(judge)
         if judged:
             self.unjudged.discard(symbol)
         return events
@@ -840,6 +847,8 @@ class Account:
         if old is None:  # a known order's id and seq_no were counted when it was new
             self.ids.saw_order(order.id)
             self.ids.saw_seq_no(order.seq_no)
+            if order.unjudged and not is_final(order.status):
+                self.unjudged.add(order.symbol)  # judged at the symbol's first price
         elif not is_final(old.status):
             self._hold(old, -1)
         if not is_final(order.status):
@@ -957,12 +966,17 @@ class Account:
         self._unvalued.pop(event.symbol, None)
 
     def _apply_mark(self, event: MarkEvent) -> None:
+        """(A rebuild: the live engine only journals marks.)"""
         for symbol, price in event.prices.items():
             self._set_restored(symbol, price)
         for symbol, bid in event.bids.items():
             self._quotes.setdefault(symbol, Quote()).bid = bid
         for symbol, ask in event.asks.items():
             self._quotes.setdefault(symbol, Quote()).ask = ask
+        if self.unjudged:
+            # a symbol with a price (or a book) had its orders judged by then: ``_judged``
+            # journals a mark as it judges them
+            self.unjudged.difference_update(event.prices, event.bids, event.asks)
 
     def unvalued(self) -> Mapping[str, str]:
         """Symbol -> asset of the initial holdings still waiting for their first price."""

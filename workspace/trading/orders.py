@@ -76,6 +76,9 @@ class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=Fa
     is still working (its ``reserved`` then holds the entry's quote).
     ``quote_quantity``: what a MARKET order placed by its quote amount (Binance's
     ``quoteOrderQty``) was to spend or receive; ``quantity`` is what that sized to.
+    ``unjudged``: accepted before its symbol had any price, so not judged against the
+    market then: it is judged at the symbol's first price (docs/trading.md, "A symbol's
+    first price"); the journal keeps it, so a rebuild knows which symbols still wait.
     """
 
     id: str
@@ -119,6 +122,7 @@ class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=Fa
     exit_reserved: Decimal = ZERO
     legs: tuple[Order, ...] = ()
     quote_quantity: Decimal | None = None
+    unjudged: bool = False
 
     @property
     def remaining(self) -> Decimal:

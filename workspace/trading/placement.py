@@ -151,7 +151,7 @@ def prepare(
     order, refusal = _funds(acct, order, ts_ms, closing)
     if refusal is None:
         if reference is None and info is not None:
-            acct.unjudged.add(order.symbol)  # judged at the symbol's first price
+            order = _replace(order, unjudged=True)  # judged at the symbol's first price
         return _queued(acct, order, ts_ms), None
     return _unstarted(order), refusal
 
