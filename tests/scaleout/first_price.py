@@ -11,23 +11,20 @@ async def placed_on_first_prices(trader: Peer) -> None:
     them: on the symbol's first price.  Before, a gateway's engine placed them unjudged:
     the far limit rested NEW (and EXPIRED later), the small market order filled, the
     quote-sized one was refused ``NO_MARKET_DATA`` on every retry."""
-    far = await trader.reply(
-        {"action": "place_order", "symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT",
-         "quantity": "0.1", "price": "100"}
-    )  # fmt: skip
-    assert (far["type"], far["order"]["status"], far["order"].get("reason_code")) == (
-        "ORDER_UPDATE",
-        "REJECTED",
-        "PERCENT_PRICE",
-    ), far
-    small = await trader.reply(
-        {"action": "place_order", "symbol": "BNBUSDT", "side": "BUY", "type": "MARKET",
-         "quantity": "0.001"}
-    )  # fmt: skip
-    assert (small["order"]["status"], small["order"].get("reason_code")) == (
-        "REJECTED",
-        "MIN_NOTIONAL",
-    ), small
+    refused = (
+        ("ETHUSDT", {"type": "LIMIT", "quantity": "0.1", "price": "100"}, "PERCENT_PRICE"),
+        ("BNBUSDT", {"type": "MARKET", "quantity": "0.001"}, "MIN_NOTIONAL"),
+    )
+    for symbol, fields, code in refused:
+        reply = await trader.reply(
+            {"action": "place_order", "symbol": symbol, "side": "BUY", **fields}
+        )
+        order = reply.get("order") or {}
+        assert (reply["type"], order.get("status"), order.get("reason_code")) == (
+            "ORDER_UPDATE",
+            "REJECTED",
+            code,
+        ), reply
     sized = await trader.reply(
         {"action": "place_order", "symbol": "SOLUSDT", "side": "BUY", "type": "MARKET",
          "quote_quantity": "50"}
