@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser.harness import (
     REPO,
@@ -235,7 +236,17 @@ def test_ticket_buy_opens_a_position_in_the_positions_panel(quickstart: Page) ->
     ticket.locator("button.tw-side-buy").click()
     ticket.locator("input.tw-quantity").fill("1")
     ticket.locator("button.tw-submit").click()
-    row.first.wait_for(timeout=20_000)
+    try:
+        row.first.wait_for(timeout=20_000)
+    except PlaywrightTimeout:
+        # say what the ticket and the orders panel showed (one run in a loaded fresh
+        # clone ended here, once, with nothing else to go on)
+        orders = page.locator(".tw-orders").first
+        shown = orders.inner_text() if orders.count() else "(no orders panel)"
+        pytest.fail(
+            f"no {TICKET_SYMBOL} position within 20 s; the ticket showed "
+            f"{ticket.inner_text()!r}; the orders panel {shown!r}"
+        )
     side = row.first.locator(".tw-side").text_content()
     assert side is not None
     assert side.strip().lower() in ("buy", "long")
