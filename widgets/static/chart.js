@@ -153,7 +153,9 @@ function render({ model, el }) {
         borderColor: c.border,
         timeVisible: true,
         secondsVisible: false,
-        rightOffset: 4,
+        // room right of the last candle for the order lines' tags ("ENTRY", "TP"):
+        // drawn over the newest candles, they hid the ones a trader looks at first
+        rightOffsetPixels: 64,
         tickMarkFormatter: (time, tickType) => {
           const d = new Date(time * 1000);
           if (tickType === 0) return String(d.getFullYear());
