@@ -125,6 +125,9 @@ def test_history_timeframes_and_live_bars_on_crafted_candles(
         root = page.locator(chart).first
         assert root.get_attribute("data-candles") == "1000"
         assert root.get_attribute("data-source") == "exchange"
+        # the newest candle leaves room for the order lines' tags ("ENTRY" is ~50 px):
+        # they covered the newest candles and their fill markers
+        assert int(root.get_attribute("data-free-right") or 0) >= 56
         # the canvas has drawn: candles are pixels, not only data
         assert root.locator("canvas").count() >= 2
         resets = int(root.get_attribute("data-resets") or 0)
@@ -137,6 +140,7 @@ def test_history_timeframes_and_live_bars_on_crafted_candles(
         )
         legend = root.locator(".tw-legend").text_content() or ""
         assert "BTCUSDT 1h" in legend, legend
+        assert int(root.get_attribute("data-free-right") or 0) >= 56  # every reset
         assert re.search(r"O \d{2},\d{3}\.\d{2}", legend), legend  # grouped, 2 decimals
         # a live bar after the history: appended in place, no reset
         resets = int(root.get_attribute("data-resets") or 0)

@@ -15,6 +15,7 @@ const LINE_VAR = {
 };
 const INTERVAL_MS = { "1m": 60000, "5m": 300000, "15m": 900000, "1h": 3600000, "4h": 14400000, "1d": 86400000 };
 const VISIBLE_BARS = 150; // what a reset shows; the rest of the history is a scroll away
+const FREE_RIGHT_PX = 64; // right of the newest candle: the order lines' tags go there
 
 // A line's tag: "TP 97,053.96"; the long label ("take profit order-4") is its hover text
 function twLineTag(line, symbol = "") {
@@ -155,7 +156,7 @@ function render({ model, el }) {
         secondsVisible: false,
         // room right of the last candle for the order lines' tags ("ENTRY", "TP"):
         // drawn over the newest candles, they hid the ones a trader looks at first
-        rightOffsetPixels: 64,
+        rightOffsetPixels: FREE_RIGHT_PX,
         tickMarkFormatter: (time, tickType) => {
           const d = new Date(time * 1000);
           if (tickType === 0) return String(d.getFullYear());
@@ -329,6 +330,13 @@ function render({ model, el }) {
   };
   chart.timeScale().subscribeVisibleLogicalRangeChange(placeBands);
   chart.timeScale().subscribeSizeChange(placeBands);
+  // where the newest candle sits: the order lines' tags are drawn right of it
+  const noteFreeRight = () => {
+    const scale = chart.timeScale();
+    const x = times.length ? scale.logicalToCoordinate(times.length - 1) : null;
+    root.dataset.freeRight = x === null ? "" : String(Math.round(scale.width() - x));
+  };
+  chart.timeScale().subscribeVisibleLogicalRangeChange(noteFreeRight);
 
   const drawNote = (source) => {
     const text =
@@ -359,7 +367,12 @@ function render({ model, el }) {
     // the newest bars at a readable width; a short history sits at the right edge
     const n = candles.length;
     const shown = Math.min(VISIBLE_BARS, Math.max(60, n));
-    if (n > 0) chart.timeScale().setVisibleLogicalRange({ from: n - shown, to: n + 3 });
+    if (n > 0) {
+      // ... and the room for the order lines' tags right of the newest one
+      const scale = chart.timeScale();
+      const spacing = Math.max(1, (scale.width() - FREE_RIGHT_PX) / shown);
+      scale.setVisibleLogicalRange({ from: n - shown, to: n - 1 + FREE_RIGHT_PX / spacing });
+    }
     drawLegend(lastBar);
     drawNote(msg.source);
     resets += 1;
