@@ -73,6 +73,12 @@ def test_backtest_figure_and_live_dashboard_render(browser: Browser, lab: LabSer
         run_tagged(page, "teardown")
         wait_until_run_done(page, timeout_s=60)
         assert not notebook_state(page)["errors"]
+        # the live dashboard says its workspace stopped (the final screenshot once showed
+        # "connected" beside a ticket already saying stopped)
+        page.wait_for_function(
+            "() => document.querySelector('.tw-status .tw-feed-state')?.textContent === 'stopped'",
+            timeout=10_000,
+        )
         assert not page_errors(page).page, page_errors(page).page
     finally:
         screenshot(page, "strategy_lab_final")
