@@ -8,6 +8,7 @@ import contextlib
 from typing import Any
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from workspace.bus.keys import BusKeys
 from workspace.bus.local_redis import LocalRedis
@@ -148,6 +149,50 @@ async def test_a_command_under_way_is_not_started_again_when_the_consumer_reads_
         release.set()
         assert await asyncio.wait_for(waiting, 10) == "wait"
         assert seen == [("wait", False), ("other", False)]
+    finally:
+        await consumer.close()
+        await client.stop()
+
+
+async def test_a_command_whose_reply_was_lost_is_read_again_and_answered(
+    redis_server: LocalRedis,
+) -> None:
+    """The engine's writing connection fails as it writes a reply (its reader goes on):
+    the command stays pending.  Read again at once, it is answered as a redelivered
+    command (the journal's note keeps an order once); without that it waited for the
+    engine's next restart, and the gateway gave up.  (The failure is injected in the
+    one write: a real connection dropping between a reply's commands cannot be timed.)"""
+    release = asyncio.Event()
+    started = asyncio.Event()
+    seen: list[bool] = []
+
+    async def handler(command: BusCommand) -> Reply:
+        seen.append(command.redelivered)
+        if not command.redelivered:
+            started.set()
+            await release.wait()
+        return Reply("redelivered" if command.redelivered else "first")
+
+    client = CommandClient(redis_server.url, KEYS, "gw1", timeout_s=20)
+    await client.start()
+    stream = KEYS.commands(0)
+    consumer = CommandConsumer(redis_server.url, KEYS, [stream], "shard-0", handler)
+    consumer.start()
+    try:
+        written = consumer._answer
+        lost = [RedisConnectionError("Connection closed by server.")]
+
+        async def answer_once_lost(command: BusCommand, reply: Reply) -> None:
+            if lost:
+                raise lost.pop()
+            await written(command, reply)
+
+        consumer._answer = answer_once_lost  # type: ignore[method-assign]
+        call = asyncio.create_task(client.call(stream, "order", user="alice"))
+        await asyncio.wait_for(started.wait(), 5)
+        release.set()
+        assert await asyncio.wait_for(call, 20) == "redelivered"
+        assert seen == [False, True]
     finally:
         await consumer.close()
         await client.stop()
