@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from workspace.notebook.workspace import Workspace
 from workspace.session import Message
 from workspace.trading.config import AccountConfig
 
-from .conftest import make_workspace
+from .conftest import FAST_SIM, make_workspace
 
 
 async def next_message(queue: asyncio.Queue[Message], kind: str, **match: object) -> Message:
@@ -355,6 +356,24 @@ async def test_an_awaited_subscribe_returns_with_a_price_an_order_can_be_sized_a
     await ws.subscribe("ETHUSDT")
     order = ws.buy("ETHUSDT", quote_quantity=50)
     assert order.status == "FILLED", order.reason
+
+
+async def test_an_awaited_subscribe_returns_with_the_symbols_quote(tmp_path: Path) -> None:
+    """``await ws.subscribe("SOLUSDT")`` then ``ws.quote("SOLUSDT")["price"]`` failed on
+    ``None``: subscribe returned at the symbol's first trade or book ticker, and the
+    quote (the symbol's ``MARKET_UPDATE``) comes from its ticker, once a second on
+    Binance (here every 0.5 s, trades every 10 ms).  The quickstart polled for it."""
+    sim = dataclasses.replace(FAST_SIM, ticker_interval_s=0.5)
+    ws = make_workspace(tmp_path / "journal.sqlite", sim=sim)
+    await ws.start()
+    try:
+        await ws.subscribe("SOLUSDT", "ETHUSDT")
+        for symbol in ("SOLUSDT", "ETHUSDT"):
+            quote = ws.quote(symbol)
+            assert quote is not None, symbol
+            assert quote["price"] > 0, quote
+    finally:
+        await ws.stop()
 
 
 async def test_subscribing_to_a_silent_symbol_returns_after_the_wait_and_says_so(

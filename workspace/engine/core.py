@@ -1386,10 +1386,13 @@ class Engine:
             if self._running:
                 await self.release_symbol(name)
 
-    async def first_prices(self, names: Collection[str], timeout_s: float) -> list[str]:
+    async def first_prices(
+        self, names: Collection[str], timeout_s: float, *, quotes: bool = False
+    ) -> list[str]:
         """Wait until each of ``names`` (streamed symbols) has a fresh price or book,
-        at most ``timeout_s`` in all (not at all while none is on its way); returns
-        those still without one."""
+        and with ``quotes`` its first ``MARKET_UPDATE`` too (what ``ws.quote`` gives: the
+        feed streams tickers), at most ``timeout_s`` in all (not at all while none is on
+        its way); returns those still without them."""
         if not self._prices_on_their_way():
             timeout_s = 0.0
         loop = asyncio.get_running_loop()
@@ -1398,6 +1401,8 @@ class Engine:
         for name in names:
 
             def ready(name: str = name) -> bool:
+                if quotes and self._market.latest(name) is None:
+                    return False
                 return self._has_fresh_market(name)
 
             if not await self._first_market.wait(name, ready, max(0.0, deadline - loop.time())):

@@ -698,11 +698,12 @@ class Workspace(OrderMethods):
     def subscribe(self, *symbols: str) -> PendingCall[list[str]]:
         """Stream ``symbols``.  Works with or without ``await``; a malformed symbol
         raises at once, an unlisted one when awaited (or is logged if not).  Awaited,
-        it returns once each new symbol has its first fresh price or book (at most
-        ``market_wait_ms``, 5 s; a warning names those still without; a replay's
-        prices come when it runs, so it does not wait there), so an order
-        placed next is judged against the market and a ``quote_quantity`` one can be
-        sized; it answers the symbols asked for, each once."""
+        it returns once each new symbol has its first fresh price or book, and its
+        first :meth:`quote` when the feed streams tickers (at most ``market_wait_ms``,
+        5 s; a warning names those still without; a replay's prices come when it runs,
+        so it does not wait there), so an order placed next is judged against the
+        market, a ``quote_quantity`` one can be sized, and ``quote`` answers; it
+        answers the symbols asked for, each once."""
         engine = self._require()
         names = list(dict.fromkeys(engine.normalize(symbol) for symbol in symbols))
         if not names:
@@ -719,7 +720,7 @@ class Workspace(OrderMethods):
             if engine.inline:  # a replay: its prices come when it runs (ws.run)
                 return names
             wait_s = engine.account.config.market_wait_ms / 1000
-            silent = await engine.first_prices(new, wait_s)
+            silent = await engine.first_prices(new, wait_s, quotes=self._quotes_streamed())
             if silent and engine.running:
                 log.warning(
                     "no price of %s yet (%s): an order placed now waits for one (a market "
@@ -730,6 +731,15 @@ class Workspace(OrderMethods):
                     else f"the feed is {engine.feed_state}",
                 )
         return names
+
+    def _quotes_streamed(self) -> bool:
+        """Whether the feed streams tickers, the source of :meth:`quote`: a subscribe
+        then also waits for each new symbol's first quote (a ticker comes once a second,
+        its trades and book tickers sooner)."""
+        from workspace.market.config import FeedConfig
+
+        config = self._feed_config if isinstance(self._feed_config, FeedConfig) else FeedConfig()
+        return any(kind == "ticker" or kind.startswith("ticker_") for kind in config.streams)
 
     def unsubscribe(self, *symbols: str) -> PendingCall[list[str]]:
         """Stop streaming ``symbols`` (those not subscribed are ignored; an open order
