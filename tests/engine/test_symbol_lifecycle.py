@@ -387,6 +387,26 @@ async def test_subscribing_to_a_silent_symbol_returns_after_the_wait_and_says_so
         assert "ETHUSDT" in streaming(ws)
 
 
+async def test_subscribing_to_a_symbol_whose_ticker_is_late_says_only_its_quote_is_missing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Trades but no ticker yet: the warning names the quote, not a missing price (an
+    order placed then is judged at once)."""
+    sim = dataclasses.replace(FAST_SIM, ticker_interval_s=60)
+    account = AccountConfig(market_wait_ms=300)
+    ws = make_workspace(tmp_path / "journal.sqlite", sim=sim, account=account)
+    await ws.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="workspace"):
+            await ws.subscribe("ETHUSDT")
+        assert "no quote of ETHUSDT yet (within 0.3 s of subscribing)" in caplog.text
+        assert "no price of" not in caplog.text
+        order = ws.buy("ETHUSDT", quote_quantity=50)  # it has a price: sized at once
+        assert order.status == "FILLED", order.reason
+    finally:
+        await ws.stop()
+
+
 async def test_while_the_feed_is_down_an_order_is_placed_at_once_and_judged_later(
     tmp_path: Path,
 ) -> None:

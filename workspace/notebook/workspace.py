@@ -720,16 +720,30 @@ class Workspace(OrderMethods):
             if engine.inline:  # a replay: its prices come when it runs (ws.run)
                 return names
             wait_s = engine.account.config.market_wait_ms / 1000
-            silent = await engine.first_prices(new, wait_s, quotes=self._quotes_streamed())
+            quotes = self._quotes_streamed()
+            silent = await engine.first_prices(new, wait_s, quotes=quotes)
             if silent and engine.running:
-                log.warning(
-                    "no price of %s yet (%s): an order placed now waits for one (a market "
-                    "order) or is judged against the market at the first one",
-                    ", ".join(silent),
+                why = (
                     f"within {wait_s:g} s of subscribing"
                     if engine.feed_state == "connected"
-                    else f"the feed is {engine.feed_state}",
+                    else f"the feed is {engine.feed_state}"
                 )
+                unpriced = await engine.first_prices(silent, 0.0) if quotes else silent
+                if unpriced:
+                    log.warning(
+                        "no price of %s yet (%s): an order placed now waits for one (a "
+                        "market order) or is judged against the market at the first one",
+                        ", ".join(unpriced),
+                        why,
+                    )
+                unquoted = [name for name in silent if name not in unpriced]
+                if unquoted:
+                    log.warning(
+                        "no quote of %s yet (%s): it has prices, but ws.quote() answers "
+                        "None until its first ticker",
+                        ", ".join(unquoted),
+                        why,
+                    )
         return names
 
     def _quotes_streamed(self) -> bool:
