@@ -371,24 +371,23 @@ class CommandConsumer:
                 return
 
     def _start(self, command: BusCommand) -> None:
-        before = self._last_of.get(command.user) if self.sequential else None
+        user, entry = command.user, (command.stream, command.entry_id)
+        before = self._last_of.get(user) if self.sequential else None
         task = asyncio.get_running_loop().create_task(
             self._execute_after(before, command), name=f"bus.command.{command.action}"
         )
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        entry = (command.stream, command.entry_id)
         self._in_flight.add(entry)
-        task.add_done_callback(lambda _: self._in_flight.discard(entry))
         if self.sequential:
-            user = command.user
             self._last_of[user] = task
 
-            def done(finished: asyncio.Task[None]) -> None:
-                if self._last_of.get(user) is finished:
-                    del self._last_of[user]
+        def finished(done: asyncio.Task[None]) -> None:
+            self._tasks.discard(done)
+            self._in_flight.discard(entry)
+            if self._last_of.get(user) is done:
+                del self._last_of[user]
 
-            task.add_done_callback(done)
+        task.add_done_callback(finished)
 
     async def _execute_after(self, before: asyncio.Task[None] | None, command: BusCommand) -> None:
         if before is not None:

@@ -383,9 +383,8 @@ class Engine:
         journal and tick store to their owner.  A second call is a no-op."""
         if not self._running:
             return
-        self.announce_stop()
+        self.announce_stop()  # (it also answers the orders waiting for a first price)
         self._running = False
-        self._first_market.close()
         self._state_soon.cancel()
         self._trim_soon.cancel()
         self.account.trim()
