@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -33,11 +34,18 @@ def make_workspace(db: Path | None, **options: object) -> Workspace:
     return Workspace(feed="sim", db=db, **options)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def ws(tmp_path: Path) -> AsyncIterator[Workspace]:
-    workspace = make_workspace(tmp_path / "journal.sqlite")
+@contextlib.asynccontextmanager
+async def started(db: Path | None, **options: object) -> AsyncIterator[Workspace]:
+    """``make_workspace(db, **options)``, started, and stopped afterwards."""
+    workspace = make_workspace(db, **options)
     await workspace.start()
     try:
         yield workspace
     finally:
         await workspace.stop()
+
+
+@pytest.fixture
+async def ws(tmp_path: Path) -> AsyncIterator[Workspace]:
+    async with started(tmp_path / "journal.sqlite") as workspace:
+        yield workspace

@@ -13,18 +13,14 @@ import pytest
 from workspace.notebook.workspace import Workspace
 from workspace.session import Message
 
-from .conftest import make_workspace
+from .conftest import started
 from .waiting import next_of, until
 
 
 @pytest.fixture
 async def rich(tmp_path: Path) -> AsyncIterator[Workspace]:
-    ws = make_workspace(tmp_path / "journal.sqlite", balances={"USDT": 10_000_000})
-    await ws.start()
-    try:
+    async with started(tmp_path / "journal.sqlite", balances={"USDT": 10_000_000}) as ws:
         yield ws
-    finally:
-        await ws.stop()
 
 
 async def test_a_market_order_walks_the_live_book_and_status_says_book(rich: Workspace) -> None:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from workspace.notebook.workspace import Workspace
 from workspace.session import Message
 from workspace.trading.config import AccountConfig
 
-from .conftest import FAST_SIM, make_workspace
+from .conftest import FAST_SIM, make_workspace, started
 
 
 async def next_message(queue: asyncio.Queue[Message], kind: str, **match: object) -> Message:
@@ -46,15 +46,12 @@ async def place(ws: Workspace, **fields: object) -> Message:
     return await ws.request({"action": "place_order", "symbol": "ETHUSDT", **fields})
 
 
-@contextlib.asynccontextmanager
-async def waiting_up_to(tmp_path: Path, market_wait_ms: int) -> AsyncIterator[Workspace]:
+def waiting_up_to(
+    tmp_path: Path, market_wait_ms: int, **options: object
+) -> contextlib.AbstractAsyncContextManager[Workspace]:
     """A started workspace whose orders wait at most ``market_wait_ms`` for a price."""
-    ws = make_workspace(tmp_path / "j.sqlite", account=AccountConfig(market_wait_ms=market_wait_ms))
-    await ws.start()
-    try:
-        yield ws
-    finally:
-        await ws.stop()
+    account = AccountConfig(market_wait_ms=market_wait_ms)
+    return started(tmp_path / "j.sqlite", account=account, **options)
 
 
 async def silence(ws: Workspace) -> None:
@@ -364,16 +361,12 @@ async def test_an_awaited_subscribe_returns_with_the_symbols_quote(tmp_path: Pat
     quote (the symbol's ``MARKET_UPDATE``) comes from its ticker, once a second on
     Binance (here every 0.5 s, trades every 10 ms).  The quickstart polled for it."""
     sim = dataclasses.replace(FAST_SIM, ticker_interval_s=0.5)
-    ws = make_workspace(tmp_path / "journal.sqlite", sim=sim)
-    await ws.start()
-    try:
+    async with started(tmp_path / "journal.sqlite", sim=sim) as ws:
         await ws.subscribe("SOLUSDT", "ETHUSDT")
         for symbol in ("SOLUSDT", "ETHUSDT"):
             quote = ws.quote(symbol)
             assert quote is not None, symbol
             assert quote["price"] > 0, quote
-    finally:
-        await ws.stop()
 
 
 async def test_subscribing_to_a_silent_symbol_returns_after_the_wait_and_says_so(
@@ -393,18 +386,13 @@ async def test_subscribing_to_a_symbol_whose_ticker_is_late_says_only_its_quote_
     """Trades but no ticker yet: the warning names the quote, not a missing price (an
     order placed then is judged at once)."""
     sim = dataclasses.replace(FAST_SIM, ticker_interval_s=60)
-    account = AccountConfig(market_wait_ms=300)
-    ws = make_workspace(tmp_path / "journal.sqlite", sim=sim, account=account)
-    await ws.start()
-    try:
+    async with waiting_up_to(tmp_path, 300, sim=sim) as ws:
         with caplog.at_level(logging.WARNING, logger="workspace"):
             await ws.subscribe("ETHUSDT")
         assert "no quote of ETHUSDT yet (within 0.3 s of subscribing)" in caplog.text
         assert "no price of" not in caplog.text
         order = ws.buy("ETHUSDT", quote_quantity=50)  # it has a price: sized at once
         assert order.status == "FILLED", order.reason
-    finally:
-        await ws.stop()
 
 
 async def test_while_the_feed_is_down_an_order_is_placed_at_once_and_judged_later(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,7 +13,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from workspace.bus.keys import BusKeys
 from workspace.bus.local_redis import LocalRedis
-from workspace.bus.rpc import BusCommand, CommandClient, CommandConsumer, Reply, heartbeat
+from workspace.bus.rpc import (
+    BusCommand,
+    CommandClient,
+    CommandConsumer,
+    Handler,
+    Reply,
+    heartbeat,
+)
 from workspace.bus.tail import StreamTail
 from workspace.errors import EngineUnavailable, NotFound, WorkspaceError
 
@@ -25,14 +33,27 @@ async def echo(command: BusCommand) -> Reply:
     return Reply({"action": command.action, "args": command.args, "user": command.user})
 
 
-async def test_a_command_gets_its_reply_and_engine_errors_keep_their_code(
-    redis_server: LocalRedis,
-) -> None:
-    consumer = CommandConsumer(redis_server.url, KEYS, [KEYS.commands(0)], "shard-0", echo)
-    client = CommandClient(redis_server.url, KEYS, "gw1", timeout_s=5)
+@contextlib.asynccontextmanager
+async def serving(
+    redis_server: LocalRedis, handler: Handler, *, timeout_s: float
+) -> AsyncIterator[tuple[CommandClient, CommandConsumer]]:
+    """A started gateway client and an engine consumer answering shard 0 with
+    ``handler``, both stopped afterwards."""
+    consumer = CommandConsumer(redis_server.url, KEYS, [KEYS.commands(0)], "shard-0", handler)
+    client = CommandClient(redis_server.url, KEYS, "gw1", timeout_s=timeout_s)
     consumer.start()
     await client.start()
     try:
+        yield client, consumer
+    finally:
+        await consumer.close()
+        await client.stop()
+
+
+async def test_a_command_gets_its_reply_and_engine_errors_keep_their_code(
+    redis_server: LocalRedis,
+) -> None:
+    async with serving(redis_server, echo, timeout_s=5) as (client, _):
         reply = await client.call(KEYS.commands(0), "ping", {"x": 1}, user="alice")
         assert reply == {"action": "ping", "args": {"x": 1}, "user": "alice"}
         with pytest.raises(WorkspaceError) as caught:
@@ -41,9 +62,6 @@ async def test_a_command_gets_its_reply_and_engine_errors_keep_their_code(
         assert str(caught.value) == "no such thing"
         replies = await asyncio.gather(*(client.call(KEYS.commands(0), f"n{i}") for i in range(50)))
         assert [r["action"] for r in replies] == [f"n{i}" for i in range(50)]
-    finally:
-        await consumer.close()
-        await client.stop()
 
 
 async def test_no_engine_is_a_clear_error_and_the_late_command_is_never_executed(
@@ -134,12 +152,8 @@ async def test_a_command_under_way_is_not_started_again_when_the_consumer_reads_
             await release.wait()
         return Reply(command.action)
 
-    client = CommandClient(redis_server.url, KEYS, "gw1", timeout_s=30)
-    await client.start()
     stream = KEYS.commands(0)
-    consumer = CommandConsumer(redis_server.url, KEYS, [stream], "shard-0", handler)
-    consumer.start()
-    try:
+    async with serving(redis_server, handler, timeout_s=30) as (client, _):
         waiting = asyncio.create_task(client.call(stream, "wait", user="alice"))
         await asyncio.wait_for(started.wait(), 5)
         await redis_server.stop()
@@ -149,9 +163,6 @@ async def test_a_command_under_way_is_not_started_again_when_the_consumer_reads_
         release.set()
         assert await asyncio.wait_for(waiting, 10) == "wait"
         assert seen == [("wait", False), ("other", False)]
-    finally:
-        await consumer.close()
-        await client.stop()
 
 
 async def test_a_command_whose_reply_was_lost_is_read_again_and_answered(
@@ -173,12 +184,8 @@ async def test_a_command_whose_reply_was_lost_is_read_again_and_answered(
             await release.wait()
         return Reply("redelivered" if command.redelivered else "first")
 
-    client = CommandClient(redis_server.url, KEYS, "gw1", timeout_s=20)
-    await client.start()
     stream = KEYS.commands(0)
-    consumer = CommandConsumer(redis_server.url, KEYS, [stream], "shard-0", handler)
-    consumer.start()
-    try:
+    async with serving(redis_server, handler, timeout_s=20) as (client, consumer):
         written = consumer._answer
         lost = [RedisConnectionError("Connection closed by server.")]
 
@@ -193,9 +200,6 @@ async def test_a_command_whose_reply_was_lost_is_read_again_and_answered(
         release.set()
         assert await asyncio.wait_for(call, 20) == "redelivered"
         assert seen == [False, True]
-    finally:
-        await consumer.close()
-        await client.stop()
 
 
 async def test_a_command_taken_by_an_engine_that_died_is_read_again_by_its_successor(
