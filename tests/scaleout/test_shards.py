@@ -193,22 +193,75 @@ async def test_a_second_feed_owner_is_refused(
         await second.start()
 
 
-async def test_an_engine_whose_shard_has_no_user_says_so_and_exits(
+async def test_an_engine_that_cannot_start_says_so_and_exits(
     redis_server: LocalRedis, tmp_path: Path
 ) -> None:
-    """It refused, then never ended: its heartbeat's first write was in flight when the
-    failed start cancelled it, redis-py swallowed the cancellation, and the heartbeat
-    went on for good (SIGTERM could not stop the process either)."""
-    users = UsersFile(tmp_path / "users.json")
-    users.add(user_on(1, set()))  # nobody on shard 0
-    lonely = Process(
+    """A start that fails after the feed owner's heartbeat began (here: a damaged
+    users file).  It once refused, then never ended: the heartbeat's first write was in
+    flight when the failed start cancelled it, redis-py swallowed the cancellation, and
+    the heartbeat went on for good (SIGTERM could not stop the process either)."""
+    damaged = tmp_path / "users.json"
+    damaged.write_text("{not json")
+    damaged.chmod(0o600)
+    failing = Process(
         "engine",
         [
             *("engine", "--bus", redis_server.url, "--db", str(tmp_path / "team.sqlite")),
-            *("--users", str(users.path), "--shard", "0/2", "--feed", "sim"),
+            *("--users", str(damaged), "--shard", "0/2", "--feed", "sim"),
         ],
         "engine: ",
     )
-    await lonely.start()
-    assert lonely.ready_line.startswith("engine: no account on shard 0/2: no user of the")
-    assert await lonely.exited() == 1
+    await failing.start()
+    assert "is damaged" in failing.ready_line, failing.ready_line
+    assert await failing.exited() == 1
+
+
+async def test_an_engine_whose_shard_has_no_user_yet_serves_the_market_and_waits(
+    redis_server: LocalRedis, tmp_path: Path
+) -> None:
+    """The feed owner's shard has nobody on it at start (3 users on 3 shards leave one
+    empty 7 times in 9).  Before, that engine refused to start (its market roles ran on
+    an account's engine), so the other shards had no market at all.  Now it runs the
+    market on an engine of nobody's: the other shard's user gets prices and fills on
+    it, and a user added to its shard later gets an account there and fills too."""
+    users = UsersFile(tmp_path / "users.json")
+    other = user_on(1, set())
+    _, other_token = users.add(other, {"USDT": "10000"})
+    processes: list[Process] = []
+    try:
+        lonely = engine(
+            redis_server.url,
+            tmp_path / "team.sqlite",
+            *("--users", str(users.path), "--shard", "0/2", "--feed", "sim"),
+        )
+        processes.append(await lonely.start())
+        assert lonely.ready_line.startswith("engine ready: shard 0/2, 0 accounts"), (
+            lonely.ready_line
+        )
+        (tmp_path / "s1").mkdir()
+        follower = engine(
+            redis_server.url,
+            tmp_path / "s1" / "team.sqlite",
+            *("--users", str(users.path), "--shard", "1/2"),
+        )
+        processes.append(await follower.start())
+        front = await gateway(redis_server.url, "--users", str(users.path), "--shards", "2").start()
+        processes.append(front)
+
+        peer = await Peer.open(front.url, other_token)
+        await peer.snapshot()
+        await peer.reply({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+        await peer.until(lambda m: m["type"] == "MARKET_UPDATE")
+        assert (await buy_and_fill(peer))["order"]["status"] == "FILLED"
+        await peer.close()
+
+        newcomer = user_on(0, {other})
+        _, newcomer_token = users.add(newcomer, {"USDT": "10000"})
+        peer = await Peer.open(front.url, newcomer_token)
+        assert (await peer.snapshot())["STATUS"]["user"] == newcomer
+        assert (await buy_and_fill(peer))["order"]["status"] == "FILLED"
+        await peer.close()
+        assert (tmp_path / f"team.{newcomer}.sqlite").exists()
+    finally:
+        for process in processes:
+            await process.kill()

@@ -159,6 +159,44 @@ async def test_a_standby_takes_the_feed_over_when_its_owner_is_killed(
             await process.kill()
 
 
+async def test_a_standby_with_no_user_yet_takes_the_feed_over_for_the_others(
+    redis_server: LocalRedis, exchange: ExchangeSimulator, tmp_path: Path
+) -> None:
+    """The standby's shard has nobody on it: it takes the feed over all the same, and
+    the other shard's user, back on its restarted engine, trades on its market."""
+    file = UsersFile(tmp_path / "users.json")
+    owner_user = user_on(1, set())
+    _, owner_token = file.add(owner_user, {"USDT": "10000"})
+    users = str(file.path)
+    url = redis_server.url
+    processes: list[Process] = []
+    try:
+        owner = await standby_engine(url, tmp_path / "s1", users, "1/2").start()
+        processes.append(owner)
+        standby = await standby_engine(url, tmp_path / "s0", users, "0/2").start()
+        processes.append(standby)
+        assert standby.ready_line.startswith("engine ready: shard 0/2, 0 accounts, market from")
+        await owner.kill()
+        await standby.printed("engine took the market feed over", TAKEOVER_S)
+
+        again = await standby_engine(url, tmp_path / "s1", users, "1/2").start()
+        processes.append(again)
+        assert "market from the bus, standing by" in again.ready_line
+        front = await gateway(url, "--users", users, "--shards", "2").start()
+        processes.append(front)
+        peer = await Peer.open(front.url, owner_token)
+        try:
+            await peer.snapshot()
+            await peer.reply({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+            await peer.until(lambda m: m["type"] == "MARKET_UPDATE", TAKEOVER_S)
+            assert (await buy_and_fill(peer))["order"]["status"] == "FILLED"
+        finally:
+            await peer.close()
+    finally:
+        for process in processes:
+            await process.kill()
+
+
 @pytest.mark.parametrize("flags", [("--feed", "sim", "--shard", "0/2"), ("--feed", "binance")])
 def test_a_standby_needs_the_exchange_and_shards(tmp_path: Path, flags: tuple[str, ...]) -> None:
     """A standby of its own simulator would switch to another market; one without

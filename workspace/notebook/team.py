@@ -70,6 +70,7 @@ class Team:
         self.shared: SharedFeed | None = None
         self._simulator: Any = None
         self.accounts: dict[str, Workspace] = {}
+        self._market_only: Workspace | None = None
         self._starting: dict[str, asyncio.Task[Workspace]] = {}
         self._running = False
         self.owns: Callable[[str], bool] = owns if owns is not None else (lambda _: True)
@@ -105,6 +106,12 @@ class Team:
             self.directory.on_change.remove(self._users_changed)
         for task in self._starting.values():
             task.cancel()
+        if self._market_only is not None:
+            try:
+                await self._market_only.stop()
+            except Exception as error:
+                log.error("stopping the market's engine failed: %s", error)
+            self._market_only = None
         for name, workspace in list(self.accounts.items()):
             try:
                 await workspace.stop()
@@ -160,6 +167,27 @@ class Team:
 
     def engine(self, user: str) -> Engine:
         return self.accounts[user].engine
+
+    async def market_engine(self) -> Engine:
+        """An engine on the team's feed for what serves the market rather than an
+        account (a scale-out feed owner's market commands and streams): the first
+        account's, or, with no account here yet, one of nobody's: an account in memory
+        that no user can reach, so that an engine whose shard has no user yet still
+        serves the market to the others."""
+        if self.accounts:
+            return self.accounts[sorted(self.accounts)[0]].engine
+        if self._market_only is None:
+            if not self._running or self.shared is None:
+                raise InvalidParams("the team is not running")
+            workspace = Workspace(
+                feed=self.feed_kind,
+                account=self._account,
+                engine=self._engine_config,
+                shared_feed=self.shared,
+            )
+            await workspace.start()
+            self._market_only = workspace
+        return self._market_only.engine
 
     def _users_changed(self, old: Users, new: Users) -> None:
         if not self._running:

@@ -183,11 +183,12 @@ class EngineNode:
             await self.workspace.start()
             self.accounts = {SINGLE_USER: self.workspace.engine}
         if not self.accounts:
-            # (the market roles run on an account's engine: an engine needs one)
-            raise InvalidParams(
-                f"no account on shard {self.shard}: no user of the users file falls on "
-                "it (users are spread by a hash of their name); start this engine once "
-                "one does, or run fewer shards"
+            # a small team spread over a few shards leaves one empty more often than not
+            # (3 users on 3 shards: 7 times in 9): it waits for its first user
+            _log.warning(
+                "no user of the users file falls on shard %s yet (users are spread by a "
+                "hash of their name): accounts open here as users are added",
+                self.shard,
             )
         self.publisher = EventPublisher(
             redis, self.keys, {user: engine.journal for user, engine in self.accounts.items()}
@@ -205,8 +206,12 @@ class EngineNode:
         for user, engine in self.accounts.items():
             self._publish_state(user, engine)
         if self.owns_market:
-            self._start_market_roles()
+            await self._start_market_roles()
         elif self.standby:
+            if self.team is not None and not self.accounts:
+                # the feed that watches the owner's claim runs under an engine: with no
+                # account here yet, under nobody's (the one the market roles take)
+                await self.team.market_engine()
             spawn(self._stand_by(), "engine.standby")
         accounts = CommandConsumer(
             self.url,
@@ -224,14 +229,17 @@ class EngineNode:
             consumer.start()
         return self
 
-    def _start_market_roles(self) -> list[CommandConsumer]:
+    async def _start_market_roles(self) -> list[CommandConsumer]:
         """What the feed owner does besides its accounts: the market streams, the feed's
         records for the other shards, the market commands and the holds' leases.
         Returns the consumers to start."""
         redis = self._redis
         assert redis is not None
         spawn = self._spawn
-        market_engine = self.accounts[sorted(self.accounts)[0]]
+        if self.team is not None:
+            market_engine = await self.team.market_engine()
+        else:
+            market_engine = self.accounts[SINGLE_USER]
         self.market = MarketPublisher(market_engine, redis, self.keys)
         if self.shard.count > 1 and self.team is not None and self.team.shared is not None:
             # the other shards' engines take this feed's records (--feed bus)
@@ -326,8 +334,10 @@ class EngineNode:
         await feed.take_over()
         for engine in self.accounts.values():
             engine.source = self.feed  # STATUS says where the prices come from now
-        for consumer in self._start_market_roles():
+        for consumer in await self._start_market_roles():
             consumer.start()
+        if self.market is not None:  # (nobody's engine, on a shard with no user yet)
+            self.market.engine.source = self.feed
         self.took_over.set()
 
     def _owner_identity(self) -> str:
@@ -354,7 +364,9 @@ class EngineNode:
         await self.publisher.run()
 
     def _spawn(self, coro: Any, name: str) -> None:
-        self._tasks.append(asyncio.get_running_loop().create_task(coro, name=name))
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        task.add_done_callback(_log_crash)
+        self._tasks.append(task)
 
     async def _added_account(self, user: str) -> Engine | None:
         """The account of a user added to the users file since the file was last read
@@ -687,6 +699,14 @@ class EngineNode:
     @property
     def journals(self) -> Mapping[str, Any]:
         return {user: engine.journal for user, engine in self.accounts.items()}
+
+
+def _log_crash(task: asyncio.Task[Any]) -> None:
+    """A role of the engine that ended on an error says so when it ends, not only
+    (swallowed) when the engine stops: a standby that could not watch its owner once
+    died without a word and never took the feed over."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        _log.error("%s failed: %r", task.get_name(), error, exc_info=error)
 
 
 def _integer(args: Mapping[str, Any], key: str) -> int:
