@@ -193,6 +193,32 @@ async def test_a_second_feed_owner_is_refused(
         await second.start()
 
 
+async def test_a_second_engine_for_a_shard_is_refused(
+    shards: tuple[dict[str, Any], Process], redis_server: LocalRedis, tmp_path: Path
+) -> None:
+    """Two engines on one shard (another machine, or another journal on this one) both
+    ran: each took some of the shard's commands into an account of its own.  Now the
+    second is refused while the first beats; the first, restarted in its place (its
+    own journal), is not."""
+    setup, _ = shards
+    users = setup["users"]
+    (tmp_path / "elsewhere").mkdir()
+    twin = engine(
+        redis_server.url, tmp_path / "elsewhere" / "team.sqlite", "--users", users, "--shard", "0/2"
+    )
+    with pytest.raises(AssertionError, match=r"another engine runs shard 0/2 \(.*s0"):
+        await twin.start()
+    await setup["follower"].kill()  # -9: its claim stays behind until it lapses
+    again = engine(
+        redis_server.url, setup["dir"] / "s0" / "team.sqlite", "--users", users, "--shard", "0/2"
+    )
+    await again.start()
+    try:
+        assert again.ready_line.startswith("engine ready: shard 0/2, 1 accounts"), again.ready_line
+    finally:
+        await again.kill()
+
+
 async def test_an_engine_that_cannot_start_says_so_and_exits(
     redis_server: LocalRedis, tmp_path: Path
 ) -> None:

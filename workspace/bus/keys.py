@@ -21,7 +21,7 @@ key                                holds
 ``P:commands:{shard}``             commands for the accounts of one shard (group ``engine``)
 ``P:commands:market``              commands for the market side (symbols, books, candles)
 ``P:replies:{gateway}``            the replies a gateway waits for (expires when idle)
-``P:engine:{shard}``               an engine's heartbeat (expires: no engine serves it)
+``P:engine:{shard}``               the shard's engine: its claim and heartbeat (expires)
 ``P:feed-owner``                   which engine owns the market feed (expires)
 =================================  ========================================================
 """

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 import time
 from collections.abc import Mapping
@@ -154,6 +153,7 @@ class EngineNode:
             await self._claim_market(redis)
         if self.owns_market:
             self._beat_as_owner()
+        await self._claim_shard(redis)
         if self.users is not None:
             engine_config = self.engine_config or EngineConfig()
             self.team = Team(
@@ -223,8 +223,6 @@ class EngineNode:
             name="account commands",
         )
         self._consumers.append(accounts)
-        identity = f"{socket.gethostname()}:{os.getpid()}".encode()
-        spawn(heartbeat(redis, self.keys.engine(self.shard.index), identity), "engine.beat")
         for consumer in self._consumers:
             consumer.start()
         return self
@@ -344,6 +342,29 @@ class EngineNode:
         """Who owns the feed: the same name for an engine restarted in its place (the
         same machine and shard), another for any other engine."""
         return f"{socket.gethostname()}:shard {self.shard}"
+
+    def _shard_identity(self) -> str:
+        """Who runs this shard: the same for an engine restarted in its place (the same
+        machine and journal), another for any other engine."""
+        journal = "memory" if self.db is None else str(Path(self.db).expanduser().resolve())
+        return f"{socket.gethostname()}:{journal}"
+
+    async def _claim_shard(self, redis: Redis) -> None:
+        """Exactly one engine runs a shard: a second one (another machine, another
+        journal) would take half of its users' commands into accounts of its own, and
+        both would number their events from the same ``seq``.  It is refused while the
+        first one beats; the claim lapses 10 s after the last beat."""
+        mine = self._shard_identity()
+        key = self.keys.engine(self.shard.index)
+        if not await redis.set(key, mine.encode(), px=HEARTBEAT_TTL_MS, nx=True):
+            found = await redis.get(key)
+            holder = found.decode(errors="replace") if isinstance(found, bytes) else found
+            if holder is not None and holder != mine:
+                raise InvalidParams(
+                    f"another engine runs shard {self.shard} ({holder}): stop it first "
+                    f"(its claim lapses {HEARTBEAT_TTL_MS // 1000} s after its last beat)"
+                )
+        self._spawn(heartbeat(redis, key, mine.encode()), "engine.beat")
 
     async def _claim_market(self, redis: Redis) -> None:
         """Exactly one engine owns the market feed (and takes the market commands): a
