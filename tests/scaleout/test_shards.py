@@ -10,12 +10,13 @@ owner's restart is a closed gap in the other shard's account."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from tests.scaleout.first_price import placed_on_first_prices
 from tests.scaleout.market_holds import holds_when
@@ -25,6 +26,7 @@ from tests.scaleout.sharded import buy_and_fill, owner_prices, user_on
 from workspace.bus.keys import BusKeys
 from workspace.bus.local_redis import LocalRedis
 from workspace.bus.rpc import CommandClient
+from workspace.scaleout.shards import shard_of
 from workspace.users import UsersFile
 
 pytestmark = pytest.mark.slow
@@ -288,6 +290,61 @@ async def test_an_engine_whose_shard_has_no_user_yet_serves_the_market_and_waits
         assert (await buy_and_fill(peer))["order"]["status"] == "FILLED"
         await peer.close()
         assert (tmp_path / f"team.{newcomer}.sqlite").exists()
+    finally:
+        for process in processes:
+            await process.kill()
+
+
+def named(rule: Callable[[str], bool]) -> str:
+    """A user name the stable hash places by ``rule``."""
+    return next(name for n in range(1000) if rule(name := f"user{n}"))
+
+
+async def refused(url: str, token: str) -> tuple[int | None, str]:
+    """The close a connection of ``token`` gets before any message."""
+    peer = await Peer.open(url, token)
+    with pytest.raises(ConnectionClosed):
+        await peer.recv(timeout_s=30)
+    return peer.ws.close_code, peer.ws.close_reason or ""
+
+
+async def test_a_user_the_gateway_cannot_serve_now_is_not_told_unknown_user(
+    redis_server: LocalRedis, tmp_path: Path
+) -> None:
+    """Both were closed 1008 "unknown user", which reads as a bad token and which a
+    client should not retry: a user whose shard has no engine running (a restart), and
+    one a gateway sent to the wrong engine (its --shards differs from the engines')."""
+    users = UsersFile(tmp_path / "users.json")
+    # one engine, of 2 shards; the gateway is told 3
+    waiting = named(lambda u: shard_of(u, 3) == 2)
+    misrouted = named(lambda u: shard_of(u, 3) == 0 and shard_of(u, 2) == 1)
+    _, waiting_token = users.add(waiting, {"USDT": "100"})
+    _, misrouted_token = users.add(misrouted, {"USDT": "100"})
+    processes: list[Process] = []
+    try:
+        processes.append(
+            await engine(
+                redis_server.url,
+                tmp_path / "team.sqlite",
+                *("--users", str(users.path), "--shard", "0/2", "--feed", "sim"),
+            ).start()
+        )
+        front = await gateway(redis_server.url, "--users", str(users.path), "--shards", "3").start()
+        processes.append(front)
+
+        assert await refused(front.url, waiting_token) == (
+            1013,
+            "the account's engine is unavailable: try again",
+        )
+        assert await refused(front.url, misrouted_token) == (
+            1011,
+            "the account could not be opened: try again",
+        )
+        line = await front.printed(
+            f"WARNING workspace.server: refusing a connection of {misrouted}:"
+        )
+        assert f"{misrouted!r} is on shard 1/2, not on engine-0's 0/2" in line, line
+        assert "another --shards than the engines' (2)" in line, line
     finally:
         for process in processes:
             await process.kill()

@@ -65,7 +65,7 @@ from workspace.scaleout.event_publisher import STATE_MAXLEN, EventPublisher
 from workspace.scaleout.feed_records import RecordPublisher
 from workspace.scaleout.holds import DEFAULT_TTL_S, Hold, Holds, parse_holds
 from workspace.scaleout.market_publisher import MarketPublisher, market_status
-from workspace.scaleout.shards import SINGLE_USER, Shard
+from workspace.scaleout.shards import SINGLE_USER, Shard, shard_of
 from workspace.scaleout.standby_feed import StandbyFeed
 
 _log = logging.getLogger("workspace.scaleout")
@@ -456,6 +456,15 @@ class EngineNode:
         user = command.user or SINGLE_USER
         engine = self.accounts.get(user) or await self._added_account(user)
         if engine is None:
+            team = self.team
+            count = self.shard.count
+            if team is not None and not self.shard.owns(user) and user in team.directory.users:
+                # not an unknown user (a client must not hear that): a misrouted one
+                raise WorkspaceError(
+                    f"{user!r} is on shard {shard_of(user, count)}/{count}, not on "
+                    f"{self.name}'s {self.shard}: a gateway started with another --shards "
+                    f"than the engines' ({count}) sent it here"
+                )
             raise NotFound(f"no account {user!r} on {self.name}")
         action = command.action
         args = command.args

@@ -29,7 +29,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from workspace.decimals import MAX_INT
-from workspace.errors import Unauthorized
+from workspace.errors import EngineUnavailable, NotFound, Unauthorized
 from workspace.protocol.codec import MSGPACK_SUBPROTOCOL, EncodeCache
 from workspace.protocol.engine_api import EngineApi
 from workspace.protocol.session import ProtocolSession
@@ -405,8 +405,9 @@ class RealtimeServer:
                     raise Unauthorized("no user")
                 engine = await self.accounts.engine_for(user, since)
             except Exception as error:
-                _log.warning("refusing a connection: %s", error)
-                await websocket.close(CLOSE_POLICY, "unknown user")
+                code, reason = refusal(error)
+                _log.warning("refusing a connection of %s: %s", user, error)
+                await websocket.close(code, reason)
                 return
         session = self.session_factory(
             engine,
@@ -492,3 +493,21 @@ def _select_subprotocol(
 
 def _is_upgrade(headers: Headers) -> bool:
     return "websocket" in headers.get("Upgrade", "").lower()
+
+
+CLOSE_INTERNAL = 1011
+CLOSE_TRY_AGAIN = 1013
+
+
+def refusal(error: Exception) -> tuple[int, str]:
+    """The close of a connection whose user's account could not be opened: only a user
+    who is not (or no longer) in the users file hears "unknown user" (1008), which a
+    client should not retry.  An account whose engine is not running just now (a
+    restart; scale-out) is 1013, try again later, and anything else 1011 (the server's
+    log says what): both are worth retrying, and neither may read as a bad token."""
+    code = getattr(error, "code", None)
+    if code == EngineUnavailable.code:
+        return CLOSE_TRY_AGAIN, "the account's engine is unavailable: try again"
+    if code in (NotFound.code, Unauthorized.code):
+        return CLOSE_POLICY, "unknown user"
+    return CLOSE_INTERNAL, "the account could not be opened: try again"
