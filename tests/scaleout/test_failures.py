@@ -12,9 +12,13 @@ import pytest
 
 from tests.scaleout.peer import Peer, below
 from tests.scaleout.processes import ROOT, Process, engine, gateway
+from workspace.bus.keys import BusKeys
+from workspace.bus.link import open_redis
 from workspace.bus.local_redis import LocalRedis
 
 pytestmark = pytest.mark.slow
+
+KEYS = BusKeys()
 
 
 def order_seqs(peer: Peer) -> list[int]:
@@ -186,3 +190,28 @@ async def test_a_command_the_journal_took_before_a_crash_is_answered_engine_rest
         await crashing.kill()
         if node is not None:
             await node.kill()
+
+
+@pytest.mark.parametrize(
+    ("key", "what"), [(KEYS.engine(0), "shard 0/1"), (KEYS.feed_owner, "the market feed")]
+)
+async def test_an_engine_whose_claim_another_took_stops(
+    redis_server: LocalRedis, tmp_path: Path, key: str, what: str
+) -> None:
+    """An engine cut off from Redis for longer than its claim lives may find, back, that
+    another engine claimed its shard (or the feed) meanwhile.  Its heartbeat set the key
+    again regardless, and both ran on.  Now its beat renews only its own claim: finding
+    another holder, it stops (exit status 1) and says why."""
+    node = await engine(redis_server.url, tmp_path / "journal.sqlite", "--feed", "sim").start()
+    try:
+        redis = open_redis(redis_server.url)
+        try:
+            await redis.set(key, b"elsewhere:/srv/journal.sqlite")  # (another engine's claim)
+        finally:
+            await redis.aclose()
+        line = await node.printed("engine: ")
+        assert line.startswith(f"engine: {what} was claimed by another engine "), line
+        assert "(elsewhere:/srv/journal.sqlite)" in line, line
+        assert await node.exited() == 1
+    finally:
+        await node.kill()

@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from workspace.cli.args import positive_seconds
 from workspace.cli.process import (
@@ -109,15 +110,28 @@ async def _run(args: argparse.Namespace) -> int:
             )
             say = asyncio.get_running_loop().create_task(_say_takeover(node))
             try:
-                await stop.wait()
+                await first_of(stop.wait(), node.lost.wait())
             finally:
                 say.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await say
         finally:
             await node.stop()
+    if node.failure is not None:
+        raise node.failure  # (printed as "engine: ...", exit status 1)
     print("stopped", flush=True)
     return 0
+
+
+async def first_of(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Wait until the first of ``waits`` is done; the others are cancelled."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _say_takeover(node: EngineNode) -> None:

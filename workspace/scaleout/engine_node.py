@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workspace.bus import entries
+from workspace.bus.claims import ClaimLost, claim_beat
 from workspace.bus.keys import BusKeys
 from workspace.bus.link import (
     Redis,
@@ -119,6 +120,10 @@ class EngineNode:
         self._standby_feed: StandbyFeed | None = None
         self.took_over = asyncio.Event()
         """Set when this standby has taken the market feed over."""
+        self.lost = asyncio.Event()
+        """Set when another engine took this one's claim (its shard or the feed):
+        ``failure`` says which; the engine must stop."""
+        self.failure: ClaimLost | None = None
         if not self.owns_market and self.shard.count < 2:
             raise InvalidParams(
                 "--feed bus takes the market of another shard's engine: it needs --shard i/N "
@@ -277,7 +282,9 @@ class EngineNode:
 
     def _beat_as_owner(self) -> None:
         assert self._redis is not None
-        beat = heartbeat(self._redis, self.keys.feed_owner, self._owner_identity().encode())
+        beat = claim_beat(
+            self._redis, self.keys.feed_owner, self._owner_identity(), "the market feed"
+        )
         self._spawn(beat, "engine.beat.owner")
 
     async def _follower_factory(self, engine_config: EngineConfig) -> FeedFactory:
@@ -364,7 +371,7 @@ class EngineNode:
                     f"another engine runs shard {self.shard} ({holder}): stop it first "
                     f"(its claim lapses {HEARTBEAT_TTL_MS // 1000} s after its last beat)"
                 )
-        self._spawn(heartbeat(redis, key, mine.encode()), "engine.beat")
+        self._spawn(claim_beat(redis, key, mine, f"shard {self.shard}"), "engine.beat")
 
     async def _claim_market(self, redis: Redis) -> None:
         """Exactly one engine owns the market feed (and takes the market commands): a
@@ -386,8 +393,23 @@ class EngineNode:
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
-        task.add_done_callback(_log_crash)
+        task.add_done_callback(self._ended)
         self._tasks.append(task)
+
+    def _ended(self, task: asyncio.Task[Any]) -> None:
+        """A role of the engine that ended on an error says so when it ends, not only
+        (swallowed) when the engine stops: a standby that could not watch its owner once
+        died without a word and never took the feed over.  A lost claim stops the
+        engine (``lost``)."""
+        if task.cancelled() or (error := task.exception()) is None:
+            return
+        if isinstance(error, ClaimLost):
+            _log.error("%s", error)
+            if self.failure is None:
+                self.failure = error
+            self.lost.set()
+            return
+        _log.error("%s failed: %r", task.get_name(), error, exc_info=error)
 
     async def _added_account(self, user: str) -> Engine | None:
         """The account of a user added to the users file since the file was last read
@@ -729,14 +751,6 @@ class EngineNode:
     @property
     def journals(self) -> Mapping[str, Any]:
         return {user: engine.journal for user, engine in self.accounts.items()}
-
-
-def _log_crash(task: asyncio.Task[Any]) -> None:
-    """A role of the engine that ended on an error says so when it ends, not only
-    (swallowed) when the engine stops: a standby that could not watch its owner once
-    died without a word and never took the feed over."""
-    if not task.cancelled() and (error := task.exception()) is not None:
-        _log.error("%s failed: %r", task.get_name(), error, exc_info=error)
 
 
 def _integer(args: Mapping[str, Any], key: str) -> int:
