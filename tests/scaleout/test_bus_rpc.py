@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -35,11 +36,17 @@ async def echo(command: BusCommand) -> Reply:
 
 @contextlib.asynccontextmanager
 async def serving(
-    redis_server: LocalRedis, handler: Handler, *, timeout_s: float
+    redis_server: LocalRedis,
+    handler: Handler,
+    *,
+    timeout_s: float,
+    clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[tuple[CommandClient, CommandConsumer]]:
     """A started gateway client and an engine consumer answering shard 0 with
-    ``handler``, both stopped afterwards."""
-    consumer = CommandConsumer(redis_server.url, KEYS, [KEYS.commands(0)], "shard-0", handler)
+    ``handler`` (``clock``: the engine's), both stopped afterwards."""
+    consumer = CommandConsumer(
+        redis_server.url, KEYS, [KEYS.commands(0)], "shard-0", handler, clock=clock
+    )
     client = CommandClient(redis_server.url, KEYS, "gw1", timeout_s=timeout_s)
     consumer.start()
     await client.start()
@@ -64,9 +71,12 @@ async def test_a_command_gets_its_reply_and_engine_errors_keep_their_code(
         assert [r["action"] for r in replies] == [f"n{i}" for i in range(50)]
 
 
+@pytest.mark.parametrize("engine_clock_s", [0, -60], ids=["same clocks", "engine 60 s behind"])
 async def test_no_engine_is_a_clear_error_and_the_late_command_is_never_executed(
-    redis_server: LocalRedis,
+    redis_server: LocalRedis, engine_clock_s: float
 ) -> None:
+    """An engine whose clock is behind the gateway's ran the late command all the same:
+    its deadline was the gateway's clock.  It is Redis's now."""
     client = CommandClient(redis_server.url, KEYS, "gw1", timeout_s=0.3)
     await client.start()
     executed: list[str] = []
@@ -79,7 +89,14 @@ async def test_no_engine_is_a_clear_error_and_the_late_command_is_never_executed
         with pytest.raises(EngineUnavailable, match="no engine serves '0'"):
             await client.call(KEYS.commands(0), "place_order")
         # an engine that comes later drops it (its deadline passed), then serves new ones
-        consumer = CommandConsumer(redis_server.url, KEYS, [KEYS.commands(0)], "shard-0", record)
+        consumer = CommandConsumer(
+            redis_server.url,
+            KEYS,
+            [KEYS.commands(0)],
+            "shard-0",
+            record,
+            clock=lambda: time.time() + engine_clock_s,
+        )
         consumer.start()
         client.timeout_s = 5
         assert await client.call(KEYS.commands(0), "after") == "done"
@@ -88,6 +105,17 @@ async def test_no_engine_is_a_clear_error_and_the_late_command_is_never_executed
         await consumer.close()
     finally:
         await client.stop()
+
+
+async def test_an_engine_whose_clock_is_ahead_of_the_gateways_still_answers(
+    redis_server: LocalRedis,
+) -> None:
+    """It dropped every command as expired (the gateway's deadline read on its clock)."""
+    ahead = serving(redis_server, echo, timeout_s=5, clock=lambda: time.time() + 60)
+    async with ahead as (client, consumer):
+        reply = await client.call(KEYS.commands(0), "ping", user="alice")
+        assert reply == {"action": "ping", "args": {}, "user": "alice"}
+        assert consumer.expired == 0
 
 
 async def test_a_waiting_command_holds_up_its_own_users_next_command_only(

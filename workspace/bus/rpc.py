@@ -13,8 +13,12 @@ so a command taken by an engine that crashed stays pending and is read again whe
 engine comes back (the same consumer name: it first reads its own pending entries).
 A command whose deadline has passed is acknowledged and dropped unexecuted: its gateway
 has already answered ``ENGINE_UNAVAILABLE``, and the client must not find it executed
-later.  Executing a redelivered command twice is the engine's to prevent (it records
-the last command each account's journal took; see ``workspace.scaleout.engine_node``).
+later.  The deadline is Redis's clock, not the gateway's: the command's stream id (the
+time Redis took it) plus the gateway's timeout, which the engine reads against its own
+clock corrected by Redis's (``TIME``), so machines whose clocks disagree by seconds
+neither drop every command nor run one their gateway gave up on.  Executing a
+redelivered command twice is the engine's to prevent (it records the last command each
+account's journal took; see ``workspace.scaleout.engine_node``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -56,6 +61,8 @@ HEARTBEAT_TTL_MS = 10_000
 READ_COUNT = 256
 IN_FLIGHT = 1024
 """Commands a consumer runs at once, at most (the rest wait in the stream)."""
+OFFSET_EVERY_S = 30.0
+"""How often a consumer measures Redis's clock against its own (clocks drift)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,7 @@ class BusCommand:
     action: str
     user: str | None
     deadline_ms: int
+    """When the gateway gives up, in this process's clock (ms since the epoch)."""
     args: dict[str, Any]
     redelivered: bool
 
@@ -158,7 +166,8 @@ class CommandClient:
             "g": self.gateway_id,
             "q": number,
             "a": action,
-            "d": int(time.time() * 1000 + timeout * 1000),
+            "d": int(time.time() * 1000 + timeout * 1000),  # (read by older engines)
+            "t": int(timeout * 1000),
             "c": entries.dumps(args or {}),
         }
         if user is not None:
@@ -264,7 +273,10 @@ class CommandConsumer:
         *,
         sequential: bool = True,
         name: str = "engine commands",
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock``: this machine's wall clock (seconds), corrected by Redis's for
+        deadlines."""
         self.url = url
         self.keys = keys
         self.streams = list(streams)
@@ -285,6 +297,9 @@ class CommandConsumer:
         self._stopping = False
         self.executed = 0
         self.expired = 0
+        self._clock = clock
+        self._offset_ms = 0.0  # Redis's clock minus ours
+        self._offset_at = -math.inf  # when it was measured (our clock, s)
 
     def start(self) -> asyncio.Task[None]:
         if self._task is None:
@@ -327,13 +342,24 @@ class CommandConsumer:
             except ResponseError as error:
                 if "BUSYGROUP" not in str(error):
                     raise
+        await self._measure_offset()
         # Commands this consumer took before a crash (or a lost connection) first.
         await self._read({stream: "0" for stream in self.streams}, redelivered=True)
         while not self._stopping:
+            if self._clock() - self._offset_at > OFFSET_EVERY_S:
+                await self._measure_offset()
             if self._read_pending_again:
                 self._read_pending_again = False
                 await self._read({stream: "0" for stream in self.streams}, redelivered=True)
             await self._read({stream: ">" for stream in self.streams}, redelivered=False)
+
+    async def _measure_offset(self) -> None:
+        """How far Redis's clock is ahead of ours (to half a round trip)."""
+        before = self._clock()
+        seconds, micros = await self._redis.time()
+        after = self._clock()
+        self._offset_ms = seconds * 1000 + micros / 1000 - (before + after) * 500
+        self._offset_at = after
 
     async def _read(self, ids: dict[str, str], *, redelivered: bool) -> None:
         while True:
@@ -360,7 +386,7 @@ class CommandConsumer:
                 if not fields:  # trimmed away while pending
                     await self._redis.xack(stream, ENGINE_GROUP, entry_id)
                     continue
-                command = _command(stream, entry_id.decode(), fields, redelivered)
+                command = _command(stream, entry_id.decode(), fields, redelivered, self._offset_ms)
                 if command is None:
                     await self._redis.xack(stream, ENGINE_GROUP, entry_id)
                     continue
@@ -402,7 +428,7 @@ class CommandConsumer:
             self._read_pending_again = True
 
     async def _execute(self, command: BusCommand) -> None:
-        if command.deadline_ms < time.time() * 1000:
+        if command.deadline_ms < self._clock() * 1000:
             self.expired += 1
             _log.info(
                 "dropped %s from gateway %s unexecuted: its deadline passed",
@@ -444,11 +470,18 @@ class CommandConsumer:
 
 
 def _command(
-    stream: str, entry_id: str, fields: dict[bytes, bytes], redelivered: bool
+    stream: str, entry_id: str, fields: dict[bytes, bytes], redelivered: bool, offset_ms: float
 ) -> BusCommand | None:
+    """``offset_ms``: how far Redis's clock is ahead of this process's."""
     try:
         args = entries.loads(fields[b"c"])
         user = fields.get(b"u")
+        timeout = fields.get(b"t")
+        if timeout is not None:  # Redis took it at its id's time: the gateway's wait
+            taken_ms = entries.stream_id_key(entry_id)[0]
+            deadline_ms = int(taken_ms + int(timeout) - offset_ms)
+        else:  # an older gateway's: its own clock
+            deadline_ms = int(fields[b"d"])
         return BusCommand(
             stream=stream,
             entry_id=entry_id,
@@ -456,7 +489,7 @@ def _command(
             request=int(fields[b"q"]),
             action=fields[b"a"].decode(),
             user=None if user is None else user.decode(),
-            deadline_ms=int(fields[b"d"]),
+            deadline_ms=deadline_ms,
             args=args if isinstance(args, dict) else {},
             redelivered=redelivered,
         )
