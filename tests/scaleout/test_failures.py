@@ -204,6 +204,7 @@ async def test_an_engine_whose_claim_another_took_stops(
     another holder, it stops (exit status 1) and says why."""
     node = await engine(redis_server.url, tmp_path / "journal.sqlite", "--feed", "sim").start()
     try:
+        assert not any("no --db" in line for line in node.output), node.output
         redis = open_redis(redis_server.url)
         try:
             await redis.set(key, b"elsewhere:/srv/journal.sqlite")  # (another engine's claim)
@@ -215,3 +216,20 @@ async def test_an_engine_whose_claim_another_took_stops(
         assert await node.exited() == 1
     finally:
         await node.kill()
+
+
+async def test_an_engine_without_a_journal_file_says_its_accounts_live_in_memory(
+    redis_server: LocalRedis,
+) -> None:
+    memory = Process(
+        "engine", ["engine", "--bus", redis_server.url, "--feed", "sim"], "engine ready"
+    )
+    await memory.start()
+    try:
+        warning = (
+            "WARNING workspace: no --db: the journal is in memory, so orders, positions and "
+            "balances are lost when this engine stops (give --db FILE to keep them)"
+        )
+        assert warning in memory.output, memory.output
+    finally:
+        await memory.kill()

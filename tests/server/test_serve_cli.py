@@ -202,6 +202,28 @@ async def test_serve_refuses_a_public_address_without_a_token(tmp_path: Path) ->
     assert b"token" in stderr
 
 
+async def test_serve_without_a_journal_file_says_the_account_lives_in_memory(port: int) -> None:
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "workspace", "serve", "--feed", "sim", "--port", str(port)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), STARTUP_TIMEOUT)
+        assert line.startswith(b"serving ws://"), line
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), STARTUP_TIMEOUT)
+        assert (
+            b"no --db: the journal is in memory, so orders, positions and balances are lost "
+            b"when this server stops (give --db FILE to keep them)"
+        ) in stderr, stderr
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 async def test_sigkill_mid_stream_then_restart_loses_and_duplicates_no_order_event(
     tmp_path: Path, port: int, processes: list[ServeProcess]
 ) -> None:

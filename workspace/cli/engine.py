@@ -26,6 +26,7 @@ from workspace.cli.process import (
     run_command,
     sim_config,
     stop_signals,
+    warn_if_in_memory,
 )
 from workspace.heap import settle_heap
 
@@ -74,6 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(args)
+    warn_if_in_memory(args, "engine")
     return run_command("engine", _run(args), bus=args.bus)
 
 

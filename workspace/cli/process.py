@@ -87,6 +87,18 @@ def configure_logging(args: argparse.Namespace) -> None:
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
 
 
+def warn_if_in_memory(args: argparse.Namespace, command: str) -> None:
+    """Say so when the accounts' journal is in memory: a restart of a server (or an
+    engine of the scale-out) without ``--db`` starts every account afresh, and clients
+    resuming find a new journal."""
+    if args.db is None:
+        logging.getLogger("workspace").warning(
+            "no --db: the journal is in memory, so orders, positions and balances are "
+            "lost when this %s stops (give --db FILE to keep them)",
+            command,
+        )
+
+
 def add_connection_caps(parser: argparse.ArgumentParser) -> None:
     """``--max-connections-per-address`` / ``--max-connections-per-token``."""
     defaults = ServerLimits()

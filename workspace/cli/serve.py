@@ -23,6 +23,7 @@ from workspace.cli.process import (
     server_security,
     sim_config,
     stop_signals,
+    warn_if_in_memory,
 )
 from workspace.errors import WorkspaceError
 from workspace.heap import settle_heap
@@ -91,6 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(args)
+    warn_if_in_memory(args, "server")
     if args.users and (args.token or args.balance):
         print(
             "--users: tokens and balances come from the users file (no --token, --balance)",
