@@ -218,7 +218,7 @@ async def test_an_engine_whose_claim_another_took_stops(
         await node.kill()
 
 
-async def test_an_engine_without_a_journal_file_says_its_accounts_live_in_memory(
+async def test_an_engine_without_a_journal_file_says_its_accounts_are_temporary(
     redis_server: LocalRedis,
 ) -> None:
     memory = Process(
@@ -227,8 +227,8 @@ async def test_an_engine_without_a_journal_file_says_its_accounts_live_in_memory
     await memory.start()
     try:
         warning = (
-            "WARNING workspace: no --db: the journal is in memory, so orders, positions and "
-            "balances are lost when this engine stops (give --db FILE to keep them)"
+            "WARNING workspace: no --db: the journal is a temporary file, so orders, positions "
+            "and balances are lost when this engine stops (give --db FILE to keep them)"
         )
         assert warning in memory.output, memory.output
     finally:

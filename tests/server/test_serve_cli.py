@@ -202,21 +202,21 @@ async def test_serve_refuses_a_public_address_without_a_token(tmp_path: Path) ->
     assert b"token" in stderr
 
 
-async def test_serve_without_a_journal_file_says_the_account_lives_in_memory(port: int) -> None:
+async def test_serve_without_a_journal_file_says_the_account_is_temporary(port: int) -> None:
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "workspace", "serve", "--feed", "sim", "--port", str(port)),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout is not None
     try:
         line = await asyncio.wait_for(process.stdout.readline(), STARTUP_TIMEOUT)
         assert line.startswith(b"serving ws://"), line
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), STARTUP_TIMEOUT)
         assert (
-            b"no --db: the journal is in memory, so orders, positions and balances are lost "
-            b"when this server stops (give --db FILE to keep them)"
+            b"no --db: the journal is a temporary file, so orders, positions and balances "
+            b"are lost when this server stops (give --db FILE to keep them)"
         ) in stderr, stderr
     finally:
         if process.returncode is None:

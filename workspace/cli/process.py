@@ -88,13 +88,13 @@ def configure_logging(args: argparse.Namespace) -> None:
 
 
 def warn_if_in_memory(args: argparse.Namespace, command: str) -> None:
-    """Say so when the accounts' journal is in memory: a restart of a server (or an
-    engine of the scale-out) without ``--db`` starts every account afresh, and clients
-    resuming find a new journal."""
+    """Say so when the accounts' journal is a temporary file: a restart of a server (or
+    an engine of the scale-out) without ``--db`` starts every account afresh, and
+    clients resuming find a new journal."""
     if args.db is None:
         logging.getLogger("workspace").warning(
-            "no --db: the journal is in memory, so orders, positions and balances are "
-            "lost when this %s stops (give --db FILE to keep them)",
+            "no --db: the journal is a temporary file, so orders, positions and balances "
+            "are lost when this %s stops (give --db FILE to keep them)",
             command,
         )
 
