@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from tests.scaleout.peer import Peer
+from tests.scaleout.peer import TIMEOUT, Peer
 from workspace.bus.keys import BusKeys
 from workspace.bus.link import open_redis, xrange
 from workspace.scaleout import feed_records
@@ -40,6 +40,15 @@ async def buy_and_fill(peer: Peer) -> dict[str, Any]:
             and m["order"]["status"] == "FILLED"
         )
     )
+
+
+async def fills_once_priced(peer: Peer, within_s: float = TIMEOUT) -> None:
+    """``peer`` (a fresh connection) subscribes BTCUSDT, sees its first price, and a
+    market buy of it fills."""
+    await peer.snapshot()
+    await peer.reply({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+    await peer.until(lambda m: m["type"] == "MARKET_UPDATE", within_s)
+    assert (await buy_and_fill(peer))["order"]["status"] == "FILLED"
 
 
 async def owner_prices(url: str, symbol: str) -> set[Decimal]:

@@ -22,7 +22,7 @@ from tests.scaleout.first_price import placed_on_first_prices
 from tests.scaleout.market_holds import holds_when
 from tests.scaleout.peer import Peer
 from tests.scaleout.processes import Process, engine, gateway
-from tests.scaleout.sharded import buy_and_fill, owner_prices, user_on
+from tests.scaleout.sharded import buy_and_fill, fills_once_priced, owner_prices, user_on
 from workspace.bus.keys import BusKeys
 from workspace.bus.local_redis import LocalRedis
 from workspace.bus.rpc import CommandClient
@@ -277,10 +277,7 @@ async def test_an_engine_whose_shard_has_no_user_yet_serves_the_market_and_waits
         processes.append(front)
 
         peer = await Peer.open(front.url, other_token)
-        await peer.snapshot()
-        await peer.reply({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
-        await peer.until(lambda m: m["type"] == "MARKET_UPDATE")
-        assert (await buy_and_fill(peer))["order"]["status"] == "FILLED"
+        await fills_once_priced(peer)
         await peer.close()
 
         newcomer = user_on(0, {other})

@@ -21,7 +21,7 @@ import pytest
 
 from tests.scaleout.peer import Peer
 from tests.scaleout.processes import Process, engine, gateway
-from tests.scaleout.sharded import buy_and_fill, owner_prices, user_on
+from tests.scaleout.sharded import buy_and_fill, fills_once_priced, owner_prices, user_on
 from workspace.bus.keys import BusKeys
 from workspace.bus.link import open_redis
 from workspace.bus.local_redis import LocalRedis
@@ -186,10 +186,7 @@ async def test_a_standby_with_no_user_yet_takes_the_feed_over_for_the_others(
         processes.append(front)
         peer = await Peer.open(front.url, owner_token)
         try:
-            await peer.snapshot()
-            await peer.reply({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
-            await peer.until(lambda m: m["type"] == "MARKET_UPDATE", TAKEOVER_S)
-            assert (await buy_and_fill(peer))["order"]["status"] == "FILLED"
+            await fills_once_priced(peer, TAKEOVER_S)
         finally:
             await peer.close()
     finally:

@@ -75,7 +75,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(args)
-    warn_if_in_memory(args, "engine")
     return run_command("engine", _run(args), bus=args.bus)
 
 
@@ -106,6 +105,7 @@ async def _run(args: argparse.Namespace) -> int:
             if node.standby and not node.owns_market:
                 market += ", standing by to take the feed over"
             settle_heap()
+            warn_if_in_memory(args, "engine")
             print(
                 f"engine ready: shard {node.shard}, {len(node.accounts)} accounts, {market}",
                 flush=True,

@@ -92,7 +92,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(args)
-    warn_if_in_memory(args, "server")
     if args.users and (args.token or args.balance):
         print(
             "--users: tokens and balances come from the users file (no --token, --balance)",
@@ -186,6 +185,7 @@ async def _serve(args: argparse.Namespace) -> int:
             try:
                 await server.start()
                 settle_heap()
+                warn_if_in_memory(args, "server")
                 print(f"serving {server.url}", flush=True)
                 await stop.wait()
             finally:
@@ -236,6 +236,7 @@ async def _serve_team(args: argparse.Namespace, feed_config: object) -> int:
             try:
                 await server.start()
                 settle_heap()
+                warn_if_in_memory(args, "server")
                 print(f"serving {server.url} for {len(team.accounts)} users", flush=True)
                 await stop.wait()
             finally:
