@@ -40,6 +40,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from workspace import redact
 from workspace.protocol import messages
 from workspace.protocol.codec import MSGPACK_SUBPROTOCOL, Codec
 from workspace.protocol.conflation import ConflatingQueue, SubscriptionClosed, conflation_key
@@ -74,6 +75,7 @@ class RealtimeClient:
             raise ValueError(f"request_timeout must be seconds > 0, got {request_timeout!r}")
         if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 1:
             raise ValueError(f"max_pending must be a whole number >= 1, got {max_pending!r}")
+        redact.install()  # (its handshake carries the token)
         self.url = url
         self.token = token
         self.msgpack = msgpack

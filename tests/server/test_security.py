@@ -7,6 +7,7 @@ behind, hostile frames answered with clear errors and a live server afterwards, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -24,6 +25,7 @@ from websockets.typing import Subprotocol
 from tests.engine.test_journal_degraded import Refusal
 from tests.server.ws_peer import TIMEOUT, Peer, PeerFactory, http_get
 from workspace import Workspace
+from workspace.client import RealtimeClient
 from workspace.notebook.team import Team
 from workspace.server import RealtimeServer, ServerLimits
 from workspace.server.auth import is_loopback_origin, parse_origins
@@ -282,6 +284,29 @@ async def test_a_handshake_refused_after_authentication_leaves_no_user_behind(
 async def guarded(workspace: Workspace) -> AsyncIterator[RealtimeServer]:
     async with RealtimeServer(workspace.engine, port=0, token="s3cret") as server:
         yield server
+
+
+async def test_tokens_never_reach_the_log_even_at_debug(
+    guarded: RealtimeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At DEBUG the websockets library logs each handshake's request line and headers:
+    every client's token was in the server's log (and a client's own in its log)."""
+    caplog.set_level(logging.DEBUG, logger="websockets")
+    async with RealtimeClient(guarded.url, token="s3cret") as client:
+        assert (await client.request({"action": "get_portfolio"}))["type"] == "PORTFOLIO_UPDATE"
+    for url, headers in [
+        (guarded.url + "?token=s3cret", {}),
+        (guarded.url, {"Authorization": "Bearer s3cret"}),
+        (guarded.url + "?token=wrong-guess", {}),
+    ]:
+        with contextlib.suppress(InvalidStatus):
+            async with connect(url, additional_headers=headers) as websocket:
+                await asyncio.wait_for(websocket.recv(), TIMEOUT)
+    logged = caplog.text
+    assert "s3cret" not in logged
+    assert "wrong-guess" not in logged
+    assert "token=***" in logged  # (the lines are there, blanked)
+    assert "Authorization: Bearer ***" in logged
 
 
 async def test_health_without_the_token_is_liveness_only(guarded: RealtimeServer) -> None:

@@ -28,6 +28,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from workspace import redact
 from workspace.decimals import MAX_INT
 from workspace.errors import EngineUnavailable, NotFound, Unauthorized
 from workspace.protocol.codec import MSGPACK_SUBPROTOCOL, EncodeCache
@@ -89,6 +90,7 @@ class RealtimeServer:
         each connection gets its user's engine; ``engine`` answers ``/health``.
         ``session_factory``: makes each connection's session (a gateway's forwards
         commands to its engine)."""
+        redact.install()  # (the handshakes carry the tokens)
         self.session_factory = session_factory
         self.engine = engine
         self.accounts = accounts
