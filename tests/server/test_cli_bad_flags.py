@@ -87,6 +87,12 @@ UNREACHABLE_BUS = "redis://127.0.0.1:9"  # the discard port: nothing listens the
             1,
             f"engine: cannot reach the bus at {UNREACHABLE_BUS}: ",
         ),
+        (  # its password was printed in the clear
+            ["engine", "--bus", "redis://:hunter2@127.0.0.1:9"],
+            1,
+            "engine: cannot reach the bus at redis://:***@127.0.0.1:9: ",
+        ),
+        (["gateway", "--bus", "redis://:hunter2@/"], 1, "gateway: --bus 'redis://:***@/': no host"),
     ],
 )
 def test_a_bad_flag_or_an_unreachable_bus_is_one_clear_line(
@@ -102,6 +108,7 @@ def test_a_bad_flag_or_an_unreachable_bus_is_one_clear_line(
     assert done.returncode == code, done.stderr
     assert words in done.stderr
     assert "Traceback" not in done.stderr
+    assert "hunter2" not in done.stderr
 
 
 def test_the_simulator_refuses_a_bad_replay_and_a_taken_port_in_one_line(

@@ -14,16 +14,17 @@ def check_bus_url(url: str) -> str:
     """``url`` if it names a Redis server (``redis://``, ``rediss://`` for TLS,
     ``unix://`` for a socket); raises ``InvalidParams``."""
     parts = urlsplit(url)
+    said = shown(url)  # (never its password)
     if parts.scheme not in SCHEMES:
         raise InvalidParams(
-            f"--bus {url!r}: expected redis://HOST:PORT (or rediss://, unix://PATH)"
+            f"--bus {said!r}: expected redis://HOST:PORT (or rediss://, unix://PATH)"
         )
     if parts.scheme != "unix" and not parts.hostname:
-        raise InvalidParams(f"--bus {url!r}: no host")
+        raise InvalidParams(f"--bus {said!r}: no host")
     try:
         parts.port  # noqa: B018 (raises ValueError for a bad port)
     except ValueError:
-        raise InvalidParams(f"--bus {url!r}: bad port") from None
+        raise InvalidParams(f"--bus {said!r}: bad port") from None
     return url
 
 

@@ -52,7 +52,9 @@ def run_command(
     except KeyboardInterrupt:
         return 130
     except bus_errors as error:
-        print(f"{name}: cannot reach the bus at {bus}: {error}", file=sys.stderr)
+        from workspace.bus.url import shown
+
+        print(f"{name}: cannot reach the bus at {shown(bus or '')}: {error}", file=sys.stderr)
         return 1
     except errors as error:
         print(f"{name}: {error}", file=sys.stderr)
