@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -731,3 +732,57 @@ def test_an_asset_that_is_no_name_is_refused_as_such(asset: object) -> None:
     with pytest.raises(InvalidParams) as refused:
         Workspace(feed="sim", balances={asset: 5})  # type: ignore[dict-item]
     assert str(refused.value) == f"balances: an asset is a name like 'BTC', got {asset!r}"
+
+
+CELL = """
+@ws.on_tick("BTCUSDT")
+def strategy(tick, run=run):
+    calls.append(run)
+"""
+
+
+async def test_a_cell_run_again_replaces_its_strategy_instead_of_adding_one(
+    ws: Workspace,
+) -> None:
+    """Run twice, the cell registered a second callback: both functions traded on every
+    tick, and ``remove_callback(strategy)`` stopped only the new one."""
+    calls: list[int] = []
+    called_again = asyncio.Event()
+    cell: dict[str, object] = {"__name__": "__main__", "ws": ws, "calls": calls}
+    for run in (1, 2):
+        cell["run"] = run
+        exec(CELL, cell)  # (a notebook cell, as the kernel runs it)
+    assert len(ws.engine.callbacks) == 1
+
+    @ws.on_tick("BTCUSDT")
+    def watch(tick: Tick) -> None:
+        if calls:
+            called_again.set()
+
+    await ws.subscribe("BTCUSDT")
+    await asyncio.wait_for(called_again.wait(), 10)
+    assert set(calls) == {2}
+    ws.remove_callback(cell["strategy"])  # type: ignore[arg-type]
+    ws.remove_callback(watch)
+    assert len(ws.engine.callbacks) == 0
+
+
+async def test_only_a_module_level_function_defined_again_replaces_its_registration(
+    ws: Workspace,
+) -> None:
+    """Two closures of one factory, two bound methods of one class or two lambdas are
+    different strategies: they run side by side."""
+
+    def factory(fast: int) -> Callable[[Tick], None]:
+        def strategy(tick: Tick) -> None: ...
+
+        return strategy
+
+    class Strategy:
+        def on_tick(self, tick: Tick) -> None: ...
+
+    for each in (factory(5), factory(10), Strategy().on_tick, Strategy().on_tick):
+        ws.on_tick("BTCUSDT")(each)
+    ws.on_tick("BTCUSDT")(lambda tick: None)
+    ws.on_tick("BTCUSDT")(lambda tick: None)
+    assert len(ws.engine.callbacks) == 6

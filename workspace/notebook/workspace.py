@@ -63,6 +63,7 @@ from workspace.market.subscriptions import normalize_symbol
 from workspace.notebook.market_frames import book_frame, candles_frame
 from workspace.notebook.order_methods import Number, OrderMethods, exact
 from workspace.notebook.pending import PendingCall
+from workspace.notebook.redefined import redefines
 from workspace.session import Command, Listener, Message
 from workspace.trading.account import Account
 from workspace.trading.balance import Balance
@@ -958,6 +959,10 @@ class Workspace(OrderMethods):
     def _add(self, kind: CallbackKind, function: F, symbols: tuple[str, ...]) -> F:
         if not callable(function):
             raise TypeError(f"{function!r} is not callable")
+        for earlier in {r[1]: None for r in self._registrations if redefines(function, r[1])}:
+            # a cell run again: its new function takes the old one's place
+            log.info("%s replaces its earlier definition", function.__qualname__)
+            self.remove_callback(earlier)
         self._registrations.append((kind, function, symbols))
         if self.running:
             self._register(kind, function, symbols)
