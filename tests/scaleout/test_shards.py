@@ -10,7 +10,8 @@ owner's restart is a closed gap in the other shard's account."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tests.scaleout.peer import Peer
 from tests.scaleout.processes import Process, engine, gateway
 from tests.scaleout.sharded import buy_and_fill, fills_once_priced, owner_prices, user_on
 from workspace.bus.keys import BusKeys
+from workspace.bus.link import open_redis
 from workspace.bus.local_redis import LocalRedis
 from workspace.bus.rpc import CommandClient
 from workspace.scaleout.shards import shard_of
@@ -172,6 +174,35 @@ async def test_a_follower_keeps_the_owners_restart_as_a_gap(
         await peer.close()
 
 
+@contextlib.asynccontextmanager
+async def key_events(url: str, key: str) -> AsyncIterator[Callable[[], Awaitable[list[str]]]]:
+    """What commands touch ``key`` meanwhile (Redis keyspace events): the yielded call
+    returns those seen so far, every one delivered (a marker key's event closes them)."""
+    redis = open_redis(url)
+    await redis.config_set("notify-keyspace-events", "Kg$")
+    pubsub = redis.pubsub()
+    marker = f"{key}:marker"
+    await pubsub.subscribe(f"__keyspace@0__:{key}", f"__keyspace@0__:{marker}")
+
+    async def seen() -> list[str]:
+        await redis.set(marker, b"1")
+        events: list[str] = []
+        async with asyncio.timeout(10):
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+                if message is None:
+                    continue
+                if message["channel"].decode().endswith(marker):
+                    return events
+                events.append(message["data"].decode())
+
+    try:
+        yield seen
+    finally:
+        await pubsub.aclose()
+        await redis.aclose()
+
+
 def feeds_holding(reply: dict[str, Any], symbol: str) -> list[str]:
     """The bus-fed engines holding ``symbol`` on the market engine."""
     return [
@@ -210,6 +241,18 @@ async def test_a_second_engine_for_a_shard_is_refused(
     )
     with pytest.raises(AssertionError, match=r"another engine runs shard 0/2 \(.*s0"):
         await twin.start()
+    # the owner's twin (this machine, its shard, another journal) is refused too, and
+    # leaves the owner's claim on the feed alone: it shares the claim's name (machine
+    # and shard), and deleted it on its way out, for a standby to take
+    async with key_events(redis_server.url, KEYS.feed_owner) as events:
+        owner_twin = engine(
+            redis_server.url,
+            tmp_path / "elsewhere" / "owner.sqlite",
+            *("--users", users, "--shard", "1/2", "--feed", "sim"),
+        )
+        with pytest.raises(AssertionError, match=r"another engine runs shard 1/2 \(.*s1"):
+            await owner_twin.start()
+        assert "del" not in await events(), "the refused twin deleted the owner's claim"
     await setup["follower"].kill()  # -9: its claim stays behind until it lapses
     again = engine(
         redis_server.url, setup["dir"] / "s0" / "team.sqlite", "--users", users, "--shard", "0/2"

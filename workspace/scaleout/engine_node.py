@@ -143,6 +143,7 @@ class EngineNode:
         self.holds = Holds(hold_ttl_s)
         self._hold_locks: dict[str, asyncio.Lock] = {}
         self._stopping = False
+        self._started = False
 
     @property
     def name(self) -> str:
@@ -230,6 +231,7 @@ class EngineNode:
         self._consumers.append(accounts)
         for consumer in self._consumers:
             consumer.start()
+        self._started = True
         return self
 
     async def _start_market_roles(self) -> list[CommandConsumer]:
@@ -741,7 +743,9 @@ class EngineNode:
         if self.workspace is not None:
             await self.workspace.stop()
         if self._redis is not None:
-            if self.owns_market:
+            # (a start refused half-way leaves the claim alone: the same name may be a
+            # running engine's, this one a duplicate on its machine)
+            if self.owns_market and self._started:
                 with contextlib.suppress(Exception):  # best effort: the key expires anyway
                     mine = self._owner_identity().encode()
                     if await self._redis.get(self.keys.feed_owner) == mine:
