@@ -233,3 +233,22 @@ async def test_an_engine_without_a_journal_file_says_its_accounts_are_temporary(
         assert warning in memory.output, memory.output
     finally:
         await memory.kill()
+
+
+async def test_two_engines_with_temporary_journals_are_two_and_a_clean_stop_frees_the_shard(
+    redis_server: LocalRedis,
+) -> None:
+    """Without --db both claimed the same name ("this machine, in memory") and both
+    ran the one shard.  A clean stop now also frees the shard at once for the next
+    engine (a killed one's claim lapses in 10 s)."""
+    argv = ["engine", "--bus", redis_server.url, "--feed", "sim"]
+    first = await Process("engine", argv, "engine ready").start()
+    try:
+        second = Process("engine", argv, "engine ready")
+        with pytest.raises(AssertionError, match="another engine runs shard 0/1"):
+            await second.start()
+        assert await first.stop() == 0
+        again = await Process("engine", argv, "engine ready").start()
+        await again.kill()
+    finally:
+        await first.kill()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import time
 from collections.abc import Mapping
@@ -354,9 +355,11 @@ class EngineNode:
 
     def _shard_identity(self) -> str:
         """Who runs this shard: the same for an engine restarted in its place (the same
-        machine and journal), another for any other engine."""
-        journal = "memory" if self.db is None else str(Path(self.db).expanduser().resolve())
-        return f"{socket.gethostname()}:{journal}"
+        machine and journal file), another for any other engine.  Journals in temporary
+        files belong to their process: two such engines are two engines."""
+        if self.db is None:
+            return f"{socket.gethostname()}:temporary journals of pid {os.getpid()}"
+        return f"{socket.gethostname()}:{Path(self.db).expanduser().resolve()}"
 
     async def _claim_shard(self, redis: Redis) -> None:
         """Exactly one engine runs a shard: a second one (another machine, another
@@ -745,11 +748,14 @@ class EngineNode:
         if self._redis is not None:
             # (a start refused half-way leaves the claim alone: the same name may be a
             # running engine's, this one a duplicate on its machine)
-            if self.owns_market and self._started:
-                with contextlib.suppress(Exception):  # best effort: the key expires anyway
-                    mine = self._owner_identity().encode()
-                    if await self._redis.get(self.keys.feed_owner) == mine:
-                        await self._redis.delete(self.keys.feed_owner)
+            if self._started:  # (the claims go at once; else they lapse in 10 s)
+                claims = [(self.keys.engine(self.shard.index), self._shard_identity())]
+                if self.owns_market:
+                    claims.append((self.keys.feed_owner, self._owner_identity()))
+                for key, mine in claims:
+                    with contextlib.suppress(Exception):  # best effort: the key expires anyway
+                        if await self._redis.get(key) == mine.encode():
+                            await self._redis.delete(key)
             await close_quietly(self._redis)
 
     @property
