@@ -171,9 +171,9 @@ class Team:
     async def market_engine(self) -> Engine:
         """An engine on the team's feed for what serves the market rather than an
         account (a scale-out feed owner's market commands and streams): the first
-        account's, or, with no account here yet, one of nobody's: an account in memory
-        that no user can reach, so that an engine whose shard has no user yet still
-        serves the market to the others."""
+        account's, or, with no account here yet, one of nobody's: a temporary account
+        (its journal a temporary file) that no user can reach, so that an engine whose
+        shard has no user yet still serves the market to the others."""
         if self.accounts:
             return self.accounts[sorted(self.accounts)[0]].engine
         if self._market_only is None:
