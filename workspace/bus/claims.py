@@ -48,8 +48,8 @@ class ClaimLost(WorkspaceError):
 async def claim_beat(redis: Redis, key: str, mine: str, what: str, every_s: float = BEAT_S) -> None:
     """Keep the claim ``key`` = ``mine`` alive while this runs; raises
     :class:`ClaimLost` once another holder has it (``what`` names it for people).
-    While Redis is unreachable the beat waits: nobody else can claim meanwhile
-    either, until the claim lapses."""
+    While this process cannot reach Redis the beat keeps trying; the claim lapses
+    10 s after its last renewal, and whoever claims it then holds it."""
     while True:
         try:
             holder = await redis.eval(_RENEW, 1, key, mine, HEARTBEAT_TTL_MS)
