@@ -8,6 +8,7 @@ import gc
 import json
 
 import psutil
+import pytest
 from websockets.asyncio.client import connect
 
 from tests.server.ws_peer import TIMEOUT
@@ -57,3 +58,18 @@ async def test_1000_connect_disconnect_cycles_leave_no_tasks_subscriptions_or_me
     assert engine.symbols == symbols_before
     growth_mib = (process.memory_info().rss - rss_before) / 2**20
     assert growth_mib < 16, f"RSS grew {growth_mib:.1f} MiB over 1000 connections"
+
+
+async def test_a_server_that_cannot_listen_leaves_no_task_behind(workspace: Workspace) -> None:
+    """Its sweeper of stalled clients started first and ran on, for a server that never
+    listened (a port taken, say)."""
+    async with RealtimeServer(workspace.engine, port=0) as holder:
+        taken = RealtimeServer(workspace.engine, port=holder.port)
+        with pytest.raises(OSError, match="address already in use"):
+            await taken.start()
+    left = [
+        task
+        for task in asyncio.all_tasks()
+        if task.get_name() == "server.sweeper" and not task.done() and not task.cancelling()
+    ]
+    assert left == []

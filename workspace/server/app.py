@@ -141,9 +141,16 @@ class RealtimeServer:
         )
         try:
             self._server = await self._listen()
-        except socket.gaierror as exc:
-            # (it said only "[Errno -2] Name or service not known", of no host)
-            raise OSError(exc.errno, f"cannot listen on {self.host!r}: {exc.strerror}") from None
+        except BaseException as exc:
+            # (the sweeper would go on for a server that never listened)
+            self._sweeper.cancel()
+            self._sweeper = None
+            if isinstance(exc, socket.gaierror):
+                # (it said only "[Errno -2] Name or service not known", of no host)
+                raise OSError(
+                    exc.errno, f"cannot listen on {self.host!r}: {exc.strerror}"
+                ) from None
+            raise
         return self
 
     async def _listen(self) -> Server:
