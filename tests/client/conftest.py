@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from tests.ports import quiet_port
 from workspace import Workspace
 from workspace.engine.config import EngineConfig
 from workspace.server import RealtimeServer
@@ -31,10 +31,7 @@ async def workspace(db: Path) -> AsyncIterator[Workspace]:
 @pytest.fixture
 def free_port() -> int:
     """A port that a restarted server can bind again (the tests restart servers)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+    return quiet_port()
 
 
 @pytest.fixture

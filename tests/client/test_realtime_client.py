@@ -258,9 +258,9 @@ async def test_no_order_event_lost_or_duplicated_when_the_engine_restarts_mid_st
         await workspace.stop()
         workspace = Workspace(feed="sim", db=db, engine=FAST)
         await workspace.start()
-        await fill_orders(workspace, 2)  # journaled while no server runs
-        server = await RealtimeServer(workspace.engine, port=free_port).start()
         try:
+            await fill_orders(workspace, 2)  # journaled while no server runs
+            server = await RealtimeServer(workspace.engine, port=free_port).start()
             await fill_orders(workspace, 2)
             last = workspace.engine.seq
             await first(stream, lambda m: m["type"] == "ORDER_UPDATE" and m["seq"] >= last)

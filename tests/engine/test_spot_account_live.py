@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import quiet_port
 from workspace.engine.config import EngineConfig
 from workspace.journal import Journal
 from workspace.market.config import FeedConfig
@@ -73,11 +74,7 @@ async def test_a_start_that_does_not_wait_for_the_feed_warns_of_nothing(
 async def test_start_against_a_dead_exchange_returns_in_bounded_time_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = probe.getsockname()[1]
+    dead = quiet_port()  # nobody listens there (and no client's own port can be it)
     ws = Workspace(
         feed="binance",
         feed_config=FeedConfig(

@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
+from tests.ports import quiet_port
 from tests.server.ws_peer import TIMEOUT, Peer, http_get
 from workspace.client import RealtimeClient
 from workspace.session import Message
@@ -56,10 +56,7 @@ async def start_serve(*args: str) -> ServeProcess:
 
 @pytest.fixture
 def port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        free: int = probe.getsockname()[1]
-    return free
+    return quiet_port()  # (serve restarts on it)
 
 
 @pytest.fixture
@@ -126,9 +123,7 @@ async def test_serve_prints_its_url_and_sigterm_stops_it_with_the_journal_intact
 async def test_serve_binds_at_once_with_the_exchange_down_and_says_so(
     port: int, processes: list[ServeProcess]
 ) -> None:
-    with socket.socket() as probe:  # a port nobody listens on: the exchange is down
-        probe.bind(("127.0.0.1", 0))
-        dead = probe.getsockname()[1]
+    dead = quiet_port()  # a port nobody listens on: the exchange is down
     serve = await start_serve(
         "--port",
         str(port),
