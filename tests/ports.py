@@ -2,14 +2,13 @@
 or a port nobody listens on (an exchange that is down).
 
 A port the kernel hands out for port 0 comes from the ephemeral range
-(``net.ipv4.ip_local_port_range``, 32768-60999 here), where every outgoing connection on
-the machine also takes its local port.  Between a server's stop and its restart on that
-port, another process's outgoing connection may take it (the restart then fails
-"address already in use"), and a client reconnecting to it meanwhile may connect to
-itself (TCP self-connect: the kernel gives it the very port it dials).  A fresh clone's
-run once failed so, both at once.  A port below the range is never handed out that
-way; each pytest-xdist worker takes its own share of them, so two workers never pick
-the same one.
+(``net.ipv4.ip_local_port_range``, 32768-60999 here).  Between a server's stop and its
+restart on that port, anything binding port 0 may get it: in a fresh clone's run the
+restarted workspace's own simulator did, and the server's restart failed "address
+already in use".  Outgoing connections take their local ports from the same range (a
+client reconnecting to a port in it may even connect to itself).  A port below the
+range is never handed out that way; each pytest-xdist worker takes its own share of
+them, so two workers never pick the same one.
 """
 
 from __future__ import annotations
