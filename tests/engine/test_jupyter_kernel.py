@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 from collections.abc import AsyncIterator
 from typing import Any
@@ -36,6 +37,35 @@ class Kernel:
             textwrap.dedent(code), timeout=CELL_TIMEOUT_S, output_hook=on_output
         )
         assert reply["content"]["status"] == "ok", errors
+        return "".join(chunks)
+
+    async def run_cell(self, code: str, cell_id: str) -> str:
+        """``run``, as JupyterLab sends it: the request names its cell (``cellId``)."""
+        content = {
+            "code": textwrap.dedent(code),
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
+        request = self.client.session.msg("execute_request", content, metadata={"cellId": cell_id})
+        self.client.shell_channel.send(request)
+        chunks: list[str] = []
+        errors: list[str] = []
+        async with asyncio.timeout(CELL_TIMEOUT_S):
+            while True:
+                message = await self.client.get_iopub_msg()
+                if message["parent_header"].get("msg_id") != request["header"]["msg_id"]:
+                    continue
+                kind, body = message["msg_type"], message["content"]
+                if kind == "stream":
+                    chunks.append(body["text"])
+                elif kind == "error":
+                    errors.append(f"{body['ename']}: {body['evalue']}")
+                elif kind == "status" and body["execution_state"] == "idle":
+                    break
+        assert not errors, errors
         return "".join(chunks)
 
 
@@ -139,3 +169,26 @@ async def test_engine_streams_in_a_kernel_while_other_cells_run(kernel: Kernel) 
         """
     )
     assert "left []" in out
+
+
+@pytest.mark.slow
+async def test_a_cell_run_again_replaces_its_dashboard(kernel: Kernel) -> None:
+    """Run again, a cell's ``ws.dashboard()`` left the earlier one live in the kernel,
+    listening and sending updates to views that no longer exist."""
+    await kernel.run(
+        """
+        from workspace import Workspace
+        from workspace.sim import SimConfig
+        ws = Workspace(feed="sim", sim=SimConfig(symbols=("BTCUSDT",)))
+        await ws.start()
+        made = []
+        """
+    )
+    board = "made.append(ws.dashboard(symbols=['BTCUSDT']))"
+    await kernel.run_cell(board, "cell-a")
+    await kernel.run_cell(board, "cell-a")  # the same cell, run again
+    await kernel.run_cell(board, "cell-b")
+    await kernel.run_cell(f"{board}; {board}", "cell-c")  # two in one run: both stay
+    await kernel.run(board)  # a front end that names no cell
+    out = await kernel.run("print([b.comm is None for b in made]); await ws.stop()")
+    assert "[True, False, False, False, False, False]" in out

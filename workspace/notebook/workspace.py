@@ -60,6 +60,7 @@ from workspace.market.records import (
     Trade,
 )
 from workspace.market.subscriptions import normalize_symbol
+from workspace.notebook.cells import current_run
 from workspace.notebook.market_frames import book_frame, candles_frame
 from workspace.notebook.order_methods import Number, OrderMethods, exact
 from workspace.notebook.pending import PendingCall
@@ -401,6 +402,8 @@ class Workspace(OrderMethods):
         self._clock = clock
         self._registrations: list[tuple[CallbackKind, StrategyFunction, tuple[str, ...]]] = []
         self._callbacks: dict[StrategyFunction, list[Callback]] = {}
+        # notebook cell -> (the run that made them, the dashboards it made)
+        self._dashboards: dict[str, tuple[str, list[Any]]] = {}
         self._engine: Engine | None = None
         self._journal: Journal | None = None
         self._tick_store: TickStore | None = None
@@ -693,7 +696,17 @@ class Workspace(OrderMethods):
             options["symbols"] = [listed(s) for s in panel_symbols(options["symbols"])]
         else:
             options["symbols"] = sorted(self._symbols)
-        return widgets.dashboard(self.session, **options)
+        board = widgets.dashboard(self.session, **options)
+        run = current_run()
+        if run is not None:
+            cell, request = run
+            earlier_request, boards = self._dashboards.get(cell, (request, []))
+            if earlier_request != request:  # the cell run again: its old ones go
+                for old in boards:
+                    old.close()
+                boards = []
+            self._dashboards[cell] = (request, [*boards, board])
+        return board
 
     # -- market data -----------------------------------------------------------------
     def subscribe(self, *symbols: str) -> PendingCall[list[str]]:
