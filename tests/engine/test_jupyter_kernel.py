@@ -192,3 +192,20 @@ async def test_a_cell_run_again_replaces_its_dashboard(kernel: Kernel) -> None:
     await kernel.run(board)  # a front end that names no cell
     out = await kernel.run("print([b.comm is None for b in made]); await ws.stop()")
     assert "[True, False, False, False, False, False]" in out
+
+
+@pytest.mark.slow
+async def test_a_cell_run_again_says_that_its_earlier_workspace_still_runs(
+    kernel: Kernel,
+) -> None:
+    """Run again, ``ws = Workspace(...); await ws.start()`` left the first workspace
+    running unseen: its strategies trading on its account, its panels updating."""
+    await kernel.run("from workspace import Workspace\nstarted = []")
+    cell = "ws = Workspace(feed='sim'); await ws.start(); started.append(ws)"
+    assert "EarlierWorkspaceWarning" not in await kernel.run_cell(cell, "cell-w")
+    again = await kernel.run_cell(cell, "cell-w")
+    assert "EarlierWorkspaceWarning: an earlier run of this cell started <Workspace" in again
+    assert "which still runs" in again
+    await kernel.run("for each in started: await each.stop()")
+    assert "EarlierWorkspaceWarning" not in await kernel.run_cell(cell, "cell-w")
+    await kernel.run("await started[-1].stop()")

@@ -11,6 +11,7 @@ replaced.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 
@@ -35,3 +36,27 @@ def current_run() -> tuple[str, str] | None:
     if isinstance(cell, str) and cell and isinstance(run, str) and run:
         return cell, run
     return None
+
+
+class Started:
+    """The workspaces each notebook cell started, by cell (weakly: a workspace nobody
+    holds any more is not kept alive for this)."""
+
+    def __init__(self) -> None:
+        self._by_cell: dict[str, tuple[str, weakref.ref[Any]]] = {}
+
+    def earlier(self, started: Any) -> Any | None:
+        """Note that the running cell started ``started``; the workspace an earlier run
+        of the same cell started, if it still runs (``None`` outside a named cell)."""
+        run = current_run()
+        if run is None:
+            return None
+        cell, request = run
+        found = self._by_cell.get(cell)
+        self._by_cell[cell] = (request, weakref.ref(started))
+        if found is None or found[0] == request:
+            return None
+        before = found[1]()
+        if before is None or before is started or not getattr(before, "running", False):
+            return None
+        return before

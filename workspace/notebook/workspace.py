@@ -60,7 +60,7 @@ from workspace.market.records import (
     Trade,
 )
 from workspace.market.subscriptions import normalize_symbol
-from workspace.notebook.cells import current_run
+from workspace.notebook.cells import Started, current_run
 from workspace.notebook.market_frames import book_frame, candles_frame
 from workspace.notebook.order_methods import Number, OrderMethods, exact
 from workspace.notebook.pending import PendingCall
@@ -118,6 +118,14 @@ def user_journal_path(db: str | Path, user: str) -> Path:
 class NewAccountWarning(UserWarning):
     """``Workspace(db=TEAM, user=NAME)`` found no account of NAME in that team journal
     and starts a new one."""
+
+
+class EarlierWorkspaceWarning(UserWarning):
+    """A notebook cell run again started a workspace while the one its earlier run
+    started still runs (its strategies, orders and panels go on)."""
+
+
+_STARTED = Started()
 
 
 def _say_if_new_account(team: Path, user: str, db: Path) -> None:
@@ -438,6 +446,16 @@ class Workspace(OrderMethods):
             except BaseException:
                 await self._teardown()
                 raise
+        earlier = _STARTED.earlier(self)
+        if earlier is not None:
+            warnings.warn(
+                f"an earlier run of this cell started {earlier!r}, which still runs: its "
+                "strategies keep trading on its account and its panels keep updating; "
+                "`await ws.stop()` it first (before running the cell again) if that is "
+                "not what you want",
+                EarlierWorkspaceWarning,
+                stacklevel=2,
+            )
         return self
 
     async def _start(self, connect_timeout: float | None) -> None:
