@@ -131,6 +131,17 @@ class Process:
         return code
 
 
+async def refused_start(process: Process) -> str:
+    """Start ``process`` expecting it to refuse: what it said.  One that starts after
+    all is killed before the test fails (a failing test left such engines running)."""
+    try:
+        await process.start()
+    except AssertionError as refusal:
+        return str(refusal)
+    await process.kill()
+    raise AssertionError(f"{process.name} started: {process.ready_line}")
+
+
 def engine(bus: str, db: Path, *extra: str) -> Process:
     return Process("engine", ["engine", "--bus", bus, "--db", str(db), *extra], "engine ready")
 
