@@ -7,7 +7,9 @@ holds it: an engine cut off from Redis for longer than its claim lives, whose sh
 second engine claimed meanwhile, would overwrite that claim when it came back, and two
 engines would run one shard (each with an account of its own, both numbering events
 from the same ``seq``).  The beat here renews atomically (one Lua script) and, finding
-another holder, raises :class:`ClaimLost`: the process that lost its claim stops.
+another holder, raises :class:`ClaimLost`: the process that lost its claim stops.  A
+claim is taken with ``SET NX`` (:func:`take_claim`) and given back only by its holder
+(:func:`release_claim`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,31 @@ if held == false or held == ARGV[1] then
 end
 return held
 """
+
+
+# deletes the claim only while it is the caller's
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+return false
+"""
+
+
+async def take_claim(redis: Redis, key: str, mine: str) -> str | None:
+    """Claim ``key`` for ``mine`` if no one holds it, or ``mine`` already does (the same
+    process restarted in its place): ``None``; else who holds it.  The beat
+    (:func:`claim_beat`) keeps it from then on."""
+    if await redis.set(key, mine.encode(), px=HEARTBEAT_TTL_MS, nx=True):
+        return None
+    found = await redis.get(key)
+    holder = found.decode(errors="replace") if isinstance(found, bytes) else found
+    return None if holder is None or holder == mine else str(holder)
+
+
+async def release_claim(redis: Redis, key: str, mine: str) -> None:
+    """Give ``key`` back at once, if it is still ``mine`` (else it lapses by itself)."""
+    await redis.eval(_RELEASE, 1, key, mine)
 
 
 class ClaimLost(WorkspaceError):

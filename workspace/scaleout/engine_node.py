@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workspace.bus import entries
-from workspace.bus.claims import ClaimLost, claim_beat
+from workspace.bus.claims import ClaimLost, claim_beat, release_claim, take_claim
 from workspace.bus.keys import BusKeys
 from workspace.bus.link import (
     Redis,
@@ -311,10 +311,7 @@ class EngineNode:
     async def _claim_if_free(self, redis: Redis) -> bool:
         """A standby claims the feed only when no engine holds it (or it is its own
         claim, the same engine restarted in place)."""
-        mine = self._owner_identity().encode()
-        if await redis.set(self.keys.feed_owner, mine, px=HEARTBEAT_TTL_MS, nx=True):
-            return True
-        return bool(await redis.get(self.keys.feed_owner) == mine)
+        return await take_claim(redis, self.keys.feed_owner, self._owner_identity()) is None
 
     async def _stand_by(self) -> None:
         """Follow the owner until its claim lapses, then claim the feed (one standby
@@ -368,28 +365,23 @@ class EngineNode:
         first one beats; the claim lapses 10 s after the last beat."""
         mine = self._shard_identity()
         key = self.keys.engine(self.shard.index)
-        if not await redis.set(key, mine.encode(), px=HEARTBEAT_TTL_MS, nx=True):
-            found = await redis.get(key)
-            holder = found.decode(errors="replace") if isinstance(found, bytes) else found
-            if holder is not None and holder != mine:
-                raise InvalidParams(
-                    f"another engine runs shard {self.shard} ({holder}): stop it first "
-                    f"(its claim lapses {HEARTBEAT_TTL_MS // 1000} s after its last beat)"
-                )
+        holder = await take_claim(redis, key, mine)
+        if holder is not None:
+            raise InvalidParams(
+                f"another engine runs shard {self.shard} ({holder}): stop it first "
+                f"(its claim lapses {HEARTBEAT_TTL_MS // 1000} s after its last beat)"
+            )
         self._spawn(claim_beat(redis, key, mine, f"shard {self.shard}"), "engine.beat")
 
     async def _claim_market(self, redis: Redis) -> None:
         """Exactly one engine owns the market feed (and takes the market commands): a
         second one refuses to start while the first is alive."""
-        mine = self._owner_identity()
-        found = await redis.get(self.keys.feed_owner)
-        holder = found.decode() if isinstance(found, bytes) else found
-        if holder is not None and holder != mine:
+        holder = await take_claim(redis, self.keys.feed_owner, self._owner_identity())
+        if holder is not None:
             raise InvalidParams(
                 f"another engine owns the market feed ({holder}): start this one "
                 "with --feed bus, or stop that one first"
             )
-        await redis.set(self.keys.feed_owner, mine.encode(), px=HEARTBEAT_TTL_MS)
 
     async def _publish_events(self) -> None:
         assert self.publisher is not None
@@ -754,8 +746,7 @@ class EngineNode:
                     claims.append((self.keys.feed_owner, self._owner_identity()))
                 for key, mine in claims:
                     with contextlib.suppress(Exception):  # best effort: the key expires anyway
-                        if await self._redis.get(key) == mine.encode():
-                            await self._redis.delete(key)
+                        await release_claim(self._redis, key, mine)
             await close_quietly(self._redis)
 
     @property
