@@ -60,7 +60,7 @@ from workspace.market.records import (
     Trade,
 )
 from workspace.market.subscriptions import normalize_symbol
-from workspace.notebook.cells import Started, current_run
+from workspace.notebook.cells import CellRuns
 from workspace.notebook.market_frames import book_frame, candles_frame
 from workspace.notebook.order_methods import Number, OrderMethods, exact
 from workspace.notebook.pending import PendingCall
@@ -125,7 +125,7 @@ class EarlierWorkspaceWarning(UserWarning):
     started still runs (its strategies, orders and panels go on)."""
 
 
-_STARTED = Started()
+_STARTED = CellRuns()
 
 
 def _say_if_new_account(team: Path, user: str, db: Path) -> None:
@@ -410,8 +410,7 @@ class Workspace(OrderMethods):
         self._clock = clock
         self._registrations: list[tuple[CallbackKind, StrategyFunction, tuple[str, ...]]] = []
         self._callbacks: dict[StrategyFunction, list[Callback]] = {}
-        # notebook cell -> (the run that made them, the dashboards it made)
-        self._dashboards: dict[str, tuple[str, list[Any]]] = {}
+        self._dashboards = CellRuns()  # the dashboards each notebook cell made
         self._engine: Engine | None = None
         self._journal: Journal | None = None
         self._tick_store: TickStore | None = None
@@ -446,8 +445,9 @@ class Workspace(OrderMethods):
             except BaseException:
                 await self._teardown()
                 raise
-        earlier = _STARTED.earlier(self)
-        if earlier is not None:
+        for earlier in _STARTED.made(self):
+            if not earlier.running:
+                continue
             warnings.warn(
                 f"an earlier run of this cell started {earlier!r}, which still runs: its "
                 "strategies keep trading on its account and its panels keep updating; "
@@ -715,15 +715,8 @@ class Workspace(OrderMethods):
         else:
             options["symbols"] = sorted(self._symbols)
         board = widgets.dashboard(self.session, **options)
-        run = current_run()
-        if run is not None:
-            cell, request = run
-            earlier_request, boards = self._dashboards.get(cell, (request, []))
-            if earlier_request != request:  # the cell run again: its old ones go
-                for old in boards:
-                    old.close()
-                boards = []
-            self._dashboards[cell] = (request, [*boards, board])
+        for old in self._dashboards.made(board):  # the cell run again: its old ones go
+            old.close()
         return board
 
     # -- market data -----------------------------------------------------------------
