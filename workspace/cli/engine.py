@@ -26,7 +26,7 @@ from workspace.cli.process import (
     run_command,
     sim_config,
     stop_signals,
-    warn_if_in_memory,
+    warn_if_temporary_journal,
 )
 from workspace.heap import settle_heap
 
@@ -105,7 +105,7 @@ async def _run(args: argparse.Namespace) -> int:
             if node.standby and not node.owns_market:
                 market += ", standing by to take the feed over"
             settle_heap()
-            warn_if_in_memory(args, "engine")
+            warn_if_temporary_journal(args, "engine")
             print(
                 f"engine ready: shard {node.shard}, {len(node.accounts)} accounts, {market}",
                 flush=True,

@@ -89,7 +89,7 @@ def configure_logging(args: argparse.Namespace) -> None:
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
 
 
-def warn_if_in_memory(args: argparse.Namespace, command: str) -> None:
+def warn_if_temporary_journal(args: argparse.Namespace, command: str) -> None:
     """Say so when the accounts' journal is a temporary file: a restart of a server (or
     an engine of the scale-out) without ``--db`` starts every account afresh, and
     clients resuming find a new journal."""

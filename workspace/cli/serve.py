@@ -23,7 +23,7 @@ from workspace.cli.process import (
     server_security,
     sim_config,
     stop_signals,
-    warn_if_in_memory,
+    warn_if_temporary_journal,
 )
 from workspace.errors import WorkspaceError
 from workspace.heap import settle_heap
@@ -185,7 +185,7 @@ async def _serve(args: argparse.Namespace) -> int:
             try:
                 await server.start()
                 settle_heap()
-                warn_if_in_memory(args, "server")
+                warn_if_temporary_journal(args, "server")
                 print(f"serving {server.url}", flush=True)
                 await stop.wait()
             finally:
@@ -236,7 +236,7 @@ async def _serve_team(args: argparse.Namespace, feed_config: object) -> int:
             try:
                 await server.start()
                 settle_heap()
-                warn_if_in_memory(args, "server")
+                warn_if_temporary_journal(args, "server")
                 print(f"serving {server.url} for {len(team.accounts)} users", flush=True)
                 await stop.wait()
             finally:

@@ -37,7 +37,12 @@ from workspace.protocol.session import ProtocolSession
 from workspace.protocol.throttled_log import ThrottledLog
 from workspace.protocol.turns import LoopShare
 from workspace.server import auth
-from workspace.server.connection import CLOSE_POLICY, Connection
+from workspace.server.connection import (
+    CLOSE_INTERNAL,
+    CLOSE_POLICY,
+    CLOSE_TRY_AGAIN,
+    Connection,
+)
 from workspace.server.http import (
     HEALTH_PATHS,
     WS_PATH,
@@ -502,10 +507,6 @@ def _select_subprotocol(
 
 def _is_upgrade(headers: Headers) -> bool:
     return "websocket" in headers.get("Upgrade", "").lower()
-
-
-CLOSE_INTERNAL = 1011
-CLOSE_TRY_AGAIN = 1013
 
 
 def refusal(error: Exception) -> tuple[int, str]:

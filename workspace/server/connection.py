@@ -53,6 +53,8 @@ _log = logging.getLogger("workspace.server")
 
 CLOSE_POLICY = 1008
 CLOSE_GOING_AWAY = 1001
+CLOSE_INTERNAL = 1011
+CLOSE_TRY_AGAIN = 1013
 BATCH = 64  # messages per write: one system call for a burst
 _OUTQ = getattr(termios, "TIOCOUTQ", None)  # unsent bytes of a socket (Linux)
 
