@@ -181,6 +181,29 @@ async def test_order_events_reach_every_client_at_once(peer: PeerFactory) -> Non
     assert "id" not in seen
 
 
+async def test_an_order_that_waited_for_its_first_price_reaches_its_sender_once(
+    peer: PeerFactory,
+) -> None:
+    """Nobody watched ETHUSDT: the order waits for its first price, is judged
+    (REJECTED: far below the market), and the engine lets the symbol go.  The release
+    was awaited before the reply, so the connection wrote the live event first, then
+    the reply with the same ``seq``: the sender got the event twice."""
+    client = await peer()
+    reply = await client.reply(
+        {
+            "action": "place_order",
+            "symbol": "ETHUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "quantity": 0.1,
+            "price": 100,
+        }
+    )
+    assert reply["order"]["reason_code"] == "PERCENT_PRICE", reply
+    events = [m for m in client.seen if m["type"] == "ORDER_UPDATE"]
+    assert events == [reply]
+
+
 async def test_market_order_fills_and_close_position_closes_it(peer: PeerFactory) -> None:
     client = await peer()
     await client.reply({"action": "subscribe_ticker", "symbol": "BTCUSDT"})

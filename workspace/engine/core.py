@@ -1381,9 +1381,12 @@ class Engine:
                 )
             yield
         finally:
-            # an order that rests or filled keeps the symbol streaming (order, position)
+            # an order that rests or filled keeps the symbol streaming (order, position).
+            # Let go in the background, like the engine's other releases: awaited here,
+            # the unsubscribe let the connection write the order's live event before the
+            # reply that takes its place, and the sender got the event twice
             if self._running:
-                await self.release_symbol(name)
+                self._symbol_task(self.release_symbol(name), f"engine.release.{name}")
 
     async def first_prices(
         self, names: Collection[str], timeout_s: float, *, quotes: bool = False
